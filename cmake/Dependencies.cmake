@@ -1,0 +1,20 @@
+# Third-party libraries, all from Debian packages (scripts/deps.sh installs them).
+find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(HDF5 REQUIRED COMPONENTS C)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+if(QKGEOM_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(QKGEOM_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+
+# HDF5 as one imported target.
+add_library(qk_hdf5 INTERFACE)
+target_include_directories(qk_hdf5 INTERFACE ${HDF5_INCLUDE_DIRS})
+target_link_libraries(qk_hdf5 INTERFACE ${HDF5_LIBRARIES})
+target_compile_definitions(qk_hdf5 INTERFACE ${HDF5_DEFINITIONS})

@@ -1,0 +1,25 @@
+# Build options of qkgeom.
+option(QKGEOM_ENABLE_CUDA "Compile the CUDA kernels when a toolkit is found" ON)
+option(QKGEOM_BUILD_TESTS "Build the GoogleTest suites" ON)
+option(QKGEOM_BUILD_BENCH "Build the Google Benchmark suites" ON)
+
+# Reproducible float results: no silent FMA contraction in host code, so the
+# fp64 re-checks match the seed's own arithmetic bit for bit.
+add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off>)
+add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-Wall> $<$<COMPILE_LANGUAGE:CXX>:-Wextra>)
+
+set(QKGEOM_WITH_CUDA OFF)
+if(QKGEOM_ENABLE_CUDA)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(QKGEOM_WITH_CUDA ON)
+  else()
+    message(STATUS "qkgeom: no CUDA toolkit found, building the CPU engine only")
+  endif()
+endif()
+message(STATUS "qkgeom: CUDA ${QKGEOM_WITH_CUDA} (architectures: ${CMAKE_CUDA_ARCHITECTURES})")

@@ -1,0 +1,60 @@
+#include <array>
+
+#include "bo/bo_report.hpp"
+
+namespace qk {
+
+namespace {
+
+// [rows][cols] row-major -> nested JSON arrays.
+nlohmann::json nested(const std::vector<double>& flat, int rows) {
+  nlohmann::json out = nlohmann::json::array();
+  if (rows <= 0 || flat.empty()) return out;
+  const size_t cols = flat.size() / static_cast<size_t>(rows);
+  for (int r = 0; r < rows; ++r)
+    out.push_back(std::vector<double>(flat.begin() + r * cols, flat.begin() + (r + 1) * cols));
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json bo_to_json(const BoResult& r) {
+  nlohmann::json j;
+  j["mean_coherence"] = r.mean_coherence;
+  j["mean_cross_alignment"] = r.mean_cross_alignment;
+  j["mean_head_entropy"] = r.mean_head_entropy;
+  j["phase_lock_score"] = r.phase_lock_score;
+  j["joint_collapse_count"] = r.joint_collapse_count;
+  j["layer_coherence"] = r.layer_coherence;
+  j["layer_cross_alignment"] = r.layer_cross_alignment;
+  j["gqa"] = r.gqa;
+  j["composite"] = r.composite;
+  j["composite_exact"] = r.composite_exact;
+  j["features"] = r.features;
+  j["feature_labels"] = {"mean_coherence", "cross_alignment", "head_entropy", "phase_lock",
+                         "joint_stability"};
+  j["mode"] = r.mode;
+  j["backend"] = r.backend;
+  j["layers"] = r.layers;
+  j["kv_heads"] = r.kv_heads;
+  j["q_heads"] = r.q_heads;
+  j["seq_len"] = r.seq_len;
+  j["head_dim"] = r.head_dim;
+  j["analysed_heads"] = r.analysed_heads;
+  j["head_differentiation"] = nested(r.head_differentiation, r.layers);
+  j["head_entropy"] = nested(r.head_entropy, r.layers);
+  if (r.value) {
+    const BoValueResult& v = *r.value;
+    j["mean_value_coherence"] = v.mean_value_coherence;
+    j["layer_value_coherence"] = v.layer_value_coherence;
+    j["value_phase_lock_score"] = v.value_phase_lock_score;
+    j["mean_kv_coupling"] = v.mean_kv_coupling;
+    j["layer_kv_coupling"] = v.layer_kv_coupling;
+    j["features7"] = v.features7;
+    j["feature7_labels"] = {"mean_coherence", "cross_alignment", "head_entropy", "phase_lock",
+                            "joint_stability", "value_coherence", "kv_coupling"};
+  }
+  return j;
+}
+
+}  // namespace qk

@@ -1,0 +1,232 @@
+#include "bo/bo_metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "bo/cloud_stats.hpp"
+#include "bo/gpu_stats.hpp"
+#include "seed_math.hpp"
+
+namespace qk {
+
+namespace {
+
+// The seed's KV-head count at or below which it switches to position-wise analysis.
+constexpr int kPositionModeMaxHeads = 4;
+// Go evaluates the seed's `1.0 - coherenceThreshold` exactly as a constant: 0.3.
+constexpr double kSeedBelowThreshold = 0.3;
+
+struct Backend {
+  bool gpu = false;
+  int device = 0;
+  std::string name = "cpu";
+};
+
+Backend choose_backend(const std::string& spec) {
+  Backend b;
+  std::string why;
+  if (spec == "cpu") return b;
+  if (spec == "auto") {
+    if (gpu_available(&why)) {
+      b.gpu = true;
+      b.name = "cuda:0";
+    }
+    return b;
+  }
+  if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
+    if (spec.size() > 5) {
+      const std::string idx = spec.substr(5);
+      if (idx.empty() || idx.find_first_not_of("0123456789") != std::string::npos)
+        throw std::invalid_argument("--device: bad CUDA device index in '" + spec + "'");
+      b.device = std::stoi(idx);
+    }
+    if (!gpu_available(&why))
+      throw std::runtime_error("--device " + spec + " requested but no GPU can be used: " + why);
+    b.gpu = true;
+    b.name = "cuda:" + std::to_string(b.device);
+    return b;
+  }
+  throw std::invalid_argument("--device must be auto, cpu, cuda or cuda:N, not '" + spec + "'");
+}
+
+CloudStats cloud_stats(const Backend& b, const float* x, const CloudDims& d, const StatsPlan& p) {
+  return b.gpu ? compute_cloud_stats_gpu(x, d, p, b.device) : compute_cloud_stats_cpu(x, d, p);
+}
+
+// Coherence-type summary of one cloud: per-layer coherence (multi-head) or
+// differentiation (position mode), and the phase-lock fraction.
+struct Coherence {
+  std::vector<double> layer;
+  std::vector<double> per_head;  // position mode: [layers][analysed heads]
+  double lock = 0;
+};
+
+Coherence multi_head_coherence(const CloudStats& s, const CloudDims& d, double lock_threshold) {
+  Coherence c;
+  c.layer.assign(d.layers, 0.0);
+  uint64_t locked = 0, total = 0;
+  const int H = d.heads;
+  for (int l = 0; l < d.layers; ++l) {
+    const double* g = s.head_gram.data() + static_cast<size_t>(l) * H * H;
+    double sum = 0.0;
+    int pairs = 0;
+    for (int i = 0; i < H; ++i)
+      for (int j = i + 1; j < H; ++j) {
+        const double sim = cosine_from_gram(g[i * H + j], g[i * H + i], g[j * H + j]);
+        sum += sim;
+        ++pairs;
+        if (sim >= lock_threshold) ++locked;
+        ++total;
+      }
+    c.layer[l] = pairs > 0 ? sum / pairs : 0.0;
+  }
+  c.lock = total > 0 ? static_cast<double>(locked) / static_cast<double>(total) : 0.0;
+  return c;
+}
+
+Coherence position_coherence(const CloudStats& s, const CloudDims& d, int nh) {
+  Coherence c;
+  c.layer.assign(d.layers, 0.0);
+  c.per_head.assign(static_cast<size_t>(d.layers) * nh, 0.0);
+  const double pairs = 0.5 * static_cast<double>(d.seq) * static_cast<double>(d.seq - 1);
+  uint64_t locked = 0;
+  for (int l = 0; l < d.layers; ++l) {
+    double sum = 0.0;
+    for (int h = 0; h < nh; ++h) {
+      const size_t i = static_cast<size_t>(l) * nh + h;
+      c.per_head[i] = 1.0 - s.pos_sum_cos[i] / pairs;
+      sum += c.per_head[i];
+      locked += s.pos_below[i];
+    }
+    c.layer[l] = sum / nh;
+  }
+  c.lock = static_cast<double>(locked) / (pairs * d.layers * nh);
+  return c;
+}
+
+double mean_of(const std::vector<double>& v, double divisor) {
+  double s = 0.0;
+  for (double x : v) s += x;
+  return divisor > 0 ? s / divisor : 0.0;
+}
+
+}  // namespace
+
+double composite_score(const BoResult& r) {
+  if (r.gqa) {
+    const double scaled_diff = std::min(1.0, std::max(0.0, (r.mean_coherence - 0.1) / 0.6));
+    double layer_var = 0.0;
+    if (r.layer_coherence.size() > 1) {
+      double sum_sq = 0.0;
+      for (double v : r.layer_coherence) sum_sq += (v - r.mean_coherence) * (v - r.mean_coherence);
+      layer_var = std::sqrt(sum_sq / static_cast<double>(r.layer_coherence.size()));
+    }
+    const double scaled_var = std::min(1.0, layer_var / 0.2);
+    const double joint = std::max(0.0, 1.0 - static_cast<double>(r.joint_collapse_count) * 0.2);
+    return (0.45 * scaled_diff + 0.25 * scaled_var + 0.15 * r.mean_head_entropy + 0.15 * joint) *
+           10000.0;
+  }
+  return (0.30 * r.mean_coherence + 0.25 * r.mean_cross_alignment + 0.20 * r.phase_lock_score +
+          0.15 * r.mean_head_entropy +
+          0.10 * std::max(0.0, 1.0 - static_cast<double>(r.joint_collapse_count) * 0.2)) *
+         10000.0;
+}
+
+std::array<double, 5> attention_features(const BoResult& r) {
+  return {r.mean_coherence, r.mean_cross_alignment, r.mean_head_entropy, r.phase_lock_score,
+          std::max(0.0, 1.0 - static_cast<double>(r.joint_collapse_count) * 0.2)};
+}
+
+BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
+  const Backend backend = choose_backend(opts.device);
+  const bool compat = opts.lem_compat;
+  const double lock_t = compat ? 0.7 : opts.lock_threshold;
+  const double collapse_t = compat ? 0.5 : opts.collapse_threshold;
+
+  BoResult r;
+  r.mode = compat ? "lem-compat" : "default";
+  r.backend = backend.name;
+  const CloudDims d{snap.k.layers(), snap.k.heads(), snap.k.seq(), snap.k.head_dim()};
+  r.layers = d.layers;
+  r.kv_heads = d.heads;
+  r.q_heads = snap.q ? snap.q->heads() : 0;
+  r.seq_len = d.seq;
+  r.head_dim = d.head_dim;
+  r.gqa = d.heads <= kPositionModeMaxHeads;
+  r.layer_coherence.assign(d.layers, 0.0);
+  r.layer_cross_alignment.assign(std::max(0, d.layers - 1), 0.0);
+
+  StatsPlan plan;
+  int nh = d.heads;
+  if (r.gqa) {
+    nh = compat ? 1 : d.heads;
+    plan.position_heads = nh;
+    plan.below_threshold = compat ? kSeedBelowThreshold : 1.0 - lock_t;
+    plan.entropy_heads = nh;
+  } else {
+    plan.head_gram = true;
+    plan.entropy_heads = d.heads;
+    plan.layer_alignment = true;
+    plan.seed_f32_mean = compat;
+  }
+  r.analysed_heads = nh;
+  // The seed returns an all-zero position-mode result when there is no pair of positions.
+  const bool empty = r.gqa && d.seq < 2;
+
+  Coherence kc, vc;
+  if (!empty) {
+    const CloudStats ks = cloud_stats(backend, snap.k.data.data(), d, plan);
+    kc = r.gqa ? position_coherence(ks, d, nh) : multi_head_coherence(ks, d, lock_t);
+    r.layer_coherence = kc.layer;
+    r.head_differentiation = kc.per_head;
+    r.head_entropy = ks.entropy;
+    r.phase_lock_score = kc.lock;
+    r.mean_coherence = mean_of(r.layer_coherence, d.layers);
+    r.mean_head_entropy = mean_of(ks.entropy, static_cast<double>(d.layers) * nh);
+    for (int l = 0; l + 1 < d.layers; ++l) {
+      const double a = r.gqa ? 1.0 - std::fabs(r.layer_coherence[l + 1] - r.layer_coherence[l])
+                             : ks.layer_align[l];
+      r.layer_cross_alignment[l] = a;
+      if (a < collapse_t) ++r.joint_collapse_count;
+    }
+    r.mean_cross_alignment = mean_of(r.layer_cross_alignment, d.layers - 1);
+    if (snap.v) {
+      StatsPlan vplan = plan;
+      vplan.entropy_heads = 0;
+      vplan.layer_alignment = false;
+      const CloudStats vs = cloud_stats(backend, snap.v->data.data(), d, vplan);
+      vc = r.gqa ? position_coherence(vs, d, nh) : multi_head_coherence(vs, d, lock_t);
+    }
+  }
+
+  r.composite_exact = composite_score(r);
+  const double clamped = std::min(10000.0, std::max(0.0, r.composite_exact));
+  r.composite = compat ? std::min(10000, std::max(0, static_cast<int>(r.composite_exact)))
+                       : static_cast<int>(std::lround(clamped));
+  r.features = attention_features(r);
+
+  if (snap.v) {
+    BoValueResult v;
+    v.layer_value_coherence = empty ? std::vector<double>(d.layers, 0.0) : vc.layer;
+    v.mean_value_coherence = mean_of(v.layer_value_coherence, d.layers);
+    v.value_phase_lock_score = vc.lock;
+    const std::vector<double> cka =
+        backend.gpu ? compute_kv_cka_gpu(snap.k.data.data(), snap.v->data.data(), d, backend.device)
+                    : compute_kv_cka_cpu(snap.k.data.data(), snap.v->data.data(), d);
+    v.layer_kv_coupling.assign(d.layers, 0.0);
+    for (int l = 0; l < d.layers; ++l) {
+      double s = 0.0;
+      for (int h = 0; h < d.heads; ++h) s += cka[static_cast<size_t>(l) * d.heads + h];
+      v.layer_kv_coupling[l] = s / d.heads;
+    }
+    v.mean_kv_coupling = mean_of(v.layer_kv_coupling, d.layers);
+    for (int i = 0; i < 5; ++i) v.features7[i] = r.features[i];
+    v.features7[5] = v.mean_value_coherence;
+    v.features7[6] = v.mean_kv_coupling;
+    r.value = v;
+  }
+  return r;
+}
+
+}  // namespace qk

@@ -1,0 +1,64 @@
+#pragma once
+// Q/K Bone-Orientation metrics of one snapshot (spec: shared/seeds/lem-attention.go;
+// definitions: docs/metrics.md).
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "snapshot.hpp"
+
+namespace qk {
+
+struct BoOptions {
+  bool lem_compat = false;         // reproduce the seed exactly, quirks included
+  double lock_threshold = 0.7;     // phase-lock cosine threshold (seed: 0.7)
+  double collapse_threshold = 0.5; // joint-collapse threshold (seed: 0.5)
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+};
+
+// Value-side analogues, present when the snapshot has v.
+struct BoValueResult {
+  double mean_value_coherence = 0;            // V analogue of mean_coherence
+  std::vector<double> layer_value_coherence;  // [layers]
+  double value_phase_lock_score = 0;          // V analogue of phase_lock_score
+  double mean_kv_coupling = 0;                // mean linear CKA(K, V) over layers x kv heads
+  std::vector<double> layer_kv_coupling;      // [layers], mean over kv heads
+  std::array<double, 7> features7{};          // features + value coherence + kv coupling
+};
+
+struct BoResult {
+  // The seed's fields (BOResult), same names in JSON.
+  double mean_coherence = 0;
+  double mean_cross_alignment = 0;
+  double mean_head_entropy = 0;
+  double phase_lock_score = 0;
+  int joint_collapse_count = 0;
+  std::vector<double> layer_coherence;        // [layers]
+  std::vector<double> layer_cross_alignment;  // [layers-1]
+  bool gqa = false;                           // position-wise mode
+  int composite = 0;                          // 0..10000
+  double composite_exact = 0;                 // before truncation / rounding
+  std::array<double, 5> features{};           // the seed's 5-D attention vector
+
+  // Context and per-head detail.
+  std::string mode;     // "lem-compat" or "default"
+  std::string backend;  // "cpu" or "cuda:N"
+  int layers = 0, kv_heads = 0, q_heads = 0;
+  int64_t seq_len = 0, head_dim = 0;
+  int analysed_heads = 0;                     // KV heads in the position-wise analysis / entropy
+  std::vector<double> head_differentiation;   // [layers][analysed_heads], position mode
+  std::vector<double> head_entropy;           // [layers][analysed_heads]
+  std::optional<BoValueResult> value;
+};
+
+BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts);
+
+// The seed's composite formulas on a filled result (both modes); returns the
+// unclamped score in 0..10000 units before integer conversion.
+double composite_score(const BoResult& r);
+
+// 5-D feature vector of the seed: coherence, cross, entropy, phase lock, joint stability.
+std::array<double, 5> attention_features(const BoResult& r);
+
+}  // namespace qk

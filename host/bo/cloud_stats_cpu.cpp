@@ -1,0 +1,77 @@
+#include "bo/cloud_stats.hpp"
+
+#include <cstddef>
+#include <vector>
+
+#include "ops/head_gram_cpu.hpp"
+#include "ops/kv_cka_cpu.hpp"
+#include "ops/layer_alignment_cpu.hpp"
+#include "ops/magnitude_entropy_cpu.hpp"
+#include "ops/position_cosine_cpu.hpp"
+
+namespace qk {
+
+namespace {
+
+// Runs a per-matrix op over heads [0, nh) of every layer, writing [layers][nh].
+// Matrix (l, h) starts at x + (l*heads + h) * seq*dim; when nh == heads the whole
+// tensor is one strided batch, otherwise each head index is a batch over layers.
+template <typename Op>
+void per_head(const float* x, const CloudDims& d, int nh, Op op) {
+  const int64_t m = d.head_elems();
+  if (nh == d.heads) {
+    op(x, static_cast<int64_t>(d.layers) * nh, m, 0, 1);
+    return;
+  }
+  for (int h = 0; h < nh; ++h) op(x + h * m, d.layers, d.heads * m, h, nh);
+}
+
+}  // namespace
+
+CloudStats compute_cloud_stats_cpu(const float* x, const CloudDims& d, const StatsPlan& plan) {
+  CloudStats s;
+  const size_t L = static_cast<size_t>(d.layers);
+  if (plan.head_gram) {
+    s.head_gram.resize(L * d.heads * d.heads);
+    head_gram_cpu(x, d.layers, d.heads, d.head_elems(), s.head_gram.data());
+  }
+  if (plan.position_heads > 0) {
+    const int nh = plan.position_heads;
+    s.pos_sum_cos.resize(L * nh);
+    s.pos_below.resize(L * nh);
+    per_head(x, d, nh, [&](const float* base, int64_t count, int64_t stride, int h0, int step) {
+      std::vector<double> sums(static_cast<size_t>(count));
+      std::vector<uint64_t> below(static_cast<size_t>(count));
+      position_cosine_cpu(base, count, stride, d.seq, d.head_dim, plan.below_threshold,
+                          sums.data(), below.data());
+      for (int64_t c = 0; c < count; ++c) {
+        s.pos_sum_cos[h0 + c * step] = sums[c];
+        s.pos_below[h0 + c * step] = below[c];
+      }
+    });
+  }
+  if (plan.entropy_heads > 0) {
+    s.entropy.resize(L * plan.entropy_heads);
+    per_head(x, d, plan.entropy_heads,
+             [&](const float* base, int64_t count, int64_t stride, int h0, int step) {
+               std::vector<double> e(static_cast<size_t>(count));
+               magnitude_entropy_cpu(base, count, stride, d.seq, d.head_dim, e.data());
+               for (int64_t c = 0; c < count; ++c) s.entropy[h0 + c * step] = e[c];
+             });
+  }
+  if (plan.layer_alignment && d.layers > 1) {
+    s.layer_align.resize(L - 1);
+    layer_alignment_cpu(x, d.layers, d.heads, d.head_elems(), plan.seed_f32_mean,
+                        s.layer_align.data());
+  }
+  return s;
+}
+
+std::vector<double> compute_kv_cka_cpu(const float* k, const float* v, const CloudDims& d) {
+  std::vector<double> out(static_cast<size_t>(d.layers) * d.heads);
+  kv_cka_cpu(k, v, static_cast<int64_t>(d.layers) * d.heads, d.head_elems(), d.seq, d.head_dim,
+             out.data());
+  return out;
+}
+
+}  // namespace qk

@@ -1,0 +1,21 @@
+// GPU dispatch for builds without CUDA: reports why, and refuses to run.
+#include <stdexcept>
+
+#include "bo/gpu_stats.hpp"
+
+namespace qk {
+
+bool gpu_available(std::string* why) {
+  if (why != nullptr) *why = "this build of qkgeom has no CUDA (configured without a toolkit)";
+  return false;
+}
+
+CloudStats compute_cloud_stats_gpu(const float*, const CloudDims&, const StatsPlan&, int) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
+std::vector<double> compute_kv_cka_gpu(const float*, const float*, const CloudDims&, int) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
+}  // namespace qk

@@ -1,0 +1,23 @@
+#pragma once
+// CLI subcommands: each registers its options on the app and returns the action
+// to run when it is chosen. Actions return the process exit code.
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace qk {
+
+// Exit codes of every subcommand (docs/cli.md).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitInternal = 1,
+  kExitUsage = 2,
+  kExitBadInput = 3,
+  kExitRuntime = 4,
+};
+
+using Action = std::function<int()>;
+
+Action add_score_command(CLI::App& app);
+
+}  // namespace qk

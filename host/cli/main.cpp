@@ -1,0 +1,41 @@
+// qkgeom: the CLI entry point. Subcommands live in *_command.cpp.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "input_error.hpp"
+#include "qkgeom/version.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"qkgeom: geometry of attention in transformer checkpoints"};
+  app.set_version_flag("--version", std::string("qkgeom ") + qk::kVersion + " (" + qk::kGitSha + ")");
+  app.require_subcommand(1);
+  std::map<CLI::App*, qk::Action> actions;
+  const qk::Action score = qk::add_score_command(app);
+  actions[app.get_subcommand("score")] = score;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? qk::kExitOk : qk::kExitUsage;
+  }
+  try {
+    for (const auto& [sub, action] : actions)
+      if (sub->parsed()) return action();
+  } catch (const qk::InputError& e) {
+    std::cerr << "qkgeom: error: " << e.what() << "\n";
+    return qk::kExitBadInput;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "qkgeom: error: " << e.what() << "\n";
+    return qk::kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "qkgeom: error: " << e.what() << "\n";
+    return qk::kExitRuntime;
+  }
+  return qk::kExitInternal;
+}

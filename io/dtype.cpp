@@ -1,0 +1,98 @@
+#include "dtype.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace qk {
+
+namespace {
+struct DTypeInfo {
+  DType type;
+  const char* name;
+  size_t size;
+};
+constexpr DTypeInfo kTypes[] = {
+    {DType::F64, "F64", 8},  {DType::F32, "F32", 4},   {DType::F16, "F16", 2},
+    {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8},  {DType::I32, "I32", 4},
+    {DType::I16, "I16", 2},  {DType::I8, "I8", 1},     {DType::U8, "U8", 1},
+    {DType::BOOL, "BOOL", 1}, {DType::F8_E4M3, "F8_E4M3", 1}, {DType::F8_E5M2, "F8_E5M2", 1},
+};
+const DTypeInfo& info(DType t) {
+  for (const auto& i : kTypes)
+    if (i.type == t) return i;
+  throw std::logic_error("unlisted dtype");
+}
+}  // namespace
+
+const char* dtype_name(DType t) { return info(t).name; }
+size_t dtype_size(DType t) { return info(t).size; }
+
+std::optional<DType> dtype_from_name(const std::string& name) {
+  for (const auto& i : kTypes)
+    if (name == i.name) return i.type;
+  return std::nullopt;
+}
+
+bool is_float_vector_dtype(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: renormalise
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while ((mant & 0x400u) == 0);
+      bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (mant & 0x3ffu) << 13;
+    }
+  } else if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | mant << 13;
+  } else {
+    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float bf16_to_float(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+void convert_to_f32(DType t, const void* src, size_t n, float* dst) {
+  const auto* bytes = static_cast<const uint8_t*>(src);
+  switch (t) {
+    case DType::F32:
+      std::memcpy(dst, src, n * 4);
+      return;
+    case DType::F16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * i, 2);
+        dst[i] = half_to_float(h);
+      }
+      return;
+    case DType::BF16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t b;
+        std::memcpy(&b, bytes + 2 * i, 2);
+        dst[i] = bf16_to_float(b);
+      }
+      return;
+    default:
+      throw std::invalid_argument(std::string("cannot convert ") + dtype_name(t) + " to f32");
+  }
+}
+
+}  // namespace qk
