@@ -18,3 +18,19 @@ add_library(qk_hdf5 INTERFACE)
 target_include_directories(qk_hdf5 INTERFACE ${HDF5_INCLUDE_DIRS})
 target_link_libraries(qk_hdf5 INTERFACE ${HDF5_LIBRARIES})
 target_compile_definitions(qk_hdf5 INTERFACE ${HDF5_DEFINITIONS})
+
+# libtorch from the PyPI torch wheel (docs/dependencies.md): its CMake package dir
+# comes from the Python that has it. Linked only into the runtime library and the CLI.
+option(QKGEOM_WITH_TORCH "Link libtorch (from the Python torch wheel) into the model runtime" ON)
+if(QKGEOM_WITH_TORCH)
+  execute_process(COMMAND ${Python3_EXECUTABLE} -c "import torch; print(torch.utils.cmake_prefix_path)"
+    OUTPUT_VARIABLE QK_TORCH_PREFIX OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET
+    RESULT_VARIABLE QK_TORCH_RC)
+  if(NOT QK_TORCH_RC EQUAL 0)
+    message(FATAL_ERROR "qkgeom: libtorch not found: `${Python3_EXECUTABLE} -c 'import torch'` failed. "
+                        "Run `make deps`, or configure with -DQKGEOM_WITH_TORCH=OFF.")
+  endif()
+  list(APPEND CMAKE_PREFIX_PATH ${QK_TORCH_PREFIX})
+  find_package(Torch REQUIRED)
+  message(STATUS "qkgeom: libtorch ${Torch_VERSION} from ${QK_TORCH_PREFIX}")
+endif()

@@ -19,5 +19,6 @@ enum ExitCode : int {
 using Action = std::function<int()>;
 
 Action add_score_command(CLI::App& app);
+Action add_env_command(CLI::App& app);
 
 }  // namespace qk

@@ -16,8 +16,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("qkgeom ") + qk::kVersion + " (" + qk::kGitSha + ")");
   app.require_subcommand(1);
   std::map<CLI::App*, qk::Action> actions;
-  const qk::Action score = qk::add_score_command(app);
-  actions[app.get_subcommand("score")] = score;
+  actions[app.get_subcommand("score")] = qk::add_score_command(app);
+  actions[app.get_subcommand("env")] = qk::add_env_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,65 @@
+// `qkgeom env [--json]`: what this build has and what it can reach on this machine.
+#include <H5public.h>
+
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "bo/gpu_stats.hpp"
+#include "commands.hpp"
+#include "qkgeom/version.hpp"
+#include "torch_info.hpp"
+
+namespace qk {
+
+namespace {
+
+int run_env(bool json) {
+  std::string why;
+  const bool gpu = gpu_available(&why);
+  const TorchInfo t = torch_info();
+  unsigned maj = 0, min = 0, rel = 0;
+  H5get_libversion(&maj, &min, &rel);
+  nlohmann::json j;
+  j["version"] = kVersion;
+  j["git_sha"] = kGitSha;
+#if defined(QKGEOM_WITH_CUDA)
+  j["cuda_compiled"] = true;
+#else
+  j["cuda_compiled"] = false;
+#endif
+  j["gpu_available"] = gpu;
+  if (!gpu) j["gpu_unavailable_reason"] = why;
+  j["libtorch"] = {{"linked", t.linked}, {"version", t.version}, {"cuda_built", t.cuda_built},
+                   {"cuda_devices", t.cuda_devices}, {"threads", t.threads}};
+  j["hdf5"] = std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel);
+  j["cpu_threads"] = std::thread::hardware_concurrency();
+  if (json) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << "qkgeom " << kVersion << " (" << kGitSha << ")\n"
+              << "  CUDA kernels compiled: " << (j["cuda_compiled"].get<bool>() ? "yes" : "no") << "\n"
+              << "  GPU: " << (gpu ? "available" : "not available (" + why + ")") << "\n"
+              << "  libtorch: " << (t.linked ? t.version : "not linked")
+              << (t.linked ? ", " + std::to_string(t.cuda_devices) + " CUDA device(s), " +
+                                 std::to_string(t.threads) + " threads"
+                           : "")
+              << "\n"
+              << "  HDF5: " << j["hdf5"].get<std::string>() << "\n"
+              << "  CPU threads: " << j["cpu_threads"] << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Action add_env_command(CLI::App& app) {
+  auto json = std::make_shared<bool>(false);
+  CLI::App* sub = app.add_subcommand("env", "what this build has and what it can reach here");
+  sub->add_flag("--json", *json, "print one JSON object");
+  return [json] { return run_env(*json); };
+}
+
+}  // namespace qk
