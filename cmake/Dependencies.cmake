@@ -31,6 +31,12 @@ if(QKGEOM_WITH_TORCH)
                         "Run `make deps`, or configure with -DQKGEOM_WITH_TORCH=OFF.")
   endif()
   list(APPEND CMAKE_PREFIX_PATH ${QK_TORCH_PREFIX})
+  # Torch's package resets CMAKE_CUDA_ARCHITECTURES and appends its own -gencode list
+  # (with targets nvcc 13 rejects) to CMAKE_CUDA_FLAGS: keep ours.
+  set(QK_SAVED_CUDA_ARCHS "${CMAKE_CUDA_ARCHITECTURES}")
+  set(QK_SAVED_CUDA_FLAGS "${CMAKE_CUDA_FLAGS}")
   find_package(Torch REQUIRED)
+  set(CMAKE_CUDA_ARCHITECTURES "${QK_SAVED_CUDA_ARCHS}")
+  set(CMAKE_CUDA_FLAGS "${QK_SAVED_CUDA_FLAGS}")
   message(STATUS "qkgeom: libtorch ${Torch_VERSION} from ${QK_TORCH_PREFIX}")
 endif()

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "bo/cloud_stats.hpp"
@@ -14,8 +16,6 @@ namespace {
 
 // The seed's KV-head count at or below which it switches to position-wise analysis.
 constexpr int kPositionModeMaxHeads = 4;
-// Go evaluates the seed's `1.0 - coherenceThreshold` exactly as a constant: 0.3.
-constexpr double kSeedBelowThreshold = 0.3;
 
 struct Backend {
   bool gpu = false;
@@ -105,6 +105,14 @@ Coherence position_coherence(const CloudStats& s, const CloudDims& d, int nh) {
   return c;
 }
 
+// 1 - t as the double nearest the decimal difference (0.3 for t = 0.7, as Go's exact
+// constant arithmetic gives the seed), not the binary 1.0 - 0.7 = 0.30000000000000004.
+double decimal_complement(double t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", static_cast<double>(1.0L - static_cast<long double>(t)));
+  return std::strtod(buf, nullptr);
+}
+
 double mean_of(const std::vector<double>& v, double divisor) {
   double s = 0.0;
   for (double x : v) s += x;
@@ -162,7 +170,7 @@ BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
   if (r.gqa) {
     nh = compat ? 1 : d.heads;
     plan.position_heads = nh;
-    plan.below_threshold = compat ? kSeedBelowThreshold : 1.0 - lock_t;
+    plan.below_threshold = decimal_complement(lock_t);
     plan.entropy_heads = nh;
   } else {
     plan.head_gram = true;
@@ -175,7 +183,10 @@ BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
   const bool empty = r.gqa && d.seq < 2;
 
   Coherence kc, vc;
-  if (!empty) {
+  if (empty) {
+    r.head_differentiation.assign(static_cast<size_t>(d.layers) * nh, 0.0);
+    r.head_entropy.assign(static_cast<size_t>(d.layers) * nh, 0.0);
+  } else {
     const CloudStats ks = cloud_stats(backend, snap.k.data.data(), d, plan);
     kc = r.gqa ? position_coherence(ks, d, nh) : multi_head_coherence(ks, d, lock_t);
     r.layer_coherence = kc.layer;

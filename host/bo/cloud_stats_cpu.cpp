@@ -1,6 +1,7 @@
 #include "bo/cloud_stats.hpp"
 
 #include <cstddef>
+#include <stdexcept>
 #include <vector>
 
 #include "ops/head_gram_cpu.hpp"
@@ -29,6 +30,8 @@ void per_head(const float* x, const CloudDims& d, int nh, Op op) {
 }  // namespace
 
 CloudStats compute_cloud_stats_cpu(const float* x, const CloudDims& d, const StatsPlan& plan) {
+  if (plan.position_heads > d.heads || plan.entropy_heads > d.heads)
+    throw std::invalid_argument("StatsPlan asks for more heads than the cloud has");
   CloudStats s;
   const size_t L = static_cast<size_t>(d.layers);
   if (plan.head_gram) {

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -48,7 +49,7 @@ void kv_cka_cpu(const float* k, const float* v, int64_t count, int64_t stride, i
       const double kk = cross_fro_sq(kc.data(), kc.data(), seq, dim, g.data());
       const double vv = cross_fro_sq(vc.data(), vc.data(), seq, dim, g.data());
       const double denom = std::sqrt(kk) * std::sqrt(vv);
-      cka[c] = denom > 0.0 ? kv / denom : 0.0;
+      cka[c] = denom > 0.0 ? std::min(1.0, kv / denom) : 0.0;  // <= 1 up to rounding
     }
   }
 }

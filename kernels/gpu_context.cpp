@@ -1,0 +1,40 @@
+#include "gpu_context.hpp"
+
+namespace qk {
+
+GpuContext::GpuContext(int device) : device_(device) {
+  int count = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (device < 0 || device >= count)
+    throw std::invalid_argument("GpuContext: device " + std::to_string(device) +
+                                " out of range (" + std::to_string(count) + " visible)");
+  CUDA_CHECK(cudaSetDevice(device));
+  try {
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CUBLAS_CHECK(cublasCreate(&cublas_));
+    CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    // Full fp32 products: no TF32 or other reduced-precision tensor-core paths.
+    CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+    CUSOLVER_CHECK(cusolverDnCreate(&cusolver_));
+    CUSOLVER_CHECK(cusolverDnSetStream(cusolver_, stream_));
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+GpuContext::~GpuContext() { release(); }
+
+void GpuContext::synchronize() const { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void GpuContext::release() noexcept {
+  if (stream_ != nullptr) CUDA_CHECK_NOTHROW(cudaStreamSynchronize(stream_));
+  if (cusolver_ != nullptr) CUSOLVER_CHECK_NOTHROW(cusolverDnDestroy(cusolver_));
+  if (cublas_ != nullptr) CUBLAS_CHECK_NOTHROW(cublasDestroy(cublas_));
+  if (stream_ != nullptr) CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_));
+  cusolver_ = nullptr;
+  cublas_ = nullptr;
+  stream_ = nullptr;
+}
+
+}  // namespace qk

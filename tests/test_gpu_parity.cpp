@@ -1,0 +1,482 @@
+// GPU/CPU parity of every kernel family and of the cloud-stats dispatch: the same
+// fixed-seed inputs through the CPU twin and the CUDA launcher, sums compared within
+// atol + rtol*|ref| scaled with the reduction length, counts compared exactly (also
+// against a brute-force count on the seed's cosine). Skips without a CUDA device.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bo/cloud_stats.hpp"
+#include "bo/gpu_stats.hpp"
+#include "gpu_context.hpp"
+#include "head_gram.cuh"
+#include "kv_cka.cuh"
+#include "layer_alignment.cuh"
+#include "magnitude_entropy.cuh"
+#include "ops/head_gram_cpu.hpp"
+#include "ops/kv_cka_cpu.hpp"
+#include "ops/layer_alignment_cpu.hpp"
+#include "ops/magnitude_entropy_cpu.hpp"
+#include "ops/position_cosine_cpu.hpp"
+#include "position_cosine.cuh"
+#include "seed_math.hpp"
+
+namespace qk {
+namespace {
+
+// The first statement of every test: skip, with the reason, when no device is usable.
+#define QK_REQUIRE_GPU()                                                   \
+  do {                                                                     \
+    std::string why;                                                       \
+    if (!::qk::gpu_available(&why)) GTEST_SKIP() << "no CUDA device: " << why; \
+  } while (0)
+
+constexpr double kEps64 = 1.1102230246251565e-16;  // 2^-53
+constexpr double kEps32 = 5.9604644775390625e-08;  // 2^-24
+
+const int64_t kSeqs[] = {1, 2, 3, 7, 8, 9, 33, 64, 65, 130, 513};
+const int64_t kDims[] = {1, 3, 64, 128, 256};
+
+// n normal floats (mean `offset`, sd 1) from a fixed seed; every `zero_every`-th row of
+// `row` elements (when both > 0) is set to zero.
+std::vector<float> random_floats(size_t n, uint32_t seed, float offset = 0.0f,
+                                 int64_t row = 0, int64_t zero_every = 0) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(offset, 1.0f);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(gen);
+  if (row > 0 && zero_every > 0)
+    for (size_t r = 0; r * row < n; r += static_cast<size_t>(zero_every))
+      for (int64_t d = 0; d < row && r * row + d < n; ++d) v[r * row + d] = 0.0f;
+  return v;
+}
+
+// Copies a host array to a new device buffer on `stream`.
+template <typename T>
+DeviceBuffer<T> to_device(const std::vector<T>& h, cudaStream_t stream) {
+  DeviceBuffer<T> d(h.size(), stream);
+  d.upload(h.data(), h.size());
+  return d;
+}
+
+template <typename T>
+std::vector<T> to_host(const DeviceBuffer<T>& d, size_t n) {
+  std::vector<T> h(n);
+  d.download(h.data(), n);
+  return h;
+}
+
+// Every gpu[i] is finite and within atol + rtol*|cpu[i]| of cpu[i].
+void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu, double atol,
+                  double rtol, const std::string& what) {
+  ASSERT_EQ(gpu.size(), cpu.size()) << what;
+  int reported = 0;
+  for (size_t i = 0; i < gpu.size(); ++i) {
+    const bool finite = std::isfinite(gpu[i]);
+    const double tol = atol + rtol * std::fabs(cpu[i]);
+    const bool ok = finite && std::fabs(gpu[i] - cpu[i]) <= tol;
+    if (!ok && reported++ < 5)
+      ADD_FAILURE() << what << " [" << i << "]: gpu " << gpu[i] << " cpu " << cpu[i]
+                    << " |diff| " << std::fabs(gpu[i] - cpu[i]) << " tol " << tol;
+  }
+}
+
+// Pairs i < j of matrix m [seq][dim] with seed_cosine < threshold (brute force).
+uint64_t brute_force_below(const float* m, int64_t seq, int64_t dim, double threshold) {
+  uint64_t n = 0;
+  for (int64_t i = 0; i < seq; ++i)
+    for (int64_t j = i + 1; j < seq; ++j)
+      n += seed_cosine(m + i * dim, m + j * dim, dim) < threshold ? 1 : 0;
+  return n;
+}
+
+// Gram entries (i, j) of [layers][heads][heads] within the fp64 summation bound
+// 4 (n + 2) eps |x_i| |x_j| (|x_i|^2 from the CPU diagonal); symmetric, finite.
+void expect_gram_close(const std::vector<double>& gpu, const std::vector<double>& cpu,
+                       int layers, int heads, int64_t n, const std::string& what) {
+  ASSERT_EQ(gpu.size(), cpu.size()) << what;
+  for (int l = 0; l < layers; ++l)
+    for (int i = 0; i < heads; ++i)
+      for (int j = 0; j < heads; ++j) {
+        const size_t base = static_cast<size_t>(l) * heads * heads;
+        const double scale = std::sqrt(cpu[base + i * heads + i] * cpu[base + j * heads + j]);
+        const double tol = 4.0 * static_cast<double>(n + 2) * kEps64 * scale + 1e-300;
+        const double g = gpu[base + i * heads + j], c = cpu[base + i * heads + j];
+        ASSERT_TRUE(std::isfinite(g)) << what;
+        ASSERT_LE(std::fabs(g - c), tol) << what << " (" << l << "," << i << "," << j << ")";
+        ASSERT_EQ(g, gpu[base + j * heads + i]) << what << " not symmetric";
+      }
+}
+
+class GpuParity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!gpu_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+    ctx_ = std::make_unique<GpuContext>(0);
+  }
+  cudaStream_t stream() const { return ctx_->stream(); }
+  std::unique_ptr<GpuContext> ctx_;
+};
+
+TEST_F(GpuParity, HeadGram) {
+  QK_REQUIRE_GPU();
+  int idx = 0;
+  for (int64_t seq : kSeqs)
+    for (int64_t dim : kDims) {
+      const int layers = 1 + idx % 4, heads = 1 + idx % 9;
+      ++idx;
+      const int64_t n = seq * dim;
+      const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 100 + idx, 0.5f,
+                                   dim, 5);
+      const size_t g_n = static_cast<size_t>(layers) * heads * heads;
+      std::vector<double> cpu(g_n);
+      head_gram_cpu(x.data(), layers, heads, n, cpu.data());
+      auto dx = to_device(x, stream());
+      DeviceBuffer<double> dg(g_n, stream());
+      launch_head_gram(dx.data(), layers, heads, n, dg.data(), stream());
+      expect_gram_close(to_host(dg, g_n), cpu, layers, heads, n,
+                        "head_gram seq " + std::to_string(seq) + " dim " + std::to_string(dim) +
+                            " layers " + std::to_string(layers) + " heads " +
+                            std::to_string(heads));
+    }
+}
+
+TEST_F(GpuParity, HeadGramSixtyFourHeadsAndLimit) {
+  QK_REQUIRE_GPU();
+  const int layers = 2, heads = 64;
+  const int64_t n = 33 * 3;
+  const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 7);
+  std::vector<double> cpu(static_cast<size_t>(layers) * heads * heads);
+  head_gram_cpu(x.data(), layers, heads, n, cpu.data());
+  auto dx = to_device(x, stream());
+  DeviceBuffer<double> dg(cpu.size(), stream());
+  launch_head_gram(dx.data(), layers, heads, n, dg.data(), stream());
+  expect_gram_close(to_host(dg, cpu.size()), cpu, layers, heads, n, "head_gram 64 heads");
+  DeviceBuffer<double> big(static_cast<size_t>(65) * 65, stream());
+  DeviceBuffer<float> bx(static_cast<size_t>(65) * n, stream());
+  EXPECT_THROW(launch_head_gram(bx.data(), 1, 65, n, big.data(), stream()),
+               std::invalid_argument);
+}
+
+TEST_F(GpuParity, HeadGramDeterministic) {
+  QK_REQUIRE_GPU();
+  const int layers = 3, heads = 9;
+  const int64_t n = 513 * 128;
+  const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 11);
+  auto dx = to_device(x, stream());
+  DeviceBuffer<double> dg(static_cast<size_t>(layers) * heads * heads, stream());
+  launch_head_gram(dx.data(), layers, heads, n, dg.data(), stream());
+  const auto first = to_host(dg, dg.size());
+  launch_head_gram(dx.data(), layers, heads, n, dg.data(), stream());
+  const auto second = to_host(dg, dg.size());
+  EXPECT_EQ(first, second);
+}
+
+// Runs position_cosine on both sides for `count` matrices at `stride` and checks sums,
+// exact counts, and the counts against a brute-force seed count.
+void check_position_cosine(cudaStream_t stream, const std::vector<float>& x, int64_t count,
+                           int64_t stride, int64_t seq, int64_t dim, double threshold,
+                           const std::string& what) {
+  std::vector<double> cpu_sum(static_cast<size_t>(count));
+  std::vector<uint64_t> cpu_below(static_cast<size_t>(count));
+  position_cosine_cpu(x.data(), count, stride, seq, dim, threshold, cpu_sum.data(),
+                      cpu_below.data());
+  auto dx = to_device(x, stream);
+  DeviceBuffer<double> dsum(static_cast<size_t>(count), stream);
+  DeviceBuffer<uint64_t> dbelow(static_cast<size_t>(count), stream);
+  launch_position_cosine(dx.data(), count, stride, seq, dim, threshold, dsum.data(),
+                         dbelow.data(), stream);
+  const auto gpu_sum = to_host(dsum, static_cast<size_t>(count));
+  const auto gpu_below = to_host(dbelow, static_cast<size_t>(count));
+  // |sum_i u_i|^2 reaches seq^2 and is formed over seq * dim terms.
+  const double atol = 64.0 * kEps64 * static_cast<double>(seq) * seq * std::sqrt(dim + 1.0);
+  expect_close(gpu_sum, cpu_sum, atol + 1e-12, 1e-12, what + " sum_cos");
+  for (int64_t c = 0; c < count; ++c) {
+    EXPECT_EQ(gpu_below[c], cpu_below[c]) << what << " below, matrix " << c;
+    EXPECT_EQ(gpu_below[c], brute_force_below(x.data() + c * stride, seq, dim, threshold))
+        << what << " below vs brute force, matrix " << c;
+  }
+}
+
+TEST_F(GpuParity, PositionCosineGrid) {
+  QK_REQUIRE_GPU();
+  int idx = 0;
+  for (int64_t seq : kSeqs)
+    for (int64_t dim : kDims) {
+      const int64_t count = 1 + idx % 9;
+      ++idx;
+      // Every third grid point uses a stride larger than one matrix (a head subset).
+      const int64_t stride = seq * dim * (idx % 3 == 0 ? 2 : 1);
+      const auto x = random_floats(static_cast<size_t>(count * stride), 200 + idx,
+                                   idx % 2 ? 0.3f : 0.0f, dim, 7);
+      const std::string what = "seq " + std::to_string(seq) + " dim " + std::to_string(dim) +
+                               " count " + std::to_string(count);
+      check_position_cosine(stream(), x, count, stride, seq, dim, 0.3, what);
+      if (idx % 4 == 0)
+        check_position_cosine(stream(), x, count, stride, seq, dim, 1.0 - 0.7, what + " 1-0.7");
+    }
+}
+
+// Rows whose pairwise cosines sit within ~1e-7 of 0.3: x_i = r_i (c_i e_0 + s_i w_i)
+// with c_i = sqrt(0.3) (1 + eps_i), |eps_i| <= 2e-7, s_i = sqrt(1 - c_i^2), w_i one of
+// dim-1 orthonormal directions orthogonal to e_0 (rows sharing a direction are nearly
+// parallel), every 17th row zero; then two Householder reflections mix all coordinates
+// (fp64) before rounding to f32.
+std::vector<float> near_threshold_rows(int64_t seq, int64_t dim, uint32_t seed) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> eps(-2e-7, 2e-7), scale(0.5, 2.0), gauss(-1.0, 1.0);
+  std::vector<double> rows(static_cast<size_t>(seq * dim), 0.0);
+  for (int64_t i = 0; i < seq; ++i) {
+    if (i % 17 == 16) continue;
+    const double c = std::sqrt(0.3) * (1.0 + eps(gen));
+    const double s = std::sqrt(1.0 - c * c), r = scale(gen);
+    rows[i * dim] = r * c;
+    rows[i * dim + 1 + i % (dim - 1)] = r * s;
+  }
+  for (int reflection = 0; reflection < 2; ++reflection) {
+    std::vector<double> v(static_cast<size_t>(dim));
+    double nn = 0.0;
+    for (double& e : v) {
+      e = gauss(gen);
+      nn += e * e;
+    }
+    for (double& e : v) e /= std::sqrt(nn);
+    for (int64_t i = 0; i < seq; ++i) {
+      double dot = 0.0;
+      for (int64_t d = 0; d < dim; ++d) dot += rows[i * dim + d] * v[d];
+      for (int64_t d = 0; d < dim; ++d) rows[i * dim + d] -= 2.0 * dot * v[d];
+    }
+  }
+  std::vector<float> out(rows.size());
+  for (size_t k = 0; k < rows.size(); ++k) out[k] = static_cast<float>(rows[k]);
+  return out;
+}
+
+TEST_F(GpuParity, PositionCosineNearThreshold) {
+  QK_REQUIRE_GPU();
+  struct Case {
+    int64_t seq, dim;
+  };
+  for (const Case& cs : {Case{200, 256}, Case{130, 131}, Case{513, 64}, Case{65, 3}}) {
+    const auto x = near_threshold_rows(cs.seq, cs.dim, 4242 + cs.seq);
+    uint64_t near = 0;
+    const double margin = fp32_unit_dot_error_bound(cs.dim);
+    for (int64_t i = 0; i < cs.seq; ++i)
+      for (int64_t j = i + 1; j < cs.seq; ++j)
+        near += std::fabs(seed_cosine(x.data() + i * cs.dim, x.data() + j * cs.dim, cs.dim) -
+                          0.3) <= margin
+                    ? 1
+                    : 0;
+    if (cs.dim > 3) {
+      EXPECT_GT(near, 1000u) << "construction should put many pairs near 0.3";
+    }
+    const std::string what = "near-threshold seq " + std::to_string(cs.seq) + " dim " +
+                             std::to_string(cs.dim);
+    check_position_cosine(stream(), x, 1, cs.seq * cs.dim, cs.seq, cs.dim, 0.3, what);
+    check_position_cosine(stream(), x, 1, cs.seq * cs.dim, cs.seq, cs.dim, 1.0 - 0.7,
+                          what + " 1-0.7");
+  }
+}
+
+TEST_F(GpuParity, PositionCosineZeroRowsAndZeroThreshold) {
+  QK_REQUIRE_GPU();
+  // Half the rows zero: their cosine is exactly 0, so a threshold of 0 counts none of
+  // those pairs and a tiny positive threshold counts all of them.
+  const int64_t seq = 130, dim = 64;
+  auto x = random_floats(static_cast<size_t>(seq * dim), 31, 0.0f, dim, 2);
+  for (double thr : {0.0, 1e-30, -1e-30, 0.3, 1.0})
+    check_position_cosine(stream(), x, 1, seq * dim, seq, dim, thr,
+                          "zero rows thr " + std::to_string(thr));
+  const std::vector<float> zeros(static_cast<size_t>(3 * seq * dim), 0.0f);
+  check_position_cosine(stream(), zeros, 3, seq * dim, seq, dim, 0.3, "all zero");
+}
+
+TEST_F(GpuParity, PositionCosineDeterministic) {
+  QK_REQUIRE_GPU();
+  const int64_t seq = 513, dim = 128, count = 4;
+  const auto x = random_floats(static_cast<size_t>(count * seq * dim), 77, 0.2f);
+  auto dx = to_device(x, stream());
+  DeviceBuffer<double> dsum(count, stream());
+  DeviceBuffer<uint64_t> dbelow(count, stream());
+  launch_position_cosine(dx.data(), count, seq * dim, seq, dim, 0.3, dsum.data(), dbelow.data(),
+                         stream());
+  const auto s1 = to_host(dsum, count);
+  launch_position_cosine(dx.data(), count, seq * dim, seq, dim, 0.3, dsum.data(), dbelow.data(),
+                         stream());
+  EXPECT_EQ(s1, to_host(dsum, count));
+}
+
+TEST_F(GpuParity, MagnitudeEntropy) {
+  QK_REQUIRE_GPU();
+  int idx = 0;
+  for (int64_t seq : kSeqs)
+    for (int64_t dim : kDims) {
+      const int64_t count = 1 + idx % 9;
+      ++idx;
+      const int64_t stride = seq * dim * (idx % 3 == 0 ? 3 : 1);
+      const auto x = random_floats(static_cast<size_t>(count * stride), 300 + idx, 0.1f, dim,
+                                   idx % 2 ? 4 : 0);
+      std::vector<double> cpu(static_cast<size_t>(count));
+      magnitude_entropy_cpu(x.data(), count, stride, seq, dim, cpu.data());
+      auto dx = to_device(x, stream());
+      DeviceBuffer<double> de(static_cast<size_t>(count), stream());
+      launch_magnitude_entropy(dx.data(), count, stride, seq, dim, de.data(), stream());
+      expect_close(to_host(de, count), cpu, 1e-13 + 64.0 * kEps64 * (seq + dim), 1e-12,
+                   "entropy seq " + std::to_string(seq) + " dim " + std::to_string(dim));
+    }
+  // A cloud of zero rows and a single row: entropy 0.
+  const std::vector<float> zeros(64 * 8, 0.0f);
+  auto dz = to_device(zeros, stream());
+  DeviceBuffer<double> de(2, stream());
+  launch_magnitude_entropy(dz.data(), 2, 64 * 4, 64, 4, de.data(), stream());
+  EXPECT_EQ(to_host(de, 2), (std::vector<double>{0.0, 0.0}));
+}
+
+TEST_F(GpuParity, LayerAlignment) {
+  QK_REQUIRE_GPU();
+  int idx = 0;
+  for (int64_t seq : kSeqs)
+    for (int64_t dim : kDims) {
+      const int layers = 1 + idx % 4, heads = 1 + idx % 9;
+      ++idx;
+      const int64_t n = seq * dim;
+      const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 400 + idx,
+                                   idx % 2 ? 0.5f : 0.0f);
+      if (layers < 2) continue;
+      for (bool f32 : {true, false}) {
+        std::vector<double> cpu(static_cast<size_t>(layers - 1));
+        layer_alignment_cpu(x.data(), layers, heads, n, f32, cpu.data());
+        auto dx = to_device(x, stream());
+        DeviceBuffer<double> dc(static_cast<size_t>(layers - 1), stream());
+        launch_layer_alignment(dx.data(), layers, heads, n, f32, dc.data(), stream());
+        expect_close(to_host(dc, layers - 1), cpu, 1e-13 + 16.0 * kEps64 * n, 1e-12,
+                     "layer_alignment seq " + std::to_string(seq) + " dim " +
+                         std::to_string(dim) + (f32 ? " f32 mean" : " f64 mean"));
+      }
+    }
+}
+
+TEST_F(GpuParity, KvCka) {
+  QK_REQUIRE_GPU();
+  int idx = 0;
+  for (int64_t seq : kSeqs)
+    for (int64_t dim : kDims) {
+      const int64_t count = 1 + idx % 9;
+      ++idx;
+      const int64_t stride = seq * dim * (idx % 3 == 0 ? 2 : 1);
+      const size_t total = static_cast<size_t>(count * stride);
+      const auto k = random_floats(total, 500 + idx, idx % 2 ? 2.0f : 0.0f);
+      auto v = random_floats(total, 900 + idx);
+      for (size_t e = 0; e < total; ++e) v[e] += 0.5f * k[e];  // correlated clouds
+      std::vector<double> cpu(static_cast<size_t>(count));
+      kv_cka_cpu(k.data(), v.data(), count, stride, seq, dim, cpu.data());
+      auto dk = to_device(k, stream());
+      auto dv = to_device(v, stream());
+      DeviceBuffer<double> dc(static_cast<size_t>(count), stream());
+      launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), count, stride, seq, dim, dc.data(),
+                    stream());
+      // Both sides form fp32 Grams over seq terms.
+      expect_close(to_host(dc, count), cpu, 1e-5 + 4.0 * kEps32 * seq, 1e-5,
+                   "kv_cka seq " + std::to_string(seq) + " dim " + std::to_string(dim));
+    }
+}
+
+TEST_F(GpuParity, KvCkaConstantCloudIsZero) {
+  QK_REQUIRE_GPU();
+  const int64_t seq = 33, dim = 8;
+  std::vector<float> k(static_cast<size_t>(seq * dim));
+  for (int64_t i = 0; i < seq; ++i)
+    for (int64_t d = 0; d < dim; ++d) k[i * dim + d] = 0.25f * static_cast<float>(d + 1);
+  const auto v = random_floats(k.size(), 5);
+  auto dk = to_device(k, stream());
+  auto dv = to_device(v, stream());
+  DeviceBuffer<double> dc(1, stream());
+  launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), 1, seq * dim, seq, dim, dc.data(),
+                stream());
+  EXPECT_EQ(to_host(dc, 1)[0], 0.0);
+}
+
+// compute_cloud_stats_gpu against compute_cloud_stats_cpu on full plans.
+void check_cloud_stats(const CloudDims& d, const StatsPlan& plan, uint32_t seed) {
+  const auto x = random_floats(static_cast<size_t>(d.layers) * d.heads * d.head_elems(), seed,
+                               0.2f, d.head_dim, 11);
+  const CloudStats cpu = compute_cloud_stats_cpu(x.data(), d, plan);
+  const CloudStats gpu = compute_cloud_stats_gpu(x.data(), d, plan, 0);
+  const double seq = static_cast<double>(d.seq);
+  expect_gram_close(gpu.head_gram, cpu.head_gram, d.layers, d.heads, d.head_elems(),
+                    "cloud head_gram");
+  expect_close(gpu.pos_sum_cos, cpu.pos_sum_cos,
+               1e-12 + 64.0 * kEps64 * seq * seq * std::sqrt(d.head_dim + 1.0), 1e-12,
+               "cloud pos_sum_cos");
+  EXPECT_EQ(gpu.pos_below, cpu.pos_below);
+  expect_close(gpu.entropy, cpu.entropy, 1e-13 + 64.0 * kEps64 * (seq + d.head_dim), 1e-12,
+               "cloud entropy");
+  const double n = static_cast<double>(d.head_elems());
+  expect_close(gpu.layer_align, cpu.layer_align, 1e-13 + 16.0 * kEps64 * n, 1e-12,
+               "cloud layer_align");
+}
+
+TEST_F(GpuParity, CloudStatsFullPlan) {
+  QK_REQUIRE_GPU();
+  CloudDims d;
+  d.layers = 3;
+  d.heads = 6;
+  d.seq = 65;
+  d.head_dim = 64;
+  StatsPlan subset;  // position heads and entropy heads fewer than heads
+  subset.head_gram = true;
+  subset.position_heads = 2;
+  subset.below_threshold = 0.3;
+  subset.entropy_heads = 1;
+  subset.layer_alignment = true;
+  subset.seed_f32_mean = true;
+  check_cloud_stats(d, subset, 1);
+  StatsPlan all = subset;  // every head
+  all.position_heads = d.heads;
+  all.entropy_heads = d.heads;
+  all.seed_f32_mean = false;
+  check_cloud_stats(d, all, 2);
+  CloudDims one_layer = d;
+  one_layer.layers = 1;
+  check_cloud_stats(one_layer, all, 3);
+}
+
+TEST_F(GpuParity, CloudKvCka) {
+  QK_REQUIRE_GPU();
+  CloudDims d;
+  d.layers = 2;
+  d.heads = 3;
+  d.seq = 130;
+  d.head_dim = 64;
+  const size_t total = static_cast<size_t>(d.layers) * d.heads * d.head_elems();
+  const auto k = random_floats(total, 61);
+  auto v = random_floats(total, 62);
+  for (size_t e = 0; e < total; ++e) v[e] -= 0.3f * k[e];
+  expect_close(compute_kv_cka_gpu(k.data(), v.data(), d, 0),
+               compute_kv_cka_cpu(k.data(), v.data(), d), 1e-5 + 4.0 * kEps32 * d.seq, 1e-5,
+               "cloud kv_cka");
+}
+
+TEST(GpuDispatch, RejectsBadPlan) {
+  std::string why;
+  if (!gpu_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  CloudDims d;
+  d.layers = 1;
+  d.heads = 2;
+  d.seq = 4;
+  d.head_dim = 2;
+  std::vector<float> x(16, 1.0f);
+  StatsPlan plan;
+  plan.position_heads = 3;
+  EXPECT_THROW(compute_cloud_stats_gpu(x.data(), d, plan, 0), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace qk
