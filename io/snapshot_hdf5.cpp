@@ -29,6 +29,7 @@ std::string dtype_attribute(hid_t ds) {
   if (H5Tis_variable_str(type.id) > 0) {
     H5Id mem{H5Tcopy(H5T_C_S1), H5Tclose};
     H5Tset_size(mem.id, H5T_VARIABLE);
+    H5Tset_cset(mem.id, H5Tget_cset(type.id));  // h5py writes UTF-8
     char* s = nullptr;
     if (H5Aread(attr.id, mem.id, &s) < 0 || s == nullptr) return "";
     std::string out(s);
