@@ -1,7 +1,7 @@
 // Linear CKA between key and value clouds. Per chunk of matrices: column means in
-// fp64 (fixed order), rows centred into f32 scratch, the three dim x dim Grams
-// Kc^T Vc, Kc^T Kc, Vc^T Vc by cublasSgemmStridedBatched (full fp32, as the CPU
-// twin's sgemm), their squared Frobenius norms in fp64 (fixed order), then
+// fp64 (fixed order), rows centred into fp64 scratch, the three dim x dim Grams
+// Kc^T Vc, Kc^T Kc, Vc^T Vc by cublasDgemmStridedBatched (fp64, as the CPU twin's
+// dgemm), their squared Frobenius norms in fp64 (fixed order), then
 // cka = |Kc^T Vc|^2 / (|Kc^T Kc| |Vc^T Vc|), 0 on a zero denominator.
 #include "kv_cka.cuh"
 
@@ -46,28 +46,27 @@ __global__ void __launch_bounds__(kColX * kColY)
   }
 }
 
-// out[cl][i][d] = f32(m[i][d] - mean[cl][d]) for the `nc` matrices from c0.
+// out[cl][i][d] = m[i][d] - mean[cl][d] in fp64 for the `nc` matrices from c0.
 __global__ void __launch_bounds__(kThreads)
     centre_rows(const float* __restrict__ src, int64_t stride, int64_t seq, int64_t dim,
                 int64_t c0, int64_t nc, const double* __restrict__ mean,
-                float* __restrict__ out) {
+                double* __restrict__ out) {
   const int64_t per = seq * dim, total = nc * per;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * kThreads) {
     const int64_t cl = e / per, r = e % per, d = r % dim;
-    out[e] = static_cast<float>(static_cast<double>(src[(c0 + cl) * stride + r]) -
-                                mean[cl * dim + d]);
+    out[e] = static_cast<double>(src[(c0 + cl) * stride + r]) - mean[cl * dim + d];
   }
 }
 
 // fro[w][cl] = sum of squares (fp64) of Gram w (w = blockIdx.y) of matrix cl = blockIdx.x;
-// grams: [3][nc][dim*dim] f32.
+// grams: [3][nc][dim*dim] f64.
 __global__ void __launch_bounds__(kThreads)
-    gram_fro_sq(const float* __restrict__ grams, int64_t nc, int64_t dd,
+    gram_fro_sq(const double* __restrict__ grams, int64_t nc, int64_t dd,
                 double* __restrict__ fro) {
   __shared__ double scratch[kThreads / dev::kWarp];
   const int64_t cl = blockIdx.x, w = blockIdx.y;
-  const float* g = grams + (w * nc + cl) * dd;
+  const double* g = grams + (w * nc + cl) * dd;
   double s = 0.0;
   for (int64_t e = threadIdx.x; e < dd; e += kThreads) {
     const double v = g[e];
@@ -136,21 +135,21 @@ void launch_kv_cka(cublasHandle_t cublas, const float* k, const float* v, int64_
 
   // Scratch per matrix: two centred clouds, three Grams, two mean vectors, three norms.
   const int64_t per_elems = seq * dim, dd = dim * dim;
-  const size_t per_matrix = 2 * static_cast<size_t>(per_elems) * sizeof(float) +
-                            3 * static_cast<size_t>(dd) * sizeof(float) +
+  const size_t per_matrix = 2 * static_cast<size_t>(per_elems) * sizeof(double) +
+                            3 * static_cast<size_t>(dd) * sizeof(double) +
                             2 * static_cast<size_t>(dim) * sizeof(double) + 3 * sizeof(double);
   const int64_t chunk =
       std::max<int64_t>(1, std::min<int64_t>({count, kMaxGridY,
                                               static_cast<int64_t>(kScratchBudget / per_matrix)}));
-  DeviceBuffer<float> kc(static_cast<size_t>(chunk * per_elems), stream);
-  DeviceBuffer<float> vc(static_cast<size_t>(chunk * per_elems), stream);
-  DeviceBuffer<float> grams(static_cast<size_t>(3 * chunk * dd), stream);
+  DeviceBuffer<double> kc(static_cast<size_t>(chunk * per_elems), stream);
+  DeviceBuffer<double> vc(static_cast<size_t>(chunk * per_elems), stream);
+  DeviceBuffer<double> grams(static_cast<size_t>(3 * chunk * dd), stream);
   DeviceBuffer<double> kmean(static_cast<size_t>(chunk * dim), stream);
   DeviceBuffer<double> vmean(static_cast<size_t>(chunk * dim), stream);
   DeviceBuffer<double> fro(static_cast<size_t>(3 * chunk), stream);
 
   CublasSettings settings(cublas, stream);
-  const float one = 1.0f, zero = 0.0f;
+  const double one = 1.0, zero = 0.0;
   const int n_dim = static_cast<int>(dim), n_seq = static_cast<int>(seq);
 
   for (int64_t c0 = 0; c0 < count; c0 += chunk) {
@@ -172,10 +171,10 @@ void launch_kv_cka(cublasHandle_t cublas, const float* k, const float* v, int64_
 
     // Row-major [seq][dim] is column-major dim x seq (A = X^T, lda = dim), so the
     // Gram X^T Y is A_X * A_Y^T: op N on the first operand, op T on the second.
-    const float* lhs[3] = {kc.data(), kc.data(), vc.data()};
-    const float* rhs[3] = {vc.data(), kc.data(), vc.data()};
+    const double* lhs[3] = {kc.data(), kc.data(), vc.data()};
+    const double* rhs[3] = {vc.data(), kc.data(), vc.data()};
     for (int w = 0; w < 3; ++w) {
-      CUBLAS_CHECK(cublasSgemmStridedBatched(
+      CUBLAS_CHECK(cublasDgemmStridedBatched(
           cublas, CUBLAS_OP_N, CUBLAS_OP_T, n_dim, n_dim, n_seq, &one, lhs[w], n_dim, per_elems,
           rhs[w], n_dim, per_elems, &zero, grams.data() + w * nc * dd, n_dim, dd,
           static_cast<int>(nc)));

@@ -382,8 +382,8 @@ TEST_F(GpuParity, KvCka) {
       DeviceBuffer<double> dc(static_cast<size_t>(count), stream());
       launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), count, stride, seq, dim, dc.data(),
                     stream());
-      // Both sides form fp32 Grams over seq terms.
-      expect_close(to_host(dc, count), cpu, 1e-5 + 4.0 * kEps32 * seq, 1e-5,
+      // Both sides form fp64 Grams over seq terms.
+      expect_close(to_host(dc, count), cpu, 1e-12 * (1 + seq), 1e-10,
                    "kv_cka seq " + std::to_string(seq) + " dim " + std::to_string(dim));
     }
 }
@@ -460,7 +460,7 @@ TEST_F(GpuParity, CloudKvCka) {
   auto v = random_floats(total, 62);
   for (size_t e = 0; e < total; ++e) v[e] -= 0.3f * k[e];
   expect_close(compute_kv_cka_gpu(k.data(), v.data(), d, 0),
-               compute_kv_cka_cpu(k.data(), v.data(), d), 1e-5 + 4.0 * kEps32 * d.seq, 1e-5,
+               compute_kv_cka_cpu(k.data(), v.data(), d), 1e-12 * (1 + d.seq), 1e-10,
                "cloud kv_cka");
 }
 

@@ -12,23 +12,23 @@ namespace qk {
 
 namespace {
 
-// Rows of m [seq][dim] minus their column means (fp64 means), as f32.
-void centre_rows(const float* m, int64_t seq, int64_t dim, float* out) {
+// Rows of m [seq][dim] minus their column means, in fp64.
+void centre_rows(const float* m, int64_t seq, int64_t dim, double* out) {
   std::vector<double> mean(static_cast<size_t>(dim), 0.0);
   for (int64_t i = 0; i < seq; ++i)
     for (int64_t d = 0; d < dim; ++d) mean[d] += m[i * dim + d];
   for (double& v : mean) v /= static_cast<double>(seq);
   for (int64_t i = 0; i < seq; ++i)
-    for (int64_t d = 0; d < dim; ++d) out[i * dim + d] = static_cast<float>(m[i * dim + d] - mean[d]);
+    for (int64_t d = 0; d < dim; ++d) out[i * dim + d] = m[i * dim + d] - mean[d];
 }
 
-// |A^T B|_F^2 for A, B [seq][dim] f32, through the dim x dim product (scratch g).
-double cross_fro_sq(const float* a, const float* b, int64_t seq, int64_t dim, float* g) {
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(dim),
-              static_cast<int>(dim), static_cast<int>(seq), 1.0f, a, static_cast<int>(dim), b,
-              static_cast<int>(dim), 0.0f, g, static_cast<int>(dim));
+// |A^T B|_F^2 for A, B [seq][dim] fp64, through the dim x dim product (scratch g).
+double cross_fro_sq(const double* a, const double* b, int64_t seq, int64_t dim, double* g) {
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(dim),
+              static_cast<int>(dim), static_cast<int>(seq), 1.0, a, static_cast<int>(dim), b,
+              static_cast<int>(dim), 0.0, g, static_cast<int>(dim));
   double s = 0.0;
-  for (int64_t i = 0; i < dim * dim; ++i) s += static_cast<double>(g[i]) * g[i];
+  for (int64_t i = 0; i < dim * dim; ++i) s += g[i] * g[i];
   return s;
 }
 
@@ -39,7 +39,7 @@ void kv_cka_cpu(const float* k, const float* v, int64_t count, int64_t stride, i
   use_single_threaded_blas();
 #pragma omp parallel
   {
-    std::vector<float> kc(static_cast<size_t>(seq * dim)), vc(kc.size()),
+    std::vector<double> kc(static_cast<size_t>(seq * dim)), vc(kc.size()),
         g(static_cast<size_t>(dim * dim));
 #pragma omp for schedule(dynamic)
     for (int64_t c = 0; c < count; ++c) {
