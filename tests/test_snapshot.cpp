@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "expect_input_error.hpp"
 #include "input_error.hpp"
 #include "safetensors_writer.hpp"
 #include "snapshot.hpp"
@@ -23,14 +24,7 @@ std::vector<float> iota(size_t n, float scale = 0.25f) {
 }
 
 void expect_bad(const std::string& path, const std::string& needle) {
-  try {
-    qk::load_snapshot(path);
-    FAIL() << "no error for " << path;
-  } catch (const qk::InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(path), std::string::npos) << msg;
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-  }
+  expect_input_error([](const std::string& p) { qk::load_snapshot(p); }, path, needle);
 }
 
 TEST(Snapshot, SafetensorsKVQ) {
