@@ -1,0 +1,508 @@
+// Google Benchmark of the Bone-Orientation metric set (qk::analyse_bo) and of the CPU
+// ops under it, on synthetic K (and V) snapshots of three model shapes.
+//
+// Names: bo/<shape>/S:<seq>/<cpu|cuda>/<k|kv>       analyse_bo end to end (cuda: with upload)
+//        kernels/<shape>/S:<seq>/cuda/<k|kv>         the kernels alone, input already on device
+//        op/<op>/<shape>/S:<seq>                      one CPU twin over the whole K cloud
+//                                                     (kv_cka: K and V), as analyse_bo calls it
+// Filter with --benchmark_filter, e.g. 'bo/.*/cpu/' or 'S:(128|1024)/'.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bo/bo_metrics.hpp"
+#include "bo/gpu_stats.hpp"
+#include "ops/head_gram_cpu.hpp"
+#include "ops/kv_cka_cpu.hpp"
+#include "ops/layer_alignment_cpu.hpp"
+#include "ops/magnitude_entropy_cpu.hpp"
+#include "ops/position_cosine_cpu.hpp"
+#include "snapshot.hpp"
+
+#if defined(QK_BENCH_KERNELS)
+#include <cuda_runtime_api.h>
+
+#include "gpu_context.hpp"
+#include "head_gram.cuh"
+#include "kv_cka.cuh"
+#include "layer_alignment.cuh"
+#include "magnitude_entropy.cuh"
+#include "position_cosine.cuh"
+#endif
+
+namespace {
+
+// KV-cache geometry of a model: K is [layers][kv_heads][seq][head_dim].
+struct ModelShape {
+  const char* name;
+  int layers;
+  int kv_heads;
+  int64_t head_dim;
+};
+
+constexpr ModelShape kShapes[] = {
+    {"Gemma3-1B", 26, 1, 256},
+    {"Gemma3-4B", 34, 4, 256},
+    {"Qwen3-4B", 36, 8, 128},
+};
+constexpr int64_t kSeqs[] = {128, 1024, 8192};
+
+constexpr double kLockThreshold = 0.7;  // the seed's coherenceThreshold
+
+// The seed's switch: position-wise ("GQA") analysis when kv_heads <= 4.
+bool position_mode(const ModelShape& m) { return m.kv_heads <= 4; }
+
+std::string case_name(const ModelShape& m, int64_t seq) {
+  return std::string(m.name) + "/S:" + std::to_string(seq);
+}
+
+// xoshiro256** seeded through splitmix64; normals by Box-Muller.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) {
+    for (auto& s : s_) s = splitmix(seed);
+  }
+  uint64_t next() {
+    const uint64_t r = rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return r;
+  }
+  // Uniform in (0, 1).
+  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
+  // Standard normal.
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    const double r = std::sqrt(-2.0 * std::log(uniform()));
+    const double t = 6.283185307179586 * uniform();
+    spare_ = r * std::sin(t);
+    has_spare_ = true;
+    return r * std::cos(t);
+  }
+
+ private:
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  static uint64_t splitmix(uint64_t& x) {
+    uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  uint64_t s_[4]{};
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+// Random unit vector of length n.
+std::vector<double> unit_vector(Rng& rng, int64_t n) {
+  std::vector<double> v(n);
+  double ss = 0;
+  for (auto& x : v) {
+    x = rng.normal();
+    ss += x * x;
+  }
+  for (auto& x : v) x /= std::sqrt(ss);
+  return v;
+}
+
+// Synthetic post-RoPE-like clouds, [layers][heads][seq][dim] f32 each. Per position i
+// of head (l, h):  k_i = s_i (a_l m_lh + z_i B_lh + 0.5 e_i),
+//                  v_i = t_i (0.3 n_lh + (0.7 z_i + 0.7 y_i) C_lh + 0.5 f_i),
+// with m_lh a shared direction plus a layer random walk plus a head part, z_i, y_i
+// rank-16 latents (|z B| ~ 1), e_i, f_i unit-scale noise, s_i, t_i log-normal position
+// magnitudes with a large first ("sink") position. Position cosines straddle 0.3 and
+// differ across layers, so every metric has something to measure.
+void make_clouds(const ModelShape& m, int64_t seq, uint64_t seed, qk::Tensor4f& k,
+                 qk::Tensor4f& v) {
+  const int L = m.layers, H = m.kv_heads;
+  const int64_t d = m.head_dim, rank = 16;
+  k.shape = {L, H, seq, d};
+  v.shape = k.shape;
+  k.data.assign(static_cast<size_t>(k.numel()), 0.0f);
+  v.data.assign(static_cast<size_t>(v.numel()), 0.0f);
+
+  Rng top(seed);
+  const std::vector<double> shared = unit_vector(top, d);
+  std::vector<double> drift = unit_vector(top, d);
+  std::vector<std::vector<double>> means(static_cast<size_t>(L) * H);
+  std::vector<double> amp(L);
+  for (int l = 0; l < L; ++l) {
+    const std::vector<double> step = unit_vector(top, d);
+    double ss = 0;
+    for (int64_t e = 0; e < d; ++e) {
+      drift[e] += 0.5 * step[e];
+      ss += drift[e] * drift[e];
+    }
+    for (auto& x : drift) x /= std::sqrt(ss);
+    amp[l] = std::max(0.2, 0.75 + 0.3 * std::sin(0.7 * l) + 0.1 * top.normal());
+    for (int h = 0; h < H; ++h) {
+      const std::vector<double> own = unit_vector(top, d);
+      auto& mean = means[static_cast<size_t>(l) * H + h];
+      mean.resize(d);
+      for (int64_t e = 0; e < d; ++e) mean[e] = shared[e] + 0.6 * drift[e] + 0.4 * own[e];
+    }
+  }
+
+  auto fill_head = [&](int64_t lh) {
+    const int l = static_cast<int>(lh / H);
+    Rng rng(seed ^ (0x5851F42D4C957F2Dull * static_cast<uint64_t>(lh + 1)));
+    std::vector<float> basis_k(rank * d), basis_v(rank * d);
+    const double bscale = 1.0 / std::sqrt(static_cast<double>(d));
+    for (auto& b : basis_k) b = static_cast<float>(bscale * rng.normal());
+    for (auto& b : basis_v) b = static_cast<float>(bscale * rng.normal());
+    const std::vector<double> vmean = unit_vector(rng, d);
+    const auto& kmean = means[lh];
+    const double zscale = 1.0 / std::sqrt(static_cast<double>(rank));
+    const double escale = 0.5 * bscale;
+    std::vector<float> z(rank), y(rank);
+    float* kh = k.data.data() + lh * seq * d;
+    float* vh = v.data.data() + lh * seq * d;
+    for (int64_t i = 0; i < seq; ++i) {
+      for (int64_t r = 0; r < rank; ++r) {
+        z[r] = static_cast<float>(zscale * rng.normal());
+        y[r] = static_cast<float>(zscale * rng.normal());
+      }
+      const double sink = i == 0 ? 6.0 : 1.0;
+      const float s = static_cast<float>(sink * std::exp(0.3 * rng.normal()));
+      const float t = static_cast<float>(std::exp(0.3 * rng.normal()));
+      float* ki = kh + i * d;
+      float* vi = vh + i * d;
+      for (int64_t e = 0; e < d; ++e) {
+        ki[e] = static_cast<float>(amp[l] * kmean[e] + escale * rng.normal());
+        vi[e] = static_cast<float>(0.3 * vmean[e] + escale * rng.normal());
+      }
+      for (int64_t r = 0; r < rank; ++r) {
+        const float* bk = basis_k.data() + r * d;
+        const float* bv = basis_v.data() + r * d;
+        const float zr = z[r], wr = 0.7f * (z[r] + y[r]);
+        for (int64_t e = 0; e < d; ++e) {
+          ki[e] += zr * bk[e];
+          vi[e] += wr * bv[e];
+        }
+      }
+      for (int64_t e = 0; e < d; ++e) {
+        ki[e] *= s;
+        vi[e] *= t;
+      }
+    }
+  };
+
+  const int64_t heads_total = static_cast<int64_t>(L) * H;
+  const int nthreads = static_cast<int>(
+      std::min<int64_t>(heads_total, std::max(1u, std::thread::hardware_concurrency())));
+  std::vector<std::thread> pool;
+  for (int t = 0; t < nthreads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int64_t lh = t; lh < heads_total; lh += nthreads) fill_head(lh);
+    });
+  }
+  for (auto& th : pool) th.join();
+}
+
+// One cached snapshot (the most recent shape and seq); V is kept aside and attached
+// only for the k+v benchmarks, so k-only and k+v cases share one generation.
+struct SnapshotCache {
+  std::string key;
+  qk::Snapshot snap;
+  std::optional<qk::Tensor4f> spare_v;
+};
+
+SnapshotCache& cache() {
+  static SnapshotCache c;
+  return c;
+}
+
+qk::Snapshot& snapshot_for(const ModelShape& m, int64_t seq, bool with_v) {
+  SnapshotCache& c = cache();
+  const std::string key = case_name(m, seq);
+  if (c.key != key) {
+    c.key.clear();
+    c.snap = qk::Snapshot{};
+    c.spare_v.reset();
+    qk::Tensor4f k, v;
+    make_clouds(m, seq, 0xB0E5EEDull + static_cast<uint64_t>(seq) * 131 + m.layers, k, v);
+    c.snap.path = "synthetic:" + key;
+    c.snap.k = std::move(k);
+    c.spare_v = std::move(v);
+    c.key = key;
+  }
+  if (with_v != c.snap.v.has_value()) c.snap.v.swap(c.spare_v);
+  return c.snap;
+}
+
+// Position pairs of one cloud that the default position-wise mode reduces.
+double position_pairs(const ModelShape& m, int64_t seq) {
+  if (!position_mode(m)) return 0;
+  return static_cast<double>(m.layers) * m.kv_heads * 0.5 * static_cast<double>(seq) *
+         static_cast<double>(seq - 1);
+}
+
+double cloud_bytes(const ModelShape& m, int64_t seq) {
+  return static_cast<double>(m.layers) * m.kv_heads * seq * m.head_dim * sizeof(float);
+}
+
+// Conservative CPU seconds of one analyse_bo call on 2 cores (fp32 GEMM at 60 GFLOP/s;
+// about 140 measured), used only to run the slow cases once.
+double cpu_seconds_estimate(const ModelShape& m, int64_t seq, bool with_v) {
+  const double clouds = with_v ? 2.0 : 1.0;
+  return clouds * (2.0 * position_pairs(m, seq) * m.head_dim / 60e9 + cloud_bytes(m, seq) / 1e9);
+}
+
+void add_counters(benchmark::State& state, const ModelShape& m, int64_t seq, double clouds,
+                  bool pairs) {
+  if (pairs && position_mode(m)) {
+    state.counters["pairs/s"] = benchmark::Counter(clouds * position_pairs(m, seq),
+                                                   benchmark::Counter::kIsIterationInvariantRate);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(clouds * cloud_bytes(m, seq)) * state.iterations());
+}
+
+bool skip_without_gpu(benchmark::State& state) {
+  std::string why;
+  if (qk::gpu_available(&why)) return false;
+  state.SkipWithError(("no CUDA device: " + why).c_str());
+  return true;
+}
+
+// analyse_bo end to end on a host snapshot (cuda: includes the host->device copy).
+void bm_analyse_bo(benchmark::State& state, ModelShape m, int64_t seq, std::string device,
+                   bool with_v) {
+  if (device != "cpu" && skip_without_gpu(state)) return;
+  const qk::Snapshot& snap = snapshot_for(m, seq, with_v);
+  qk::BoOptions opts;
+  opts.device = device;
+  try {
+    qk::BoResult r;
+    if (device != "cpu") r = qk::analyse_bo(snap, opts);  // context and first-launch warm-up
+    for (auto _ : state) {
+      r = qk::analyse_bo(snap, opts);
+      benchmark::DoNotOptimize(r.composite_exact);
+    }
+    state.SetLabel(r.backend + (r.gqa ? " position" : " multi-head") +
+                   " composite=" + std::to_string(r.composite));
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  add_counters(state, m, seq, with_v ? 2.0 : 1.0, true);
+}
+
+void bm_position_cosine(benchmark::State& state, ModelShape m, int64_t seq) {
+  const qk::Tensor4f& k = snapshot_for(m, seq, false).k;
+  const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
+  std::vector<double> sum_cos(count);
+  std::vector<uint64_t> below(count);
+  for (auto _ : state) {
+    qk::position_cosine_cpu(k.data.data(), count, seq * m.head_dim, seq, m.head_dim,
+                            1.0 - kLockThreshold, sum_cos.data(), below.data());
+    benchmark::DoNotOptimize(sum_cos.data());
+    benchmark::DoNotOptimize(below.data());
+  }
+  add_counters(state, m, seq, 1.0, true);
+}
+
+void bm_magnitude_entropy(benchmark::State& state, ModelShape m, int64_t seq) {
+  const qk::Tensor4f& k = snapshot_for(m, seq, false).k;
+  const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
+  std::vector<double> entropy(count);
+  for (auto _ : state) {
+    qk::magnitude_entropy_cpu(k.data.data(), count, seq * m.head_dim, seq, m.head_dim,
+                              entropy.data());
+    benchmark::DoNotOptimize(entropy.data());
+  }
+  add_counters(state, m, seq, 1.0, false);
+}
+
+void bm_head_gram(benchmark::State& state, ModelShape m, int64_t seq) {
+  const qk::Tensor4f& k = snapshot_for(m, seq, false).k;
+  std::vector<double> gram(static_cast<size_t>(m.layers) * m.kv_heads * m.kv_heads);
+  for (auto _ : state) {
+    qk::head_gram_cpu(k.data.data(), m.layers, m.kv_heads, seq * m.head_dim, gram.data());
+    benchmark::DoNotOptimize(gram.data());
+  }
+  add_counters(state, m, seq, 1.0, false);
+}
+
+void bm_layer_alignment(benchmark::State& state, ModelShape m, int64_t seq) {
+  const qk::Tensor4f& k = snapshot_for(m, seq, false).k;
+  std::vector<double> cos(std::max(1, m.layers - 1));
+  for (auto _ : state) {
+    qk::layer_alignment_cpu(k.data.data(), m.layers, m.kv_heads, seq * m.head_dim, false,
+                            cos.data());
+    benchmark::DoNotOptimize(cos.data());
+  }
+  add_counters(state, m, seq, 1.0, false);
+}
+
+void bm_kv_cka(benchmark::State& state, ModelShape m, int64_t seq) {
+  const qk::Snapshot& snap = snapshot_for(m, seq, true);
+  const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
+  std::vector<double> cka(count);
+  for (auto _ : state) {
+    qk::kv_cka_cpu(snap.k.data.data(), snap.v->data.data(), count, seq * m.head_dim, seq,
+                   m.head_dim, cka.data());
+    benchmark::DoNotOptimize(cka.data());
+  }
+  add_counters(state, m, seq, 2.0, false);
+}
+
+#if defined(QK_BENCH_KERNELS)
+// Device outputs of one cloud's reductions in the default mode.
+struct CloudOutputs {
+  qk::DeviceBuffer<double> sum_cos, entropy, gram, align;
+  qk::DeviceBuffer<uint64_t> below;
+  CloudOutputs(const ModelShape& m, cudaStream_t stream)
+      : sum_cos(static_cast<size_t>(m.layers) * m.kv_heads, stream),
+        entropy(static_cast<size_t>(m.layers) * m.kv_heads, stream),
+        gram(static_cast<size_t>(m.layers) * m.kv_heads * m.kv_heads, stream),
+        align(static_cast<size_t>(std::max(1, m.layers - 1)), stream),
+        below(static_cast<size_t>(m.layers) * m.kv_heads, stream) {}
+};
+
+// The default-mode reductions of one device cloud, as analyse_bo plans them: position
+// cosines on every KV head (position mode) or the head Gram (multi-head mode); for K
+// (not value_side) also magnitude entropy and, multi-head, layer alignment.
+void launch_cloud(const ModelShape& m, int64_t seq, const float* x, bool value_side,
+                  CloudOutputs& o, cudaStream_t stream) {
+  const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
+  const int64_t n = seq * m.head_dim;
+  if (position_mode(m)) {
+    qk::launch_position_cosine(x, count, n, seq, m.head_dim, 1.0 - kLockThreshold, o.sum_cos.data(),
+                               o.below.data(), stream);
+  } else {
+    qk::launch_head_gram(x, m.layers, m.kv_heads, n, o.gram.data(), stream);
+    if (!value_side)
+      qk::launch_layer_alignment(x, m.layers, m.kv_heads, n, false, o.align.data(), stream);
+  }
+  if (!value_side)
+    qk::launch_magnitude_entropy(x, count, n, seq, m.head_dim, o.entropy.data(), stream);
+}
+
+// The kernels of the metric set on input already resident on the device (no upload,
+// no result download), synchronised once per iteration.
+void bm_kernels(benchmark::State& state, ModelShape m, int64_t seq, bool with_v) {
+  if (skip_without_gpu(state)) return;
+  const qk::Snapshot& snap = snapshot_for(m, seq, with_v);
+  try {
+    qk::GpuContext ctx(0);
+    const cudaStream_t stream = ctx.stream();
+    const size_t numel = static_cast<size_t>(snap.k.numel());
+    qk::DeviceBuffer<float> dk(numel, stream), dv(with_v ? numel : 0, stream);
+    dk.upload(snap.k.data.data(), numel);
+    if (with_v) dv.upload(snap.v->data.data(), numel);
+    CloudOutputs ok(m, stream), ov(m, stream);
+    const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
+    qk::DeviceBuffer<double> cka(static_cast<size_t>(count), stream);
+    auto run_all = [&] {
+      launch_cloud(m, seq, dk.data(), false, ok, stream);
+      if (with_v) {
+        launch_cloud(m, seq, dv.data(), true, ov, stream);
+        qk::launch_kv_cka(ctx.cublas(), dk.data(), dv.data(), count, seq * m.head_dim, seq,
+                          m.head_dim, cka.data(), stream);
+      }
+      ctx.synchronize();
+    };
+    run_all();
+    for (auto _ : state) run_all();
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  add_counters(state, m, seq, with_v ? 2.0 : 1.0, true);
+}
+#endif
+
+// CPU model name from /proc/cpuinfo ("unknown" elsewhere).
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+// Single-iteration policy for the cases that take seconds.
+void size_policy(benchmark::internal::Benchmark* b, double seconds) {
+  b->UseRealTime()->Unit(benchmark::kMillisecond);
+  if (seconds > 2.0) b->Iterations(1);
+}
+
+void register_all() {
+  for (const ModelShape& m : kShapes) {
+    for (const int64_t seq : kSeqs) {
+      const std::string c = case_name(m, seq);
+      for (const bool with_v : {false, true}) {
+        const std::string kv = with_v ? "kv" : "k";
+        size_policy(benchmark::RegisterBenchmark(("bo/" + c + "/cpu/" + kv).c_str(), bm_analyse_bo,
+                                                 m, seq, std::string("cpu"), with_v),
+                    cpu_seconds_estimate(m, seq, with_v));
+      }
+      for (const bool with_v : {false, true}) {
+        const std::string kv = with_v ? "kv" : "k";
+        size_policy(benchmark::RegisterBenchmark(("bo/" + c + "/cuda/" + kv).c_str(), bm_analyse_bo,
+                                                 m, seq, std::string("cuda"), with_v),
+                    0.0);
+#if defined(QK_BENCH_KERNELS)
+        size_policy(benchmark::RegisterBenchmark(("kernels/" + c + "/cuda/" + kv).c_str(),
+                                                 bm_kernels, m, seq, with_v),
+                    0.0);
+#endif
+      }
+      const double one = cpu_seconds_estimate(m, seq, false);
+      if (position_mode(m)) {
+        size_policy(benchmark::RegisterBenchmark(("op/position_cosine_cpu/" + c).c_str(),
+                                                 bm_position_cosine, m, seq),
+                    one);
+      } else {
+        size_policy(
+            benchmark::RegisterBenchmark(("op/head_gram_cpu/" + c).c_str(), bm_head_gram, m, seq),
+            one);
+        size_policy(benchmark::RegisterBenchmark(("op/layer_alignment_cpu/" + c).c_str(),
+                                                 bm_layer_alignment, m, seq),
+                    one);
+      }
+      size_policy(benchmark::RegisterBenchmark(("op/magnitude_entropy_cpu/" + c).c_str(),
+                                               bm_magnitude_entropy, m, seq),
+                  one);
+      size_policy(benchmark::RegisterBenchmark(("op/kv_cka_cpu/" + c).c_str(), bm_kv_cka, m, seq),
+                  one);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  std::string why;
+  const bool gpu = qk::gpu_available(&why);
+  benchmark::AddCustomContext("cpu_model", cpu_model());
+  benchmark::AddCustomContext("hardware_threads",
+                              std::to_string(std::thread::hardware_concurrency()));
+  benchmark::AddCustomContext("cuda", gpu ? "available" : "unavailable: " + why);
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
