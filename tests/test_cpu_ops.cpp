@@ -9,6 +9,7 @@
 #include "ops/kv_cka_cpu.hpp"
 #include "ops/layer_alignment_cpu.hpp"
 #include "ops/magnitude_entropy_cpu.hpp"
+#include "ops/multi_head_pass_cpu.hpp"
 #include "ops/position_cosine_cpu.hpp"
 #include "seed_math.hpp"
 
@@ -157,6 +158,25 @@ TEST(LayerAlignmentCpu, MatchesHeadMeanCosines) {
         b[e] = sb / heads;
       }
       EXPECT_NEAR(cos[l], qk::seed_cosine(a.data(), b.data(), n), seed_mean ? 1e-12 : 1e-6);
+    }
+  }
+}
+
+TEST(MultiHeadPassCpu, EqualsTheThreeTwins) {
+  for (int64_t dim : {3, 128, 5000}) {
+    const int layers = 3, heads = 6;
+    const int64_t seq = 67;
+    const auto x = randn(static_cast<size_t>(layers * heads * seq * dim), 17 + dim);
+    for (bool seed_mean : {true, false}) {
+      std::vector<double> g(layers * heads * heads), e(layers * heads), c(layers - 1);
+      qk::multi_head_pass_cpu(x.data(), layers, heads, seq, dim, seed_mean, g.data(), e.data(), c.data());
+      std::vector<double> g2(g.size()), e2(e.size()), c2(c.size());
+      qk::head_gram_cpu(x.data(), layers, heads, seq * dim, g2.data());
+      qk::magnitude_entropy_cpu(x.data(), layers * heads, seq * dim, seq, dim, e2.data());
+      qk::layer_alignment_cpu(x.data(), layers, heads, seq * dim, seed_mean, c2.data());
+      for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], g2[i], 1e-12 * std::fabs(g2[i]) + 1e-9);
+      for (size_t i = 0; i < e.size(); ++i) EXPECT_NEAR(e[i], e2[i], 1e-13);
+      for (size_t i = 0; i < c.size(); ++i) EXPECT_NEAR(c[i], c2[i], 1e-13);
     }
   }
 }

@@ -8,6 +8,7 @@
 #include "ops/kv_cka_cpu.hpp"
 #include "ops/layer_alignment_cpu.hpp"
 #include "ops/magnitude_entropy_cpu.hpp"
+#include "ops/multi_head_pass_cpu.hpp"
 #include "ops/position_cosine_cpu.hpp"
 
 namespace qk {
@@ -33,8 +34,18 @@ CloudStats compute_cloud_stats_cpu(const float* x, const CloudDims& d, const Sta
   if (plan.position_heads > d.heads || plan.entropy_heads > d.heads)
     throw std::invalid_argument("StatsPlan asks for more heads than the cloud has");
   CloudStats s;
+  bool plan_done = false;  // head Gram, entropy and alignment already computed
   const size_t L = static_cast<size_t>(d.layers);
-  if (plan.head_gram) {
+  if (plan.head_gram && plan.layer_alignment && plan.entropy_heads == d.heads) {
+    // The multi-head mode's reductions share one pass over memory.
+    s.head_gram.resize(L * d.heads * d.heads);
+    s.entropy.resize(L * d.heads);
+    s.layer_align.resize(L > 0 ? L - 1 : 0);
+    multi_head_pass_cpu(x, d.layers, d.heads, d.seq, d.head_dim, plan.seed_f32_mean,
+                        s.head_gram.data(), s.entropy.data(), s.layer_align.data());
+    plan_done = true;
+  }
+  if (plan.head_gram && !plan_done) {
     s.head_gram.resize(L * d.heads * d.heads);
     head_gram_cpu(x, d.layers, d.heads, d.head_elems(), s.head_gram.data());
   }
@@ -53,7 +64,7 @@ CloudStats compute_cloud_stats_cpu(const float* x, const CloudDims& d, const Sta
       }
     });
   }
-  if (plan.entropy_heads > 0) {
+  if (plan.entropy_heads > 0 && !plan_done) {
     s.entropy.resize(L * plan.entropy_heads);
     per_head(x, d, plan.entropy_heads,
              [&](const float* base, int64_t count, int64_t stride, int h0, int step) {
@@ -62,7 +73,7 @@ CloudStats compute_cloud_stats_cpu(const float* x, const CloudDims& d, const Sta
                for (int64_t c = 0; c < count; ++c) s.entropy[h0 + c * step] = e[c];
              });
   }
-  if (plan.layer_alignment && d.layers > 1) {
+  if (plan.layer_alignment && d.layers > 1 && !plan_done) {
     s.layer_align.resize(L - 1);
     layer_alignment_cpu(x, d.layers, d.heads, d.head_elems(), plan.seed_f32_mean,
                         s.layer_align.data());

@@ -3,20 +3,13 @@
 #include <algorithm>
 #include <vector>
 
+#include "ops/dot_f64.hpp"
+
 namespace qk {
 
 namespace {
 
 constexpr int64_t kChunk = 4096;  // elements per partial sum: rows of a chunk stay in L2
-
-// sum_e a[e] * b[e] in fp64 over n elements.
-__attribute__((target_clones("avx2", "default")))
-double dot_f64(const float* a, const float* b, int64_t n) {
-  double s = 0.0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t e = 0; e < n; ++e) s += static_cast<double>(a[e]) * static_cast<double>(b[e]);
-  return s;
-}
 
 }  // namespace
 

@@ -32,6 +32,19 @@ double cross_fro_sq(const double* a, const double* b, int64_t seq, int64_t dim, 
   return s;
 }
 
+// |A^T A|_F^2 for A [seq][dim] fp64 from the upper triangle of the symmetric product.
+double self_fro_sq(const double* a, int64_t seq, int64_t dim, double* g) {
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(dim),
+              static_cast<int>(seq), 1.0, a, static_cast<int>(dim), 0.0, g,
+              static_cast<int>(dim));
+  double diag = 0.0, off = 0.0;
+  for (int64_t i = 0; i < dim; ++i) {
+    diag += g[i * dim + i] * g[i * dim + i];
+    for (int64_t j = i + 1; j < dim; ++j) off += g[i * dim + j] * g[i * dim + j];
+  }
+  return diag + 2.0 * off;
+}
+
 }  // namespace
 
 void kv_cka_cpu(const float* k, const float* v, int64_t count, int64_t stride, int64_t seq,
@@ -46,8 +59,8 @@ void kv_cka_cpu(const float* k, const float* v, int64_t count, int64_t stride, i
       centre_rows(k + c * stride, seq, dim, kc.data());
       centre_rows(v + c * stride, seq, dim, vc.data());
       const double kv = cross_fro_sq(kc.data(), vc.data(), seq, dim, g.data());
-      const double kk = cross_fro_sq(kc.data(), kc.data(), seq, dim, g.data());
-      const double vv = cross_fro_sq(vc.data(), vc.data(), seq, dim, g.data());
+      const double kk = self_fro_sq(kc.data(), seq, dim, g.data());
+      const double vv = self_fro_sq(vc.data(), seq, dim, g.data());
       const double denom = std::sqrt(kk) * std::sqrt(vv);
       cka[c] = denom > 0.0 ? std::min(1.0, kv / denom) : 0.0;  // <= 1 up to rounding
     }
