@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make bench`: Google Benchmark of the metric set and its ops, then the side-by-side
+# against the numpy baseline, with results (device, date, command) in bench/results/.
+# BENCH_QUICK=1 limits both to S <= 1024 (about a minute).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+OUT=bench/results
+mkdir -p "$OUT"
+filter=()
+quick=()
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  filter=(--benchmark_filter='S:(128|1024)/')
+  quick=(--quick)
+fi
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+echo "== bench_bo on $(hostname): $cpu, $(nproc) cores, $stamp"
+cmd=("$BUILD/bench_bo" "${filter[@]}" --benchmark_out="$OUT/bench_bo_cpu.json" --benchmark_out_format=json)
+echo "+ ${cmd[*]}"
+"${cmd[@]}"
+echo
+cmd=(python3 scripts/bench_side_by_side.py --qkgeom "$BUILD/qkgeom" "${quick[@]}"
+  --json-out "$OUT/side_by_side.json" --markdown-out "$OUT/side_by_side.md")
+echo "== side by side with numpy"
+echo "+ ${cmd[*]}"
+"${cmd[@]}"
