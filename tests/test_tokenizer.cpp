@@ -1,0 +1,223 @@
+// The HF tokenizer.json reader: small hand-made tokenizers of each model kind, the
+// special-token rules, and malformed files. Parity with HF on real tokenizers is
+// tests/reference/test_tokenizer_parity.py.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "expect_input_error.hpp"
+#include "tokenizer.hpp"
+
+namespace {
+
+using nlohmann::json;
+using Ids = std::vector<int32_t>;
+
+// Writes tokenizer.json (and tokenizer_config.json when given) into a fresh directory.
+std::string write_dir(const std::string& name, const std::string& tokenizer_json,
+                      const std::string& config = "") {
+  const std::filesystem::path d = std::filesystem::path(::testing::TempDir()) / ("qk_tok_" + name);
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  std::ofstream(d / "tokenizer.json") << tokenizer_json;
+  if (!config.empty()) std::ofstream(d / "tokenizer_config.json") << config;
+  return d.string();
+}
+
+json added(const std::string& content, int id, bool special = true) {
+  return {{"id", id},        {"content", content},     {"single_word", false}, {"lstrip", false},
+          {"rstrip", false}, {"normalized", !special}, {"special", special}};
+}
+
+// Byte-level BPE over the letters a, b, c and the space (GPT-2's stand-in: U+0120).
+json byte_level_bpe() {
+  json j;
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
+  j["post_processor"] = {{"type", "ByteLevel"}};
+  j["added_tokens"] = json::array({added("<|end|>", 9)});
+  j["model"] = {{"type", "BPE"},
+                {"dropout", nullptr},
+                {"unk_token", nullptr},
+                {"vocab",
+                 {{"a", 0},
+                  {"b", 1},
+                  {"c", 2},
+                  {"\xC4\xA0", 3},
+                  {"ab", 4},
+                  {"\xC4\xA0"
+                   "a",
+                   5},
+                  {"\xC4\xA0"
+                   "ab",
+                   6},
+                  {"abc", 7}}},
+                {"merges", json::array({"a b", "\xC4\xA0 a",
+                                        "\xC4\xA0"
+                                        "a b",
+                                        "ab c"})}};
+  return j;
+}
+
+TEST(Tokenizer, ByteLevelBpeMergesByRank) {
+  const qk::Tokenizer t = qk::Tokenizer::from_dir(write_dir("bl", byte_level_bpe().dump()));
+  EXPECT_EQ(t.encode("abc"), (Ids{7}));
+  EXPECT_EQ(t.encode("abc ab"), (Ids{7, 3, 4}));  // "a b" (rank 0) wins over "\u0120 a"
+  EXPECT_EQ(t.encode(" a"), (Ids{5}));
+  EXPECT_EQ(t.encode("ba"), (Ids{1, 0}));
+  EXPECT_EQ(t.encode("ab<|end|>c"), (Ids{4, 9, 2}));
+  EXPECT_EQ(t.encode(""), (Ids{}));
+  EXPECT_EQ(t.vocab_size(), 10u);
+  EXPECT_EQ(t.id_to_token(9), "<|end|>");
+  EXPECT_EQ(t.id_to_token(3), "\xC4\xA0");
+  EXPECT_THROW(t.id_to_token(8), std::out_of_range);
+}
+
+TEST(Tokenizer, MergesAsPairsAndConfigBos) {
+  json j = byte_level_bpe();
+  j["model"]["merges"] = json::array({json::array({"a", "b"}), json::array({"ab", "c"})});
+  j["added_tokens"].push_back(added("<s>", 8));
+  const std::string cfg =
+      R"({"add_bos_token": true, "bos_token": {"content": "<s>"}, "add_eos_token": false})";
+  const qk::Tokenizer t = qk::Tokenizer::from_dir(write_dir("pairs", j.dump(), cfg));
+  EXPECT_EQ(t.encode("abc"), (Ids{8, 7}));
+  EXPECT_EQ(t.encode("abc", false), (Ids{7}));
+}
+
+// SentencePiece-style BPE: spaces become U+2581 and unknown characters fall back to bytes.
+TEST(Tokenizer, SentencePieceByteFallback) {
+  json vocab = {{"<unk>", 0}, {"<s>", 1}, {"\xE2\x96\x81", 2},  {"h", 3},
+                {"i", 4},     {"hi", 5},  {"\xE2\x96\x81hi", 6}};
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    vocab[name] = 7 + b;
+  }
+  json j;
+  j["normalizer"] = {
+      {"type", "Sequence"},
+      {"normalizers",
+       json::array({{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}},
+                    {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}}})}};
+  j["pre_tokenizer"] = nullptr;
+  j["added_tokens"] = json::array({added("<unk>", 0), added("<s>", 1)});
+  j["post_processor"] = {{"type", "TemplateProcessing"},
+                         {"single", json::array({{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+                                                 {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+                         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}};
+  j["model"] = {{"type", "BPE"},         {"unk_token", "<unk>"},
+                {"byte_fallback", true}, {"fuse_unk", true},
+                {"vocab", vocab},        {"merges", json::array({"h i", "\xE2\x96\x81 hi"})}};
+  const qk::Tokenizer t = qk::Tokenizer::from_dir(write_dir("sp", j.dump()));
+  EXPECT_EQ(t.encode("hi"), (Ids{1, 6}));
+  EXPECT_EQ(t.encode("hi hi", false), (Ids{6, 6}));
+  // "é" is U+00E9 = C3 A9: two byte tokens.
+  EXPECT_EQ(t.encode("\xC3\xA9", false), (Ids{2, 7 + 0xC3, 7 + 0xA9}));
+}
+
+json wordpiece() {
+  json j;
+  j["normalizer"] = {{"type", "BertNormalizer"},
+                     {"clean_text", true},
+                     {"handle_chinese_chars", true},
+                     {"strip_accents", nullptr},
+                     {"lowercase", true}};
+  j["pre_tokenizer"] = {{"type", "BertPreTokenizer"}};
+  j["added_tokens"] = json::array({added("[UNK]", 0), added("[CLS]", 1), added("[SEP]", 2)});
+  j["post_processor"] = {{"type", "BertProcessing"}, {"sep", {"[SEP]", 2}}, {"cls", {"[CLS]", 1}}};
+  j["model"] = {{"type", "WordPiece"},
+                {"unk_token", "[UNK]"},
+                {"continuing_subword_prefix", "##"},
+                {"max_input_chars_per_word", 10},
+                {"vocab",
+                 {{"[UNK]", 0},
+                  {"[CLS]", 1},
+                  {"[SEP]", 2},
+                  {"hello", 3},
+                  {"hel", 4},
+                  {"##lo", 5},
+                  {",", 6},
+                  {"world", 7},
+                  {"\xE4\xB8\x96", 8},
+                  {"cafe", 9}}}};
+  return j;
+}
+
+TEST(Tokenizer, WordPieceBert) {
+  const qk::Tokenizer t = qk::Tokenizer::from_dir(write_dir("wp", wordpiece().dump()));
+  EXPECT_EQ(t.encode("Hello, WORLD"), (Ids{1, 3, 6, 7, 2}));
+  EXPECT_EQ(t.encode("Café\tworld", false), (Ids{9, 7}));        // accents stripped with lowercase
+  EXPECT_EQ(t.encode("helxo"), (Ids{1, 0, 2}));                  // no full segmentation: [UNK]
+  EXPECT_EQ(t.encode("hellohellohello", false), (Ids{0}));       // over max_input_chars_per_word
+  EXPECT_EQ(t.encode("\xE4\xB8\x96world", false), (Ids{8, 7}));  // CJK split out
+  EXPECT_EQ(t.encode("[CLS]hello", false), (Ids{1, 3}));
+}
+
+TEST(Tokenizer, AddedTokenStripFlags) {
+  json j = wordpiece();
+  j["added_tokens"].push_back({{"id", 10},
+                               {"content", "<m>"},
+                               {"single_word", false},
+                               {"lstrip", true},
+                               {"rstrip", true},
+                               {"normalized", false},
+                               {"special", true}});
+  j["added_tokens"].push_back({{"id", 11},
+                               {"content", "lo"},
+                               {"single_word", true},
+                               {"lstrip", false},
+                               {"rstrip", false},
+                               {"normalized", false},
+                               {"special", false}});
+  const qk::Tokenizer t = qk::Tokenizer::from_dir(write_dir("flags", j.dump()));
+  EXPECT_EQ(t.encode("hello  <m>  world", false), (Ids{3, 10, 7}));
+  EXPECT_EQ(t.encode("hello lo", false), (Ids{3, 11}));  // "lo" inside "hello" is not a single word
+}
+
+void expect_load_error(const std::string& dir, const std::string& needle) {
+  expect_input_error([](const std::string& d) { qk::Tokenizer::from_dir(d); }, dir, needle);
+}
+
+TEST(Tokenizer, MalformedFiles) {
+  expect_load_error(write_dir("notjson", "{ not json"), "not valid JSON");
+  json j = byte_level_bpe();
+  j["model"]["type"] = "Unigram";
+  expect_load_error(write_dir("unigram", j.dump()), "model.type");
+  j = byte_level_bpe();
+  j["model"].erase("vocab");
+  expect_load_error(write_dir("novocab", j.dump()), "model.vocab");
+  j = byte_level_bpe();
+  j["model"]["merges"].push_back("a zz");
+  expect_load_error(write_dir("badmerge", j.dump()), "model.merges[4]");
+  j = byte_level_bpe();
+  j["normalizer"] = {{"type", "Precompiled"}};
+  expect_load_error(write_dir("precompiled", j.dump()), "normalizer.type");
+  j = byte_level_bpe();
+  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
+  expect_load_error(write_dir("badregex", j.dump()), "pre_tokenizer.pattern");
+  const std::string empty = write_dir("empty", "{}");
+  std::filesystem::remove(std::filesystem::path(empty) / "tokenizer.json");
+  expect_load_error(empty, "tokenizer.json");
+  const std::string cfg = R"({"add_bos_token": true, "bos_token": "<nope>"})";
+  expect_load_error(write_dir("badcfg", byte_level_bpe().dump(), cfg), "bos_token");
+}
+
+TEST(Tokenizer, RejectsInvalidUtf8) {
+  const qk::Tokenizer t = qk::Tokenizer::from_dir(write_dir("utf8", byte_level_bpe().dump()));
+  EXPECT_THROW(t.encode("ab\xFF"), qk::InputError);
+  EXPECT_THROW(t.encode("\xED\xA0\x80"), qk::InputError);  // a UTF-16 surrogate
+  EXPECT_EQ(t.encode("abc"), (Ids{7}));
+}
+
+TEST(Tokenizer, RealQwen3WhenPresent) {
+  const std::string d = std::string(QK_SOURCE_DIR) + "/../shared/tokenizers/qwen3";
+  if (!std::filesystem::exists(d + "/tokenizer.json")) GTEST_SKIP() << d << " not found";
+  const qk::Tokenizer t = qk::Tokenizer::from_dir(d);
+  EXPECT_EQ(t.encode("Hello world"), (Ids{9707, 1879}));
+  EXPECT_EQ(t.encode("<|im_start|>user"), (Ids{151644, 872}));
+}
+
+}  // namespace
