@@ -1,0 +1,137 @@
+#include "attn/attention_stats.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+#include "attn/attention_stats_gpu.hpp"
+#include "bo/backend.hpp"
+#include "ops/attention_stats_cpu.hpp"
+
+namespace qk {
+
+namespace {
+
+double mean_of(const std::vector<double>& v) {
+  if (v.empty()) return 0.0;
+  double s = 0.0;
+  for (double x : v) s += x;
+  return s / static_cast<double>(v.size());
+}
+
+// [rows][cols] row-major -> nested JSON arrays.
+nlohmann::json nested(const std::vector<double>& flat, int rows, int cols) {
+  nlohmann::json out = nlohmann::json::array();
+  for (int r = 0; r < rows; ++r)
+    out.push_back(std::vector<double>(flat.begin() + static_cast<size_t>(r) * cols,
+                                      flat.begin() + static_cast<size_t>(r + 1) * cols));
+  return out;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+AttentionMask parse_attention_mask(const std::string& name) {
+  if (name == "causal") return AttentionMask::Causal;
+  if (name == "full") return AttentionMask::Full;
+  if (name == "sliding") return AttentionMask::SlidingWindow;
+  throw std::invalid_argument("--mask must be causal, full or sliding, not '" + name + "'");
+}
+
+std::string attention_mask_name(AttentionMask mask) {
+  switch (mask) {
+    case AttentionMask::Causal: return "causal";
+    case AttentionMask::Full: return "full";
+    case AttentionMask::SlidingWindow: return "sliding";
+  }
+  return "causal";
+}
+
+AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions& opts) {
+  if (!snap.q) throw std::invalid_argument("attention statistics need q in the snapshot");
+  const Tensor4f& q = *snap.q;
+  const Tensor4f& k = snap.k;
+  if (q.layers() != k.layers() || q.seq() != k.seq() || q.head_dim() != k.head_dim())
+    throw std::invalid_argument("attention statistics: q and k disagree in layers, seq or dim");
+  if (opts.mask == AttentionMask::SlidingWindow && opts.window < 1)
+    throw std::invalid_argument("--mask sliding needs --window N with N >= 1");
+  if (opts.mask != AttentionMask::SlidingWindow && opts.window != 0)
+    throw std::invalid_argument("--window applies to --mask sliding only");
+  const double scale = opts.scale ? *opts.scale : 1.0 / std::sqrt(static_cast<double>(q.head_dim()));
+  if (!std::isfinite(scale) || scale <= 0.0)
+    throw std::invalid_argument("--attn-scale must be a positive finite number");
+  const Backend backend = choose_backend(opts.device);
+
+  AttentionStats s;
+  s.backend = backend.name;
+  s.mask = attention_mask_name(opts.mask);
+  s.window = opts.mask == AttentionMask::SlidingWindow ? opts.window : 0;
+  s.scale = scale;
+  s.layers = q.layers();
+  s.q_heads = q.heads();
+  const size_t n = static_cast<size_t>(s.layers) * s.q_heads;
+  s.entropy_nats.assign(n, 0.0);
+  s.logit_std.assign(n, 0.0);
+  s.sink_mass.assign(n, 0.0);
+  const float fscale = static_cast<float>(scale);
+  if (backend.gpu) {
+    attention_stats_gpu(q, k, fscale, opts.mask, s.window, backend.device, s.entropy_nats.data(),
+                        s.logit_std.data(), s.sink_mass.data());
+  } else {
+    const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
+    const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
+    for (int l = 0; l < s.layers; ++l) {
+      const size_t at = static_cast<size_t>(l) * s.q_heads;
+      attention_stats_cpu(q.data.data() + l * q_layer, k.data.data() + l * k_layer, q.heads(),
+                          k.heads(), q.seq(), q.head_dim(), fscale, opts.mask, s.window,
+                          s.entropy_nats.data() + at, s.logit_std.data() + at,
+                          s.sink_mass.data() + at);
+    }
+  }
+  s.mean_entropy_nats = mean_of(s.entropy_nats);
+  s.mean_logit_std = mean_of(s.logit_std);
+  s.mean_sink_mass = mean_of(s.sink_mass);
+  return s;
+}
+
+void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j) {
+  j["attention_entropy_nats"] = nested(s.entropy_nats, s.layers, s.q_heads);
+  j["attention_logit_std"] = nested(s.logit_std, s.layers, s.q_heads);
+  j["attention_sink_mass"] = nested(s.sink_mass, s.layers, s.q_heads);
+  j["mean_attention_entropy_nats"] = s.mean_entropy_nats;
+  j["mean_attention_logit_std"] = s.mean_logit_std;
+  j["mean_attention_sink_mass"] = s.mean_sink_mass;
+  j["attention"] = {{"mask", s.mask}, {"window", s.window}, {"scale", s.scale},
+                    {"backend", s.backend}};
+}
+
+std::string attention_stats_table(const AttentionStats& s) {
+  std::string t = "\nAttention statistics (" + s.mask;
+  if (s.mask == "sliding") t += " window " + std::to_string(s.window);
+  t += ", scale " + fmt("%.6g", s.scale) + ", " + s.backend + ")\n";
+  t += "  mean entropy (nats)     " + fmt("%.6f", s.mean_entropy_nats) + "\n";
+  t += "  mean logit std          " + fmt("%.6f", s.mean_logit_std) + "\n";
+  t += "  mean sink mass          " + fmt("%.6f", s.mean_sink_mass) + "\n\n";
+  t += "  layer  entropy     logit-std   sink-mass   (means over " +
+       std::to_string(s.q_heads) + " query heads)\n";
+  for (int l = 0; l < s.layers; ++l) {
+    double e = 0, sd = 0, sk = 0;
+    for (int h = 0; h < s.q_heads; ++h) {
+      const size_t at = static_cast<size_t>(l) * s.q_heads + h;
+      e += s.entropy_nats[at];
+      sd += s.logit_std[at];
+      sk += s.sink_mass[at];
+    }
+    const double nh = s.q_heads > 0 ? s.q_heads : 1;
+    t += fmt("  %5.0f", l) + fmt("  %9.6f", e / nh) + fmt("   %9.6f", sd / nh) +
+         fmt("   %9.6f", sk / nh) + "\n";
+  }
+  return t;
+}
+
+}  // namespace qk

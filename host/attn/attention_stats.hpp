@@ -1,0 +1,48 @@
+#pragma once
+// Attention statistics per (layer, query head) of a snapshot with q (docs/metrics.md,
+// "Attention statistics"): mean softmax entropy, mean logit std, mean sink mass.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "attention_mask.hpp"
+#include "snapshot.hpp"
+
+namespace qk {
+
+struct AttentionStatsOptions {
+  AttentionMask mask = AttentionMask::Causal;
+  int64_t window = 0;            // keys per sliding window (SlidingWindow only, >= 1)
+  std::optional<double> scale;   // logit scale; default 1 / sqrt(head_dim)
+  std::string device = "auto";   // auto | cpu | cuda | cuda:N
+};
+
+struct AttentionStats {
+  std::string backend;  // "cpu" or "cuda:N"
+  std::string mask;     // "causal", "full" or "sliding"
+  int64_t window = 0;   // 0 unless sliding
+  double scale = 0;
+  int layers = 0, q_heads = 0;
+  std::vector<double> entropy_nats;  // [layers][q_heads], nats
+  std::vector<double> logit_std;     // [layers][q_heads], logit units
+  std::vector<double> sink_mass;     // [layers][q_heads], probability in [0, 1]
+  double mean_entropy_nats = 0, mean_logit_std = 0, mean_sink_mass = 0;
+};
+
+// "causal" | "full" | "sliding" <-> AttentionMask; parse throws std::invalid_argument.
+AttentionMask parse_attention_mask(const std::string& name);
+std::string attention_mask_name(AttentionMask mask);
+
+// Every layer of snap.q against snap.k; throws std::invalid_argument without q.
+AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions& opts);
+
+// JSON fields attention_entropy_nats, attention_logit_std, attention_sink_mass
+// ([layers][q_heads]), their means and the options used, merged into `j`.
+void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j);
+
+// A short table: the means and one line per layer (means over query heads).
+std::string attention_stats_table(const AttentionStats& s);
+
+}  // namespace qk

@@ -1,0 +1,39 @@
+// GPU dispatch of the attention statistics (host C++ compiler, no nvcc).
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+#include "attention_stats.cuh"
+#include "attn/attention_stats_gpu.hpp"
+#include "gpu_context.hpp"
+
+namespace qk {
+
+void attention_stats_gpu(const Tensor4f& q, const Tensor4f& k, float scale, AttentionMask mask,
+                         int64_t window, int device, double* entropy, double* logit_std,
+                         double* sink) {
+  GpuContext ctx(device);
+  const cudaStream_t stream = ctx.stream();
+  const int hq = q.heads(), hkv = k.heads();
+  const int64_t seq = q.seq(), dim = q.head_dim();
+  const size_t q_layer = static_cast<size_t>(hq) * seq * dim;
+  const size_t k_layer = static_cast<size_t>(hkv) * seq * dim;
+  DeviceBuffer<float> dq(q_layer, stream), dk(k_layer, stream);
+  DeviceBuffer<double> out(static_cast<size_t>(3) * hq, stream);
+  for (int l = 0; l < q.layers(); ++l) {
+    dq.upload(q.data.data() + l * q_layer, q_layer);
+    dk.upload(k.data.data() + l * k_layer, k_layer);
+    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window,
+                           out.data(), out.data() + hq, out.data() + 2 * hq, stream);
+    const size_t at = static_cast<size_t>(l) * hq;
+    CUDA_CHECK(cudaMemcpyAsync(entropy + at, out.data(), sizeof(double) * hq,
+                               cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaMemcpyAsync(logit_std + at, out.data() + hq, sizeof(double) * hq,
+                               cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaMemcpyAsync(sink + at, out.data() + 2 * hq, sizeof(double) * hq,
+                               cudaMemcpyDeviceToHost, stream));
+    ctx.synchronize();
+  }
+}
+
+}  // namespace qk

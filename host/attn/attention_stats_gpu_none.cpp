@@ -1,0 +1,13 @@
+// GPU dispatch of the attention statistics for builds without CUDA: refuses to run.
+#include <stdexcept>
+
+#include "attn/attention_stats_gpu.hpp"
+
+namespace qk {
+
+void attention_stats_gpu(const Tensor4f&, const Tensor4f&, float, AttentionMask, int64_t, int,
+                         double*, double*, double*) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
+}  // namespace qk

@@ -1,0 +1,187 @@
+#pragma once
+// Per-query online softmax statistics shared by the attention-statistics kernel and
+// its CPU twin (docs/metrics.md, "Attention statistics"): the softmax entropy from a
+// running max m, l = sum e^(s-m) and w = sum e^(s-m)(s-m); the logit moments from
+// running count / mean / M2 merged with Chan's formula. Nothing here stores more
+// than one query's state, so no S x S matrix is ever formed.
+#include <cmath>
+#include <cstdint>
+
+#include "attention_mask.hpp"
+#include "hd.hpp"
+
+namespace qk {
+
+namespace osm {
+
+QK_HD float exp_(float x) {
+#if defined(__CUDA_ARCH__)
+  return expf(x);
+#else
+  return std::exp(x);
+#endif
+}
+QK_HD double exp_(double x) {
+#if defined(__CUDA_ARCH__)
+  return ::exp(x);
+#else
+  return std::exp(x);
+#endif
+}
+QK_HD double log_(double x) {
+#if defined(__CUDA_ARCH__)
+  return ::log(x);
+#else
+  return std::log(x);
+#endif
+}
+QK_HD double sqrt_(double x) {
+#if defined(__CUDA_ARCH__)
+  return ::sqrt(x);
+#else
+  return std::sqrt(x);
+#endif
+}
+
+}  // namespace osm
+
+// Softmax-entropy state of one query over the logits seen so far: m the largest
+// logit, l = sum e^(s-m), w = sum e^(s-m)(s-m). Empty: l = 0 (m is then unused).
+template <typename T>
+struct SoftmaxEntropyState {
+  T m = 0;
+  T l = 0;
+  T w = 0;
+};
+
+// Logit moments of one query: count n, mean and M2 = sum (s - mean)^2.
+template <typename T>
+struct RunningMoments {
+  T n = 0;
+  T mean = 0;
+  T m2 = 0;
+};
+
+// Moves the reference of a non-empty state to m_new >= st.m: with a = e^(m - m_new),
+// w' = a (w + l (m - m_new)), l' = a l. An empty state just takes m_new.
+template <typename T>
+QK_HD void softmax_entropy_rescale(SoftmaxEntropyState<T>& st, T m_new) {
+  if (st.l == T(0)) {
+    st.m = m_new;
+    return;
+  }
+  if (!(m_new > st.m)) return;
+  const T delta = st.m - m_new;
+  const T a = osm::exp_(delta);
+  st.w = a * (st.w + st.l * delta);
+  st.l = a * st.l;
+  st.m = m_new;
+}
+
+// Adds one logit s.
+template <typename T>
+QK_HD void softmax_entropy_push(SoftmaxEntropyState<T>& st, T s) {
+  if (st.l == T(0) || s > st.m) softmax_entropy_rescale(st, s);
+  const T d = s - st.m;
+  const T p = osm::exp_(d);
+  st.l += p;
+  st.w += p * d;
+}
+
+// a <- the state of the union of a's and b's logits.
+template <typename T>
+QK_HD void softmax_entropy_merge(SoftmaxEntropyState<T>& a, const SoftmaxEntropyState<T>& b) {
+  if (b.l == T(0)) return;
+  if (a.l == T(0)) {
+    a = b;
+    return;
+  }
+  SoftmaxEntropyState<T> c = b;
+  const T m = a.m > b.m ? a.m : b.m;
+  softmax_entropy_rescale(a, m);
+  softmax_entropy_rescale(c, m);
+  a.l += c.l;
+  a.w += c.w;
+}
+
+// Entropy in nats of the softmax of the logits seen: H = ln l - w / l (0 when empty).
+template <typename T>
+QK_HD T softmax_entropy_value(const SoftmaxEntropyState<T>& st) {
+  if (st.l == T(0)) return T(0);
+  const T h = static_cast<T>(osm::log_(static_cast<double>(st.l))) - st.w / st.l;
+  return h > T(0) ? h : T(0);
+}
+
+// Softmax probability of logit s among those seen: e^(s - m) / l.
+template <typename T>
+QK_HD T softmax_probability(const SoftmaxEntropyState<T>& st, T s) {
+  return st.l == T(0) ? T(0) : osm::exp_(s - st.m) / st.l;
+}
+
+// a <- the moments of the union (Chan et al.): n = na + nb, delta = mean_b - mean_a,
+// mean = mean_a + delta nb / n, M2 = M2a + M2b + delta^2 na nb / n.
+template <typename T>
+QK_HD void moments_merge(RunningMoments<T>& a, const RunningMoments<T>& b) {
+  if (b.n == T(0)) return;
+  if (a.n == T(0)) {
+    a = b;
+    return;
+  }
+  const T n = a.n + b.n;
+  const T delta = b.mean - a.mean;
+  a.mean += delta * (b.n / n);
+  a.m2 += b.m2 + delta * delta * (a.n * b.n / n);
+  a.n = n;
+}
+
+// Population standard deviation sqrt(M2 / n); 0 for fewer than two values.
+template <typename T>
+QK_HD T moments_population_std(const RunningMoments<T>& m) {
+  if (m.n < T(2) || !(m.m2 > T(0))) return T(0);
+  return static_cast<T>(osm::sqrt_(static_cast<double>(m.m2 / m.n)));
+}
+
+// Adds a tile of n > 0 logits x[0..n) (stride 1) of one query: the tile's max moves
+// the reference once, then the tile sums of e^(x-m) and e^(x-m)(x-m) (in U) join l
+// and w (in T); the tile's mean and M2 (two passes, in U) are merged with Chan's
+// formula. U is the tile arithmetic (float on the GPU), T the running state.
+template <typename T, typename U>
+QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom, const U* x,
+                              int n) {
+  U tmax = x[0];
+  U sum = 0;
+  for (int c = 0; c < n; ++c) {
+    tmax = x[c] > tmax ? x[c] : tmax;
+    sum += x[c];
+  }
+  softmax_entropy_rescale(st, static_cast<T>(tmax));
+  const U m = static_cast<U>(st.m);
+  const U mean = sum / static_cast<U>(n);
+  U lt = 0, wt = 0, m2 = 0;
+  for (int c = 0; c < n; ++c) {
+    const U d = x[c] - m;
+    const U p = osm::exp_(d);
+    lt += p;
+    wt += p * d;
+    const U dm = x[c] - mean;
+    m2 += dm * dm;
+  }
+  st.l += static_cast<T>(lt);
+  st.w += static_cast<T>(wt);
+  RunningMoments<T> tile;
+  tile.n = static_cast<T>(n);
+  tile.mean = static_cast<T>(mean);
+  tile.m2 = static_cast<T>(m2);
+  moments_merge(mom, tile);
+}
+
+// Keys [lo, hi) that query i of a sequence of `seq` may attend to under `mask`
+// (window >= 1 for SlidingWindow: i - j < window).
+QK_HD void attention_allowed_keys(AttentionMask mask, int64_t i, int64_t seq, int64_t window,
+                                  int64_t* lo, int64_t* hi) {
+  *lo = 0;
+  *hi = mask == AttentionMask::Full ? seq : i + 1;
+  if (mask == AttentionMask::SlidingWindow && i - window + 1 > 0) *lo = i - window + 1;
+}
+
+}  // namespace qk

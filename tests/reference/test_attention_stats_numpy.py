@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""qkgeom score's attention statistics against the direct numpy softmax of
+scripts/attention_stats_reference.py, on small snapshots made here with numpy and
+safetensors (GQA ratios 1, 2, 4; causal, full and sliding masks; f32 and bf16)."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refcommon as rc  # noqa: E402
+
+FIELDS = ("attention_entropy_nats", "attention_logit_std", "attention_sink_mass",
+          "mean_attention_entropy_nats", "mean_attention_logit_std", "mean_attention_sink_mass")
+REL = 1e-9
+ABS = 1e-11
+
+
+def make_fixtures(out_dir, np, save_file):
+    """[(name, path, q, k)]: float32 snapshots (values as the engine reads them)."""
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(1234)
+    fixtures = []
+    for name, layers, hkv, ratio, seq, dim, loc in (
+            ("mha_s1", 1, 2, 1, 1, 8, 0.0),
+            ("gqa2_s33", 2, 2, 2, 33, 16, 0.0),
+            ("gqa4_s130", 2, 1, 4, 130, 64, 0.5),
+            ("gqa4_s300_d1", 1, 2, 4, 300, 1, 0.0)):
+        q = rng.normal(loc, 1.0, (layers, hkv * ratio, seq, dim)).astype(np.float32)
+        k = rng.normal(loc, 1.0, (layers, hkv, seq, dim)).astype(np.float32)
+        path = os.path.join(out_dir, name + ".safetensors")
+        save_file({"q": q, "k": k}, path)
+        fixtures.append((name, path, q, k))
+    return fixtures
+
+
+def main():
+    try:
+        import numpy as np
+        from safetensors.numpy import save_file
+    except ImportError as e:
+        rc.skip(f"numpy or safetensors missing: {e}")
+    import attention_stats_reference as ref
+    rc.require_cli()
+    rc.REL, rc.ABS = REL, ABS
+    chk = rc.Checker()
+    out_dir = os.path.join(rc.BINARY_DIR, "fixtures", "attention_stats")
+    if rc.DEVICE != "cpu":
+        rc.REL, rc.ABS = 1e-5, 1e-5
+    for name, path, q, k in make_fixtures(out_dir, np, save_file):
+        for mask, window, scale in (("causal", 0, None), ("full", 0, None), ("sliding", 1, None),
+                                    ("sliding", 7, None), ("causal", 0, 2.5)):
+            case = f"{name}/{mask}{window or ''}" + (f"/scale{scale}" if scale else "")
+            args = ["score", "--snapshot", path, "--json", "--device", rc.DEVICE, "--mask", mask]
+            if window:
+                args += ["--window", str(window)]
+            if scale:
+                args += ["--attn-scale", repr(scale)]
+            proc = rc.run_cli(args)
+            if proc.returncode != 0:
+                chk.fail(case, "run", proc.stderr.strip()[-2000:], "", "qkgeom failed")
+                continue
+            ours = json.loads(proc.stdout)
+            # The engine rounds the scale to f32 before use; so does the reference.
+            s = float(np.float32(scale if scale else 1.0 / np.sqrt(q.shape[-1])))
+            want = ref.analyse(q, k, mask, window, s)
+            for f in FIELDS:
+                chk.field(case, f, ours.get(f), want[f])
+            chk.field(case, "attention.mask", ours["attention"]["mask"], mask, exact=True)
+    return chk.report("attention statistics vs numpy reference")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

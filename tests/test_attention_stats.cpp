@@ -1,0 +1,390 @@
+// Attention statistics: the shared online-softmax header, the CPU twin against a direct
+// softmax written out here in long double (all masks, GQA ratios 1/2/4, small sizes),
+// hand cases with known answers, and GPU/CPU parity of launch_attention_stats (skipped
+// without a CUDA device).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "attention_mask.hpp"
+#include "online_softmax.hpp"
+#include "ops/attention_stats_cpu.hpp"
+
+#if defined(QKGEOM_WITH_CUDA)
+#include "attention_stats.cuh"
+#include "bo/gpu_stats.hpp"
+#include "gpu_context.hpp"
+#endif
+
+namespace qk {
+namespace {
+
+struct Stats {
+  std::vector<double> entropy, logit_std, sink;
+};
+
+struct Case {
+  AttentionMask mask;
+  int64_t window;
+  const char* name;
+};
+
+const Case kMasks[] = {{AttentionMask::Causal, 0, "causal"},
+                       {AttentionMask::Full, 0, "full"},
+                       {AttentionMask::SlidingWindow, 1, "sliding1"},
+                       {AttentionMask::SlidingWindow, 3, "sliding3"},
+                       {AttentionMask::SlidingWindow, 50, "sliding50"}};
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(gen);
+  return v;
+}
+
+bool allowed(AttentionMask mask, int64_t i, int64_t j, int64_t window) {
+  if (mask == AttentionMask::Full) return true;
+  if (j > i) return false;
+  return mask == AttentionMask::Causal || i - j < window;
+}
+
+// The definition, directly: per query, all allowed logits, max-shifted softmax, in
+// long double.
+Stats direct(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv,
+             int64_t seq, int64_t dim, double scale, AttentionMask mask, int64_t window) {
+  Stats r{std::vector<double>(hq), std::vector<double>(hq), std::vector<double>(hq)};
+  const int group = hq / hkv;
+  for (int h = 0; h < hq; ++h) {
+    long double se = 0, ss = 0, sp = 0;
+    for (int64_t i = 0; i < seq; ++i) {
+      std::vector<long double> s;
+      for (int64_t j = 0; j < seq; ++j) {
+        if (!allowed(mask, i, j, window)) continue;
+        long double dot = 0;
+        for (int64_t d = 0; d < dim; ++d)
+          dot += static_cast<long double>(q[(h * seq + i) * dim + d]) *
+                 k[((h / group) * seq + j) * dim + d];
+        s.push_back(static_cast<long double>(static_cast<float>(scale)) * dot);
+      }
+      long double m = s[0], mean = 0;
+      for (long double x : s) {
+        m = std::max(m, x);
+        mean += x;
+      }
+      mean /= s.size();
+      long double z = 0, var = 0;
+      for (long double x : s) {
+        z += std::exp(x - m);
+        var += (x - mean) * (x - mean);
+      }
+      long double hent = 0;
+      for (long double x : s) {
+        const long double p = std::exp(x - m) / z;
+        if (p > 0) hent -= p * std::log(p);
+      }
+      se += hent;
+      ss += std::sqrt(var / s.size());
+      if (allowed(mask, i, 0, window)) sp += std::exp(s[0] - m) / z;
+    }
+    r.entropy[h] = static_cast<double>(se / seq);
+    r.logit_std[h] = static_cast<double>(ss / seq);
+    r.sink[h] = static_cast<double>(sp / seq);
+  }
+  return r;
+}
+
+Stats run_cpu(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv,
+              int64_t seq, int64_t dim, float scale, AttentionMask mask, int64_t window) {
+  Stats r{std::vector<double>(hq), std::vector<double>(hq), std::vector<double>(hq)};
+  attention_stats_cpu(q.data(), k.data(), hq, hkv, seq, dim, scale, mask, window,
+                      r.entropy.data(), r.logit_std.data(), r.sink.data());
+  return r;
+}
+
+void expect_close(const Stats& a, const Stats& b, double rtol, double atol, const std::string& what) {
+  for (size_t h = 0; h < a.entropy.size(); ++h) {
+    EXPECT_NEAR(a.entropy[h], b.entropy[h], atol + rtol * std::fabs(b.entropy[h]))
+        << what << " entropy head " << h;
+    EXPECT_NEAR(a.logit_std[h], b.logit_std[h], atol + rtol * std::fabs(b.logit_std[h]))
+        << what << " logit_std head " << h;
+    EXPECT_NEAR(a.sink[h], b.sink[h], atol + rtol * std::fabs(b.sink[h]))
+        << what << " sink head " << h;
+  }
+}
+
+TEST(OnlineSoftmax, PushAndMergeMatchTheDirectSums) {
+  const std::vector<float> xs = random_floats(97, 11);
+  SoftmaxEntropyState<double> all, left, right;
+  RunningMoments<double> mall, mleft, mright;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    softmax_entropy_push(all, 3.0 * static_cast<double>(xs[i]));
+    auto& half = i < 40 ? left : right;
+    softmax_entropy_push(half, 3.0 * static_cast<double>(xs[i]));
+    RunningMoments<double> one;
+    one.n = 1;
+    one.mean = 3.0 * xs[i];
+    moments_merge(mall, one);
+    moments_merge(i < 40 ? mleft : mright, one);
+  }
+  softmax_entropy_merge(right, left);
+  moments_merge(mright, mleft);
+  long double m = -1e300L, z = 0, mean = 0, var = 0, h = 0;
+  for (float x : xs) m = std::max(m, 3.0L * x);
+  for (float x : xs) {
+    z += std::exp(3.0L * x - m);
+    mean += 3.0L * x;
+  }
+  mean /= xs.size();
+  for (float x : xs) {
+    const long double p = std::exp(3.0L * x - m) / z;
+    h -= p * std::log(p);
+    var += (3.0L * x - mean) * (3.0L * x - mean);
+  }
+  const double sd = static_cast<double>(std::sqrt(var / xs.size()));
+  EXPECT_NEAR(softmax_entropy_value(all), static_cast<double>(h), 1e-13);
+  EXPECT_NEAR(softmax_entropy_value(right), static_cast<double>(h), 1e-13);
+  EXPECT_NEAR(moments_population_std(mall), sd, 1e-13);
+  EXPECT_NEAR(moments_population_std(mright), sd, 1e-13);
+  EXPECT_NEAR(softmax_probability(right, 3.0 * xs[0]),
+              static_cast<double>(std::exp(3.0L * xs[0] - m) / z), 1e-15);
+}
+
+TEST(OnlineSoftmax, EmptyStateIsZero) {
+  SoftmaxEntropyState<double> st;
+  RunningMoments<double> mo;
+  EXPECT_EQ(softmax_entropy_value(st), 0.0);
+  EXPECT_EQ(softmax_probability(st, 1.0), 0.0);
+  EXPECT_EQ(moments_population_std(mo), 0.0);
+  softmax_entropy_push(st, -5.0);
+  EXPECT_EQ(softmax_entropy_value(st), 0.0);
+  EXPECT_DOUBLE_EQ(softmax_probability(st, -5.0), 1.0);
+}
+
+TEST(OnlineSoftmax, AllowedKeys) {
+  int64_t lo, hi;
+  attention_allowed_keys(AttentionMask::Causal, 5, 10, 0, &lo, &hi);
+  EXPECT_EQ(lo, 0);
+  EXPECT_EQ(hi, 6);
+  attention_allowed_keys(AttentionMask::Full, 5, 10, 0, &lo, &hi);
+  EXPECT_EQ(lo, 0);
+  EXPECT_EQ(hi, 10);
+  attention_allowed_keys(AttentionMask::SlidingWindow, 5, 10, 3, &lo, &hi);
+  EXPECT_EQ(lo, 3);  // i - j < 3: j in {3, 4, 5}
+  EXPECT_EQ(hi, 6);
+  attention_allowed_keys(AttentionMask::SlidingWindow, 1, 10, 3, &lo, &hi);
+  EXPECT_EQ(lo, 0);
+  EXPECT_EQ(hi, 2);
+}
+
+TEST(AttentionStatsCpu, MatchesDirectSoftmax) {
+  const int64_t seqs[] = {1, 2, 3, 7, 33, 130, 300};
+  const int64_t dims[] = {1, 8, 64};
+  const int ratios[] = {1, 2, 4};
+  uint32_t seed = 1;
+  for (const Case& c : kMasks)
+    for (int ratio : ratios)
+      for (int64_t seq : seqs)
+        for (int64_t dim : dims) {
+          if (seq == 300 && dim != 8) continue;
+          const int hkv = 2, hq = hkv * ratio;
+          const auto q = random_floats(static_cast<size_t>(hq * seq * dim), seed++);
+          const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), seed++);
+          const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim)));
+          const Stats got = run_cpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
+          const Stats want = direct(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
+          expect_close(got, want, 1e-11, 1e-13,
+                       std::string(c.name) + " ratio " + std::to_string(ratio) + " seq " +
+                           std::to_string(seq) + " dim " + std::to_string(dim));
+        }
+}
+
+TEST(AttentionStatsCpu, LargeLogitsStayFinite) {
+  const int64_t seq = 70, dim = 16;
+  const auto q = random_floats(static_cast<size_t>(2 * seq * dim), 77);
+  const auto k = random_floats(static_cast<size_t>(1 * seq * dim), 78);
+  for (const Case& c : kMasks) {
+    const Stats got = run_cpu(q, k, 2, 1, seq, dim, 40.0f, c.mask, c.window);
+    const Stats want = direct(q, k, 2, 1, seq, dim, 40.0, c.mask, c.window);
+    expect_close(got, want, 1e-10, 1e-12, c.name);
+  }
+}
+
+// q = 0: every logit is 0, so p is uniform over the n_i allowed keys: H_i = ln n_i,
+// std_i = 0, p_i0 = 1 / n_i where key 0 is allowed.
+TEST(AttentionStatsCpu, UniformLogits) {
+  const int64_t seq = 300, dim = 4, window = 5;
+  const std::vector<float> q(static_cast<size_t>(seq * dim), 0.0f);
+  const auto k = random_floats(static_cast<size_t>(seq * dim), 5);
+  for (const Case& c : {Case{AttentionMask::Causal, 0, "causal"}, Case{AttentionMask::Full, 0, "full"},
+                        Case{AttentionMask::SlidingWindow, window, "sliding"}}) {
+    long double he = 0, hp = 0;
+    for (int64_t i = 0; i < seq; ++i) {
+      int64_t n = 0;
+      for (int64_t j = 0; j < seq; ++j) n += allowed(c.mask, i, j, c.window) ? 1 : 0;
+      he += std::log(static_cast<long double>(n));
+      if (allowed(c.mask, i, 0, c.window)) hp += 1.0L / n;
+    }
+    const Stats got = run_cpu(q, k, 1, 1, seq, dim, 0.5f, c.mask, c.window);
+    EXPECT_NEAR(got.entropy[0], static_cast<double>(he / seq), 1e-13) << c.name;
+    EXPECT_EQ(got.logit_std[0], 0.0) << c.name;
+    EXPECT_NEAR(got.sink[0], static_cast<double>(hp / seq), 1e-15) << c.name;
+  }
+}
+
+// Key 0 dominates every query (logit 200 against 0): entropy ~ 0, sink mass ~ 1,
+// logit std of {200, 0, ..., 0} over n_i keys = 200 sqrt(n_i - 1) / n_i.
+TEST(AttentionStatsCpu, OneDominantKey) {
+  const int64_t seq = 40;
+  const std::vector<float> q(seq, 1.0f);
+  std::vector<float> k(seq, 0.0f);
+  k[0] = 200.0f;
+  const Stats got = run_cpu(q, k, 1, 1, seq, 1, 1.0f, AttentionMask::Causal, 0);
+  double sd = 0;
+  for (int64_t i = 0; i < seq; ++i) sd += 200.0 * std::sqrt(static_cast<double>(i)) / (i + 1);
+  EXPECT_LT(got.entropy[0], 1e-80);
+  EXPECT_NEAR(got.sink[0], 1.0, 1e-15);
+  EXPECT_NEAR(got.logit_std[0], sd / seq, 1e-12);
+}
+
+TEST(AttentionStatsCpu, SinkIsOneForTheFirstQuery) {
+  const auto q = random_floats(8, 3), k = random_floats(8, 4);
+  const Stats got = run_cpu(q, k, 1, 1, 1, 8, 0.3f, AttentionMask::Causal, 0);
+  EXPECT_DOUBLE_EQ(got.sink[0], 1.0);
+  EXPECT_EQ(got.entropy[0], 0.0);
+  EXPECT_EQ(got.logit_std[0], 0.0);
+}
+
+// Under a window of 2, queries i >= 2 cannot see key 0: their sink mass is 0.
+TEST(AttentionStatsCpu, SlidingWindowDropsKeyZero) {
+  const int64_t seq = 5;
+  const std::vector<float> q(seq, 0.0f), k(seq, 1.0f);
+  const Stats got = run_cpu(q, k, 1, 1, seq, 1, 1.0f, AttentionMask::SlidingWindow, 2);
+  EXPECT_NEAR(got.sink[0], (1.0 + 0.5) / 5.0, 1e-15);
+  EXPECT_NEAR(got.entropy[0], 4.0 * std::log(2.0) / 5.0, 1e-15);
+}
+
+TEST(AttentionStatsCpu, RejectsBadArguments) {
+  std::vector<double> o(4);
+  const std::vector<float> x(64, 1.0f);
+  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 3, 2, 4, 4, 1.0f, AttentionMask::Causal,
+                                   0, o.data(), o.data(), o.data()),
+               std::invalid_argument);
+  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 2, 2, 4, 4, 1.0f,
+                                   AttentionMask::SlidingWindow, 0, o.data(), o.data(), o.data()),
+               std::invalid_argument);
+  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 2, 2, 4, 0, 1.0f, AttentionMask::Causal,
+                                   0, o.data(), o.data(), o.data()),
+               std::invalid_argument);
+}
+
+#if defined(QKGEOM_WITH_CUDA)
+
+#define QK_REQUIRE_GPU()                                                          \
+  do {                                                                            \
+    std::string why;                                                              \
+    if (!::qk::gpu_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;    \
+  } while (0)
+
+Stats run_gpu(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv,
+              int64_t seq, int64_t dim, float scale, AttentionMask mask, int64_t window) {
+  static GpuContext ctx(0);
+  DeviceBuffer<float> dq(q.size(), ctx.stream()), dk(k.size(), ctx.stream());
+  DeviceBuffer<double> out(static_cast<size_t>(3 * hq), ctx.stream());
+  dq.upload(q.data(), q.size());
+  dk.upload(k.data(), k.size());
+  launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window,
+                         out.data(), out.data() + hq, out.data() + 2 * hq, ctx.stream());
+  std::vector<double> all(static_cast<size_t>(3 * hq));
+  out.download(all.data(), all.size());
+  Stats r;
+  r.entropy.assign(all.begin(), all.begin() + hq);
+  r.logit_std.assign(all.begin() + hq, all.begin() + 2 * hq);
+  r.sink.assign(all.begin() + 2 * hq, all.end());
+  return r;
+}
+
+// The documented GPU tolerance (docs/metrics.md): logits carry fp32 dot-product error
+// delta = d 2^-24 scale max|q| max|k|; entropy and std within 4 delta + 1e-5 (1 + |ref|),
+// sink within 4 delta |ref| + 1e-6.
+void expect_gpu_close(const Stats& gpu, const Stats& cpu, const std::vector<float>& q,
+                      const std::vector<float>& k, int64_t dim, float scale, const std::string& what) {
+  auto max_norm = [dim](const std::vector<float>& x) {
+    double best = 0;
+    for (size_t r = 0; r * dim < x.size(); ++r) {
+      double s = 0;
+      for (int64_t d = 0; d < dim; ++d) s += static_cast<double>(x[r * dim + d]) * x[r * dim + d];
+      best = std::max(best, std::sqrt(s));
+    }
+    return best;
+  };
+  const double delta = dim * 5.9604644775390625e-08 * scale * max_norm(q) * max_norm(k);
+  for (size_t h = 0; h < cpu.entropy.size(); ++h) {
+    EXPECT_NEAR(gpu.entropy[h], cpu.entropy[h], 4 * delta + 1e-5 * (1 + std::fabs(cpu.entropy[h])))
+        << what << " entropy head " << h;
+    EXPECT_NEAR(gpu.logit_std[h], cpu.logit_std[h],
+                4 * delta + 1e-5 * (1 + std::fabs(cpu.logit_std[h])))
+        << what << " logit_std head " << h;
+    EXPECT_NEAR(gpu.sink[h], cpu.sink[h], 4 * delta * std::fabs(cpu.sink[h]) + 1e-6)
+        << what << " sink head " << h;
+  }
+}
+
+TEST(AttentionStatsGpu, MatchesCpuTwin) {
+  QK_REQUIRE_GPU();
+  const int64_t seqs[] = {1, 2, 3, 7, 63, 64, 65, 130, 513};
+  const int64_t dims[] = {1, 8, 33, 64, 128, 256};
+  const int ratios[] = {1, 2, 4};
+  uint32_t seed = 100;
+  for (const Case& c : kMasks)
+    for (int ratio : ratios)
+      for (int64_t seq : seqs)
+        for (int64_t dim : dims) {
+          const int hkv = 2, hq = hkv * ratio;
+          const auto q = random_floats(static_cast<size_t>(hq * seq * dim), seed++);
+          const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), seed++);
+          const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim)));
+          const Stats cpu = run_cpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
+          const Stats gpu = run_gpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
+          expect_gpu_close(gpu, cpu, q, k, dim, scale,
+                           std::string(c.name) + " ratio " + std::to_string(ratio) + " seq " +
+                               std::to_string(seq) + " dim " + std::to_string(dim));
+        }
+}
+
+TEST(AttentionStatsGpu, LongSequence) {
+  QK_REQUIRE_GPU();
+  const int64_t seq = 8192, dim = 128;
+  const int hq = 4, hkv = 1;
+  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 9);
+  const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 10);
+  const float scale = static_cast<float>(1.0 / std::sqrt(128.0));
+  for (const Case& c : {Case{AttentionMask::Causal, 0, "causal"},
+                        Case{AttentionMask::SlidingWindow, 1024, "sliding1024"}}) {
+    const Stats cpu = run_cpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
+    const Stats gpu = run_gpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
+    expect_gpu_close(gpu, cpu, q, k, dim, scale, c.name);
+  }
+}
+
+TEST(AttentionStatsGpu, Deterministic) {
+  QK_REQUIRE_GPU();
+  const int64_t seq = 777, dim = 64;
+  const auto q = random_floats(static_cast<size_t>(8 * seq * dim), 21);
+  const auto k = random_floats(static_cast<size_t>(2 * seq * dim), 22);
+  const Stats a = run_gpu(q, k, 8, 2, seq, dim, 0.125f, AttentionMask::Causal, 0);
+  const Stats b = run_gpu(q, k, 8, 2, seq, dim, 0.125f, AttentionMask::Causal, 0);
+  EXPECT_EQ(a.entropy, b.entropy);
+  EXPECT_EQ(a.logit_std, b.logit_std);
+  EXPECT_EQ(a.sink, b.sink);
+}
+
+#endif  // QKGEOM_WITH_CUDA
+
+}  // namespace
+}  // namespace qk
