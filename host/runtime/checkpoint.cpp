@@ -1,0 +1,109 @@
+#include "checkpoint.hpp"
+
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "input_error.hpp"
+#include "safetensors.hpp"
+
+namespace qk {
+
+namespace {
+
+bool file_exists(const std::string& p) {
+  struct stat st {};
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+c10::ScalarType scalar_type_of(DType t) {
+  switch (t) {
+    case DType::F32: return c10::kFloat;
+    case DType::F16: return c10::kHalf;
+    case DType::BF16: return c10::kBFloat16;
+    default: return c10::kFloat;
+  }
+}
+
+}  // namespace
+
+Checkpoint::Checkpoint(const std::string& dir) : dir_(dir), config_(load_hf_config(dir)) {
+  const std::string index = dir + "/model.safetensors.index.json";
+  const std::string single = dir + "/model.safetensors";
+  if (file_exists(index)) {
+    listing_ = index;
+    std::ifstream in(index, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(ss.str());
+    } catch (const nlohmann::json::parse_error& e) {
+      throw InputError(index, std::string("not valid JSON: ") + e.what());
+    }
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      throw InputError(index, "lacks the object 'weight_map'");
+    for (const auto& [name, file] : j["weight_map"].items()) {
+      if (!file.is_string()) throw InputError(index, "weight_map['" + name + "'] is not a string");
+      const std::string f = file.get<std::string>();
+      if (f.empty() || f.find('/') != std::string::npos)
+        throw InputError(index, "weight_map['" + name + "'] is not a file name in the directory");
+      shard_of_[name] = f;
+    }
+  } else if (file_exists(single)) {
+    listing_ = single;
+    const auto file = shard("model.safetensors");
+    for (const auto& name : file->names()) shard_of_[name] = "model.safetensors";
+  } else {
+    throw InputError(dir, "no model.safetensors or model.safetensors.index.json");
+  }
+}
+
+Checkpoint::~Checkpoint() = default;
+
+std::shared_ptr<SafeTensorsFile> Checkpoint::shard(const std::string& file) {
+  auto it = open_.find(file);
+  if (it != open_.end()) return it->second;
+  auto opened = std::make_shared<SafeTensorsFile>(dir_ + "/" + file);
+  open_[file] = opened;
+  return opened;
+}
+
+at::Tensor Checkpoint::load(const std::string& name, const std::vector<int64_t>& shape,
+                            c10::Device device, c10::ScalarType dtype) {
+  auto where = shard_of_.find(name);
+  if (where == shard_of_.end())
+    throw InputError(listing_, "tensor '" + name + "' is missing");
+  const auto file = shard(where->second);
+  const std::string tag = file->path() + ": tensor '" + name + "'";
+  if (!file->has(name)) throw InputError(tag, "missing (the index lists it in this shard)");
+  const TensorInfo& t = file->info(name);
+  if (!is_float_vector_dtype(t.dtype))
+    throw InputError(tag, std::string("unsupported dtype ") + dtype_name(t.dtype) +
+                              "; supported: F32, F16, BF16");
+  if (t.shape != shape)
+    throw InputError(tag, "shape " + shape_str(t.shape) + " does not match config.json's " +
+                              shape_str(shape));
+  const c10::ScalarType src_type = scalar_type_of(t.dtype);
+  void* bytes = const_cast<uint8_t*>(file->data(t));
+  // The view holds the shard: the mapping lives as long as any tensor viewing it.
+  std::shared_ptr<SafeTensorsFile> keep = file;
+  at::Tensor view = at::from_blob(bytes, shape, [keep](void*) {},
+                                  at::TensorOptions().dtype(src_type).device(c10::kCPU));
+  const bool aligned = reinterpret_cast<uintptr_t>(bytes) % dtype_size(t.dtype) == 0;
+  if (!aligned) view = view.clone();
+  if (device.is_cpu() && dtype == src_type) return view;
+  return view.to(device, dtype);
+}
+
+}  // namespace qk

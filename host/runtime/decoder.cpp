@@ -1,0 +1,411 @@
+#include "decoder.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
+
+#include "checkpoint.hpp"
+#include "input_error.hpp"
+#include "rope.hpp"
+
+namespace qk {
+
+namespace {
+
+constexpr Architecture kRunnable[] = {Architecture::Llama, Architecture::Mistral,
+                                      Architecture::Qwen2, Architecture::Qwen3,
+                                      Architecture::Gemma3Text, Architecture::Bert};
+
+bool runtime_supports(Architecture a) {
+  for (Architecture r : kRunnable)
+    if (r == a) return true;
+  return false;
+}
+
+// One layer's weights. Norm weights: Llama-style w, or for Gemma 3 the float32 (1 + w).
+// BERT: attention.output.LayerNorm in post_norm + attn_ln_b, output.LayerNorm in
+// pre_ff_norm + out_ln_b, intermediate.dense in up_*, output.dense in down_*.
+struct LayerWeights {
+  at::Tensor in_norm, post_norm;     // input_layernorm, post_attention_layernorm
+  at::Tensor pre_ff_norm, post_ff_norm;  // Gemma 3: around the MLP
+  at::Tensor attn_ln_b, out_ln_b;    // BERT: LayerNorm biases
+  at::Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
+  at::Tensor q_norm, k_norm;
+  at::Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;
+  bool sliding = false;
+};
+
+// Gemma 3: x * rsqrt(mean(x^2) + eps) times (1 + w), all in float32, then x's dtype.
+at::Tensor rms_norm_gemma(const at::Tensor& x, const at::Tensor& w_plus_one, double eps) {
+  const at::Tensor x32 = x.to(at::kFloat);
+  const at::Tensor var = x32.pow(2).mean({-1}, true);
+  return (x32 * at::rsqrt(var + eps) * w_plus_one).to(x.scalar_type());
+}
+
+// x * rsqrt(mean(x^2) + eps) over the last dim, in float32, then times w in x's dtype.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  const at::Tensor x32 = x.to(at::kFloat);
+  const at::Tensor var = x32.pow(2).mean({-1}, true);
+  return w * (x32 * at::rsqrt(var + eps)).to(x.scalar_type());
+}
+
+// HF's rotate-half RoPE: x * cos + rotate_half(x) * sin; cos, sin [batch, 1, seq, head_dim].
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  const at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * cos + rotated * sin;
+}
+
+}  // namespace
+
+std::string runtime_supported_model_types() {
+  std::string s;
+  for (Architecture a : kRunnable)
+    s += (s.empty() ? "" : ", ") + std::string(architecture_name(a));
+  return s;
+}
+
+c10::Device resolve_device(const std::string& name) {
+  const int64_t n = static_cast<int64_t>(torch::cuda::device_count());
+  if (name == "auto") return n > 0 ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name.rfind("cuda", 0) == 0) {
+    int64_t index = 0;
+    if (name.size() > 4) {
+      const std::string num = name.substr(5);
+      if (name[4] != ':' || num.empty() || num.find_first_not_of("0123456789") != std::string::npos ||
+          num.size() > 4)
+        throw std::invalid_argument("--device: malformed '" + name + "'; use auto, cpu, cuda or cuda:N");
+      index = std::stoll(num);
+    }
+    if (index >= n)
+      throw std::runtime_error("--device " + name + ": no such CUDA device (libtorch sees " +
+                               std::to_string(n) + ")");
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw std::invalid_argument("--device: unknown '" + name + "'; use auto, cpu, cuda or cuda:N");
+}
+
+c10::ScalarType resolve_dtype(const std::string& name, const ModelConfig& config) {
+  if (name.empty()) {
+    switch (config.dtype) {
+      case DType::BF16: return at::kBFloat16;
+      case DType::F16: return at::kHalf;
+      default: return at::kFloat;
+    }
+  }
+  if (name == "f32") return at::kFloat;
+  if (name == "bf16") return at::kBFloat16;
+  if (name == "f16") return at::kHalf;
+  throw InputError("--dtype", "unsupported dtype '" + name + "'; supported: bf16, f16, f32");
+}
+
+struct TransformerModel::Impl {
+  ModelConfig cfg;
+  c10::Device device{c10::kCPU};
+  c10::ScalarType dtype = at::kFloat;
+  at::Tensor embed, final_norm;
+  at::Tensor inv_freq;        // [head_dim / 2] f32 on the device: global layers
+  at::Tensor inv_freq_local;  // Gemma 3 sliding layers
+  bool gemma = false;
+  bool bert = false;
+  at::Tensor pos_embed, type_embed, emb_ln_w, emb_ln_b;  // BERT embeddings
+  std::vector<LayerWeights> layers;
+
+  at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+    return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+  }
+  at::Tensor norm(const at::Tensor& x, const at::Tensor& w) const {
+    return gemma ? rms_norm_gemma(x, w, cfg.norm_eps) : rms_norm(x, w, cfg.norm_eps);
+  }
+  at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+    return at::layer_norm(x, {cfg.hidden_size}, w, b, cfg.norm_eps);
+  }
+
+  // BERT: names under "bert." (task heads) or at the top (BertModel).
+  void load_bert(Checkpoint& ckpt) {
+    const ModelConfig& c = cfg;
+    const std::string pre = ckpt.has("embeddings.word_embeddings.weight") ? "" : "bert.";
+    auto get = [&](const std::string& name, std::vector<int64_t> shape) {
+      return ckpt.load(pre + name, shape, device, dtype);
+    };
+    const int64_t H = c.hidden_size, I = c.intermediate_size, QD = c.num_heads * c.head_dim;
+    embed = get("embeddings.word_embeddings.weight", {c.vocab_size, H});
+    pos_embed = get("embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
+    type_embed = get("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
+    emb_ln_w = get("embeddings.LayerNorm.weight", {H});
+    emb_ln_b = get("embeddings.LayerNorm.bias", {H});
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      const std::string p = "encoder.layer." + std::to_string(i) + ".";
+      LayerWeights L;
+      L.q_w = get(p + "attention.self.query.weight", {QD, H});
+      L.q_b = get(p + "attention.self.query.bias", {QD});
+      L.k_w = get(p + "attention.self.key.weight", {QD, H});
+      L.k_b = get(p + "attention.self.key.bias", {QD});
+      L.v_w = get(p + "attention.self.value.weight", {QD, H});
+      L.v_b = get(p + "attention.self.value.bias", {QD});
+      L.o_w = get(p + "attention.output.dense.weight", {H, QD});
+      L.o_b = get(p + "attention.output.dense.bias", {H});
+      L.post_norm = get(p + "attention.output.LayerNorm.weight", {H});
+      L.attn_ln_b = get(p + "attention.output.LayerNorm.bias", {H});
+      L.up_w = get(p + "intermediate.dense.weight", {I, H});
+      L.up_b = get(p + "intermediate.dense.bias", {I});
+      L.down_w = get(p + "output.dense.weight", {H, I});
+      L.down_b = get(p + "output.dense.bias", {H});
+      L.pre_ff_norm = get(p + "output.LayerNorm.weight", {H});
+      L.out_ln_b = get(p + "output.LayerNorm.bias", {H});
+      layers.push_back(std::move(L));
+    }
+  }
+};
+
+TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  c10::InferenceMode guard;
+  Impl& m = *impl_;
+  m.cfg = load_hf_config(dir);
+  const ModelConfig& c = m.cfg;
+  if (!runtime_supports(c.arch))
+    throw InputError(c.path, std::string("architecture '") + architecture_name(c.arch) +
+                                 "' is not supported by the model runtime yet; supported: " +
+                                 runtime_supported_model_types());
+  m.gemma = c.arch == Architecture::Gemma3Text;
+  m.bert = c.arch == Architecture::Bert;
+  const char* act = m.gemma ? "gelu_pytorch_tanh" : (m.bert ? "gelu" : "silu");
+  if (c.hidden_act != act)
+    throw InputError(c.path, std::string("field '") + (m.gemma ? "hidden_activation" : "hidden_act") +
+                                 "': unsupported activation '" + c.hidden_act + "' for " +
+                                 c.model_type + "; supported: " + act);
+  if (m.bert && c.position_embedding_type != "absolute")
+    throw InputError(c.path, "field 'position_embedding_type': unsupported '" +
+                                 c.position_embedding_type + "'; supported: absolute");
+  m.device = resolve_device(options.device);
+  m.dtype = resolve_dtype(options.dtype, c);
+  Checkpoint ckpt(dir);
+  if (m.bert) {
+    m.load_bert(ckpt);
+    return;
+  }
+  const std::string pre = ckpt.has("model.embed_tokens.weight") ? "model." : "";
+  auto get = [&](const std::string& name, std::vector<int64_t> shape) {
+    return ckpt.load(pre + name, shape, m.device, m.dtype);
+  };
+  auto get_norm = [&](const std::string& name, std::vector<int64_t> shape) {
+    if (!m.gemma) return get(name, shape);
+    return ckpt.load(pre + name, shape, m.device, at::kFloat) + 1.0;
+  };
+  const int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size;
+  const int64_t QD = c.num_heads * D, KD = c.num_kv_heads * D;
+  m.embed = get("embed_tokens.weight", {c.vocab_size, H});
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    LayerWeights L;
+    L.in_norm = get_norm(p + "input_layernorm.weight", {H});
+    L.post_norm = get_norm(p + "post_attention_layernorm.weight", {H});
+    if (m.gemma) {
+      L.pre_ff_norm = get_norm(p + "pre_feedforward_layernorm.weight", {H});
+      L.post_ff_norm = get_norm(p + "post_feedforward_layernorm.weight", {H});
+    }
+    L.q_w = get(p + "self_attn.q_proj.weight", {QD, H});
+    L.k_w = get(p + "self_attn.k_proj.weight", {KD, H});
+    L.v_w = get(p + "self_attn.v_proj.weight", {KD, H});
+    L.o_w = get(p + "self_attn.o_proj.weight", {H, QD});
+    if (c.attention_bias) {
+      L.q_b = get(p + "self_attn.q_proj.bias", {QD});
+      L.k_b = get(p + "self_attn.k_proj.bias", {KD});
+      L.v_b = get(p + "self_attn.v_proj.bias", {KD});
+    }
+    if (c.o_bias) L.o_b = get(p + "self_attn.o_proj.bias", {H});
+    if (c.qk_norm) {
+      L.q_norm = get_norm(p + "self_attn.q_norm.weight", {D});
+      L.k_norm = get_norm(p + "self_attn.k_norm.weight", {D});
+    }
+    L.gate_w = get(p + "mlp.gate_proj.weight", {I, H});
+    L.up_w = get(p + "mlp.up_proj.weight", {I, H});
+    L.down_w = get(p + "mlp.down_proj.weight", {H, I});
+    if (c.mlp_bias) {
+      L.gate_b = get(p + "mlp.gate_proj.bias", {I});
+      L.up_b = get(p + "mlp.up_proj.bias", {I});
+      L.down_b = get(p + "mlp.down_proj.bias", {H});
+    }
+    L.sliding = c.sliding_window.has_value() && c.sliding_layers[static_cast<size_t>(i)];
+    m.layers.push_back(std::move(L));
+  }
+  m.final_norm = get_norm("norm.weight", {H});
+  auto inv_freq = [&](const RopeConfig& rope) {
+    const std::vector<double> f = rope_inv_freq(rope, D);
+    return at::tensor(std::vector<float>(f.begin(), f.end()), at::kFloat).to(m.device);
+  };
+  m.inv_freq = inv_freq(c.rope);
+  if (m.gemma) m.inv_freq_local = inv_freq(c.rope_local);
+}
+
+TransformerModel::~TransformerModel() = default;
+
+const ModelConfig& TransformerModel::config() const { return impl_->cfg; }
+c10::Device TransformerModel::device() const { return impl_->device; }
+c10::ScalarType TransformerModel::dtype() const { return impl_->dtype; }
+
+PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>& prompts,
+                                    const CaptureFn& capture, Padding padding) {
+  c10::InferenceMode guard;
+  const Impl& m = *impl_;
+  const ModelConfig& c = m.cfg;
+  if (prompts.empty()) throw InputError("prefill", "no prompts");
+  int64_t S = 0;
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    const std::string where = "prompt " + std::to_string(b);
+    const int64_t len = static_cast<int64_t>(prompts[b].size());
+    if (len == 0) throw InputError(where, "has no tokens");
+    if (len > c.max_position_embeddings)
+      throw InputError(where, "has " + std::to_string(len) + " tokens, more than " +
+                                  c.path + "'s max_position_embeddings " +
+                                  std::to_string(c.max_position_embeddings));
+    for (int64_t id : prompts[b])
+      if (id < 0 || id >= c.vocab_size)
+        throw InputError(where, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                    std::to_string(c.vocab_size) + ")");
+    S = std::max(S, len);
+  }
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  std::vector<int64_t> ids(static_cast<size_t>(B * S), 0), pos(ids.size(), 0);
+  std::vector<uint8_t> valid(ids.size(), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = static_cast<int64_t>(prompts[b].size());
+    const int64_t off = padding == Padding::Left ? S - len : 0;
+    for (int64_t t = 0; t < len; ++t) {
+      const size_t at = static_cast<size_t>(b * S + off + t);
+      ids[at] = prompts[b][t];
+      pos[at] = t;
+      valid[at] = 1;
+    }
+  }
+  const auto on = at::TensorOptions().device(m.device);
+  const at::Tensor ids_t = at::tensor(ids, at::kLong).view({B, S}).to(m.device);
+  const at::Tensor pos_t = at::tensor(pos, at::kLong).view({B, S}).to(m.device);
+  const at::Tensor valid_t = at::tensor(valid, at::kByte).view({B, S}).to(on.dtype(at::kBool));
+
+  // Masks [B, 1, S, S]: key j is visible to query i when j is a real token at a position
+  // not after i's (and, in sliding layers, fewer than sliding_window positions before).
+  // Padding queries see only themselves, so their rows stay finite and are ignored.
+  const at::Tensor pi = pos_t.unsqueeze(2), pj = pos_t.unsqueeze(1);
+  const at::Tensor eye = at::eye(S, on.dtype(at::kBool)).unsqueeze(0);
+  const at::Tensor pad_self = eye & valid_t.logical_not().unsqueeze(2);
+  const at::Tensor causal = valid_t.unsqueeze(1) & (pj <= pi);
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  auto additive = [&](const at::Tensor& allowed) {
+    return at::zeros({B, 1, S, S}, on.dtype(m.dtype))
+        .masked_fill((allowed | pad_self).logical_not().unsqueeze(1), neg_inf);
+  };
+  const at::Tensor full_mask = additive(m.bert ? valid_t.unsqueeze(1).expand({B, S, S}) : causal);
+  at::Tensor sliding_mask;
+  if (c.sliding_window) sliding_mask = additive(causal & ((pi - pj) < *c.sliding_window));
+
+  // RoPE tables {cos, sin} [B, 1, S, head_dim] in the compute dtype (angles in float32,
+  // as HF); Gemma 3's sliding layers have their own base.
+  auto rope_tables = [&](const at::Tensor& inv_freq) {
+    const at::Tensor freqs = pos_t.to(at::kFloat).unsqueeze(-1) * inv_freq;
+    const at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(1);
+    return std::make_pair(emb.cos().to(m.dtype), emb.sin().to(m.dtype));
+  };
+  std::pair<at::Tensor, at::Tensor> rope_global, rope_local;
+  if (!m.bert) {
+    rope_global = rope_tables(m.inv_freq);
+    rope_local = m.gemma ? rope_tables(m.inv_freq_local) : rope_global;
+  }
+
+  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
+  const int64_t rep = Hq / Hkv;
+  const double scale = 1.0 / std::sqrt(m.gemma ? c.query_pre_attn_scalar : static_cast<double>(D));
+  at::Tensor x = at::embedding(m.embed, ids_t);
+  if (m.bert)  // absolute positions and token type 0, then LayerNorm
+    x = m.layer_norm(x + at::embedding(m.pos_embed, pos_t) + m.type_embed[0], m.emb_ln_w,
+                     m.emb_ln_b);
+  if (m.gemma)  // sqrt(hidden) rounded to float32, then to the compute dtype, as HF
+    x = x * at::scalar_tensor(static_cast<float>(std::sqrt(static_cast<double>(c.hidden_size))),
+                              on.dtype(at::kFloat)).to(m.dtype);
+  for (size_t li = 0; li < m.layers.size(); ++li) {
+    const LayerWeights& L = m.layers[li];
+    const auto& [cos, sin] = L.sliding && m.gemma ? rope_local : rope_global;
+    const at::Tensor h = m.bert ? x : m.norm(x, L.in_norm);
+    at::Tensor q = m.linear(h, L.q_w, L.q_b).view({B, S, Hq, D});
+    at::Tensor k = m.linear(h, L.k_w, L.k_b).view({B, S, Hkv, D});
+    at::Tensor v = m.linear(h, L.v_w, L.v_b).view({B, S, Hkv, D}).transpose(1, 2);
+    if (c.qk_norm) {
+      q = m.norm(q, L.q_norm);
+      k = m.norm(k, L.k_norm);
+    }
+    q = q.transpose(1, 2);
+    k = k.transpose(1, 2);
+    if (!m.bert) {
+      q = apply_rope(q, cos, sin);
+      k = apply_rope(k, cos, sin);
+    }
+    q = q.contiguous();
+    k = k.contiguous();
+    v = v.contiguous();
+    if (capture) capture(LayerCapture{static_cast<int>(li), q, k, v, valid_t});
+
+    const at::Tensor kr = rep > 1 ? k.repeat_interleave(rep, 1) : k;
+    const at::Tensor vr = rep > 1 ? v.repeat_interleave(rep, 1) : v;
+    at::Tensor scores = at::matmul(q, kr.transpose(-1, -2)) * scale;
+    scores = scores + (L.sliding ? sliding_mask : full_mask);
+    const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(m.dtype);
+    const at::Tensor attn = at::matmul(probs, vr).transpose(1, 2).reshape({B, S, Hq * D});
+    const at::Tensor o = m.linear(attn, L.o_w, L.o_b);
+    if (m.bert) {  // post-LN: LayerNorm after each residual sum; exact (erf) GELU
+      x = m.layer_norm(o + x, L.post_norm, L.attn_ln_b);
+      const at::Tensor act = at::gelu(m.linear(x, L.up_w, L.up_b));
+      x = m.layer_norm(m.linear(act, L.down_w, L.down_b) + x, L.pre_ff_norm, L.out_ln_b);
+    } else if (m.gemma) {  // sandwich norms: post-attention and pre/post-MLP
+      x = x + m.norm(o, L.post_norm);
+      const at::Tensor h2 = m.norm(x, L.pre_ff_norm);
+      const at::Tensor act = at::gelu(m.linear(h2, L.gate_w, L.gate_b), "tanh") *
+                             m.linear(h2, L.up_w, L.up_b);
+      x = x + m.norm(m.linear(act, L.down_w, L.down_b), L.post_ff_norm);
+    } else {
+      x = x + o;
+      const at::Tensor h2 = m.norm(x, L.post_norm);
+      const at::Tensor act =
+          at::silu(m.linear(h2, L.gate_w, L.gate_b)) * m.linear(h2, L.up_w, L.up_b);
+      x = x + m.linear(act, L.down_w, L.down_b);
+    }
+  }
+  return PrefillResult{m.bert ? x : m.norm(x, m.final_norm), valid_t};
+}
+
+Snapshot capture_snapshot(TransformerModel& model, const std::vector<int64_t>& ids) {
+  const ModelConfig& c = model.config();
+  const int64_t S = static_cast<int64_t>(ids.size());
+  auto make = [&](int64_t heads) {
+    Tensor4f t;
+    t.shape = {c.num_layers, heads, S, c.head_dim};
+    t.data.resize(static_cast<size_t>(t.numel()));
+    return t;
+  };
+  Tensor4f q = make(c.num_heads), k = make(c.num_kv_heads), v = make(c.num_kv_heads);
+  auto put = [](Tensor4f& dst, int layer, const at::Tensor& src) {
+    const at::Tensor f = src.select(0, 0).to(at::kCPU, at::kFloat).contiguous();
+    const size_t per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
+    std::memcpy(dst.data.data() + static_cast<size_t>(layer) * per_layer, f.data_ptr<float>(),
+                per_layer * sizeof(float));
+  };
+  model.prefill({ids}, [&](const LayerCapture& lc) {
+    put(q, lc.layer, lc.q);
+    put(k, lc.layer, lc.k);
+    put(v, lc.layer, lc.v);
+  });
+  Snapshot s;
+  s.path = c.path;
+  s.k = std::move(k);
+  s.v = std::move(v);
+  s.q = std::move(q);
+  return s;
+}
+
+}  // namespace qk

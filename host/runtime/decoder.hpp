@@ -1,0 +1,84 @@
+#pragma once
+// Prefill with libtorch in inference mode: decoders (Llama 2/3, Mistral, Qwen2, Qwen3,
+// Gemma 3 text) with causal / sliding-window masks and RoPE, and BERT encoders with
+// absolute positions and full (bidirectional) attention. Eager attention with an explicit
+// mask and a float32 softmax, GQA, batches of variable-length prompts. Each layer's
+// post-RoPE (post-qk-norm) Q, K and V are handed to a capture callback as the layer
+// finishes; for BERT they are the projections' outputs (no RoPE).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include "hf_config.hpp"
+#include "snapshot.hpp"
+
+namespace qk {
+
+// One layer's attention inputs, as the layer finishes.
+struct LayerCapture {
+  int layer = 0;
+  at::Tensor q;      // [batch, q_heads, seq, head_dim], post-RoPE (and post-qk-norm)
+  at::Tensor k;      // [batch, kv_heads, seq, head_dim], post-RoPE, before the GQA repeat
+  at::Tensor v;      // [batch, kv_heads, seq, head_dim]
+  at::Tensor valid;  // [batch, seq] bool: true on real tokens, false on padding
+};
+using CaptureFn = std::function<void(const LayerCapture&)>;
+
+enum class Padding { Left, Right };
+
+struct PrefillResult {
+  at::Tensor hidden;  // [batch, seq, hidden]: the final norm's output
+  at::Tensor valid;   // [batch, seq] bool
+};
+
+struct RuntimeOptions {
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  std::string dtype;            // bf16 | f16 | f32; empty: the checkpoint's dtype
+};
+
+// "auto" -> the first CUDA device when libtorch sees one, else the CPU. Throws
+// std::invalid_argument on a malformed name and std::runtime_error when CUDA is asked
+// for but unavailable.
+c10::Device resolve_device(const std::string& name);
+// "bf16" | "f16" | "f32"; empty -> the config's dtype. Throws InputError otherwise.
+c10::ScalarType resolve_dtype(const std::string& name, const ModelConfig& config);
+
+class TransformerModel {
+ public:
+  // Loads config.json and the weights of `dir` onto the device in the dtype. Throws
+  // InputError for an unsupported architecture, a missing or mis-shaped tensor, a
+  // missing or corrupt shard.
+  TransformerModel(const std::string& dir, const RuntimeOptions& options);
+  ~TransformerModel();
+  TransformerModel(const TransformerModel&) = delete;
+  TransformerModel& operator=(const TransformerModel&) = delete;
+
+  const ModelConfig& config() const;
+  c10::Device device() const;
+  c10::ScalarType dtype() const;
+
+  // Runs prefill over `prompts` (token ids), padded to the longest on `padding`'s side.
+  // Positions count each prompt's own tokens from 0; no padding reaches a real token.
+  // Throws InputError for an empty prompt, an id outside the vocabulary or a prompt
+  // longer than max_position_embeddings.
+  PrefillResult prefill(const std::vector<std::vector<int64_t>>& prompts,
+                        const CaptureFn& capture = nullptr, Padding padding = Padding::Right);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The architectures TransformerModel runs, comma-separated.
+std::string runtime_supported_model_types();
+
+// One prompt's q, k and v of every layer as a snapshot (f32).
+Snapshot capture_snapshot(TransformerModel& model, const std::vector<int64_t>& ids);
+
+}  // namespace qk

@@ -1,0 +1,69 @@
+#pragma once
+// A Hugging Face config.json as the model runtime needs it. Reads both the
+// transformers 4.x spelling (rope_theta, rope_scaling, torch_dtype) and the 5.x one
+// (rope_parameters, dtype). Any missing or ill-typed field throws InputError naming
+// config.json and the field.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dtype.hpp"
+
+namespace qk {
+
+enum class Architecture { Llama, Mistral, Qwen2, Qwen3, Gemma3Text, Bert };
+
+// The model_type names of the architectures config.json may name, comma-separated.
+std::string supported_model_types();
+const char* architecture_name(Architecture a);
+
+enum class RopeType { Default, Linear, Llama3 };
+
+struct RopeConfig {
+  RopeType type = RopeType::Default;
+  double theta = 10000.0;
+  double factor = 1.0;                              // linear and llama3
+  double low_freq_factor = 1.0;                     // llama3
+  double high_freq_factor = 4.0;                    // llama3
+  int64_t original_max_position_embeddings = 0;     // llama3
+};
+
+struct ModelConfig {
+  std::string path;                 // the config.json read
+  Architecture arch = Architecture::Llama;
+  std::string model_type;           // as written in config.json
+  int64_t hidden_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;            // query heads
+  int64_t num_kv_heads = 0;         // key/value heads (GQA groups)
+  int64_t head_dim = 0;
+  int64_t intermediate_size = 0;
+  int64_t vocab_size = 0;
+  int64_t max_position_embeddings = 0;
+  double norm_eps = 1e-6;           // rms_norm_eps, or layer_norm_eps for BERT
+  std::string hidden_act;
+  bool attention_bias = false;      // biases on q/k/v projections
+  bool o_bias = false;              // bias on the output projection
+  bool mlp_bias = false;
+  bool qk_norm = false;             // per-head RMSNorm of q and k before RoPE
+  DType dtype = DType::F32;         // the checkpoint's declared dtype
+  bool tie_word_embeddings = false;
+  RopeConfig rope;                  // global (full-attention) layers
+  std::optional<int64_t> sliding_window;
+  std::vector<bool> sliding_layers; // per layer: attends within sliding_window
+  // Gemma 3 text.
+  RopeConfig rope_local;            // sliding layers' RoPE (rope_local_base_freq)
+  double query_pre_attn_scalar = 0.0;
+  // BERT.
+  int64_t type_vocab_size = 0;
+  std::string position_embedding_type;
+};
+
+// Reads `dir`/config.json (or `dir` itself when it names a file).
+ModelConfig load_hf_config(const std::string& dir);
+
+// Parses the text of a config.json; `path` names it in errors.
+ModelConfig parse_hf_config(const std::string& text, const std::string& path);
+
+}  // namespace qk

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""`qkgeom capture` end to end: for each tiny checkpoint (scripts/make_tiny_checkpoints.py)
+capture the reference prompts and compare the written snapshot's q, k, v with HF
+transformers' post-RoPE tensors in reference.safetensors (max abs error <= 1e-4, f32);
+then check that `qkgeom score --snapshot` reads the file, and that bad --ids is a usage
+error (exit 2) and a missing model directory bad input (exit 3)."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from safetensors.numpy import load_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refcommon as rc  # noqa: E402
+
+MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "gemma3_text", "bert"]
+TOL = 1e-4
+
+
+def main():
+    qkgeom = rc.require_cli()
+    root = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models")
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in MODELS:
+            ref = load_file(os.path.join(root, name, "reference.safetensors"))
+            layers = len([k for k in ref if k.startswith("k_0_")])
+            for p in (0, 1):
+                out = os.path.join(tmp, f"{name}_{p}.safetensors")
+                ids = ",".join(str(int(i)) for i in ref[f"ids_{p}"])
+                r = subprocess.run([qkgeom, "capture", "--model", os.path.join(root, name),
+                                    "--ids", ids, "--out", out, "--dtype", "f32",
+                                    "--device", rc.DEVICE], capture_output=True, text=True)
+                if r.returncode != 0:
+                    print(f"FAILED: {name} prompt {p}: exit {r.returncode}: {r.stderr}")
+                    failures += 1
+                    continue
+                snap = load_file(out)
+                worst = 0.0
+                for t in ("q", "k", "v"):
+                    want = np.stack([ref[f"{t}_{p}_{l}"] for l in range(layers)])
+                    if snap[t].shape != want.shape:
+                        print(f"FAILED: {name} {t} shape {snap[t].shape} != {want.shape}")
+                        failures += 1
+                        continue
+                    worst = max(worst, float(np.abs(snap[t] - want).max()))
+                status = "ok" if worst <= TOL else "FAILED"
+                failures += worst > TOL
+                print(f"{status}: {name} prompt {p}: max abs error {worst:.3g}")
+            s = subprocess.run([qkgeom, "score", "--snapshot", out, "--json"], capture_output=True,
+                               text=True)
+            if s.returncode != 0:
+                print(f"FAILED: score of {name}'s capture: exit {s.returncode}: {s.stderr}")
+                failures += 1
+        bad = subprocess.run([qkgeom, "capture", "--model", os.path.join(root, "qwen3"), "--ids",
+                              "1,,2", "--out", os.path.join(tmp, "x.safetensors")],
+                             capture_output=True, text=True)
+        missing = subprocess.run([qkgeom, "capture", "--model", os.path.join(tmp, "absent"), "--ids",
+                                  "1", "--out", os.path.join(tmp, "x.safetensors")],
+                                 capture_output=True, text=True)
+        for what, r, code in (("bad --ids", bad, 2), ("missing model", missing, 3)):
+            ok = r.returncode == code and "qkgeom: error:" in r.stderr
+            print(f"{'ok' if ok else 'FAILED'}: {what}: exit {r.returncode}: {r.stderr.strip()}")
+            failures += not ok
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
