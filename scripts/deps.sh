@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config git
   libhdf5-dev nlohmann-json3-dev libcli11-dev googletest libgtest-dev libgmock-dev
-  libbenchmark-dev libopenblas-dev golang-go)
+  libbenchmark-dev libopenblas-dev golang-go libpcre2-dev libicu-dev)
 PIP_REQUIREMENTS=scripts/requirements.txt
 
 missing=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gathers into .carry/debs the Debian packages that scripts/gpu_check.sh needs on a
 # GPU machine without network or apt (run here, where Debian's archive is reachable):
-#   build:   GoogleTest, Google Benchmark, nlohmann-json, CLI11, HDF5 and OpenBLAS
+#   build:   GoogleTest, Google Benchmark, nlohmann-json, CLI11, HDF5, OpenBLAS, PCRE2 and ICU
 #            development files, pkgconf;
 #   runtime: the shared libraries those link against, with their library closure
 #            minus the base system (libc, libgcc, libstdc++, zlib).
@@ -12,9 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEST=.carry/debs
-DEV=(libgtest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libhdf5-dev
+DEV=(libgtest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libhdf5-dev libpcre2-dev libicu-dev
   libopenblas-dev libopenblas-pthread-dev)
-RUNTIME_ROOTS=(libhdf5-103-1 libopenblas0-pthread libbenchmark1debian pkgconf)
+RUNTIME_ROOTS=(libhdf5-103-1 libopenblas0-pthread libbenchmark1debian libpcre2-8-0 libicu72 pkgconf)
 BASE='^(libc6|libgcc-s1|libstdc\+\+6|gcc-[0-9]+-base|zlib1g)$'
 
 runtime=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "bo/backend.hpp"
 #include "bo/cloud_stats.hpp"
 #include "bo/gpu_stats.hpp"
 #include "seed_math.hpp"
@@ -16,39 +17,6 @@ namespace {
 
 // The seed's KV-head count at or below which it switches to position-wise analysis.
 constexpr int kPositionModeMaxHeads = 4;
-
-struct Backend {
-  bool gpu = false;
-  int device = 0;
-  std::string name = "cpu";
-};
-
-Backend choose_backend(const std::string& spec) {
-  Backend b;
-  std::string why;
-  if (spec == "cpu") return b;
-  if (spec == "auto") {
-    if (gpu_available(&why)) {
-      b.gpu = true;
-      b.name = "cuda:0";
-    }
-    return b;
-  }
-  if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
-    if (spec.size() > 5) {
-      const std::string idx = spec.substr(5);
-      if (idx.empty() || idx.find_first_not_of("0123456789") != std::string::npos)
-        throw std::invalid_argument("--device: bad CUDA device index in '" + spec + "'");
-      b.device = std::stoi(idx);
-    }
-    if (!gpu_available(&why))
-      throw std::runtime_error("--device " + spec + " requested but no GPU can be used: " + why);
-    b.gpu = true;
-    b.name = "cuda:" + std::to_string(b.device);
-    return b;
-  }
-  throw std::invalid_argument("--device must be auto, cpu, cuda or cuda:N, not '" + spec + "'");
-}
 
 CloudStats cloud_stats(const Backend& b, const float* x, const CloudDims& d, const StatsPlan& p) {
   return b.gpu ? compute_cloud_stats_gpu(x, d, p, b.device) : compute_cloud_stats_cpu(x, d, p);

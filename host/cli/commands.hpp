@@ -20,5 +20,7 @@ using Action = std::function<int()>;
 
 Action add_score_command(CLI::App& app);
 Action add_env_command(CLI::App& app);
+Action add_capture_command(CLI::App& app);
+Action add_tokenize_command(CLI::App& app);
 
 }  // namespace qk

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   std::map<CLI::App*, qk::Action> actions;
   actions[app.get_subcommand("score")] = qk::add_score_command(app);
   actions[app.get_subcommand("env")] = qk::add_env_command(app);
+  actions[app.get_subcommand("capture")] = qk::add_capture_command(app);
+  actions[app.get_subcommand("tokenize")] = qk::add_tokenize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
