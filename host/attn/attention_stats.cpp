@@ -65,12 +65,30 @@ AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions
   const double scale = opts.scale ? *opts.scale : 1.0 / std::sqrt(static_cast<double>(q.head_dim()));
   if (!std::isfinite(scale) || scale <= 0.0)
     throw std::invalid_argument("--attn-scale must be a positive finite number");
+  if (!opts.layer_window.empty() &&
+      opts.layer_window.size() != static_cast<size_t>(q.layers()))
+    throw std::invalid_argument("attention statistics: layer_window has " +
+                                std::to_string(opts.layer_window.size()) + " entries for " +
+                                std::to_string(q.layers()) + " layers");
+  // Each layer's mask and window: the per-layer window where one is set, else the base.
+  std::vector<AttentionMask> masks(static_cast<size_t>(q.layers()), opts.mask);
+  std::vector<int64_t> windows(masks.size(),
+                               opts.mask == AttentionMask::SlidingWindow ? opts.window : 0);
+  for (size_t l = 0; l < opts.layer_window.size(); ++l) {
+    if (opts.layer_window[l] < 0)
+      throw std::invalid_argument("attention statistics: negative layer window");
+    if (opts.layer_window[l] > 0) {
+      masks[l] = AttentionMask::SlidingWindow;
+      windows[l] = opts.layer_window[l];
+    }
+  }
   const Backend backend = choose_backend(opts.device);
 
   AttentionStats s;
   s.backend = backend.name;
   s.mask = attention_mask_name(opts.mask);
   s.window = opts.mask == AttentionMask::SlidingWindow ? opts.window : 0;
+  s.layer_window = opts.layer_window;
   s.scale = scale;
   s.layers = q.layers();
   s.q_heads = q.heads();
@@ -80,7 +98,7 @@ AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions
   s.sink_mass.assign(n, 0.0);
   const float fscale = static_cast<float>(scale);
   if (backend.gpu) {
-    attention_stats_gpu(q, k, fscale, opts.mask, s.window, backend.device, s.entropy_nats.data(),
+    attention_stats_gpu(q, k, fscale, masks, windows, backend.device, s.entropy_nats.data(),
                         s.logit_std.data(), s.sink_mass.data());
   } else {
     const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
@@ -88,7 +106,7 @@ AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions
     for (int l = 0; l < s.layers; ++l) {
       const size_t at = static_cast<size_t>(l) * s.q_heads;
       attention_stats_cpu(q.data.data() + l * q_layer, k.data.data() + l * k_layer, q.heads(),
-                          k.heads(), q.seq(), q.head_dim(), fscale, opts.mask, s.window,
+                          k.heads(), q.seq(), q.head_dim(), fscale, masks[l], windows[l],
                           s.entropy_nats.data() + at, s.logit_std.data() + at,
                           s.sink_mass.data() + at);
     }
@@ -108,11 +126,17 @@ void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j) {
   j["mean_attention_sink_mass"] = s.mean_sink_mass;
   j["attention"] = {{"mask", s.mask}, {"window", s.window}, {"scale", s.scale},
                     {"backend", s.backend}};
+  if (!s.layer_window.empty()) j["attention"]["layer_window"] = s.layer_window;
 }
 
 std::string attention_stats_table(const AttentionStats& s) {
   std::string t = "\nAttention statistics (" + s.mask;
   if (s.mask == "sliding") t += " window " + std::to_string(s.window);
+  for (size_t l = 0; l < s.layer_window.size(); ++l)
+    if (s.layer_window[l] > 0) {
+      t += "; sliding window " + std::to_string(s.layer_window[l]) + " on some layers";
+      break;
+    }
   t += ", scale " + fmt("%.6g", s.scale) + ", " + s.backend + ")\n";
   t += "  mean entropy (nats)     " + fmt("%.6f", s.mean_entropy_nats) + "\n";
   t += "  mean logit std          " + fmt("%.6f", s.mean_logit_std) + "\n";

@@ -17,12 +17,16 @@ struct AttentionStatsOptions {
   int64_t window = 0;            // keys per sliding window (SlidingWindow only, >= 1)
   std::optional<double> scale;   // logit scale; default 1 / sqrt(head_dim)
   std::string device = "auto";   // auto | cpu | cuda | cuda:N
+  // Per layer (empty: every layer uses mask/window): > 0, a sliding window of that many
+  // keys on that layer; 0, the base mask. Models that alternate (Gemma 3, Mistral) set it.
+  std::vector<int64_t> layer_window;
 };
 
 struct AttentionStats {
   std::string backend;  // "cpu" or "cuda:N"
   std::string mask;     // "causal", "full" or "sliding"
   int64_t window = 0;   // 0 unless sliding
+  std::vector<int64_t> layer_window;  // per-layer windows when the options set them
   double scale = 0;
   int layers = 0, q_heads = 0;
   std::vector<double> entropy_nats;  // [layers][q_heads], nats

@@ -9,9 +9,10 @@
 
 namespace qk {
 
-void attention_stats_gpu(const Tensor4f& q, const Tensor4f& k, float scale, AttentionMask mask,
-                         int64_t window, int device, double* entropy, double* logit_std,
-                         double* sink) {
+void attention_stats_gpu(const Tensor4f& q, const Tensor4f& k, float scale,
+                         const std::vector<AttentionMask>& masks,
+                         const std::vector<int64_t>& windows, int device, double* entropy,
+                         double* logit_std, double* sink) {
   GpuContext ctx(device);
   const cudaStream_t stream = ctx.stream();
   const int hq = q.heads(), hkv = k.heads();
@@ -23,7 +24,7 @@ void attention_stats_gpu(const Tensor4f& q, const Tensor4f& k, float scale, Atte
   for (int l = 0; l < q.layers(); ++l) {
     dq.upload(q.data.data() + l * q_layer, q_layer);
     dk.upload(k.data.data() + l * k_layer, k_layer);
-    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window,
+    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, masks[l], windows[l],
                            out.data(), out.data() + hq, out.data() + 2 * hq, stream);
     const size_t at = static_cast<size_t>(l) * hq;
     CUDA_CHECK(cudaMemcpyAsync(entropy + at, out.data(), sizeof(double) * hq,

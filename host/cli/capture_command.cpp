@@ -1,5 +1,5 @@
-// `qkgeom capture --model DIR --ids 1,2,3 --out FILE.safetensors [--dtype bf16|f16|f32]
-// [--device auto|cpu|cuda[:N]]`: one prompt's prefill; every layer's post-RoPE q, k and v
+// `qkgeom capture --model DIR (--prompt TEXT | --ids 1,2,3) --out FILE.safetensors
+// [--dtype bf16|f16|f32] [--device auto|cpu|cuda[:N]]`: one prompt's prefill; every layer's post-RoPE q, k and v
 // written as an f32 snapshot (docs/snapshot-format.md) that `qkgeom score` reads.
 #include <algorithm>
 #include <iostream>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "prompt_input.hpp"
 
 #if defined(QKGEOM_WITH_TORCH)
 #include "decoder.hpp"
@@ -21,29 +22,15 @@ namespace {
 
 struct CaptureArgs {
   std::string model;
+  std::string prompt;
   std::string ids;
   std::string out;
   std::string dtype;
   std::string device = "auto";
 };
 
-// "1,2,3" -> {1, 2, 3}; throws std::invalid_argument on anything else.
-std::vector<int64_t> parse_ids(const std::string& text) {
-  std::vector<int64_t> ids;
-  size_t at = 0;
-  while (at <= text.size()) {
-    const size_t comma = std::min(text.find(',', at), text.size());
-    const std::string item = text.substr(at, comma - at);
-    if (item.empty() || item.size() > 18 || item.find_first_not_of("0123456789") != std::string::npos)
-      throw std::invalid_argument("--ids: '" + text + "' is not a comma-separated list of token ids");
-    ids.push_back(std::stoll(item));
-    at = comma + 1;
-  }
-  return ids;
-}
-
 int run_capture(const CaptureArgs& a) {
-  const std::vector<int64_t> ids = parse_ids(a.ids);
+  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids);
 #if defined(QKGEOM_WITH_TORCH)
   TransformerModel model(a.model, RuntimeOptions{a.device, a.dtype});
   const Snapshot s = capture_snapshot(model, ids);
@@ -67,7 +54,14 @@ Action add_capture_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("capture", "One prompt's post-RoPE q/k/v of every layer -> snapshot file");
   sub->add_option("--model", args->model, "Hugging Face model directory (config.json, safetensors)")
       ->required();
-  sub->add_option("--ids", args->ids, "token ids, comma-separated (e.g. 1,2,3)")->required();
+  auto* prompt = sub->add_option("--prompt", args->prompt,
+                                 "prompt text, tokenized with the model's tokenizer.json");
+  auto* ids = sub->add_option("--ids", args->ids, "pre-tokenized prompt: token ids, comma-separated (e.g. 1,2,3)");
+  prompt->excludes(ids);
+  sub->callback([prompt, ids] {
+    if (prompt->count() + ids->count() != 1)
+      throw CLI::ValidationError("capture", "give the prompt as --prompt TEXT or --ids LIST");
+  });
   sub->add_option("--out", args->out, "output snapshot (.safetensors)")->required();
   sub->add_option("--dtype", args->dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)");
   sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();

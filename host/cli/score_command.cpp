@@ -1,16 +1,25 @@
-// `qkgeom score --snapshot FILE [--json] [--lem-compat]`: Bone-Orientation metrics of
-// one snapshot, plus the attention statistics when it has q, as a table or one JSON object.
+// `qkgeom score (--snapshot FILE | --model DIR (--prompt TEXT | --ids LIST)) [--json]
+// [--lem-compat]`: Bone-Orientation metrics of one snapshot, or of one prompt's prefill,
+// plus the attention statistics when q is there, as a table or one JSON object.
 #include <chrono>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <stdexcept>
+#include <utility>
 
 #include "attn/attention_stats.hpp"
+#include "attn/model_attention.hpp"
 #include "bo/bo_metrics.hpp"
 #include "bo/bo_report.hpp"
 #include "commands.hpp"
+#include "prompt_input.hpp"
 #include "qkgeom/version.hpp"
 #include "snapshot.hpp"
+
+#if defined(QKGEOM_WITH_TORCH)
+#include "decoder.hpp"
+#endif
 
 namespace qk {
 
@@ -18,6 +27,10 @@ namespace {
 
 struct ScoreArgs {
   std::string snapshot;
+  std::string model;
+  std::string prompt;
+  std::string ids;
+  std::string dtype;
   bool json = false;
   BoOptions bo;
   AttentionStatsOptions attn;
@@ -28,9 +41,36 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// One prompt's prefill as a snapshot, with the attention its layers run.
+struct ModelInput {
+  Snapshot snap;
+  AttentionStatsOptions attn;
+  size_t tokens = 0;
+  double prefill_ms = 0;
+};
+
+ModelInput prefill_prompt(const ScoreArgs& a) {
+#if defined(QKGEOM_WITH_TORCH)
+  ModelInput in;
+  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids);
+  TransformerModel model(a.model, RuntimeOptions{a.bo.device, a.dtype});
+  const auto t0 = std::chrono::steady_clock::now();
+  in.snap = capture_snapshot(model, ids);
+  in.prefill_ms = ms_since(t0);
+  in.attn = attention_options_for(model.config(), a.bo.device);
+  in.tokens = ids.size();
+  return in;
+#else
+  (void)a;
+  throw std::runtime_error("score --model: this build has no libtorch (QKGEOM_WITH_TORCH=OFF)");
+#endif
+}
+
 int run_score(const ScoreArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Snapshot snap = load_snapshot(a.snapshot);
+  std::optional<ModelInput> from_model;
+  if (!a.model.empty()) from_model = prefill_prompt(a);
+  const Snapshot snap = from_model ? std::move(from_model->snap) : load_snapshot(a.snapshot);
   const double load_ms = ms_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
   const BoResult r = analyse_bo(snap, a.bo);
@@ -42,19 +82,30 @@ int run_score(const ScoreArgs& a) {
     AttentionStatsOptions o = a.attn;
     o.mask = parse_attention_mask(a.mask);
     o.device = a.bo.device;
+    if (from_model) o = from_model->attn;
     attn = attention_stats(snap, o);
     attention_ms = ms_since(t2);
   }
   if (a.json) {
     nlohmann::json j = bo_to_json(r);
-    j["snapshot"] = a.snapshot;
+    if (from_model) {
+      j["model"] = a.model;
+      j["tokens"] = from_model->tokens;
+    } else {
+      j["snapshot"] = a.snapshot;
+    }
     j["engine"] = {{"name", "qkgeom"}, {"version", kVersion}, {"git_sha", kGitSha}};
     if (attn) add_attention_stats_json(*attn, j);
     j["timing"] = {{"load_ms", load_ms}, {"compute_ms", compute_ms}};
     if (attn) j["timing"]["attention_ms"] = attention_ms;
+    if (from_model) j["timing"]["prefill_ms"] = from_model->prefill_ms;
     std::cout << j.dump() << "\n";
   } else {
-    std::cout << "snapshot: " << a.snapshot << "\n" << bo_to_table(r);
+    if (from_model)
+      std::cout << "model: " << a.model << " (" << from_model->tokens << " tokens)\n";
+    else
+      std::cout << "snapshot: " << a.snapshot << "\n";
+    std::cout << bo_to_table(r);
     if (attn) std::cout << attention_stats_table(*attn);
   }
   return std::cout.good() ? kExitOk : kExitRuntime;
@@ -64,11 +115,30 @@ int run_score(const ScoreArgs& a) {
 
 Action add_score_command(CLI::App& app) {
   auto args = std::make_shared<ScoreArgs>();
-  CLI::App* sub = app.add_subcommand("score", "Bone-Orientation metrics of one snapshot");
-  sub->add_option("--snapshot", args->snapshot,
-                  "snapshot file (safetensors or HDF5) with k [layers, kv_heads, seq, head_dim], "
-                  "optional v and q")
-      ->required();
+  CLI::App* sub = app.add_subcommand(
+      "score", "Bone-Orientation metrics (and attention statistics) of a snapshot or a prompt");
+  auto* snapshot = sub->add_option(
+      "--snapshot", args->snapshot,
+      "snapshot file (safetensors or HDF5) with k [layers, kv_heads, seq, head_dim], "
+      "optional v and q");
+  auto* model = sub->add_option("--model", args->model,
+                                "Hugging Face model directory: prefill one prompt and score it");
+  auto* prompt = sub->add_option("--prompt", args->prompt,
+                                 "prompt text (with --model), tokenized with its tokenizer.json");
+  auto* ids = sub->add_option("--ids", args->ids,
+                              "pre-tokenized prompt (with --model): token ids, comma-separated");
+  auto* dtype = sub->add_option("--dtype", args->dtype,
+                                "compute dtype with --model: bf16, f16 or f32 (default: the checkpoint's)");
+  snapshot->excludes(model);
+  prompt->needs(model)->excludes(ids);
+  ids->needs(model);
+  dtype->needs(model);
+  sub->callback([snapshot, model, prompt, ids] {
+    if (snapshot->count() + model->count() != 1)
+      throw CLI::ValidationError("score", "give --snapshot FILE or --model DIR");
+    if (model->count() == 1 && prompt->count() + ids->count() != 1)
+      throw CLI::ValidationError("score", "--model needs --prompt TEXT or --ids LIST");
+  });
   sub->add_flag("--json", args->json, "print one JSON object instead of a table");
   auto* compat = sub->add_flag("--lem-compat", args->bo.lem_compat,
                                "reproduce the LEM seed exactly, quirks included");
@@ -84,16 +154,18 @@ Action add_score_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0))
       ->excludes(compat);
-  sub->add_option("--mask", args->mask,
+  auto* mask = sub->add_option("--mask", args->mask,
                   "attention mask for the attention statistics: causal, full or sliding")
       ->capture_default_str()
       ->check(CLI::IsMember({"causal", "full", "sliding"}));
-  sub->add_option("--window", args->attn.window,
+  auto* window = sub->add_option("--window", args->attn.window,
                   "keys per sliding window (with --mask sliding: j <= i, i - j < N)")
       ->check(CLI::PositiveNumber);
-  sub->add_option("--attn-scale", args->attn.scale,
+  auto* scale = sub->add_option("--attn-scale", args->attn.scale,
                   "logit scale of the attention statistics (default 1/sqrt(head_dim))")
       ->check(CLI::PositiveNumber);
+  // With --model the mask, windows and scale are the model's own.
+  for (CLI::Option* o : {mask, window, scale}) o->excludes(model);
   return [args] { return run_score(*args); };
 }
 
