@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "ops/head_mean_chunk.hpp"
 #include "seed_math.hpp"
 
 namespace qk {
@@ -27,24 +28,9 @@ void layer_alignment_cpu(const float* x, int layers, int heads, int64_t n,
       double* out = partial.data() + c * width;
       for (int l = 0; l < layers; ++l) {
         const float* base = x + static_cast<int64_t>(l) * heads * n + e0;
-        for (int64_t e = 0; e < len; ++e) {
-          if (seed_f32_mean) {
-            float s = 0.0f;
-            for (int h = 0; h < heads; ++h) s += base[h * n + e];
-            cur[e] = s / static_cast<float>(heads);
-          } else {
-            double s = 0.0;
-            for (int h = 0; h < heads; ++h) s += base[h * n + e];
-            cur[e] = s / heads;
-          }
-        }
-        double nn = 0.0, dd = 0.0;
-        for (int64_t e = 0; e < len; ++e) {
-          nn += cur[e] * cur[e];
-          if (l > 0) dd += prev[e] * cur[e];
-        }
-        out[layers - 1 + l] = nn;
-        if (l > 0) out[l - 1] = dd;
+        out[layers - 1 + l] = head_mean_chunk(base, heads, n, len, seed_f32_mean,
+                                                l > 0 ? prev.data() : nullptr, cur.data(),
+                                                &out[l > 0 ? l - 1 : 0]);
         std::swap(prev, cur);
       }
     }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ops/dot_f64.hpp"
+#include "ops/head_mean_chunk.hpp"
 #include "seed_math.hpp"
 
 namespace qk {
@@ -48,24 +49,9 @@ void multi_head_pass_cpu(const float* x, int layers, int heads, int64_t seq, int
           e_out[2 * (l * heads + h)] = total;
           e_out[2 * (l * heads + h) + 1] = mlogm;
         }
-        for (int64_t e = 0; e < len; ++e) {
-          if (seed_f32_mean) {
-            float s = 0.0f;
-            for (int h = 0; h < heads; ++h) s += base[h * n + e];
-            cur[e] = s / static_cast<float>(heads);
-          } else {
-            double s = 0.0;
-            for (int h = 0; h < heads; ++h) s += base[h * n + e];
-            cur[e] = s / heads;
-          }
-        }
-        double nn = 0.0, dd = 0.0;
-        for (int64_t e = 0; e < len; ++e) {
-          nn += cur[e] * cur[e];
-          if (l > 0) dd += prev[e] * cur[e];
-        }
-        a_out[layers - 1 + l] = nn;
-        if (l > 0) a_out[l - 1] = dd;
+        a_out[layers - 1 + l] = head_mean_chunk(base, heads, n, len, seed_f32_mean,
+                                                l > 0 ? prev.data() : nullptr, cur.data(),
+                                                &a_out[l > 0 ? l - 1 : 0]);
         std::swap(prev, cur);
       }
     }
