@@ -6,6 +6,18 @@ find_package(CLI11 REQUIRED)
 find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+# OpenBLAS is linked statically with its symbols kept private (--exclude-libs): libtorch
+# exports BLAS symbols of its own (sgemm_, ...), and a shared OpenBLAS loaded first would
+# take those calls over and fight libtorch's threads. Falls back to the shared library.
+find_library(QK_OPENBLAS_STATIC NAMES libopenblas.a HINTS ${OPENBLAS_LIBRARY_DIRS} NO_DEFAULT_PATH)
+add_library(qk_openblas INTERFACE)
+target_include_directories(qk_openblas INTERFACE ${OPENBLAS_INCLUDE_DIRS})
+if(QK_OPENBLAS_STATIC)
+  target_link_libraries(qk_openblas INTERFACE ${QK_OPENBLAS_STATIC} gfortran Threads::Threads m)
+  target_link_options(qk_openblas INTERFACE "LINKER:--exclude-libs,libopenblas.a")
+else()
+  target_link_libraries(qk_openblas INTERFACE PkgConfig::OPENBLAS)
+endif()
 # The tokenizer's regexes (PCRE2, UTF + UCP) and Unicode normalization/properties (ICU).
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(ICU_UC REQUIRED IMPORTED_TARGET icu-uc)
