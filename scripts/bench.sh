@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: Google Benchmark of the metric set and its ops, then the side-by-side
-# against the numpy baseline, with results (device, date, command) in bench/results/.
+# `make bench`: Google Benchmark of the metric set and its ops and of the attention
+# statistics, the side-by-side against the numpy baseline, and prefill against HF
+# transformers, with results (device, date, command) in bench/results/.
 # BENCH_QUICK=1 limits both to S <= 1024 (about a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,5 +24,16 @@ echo
 cmd=(python3 scripts/bench_side_by_side.py --qkgeom "$BUILD/qkgeom" "${quick[@]}"
   --json-out "$OUT/side_by_side.json" --markdown-out "$OUT/side_by_side.md")
 echo "== side by side with numpy"
+echo "+ ${cmd[*]}"
+"${cmd[@]}"
+echo
+cmd=("$BUILD/bench_attention_stats" --benchmark_out="$OUT/bench_attention_stats_cpu.json" --benchmark_out_format=json)
+echo "== attention statistics"
+echo "+ ${cmd[*]}"
+"${cmd[@]}"
+echo
+cmd=(python3 scripts/bench_prefill_side_by_side.py --layers 4 --seqs 128,512
+  --json-out "$OUT/prefill_side_by_side.json" --markdown-out "$OUT/prefill_side_by_side.md")
+echo "== prefill side by side with HF transformers"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
