@@ -1,9 +1,11 @@
 #include "decoder.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -109,6 +111,7 @@ struct TransformerModel::Impl {
   ModelConfig cfg;
   c10::Device device{c10::kCPU};
   c10::ScalarType dtype = at::kFloat;
+  int64_t query_block = 512;  // query rows per attention step
   at::Tensor embed, final_norm;
   at::Tensor inv_freq;        // [head_dim / 2] f32 on the device: global layers
   at::Tensor inv_freq_local;  // Gemma 3 sliding layers
@@ -186,6 +189,10 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
                                  c.position_embedding_type + "'; supported: absolute");
   m.device = resolve_device(options.device);
   m.dtype = resolve_dtype(options.dtype, c);
+  if (options.query_block < 1)
+    throw std::invalid_argument("query_block must be at least 1, not " +
+                                std::to_string(options.query_block));
+  m.query_block = options.query_block;
   Checkpoint ckpt(dir);
   if (m.bert) {
     m.load_bert(ckpt);
@@ -353,10 +360,17 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
 
     const at::Tensor kr = rep > 1 ? k.repeat_interleave(rep, 1) : k;
     const at::Tensor vr = rep > 1 ? v.repeat_interleave(rep, 1) : v;
-    at::Tensor scores = at::matmul(q, kr.transpose(-1, -2)) * scale;
-    scores = scores + (L.sliding ? sliding_mask : full_mask);
-    const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(m.dtype);
-    const at::Tensor attn = at::matmul(probs, vr).transpose(1, 2).reshape({B, S, Hq * D});
+    // Query blocks bound the scores to [B, Hq, query_block, S] at a time (long prompts).
+    const at::Tensor& mask = L.sliding ? sliding_mask : full_mask;
+    const at::Tensor kt = kr.transpose(-1, -2);
+    std::vector<at::Tensor> blocks;
+    for (int64_t q0 = 0; q0 < S; q0 += m.query_block) {
+      const int64_t n = std::min(m.query_block, S - q0);
+      const at::Tensor scores = at::matmul(q.narrow(2, q0, n), kt) * scale + mask.narrow(2, q0, n);
+      blocks.push_back(at::matmul(at::softmax(scores, -1, at::kFloat).to(m.dtype), vr));
+    }
+    const at::Tensor ctx = blocks.size() == 1 ? blocks[0] : at::cat(blocks, 2);
+    const at::Tensor attn = ctx.transpose(1, 2).reshape({B, S, Hq * D});
     const at::Tensor o = m.linear(attn, L.o_w, L.o_b);
     if (m.bert) {  // post-LN: LayerNorm after each residual sum; exact (erf) GELU
       x = m.layer_norm(o + x, L.post_norm, L.attn_ln_b);

@@ -40,6 +40,8 @@ struct PrefillResult {
 struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   std::string dtype;            // bf16 | f16 | f32; empty: the checkpoint's dtype
+  int64_t query_block = 512;    // query rows per attention step: scores held are
+                                // [batch, q_heads, query_block, seq] at a time
 };
 
 // "auto" -> the first CUDA device when libtorch sees one, else the CPU. Throws
