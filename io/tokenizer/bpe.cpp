@@ -71,17 +71,7 @@ Bpe::Bpe(const nlohmann::json& j, const std::string& where) {
   const auto dropout = j.find("dropout");
   if (dropout != j.end() && !dropout->is_null() && !(dropout->is_number() && dropout->get<double>() == 0.0))
     unsupported(where + ".dropout", "BPE dropout (random, not reproducible)");
-  const nlohmann::json& vocab = json_field(j, "vocab", where);
-  if (!vocab.is_object()) throw InputError(where + ".vocab", "expected an object of token -> id");
-  vocab_.reserve(vocab.size() * 2);
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0)
-      throw InputError(where + ".vocab[\"" + it.key() + "\"]", "expected a non-negative integer id");
-    const auto id = static_cast<int32_t>(it.value().get<int64_t>());
-    vocab_.emplace(it.key(), id);
-    if (static_cast<size_t>(id) >= id_to_token_.size()) id_to_token_.resize(id + 1);
-    id_to_token_[id] = it.key();
-  }
+  read_vocab(j, where, vocab_, id_to_token_);
   prefix_ = opt_string(j, "continuing_subword_prefix", where);
   suffix_ = opt_string(j, "end_of_word_suffix", where);
   byte_fallback_ = json_bool(j, "byte_fallback", false, where);

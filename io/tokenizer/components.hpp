@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace qk::tok {
@@ -62,5 +63,9 @@ const nlohmann::json& json_field(const nlohmann::json& j, const char* key, const
 std::string json_string(const nlohmann::json& j, const char* key, const std::string& where);
 bool json_bool(const nlohmann::json& j, const char* key, bool fallback, const std::string& where);
 [[noreturn]] void unsupported(const std::string& where, const std::string& what);
+// A model's "vocab" object (token -> non-negative id) into both directions.
+void read_vocab(const nlohmann::json& j, const std::string& where,
+                std::unordered_map<std::string, int32_t>& vocab,
+                std::vector<std::string>& id_to_token);
 
 }  // namespace qk::tok

@@ -14,16 +14,7 @@ namespace {
 class WordPiece : public Model {
  public:
   WordPiece(const nlohmann::json& j, const std::string& where) {
-    const nlohmann::json& vocab = json_field(j, "vocab", where);
-    if (!vocab.is_object()) throw InputError(where + ".vocab", "expected an object of token -> id");
-    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0)
-        throw InputError(where + ".vocab[\"" + it.key() + "\"]", "expected a non-negative integer id");
-      const auto id = static_cast<int32_t>(it.value().get<int64_t>());
-      vocab_.emplace(it.key(), id);
-      if (static_cast<size_t>(id) >= id_to_token_.size()) id_to_token_.resize(id + 1);
-      id_to_token_[id] = it.key();
-    }
+    read_vocab(j, where, vocab_, id_to_token_);
     const std::string unk = json_string(j, "unk_token", where);
     unk_id_ = token_to_id(unk);
     if (unk_id_ < 0) throw InputError(where + ".unk_token", "\"" + unk + "\" is not in the vocab");
