@@ -1,5 +1,8 @@
 #include "gpu_context.hpp"
 
+#include <map>
+#include <memory>
+
 namespace qk {
 
 GpuContext::GpuContext(int device) : device_(device) {
@@ -35,6 +38,13 @@ void GpuContext::release() noexcept {
   cusolver_ = nullptr;
   cublas_ = nullptr;
   stream_ = nullptr;
+}
+
+GpuContext& thread_gpu_context(int device) {
+  thread_local std::map<int, std::unique_ptr<GpuContext>> contexts;
+  std::unique_ptr<GpuContext>& slot = contexts[device];
+  if (!slot) slot = std::make_unique<GpuContext>(device);
+  return *slot;
 }
 
 }  // namespace qk

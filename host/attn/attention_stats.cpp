@@ -6,6 +6,7 @@
 
 #include "attn/attention_stats_gpu.hpp"
 #include "bo/backend.hpp"
+#include "report_format.hpp"
 #include "ops/attention_stats_cpu.hpp"
 
 namespace qk {
@@ -17,21 +18,6 @@ double mean_of(const std::vector<double>& v) {
   double s = 0.0;
   for (double x : v) s += x;
   return s / static_cast<double>(v.size());
-}
-
-// [rows][cols] row-major -> nested JSON arrays.
-nlohmann::json nested(const std::vector<double>& flat, int rows, int cols) {
-  nlohmann::json out = nlohmann::json::array();
-  for (int r = 0; r < rows; ++r)
-    out.push_back(std::vector<double>(flat.begin() + static_cast<size_t>(r) * cols,
-                                      flat.begin() + static_cast<size_t>(r + 1) * cols));
-  return out;
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 }  // namespace
@@ -118,9 +104,9 @@ AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions
 }
 
 void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j) {
-  j["attention_entropy_nats"] = nested(s.entropy_nats, s.layers, s.q_heads);
-  j["attention_logit_std"] = nested(s.logit_std, s.layers, s.q_heads);
-  j["attention_sink_mass"] = nested(s.sink_mass, s.layers, s.q_heads);
+  j["attention_entropy_nats"] = nested_rows(s.entropy_nats, s.layers);
+  j["attention_logit_std"] = nested_rows(s.logit_std, s.layers);
+  j["attention_sink_mass"] = nested_rows(s.sink_mass, s.layers);
   j["mean_attention_entropy_nats"] = s.mean_entropy_nats;
   j["mean_attention_logit_std"] = s.mean_logit_std;
   j["mean_attention_sink_mass"] = s.mean_sink_mass;
@@ -137,10 +123,10 @@ std::string attention_stats_table(const AttentionStats& s) {
       t += "; sliding window " + std::to_string(s.layer_window[l]) + " on some layers";
       break;
     }
-  t += ", scale " + fmt("%.6g", s.scale) + ", " + s.backend + ")\n";
-  t += "  mean entropy (nats)     " + fmt("%.6f", s.mean_entropy_nats) + "\n";
-  t += "  mean logit std          " + fmt("%.6f", s.mean_logit_std) + "\n";
-  t += "  mean sink mass          " + fmt("%.6f", s.mean_sink_mass) + "\n\n";
+  t += ", scale " + fmt_double("%.6g", s.scale) + ", " + s.backend + ")\n";
+  t += "  mean entropy (nats)     " + fmt_double("%.6f", s.mean_entropy_nats) + "\n";
+  t += "  mean logit std          " + fmt_double("%.6f", s.mean_logit_std) + "\n";
+  t += "  mean sink mass          " + fmt_double("%.6f", s.mean_sink_mass) + "\n\n";
   t += "  layer  entropy     logit-std   sink-mass   (means over " +
        std::to_string(s.q_heads) + " query heads)\n";
   for (int l = 0; l < s.layers; ++l) {
@@ -152,8 +138,8 @@ std::string attention_stats_table(const AttentionStats& s) {
       sk += s.sink_mass[at];
     }
     const double nh = s.q_heads > 0 ? s.q_heads : 1;
-    t += fmt("  %5.0f", l) + fmt("  %9.6f", e / nh) + fmt("   %9.6f", sd / nh) +
-         fmt("   %9.6f", sk / nh) + "\n";
+    t += fmt_double("  %5.0f", l) + fmt_double("  %9.6f", e / nh) + fmt_double("   %9.6f", sd / nh) +
+         fmt_double("   %9.6f", sk / nh) + "\n";
   }
   return t;
 }

@@ -13,7 +13,7 @@ void attention_stats_gpu(const Tensor4f& q, const Tensor4f& k, float scale,
                          const std::vector<AttentionMask>& masks,
                          const std::vector<int64_t>& windows, int device, double* entropy,
                          double* logit_std, double* sink) {
-  GpuContext ctx(device);
+  GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
   const int hq = q.heads(), hkv = k.heads();
   const int64_t seq = q.seq(), dim = q.head_dim();

@@ -1,22 +1,9 @@
 #include <array>
 
 #include "bo/bo_report.hpp"
+#include "report_format.hpp"
 
 namespace qk {
-
-namespace {
-
-// [rows][cols] row-major -> nested JSON arrays.
-nlohmann::json nested(const std::vector<double>& flat, int rows) {
-  nlohmann::json out = nlohmann::json::array();
-  if (rows <= 0 || flat.empty()) return out;
-  const size_t cols = flat.size() / static_cast<size_t>(rows);
-  for (int r = 0; r < rows; ++r)
-    out.push_back(std::vector<double>(flat.begin() + r * cols, flat.begin() + (r + 1) * cols));
-  return out;
-}
-
-}  // namespace
 
 nlohmann::json bo_to_json(const BoResult& r) {
   nlohmann::json j;
@@ -41,8 +28,8 @@ nlohmann::json bo_to_json(const BoResult& r) {
   j["seq_len"] = r.seq_len;
   j["head_dim"] = r.head_dim;
   j["analysed_heads"] = r.analysed_heads;
-  j["head_differentiation"] = nested(r.head_differentiation, r.layers);
-  j["head_entropy"] = nested(r.head_entropy, r.layers);
+  j["head_differentiation"] = nested_rows(r.head_differentiation, r.layers);
+  j["head_entropy"] = nested_rows(r.head_entropy, r.layers);
   if (r.value) {
     const BoValueResult& v = *r.value;
     j["mean_value_coherence"] = v.mean_value_coherence;

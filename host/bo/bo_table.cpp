@@ -2,18 +2,9 @@
 #include <string>
 
 #include "bo/bo_report.hpp"
+#include "report_format.hpp"
 
 namespace qk {
-
-namespace {
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-}  // namespace
 
 std::string bo_to_table(const BoResult& r) {
   std::string s;
@@ -25,26 +16,26 @@ std::string bo_to_table(const BoResult& r) {
              : "  [multi-head mode]\n";
   const char* coh = r.gqa ? "mean differentiation" : "mean coherence";
   s += "\n  " + std::string(coh) + std::string(24 - std::string(coh).size(), ' ') +
-       fmt("%.6f", r.mean_coherence) + "\n";
-  s += "  mean cross-alignment    " + fmt("%.6f", r.mean_cross_alignment) + "\n";
-  s += "  mean head entropy       " + fmt("%.6f", r.mean_head_entropy) + "\n";
-  s += "  phase-lock score        " + fmt("%.6f", r.phase_lock_score) + "\n";
+       fmt_double("%.6f", r.mean_coherence) + "\n";
+  s += "  mean cross-alignment    " + fmt_double("%.6f", r.mean_cross_alignment) + "\n";
+  s += "  mean head entropy       " + fmt_double("%.6f", r.mean_head_entropy) + "\n";
+  s += "  phase-lock score        " + fmt_double("%.6f", r.phase_lock_score) + "\n";
   s += "  joint collapses         " + std::to_string(r.joint_collapse_count) + "\n";
   if (r.value) {
-    s += "  mean value coherence    " + fmt("%.6f", r.value->mean_value_coherence) + "\n";
-    s += "  value phase-lock        " + fmt("%.6f", r.value->value_phase_lock_score) + "\n";
-    s += "  mean K-V coupling (CKA) " + fmt("%.6f", r.value->mean_kv_coupling) + "\n";
+    s += "  mean value coherence    " + fmt_double("%.6f", r.value->mean_value_coherence) + "\n";
+    s += "  value phase-lock        " + fmt_double("%.6f", r.value->value_phase_lock_score) + "\n";
+    s += "  mean K-V coupling (CKA) " + fmt_double("%.6f", r.value->mean_kv_coupling) + "\n";
   }
   s += "  composite               " + std::to_string(r.composite) + " / 10000\n\n";
   s += "  layer  coherence   cross-align";
   if (r.value) s += "  value-coh   kv-coupling";
   s += "\n";
   for (int l = 0; l < r.layers; ++l) {
-    s += fmt("  %5.0f", l) + fmt("  %9.6f", r.layer_coherence[l]);
-    s += l + 1 < r.layers ? fmt("   %9.6f", r.layer_cross_alignment[l]) : "           -";
+    s += fmt_double("  %5.0f", l) + fmt_double("  %9.6f", r.layer_coherence[l]);
+    s += l + 1 < r.layers ? fmt_double("   %9.6f", r.layer_cross_alignment[l]) : "           -";
     if (r.value)
-      s += fmt("  %9.6f", r.value->layer_value_coherence[l]) +
-           fmt("   %9.6f", r.value->layer_kv_coupling[l]);
+      s += fmt_double("  %9.6f", r.value->layer_value_coherence[l]) +
+           fmt_double("   %9.6f", r.value->layer_kv_coupling[l]);
     s += "\n";
   }
   return s;

@@ -3,7 +3,6 @@
 // downloads the small results. Compiled by the host C++ compiler (no nvcc).
 #include <cuda_runtime_api.h>
 
-#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -20,15 +19,6 @@
 namespace qk {
 
 namespace {
-
-// One context per (thread, device), made on first use and kept for the thread's
-// lifetime: stream and library handles are costly to create per call.
-GpuContext& context_for(int device) {
-  thread_local std::map<int, std::unique_ptr<GpuContext>> contexts;
-  std::unique_ptr<GpuContext>& slot = contexts[device];
-  if (!slot) slot = std::make_unique<GpuContext>(device);
-  return *slot;
-}
 
 void check_dims(const CloudDims& d, const char* who) {
   if (d.layers < 0 || d.heads < 0 || d.seq < 0 || d.head_dim < 0)
@@ -102,7 +92,7 @@ CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const Sta
     throw std::invalid_argument("compute_cloud_stats_gpu: null cloud");
 
   ScopedDevice on_device(device);
-  GpuContext& ctx = context_for(device);
+  GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
   DeviceBuffer<float> dx(total, stream);
   dx.upload(x, total);
@@ -163,7 +153,7 @@ std::vector<double> compute_kv_cka_gpu(const float* k, const float* v, const Clo
   if (n == 0) return out;
 
   ScopedDevice on_device(device);
-  GpuContext& ctx = context_for(device);
+  GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
   DeviceBuffer<float> dk(total, stream), dv(total, stream);
   dk.upload(k, total);

@@ -134,4 +134,8 @@ class DeviceBuffer {
   cudaStream_t stream_ = nullptr;
 };
 
+// The calling thread's context for `device`, made on first use and kept for the
+// thread's lifetime: stream and library handles are costly to create per call.
+GpuContext& thread_gpu_context(int device);
+
 }  // namespace qk
