@@ -36,10 +36,6 @@ constexpr double kTolF32 = 1e-4;
 // bf16 keeps 8 significant bits: weights and activations rounded to bf16 (|x| up to about
 // 4 here, ulp 2^-6) over 2 layers; measured at most 0.046 on these fixtures (CPU).
 constexpr double kTolBf16 = 0.08;
-// Batched and alone runs differ only by fp32 reassociation (the GEMMs and reductions
-// block differently for other shapes): a few ulps, never a leak of padding (which
-// shows up at 1e-2 and above).
-constexpr double kTolBatch = 1e-5;
 
 std::string fixture(const std::string& name) {
   return std::string(QK_SOURCE_DIR) + "/tests/fixtures/models/" + name;
@@ -64,24 +60,26 @@ double max_err(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kFloat).cpu() - b.to(at::kFloat).cpu()).abs().max().item<double>();
 }
 
+// One prompt's captures, on the CPU in the compute dtype.
 struct Captured {
-  std::vector<at::Tensor> q, k, v;  // per layer, [batch, heads, seq, head_dim] f32 CPU
-  at::Tensor hidden;
+  std::vector<at::Tensor> q, k, v;  // per layer, [heads, len, head_dim]
+  at::Tensor hidden;                // [len, hidden]
 };
 
-Captured run(qk::TransformerModel& m, const std::vector<std::vector<int64_t>>& prompts,
-             qk::Padding padding = qk::Padding::Right) {
-  Captured c;
-  const qk::PrefillResult r = m.prefill(
-      prompts,
-      [&](const qk::LayerCapture& lc) {
-        EXPECT_EQ(lc.layer, static_cast<int>(c.q.size()));
-        c.q.push_back(lc.q.to(at::kCPU, at::kFloat));
-        c.k.push_back(lc.k.to(at::kCPU, at::kFloat));
-        c.v.push_back(lc.v.to(at::kCPU, at::kFloat));
-      },
-      padding);
-  c.hidden = r.hidden.to(at::kCPU, at::kFloat);
+// Prefill of a batch; one Captured per prompt.
+std::vector<Captured> run(qk::TransformerModel& m, const std::vector<std::vector<int64_t>>& prompts) {
+  std::vector<Captured> c(prompts.size());
+  int next_layer = 0;
+  const qk::PrefillResult r = m.prefill(prompts, [&](const qk::LayerCapture& lc) {
+    EXPECT_EQ(lc.layer, next_layer++);
+    EXPECT_EQ(lc.q.size(), prompts.size());
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      c[b].q.push_back(lc.q[b].cpu());
+      c[b].k.push_back(lc.k[b].cpu());
+      c[b].v.push_back(lc.v[b].cpu());
+    }
+  });
+  for (size_t b = 0; b < prompts.size(); ++b) c[b].hidden = r.hidden[b].cpu();
   return c;
 }
 
@@ -94,15 +92,15 @@ double parity(const std::string& dir, const std::string& reference, const std::s
   double worst = 0.0;
   for (int p = 0; p < 2; ++p) {
     const std::string ps = std::to_string(p);
-    const Captured c = run(m, {read_ids(ref, "ids_" + ps)});
+    const Captured c = run(m, {read_ids(ref, "ids_" + ps)})[0];
     EXPECT_EQ(static_cast<int64_t>(c.q.size()), m.config().num_layers);
     for (size_t l = 0; l < c.q.size(); ++l) {
       const std::string tag = ps + "_" + std::to_string(l);
-      worst = std::max(worst, max_err(c.q[l][0], read_f32(ref, "q_" + tag)));
-      worst = std::max(worst, max_err(c.k[l][0], read_f32(ref, "k_" + tag)));
-      worst = std::max(worst, max_err(c.v[l][0], read_f32(ref, "v_" + tag)));
+      worst = std::max(worst, max_err(c.q[l], read_f32(ref, "q_" + tag)));
+      worst = std::max(worst, max_err(c.k[l], read_f32(ref, "k_" + tag)));
+      worst = std::max(worst, max_err(c.v[l], read_f32(ref, "v_" + tag)));
     }
-    worst = std::max(worst, max_err(c.hidden[0], read_f32(ref, "hidden_" + ps)));
+    worst = std::max(worst, max_err(c.hidden, read_f32(ref, "hidden_" + ps)));
   }
   return worst;
 }
@@ -136,31 +134,35 @@ TEST_P(ModelParity, F32OnCuda) {
   EXPECT_LE(err, kTolF32);
 }
 
-// A prompt's captures and hidden states are the same alone or padded in a batch.
-TEST_P(ModelParity, BatchMatchesAlone) {
-  qk::TransformerModel m(fixture(GetParam()), qk::RuntimeOptions{"cpu", "f32"});
+// A prompt's captures and hidden states are bitwise identical alone and in batches of
+// other lengths and orders, in f32 and bf16, with and without query blocks, on the CPU
+// and (when present) on CUDA.
+TEST_P(ModelParity, BatchBitwiseMatchesAlone) {
   const std::vector<std::vector<int64_t>> prompts = {
-      {1, 17, 42, 5, 99, 3, 64}, {2, 8, 127, 33, 71, 0, 56, 12, 90, 45, 7}, {9, 9, 4}};
-  std::vector<Captured> alone;
-  for (const auto& p : prompts) alone.push_back(run(m, {p}));
-  for (qk::Padding side : {qk::Padding::Right, qk::Padding::Left}) {
-    const Captured batch = run(m, prompts, side);
-    const int64_t S = batch.hidden.size(1);
-    double worst = 0.0;
-    for (size_t b = 0; b < prompts.size(); ++b) {
-      const int64_t len = static_cast<int64_t>(prompts[b].size());
-      const int64_t off = side == qk::Padding::Left ? S - len : 0;
-      auto real = [&](const at::Tensor& t) { return t[b].narrow(-2, off, len); };
-      for (size_t l = 0; l < batch.q.size(); ++l) {
-        worst = std::max(worst, max_err(real(batch.q[l]), alone[b].q[l][0]));
-        worst = std::max(worst, max_err(real(batch.k[l]), alone[b].k[l][0]));
-        worst = std::max(worst, max_err(real(batch.v[l]), alone[b].v[l][0]));
+      {1, 17, 42, 5, 99, 3, 64}, {2, 8, 127, 33, 71, 0, 56, 12, 90, 45, 7}, {9, 9, 4}, {5}};
+  std::vector<std::string> devices = {"cpu"};
+  if (torch::cuda::is_available()) devices.push_back("cuda");
+  for (const std::string& device : devices)
+  for (const char* dtype : {"f32", "bf16"}) {
+    for (int64_t block : {int64_t{512}, int64_t{4}}) {
+      qk::TransformerModel m(fixture(GetParam()), qk::RuntimeOptions{device, dtype, block});
+      const std::vector<Captured> batch = run(m, prompts);
+      const std::vector<Captured> reversed = run(m, {prompts.rbegin(), prompts.rend()});
+      for (size_t b = 0; b < prompts.size(); ++b) {
+        const Captured alone = run(m, {prompts[b]})[0];
+        const Captured& rev = reversed[prompts.size() - 1 - b];
+        const std::string tag = device + " " + dtype + " block " + std::to_string(block) +
+                                " prompt " + std::to_string(b);
+        for (const Captured* other : {&batch[b], &rev}) {
+          for (size_t l = 0; l < alone.q.size(); ++l) {
+            EXPECT_TRUE(at::equal(other->q[l], alone.q[l])) << tag << " q layer " << l;
+            EXPECT_TRUE(at::equal(other->k[l], alone.k[l])) << tag << " k layer " << l;
+            EXPECT_TRUE(at::equal(other->v[l], alone.v[l])) << tag << " v layer " << l;
+          }
+          EXPECT_TRUE(at::equal(other->hidden, alone.hidden)) << tag << " hidden";
+        }
       }
-      worst = std::max(worst, max_err(batch.hidden[b].narrow(0, off, len), alone[b].hidden[0]));
     }
-    std::cout << GetParam() << (side == qk::Padding::Left ? " left" : " right")
-              << "-padded batch vs alone: max abs difference " << worst << "\n";
-    EXPECT_LE(worst, kTolBatch);
   }
 }
 
@@ -392,7 +394,7 @@ TEST(ModelRuntime, ShardedCheckpoint) {
   qk::TransformerModel sharded(dir, qk::RuntimeOptions{"cpu", "f32"});
   qk::TransformerModel whole(fixture("qwen2"), qk::RuntimeOptions{"cpu", "f32"});
   const std::vector<int64_t> ids = {3, 1, 4, 1, 5, 9, 2, 6};
-  EXPECT_EQ(max_err(sharded.prefill({ids}).hidden, whole.prefill({ids}).hidden), 0.0);
+  EXPECT_EQ(max_err(sharded.prefill({ids}).hidden[0], whole.prefill({ids}).hidden[0]), 0.0);
 
   unlink((dir + "/model-00002-of-00002.safetensors").c_str());
   expect_load_error(dir, dir + "/model-00002-of-00002.safetensors", "cannot open");

@@ -56,7 +56,8 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   return w * (x32 * at::rsqrt(var + eps)).to(x.scalar_type());
 }
 
-// HF's rotate-half RoPE: x * cos + rotate_half(x) * sin; cos, sin [batch, 1, seq, head_dim].
+// HF's rotate-half RoPE: x * cos + rotate_half(x) * sin; x [heads, seq, head_dim],
+// cos, sin [seq, head_dim].
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   const int64_t half = x.size(-1) / 2;
   const at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
@@ -107,6 +108,16 @@ c10::ScalarType resolve_dtype(const std::string& name, const ModelConfig& config
   throw InputError("--dtype", "unsupported dtype '" + name + "'; supported: bf16, f16, f32");
 }
 
+// One prompt's running state: hidden [len, hidden] and the tables its length needs.
+// Every tensor is built from this prompt alone, so a prompt's numbers never depend on
+// the batch around it.
+struct PromptState {
+  int64_t len = 0;
+  at::Tensor x;                            // [len, hidden]
+  at::Tensor mask, sliding_mask;           // additive [len, len]; undefined: none
+  std::pair<at::Tensor, at::Tensor> rope_global, rope_local;  // {cos, sin} [len, head_dim]
+};
+
 struct TransformerModel::Impl {
   ModelConfig cfg;
   c10::Device device{c10::kCPU};
@@ -128,6 +139,60 @@ struct TransformerModel::Impl {
   }
   at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
     return at::layer_norm(x, {cfg.hidden_size}, w, b, cfg.norm_eps);
+  }
+
+  // Embeddings, masks and RoPE tables of one prompt.
+  PromptState prompt_state(const std::vector<int64_t>& prompt) const {
+    PromptState s;
+    s.len = static_cast<int64_t>(prompt.size());
+    const auto on = at::TensorOptions().device(device);
+    const at::Tensor ids = at::tensor(prompt, at::kLong).to(device);
+    const at::Tensor pos = at::arange(s.len, on.dtype(at::kLong));
+    s.x = at::embedding(embed, ids);
+    if (bert) {  // absolute positions and token type 0, then LayerNorm; no mask
+      s.x = layer_norm(s.x + at::embedding(pos_embed, pos) + type_embed[0], emb_ln_w, emb_ln_b);
+      return s;
+    }
+    if (gemma)  // sqrt(hidden) rounded to float32, then to the compute dtype, as HF
+      s.x = s.x * at::scalar_tensor(static_cast<float>(std::sqrt(static_cast<double>(cfg.hidden_size))),
+                                    on.dtype(at::kFloat)).to(dtype);
+    // Key j is visible to query i when j <= i (and, in sliding layers, i - j < window).
+    const at::Tensor pi = pos.unsqueeze(1), pj = pos.unsqueeze(0);
+    const double neg_inf = -std::numeric_limits<double>::infinity();
+    auto additive = [&](const at::Tensor& allowed) {
+      return at::zeros({s.len, s.len}, on.dtype(dtype)).masked_fill(allowed.logical_not(), neg_inf);
+    };
+    s.mask = additive(pj <= pi);
+    if (cfg.sliding_window) s.sliding_mask = additive((pj <= pi) & ((pi - pj) < *cfg.sliding_window));
+    // {cos, sin}: angles in float32 as HF, then the compute dtype.
+    auto rope_tables = [&](const at::Tensor& freq) {
+      const at::Tensor angles = pos.to(at::kFloat).unsqueeze(-1) * freq;
+      const at::Tensor emb = at::cat({angles, angles}, -1);
+      return std::make_pair(emb.cos().to(dtype), emb.sin().to(dtype));
+    };
+    s.rope_global = rope_tables(inv_freq);
+    s.rope_local = gemma ? rope_tables(inv_freq_local) : s.rope_global;
+    return s;
+  }
+
+  // The rest of a layer after attention: residuals, norms and MLP. x, o: [len, hidden].
+  at::Tensor block_tail(const LayerWeights& L, const at::Tensor& x, const at::Tensor& o) const {
+    if (bert) {  // post-LN: LayerNorm after each residual sum; exact (erf) GELU
+      const at::Tensor y = layer_norm(o + x, L.post_norm, L.attn_ln_b);
+      const at::Tensor act = at::gelu(linear(y, L.up_w, L.up_b));
+      return layer_norm(linear(act, L.down_w, L.down_b) + y, L.pre_ff_norm, L.out_ln_b);
+    }
+    if (gemma) {  // sandwich norms: post-attention and pre/post-MLP
+      const at::Tensor y = x + norm(o, L.post_norm);
+      const at::Tensor h2 = norm(y, L.pre_ff_norm);
+      const at::Tensor act =
+          at::gelu(linear(h2, L.gate_w, L.gate_b), "tanh") * linear(h2, L.up_w, L.up_b);
+      return y + norm(linear(act, L.down_w, L.down_b), L.post_ff_norm);
+    }
+    const at::Tensor y = x + o;
+    const at::Tensor h2 = norm(y, L.post_norm);
+    const at::Tensor act = at::silu(linear(h2, L.gate_w, L.gate_b)) * linear(h2, L.up_w, L.up_b);
+    return y + linear(act, L.down_w, L.down_b);
   }
 
   // BERT: names under "bert." (task heads) or at the top (BertModel).
@@ -259,12 +324,11 @@ c10::Device TransformerModel::device() const { return impl_->device; }
 c10::ScalarType TransformerModel::dtype() const { return impl_->dtype; }
 
 PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>& prompts,
-                                    const CaptureFn& capture, Padding padding) {
+                                        const CaptureFn& capture) {
   c10::InferenceMode guard;
   const Impl& m = *impl_;
   const ModelConfig& c = m.cfg;
   if (prompts.empty()) throw InputError("prefill", "no prompts");
-  int64_t S = 0;
   for (size_t b = 0; b < prompts.size(); ++b) {
     const std::string where = "prompt " + std::to_string(b);
     const int64_t len = static_cast<int64_t>(prompts[b].size());
@@ -277,120 +341,66 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
       if (id < 0 || id >= c.vocab_size)
         throw InputError(where, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                                     std::to_string(c.vocab_size) + ")");
-    S = std::max(S, len);
   }
-  const int64_t B = static_cast<int64_t>(prompts.size());
-  std::vector<int64_t> ids(static_cast<size_t>(B * S), 0), pos(ids.size(), 0);
-  std::vector<uint8_t> valid(ids.size(), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t len = static_cast<int64_t>(prompts[b].size());
-    const int64_t off = padding == Padding::Left ? S - len : 0;
-    for (int64_t t = 0; t < len; ++t) {
-      const size_t at = static_cast<size_t>(b * S + off + t);
-      ids[at] = prompts[b][t];
-      pos[at] = t;
-      valid[at] = 1;
-    }
-  }
-  const auto on = at::TensorOptions().device(m.device);
-  const at::Tensor ids_t = at::tensor(ids, at::kLong).view({B, S}).to(m.device);
-  const at::Tensor pos_t = at::tensor(pos, at::kLong).view({B, S}).to(m.device);
-  const at::Tensor valid_t = at::tensor(valid, at::kByte).view({B, S}).to(on.dtype(at::kBool));
-
-  // Masks [B, 1, S, S]: key j is visible to query i when j is a real token at a position
-  // not after i's (and, in sliding layers, fewer than sliding_window positions before).
-  // Padding queries see only themselves, so their rows stay finite and are ignored.
-  const at::Tensor pi = pos_t.unsqueeze(2), pj = pos_t.unsqueeze(1);
-  const at::Tensor eye = at::eye(S, on.dtype(at::kBool)).unsqueeze(0);
-  const at::Tensor pad_self = eye & valid_t.logical_not().unsqueeze(2);
-  const at::Tensor causal = valid_t.unsqueeze(1) & (pj <= pi);
-  const double neg_inf = -std::numeric_limits<double>::infinity();
-  auto additive = [&](const at::Tensor& allowed) {
-    return at::zeros({B, 1, S, S}, on.dtype(m.dtype))
-        .masked_fill((allowed | pad_self).logical_not().unsqueeze(1), neg_inf);
-  };
-  const at::Tensor full_mask = additive(m.bert ? valid_t.unsqueeze(1).expand({B, S, S}) : causal);
-  at::Tensor sliding_mask;
-  if (c.sliding_window) sliding_mask = additive(causal & ((pi - pj) < *c.sliding_window));
-
-  // RoPE tables {cos, sin} [B, 1, S, head_dim] in the compute dtype (angles in float32,
-  // as HF); Gemma 3's sliding layers have their own base.
-  auto rope_tables = [&](const at::Tensor& inv_freq) {
-    const at::Tensor freqs = pos_t.to(at::kFloat).unsqueeze(-1) * inv_freq;
-    const at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(1);
-    return std::make_pair(emb.cos().to(m.dtype), emb.sin().to(m.dtype));
-  };
-  std::pair<at::Tensor, at::Tensor> rope_global, rope_local;
-  if (!m.bert) {
-    rope_global = rope_tables(m.inv_freq);
-    rope_local = m.gemma ? rope_tables(m.inv_freq_local) : rope_global;
-  }
+  const size_t B = prompts.size();
+  std::vector<PromptState> st(B);
+  for (size_t b = 0; b < B; ++b) st[b] = m.prompt_state(prompts[b]);
 
   const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
   const int64_t rep = Hq / Hkv;
   const double scale = 1.0 / std::sqrt(m.gemma ? c.query_pre_attn_scalar : static_cast<double>(D));
-  at::Tensor x = at::embedding(m.embed, ids_t);
-  if (m.bert)  // absolute positions and token type 0, then LayerNorm
-    x = m.layer_norm(x + at::embedding(m.pos_embed, pos_t) + m.type_embed[0], m.emb_ln_w,
-                     m.emb_ln_b);
-  if (m.gemma)  // sqrt(hidden) rounded to float32, then to the compute dtype, as HF
-    x = x * at::scalar_tensor(static_cast<float>(std::sqrt(static_cast<double>(c.hidden_size))),
-                              on.dtype(at::kFloat)).to(m.dtype);
   for (size_t li = 0; li < m.layers.size(); ++li) {
     const LayerWeights& L = m.layers[li];
-    const auto& [cos, sin] = L.sliding && m.gemma ? rope_local : rope_global;
-    const at::Tensor h = m.bert ? x : m.norm(x, L.in_norm);
-    at::Tensor q = m.linear(h, L.q_w, L.q_b).view({B, S, Hq, D});
-    at::Tensor k = m.linear(h, L.k_w, L.k_b).view({B, S, Hkv, D});
-    at::Tensor v = m.linear(h, L.v_w, L.v_b).view({B, S, Hkv, D}).transpose(1, 2);
-    if (c.qk_norm) {
-      q = m.norm(q, L.q_norm);
-      k = m.norm(k, L.k_norm);
+    LayerCapture cap;
+    cap.layer = static_cast<int>(li);
+    for (size_t b = 0; b < B; ++b) {
+      const PromptState& s = st[b];
+      const int64_t S = s.len;
+      const at::Tensor h = m.bert ? s.x : m.norm(s.x, L.in_norm);
+      at::Tensor q = m.linear(h, L.q_w, L.q_b).view({S, Hq, D});
+      at::Tensor k = m.linear(h, L.k_w, L.k_b).view({S, Hkv, D});
+      at::Tensor v = m.linear(h, L.v_w, L.v_b).view({S, Hkv, D}).transpose(0, 1);
+      if (c.qk_norm) {
+        q = m.norm(q, L.q_norm);
+        k = m.norm(k, L.k_norm);
+      }
+      q = q.transpose(0, 1);
+      k = k.transpose(0, 1);
+      if (!m.bert) {
+        const auto& [cos, sin] = L.sliding && m.gemma ? s.rope_local : s.rope_global;
+        q = apply_rope(q, cos, sin);
+        k = apply_rope(k, cos, sin);
+      }
+      cap.q.push_back(q.contiguous());
+      cap.k.push_back(k.contiguous());
+      cap.v.push_back(v.contiguous());
     }
-    q = q.transpose(1, 2);
-    k = k.transpose(1, 2);
-    if (!m.bert) {
-      q = apply_rope(q, cos, sin);
-      k = apply_rope(k, cos, sin);
-    }
-    q = q.contiguous();
-    k = k.contiguous();
-    v = v.contiguous();
-    if (capture) capture(LayerCapture{static_cast<int>(li), q, k, v, valid_t});
+    if (capture) capture(cap);
 
-    const at::Tensor kr = rep > 1 ? k.repeat_interleave(rep, 1) : k;
-    const at::Tensor vr = rep > 1 ? v.repeat_interleave(rep, 1) : v;
-    // Query blocks bound the scores to [B, Hq, query_block, S] at a time (long prompts).
-    const at::Tensor& mask = L.sliding ? sliding_mask : full_mask;
-    const at::Tensor kt = kr.transpose(-1, -2);
-    std::vector<at::Tensor> blocks;
-    for (int64_t q0 = 0; q0 < S; q0 += m.query_block) {
-      const int64_t n = std::min(m.query_block, S - q0);
-      const at::Tensor scores = at::matmul(q.narrow(2, q0, n), kt) * scale + mask.narrow(2, q0, n);
-      blocks.push_back(at::matmul(at::softmax(scores, -1, at::kFloat).to(m.dtype), vr));
-    }
-    const at::Tensor ctx = blocks.size() == 1 ? blocks[0] : at::cat(blocks, 2);
-    const at::Tensor attn = ctx.transpose(1, 2).reshape({B, S, Hq * D});
-    const at::Tensor o = m.linear(attn, L.o_w, L.o_b);
-    if (m.bert) {  // post-LN: LayerNorm after each residual sum; exact (erf) GELU
-      x = m.layer_norm(o + x, L.post_norm, L.attn_ln_b);
-      const at::Tensor act = at::gelu(m.linear(x, L.up_w, L.up_b));
-      x = m.layer_norm(m.linear(act, L.down_w, L.down_b) + x, L.pre_ff_norm, L.out_ln_b);
-    } else if (m.gemma) {  // sandwich norms: post-attention and pre/post-MLP
-      x = x + m.norm(o, L.post_norm);
-      const at::Tensor h2 = m.norm(x, L.pre_ff_norm);
-      const at::Tensor act = at::gelu(m.linear(h2, L.gate_w, L.gate_b), "tanh") *
-                             m.linear(h2, L.up_w, L.up_b);
-      x = x + m.norm(m.linear(act, L.down_w, L.down_b), L.post_ff_norm);
-    } else {
-      x = x + o;
-      const at::Tensor h2 = m.norm(x, L.post_norm);
-      const at::Tensor act =
-          at::silu(m.linear(h2, L.gate_w, L.gate_b)) * m.linear(h2, L.up_w, L.up_b);
-      x = x + m.linear(act, L.down_w, L.down_b);
+    for (size_t b = 0; b < B; ++b) {
+      PromptState& s = st[b];
+      const int64_t S = s.len;
+      const at::Tensor& k = cap.k[b];
+      const at::Tensor& v = cap.v[b];
+      const at::Tensor kt = (rep > 1 ? k.repeat_interleave(rep, 0) : k).transpose(-1, -2);
+      const at::Tensor vr = rep > 1 ? v.repeat_interleave(rep, 0) : v;
+      // Query blocks bound the scores to [q_heads, query_block, S] at a time.
+      const at::Tensor& mask = L.sliding ? s.sliding_mask : s.mask;
+      std::vector<at::Tensor> blocks;
+      for (int64_t q0 = 0; q0 < S; q0 += m.query_block) {
+        const int64_t n = std::min(m.query_block, S - q0);
+        at::Tensor scores = at::matmul(cap.q[b].narrow(1, q0, n), kt) * scale;
+        if (mask.defined()) scores = scores + mask.narrow(0, q0, n);
+        blocks.push_back(at::matmul(at::softmax(scores, -1, at::kFloat).to(m.dtype), vr));
+      }
+      const at::Tensor ctx = blocks.size() == 1 ? blocks[0] : at::cat(blocks, 1);
+      const at::Tensor o = m.linear(ctx.transpose(0, 1).reshape({S, Hq * D}), L.o_w, L.o_b);
+      s.x = m.block_tail(L, s.x, o);
     }
   }
-  return PrefillResult{m.bert ? x : m.norm(x, m.final_norm), valid_t};
+  PrefillResult r;
+  for (PromptState& s : st) r.hidden.push_back(m.bert ? s.x : m.norm(s.x, m.final_norm));
+  return r;
 }
 
 Snapshot capture_snapshot(TransformerModel& model, const std::vector<int64_t>& ids) {
@@ -404,15 +414,15 @@ Snapshot capture_snapshot(TransformerModel& model, const std::vector<int64_t>& i
   };
   Tensor4f q = make(c.num_heads), k = make(c.num_kv_heads), v = make(c.num_kv_heads);
   auto put = [](Tensor4f& dst, int layer, const at::Tensor& src) {
-    const at::Tensor f = src.select(0, 0).to(at::kCPU, at::kFloat).contiguous();
+    const at::Tensor f = src.to(at::kCPU, at::kFloat).contiguous();
     const size_t per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
     std::memcpy(dst.data.data() + static_cast<size_t>(layer) * per_layer, f.data_ptr<float>(),
                 per_layer * sizeof(float));
   };
   model.prefill({ids}, [&](const LayerCapture& lc) {
-    put(q, lc.layer, lc.q);
-    put(k, lc.layer, lc.k);
-    put(v, lc.layer, lc.v);
+    put(q, lc.layer, lc.q[0]);
+    put(k, lc.layer, lc.k[0]);
+    put(v, lc.layer, lc.v[0]);
   });
   Snapshot s;
   s.path = c.path;

@@ -5,6 +5,10 @@
 // mask and a float32 softmax, GQA, batches of variable-length prompts. Each layer's
 // post-RoPE (post-qk-norm) Q, K and V are handed to a capture callback as the layer
 // finishes; for BERT they are the projections' outputs (no RoPE).
+//
+// A batch is never padded: every prompt runs through the same per-prompt operations
+// with the same shapes as when it runs alone, so its numbers are bitwise identical
+// alone or in any batch (same device, dtype and thread count).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,28 +24,24 @@
 
 namespace qk {
 
-// One layer's attention inputs, as the layer finishes.
+// One layer's attention inputs for every prompt of the batch, as the layer finishes.
 struct LayerCapture {
   int layer = 0;
-  at::Tensor q;      // [batch, q_heads, seq, head_dim], post-RoPE (and post-qk-norm)
-  at::Tensor k;      // [batch, kv_heads, seq, head_dim], post-RoPE, before the GQA repeat
-  at::Tensor v;      // [batch, kv_heads, seq, head_dim]
-  at::Tensor valid;  // [batch, seq] bool: true on real tokens, false on padding
+  std::vector<at::Tensor> q;  // per prompt [q_heads, len, head_dim], post-RoPE (post-qk-norm)
+  std::vector<at::Tensor> k;  // per prompt [kv_heads, len, head_dim], post-RoPE, no GQA repeat
+  std::vector<at::Tensor> v;  // per prompt [kv_heads, len, head_dim]
 };
 using CaptureFn = std::function<void(const LayerCapture&)>;
 
-enum class Padding { Left, Right };
-
 struct PrefillResult {
-  at::Tensor hidden;  // [batch, seq, hidden]: the final norm's output
-  at::Tensor valid;   // [batch, seq] bool
+  std::vector<at::Tensor> hidden;  // per prompt [len, hidden]: the final norm's output
 };
 
 struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   std::string dtype;            // bf16 | f16 | f32; empty: the checkpoint's dtype
   int64_t query_block = 512;    // query rows per attention step: scores held are
-                                // [batch, q_heads, query_block, seq] at a time
+                                // [q_heads, query_block, len] at a time
 };
 
 // "auto" -> the first CUDA device when libtorch sees one, else the CPU. Throws
@@ -65,12 +65,11 @@ class TransformerModel {
   c10::Device device() const;
   c10::ScalarType dtype() const;
 
-  // Runs prefill over `prompts` (token ids), padded to the longest on `padding`'s side.
-  // Positions count each prompt's own tokens from 0; no padding reaches a real token.
-  // Throws InputError for an empty prompt, an id outside the vocabulary or a prompt
-  // longer than max_position_embeddings.
+  // Runs prefill over `prompts` (token ids), layer by layer for the whole batch.
+  // Positions count each prompt's own tokens from 0. Throws InputError for an empty
+  // prompt, an id outside the vocabulary or a prompt longer than max_position_embeddings.
   PrefillResult prefill(const std::vector<std::vector<int64_t>>& prompts,
-                        const CaptureFn& capture = nullptr, Padding padding = Padding::Right);
+                        const CaptureFn& capture = nullptr);
 
  private:
   struct Impl;
