@@ -5,6 +5,10 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(PkgConfig REQUIRED)
+# SHA-256 of the files a sweep's provenance names.
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+# Sweeps under mpirun (Open MPI): one shard per rank, rank 0 merges. Optional.
+find_package(MPI COMPONENTS C)
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 # OpenBLAS is linked statically with its symbols kept private (--exclude-libs): libtorch
 # exports BLAS symbols of its own (sgemm_, ...), and a shared OpenBLAS loaded first would

@@ -66,6 +66,15 @@ std::vector<T> download_layer_major(const DeviceBuffer<T>& buf, const CloudDims&
 
 }  // namespace
 
+std::string gpu_device_name(int device) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    cudaGetLastError();
+    return "";
+  }
+  return prop.name;
+}
+
 bool gpu_available(std::string* why) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);

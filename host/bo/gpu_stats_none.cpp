@@ -10,6 +10,8 @@ bool gpu_available(std::string* why) {
   return false;
 }
 
+std::string gpu_device_name(int) { return ""; }
+
 CloudStats compute_cloud_stats_gpu(const float*, const CloudDims&, const StatsPlan&, int) {
   throw std::runtime_error("this build of qkgeom has no CUDA");
 }

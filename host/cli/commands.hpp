@@ -22,5 +22,9 @@ Action add_score_command(CLI::App& app);
 Action add_env_command(CLI::App& app);
 Action add_capture_command(CLI::App& app);
 Action add_tokenize_command(CLI::App& app);
+Action add_sweep_command(CLI::App& app);
+Action add_merge_command(CLI::App& app);
+Action add_export_command(CLI::App& app);
+Action add_recover_command(CLI::App& app);
 
 }  // namespace qk

@@ -1,4 +1,5 @@
 // qkgeom: the CLI entry point. Subcommands live in *_command.cpp.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -7,11 +8,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include "command_line.hpp"
 #include "commands.hpp"
 #include "input_error.hpp"
 #include "qkgeom/version.hpp"
 
 int main(int argc, char** argv) {
+  qk::set_command_line(argc, argv);
+  // A file-size limit makes writes fail with EFBIG (a clear error) instead of killing us.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"qkgeom: geometry of attention in transformer checkpoints"};
   app.set_version_flag("--version", std::string("qkgeom ") + qk::kVersion + " (" + qk::kGitSha + ")");
   app.require_subcommand(1);
@@ -20,6 +25,10 @@ int main(int argc, char** argv) {
   actions[app.get_subcommand("env")] = qk::add_env_command(app);
   actions[app.get_subcommand("capture")] = qk::add_capture_command(app);
   actions[app.get_subcommand("tokenize")] = qk::add_tokenize_command(app);
+  actions[app.get_subcommand("sweep")] = qk::add_sweep_command(app);
+  actions[app.get_subcommand("merge")] = qk::add_merge_command(app);
+  actions[app.get_subcommand("export")] = qk::add_export_command(app);
+  actions[app.get_subcommand("recover")] = qk::add_recover_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

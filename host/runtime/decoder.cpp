@@ -403,33 +403,42 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
   return r;
 }
 
-Snapshot capture_snapshot(TransformerModel& model, const std::vector<int64_t>& ids) {
+std::vector<Snapshot> capture_snapshots(TransformerModel& model,
+                                        const std::vector<std::vector<int64_t>>& prompts,
+                                        bool with_q) {
   const ModelConfig& c = model.config();
-  const int64_t S = static_cast<int64_t>(ids.size());
-  auto make = [&](int64_t heads) {
+  auto make = [&](int64_t heads, size_t len) {
     Tensor4f t;
-    t.shape = {c.num_layers, heads, S, c.head_dim};
+    t.shape = {c.num_layers, heads, static_cast<int64_t>(len), c.head_dim};
     t.data.resize(static_cast<size_t>(t.numel()));
     return t;
   };
-  Tensor4f q = make(c.num_heads), k = make(c.num_kv_heads), v = make(c.num_kv_heads);
+  std::vector<Snapshot> snaps(prompts.size());
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    snaps[b].path = c.path;
+    snaps[b].k = make(c.num_kv_heads, prompts[b].size());
+    snaps[b].v = make(c.num_kv_heads, prompts[b].size());
+    if (with_q) snaps[b].q = make(c.num_heads, prompts[b].size());
+  }
+  // Layer `layer` of dst <- src [heads, len, head_dim], as f32 on the host.
   auto put = [](Tensor4f& dst, int layer, const at::Tensor& src) {
     const at::Tensor f = src.to(at::kCPU, at::kFloat).contiguous();
     const size_t per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
     std::memcpy(dst.data.data() + static_cast<size_t>(layer) * per_layer, f.data_ptr<float>(),
                 per_layer * sizeof(float));
   };
-  model.prefill({ids}, [&](const LayerCapture& lc) {
-    put(q, lc.layer, lc.q[0]);
-    put(k, lc.layer, lc.k[0]);
-    put(v, lc.layer, lc.v[0]);
+  model.prefill(prompts, [&](const LayerCapture& lc) {
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      if (with_q) put(*snaps[b].q, lc.layer, lc.q[b]);
+      put(snaps[b].k, lc.layer, lc.k[b]);
+      put(*snaps[b].v, lc.layer, lc.v[b]);
+    }
   });
-  Snapshot s;
-  s.path = c.path;
-  s.k = std::move(k);
-  s.v = std::move(v);
-  s.q = std::move(q);
-  return s;
+  return snaps;
+}
+
+Snapshot capture_snapshot(TransformerModel& model, const std::vector<int64_t>& ids) {
+  return std::move(capture_snapshots(model, {ids}, true)[0]);
 }
 
 }  // namespace qk

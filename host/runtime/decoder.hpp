@@ -79,6 +79,12 @@ class TransformerModel {
 // The architectures TransformerModel runs, comma-separated.
 std::string runtime_supported_model_types();
 
+// Each prompt's k and v (and q when with_q) of every layer as a snapshot (f32, host),
+// filled layer by layer from one batched prefill.
+std::vector<Snapshot> capture_snapshots(TransformerModel& model,
+                                        const std::vector<std::vector<int64_t>>& prompts,
+                                        bool with_q);
+
 // One prompt's q, k and v of every layer as a snapshot (f32).
 Snapshot capture_snapshot(TransformerModel& model, const std::vector<int64_t>& ids);
 

@@ -1,0 +1,43 @@
+#pragma once
+// A writer thread that appends batches to a results store, so that prefill never waits
+// on the disk. At most `depth` batches wait in its queue; push blocks beyond that.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "results_store.hpp"
+
+namespace qk {
+
+class BatchWriter {
+ public:
+  // on_commit(rows) runs on the writer thread after each batch is committed.
+  BatchWriter(ResultsStore& store, std::function<void(int64_t)> on_commit, size_t depth = 2);
+  ~BatchWriter();
+  BatchWriter(const BatchWriter&) = delete;
+  BatchWriter& operator=(const BatchWriter&) = delete;
+
+  // Queues a batch; rethrows the writer's error if an append has failed.
+  void push(StoreBatch batch);
+  // Waits for the queue to drain and the thread to end; rethrows the writer's error.
+  void close();
+  bool failed() const;
+
+ private:
+  void run();
+  ResultsStore& store_;
+  std::function<void(int64_t)> on_commit_;
+  size_t depth_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<StoreBatch> queue_;
+  bool closing_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+}  // namespace qk

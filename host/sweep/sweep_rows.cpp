@@ -1,0 +1,149 @@
+#include "sweep_rows.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
+#include <stdexcept>
+
+namespace qk {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Appends `v`, padded with NaN (or cut) to exactly `n` values.
+void put_fixed(std::vector<double>& dst, const std::vector<double>& v, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst.push_back(i < v.size() ? v[i] : kNaN);
+}
+
+// One token-major ragged block [seq, layers, heads, head_dim] from a [layers, heads, seq,
+// head_dim] tensor.
+void put_token_major(std::vector<float>& dst, const Tensor4f& t) {
+  const int64_t L = t.shape[0], H = t.shape[1], S = t.shape[2], D = t.shape[3];
+  const size_t at = dst.size();
+  dst.resize(at + static_cast<size_t>(t.numel()));
+  float* out = dst.data() + at;
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t h = 0; h < H; ++h)
+        std::memcpy(out + ((s * L + l) * H + h) * D, t.data.data() + ((l * H + h) * S + s) * D,
+                    static_cast<size_t>(D) * sizeof(float));
+}
+
+size_t row_elems(const ColumnSpec& c) {
+  size_t n = 1;
+  for (uint64_t d : c.row_shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+}  // namespace
+
+StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<ProbeOutcome>& outs) {
+  StoreBatch b;
+  b.n = static_cast<int64_t>(outs.size());
+  using Bo = std::function<double(const BoResult&)>;
+  const std::map<std::string, Bo> bo_scalar = {
+      {"bo/composite_exact", [](const BoResult& r) { return r.composite_exact; }},
+      {"bo/mean_coherence", [](const BoResult& r) { return r.mean_coherence; }},
+      {"bo/mean_cross_alignment", [](const BoResult& r) { return r.mean_cross_alignment; }},
+      {"bo/mean_head_entropy", [](const BoResult& r) { return r.mean_head_entropy; }},
+      {"bo/phase_lock_score", [](const BoResult& r) { return r.phase_lock_score; }},
+      {"bo/mean_value_coherence", [](const BoResult& r) { return r.value ? r.value->mean_value_coherence : kNaN; }},
+      {"bo/value_phase_lock_score", [](const BoResult& r) { return r.value ? r.value->value_phase_lock_score : kNaN; }},
+      {"bo/mean_kv_coupling", [](const BoResult& r) { return r.value ? r.value->mean_kv_coupling : kNaN; }},
+  };
+  using BoVec = std::function<std::vector<double>(const BoResult&)>;
+  const std::map<std::string, BoVec> bo_vector = {
+      {"bo/features", [](const BoResult& r) { return std::vector<double>(r.features.begin(), r.features.end()); }},
+      {"bo/layer_coherence", [](const BoResult& r) { return r.layer_coherence; }},
+      {"bo/layer_cross_alignment", [](const BoResult& r) { return r.layer_cross_alignment; }},
+      {"bo/head_entropy", [](const BoResult& r) { return r.head_entropy; }},
+      {"bo/head_differentiation", [](const BoResult& r) { return r.gqa ? r.head_differentiation : std::vector<double>{}; }},
+      {"bo/layer_value_coherence", [](const BoResult& r) { return r.value ? r.value->layer_value_coherence : std::vector<double>{}; }},
+      {"bo/layer_kv_coupling", [](const BoResult& r) { return r.value ? r.value->layer_kv_coupling : std::vector<double>{}; }},
+      {"bo/features7", [](const BoResult& r) {
+         return r.value ? std::vector<double>(r.value->features7.begin(), r.value->features7.end())
+                        : std::vector<double>{}; }},
+  };
+  using At = std::function<std::vector<double>(const AttentionStats&)>;
+  const std::map<std::string, At> attention = {
+      {"attention/entropy", [](const AttentionStats& s) { return s.entropy_nats; }},
+      {"attention/logit_std", [](const AttentionStats& s) { return s.logit_std; }},
+      {"attention/sink_mass", [](const AttentionStats& s) { return s.sink_mass; }},
+      {"attention/mean_entropy", [](const AttentionStats& s) { return std::vector<double>{s.mean_entropy_nats}; }},
+      {"attention/mean_logit_std", [](const AttentionStats& s) { return std::vector<double>{s.mean_logit_std}; }},
+      {"attention/mean_sink_mass", [](const AttentionStats& s) { return std::vector<double>{s.mean_sink_mass}; }},
+  };
+  for (const ColumnSpec& c : cols) {
+    const std::string& p = c.path;
+    const size_t n = row_elems(c);
+    if (p == "probe/id" || p == "probe/domain" || p == "probe/prompt" || p == "probe/fields") {
+      std::vector<std::string> v;
+      for (const ProbeOutcome& o : outs) {
+        const Probe& pr = o.probe->probe;
+        v.push_back(p == "probe/id" ? pr.id : p == "probe/domain" ? pr.domain
+                    : p == "probe/prompt" ? pr.prompt : pr.fields);
+      }
+      b.cols.push_back(ColumnData::of(std::move(v)));
+    } else if (p == "probe/index" || p == "probe/line" || p == "probe/tokens") {
+      std::vector<int64_t> v;
+      for (const ProbeOutcome& o : outs)
+        v.push_back(p == "probe/index" ? o.probe->probe.index
+                    : p == "probe/line" ? o.probe->probe.line
+                                        : static_cast<int64_t>(o.probe->ids.size()));
+      b.cols.push_back(ColumnData::of(v));
+    } else if (p == "tokens/ids") {
+      std::vector<int32_t> v;
+      std::vector<int64_t> counts;
+      for (const ProbeOutcome& o : outs) {
+        for (int64_t id : o.probe->ids) v.push_back(static_cast<int32_t>(id));
+        counts.push_back(static_cast<int64_t>(o.probe->ids.size()));
+      }
+      ColumnData t = ColumnData::of(v);
+      t.counts = std::move(counts);
+      b.cols.push_back(std::move(t));
+    } else if (p == "bo/composite") {
+      std::vector<int64_t> v;
+      for (const ProbeOutcome& o : outs) v.push_back(o.bo->composite);
+      b.cols.push_back(ColumnData::of(v));
+    } else if (p == "bo/joint_collapse_count") {
+      std::vector<int32_t> v;
+      for (const ProbeOutcome& o : outs) v.push_back(o.bo->joint_collapse_count);
+      b.cols.push_back(ColumnData::of(v));
+    } else if (p == "bo/position_mode") {
+      std::vector<uint8_t> v;
+      for (const ProbeOutcome& o : outs) v.push_back(o.bo->gqa ? 1 : 0);
+      b.cols.push_back(ColumnData::of(v));
+    } else if (bo_scalar.count(p)) {
+      std::vector<double> v;
+      for (const ProbeOutcome& o : outs) v.push_back(bo_scalar.at(p)(*o.bo));
+      b.cols.push_back(ColumnData::of(v));
+    } else if (bo_vector.count(p)) {
+      std::vector<double> v;
+      for (const ProbeOutcome& o : outs) put_fixed(v, bo_vector.at(p)(*o.bo), n);
+      b.cols.push_back(ColumnData::of(v));
+    } else if (attention.count(p)) {
+      std::vector<double> v;
+      for (const ProbeOutcome& o : outs) put_fixed(v, attention.at(p)(*o.attention), n);
+      b.cols.push_back(ColumnData::of(v));
+    } else if (p == "kv/k" || p == "kv/v" || p == "kv/q") {
+      std::vector<float> v;
+      std::vector<int64_t> counts;
+      for (const ProbeOutcome& o : outs) {
+        const Snapshot& s = *o.snap;
+        put_token_major(v, p == "kv/k" ? s.k : p == "kv/v" ? *s.v : *s.q);
+        counts.push_back(s.k.seq());
+      }
+      ColumnData t = ColumnData::of(v);
+      t.counts = std::move(counts);
+      b.cols.push_back(std::move(t));
+    } else {
+      throw std::logic_error("sweep_rows: no values for column " + p);
+    }
+  }
+  return b;
+}
+
+}  // namespace qk

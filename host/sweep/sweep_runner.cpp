@@ -1,0 +1,197 @@
+#include "sweep_runner.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "attn/model_attention.hpp"
+#include "batch_writer.hpp"
+#include "bo/gpu_stats.hpp"
+#if defined(QKGEOM_WITH_TORCH)
+#include <ATen/Parallel.h>
+#include <omp.h>
+
+#include "decoder.hpp"
+#endif
+#include "input_error.hpp"
+#include "progress.hpp"
+#include "sweep_provenance.hpp"
+#include "sweep_rows.hpp"
+#include "tokenizer.hpp"
+
+namespace qk {
+
+#if defined(QKGEOM_WITH_TORCH)
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string dtype_name(c10::ScalarType t) {
+  if (t == at::kBFloat16) return "bf16";
+  if (t == at::kHalf) return "f16";
+  return "f32";
+}
+
+// The store to append to: a new one, or (--resume) the one a previous run left.
+ResultsStore open_store(const SweepOptions& o, const std::vector<ColumnSpec>& cols, const Attrs& attrs) {
+  if (!fs::exists(o.out)) return ResultsStore::create(o.out, cols, attrs, kSweepSchemaVersion);
+  if (!o.resume)
+    throw InputError(o.out, "exists; pass --resume to continue that sweep, or remove the file");
+  clear_crash_flags(o.out);
+  check_resume_compatible(o.out, read_root_attrs(o.out), attrs);
+  return ResultsStore::reopen(o.out, cols);
+}
+
+// The accepted probes (composite >= min) of the whole store, as JSONL: the probe's own
+// fields plus composite and composite_exact. Written to a temporary file, then renamed.
+int64_t write_accepted(const ResultsStore& store, const std::string& path, double min_score) {
+  const std::vector<std::string> id = store.read_strings("probe/id"),
+                                 prompt = store.read_strings("probe/prompt"),
+                                 domain = store.read_strings("probe/domain"),
+                                 fields = store.read_strings("probe/fields");
+  const std::vector<int64_t> composite = store.read_i64("bo/composite");
+  const std::string tmp = path + ".tmp";
+  std::ofstream f(tmp, std::ios::trunc);
+  if (!f) throw std::runtime_error(tmp + ": cannot write the accepted probes");
+  int64_t n = 0;
+  for (size_t i = 0; i < id.size(); ++i) {
+    if (static_cast<double>(composite[i]) < min_score) continue;
+    nlohmann::json j = nlohmann::json::parse(fields[i].empty() ? "{}" : fields[i]);
+    j["id"] = id[i];
+    if (!domain[i].empty()) j["domain"] = domain[i];
+    j["prompt"] = prompt[i];
+    j["composite"] = composite[i];
+    f << j.dump() << "\n";
+    ++n;
+  }
+  f.close();
+  if (!f) throw std::runtime_error(tmp + ": write failed");
+  fs::rename(tmp, path);
+  return n;
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SweepSummary sum;
+  sum.out = o.out;
+  if (o.batch_tokens < 1) throw std::invalid_argument("--batch-tokens must be at least 1");
+  if (o.min_score && !o.bo) throw std::invalid_argument("--min-score needs the bo metrics");
+
+  if (o.threads > 0) {  // results are bitwise reproducible at a fixed thread count
+    at::set_num_threads(o.threads);
+    omp_set_num_threads(o.threads);
+  }
+  TransformerModel model(o.model, RuntimeOptions{o.device, o.dtype});
+  const ModelConfig& cfg = model.config();
+  const c10::Device dev = model.device();
+  sum.device = dev.is_cuda() ? "cuda:" + std::to_string(dev.index()) : "cpu";
+  sum.dtype = dtype_name(model.dtype());
+  sum.threads = at::get_num_threads();
+  const std::string gpu = dev.is_cuda() ? gpu_device_name(dev.index()) : "";
+
+  const ProbeSet set = read_probes(o.probes, o.probe_format, o.on_bad);
+  sum.probes_in_file = static_cast<int64_t>(set.probes.size());
+  sum.skipped = set.skipped;
+
+  SweepLayout layout;
+  layout.layers = cfg.num_layers;
+  layout.q_heads = cfg.num_heads;
+  layout.kv_heads = cfg.num_kv_heads;
+  layout.head_dim = cfg.head_dim;
+  layout.analysed_heads = o.lem_compat ? 1 : cfg.num_kv_heads;
+  layout.bo = o.bo;
+  layout.attention = o.attention;
+  layout.save_kv = o.save_kv;
+  const std::vector<ColumnSpec> cols = sweep_columns(layout);
+  const Attrs attrs = sweep_attrs(o, sum.device, gpu, sum.dtype);
+  ResultsStore store = open_store(o, cols, attrs);
+  sum.already_done = store.rows();
+  const std::vector<int64_t> done_list = store.read_i64("probe/index");
+  const std::unordered_set<int64_t> done(done_list.begin(), done_list.end());
+
+  std::vector<Probe> todo = select_probes(set.probes, o.shard, {});
+  sum.probes_in_shard = static_cast<int64_t>(todo.size());
+  todo = select_probes(todo, Shard{}, done);
+  std::optional<Tokenizer> tok;
+  if (std::any_of(todo.begin(), todo.end(), [](const Probe& p) { return !p.ids; }))
+    tok.emplace(Tokenizer::from_dir(o.model));
+  TokenizeOptions topt;
+  topt.templ = o.templ;
+  topt.max_tokens = cfg.max_position_embeddings;
+  topt.vocab_size = cfg.vocab_size;
+  topt.on_bad = o.on_bad;
+  const std::vector<TokenizedProbe> work =
+      tokenize_probes(o.probes, todo, tok ? &*tok : nullptr, topt, sum.skipped);
+  int64_t total_tokens = 0;
+  for (const TokenizedProbe& p : work) total_tokens += static_cast<int64_t>(p.ids.size());
+
+  BoOptions bopt;
+  bopt.lem_compat = o.lem_compat;
+  bopt.device = o.device;
+  const AttentionStatsOptions aopt = attention_options_for(cfg, o.device);
+  const bool with_q = o.attention || o.save_kv == SaveKv::Qkv;
+  double cmin = std::numeric_limits<double>::infinity(), cmax = -cmin, csum = 0;
+
+  Progress progress("sweep", static_cast<int64_t>(work.size()), total_tokens, o.progress);
+  BatchWriter writer(store, nullptr);
+  for (const auto& [begin, end] : token_batches(work, o.batch_tokens)) {
+    if (stop.load()) {
+      sum.interrupted = true;
+      break;
+    }
+    std::vector<std::vector<int64_t>> ids;
+    int64_t tokens = 0;
+    for (size_t i = begin; i < end; ++i) {
+      ids.push_back(work[i].ids);
+      tokens += static_cast<int64_t>(work[i].ids.size());
+    }
+    const std::vector<Snapshot> snaps = capture_snapshots(model, ids, with_q);
+    std::vector<ProbeOutcome> outs(end - begin);
+    for (size_t i = 0; i < outs.size(); ++i) {
+      outs[i].probe = &work[begin + i];
+      outs[i].snap = &snaps[i];
+      if (o.bo) {
+        outs[i].bo = analyse_bo(snaps[i], bopt);
+        const double c = outs[i].bo->composite;
+        cmin = std::min(cmin, c);
+        cmax = std::max(cmax, c);
+        csum += c;
+      }
+      if (o.attention) outs[i].attention = attention_stats(snaps[i], aopt);
+    }
+    writer.push(sweep_rows(cols, outs));
+    sum.done += static_cast<int64_t>(outs.size());
+    sum.tokens += tokens;
+    progress.advance(static_cast<int64_t>(outs.size()), tokens);
+  }
+  writer.close();  // rethrows a failed append; the committed rows stay in the file
+  progress.finish();
+  if (o.bo && sum.done > 0) {
+    sum.composite_mean = csum / static_cast<double>(sum.done);
+    sum.composite_min = cmin;
+    sum.composite_max = cmax;
+  }
+  if (o.min_score) sum.accepted = write_accepted(store, o.accepted, *o.min_score);
+  sum.status = sum.interrupted ? "interrupted" : "complete";
+  store.finish({{"finished_at", utc_now_iso8601()},
+                {"status", sum.status},
+                {"probes_committed", std::to_string(store.rows())}});
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return sum;
+}
+#else
+SweepSummary run_sweep(const SweepOptions&, const std::atomic<bool>&) {
+  throw std::runtime_error("sweep: this build has no libtorch (QKGEOM_WITH_TORCH=OFF)");
+}
+#endif
+
+}  // namespace qk

@@ -1,0 +1,56 @@
+#pragma once
+// `qkgeom sweep`: a probe set through prefill and the per-probe analyses into a results
+// store, crash-safe and resumable, optionally one shard of many (docs/sweep.md).
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "probe_set.hpp"
+#include "shard.hpp"
+#include "sweep_schema.hpp"
+
+namespace qk {
+
+struct SweepOptions {
+  std::string model, probes, out;
+  ProbeFormat probe_format = ProbeFormat::Auto;
+  OnBadLine on_bad = OnBadLine::Fail;
+  std::string templ = "raw";
+  bool bo = true, attention = true;   // --metrics
+  bool lem_compat = false;
+  SaveKv save_kv = SaveKv::None;
+  int64_t batch_tokens = 4096;
+  bool resume = false;
+  Shard shard;
+  std::optional<double> min_score;    // with `accepted`
+  std::string accepted;
+  std::string device = "auto", dtype;
+  int threads = 0;                    // CPU threads (libtorch and OpenMP); 0: libtorch's default
+  bool progress = true;
+  std::string command_line;
+};
+
+struct SweepSummary {
+  std::string out;
+  int64_t probes_in_file = 0;     // probes read from the file
+  int64_t probes_in_shard = 0;    // of them, this shard's
+  int64_t already_done = 0;       // committed before this run (--resume)
+  int64_t done = 0;               // committed by this run
+  int64_t tokens = 0;             // tokens of the probes committed by this run
+  std::vector<ProbeProblem> skipped;  // bad lines, over-long probes (--on-bad-line skip)
+  bool interrupted = false;
+  double seconds = 0;
+  std::string device, dtype, status;
+  int threads = 0;                // CPU threads libtorch used
+  std::optional<double> composite_mean, composite_min, composite_max;  // this run's probes
+  int64_t accepted = 0;           // probes in the accepted file (--min-score)
+};
+
+// Runs the sweep; `stop` asks it to end after the current batch (SIGINT). Throws
+// InputError for bad input and std::runtime_error when the store cannot be written (what
+// was committed stays in the file).
+SweepSummary run_sweep(const SweepOptions& opts, const std::atomic<bool>& stop);
+
+}  // namespace qk

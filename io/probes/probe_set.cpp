@@ -1,0 +1,112 @@
+#include "probe_set.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "input_error.hpp"
+#include "probe_line.hpp"
+
+namespace qk {
+
+namespace {
+
+using probe_detail::LineProblem;
+
+// The whole file as bytes; InputError naming the file when it cannot be read.
+std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory, not a probe file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, std::string("cannot open the probe file: ") + std::strerror(errno));
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw InputError(path, "cannot read the probe file");
+  return bytes.str();
+}
+
+// The file's lines, without their "\n" or "\r\n" and without a leading UTF-8 byte order mark.
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t at = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  while (at < text.size()) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    std::string line = text.substr(at, end - at);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+    at = end + 1;
+  }
+  return lines;
+}
+
+// One non-blank line -> a Probe (index and line still to set), or a LineProblem.
+Probe parse_line(ProbeFormat format, const std::string& line, int64_t line_no) {
+  probe_detail::check_utf8(line);
+  switch (format) {
+    case ProbeFormat::Jsonl: return probe_detail::parse_jsonl_line(line);
+    case ProbeFormat::Ids: return probe_detail::parse_ids_line(line, line_no);
+    default: return probe_detail::parse_text_line(line, line_no);
+  }
+}
+
+// "no probes" with what the lines held instead.
+std::string no_probes(const ProbeSet& set) {
+  if (set.skipped.empty()) return "no probes: the file has no non-blank lines";
+  const ProbeProblem& first = set.skipped.front();
+  return "no probes: all " + std::to_string(set.skipped.size()) + " non-blank lines had problems (line " +
+         std::to_string(first.line) + ": " + first.what + ")";
+}
+
+}  // namespace
+
+ProbeFormat probe_format_for_path(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".jsonl" || ext == ".json") return ProbeFormat::Jsonl;
+  if (ext == ".ids") return ProbeFormat::Ids;
+  return ProbeFormat::Text;
+}
+
+ProbeFormat parse_probe_format(const std::string& name, const std::string& flag) {
+  if (name == "auto") return ProbeFormat::Auto;
+  if (name == "jsonl") return ProbeFormat::Jsonl;
+  if (name == "text") return ProbeFormat::Text;
+  if (name == "ids") return ProbeFormat::Ids;
+  throw InputError(flag, "unknown probe format '" + name + "'; supported: auto, jsonl, text, ids");
+}
+
+ProbeSet read_probes(const std::string& path, ProbeFormat format, OnBadLine on_bad) {
+  const ProbeFormat fmt = format == ProbeFormat::Auto ? probe_format_for_path(path) : format;
+  const std::vector<std::string> lines = split_lines(read_file(path));
+  ProbeSet set;
+  set.path = path;
+  std::unordered_map<std::string, int64_t> first_line;  // accepted id -> its line
+  int64_t index = 0;
+  for (size_t k = 0; k < lines.size(); ++k) {
+    if (probe_detail::is_blank(lines[k])) continue;
+    const int64_t line_no = static_cast<int64_t>(k) + 1;
+    try {
+      Probe p = parse_line(fmt, lines[k], line_no);
+      const auto [it, fresh] = first_line.emplace(p.id, line_no);
+      if (!fresh)
+        throw LineProblem("duplicate id \"" + p.id + "\" (first on line " + std::to_string(it->second) + ")",
+                          p.id);
+      p.index = index;
+      p.line = line_no;
+      set.probes.push_back(std::move(p));
+    } catch (const LineProblem& e) {
+      if (on_bad == OnBadLine::Fail) throw InputError(path + ":" + std::to_string(line_no), e.what());
+      set.skipped.push_back({line_no, e.id, e.what()});
+    }
+    ++index;
+  }
+  if (set.probes.empty()) throw InputError(path, no_probes(set));
+  return set;
+}
+
+}  // namespace qk

@@ -1,0 +1,282 @@
+#include "h5_util.hpp"
+
+#include <sys/stat.h>
+
+#include "input_error.hpp"
+#include "store_error.hpp"
+
+namespace qk::h5 {
+
+void Id::reset() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE: H5Fclose(id_); break;
+    case H5I_GROUP: H5Gclose(id_); break;
+    case H5I_DATATYPE: H5Tclose(id_); break;
+    case H5I_DATASPACE: H5Sclose(id_); break;
+    case H5I_DATASET: H5Dclose(id_); break;
+    case H5I_ATTR: H5Aclose(id_); break;
+    case H5I_GENPROP_LST: H5Pclose(id_); break;
+    default: break;
+  }
+  id_ = -1;
+}
+
+void quiet() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+namespace {
+
+struct ErrorWalk {
+  std::string innermost, with_errno;
+};
+
+herr_t walk_error(unsigned n, const H5E_error2_t* e, void* data) {
+  auto* w = static_cast<ErrorWalk*>(data);
+  const std::string desc = e->desc ? e->desc : "";
+  if (n == 0) w->innermost = desc;
+  if (w->with_errno.empty() && desc.find("errno") != std::string::npos) w->with_errno = desc;
+  return 0;
+}
+
+}  // namespace
+
+std::string last_error() {
+  ErrorWalk w;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_error, &w);
+  std::string out = w.with_errno.empty() ? w.innermost : w.with_errno;
+  for (char& ch : out)
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  return out;
+}
+
+void fail(const std::string& file, const std::string& what) {
+  const std::string why = last_error();
+  throw StoreError(file, why.empty() ? what : what + " (HDF5: " + why + ")");
+}
+
+hid_t check(hid_t id, const std::string& file, const std::string& what) {
+  if (id < 0) fail(file, what);
+  return id;
+}
+
+void check_status(herr_t status, const std::string& file, const std::string& what) {
+  if (status < 0) fail(file, what);
+}
+
+namespace {
+
+hid_t utf8_string_type() {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+}  // namespace
+
+hid_t file_type(ColType t) {
+  switch (t) {
+    case ColType::F64: return H5Tcopy(H5T_IEEE_F64LE);
+    case ColType::F32: return H5Tcopy(H5T_IEEE_F32LE);
+    case ColType::I64: return H5Tcopy(H5T_STD_I64LE);
+    case ColType::I32: return H5Tcopy(H5T_STD_I32LE);
+    case ColType::U8: return H5Tcopy(H5T_STD_U8LE);
+    case ColType::Str: return utf8_string_type();
+  }
+  return -1;
+}
+
+hid_t memory_type(ColType t) {
+  switch (t) {
+    case ColType::F64: return H5Tcopy(H5T_NATIVE_DOUBLE);
+    case ColType::F32: return H5Tcopy(H5T_NATIVE_FLOAT);
+    case ColType::I64: return H5Tcopy(H5T_NATIVE_INT64);
+    case ColType::I32: return H5Tcopy(H5T_NATIVE_INT32);
+    case ColType::U8: return H5Tcopy(H5T_NATIVE_UINT8);
+    case ColType::Str: return utf8_string_type();
+  }
+  return -1;
+}
+
+bool col_type_of(hid_t type, ColType* out) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const size_t size = H5Tget_size(type);
+  if (cls == H5T_FLOAT && size == 8) *out = ColType::F64;
+  else if (cls == H5T_FLOAT && size == 4) *out = ColType::F32;
+  else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 8) *out = ColType::I64;
+  else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 4) *out = ColType::I32;
+  else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE && size == 1) *out = ColType::U8;
+  else if (cls == H5T_STRING && H5Tis_variable_str(type) > 0) *out = ColType::Str;
+  else return false;
+  return true;
+}
+
+namespace {
+
+// Removes attribute `name` when present, then creates it with `type` and `space`.
+Id fresh_attr(hid_t obj, const std::string& name, hid_t type, hid_t space,
+              const std::string& file) {
+  if (H5Aexists(obj, name.c_str()) > 0)
+    check_status(H5Adelete(obj, name.c_str()), file, "cannot replace attribute '" + name + "'");
+  return Id(check(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), file,
+                  "cannot create attribute '" + name + "'"));
+}
+
+}  // namespace
+
+void write_string_attr(hid_t obj, const std::string& name, const std::string& value,
+                       const std::string& file) {
+  Id type(utf8_string_type());
+  Id space(H5Screate(H5S_SCALAR));
+  Id attr = fresh_attr(obj, name, type.get(), space.get(), file);
+  const char* p = value.c_str();
+  check_status(H5Awrite(attr.get(), type.get(), &p), file, "cannot write attribute '" + name + "'");
+}
+
+void write_strings_attr(hid_t obj, const std::string& name,
+                        const std::vector<std::string>& values, const std::string& file) {
+  Id type(utf8_string_type());
+  const hsize_t n = values.size();
+  Id space(H5Screate_simple(1, &n, nullptr));
+  Id attr = fresh_attr(obj, name, type.get(), space.get(), file);
+  std::vector<const char*> ptrs;
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  if (n > 0)
+    check_status(H5Awrite(attr.get(), type.get(), ptrs.data()), file,
+                 "cannot write attribute '" + name + "'");
+}
+
+void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std::string& file) {
+  Id space(H5Screate(H5S_SCALAR));
+  Id attr = fresh_attr(obj, name, H5T_STD_I64LE, space.get(), file);
+  check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), file,
+               "cannot write attribute '" + name + "'");
+}
+
+namespace {
+
+// The strings of an open string attribute (scalar or 1-D, fixed or variable length).
+bool read_attr_strings(hid_t attr, std::vector<std::string>* out) {
+  Id type(H5Aget_type(attr));
+  Id space(H5Aget_space(attr));
+  if (!type.ok() || !space.ok() || H5Tget_class(type.get()) != H5T_STRING) return false;
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n < 0) return false;
+  out->clear();
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Id mem(utf8_string_type());
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+    if (n > 0 && H5Aread(attr, mem.get(), ptrs.data()) < 0) return false;
+    for (char* p : ptrs) out->push_back(p ? p : "");
+    if (n > 0) H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
+    return true;
+  }
+  const size_t size = H5Tget_size(type.get());
+  std::string buf(size * static_cast<size_t>(n), '\0');
+  if (n > 0 && H5Aread(attr, type.get(), buf.data()) < 0) return false;
+  for (hssize_t i = 0; i < n; ++i) {
+    std::string s = buf.substr(static_cast<size_t>(i) * size, size);
+    out->push_back(s.substr(0, s.find('\0')));
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string read_string_attr(hid_t obj, const std::string& name, bool* found) {
+  std::vector<std::string> v;
+  bool ok = false;
+  if (H5Aexists(obj, name.c_str()) > 0) {
+    Id attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
+    ok = attr.ok() && read_attr_strings(attr.get(), &v) && v.size() == 1;
+  }
+  if (found) *found = ok;
+  return ok ? v[0] : std::string();
+}
+
+std::vector<std::string> read_strings_attr(hid_t obj, const std::string& name, bool* found) {
+  std::vector<std::string> v;
+  bool ok = false;
+  if (H5Aexists(obj, name.c_str()) > 0) {
+    Id attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
+    ok = attr.ok() && read_attr_strings(attr.get(), &v);
+  }
+  if (found) *found = ok;
+  return ok ? v : std::vector<std::string>{};
+}
+
+int64_t read_int_attr(hid_t obj, const std::string& name, bool* found) {
+  int64_t v = 0;
+  bool ok = false;
+  if (H5Aexists(obj, name.c_str()) > 0) {
+    Id attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
+    Id type(attr.ok() ? H5Aget_type(attr.get()) : -1);
+    ok = type.ok() && H5Tget_class(type.get()) == H5T_INTEGER &&
+         H5Aread(attr.get(), H5T_NATIVE_INT64, &v) >= 0;
+  }
+  if (found) *found = ok;
+  return ok ? v : 0;
+}
+
+namespace {
+
+herr_t collect_attr_name(hid_t, const char* name, const H5A_info_t*, void* data) {
+  static_cast<std::vector<std::string>*>(data)->push_back(name);
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_string_attrs(hid_t obj) {
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr_name, &names);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& n : names) {
+    bool found = false;
+    std::string v = read_string_attr(obj, n, &found);
+    if (found) out.emplace_back(n, v);
+  }
+  return out;
+}
+
+hid_t store_fapl(bool clear_flags, const std::string& file) {
+  hid_t fapl = check(H5Pcreate(H5P_FILE_ACCESS), file, "cannot create a file access list");
+  check_status(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), file,
+               "cannot ask for the latest file format");
+  if (clear_flags) {
+    // Registered (private) properties of HDF5 1.10's file access class, as h5clear uses them.
+    hbool_t yes = true;
+    check_status(H5Pset(fapl, "clear_status_flags", &yes), file,
+                 "this HDF5 has no 'clear_status_flags' file access property");
+    check_status(H5Pset(fapl, "skip_eof_check", &yes), file,
+                 "this HDF5 has no 'skip_eof_check' file access property");
+  }
+  return fapl;
+}
+
+Id open_for_read(const std::string& path) {
+  quiet();
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) throw InputError(path, "does not exist");
+  Id f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (f.ok()) return f;
+  f = Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT));
+  if (f.ok()) return f;
+  const std::string why = last_error();
+  throw InputError(path, "cannot be opened as HDF5 (not a results store, truncated, or left "
+                         "by a crash before its first commit: try `qkgeom recover`)" +
+                             (why.empty() ? std::string() : ": " + why));
+}
+
+std::vector<hsize_t> dataset_dims(hid_t ds, const std::string& file, const std::string& name) {
+  Id space(check(H5Dget_space(ds), file, "cannot read the shape of dataset '" + name + "'"));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) fail(file, "cannot read the shape of dataset '" + name + "'");
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
+}
+
+}  // namespace qk::h5

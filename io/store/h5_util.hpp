@@ -1,0 +1,101 @@
+#pragma once
+// HDF5 plumbing of the results store: owned identifiers, error messages built from
+// the HDF5 error stack, attributes, element types, file opening. Internal to io/store.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "column_spec.hpp"
+
+namespace qk::h5 {
+
+// Owns an HDF5 identifier; closes it with the close function of its kind.
+class Id {
+ public:
+  Id() = default;
+  explicit Id(hid_t id) : id_(id) {}
+  Id(const Id&) = delete;
+  Id& operator=(const Id&) = delete;
+  Id(Id&& o) noexcept : id_(o.id_) { o.id_ = -1; }
+  Id& operator=(Id&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      o.id_ = -1;
+    }
+    return *this;
+  }
+  ~Id() { reset(); }
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+  void reset();  // closes it now (a failing close is ignored)
+  hid_t release() {  // gives up ownership
+    const hid_t id = id_;
+    id_ = -1;
+    return id;
+  }
+
+ private:
+  hid_t id_ = -1;
+};
+
+// Turns off HDF5's printing of its error stack (we build our own messages).
+void quiet();
+
+// The innermost HDF5 error message of the current stack, e.g. "... errno = 27,
+// error message = 'File too large' ...", or "".
+std::string last_error();
+
+// Throws StoreError(file, what + HDF5's reason).
+[[noreturn]] void fail(const std::string& file, const std::string& what);
+
+// `id` when valid, else fail(file, what).
+hid_t check(hid_t id, const std::string& file, const std::string& what);
+void check_status(herr_t status, const std::string& file, const std::string& what);
+
+// File and memory types of a column type.
+hid_t file_type(ColType t);    // caller closes
+hid_t memory_type(ColType t);  // caller closes
+
+// The ColType of a dataset's stored type; false when none matches.
+bool col_type_of(hid_t type, ColType* out);
+
+// Attributes (created or replaced): a UTF-8 string, an array of strings, an int.
+void write_string_attr(hid_t obj, const std::string& name, const std::string& value,
+                       const std::string& file);
+void write_strings_attr(hid_t obj, const std::string& name,
+                        const std::vector<std::string>& values, const std::string& file);
+void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std::string& file);
+
+// Attribute readers; `found` (when given) says whether it exists with a usable type.
+std::string read_string_attr(hid_t obj, const std::string& name, bool* found = nullptr);
+std::vector<std::string> read_strings_attr(hid_t obj, const std::string& name,
+                                           bool* found = nullptr);
+int64_t read_int_attr(hid_t obj, const std::string& name, bool* found = nullptr);
+
+// Every string-valued attribute of an object, in name order.
+std::vector<std::pair<std::string, std::string>> read_string_attrs(hid_t obj);
+
+// A file access property list with the latest file format (SWMR needs it); with
+// `clear_flags`, opening also clears the status flags a crashed writer leaves and
+// skips the end-of-file check (what `h5clear -s` does).
+hid_t store_fapl(bool clear_flags, const std::string& file);
+
+// Opens a store for reading: plainly, or in SWMR-read mode when a writer is running
+// or crashed. InputError when it is absent or not HDF5.
+Id open_for_read(const std::string& path);
+
+// Shape of a dataset.
+std::vector<hsize_t> dataset_dims(hid_t ds, const std::string& file, const std::string& name);
+
+}  // namespace qk::h5
+
+namespace qk {
+
+// The caller's columns of an open store file, in creation order (store_schema.cpp).
+std::vector<ColumnSpec> read_columns(hid_t file, const std::string& path);
+
+}  // namespace qk

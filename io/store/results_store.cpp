@@ -1,0 +1,477 @@
+#include "results_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "h5_util.hpp"
+#include "input_error.hpp"
+#include "store_schema.hpp"
+
+namespace qk {
+
+namespace {
+
+constexpr uint64_t kChunkTarget = 64 * 1024;   // bytes of a chunk along the row axis
+constexpr uint64_t kChunkMax = 1024 * 1024;     // a chunk never exceeds this (rows split)
+constexpr size_t kStoredStrSize = 16;           // a variable-length string's heap reference
+
+bool file_exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+// Chunk dims of a column: [rows, row_shape...] of ~kChunkTarget bytes, at most kChunkMax
+// (a zero-sized row axis gets chunk size 1: HDF5 chunks have no empty axes).
+std::vector<hsize_t> chunk_dims(const ColumnSpec& c) {
+  const uint64_t esize = c.type == ColType::Str ? kStoredStrSize : col_type_size(c.type);
+  std::vector<hsize_t> chunk;
+  for (uint64_t d : c.row_shape) chunk.push_back(std::max<uint64_t>(d, 1));
+  uint64_t row_bytes = esize;
+  for (hsize_t d : chunk) row_bytes *= d;
+  while (row_bytes > kChunkMax) {
+    auto largest = std::max_element(chunk.begin(), chunk.end());
+    const hsize_t half = (*largest + 1) / 2;
+    row_bytes = row_bytes / *largest * half;
+    *largest = half;
+  }
+  chunk.insert(chunk.begin(), static_cast<hsize_t>(std::max<uint64_t>(1, kChunkTarget / row_bytes)));
+  return chunk;
+}
+
+void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
+  const std::string what = "dataset '/" + c.path + "'";
+  std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED};
+  for (uint64_t d : c.row_shape) {
+    dims.push_back(d);
+    maxdims.push_back(d == 0 ? H5S_UNLIMITED : d);  // a chunk cannot exceed a fixed 0
+  }
+  h5::Id space(h5::check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data()),
+                         path, "cannot make the dataspace of " + what));
+  h5::Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  const std::vector<hsize_t> chunk = chunk_dims(c);
+  h5::check_status(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), path,
+                   "cannot set the chunks of " + what);
+  h5::check_status(H5Pset_shuffle(dcpl.get()), path, "no shuffle filter for " + what);
+  h5::check_status(H5Pset_deflate(dcpl.get(), 4), path, "no gzip filter for " + what);
+  // The last, partly filled chunk is stored unfiltered at a fixed place and rewritten
+  // there on each append (committed rows with the same bytes); it is compressed once
+  // full. Without this, every append would store a new compressed copy of it.
+  h5::check_status(H5Pset_chunk_opts(dcpl.get(), H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS), path,
+                   "cannot set the chunk options of " + what);
+  h5::Id lcpl(H5Pcreate(H5P_LINK_CREATE));
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  h5::Id type(h5::file_type(c.type));
+  h5::Id ds(h5::check(H5Dcreate2(file, c.path.c_str(), type.get(), space.get(), lcpl.get(),
+                                 dcpl.get(), H5P_DEFAULT),
+                      path, "cannot create " + what));
+  h5::write_string_attr(ds.get(), "units", c.units, path);
+  h5::write_string_attr(ds.get(), "description", c.description, path);
+  h5::write_strings_attr(ds.get(), "dims", c.dims, path);
+  h5::write_int_attr(ds.get(), "ragged", c.ragged ? 1 : 0, path);
+}
+
+bool reserved_attr(const std::string& name) { return name == "schema_version" || name == "columns"; }
+
+}  // namespace
+
+struct ResultsStore::Impl {
+  struct Col {
+    ColumnSpec spec;
+    h5::Id ds;
+    uint64_t elems = 1;   // elements per row
+    int group = -1;       // ragged group of a ragged column
+  };
+  struct Group {
+    std::string name;
+    int offset_col = -1, count_col = -1;
+    std::vector<int> members;
+    int64_t total = 0;  // committed rows of its ragged columns
+  };
+
+  std::string path;
+  std::vector<ColumnSpec> user;  // the caller's columns; cols[i] for i < user.size()
+  h5::Id file;
+  std::vector<Col> cols;         // user columns, then each group's offset and count
+  std::vector<Group> groups;
+  int index_col = -1;
+  int64_t rows = 0;
+  bool failed = false;
+
+  // Builds cols/groups for `user` (datasets not opened).
+  void layout() {
+    cols.clear();
+    groups.clear();
+    for (const auto& g : ragged_groups(user)) groups.push_back(Group{g, -1, -1, {}, 0});
+    auto add = [&](const ColumnSpec& s) {
+      Col c;
+      c.spec = s;
+      c.elems = row_elems(s.row_shape);
+      if (s.ragged)
+        for (size_t g = 0; g < groups.size(); ++g)
+          if (groups[g].name == column_group(s.path)) {
+            c.group = static_cast<int>(g);
+            groups[g].members.push_back(static_cast<int>(cols.size()));
+          }
+      if (s.path == kIndexColumn) index_col = static_cast<int>(cols.size());
+      cols.push_back(std::move(c));
+    };
+    for (const auto& s : user) add(s);
+    for (auto& g : groups) {
+      g.offset_col = static_cast<int>(cols.size());
+      add(offset_column(g.name));
+      g.count_col = static_cast<int>(cols.size());
+      add(count_column(g.name));
+    }
+  }
+
+  void open_datasets() {
+    for (auto& c : cols)
+      c.ds = h5::Id(h5::check(H5Dopen2(file.get(), c.spec.path.c_str(), H5P_DEFAULT), path,
+                              "cannot open dataset '/" + c.spec.path + "'"));
+  }
+
+  void start_swmr() {
+    for (auto& c : cols) c.ds.reset();
+    h5::check_status(H5Fstart_swmr_write(file.get()), path, "cannot enter SWMR write mode");
+    open_datasets();
+  }
+
+  // Writes `nrows` rows at row `start` of column `c` from `data` (numeric) or `strs`.
+  void write_rows(Col& c, int64_t start, int64_t nrows, const void* data,
+                  const std::vector<std::string>* strs) {
+    if (nrows == 0) return;
+    const std::string what = "dataset '/" + c.spec.path + "'";
+    std::vector<hsize_t> dims{static_cast<hsize_t>(start + nrows)};
+    for (uint64_t d : c.spec.row_shape) dims.push_back(d);
+    h5::check_status(H5Dset_extent(c.ds.get(), dims.data()), path, "cannot extend " + what);
+    if (c.elems == 0) return;
+    h5::Id fspace(h5::check(H5Dget_space(c.ds.get()), path, "cannot get the space of " + what));
+    std::vector<hsize_t> offset(dims.size(), 0), count = dims;
+    offset[0] = static_cast<hsize_t>(start);
+    count[0] = static_cast<hsize_t>(nrows);
+    h5::check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, offset.data(), nullptr,
+                                         count.data(), nullptr),
+                     path, "cannot select rows of " + what);
+    const hsize_t n = static_cast<hsize_t>(nrows) * c.elems;
+    h5::Id mspace(H5Screate_simple(1, &n, nullptr));
+    h5::Id mtype(h5::memory_type(c.spec.type));
+    std::vector<const char*> ptrs;
+    if (strs) {
+      for (const auto& s : *strs) ptrs.push_back(s.c_str());
+      data = ptrs.data();
+    }
+    h5::check_status(H5Dwrite(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, data),
+                     path, "cannot write rows " + std::to_string(start) + ".." +
+                               std::to_string(start + nrows) + " of " + what);
+  }
+
+  // After a failed write: points the file's descriptor at /dev/null, so that nothing
+  // HDF5 still writes (on close) reaches the file, which stays as the failed commit
+  // left it, every earlier commit readable; and closing succeeds (HDF5 1.10 crashes at
+  // exit on a file whose close failed).
+  void abandon() {
+    failed = true;
+    void* handle = nullptr;
+    if (!file.ok() || H5Fget_vfd_handle(file.get(), H5P_DEFAULT, &handle) < 0 || !handle) return;
+    const int fd = *static_cast<int*>(handle);
+    const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0) return;
+    dup2(null_fd, fd);
+    close(null_fd);
+  }
+
+  void flush_dataset(const Col& c) {
+    h5::check_status(H5Dflush(c.ds.get()), path, "cannot flush dataset '/" + c.spec.path + "'");
+  }
+
+  void flush(const std::string& step) {
+    h5::check_status(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), path, "cannot flush (" + step + ")");
+  }
+
+  // Sets the row count of a column (truncating) after checking it holds at least `n`.
+  void truncate(Col& c, int64_t n) {
+    const std::vector<hsize_t> dims = h5::dataset_dims(c.ds.get(), path, c.spec.path);
+    if (static_cast<int64_t>(dims[0]) < n)
+      throw InputError(path, "dataset '/" + c.spec.path + "' has " + std::to_string(dims[0]) +
+                                 " rows, fewer than the " + std::to_string(n) +
+                                 " committed ones: not a consistent results store");
+    if (static_cast<int64_t>(dims[0]) == n) return;
+    std::vector<hsize_t> nd = dims;
+    nd[0] = static_cast<hsize_t>(n);
+    h5::check_status(H5Dset_extent(c.ds.get(), nd.data()), path,
+                     "cannot truncate dataset '/" + c.spec.path + "'");
+  }
+
+  int64_t read_one_i64(const Col& c, int64_t row) {
+    h5::Id fspace(H5Dget_space(c.ds.get()));
+    const hsize_t off = static_cast<hsize_t>(row), one = 1;
+    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &off, nullptr, &one, nullptr);
+    h5::Id mspace(H5Screate_simple(1, &one, nullptr));
+    int64_t v = 0;
+    h5::check_status(H5Dread(c.ds.get(), H5T_NATIVE_INT64, mspace.get(), fspace.get(), H5P_DEFAULT, &v),
+                     path, "cannot read dataset '/" + c.spec.path + "'");
+    return v;
+  }
+
+  // Per-probe column `name` of type `want`, else InputError.
+  const Col& readable(const std::string& name, ColType want) const {
+    for (const auto& c : cols)
+      if (c.spec.path == name) {
+        if (c.spec.ragged) throw InputError(path, "column '" + name + "' is ragged");
+        if (c.spec.type != want)
+          throw InputError(path, "column '" + name + "' holds " + col_type_name(c.spec.type) +
+                                     ", not " + col_type_name(want));
+        return c;
+      }
+    throw InputError(path, "no column '" + name + "'");
+  }
+
+  // The committed rows of `c` into `buf` (rows x elems, memory type of its ColType).
+  void read_rows(const Col& c, void* buf) const {
+    if (rows == 0 || c.elems == 0) return;
+    h5::Id fspace(H5Dget_space(c.ds.get()));
+    std::vector<hsize_t> offset(1 + c.spec.row_shape.size(), 0), count{static_cast<hsize_t>(rows)};
+    for (uint64_t d : c.spec.row_shape) count.push_back(d);
+    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, offset.data(), nullptr, count.data(), nullptr);
+    const hsize_t n = static_cast<hsize_t>(rows) * c.elems;
+    h5::Id mspace(H5Screate_simple(1, &n, nullptr));
+    h5::Id mtype(h5::memory_type(c.spec.type));
+    h5::check_status(H5Dread(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf),
+                     path, "cannot read dataset '/" + c.spec.path + "'");
+  }
+};
+
+ResultsStore::ResultsStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ResultsStore::ResultsStore(ResultsStore&&) noexcept = default;
+ResultsStore& ResultsStore::operator=(ResultsStore&&) noexcept = default;
+ResultsStore::~ResultsStore() = default;
+
+ResultsStore ResultsStore::create(const std::string& path, const std::vector<ColumnSpec>& cols,
+                                  const Attrs& attrs, int schema_version, bool overwrite) {
+  h5::quiet();
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->user = normalized_columns(cols, path);
+  for (const auto& a : attrs)
+    if (reserved_attr(a.first))
+      throw InputError(path, "root attribute '" + a.first + "' is written by the store itself");
+  if (!overwrite && file_exists(path))
+    throw InputError(path, "already exists (pass overwrite to replace it)");
+  impl->layout();
+  h5::Id fapl(h5::store_fapl(false, path));
+  impl->file = h5::Id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+  if (!impl->file.ok())
+    h5::fail(path, "cannot create the file (does its directory exist, is it writable?)");
+  try {
+    const hid_t f = impl->file.get();
+    for (const auto& a : attrs) h5::write_string_attr(f, a.first, a.second, path);
+    h5::write_int_attr(f, "schema_version", schema_version, path);
+    std::vector<std::string> names;
+    for (const auto& c : impl->user) names.push_back(c.path);
+    h5::write_strings_attr(f, "columns", names, path);
+    for (const auto& c : impl->cols) create_column(f, c.spec, path);
+    impl->start_swmr();
+  } catch (...) {
+    impl.reset();
+    unlink(path.c_str());
+    throw;
+  }
+  return ResultsStore(std::move(impl));
+}
+
+ResultsStore ResultsStore::reopen(const std::string& path, const std::vector<ColumnSpec>& cols) {
+  h5::quiet();
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->user = normalized_columns(cols, path);
+  if (!file_exists(path)) throw InputError(path, "does not exist");
+  impl->layout();
+  h5::Id fapl(h5::store_fapl(true, path));
+  impl->file = h5::Id(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()));
+  if (!impl->file.ok()) h5::fail(path, "cannot be opened for appending (not HDF5, or not writable)");
+  // Committed metadata may lie past the end of allocation a crash left in the
+  // superblock: allocate new space past the end of the file instead.
+  h5::check_status(H5Fincrement_filesize(impl->file.get(), 0), path, "cannot set the file size");
+  check_same_columns(read_columns(impl->file.get(), path), impl->user, path);
+  for (const auto& g : impl->groups)
+    for (int ci : {g.offset_col, g.count_col}) {
+      const std::string& name = impl->cols[static_cast<size_t>(ci)].spec.path;
+      h5::Id ds(H5Dopen2(impl->file.get(), name.c_str(), H5P_DEFAULT));
+      h5::Id type(ds.ok() ? H5Dget_type(ds.get()) : -1);
+      ColType t;
+      if (!type.ok() || !h5::col_type_of(type.get(), &t) || t != ColType::I64 ||
+          h5::dataset_dims(ds.get(), path, name).size() != 1)
+        throw InputError(path, "dataset '/" + name + "' (kept by the store) is missing or not i64 rows");
+    }
+  impl->open_datasets();
+  auto& index = impl->cols[static_cast<size_t>(impl->index_col)];
+  impl->rows = static_cast<int64_t>(h5::dataset_dims(index.ds.get(), path, index.spec.path)[0]);
+  for (auto& c : impl->cols)
+    if (!c.spec.ragged) impl->truncate(c, impl->rows);
+  for (auto& g : impl->groups) {
+    if (impl->rows > 0)
+      g.total = impl->read_one_i64(impl->cols[static_cast<size_t>(g.offset_col)], impl->rows - 1) +
+                impl->read_one_i64(impl->cols[static_cast<size_t>(g.count_col)], impl->rows - 1);
+    for (int m : g.members) impl->truncate(impl->cols[static_cast<size_t>(m)], g.total);
+  }
+  impl->flush("after truncating to the committed rows");
+  impl->start_swmr();
+  return ResultsStore(std::move(impl));
+}
+
+const std::string& ResultsStore::path() const { return impl_->path; }
+const std::vector<ColumnSpec>& ResultsStore::columns() const { return impl_->user; }
+int64_t ResultsStore::rows() const { return impl_->rows; }
+
+int ResultsStore::column_index(const std::string& col) const {
+  for (size_t i = 0; i < impl_->user.size(); ++i)
+    if (impl_->user[i].path == col) return static_cast<int>(i);
+  return -1;
+}
+
+std::vector<std::string> ResultsStore::read_strings(const std::string& col) const {
+  const auto& c = impl_->readable(col, ColType::Str);
+  std::vector<char*> ptrs(static_cast<size_t>(impl_->rows) * c.elems, nullptr);
+  impl_->read_rows(c, ptrs.data());
+  std::vector<std::string> out;
+  out.reserve(ptrs.size());
+  for (char* p : ptrs) {
+    out.emplace_back(p ? p : "");
+    H5free_memory(p);
+  }
+  return out;
+}
+
+std::vector<int64_t> ResultsStore::read_i64(const std::string& col) const {
+  const auto& c = impl_->readable(col, ColType::I64);
+  std::vector<int64_t> out(static_cast<size_t>(impl_->rows) * c.elems);
+  impl_->read_rows(c, out.data());
+  return out;
+}
+
+void ResultsStore::append(const StoreBatch& b) {
+  Impl& s = *impl_;
+  if (s.failed) throw StoreError(s.path, "an earlier append failed; reopen the store to go on");
+  if (!s.file.ok()) throw StoreError(s.path, "the store is finished");
+  if (b.n < 0 || b.cols.size() != s.user.size())
+    throw InputError(s.path, "append: a batch has " + std::to_string(b.cols.size()) +
+                                 " columns, the store " + std::to_string(s.user.size()));
+  if (b.n == 0) return;
+  // Check everything before writing anything.
+  std::vector<int64_t> nrows(s.user.size());
+  for (size_t i = 0; i < s.user.size(); ++i) {
+    const auto& c = s.cols[i];
+    const auto& d = b.cols[i];
+    const std::string where = "append: column '" + c.spec.path + "'";
+    if (d.typed && d.type != c.spec.type)
+      throw InputError(s.path, where + " given " + col_type_name(d.type) + " values, holds " +
+                                   col_type_name(c.spec.type));
+    nrows[i] = b.n;
+    if (c.spec.ragged) {
+      if (d.counts.size() != static_cast<size_t>(b.n))
+        throw InputError(s.path, where + ": needs one row count per probe");
+      nrows[i] = 0;
+      for (int64_t k : d.counts) {
+        if (k < 0) throw InputError(s.path, where + ": negative row count");
+        nrows[i] += k;
+      }
+      const int first = s.groups[static_cast<size_t>(c.group)].members.front();
+      if (d.counts != b.cols[static_cast<size_t>(first)].counts)
+        throw InputError(s.path, where + ": row counts differ from those of '" +
+                                     s.cols[static_cast<size_t>(first)].spec.path + "'");
+    }
+    const uint64_t elems = static_cast<uint64_t>(nrows[i]) * c.elems;
+    const bool ok = c.spec.type == ColType::Str
+                        ? d.strings.size() == elems
+                        : d.bytes.size() == elems * col_type_size(c.spec.type);
+    if (!ok)
+      throw InputError(s.path, where + ": expected " + std::to_string(elems) + " " +
+                                   col_type_name(c.spec.type) + " values");
+  }
+  // Offsets and counts of the ragged groups.
+  std::vector<std::vector<int64_t>> offsets(s.groups.size()), counts(s.groups.size());
+  for (size_t g = 0; g < s.groups.size(); ++g) {
+    counts[g] = b.cols[static_cast<size_t>(s.groups[g].members.front())].counts;
+    int64_t at = s.groups[g].total;
+    for (int64_t k : counts[g]) {
+      offsets[g].push_back(at);
+      at += k;
+    }
+  }
+  try {
+    auto write_col = [&](size_t i) {
+      Impl::Col& c = s.cols[i];
+      if (i < s.user.size()) {
+        const auto& d = b.cols[i];
+        const int64_t start = c.spec.ragged ? s.groups[static_cast<size_t>(c.group)].total : s.rows;
+        s.write_rows(c, start, nrows[i], d.bytes.data(),
+                     c.spec.type == ColType::Str ? &d.strings : nullptr);
+        return;
+      }
+      for (size_t g = 0; g < s.groups.size(); ++g) {
+        if (static_cast<int>(i) == s.groups[g].offset_col) s.write_rows(c, s.rows, b.n, offsets[g].data(), nullptr);
+        if (static_cast<int>(i) == s.groups[g].count_col) s.write_rows(c, s.rows, b.n, counts[g].data(), nullptr);
+      }
+    };
+    for (size_t i = 0; i < s.cols.size(); ++i)
+      if (static_cast<int>(i) != s.index_col) write_col(i);
+    s.flush("data columns");
+    write_col(static_cast<size_t>(s.index_col));
+    s.flush_dataset(s.cols[static_cast<size_t>(s.index_col)]);
+    s.flush("commit");
+  } catch (...) {
+    s.abandon();
+    throw;
+  }
+  s.rows += b.n;
+  for (size_t g = 0; g < s.groups.size(); ++g)
+    if (!offsets[g].empty()) s.groups[g].total = offsets[g].back() + counts[g].back();
+}
+
+void ResultsStore::finish(const Attrs& attrs) {
+  Impl& s = *impl_;
+  for (const auto& a : attrs)
+    if (reserved_attr(a.first))
+      throw InputError(s.path, "root attribute '" + a.first + "' is written by the store itself");
+  if (!s.file.ok()) throw StoreError(s.path, "the store is already finished");
+  for (auto& c : s.cols) c.ds.reset();
+  if (H5Fclose(s.file.release()) < 0) h5::fail(s.path, "cannot close the file");
+  h5::Id fapl(h5::store_fapl(false, s.path));
+  const hid_t f = H5Fopen(s.path.c_str(), H5F_ACC_RDWR, fapl.get());
+  if (f < 0) h5::fail(s.path, "cannot reopen the file to write its final attributes");
+  try {
+    for (const auto& a : attrs) h5::write_string_attr(f, a.first, a.second, s.path);
+  } catch (...) {
+    H5Fclose(f);
+    throw;
+  }
+  if (H5Fclose(f) < 0) h5::fail(s.path, "cannot close the file after its final attributes");
+}
+
+int64_t committed_rows(const std::string& path) {
+  h5::Id f = h5::open_for_read(path);
+  if (H5Lexists(f.get(), "probe", H5P_DEFAULT) <= 0 ||
+      H5Lexists(f.get(), kIndexColumn, H5P_DEFAULT) <= 0)
+    throw InputError(path, std::string("no dataset '/") + kIndexColumn + "': not a results store");
+  h5::Id ds(h5::check(H5Dopen2(f.get(), kIndexColumn, H5P_DEFAULT), path,
+                      std::string("cannot open dataset '/") + kIndexColumn + "'"));
+  return static_cast<int64_t>(h5::dataset_dims(ds.get(), path, kIndexColumn)[0]);
+}
+
+void clear_crash_flags(const std::string& path) {
+  h5::quiet();
+  if (!file_exists(path)) throw InputError(path, "does not exist");
+  h5::Id fapl(h5::store_fapl(true, path));
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
+  if (f < 0) h5::fail(path, "cannot be opened to clear its status flags (not HDF5, or not writable)");
+  // Keep everything written past the end of allocation the superblock records.
+  const herr_t grown = H5Fincrement_filesize(f, 0);
+  const herr_t closed = H5Fclose(f);
+  h5::check_status(grown, path, "cannot set the file size");
+  h5::check_status(closed, path, "cannot close the file after clearing its status flags");
+}
+
+}  // namespace qk

@@ -1,0 +1,117 @@
+#pragma once
+// An append-only, columnar HDF5 results store that survives SIGKILL at any moment
+// (docs/hdf5-schema.md). One row per probe in per-probe columns; ragged columns hold
+// one row per token, located by "<group>/offset" and "<group>/count".
+//
+// Commit protocol of append(): write every column but "probe/index", flush; then
+// "probe/index", flush. The committed count is the length of "probe/index"; other
+// columns may hold extra trailing rows after a crash, which reopen() truncates. The
+// file is in SWMR write mode between create/reopen and finish.
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "column_spec.hpp"
+#include "store_error.hpp"
+
+namespace qk {
+
+// One column's new rows: raw native-endian elements for numeric columns (rows x
+// row_shape, row-major), strings for Str columns, and for a ragged column the row
+// (token) count of each of the batch's probes.
+struct ColumnData {
+  std::vector<uint8_t> bytes;
+  std::vector<std::string> strings;
+  std::vector<int64_t> counts;  // ragged only: n entries
+  bool typed = false;           // set by the helpers below: `type` is checked on append
+  ColType type = ColType::F64;
+
+  template <typename T>
+  static ColumnData of(const std::vector<T>& values);
+  static ColumnData of(std::vector<std::string> values);
+};
+
+// n probes' rows, one ColumnData per column in the order of the store's columns.
+struct StoreBatch {
+  int64_t n = 0;
+  std::vector<ColumnData> cols;
+};
+
+using Attrs = std::vector<std::pair<std::string, std::string>>;
+
+class ResultsStore {
+ public:
+  // Creates `path` (InputError when it exists, unless `overwrite`), writes the root
+  // attributes (`attrs` as strings, "schema_version", "columns"), creates every column
+  // (plus "<group>/offset" and "<group>/count" per ragged group), enters SWMR write mode.
+  static ResultsStore create(const std::string& path, const std::vector<ColumnSpec>& cols,
+                             const Attrs& attrs, int schema_version, bool overwrite = false);
+
+  // Reopens a store left by a finished or crashed run: clears the crash status flags,
+  // checks its columns equal `cols` (InputError naming the dataset), truncates every
+  // column to the committed rows, enters SWMR write mode. rows() is the committed count.
+  static ResultsStore reopen(const std::string& path, const std::vector<ColumnSpec>& cols);
+
+  ResultsStore(ResultsStore&&) noexcept;
+  ResultsStore& operator=(ResultsStore&&) noexcept;
+  ~ResultsStore();  // closes the file (without finish: no final attributes)
+
+  const std::string& path() const;
+  const std::vector<ColumnSpec>& columns() const;  // the caller's columns, dims filled in
+  int64_t rows() const;                            // committed probes
+  int column_index(const std::string& col) const;  // position in columns(), -1 if absent
+
+  // Committed rows of a per-probe Str / I64 column (e.g. "probe/id" to resume).
+  std::vector<std::string> read_strings(const std::string& col) const;
+  std::vector<int64_t> read_i64(const std::string& col) const;
+
+  // Appends `b` with the commit protocol above. On failure (StoreError) the rows
+  // committed before stay in the file and the store refuses further appends.
+  void append(const StoreBatch& b);
+
+  // Closes SWMR mode, writes `attrs` as root attributes (e.g. finished_at, status), closes.
+  void finish(const Attrs& attrs);
+
+ private:
+  struct Impl;
+  explicit ResultsStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Committed probes of a store file, also one a crashed writer left (opened read-only,
+// in SWMR-read mode when needed).
+int64_t committed_rows(const std::string& path);
+
+// Clears the "open for write" status flags a killed writer leaves, so that any HDF5
+// reader opens the file (what `h5clear -s` does; `qkgeom recover FILE`). Keeps data.
+void clear_crash_flags(const std::string& path);
+
+template <typename T>
+ColumnData ColumnData::of(const std::vector<T>& values) {
+  static_assert(std::is_arithmetic_v<T>, "numeric values, or strings");
+  ColumnData d;
+  d.typed = true;
+  if constexpr (std::is_same_v<T, double>) d.type = ColType::F64;
+  else if constexpr (std::is_same_v<T, float>) d.type = ColType::F32;
+  else if constexpr (std::is_same_v<T, int64_t>) d.type = ColType::I64;
+  else if constexpr (std::is_same_v<T, int32_t>) d.type = ColType::I32;
+  else if constexpr (std::is_same_v<T, uint8_t>) d.type = ColType::U8;
+  else static_assert(sizeof(T) == 0, "f64, f32, i64, i32 or u8 values");
+  d.bytes.resize(values.size() * sizeof(T));
+  if (!values.empty()) std::memcpy(d.bytes.data(), values.data(), d.bytes.size());
+  return d;
+}
+
+inline ColumnData ColumnData::of(std::vector<std::string> values) {
+  ColumnData d;
+  d.typed = true;
+  d.type = ColType::Str;
+  d.strings = std::move(values);
+  return d;
+}
+
+}  // namespace qk

@@ -1,0 +1,14 @@
+#pragma once
+// CSV export of a results store (docs/hdf5-schema.md, "CSV export").
+#include <string>
+
+namespace qk {
+
+// Writes one CSV per table into `dir` (created if missing): for each group and each
+// distinct row shape of its per-probe columns, `<group>.csv` (scalars: index,id,cols...)
+// or `<group>_per_<dim1>[_<dim2>...].csv` (long format: index,id,dim1,...,cols...).
+// Ragged columns and the store's own offset/count columns are not exported. Committed
+// rows only; f64 as %.17g, f32 as %.9g, strings always quoted (RFC 4180).
+void export_csv(const std::string& h5, const std::string& dir);
+
+}  // namespace qk

@@ -1,0 +1,246 @@
+#include "store_merge.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "h5_util.hpp"
+#include "input_error.hpp"
+#include "results_store.hpp"
+#include "store_schema.hpp"
+
+namespace qk {
+
+namespace {
+
+constexpr uint64_t kStrBytes = 64;              // a string's assumed size in that budget
+
+struct Shard {
+  std::string path;
+  h5::Id file;
+  std::vector<h5::Id> ds;                     // per column of the merged store
+  std::vector<int64_t> index;                 // committed probe/index values
+  std::vector<std::vector<int64_t>> offset, count;  // per ragged group, per probe
+};
+
+struct Probe {
+  int64_t index;
+  int shard;
+  int64_t row;
+};
+
+// A run of source rows copied to consecutive destination rows.
+struct Run {
+  int shard;
+  int64_t src, len, dst;
+};
+
+std::vector<int64_t> read_i64_rows(hid_t file, const std::string& name, int64_t n,
+                                   const std::string& path) {
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  if (n == 0) return v;
+  h5::Id ds(h5::check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path,
+                      "cannot open dataset '/" + name + "'"));
+  h5::Id fspace(H5Dget_space(ds.get()));
+  const hsize_t off = 0, cnt = static_cast<hsize_t>(n);
+  H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &off, nullptr, &cnt, nullptr);
+  h5::Id mspace(H5Screate_simple(1, &cnt, nullptr));
+  h5::check_status(H5Dread(ds.get(), H5T_NATIVE_INT64, mspace.get(), fspace.get(), H5P_DEFAULT, v.data()),
+                   path, "cannot read dataset '/" + name + "'");
+  return v;
+}
+
+// Reads rows [src, src + len) of `ds` into `dst` (memory layout of column `c`).
+void read_run(hid_t ds, const ColumnSpec& c, uint64_t elems, int64_t src, int64_t len, void* dst,
+              const std::string& path) {
+  if (elems == 0) return;
+  h5::Id fspace(h5::check(H5Dget_space(ds), path, "cannot get the space of '/" + c.path + "'"));
+  std::vector<hsize_t> off(1 + c.row_shape.size(), 0), cnt{static_cast<hsize_t>(len)};
+  off[0] = static_cast<hsize_t>(src);
+  for (uint64_t d : c.row_shape) cnt.push_back(d);
+  h5::check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, off.data(), nullptr, cnt.data(), nullptr),
+                   path, "rows " + std::to_string(src) + ".." + std::to_string(src + len) +
+                             " are outside dataset '/" + c.path + "'");
+  const hsize_t n = static_cast<hsize_t>(len) * elems;
+  h5::Id mspace(H5Screate_simple(1, &n, nullptr));
+  h5::Id mtype(h5::memory_type(c.type));
+  h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, dst), path,
+                   "cannot read dataset '/" + c.path + "'");
+}
+
+// Runs sorted by shard and source row, adjacent ones joined.
+std::vector<Run> joined(std::vector<Run> runs) {
+  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) {
+    return a.shard != b.shard ? a.shard < b.shard : a.src < b.src;
+  });
+  std::vector<Run> out;
+  for (const Run& r : runs) {
+    if (r.len == 0) continue;
+    if (!out.empty() && out.back().shard == r.shard && out.back().src + out.back().len == r.src &&
+        out.back().dst + out.back().len == r.dst)
+      out.back().len += r.len;
+    else
+      out.push_back(r);
+  }
+  return out;
+}
+
+// Copies `runs` of column `ci` from the shards into one ColumnData of `rows` rows.
+ColumnData gather(std::vector<Shard>& shards, size_t ci, const ColumnSpec& c,
+                  const std::vector<Run>& runs, int64_t rows) {
+  const uint64_t elems = row_elems(c.row_shape);
+  const size_t n = static_cast<size_t>(rows) * elems;
+  ColumnData d;
+  d.typed = true;
+  d.type = c.type;
+  if (c.type == ColType::Str) {
+    std::vector<char*> ptrs(n, nullptr);
+    try {
+      for (const Run& r : runs) {
+        Shard& s = shards[static_cast<size_t>(r.shard)];
+        read_run(s.ds[ci].get(), c, elems, r.src, r.len, ptrs.data() + r.dst * elems, s.path);
+      }
+    } catch (...) {
+      for (char* p : ptrs) H5free_memory(p);
+      throw;
+    }
+    d.strings.reserve(n);
+    for (char* p : ptrs) {
+      d.strings.emplace_back(p ? p : "");
+      H5free_memory(p);
+    }
+    return d;
+  }
+  const size_t esize = col_type_size(c.type);
+  d.bytes.resize(n * esize);
+  for (const Run& r : runs) {
+    Shard& s = shards[static_cast<size_t>(r.shard)];
+    read_run(s.ds[ci].get(), c, elems, r.src, r.len,
+             d.bytes.data() + static_cast<size_t>(r.dst) * elems * esize, s.path);
+  }
+  return d;
+}
+
+uint64_t row_bytes(const ColumnSpec& c) {
+  return row_elems(c.row_shape) * (c.type == ColType::Str ? kStrBytes : col_type_size(c.type));
+}
+
+void merge_into(const std::string& tmp, const std::string& out,
+                const std::vector<std::string>& paths, uint64_t block_bytes) {
+  std::vector<Shard> shards(paths.size());
+  std::vector<ColumnSpec> cols;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    Shard& s = shards[i];
+    s.path = paths[i];
+    s.file = h5::open_for_read(s.path);
+    std::vector<ColumnSpec> have = read_columns(s.file.get(), s.path);
+    if (i == 0) cols = normalized_columns(have, s.path);
+    else check_same_columns(have, cols, s.path);
+    for (const auto& c : cols)
+      s.ds.emplace_back(h5::check(H5Dopen2(s.file.get(), c.path.c_str(), H5P_DEFAULT), s.path,
+                                  "cannot open dataset '/" + c.path + "'"));
+    h5::Id index(h5::check(H5Dopen2(s.file.get(), kIndexColumn, H5P_DEFAULT), s.path,
+                           "cannot open dataset '/probe/index'"));
+    const int64_t n = static_cast<int64_t>(h5::dataset_dims(index.get(), s.path, kIndexColumn)[0]);
+    s.index = read_i64_rows(s.file.get(), kIndexColumn, n, s.path);
+    for (const auto& g : ragged_groups(cols)) {
+      s.offset.push_back(read_i64_rows(s.file.get(), g + "/offset", n, s.path));
+      s.count.push_back(read_i64_rows(s.file.get(), g + "/count", n, s.path));
+    }
+  }
+  const std::vector<std::string> groups = ragged_groups(cols);
+
+  std::vector<Probe> probes;
+  for (size_t i = 0; i < shards.size(); ++i)
+    for (size_t r = 0; r < shards[i].index.size(); ++r)
+      probes.push_back(Probe{shards[i].index[r], static_cast<int>(i), static_cast<int64_t>(r)});
+  std::stable_sort(probes.begin(), probes.end(),
+                   [](const Probe& a, const Probe& b) { return a.index < b.index; });
+  for (size_t k = 1; k < probes.size(); ++k)
+    if (probes[k].index == probes[k - 1].index)
+      throw InputError(paths[static_cast<size_t>(probes[k].shard)],
+                       "probe index " + std::to_string(probes[k].index) + " is also in " +
+                           paths[static_cast<size_t>(probes[k - 1].shard)]);
+
+  bool have_version = false;
+  const int64_t version = h5::read_int_attr(shards[0].file.get(), "schema_version", &have_version);
+  Attrs attrs;
+  for (auto& a : h5::read_string_attrs(shards[0].file.get()))
+    if (a.first != "columns" && a.first != "shard" && a.first != "merged_from") attrs.push_back(a);
+  std::string from;
+  for (size_t i = 0; i < paths.size(); ++i) from += (i ? "\n" : "") + paths[i];
+  attrs.emplace_back("shard", "merged");
+  attrs.emplace_back("merged_from", from);
+  ResultsStore store = ResultsStore::create(tmp, cols, attrs, have_version ? static_cast<int>(version) : 1, true);
+
+  uint64_t probe_bytes = 0, token_bytes_per_group = 0;
+  for (const auto& c : cols) (c.ragged ? token_bytes_per_group : probe_bytes) += row_bytes(c);
+  size_t at = 0;
+  while (at < probes.size()) {
+    // One block: probes [at, end) within the memory budget (at least one probe).
+    size_t end = at;
+    uint64_t bytes = 0;
+    while (end < probes.size()) {
+      const Probe& p = probes[end];
+      uint64_t tokens = 0;
+      for (size_t g = 0; g < groups.size(); ++g)
+        tokens += static_cast<uint64_t>(shards[static_cast<size_t>(p.shard)].count[g][static_cast<size_t>(p.row)]);
+      const uint64_t b = probe_bytes + tokens * token_bytes_per_group;
+      if (end > at && bytes + b > block_bytes) break;
+      bytes += b;
+      ++end;
+    }
+    StoreBatch batch;
+    batch.n = static_cast<int64_t>(end - at);
+    std::vector<Run> probe_runs;
+    for (size_t k = at; k < end; ++k)
+      probe_runs.push_back(Run{probes[k].shard, probes[k].row, 1, static_cast<int64_t>(k - at)});
+    probe_runs = joined(probe_runs);
+    std::vector<std::vector<Run>> token_runs(groups.size());
+    std::vector<std::vector<int64_t>> token_counts(groups.size());
+    std::vector<int64_t> token_rows(groups.size(), 0);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (size_t k = at; k < end; ++k) {
+        const Shard& s = shards[static_cast<size_t>(probes[k].shard)];
+        const size_t r = static_cast<size_t>(probes[k].row);
+        token_runs[g].push_back(Run{probes[k].shard, s.offset[g][r], s.count[g][r], token_rows[g]});
+        token_counts[g].push_back(s.count[g][r]);
+        token_rows[g] += s.count[g][r];
+      }
+      token_runs[g] = joined(token_runs[g]);
+    }
+    for (size_t ci = 0; ci < cols.size(); ++ci) {
+      const ColumnSpec& c = cols[ci];
+      if (!c.ragged) {
+        batch.cols.push_back(gather(shards, ci, c, probe_runs, batch.n));
+        continue;
+      }
+      const size_t g = static_cast<size_t>(
+          std::find(groups.begin(), groups.end(), column_group(c.path)) - groups.begin());
+      batch.cols.push_back(gather(shards, ci, c, token_runs[g], token_rows[g]));
+      batch.cols.back().counts = token_counts[g];
+    }
+    store.append(batch);
+    at = end;
+  }
+  store.finish({});
+  if (std::rename(tmp.c_str(), out.c_str()) != 0)
+    throw StoreError(out, "cannot rename " + tmp + " to it");
+}
+
+}  // namespace
+
+void merge_stores(const std::string& out, const std::vector<std::string>& shards,
+                  uint64_t block_bytes) {
+  h5::quiet();
+  if (shards.empty()) throw InputError(out, "merge needs at least one shard");
+  const std::string tmp = out + ".tmp";
+  try {
+    merge_into(tmp, out, shards, block_bytes);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+}
+
+}  // namespace qk
