@@ -71,6 +71,9 @@ nlohmann::json summary_json(const SweepSummary& s) {
   for (const ProbeProblem& p : s.skipped)
     skipped.push_back({{"line", p.line}, {"id", p.id}, {"problem", p.what}});
   j["skipped"] = skipped;
+  j["timing"] = {{"setup_s", s.setup_s}, {"prefill_s", s.prefill_s}, {"analysis_s", s.analysis_s},
+                 {"write_wait_s", s.write_wait_s}, {"write_busy_s", s.write_busy_s},
+                 {"finish_s", s.finish_s}};
   if (s.composite_mean)
     j["composite"] = {{"mean", *s.composite_mean}, {"min", *s.composite_min}, {"max", *s.composite_max}};
   return j;

@@ -1,5 +1,6 @@
 #include "batch_writer.hpp"
 
+#include <chrono>
 #include <utility>
 
 #include "h5_util.hpp"
@@ -36,6 +37,11 @@ void BatchWriter::close() {
   if (error_) std::rethrow_exception(error_);
 }
 
+double BatchWriter::busy_s() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return busy_s_;
+}
+
 bool BatchWriter::failed() const {
   std::lock_guard<std::mutex> lock(mu_);
   return error_ != nullptr;
@@ -56,7 +62,13 @@ void BatchWriter::run() {
     }
     cv_.notify_all();
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       store_.append(batch);
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        busy_s_ += dt;
+      }
       if (on_commit_) on_commit_(store_.rows());
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);

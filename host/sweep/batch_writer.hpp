@@ -26,6 +26,7 @@ class BatchWriter {
   // Waits for the queue to drain and the thread to end; rethrows the writer's error.
   void close();
   bool failed() const;
+  double busy_s() const;  // seconds spent appending (on the writer thread)
 
  private:
   void run();
@@ -37,6 +38,7 @@ class BatchWriter {
   std::deque<StoreBatch> queue_;
   bool closing_ = false;
   std::exception_ptr error_;
+  double busy_s_ = 0;
   std::thread thread_;
 };
 

@@ -141,6 +141,9 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   const bool with_q = o.attention || o.save_kv == SaveKv::Qkv;
   double cmin = std::numeric_limits<double>::infinity(), cmax = -cmin, csum = 0;
 
+  using Clock = std::chrono::steady_clock;
+  auto secs = [](Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); };
+  sum.setup_s = secs(t0);
   Progress progress("sweep", static_cast<int64_t>(work.size()), total_tokens, o.progress);
   BatchWriter writer(store, nullptr);
   for (const auto& [begin, end] : token_batches(work, o.batch_tokens)) {
@@ -154,7 +157,10 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
       ids.push_back(work[i].ids);
       tokens += static_cast<int64_t>(work[i].ids.size());
     }
+    auto t = Clock::now();
     const std::vector<Snapshot> snaps = capture_snapshots(model, ids, with_q);
+    sum.prefill_s += secs(t);
+    t = Clock::now();
     std::vector<ProbeOutcome> outs(end - begin);
     for (size_t i = 0; i < outs.size(); ++i) {
       outs[i].probe = &work[begin + i];
@@ -168,12 +174,18 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
       }
       if (o.attention) outs[i].attention = attention_stats(snaps[i], aopt);
     }
-    writer.push(sweep_rows(cols, outs));
+    StoreBatch rows = sweep_rows(cols, outs);
+    sum.analysis_s += secs(t);
+    t = Clock::now();
+    writer.push(std::move(rows));
+    sum.write_wait_s += secs(t);
     sum.done += static_cast<int64_t>(outs.size());
     sum.tokens += tokens;
     progress.advance(static_cast<int64_t>(outs.size()), tokens);
   }
+  const auto t_finish = Clock::now();
   writer.close();  // rethrows a failed append; the committed rows stay in the file
+  sum.write_busy_s = writer.busy_s();
   progress.finish();
   if (o.bo && sum.done > 0) {
     sum.composite_mean = csum / static_cast<double>(sum.done);
@@ -185,7 +197,8 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   store.finish({{"finished_at", utc_now_iso8601()},
                 {"status", sum.status},
                 {"probes_committed", std::to_string(store.rows())}});
-  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  sum.finish_s = secs(t_finish);
+  sum.seconds = secs(t0);
   return sum;
 }
 #else

@@ -41,7 +41,13 @@ struct SweepSummary {
   int64_t tokens = 0;             // tokens of the probes committed by this run
   std::vector<ProbeProblem> skipped;  // bad lines, over-long probes (--on-bad-line skip)
   bool interrupted = false;
-  double seconds = 0;
+  double seconds = 0;             // wall time of the whole run
+  double setup_s = 0;             // model load, probe read, tokenization, store open
+  double prefill_s = 0;           // prefill and Q/K/V to host memory
+  double analysis_s = 0;          // BO metrics, attention statistics, row building
+  double write_wait_s = 0;        // prefill thread blocked on a full writer queue
+  double write_busy_s = 0;        // writer thread appending (overlaps the above)
+  double finish_s = 0;            // draining the writer, accepted file, final attributes
   std::string device, dtype, status;
   int threads = 0;                // CPU threads libtorch used
   std::optional<double> composite_mean, composite_min, composite_max;  // this run's probes
