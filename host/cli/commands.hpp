@@ -26,5 +26,8 @@ Action add_sweep_command(CLI::App& app);
 Action add_merge_command(CLI::App& app);
 Action add_export_command(CLI::App& app);
 Action add_recover_command(CLI::App& app);
+Action add_weights_command(CLI::App& app);
+Action add_align_command(CLI::App& app);
+Action add_correlate_command(CLI::App& app);
 
 }  // namespace qk

@@ -1,5 +1,6 @@
 // qkgeom: the CLI entry point. Subcommands live in *_command.cpp.
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "input_error.hpp"
+#include "store_error.hpp"
 #include "qkgeom/version.hpp"
 
 int main(int argc, char** argv) {
@@ -29,6 +31,11 @@ int main(int argc, char** argv) {
   actions[app.get_subcommand("merge")] = qk::add_merge_command(app);
   actions[app.get_subcommand("export")] = qk::add_export_command(app);
   actions[app.get_subcommand("recover")] = qk::add_recover_command(app);
+  actions[app.get_subcommand("weights")] = qk::add_weights_command(app);
+#if defined(QKGEOM_WITH_TORCH)
+  actions[app.get_subcommand("align")] = qk::add_align_command(app);
+  actions[app.get_subcommand("correlate")] = qk::add_correlate_command(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -38,6 +45,12 @@ int main(int argc, char** argv) {
   try {
     for (const auto& [sub, action] : actions)
       if (sub->parsed()) return action();
+  } catch (const qk::StoreError& e) {
+    // After a failed write HDF5 1.10 cannot close the file cleanly and would crash in its
+    // exit handler; what was committed is safe, so leave without running it.
+    std::cerr << "qkgeom: error: " << e.what() << "\n";
+    std::cerr.flush();
+    std::_Exit(qk::kExitRuntime);
   } catch (const qk::InputError& e) {
     std::cerr << "qkgeom: error: " << e.what() << "\n";
     return qk::kExitBadInput;

@@ -3,8 +3,8 @@
 // (docs/hdf5-schema.md). One row per probe in per-probe columns; ragged columns hold
 // one row per token, located by "<group>/offset" and "<group>/count".
 //
-// Commit protocol of append(): write every column but "probe/index", flush; then
-// "probe/index", flush. The committed count is the length of "probe/index"; other
+// Commit protocol of append(): write every column but "probe/index", flush (numeric
+// datasets one by one, then the file); then "probe/index", flush. The committed count is the length of "probe/index"; other
 // columns may hold extra trailing rows after a crash, which reopen() truncates. The
 // file is in SWMR write mode between create/reopen and finish.
 #include <cstdint>
@@ -70,7 +70,10 @@ class ResultsStore {
   std::vector<int64_t> read_i64(const std::string& col) const;
 
   // Appends `b` with the commit protocol above. On failure (StoreError) the rows
-  // committed before stay in the file and the store refuses further appends.
+  // committed before stay in the file and the store refuses further appends. HDF5
+  // 1.10.8 may then crash in its exit handler (a failed flush leaves its metadata cache
+  // unable to close the file): a program should report the error and leave with
+  // std::_Exit (after flushing its own output).
   void append(const StoreBatch& b);
 
   // Closes SWMR mode, writes `attrs` as root attributes (e.g. finished_at, status), closes.

@@ -1,6 +1,6 @@
 #include "store_export.hpp"
 
-#include <cinttypes>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>

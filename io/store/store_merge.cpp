@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
 
 #include "h5_util.hpp"
 #include "input_error.hpp"

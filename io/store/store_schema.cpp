@@ -84,7 +84,7 @@ std::vector<ColumnSpec> normalized_columns(const std::vector<ColumnSpec>& cols,
       if (d.empty() || !dn.insert(d).second)
         throw InputError(file, where + ": dims names must be distinct and non-empty");
     if (c.ragged && column_group(c.path) == kKeyGroup)
-      throw InputError(file, where + ": ragged columns cannot be in the key group 'probe'");
+      throw InputError(file, where + ": ragged columns cannot be in group 'probe'");
     if (c.path == kIndexColumn) {
       if (c.type != ColType::I64 || !c.row_shape.empty() || c.ragged)
         throw InputError(file, where + " must be a scalar, per-probe i64 column");

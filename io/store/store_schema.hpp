@@ -11,7 +11,7 @@ namespace qk {
 
 // The per-probe key column every store has (I64, scalar): the probe's index.
 inline constexpr const char* kIndexColumn = "probe/index";
-// The group whose columns are written last in a commit (docs/hdf5-schema.md).
+// The group of the index column; it holds no ragged columns (docs/hdf5-schema.md).
 inline constexpr const char* kKeyGroup = "probe";
 
 // `cols` checked (InputError naming `file` and the column) with default dims filled

@@ -1,0 +1,84 @@
+// `qkgeom weights --model DIR --out STATIC.h5 [--topk K] [--device auto|cpu|cuda[:N]]
+// [--export-legacy DIR] [--json]`: static operator geometry of the q/k projection weights
+// (docs/static-geometry.md), no forward pass.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "command_line.hpp"
+#include "commands.hpp"
+
+#if defined(QKGEOM_WITH_TORCH)
+#include "legacy_export.hpp"
+#include "static_h5.hpp"
+#include "static_weights.hpp"
+#endif
+
+namespace qk {
+
+namespace {
+
+struct WeightsArgs {
+  std::string model;
+  std::string out;
+  std::string export_legacy;
+  std::string device = "auto";
+  int64_t topk = 16;
+  bool json = false;
+};
+
+int run_weights(const WeightsArgs& a) {
+#if defined(QKGEOM_WITH_TORCH)
+  StaticOptions o;
+  o.model = a.model;
+  o.device = a.device;
+  o.topk = a.topk;
+  const StaticResult r = compute_static_weights(o);
+  write_static_h5(a.out, r, a.model, command_line());
+  if (!a.export_legacy.empty()) export_legacy(a.export_legacy, r);
+  const StaticDims& d = r.dims;
+  if (a.json) {
+    nlohmann::json j{{"out", a.out},         {"layers", d.layers},     {"heads", d.q_heads},
+                     {"kv_heads", d.kv_heads}, {"head_dim", d.head_dim}, {"hidden_size", d.hidden},
+                     {"topk", d.topk},       {"device", r.device},     {"seconds", r.seconds}};
+    if (!a.export_legacy.empty()) j["export_legacy"] = a.export_legacy;
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("qkgeom weights: %lld layers x %lld heads (%lld kv, head_dim %lld, hidden %lld) on %s "
+                "in %.2f s -> %s\n",
+                static_cast<long long>(d.layers), static_cast<long long>(d.q_heads),
+                static_cast<long long>(d.kv_heads), static_cast<long long>(d.head_dim),
+                static_cast<long long>(d.hidden), r.device.c_str(), r.seconds, a.out.c_str());
+    if (!a.export_legacy.empty()) std::printf("legacy export -> %s\n", a.export_legacy.c_str());
+  }
+  return kExitOk;
+#else
+  (void)a;
+  throw std::runtime_error("weights: this build has no libtorch (QKGEOM_WITH_TORCH=OFF)");
+#endif
+}
+
+}  // namespace
+
+Action add_weights_command(CLI::App& app) {
+  auto args = std::make_shared<WeightsArgs>();
+  CLI::App* sub = app.add_subcommand(
+      "weights", "Static geometry of every head's Q/K operator from the weights -> STATIC.h5");
+  sub->add_option("--model", args->model, "Hugging Face model directory (config.json, safetensors)")
+      ->required();
+  sub->add_option("--out", args->out, "output HDF5 file (STATIC.h5)")->required();
+  sub->add_option("--topk", args->topk, "eigenvectors of the symmetric part kept per head (1 .. 2 * head_dim)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--export-legacy", args->export_legacy,
+                  "also write the seed scripts' inputs (grams.json, grams-eigdirs.pt, static-singvals.json) here");
+  sub->add_flag("--json", args->json, "print the summary as one JSON object");
+  return [args] { return run_weights(*args); };
+}
+
+}  // namespace qk

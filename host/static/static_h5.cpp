@@ -1,0 +1,122 @@
+#include "static_h5.hpp"
+
+#include <hdf5.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "descriptors.hpp"
+#include "file_hash.hpp"
+#include "h5_util.hpp"
+#include "qkgeom/version.hpp"
+#include "store_error.hpp"
+#include "sweep_provenance.hpp"
+
+namespace qk {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_dataset(hid_t parent, const std::string& name, const std::vector<hsize_t>& shape,
+                   hid_t type, const void* data, const std::string& file) {
+  const h5::Id space(h5::check(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr),
+                               file, "dataspace of " + name));
+  const h5::Id ds(h5::check(H5Dcreate2(parent, name.c_str(), type, space.get(), H5P_DEFAULT,
+                                       H5P_DEFAULT, H5P_DEFAULT),
+                            file, "create dataset " + name));
+  h5::check_status(H5Dwrite(ds.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), file,
+                   "write dataset " + name);
+}
+
+void write_f64(hid_t parent, const std::string& name, const std::vector<hsize_t>& shape,
+               const std::vector<double>& v, const std::string& file) {
+  write_dataset(parent, name, shape, H5T_NATIVE_DOUBLE, v.data(), file);
+}
+
+// Concatenation over layers of one per-layer field.
+template <typename T, typename F>
+std::vector<T> gather(const StaticResult& r, F field) {
+  std::vector<T> out;
+  for (const LayerStatic& l : r.layers) {
+    const std::vector<T>& v = field(l);
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+void write_spectrum_group(hid_t file_id, const std::string& group, const std::vector<double>& sv,
+                          const StaticDims& d, const std::string& file) {
+  const h5::Id g(h5::check(H5Gcreate2(file_id, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                           file, "create group " + group));
+  const hsize_t L = d.layers, H = d.q_heads, D = d.head_dim;
+  write_f64(g.get(), "singular_values", {L, H, D}, sv, file);
+  const auto desc = describe_spectra(sv, d.head_dim);
+  for (size_t i = 0; i < kDescriptorNames.size(); ++i)
+    write_f64(g.get(), kDescriptorNames[i], {L, H}, desc[i], file);
+}
+
+void write_all(const std::string& tmp, const StaticResult& r, const std::string& model_dir,
+               const std::string& command_line) {
+  const StaticDims& d = r.dims;
+  const hsize_t L = d.layers, H = d.q_heads, D = d.head_dim, N = d.hidden, K = d.topk;
+  const h5::Id f(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp,
+                           "create file"));
+  const hid_t root = f.get();
+  const std::string model = fs::absolute(model_dir).string();
+  h5::write_int_attr(root, "schema_version", 1, tmp);
+  h5::write_string_attr(root, "kind", "qkgeom-static", tmp);
+  h5::write_string_attr(root, "engine_version", kVersion, tmp);
+  h5::write_string_attr(root, "git_sha", kGitSha, tmp);
+  h5::write_string_attr(root, "command_line", command_line, tmp);
+  h5::write_string_attr(root, "model_path", model, tmp);
+  h5::write_string_attr(root, "model_config_sha256", sha256_file((fs::path(model) / "config.json").string()), tmp);
+  h5::write_string_attr(root, "model_weights_index_sha256", weights_index_sha256(model), tmp);
+  h5::write_string_attr(root, "device", r.device, tmp);
+  h5::write_string_attr(root, "gpu_name", r.gpu_name, tmp);
+  h5::write_string_attr(root, "started_at", r.started_at, tmp);
+  h5::write_string_attr(root, "finished_at", r.finished_at, tmp);
+  h5::write_int_attr(root, "num_layers", d.layers, tmp);
+  h5::write_int_attr(root, "num_heads", d.q_heads, tmp);
+  h5::write_int_attr(root, "num_kv_heads", d.kv_heads, tmp);
+  h5::write_int_attr(root, "head_dim", d.head_dim, tmp);
+  h5::write_int_attr(root, "hidden_size", d.hidden, tmp);
+  h5::write_int_attr(root, "topk", d.topk, tmp);
+
+  write_spectrum_group(root, "exact", gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.exact_sv; }), d, tmp);
+  write_spectrum_group(root, "shortcut", gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.shortcut_sv; }), d, tmp);
+  {
+    const h5::Id g(h5::check(H5Gcreate2(root, "symmetric", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
+                             "create group symmetric"));
+    write_f64(g.get(), "eigenvalues", {L, H, 2 * D},
+              gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.sym_eig; }), tmp);
+    const std::vector<float> vec = gather<float>(r, [](const LayerStatic& l) -> const auto& { return l.sym_vec; });
+    write_dataset(g.get(), "eigenvectors", {L, H, K, N}, H5T_NATIVE_FLOAT, vec.data(), tmp);
+  }
+  const h5::Id g(h5::check(H5Gcreate2(root, "operator", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
+                           "create group operator"));
+  write_f64(g.get(), "fro_sq", {L, H}, gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.fro_sq; }), tmp);
+  write_f64(g.get(), "fro_sq_shortcut", {L, H},
+            gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.fro_sq_shortcut; }), tmp);
+  write_f64(g.get(), "gram", {L, L, H}, r.gram, tmp);
+  h5::check_status(H5Fflush(root, H5F_SCOPE_GLOBAL), tmp, "flush");
+}
+
+}  // namespace
+
+void write_static_h5(const std::string& path, const StaticResult& r, const std::string& model_dir,
+                     const std::string& command_line) {
+  h5::quiet();
+  const std::string tmp = path + ".tmp";
+  try {
+    write_all(tmp, r, model_dir, command_line);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw StoreError(path, "cannot rename " + tmp + " to it: " + ec.message());
+}
+
+}  // namespace qk

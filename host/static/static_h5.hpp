@@ -1,0 +1,14 @@
+#pragma once
+// STATIC.h5 (schema_version 1, docs/static-geometry.md): written to PATH.tmp, then renamed.
+#include <string>
+
+#include "static_weights.hpp"
+
+namespace qk {
+
+// `command_line` and `model_dir` are provenance (root attributes). StoreError on an
+// HDF5 or file-system failure, naming the file.
+void write_static_h5(const std::string& path, const StaticResult& r, const std::string& model_dir,
+                     const std::string& command_line);
+
+}  // namespace qk

@@ -1,0 +1,110 @@
+#include "static_weights.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+
+#include "bo/backend.hpp"
+#include "checkpoint.hpp"
+#include "input_error.hpp"
+#include "layer_static_cpu.hpp"
+#include "operator_gram_cpu.hpp"
+#include "progress.hpp"
+#include "static_gpu.hpp"
+#include "sweep_provenance.hpp"
+
+namespace qk {
+
+namespace {
+
+// Names of layer l's q and k projection weights in this checkpoint.
+std::pair<std::string, std::string> qk_names(const Checkpoint& ckpt, int64_t l) {
+  const std::string n = std::to_string(l);
+  if (ckpt.config().arch == Architecture::Bert) {
+    const std::string q = "encoder.layer." + n + ".attention.self.query.weight";
+    const std::string k = "encoder.layer." + n + ".attention.self.key.weight";
+    const bool bare = ckpt.has("embeddings.word_embeddings.weight") || ckpt.has("encoder.layer.0.attention.self.query.weight");
+    const std::string pre = bare ? "" : "bert.";
+    return {pre + q, pre + k};
+  }
+  const bool model = ckpt.has("model.embed_tokens.weight") || ckpt.has("model.layers.0.self_attn.q_proj.weight");
+  const std::string p = std::string(model ? "model." : "") + "layers." + n + ".self_attn.";
+  return {p + "q_proj.weight", p + "k_proj.weight"};
+}
+
+std::vector<float> load_f32(Checkpoint& ckpt, const std::string& name, int64_t rows, int64_t cols) {
+  const at::Tensor t = ckpt.load(name, {rows, cols}, c10::kCPU, at::kFloat).contiguous();
+  return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+}
+
+// The GPU twins are linked in (static_gpu_cuda.cpp) only in CUDA builds that have them.
+constexpr bool kStaticGpu =
+#if defined(QKGEOM_STATIC_GPU)
+    true;
+#else
+    false;
+#endif
+
+Backend static_backend(const std::string& spec) {
+  if (spec == "auto" && !kStaticGpu) return Backend{};
+  Backend b = choose_backend(spec);
+  if (b.gpu && !kStaticGpu)
+    throw std::runtime_error("--device " + spec + ": this build has no CUDA static path");
+  return b;
+}
+
+}  // namespace
+
+StaticResult compute_static_weights(const StaticOptions& o) {
+  const Backend backend = static_backend(o.device);
+  StaticResult r;
+  r.started_at = utc_now_iso8601();
+  const auto t0 = std::chrono::steady_clock::now();
+  Checkpoint ckpt(o.model);
+  const ModelConfig& c = ckpt.config();
+  StaticDims& d = r.dims;
+  d.layers = c.num_layers;
+  d.q_heads = c.num_heads;
+  d.kv_heads = c.num_kv_heads;
+  d.head_dim = c.head_dim;
+  d.hidden = c.hidden_size;
+  d.topk = o.topk;
+  if (d.layers <= 0 || d.q_heads <= 0 || d.kv_heads <= 0 || d.head_dim <= 0 || d.hidden <= 0 ||
+      d.q_heads % d.kv_heads != 0)
+    throw InputError(c.path, "layers, heads, kv heads, head_dim and hidden size must be positive, "
+                             "with num_attention_heads a multiple of num_key_value_heads");
+  if (o.topk < 1 || o.topk > 2 * d.head_dim)
+    throw std::invalid_argument("--topk must be in [1, 2 * head_dim = " + std::to_string(2 * d.head_dim) +
+                                "], not " + std::to_string(o.topk));
+  r.device = backend.name;
+  if (backend.gpu) r.gpu_name = gpu_device_name(backend.device);
+
+  std::vector<std::vector<float>> wq(static_cast<size_t>(d.layers)), wk(wq.size());
+  for (int64_t l = 0; l < d.layers; ++l) {
+    const auto [qn, kn] = qk_names(ckpt, l);
+    wq[l] = load_f32(ckpt, qn, d.q_heads * d.head_dim, d.hidden);
+    wk[l] = load_f32(ckpt, kn, d.kv_heads * d.head_dim, d.hidden);
+    r.layers.push_back(backend.gpu ? layer_static_gpu(wq[l].data(), wk[l].data(), d, backend.device)
+                                   : layer_static_cpu(wq[l].data(), wk[l].data(), d));
+    if (o.progress) {
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "weights: layer %lld/%lld done, %s elapsed, ETA %s\n",
+                   static_cast<long long>(l + 1), static_cast<long long>(d.layers),
+                   format_duration(t).c_str(),
+                   format_duration(t / static_cast<double>(l + 1) * static_cast<double>(d.layers - l - 1)).c_str());
+    }
+  }
+  std::vector<const float*> pq, pk;
+  for (size_t l = 0; l < wq.size(); ++l) {
+    pq.push_back(wq[l].data());
+    pk.push_back(wk[l].data());
+  }
+  r.gram = backend.gpu ? operator_gram_gpu(pq, pk, d, backend.device) : operator_gram_cpu(pq, pk, d);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.finished_at = utc_now_iso8601();
+  return r;
+}
+
+}  // namespace qk

@@ -1,0 +1,36 @@
+#pragma once
+// `qkgeom weights`: a checkpoint's q/k projection weights -> static operator geometry
+// (docs/static-geometry.md), layer by layer, then the operator Gram over layer pairs.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "static_types.hpp"
+
+namespace qk {
+
+struct StaticOptions {
+  std::string model;          // HF model directory
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int64_t topk = 16;
+  bool progress = true;       // per-layer progress on stderr
+};
+
+// Everything STATIC.h5 holds, plus where and how it was computed.
+struct StaticResult {
+  StaticDims dims;
+  std::vector<LayerStatic> layers;  // [L]
+  std::vector<double> gram;         // [L][L][Hq]
+  std::string device = "cpu";       // "cpu" or "cuda:N"
+  std::string gpu_name;
+  std::string started_at, finished_at;
+  double seconds = 0;
+};
+
+// Reads the q/k projection weights layer by layer (f32 host copies of all of them are
+// kept for the Gram: O(params of q and k) memory), computes on the chosen device, times.
+// InputError names the file and tensor when one is missing or mis-shaped. Throws std::invalid_argument for a bad
+// --topk or --device, std::runtime_error for an unusable GPU.
+StaticResult compute_static_weights(const StaticOptions& options);
+
+}  // namespace qk

@@ -1,0 +1,221 @@
+#include "correlate_study.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "align_study.hpp"
+#include "h5_arrays.hpp"
+#include "h5_util.hpp"
+#include "input_error.hpp"
+
+namespace qk {
+
+namespace {
+
+const char* const kDescriptors[] = {"op", "fro", "trace", "rank_eff", "spec_ent", "anisotropy", "condition"};
+const char* const kRegressors[] = {"op", "spec_ent", "rank_eff", "anisotropy"};
+
+// Per-head means over the rows `rows` of x [N][L*H].
+std::vector<double> head_means(const std::vector<double>& x, size_t lh, const std::vector<size_t>& rows) {
+  std::vector<double> m(lh, 0.0);
+  for (size_t r : rows)
+    for (size_t i = 0; i < lh; ++i) m[i] += x[r * lh + i];
+  for (double& v : m) v /= static_cast<double>(rows.size());
+  return m;
+}
+
+std::string attr_or(hid_t f, const std::string& name) {
+  bool found = false;
+  const std::string v = h5::read_string_attr(f, name, &found);
+  return found ? v : "";
+}
+
+}  // namespace
+
+CorrelateResult correlate_study(const std::string& static_h5, const std::string& sweep_h5,
+                                const CorrelateOptions& opts) {
+  h5::quiet();
+  const h5::Id fs = h5::open_for_read(static_h5);
+  const h5::Id fw = h5::open_for_read(sweep_h5);
+  const std::string ms = attr_or(fs.get(), "model_config_sha256"), mw = attr_or(fw.get(), "model_config_sha256");
+  if (!ms.empty() && !mw.empty() && ms != mw)
+    throw InputError(sweep_h5, "comes from another model than " + static_h5 + " (model_config_sha256 " +
+                                   mw.substr(0, 12) + " vs " + ms.substr(0, 12) + ")");
+  const ArrayF64 ent = read_f64(fw.get(), "attention/entropy", sweep_h5);
+  const ArrayF64 lstd = read_f64(fw.get(), "attention/logit_std", sweep_h5);
+  const ArrayF64 index = read_f64(fw.get(), "probe/index", sweep_h5);
+  CorrelateResult r;
+  r.options = opts;
+  const ArrayF64 op = read_f64(fs.get(), "exact/op", static_h5);
+  if (op.dims.size() != 2) throw InputError(static_h5, "exact/op is not [layers, heads]");
+  r.layers = static_cast<int>(op.dims[0]);
+  r.heads = static_cast<int>(op.dims[1]);
+  if (ent.dims.size() != 3 || ent.dims[1] != op.dims[0] || ent.dims[2] != op.dims[1] || lstd.dims != ent.dims)
+    throw InputError(sweep_h5, "attention/entropy is not [probes, " + std::to_string(r.layers) + ", " +
+                                   std::to_string(r.heads) + "] as the static file's heads");
+  r.probes = static_cast<int64_t>(index.dims[0]);  // committed rows only
+  if (r.probes < 1) throw InputError(sweep_h5, "holds no committed probes");
+  const size_t lh = static_cast<size_t>(r.layers) * r.heads;
+  std::vector<size_t> all(static_cast<size_t>(r.probes));
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  r.entropy = head_means(ent.data, lh, all);
+  r.logit_std = head_means(lstd.data, lh, all);
+
+  // Bootstrap: the same resampled probe sets for every descriptor and spectrum.
+  std::vector<std::vector<double>> boot_entropy;
+  std::mt19937_64 rng(opts.seed);
+  std::uniform_int_distribution<size_t> pick(0, all.size() - 1);
+  for (int b = 0; b < opts.bootstrap; ++b) {
+    std::vector<size_t> rows(all.size());
+    for (size_t& x : rows) x = pick(rng);
+    boot_entropy.push_back(head_means(ent.data, lh, rows));
+  }
+  const double a = (1.0 - opts.level) / 2.0;
+  const auto thirds = layer_thirds(r.layers);
+  for (const char* spectrum : {"exact", "shortcut"}) {
+    SpectrumStudy s;
+    s.spectrum = spectrum;
+    std::vector<std::vector<double>> geom;
+    for (const char* name : kDescriptors) {
+      const ArrayF64 g = read_f64(fs.get(), std::string(spectrum) + "/" + name, static_h5);
+      if (g.dims != op.dims) throw InputError(static_h5, std::string(spectrum) + "/" + name + " is not [layers, heads]");
+      geom.push_back(g.data);
+      DescriptorCorrelation d;
+      d.name = name;
+      d.pearson_entropy = pearson(g.data, r.entropy);
+      d.pearson_logit_std = pearson(g.data, r.logit_std);
+      d.spearman_entropy = spearman(g.data, r.entropy);
+      d.spearman_logit_std = spearman(g.data, r.logit_std);
+      std::vector<double> bp, bs;
+      for (const auto& e : boot_entropy) {
+        bp.push_back(pearson(g.data, e));
+        bs.push_back(spearman(g.data, e));
+      }
+      d.pearson_entropy_lo = quantile(bp, a);
+      d.pearson_entropy_hi = quantile(bp, 1 - a);
+      d.spearman_entropy_lo = quantile(bs, a);
+      d.spearman_entropy_hi = quantile(bs, 1 - a);
+      for (const auto& [lo, hi] : thirds) {
+        const size_t b0 = static_cast<size_t>(lo) * r.heads, b1 = static_cast<size_t>(hi) * r.heads;
+        d.pearson_entropy_thirds.push_back(
+            pearson(std::vector<double>(g.data.begin() + static_cast<long>(b0), g.data.begin() + static_cast<long>(b1)),
+                    std::vector<double>(r.entropy.begin() + static_cast<long>(b0), r.entropy.begin() + static_cast<long>(b1))));
+      }
+      s.descriptors.push_back(d);
+    }
+    for (const DescriptorCorrelation& d : s.descriptors)
+      if (!std::isnan(d.pearson_entropy) && (s.best.empty() || std::fabs(d.pearson_entropy) > std::fabs(s.best_r))) {
+        s.best = d.name;
+        s.best_r = d.pearson_entropy;
+      }
+    std::vector<std::vector<double>> x;
+    for (const char* name : kRegressors)
+      for (size_t i = 0; i < std::size(kDescriptors); ++i)
+        if (std::string(kDescriptors[i]) == name) x.push_back(geom[i]);
+    s.regression = standardized_regression(x, r.entropy);
+    r.studies.push_back(s);
+  }
+  return r;
+}
+
+nlohmann::json correlate_json(const CorrelateResult& r) {
+  nlohmann::json j;
+  j["layers"] = r.layers;
+  j["heads"] = r.heads;
+  j["probes"] = r.probes;
+  j["bootstrap"] = r.options.bootstrap;
+  j["confidence_level"] = r.options.level;
+  j["seed"] = r.options.seed;
+  for (const SpectrumStudy& s : r.studies) {
+    nlohmann::json js;
+    for (const DescriptorCorrelation& d : s.descriptors)
+      js["descriptors"][d.name] = {{"pearson_entropy", d.pearson_entropy},
+                                   {"pearson_logit_std", d.pearson_logit_std},
+                                   {"spearman_entropy", d.spearman_entropy},
+                                   {"spearman_logit_std", d.spearman_logit_std},
+                                   {"pearson_entropy_ci", {d.pearson_entropy_lo, d.pearson_entropy_hi}},
+                                   {"spearman_entropy_ci", {d.spearman_entropy_lo, d.spearman_entropy_hi}},
+                                   {"pearson_entropy_thirds", d.pearson_entropy_thirds}};
+    js["best_predictor"] = {{"descriptor", s.best}, {"pearson_entropy", s.best_r}};
+    nlohmann::json coef;
+    for (size_t i = 0; i < std::size(kRegressors); ++i) coef[kRegressors[i]] = s.regression.coef[i];
+    js["regression"] = {{"r2", s.regression.r2}, {"standardized_coefficients", coef},
+                        {"intercept", s.regression.coef.back()}};
+    j[s.spectrum] = js;
+  }
+  return j;
+}
+
+std::string correlate_table(const CorrelateResult& r) {
+  std::ostringstream o;
+  char b[256];
+  std::snprintf(b, sizeof b, "%d layers x %d heads, dynamic means over %lld probes; intervals: %g%% bootstrap (%d resamples)\n",
+                r.layers, r.heads, static_cast<long long>(r.probes), 100 * r.options.level, r.options.bootstrap);
+  o << b;
+  const auto thirds = layer_thirds(r.layers);
+  for (const SpectrumStudy& s : r.studies) {
+    o << "\n== " << s.spectrum << " spectrum"
+      << (s.spectrum == "shortcut" ? " (the seed's d x d W_K W_Q^T)" : " (W_Q^T W_K)") << "\n";
+    o << "  descriptor    pearson(H)          [CI]        spearman(H)         [CI]        pearson(std) spearman(std)\n";
+    for (const DescriptorCorrelation& d : s.descriptors) {
+      std::snprintf(b, sizeof b, "  %-12s %+7.3f [%+.3f, %+.3f]   %+7.3f [%+.3f, %+.3f]   %+7.3f      %+7.3f\n",
+                    d.name.c_str(), d.pearson_entropy, d.pearson_entropy_lo, d.pearson_entropy_hi,
+                    d.spearman_entropy, d.spearman_entropy_lo, d.spearman_entropy_hi, d.pearson_logit_std,
+                    d.spearman_logit_std);
+      o << b;
+    }
+    o << "  by layer thirds (pearson with entropy):\n";
+    for (size_t t = 0; t < 3; ++t) {
+      std::snprintf(b, sizeof b, "    [%s L%d-%d]", t == 0 ? "early" : t == 1 ? "mid" : "late", thirds[t].first,
+                    thirds[t].second - 1);
+      o << b;
+      for (const DescriptorCorrelation& d : s.descriptors) {
+        if (d.name == "trace") continue;
+        std::snprintf(b, sizeof b, " %s:%+.2f", d.name.c_str(), d.pearson_entropy_thirds[t]);
+        o << b;
+      }
+      o << "\n";
+    }
+    std::snprintf(b, sizeof b, "  best single predictor of entropy: %s (r = %+.3f)\n", s.best.c_str(), s.best_r);
+    o << b;
+    std::snprintf(b, sizeof b, "  standardized regression of entropy: R^2 = %.3f;", s.regression.r2);
+    o << b;
+    for (size_t i = 0; i < std::size(kRegressors); ++i) {
+      std::snprintf(b, sizeof b, " %s %+.3f", kRegressors[i], s.regression.coef[i]);
+      o << b;
+    }
+    o << "\n";
+  }
+  return o.str();
+}
+
+void write_correlate_legacy(const std::string& static_h5, const CorrelateResult& r, const std::string& path) {
+  h5::quiet();
+  const h5::Id fs = h5::open_for_read(static_h5);
+  const ArrayF64 sv = read_f64(fs.get(), "shortcut/singular_values", static_h5);
+  const size_t d = static_cast<size_t>(sv.dims[2]);
+  nlohmann::json j;
+  j["num_layers"] = r.layers;
+  j["num_heads"] = r.heads;
+  for (int l = 0; l < r.layers; ++l) {
+    nlohmann::json s = nlohmann::json::array(), e = nlohmann::json::array(), g = nlohmann::json::array();
+    for (int h = 0; h < r.heads; ++h) {
+      const size_t at = (static_cast<size_t>(l) * r.heads + h);
+      s.push_back(std::vector<double>(sv.data.begin() + static_cast<long>(at * d), sv.data.begin() + static_cast<long>((at + 1) * d)));
+      e.push_back(r.entropy[at]);
+      g.push_back(r.logit_std[at]);
+    }
+    j["static"].push_back({{"layer", l}, {"metric_singvals_per_head", s}});
+    j["dynamic"].push_back({{"layer", l}, {"mean_attention_entropy_per_head", e}, {"mean_logit_std_per_head", g}});
+  }
+  std::ofstream f(path);
+  if (!f) throw InputError(path, "cannot write");
+  f << j.dump() << "\n";
+  if (!f) throw InputError(path, "write failed");
+}
+
+}  // namespace qk

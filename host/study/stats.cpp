@@ -1,0 +1,89 @@
+#include "stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <ATen/ATen.h>
+
+namespace qk {
+
+double pearson(const std::vector<double>& x, const std::vector<double>& y) {
+  const size_t n = std::min(x.size(), y.size());
+  if (n < 2) return NAN;
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < n; ++i) {
+    mx += x[i];
+    my += y[i];
+  }
+  mx /= static_cast<double>(n);
+  my /= static_cast<double>(n);
+  double sxy = 0, sxx = 0, syy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+    syy += (y[i] - my) * (y[i] - my);
+  }
+  if (sxx == 0 || syy == 0) return NAN;
+  return std::clamp(sxy / std::sqrt(sxx * syy), -1.0, 1.0);
+}
+
+std::vector<double> ranks(const std::vector<double>& x) {
+  std::vector<size_t> order(x.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] < x[b]; });
+  std::vector<double> r(x.size());
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    while (j + 1 < order.size() && x[order[j + 1]] == x[order[i]]) ++j;
+    const double avg = 0.5 * static_cast<double>(i + j) + 1.0;
+    for (size_t k = i; k <= j; ++k) r[order[k]] = avg;
+    i = j + 1;
+  }
+  return r;
+}
+
+double spearman(const std::vector<double>& x, const std::vector<double>& y) {
+  return pearson(ranks(x), ranks(y));
+}
+
+double quantile(std::vector<double> v, double q) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](double a) { return std::isnan(a); }), v.end());
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+Regression standardized_regression(const std::vector<std::vector<double>>& x, const std::vector<double>& y) {
+  const int64_t n = static_cast<int64_t>(y.size()), p = static_cast<int64_t>(x.size());
+  auto standardize = [&](const std::vector<double>& v) {
+    double m = 0, s = 0;
+    for (double a : v) m += a;
+    m /= static_cast<double>(n);
+    for (double a : v) s += (a - m) * (a - m);
+    s = std::sqrt(s / static_cast<double>(n));
+    std::vector<double> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[i] = (v[i] - m) / (s + 1e-12);
+    return out;
+  };
+  at::Tensor X = at::ones({n, p + 1}, at::kDouble);
+  for (int64_t j = 0; j < p; ++j) {
+    const std::vector<double> c = standardize(x[static_cast<size_t>(j)]);
+    X.select(1, j).copy_(at::tensor(c, at::kDouble));
+  }
+  const at::Tensor Y = at::tensor(standardize(y), at::kDouble).unsqueeze(1);
+  // gelsd: the minimum-norm solution, as numpy.linalg.lstsq.
+  const at::Tensor coef = std::get<0>(at::linalg_lstsq(X, Y, c10::nullopt, "gelsd")).squeeze(1).contiguous();
+  const at::Tensor pred = at::matmul(X, coef.unsqueeze(1));
+  const double ss_res = (Y - pred).pow(2).sum().item<double>();
+  const double ss_tot = (Y - Y.mean()).pow(2).sum().item<double>();
+  Regression r;
+  r.r2 = 1.0 - ss_res / ss_tot;
+  r.coef.assign(coef.data_ptr<double>(), coef.data_ptr<double>() + coef.numel());
+  return r;
+}
+
+}  // namespace qk

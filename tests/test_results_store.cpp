@@ -1,0 +1,528 @@
+// Results store (io/store): create / append / reopen, crash and EFBIG survival,
+// schema errors, merge against a single run, CSV export.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "expect_input_error.hpp"
+#include "input_error.hpp"
+#include "results_store.hpp"
+#include "store_export.hpp"
+#include "store_merge.hpp"
+#include "store_test_data.hpp"
+
+namespace {
+
+namespace st = qk::store_test;
+
+// A per-process scratch directory (runs from several build trees may overlap), removed
+// when the tests end.
+const std::string& temp_dir() {
+  static const std::string dir = [] {
+    const std::string d = ::testing::TempDir() + "qk_store_" + std::to_string(getpid()) + "/";
+    std::filesystem::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+class TempDirCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override { std::filesystem::remove_all(temp_dir()); }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new TempDirCleanup);
+
+std::string temp_path(const std::string& name) {
+  const std::string p = temp_dir() + name;
+  std::filesystem::remove_all(p);
+  return p;
+}
+
+qk::ResultsStore make_store(const std::string& p) {
+  return qk::ResultsStore::create(p, st::columns(), {{"model", "m"}, {"shard", "0/1"}}, 1);
+}
+
+// Every dataset of a file: shape and contents (numbers as native bytes, strings as text).
+struct Dataset {
+  std::vector<hsize_t> dims;
+  std::vector<uint8_t> bytes;
+  std::vector<std::string> strings;
+  bool operator==(const Dataset& o) const {
+    return dims == o.dims && bytes == o.bytes && strings == o.strings;
+  }
+};
+using Dump = std::map<std::string, Dataset>;
+
+herr_t visit(hid_t obj, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  hid_t ds = H5Dopen2(obj, name, H5P_DEFAULT);
+  hid_t type = H5Dget_type(ds);
+  hid_t space = H5Dget_space(ds);
+  Dataset d;
+  d.dims.resize(static_cast<size_t>(H5Sget_simple_extent_ndims(space)));
+  H5Sget_simple_extent_dims(space, d.dims.data(), nullptr);
+  const size_t n = static_cast<size_t>(H5Sget_simple_extent_npoints(space));
+  if (H5Tget_class(type) == H5T_STRING) {
+    hid_t mem = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mem, H5T_VARIABLE);
+    H5Tset_cset(mem, H5T_CSET_UTF8);
+    std::vector<char*> p(n, nullptr);
+    if (n) H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data());
+    for (char* s : p) {
+      d.strings.emplace_back(s ? s : "");
+      H5free_memory(s);
+    }
+    H5Tclose(mem);
+  } else {
+    hid_t mem = H5Tget_native_type(type, H5T_DIR_ASCEND);
+    d.bytes.resize(n * H5Tget_size(mem));
+    if (n) H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.bytes.data());
+    H5Tclose(mem);
+  }
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Dclose(ds);
+  (*static_cast<Dump*>(data))[name] = std::move(d);
+  return 0;
+}
+
+Dump dump(const std::string& p) {
+  Dump out;
+  hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  EXPECT_GE(f, 0) << p;
+  if (f < 0) return out;
+  H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, visit, &out, H5O_INFO_BASIC);
+  H5Fclose(f);
+  return out;
+}
+
+std::string root_attr(const std::string& p, const std::string& name) {
+  hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t a = H5Aopen(f, name.c_str(), H5P_DEFAULT);
+  hid_t mem = H5Tcopy(H5T_C_S1);
+  H5Tset_size(mem, H5T_VARIABLE);
+  H5Tset_cset(mem, H5T_CSET_UTF8);
+  char* s = nullptr;
+  std::string out = "<absent>";
+  if (a >= 0 && H5Aread(a, mem, &s) >= 0 && s) out = s;
+  H5free_memory(s);
+  H5Tclose(mem);
+  if (a >= 0) H5Aclose(a);
+  H5Fclose(f);
+  return out;
+}
+
+bool plain_open_works(const std::string& p) {
+  hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f >= 0) H5Fclose(f);
+  return f >= 0;
+}
+
+// Adds `extra` rows of garbage to dataset `name` (what a crash between phases leaves).
+void grow(const std::string& p, const std::string& name, hsize_t extra) {
+  hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  hid_t ds = H5Dopen2(f, name.c_str(), H5P_DEFAULT);
+  hid_t space = H5Dget_space(ds);
+  std::vector<hsize_t> dims(static_cast<size_t>(H5Sget_simple_extent_ndims(space)));
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  dims[0] += extra;
+  ASSERT_GE(H5Dset_extent(ds, dims.data()), 0);
+  H5Sclose(space);
+  H5Dclose(ds);
+  H5Fclose(f);
+}
+
+TEST(ResultsStore, CreateAppendReopenFinish) {
+  const std::string p = temp_path("basic.h5");
+  {
+    qk::ResultsStore s = make_store(p);
+    EXPECT_EQ(s.rows(), 0);
+    s.append(st::batch(st::range(0, 3)));
+    s.append(st::batch(st::range(3, 8)));
+    EXPECT_EQ(s.rows(), 8);
+    EXPECT_EQ(s.read_i64("probe/index"), st::range(0, 8));
+    EXPECT_EQ(s.read_strings("probe/id")[3], "p3,\"q\"");
+    EXPECT_EQ(qk::committed_rows(p), 8);
+  }  // closed without finish
+  {
+    qk::ResultsStore s = qk::ResultsStore::reopen(p, st::columns());
+    EXPECT_EQ(s.rows(), 8);
+    s.append(st::batch(st::range(8, 11)));
+    s.finish({{"status", "finished"}});
+  }
+  EXPECT_EQ(qk::committed_rows(p), 11);
+  EXPECT_EQ(root_attr(p, "status"), "finished");
+  EXPECT_EQ(root_attr(p, "model"), "m");
+  const Dump d = dump(p);
+  const Dump want = dump([&] {
+    const std::string q = temp_path("basic_ref.h5");
+    qk::ResultsStore s = make_store(q);
+    s.append(st::batch(st::range(0, 11)));
+    s.finish({});
+    return q;
+  }());
+  EXPECT_EQ(d.size(), 11u);  // 9 columns + kv/offset + kv/count
+  EXPECT_TRUE(d == want);
+  int64_t tokens = 0;
+  for (int64_t i = 0; i < 11; ++i) tokens += st::tokens(i);
+  EXPECT_EQ(d.at("kv/k").dims, (std::vector<hsize_t>{static_cast<hsize_t>(tokens), st::kDim}));
+  EXPECT_EQ(d.at("attention/entropy").dims, (std::vector<hsize_t>{11, st::kLayers, st::kHeads}));
+  std::vector<int64_t> offset(11);
+  std::memcpy(offset.data(), d.at("kv/offset").bytes.data(), 11 * 8);
+  EXPECT_EQ(offset[0], 0);
+  EXPECT_EQ(offset[10], tokens - st::tokens(10));
+  std::vector<float> k(static_cast<size_t>(tokens) * st::kDim);
+  std::memcpy(k.data(), d.at("kv/k").bytes.data(), k.size() * 4);
+  EXPECT_EQ(k[static_cast<size_t>(offset[9] + 2) * st::kDim + 3], 9 * 100 + 2 * 4 + 3);
+  EXPECT_EQ(d.at("kv/token").strings[static_cast<size_t>(offset[7] + 1)], "t7.1");
+}
+
+TEST(ResultsStore, ReopenTruncatesUncommittedRows) {
+  const std::string p = temp_path("trunc.h5");
+  {
+    qk::ResultsStore s = make_store(p);
+    s.append(st::batch(st::range(0, 6)));
+  }
+  grow(p, "bo/composite", 5);
+  grow(p, "kv/k", 7);
+  grow(p, "kv/offset", 2);
+  grow(p, "probe/id", 1);
+  {
+    qk::ResultsStore s = qk::ResultsStore::reopen(p, st::columns());
+    EXPECT_EQ(s.rows(), 6);
+    s.append(st::batch(st::range(6, 9)));
+    s.finish({});
+  }
+  const std::string q = temp_path("trunc_ref.h5");
+  {
+    qk::ResultsStore s = make_store(q);
+    s.append(st::batch(st::range(0, 9)));
+    s.finish({});
+  }
+  EXPECT_TRUE(dump(p) == dump(q));
+}
+
+TEST(ResultsStore, SurvivesSigkill) {
+  const std::string p = temp_path("kill.h5");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    qk::ResultsStore s = make_store(p);
+    for (int64_t k = 0; k < 5; ++k) s.append(st::batch(st::range(k * 4, k * 4 + 4)));
+    kill(getpid(), SIGKILL);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(qk::committed_rows(p), 20);
+  EXPECT_FALSE(plain_open_works(p)) << "a killed SWMR writer leaves its status flags";
+  qk::clear_crash_flags(p);
+  EXPECT_TRUE(plain_open_works(p));
+  qk::ResultsStore s = qk::ResultsStore::reopen(p, st::columns());
+  EXPECT_EQ(s.rows(), 20);
+  EXPECT_EQ(s.read_i64("probe/index"), st::range(0, 20));
+}
+
+TEST(ResultsStore, ReopenCrashedFileDirectly) {
+  const std::string p = temp_path("kill2.h5");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    qk::ResultsStore s = make_store(p);
+    s.append(st::batch(st::range(0, 3)));
+    kill(getpid(), SIGKILL);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  qk::ResultsStore s = qk::ResultsStore::reopen(p, st::columns());
+  EXPECT_EQ(s.rows(), 3);
+  s.append(st::batch(st::range(3, 5)));
+  s.finish({});
+  EXPECT_TRUE(plain_open_works(p));
+  EXPECT_EQ(qk::committed_rows(p), 5);
+}
+
+TEST(ResultsStore, CreateErrors) {
+  const std::string p = temp_path("errors.h5");
+  make_store(p).finish({});
+  expect_input_error([](const std::string& q) { make_store(q); }, p, "already exists");
+  auto create_with = [](std::vector<qk::ColumnSpec> cols) {
+    return [cols](const std::string& q) { qk::ResultsStore::create(q, cols, {}, 1, true); };
+  };
+  auto cols = st::columns();
+  cols.erase(cols.begin());
+  expect_input_error(create_with(cols), temp_path("e1.h5"), "probe/index");
+  cols = st::columns();
+  cols.push_back(cols[2]);
+  expect_input_error(create_with(cols), temp_path("e2.h5"), "twice");
+  cols = st::columns();
+  cols.push_back({"kv/offset", qk::ColType::I64, {}, false, "", "", {}});
+  expect_input_error(create_with(cols), temp_path("e3.h5"), "kv/offset");
+  cols = st::columns();
+  cols[3].dims = {"layer", "head"};
+  expect_input_error(create_with(cols), temp_path("e4.h5"), "bo/layer");
+  expect_input_error(
+      [](const std::string& q) { qk::ResultsStore::create(q, st::columns(), {{"columns", "x"}}, 1, true); },
+      temp_path("e5.h5"), "columns");
+  EXPECT_THROW(qk::ResultsStore::create("/nonexistent_dir_qk/x.h5", st::columns(), {}, 1),
+               qk::StoreError);
+}
+
+TEST(ResultsStore, ReopenSchemaMismatch) {
+  const std::string p = temp_path("schema.h5");
+  make_store(p).finish({});
+  auto reopen_with = [](std::vector<qk::ColumnSpec> cols) {
+    return [cols](const std::string& q) { qk::ResultsStore::reopen(q, cols); };
+  };
+  auto cols = st::columns();
+  cols[2].type = qk::ColType::F32;
+  expect_input_error(reopen_with(cols), p, "dataset '/bo/composite' holds f64, expected f32");
+  cols = st::columns();
+  cols[3].row_shape = {4};
+  expect_input_error(reopen_with(cols), p, "dataset '/bo/layer' has row shape {3}, expected {4}");
+  cols = st::columns();
+  cols.push_back({"bo/extra", qk::ColType::F64, {}, false, "", "", {}});
+  expect_input_error(reopen_with(cols), p, "dataset '/bo/extra' is missing");
+  cols = st::columns();
+  cols.erase(cols.begin() + 6);
+  expect_input_error(reopen_with(cols), p, "dataset '/meta/neg' is in the file but not");
+  expect_input_error(reopen_with(st::columns()), temp_path("absent.h5"), "does not exist");
+}
+
+TEST(ResultsStore, AppendChecksTheBatch) {
+  const std::string p = temp_path("append_errors.h5");
+  qk::ResultsStore s = make_store(p);
+  qk::StoreBatch b = st::batch(st::range(0, 2));
+  b.cols[2].bytes.pop_back();
+  EXPECT_THROW(s.append(b), qk::InputError);
+  b = st::batch(st::range(0, 2));
+  b.cols[2] = qk::ColumnData::of(std::vector<float>{1, 2});
+  EXPECT_THROW(s.append(b), qk::InputError);
+  b = st::batch(st::range(0, 3));
+  b.cols[8].counts[2] += 1;
+  b.cols[8].strings.push_back("x");
+  EXPECT_THROW(s.append(b), qk::InputError);
+  EXPECT_EQ(s.rows(), 0);
+  s.append(st::batch(st::range(0, 2)));  // nothing was half written by the refused ones
+  EXPECT_EQ(s.rows(), 2);
+  EXPECT_EQ(s.read_i64("probe/index"), st::range(0, 2));
+}
+
+// Writes `batches` (lists of indices) into a new store at p.
+void write_store(const std::string& p, const std::vector<std::vector<int64_t>>& batches,
+                 const std::string& shard) {
+  qk::ResultsStore s = qk::ResultsStore::create(p, st::columns(), {{"model", "m"}, {"shard", shard}}, 1);
+  for (const auto& b : batches) s.append(st::batch(b));
+  s.finish({{"status", "finished"}});
+}
+
+TEST(ResultsStore, MergeEqualsASingleRun) {
+  const int64_t n = 47;
+  const std::string single = temp_path("single.h5");
+  write_store(single, {st::range(0, 10), st::range(10, 30), st::range(30, n)}, "0/1");
+  // Shard 0: i % 3 == 0 ascending; shard 1: i % 3 == 1 descending; shard 2: shuffled.
+  std::vector<int64_t> a, b, c;
+  for (int64_t i = 0; i < n; ++i) (i % 3 == 0 ? a : i % 3 == 1 ? b : c).push_back(i);
+  std::reverse(b.begin(), b.end());
+  std::rotate(c.begin(), c.begin() + 5, c.end());
+  const std::string s0 = temp_path("s0.h5"), s1 = temp_path("s1.h5"), s2 = temp_path("s2.h5");
+  write_store(s0, {a}, "0/3");
+  write_store(s1, {std::vector<int64_t>(b.begin(), b.begin() + 4), std::vector<int64_t>(b.begin() + 4, b.end())}, "1/3");
+  write_store(s2, {c}, "2/3");
+  const std::string out = temp_path("merged.h5");
+  qk::merge_stores(out, {s0, s1, s2});
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+  const Dump merged = dump(out), want = dump(single);
+  ASSERT_EQ(merged.size(), want.size());
+  for (const auto& [name, ds] : want) {
+    ASSERT_TRUE(merged.count(name)) << name;
+    EXPECT_TRUE(merged.at(name) == ds) << name;
+  }
+  EXPECT_EQ(root_attr(out, "shard"), "merged");
+  EXPECT_EQ(root_attr(out, "merged_from"), s0 + "\n" + s1 + "\n" + s2);
+  EXPECT_EQ(root_attr(out, "model"), "m");
+  EXPECT_EQ(root_attr(out, "status"), "finished");
+  // In blocks of a few probes.
+  const std::string small_blocks = temp_path("merged_blocks.h5");
+  qk::merge_stores(small_blocks, {s2, s0, s1}, 600);
+  EXPECT_TRUE(dump(small_blocks) == want);
+  // A shard whose tail was never committed (a crash) contributes its committed rows.
+  const std::string s3 = temp_path("s3.h5");
+  write_store(s3, {{100, 101}}, "3/3");
+  grow(s3, "kv/k", 3);
+  grow(s3, "bo/composite", 2);
+  const std::string out2 = temp_path("merged2.h5");
+  qk::merge_stores(out2, {s3, single});
+  EXPECT_EQ(qk::committed_rows(out2), n + 2);
+  const std::string single2 = temp_path("single2.h5");
+  std::vector<int64_t> all = st::range(0, n);
+  all.push_back(100);
+  all.push_back(101);
+  write_store(single2, {all}, "0/1");
+  EXPECT_TRUE(dump(out2) == dump(single2));
+}
+
+TEST(ResultsStore, MergeErrors) {
+  const std::string s0 = temp_path("d0.h5"), s1 = temp_path("d1.h5"), out = temp_path("dm.h5");
+  write_store(s0, {st::range(0, 5)}, "0/2");
+  write_store(s1, {st::range(4, 8)}, "1/2");
+  expect_input_error([&](const std::string&) { qk::merge_stores(out, {s0, s1}); }, s1,
+                     "probe index 4 is also in " + s0);
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+  const std::string s2 = temp_path("d2.h5");
+  auto cols = st::columns();
+  cols[5].type = qk::ColType::I32;
+  {
+    qk::ResultsStore s = qk::ResultsStore::create(s2, cols, {}, 1);
+    s.finish({});
+  }
+  expect_input_error([&](const std::string&) { qk::merge_stores(out, {s0, s2}); }, s2,
+                     "dataset '/attention/flag'");
+}
+
+std::string read_text(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(ResultsStore, ExportCsv) {
+  const std::string p = temp_path("export.h5"), dir = temp_path("export_csv");
+  write_store(p, {{3, 1}}, "0/1");
+  qk::export_csv(p, dir);
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path().filename());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"attention.csv", "attention_per_layer_head.csv", "bo.csv",
+                                             "bo_per_layer.csv", "meta.csv", "probe.csv"}));
+  EXPECT_EQ(read_text(dir + "/probe.csv"), "index,id\n3,\"p3,\"\"q\"\"\"\n1,\"p1\"\n");
+  EXPECT_EQ(read_text(dir + "/bo.csv"), "index,id,composite\n3,\"p3,\"\"q\"\"\",1.75\n1,\"p1\",0.75\n");
+  EXPECT_EQ(read_text(dir + "/bo_per_layer.csv"),
+            "index,id,layer,layer\n"
+            "3,\"p3,\"\"q\"\"\",0,3\n3,\"p3,\"\"q\"\"\",1,3.125\n3,\"p3,\"\"q\"\"\",2,3.25\n"
+            "1,\"p1\",0,1\n1,\"p1\",1,1.125\n1,\"p1\",2,1.25\n");
+  const std::string ent = read_text(dir + "/attention_per_layer_head.csv");
+  EXPECT_EQ(ent.substr(0, ent.find('\n')), "index,id,layer,head,entropy");
+  EXPECT_NE(ent.find("\n1,\"p1\",2,1,15\n"), std::string::npos) << ent;
+  EXPECT_EQ(read_text(dir + "/attention.csv"), "index,id,flag\n3,\"p3,\"\"q\"\"\",3\n1,\"p1\",1\n");
+  EXPECT_EQ(read_text(dir + "/meta.csv"), "index,id,neg\n3,\"p3,\"\"q\"\"\",-3\n1,\"p1\",-1\n");
+}
+
+TEST(ResultsStore, ExportFullPrecision) {
+  const std::string p = temp_path("prec.h5"), dir = temp_path("prec_csv");
+  std::vector<qk::ColumnSpec> cols = {{"probe/index", qk::ColType::I64, {}, false, "", "", {}},
+                                      {"x/a", qk::ColType::F64, {}, false, "", "", {}},
+                                      {"x/b", qk::ColType::F32, {}, false, "", "", {}}};
+  qk::ResultsStore s = qk::ResultsStore::create(p, cols, {}, 1);
+  qk::StoreBatch b;
+  b.n = 1;
+  b.cols = {qk::ColumnData::of(std::vector<int64_t>{0}), qk::ColumnData::of(std::vector<double>{0.1}),
+            qk::ColumnData::of(std::vector<float>{0.1f})};
+  s.append(b);
+  s.finish({});
+  qk::export_csv(p, dir);
+  EXPECT_EQ(read_text(dir + "/x.csv"), "index,a,b\n0,0.10000000000000001,0.100000001\n");
+}
+
+// A row axis of size 0 (e.g. layer pairs of a 1-layer model) is stored as [N, 0].
+TEST(ResultsStore, ZeroSizedRows) {
+  const std::string p = temp_path("zero.h5"), dir = temp_path("zero_csv");
+  std::vector<qk::ColumnSpec> cols = {{"probe/index", qk::ColType::I64, {}, false, "", "", {}},
+                                      {"x/pairs", qk::ColType::F64, {0}, false, "", "", {"pair"}},
+                                      {"x/a", qk::ColType::F64, {}, false, "", "", {}}};
+  auto batch = [](int64_t i) {
+    qk::StoreBatch b;
+    b.n = 1;
+    b.cols = {qk::ColumnData::of(std::vector<int64_t>{i}), qk::ColumnData::of(std::vector<double>{}),
+              qk::ColumnData::of(std::vector<double>{0.5 * static_cast<double>(i)})};
+    return b;
+  };
+  {
+    qk::ResultsStore s = qk::ResultsStore::create(p, cols, {}, 1);
+    s.append(batch(1));
+  }
+  {
+    qk::ResultsStore s = qk::ResultsStore::reopen(p, cols);
+    s.append(batch(0));
+    s.finish({});
+  }
+  const Dump d = dump(p);
+  EXPECT_EQ(d.at("x/pairs").dims, (std::vector<hsize_t>{2, 0}));
+  const std::string m = temp_path("zero_merged.h5");
+  qk::merge_stores(m, {p});
+  EXPECT_EQ(dump(m).at("x/pairs").dims, (std::vector<hsize_t>{2, 0}));
+  qk::export_csv(m, dir);
+  EXPECT_EQ(read_text(dir + "/x.csv"), "index,a\n0,0\n1,0.5\n");
+  EXPECT_EQ(read_text(dir + "/x_per_pair.csv"), "index,pair,pairs\n");
+}
+
+// In a child limited to `limit` bytes per file: appends until a write fails; reports
+// the rows committed and whether the error named the file and EFBIG, through a pipe.
+TEST(ResultsStore, FileTooLargeKeepsCommittedRows) {
+  const std::string p = temp_path("efbig.h5");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    signal(SIGXFSZ, SIG_IGN);
+    const rlimit lim{3000000, 3000000};
+    setrlimit(RLIMIT_FSIZE, &lim);
+    int64_t rows = -1;
+    int named = 0;
+    try {
+      qk::ResultsStore s = qk::ResultsStore::create(p, st::columns(true), {}, 1);
+      for (int64_t k = 0; k < 1000; ++k) {
+        s.append(st::batch(st::range(k * 8, k * 8 + 8), true));
+        rows = s.rows();
+      }
+    } catch (const qk::StoreError& e) {
+      const std::string msg = e.what();
+      named = msg.find(p) != std::string::npos && msg.find("too large") != std::string::npos;
+      if (!named) std::fprintf(stderr, "message: %s\n", msg.c_str());
+    } catch (...) {
+    }
+    const int64_t out[2] = {rows, named};
+    if (write(fds[1], out, sizeof out) != sizeof out) _exit(2);
+    _exit(0);
+  }
+  close(fds[1]);
+  int64_t got[2] = {-2, 0};
+  ASSERT_EQ(read(fds[0], got, sizeof got), static_cast<ssize_t>(sizeof got));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_GT(got[0], 0) << "no batch fitted under the limit";
+  ASSERT_LT(got[0], 8000) << "the size limit never failed a write";
+  EXPECT_TRUE(got[1]) << "the error should name the file and say 'File too large'";
+  EXPECT_EQ(qk::committed_rows(p), got[0]);
+  qk::ResultsStore s = qk::ResultsStore::reopen(p, st::columns(true));
+  EXPECT_EQ(s.rows(), got[0]);
+  EXPECT_EQ(s.read_i64("probe/index"), st::range(0, got[0]));
+  s.append(st::batch(st::range(got[0], got[0] + 8), true));
+  s.finish({});
+  const Dump d = dump(p);
+  std::vector<double> noise(static_cast<size_t>(got[0] + 8) * st::kWide);
+  ASSERT_EQ(d.at("meta/noise").bytes.size(), noise.size() * 8);
+  std::memcpy(noise.data(), d.at("meta/noise").bytes.data(), noise.size() * 8);
+  for (int64_t i = 0; i < got[0] + 8; i += 5) EXPECT_EQ(noise[static_cast<size_t>(i) * st::kWide + 7], st::noise(i, 7));
+}
+
+}  // namespace
