@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: Google Benchmark of the metric set and its ops and of the attention
-# statistics, the side-by-side against the numpy baseline, and prefill against HF
-# transformers, with results (device, date, command) in bench/results/.
+# statistics, the side-by-side against the numpy baseline, prefill against HF
+# transformers, and the probe sweep against HF transformers + PyTorch, with results
+# (device, date, command) in bench/results/.
 # BENCH_QUICK=1 limits both to S <= 1024 (about a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,5 +36,12 @@ echo
 cmd=(python3 scripts/bench_prefill_side_by_side.py --layers 4 --seqs 128,512
   --json-out "$OUT/prefill_side_by_side.json" --markdown-out "$OUT/prefill_side_by_side.md")
 echo "== prefill side by side with HF transformers"
+echo "+ ${cmd[*]}"
+"${cmd[@]}"
+echo
+cmd=(python3 scripts/bench_sweep_side_by_side.py --layers 2 --probes 8 --seqs 128,512
+  --repeats 3 --dtype f32 --device cpu --qkgeom "$BUILD/qkgeom"
+  --json-out "$OUT/sweep_side_by_side.json" --markdown-out "$OUT/sweep_side_by_side.md")
+echo "== sweep side by side with HF transformers + PyTorch"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
