@@ -55,6 +55,10 @@ Backend static_backend(const std::string& spec) {
   return b;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 }  // namespace
 
 StaticResult compute_static_weights(const StaticOptions& o) {
@@ -84,10 +88,14 @@ StaticResult compute_static_weights(const StaticOptions& o) {
   std::vector<std::vector<float>> wq(static_cast<size_t>(d.layers)), wk(wq.size());
   for (int64_t l = 0; l < d.layers; ++l) {
     const auto [qn, kn] = qk_names(ckpt, l);
+    auto t = std::chrono::steady_clock::now();
     wq[l] = load_f32(ckpt, qn, d.q_heads * d.head_dim, d.hidden);
     wk[l] = load_f32(ckpt, kn, d.kv_heads * d.head_dim, d.hidden);
+    r.read_seconds += seconds_since(t);
+    t = std::chrono::steady_clock::now();
     r.layers.push_back(backend.gpu ? layer_static_gpu(wq[l].data(), wk[l].data(), d, backend.device)
                                    : layer_static_cpu(wq[l].data(), wk[l].data(), d));
+    r.spectra_seconds += seconds_since(t);
     if (o.progress) {
       const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::fprintf(stderr, "weights: layer %lld/%lld done, %s elapsed, ETA %s\n",
@@ -101,7 +109,9 @@ StaticResult compute_static_weights(const StaticOptions& o) {
     pq.push_back(wq[l].data());
     pk.push_back(wk[l].data());
   }
+  const auto tg = std::chrono::steady_clock::now();
   r.gram = backend.gpu ? operator_gram_gpu(pq, pk, d, backend.device) : operator_gram_cpu(pq, pk, d);
+  r.gram_seconds = seconds_since(tg);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.finished_at = utc_now_iso8601();
   return r;

@@ -24,7 +24,10 @@ struct StaticResult {
   std::string device = "cpu";       // "cpu" or "cuda:N"
   std::string gpu_name;
   std::string started_at, finished_at;
-  double seconds = 0;
+  double seconds = 0;          // wall time of the whole pass
+  double read_seconds = 0;     // reading and converting the weights (the disk read)
+  double spectra_seconds = 0;  // the per-layer spectra and eigen-structure
+  double gram_seconds = 0;     // the operator Gram over layer pairs
 };
 
 // Reads the q/k projection weights layer by layer (f32 host copies of all of them are
