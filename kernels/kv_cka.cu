@@ -3,6 +3,7 @@
 // Kc^T Vc, Kc^T Kc, Vc^T Vc by cublasDgemmStridedBatched (fp64, as the CPU twin's
 // dgemm), their squared Frobenius norms in fp64 (fixed order), then
 // cka = |Kc^T Vc|^2 / (|Kc^T Kc| |Vc^T Vc|), 0 on a zero denominator.
+#include "cublas_settings.hpp"
 #include "kv_cka.cuh"
 
 #include <algorithm>
@@ -85,36 +86,6 @@ __global__ void cka_finalize(const double* __restrict__ fro, int64_t nc, int64_t
   const double denom = sqrt(kk) * sqrt(vv);
   cka[c0 + cl] = denom > 0.0 ? fmin(1.0, kv / denom) : 0.0;  // <= 1 up to rounding
 }
-
-// Binds a cuBLAS handle to a stream with host pointer mode and full-precision
-// math for its lifetime, restoring the caller's settings afterwards.
-class CublasSettings {
- public:
-  CublasSettings(cublasHandle_t h, cudaStream_t stream) : h_(h) {
-    CUBLAS_CHECK(cublasGetStream(h_, &stream_));
-    CUBLAS_CHECK(cublasGetPointerMode(h_, &mode_));
-    CUBLAS_CHECK(cublasGetMathMode(h_, &math_));
-    saved_ = true;
-    CUBLAS_CHECK(cublasSetStream(h_, stream));
-    CUBLAS_CHECK(cublasSetPointerMode(h_, CUBLAS_POINTER_MODE_HOST));
-    CUBLAS_CHECK(cublasSetMathMode(h_, CUBLAS_DEFAULT_MATH));
-  }
-  ~CublasSettings() {
-    if (!saved_) return;
-    CUBLAS_CHECK_NOTHROW(cublasSetMathMode(h_, math_));
-    CUBLAS_CHECK_NOTHROW(cublasSetPointerMode(h_, mode_));
-    CUBLAS_CHECK_NOTHROW(cublasSetStream(h_, stream_));
-  }
-  CublasSettings(const CublasSettings&) = delete;
-  CublasSettings& operator=(const CublasSettings&) = delete;
-
- private:
-  cublasHandle_t h_;
-  cudaStream_t stream_ = nullptr;
-  cublasPointerMode_t mode_ = CUBLAS_POINTER_MODE_HOST;
-  cublasMath_t math_ = CUBLAS_DEFAULT_MATH;
-  bool saved_ = false;
-};
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cublas_settings.hpp"
 #include "gpu_context.hpp"
 #include "static_gpu.hpp"
 #include "static_gram.cuh"
@@ -43,36 +44,6 @@ void check_dims(const StaticDims& s, const char* who, bool check_topk) {
   if (s.hidden > kInt32Max || s.q_heads > kInt32Max || 2 * s.head_dim > 46340)
     throw std::invalid_argument(w + ": dimensions beyond the cuBLAS/cuSOLVER int range");
 }
-
-// Host pointer mode and full-precision math on `stream` for the guard's lifetime; the
-// caller's settings come back afterwards.
-class CublasGuard {
- public:
-  CublasGuard(cublasHandle_t h, cudaStream_t stream) : h_(h) {
-    CUBLAS_CHECK(cublasGetStream(h_, &stream_));
-    CUBLAS_CHECK(cublasGetPointerMode(h_, &mode_));
-    CUBLAS_CHECK(cublasGetMathMode(h_, &math_));
-    saved_ = true;
-    CUBLAS_CHECK(cublasSetStream(h_, stream));
-    CUBLAS_CHECK(cublasSetPointerMode(h_, CUBLAS_POINTER_MODE_HOST));
-    CUBLAS_CHECK(cublasSetMathMode(h_, CUBLAS_DEFAULT_MATH));
-  }
-  ~CublasGuard() {
-    if (!saved_) return;
-    CUBLAS_CHECK_NOTHROW(cublasSetMathMode(h_, math_));
-    CUBLAS_CHECK_NOTHROW(cublasSetPointerMode(h_, mode_));
-    CUBLAS_CHECK_NOTHROW(cublasSetStream(h_, stream_));
-  }
-  CublasGuard(const CublasGuard&) = delete;
-  CublasGuard& operator=(const CublasGuard&) = delete;
-
- private:
-  cublasHandle_t h_;
-  cudaStream_t stream_ = nullptr;
-  cublasPointerMode_t mode_ = CUBLAS_POINTER_MODE_HOST;
-  cublasMath_t math_ = CUBLAS_DEFAULT_MATH;
-  bool saved_ = false;
-};
 
 // C_c = alpha op(A_c) op(B_c) + beta C_c for c < batch (column-major, fp64).
 void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
@@ -208,7 +179,7 @@ LayerStatic layer_static_gpu(const float* wq, const float* wk, const StaticDims&
   GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
   const cublasHandle_t cb = ctx.cublas();
-  CublasGuard guard(cb, stream);
+  CublasSettings guard(cb, stream);
   SyevBatched syev(ctx.cusolver(), stream);
   const cublasOperation_t T = CUBLAS_OP_T, N = CUBLAS_OP_N;
 
@@ -360,7 +331,7 @@ std::vector<double> operator_gram_gpu(const std::vector<const float*>& wq,
   GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
   const cublasHandle_t cb = ctx.cublas();
-  CublasGuard guard(cb, stream);
+  CublasSettings guard(cb, stream);
 
   // One stack at a time: rows of one head (or KV group) over all layers, [L][d][hidden],
   // i.e. the hidden x (L d) column-major matrix X with X^T X the stacked Gram.
