@@ -3,7 +3,6 @@
 // Kc^T Vc, Kc^T Kc, Vc^T Vc by cublasDgemmStridedBatched (fp64, as the CPU twin's
 // dgemm), their squared Frobenius norms in fp64 (fixed order), then
 // cka = |Kc^T Vc|^2 / (|Kc^T Kc| |Vc^T Vc|), 0 on a zero denominator.
-#include "cublas_settings.hpp"
 #include "kv_cka.cuh"
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <stdexcept>
 
 #include "block_reduce.cuh"
+#include "cublas_settings.hpp"
 #include "cuda_check.hpp"
 #include "gpu_context.hpp"
 
