@@ -45,3 +45,4 @@ cmd=(python3 scripts/bench_sweep_side_by_side.py --layers 2 --probes 8 --seqs 12
 echo "== sweep side by side with HF transformers + PyTorch"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
+echo; echo "== simplex volumes side by side with torch (Cayley-Menger det)"; python3 scripts/bench_simplex_side_by_side.py --bench "$BUILD/bench_simplex" --json-out "$OUT/simplex_side_by_side.json" --markdown-out "$OUT/simplex_side_by_side.md"

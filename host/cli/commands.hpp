@@ -29,5 +29,7 @@ Action add_recover_command(CLI::App& app);
 Action add_weights_command(CLI::App& app);
 Action add_align_command(CLI::App& app);
 Action add_correlate_command(CLI::App& app);
+Action add_simplex_command(CLI::App& app);
+Action add_headdim_command(CLI::App& app);
 
 }  // namespace qk

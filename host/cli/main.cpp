@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
 #if defined(QKGEOM_WITH_TORCH)
   actions[app.get_subcommand("align")] = qk::add_align_command(app);
   actions[app.get_subcommand("correlate")] = qk::add_correlate_command(app);
+  actions[app.get_subcommand("simplex")] = qk::add_simplex_command(app);
+  actions[app.get_subcommand("headdim-sweep")] = qk::add_headdim_command(app);
 #endif
   try {
     app.parse(argc, argv);

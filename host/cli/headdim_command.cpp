@@ -1,0 +1,52 @@
+// `qkgeom headdim-sweep [--dims 64,128,256] [--heads 1,2,4,8] [--epochs N] [--samples N]
+//   [--seed S] [--cm-compat] [--null-trials T] [--device auto|cpu|cuda[:N]] [--threads N]
+//   [--out FILE.h5] [--json] [--quiet]`: the head-dim experiment (docs/headdim.md).
+#include <iostream>
+#include <memory>
+
+#include "command_line.hpp"
+#include "commands.hpp"
+#include "headdim_h5.hpp"
+#include "headdim_report.hpp"
+#include "headdim_sweep.hpp"
+
+namespace qk {
+
+Action add_headdim_command(CLI::App& app) {
+  struct Args {
+    HeaddimOptions o;
+    std::string out;
+    bool json = false, quiet = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* sub = app.add_subcommand(
+      "headdim-sweep", "train a small MHA classifier per (dim, heads) and measure the simplex CV of its weights and activations");
+  sub->add_option("--dims", a->o.dims, "embedding dimensions")->delimiter(',')->capture_default_str();
+  sub->add_option("--heads", a->o.heads, "head counts (each must divide every dim)")->delimiter(',')->capture_default_str();
+  sub->add_option("--epochs", a->o.epochs, "full-batch Adam steps")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--samples", a->o.simplex.samples, "simplices drawn per CV")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--seed", a->o.seed, "seed of the data, the initialisation and the simplex sampler")->capture_default_str();
+  sub->add_flag("--cm-compat", a->o.simplex.cm_compat, "the seed's CV exactly (its sampler and fp32 Cayley-Menger)");
+  sub->add_option("--null-trials", a->o.simplex.null_trials, "Gaussian clouds for the null baseline (0: none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--device", a->o.device, "where the models train: auto, cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--threads", a->o.threads, "libtorch CPU threads (default: libtorch's); results are identical for one thread count")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--out", a->out, "also write the results to this HDF5 file");
+  sub->add_flag("--json", a->json, "print one JSON object instead of the tables");
+  sub->add_flag("--quiet", a->quiet, "no progress on stderr");
+  return [a] {
+    a->o.progress = !a->quiet;
+    check_headdim_options(a->o);
+    const HeaddimResult r = run_headdim_sweep(a->o);
+    if (!a->out.empty()) write_headdim_h5(a->out, r, command_line());
+    if (a->json)
+      std::cout << headdim_json(r, command_line()).dump() << "\n";
+    else
+      std::cout << headdim_tables(r);
+    return static_cast<int>(kExitOk);
+  };
+}
+
+}  // namespace qk

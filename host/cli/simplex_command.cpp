@@ -1,0 +1,57 @@
+// `qkgeom simplex --model DIR [--from RESULTS.h5] --out FILE.h5 [--samples N] [--pool N]
+// [--seed S] [--cm-compat] [--null-trials T] [--device auto|cpu|cuda[:N]] [--json]`: CV of
+// pentachoron volumes of the weight matrices (and activation clouds) against a Gaussian
+// baseline (docs/simplex.md).
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "command_line.hpp"
+#include "commands.hpp"
+#include "simplex_matrices.hpp"
+
+namespace qk {
+
+Action add_simplex_command(CLI::App& app) {
+  struct Args {
+    SimplexJobOptions o;
+    std::string out;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  a->o.simplex.device = "auto";
+  CLI::App* sub = app.add_subcommand("simplex", "CV of random simplex volumes of weights and activations, with a Gaussian baseline");
+  sub->add_option("--model", a->o.model, "Hugging Face model directory")->required();
+  sub->add_option("--from", a->o.from, "sweep store made with --save-kv qkv: also the q/k/v activation clouds");
+  sub->add_option("--out", a->out, "output HDF5 file")->required();
+  sub->add_option("--samples", a->o.simplex.samples, "simplices drawn per matrix")->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  sub->add_option("--pool", a->o.simplex.pool, "draw from the first N rows (0: all)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--seed", a->o.simplex.seed, "seed of the sampler and the baseline")->capture_default_str();
+  sub->add_flag("--cm-compat", a->o.simplex.cm_compat,
+                "the seed's cv_metric exactly (torch.randperm, fp32 Cayley-Menger, pool min(n, 512))");
+  sub->add_option("--null-trials", a->o.simplex.null_trials, "Gaussian clouds for the baseline (0: none)")
+      ->capture_default_str()->check(CLI::Range(0, 100000));
+  sub->add_option("--device", a->o.simplex.device, "auto | cpu | cuda | cuda:N (the volumes)")->capture_default_str();
+  sub->add_flag("--json", a->json, "print one JSON object");
+  return [a] {
+    const SimplexJobResult r = simplex_model(a->o);
+    write_simplex_h5(a->out, r, a->o, command_line());
+    if (a->json) {
+      nlohmann::json j = simplex_json(r);
+      j["out"] = a->out;
+      std::cout << j.dump() << "\n";
+      return static_cast<int>(kExitOk);
+    }
+    std::map<std::string, int> bands;
+    for (const SimplexRow& x : r.rows) ++bands[x.r.band];
+    std::printf("qkgeom simplex: %zu matrices on %s in %.2f s -> %s\n", r.rows.size(), r.device.c_str(),
+                r.seconds, a->out.c_str());
+    for (const auto& [band, n] : bands) std::printf("  %-10s %d\n", band.c_str(), n);
+    return static_cast<int>(kExitOk);
+  };
+}
+
+}  // namespace qk

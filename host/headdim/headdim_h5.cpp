@@ -1,0 +1,157 @@
+#include "headdim_h5.hpp"
+
+#include <hdf5.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include "h5_util.hpp"
+#include "qkgeom/version.hpp"
+#include "store_error.hpp"
+
+namespace qk {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double or_nan(const std::optional<double>& v) { return v ? *v : kNaN; }
+
+void write_dataset(hid_t parent, const std::string& name, hid_t file_type, hid_t mem_type, size_t n,
+                   const void* data, const std::string& file) {
+  const hsize_t dims[1] = {static_cast<hsize_t>(n)};
+  const h5::Id space(h5::check(H5Screate_simple(1, dims, nullptr), file, "dataspace of " + name));
+  const h5::Id ds(h5::check(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                       H5P_DEFAULT),
+                            file, "create dataset " + name));
+  if (n > 0)
+    h5::check_status(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), file, "write dataset " + name);
+}
+
+void write_f64(hid_t parent, const std::string& name, const std::vector<double>& v, const std::string& file) {
+  write_dataset(parent, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.size(), v.data(), file);
+}
+
+void write_i64(hid_t parent, const std::string& name, const std::vector<int64_t>& v, const std::string& file) {
+  write_dataset(parent, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v.size(), v.data(), file);
+}
+
+void write_str(hid_t parent, const std::string& name, const std::vector<std::string>& v, const std::string& file) {
+  std::vector<const char*> p;
+  for (const std::string& s : v) p.push_back(s.c_str());
+  const h5::Id t(h5::file_type(ColType::Str));
+  write_dataset(parent, name, t.get(), t.get(), p.size(), p.data(), file);
+}
+
+template <typename T>
+std::string join(const std::vector<T>& v) {
+  std::ostringstream os;
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i];
+  return os.str();
+}
+
+void write_all(const std::string& tmp, const HeaddimResult& r, const std::string& command_line) {
+  const h5::Id f(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
+  const hid_t root = f.get();
+  const HeaddimOptions& o = r.options;
+  h5::write_int_attr(root, "schema_version", 1, tmp);
+  h5::write_string_attr(root, "kind", "qkgeom-headdim", tmp);
+  h5::write_string_attr(root, "engine_version", kVersion, tmp);
+  h5::write_string_attr(root, "git_sha", kGitSha, tmp);
+  h5::write_string_attr(root, "command_line", command_line, tmp);
+  h5::write_string_attr(root, "device", r.device, tmp);
+  h5::write_int_attr(root, "threads", r.threads, tmp);
+  h5::write_string_attr(root, "started_at", r.started_at, tmp);
+  h5::write_string_attr(root, "finished_at", r.finished_at, tmp);
+  h5::write_string_attr(root, "dims", join(o.dims), tmp);
+  h5::write_string_attr(root, "heads", join(o.heads), tmp);
+  h5::write_int_attr(root, "epochs", o.epochs, tmp);
+  h5::write_string_attr(root, "lr", std::to_string(o.lr), tmp);
+  h5::write_int_attr(root, "n_classes", o.n_classes, tmp);
+  h5::write_int_attr(root, "samples_per_class", o.samples_per_class, tmp);
+  h5::write_int_attr(root, "seq_len", o.seq_len, tmp);
+  h5::write_int_attr(root, "vocab", o.vocab, tmp);
+  h5::write_string_attr(root, "noise", std::to_string(o.noise), tmp);
+  h5::write_string_attr(root, "seed", std::to_string(o.seed), tmp);
+  h5::write_int_attr(root, "samples", o.simplex.samples, tmp);
+  h5::write_int_attr(root, "cm_compat", o.simplex.cm_compat ? 1 : 0, tmp);
+  h5::write_int_attr(root, "null_trials", o.simplex.null_trials, tmp);
+
+  std::vector<int64_t> dim, heads, head_dim, valid;
+  std::vector<std::string> phase, name, band;
+  std::vector<double> cv, null_mean, null_std, z;
+  for (const ConfigResult& c : r.configs)
+    for (const PhaseResult& p : c.phases)
+      for (const Measurement& m : p.rows) {
+        dim.push_back(c.dim);
+        heads.push_back(c.heads);
+        head_dim.push_back(c.head_dim);
+        phase.push_back(p.phase);
+        name.push_back(m.name);
+        cv.push_back(or_nan(m.cv.cv));
+        null_mean.push_back(or_nan(m.cv.null_mean));
+        null_std.push_back(or_nan(m.cv.null_std));
+        z.push_back(or_nan(m.cv.z));
+        band.push_back(m.cv.band);
+        valid.push_back(m.cv.valid);
+      }
+  write_i64(root, "dim", dim, tmp);
+  write_i64(root, "heads", heads, tmp);
+  write_i64(root, "head_dim", head_dim, tmp);
+  write_str(root, "phase", phase, tmp);
+  write_str(root, "name", name, tmp);
+  write_f64(root, "cv", cv, tmp);
+  write_f64(root, "null_mean", null_mean, tmp);
+  write_f64(root, "null_std", null_std, tmp);
+  write_f64(root, "z", z, tmp);
+  write_str(root, "band", band, tmp);
+  write_i64(root, "valid", valid, tmp);
+
+  const h5::Id g(h5::check(H5Gcreate2(root, "configs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
+                           "create group configs"));
+  std::vector<int64_t> cd, ch, chd;
+  std::vector<double> acc_mid, loss_mid, acc_post, loss_post, train_s, measure_s;
+  for (const ConfigResult& c : r.configs) {
+    cd.push_back(c.dim);
+    ch.push_back(c.heads);
+    chd.push_back(c.head_dim);
+    acc_mid.push_back(or_nan(c.acc_mid));
+    loss_mid.push_back(or_nan(c.loss_mid));
+    acc_post.push_back(c.acc_post);
+    loss_post.push_back(c.loss_post);
+    train_s.push_back(c.seconds_train);
+    measure_s.push_back(c.seconds_measure);
+  }
+  write_i64(g.get(), "dim", cd, tmp);
+  write_i64(g.get(), "heads", ch, tmp);
+  write_i64(g.get(), "head_dim", chd, tmp);
+  write_f64(g.get(), "acc_mid", acc_mid, tmp);
+  write_f64(g.get(), "loss_mid", loss_mid, tmp);
+  write_f64(g.get(), "acc_post", acc_post, tmp);
+  write_f64(g.get(), "loss_post", loss_post, tmp);
+  write_f64(g.get(), "train_seconds", train_s, tmp);
+  write_f64(g.get(), "measure_seconds", measure_s, tmp);
+  h5::check_status(H5Fflush(root, H5F_SCOPE_GLOBAL), tmp, "flush");
+}
+
+}  // namespace
+
+void write_headdim_h5(const std::string& path, const HeaddimResult& r, const std::string& command_line) {
+  h5::quiet();
+  const std::string tmp = path + ".tmp";
+  try {
+    write_all(tmp, r, command_line);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw StoreError(path, "cannot rename " + tmp + " to it: " + ec.message());
+}
+
+}  // namespace qk

@@ -1,0 +1,296 @@
+#include "simplex_matrices.hpp"
+
+#include <hdf5.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+
+#include "bo/backend.hpp"
+#include "checkpoint.hpp"
+#include "file_hash.hpp"
+#include "h5_arrays.hpp"
+#include "h5_util.hpp"
+#include "input_error.hpp"
+#include "progress.hpp"
+#include "qkgeom/version.hpp"
+#include "store_error.hpp"
+#include "sweep_provenance.hpp"
+
+namespace qk {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Names {
+  std::string embed, q, k, v, o;
+};
+
+Names tensor_names(const Checkpoint& ckpt, int64_t l) {
+  const std::string n = std::to_string(l);
+  if (ckpt.config().arch == Architecture::Bert) {
+    const bool bare = ckpt.has("embeddings.word_embeddings.weight") ||
+                      ckpt.has("encoder.layer.0.attention.self.query.weight");
+    const std::string pre = bare ? "" : "bert.";
+    const std::string a = pre + "encoder.layer." + n + ".attention.";
+    return {pre + "embeddings.word_embeddings.weight", a + "self.query.weight", a + "self.key.weight",
+            a + "self.value.weight", a + "output.dense.weight"};
+  }
+  const bool model = ckpt.has("model.embed_tokens.weight") || ckpt.has("model.layers.0.self_attn.q_proj.weight");
+  const std::string m = model ? "model." : "";
+  const std::string p = m + "layers." + n + ".self_attn.";
+  return {m + "embed_tokens.weight", p + "q_proj.weight", p + "k_proj.weight", p + "v_proj.weight",
+          p + "o_proj.weight"};
+}
+
+class Runner {
+ public:
+  Runner(const SimplexJobOptions& o, SimplexJobResult* out) : o_(o), out_(out) {}
+
+  void measure(const std::string& name, int64_t layer, int64_t head, const std::string& kind,
+               const at::Tensor& m) {
+    const at::Tensor c = m.to(at::kFloat).contiguous();
+    SimplexRow row{name, layer, head, kind, c.size(0), c.size(1), {}};
+    const SimplexStat s = simplex_statistic(c.data_ptr<float>(), row.rows, row.dim, o_.simplex);
+    row.r.cv = s.cv;
+    row.r.valid = s.valid;
+    const auto key = std::make_pair(row.rows, row.dim);
+    auto it = null_.find(key);
+    if (it == null_.end()) it = null_.emplace(key, simplex_null(row.rows, row.dim, o_.simplex)).first;
+    simplex_finish(row.r, it->second);
+    out_->rows.push_back(std::move(row));
+  }
+
+  void progress(const std::string& what) const {
+    if (!o_.progress) return;
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    std::fprintf(stderr, "simplex: %s done, %zu matrices, %s elapsed\n", what.c_str(), out_->rows.size(),
+                 format_duration(t).c_str());
+  }
+
+ private:
+  const SimplexJobOptions& o_;
+  SimplexJobResult* out_;
+  std::map<std::pair<int64_t, int64_t>, SimplexNull> null_;
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+};
+
+void weights(Runner& run, const SimplexJobOptions& o) {
+  Checkpoint ckpt(o.model);
+  const ModelConfig& c = ckpt.config();
+  const int64_t L = c.num_layers, Hq = c.num_heads, Hkv = c.num_kv_heads, d = c.head_dim,
+                N = c.hidden_size, V = c.vocab_size;
+  if (L <= 0 || Hq <= 0 || Hkv <= 0 || d <= 0 || N <= 0 || V <= 0)
+    throw InputError(c.path, "layers, heads, kv heads, head_dim, hidden and vocab size must be positive");
+  const auto load = [&](const std::string& name, int64_t r, int64_t k) {
+    return ckpt.load(name, {r, k}, c10::kCPU, at::kFloat);
+  };
+  run.measure("embed_tokens", -1, -1, "weight", load(tensor_names(ckpt, 0).embed, V, N));
+  run.progress("embeddings");
+  for (int64_t l = 0; l < L; ++l) {
+    const Names nm = tensor_names(ckpt, l);
+    const at::Tensor wq = load(nm.q, Hq * d, N), wk = load(nm.k, Hkv * d, N),
+                     wv = load(nm.v, Hkv * d, N), wo = load(nm.o, N, Hq * d);
+    run.measure("q_proj", l, -1, "weight", wq);
+    run.measure("k_proj", l, -1, "weight", wk);
+    run.measure("v_proj", l, -1, "weight", wv);
+    for (int64_t h = 0; h < Hq; ++h) run.measure("q_proj.head", l, h, "weight", wq.slice(0, h * d, (h + 1) * d));
+    for (int64_t g = 0; g < Hkv; ++g) run.measure("k_proj.head", l, g, "weight", wk.slice(0, g * d, (g + 1) * d));
+    for (int64_t g = 0; g < Hkv; ++g) run.measure("v_proj.head", l, g, "weight", wv.slice(0, g * d, (g + 1) * d));
+    for (int64_t h = 0; h < Hq; ++h) run.measure("o_proj.head", l, h, "weight", wo.slice(1, h * d, (h + 1) * d));
+    run.progress("layer " + std::to_string(l + 1) + "/" + std::to_string(L) + " weights");
+  }
+}
+
+bool has_dataset(hid_t f, const std::string& name) {
+  const size_t slash = name.find('/');
+  return H5Lexists(f, name.substr(0, slash).c_str(), H5P_DEFAULT) > 0 &&
+         H5Lexists(f, name.c_str(), H5P_DEFAULT) > 0;
+}
+
+// The --from store: open, with the datasets the activations need (checked before the weights).
+h5::Id open_from(const std::string& path) {
+  h5::quiet();
+  h5::Id f = h5::open_for_read(path);
+  for (const char* need : {"probe/index", "kv/offset", "kv/count"})
+    if (!has_dataset(f.get(), need))
+      throw InputError(path, std::string("no ") + need + ": --from needs a sweep store made with --save-kv qkv");
+  if (!has_dataset(f.get(), "kv/q") && !has_dataset(f.get(), "kv/k") && !has_dataset(f.get(), "kv/v"))
+    throw InputError(path, "no kv/q, kv/k or kv/v: --from needs a sweep store made with --save-kv qkv");
+  return f;
+}
+
+void activations(Runner& run, const std::string& path) {
+  const h5::Id f = open_from(path);
+  const ArrayF64 index = read_f64(f.get(), "probe/index", path);
+  const size_t probes = index.dims.empty() ? 0 : static_cast<size_t>(index.dims[0]);
+  const ArrayF64 off = read_f64(f.get(), "kv/offset", path), cnt = read_f64(f.get(), "kv/count", path);
+  if (off.size() < probes || cnt.size() < probes) throw InputError(path, "kv/offset or kv/count shorter than probe/index");
+  for (const char* which : {"q", "k", "v"}) {
+    const std::string ds = std::string("kv/") + which;
+    if (!has_dataset(f.get(), ds)) continue;
+    const h5::Id dset(h5::check(H5Dopen2(f.get(), ds.c_str(), H5P_DEFAULT), path, "open " + ds));
+    const std::vector<hsize_t> dims = h5::dataset_dims(dset.get(), path, ds);
+    if (dims.size() != 4) throw InputError(path, ds + " must be [T, L, H, d]");
+    const int64_t T = static_cast<int64_t>(dims[0]), L = static_cast<int64_t>(dims[1]),
+                  H = static_cast<int64_t>(dims[2]), d = static_cast<int64_t>(dims[3]);
+    std::vector<int64_t> tok;
+    for (size_t p = 0; p < probes; ++p) {
+      const int64_t o = static_cast<int64_t>(off.data[p]), c = static_cast<int64_t>(cnt.data[p]);
+      if (o < 0 || c < 0 || o + c > T) throw InputError(path, ds + ": probe rows past the dataset");
+      for (int64_t t = o; t < o + c; ++t) tok.push_back(t);
+    }
+    const at::Tensor take = at::tensor(tok, at::kLong);
+    std::vector<float> layer(static_cast<size_t>(T * H * d));
+    for (int64_t l = 0; l < L; ++l) {
+      const hsize_t start[4] = {0, static_cast<hsize_t>(l), 0, 0}, count[4] = {dims[0], 1, dims[2], dims[3]};
+      const h5::Id file_space(h5::check(H5Dget_space(dset.get()), path, "dataspace of " + ds));
+      h5::check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+                       path, "select layer of " + ds);
+      const h5::Id mem_space(h5::check(H5Screate_simple(4, count, nullptr), path, "memory space of " + ds));
+      if (!layer.empty())
+        h5::check_status(H5Dread(dset.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT,
+                                 layer.data()),
+                         path, "read " + ds);
+      const at::Tensor rows = at::from_blob(layer.data(), {T, H, d}, at::kFloat).index_select(0, take);
+      for (int64_t h = 0; h < H; ++h)
+        run.measure(std::string("act.") + which, l, h, "activation", rows.select(1, h));
+      run.progress(std::string("layer ") + std::to_string(l + 1) + "/" + std::to_string(L) + " activations " + which);
+    }
+  }
+}
+
+void write_dataset(hid_t root, const std::string& name, hid_t ftype, hid_t mtype, const void* data,
+                   hsize_t n, const std::string& file) {
+  const h5::Id space(h5::check(H5Screate_simple(1, &n, nullptr), file, "dataspace of " + name));
+  const h5::Id ds(h5::check(H5Dcreate2(root, name.c_str(), ftype, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                       H5P_DEFAULT),
+                            file, "create dataset " + name));
+  if (n > 0) h5::check_status(H5Dwrite(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), file,
+                              "write dataset " + name);
+}
+
+template <typename F>
+void write_strings(hid_t root, const std::string& name, const SimplexJobResult& r, F field,
+                   const std::string& file) {
+  std::vector<const char*> p;
+  for (const SimplexRow& row : r.rows) p.push_back(field(row).c_str());
+  const h5::Id ft(h5::file_type(ColType::Str)), mt(h5::memory_type(ColType::Str));
+  write_dataset(root, name, ft.get(), mt.get(), p.data(), p.size(), file);
+}
+
+template <typename F>
+void write_i64(hid_t root, const std::string& name, const SimplexJobResult& r, F field, const std::string& file) {
+  std::vector<int64_t> v;
+  for (const SimplexRow& row : r.rows) v.push_back(field(row));
+  write_dataset(root, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data(), v.size(), file);
+}
+
+template <typename F>
+void write_f64(hid_t root, const std::string& name, const SimplexJobResult& r, F field, const std::string& file) {
+  std::vector<double> v;
+  for (const SimplexRow& row : r.rows) {
+    const std::optional<double> x = field(row);
+    v.push_back(x ? *x : std::numeric_limits<double>::quiet_NaN());
+  }
+  write_dataset(root, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), v.size(), file);
+}
+
+void write_all(const std::string& tmp, const SimplexJobResult& r, const SimplexJobOptions& o,
+               const std::string& command_line) {
+  const h5::Id f(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
+  const hid_t root = f.get();
+  const std::string model = fs::absolute(o.model).string();
+  const SimplexOptions& s = o.simplex;
+  h5::write_int_attr(root, "schema_version", 1, tmp);
+  h5::write_string_attr(root, "kind", "qkgeom-simplex", tmp);
+  h5::write_string_attr(root, "engine_version", kVersion, tmp);
+  h5::write_string_attr(root, "git_sha", kGitSha, tmp);
+  h5::write_string_attr(root, "command_line", command_line, tmp);
+  h5::write_string_attr(root, "model_path", model, tmp);
+  h5::write_string_attr(root, "model_config_sha256", sha256_file((fs::path(model) / "config.json").string()), tmp);
+  h5::write_string_attr(root, "model_weights_index_sha256", weights_index_sha256(model), tmp);
+  h5::write_string_attr(root, "from", o.from.empty() ? "" : fs::absolute(o.from).string(), tmp);
+  h5::write_string_attr(root, "device", r.device, tmp);
+  h5::write_string_attr(root, "gpu_name", r.gpu_name, tmp);
+  h5::write_string_attr(root, "started_at", r.started_at, tmp);
+  h5::write_string_attr(root, "finished_at", r.finished_at, tmp);
+  h5::write_int_attr(root, "samples", s.samples, tmp);
+  h5::write_int_attr(root, "pool", s.pool, tmp);
+  h5::write_string_attr(root, "seed", std::to_string(s.seed), tmp);
+  h5::write_int_attr(root, "cm_compat", s.cm_compat ? 1 : 0, tmp);
+  h5::write_int_attr(root, "null_trials", s.null_trials, tmp);
+  write_strings(root, "name", r, [](const SimplexRow& x) -> const std::string& { return x.name; }, tmp);
+  write_i64(root, "layer", r, [](const SimplexRow& x) { return x.layer; }, tmp);
+  write_i64(root, "head", r, [](const SimplexRow& x) { return x.head; }, tmp);
+  write_strings(root, "kind", r, [](const SimplexRow& x) -> const std::string& { return x.kind; }, tmp);
+  write_i64(root, "rows", r, [](const SimplexRow& x) { return x.rows; }, tmp);
+  write_i64(root, "dim", r, [](const SimplexRow& x) { return x.dim; }, tmp);
+  write_f64(root, "cv", r, [](const SimplexRow& x) { return x.r.cv; }, tmp);
+  write_i64(root, "valid", r, [](const SimplexRow& x) { return x.r.valid; }, tmp);
+  write_f64(root, "null_mean", r, [](const SimplexRow& x) { return x.r.null_mean; }, tmp);
+  write_f64(root, "null_std", r, [](const SimplexRow& x) { return x.r.null_std; }, tmp);
+  write_f64(root, "z", r, [](const SimplexRow& x) { return x.r.z; }, tmp);
+  write_strings(root, "band", r, [](const SimplexRow& x) -> const std::string& { return x.r.band; }, tmp);
+  h5::check_status(H5Fflush(root, H5F_SCOPE_GLOBAL), tmp, "flush");
+}
+
+nlohmann::json opt_json(const std::optional<double>& x) { return x ? nlohmann::json(*x) : nlohmann::json(); }
+
+}  // namespace
+
+SimplexJobResult simplex_model(const SimplexJobOptions& o) {
+  const SimplexOptions& s = o.simplex;
+  if (s.samples < 1) throw std::invalid_argument("--samples must be >= 1");
+  if (s.pool < 0) throw std::invalid_argument("--pool must be >= 0");
+  if (s.null_trials < 0) throw std::invalid_argument("--null-trials must be >= 0");
+  if (s.cm_compat && s.pool != 0) throw std::invalid_argument("--pool does not apply with --cm-compat (pool = min(n, 512))");
+  const Backend b = choose_backend(s.device);
+  SimplexJobResult r;
+  r.device = s.cm_compat ? "cpu" : b.name;
+  if (b.gpu && !s.cm_compat) r.gpu_name = gpu_device_name(b.device);
+  r.started_at = utc_now_iso8601();
+  const auto t0 = std::chrono::steady_clock::now();
+  SimplexJobOptions fixed = o;
+  fixed.simplex.device = b.gpu ? b.name : "cpu";
+  if (!o.from.empty()) open_from(o.from);
+  Runner run(fixed, &r);
+  weights(run, fixed);
+  if (!o.from.empty()) activations(run, o.from);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.finished_at = utc_now_iso8601();
+  return r;
+}
+
+void write_simplex_h5(const std::string& path, const SimplexJobResult& r, const SimplexJobOptions& o,
+                      const std::string& command_line) {
+  h5::quiet();
+  const std::string tmp = path + ".tmp";
+  try {
+    write_all(tmp, r, o, command_line);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw StoreError(path, "cannot rename " + tmp + " to it: " + ec.message());
+}
+
+nlohmann::json simplex_json(const SimplexJobResult& r) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const SimplexRow& x : r.rows)
+    rows.push_back({{"name", x.name}, {"layer", x.layer}, {"head", x.head}, {"kind", x.kind},
+                    {"rows", x.rows}, {"dim", x.dim}, {"cv", opt_json(x.r.cv)}, {"valid", x.r.valid},
+                    {"null_mean", opt_json(x.r.null_mean)}, {"null_std", opt_json(x.r.null_std)},
+                    {"z", opt_json(x.r.z)}, {"band", x.r.band}});
+  return {{"device", r.device}, {"seconds", r.seconds}, {"matrices", rows}};
+}
+
+}  // namespace qk
