@@ -3,8 +3,6 @@
 #include <hdf5.h>
 
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
 #include <limits>
 #include <sstream>
 #include <vector>
@@ -21,30 +19,12 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double or_nan(const std::optional<double>& v) { return v ? *v : kNaN; }
 
-void write_dataset(hid_t parent, const std::string& name, hid_t file_type, hid_t mem_type, size_t n,
-                   const void* data, const std::string& file) {
-  const hsize_t dims[1] = {static_cast<hsize_t>(n)};
-  const h5::Id space(h5::check(H5Screate_simple(1, dims, nullptr), file, "dataspace of " + name));
-  const h5::Id ds(h5::check(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                                       H5P_DEFAULT),
-                            file, "create dataset " + name));
-  if (n > 0)
-    h5::check_status(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), file, "write dataset " + name);
-}
-
 void write_f64(hid_t parent, const std::string& name, const std::vector<double>& v, const std::string& file) {
-  write_dataset(parent, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.size(), v.data(), file);
+  h5::write_array(parent, name, {v.size()}, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), file);
 }
 
 void write_i64(hid_t parent, const std::string& name, const std::vector<int64_t>& v, const std::string& file) {
-  write_dataset(parent, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v.size(), v.data(), file);
-}
-
-void write_str(hid_t parent, const std::string& name, const std::vector<std::string>& v, const std::string& file) {
-  std::vector<const char*> p;
-  for (const std::string& s : v) p.push_back(s.c_str());
-  const h5::Id t(h5::file_type(ColType::Str));
-  write_dataset(parent, name, t.get(), t.get(), p.size(), p.data(), file);
+  h5::write_array(parent, name, {v.size()}, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data(), file);
 }
 
 template <typename T>
@@ -102,13 +82,13 @@ void write_all(const std::string& tmp, const HeaddimResult& r, const std::string
   write_i64(root, "dim", dim, tmp);
   write_i64(root, "heads", heads, tmp);
   write_i64(root, "head_dim", head_dim, tmp);
-  write_str(root, "phase", phase, tmp);
-  write_str(root, "name", name, tmp);
+  h5::write_strings(root, "phase", phase, tmp);
+  h5::write_strings(root, "name", name, tmp);
   write_f64(root, "cv", cv, tmp);
   write_f64(root, "null_mean", null_mean, tmp);
   write_f64(root, "null_std", null_std, tmp);
   write_f64(root, "z", z, tmp);
-  write_str(root, "band", band, tmp);
+  h5::write_strings(root, "band", band, tmp);
   write_i64(root, "valid", valid, tmp);
 
   const h5::Id g(h5::check(H5Gcreate2(root, "configs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
@@ -141,17 +121,7 @@ void write_all(const std::string& tmp, const HeaddimResult& r, const std::string
 }  // namespace
 
 void write_headdim_h5(const std::string& path, const HeaddimResult& r, const std::string& command_line) {
-  h5::quiet();
-  const std::string tmp = path + ".tmp";
-  try {
-    write_all(tmp, r, command_line);
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw StoreError(path, "cannot rename " + tmp + " to it: " + ec.message());
+  h5::write_file_atomically(path, [&](const std::string& tmp) { write_all(tmp, r, command_line); });
 }
 
 }  // namespace qk

@@ -166,30 +166,19 @@ void activations(Runner& run, const std::string& path) {
   }
 }
 
-void write_dataset(hid_t root, const std::string& name, hid_t ftype, hid_t mtype, const void* data,
-                   hsize_t n, const std::string& file) {
-  const h5::Id space(h5::check(H5Screate_simple(1, &n, nullptr), file, "dataspace of " + name));
-  const h5::Id ds(h5::check(H5Dcreate2(root, name.c_str(), ftype, space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                                       H5P_DEFAULT),
-                            file, "create dataset " + name));
-  if (n > 0) h5::check_status(H5Dwrite(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), file,
-                              "write dataset " + name);
-}
-
 template <typename F>
 void write_strings(hid_t root, const std::string& name, const SimplexJobResult& r, F field,
                    const std::string& file) {
-  std::vector<const char*> p;
-  for (const SimplexRow& row : r.rows) p.push_back(field(row).c_str());
-  const h5::Id ft(h5::file_type(ColType::Str)), mt(h5::memory_type(ColType::Str));
-  write_dataset(root, name, ft.get(), mt.get(), p.data(), p.size(), file);
+  std::vector<std::string> v;
+  for (const SimplexRow& row : r.rows) v.push_back(field(row));
+  h5::write_strings(root, name, v, file);
 }
 
 template <typename F>
 void write_i64(hid_t root, const std::string& name, const SimplexJobResult& r, F field, const std::string& file) {
   std::vector<int64_t> v;
   for (const SimplexRow& row : r.rows) v.push_back(field(row));
-  write_dataset(root, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data(), v.size(), file);
+  h5::write_array(root, name, {v.size()}, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data(), file);
 }
 
 template <typename F>
@@ -199,7 +188,7 @@ void write_f64(hid_t root, const std::string& name, const SimplexJobResult& r, F
     const std::optional<double> x = field(row);
     v.push_back(x ? *x : std::numeric_limits<double>::quiet_NaN());
   }
-  write_dataset(root, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), v.size(), file);
+  h5::write_array(root, name, {v.size()}, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), file);
 }
 
 void write_all(const std::string& tmp, const SimplexJobResult& r, const SimplexJobOptions& o,
@@ -270,17 +259,7 @@ SimplexJobResult simplex_model(const SimplexJobOptions& o) {
 
 void write_simplex_h5(const std::string& path, const SimplexJobResult& r, const SimplexJobOptions& o,
                       const std::string& command_line) {
-  h5::quiet();
-  const std::string tmp = path + ".tmp";
-  try {
-    write_all(tmp, r, o, command_line);
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw StoreError(path, "cannot rename " + tmp + " to it: " + ec.message());
+  h5::write_file_atomically(path, [&](const std::string& tmp) { write_all(tmp, r, o, command_line); });
 }
 
 nlohmann::json simplex_json(const SimplexJobResult& r) {

@@ -2,7 +2,6 @@
 
 #include <hdf5.h>
 
-#include <cstdio>
 #include <filesystem>
 
 #include "descriptors.hpp"
@@ -18,20 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void write_dataset(hid_t parent, const std::string& name, const std::vector<hsize_t>& shape,
-                   hid_t type, const void* data, const std::string& file) {
-  const h5::Id space(h5::check(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr),
-                               file, "dataspace of " + name));
-  const h5::Id ds(h5::check(H5Dcreate2(parent, name.c_str(), type, space.get(), H5P_DEFAULT,
-                                       H5P_DEFAULT, H5P_DEFAULT),
-                            file, "create dataset " + name));
-  h5::check_status(H5Dwrite(ds.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), file,
-                   "write dataset " + name);
-}
-
 void write_f64(hid_t parent, const std::string& name, const std::vector<hsize_t>& shape,
                const std::vector<double>& v, const std::string& file) {
-  write_dataset(parent, name, shape, H5T_NATIVE_DOUBLE, v.data(), file);
+  h5::write_array(parent, name, shape, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE, v.data(), file);
 }
 
 // Concatenation over layers of one per-layer field.
@@ -91,7 +79,7 @@ void write_all(const std::string& tmp, const StaticResult& r, const std::string&
     write_f64(g.get(), "eigenvalues", {L, H, 2 * D},
               gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.sym_eig; }), tmp);
     const std::vector<float> vec = gather<float>(r, [](const LayerStatic& l) -> const auto& { return l.sym_vec; });
-    write_dataset(g.get(), "eigenvectors", {L, H, K, N}, H5T_NATIVE_FLOAT, vec.data(), tmp);
+    h5::write_array(g.get(), "eigenvectors", {L, H, K, N}, H5T_NATIVE_FLOAT, H5T_NATIVE_FLOAT, vec.data(), tmp);
   }
   const h5::Id g(h5::check(H5Gcreate2(root, "operator", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
                            "create group operator"));
@@ -106,17 +94,7 @@ void write_all(const std::string& tmp, const StaticResult& r, const std::string&
 
 void write_static_h5(const std::string& path, const StaticResult& r, const std::string& model_dir,
                      const std::string& command_line) {
-  h5::quiet();
-  const std::string tmp = path + ".tmp";
-  try {
-    write_all(tmp, r, model_dir, command_line);
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw StoreError(path, "cannot rename " + tmp + " to it: " + ec.message());
+  h5::write_file_atomically(path, [&](const std::string& tmp) { write_all(tmp, r, model_dir, command_line); });
 }
 
 }  // namespace qk

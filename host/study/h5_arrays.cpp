@@ -46,15 +46,7 @@ std::vector<float> read_f32(hid_t file, const std::string& name, const std::stri
 
 void write_f64(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
                const std::vector<double>& data, const std::string& path) {
-  if (H5Lexists(group, name.c_str(), H5P_DEFAULT) > 0) H5Ldelete(group, name.c_str(), H5P_DEFAULT);
-  const h5::Id space(h5::check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                               path, "cannot make a dataspace for '" + name + "'"));
-  const h5::Id ds(h5::check(H5Dcreate2(group, name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
-                                       H5P_DEFAULT, H5P_DEFAULT),
-                            path, "cannot create dataset '" + name + "'"));
-  if (!data.empty())
-    h5::check_status(H5Dwrite(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()),
-                     path, "cannot write dataset '" + name + "'");
+  h5::write_array(group, name, dims, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data.data(), path);
 }
 
 }  // namespace qk

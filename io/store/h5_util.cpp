@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
+#include <filesystem>
+
 #include "input_error.hpp"
 #include "store_error.hpp"
 
@@ -277,6 +280,43 @@ std::vector<hsize_t> dataset_dims(hid_t ds, const std::string& file, const std::
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   return dims;
+}
+
+void write_array(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims,
+                 hid_t file_type, hid_t mem_type, const void* data, const std::string& file) {
+  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) > 0) H5Ldelete(parent, name.c_str(), H5P_DEFAULT);
+  const Id space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), file,
+                       "cannot make the dataspace of '" + name + "'"));
+  const Id ds(check(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                               H5P_DEFAULT),
+                    file, "cannot create dataset '" + name + "'"));
+  hsize_t n = 1;
+  for (hsize_t d : dims) n *= d;
+  if (n > 0)
+    check_status(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), file,
+                 "cannot write dataset '" + name + "'");
+}
+
+void write_strings(hid_t parent, const std::string& name, const std::vector<std::string>& values,
+                   const std::string& file) {
+  std::vector<const char*> p;
+  for (const std::string& v : values) p.push_back(v.c_str());
+  const Id ft(file_type(ColType::Str)), mt(memory_type(ColType::Str));
+  write_array(parent, name, {static_cast<hsize_t>(p.size())}, ft.get(), mt.get(), p.data(), file);
+}
+
+void write_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
+  quiet();
+  const std::string tmp = path + ".tmp";
+  try {
+    write(tmp);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw StoreError(path, "cannot rename " + tmp + " to it: " + ec.message());
 }
 
 }  // namespace qk::h5

@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -87,6 +88,17 @@ hid_t store_fapl(bool clear_flags, const std::string& file);
 // Opens a store for reading: plainly, or in SWMR-read mode when a writer is running
 // or crashed. InputError when it is absent or not HDF5.
 Id open_for_read(const std::string& path);
+
+// Creates (replacing) a whole dataset `name` under `parent` from `data` in `mem_type`,
+// stored as `file_type`; dims may hold zeros (nothing is written then).
+void write_array(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims,
+                 hid_t file_type, hid_t mem_type, const void* data, const std::string& file);
+// A 1-D dataset of variable-length UTF-8 strings.
+void write_strings(hid_t parent, const std::string& name, const std::vector<std::string>& values,
+                   const std::string& file);
+// Writes a whole file by `write(tmp)` on `path`.tmp, then renames it onto `path`; the
+// temporary file is removed when writing fails. StoreError when the rename fails.
+void write_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write);
 
 // Shape of a dataset.
 std::vector<hsize_t> dataset_dims(hid_t ds, const std::string& file, const std::string& name);
