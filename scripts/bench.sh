@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: Google Benchmark of the metric set and its ops and of the attention
 # statistics, the side-by-side against the numpy baseline, prefill against HF
-# transformers, and the probe sweep against HF transformers + PyTorch, with results
+# transformers, the probe sweep against HF transformers + PyTorch, the simplex volumes
+# against torch's Cayley-Menger determinants and the static pass against torch svdvals, with results
 # (device, date, command) in bench/results/.
 # BENCH_QUICK=1 limits both to S <= 1024 (about a minute).
 set -euo pipefail
@@ -45,4 +46,15 @@ cmd=(python3 scripts/bench_sweep_side_by_side.py --layers 2 --probes 8 --seqs 12
 echo "== sweep side by side with HF transformers + PyTorch"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
-echo; echo "== simplex volumes side by side with torch (Cayley-Menger det)"; python3 scripts/bench_simplex_side_by_side.py --bench "$BUILD/bench_simplex" --json-out "$OUT/simplex_side_by_side.json" --markdown-out "$OUT/simplex_side_by_side.md"
+echo
+cmd=(python3 scripts/bench_simplex_side_by_side.py --bench "$BUILD/bench_simplex"
+  --json-out "$OUT/simplex_side_by_side.json" --markdown-out "$OUT/simplex_side_by_side.md")
+echo "== simplex volumes side by side with torch (Cayley-Menger det)"
+echo "+ ${cmd[*]}"
+"${cmd[@]}"
+echo
+cmd=(python3 scripts/bench_static_side_by_side.py --layers 2 --baseline-heads 4 --device cpu
+  --json-out "$OUT/static_side_by_side.json" --markdown-out "$OUT/static_side_by_side.md")
+echo "== static pass side by side with torch svdvals of the formed operator"
+echo "+ ${cmd[*]}"
+"${cmd[@]}"
