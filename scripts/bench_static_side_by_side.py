@@ -13,7 +13,7 @@ weights in f32 safetensors (std 0.02). Then, in one run on the same device:
 - agreement: the baseline's top-d singular values of those heads against STATIC.h5's.
 
 Usage: scripts/bench_static_side_by_side.py [--layers N] [--device cpu|cuda]
-          [--baseline-heads N] [--workdir DIR] [--json-out F] [--markdown-out F]"""
+          [--baseline-heads N] [--workdir DIR] [--qkgeom BIN] [--json-out F] [--markdown-out F]"""
 import argparse
 import json
 import os
@@ -82,6 +82,7 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--baseline-heads", type=int, default=0, help="heads timed for the baseline (0: all)")
     ap.add_argument("--workdir", default="/tmp/qkgeom-bench")
+    ap.add_argument("--qkgeom", default=str(QKGEOM), help="the qkgeom binary")
     ap.add_argument("--json-out")
     ap.add_argument("--markdown-out")
     a = ap.parse_args()
@@ -90,7 +91,7 @@ def main():
     out = Path(a.workdir) / f"static-{a.layers}l.h5"
     if out.exists():
         out.unlink()
-    r = subprocess.run([str(QKGEOM), "weights", "--model", str(path), "--out", str(out), "--device", a.device,
+    r = subprocess.run([a.qkgeom, "weights", "--model", str(path), "--out", str(out), "--device", a.device,
                         "--json"], capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"qkgeom weights failed: {r.stderr}")

@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 
 DEST=.carry/debs
 DEV=(libgtest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libhdf5-dev libpcre2-dev libicu-dev
-  libopenblas-dev libopenblas-pthread-dev)
-RUNTIME_ROOTS=(libhdf5-103-1 libopenblas0-pthread libbenchmark1debian libpcre2-8-0 libicu72 pkgconf)
+  libopenblas-dev libopenblas-pthread-dev libssl-dev)
+RUNTIME_ROOTS=(libhdf5-103-1 libopenblas0-pthread libbenchmark1debian libpcre2-8-0 libicu72 libssl3 pkgconf)
 BASE='^(libc6|libgcc-s1|libstdc\+\+6|gcc-[0-9]+-base|zlib1g)$'
 
 runtime=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \

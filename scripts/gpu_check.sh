@@ -8,9 +8,13 @@
 #     libraries this machine lacks;
 #  3. configures the full project with CUDA (tests and benchmarks on); if that fails,
 #     without libtorch, then also without benchmarks;
-#  4. builds and runs test_gpu_parity (JUnit XML beside the logs);
-#  5. runs it under compute-sanitizer --tool memcheck;
-#  6. builds and runs bench_bo's CUDA benchmarks when the full build has them.
+#  4. builds and runs test_gpu_parity (JUnit XML beside the logs), then the other suites
+#     with GPU cases (attention statistics, static pass, simplex volumes, and with libtorch
+#     the model runtime on CUDA and the sweep / static reference tests with --device cuda);
+#  5. runs test_gpu_parity under compute-sanitizer --tool memcheck;
+#  6. builds and runs bench_bo's CUDA benchmarks when the full build has them, and with
+#     libtorch the sweep and static-pass side-by-side benchmarks on the GPU (issue 4 and 5
+#     targets).
 # Every command and its output go to RESULTS_DIR/gpu_check.log; the exit status is
 # non-zero when a build, the parity test or memcheck failed.
 #
@@ -136,6 +140,21 @@ PARITY=$(find "$BUILD" -type f -name test_gpu_parity -perm -u+x | head -n 1)
 log "test binary: $PARITY"
 run "$PARITY" --gtest_output="xml:$RESULTS/test_gpu_parity.xml" || fail "test_gpu_parity"
 
+# The other suites with GPU cases (each skips what its build lacks).
+for t in test_attention_stats test_static_gpu test_simplex test_model_runtime; do
+  if run cmake --build "$BUILD" --target "$t" -j "$JOBS"; then
+    bin=$(find "$BUILD" -type f -name "$t" -perm -u+x | head -n 1)
+    run "$bin" --gtest_output="xml:$RESULTS/$t.xml" || fail "$t"
+  else
+    log "$t: not in this configuration"
+  fi
+done
+if [ "$mode" = full ] && run cmake --build "$BUILD" --target qkgeom -j "$JOBS"; then
+  for t in ref_sweep ref_static_weights ref_score_model; do
+    QK_REF_DEVICE=cuda run ctest --test-dir "$BUILD" -R "^$t\$" --output-on-failure || fail "$t on cuda"
+  done
+fi
+
 # -- 5. memcheck -----------------------------------------------------------------------
 if [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
   if command -v compute-sanitizer >/dev/null; then
@@ -157,6 +176,16 @@ if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$mode" = full ]; then
       fail "bench_bo"
   else
     fail "building bench_bo"
+  fi
+  if [ -x "$BUILD/qkgeom" ] && "$BUILD/qkgeom" env | grep -q "libtorch: 2"; then
+    run python3 scripts/bench_sweep_side_by_side.py --layers 36 --probes 16 --seqs 128,512 \
+      --dtype bf16 --device cuda --qkgeom "$BUILD/qkgeom" \
+      --json-out "$RESULTS/sweep_side_by_side_gpu.json" \
+      --markdown-out "$RESULTS/sweep_side_by_side_gpu.md" || fail "sweep benchmark"
+    run python3 scripts/bench_static_side_by_side.py --layers 36 --device cuda --baseline-heads 64 \
+      --qkgeom "$BUILD/qkgeom" \
+      --json-out "$RESULTS/static_side_by_side_gpu.json" \
+      --markdown-out "$RESULTS/static_side_by_side_gpu.md" || fail "static benchmark"
   fi
 elif [ "$mode" != full ]; then
   log "benchmarks skipped: configure mode $mode has no bench_bo"
