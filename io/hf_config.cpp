@@ -1,5 +1,7 @@
 #include "hf_config.hpp"
 
+#include <cmath>
+
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -113,7 +115,8 @@ RopeType rope_type_from(const Reader& r, const std::string& field, const std::st
   if (name == "default") return RopeType::Default;
   if (name == "linear") return RopeType::Linear;
   if (name == "llama3") return RopeType::Llama3;
-  throw r.error(field, "unsupported rope type '" + name + "'; supported: default, linear, llama3");
+  if (name == "yarn") return RopeType::Yarn;
+  throw r.error(field, "unsupported rope type '" + name + "'; supported: default, linear, llama3, yarn");
 }
 
 // Reads one RoPE parameter object (rope_parameters / rope_scaling style); `theta`
@@ -143,6 +146,30 @@ RopeConfig parse_rope_object(const Reader& r, const json& o, const std::string& 
             : max_positions;
     if (rc.high_freq_factor <= rc.low_freq_factor)
       throw r.error(field + ".high_freq_factor", "must exceed low_freq_factor");
+  }
+  if (rc.type == RopeType::Yarn) {  // as transformers' _compute_yarn_parameters
+    rc.original_max_position_embeddings =
+        r.present(o, "original_max_position_embeddings")
+            ? r.integer(o, "original_max_position_embeddings", field + ".original_max_position_embeddings")
+            : max_positions;
+    if (r.present(o, "beta_fast")) rc.beta_fast = r.number(o, "beta_fast", field + ".beta_fast");
+    if (r.present(o, "beta_slow")) rc.beta_slow = r.number(o, "beta_slow", field + ".beta_slow");
+    if (r.present(o, "truncate")) {
+      if (!o.at("truncate").is_boolean()) throw r.error(field + ".truncate", "is not a boolean");
+      rc.truncate = o.at("truncate").get<bool>();
+    }
+    // attention_factor, else from mscale / mscale_all_dim, else 0.1 ln(factor) + 1.
+    auto get_mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
+    const double ms = r.present(o, "mscale") ? r.number(o, "mscale", field + ".mscale") : 0.0;
+    const double ms_all = r.present(o, "mscale_all_dim") ? r.number(o, "mscale_all_dim", field + ".mscale_all_dim") : 0.0;
+    if (r.present(o, "attention_factor"))
+      rc.attention_factor = r.number(o, "attention_factor", field + ".attention_factor");
+    else if (ms != 0 && ms_all != 0)
+      rc.attention_factor = get_mscale(rc.factor, ms) / get_mscale(rc.factor, ms_all);
+    else
+      rc.attention_factor = get_mscale(rc.factor, 1.0);
+    if (rc.original_max_position_embeddings < 1)
+      throw r.error(field + ".original_max_position_embeddings", "must be positive");
   }
   if (!(rc.theta > 0)) throw r.error(field + ".rope_theta", "must be positive");
   if (!(rc.factor > 0)) throw r.error(field + ".factor", "must be positive");

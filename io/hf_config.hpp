@@ -18,7 +18,7 @@ enum class Architecture { Llama, Mistral, Qwen2, Qwen3, Gemma3Text, Bert };
 std::string supported_model_types();
 const char* architecture_name(Architecture a);
 
-enum class RopeType { Default, Linear, Llama3 };
+enum class RopeType { Default, Linear, Llama3, Yarn };
 
 struct RopeConfig {
   RopeType type = RopeType::Default;
@@ -26,7 +26,10 @@ struct RopeConfig {
   double factor = 1.0;                              // linear and llama3
   double low_freq_factor = 1.0;                     // llama3
   double high_freq_factor = 4.0;                    // llama3
-  int64_t original_max_position_embeddings = 0;     // llama3
+  int64_t original_max_position_embeddings = 0;     // llama3, yarn
+  double beta_fast = 32.0, beta_slow = 1.0;          // yarn: the ramp's rotation bounds
+  bool truncate = true;                              // yarn: integer ramp bounds
+  double attention_factor = 1.0;                     // yarn: cos and sin are scaled by it
 };
 
 struct ModelConfig {

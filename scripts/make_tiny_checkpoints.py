@@ -80,6 +80,11 @@ MODELS = {
               dict(rope_parameters=dict(rope_type="default", rope_theta=1000000.0)), 4),
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", "qwen3",
               dict(rope_parameters=dict(rope_type="default", rope_theta=1000000.0)), 5),
+    # YaRN: the ramp between the dimensions where 32 and 1 rotations fit into 4096 positions
+    # spans inv_freq indices 2..6 at head_dim 16; cos/sin scaled by 0.1 ln 4 + 1.
+    "qwen3_yarn": ("Qwen3Config", "Qwen3ForCausalLM", "qwen3",
+                   dict(rope_parameters=dict(rope_type="yarn", rope_theta=10000.0, factor=4.0,
+                                             original_max_position_embeddings=4096)), 8),
     # A sliding layer (window 4, local RoPE base) then a global one (linear-scaled RoPE);
     # query_pre_attn_scalar differs from head_dim so the scale is tested.
     "gemma3_text": ("Gemma3TextConfig", "Gemma3ForCausalLM", "gemma3",

@@ -108,8 +108,12 @@ TEST(HfConfig, Errors) {
                "field 'num_key_value_heads': does not divide num_attention_heads");
   expect_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 96,
     "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 64,
-    "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_scaling": {"rope_type": "yarn", "factor": 2}})",
-               "unsupported rope type 'yarn'");
+    "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_scaling": {"rope_type": "longrope", "factor": 2}})",
+               "unsupported rope type 'longrope'; supported: default, linear, llama3, yarn");
+  expect_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 96,
+    "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 64,
+    "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_scaling": {"rope_type": "yarn", "factor": 2, "truncate": 1}})",
+               "field 'rope_scaling.truncate': is not a boolean");
   expect_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 96,
     "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 64,
     "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_scaling": {"rope_type": "llama3", "factor": 8}})",

@@ -165,13 +165,16 @@ struct TransformerModel::Impl {
     s.mask = additive(pj <= pi);
     if (cfg.sliding_window) s.sliding_mask = additive((pj <= pi) & ((pi - pj) < *cfg.sliding_window));
     // {cos, sin}: angles in float32 as HF, then the compute dtype.
-    auto rope_tables = [&](const at::Tensor& freq) {
+    // YaRN scales both by its attention factor, in float32 (as HF).
+    auto rope_tables = [&](const at::Tensor& freq, const RopeConfig& rope) {
       const at::Tensor angles = pos.to(at::kFloat).unsqueeze(-1) * freq;
       const at::Tensor emb = at::cat({angles, angles}, -1);
-      return std::make_pair(emb.cos().to(dtype), emb.sin().to(dtype));
+      if (rope.type != RopeType::Yarn) return std::make_pair(emb.cos().to(dtype), emb.sin().to(dtype));
+      const float a = static_cast<float>(rope.attention_factor);
+      return std::make_pair((emb.cos() * a).to(dtype), (emb.sin() * a).to(dtype));
     };
-    s.rope_global = rope_tables(inv_freq);
-    s.rope_local = gemma ? rope_tables(inv_freq_local) : s.rope_global;
+    s.rope_global = rope_tables(inv_freq, cfg.rope);
+    s.rope_local = gemma ? rope_tables(inv_freq_local, cfg.rope_local) : s.rope_global;
     return s;
   }
 

@@ -1,5 +1,6 @@
 #include "rope.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace qk {
@@ -27,6 +28,28 @@ std::vector<double> rope_inv_freq(const RopeConfig& rope, int64_t head_dim) {
                               (rope.high_freq_factor - rope.low_freq_factor);
         x = (1.0 - smooth) * x / rope.factor + smooth * x;
       }
+    }
+  } else if (rope.type == RopeType::Yarn) {
+    // YaRN: interpolated (divided by factor) below the ramp, extrapolated (kept) above it,
+    // the ramp between the dimensions where beta_fast and beta_slow rotations fit into the
+    // original context (transformers' _compute_yarn_parameters).
+    const double dim = static_cast<double>(head_dim), pi = 3.14159265358979323846;
+    const double ctx = static_cast<double>(rope.original_max_position_embeddings);
+    auto correction_dim = [&](double rotations) {
+      return dim * std::log(ctx / (rotations * 2.0 * pi)) / (2.0 * std::log(rope.theta));
+    };
+    double low = correction_dim(rope.beta_fast), high = correction_dim(rope.beta_slow);
+    if (rope.truncate) {
+      low = std::floor(low);
+      high = std::ceil(high);
+    }
+    low = std::max(low, 0.0);
+    high = std::min(high, dim - 1);
+    if (low == high) high += 0.001;
+    for (int64_t i = 0; i < half; ++i) {
+      const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
+      const double extrapolation = 1.0 - ramp;
+      f[i] = f[i] / rope.factor * (1.0 - extrapolation) + f[i] * extrapolation;
     }
   }
   return f;
