@@ -6,6 +6,7 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "output_path.hpp"
 #include "headdim_h5.hpp"
 #include "headdim_report.hpp"
 #include "headdim_sweep.hpp"
@@ -39,6 +40,7 @@ Action add_headdim_command(CLI::App& app) {
   return [a] {
     a->o.progress = !a->quiet;
     check_headdim_options(a->o);
+    if (!a->out.empty()) check_output_path(a->out);
     const HeaddimResult r = run_headdim_sweep(a->o);
     if (!a->out.empty()) write_headdim_h5(a->out, r, command_line());
     if (a->json)

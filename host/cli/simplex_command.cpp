@@ -9,6 +9,7 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "output_path.hpp"
 #include "simplex_matrices.hpp"
 
 namespace qk {
@@ -37,6 +38,7 @@ Action add_simplex_command(CLI::App& app) {
   sub->add_option("--device", a->o.simplex.device, "auto | cpu | cuda | cuda:N (the volumes)")->capture_default_str();
   sub->add_flag("--json", a->json, "print one JSON object");
   return [a] {
+    check_output_path(a->out);
     const SimplexJobResult r = simplex_model(a->o);
     write_simplex_h5(a->out, r, a->o, command_line());
     if (a->json) {

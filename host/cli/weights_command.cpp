@@ -11,6 +11,7 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "output_path.hpp"
 
 #if defined(QKGEOM_WITH_TORCH)
 #include "legacy_export.hpp"
@@ -37,6 +38,7 @@ int run_weights(const WeightsArgs& a) {
   o.model = a.model;
   o.device = a.device;
   o.topk = a.topk;
+  check_output_path(a.out);
   const StaticResult r = compute_static_weights(o);
   write_static_h5(a.out, r, a.model, command_line());
   if (!a.export_legacy.empty()) export_legacy(a.export_legacy, r);

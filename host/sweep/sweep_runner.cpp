@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "decoder.hpp"
 #endif
 #include "input_error.hpp"
+#include "output_path.hpp"
 #include "progress.hpp"
 #include "sweep_provenance.hpp"
 #include "sweep_rows.hpp"
@@ -39,11 +41,11 @@ std::string dtype_name(c10::ScalarType t) {
   return "f32";
 }
 
-// The store to append to: a new one, or (--resume) the one a previous run left.
-ResultsStore open_store(const SweepOptions& o, const std::vector<ColumnSpec>& cols, const Attrs& attrs) {
-  if (!fs::exists(o.out)) return ResultsStore::create(o.out, cols, attrs, kSweepSchemaVersion);
-  if (!o.resume)
-    throw InputError(o.out, "exists; pass --resume to continue that sweep, or remove the file");
+// The store a previous run left (--resume), checked against this run's options; nullopt
+// when there is none yet (it is created once the input has been read and tokenized).
+std::optional<ResultsStore> reopen_store(const SweepOptions& o, const std::vector<ColumnSpec>& cols,
+                                         const Attrs& attrs) {
+  if (!fs::exists(o.out)) return std::nullopt;  // run_sweep refused an existing file without --resume
   clear_crash_flags(o.out);
   check_resume_compatible(o.out, read_root_attrs(o.out), attrs);
   return ResultsStore::reopen(o.out, cols);
@@ -85,6 +87,10 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   sum.out = o.out;
   if (o.batch_tokens < 1) throw std::invalid_argument("--batch-tokens must be at least 1");
   if (o.min_score && !o.bo) throw std::invalid_argument("--min-score needs the bo metrics");
+  check_output_path(o.out);
+  if (!o.accepted.empty()) check_output_path(o.accepted);
+  if (fs::exists(o.out) && !o.resume)
+    throw InputError(o.out, "exists; pass --resume to continue that sweep, or remove the file");
 
   if (o.threads > 0) {  // results are bitwise reproducible at a fixed thread count
     at::set_num_threads(o.threads);
@@ -113,10 +119,13 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   layout.save_kv = o.save_kv;
   const std::vector<ColumnSpec> cols = sweep_columns(layout);
   const Attrs attrs = sweep_attrs(o, sum.device, gpu, sum.dtype);
-  ResultsStore store = open_store(o, cols, attrs);
-  sum.already_done = store.rows();
-  const std::vector<int64_t> done_list = store.read_i64("probe/index");
-  const std::unordered_set<int64_t> done(done_list.begin(), done_list.end());
+  std::optional<ResultsStore> reopened = reopen_store(o, cols, attrs);
+  std::unordered_set<int64_t> done;
+  if (reopened) {
+    sum.already_done = reopened->rows();
+    const std::vector<int64_t> done_list = reopened->read_i64("probe/index");
+    done.insert(done_list.begin(), done_list.end());
+  }
 
   std::vector<Probe> todo = select_probes(set.probes, o.shard, {});
   sum.probes_in_shard = static_cast<int64_t>(todo.size());
@@ -133,6 +142,8 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
       tokenize_probes(o.probes, todo, tok ? &*tok : nullptr, topt, sum.skipped);
   int64_t total_tokens = 0;
   for (const TokenizedProbe& p : work) total_tokens += static_cast<int64_t>(p.ids.size());
+  ResultsStore store = reopened ? std::move(*reopened)
+                                : ResultsStore::create(o.out, cols, attrs, kSweepSchemaVersion);
 
   BoOptions bopt;
   bopt.lem_compat = o.lem_compat;

@@ -301,6 +301,12 @@ def test_bad_input(qk, model, probes, big, tmp):
     r = sweep(qk, model, bad, os.path.join(tmp, "bad2.h5"), "--on-bad-line", "skip", "--resume",
               "--metrics", "bo")
     check(r.returncode == 3 and "metrics" in r.stderr, f"incompatible resume names the attribute ({r.stderr.strip()})")
+    text = os.path.join(tmp, "text.txt")
+    open(text, "w").write("a prompt that needs a tokenizer\n")
+    out = os.path.join(tmp, "notok.h5")
+    r = sweep(qk, model, text, out)
+    check(r.returncode == 3 and "tokenizer.json" in r.stderr and not os.path.exists(out),
+          f"text probes without tokenizer.json: exit 3, no file left behind ({r.stderr.strip()})")
     r = sweep(qk, model, probes, os.path.join(tmp, "no", "such", "dir", "x.h5"))
     check(r.returncode != 0 and "x.h5" in r.stderr, f"unwritable output: clear error ({r.stderr.strip()})")
     # A full disk: the file-size limit makes writes fail with EFBIG part-way.
