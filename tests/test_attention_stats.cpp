@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "require_gpu.hpp"
 #include "attention_mask.hpp"
 #include "online_softmax.hpp"
 #include "ops/attention_stats_cpu.hpp"
@@ -284,12 +285,6 @@ TEST(AttentionStatsCpu, RejectsBadArguments) {
 }
 
 #if defined(QKGEOM_WITH_CUDA)
-
-#define QK_REQUIRE_GPU()                                                          \
-  do {                                                                            \
-    std::string why;                                                              \
-    if (!::qk::gpu_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;    \
-  } while (0)
 
 Stats run_gpu(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv,
               int64_t seq, int64_t dim, float scale, AttentionMask mask, int64_t window) {

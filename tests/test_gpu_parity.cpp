@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "require_gpu.hpp"
 #include "bo/cloud_stats.hpp"
 #include "bo/gpu_stats.hpp"
 #include "gpu_context.hpp"
@@ -29,13 +30,6 @@
 
 namespace qk {
 namespace {
-
-// The first statement of every test: skip, with the reason, when no device is usable.
-#define QK_REQUIRE_GPU()                                                   \
-  do {                                                                     \
-    std::string why;                                                       \
-    if (!::qk::gpu_available(&why)) GTEST_SKIP() << "no CUDA device: " << why; \
-  } while (0)
 
 constexpr double kEps64 = 1.1102230246251565e-16;  // 2^-53
 constexpr double kEps32 = 5.9604644775390625e-08;  // 2^-24

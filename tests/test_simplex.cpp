@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "require_gpu.hpp"
 #include "bo/gpu_stats.hpp"
 #include "simplex_cv.hpp"
 #include "simplex_volume.hpp"
@@ -97,8 +98,7 @@ TEST(SimplexVolume, CayleyMengerAgreesWithGram) {
 }
 
 TEST(SimplexVolume, GpuMatchesCpu) {
-  std::string why;
-  if (!gpu_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  QK_REQUIRE_GPU();
   for (const int64_t dim : {4, 5, 33, 128, 257}) {
     const int64_t n = 301, count = 1037;
     const std::vector<float> rows = gaussian(n, dim, 5 + dim);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "require_gpu.hpp"
 #include "bo/gpu_stats.hpp"
 #include "gpu_context.hpp"
 #include "static_gpu.hpp"
@@ -26,12 +27,6 @@
 
 namespace qk {
 namespace {
-
-#define QK_REQUIRE_GPU()                                                       \
-  do {                                                                         \
-    std::string why;                                                           \
-    if (!::qk::gpu_available(&why)) GTEST_SKIP() << "no CUDA device: " << why; \
-  } while (0)
 
 using Mat = std::vector<double>;  // row-major n x m
 

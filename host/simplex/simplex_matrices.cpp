@@ -14,12 +14,10 @@
 
 #include "bo/backend.hpp"
 #include "checkpoint.hpp"
-#include "file_hash.hpp"
 #include "h5_arrays.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "progress.hpp"
-#include "qkgeom/version.hpp"
 #include "store_error.hpp"
 #include "sweep_provenance.hpp"
 
@@ -195,16 +193,10 @@ void write_all(const std::string& tmp, const SimplexJobResult& r, const SimplexJ
                const std::string& command_line) {
   const h5::Id f(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
   const hid_t root = f.get();
-  const std::string model = fs::absolute(o.model).string();
   const SimplexOptions& s = o.simplex;
   h5::write_int_attr(root, "schema_version", 1, tmp);
   h5::write_string_attr(root, "kind", "qkgeom-simplex", tmp);
-  h5::write_string_attr(root, "engine_version", kVersion, tmp);
-  h5::write_string_attr(root, "git_sha", kGitSha, tmp);
-  h5::write_string_attr(root, "command_line", command_line, tmp);
-  h5::write_string_attr(root, "model_path", model, tmp);
-  h5::write_string_attr(root, "model_config_sha256", sha256_file((fs::path(model) / "config.json").string()), tmp);
-  h5::write_string_attr(root, "model_weights_index_sha256", weights_index_sha256(model), tmp);
+  write_attrs(root, engine_model_attrs(command_line, o.model), tmp);
   h5::write_string_attr(root, "from", o.from.empty() ? "" : fs::absolute(o.from).string(), tmp);
   h5::write_string_attr(root, "device", r.device, tmp);
   h5::write_string_attr(root, "gpu_name", r.gpu_name, tmp);

@@ -2,12 +2,9 @@
 
 #include <hdf5.h>
 
-#include <filesystem>
 
 #include "descriptors.hpp"
-#include "file_hash.hpp"
 #include "h5_util.hpp"
-#include "qkgeom/version.hpp"
 #include "store_error.hpp"
 #include "sweep_provenance.hpp"
 
@@ -15,7 +12,6 @@ namespace qk {
 
 namespace {
 
-namespace fs = std::filesystem;
 
 void write_f64(hid_t parent, const std::string& name, const std::vector<hsize_t>& shape,
                const std::vector<double>& v, const std::string& file) {
@@ -51,15 +47,9 @@ void write_all(const std::string& tmp, const StaticResult& r, const std::string&
   const h5::Id f(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp,
                            "create file"));
   const hid_t root = f.get();
-  const std::string model = fs::absolute(model_dir).string();
   h5::write_int_attr(root, "schema_version", 1, tmp);
   h5::write_string_attr(root, "kind", "qkgeom-static", tmp);
-  h5::write_string_attr(root, "engine_version", kVersion, tmp);
-  h5::write_string_attr(root, "git_sha", kGitSha, tmp);
-  h5::write_string_attr(root, "command_line", command_line, tmp);
-  h5::write_string_attr(root, "model_path", model, tmp);
-  h5::write_string_attr(root, "model_config_sha256", sha256_file((fs::path(model) / "config.json").string()), tmp);
-  h5::write_string_attr(root, "model_weights_index_sha256", weights_index_sha256(model), tmp);
+  write_attrs(root, engine_model_attrs(command_line, model_dir), tmp);
   h5::write_string_attr(root, "device", r.device, tmp);
   h5::write_string_attr(root, "gpu_name", r.gpu_name, tmp);
   h5::write_string_attr(root, "started_at", r.started_at, tmp);

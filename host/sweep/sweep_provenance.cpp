@@ -39,6 +39,23 @@ std::string weights_index_sha256(const std::string& dir) {
   return sha256_file_prefix(single.string(), 8 + n);
 }
 
+Attrs engine_model_attrs(const std::string& command_line, const std::string& model_dir) {
+  const fs::path model = fs::absolute(model_dir);
+  return {
+      {"engine", "qkgeom"},
+      {"engine_version", kVersion},
+      {"git_sha", kGitSha},
+      {"command_line", command_line},
+      {"model_path", model.string()},
+      {"model_config_sha256", sha256_file((model / "config.json").string())},
+      {"model_weights_index_sha256", weights_index_sha256(model.string())},
+  };
+}
+
+void write_attrs(hid_t obj, const Attrs& attrs, const std::string& file) {
+  for (const auto& [k, v] : attrs) h5::write_string_attr(obj, k, v, file);
+}
+
 Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::string& gpu_name,
                   const std::string& dtype) {
   char host[256] = {0};
@@ -46,16 +63,9 @@ Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::s
   std::string metrics;
   if (o.bo) metrics = "bo";
   if (o.attention) metrics += std::string(metrics.empty() ? "" : ",") + "attention";
-  const fs::path model = fs::absolute(o.model);
-  return {
-      {"engine", "qkgeom"},
-      {"engine_version", kVersion},
-      {"git_sha", kGitSha},
-      {"command_line", o.command_line},
+  Attrs a = engine_model_attrs(o.command_line, o.model);
+  const Attrs rest = {
       {"hostname", host},
-      {"model_path", model.string()},
-      {"model_config_sha256", sha256_file((model / "config.json").string())},
-      {"model_weights_index_sha256", weights_index_sha256(model.string())},
       {"probes_path", fs::absolute(o.probes).string()},
       {"probes_sha256", sha256_file(o.probes)},
       {"template", o.templ},
@@ -71,6 +81,8 @@ Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::s
       {"started_at", utc_now_iso8601()},
       {"status", "running"},
   };
+  a.insert(a.end(), rest.begin(), rest.end());
+  return a;
 }
 
 std::map<std::string, std::string> read_root_attrs(const std::string& path) {
