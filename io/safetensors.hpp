@@ -1,7 +1,9 @@
 #pragma once
 // Safetensors reader over mmap: 8-byte little-endian header length N, N bytes of
 // JSON header {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}},
-// then the data section. Every offset, shape and size is checked on open.
+// then the data section. The header is checked on open as strictly as the reference
+// reader (safetensors 0.8, docs/snapshot-format.md): no duplicate keys, every dtype,
+// shape and offset valid, and the tensors' byte ranges tile the data section exactly.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,11 +30,14 @@ class SafeTensorsFile {
   explicit SafeTensorsFile(const std::string& path);
 
   const std::string& path() const { return file_->path(); }
-  bool has(const std::string& name) const { return tensors_.count(name) != 0; }
-  // Throws InputError when the tensor is absent.
+  // True for every tensor of the header, readable dtype or not.
+  bool has(const std::string& name) const;
+  // Throws InputError when the tensor is absent or its dtype is one qkgeom does not read
+  // (a valid safetensors dtype outside DType, e.g. U16 or F4).
   const TensorInfo& info(const std::string& name) const;
   // Pointer to the tensor's bytes (size end - begin); valid while this object lives.
   const uint8_t* data(const TensorInfo& t) const { return data_ + t.begin; }
+  // Every tensor name of the header, sorted.
   std::vector<std::string> names() const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
@@ -41,7 +46,12 @@ class SafeTensorsFile {
   const uint8_t* data_ = nullptr;
   uint64_t data_size_ = 0;
   std::map<std::string, TensorInfo> tensors_;
+  std::map<std::string, std::string> unreadable_;  // name -> dtype name qkgeom does not read
   std::map<std::string, std::string> metadata_;
 };
+
+// Throws InputError naming both files when a tensor name appears in more than one of the
+// shards of one checkpoint (HF transformers takes whichever shard it reads last).
+void require_unique_tensor_names(const std::vector<const SafeTensorsFile*>& shards);
 
 }  // namespace qk
