@@ -205,6 +205,45 @@ TEST(Tokenizer, MalformedFiles) {
   expect_load_error(write_dir("badcfg", byte_level_bpe().dump(), cfg), "bos_token");
 }
 
+// Every id of tokenizer.json is an integer in [0, 2^31-1], refused (never wrapped) otherwise;
+// HF refuses past 2^32-1 and below 0 (its ids are u32).
+TEST(Tokenizer, IdsAreRangeChecked) {
+  const json bad_values[] = {json(1ull << 40), json(-1), json::parse("18446744073709551616"), json(1.5),
+                             json(2147483648ull), json("7")};
+  for (const json& v : bad_values) {
+    const std::string tag = "_" + std::to_string(&v - bad_values);
+    json j = byte_level_bpe();
+    j["model"]["vocab"]["c"] = v;
+    expect_load_error(write_dir("vocab" + tag, j.dump()), "model.vocab[\"c\"] (a token id): expected an integer in [0, 2147483647], got " + v.dump());
+    j = byte_level_bpe();
+    j["added_tokens"][0]["id"] = v;
+    expect_load_error(write_dir("added" + tag, j.dump()), "added_tokens[0].id (a token id): expected an integer in [0, 2147483647]");
+    j = wordpiece();
+    j["post_processor"]["cls"][1] = v;
+    expect_load_error(write_dir("cls" + tag, j.dump()), "post_processor.cls[1] (a token id): expected an integer");
+    j = wordpiece();
+    j["post_processor"] = {{"type", "TemplateProcessing"},
+                           {"single", json::array({{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}},
+                                                   {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+                           {"special_tokens", {{"[CLS]", {{"id", "[CLS]"}, {"ids", {1, v}}, {"tokens", {"[CLS]"}}}}}}};
+    expect_load_error(write_dir("template" + tag, j.dump()), "special_tokens.[CLS].ids[1] (a token id)");
+  }
+  json j = wordpiece();
+  j["model"]["max_input_chars_per_word"] = -1;
+  expect_load_error(write_dir("maxchars", j.dump()), "max_input_chars_per_word: expected an integer in [0, 9223372036854775807], got -1");
+}
+
+TEST(Tokenizer, LargestIdNeedsNoDenseTable) {
+  json j = byte_level_bpe();
+  j["model"]["vocab"]["c"] = 2147483647;
+  j["model"]["merges"] = json::array({"a b"});
+  const qk::Tokenizer t = qk::Tokenizer::from_dir(write_dir("bigid", j.dump()));
+  EXPECT_EQ(t.encode("c", false), (Ids{2147483647}));
+  EXPECT_EQ(t.id_to_token(2147483647), "c");
+  EXPECT_EQ(t.vocab_size(), 2147483648u);
+  EXPECT_THROW(t.id_to_token(2), std::out_of_range);
+}
+
 TEST(Tokenizer, RejectsInvalidUtf8) {
   const qk::Tokenizer t = qk::Tokenizer::from_dir(write_dir("utf8", byte_level_bpe().dump()));
   EXPECT_THROW(t.encode("ab\xFF"), qk::InputError);

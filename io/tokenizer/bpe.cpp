@@ -35,7 +35,7 @@ class Bpe : public Model {
     const auto it = vocab_.find(t);
     return it == vocab_.end() ? -1 : it->second;
   }
-  const std::vector<std::string>& id_to_token() const override { return id_to_token_; }
+  const std::unordered_map<int32_t, std::string>& id_to_token() const override { return id_to_token_; }
 
  private:
   struct ResolvedMerge {
@@ -45,7 +45,7 @@ class Bpe : public Model {
   void merge_word(const std::string& word, std::vector<int32_t>& out) const;
 
   std::unordered_map<std::string, int32_t> vocab_;
-  std::vector<std::string> id_to_token_;
+  std::unordered_map<int32_t, std::string> id_to_token_;
   std::unordered_map<uint64_t, MergeInfo> merges_;
   int32_t unk_id_ = -1;
   bool byte_fallback_ = false;

@@ -37,8 +37,8 @@ class Model {
   virtual void tokenize(const std::string& word, std::vector<int32_t>& out) const = 0;
   // Token string -> id, or -1.
   virtual int32_t token_to_id(const std::string& token) const = 0;
-  // The token string of every id of the model vocabulary (empty where an id has none).
-  virtual const std::vector<std::string>& id_to_token() const = 0;
+  // Id -> token string of the model vocabulary (ids need not be contiguous).
+  virtual const std::unordered_map<int32_t, std::string>& id_to_token() const = 0;
 };
 
 // Adds special tokens around the ids of one sequence (the "post_processor" field).
@@ -63,9 +63,12 @@ const nlohmann::json& json_field(const nlohmann::json& j, const char* key, const
 std::string json_string(const nlohmann::json& j, const char* key, const std::string& where);
 bool json_bool(const nlohmann::json& j, const char* key, bool fallback, const std::string& where);
 [[noreturn]] void unsupported(const std::string& where, const std::string& what);
-// A model's "vocab" object (token -> non-negative id) into both directions.
+// A token id of tokenizer.json: an integer in [0, 2^31-1] (HF allows up to 2^32-1; qkgeom
+// ids are int32), else InputError naming `where`; never wrapped.
+int32_t json_token_id(const nlohmann::json& v, const std::string& where);
+// A model's "vocab" object (token -> id) into both directions.
 void read_vocab(const nlohmann::json& j, const std::string& where,
                 std::unordered_map<std::string, int32_t>& vocab,
-                std::vector<std::string>& id_to_token);
+                std::unordered_map<int32_t, std::string>& id_to_token);
 
 }  // namespace qk::tok

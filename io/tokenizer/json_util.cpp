@@ -3,6 +3,7 @@
 
 #include "components.hpp"
 #include "input_error.hpp"
+#include "json_int.hpp"
 
 namespace qk::tok {
 
@@ -31,18 +32,20 @@ void unsupported(const std::string& where, const std::string& what) {
   throw InputError(where, "unsupported " + what);
 }
 
+int32_t json_token_id(const nlohmann::json& v, const std::string& where) {
+  return static_cast<int32_t>(require_unsigned(v, INT32_MAX, where + " (a token id)"));
+}
+
 void read_vocab(const nlohmann::json& j, const std::string& where,
                 std::unordered_map<std::string, int32_t>& vocab,
-                std::vector<std::string>& id_to_token) {
+                std::unordered_map<int32_t, std::string>& id_to_token) {
   const nlohmann::json& v = json_field(j, "vocab", where);
   if (!v.is_object()) throw InputError(where + ".vocab", "expected an object of token -> id");
   vocab.reserve(v.size() * 2);
+  id_to_token.reserve(v.size() * 2);
   for (auto it = v.begin(); it != v.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0)
-      throw InputError(where + ".vocab[\"" + it.key() + "\"]", "expected a non-negative integer id");
-    const auto id = static_cast<int32_t>(it.value().get<int64_t>());
+    const int32_t id = json_token_id(it.value(), where + ".vocab[\"" + it.key() + "\"]");
     vocab.emplace(it.key(), id);
-    if (static_cast<size_t>(id) >= id_to_token.size()) id_to_token.resize(id + 1);
     id_to_token[id] = it.key();
   }
 }

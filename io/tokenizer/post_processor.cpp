@@ -62,11 +62,9 @@ std::unique_ptr<PostProcessor> make_template(const nlohmann::json& j, const std:
     if (st == specials.end()) throw InputError(where + ".special_tokens", "no entry for \"" + name + "\"");
     const nlohmann::json& ids = json_field(*st, "ids", where + ".special_tokens." + name);
     if (!ids.is_array()) throw InputError(where + ".special_tokens." + name + ".ids", "expected an array");
-    for (const auto& id : ids) {
-      if (!id.is_number_integer())
-        throw InputError(where + ".special_tokens." + name + ".ids", "expected integers");
-      (sequences == 0 ? before : after).push_back(id.get<int32_t>());
-    }
+    for (size_t k = 0; k < ids.size(); ++k)
+      (sequences == 0 ? before : after)
+          .push_back(json_token_id(ids[k], where + ".special_tokens." + name + ".ids[" + std::to_string(k) + "]"));
   }
   if (sequences != 1) throw InputError(where + ".single", "expected exactly one Sequence A");
   return std::make_unique<WrapProcessor>(std::move(before), std::move(after));
@@ -74,9 +72,8 @@ std::unique_ptr<PostProcessor> make_template(const nlohmann::json& j, const std:
 
 int32_t pair_id(const nlohmann::json& j, const char* key, const std::string& where) {
   const nlohmann::json& p = json_field(j, key, where);
-  if (!p.is_array() || p.size() != 2 || !p[1].is_number_integer())
-    throw InputError(where + "." + key, "expected [token, id]");
-  return p[1].get<int32_t>();
+  if (!p.is_array() || p.size() != 2) throw InputError(where + "." + key, "expected [token, id]");
+  return json_token_id(p[1], where + "." + key + "[1]");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Encoding: added tokens out of the raw text, then per remaining piece the normalizer,
 // normalized added tokens, pre-tokenizer and model; then the special tokens.
+#include <algorithm>
 #include <stdexcept>
 
 #include "input_error.hpp"
@@ -49,13 +50,15 @@ std::string Tokenizer::id_to_token(int32_t id) const {
   const auto it = impl_->added_by_id.find(id);
   if (it != impl_->added_by_id.end()) return it->second;
   const auto& vocab = impl_->model->id_to_token();
-  if (id < 0 || static_cast<size_t>(id) >= vocab.size() || vocab[id].empty())
+  const auto token = vocab.find(id);
+  if (token == vocab.end())
     throw std::out_of_range("token id " + std::to_string(id) + " is not in the vocabulary");
-  return vocab[id];
+  return token->second;
 }
 
 size_t Tokenizer::vocab_size() const {
-  size_t n = impl_->model->id_to_token().size();
+  size_t n = 0;
+  for (const auto& [id, token] : impl_->model->id_to_token()) n = std::max(n, static_cast<size_t>(id) + 1);
   for (const auto& [id, content] : impl_->added_by_id) n = std::max(n, static_cast<size_t>(id) + 1);
   return n;
 }

@@ -43,10 +43,7 @@ void read_added_tokens(const nlohmann::json& root, const std::string& file, Toke
     const nlohmann::json& a = list[i];
     tok::AddedToken tk;
     tk.content = tok::json_string(a, "content", where);
-    const nlohmann::json& id = tok::json_field(a, "id", where);
-    if (!id.is_number_integer() || id.get<int64_t>() < 0)
-      throw InputError(where + ".id", "expected a non-negative integer");
-    tk.id = id.get<int32_t>();
+    tk.id = tok::json_token_id(tok::json_field(a, "id", where), where + ".id");
     tk.lstrip = tok::json_bool(a, "lstrip", false, where);
     tk.rstrip = tok::json_bool(a, "rstrip", false, where);
     tk.single_word = tok::json_bool(a, "single_word", false, where);

@@ -5,6 +5,7 @@
 
 #include "components.hpp"
 #include "input_error.hpp"
+#include "json_int.hpp"
 #include "unicode.hpp"
 
 namespace qk::tok {
@@ -21,11 +22,8 @@ class WordPiece : public Model {
     prefix_ =
         j.contains("continuing_subword_prefix") ? json_string(j, "continuing_subword_prefix", where) : "##";
     const auto m = j.find("max_input_chars_per_word");
-    if (m != j.end() && !m->is_null()) {
-      if (!m->is_number_integer())
-        throw InputError(where + ".max_input_chars_per_word", "expected an integer");
-      max_chars_ = m->get<int64_t>();
-    }
+    if (m != j.end() && !m->is_null())
+      max_chars_ = static_cast<int64_t>(require_unsigned(*m, INT64_MAX, where + ".max_input_chars_per_word"));
   }
 
   void tokenize(const std::string& word, std::vector<int32_t>& out) const override {
@@ -65,11 +63,11 @@ class WordPiece : public Model {
     const auto it = vocab_.find(t);
     return it == vocab_.end() ? -1 : it->second;
   }
-  const std::vector<std::string>& id_to_token() const override { return id_to_token_; }
+  const std::unordered_map<int32_t, std::string>& id_to_token() const override { return id_to_token_; }
 
  private:
   std::unordered_map<std::string, int32_t> vocab_;
-  std::vector<std::string> id_to_token_;
+  std::unordered_map<int32_t, std::string> id_to_token_;
   int32_t unk_id_ = -1;
   std::string prefix_;
   int64_t max_chars_ = 100;
