@@ -1,6 +1,7 @@
 #include "probe_line.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <set>
 #include <vector>
@@ -91,6 +92,13 @@ int64_t token_id(const std::string& text, const std::string& what) {
   return value;
 }
 
+// True for a JSON number written as an integer past the 64-bit range (nlohmann keeps it as a double).
+bool beyond_64_bits(const Json& v) {
+  if (!v.is_number_float()) return false;
+  const double x = v.get<double>();
+  return std::isfinite(x) && std::floor(x) == x && std::fabs(x) >= 9223372036854775808.0;
+}
+
 // The JSONL "ids" array: non-negative integers, at least one.
 std::vector<int64_t> json_ids(const Json& value, const std::string& id) {
   if (!value.is_array())
@@ -104,8 +112,10 @@ std::vector<int64_t> json_ids(const Json& value, const std::string& id) {
       if (v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
         throw LineProblem(what + " " + v.dump() + " is too large", id);
       ids.push_back(static_cast<int64_t>(v.get<uint64_t>()));
-    } else if (v.is_number_integer()) {
+    } else if (v.is_number_integer() || (beyond_64_bits(v) && v.get<double>() < 0)) {
       throw LineProblem(what + " " + v.dump() + " is negative", id);  // signed means < 0
+    } else if (beyond_64_bits(v)) {
+      throw LineProblem(what + " " + v.dump() + " is too large", id);
     } else {
       throw LineProblem(what + " " + v.dump() + " is not an integer token id", id);
     }
@@ -120,6 +130,7 @@ std::string json_id(const Json& obj) {
   std::string id;
   if (it->is_string()) id = it->get<std::string>();
   else if (it->is_number_integer()) id = it->dump();  // signed and unsigned
+  else if (beyond_64_bits(*it)) throw LineProblem("\"id\" " + it->dump() + " is an integer past 64 bits; write it as a string");
   else throw LineProblem("\"id\" must be a string or an integer, got " +
                          (it->is_number_float() ? std::string("a non-integer number") : it->type_name()));
   if (is_empty_text(id)) throw LineProblem("\"id\" is empty");
