@@ -18,12 +18,14 @@ TensorToWrite f32_tensor(const std::string& name, std::vector<int64_t> shape,
   return t;
 }
 
-void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors) {
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
   std::vector<const TensorToWrite*> order;
   for (const auto& t : tensors) order.push_back(&t);
   std::sort(order.begin(), order.end(),
             [](const TensorToWrite* a, const TensorToWrite* b) { return a->name < b->name; });
   nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const TensorToWrite* t : order) {
     header[t->name] = {{"dtype", dtype_name(t->dtype)},

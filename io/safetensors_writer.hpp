@@ -1,7 +1,9 @@
 #pragma once
-// Writes safetensors files: header JSON with sorted names and contiguous offsets,
-// padded with spaces to an 8-byte boundary, then the raw little-endian data.
+// Writes safetensors files: header JSON with sorted names and contiguous offsets (and
+// "__metadata__" when given), padded with spaces to an 8-byte boundary, then the raw
+// little-endian data.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,8 +22,10 @@ struct TensorToWrite {
 TensorToWrite f32_tensor(const std::string& name, std::vector<int64_t> shape,
                          const std::vector<float>& data);
 
-// Writes `tensors` to `path` (via a temporary file renamed into place); throws
+// Writes `tensors` and, when not empty, `metadata` as the header's "__metadata__" object
+// (strings to strings) to `path`, via a temporary file renamed into place; throws
 // std::runtime_error naming the file on any I/O failure.
-void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors);
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace qk

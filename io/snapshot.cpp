@@ -1,8 +1,12 @@
 #include "snapshot.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "input_error.hpp"
 #include "snapshot_formats.hpp"
@@ -71,6 +75,25 @@ void validate_snapshot(const Snapshot& snap) {
                                                std::to_string(k.shape[1]) + " KV heads");
     check_finite(p, "q", q);
   }
+}
+
+SnapshotFormat snapshot_format_for(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".safetensors") return SnapshotFormat::Safetensors;
+  if (ext == ".h5" || ext == ".hdf5") return SnapshotFormat::Hdf5;
+  throw std::invalid_argument(path + ": unknown snapshot file extension '" + ext +
+                              "' (use .safetensors, .h5 or .hdf5)");
+}
+
+void save_snapshot(const Snapshot& snap, const std::string& path) {
+  const SnapshotFormat format = snapshot_format_for(path);
+  validate_snapshot(snap);
+  if (format == SnapshotFormat::Safetensors)
+    write_snapshot_safetensors(snap, path);
+  else
+    write_snapshot_hdf5(snap, path);
 }
 
 Snapshot load_snapshot(const std::string& path) {

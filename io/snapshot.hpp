@@ -4,9 +4,12 @@
 //   v: same shape as k                      optional
 //   q: [layers, q_heads, seq, head_dim]     optional, q_heads a multiple of kv_heads
 // Read from safetensors (tensors k, v, q) or HDF5 (datasets /k, /v, /q), each in
-// f32, f16 or bf16; held as f32. Any malformed input throws InputError.
+// f32, f16 or bf16; held as f32. Any malformed input throws InputError. Metadata
+// (provenance, the attention the layers ran; docs/snapshot-format.md) is the safetensors
+// "__metadata__" object or the HDF5 root's string attributes.
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,12 +31,25 @@ struct Snapshot {
   Tensor4f k;
   std::optional<Tensor4f> v;
   std::optional<Tensor4f> q;
+  std::map<std::string, std::string> metadata;  // string keys to string values
 };
+
+enum class SnapshotFormat { Safetensors, Hdf5 };
+
+// The format an output path asks for by its extension: .safetensors, or .h5 / .hdf5.
+// Throws std::invalid_argument (a usage error) naming the path for any other.
+SnapshotFormat snapshot_format_for(const std::string& path);
 
 // Reads a snapshot, choosing the format by the file's signature.
 Snapshot load_snapshot(const std::string& path);
 
 // Checks ranks, shapes, emptiness and finiteness; throws InputError naming `path`.
 void validate_snapshot(const Snapshot& snap);
+
+// Writes k, v and q (those present) as f32 with the metadata, in the format the path's
+// extension names, via a temporary file renamed into place. Validates first (InputError
+// naming snap.path: nothing is written); std::invalid_argument for an unknown extension; I/O failures throw
+// std::runtime_error (safetensors) or StoreError (HDF5) naming the file.
+void save_snapshot(const Snapshot& snap, const std::string& path);
 
 }  // namespace qk

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "dtype.hpp"
+#include "h5_util.hpp"
 #include "input_error.hpp"
 #include "snapshot_formats.hpp"
 
@@ -98,7 +99,24 @@ Snapshot read_snapshot_hdf5(const std::string& path) {
   s.k = read_dataset(file.id, path, "k");
   if (H5Lexists(file.id, "v", H5P_DEFAULT) > 0) s.v = read_dataset(file.id, path, "v");
   if (H5Lexists(file.id, "q", H5P_DEFAULT) > 0) s.q = read_dataset(file.id, path, "q");
+  for (auto& [key, value] : h5::read_string_attrs(file.id)) s.metadata[key] = value;
   return s;
+}
+
+void write_snapshot_hdf5(const Snapshot& snap, const std::string& path) {
+  h5::write_file_atomically(path, [&snap](const std::string& tmp) {
+    h5::Id file(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                          tmp, "cannot create the file"));
+    auto put = [&](const char* name, const Tensor4f& t) {
+      const std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
+      h5::write_array(file.get(), name, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t.data.data(), tmp);
+    };
+    put("k", snap.k);
+    if (snap.v) put("v", *snap.v);
+    if (snap.q) put("q", *snap.q);
+    for (const auto& [key, value] : snap.metadata) h5::write_string_attr(file.get(), key, value, tmp);
+    h5::check_status(H5Fclose(file.release()), tmp, "cannot close the file");
+  });
 }
 
 }  // namespace qk

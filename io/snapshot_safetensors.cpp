@@ -1,7 +1,9 @@
 #include <string>
+#include <vector>
 
 #include "input_error.hpp"
 #include "safetensors.hpp"
+#include "safetensors_writer.hpp"
 #include "snapshot_formats.hpp"
 
 namespace qk {
@@ -35,7 +37,18 @@ Snapshot read_snapshot_safetensors(const std::string& path) {
   s.k = read_tensor(f, "k");
   if (f.has("v")) s.v = read_tensor(f, "v");
   if (f.has("q")) s.q = read_tensor(f, "q");
+  s.metadata = f.metadata();
   return s;
+}
+
+void write_snapshot_safetensors(const Snapshot& snap, const std::string& path) {
+  auto tensor = [](const char* name, const Tensor4f& t) {
+    return f32_tensor(name, std::vector<int64_t>(t.shape.begin(), t.shape.end()), t.data);
+  };
+  std::vector<TensorToWrite> tensors = {tensor("k", snap.k)};
+  if (snap.v) tensors.push_back(tensor("v", *snap.v));
+  if (snap.q) tensors.push_back(tensor("q", *snap.q));
+  write_safetensors(path, tensors, snap.metadata);
 }
 
 }  // namespace qk

@@ -1,15 +1,20 @@
-// Snapshot files: safetensors and HDF5 in f32 / f16 / bf16, and shape validation.
+// Snapshot files: safetensors and HDF5 in f32 / f16 / bf16, shape validation, writing
+// with metadata, and the attention options stored in the metadata.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "attn/snapshot_attention.hpp"
 #include "expect_input_error.hpp"
 #include "input_error.hpp"
+#include "safetensors.hpp"
 #include "safetensors_writer.hpp"
 #include "snapshot.hpp"
 
@@ -186,6 +191,190 @@ TEST(Snapshot, TruncatedHdf5) {
   std::fwrite(bytes.data(), 1, n / 2, out);
   std::fclose(out);
   expect_bad(p, "");
+}
+
+// A snapshot of 3 layers, 2 KV and 4 query heads, 5 positions, head_dim 4, with metadata.
+qk::Snapshot small_snapshot() {
+  qk::Snapshot s;
+  auto make = [](int64_t heads, float scale) {
+    qk::Tensor4f t;
+    t.shape = {3, heads, 5, 4};
+    t.data = iota(static_cast<size_t>(t.numel()), scale);
+    t.data[1] = 1e-40f;  // a subnormal survives bit for bit
+    return t;
+  };
+  s.k = make(2, 0.25f);
+  s.v = make(2, -0.5f);
+  s.q = make(4, 0.125f);
+  s.metadata = {{"attention_masks", "sliding,causal,sliding"}, {"tokens", "5"}, {"empty", ""}};
+  return s;
+}
+
+void expect_same(const qk::Snapshot& got, const qk::Snapshot& want) {
+  EXPECT_EQ(got.k.shape, want.k.shape);
+  EXPECT_EQ(std::memcmp(got.k.data.data(), want.k.data.data(), want.k.data.size() * 4), 0);
+  ASSERT_TRUE(got.v && got.q);
+  EXPECT_EQ(std::memcmp(got.v->data.data(), want.v->data.data(), want.v->data.size() * 4), 0);
+  EXPECT_EQ(got.q->shape, want.q->shape);
+  EXPECT_EQ(std::memcmp(got.q->data.data(), want.q->data.data(), want.q->data.size() * 4), 0);
+  EXPECT_EQ(got.metadata, want.metadata);
+}
+
+TEST(SnapshotWrite, SafetensorsRoundTrip) {
+  const std::string p = temp_path("rt.safetensors");
+  const qk::Snapshot s = small_snapshot();
+  qk::save_snapshot(s, p);
+  expect_same(qk::load_snapshot(p), s);
+  EXPECT_EQ(qk::SafeTensorsFile(p).metadata(), s.metadata);  // the header's __metadata__
+}
+
+TEST(SnapshotWrite, Hdf5RoundTrip) {
+  for (const char* name : {"rt.h5", "rt.HDF5"}) {
+    const std::string p = temp_path(name);
+    const qk::Snapshot s = small_snapshot();
+    qk::save_snapshot(s, p);
+    expect_same(qk::load_snapshot(p), s);
+  }
+}
+
+TEST(SnapshotWrite, FormatByExtension) {
+  EXPECT_EQ(qk::snapshot_format_for("a/b.safetensors"), qk::SnapshotFormat::Safetensors);
+  EXPECT_EQ(qk::snapshot_format_for("b.h5"), qk::SnapshotFormat::Hdf5);
+  EXPECT_EQ(qk::snapshot_format_for("b.Hdf5"), qk::SnapshotFormat::Hdf5);
+  for (const char* bad : {"b.npz", "b", "b.h5.tmp", "safetensors"})
+    EXPECT_THROW(qk::snapshot_format_for(bad), std::invalid_argument) << bad;
+  const std::string p = temp_path("unknown.pt");
+  EXPECT_THROW(qk::save_snapshot(small_snapshot(), p), std::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(p));
+}
+
+TEST(SnapshotWrite, NonFiniteIsRefusedAndNothingWritten) {
+  qk::Snapshot s = small_snapshot();
+  s.path = "model-dir";
+  s.q->data[5 * 4 + 3] = std::numeric_limits<float>::quiet_NaN();  // layer 0, head 1, dim 3
+  const std::string p = temp_path("nan_out.safetensors");
+  std::filesystem::remove(p);
+  expect_input_error([&](const std::string&) { qk::save_snapshot(s, p); }, "model-dir",
+                     "tensor 'q': 1 non-finite value(s) (NaN or Inf), first at [0, 1, 0, 3]");
+  EXPECT_FALSE(std::filesystem::exists(p));
+}
+
+// Gemma 3's shape of options: causal base, a window on some layers, its own scale.
+qk::AttentionStatsOptions gemma_like() {
+  qk::AttentionStatsOptions o;
+  o.mask = qk::AttentionMask::Causal;
+  o.layer_window = {512, 0, 512};
+  o.scale = 1.0 / std::sqrt(256.0);
+  return o;
+}
+
+TEST(SnapshotAttention, MetadataText) {
+  const auto m = qk::attention_metadata(gemma_like(), 3);
+  EXPECT_EQ(m.at("attention_masks"), "sliding,causal,sliding");
+  EXPECT_EQ(m.at("attention_windows"), "512,0,512");
+  EXPECT_EQ(m.at("attention_scale"), "0.0625");
+  qk::AttentionStatsOptions full;
+  full.mask = qk::AttentionMask::Full;
+  full.scale = 1.0 / std::sqrt(96.0);
+  const auto f = qk::attention_metadata(full, 2);
+  EXPECT_EQ(f.at("attention_masks"), "full,full");
+  EXPECT_EQ(f.at("attention_windows"), "0,0");
+  EXPECT_EQ(std::strtod(f.at("attention_scale").c_str(), nullptr), *full.scale);  // exact
+  full.scale.reset();
+  EXPECT_THROW(qk::attention_metadata(full, 2), std::invalid_argument);
+}
+
+TEST(SnapshotAttention, OptionsRoundTrip) {
+  const qk::AttentionStatsOptions o = gemma_like();
+  const auto back = qk::attention_options_from_metadata(qk::attention_metadata(o, 3), 3, "f");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->mask, qk::AttentionMask::Causal);
+  EXPECT_EQ(back->window, 0);
+  EXPECT_EQ(back->layer_window, o.layer_window);
+  EXPECT_EQ(*back->scale, *o.scale);
+  qk::AttentionStatsOptions full;  // no sliding layer: no per-layer windows come back
+  full.mask = qk::AttentionMask::Full;
+  full.scale = 0.3;
+  const auto f = qk::attention_options_from_metadata(qk::attention_metadata(full, 4), 4, "f");
+  EXPECT_EQ(f->mask, qk::AttentionMask::Full);
+  EXPECT_TRUE(f->layer_window.empty());
+  EXPECT_FALSE(qk::attention_options_from_metadata({{"tokens", "3"}}, 4, "f").has_value());
+}
+
+TEST(SnapshotAttention, MalformedMetadata) {
+  const std::map<std::string, std::string> good = qk::attention_metadata(gemma_like(), 3);
+  struct Case {
+    const char* key;
+    const char* value;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {"attention_masks", "sliding,causal", "lists 2 entries for a snapshot of 3 layers"},
+      {"attention_masks", "sliding,diagonal,sliding", "layer 1: 'diagonal' is not causal"},
+      {"attention_windows", "512,-1,512", "layer 1: '-1' is not a window"},
+      {"attention_windows", "512,3,512", "layer 1: window 3 with mask causal"},
+      {"attention_windows", "0,0,512", "layer 0: window 0 with mask sliding"},
+      {"attention_scale", "nan", "'nan' is not a positive finite number"},
+      {"attention_scale", "0.5x", "'0.5x' is not a positive finite number"},
+      {"attention_scale", "-1", "'-1' is not a positive finite number"},
+  };
+  auto read = [](const std::map<std::string, std::string>& m) {
+    return [m](const std::string& p) { qk::attention_options_from_metadata(m, 3, p); };
+  };
+  for (const Case& c : cases) {
+    auto m = good;
+    m[c.key] = c.value;
+    expect_input_error(read(m), "snap.h5", "metadata '" + std::string(c.key) + "': " + c.needle);
+  }
+  auto m = good;
+  m.erase("attention_windows");
+  expect_input_error(read(m), "snap.h5", "metadata 'attention_windows': is missing");
+  m = good;
+  m["attention_masks"] = "full,causal,full";
+  m["attention_windows"] = "0,0,0";
+  expect_input_error(read(m), "snap.h5", "metadata 'attention_masks': mixes causal and full");
+}
+
+TEST(SnapshotAttention, FlagsOverrideAndSaySo) {
+  qk::Snapshot s = small_snapshot();
+  s.path = "snap.safetensors";
+  s.metadata = qk::attention_metadata(gemma_like(), 3);
+  std::string note;
+  qk::AttentionStatsOptions o = qk::snapshot_attention_options(s, {}, "cpu", &note);
+  EXPECT_EQ(o.layer_window, gemma_like().layer_window);
+  EXPECT_EQ(*o.scale, 0.0625);
+  EXPECT_EQ(o.device, "cpu");
+  EXPECT_EQ(note, "");
+  o = qk::snapshot_attention_options(s, {"sliding", 2, 0.5}, "cpu", &note);
+  EXPECT_EQ(o.mask, qk::AttentionMask::SlidingWindow);
+  EXPECT_EQ(o.window, 2);
+  EXPECT_TRUE(o.layer_window.empty());
+  EXPECT_EQ(*o.scale, 0.5);
+  EXPECT_NE(note.find("--mask sliding replaces its masks (sliding on 2 of 3 layers, causal on "
+                      "the rest); --attn-scale replaces its scale 0.0625"),
+            std::string::npos)
+      << note;
+  o = qk::snapshot_attention_options(s, {"", 0, 0.5}, "cpu", &note);  // scale only
+  EXPECT_EQ(o.layer_window, gemma_like().layer_window);
+  EXPECT_EQ(*o.scale, 0.5);
+  EXPECT_THROW(qk::snapshot_attention_options(s, {"", 4, {}}, "cpu", &note),
+               std::invalid_argument);
+}
+
+TEST(SnapshotAttention, OldSnapshotKeepsTheDefaults) {
+  qk::Snapshot s = small_snapshot();
+  s.path = "old.safetensors";
+  s.metadata.clear();
+  std::string note;
+  qk::AttentionStatsOptions o = qk::snapshot_attention_options(s, {}, "cpu", &note);
+  EXPECT_EQ(o.mask, qk::AttentionMask::Causal);
+  EXPECT_TRUE(o.layer_window.empty());
+  EXPECT_FALSE(o.scale.has_value());  // attention_stats uses 1/sqrt(head_dim)
+  EXPECT_NE(note.find("old.safetensors records no attention masks or scale"), std::string::npos);
+  EXPECT_NE(note.find("using a causal mask and scale 1/sqrt(head_dim)"), std::string::npos) << note;
+  o = qk::snapshot_attention_options(s, {"full", 0, 0.25}, "cpu", &note);
+  EXPECT_EQ(o.mask, qk::AttentionMask::Full);
+  EXPECT_EQ(note, "");  // every default was replaced by a flag
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "attn/model_attention.hpp"
 
 #include <cmath>
+#include <vector>
 
 namespace qk {
 
@@ -12,9 +13,14 @@ AttentionStatsOptions attention_options_for(const ModelConfig& c, const std::str
                                                       : static_cast<double>(c.head_dim);
   o.scale = 1.0 / std::sqrt(d);
   if (c.sliding_window && c.arch != Architecture::Bert) {
-    o.layer_window.assign(static_cast<size_t>(c.num_layers), 0);
-    for (size_t l = 0; l < o.layer_window.size() && l < c.sliding_layers.size(); ++l)
-      if (c.sliding_layers[l]) o.layer_window[l] = *c.sliding_window;
+    std::vector<int64_t> windows(static_cast<size_t>(c.num_layers), 0);
+    bool slides = false;
+    for (size_t l = 0; l < windows.size() && l < c.sliding_layers.size(); ++l)
+      if (c.sliding_layers[l]) {
+        windows[l] = *c.sliding_window;
+        slides = true;
+      }
+    if (slides) o.layer_window = windows;  // empty when no layer slides
   }
   return o;
 }

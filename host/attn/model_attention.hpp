@@ -9,7 +9,8 @@ namespace qk {
 
 // Full attention for encoders (BERT), causal for decoders, the config's sliding window on
 // its sliding layers (Mistral, Gemma 3); scale query_pre_attn_scalar^-1/2 for Gemma 3,
-// head_dim^-1/2 otherwise, as the runtime's own softmax uses.
+// head_dim^-1/2 otherwise, as the runtime's own softmax uses. layer_window is set (one
+// entry per layer) only when some layer slides.
 AttentionStatsOptions attention_options_for(const ModelConfig& config, const std::string& device);
 
 }  // namespace qk

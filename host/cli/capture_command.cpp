@@ -1,20 +1,18 @@
-// `qkgeom capture --model DIR (--prompt TEXT | --ids 1,2,3) --out FILE.safetensors
-// [--dtype bf16|f16|f32] [--device auto|cpu|cuda[:N]]`: one prompt's prefill; every layer's post-RoPE q, k and v
-// written as an f32 snapshot (docs/snapshot-format.md) that `qkgeom score` reads.
-#include <algorithm>
+// `qkgeom capture --model DIR (--prompt TEXT | --ids 1,2,3) --out FILE.safetensors|FILE.h5
+// [--dtype bf16|f16|f32] [--device auto|cpu|cuda[:N]]`: one prompt's prefill; every layer's
+// post-RoPE q, k and v written as an f32 snapshot with the model's attention masks,
+// windows and scale and the run's provenance (docs/snapshot-format.md), which
+// `qkgeom score --snapshot` reads.
 #include <iostream>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
+#include "finite_check.hpp"
+#include "output_path.hpp"
 #include "prompt_input.hpp"
-
-#if defined(QKGEOM_WITH_TORCH)
-#include "decoder.hpp"
-#include "safetensors_writer.hpp"
-#endif
+#include "snapshot_capture.hpp"
 
 namespace qk {
 
@@ -24,27 +22,22 @@ struct CaptureArgs {
   std::string model;
   std::string prompt;
   std::string ids;
+  std::string ids_file;
   std::string out;
   std::string dtype;
   std::string device = "auto";
 };
 
 int run_capture(const CaptureArgs& a) {
-  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids);
-#if defined(QKGEOM_WITH_TORCH)
-  TransformerModel model(a.model, RuntimeOptions{a.device, a.dtype});
-  const Snapshot s = capture_snapshot(model, ids);
-  auto shape = [](const Tensor4f& t) { return std::vector<int64_t>(t.shape.begin(), t.shape.end()); };
-  write_safetensors(a.out, {f32_tensor("k", shape(s.k), s.k.data),
-                            f32_tensor("v", shape(*s.v), s.v->data),
-                            f32_tensor("q", shape(*s.q), s.q->data)});
-  std::cerr << "qkgeom capture: " << s.k.layers() << " layers, " << ids.size() << " tokens -> "
-            << a.out << "\n";
+  snapshot_format_for(a.out);  // an unknown extension is a usage error, before any work
+  check_output_path(a.out);
+  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids, a.ids_file);
+  const PromptCapture c = capture_prompt(a.model, ids, a.device, a.dtype);
+  check_capture_finite(c.snap, a.model);  // exit 3 / 4 naming layer, head, q/k/v and cause
+  save_snapshot(c.snap, a.out);
+  std::cerr << "qkgeom capture: " << c.snap.k.layers() << " layers, " << ids.size()
+            << " tokens -> " << a.out << "\n";
   return kExitOk;
-#else
-  (void)ids;
-  throw std::runtime_error("capture: this build has no libtorch (QKGEOM_WITH_TORCH=OFF)");
-#endif
 }
 
 }  // namespace
@@ -56,13 +49,15 @@ Action add_capture_command(CLI::App& app) {
       ->required();
   auto* prompt = sub->add_option("--prompt", args->prompt,
                                  "prompt text, tokenized with the model's tokenizer.json");
-  auto* ids = sub->add_option("--ids", args->ids, "pre-tokenized prompt: token ids, comma-separated (e.g. 1,2,3)");
-  prompt->excludes(ids);
+  const IdsOptions ids = add_ids_options(sub, args->ids, args->ids_file, "");
+  prompt->excludes(ids.list)->excludes(ids.file);
   sub->callback([prompt, ids] {
-    if (prompt->count() + ids->count() != 1)
-      throw CLI::ValidationError("capture", "give the prompt as --prompt TEXT or --ids LIST");
+    if (prompt->count() + ids.list->count() + ids.file->count() != 1)
+      throw CLI::ValidationError("capture", "give the prompt as --prompt TEXT, --ids LIST or --ids-file FILE");
   });
-  sub->add_option("--out", args->out, "output snapshot (.safetensors)")->required();
+  sub->add_option("--out", args->out,
+                  "output snapshot: .safetensors, or .h5 / .hdf5 for HDF5")
+      ->required();
   sub->add_option("--dtype", args->dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)");
   sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   return [args] { return run_capture(*args); };

@@ -9,17 +9,15 @@
 #include <utility>
 
 #include "attn/attention_stats.hpp"
-#include "attn/model_attention.hpp"
+#include "attn/snapshot_attention.hpp"
 #include "bo/bo_metrics.hpp"
 #include "bo/bo_report.hpp"
 #include "commands.hpp"
+#include "output_path.hpp"
 #include "prompt_input.hpp"
 #include "qkgeom/version.hpp"
 #include "snapshot.hpp"
-
-#if defined(QKGEOM_WITH_TORCH)
-#include "decoder.hpp"
-#endif
+#include "snapshot_capture.hpp"
 
 namespace qk {
 
@@ -34,7 +32,8 @@ struct ScoreArgs {
   bool json = false;
   BoOptions bo;
   AttentionStatsOptions attn;
-  std::string mask = "causal";
+  std::string mask;           // "" unless --mask is given
+  std::string save_snapshot;  // --save-snapshot FILE with --model
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -50,20 +49,19 @@ struct ModelInput {
 };
 
 ModelInput prefill_prompt(const ScoreArgs& a) {
-#if defined(QKGEOM_WITH_TORCH)
+  if (!a.save_snapshot.empty()) {  // bad output paths fail before any work
+    snapshot_format_for(a.save_snapshot);
+    check_output_path(a.save_snapshot);
+  }
   ModelInput in;
   const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids);
-  TransformerModel model(a.model, RuntimeOptions{a.bo.device, a.dtype});
-  const auto t0 = std::chrono::steady_clock::now();
-  in.snap = capture_snapshot(model, ids);
-  in.prefill_ms = ms_since(t0);
-  in.attn = attention_options_for(model.config(), a.bo.device);
+  PromptCapture c = capture_prompt(a.model, ids, a.bo.device, a.dtype);
+  if (!a.save_snapshot.empty()) save_snapshot(c.snap, a.save_snapshot);
+  in.snap = std::move(c.snap);
+  in.attn = c.attn;
+  in.prefill_ms = c.prefill_ms;
   in.tokens = ids.size();
   return in;
-#else
-  (void)a;
-  throw std::runtime_error("score --model: this build has no libtorch (QKGEOM_WITH_TORCH=OFF)");
-#endif
 }
 
 int run_score(const ScoreArgs& a) {
@@ -79,10 +77,12 @@ int run_score(const ScoreArgs& a) {
   double attention_ms = 0.0;
   if (snap.q) {
     const auto t2 = std::chrono::steady_clock::now();
-    AttentionStatsOptions o = a.attn;
-    o.mask = parse_attention_mask(a.mask);
-    o.device = a.bo.device;
-    if (from_model) o = from_model->attn;
+    std::string note;
+    const AttentionStatsOptions o =
+        from_model ? from_model->attn
+                   : snapshot_attention_options(snap, {a.mask, a.attn.window, a.attn.scale},
+                                                a.bo.device, &note);
+    if (!note.empty()) std::cerr << note << "\n";
     attn = attention_stats(snap, o);
     attention_ms = ms_since(t2);
   }
@@ -129,6 +129,10 @@ Action add_score_command(CLI::App& app) {
                               "pre-tokenized prompt (with --model): token ids, comma-separated");
   auto* dtype = sub->add_option("--dtype", args->dtype,
                                 "compute dtype with --model: bf16, f16 or f32 (default: the checkpoint's)");
+  auto* save = sub->add_option("--save-snapshot", args->save_snapshot,
+                               "with --model: also write the prefill's snapshot (.safetensors, "
+                               ".h5), as capture would");
+  save->needs(model);
   snapshot->excludes(model);
   prompt->needs(model)->excludes(ids);
   ids->needs(model);
@@ -155,14 +159,15 @@ Action add_score_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0))
       ->excludes(compat);
   auto* mask = sub->add_option("--mask", args->mask,
-                  "attention mask for the attention statistics: causal, full or sliding")
-      ->capture_default_str()
+                  "attention mask of every layer for the attention statistics: causal, full or "
+                  "sliding (default: the masks the snapshot records, else causal)")
       ->check(CLI::IsMember({"causal", "full", "sliding"}));
   auto* window = sub->add_option("--window", args->attn.window,
                   "keys per sliding window (with --mask sliding: j <= i, i - j < N)")
       ->check(CLI::PositiveNumber);
   auto* scale = sub->add_option("--attn-scale", args->attn.scale,
-                  "logit scale of the attention statistics (default 1/sqrt(head_dim))")
+                  "logit scale of the attention statistics (default: the scale the snapshot "
+                  "records, else 1/sqrt(head_dim))")
       ->check(CLI::PositiveNumber);
   // With --model the mask, windows and scale are the model's own.
   for (CLI::Option* o : {mask, window, scale}) o->excludes(model);

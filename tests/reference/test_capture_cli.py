@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """`qkgeom capture` end to end: for each tiny checkpoint (scripts/make_tiny_checkpoints.py)
 capture the reference prompts and compare the written snapshot's q, k, v with HF
-transformers' post-RoPE tensors in reference.safetensors (max abs error <= 1e-4, f32);
-then check that `qkgeom score --snapshot` reads the file, and that bad --ids is a usage
-error (exit 2) and a missing model directory bad input (exit 3)."""
+transformers' post-RoPE tensors in reference.safetensors (max abs error <= 1e-4, f32),
+prompt 1 also through `--out X.h5` (read with h5py); then check that `qkgeom score
+--snapshot` reads the file, and that bad --ids and an unknown --out extension are usage
+errors (exit 2) and a missing model directory bad input (exit 3)."""
 import os
 import subprocess
 import sys
 import tempfile
 
+import h5py
 import numpy as np
 from safetensors.numpy import load_file
 
@@ -19,6 +21,14 @@ MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "
 TOL = 1e-4
 
 
+def read_snapshot(path):
+    """q, k, v of a snapshot file, with the safetensors library or h5py."""
+    if path.endswith(".h5"):
+        with h5py.File(path, "r") as f:
+            return {t: f[t][()] for t in ("q", "k", "v")}
+    return load_file(path)
+
+
 def main():
     qkgeom = rc.require_cli()
     root = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models")
@@ -27,8 +37,8 @@ def main():
         for name in MODELS:
             ref = load_file(os.path.join(root, name, "reference.safetensors"))
             layers = len([k for k in ref if k.startswith("k_0_")])
-            for p in (0, 1):
-                out = os.path.join(tmp, f"{name}_{p}.safetensors")
+            for p, ext in ((0, "safetensors"), (1, "safetensors"), (1, "h5")):
+                out = os.path.join(tmp, f"{name}_{p}.{ext}")
                 ids = ",".join(str(int(i)) for i in ref[f"ids_{p}"])
                 r = subprocess.run([qkgeom, "capture", "--model", os.path.join(root, name),
                                     "--ids", ids, "--out", out, "--dtype", "f32",
@@ -37,7 +47,7 @@ def main():
                     print(f"FAILED: {name} prompt {p}: exit {r.returncode}: {r.stderr}")
                     failures += 1
                     continue
-                snap = load_file(out)
+                snap = read_snapshot(out)
                 worst = 0.0
                 for t in ("q", "k", "v"):
                     want = np.stack([ref[f"{t}_{p}_{l}"] for l in range(layers)])
@@ -48,7 +58,8 @@ def main():
                     worst = max(worst, float(np.abs(snap[t] - want).max()))
                 status = "ok" if worst <= TOL else "FAILED"
                 failures += worst > TOL
-                print(f"{status}: {name} prompt {p}: max abs error {worst:.3g}")
+                print(f"{status}: {name} prompt {p} ({ext}): max abs error {worst:.3g}")
+            out = os.path.join(tmp, f"{name}_1.safetensors")
             s = subprocess.run([qkgeom, "score", "--snapshot", out, "--json"], capture_output=True,
                                text=True)
             if s.returncode != 0:
@@ -60,7 +71,11 @@ def main():
         missing = subprocess.run([qkgeom, "capture", "--model", os.path.join(tmp, "absent"), "--ids",
                                   "1", "--out", os.path.join(tmp, "x.safetensors")],
                                  capture_output=True, text=True)
-        for what, r, code in (("bad --ids", bad, 2), ("missing model", missing, 3)):
+        bad_ext = subprocess.run([qkgeom, "capture", "--model", os.path.join(root, "qwen3"), "--ids",
+                                  "1", "--out", os.path.join(tmp, "x.npy")],
+                                 capture_output=True, text=True)
+        for what, r, code in (("bad --ids", bad, 2), ("missing model", missing, 3),
+                              ("--out x.npy", bad_ext, 2)):
             ok = r.returncode == code and "qkgeom: error:" in r.stderr
             print(f"{'ok' if ok else 'FAILED'}: {what}: exit {r.returncode}: {r.stderr.strip()}")
             failures += not ok
