@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "finite_check.hpp"
 #include "output_path.hpp"
 #include "prompt_input.hpp"
 #include "snapshot_capture.hpp"
@@ -22,7 +21,6 @@ struct CaptureArgs {
   std::string model;
   std::string prompt;
   std::string ids;
-  std::string ids_file;
   std::string out;
   std::string dtype;
   std::string device = "auto";
@@ -31,9 +29,8 @@ struct CaptureArgs {
 int run_capture(const CaptureArgs& a) {
   snapshot_format_for(a.out);  // an unknown extension is a usage error, before any work
   check_output_path(a.out);
-  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids, a.ids_file);
+  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids);
   const PromptCapture c = capture_prompt(a.model, ids, a.device, a.dtype);
-  check_capture_finite(c.snap, a.model);  // exit 3 / 4 naming layer, head, q/k/v and cause
   save_snapshot(c.snap, a.out);
   std::cerr << "qkgeom capture: " << c.snap.k.layers() << " layers, " << ids.size()
             << " tokens -> " << a.out << "\n";
@@ -49,11 +46,11 @@ Action add_capture_command(CLI::App& app) {
       ->required();
   auto* prompt = sub->add_option("--prompt", args->prompt,
                                  "prompt text, tokenized with the model's tokenizer.json");
-  const IdsOptions ids = add_ids_options(sub, args->ids, args->ids_file, "");
-  prompt->excludes(ids.list)->excludes(ids.file);
+  auto* ids = sub->add_option("--ids", args->ids, "pre-tokenized prompt: token ids, comma-separated (e.g. 1,2,3)");
+  prompt->excludes(ids);
   sub->callback([prompt, ids] {
-    if (prompt->count() + ids.list->count() + ids.file->count() != 1)
-      throw CLI::ValidationError("capture", "give the prompt as --prompt TEXT, --ids LIST or --ids-file FILE");
+    if (prompt->count() + ids->count() != 1)
+      throw CLI::ValidationError("capture", "give the prompt as --prompt TEXT or --ids LIST");
   });
   sub->add_option("--out", args->out,
                   "output snapshot: .safetensors, or .h5 / .hdf5 for HDF5")
