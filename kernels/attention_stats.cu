@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(kThreads)
     if (i < seq) {
       hv = softmax_entropy_value(st);
       sv = moments_population_std(mom);
-      pv = has0 ? softmax_probability(st, static_cast<double>(s0)) : 0.0;
+      pv = has0 ? softmax_probability(st, static_cast<double>(s0)) : softmax_masked_probability(st);
     }
     rows[0][row] = hv;
     rows[1][row] = sv;

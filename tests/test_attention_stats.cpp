@@ -270,6 +270,80 @@ TEST(AttentionStatsCpu, SlidingWindowDropsKeyZero) {
   EXPECT_NEAR(got.entropy[0], 4.0 * std::log(2.0) / 5.0, 1e-15);
 }
 
+// NaN propagates through the online state as through a direct softmax: a NaN logit
+// makes entropy, std and the probabilities NaN, never 0; a -Inf logit has probability 0
+// and adds 0 ln 0 = 0 to the entropy (torch.softmax gives it 0), its std is NaN.
+TEST(OnlineSoftmax, NonFiniteLogitsPropagate) {
+  const double nan = std::nan(""), inf = INFINITY;
+  for (double bad : {nan, inf}) {
+    SoftmaxEntropyState<double> st;
+    RunningMoments<double> mo;
+    const double x[] = {0.5, bad, -1.0};
+    attention_row_tile(st, mo, x, 3);
+    EXPECT_TRUE(std::isnan(softmax_entropy_value(st))) << bad;
+    EXPECT_TRUE(std::isnan(moments_population_std(mo))) << bad;
+    EXPECT_TRUE(std::isnan(softmax_probability(st, 0.5))) << bad;
+    SoftmaxEntropyState<double> one;  // pushed one at a time, NaN first
+    softmax_entropy_push(one, bad);
+    softmax_entropy_push(one, 2.0);
+    EXPECT_TRUE(std::isnan(softmax_entropy_value(one))) << bad;
+    SoftmaxEntropyState<double> fine;  // merged into a finite state, either side
+    softmax_entropy_push(fine, 1.0);
+    SoftmaxEntropyState<double> a = fine, b = one;
+    softmax_entropy_merge(a, one);
+    softmax_entropy_merge(b, fine);
+    EXPECT_TRUE(std::isnan(softmax_entropy_value(a)) && std::isnan(softmax_entropy_value(b))) << bad;
+  }
+  RunningMoments<double> single;
+  single.n = 1;
+  single.mean = nan;
+  EXPECT_TRUE(std::isnan(moments_population_std(single)));
+  single.mean = -3.0;
+  EXPECT_EQ(moments_population_std(single), 0.0);
+  SoftmaxEntropyState<double> st;
+  RunningMoments<double> mo;
+  const double x[] = {0.0, -inf, 0.0};
+  attention_row_tile(st, mo, x, 3);
+  EXPECT_NEAR(softmax_entropy_value(st), std::log(2.0), 1e-15);
+  EXPECT_EQ(softmax_probability(st, -inf), 0.0);
+  EXPECT_TRUE(std::isnan(moments_population_std(mo)));
+}
+
+// Heads whose logits hold a NaN are NaN (all three statistics); the other heads equal
+// the direct softmax. A NaN in k of KV head 0 at position 5 reaches the query heads
+// that read it (0 and 1 with GQA 2); a NaN in q of head 3 at position 2 only head 3.
+std::vector<float> with_nan(std::vector<float> x, size_t at) {
+  x[at] = std::nanf("");
+  return x;
+}
+
+TEST(AttentionStatsCpu, NanReachesExactlyTheHeadsThatReadIt) {
+  const int hq = 4, hkv = 2;
+  const int64_t seq = 9, dim = 8;
+  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 41);
+  const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 42);
+  for (const Case& c : kMasks) {
+    const Stats clean = direct(q, k, hq, hkv, seq, dim, 0.3, c.mask, c.window);
+    const Stats kn = run_cpu(q, with_nan(k, static_cast<size_t>(5 * dim + 3)), hq, hkv, seq, dim, 0.3f,
+                             c.mask, c.window);
+    const Stats qn = run_cpu(with_nan(q, static_cast<size_t>((3 * seq + 2) * dim)), k, hq, hkv, seq, dim,
+                             0.3f, c.mask, c.window);
+    for (int h = 0; h < hq; ++h) {
+      const bool k_hit = h < 2, q_hit = h == 3;
+      for (const auto& [got, hit] : {std::make_pair(&kn, k_hit), std::make_pair(&qn, q_hit)}) {
+        const double vals[] = {got->entropy[h], got->logit_std[h], got->sink[h]};
+        const double want[] = {clean.entropy[h], clean.logit_std[h], clean.sink[h]};
+        for (int s = 0; s < 3; ++s) {
+          if (hit)
+            EXPECT_TRUE(std::isnan(vals[s])) << c.name << " head " << h << " stat " << s;
+          else
+            EXPECT_NEAR(vals[s], want[s], 1e-12 + 1e-11 * std::fabs(want[s])) << c.name << " head " << h;
+        }
+      }
+    }
+  }
+}
+
 TEST(AttentionStatsCpu, RejectsBadArguments) {
   std::vector<double> o(4);
   const std::vector<float> x(64, 1.0f);
@@ -365,6 +439,36 @@ TEST(AttentionStatsGpu, LongSequence) {
     const Stats gpu = run_gpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
     expect_gpu_close(gpu, cpu, q, k, dim, scale, c.name);
   }
+}
+
+// The GPU twin gives NaN on exactly the heads the CPU twin does (NaN in k and in q,
+// across key-tile and query-tile boundaries), and the CPU's values elsewhere.
+TEST(AttentionStatsGpu, NanOnTheSameHeadsAsTheCpu) {
+  QK_REQUIRE_GPU();
+  const int hq = 8, hkv = 2;
+  const int64_t seq = 130, dim = 64;
+  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 51);
+  const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 52);
+  const float scale = 0.125f;
+  const std::vector<std::pair<std::vector<float>, std::vector<float>>> inputs = {
+      {q, with_nan(k, static_cast<size_t>((1 * seq + 100) * dim + 7))},
+      {with_nan(q, static_cast<size_t>((6 * seq + 64) * dim)), k},
+      {with_nan(q, 5), with_nan(k, static_cast<size_t>(seq * dim - 1))}};
+  for (const Case& c : kMasks)
+    for (const auto& [qi, ki] : inputs) {
+      const Stats cpu = run_cpu(qi, ki, hq, hkv, seq, dim, scale, c.mask, c.window);
+      const Stats gpu = run_gpu(qi, ki, hq, hkv, seq, dim, scale, c.mask, c.window);
+      Stats cpu_f = cpu, gpu_f = gpu;
+      for (int h = 0; h < hq; ++h) {
+        EXPECT_EQ(std::isnan(cpu.entropy[h]), std::isnan(gpu.entropy[h])) << c.name << " head " << h;
+        EXPECT_EQ(std::isnan(cpu.logit_std[h]), std::isnan(gpu.logit_std[h])) << c.name << " head " << h;
+        EXPECT_EQ(std::isnan(cpu.sink[h]), std::isnan(gpu.sink[h])) << c.name << " head " << h;
+        if (std::isnan(cpu.entropy[h])) cpu_f.entropy[h] = gpu_f.entropy[h] = 0;
+        if (std::isnan(cpu.logit_std[h])) cpu_f.logit_std[h] = gpu_f.logit_std[h] = 0;
+        if (std::isnan(cpu.sink[h])) cpu_f.sink[h] = gpu_f.sink[h] = 0;
+      }
+      expect_gpu_close(gpu_f, cpu_f, q, k, dim, scale, c.name);
+    }
 }
 
 TEST(AttentionStatsGpu, Deterministic) {

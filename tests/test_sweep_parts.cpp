@@ -1,11 +1,14 @@
 // The sweep's pieces without a model: shards, probe selection, token batches, the
-// column schema, rows (NaN fill, token-major raw vectors) and duration formatting.
+// column schema, rows (NaN fill, status columns, token-major raw vectors), the
+// --on-nonfinite policy and duration formatting.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <stdexcept>
 
+#include "bo/bo_nonfinite.hpp"
 #include "probe_tokens.hpp"
+#include "store_schema.hpp"
 #include "progress.hpp"
 #include "sweep_rows.hpp"
 #include "sweep_schema.hpp"
@@ -118,7 +121,7 @@ TEST(Rows, NanFillAndTokenMajorVectors) {
   for (size_t i = 0; i < cols.size(); ++i) {
     const qk::ColumnData& c = b.cols[i];
     if (cols[i].path == "bo/composite") {
-      EXPECT_EQ(reinterpret_cast<const int64_t*>(c.bytes.data())[0], 4321);
+      EXPECT_EQ(reinterpret_cast<const double*>(c.bytes.data())[0], 4321.0);
     } else if (cols[i].path == "bo/head_differentiation") {
       const double* v = reinterpret_cast<const double*>(c.bytes.data());
       ASSERT_EQ(c.bytes.size(), 2 * sizeof(double));
@@ -133,8 +136,51 @@ TEST(Rows, NanFillAndTokenMajorVectors) {
       EXPECT_EQ(v[0 * 2 + 1], 1.f);
     } else if (cols[i].path == "probe/index") {
       EXPECT_EQ(reinterpret_cast<const int64_t*>(c.bytes.data())[0], 7);
+    } else if (cols[i].path == "probe/status") {
+      EXPECT_EQ(c.strings, (std::vector<std::string>{"ok"}));
+    } else if (cols[i].path == "probe/nonfinite_layer") {
+      EXPECT_EQ(reinterpret_cast<const int32_t*>(c.bytes.data())[0], -1);
     }
   }
+}
+
+// A probe without numbers: status columns filled, every metric NaN (composite and the
+// joint-collapse count included, never 0), all per-layer values NaN.
+TEST(Rows, NonFiniteProbeHasNoNumbers) {
+  qk::SweepLayout d;
+  d.layers = 3;
+  d.q_heads = 4;
+  d.kv_heads = 2;
+  d.head_dim = 2;
+  d.analysed_heads = 2;
+  const std::vector<qk::ColumnSpec> cols = qk::sweep_columns(d);
+  qk::TokenizedProbe tp = tokenized(3, 4);
+  qk::ProbeOutcome o;
+  o.probe = &tp;
+  o.bo = qk::nan_bo_result(3, 2, false);
+  o.attention = qk::nan_attention_stats();
+  o.status = {"non_finite", 1, "k", "layer 1 k: ..."};
+  const qk::StoreBatch b = qk::sweep_rows(cols, {o});
+  for (size_t i = 0; i < cols.size(); ++i) {
+    const qk::ColumnData& c = b.cols[i];
+    const std::string& p = cols[i].path;
+    if (p == "probe/status") EXPECT_EQ(c.strings[0], "non_finite");
+    if (p == "probe/nonfinite_tensor") EXPECT_EQ(c.strings[0], "k");
+    if (p == "probe/nonfinite_layer") EXPECT_EQ(reinterpret_cast<const int32_t*>(c.bytes.data())[0], 1);
+    if (p == "bo/position_mode") EXPECT_EQ(c.bytes[0], 1);
+    if (cols[i].type != qk::ColType::F64) continue;
+    const double* v = reinterpret_cast<const double*>(c.bytes.data());
+    ASSERT_EQ(c.bytes.size(), qk::row_elems(cols[i].row_shape) * sizeof(double)) << p;
+    for (size_t j = 0; j < c.bytes.size() / sizeof(double); ++j) EXPECT_TRUE(std::isnan(v[j])) << p << "[" << j << "]";
+  }
+}
+
+TEST(OnNonFinite, ParsesAndRejects) {
+  EXPECT_EQ(qk::parse_on_nonfinite("fail"), qk::OnNonFinite::Fail);
+  EXPECT_EQ(qk::parse_on_nonfinite("skip"), qk::OnNonFinite::Skip);
+  EXPECT_EQ(qk::parse_on_nonfinite("keep"), qk::OnNonFinite::Keep);
+  EXPECT_STREQ(qk::on_nonfinite_name(qk::OnNonFinite::Keep), "keep");
+  EXPECT_THROW(qk::parse_on_nonfinite("ignore"), std::invalid_argument);
 }
 
 TEST(Progress, FormatsDurations) {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 
 #include "attn/attention_stats_gpu.hpp"
@@ -100,6 +101,27 @@ AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions
   s.mean_entropy_nats = mean_of(s.entropy_nats);
   s.mean_logit_std = mean_of(s.logit_std);
   s.mean_sink_mass = mean_of(s.sink_mass);
+  return s;
+}
+
+std::optional<std::string> first_nonfinite_attention(const AttentionStats& s) {
+  const std::pair<const char*, const std::vector<double>*> arrays[] = {
+      {"attention/entropy", &s.entropy_nats},
+      {"attention/logit_std", &s.logit_std},
+      {"attention/sink_mass", &s.sink_mass}};
+  for (const auto& [name, v] : arrays)
+    for (size_t i = 0; i < v->size(); ++i)
+      if (!std::isfinite((*v)[i])) {
+        const size_t h = s.q_heads > 0 ? static_cast<size_t>(s.q_heads) : 1;
+        return std::string(name) + "[layer " + std::to_string(i / h) + ", head " +
+               std::to_string(i % h) + "]";
+      }
+  return std::nullopt;
+}
+
+AttentionStats nan_attention_stats() {
+  AttentionStats s;
+  s.mean_entropy_nats = s.mean_logit_std = s.mean_sink_mass = std::numeric_limits<double>::quiet_NaN();
   return s;
 }
 

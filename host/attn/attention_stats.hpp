@@ -42,6 +42,14 @@ std::string attention_mask_name(AttentionMask mask);
 // Every layer of snap.q against snap.k; throws std::invalid_argument without q.
 AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions& opts);
 
+// Name and (layer, head) of the first NaN or Inf of s ("attention/entropy[layer 1, head
+// 0]"); nullopt when every value is finite.
+std::optional<std::string> first_nonfinite_attention(const AttentionStats& s);
+
+// Statistics without numbers: the means NaN, the per-head arrays empty (writers pad
+// them with NaN).
+AttentionStats nan_attention_stats();
+
 // JSON fields attention_entropy_nats, attention_logit_std, attention_sink_mass
 // ([layers][q_heads]), their means and the options used, merged into `j`.
 void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j);

@@ -89,6 +89,8 @@ double mean_of(const std::vector<double>& v, double divisor) {
 
 }  // namespace
 
+bool bo_position_mode(int kv_heads) { return kv_heads <= kPositionModeMaxHeads; }
+
 double composite_score(const BoResult& r) {
   if (r.gqa) {
     const double scaled_diff = std::min(1.0, std::max(0.0, (r.mean_coherence - 0.1) / 0.6));
@@ -129,7 +131,7 @@ BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
   r.q_heads = snap.q ? snap.q->heads() : 0;
   r.seq_len = d.seq;
   r.head_dim = d.head_dim;
-  r.gqa = d.heads <= kPositionModeMaxHeads;
+  r.gqa = bo_position_mode(d.heads);
   r.layer_coherence.assign(d.layers, 0.0);
   r.layer_cross_alignment.assign(std::max(0, d.layers - 1), 0.0);
 
@@ -181,8 +183,11 @@ BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
 
   r.composite_exact = composite_score(r);
   const double clamped = std::min(10000.0, std::max(0.0, r.composite_exact));
-  r.composite = compat ? std::min(10000, std::max(0, static_cast<int>(r.composite_exact)))
-                       : static_cast<int>(std::lround(clamped));
+  if (std::isnan(r.composite_exact))
+    r.composite = 0;  // no score; writers test composite_exact (docs/metrics.md)
+  else
+    r.composite = compat ? std::min(10000, std::max(0, static_cast<int>(r.composite_exact)))
+                         : static_cast<int>(std::lround(clamped));
   r.features = attention_features(r);
 
   if (snap.v) {

@@ -54,6 +54,9 @@ struct BoResult {
 
 BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts);
 
+// True when a cloud of `kv_heads` KV heads gets the seed's position-wise analysis.
+bool bo_position_mode(int kv_heads);
+
 // The seed's composite formulas on a filled result (both modes); returns the
 // unclamped score in 0..10000 units before integer conversion.
 double composite_score(const BoResult& r);

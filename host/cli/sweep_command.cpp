@@ -35,6 +35,7 @@ void on_sigint(int) {
 struct SweepArgs {
   SweepOptions o;
   std::string probe_format = "auto", on_bad_line = "fail", metrics = "bo,attention";
+  std::string on_nonfinite = "fail";
   std::string save_kv = "none", shard;
   double min_score = 0;
   bool json = false, quiet = false;
@@ -66,7 +67,10 @@ nlohmann::json summary_json(const SweepSummary& s) {
                       {"done", s.done}, {"tokens", s.tokens}, {"seconds", s.seconds},
                       {"probes_per_s", s.seconds > 0 ? s.done / s.seconds : 0.0},
                       {"tokens_per_s", s.seconds > 0 ? s.tokens / s.seconds : 0.0},
-                      {"accepted", s.accepted}, {"threads", s.threads}};
+                      {"accepted", s.accepted}, {"threads", s.threads},
+                      {"on_nonfinite", on_nonfinite_name(s.on_nonfinite)},
+                      {"non_finite", s.non_finite}, {"scored", s.scored}};
+  j["non_finite_first"] = s.first_non_finite.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.first_non_finite);
   nlohmann::json skipped = nlohmann::json::array();
   for (const ProbeProblem& p : s.skipped)
     skipped.push_back({{"line", p.line}, {"id", p.id}, {"problem", p.what}});
@@ -94,11 +98,16 @@ void print_summary(const SweepArgs& a, const SweepSummary& s) {
             << " in this shard, " << s.already_done << " done before, " << s.skipped.size()
             << " skipped\n";
   if (s.composite_mean) {
-    char c[160];
-    std::snprintf(c, sizeof c, "  composite: mean %.1f, min %.0f, max %.0f\n", *s.composite_mean,
-                  *s.composite_min, *s.composite_max);
+    char c[200];
+    std::snprintf(c, sizeof c, "  composite: mean %.1f, min %.0f, max %.0f (over %lld scored probes)\n",
+                  *s.composite_mean, *s.composite_min, *s.composite_max, static_cast<long long>(s.scored));
     std::cout << c;
   }
+  if (s.non_finite > 0)
+    std::cout << "  non-finite: " << s.non_finite << " probes stored with NaN metrics where non-finite (--on-nonfinite "
+              << on_nonfinite_name(s.on_nonfinite) << "; probe/status); first: " << s.first_non_finite << "\n";
+  else
+    std::cout << "  non-finite: 0 probes\n";
   if (a.o.min_score)
     std::cout << "  accepted: " << s.accepted << " probes with composite >= " << *a.o.min_score
               << " -> " << a.o.accepted << "\n";
@@ -110,6 +119,7 @@ int run(SweepArgs& a) {
   parse_metrics(a.metrics, o);
   o.probe_format = parse_probe_format(a.probe_format);
   o.on_bad = a.on_bad_line == "skip" ? OnBadLine::Skip : OnBadLine::Fail;
+  o.on_nonfinite = parse_on_nonfinite(a.on_nonfinite);
   apply_template(o.templ, "");  // rejects an unknown template before any work
   o.save_kv = parse_save_kv(a.save_kv);
   if (!a.shard.empty()) o.shard = parse_shard(a.shard);
@@ -173,6 +183,13 @@ Action add_sweep_command(CLI::App& app) {
                   "a malformed, duplicate, empty or over-long probe: fail, or skip and report it")
       ->capture_default_str()
       ->check(CLI::IsMember({"fail", "skip"}));
+  sub->add_option("--on-nonfinite", a->on_nonfinite,
+                  "a probe whose q/k/v or metrics hold NaN or Inf: fail (stop, exit 4, after "
+                  "committing the probes before it), skip (store it with its status and NaN "
+                  "metrics) or keep (store it with its status and the metrics computed from the "
+                  "non-finite values)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fail", "skip", "keep"}));
   sub->add_option("--template", a->o.templ, "prompt template: " + template_names())->capture_default_str();
   sub->add_option("--metrics", a->metrics, "comma-separated: bo, attention")->capture_default_str();
   sub->add_flag("--lem-compat", a->o.lem_compat, "the seed's exact BO metrics, quirks included");

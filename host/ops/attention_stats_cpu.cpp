@@ -64,7 +64,7 @@ BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, 
   for (int64_t r = 0; r < nq; ++r) {
     out.entropy += softmax_entropy_value(ent[r]);
     out.logit_std += moments_population_std(mom[r]);
-    if (has0[r]) out.sink += softmax_probability(ent[r], s0[r]);
+    out.sink += has0[r] ? softmax_probability(ent[r], s0[r]) : softmax_masked_probability(ent[r]);
   }
   return out;
 }

@@ -72,6 +72,7 @@ Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::s
       {"metrics", metrics},
       {"mode", o.lem_compat ? "lem-compat" : "default"},
       {"save_kv", save_kv_name(o.save_kv)},
+      {"on_nonfinite", on_nonfinite_name(o.on_nonfinite)},
       {"shard", o.shard.str()},
       {"dtype", dtype},
       {"device", device},

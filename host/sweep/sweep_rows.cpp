@@ -7,6 +7,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "bo/bo_nonfinite.hpp"
+
 namespace qk {
 
 namespace {
@@ -87,6 +89,16 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
                     : p == "probe/prompt" ? pr.prompt : pr.fields);
       }
       b.cols.push_back(ColumnData::of(std::move(v)));
+    } else if (p == "probe/status" || p == "probe/nonfinite_tensor" || p == "probe/status_detail") {
+      std::vector<std::string> v;
+      for (const ProbeOutcome& o : outs)
+        v.push_back(p == "probe/status" ? o.status.status
+                    : p == "probe/nonfinite_tensor" ? o.status.tensor : o.status.detail);
+      b.cols.push_back(ColumnData::of(std::move(v)));
+    } else if (p == "probe/nonfinite_layer") {
+      std::vector<int32_t> v;
+      for (const ProbeOutcome& o : outs) v.push_back(o.status.layer);
+      b.cols.push_back(ColumnData::of(v));
     } else if (p == "probe/index" || p == "probe/line" || p == "probe/tokens") {
       std::vector<int64_t> v;
       for (const ProbeOutcome& o : outs)
@@ -105,12 +117,15 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
       t.counts = std::move(counts);
       b.cols.push_back(std::move(t));
     } else if (p == "bo/composite") {
-      std::vector<int64_t> v;
-      for (const ProbeOutcome& o : outs) v.push_back(o.bo->composite);
+      std::vector<double> v;
+      for (const ProbeOutcome& o : outs)
+        v.push_back(bo_without_score(*o.bo) ? kNaN : static_cast<double>(o.bo->composite));
       b.cols.push_back(ColumnData::of(v));
     } else if (p == "bo/joint_collapse_count") {
-      std::vector<int32_t> v;
-      for (const ProbeOutcome& o : outs) v.push_back(o.bo->joint_collapse_count);
+      std::vector<double> v;
+      for (const ProbeOutcome& o : outs)
+        v.push_back(std::isnan(o.bo->mean_cross_alignment) ? kNaN
+                                                           : static_cast<double>(o.bo->joint_collapse_count));
       b.cols.push_back(ColumnData::of(v));
     } else if (p == "bo/position_mode") {
       std::vector<uint8_t> v;

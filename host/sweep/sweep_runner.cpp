@@ -14,6 +14,7 @@
 
 #include "attn/model_attention.hpp"
 #include "batch_writer.hpp"
+#include "bo/bo_nonfinite.hpp"
 #include "bo/gpu_stats.hpp"
 #if defined(QKGEOM_WITH_TORCH)
 #include <ATen/Parallel.h>
@@ -21,8 +22,11 @@
 
 #include "decoder.hpp"
 #endif
+#include "finite_check.hpp"
+#include "h5_util.hpp"
 #include "input_error.hpp"
 #include "output_path.hpp"
+#include "probe_analysis.hpp"
 #include "progress.hpp"
 #include "sweep_provenance.hpp"
 #include "sweep_rows.hpp"
@@ -47,29 +51,35 @@ std::optional<ResultsStore> reopen_store(const SweepOptions& o, const std::vecto
                                          const Attrs& attrs) {
   if (!fs::exists(o.out)) return std::nullopt;  // run_sweep refused an existing file without --resume
   clear_crash_flags(o.out);
+  bool versioned = false;
+  const int64_t version = h5::read_int_attr(h5::open_for_read(o.out).get(), "schema_version", &versioned);
+  if (versioned && version != kSweepSchemaVersion)
+    throw InputError(o.out, "cannot resume: the file has schema_version " + std::to_string(version) +
+                                ", this qkgeom writes " + std::to_string(kSweepSchemaVersion) +
+                                "; start a new file");
   check_resume_compatible(o.out, read_root_attrs(o.out), attrs);
   return ResultsStore::reopen(o.out, cols);
 }
 
-// The accepted probes (composite >= min) of the whole store, as JSONL: the probe's own
-// fields plus composite and composite_exact. Written to a temporary file, then renamed.
+// The accepted probes (composite >= min; a NaN composite never is) of the whole store, as
+// JSONL: the probe's own fields plus composite. Written to a temporary file, then renamed.
 int64_t write_accepted(const ResultsStore& store, const std::string& path, double min_score) {
   const std::vector<std::string> id = store.read_strings("probe/id"),
                                  prompt = store.read_strings("probe/prompt"),
                                  domain = store.read_strings("probe/domain"),
                                  fields = store.read_strings("probe/fields");
-  const std::vector<int64_t> composite = store.read_i64("bo/composite");
+  const std::vector<double> composite = store.read_f64("bo/composite");
   const std::string tmp = path + ".tmp";
   std::ofstream f(tmp, std::ios::trunc);
   if (!f) throw std::runtime_error(tmp + ": cannot write the accepted probes");
   int64_t n = 0;
   for (size_t i = 0; i < id.size(); ++i) {
-    if (static_cast<double>(composite[i]) < min_score) continue;
+    if (!(composite[i] >= min_score)) continue;
     nlohmann::json j = nlohmann::json::parse(fields[i].empty() ? "{}" : fields[i]);
     j["id"] = id[i];
     if (!domain[i].empty()) j["domain"] = domain[i];
     j["prompt"] = prompt[i];
-    j["composite"] = composite[i];
+    j["composite"] = static_cast<int64_t>(composite[i]);
     f << j.dump() << "\n";
     ++n;
   }
@@ -79,12 +89,55 @@ int64_t write_accepted(const ResultsStore& store, const std::string& path, doubl
   return n;
 }
 
+
+// Composite scores of this run's probes that have one.
+struct CompositeRange {
+  double min = std::numeric_limits<double>::infinity(), max = -min, sum = 0;
+  int64_t n = 0;
+};
+
+// "probe 'ID' (line N)".
+std::string probe_name(const ProbeOutcome& out) {
+  return "probe '" + out.probe->probe.id + "' (line " + std::to_string(out.probe->probe.line) + ")";
+}
+
+// Why --on-nonfinite fail stops at `out`: the probe, where, and for non-finite q/k/v the
+// cause (a non-finite weight, or the dtype's range).
+std::string failure_message(const ProbeOutcome& out, const SweepOptions& o, const std::string& dtype) {
+  std::string m = probe_name(out) + ": " + out.status.status + ": " + out.status.detail;
+  if (out.status.status == "non_finite") {
+    bool bad_input = true;
+    m += "; " + nonfinite_cause(o.model, dtype, &bad_input);
+  }
+  return m;
+}
+
+// Counts a committed probe: its composite, or its non-finite status (a warning for the
+// first few on stderr).
+void note_probe(const ProbeOutcome& out, bool verbose, SweepSummary& sum, CompositeRange& c) {
+  constexpr int64_t kWarnings = 5;
+  if (out.bo && !bo_without_score(*out.bo)) {
+    const double x = out.bo->composite;
+    c.min = std::min(c.min, x);
+    c.max = std::max(c.max, x);
+    c.sum += x;
+    ++c.n;
+  }
+  if (out.status.ok()) return;
+  if (sum.non_finite == 0) sum.first_non_finite = probe_name(out) + ": " + out.status.detail;
+  ++sum.non_finite;
+  if (!verbose || sum.non_finite > kWarnings) return;
+  std::cerr << "qkgeom: warning: " << probe_name(out) << ": " << out.status.status << ": "
+            << out.status.detail << " (stored with status " << out.status.status << ")\n";
+  if (sum.non_finite == kWarnings) std::cerr << "qkgeom: warning: further non-finite probes are not listed; see probe/status\n";
+}
 }  // namespace
 
 SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   const auto t0 = std::chrono::steady_clock::now();
   SweepSummary sum;
   sum.out = o.out;
+  sum.on_nonfinite = o.on_nonfinite;
   if (o.batch_tokens < 1) throw std::invalid_argument("--batch-tokens must be at least 1");
   if (o.min_score && !o.bo) throw std::invalid_argument("--min-score needs the bo metrics");
   check_output_path(o.out);
@@ -145,12 +198,16 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   ResultsStore store = reopened ? std::move(*reopened)
                                 : ResultsStore::create(o.out, cols, attrs, kSweepSchemaVersion);
 
-  BoOptions bopt;
-  bopt.lem_compat = o.lem_compat;
-  bopt.device = o.device;
-  const AttentionStatsOptions aopt = attention_options_for(cfg, o.device);
+  ProbeMetrics pm;
+  pm.bo = o.bo;
+  pm.attention = o.attention;
+  pm.bo_options.lem_compat = o.lem_compat;
+  pm.bo_options.device = o.device;
+  pm.attention_options = attention_options_for(cfg, o.device);
+  pm.policy = o.on_nonfinite;
   const bool with_q = o.attention || o.save_kv == SaveKv::Qkv;
-  double cmin = std::numeric_limits<double>::infinity(), cmax = -cmin, csum = 0;
+  CompositeRange composite;
+  std::string failure;  // --on-nonfinite fail: why the sweep stopped
 
   using Clock = std::chrono::steady_clock;
   auto secs = [](Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); };
@@ -163,51 +220,59 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
       break;
     }
     std::vector<std::vector<int64_t>> ids;
-    int64_t tokens = 0;
-    for (size_t i = begin; i < end; ++i) {
-      ids.push_back(work[i].ids);
-      tokens += static_cast<int64_t>(work[i].ids.size());
-    }
+    for (size_t i = begin; i < end; ++i) ids.push_back(work[i].ids);
     auto t = Clock::now();
     const std::vector<Snapshot> snaps = capture_snapshots(model, ids, with_q);
     sum.prefill_s += secs(t);
     t = Clock::now();
-    std::vector<ProbeOutcome> outs(end - begin);
-    for (size_t i = 0; i < outs.size(); ++i) {
-      outs[i].probe = &work[begin + i];
-      outs[i].snap = &snaps[i];
-      if (o.bo) {
-        outs[i].bo = analyse_bo(snaps[i], bopt);
-        const double c = outs[i].bo->composite;
-        cmin = std::min(cmin, c);
-        cmax = std::max(cmax, c);
-        csum += c;
+    std::vector<ProbeOutcome> outs;
+    for (size_t i = 0; i < snaps.size() && failure.empty(); ++i) {
+      ProbeOutcome out;
+      out.probe = &work[begin + i];
+      out.snap = &snaps[i];
+      analyse_probe(snaps[i], pm, out);
+      if (!out.status.ok() && o.on_nonfinite == OnNonFinite::Fail) {
+        failure = failure_message(out, o, sum.dtype);
+        break;
       }
-      if (o.attention) outs[i].attention = attention_stats(snaps[i], aopt);
+      note_probe(out, o.progress, sum, composite);
+      outs.push_back(std::move(out));
     }
-    StoreBatch rows = sweep_rows(cols, outs);
-    sum.analysis_s += secs(t);
-    t = Clock::now();
-    writer.push(std::move(rows));
-    sum.write_wait_s += secs(t);
+    int64_t tokens = 0;
+    for (const ProbeOutcome& x : outs) tokens += static_cast<int64_t>(x.probe->ids.size());
+    if (!outs.empty()) {
+      StoreBatch rows = sweep_rows(cols, outs);
+      sum.analysis_s += secs(t);
+      t = Clock::now();
+      writer.push(std::move(rows));
+      sum.write_wait_s += secs(t);
+    }
     sum.done += static_cast<int64_t>(outs.size());
     sum.tokens += tokens;
     progress.advance(static_cast<int64_t>(outs.size()), tokens);
+    if (!failure.empty()) break;
   }
   const auto t_finish = Clock::now();
   writer.close();  // rethrows a failed append; the committed rows stay in the file
   sum.write_busy_s = writer.busy_s();
   progress.finish();
-  if (o.bo && sum.done > 0) {
-    sum.composite_mean = csum / static_cast<double>(sum.done);
-    sum.composite_min = cmin;
-    sum.composite_max = cmax;
+  if (o.bo && composite.n > 0) {
+    sum.composite_mean = composite.sum / static_cast<double>(composite.n);
+    sum.composite_min = composite.min;
+    sum.composite_max = composite.max;
   }
+  sum.scored = composite.n;
   if (o.min_score) sum.accepted = write_accepted(store, o.accepted, *o.min_score);
-  sum.status = sum.interrupted ? "interrupted" : "complete";
+  sum.status = !failure.empty() ? "stopped_non_finite" : sum.interrupted ? "interrupted" : "complete";
   store.finish({{"finished_at", utc_now_iso8601()},
                 {"status", sum.status},
+                {"on_nonfinite", on_nonfinite_name(o.on_nonfinite)},
                 {"probes_committed", std::to_string(store.rows())}});
+  if (!failure.empty())
+    throw std::runtime_error(failure + "; the sweep stopped (--on-nonfinite fail) with " +
+                             std::to_string(store.rows()) + " probes committed in " + o.out +
+                             "; rerun with --resume --on-nonfinite skip (NaN metrics) or keep to "
+                             "record such probes with their status");
   sum.finish_s = secs(t_finish);
   sum.seconds = secs(t0);
   return sum;

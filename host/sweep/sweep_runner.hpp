@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "probe_set.hpp"
+#include "probe_status.hpp"
 #include "shard.hpp"
 #include "sweep_schema.hpp"
 
@@ -17,6 +18,7 @@ struct SweepOptions {
   std::string model, probes, out;
   ProbeFormat probe_format = ProbeFormat::Auto;
   OnBadLine on_bad = OnBadLine::Fail;
+  OnNonFinite on_nonfinite = OnNonFinite::Fail;
   std::string templ = "raw";
   bool bo = true, attention = true;   // --metrics
   bool lem_compat = false;
@@ -50,13 +52,18 @@ struct SweepSummary {
   double finish_s = 0;            // draining the writer, accepted file, final attributes
   std::string device, dtype, status;
   int threads = 0;                // CPU threads libtorch used
-  std::optional<double> composite_mean, composite_min, composite_max;  // this run's probes
+  std::optional<double> composite_mean, composite_min, composite_max;  // this run's scored probes
+  int64_t scored = 0;             // this run's probes with a composite score
+  OnNonFinite on_nonfinite = OnNonFinite::Fail;
+  int64_t non_finite = 0;         // this run's committed probes with a status other than ok
+  std::string first_non_finite;   // the first of them: probe and where
   int64_t accepted = 0;           // probes in the accepted file (--min-score)
 };
 
 // Runs the sweep; `stop` asks it to end after the current batch (SIGINT). Throws
-// InputError for bad input and std::runtime_error when the store cannot be written (what
-// was committed stays in the file).
+// InputError for bad input and std::runtime_error when the store cannot be written, or
+// under --on-nonfinite fail at the first non-finite probe, naming it (what was committed
+// stays in the file).
 SweepSummary run_sweep(const SweepOptions& opts, const std::atomic<bool>& stop);
 
 }  // namespace qk

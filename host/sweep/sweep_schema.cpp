@@ -33,17 +33,21 @@ std::vector<ColumnSpec> sweep_columns(const SweepLayout& d) {
       {"probe/prompt", ColType::Str, {}, false, "", "the prompt as given, before any template", {}},
       {"probe/fields", ColType::Str, {}, false, "", "the JSONL object's other fields, as compact JSON", {}},
       {"probe/tokens", ColType::I64, {}, false, "tokens", "prompt length in tokens (template and special tokens included)", {}},
+      {"probe/status", ColType::Str, {}, false, "", "ok, non_finite (NaN or Inf in q/k/v) or non_finite_metric (finite q/k/v, non-finite metric)", {}},
+      {"probe/nonfinite_layer", ColType::I32, {}, false, "layer", "first layer with a non-finite q/k/v value; -1 when none", {}},
+      {"probe/nonfinite_tensor", ColType::Str, {}, false, "", "q, k or v (non_finite), the metric's column (non_finite_metric), else empty", {}},
+      {"probe/status_detail", ColType::Str, {}, false, "", "where the first non-finite value is: heads, index, value; empty when ok", {}},
       {"tokens/ids", ColType::I32, {}, true, "", "token ids of every probe, concatenated; probe n is rows tokens/offset[n] .. + probe/tokens[n]", {}},
   };
   if (d.bo) {
     const std::vector<ColumnSpec> bo = {
-        {"bo/composite", ColType::I64, {}, false, "0..10000", "composite Bone-Orientation score", {}},
+        {"bo/composite", ColType::F64, {}, false, "0..10000", "composite Bone-Orientation score (an integer; NaN without a score)", {}},
         {"bo/composite_exact", ColType::F64, {}, false, "0..10000", "composite before truncation or rounding", {}},
         {"bo/mean_coherence", ColType::F64, {}, false, "", "mean key coherence over layers", {}},
         {"bo/mean_cross_alignment", ColType::F64, {}, false, "", "mean adjacent-layer alignment", {}},
         {"bo/mean_head_entropy", ColType::F64, {}, false, "0..1", "mean normalised key-magnitude entropy", {}},
         {"bo/phase_lock_score", ColType::F64, {}, false, "0..1", "fraction of phase-locked pairs", {}},
-        {"bo/joint_collapse_count", ColType::I32, {}, false, "layers", "adjacent layer pairs with alignment below the collapse threshold", {}},
+        {"bo/joint_collapse_count", ColType::F64, {}, false, "layers", "adjacent layer pairs with alignment below the collapse threshold (an integer; NaN without one)", {}},
         {"bo/position_mode", ColType::U8, {}, false, "", "1 when the position-wise (GQA) analysis ran, 0 for the multi-head one", {}},
         {"bo/features", ColType::F64, S{5}, false, "", "the seed's 5-D attention vector: coherence, cross, entropy, phase lock, joint stability", N{"feature"}},
         {"bo/layer_coherence", ColType::F64, S{L}, false, "", "key coherence per layer", N{"layer"}},

@@ -1,6 +1,6 @@
 #pragma once
-// The columns a sweep writes (schema v1, docs/hdf5-schema.md "Sweep columns"): probe
-// identity and tokens, the Bone-Orientation metrics, the attention statistics, and the
+// The columns a sweep writes (schema v2, docs/hdf5-schema.md "Sweep columns"): probe
+// identity, status and tokens, the Bone-Orientation metrics, the attention statistics, and the
 // raw post-RoPE vectors when asked for.
 #include <cstdint>
 #include <string>
@@ -10,7 +10,8 @@
 
 namespace qk {
 
-constexpr int kSweepSchemaVersion = 1;
+// v2: probe/status columns; bo/composite and bo/joint_collapse_count f64 (NaN-able).
+constexpr int kSweepSchemaVersion = 2;
 
 enum class SaveKv { None, K, Qkv };
 

@@ -358,6 +358,13 @@ std::vector<int64_t> ResultsStore::read_i64(const std::string& col) const {
   return out;
 }
 
+std::vector<double> ResultsStore::read_f64(const std::string& col) const {
+  const auto& c = impl_->readable(col, ColType::F64);
+  std::vector<double> out(static_cast<size_t>(impl_->rows) * c.elems);
+  impl_->read_rows(c, out.data());
+  return out;
+}
+
 void ResultsStore::append(const StoreBatch& b) {
   Impl& s = *impl_;
   if (s.failed) throw StoreError(s.path, "an earlier append failed; reopen the store to go on");

@@ -65,9 +65,10 @@ class ResultsStore {
   int64_t rows() const;                            // committed probes
   int column_index(const std::string& col) const;  // position in columns(), -1 if absent
 
-  // Committed rows of a per-probe Str / I64 column (e.g. "probe/id" to resume).
+  // Committed rows of a per-probe Str / I64 / F64 column (e.g. "probe/id" to resume).
   std::vector<std::string> read_strings(const std::string& col) const;
   std::vector<int64_t> read_i64(const std::string& col) const;
+  std::vector<double> read_f64(const std::string& col) const;
 
   // Appends `b` with the commit protocol above. On failure (StoreError) the rows
   // committed before stay in the file and the store refuses further appends. HDF5

@@ -4,6 +4,11 @@
 // running max m, l = sum e^(s-m) and w = sum e^(s-m)(s-m); the logit moments from
 // running count / mean / M2 merged with Chan's formula. Nothing here stores more
 // than one query's state, so no S x S matrix is ever formed.
+//
+// Non-finite logits propagate as in a direct softmax (HF eager): a NaN or +Inf logit
+// makes the query's entropy, logit std and sink mass NaN; a -Inf logit gets probability
+// 0 and adds nothing to the entropy (0 ln 0 = 0) but makes the logit std NaN. No
+// comparison here may turn a NaN into a number (as a clamp `x > 0 ? x : 0` would).
 #include <cmath>
 #include <cstdint>
 
@@ -85,7 +90,7 @@ QK_HD void softmax_entropy_push(SoftmaxEntropyState<T>& st, T s) {
   const T d = s - st.m;
   const T p = osm::exp_(d);
   st.l += p;
-  st.w += p * d;
+  st.w += p == T(0) ? T(0) : p * d;
 }
 
 // a <- the state of the union of a's and b's logits.
@@ -104,18 +109,26 @@ QK_HD void softmax_entropy_merge(SoftmaxEntropyState<T>& a, const SoftmaxEntropy
   a.w += c.w;
 }
 
-// Entropy in nats of the softmax of the logits seen: H = ln l - w / l (0 when empty).
+// Entropy in nats of the softmax of the logits seen: H = ln l - w / l (0 when empty;
+// rounding below 0 reads 0; NaN stays NaN).
 template <typename T>
 QK_HD T softmax_entropy_value(const SoftmaxEntropyState<T>& st) {
   if (st.l == T(0)) return T(0);
   const T h = static_cast<T>(osm::log_(static_cast<double>(st.l))) - st.w / st.l;
-  return h > T(0) ? h : T(0);
+  return h < T(0) ? T(0) : h;
 }
 
 // Softmax probability of logit s among those seen: e^(s - m) / l.
 template <typename T>
 QK_HD T softmax_probability(const SoftmaxEntropyState<T>& st, T s) {
   return st.l == T(0) ? T(0) : osm::exp_(s - st.m) / st.l;
+}
+
+// Softmax probability of a key the mask hides from this query: 0, or NaN when the
+// query's logits hold a NaN (HF adds the mask to the logits, so a NaN row stays NaN).
+template <typename T>
+QK_HD T softmax_masked_probability(const SoftmaxEntropyState<T>& st) {
+  return st.l - st.l;
 }
 
 // a <- the moments of the union (Chan et al.): n = na + nb, delta = mean_b - mean_a,
@@ -134,10 +147,13 @@ QK_HD void moments_merge(RunningMoments<T>& a, const RunningMoments<T>& b) {
   a.n = n;
 }
 
-// Population standard deviation sqrt(M2 / n); 0 for fewer than two values.
+// Population standard deviation sqrt(M2 / n): 0 for no value, for one finite value and
+// for M2 <= 0; NaN when a logit was NaN or infinite (mean - mean is then NaN).
 template <typename T>
 QK_HD T moments_population_std(const RunningMoments<T>& m) {
-  if (m.n < T(2) || !(m.m2 > T(0))) return T(0);
+  if (m.n == T(0)) return T(0);
+  if (m.n < T(2)) return m.mean - m.mean;
+  if (m.m2 <= T(0)) return T(0);
   return static_cast<T>(osm::sqrt_(static_cast<double>(m.m2 / m.n)));
 }
 
@@ -162,7 +178,7 @@ QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom
     const U d = x[c] - m;
     const U p = osm::exp_(d);
     lt += p;
-    wt += p * d;
+    wt += p == U(0) ? U(0) : p * d;  // 0 ln 0 = 0 for a -Inf logit; NaN passes
     const U dm = x[c] - mean;
     m2 += dm * dm;
   }
