@@ -74,6 +74,16 @@ def descriptors(s):
                 anisotropy=s.max() / max(s.mean(), 1e-12), condition=s.max() / max(s.min(), 1e-12))
 
 
+def exact_descriptors(s, g):
+    """descriptors() of the exact spectrum s (the top d singular values of the hidden x hidden
+    operator g), with condition = max s / min s unfloored, and inf when g is numerically
+    rank-deficient: np.linalg.matrix_rank(g) < d."""
+    out = descriptors(s)
+    s = np.asarray(s, dtype=np.float64)
+    out["condition"] = np.inf if np.linalg.matrix_rank(g) < len(s) else s.max() / s.min()
+    return out
+
+
 def head_operator(wq, wk, cfg, h):
     d, group = cfg["head_dim"], cfg["heads"] // cfg["kv_heads"]
     g = h // group
@@ -115,9 +125,10 @@ def reference(model_dir, topk=16):
                 out["operator/gram"][l, lp, h] = np.sum(ops[l][h] * ops[lp][h])
     for kind in ("exact", "shortcut"):
         sv = out[f"{kind}/singular_values"]
+        desc = [[exact_descriptors(sv[l, h], ops[l][h]) if kind == "exact" else descriptors(sv[l, h])
+                 for h in range(H)] for l in range(L)]
         for name in DESCRIPTORS:
-            out[f"{kind}/{name}"] = np.array([[descriptors(sv[l, h])[name] for h in range(H)]
-                                              for l in range(L)])
+            out[f"{kind}/{name}"] = np.array([[desc[l][h][name] for h in range(H)] for l in range(L)])
     out["attrs"] = dict(num_layers=L, num_heads=H, num_kv_heads=cfg["kv_heads"], head_dim=d,
                         hidden_size=N, topk=topk)
     return out

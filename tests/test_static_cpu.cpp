@@ -1,6 +1,8 @@
-// host/static CPU path: hand-built operators with known spectra, rank-deficient weights,
-// the seed's descriptors, and the operator Gram against explicit hidden x hidden operators.
+// host/static CPU path: hand-built operators with known spectra, rank-deficient and
+// ill-conditioned weights (condition 1e2 .. 1e8, GQA), the seed's descriptors and the exact
+// condition number, and the operator Gram against explicit hidden x hidden operators.
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -105,8 +107,9 @@ TEST(StaticCpu, RankDeficientKeyGivesZerosNotNaN) {
   double q01 = 0;  // ||q0 + q1||: Q^T K = (q0 + q1) e0^T
   for (int c = 0; c < 6; ++c) q01 += std::pow(double(wq[c]) + double(wq[6 + c]), 2);
   EXPECT_NEAR(r.exact_sv[0], std::sqrt(q01), 1e-10 * std::sqrt(q01));
-  EXPECT_LT(r.exact_sv[1], 1e-6 * r.exact_sv[0]);
-  EXPECT_LT(r.exact_sv[2], 1e-6 * r.exact_sv[0]);
+  // True zeros read at rounding level (the QR route), not 1e-8 (the old Gram route).
+  EXPECT_LT(r.exact_sv[1], 1e-15 * r.exact_sv[0]);
+  EXPECT_LT(r.exact_sv[2], 1e-15 * r.exact_sv[0]);
   EXPECT_NEAR(r.fro_sq[0], q01, 1e-10 * q01);
   // Against the explicit operator's symmetric part.
   const at::Tensor g = explicit_operator(wq, wk, d, 0);
@@ -138,6 +141,116 @@ TEST(StaticCpu, GqaRandomMatchesExplicitOperators) {
   }
 }
 
+// Rows of a [rows][hidden] f32 matrix: scale_i * (orthonormal row i), rows spanning R^hidden
+// randomly (QR of a Gaussian matrix), scale_i log-spaced from top down to top / kappa.
+std::vector<float> graded_rows(int64_t rows, int64_t hidden, double top, double kappa, unsigned seed) {
+  const std::vector<float> g = random_weights(hidden, rows, seed);
+  const at::Tensor q = std::get<0>(at::linalg_qr(at::from_blob(const_cast<float*>(g.data()), {hidden, rows},
+                                                               at::kFloat).to(at::kDouble)));
+  const at::Tensor s = at::logspace(0, -std::log10(kappa), rows, 10.0, at::kDouble) * top;
+  const at::Tensor w = (q.t() * s.unsqueeze(1)).to(at::kFloat).contiguous();
+  return std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+}
+
+// Singular values and symmetric eigenvalues of head h against LAPACK on the explicit
+// hidden x hidden operator: nonzero values to rel relative plus DBL_EPSILON times the
+// largest (the explicit route's own rounding, 1.4e-9 relative at condition 1e8), true
+// zeros below zero_rel of the largest.
+void expect_head_matches_explicit(const LayerStatic& r, const std::vector<float>& wq, const std::vector<float>& wk,
+                                  const StaticDims& d, int64_t h, double rel, double zero_rel) {
+  const at::Tensor g = explicit_operator(wq, wk, d, h);
+  const at::Tensor sv = at::linalg_svdvals(g);
+  const double top = sv[0].item<double>();
+  const int64_t rank = (sv > top * static_cast<double>(d.hidden) * DBL_EPSILON).sum().item<int64_t>();
+  for (int64_t i = 0; i < d.head_dim; ++i) {
+    const double ours = r.exact_sv[h * d.head_dim + i], want = sv[i].item<double>();
+    if (i < rank) EXPECT_NEAR(ours, want, rel * want + DBL_EPSILON * top) << "head " << h << " sv " << i;
+    else EXPECT_LE(ours, zero_rel * top) << "head " << h << " zero sv " << i;
+  }
+  const at::Tensor ev = at::linalg_eigvalsh((g + g.t()) * 0.5);  // ascending, hidden of them
+  const double etop = ev.abs().max().item<double>();
+  std::vector<double> ours(r.sym_eig.begin() + h * 2 * d.head_dim, r.sym_eig.begin() + (h + 1) * 2 * d.head_dim);
+  std::sort(ours.begin(), ours.end());
+  std::vector<double> want(ev.data_ptr<double>(), ev.data_ptr<double>() + d.hidden);
+  std::sort(want.begin(), want.end(), [](double a, double b) { return std::abs(a) > std::abs(b); });
+  want.resize(ours.size());
+  std::sort(want.begin(), want.end());
+  for (size_t i = 0; i < ours.size(); ++i) {
+    if (std::abs(want[i]) <= etop * static_cast<double>(d.hidden) * DBL_EPSILON)
+      EXPECT_LE(std::abs(ours[i]), zero_rel * etop) << "head " << h << " zero eigenvalue " << i;
+    else
+      EXPECT_NEAR(ours[i], want[i], rel * std::abs(want[i]) + DBL_EPSILON * etop) << "head " << h << " eig " << i;
+  }
+}
+
+TEST(StaticCpu, IllConditionedGqaHeadsMatchExplicitOperators) {
+  // Q = diag(s) U^T with cond(s) = 1e2, 1e8 (group 0) and 1e2, 1e4 (group 1). Group 0 shares
+  // an orthonormal K, so cond(Q^T K) = cond(s); group 1 shares K = diag(s') V^T with
+  // cond(s') = 1e4: cond(Q^T K) <= 1e8.
+  const StaticDims d = dims(1, 4, 2, 8, 40, 4);
+  std::vector<float> wq, wk;
+  const double kappas[] = {1e2, 1e8, 1e2, 1e4};
+  for (int h = 0; h < 4; ++h) {
+    const std::vector<float> q = graded_rows(8, 40, 0.3, kappas[h], 100 + h);
+    wq.insert(wq.end(), q.begin(), q.end());
+  }
+  const std::vector<float> k0 = graded_rows(8, 40, 0.5, 1.0, 200), k1 = graded_rows(8, 40, 1.0, 1e4, 201);
+  wk.insert(wk.end(), k0.begin(), k0.end());
+  wk.insert(wk.end(), k1.begin(), k1.end());
+  const LayerStatic r = layer_static_cpu(wq.data(), wk.data(), d);
+  for (int64_t h = 0; h < 4; ++h) expect_head_matches_explicit(r, wq, wk, d, h, 1e-9, 1e-15);
+  // Group 0: the condition number is the one built in.
+  for (int64_t h = 0; h < 2; ++h)
+    EXPECT_NEAR(exact_condition(r.exact_sv.data() + h * 8, 8, 40) / kappas[h], 1.0, 1e-6) << h;
+}
+
+TEST(StaticCpu, TwoEqualQueryRowsGiveExactZerosAndInfiniteCondition) {
+  // Heads 0..5 (GQA 6/2) each with two equal W_Q rows (rows h and h + 1 of the head): rank
+  // d - 1. The Gram route read the zero as sqrt of a rounding error, up to 1e-8 s_max,
+  // whenever that error came out positive; head 6 is full rank.
+  const int64_t H = 7, D = 8, N = 48;
+  const StaticDims d = dims(1, H, 1, D, N, 4);
+  std::vector<float> wq = random_weights(H * D, N, 31);
+  const std::vector<float> wk = random_weights(D, N, 32);
+  for (int64_t h = 0; h < H - 1; ++h)
+    for (int64_t c = 0; c < N; ++c)
+      wq[static_cast<size_t>((h * D + h + 1) * N + c)] = wq[static_cast<size_t>((h * D + h) * N + c)];
+  const LayerStatic r = layer_static_cpu(wq.data(), wk.data(), d);
+  for (int64_t h = 0; h < H; ++h) {
+    expect_head_matches_explicit(r, wq, wk, d, h, 1e-12, 1e-15);
+    const double* sv = r.exact_sv.data() + h * D;
+    if (h < H - 1) {
+      EXPECT_LT(sv[D - 1], 1e-15 * sv[0]) << h;
+      EXPECT_TRUE(std::isinf(exact_condition(sv, D, N))) << h;
+    } else {
+      EXPECT_TRUE(std::isfinite(exact_condition(sv, D, N)));
+    }
+  }
+  // The hidden-space eigenvectors of head 0 still satisfy S u = lambda u.
+  const at::Tensor g = explicit_operator(wq, wk, d, 0), s = (g + g.t()) * 0.5;
+  for (int64_t i = 0; i < 4; ++i) {
+    const at::Tensor v = at::from_blob(const_cast<float*>(r.sym_vec.data()) + i * N, {N}, at::kFloat).to(at::kDouble);
+    EXPECT_NEAR(v.norm().item<double>(), 1.0, 1e-6);
+    EXPECT_LT((at::matmul(s, v) - r.sym_eig[i] * v).norm().item<double>(), 1e-6 * std::abs(r.sym_eig[0])) << i;
+  }
+}
+
+TEST(StaticCpu, HiddenBelowTwiceHeadDimPadsWithZeros) {
+  // hidden 6 < 2d = 8: R has 6 rows; the two missing eigenvalues are zeros with zero vectors.
+  const StaticDims d = dims(1, 1, 1, 4, 6, 8);
+  const std::vector<float> wq = random_weights(4, 6, 41), wk = random_weights(4, 6, 42);
+  const LayerStatic r = layer_static_cpu(wq.data(), wk.data(), d);
+  expect_head_matches_explicit(r, wq, wk, d, 0, 1e-12, 1e-15);
+  int zero_vectors = 0;
+  for (int64_t i = 0; i < 8; ++i) {
+    double n2 = 0;
+    for (int64_t c = 0; c < 6; ++c) n2 += std::pow(double(r.sym_vec[static_cast<size_t>(i * 6 + c)]), 2);
+    EXPECT_TRUE(n2 == 0.0 || std::abs(n2 - 1.0) < 1e-6) << i;
+    zero_vectors += n2 == 0.0;
+  }
+  EXPECT_EQ(zero_vectors, 2);
+}
+
 TEST(StaticCpu, TopkAboveTwiceHeadDimThrows) {
   const StaticDims d = dims(1, 1, 1, 2, 4, 5);
   const std::vector<float> w = random_weights(2, 4, 3);
@@ -165,6 +278,21 @@ TEST(StaticCpu, DescriptorsOfKnownSpectrum) {
   // A tiny smallest value: condition floors it at 1e-12.
   const double t[] = {2.0, 1e-20};
   EXPECT_DOUBLE_EQ(describe_spectrum(t, 2).condition, 2.0 / 1e-12);
+  // The exact spectra's condition: unfloored, +inf at numpy's matrix_rank tolerance
+  // (min s <= max s * hidden * DBL_EPSILON), the all-zero spectrum included.
+  EXPECT_DOUBLE_EQ(exact_condition(s, 3, 8), 3.0);
+  EXPECT_TRUE(std::isinf(exact_condition(t, 2, 8)));
+  const double u[] = {2.0, 1e-13};
+  EXPECT_DOUBLE_EQ(exact_condition(u, 2, 8), 2e13);
+  const double edge[] = {1.0, 8 * DBL_EPSILON};
+  EXPECT_TRUE(std::isinf(exact_condition(edge, 2, 8)));
+  EXPECT_DOUBLE_EQ(exact_condition(edge, 2, 7), 1.0 / (8 * DBL_EPSILON));
+  EXPECT_TRUE(std::isinf(exact_condition(z, 2, 8)));
+  const std::vector<double> two = {3.0, 2.0, 1.0, 2.0, 1e-20, 0.0};
+  const auto ex = describe_exact_spectra(two, 3, 8);
+  EXPECT_DOUBLE_EQ(ex[6][0], 3.0);
+  EXPECT_TRUE(std::isinf(ex[6][1]));
+  EXPECT_DOUBLE_EQ(ex[0][1], 2.0);  // the other six as describe_spectrum
 }
 
 TEST(StaticCpu, OperatorGramIsSymmetricWithFroSqDiagonal) {

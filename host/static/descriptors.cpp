@@ -1,7 +1,9 @@
 #include "descriptors.hpp"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
+#include <limits>
 
 namespace qk {
 
@@ -48,6 +50,20 @@ std::array<std::vector<double>, 7> describe_spectra(const std::vector<double>& s
     const SpectrumDescriptors d = describe_spectrum(spectra.data() + c * n, n);
     for (int i = 0; i < 7; ++i) out[i][static_cast<size_t>(c)] = descriptor_value(d, i);
   }
+  return out;
+}
+
+double exact_condition(const double* s, int64_t n, int64_t hidden) {
+  const auto [mn, mx] = std::minmax_element(s, s + n);
+  if (*mn <= *mx * static_cast<double>(hidden) * DBL_EPSILON) return std::numeric_limits<double>::infinity();
+  return *mx / *mn;
+}
+
+std::array<std::vector<double>, 7> describe_exact_spectra(const std::vector<double>& spectra, int64_t n,
+                                                          int64_t hidden) {
+  std::array<std::vector<double>, 7> out = describe_spectra(spectra, n);
+  for (size_t c = 0; c < out[6].size(); ++c)
+    out[6][c] = exact_condition(spectra.data() + static_cast<int64_t>(c) * n, n, hidden);
   return out;
 }
 

@@ -30,4 +30,14 @@ double descriptor_value(const SpectrumDescriptors& d, int i);
 // For spectra stored as [count][n]: the seven descriptors as [7][count].
 std::array<std::vector<double>, 7> describe_spectra(const std::vector<double>& spectra, int64_t n);
 
+// The condition number of an exact spectrum (the n <= hidden largest singular values of a
+// hidden x hidden operator): max s / min s, without the seed's floor, and +inf when the
+// operator is numerically rank-deficient (rank < n), by numpy's matrix_rank rule:
+// min s <= max s * hidden * DBL_EPSILON (an all-zero spectrum included).
+double exact_condition(const double* s, int64_t n, int64_t hidden);
+
+// describe_spectra with `condition` replaced by exact_condition (the exact spectra).
+std::array<std::vector<double>, 7> describe_exact_spectra(const std::vector<double>& spectra, int64_t n,
+                                                          int64_t hidden);
+
 }  // namespace qk

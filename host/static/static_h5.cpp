@@ -29,13 +29,14 @@ std::vector<T> gather(const StaticResult& r, F field) {
   return out;
 }
 
+// Group `group`: the spectra sv [L][Hq][d] and their seven descriptors desc [7][L * Hq].
 void write_spectrum_group(hid_t file_id, const std::string& group, const std::vector<double>& sv,
-                          const StaticDims& d, const std::string& file) {
+                          const std::array<std::vector<double>, 7>& desc, const StaticDims& d,
+                          const std::string& file) {
   const h5::Id g(h5::check(H5Gcreate2(file_id, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                            file, "create group " + group));
   const hsize_t L = d.layers, H = d.q_heads, D = d.head_dim;
   write_f64(g.get(), "singular_values", {L, H, D}, sv, file);
-  const auto desc = describe_spectra(sv, d.head_dim);
   for (size_t i = 0; i < kDescriptorNames.size(); ++i)
     write_f64(g.get(), kDescriptorNames[i], {L, H}, desc[i], file);
 }
@@ -61,8 +62,10 @@ void write_all(const std::string& tmp, const StaticResult& r, const std::string&
   h5::write_int_attr(root, "hidden_size", d.hidden, tmp);
   h5::write_int_attr(root, "topk", d.topk, tmp);
 
-  write_spectrum_group(root, "exact", gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.exact_sv; }), d, tmp);
-  write_spectrum_group(root, "shortcut", gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.shortcut_sv; }), d, tmp);
+  const std::vector<double> exact = gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.exact_sv; });
+  const std::vector<double> shortcut = gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.shortcut_sv; });
+  write_spectrum_group(root, "exact", exact, describe_exact_spectra(exact, d.head_dim, d.hidden), d, tmp);
+  write_spectrum_group(root, "shortcut", shortcut, describe_spectra(shortcut, d.head_dim), d, tmp);
   {
     const h5::Id g(h5::check(H5Gcreate2(root, "symmetric", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
                              "create group symmetric"));

@@ -6,7 +6,15 @@ dtypes, attributes), the legacy export (grams.json, grams-eigdirs.pt read with
 torch.load(weights_only=True), static-singvals.json), the seed scripts run on that export
 (../shared/seeds, re-indented by scripts/seed_py.py; that part is skipped when the seeds
 are absent), and bad input: a missing model directory (exit 3), a missing tensor (exit 3
-naming it), --topk above 2 * head_dim (exit 2)."""
+naming it), --topk above 2 * head_dim (exit 2).
+
+Ill-conditioned heads: a checkpoint built here (ill_conditioned_weights: condition numbers
+1e2 .. 1e8 from U diag(s) V^T, an ill-conditioned K shared by a GQA group, two equal W_Q
+rows, Q = K) against numpy element by element (nonzero singular values to 1e-9 relative,
+true zeros below 1e-15 of the head's largest, condition inf exactly where numpy's
+matrix_rank says rank < d) and, for the cond 1e8 and rank-deficient heads, against mpmath at
+50 digits (every nonzero singular value and symmetric eigenvalue to 1e-9 relative, zeros
+below 1e-15; numpy's own fp64 eigvalsh of the formed operator is off by up to 5e-9 there)."""
 import json
 import os
 import re
@@ -108,9 +116,16 @@ def check_values(fl, case, f, ref):
         ours = f[name][...]
         if ours.shape != want.shape:
             continue
+        # +inf only where the reference has it (exact/condition of a rank-deficient head).
+        inf = np.isposinf(want)
+        fl.check(np.array_equal(np.isposinf(ours), inf) and np.isfinite(ours[~inf]).all(), case,
+                 f"{name}: non-finite values where numpy has {np.count_nonzero(inf)} inf")
+        ours, want = ours[~inf], want[~inf]
+        if want.size == 0:
+            continue
         scale = max(float(np.abs(want).max()), 1e-300)
         err = float(np.abs(ours - want).max()) / scale
-        fl.check(err <= REL and np.isfinite(ours).all(), case, f"{name}: max error / max |ref| = {err:.3g}")
+        fl.check(err <= REL, case, f"{name}: max error / max |ref| = {err:.3g}")
         if name.split("/")[1] in sr.DESCRIPTORS:
             rel = float((np.abs(ours - want) / np.maximum(np.abs(want), 1e-300)).max())
             fl.check(rel <= DESC_REL, case, f"{name}: element relative error {rel:.3g}")
@@ -143,6 +158,144 @@ def check_values(fl, case, f, ref):
     fro = f["operator/fro_sq"][...]
     fl.check(np.abs(diag - fro).max() <= 1e-12 * fro.max(), case, "gram[l, l, h] != fro_sq[l, h]")
     print(f"ok: {case}: {len(ref) - 1} datasets vs numpy, {checked} eigenvectors")
+
+
+ILL_REL = 1e-9     # ill-conditioned heads: nonzero values, element by element
+ZERO_REL = 1e-15   # a true zero: at most this times the head's largest value
+MP_HEADS = ("cond 1e8", "sqrt-split 1e8", "two equal W_Q rows")  # where numpy's fp64 is not enough
+
+
+def ill_conditioned_weights():
+    """([wq_0, wq_1], [wk_0, wk_1], labels) of a 2-layer checkpoint with hidden 64, 4 query
+    heads, 2 KV heads, head_dim 16 (float64, rounded to f32 when written). Layer 0:
+    Q = 0.3 diag(s) U^T with s log-spaced over 1e2, 1e4, 1e6, 1e8, K = 0.5 V^T (orthonormal
+    rows), so cond(Q^T K) is exactly that. Layer 1, KV group 0: K = diag(sqrt s) V^T over
+    1e8 shared by Q = diag(sqrt s) U^T (cond 1e8) and a mixed Q = A diag(s') U^T; group 1:
+    a random K shared by a random Q with two equal rows (rank d - 1) and Q = K."""
+    d, n = 16, 64
+    rng = np.random.default_rng(20261123)
+
+    def orth_rows():
+        return np.linalg.qr(rng.standard_normal((n, d)))[0].T
+
+    def graded(kappa):
+        return np.logspace(0, -np.log10(kappa), d)[:, None]
+
+    q0 = [0.3 * graded(k) * orth_rows() for k in (1e2, 1e4, 1e6, 1e8)]
+    k0 = [0.5 * orth_rows() for _ in range(2)]
+    k1 = np.sqrt(graded(1e8)) * orth_rows()
+    mixed = rng.standard_normal((d, d)) / 4 @ (np.sqrt(graded(1e3)) * orth_rows())
+    k2 = rng.standard_normal((d, n)) * 0.1
+    equal_rows = rng.standard_normal((d, n)) * 0.1
+    equal_rows[1] = equal_rows[0]
+    q1 = [np.sqrt(graded(1e8)) * orth_rows(), mixed, equal_rows, k2.copy()]
+    labels = ["cond 1e2", "cond 1e4", "cond 1e6", "cond 1e8", "sqrt-split 1e8", "mixed",
+              "two equal W_Q rows", "Q = K"]  # MP_HEADS: also against mpmath (2 s a head)
+    return [np.concatenate(q0), np.concatenate(q1)], [np.concatenate(k0), np.concatenate([k1, k2])], labels
+
+
+def write_qk_checkpoint(path, wq, wk):
+    """A Qwen3-shaped checkpoint holding only the q/k projections (what `weights` reads)."""
+    from safetensors.numpy import save_file
+    os.makedirs(path)
+    hq, d, n = wq[0].shape[0] // 16, 16, wq[0].shape[1]
+    tensors = {}
+    for l in range(len(wq)):  # contiguous: save_file writes an F-ordered array's raw memory
+        tensors[f"model.layers.{l}.self_attn.q_proj.weight"] = np.ascontiguousarray(wq[l], dtype=np.float32)
+        tensors[f"model.layers.{l}.self_attn.k_proj.weight"] = np.ascontiguousarray(wk[l], dtype=np.float32)
+    save_file(tensors, os.path.join(path, "model.safetensors"))
+    cfg = dict(model_type="qwen3", architectures=["Qwen3ForCausalLM"], hidden_size=n, head_dim=d,
+               num_attention_heads=hq, num_key_value_heads=wk[0].shape[0] // d, num_hidden_layers=len(wq),
+               vocab_size=32, intermediate_size=128, max_position_embeddings=64, rms_norm_eps=1e-6,
+               rope_theta=1e6, hidden_act="silu", torch_dtype="float32")
+    with open(os.path.join(path, "config.json"), "w") as fh:
+        json.dump(cfg, fh)
+
+
+def mp_truth(Q, K):
+    """(singular values of Q^T K descending, eigenvalues of its symmetric part ascending, 2d
+    of them) at 50 digits: sqrt of eig(Q Q^T K K^T) and eig(J B B^T / 2), B = [Q; K]."""
+    import mpmath as mp
+    mp.mp.dps = 50
+    d = Q.shape[0]
+    qm, km = mp.matrix(Q.tolist()), mp.matrix(K.tolist())
+    e = mp.eig((qm * qm.T) * (km * km.T), left=False, right=False)
+    sv = sorted((float(mp.sqrt(abs(mp.re(x)))) for x in e), reverse=True)
+    bm = mp.matrix(np.concatenate([Q, K]).tolist())
+    j = mp.zeros(2 * d, 2 * d)
+    for i in range(d):
+        j[i, d + i] = j[d + i, i] = mp.mpf(1) / 2
+    lam = sorted(float(mp.re(x)) for x in mp.eig(j * (bm * bm.T), left=False, right=False))
+    return np.array(sv), np.array(lam)
+
+
+def rel_errors(ours, want, zero):
+    """(max relative error where want is nonzero, max |ours| / max |want| where it is zero)."""
+    top = np.abs(want).max()
+    rel = np.abs(ours - want)[~zero] / np.abs(want[~zero])
+    return (float(rel.max()) if rel.size else 0.0,
+            float(np.abs(ours[zero]).max() / top) if zero.any() else 0.0)
+
+
+def check_ill_head(fl, case, f, ref, model_args, l, h, truth):
+    """One ill-conditioned head against numpy (and mpmath when truth is not None)."""
+    wq, wk, cfg = model_args
+    Q, K, g = sr.head_operator(wq[l], wk[l], cfg, h)
+    d = Q.shape[0]
+    rank = np.linalg.matrix_rank(g)
+    sv, want = f["exact/singular_values"][l, h], ref["exact/singular_values"][l, h]
+    e_sv, z_sv = rel_errors(sv, want, np.arange(d) >= rank)
+    fl.check(e_sv <= ILL_REL and z_sv <= ZERO_REL, case,
+             f"exact singular values: relative error {e_sv:.2g}, zeros {z_sv:.2g} (rank {rank})")
+    cond = f["exact/condition"][l, h]
+    fl.check(np.isposinf(cond) == (rank < d), case, f"exact/condition {cond} with numpy rank {rank} of {d}")
+    lam, wl = np.sort(f["symmetric/eigenvalues"][l, h]), np.sort(ref["symmetric/eigenvalues"][l, h])
+    top = np.abs(wl).max()
+    zero = np.abs(wl) <= np.finfo(np.float64).eps * g.shape[0] * top
+    tol = ILL_REL * np.abs(wl) + np.finfo(np.float64).eps * top  # numpy's own error: eps ||S||
+    e_sym = float(np.max(np.abs(lam - wl)[~zero] / tol[~zero]))
+    z_sym = float(np.abs(lam[zero]).max() / top) if zero.any() else 0.0
+    fl.check(e_sym <= 1 and z_sym <= ZERO_REL, case,
+             f"symmetric eigenvalues vs numpy: error / (1e-9 |ref| + eps max|ref|) {e_sym:.2g}, zeros {z_sym:.2g}")
+    line = (f"rank {rank:2d}, cond {want[0] / want[rank - 1]:.1e}: vs numpy sv {e_sv:.1e}, "
+            f"zeros {z_sv:.1e}; sym zeros {z_sym:.1e}")
+    if truth is not None:
+        tsv, tlam = truth
+        t_sv, tz_sv = rel_errors(sv, tsv, tsv <= 1e-20 * tsv[0])  # sqrt of a 50-digit zero
+        t_sym, tz_sym = rel_errors(lam, tlam, np.abs(tlam) <= 1e-30 * np.abs(tlam).max())
+        fl.check(max(t_sv, t_sym) <= ILL_REL and max(tz_sv, tz_sym) <= ZERO_REL, case,
+                 f"vs mpmath: sv {t_sv:.2g} (zeros {tz_sv:.2g}), symmetric {t_sym:.2g} (zeros {tz_sym:.2g})")
+        line += f"; vs mpmath sv {t_sv:.1e}, sym {t_sym:.1e}"
+    print(f"ok: {case}: {line}")
+
+
+def ill_conditioned(fl, tmp):
+    """`weights` on ill_conditioned_weights() against numpy and mpmath, head by head."""
+    model = os.path.join(tmp, "ill-conditioned")
+    wq, wk, labels = ill_conditioned_weights()
+    write_qk_checkpoint(model, wq, wk)
+    out = os.path.join(tmp, "ill-conditioned.h5")
+    r = rc.run_cli(["weights", "--model", model, "--out", out, "--device", rc.DEVICE])
+    fl.check(r.returncode == 0, "ill-conditioned", f"exit {r.returncode}: {r.stderr[-2000:]}")
+    if r.returncode != 0:
+        return
+    ref = sr.reference(model, 16)
+    cfg, wq64, wk64 = sr.qk_weights(model)
+    try:
+        import mpmath  # noqa: F401
+        have_mp = True
+    except ImportError:
+        have_mp = False
+        print("SKIPPED (mpmath part): mpmath is not installed")
+    with h5py.File(out, "r") as f:
+        check_values(fl, "ill-conditioned", f, ref)
+        for i, label in enumerate(labels):
+            l, h = divmod(i, cfg["heads"])
+            truth = None
+            if have_mp and label in MP_HEADS:
+                truth = mp_truth(*sr.head_operator(wq64[l], wk64[l], cfg, h)[:2])
+            check_ill_head(fl, f"ill-conditioned layer {l} head {h} ({label})", f, ref, (wq64, wk64, cfg),
+                           l, h, truth)
 
 
 def check_legacy(fl, case, f, legacy):
@@ -268,6 +421,7 @@ def main():
                 check_legacy(fl, case, f, legacy)
                 why = check_seed(fl, case, f, legacy, tmp)
                 seed_skip = seed_skip or why
+        ill_conditioned(fl, tmp)
         bad_input(fl, tmp)
     if seed_skip:
         print(f"SKIPPED (seed part): {seed_skip}")
