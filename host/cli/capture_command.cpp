@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "finite_check.hpp"
 #include "output_path.hpp"
 #include "prompt_input.hpp"
 #include "snapshot_capture.hpp"
@@ -31,6 +32,7 @@ int run_capture(const CaptureArgs& a) {
   check_output_path(a.out);
   const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids);
   const PromptCapture c = capture_prompt(a.model, ids, a.device, a.dtype);
+  check_capture_finite(c.snap, a.model);  // exit 3 / 4 naming layer, head, q/k/v and cause
   save_snapshot(c.snap, a.out);
   std::cerr << "qkgeom capture: " << c.snap.k.layers() << " layers, " << ids.size()
             << " tokens -> " << a.out << "\n";

@@ -11,8 +11,10 @@
 #include "attn/attention_stats.hpp"
 #include "attn/snapshot_attention.hpp"
 #include "bo/bo_metrics.hpp"
+#include "bo/bo_nonfinite.hpp"
 #include "bo/bo_report.hpp"
 #include "commands.hpp"
+#include "finite_check.hpp"
 #include "output_path.hpp"
 #include "prompt_input.hpp"
 #include "qkgeom/version.hpp"
@@ -56,12 +58,21 @@ ModelInput prefill_prompt(const ScoreArgs& a) {
   ModelInput in;
   const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids);
   PromptCapture c = capture_prompt(a.model, ids, a.bo.device, a.dtype);
+  check_capture_finite(c.snap, a.model);  // exit 3 / 4 naming layer, head, q/k/v and cause
   if (!a.save_snapshot.empty()) save_snapshot(c.snap, a.save_snapshot);
   in.snap = std::move(c.snap);
   in.attn = c.attn;
   in.prefill_ms = c.prefill_ms;
   in.tokens = ids.size();
   return in;
+}
+
+// Finite q/k/v must give finite metrics: std::runtime_error (exit 4) naming the first
+// non-finite one otherwise (e.g. an fp32 logit overflow on the GPU).
+void check_metrics_finite(const BoResult& r, const AttentionStats* attn) {
+  std::optional<std::string> bad = first_nonfinite_bo(r);
+  if (!bad && attn) bad = first_nonfinite_attention(*attn);
+  if (bad) throw std::runtime_error(*bad + " is not finite although q, k and v are (docs/metrics.md)");
 }
 
 int run_score(const ScoreArgs& a) {
@@ -86,6 +97,7 @@ int run_score(const ScoreArgs& a) {
     attn = attention_stats(snap, o);
     attention_ms = ms_since(t2);
   }
+  check_metrics_finite(r, attn ? &*attn : nullptr);
   if (a.json) {
     nlohmann::json j = bo_to_json(r);
     if (from_model) {
