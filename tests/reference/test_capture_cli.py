@@ -74,9 +74,12 @@ def main():
         bad_ext = subprocess.run([qkgeom, "capture", "--model", os.path.join(root, "qwen3"), "--ids",
                                   "1", "--out", os.path.join(tmp, "x.npy")],
                                  capture_output=True, text=True)
-        for what, r, code in (("bad --ids", bad, 2), ("missing model", missing, 3),
-                              ("--out x.npy", bad_ext, 2)):
-            ok = r.returncode == code and "qkgeom: error:" in r.stderr
+        # Each message names what is wrong: the option (parse errors come from CLI11,
+        # without the "qkgeom: error:" prefix) or the file.
+        for what, r, code, needle in (("bad --ids", bad, 2, "--ids"),
+                                      ("missing model", missing, 3, "qkgeom: error:"),
+                                      ("--out x.npy", bad_ext, 2, "x.npy")):
+            ok = r.returncode == code and needle in r.stderr
             print(f"{'ok' if ok else 'FAILED'}: {what}: exit {r.returncode}: {r.stderr.strip()}")
             failures += not ok
     sys.exit(1 if failures else 0)
