@@ -22,6 +22,7 @@ struct CaptureArgs {
   std::string model;
   std::string prompt;
   std::string ids;
+  std::string ids_file;
   std::string out;
   std::string dtype;
   std::string device = "auto";
@@ -30,7 +31,7 @@ struct CaptureArgs {
 int run_capture(const CaptureArgs& a) {
   snapshot_format_for(a.out);  // an unknown extension is a usage error, before any work
   check_output_path(a.out);
-  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids);
+  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids, a.ids_file);
   const PromptCapture c = capture_prompt(a.model, ids, a.device, a.dtype);
   check_capture_finite(c.snap, a.model);  // exit 3 / 4 naming layer, head, q/k/v and cause
   save_snapshot(c.snap, a.out);
@@ -48,11 +49,11 @@ Action add_capture_command(CLI::App& app) {
       ->required();
   auto* prompt = sub->add_option("--prompt", args->prompt,
                                  "prompt text, tokenized with the model's tokenizer.json");
-  auto* ids = sub->add_option("--ids", args->ids, "pre-tokenized prompt: token ids, comma-separated (e.g. 1,2,3)");
-  prompt->excludes(ids);
+  const IdsOptions ids = add_ids_options(sub, args->ids, args->ids_file, "");
+  prompt->excludes(ids.list)->excludes(ids.file);
   sub->callback([prompt, ids] {
-    if (prompt->count() + ids->count() != 1)
-      throw CLI::ValidationError("capture", "give the prompt as --prompt TEXT or --ids LIST");
+    if (prompt->count() + ids.list->count() + ids.file->count() != 1)
+      throw CLI::ValidationError("capture", "give the prompt as --prompt TEXT, --ids LIST or --ids-file FILE");
   });
   sub->add_option("--out", args->out,
                   "output snapshot: .safetensors, or .h5 / .hdf5 for HDF5")

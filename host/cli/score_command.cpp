@@ -30,6 +30,7 @@ struct ScoreArgs {
   std::string model;
   std::string prompt;
   std::string ids;
+  std::string ids_file;
   std::string dtype;
   bool json = false;
   BoOptions bo;
@@ -56,7 +57,7 @@ ModelInput prefill_prompt(const ScoreArgs& a) {
     check_output_path(a.save_snapshot);
   }
   ModelInput in;
-  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids);
+  const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids, a.ids_file);
   PromptCapture c = capture_prompt(a.model, ids, a.bo.device, a.dtype);
   check_capture_finite(c.snap, a.model);  // exit 3 / 4 naming layer, head, q/k/v and cause
   if (!a.save_snapshot.empty()) save_snapshot(c.snap, a.save_snapshot);
@@ -137,8 +138,7 @@ Action add_score_command(CLI::App& app) {
                                 "Hugging Face model directory: prefill one prompt and score it");
   auto* prompt = sub->add_option("--prompt", args->prompt,
                                  "prompt text (with --model), tokenized with its tokenizer.json");
-  auto* ids = sub->add_option("--ids", args->ids,
-                              "pre-tokenized prompt (with --model): token ids, comma-separated");
+  const IdsOptions ids = add_ids_options(sub, args->ids, args->ids_file, "with --model: ");
   auto* dtype = sub->add_option("--dtype", args->dtype,
                                 "compute dtype with --model: bf16, f16 or f32 (default: the checkpoint's)");
   auto* save = sub->add_option("--save-snapshot", args->save_snapshot,
@@ -146,14 +146,15 @@ Action add_score_command(CLI::App& app) {
                                ".h5), as capture would");
   save->needs(model);
   snapshot->excludes(model);
-  prompt->needs(model)->excludes(ids);
-  ids->needs(model);
+  prompt->needs(model)->excludes(ids.list)->excludes(ids.file);
+  ids.list->needs(model);
+  ids.file->needs(model);
   dtype->needs(model);
   sub->callback([snapshot, model, prompt, ids] {
     if (snapshot->count() + model->count() != 1)
       throw CLI::ValidationError("score", "give --snapshot FILE or --model DIR");
-    if (model->count() == 1 && prompt->count() + ids->count() != 1)
-      throw CLI::ValidationError("score", "--model needs --prompt TEXT or --ids LIST");
+    if (model->count() == 1 && prompt->count() + ids.list->count() + ids.file->count() != 1)
+      throw CLI::ValidationError("score", "--model needs --prompt TEXT, --ids LIST or --ids-file FILE");
   });
   sub->add_flag("--json", args->json, "print one JSON object instead of a table");
   auto* compat = sub->add_flag("--lem-compat", args->bo.lem_compat,

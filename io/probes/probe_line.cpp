@@ -80,18 +80,6 @@ Json parse_json(const std::string& line) {
   }
 }
 
-// A token id from its decimal text; `what` names it in the problem.
-int64_t token_id(const std::string& text, const std::string& what) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec == std::errc::result_out_of_range) throw LineProblem(what + " " + text + " is too large");
-  if (ec != std::errc() || ptr != end || text.empty())
-    throw LineProblem(what + " '" + text + "' is not an integer");
-  if (value < 0) throw LineProblem(what + " " + text + " is negative");
-  return value;
-}
-
 // True for a JSON number written as an integer past the 64-bit range (nlohmann keeps it as a double).
 bool beyond_64_bits(const Json& v) {
   if (!v.is_number_float()) return false;
@@ -197,30 +185,54 @@ Probe parse_ids_line(const std::string& line, int64_t line_no) {
   Probe p;
   p.id = "L" + std::to_string(line_no);
   p.fields = "{}";
-  std::vector<int64_t> ids;
-  const auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
-  size_t i = 0;
-  const size_t n = line.size();
-  while (i < n && is_ws(line[i])) ++i;
-  while (i < n) {
-    const size_t start = i;
-    while (i < n && !is_ws(line[i]) && line[i] != ',') ++i;
-    if (i == start) throw LineProblem("empty item at column " + std::to_string(start + 1), p.id);
-    try {
-      ids.push_back(token_id(line.substr(start, i - start), "token id"));
-    } catch (const LineProblem& e) {
-      throw LineProblem(e.what(), p.id);
-    }
-    while (i < n && is_ws(line[i])) ++i;
-    if (i < n && line[i] == ',') {
-      ++i;
-      while (i < n && is_ws(line[i])) ++i;
-      if (i == n) throw LineProblem("trailing comma", p.id);
-    }
+  try {
+    p.ids = parse_id_list(line);
+  } catch (const std::invalid_argument& e) {
+    throw LineProblem(e.what(), p.id);
   }
-  if (ids.empty()) throw LineProblem("empty ids list", p.id);
-  p.ids = std::move(ids);
   return p;
 }
 
 }  // namespace qk::probe_detail
+
+namespace qk {
+
+namespace {
+
+// A token id from its decimal text.
+int64_t token_id(const std::string& text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec == std::errc::result_out_of_range) throw std::invalid_argument("token id " + text + " is too large");
+  if (ec != std::errc() || ptr != end || text.empty())
+    throw std::invalid_argument("token id '" + text + "' is not an integer");
+  if (value < 0) throw std::invalid_argument("token id " + text + " is negative");
+  return value;
+}
+
+}  // namespace
+
+std::vector<int64_t> parse_id_list(const std::string& text) {
+  std::vector<int64_t> ids;
+  const auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; };
+  size_t i = 0;
+  const size_t n = text.size();
+  while (i < n && is_ws(text[i])) ++i;
+  while (i < n) {
+    const size_t start = i;
+    while (i < n && !is_ws(text[i]) && text[i] != ',') ++i;
+    if (i == start) throw std::invalid_argument("empty item at column " + std::to_string(start + 1));
+    ids.push_back(token_id(text.substr(start, i - start)));
+    while (i < n && is_ws(text[i])) ++i;
+    if (i < n && text[i] == ',') {
+      ++i;
+      while (i < n && is_ws(text[i])) ++i;
+      if (i == n) throw std::invalid_argument("trailing comma");
+    }
+  }
+  if (ids.empty()) throw std::invalid_argument("empty ids list");
+  return ids;
+}
+
+}  // namespace qk

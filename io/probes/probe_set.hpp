@@ -41,6 +41,11 @@ struct ProbeSet {
 ProbeSet read_probes(const std::string& path, ProbeFormat format = ProbeFormat::Auto,
                      OnBadLine on_bad = OnBadLine::Fail);
 
+// Token ids separated by commas and/or white space (line breaks included), the form of one
+// line of an ids probe file: each a decimal integer in [0, 2^63-1], at least one. Throws
+// std::invalid_argument saying what is wrong ("token id -2 is negative", "trailing comma").
+std::vector<int64_t> parse_id_list(const std::string& text);
+
 // The format Auto means for `path` (by its extension, case-insensitive).
 ProbeFormat probe_format_for_path(const std::string& path);
 

@@ -5,6 +5,11 @@ must be called non-finite. Files are generated here, in a temporary directory.
 
 A case's `hint` words are what a good message would mention; missing ones are
 printed as NOTE lines, not failures.
+
+Also the pre-tokenized prompt options (--ids LIST, --ids-file FILE) of score and
+capture: each malformed list is refused with its exact message and exit code, and
+every accepted form (comma list, the JSON list `tokenize` prints, a file of lines)
+captures the same bytes.
 """
 import json
 import os
@@ -123,6 +128,71 @@ def _h5(datasets, cut=False):
     return write
 
 
+QWEN3 = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
+
+# (--ids value, exit code, stderr must contain); each is refused while parsing the command line.
+BAD_IDS = [
+    ("", 2, "--ids: empty"),
+    (" ", 2, "--ids: empty"),
+    ("[]", 2, "--ids: empty ids list"),
+    ("1,,2", 2, "--ids: empty item at column 3"),
+    ("1,2,", 2, "--ids: trailing comma"),
+    ("-1", 2, "--ids: token id -1 is negative"),
+    ("9223372036854775808", 2, "--ids: token id 9223372036854775808 is too large"),
+    ("1.5", 2, "--ids: token id '1.5' is not an integer"),
+    ("[1,2", 2, "--ids: unbalanced [ ]"),
+    ("[1,2] [3]", 2, "--ids: expected one JSON list of ids"),
+]
+
+
+def capture(args):
+    return subprocess.run([rc.QKGEOM_BIN, "capture", "--model", QWEN3, "--device", "cpu"] + args,
+                          capture_output=True, text=True, errors="replace", timeout=120)
+
+
+def ids_checks(chk, tmp):
+    """--ids / --ids-file: refusals with their messages, and equal captures for every form."""
+    from safetensors.numpy import load_file
+    out = os.path.join(tmp, "ids_out.safetensors")
+    for value, code, needle in BAD_IDS:
+        case = f"ids {value!r}"
+        proc = capture(["--ids", value, "--out", out])
+        chk.field(case, "exit code", proc.returncode, code, exact=True)
+        chk.field(case, "message", needle in proc.stderr, True)
+    files = {"ids_json.txt": "[1, 17, 42]\n", "ids_lines.txt": "1\n17 ,\t42\n", "ids_two.txt": "[1]\n[2]\n",
+             "ids_empty.txt": "\n", "ids_negative.txt": "1\n-7\n"}
+    for name, text in files.items():
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(text)
+    for name, code, needle in [("ids_two.txt", 3, "--ids-file: expected one JSON list"),
+                               ("ids_empty.txt", 3, "--ids-file: empty"),
+                               ("ids_negative.txt", 3, "--ids-file: token id -7 is negative"),
+                               ("absent.txt", 3, "--ids-file: cannot open"), ("", 2, "--ids-file: empty")]:
+        path = os.path.join(tmp, name) if name else ""
+        proc = capture(["--ids-file", path, "--out", out])
+        chk.field(f"ids-file {name!r}", "exit code", proc.returncode, code, exact=True)
+        chk.field(f"ids-file {name!r}", "message names file and problem",
+                  needle in proc.stderr and (not name or os.path.basename(path) in proc.stderr), True)
+    if capture(["--help"]).returncode != 0 or not os.path.isfile(os.path.join(QWEN3, "config.json")):
+        print("NOTE: capture or the qwen3 fixture unavailable: accepted --ids forms not run")
+        return
+    forms = {"comma": ["--ids", "1,17,42"], "json": ["--ids", "[1, 17, 42]"],
+             "file_json": ["--ids-file", os.path.join(tmp, "ids_json.txt")],
+             "file_lines": ["--ids-file", os.path.join(tmp, "ids_lines.txt")]}
+    captured = {}
+    for form, args in forms.items():
+        path = os.path.join(tmp, f"ids_{form}.safetensors")
+        proc = capture(args + ["--out", path])
+        chk.field(f"ids form {form}", "exit code", proc.returncode, 0, exact=True)
+        captured[form] = load_file(path) if proc.returncode == 0 else None
+    base = captured["comma"]
+    for form in ("json", "file_json", "file_lines"):
+        got = captured[form]
+        same = base is not None and got is not None and sorted(got) == sorted(base) and all(
+            np.array_equal(got[k], base[k]) for k in base)
+        chk.field(f"ids form {form}", "same q/k/v as --ids 1,17,42", same, True)
+
+
 def main():
     rc.require_cli()
     chk = rc.Checker()
@@ -166,9 +236,10 @@ def main():
             elif not any(h.lower() in low for h in hints):
                 notes.append(f"NOTE {name}: message mentions none of {hints}: {err.strip()[-300:]!r}")
             print(f"{name}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else '(no stderr)'}")
+        ids_checks(chk, tmp)
     for n in notes:
         print(n)
-    return chk.report("qkgeom score on malformed snapshots")
+    return chk.report("qkgeom score on malformed snapshots; --ids and --ids-file")
 
 
 if __name__ == "__main__":
