@@ -1,5 +1,6 @@
 #include "hf_config.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fstream>
@@ -8,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hf_defaults.hpp"
 #include "input_error.hpp"
 
 namespace qk {
@@ -50,6 +52,8 @@ class Reader {
     if (!present(obj, key)) throw error(field, "missing");
     const json& v = obj.at(key);
     if (!v.is_number_integer()) throw error(field, "is not an integer");
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      throw error(field, "is out of range");
     return v.get<int64_t>();
   }
   int64_t integer(const std::string& key) const { return integer(j_, key, key); }
@@ -68,9 +72,6 @@ class Reader {
     return v.get<double>();
   }
   double number(const std::string& key) const { return number(j_, key, key); }
-  double number_or(const std::string& key, double fallback) const {
-    return has(key) ? number(key) : fallback;
-  }
   bool boolean_or(const std::string& key, bool fallback) const {
     if (!has(key)) return fallback;
     if (!j_.at(key).is_boolean()) throw error(key, "is not a boolean");
@@ -119,80 +120,135 @@ RopeType rope_type_from(const Reader& r, const std::string& field, const std::st
   throw r.error(field, "unsupported rope type '" + name + "'; supported: default, linear, llama3, yarn");
 }
 
-// Reads one RoPE parameter object (rope_parameters / rope_scaling style); `theta`
-// is the fallback base when the object does not carry rope_theta.
+// YaRN's attention factor: attention_factor, else from mscale / mscale_all_dim (both
+// non-zero), else 0.1 ln(factor) + 1 (transformers' _compute_yarn_parameters).
+double yarn_attention_factor(const Reader& r, const json& o, const std::string& field, double factor) {
+  auto get_mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
+  if (r.present(o, "attention_factor"))
+    return r.number(o, "attention_factor", field + ".attention_factor");
+  const double ms = r.present(o, "mscale") ? r.number(o, "mscale", field + ".mscale") : 0.0;
+  const double ms_all =
+      r.present(o, "mscale_all_dim") ? r.number(o, "mscale_all_dim", field + ".mscale_all_dim") : 0.0;
+  if (ms != 0 && ms_all != 0) return get_mscale(factor, ms) / get_mscale(factor, ms_all);
+  return get_mscale(factor, 1.0);
+}
+
+// Reads one standardized RoPE parameter object (rope_type and rope_theta filled in, as
+// RotaryEmbeddingConfigMixin.standardize_rope_params leaves it). `truncate` is YaRN's
+// flag, which HF reads from the top-level rope_parameters.
 RopeConfig parse_rope_object(const Reader& r, const json& o, const std::string& field,
-                             double theta, int64_t max_positions) {
+                             int64_t max_positions, bool truncate) {
   RopeConfig rc;
-  rc.theta = theta;
-  if (!o.is_object()) throw r.error(field, "is not an object");
-  if (r.present(o, "rope_theta")) rc.theta = r.number(o, "rope_theta", field + ".rope_theta");
-  std::string type = "default";
-  for (const char* key : {"rope_type", "type"})
-    if (r.present(o, key)) {
-      if (!o.at(key).is_string()) throw r.error(field + "." + key, "is not a string");
-      type = o.at(key).get<std::string>();
-      break;
-    }
-  rc.type = rope_type_from(r, field + ".rope_type", type);
-  if (rc.type != RopeType::Default) rc.factor = r.number(o, "factor", field + ".factor");
+  rc.theta = r.number(o, "rope_theta", field + ".rope_theta");
+  if (!o.at("rope_type").is_string()) throw r.error(field + ".rope_type", "is not a string");
+  rc.type = rope_type_from(r, field + ".rope_type", o.at("rope_type").get<std::string>());
+  if (r.present(o, "partial_rotary_factor") && rc.type != RopeType::Default &&
+      r.number(o, "partial_rotary_factor", field + ".partial_rotary_factor") != 1.0)
+    throw r.error(field + ".partial_rotary_factor", "partial rotary embeddings are not supported");
+  auto orig = [&] {
+    const int64_t v = r.present(o, "original_max_position_embeddings")
+                          ? r.integer(o, "original_max_position_embeddings",
+                                      field + ".original_max_position_embeddings")
+                          : max_positions;
+    if (v < 1) throw r.error(field + ".original_max_position_embeddings", "must be positive");
+    return v;
+  };
+  if (rc.type == RopeType::Linear || rc.type == RopeType::Llama3)
+    rc.factor = r.number(o, "factor", field + ".factor");
   if (rc.type == RopeType::Llama3) {
     rc.low_freq_factor = r.number(o, "low_freq_factor", field + ".low_freq_factor");
     rc.high_freq_factor = r.number(o, "high_freq_factor", field + ".high_freq_factor");
-    rc.original_max_position_embeddings =
-        r.present(o, "original_max_position_embeddings")
-            ? r.integer(o, "original_max_position_embeddings",
-                        field + ".original_max_position_embeddings")
-            : max_positions;
+    rc.original_max_position_embeddings = orig();
     if (rc.high_freq_factor <= rc.low_freq_factor)
       throw r.error(field + ".high_freq_factor", "must exceed low_freq_factor");
   }
   if (rc.type == RopeType::Yarn) {  // as transformers' _compute_yarn_parameters
-    rc.original_max_position_embeddings =
-        r.present(o, "original_max_position_embeddings")
-            ? r.integer(o, "original_max_position_embeddings", field + ".original_max_position_embeddings")
-            : max_positions;
-    if (r.present(o, "beta_fast")) rc.beta_fast = r.number(o, "beta_fast", field + ".beta_fast");
-    if (r.present(o, "beta_slow")) rc.beta_slow = r.number(o, "beta_slow", field + ".beta_slow");
-    if (r.present(o, "truncate")) {
-      if (!o.at("truncate").is_boolean()) throw r.error(field + ".truncate", "is not a boolean");
-      rc.truncate = o.at("truncate").get<bool>();
-    }
-    // attention_factor, else from mscale / mscale_all_dim, else 0.1 ln(factor) + 1.
-    auto get_mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
-    const double ms = r.present(o, "mscale") ? r.number(o, "mscale", field + ".mscale") : 0.0;
-    const double ms_all = r.present(o, "mscale_all_dim") ? r.number(o, "mscale_all_dim", field + ".mscale_all_dim") : 0.0;
-    if (r.present(o, "attention_factor"))
-      rc.attention_factor = r.number(o, "attention_factor", field + ".attention_factor");
-    else if (ms != 0 && ms_all != 0)
-      rc.attention_factor = get_mscale(rc.factor, ms) / get_mscale(rc.factor, ms_all);
-    else
-      rc.attention_factor = get_mscale(rc.factor, 1.0);
-    if (rc.original_max_position_embeddings < 1)
-      throw r.error(field + ".original_max_position_embeddings", "must be positive");
+    rc.original_max_position_embeddings = orig();
+    rc.factor = r.present(o, "factor") ? r.number(o, "factor", field + ".factor")
+                                       : static_cast<double>(max_positions) /
+                                             static_cast<double>(rc.original_max_position_embeddings);
+    // `beta_fast or 32`, `beta_slow or 1`: zero means the default too.
+    if (r.present(o, "beta_fast") && r.number(o, "beta_fast", field + ".beta_fast") != 0)
+      rc.beta_fast = r.number(o, "beta_fast", field + ".beta_fast");
+    if (r.present(o, "beta_slow") && r.number(o, "beta_slow", field + ".beta_slow") != 0)
+      rc.beta_slow = r.number(o, "beta_slow", field + ".beta_slow");
+    rc.truncate = truncate;
+    rc.attention_factor = yarn_attention_factor(r, o, field, rc.factor);
   }
   if (!(rc.theta > 0)) throw r.error(field + ".rope_theta", "must be positive");
   if (!(rc.factor > 0)) throw r.error(field + ".factor", "must be positive");
   return rc;
 }
 
-// The global RoPE of a decoder: rope_parameters (5.x) or rope_theta + rope_scaling (4.x).
-RopeConfig parse_rope(const Reader& r, const std::string& key_in_params, int64_t max_positions) {
+// `o`.setdefault(key, value) for a JSON object.
+void setdefault(json& o, const char* key, const json& value) {
+  if (!o.contains(key)) o[key] = value;
+}
+
+// standardize_rope_params on one object: rope_type from `type`, else "default"; theta.
+void standardize(json& o, double theta) {
+  setdefault(o, "rope_type", o.contains("type") ? o.at("type") : json("default"));
+  setdefault(o, "rope_theta", theta);
+}
+
+// The top-level rope_theta of config.json, else the architecture's default_theta.
+double top_theta(const Reader& r, Architecture arch) {
+  return r.has("rope_theta") ? r.number("rope_theta") : hf_default_theta(arch, false);
+}
+
+// yarn's `truncate`, read from the top-level rope parameters (default true).
+bool yarn_truncate(const Reader& r, const json& params, const std::string& field) {
+  if (!params.is_object() || !r.present(params, "truncate")) return true;
+  if (!params.at("truncate").is_boolean()) throw r.error(field + ".truncate", "is not a boolean");
+  return params.at("truncate").get<bool>();
+}
+
+// The RoPE of a decoder other than Gemma 3, resolved as transformers 5.x's
+// convert_rope_params_to_dict: rope_scaling (when non-empty) wins over rope_parameters;
+// rope_theta in the object, else the top-level rope_theta, else default_theta; a top-level
+// original_max_position_embeddings wins for llama3 and yarn.
+RopeConfig parse_rope(const Reader& r, Architecture arch, int64_t max_positions) {
   const json& j = r.root();
-  if (r.has("rope_parameters")) {
-    const json& p = j.at("rope_parameters");
-    if (!key_in_params.empty() && p.is_object() && p.contains(key_in_params))
-      return parse_rope_object(r, p.at(key_in_params), "rope_parameters." + key_in_params,
-                               r.number_or("rope_theta", 10000.0), max_positions);
-    return parse_rope_object(r, p, "rope_parameters", r.number_or("rope_theta", 10000.0),
-                             max_positions);
+  const bool scaling = r.has("rope_scaling") && !(j.at("rope_scaling").is_object() &&
+                                                   j.at("rope_scaling").empty());
+  const char* field = scaling ? "rope_scaling" : "rope_parameters";
+  json p = r.has(field) ? j.at(field) : json::object();
+  if (!p.is_object()) throw r.error(field, "is not an object");
+  for (const char* nested : {"full_attention", "sliding_attention"})
+    if (p.contains(nested))
+      throw r.error(std::string(field) + "." + nested,
+                    "per-layer-type RoPE is not used by " + r.string_or("model_type", "this model"));
+  standardize(p, top_theta(r, arch));
+  const std::string type = p.at("rope_type").is_string() ? p.at("rope_type").get<std::string>() : "";
+  if ((type == "llama3" || type == "yarn") && r.has("original_max_position_embeddings"))
+    p["original_max_position_embeddings"] = j.at("original_max_position_embeddings");
+  return parse_rope_object(r, p, field, max_positions, yarn_truncate(r, p, field));
+}
+
+// Gemma 3's two RoPEs (Gemma3TextConfig.convert_rope_params_to_dict): rope_parameters
+// {full_attention, sliding_attention}, each defaulting to {rope_type: default}; a 4.x
+// rope_scaling is merged into full_attention; rope_theta (default 1e6) and
+// rope_local_base_freq (default 1e4) fill in the two thetas.
+void parse_gemma_rope(const Reader& r, ModelConfig& c) {
+  const json& j = r.root();
+  json p = r.has("rope_parameters") ? j.at("rope_parameters") : json::object();
+  if (!p.is_object()) throw r.error("rope_parameters", "is not an object");
+  for (const char* key : {"full_attention", "sliding_attention"}) {
+    if (!p.contains(key) || p.at(key).is_null()) p[key] = json{{"rope_type", "default"}};
+    if (!p.at(key).is_object()) throw r.error(std::string("rope_parameters.") + key, "is not an object");
   }
-  const double theta = r.number_or("rope_theta", 10000.0);
-  if (r.has("rope_scaling"))
-    return parse_rope_object(r, j.at("rope_scaling"), "rope_scaling", theta, max_positions);
-  RopeConfig rc;
-  rc.theta = theta;
-  return rc;
+  if (r.has("rope_scaling")) {
+    if (!j.at("rope_scaling").is_object()) throw r.error("rope_scaling", "is not an object");
+    p["full_attention"].update(j.at("rope_scaling"));
+  }
+  standardize(p["full_attention"], top_theta(r, c.arch));
+  standardize(p["sliding_attention"], r.has("rope_local_base_freq") ? r.number("rope_local_base_freq")
+                                                                     : hf_default_theta(c.arch, true));
+  const bool truncate = yarn_truncate(r, p, "rope_parameters");
+  c.rope = parse_rope_object(r, p["full_attention"], "rope_parameters.full_attention",
+                             c.max_position_embeddings, truncate);
+  c.rope_local = parse_rope_object(r, p["sliding_attention"], "rope_parameters.sliding_attention",
+                                   c.max_position_embeddings, truncate);
 }
 
 DType parse_dtype(const Reader& r) {
@@ -235,21 +291,18 @@ const char* architecture_name(Architecture a) {
   return "?";
 }
 
-ModelConfig parse_hf_config(const std::string& text, const std::string& path) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw InputError(path, std::string("not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw InputError(path, "not a JSON object");
-  const Reader r(j, path);
-  ModelConfig c;
-  c.path = path;
-  c.arch = pick_architecture(r, c.model_type);
-  const bool bert = c.arch == Architecture::Bert;
-  const bool gemma = c.arch == Architecture::Gemma3Text;
+namespace {
 
+// Fills the keys config.json leaves out with transformers' defaults for the architecture
+// (a key written as null stays null: HF reads it as None).
+void apply_defaults(json& j, Architecture arch) {
+  for (const auto& [key, value] : hf_config_defaults(arch).items())
+    if (!j.contains(key)) j[key] = value;
+}
+
+// Shapes: sizes, heads and head_dim (derived from hidden_size / heads where HF derives it).
+void parse_shapes(const Reader& r, ModelConfig& c) {
+  const bool bert = c.arch == Architecture::Bert;
   c.hidden_size = r.positive("hidden_size");
   c.num_layers = r.positive("num_hidden_layers");
   c.num_heads = r.positive("num_attention_heads");
@@ -267,87 +320,108 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& path) {
   c.intermediate_size = r.positive("intermediate_size");
   c.vocab_size = r.positive("vocab_size");
   c.max_position_embeddings = r.positive("max_position_embeddings");
+  c.dtype_declared = r.has("dtype") || r.has("torch_dtype");
   c.dtype = parse_dtype(r);
   c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", true);
   c.sliding_layers.assign(static_cast<size_t>(c.num_layers), false);
+}
 
-  if (bert) {
-    c.norm_eps = r.number("layer_norm_eps");
-    c.hidden_act = r.string_or("hidden_act", "gelu");
-    c.type_vocab_size = r.positive("type_vocab_size");
-    c.position_embedding_type = r.string_or("position_embedding_type", "absolute");
-    c.attention_bias = c.o_bias = c.mlp_bias = true;
-    return c;
-  }
-
-  c.norm_eps = r.number("rms_norm_eps");
-  c.hidden_act = r.string_or(gemma ? "hidden_activation" : "hidden_act",
-                             gemma ? "gelu_pytorch_tanh" : "silu");
-  c.mlp_bias = r.boolean_or("mlp_bias", false);
+// Which layers slide, and the window: Mistral all layers; Qwen2/3 only with
+// use_sliding_window, from layer_types or the layers from max_window_layers on; Gemma 3
+// from layer_types or every layer but each sliding_window_pattern-th.
+void parse_windows(const Reader& r, ModelConfig& c) {
+  const bool has_window = r.has("sliding_window");
   switch (c.arch) {
-    case Architecture::Qwen2:
-      c.attention_bias = true;
-      break;
     case Architecture::Mistral:
-      c.attention_bias = false;
+      if (has_window) {
+        c.sliding_window = r.positive("sliding_window");
+        c.sliding_layers.assign(static_cast<size_t>(c.num_layers), true);
+      }
+      break;
+    case Architecture::Qwen2:
+    case Architecture::Qwen3: {
+      // HF validates layer_types whether or not a window is in use.
+      const std::vector<bool> types = r.has("layer_types") ? parse_layer_types(r, c.num_layers)
+                                                           : std::vector<bool>();
+      if (has_window && r.boolean_or("use_sliding_window", false)) {
+        c.sliding_window = r.positive("sliding_window");
+        if (!types.empty()) {
+          c.sliding_layers = types;
+        } else {
+          const int64_t from = r.integer("max_window_layers");
+          for (int64_t i = std::max<int64_t>(from, 0); i < c.num_layers; ++i) c.sliding_layers[i] = true;
+        }
+      }
+      break;
+    }
+    case Architecture::Gemma3Text:
+      if (!has_window) throw r.error("sliding_window", "is null; Gemma 3 needs a window");
+      c.sliding_window = r.positive("sliding_window");
+      if (r.has("layer_types")) {
+        c.sliding_layers = parse_layer_types(r, c.num_layers);
+      } else {
+        const int64_t pattern = r.positive("sliding_window_pattern");
+        for (int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers[i] = (i + 1) % pattern != 0;
+      }
       break;
     default:
-      c.attention_bias = r.boolean_or("attention_bias", false);
-      c.o_bias = c.attention_bias;
+      break;
   }
+}
+
+// Decoder fields: norm, activation, biases, qk-norm, RoPE, windows, Gemma 3's scale.
+void parse_decoder(const Reader& r, ModelConfig& c) {
+  const bool gemma = c.arch == Architecture::Gemma3Text;
+  c.norm_eps = r.number("rms_norm_eps");
+  c.hidden_act = r.string_or(gemma ? "hidden_activation" : "hidden_act", "");
+  // Only Llama's MLP reads mlp_bias; Qwen2 always has q/k/v biases, Mistral never.
+  c.mlp_bias = c.arch == Architecture::Llama && r.boolean_or("mlp_bias", false);
+  c.attention_bias = c.arch == Architecture::Qwen2 ||
+                     (c.arch != Architecture::Mistral && r.boolean_or("attention_bias", false));
+  c.o_bias = c.attention_bias && c.arch != Architecture::Qwen2;
   c.qk_norm = c.arch == Architecture::Qwen3 || gemma;
-  c.rope = parse_rope(r, gemma ? "full_attention" : "", c.max_position_embeddings);
+  if (gemma) parse_gemma_rope(r, c);
+  else c.rope = parse_rope(r, c.arch, c.max_position_embeddings);
+  parse_windows(r, c);
+  if (!gemma) return;
+  if (r.has("attn_logit_softcapping"))
+    throw r.error("attn_logit_softcapping", "attention logit soft-capping is not supported");
+  if (r.boolean_or("use_bidirectional_attention", false))
+    throw r.error("use_bidirectional_attention", "bidirectional Gemma 3 is not supported");
+  c.query_pre_attn_scalar = r.number("query_pre_attn_scalar");
+  if (!(c.query_pre_attn_scalar > 0)) throw r.error("query_pre_attn_scalar", "must be positive");
+}
 
-  if (r.has("sliding_window")) {
-    const int64_t w = r.positive("sliding_window");
-    switch (c.arch) {
-      case Architecture::Mistral:
-        c.sliding_window = w;
-        c.sliding_layers.assign(static_cast<size_t>(c.num_layers), true);
-        break;
-      case Architecture::Qwen2:
-      case Architecture::Qwen3:
-        if (r.boolean_or("use_sliding_window", false)) {
-          c.sliding_window = w;
-          if (r.has("layer_types")) {
-            c.sliding_layers = parse_layer_types(r, c.num_layers);
-          } else {
-            const int64_t from = r.has("max_window_layers") ? r.integer("max_window_layers") : 0;
-            for (int64_t i = from; i < c.num_layers; ++i) c.sliding_layers[i] = true;
-          }
-        }
-        break;
-      case Architecture::Gemma3Text:
-        c.sliding_window = w;
-        break;
-      default:
-        break;
-    }
-  }
+}  // namespace
 
-  if (gemma) {
-    if (!c.sliding_window) throw r.error("sliding_window", "missing");
-    if (r.has("layer_types")) {
-      c.sliding_layers = parse_layer_types(r, c.num_layers);
-    } else {
-      const int64_t pattern = r.positive("sliding_window_pattern");
-      for (int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers[i] = (i + 1) % pattern != 0;
-    }
-    const json& p = j.contains("rope_parameters") ? j.at("rope_parameters") : json();
-    if (p.is_object() && p.contains("sliding_attention")) {
-      c.rope_local = parse_rope_object(r, p.at("sliding_attention"),
-                                       "rope_parameters.sliding_attention", 10000.0,
-                                       c.max_position_embeddings);
-    } else {
-      c.rope_local.theta = r.number("rope_local_base_freq");
-    }
-    if (r.has("attn_logit_softcapping"))
-      throw r.error("attn_logit_softcapping", "attention logit soft-capping is not supported");
-    if (r.boolean_or("use_bidirectional_attention", false))
-      throw r.error("use_bidirectional_attention", "bidirectional Gemma 3 is not supported");
-    c.query_pre_attn_scalar = r.number("query_pre_attn_scalar");
-    if (!(c.query_pre_attn_scalar > 0)) throw r.error("query_pre_attn_scalar", "must be positive");
+ModelConfig parse_hf_config(const std::string& text, const std::string& path) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw InputError(path, std::string("not valid JSON: ") + e.what());
   }
+  if (!j.is_object()) throw InputError(path, "not a JSON object");
+  ModelConfig c;
+  c.path = path;
+  {
+    const Reader pick(j, path);
+    c.arch = pick_architecture(pick, c.model_type);
+  }
+  apply_defaults(j, c.arch);
+  const Reader r(j, path);
+  parse_shapes(r, c);
+  if (c.arch != Architecture::Bert) {
+    parse_decoder(r, c);
+    return c;
+  }
+  c.norm_eps = r.number("layer_norm_eps");
+  c.hidden_act = r.string_or("hidden_act", "");
+  c.type_vocab_size = r.positive("type_vocab_size");
+  c.position_embedding_type = r.string_or("position_embedding_type", "absolute");
+  if (r.boolean_or("is_decoder", false))
+    throw r.error("is_decoder", "a causal (decoder) BERT is not supported");
+  c.attention_bias = c.o_bias = c.mlp_bias = true;
   return c;
 }
 

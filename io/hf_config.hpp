@@ -1,8 +1,10 @@
 #pragma once
-// A Hugging Face config.json as the model runtime needs it. Reads both the
-// transformers 4.x spelling (rope_theta, rope_scaling, torch_dtype) and the 5.x one
-// (rope_parameters, dtype). Any missing or ill-typed field throws InputError naming
-// config.json and the field.
+// A Hugging Face config.json as the model runtime needs it, resolved as transformers 5.x
+// resolves it: keys left out get the architecture's config-class defaults (hf_defaults.hpp),
+// and both the 4.x spelling (rope_theta, rope_scaling, rope_local_base_freq,
+// sliding_window_pattern, torch_dtype) and the 5.x one (rope_parameters, layer_types,
+// dtype) are read with HF's precedence. An ill-typed or out-of-range field throws
+// InputError naming config.json and the field.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -51,6 +53,7 @@ struct ModelConfig {
   bool mlp_bias = false;
   bool qk_norm = false;             // per-head RMSNorm of q and k before RoPE
   DType dtype = DType::F32;         // the checkpoint's declared dtype
+  bool dtype_declared = false;      // config.json names it (else HF uses the weights')
   bool tie_word_embeddings = false;
   RopeConfig rope;                  // global (full-attention) layers
   std::optional<int64_t> sliding_window;

@@ -96,7 +96,10 @@ TEST(HfConfig, Gemma3FourXSpelling) {
 }
 
 TEST(HfConfig, Errors) {
-  expect_error(R"({"model_type": "llama", "hidden_size": 64})", "field 'num_hidden_layers': missing");
+  expect_error(R"({"model_type": "llama", "num_hidden_layers": "2"})",
+               "field 'num_hidden_layers': is not an integer");
+  expect_error(R"({"model_type": "llama", "num_hidden_layers": 18446744073709551615})",
+               "field 'num_hidden_layers': is out of range");
   expect_error(R"({"model_type": "gpt2"})", "unsupported architecture 'gpt2'; supported: llama");
   expect_error(R"({"architectures": ["FalconForCausalLM"]})", "unsupported architecture 'Falcon");
   expect_error(R"({"model_type": "llama", "hidden_size": -1})", "field 'hidden_size': must be positive");
@@ -118,6 +121,77 @@ TEST(HfConfig, Errors) {
     "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 64,
     "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_scaling": {"rope_type": "llama3", "factor": 8}})",
                "field 'rope_scaling.low_freq_factor': missing");
+}
+
+// Keys left out get transformers 5.23's config-class defaults (values checked against
+// AutoConfig by tests/reference/test_hf_config_defaults.py).
+const char* const kTinyQwen = R"({"model_type": "qwen2", "hidden_size": 64,
+  "intermediate_size": 96, "num_attention_heads": 4, "num_key_value_heads": 2,
+  "num_hidden_layers": 30, "max_position_embeddings": 64, "rms_norm_eps": 1e-06,
+  "vocab_size": 128, "use_sliding_window": true)";
+
+TEST(HfConfig, QwenMaxWindowLayersDefaultsTo28) {
+  const qk::ModelConfig c = parse(std::string(kTinyQwen) + "}");
+  ASSERT_TRUE(c.sliding_window.has_value());
+  EXPECT_EQ(*c.sliding_window, 4096);  // Qwen2Config.sliding_window
+  for (int64_t i = 0; i < 30; ++i) EXPECT_EQ(c.sliding_layers[i], i >= 28) << i;
+  EXPECT_EQ(c.rope.theta, 10000.0);
+}
+
+TEST(HfConfig, MistralWindowDefaultsTo4096UnlessNull) {
+  const std::string base = R"({"model_type": "mistral", "hidden_size": 64,
+    "intermediate_size": 96, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "num_hidden_layers": 2, "max_position_embeddings": 8192, "rms_norm_eps": 1e-06,
+    "vocab_size": 128)";
+  const qk::ModelConfig absent = parse(base + "}");
+  ASSERT_TRUE(absent.sliding_window.has_value());
+  EXPECT_EQ(*absent.sliding_window, 4096);
+  EXPECT_FALSE(parse(base + R"(, "sliding_window": null})").sliding_window.has_value());
+  EXPECT_EQ(parse(base + "}").head_dim, 16);  // hidden_size / heads
+}
+
+TEST(HfConfig, Gemma3DefaultsForEveryOptionalKey) {
+  const qk::ModelConfig c = parse(R"({"model_type": "gemma3_text", "hidden_size": 64,
+    "num_hidden_layers": 7})");
+  EXPECT_EQ(c.rope.theta, 1e6);
+  EXPECT_EQ(c.rope_local.theta, 1e4);
+  EXPECT_EQ(*c.sliding_window, 4096);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, true, true, true, true, false, true}));
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_EQ(c.query_pre_attn_scalar, 256.0);
+  EXPECT_EQ(c.num_heads, 8);
+  EXPECT_EQ(c.num_kv_heads, 4);
+  EXPECT_FALSE(c.dtype_declared);
+}
+
+// HF 5.x precedence: a non-empty rope_scaling wins over rope_parameters; rope_type over
+// type; the object's rope_theta over the top-level one.
+TEST(HfConfig, RopeSpellingPrecedence) {
+  const std::string base = R"({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+    "num_hidden_layers": 2, "rope_theta": 5.0, )";
+  const qk::ModelConfig a = parse(base + R"("rope_parameters": {"rope_type": "default", "rope_theta": 7.0},
+    "rope_scaling": {"rope_type": "linear", "factor": 3.0}})");
+  EXPECT_EQ(a.rope.type, qk::RopeType::Linear);
+  EXPECT_EQ(a.rope.factor, 3.0);
+  EXPECT_EQ(a.rope.theta, 5.0);
+  const qk::ModelConfig b = parse(base + R"("rope_parameters": {"rope_theta": 7.0}, "rope_scaling": {}})");
+  EXPECT_EQ(b.rope.type, qk::RopeType::Default);
+  EXPECT_EQ(b.rope.theta, 7.0);
+  const qk::ModelConfig t = parse(base + R"("rope_parameters": {"type": "linear", "rope_type": "default",
+    "factor": 2.0}})");
+  EXPECT_EQ(t.rope.type, qk::RopeType::Default);
+}
+
+// Gemma 3's 4.x rope_scaling merges into the global layers' RoPE; a bare `type` key does
+// not replace the default rope_type there (as Gemma3TextConfig.convert_rope_params_to_dict).
+TEST(HfConfig, Gemma3RopeScalingMergesIntoFullAttention) {
+  const std::string base = R"({"model_type": "gemma3_text", "hidden_size": 64, "num_hidden_layers": 2, )";
+  const qk::ModelConfig a = parse(base + R"("rope_scaling": {"rope_type": "linear", "factor": 8.0}})");
+  EXPECT_EQ(a.rope.type, qk::RopeType::Linear);
+  EXPECT_EQ(a.rope.factor, 8.0);
+  EXPECT_EQ(a.rope_local.type, qk::RopeType::Default);
+  const qk::ModelConfig b = parse(base + R"("rope_scaling": {"type": "linear", "factor": 8.0}})");
+  EXPECT_EQ(b.rope.type, qk::RopeType::Default);
 }
 
 }  // namespace

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   actions[app.get_subcommand("correlate")] = qk::add_correlate_command(app);
   actions[app.get_subcommand("simplex")] = qk::add_simplex_command(app);
   actions[app.get_subcommand("headdim-sweep")] = qk::add_headdim_command(app);
+  actions[app.get_subcommand("inspect")] = qk::add_inspect_command(app);
 #endif
   try {
     app.parse(argc, argv);

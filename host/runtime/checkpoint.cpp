@@ -1,5 +1,6 @@
 #include "checkpoint.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <sstream>
@@ -40,7 +41,12 @@ c10::ScalarType scalar_type_of(DType t) {
 Checkpoint::Checkpoint(const std::string& dir) : dir_(dir), config_(load_hf_config(dir)) {
   const std::string index = dir + "/model.safetensors.index.json";
   const std::string single = dir + "/model.safetensors";
-  if (file_exists(index)) {
+  // As HF's from_pretrained: model.safetensors first, the index only without it.
+  if (file_exists(single)) {
+    listing_ = single;
+    const auto file = shard("model.safetensors");
+    for (const auto& name : file->names()) shard_of_[name] = "model.safetensors";
+  } else if (file_exists(index)) {
     listing_ = index;
     std::ifstream in(index, std::ios::binary);
     std::ostringstream ss;
@@ -60,10 +66,6 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir), config_(load_hf_conf
         throw InputError(index, "weight_map['" + name + "'] is not a file name in the directory");
       shard_of_[name] = f;
     }
-  } else if (file_exists(single)) {
-    listing_ = single;
-    const auto file = shard("model.safetensors");
-    for (const auto& name : file->names()) shard_of_[name] = "model.safetensors";
   } else {
     throw InputError(dir, "no model.safetensors or model.safetensors.index.json");
   }
@@ -77,6 +79,19 @@ std::shared_ptr<SafeTensorsFile> Checkpoint::shard(const std::string& file) {
   auto opened = std::make_shared<SafeTensorsFile>(dir_ + "/" + file);
   open_[file] = opened;
   return opened;
+}
+
+DType Checkpoint::first_float_dtype() {
+  if (shard_of_.empty()) return DType::F32;
+  std::string first = shard_of_.begin()->second;
+  for (const auto& [name, file] : shard_of_) first = std::min(first, file);
+  const auto f = shard(first);
+  std::vector<std::string> names = f->names();
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names)
+    if (is_float_vector_dtype(f->info(name).dtype))
+      return f->info(name).dtype;
+  return DType::F32;
 }
 
 at::Tensor Checkpoint::load(const std::string& name, const std::vector<int64_t>& shape,

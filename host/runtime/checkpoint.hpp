@@ -1,7 +1,8 @@
 #pragma once
-// A Hugging Face model directory: config.json plus model.safetensors, or shards listed
-// in model.safetensors.index.json. Shards are mmap'd when a tensor in them is first
-// asked for; tensors come out as torch tensors on the asked device and dtype.
+// A Hugging Face model directory: config.json plus model.safetensors, or (only when that
+// file is absent, as HF) shards listed in model.safetensors.index.json. Shards are mmap'd
+// when a tensor in them is first asked for; tensors come out as torch tensors on the
+// asked device and dtype.
 //
 // Memory: a tensor is viewed in place over the mapping (torch::from_blob) and converted
 // with one .to(device, dtype), so only the converted copy is held. When the view already
@@ -33,6 +34,10 @@ class Checkpoint {
   const ModelConfig& config() const { return config_; }
   const std::string& dir() const { return dir_; }
   bool has(const std::string& name) const { return shard_of_.count(name) != 0; }
+
+  // The dtype HF's dtype="auto" takes when config.json names none: the first floating
+  // tensor's (by name) in the first shard (by file name).
+  DType first_float_dtype();
 
   // The tensor `name` with exactly `shape`, as `dtype` on `device`. Throws InputError
   // naming the shard and the tensor when it is absent, mis-shaped or not a float tensor.

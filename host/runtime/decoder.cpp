@@ -256,12 +256,14 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
     throw InputError(c.path, "field 'position_embedding_type': unsupported '" +
                                  c.position_embedding_type + "'; supported: absolute");
   m.device = resolve_device(options.device);
-  m.dtype = resolve_dtype(options.dtype, c);
   if (options.query_block < 1)
     throw std::invalid_argument("query_block must be at least 1, not " +
                                 std::to_string(options.query_block));
   m.query_block = options.query_block;
   Checkpoint ckpt(dir);
+  // No dtype in config.json: HF's dtype="auto" takes the first floating weight's.
+  if (!c.dtype_declared) m.cfg.dtype = ckpt.first_float_dtype();
+  m.dtype = resolve_dtype(options.dtype, c);
   if (m.bert) {
     m.load_bert(ckpt);
     return;
@@ -312,12 +314,8 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
     m.layers.push_back(std::move(L));
   }
   m.final_norm = get_norm("norm.weight", {H});
-  auto inv_freq = [&](const RopeConfig& rope) {
-    const std::vector<double> f = rope_inv_freq(rope, D);
-    return at::tensor(std::vector<float>(f.begin(), f.end()), at::kFloat).to(m.device);
-  };
-  m.inv_freq = inv_freq(c.rope);
-  if (m.gemma) m.inv_freq_local = inv_freq(c.rope_local);
+  m.inv_freq = rope_inv_freq(c.rope, D).to(m.device);
+  if (m.gemma) m.inv_freq_local = rope_inv_freq(c.rope_local, D).to(m.device);
 }
 
 TransformerModel::~TransformerModel() = default;
@@ -351,7 +349,8 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
 
   const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
   const int64_t rep = Hq / Hkv;
-  const double scale = 1.0 / std::sqrt(m.gemma ? c.query_pre_attn_scalar : static_cast<double>(D));
+  // HF: query_pre_attn_scalar ** -0.5 (Gemma 3), head_dim ** -0.5 (the others).
+  const double scale = std::pow(m.gemma ? c.query_pre_attn_scalar : static_cast<double>(D), -0.5);
   for (size_t li = 0; li < m.layers.size(); ++li) {
     const LayerWeights& L = m.layers[li];
     LayerCapture cap;

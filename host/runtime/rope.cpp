@@ -3,56 +3,69 @@
 #include <algorithm>
 #include <cmath>
 
+#include <ATen/ATen.h>
+
 namespace qk {
 
-std::vector<double> rope_inv_freq(const RopeConfig& rope, int64_t head_dim) {
-  const int64_t half = head_dim / 2;
-  std::vector<double> f(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i)
-    f[i] = 1.0 / std::pow(rope.theta, static_cast<double>(2 * i) / static_cast<double>(head_dim));
-  if (rope.type == RopeType::Linear) {
-    for (double& x : f) x /= rope.factor;
-  } else if (rope.type == RopeType::Llama3) {
-    // Llama 3.1: long wavelengths are divided by factor, short ones kept, and the band
-    // between low_freq_wavelen and high_freq_wavelen interpolated smoothly.
-    const double old_ctx = static_cast<double>(rope.original_max_position_embeddings);
-    const double low_freq_wavelen = old_ctx / rope.low_freq_factor;
-    const double high_freq_wavelen = old_ctx / rope.high_freq_factor;
-    const double pi = 3.14159265358979323846;
-    for (double& x : f) {
-      const double wavelen = 2.0 * pi / x;
-      if (wavelen > low_freq_wavelen) {
-        x /= rope.factor;
-      } else if (wavelen >= high_freq_wavelen) {
-        const double smooth = (old_ctx / wavelen - rope.low_freq_factor) /
-                              (rope.high_freq_factor - rope.low_freq_factor);
-        x = (1.0 - smooth) * x / rope.factor + smooth * x;
-      }
-    }
-  } else if (rope.type == RopeType::Yarn) {
-    // YaRN: interpolated (divided by factor) below the ramp, extrapolated (kept) above it,
-    // the ramp between the dimensions where beta_fast and beta_slow rotations fit into the
-    // original context (transformers' _compute_yarn_parameters).
-    const double dim = static_cast<double>(head_dim), pi = 3.14159265358979323846;
-    const double ctx = static_cast<double>(rope.original_max_position_embeddings);
-    auto correction_dim = [&](double rotations) {
-      return dim * std::log(ctx / (rotations * 2.0 * pi)) / (2.0 * std::log(rope.theta));
-    };
-    double low = correction_dim(rope.beta_fast), high = correction_dim(rope.beta_slow);
-    if (rope.truncate) {
-      low = std::floor(low);
-      high = std::ceil(high);
-    }
-    low = std::max(low, 0.0);
-    high = std::min(high, dim - 1);
-    if (low == high) high += 0.001;
-    for (int64_t i = 0; i < half; ++i) {
-      const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
-      const double extrapolation = 1.0 - ramp;
-      f[i] = f[i] / rope.factor * (1.0 - extrapolation) + f[i] * extrapolation;
-    }
+namespace {
+
+// Python's `a / t` for a float a and a tensor t is t.reciprocal() * a (Tensor.__rtruediv__).
+at::Tensor rdiv(double a, const at::Tensor& t) { return t.reciprocal() * a; }
+
+// base ** (arange(0, dim, 2).float() / dim), in f32.
+at::Tensor pos_freqs(double base, int64_t dim) {
+  const at::Tensor e = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / dim;
+  return at::pow(at::Scalar(base), e);
+}
+
+// _compute_llama3_parameters: long wavelengths divided by factor, short ones kept, the band
+// between interpolated.
+at::Tensor llama3(const RopeConfig& r, const at::Tensor& inv_freq) {
+  const double old_ctx = static_cast<double>(r.original_max_position_embeddings);
+  const double low_freq_wavelen = old_ctx / r.low_freq_factor;
+  const double high_freq_wavelen = old_ctx / r.high_freq_factor;
+  const at::Tensor wavelen = rdiv(2 * M_PI, inv_freq);
+  at::Tensor inv_llama = at::where(wavelen > low_freq_wavelen, inv_freq / r.factor, inv_freq);
+  const at::Tensor smooth =
+      (rdiv(old_ctx, wavelen) - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+  const at::Tensor smoothed = at::rsub(smooth, 1) * inv_llama / r.factor + smooth * inv_llama;
+  const at::Tensor medium = (wavelen < high_freq_wavelen).logical_not() *
+                            (wavelen > low_freq_wavelen).logical_not();
+  return at::where(medium, smoothed, inv_llama);
+}
+
+// _compute_yarn_parameters: interpolated below the ramp, extrapolated above it, the ramp
+// between the dimensions where beta_fast and beta_slow rotations fit the original context.
+at::Tensor yarn(const RopeConfig& r, int64_t dim) {
+  const double base = r.theta;
+  const double ctx = static_cast<double>(r.original_max_position_embeddings);
+  auto correction_dim = [&](double rotations) {
+    return (static_cast<double>(dim) * std::log(ctx / (rotations * 2 * M_PI))) / (2 * std::log(base));
+  };
+  double low = correction_dim(r.beta_fast), high = correction_dim(r.beta_slow);
+  if (r.truncate) {
+    low = std::floor(low);
+    high = std::ceil(high);
   }
-  return f;
+  low = std::max(low, 0.0);
+  high = std::min(high, static_cast<double>(dim - 1));
+  if (low == high) high += 0.001;
+  const at::Tensor p = pos_freqs(base, dim);
+  const at::Tensor extrapolation = rdiv(1.0, p);
+  const at::Tensor interpolation = rdiv(1.0, r.factor * p);
+  const at::Tensor ramp = at::clamp((at::arange(dim / 2, at::kFloat) - low) / (high - low), 0, 1);
+  const at::Tensor extrapolation_factor = at::rsub(ramp.to(at::kFloat), 1);
+  return interpolation * at::rsub(extrapolation_factor, 1) + extrapolation * extrapolation_factor;
+}
+
+}  // namespace
+
+at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim) {
+  if (rope.type == RopeType::Yarn) return yarn(rope, head_dim);
+  at::Tensor inv_freq = rdiv(1.0, pos_freqs(rope.theta, head_dim));
+  if (rope.type == RopeType::Linear) inv_freq /= rope.factor;
+  if (rope.type == RopeType::Llama3) inv_freq = llama3(rope, inv_freq);
+  return inv_freq;
 }
 
 }  // namespace qk

@@ -1,0 +1,146 @@
+// `qkgeom inspect --model DIR... [--json]`: the model configuration as qkgeom resolves it
+// (transformers' defaults for keys config.json leaves out, HF's precedence between
+// spellings), with each layer type's RoPE inverse frequencies, so it can be checked
+// against transformers.AutoConfig and the model's rotary embedding.
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <ATen/ATen.h>
+
+#include "checkpoint.hpp"
+#include "commands.hpp"
+#include "hf_config.hpp"
+#include "input_error.hpp"
+#include "rope.hpp"
+
+namespace qk {
+
+namespace {
+
+const char* rope_type_name(RopeType t) {
+  switch (t) {
+    case RopeType::Linear: return "linear";
+    case RopeType::Llama3: return "llama3";
+    case RopeType::Yarn: return "yarn";
+    default: return "default";
+  }
+}
+
+// One RoPE as resolved, with its f32 inverse frequencies [head_dim / 2] and the factor
+// cos and sin are scaled by (HF's attention_scaling).
+nlohmann::json rope_json(const RopeConfig& r, int64_t head_dim) {
+  nlohmann::json j{{"rope_type", rope_type_name(r.type)}, {"rope_theta", r.theta}};
+  if (r.type != RopeType::Default) j["factor"] = r.factor;
+  if (r.type == RopeType::Llama3)
+    j.update({{"low_freq_factor", r.low_freq_factor}, {"high_freq_factor", r.high_freq_factor}});
+  if (r.type == RopeType::Llama3 || r.type == RopeType::Yarn)
+    j["original_max_position_embeddings"] = r.original_max_position_embeddings;
+  if (r.type == RopeType::Yarn)
+    j.update({{"beta_fast", r.beta_fast}, {"beta_slow", r.beta_slow}, {"truncate", r.truncate}});
+  j["attention_scaling"] = r.type == RopeType::Yarn ? r.attention_factor : 1.0;
+  const at::Tensor f = rope_inv_freq(r, head_dim).contiguous();
+  j["inv_freq"] = std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+  return j;
+}
+
+nlohmann::json config_json(const ModelConfig& c, const std::string& dtype) {
+  const bool bert = c.arch == Architecture::Bert;
+  nlohmann::json j{{"config", c.path},
+                   {"model_type", c.model_type},
+                   {"hidden_size", c.hidden_size},
+                   {"num_hidden_layers", c.num_layers},
+                   {"num_attention_heads", c.num_heads},
+                   {"num_key_value_heads", c.num_kv_heads},
+                   {"head_dim", c.head_dim},
+                   {"intermediate_size", c.intermediate_size},
+                   {"vocab_size", c.vocab_size},
+                   {"max_position_embeddings", c.max_position_embeddings},
+                   {bert ? "layer_norm_eps" : "rms_norm_eps", c.norm_eps},
+                   {"hidden_act", c.hidden_act},
+                   {"attention_bias", c.attention_bias},
+                   {"o_proj_bias", c.o_bias},
+                   {"mlp_bias", c.mlp_bias},
+                   {"qk_norm", c.qk_norm},
+                   {"dtype", dtype},
+                   {"dtype_declared", c.dtype_declared}};
+  const double scalar = c.arch == Architecture::Gemma3Text ? c.query_pre_attn_scalar
+                                                           : static_cast<double>(c.head_dim);
+  j["attention_scale"] = std::pow(scalar, -0.5);
+  if (bert) {
+    j["attention"] = "full";
+    return j;
+  }
+  std::vector<std::string> types;
+  std::vector<nlohmann::json> windows;
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const bool slides = c.sliding_window && c.sliding_layers[static_cast<size_t>(i)];
+    types.push_back(slides ? "sliding_attention" : "full_attention");
+    windows.push_back(slides ? nlohmann::json(*c.sliding_window) : nlohmann::json(nullptr));
+  }
+  j["attention"] = "causal";
+  j["layer_types"] = types;
+  j["layer_window"] = windows;
+  j["rope_parameters"]["full_attention"] = rope_json(c.rope, c.head_dim);
+  if (c.arch == Architecture::Gemma3Text)
+    j["rope_parameters"]["sliding_attention"] = rope_json(c.rope_local, c.head_dim);
+  return j;
+}
+
+// config.json's spelling of a dtype.
+const char* hf_dtype_name(DType t) {
+  switch (t) {
+    case DType::BF16: return "bfloat16";
+    case DType::F16: return "float16";
+    default: return "float32";
+  }
+}
+
+// One model's resolved configuration; with --json, one line.
+void inspect_one(const std::string& dir, bool json) {
+  Checkpoint ckpt(dir);
+  ModelConfig c = ckpt.config();
+  if (!c.dtype_declared) c.dtype = ckpt.first_float_dtype();
+  nlohmann::json j = config_json(c, hf_dtype_name(c.dtype));
+  j["model"] = dir;
+  if (!json)
+    for (auto& [type, r] : j["rope_parameters"].items()) r.erase("inv_freq");
+  std::cout << (json ? j.dump() : j.dump(2)) << "\n";
+}
+
+// Each model in turn; one that cannot be read is reported (stderr, and with --json a
+// line {"model", "error", "exit_code"}) and the others still inspected. Exit: the worst.
+int run_inspect(const std::vector<std::string>& dirs, bool json) {
+  int worst = kExitOk;
+  for (const std::string& dir : dirs) {
+    try {
+      inspect_one(dir, json);
+    } catch (const InputError& e) {
+      std::cerr << "qkgeom: error: " << e.what() << "\n";
+      if (json)
+        std::cout << nlohmann::json{{"model", dir}, {"error", e.what()}, {"exit_code", kExitBadInput}}.dump()
+                  << "\n";
+      worst = std::max<int>(worst, kExitBadInput);
+    }
+  }
+  return std::cout.good() ? worst : kExitRuntime;
+}
+
+}  // namespace
+
+Action add_inspect_command(CLI::App& app) {
+  auto dirs = std::make_shared<std::vector<std::string>>();
+  auto json = std::make_shared<bool>(false);
+  CLI::App* sub = app.add_subcommand(
+      "inspect", "the model configuration as resolved (HF defaults and precedence applied)");
+  sub->add_option("--model", *dirs, "Hugging Face model directory (repeat for several)")->required();
+  sub->add_flag("--json", *json, "one JSON object per model and line, with each RoPE's f32 inverse frequencies");
+  return [dirs, json] { return run_inspect(*dirs, *json); };
+}
+
+}  // namespace qk

@@ -1,0 +1,163 @@
+"""HF transformers eager references shared by the parity tests: load a model directory as
+transformers loads it, and take each layer's post-RoPE q, k, v as HF's
+eager_attention_forward receives them (f32 numpy [heads, seq, head_dim]), plus the
+resolved configuration in the schema of `qkgeom inspect --json`."""
+import contextlib
+import importlib
+import os
+import subprocess
+
+import numpy as np
+
+MODULES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3",
+           "gemma3_text": "gemma3", "bert": "bert"}
+ROTARY = {"llama": "LlamaRotaryEmbedding", "mistral": "MistralRotaryEmbedding",
+          "qwen2": "Qwen2RotaryEmbedding", "qwen3": "Qwen3RotaryEmbedding",
+          "gemma3_text": "Gemma3RotaryEmbedding"}
+
+
+def quiet_transformers():
+    import transformers
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class IncompleteCheckpoint(Exception):
+    """HF loaded the model but initialized weights the checkpoint lacks (random values)."""
+
+
+def load_model(model_dir, dtype="float32"):
+    """transformers.AutoModel.from_pretrained with eager attention, in eval mode. Raises
+    IncompleteCheckpoint when HF had to initialize weights the checkpoint does not hold."""
+    import torch
+    import transformers
+    model, info = transformers.AutoModel.from_pretrained(
+        model_dir, attn_implementation="eager", dtype=getattr(torch, dtype),
+        output_loading_info=True)
+    missing = [k for k in info.get("missing_keys", []) if "pooler" not in k]
+    if missing:
+        raise IncompleteCheckpoint(f"{len(missing)} weights missing, e.g. {sorted(missing)[0]}")
+    return model.eval()
+
+
+@contextlib.contextmanager
+def captured_attention(model_type):
+    """Yields {layer: (q, k, v)} filled by HF's eager_attention_forward during a forward."""
+    mod = importlib.import_module(f"transformers.models.{MODULES[model_type]}."
+                                  f"modeling_{MODULES[model_type]}")
+    captured = {}
+    original = mod.eager_attention_forward
+
+    def capture(module, query, key, value, *args, **kwargs):
+        captured[module.layer_idx] = tuple(t[0].detach().float().numpy().copy()
+                                           for t in (query, key, value))
+        return original(module, query, key, value, *args, **kwargs)
+
+    mod.eager_attention_forward = capture
+    try:
+        yield captured
+    finally:
+        mod.eager_attention_forward = original
+
+
+def qkv(model, ids):
+    """{'q'|'k'|'v': f32 [layers, heads, seq, head_dim]} of one prompt through HF eager."""
+    import torch
+    with captured_attention(model.config.model_type) as cap, torch.no_grad():
+        model(input_ids=torch.tensor([list(ids)]), use_cache=False)
+    layers = sorted(cap)
+    return {t: np.stack([cap[l][i] for l in layers]) for i, t in enumerate("qkv")}
+
+
+def layer_windows(cfg):
+    """Per layer: the sliding window HF applies, or None (full causal / bidirectional)."""
+    layers = cfg.num_hidden_layers
+    window = getattr(cfg, "sliding_window", None)
+    if cfg.model_type == "bert":
+        return None
+    if cfg.model_type == "mistral":
+        return [window] * layers
+    types = getattr(cfg, "layer_types", None) or ["full_attention"] * layers
+    return [window if t == "sliding_attention" and window is not None else None for t in types]
+
+
+def resolved(cfg):
+    """The fields of `qkgeom inspect --json` as transformers resolves them."""
+    import torch
+    mt = cfg.model_type
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    out = {"model_type": mt, "hidden_size": cfg.hidden_size,
+           "num_hidden_layers": cfg.num_hidden_layers,
+           "num_attention_heads": cfg.num_attention_heads,
+           "num_key_value_heads": getattr(cfg, "num_key_value_heads", cfg.num_attention_heads),
+           "head_dim": head_dim, "intermediate_size": cfg.intermediate_size,
+           "vocab_size": cfg.vocab_size, "max_position_embeddings": cfg.max_position_embeddings,
+           "hidden_act": getattr(cfg, "hidden_activation", None) if mt == "gemma3_text"
+           else cfg.hidden_act}
+    if cfg.dtype is not None:
+        out["dtype"] = str(cfg.dtype).replace("torch.", "")
+    if mt == "bert":
+        out["layer_norm_eps"] = cfg.layer_norm_eps
+        out["attention_scale"] = head_dim ** -0.5
+        return out
+    out["rms_norm_eps"] = cfg.rms_norm_eps
+    # Biases as the modeling files build them: Qwen2 always, Mistral never.
+    out["attention_bias"] = {"qwen2": True, "mistral": False}.get(
+        mt, bool(getattr(cfg, "attention_bias", False)))
+    out["mlp_bias"] = bool(getattr(cfg, "mlp_bias", False)) if mt == "llama" else False
+    scalar = cfg.query_pre_attn_scalar if mt == "gemma3_text" else head_dim
+    out["attention_scale"] = scalar ** -0.5
+    out["layer_window"] = layer_windows(cfg)
+    mod = importlib.import_module(f"transformers.models.{MODULES[mt]}.modeling_{MODULES[mt]}")
+    rot = getattr(mod, ROTARY[mt])(cfg)
+    if mt == "gemma3_text":
+        out["rope_parameters"] = {
+            t: {"inv_freq": getattr(rot, f"{t}_inv_freq").to(torch.float32).numpy(),
+                "attention_scaling": getattr(rot, f"{t}_attention_scaling")}
+            for t in sorted(set(cfg.layer_types))}
+    else:
+        out["rope_parameters"] = {"full_attention": {
+            "inv_freq": rot.inv_freq.to(torch.float32).numpy(),
+            "attention_scaling": rot.attention_scaling}}
+    return out
+
+
+def compare_resolved(ours, ref):
+    """Lines naming each field where `qkgeom inspect --json` differs from `resolved`."""
+    bad = []
+    for key, want in ref.items():
+        got = ours.get(key)
+        if key == "rope_parameters":
+            for t, r in want.items():
+                o = (got or {}).get(t)
+                if o is None:
+                    bad.append(f"rope_parameters.{t}: missing")
+                    continue
+                f = np.asarray(o["inv_freq"], dtype=np.float32)
+                if f.shape != r["inv_freq"].shape or not np.array_equal(f, r["inv_freq"]):
+                    diff = (np.abs(f - r["inv_freq"]).max() if f.shape == r["inv_freq"].shape
+                            else "shape")
+                    bad.append(f"rope_parameters.{t}.inv_freq differs (max {diff})")
+                if np.float32(o["attention_scaling"]) != np.float32(r["attention_scaling"]):
+                    bad.append(f"rope_parameters.{t}.attention_scaling {o['attention_scaling']}"
+                               f" != {r['attention_scaling']}")
+        elif isinstance(want, float):
+            if got is None or abs(got - want) > 1e-15 * abs(want):
+                bad.append(f"{key}: {got} != {want}")
+        elif got != want:
+            bad.append(f"{key}: {got} != {want}")
+    return bad
+
+
+def qkgeom_capture(qkgeom, model_dir, ids, out, device="cpu"):
+    """`qkgeom capture` of one prompt in f32 -> (exit code, stderr, {q, k, v} or None)."""
+    from safetensors.numpy import load_file
+    r = subprocess.run([qkgeom, "capture", "--model", model_dir,
+                        "--ids", ",".join(str(int(i)) for i in ids),
+                        "--out", out, "--dtype", "f32", "--device", device],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return r.returncode, r.stderr, None
+    snap = load_file(out)
+    return 0, r.stderr, {t: snap[t] for t in ("q", "k", "v")}
