@@ -1,6 +1,6 @@
 // Static operator geometry: the custom fp64 kernels behind layer_static_gpu and
-// operator_gram_gpu (host/static/static_gpu_cuda.cpp). The Grams themselves are cuBLAS
-// fp64 GEMMs and the eigenproblems cuSOLVER; these kernels do the reductions and the
+// operator_gram_gpu (host/static/static_gpu_cuda.cpp). The Grams and products are cuBLAS
+// fp64 GEMMs, the factorizations cuSOLVER; these kernels do the reductions and the
 // element-wise steps between them.
 #include "static_gram.cuh"
 
@@ -51,50 +51,27 @@ __global__ void __launch_bounds__(kThreads)
 
 // One block per matrix c0 + blockIdx.x.
 __global__ void __launch_bounds__(kThreads)
-    sqrt_scale_kernel(const double* __restrict__ v, const double* __restrict__ w, int64_t n,
-                      int64_t c0, double rel_tol, double* __restrict__ f,
-                      double* __restrict__ inv_sqrt) {
-  __shared__ double wmax_s;
+    upper_trapezoid_kernel(const double* __restrict__ a, int64_t lda, int64_t stride_a, int64_t rows,
+                           int64_t cols, int64_t c0, double* __restrict__ out) {
   const int64_t c = c0 + blockIdx.x;
-  const double* wc = w + c * n;
-  if (threadIdx.x == 0) {
-    double m = 0.0;
-    for (int64_t j = 0; j < n; ++j) m = fmax(m, wc[j]);
-    wmax_s = m;
-  }
-  __syncthreads();
-  const double tol = rel_tol * wmax_s;  // wmax_s >= 0
-  const int64_t nn = n * n;
-  const double* vc = v + c * nn;
-  double* fc = f + c * nn;
-  // One warp per column: the square root once per column, rows coalesced.
-  const int lane = threadIdx.x % dev::kWarp, warp = threadIdx.x / dev::kWarp;
-  for (int64_t j = warp; j < n; j += kThreads / dev::kWarp) {
-    const double wj = wc[j];
-    const double sj = (wj > 0.0 && wj > tol) ? sqrt(wj) : 0.0;
-    for (int64_t i = lane; i < n; i += dev::kWarp) fc[j * n + i] = vc[j * n + i] * sj;
-  }
-  if (inv_sqrt != nullptr) {
-    for (int64_t j = threadIdx.x; j < n; j += kThreads) {
-      const double wj = wc[j];
-      inv_sqrt[c * n + j] = (wj > 0.0 && wj > tol) ? 1.0 / sqrt(wj) : 0.0;
-    }
+  const double* ac = a + c * stride_a;
+  double* oc = out + c * rows * cols;
+  for (int64_t e = threadIdx.x; e < rows * cols; e += kThreads) {
+    const int64_t j = e / rows, i = e - j * rows;
+    oc[e] = i <= j ? ac[i + j * lda] : 0.0;
   }
 }
 
 // One block per matrix c0 + blockIdx.x.
 __global__ void __launch_bounds__(kThreads)
-    gather_scale_kernel(const double* __restrict__ y, const int* __restrict__ idx,
-                        const double* __restrict__ scale, int64_t n, int64_t k, int64_t c0,
-                        double* __restrict__ out) {
+    gather_columns_kernel(const double* __restrict__ y, const int* __restrict__ idx, int64_t n, int64_t k,
+                          int64_t c0, double* __restrict__ out, int64_t ldo) {
   const int64_t c = c0 + blockIdx.x;
-  const int64_t nk = n * k;
-  for (int64_t e = threadIdx.x; e < nk; e += kThreads) {
-    const int64_t j = e / n, i = e - j * n;
+  for (int64_t e = threadIdx.x; e < ldo * k; e += kThreads) {
+    const int64_t j = e / ldo, i = e - j * ldo;
     const int col = idx[c * k + j];
-    out[c * nk + e] =
-        (col >= 0 && col < n) ? y[c * n * n + static_cast<int64_t>(col) * n + i] * scale[c * n + i]
-                              : 0.0;
+    out[c * ldo * k + e] =
+        (i < n && col >= 0 && col < n) ? y[c * n * n + static_cast<int64_t>(col) * n + i] : 0.0;
   }
 }
 
@@ -139,33 +116,31 @@ void launch_widen_f32_f64(const float* src, int64_t n, double* dst, cudaStream_t
   QK_LAUNCH_CHECK();
 }
 
-void launch_sqrt_scale_columns(const double* v, const double* w, int64_t n, int64_t count,
-                               double rel_tol, double* f, double* inv_sqrt,
-                               cudaStream_t stream) {
-  const char* who = "launch_sqrt_scale_columns";
-  require(n >= 0 && count >= 0, who, "negative size");
-  if (n == 0 || count == 0) return;
-  require(v != nullptr && w != nullptr && f != nullptr, who, "null pointer");
+void launch_upper_trapezoid(const double* a, int64_t lda, int64_t stride_a, int64_t rows, int64_t cols,
+                            int64_t count, double* out, cudaStream_t stream) {
+  const char* who = "launch_upper_trapezoid";
+  require(rows >= 0 && cols >= 0 && count >= 0 && stride_a >= 0, who, "negative size");
+  if (rows == 0 || cols == 0 || count == 0) return;
+  require(a != nullptr && out != nullptr, who, "null pointer");
+  require(lda >= rows, who, "lda < rows");
   for (int64_t c0 = 0; c0 < count; c0 += kMaxGridX) {
     const int64_t nc = std::min(kMaxGridX, count - c0);
-    sqrt_scale_kernel<<<static_cast<unsigned>(nc), kThreads, 0, stream>>>(v, w, n, c0, rel_tol,
-                                                                          f, inv_sqrt);
+    upper_trapezoid_kernel<<<static_cast<unsigned>(nc), kThreads, 0, stream>>>(a, lda, stride_a, rows, cols,
+                                                                               c0, out);
     QK_LAUNCH_CHECK();
   }
 }
 
-void launch_gather_scale_columns(const double* y, const int* idx, const double* scale,
-                                 int64_t n, int64_t k, int64_t count, double* out,
-                                 cudaStream_t stream) {
-  const char* who = "launch_gather_scale_columns";
+void launch_gather_columns(const double* y, const int* idx, int64_t n, int64_t k, int64_t count,
+                           double* out, int64_t ldo, cudaStream_t stream) {
+  const char* who = "launch_gather_columns";
   require(n >= 0 && k >= 0 && count >= 0, who, "negative size");
-  if (n == 0 || k == 0 || count == 0) return;
-  require(y != nullptr && idx != nullptr && scale != nullptr && out != nullptr, who,
-          "null pointer");
+  require(ldo >= n, who, "ldo < n");
+  if (ldo == 0 || k == 0 || count == 0) return;
+  require(idx != nullptr && out != nullptr && (n == 0 || y != nullptr), who, "null pointer");
   for (int64_t c0 = 0; c0 < count; c0 += kMaxGridX) {
     const int64_t nc = std::min(kMaxGridX, count - c0);
-    gather_scale_kernel<<<static_cast<unsigned>(nc), kThreads, 0, stream>>>(y, idx, scale, n, k,
-                                                                           c0, out);
+    gather_columns_kernel<<<static_cast<unsigned>(nc), kThreads, 0, stream>>>(y, idx, n, k, c0, out, ldo);
     QK_LAUNCH_CHECK();
   }
 }

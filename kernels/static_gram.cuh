@@ -23,22 +23,17 @@ void launch_block_product_sum(const double* a, int64_t lda, int64_t stride_a, co
 // dst[i] = (double) src[i] for i < n (device).
 void launch_widen_f32_f64(const float* src, int64_t n, double* dst, cudaStream_t stream);
 
-// For `count` symmetric-eigen results (n x n column-major V_c at v + c n^2, eigenvalues
-// w_c at w + c n), with "kept" meaning w_cj > 0 and w_cj > rel_tol * max(max_j w_cj, 0):
-// f_c = V_c diag(kept ? sqrt(w_cj) : 0) (out-of-place, f: device count n^2) and, when
-// inv_sqrt is not null, inv_sqrt[c n + j] = kept ? 1 / sqrt(w_cj) : 0. rel_tol = 0 gives
-// V diag(sqrt(max(w, 0))), the PSD factor; the CPU path's rank tolerance drops the
-// numerically null directions of M M^T from both.
-void launch_sqrt_scale_columns(const double* v, const double* w, int64_t n, int64_t count,
-                               double rel_tol, double* f, double* inv_sqrt,
-                               cudaStream_t stream);
+// out_c(i, j) = i <= j ? a_c(i, j) : 0 for i < rows, j < cols: the upper-trapezoidal R
+// that geqrf leaves in the top rows of a_c = a + c * stride_a (column-major, lda >= rows),
+// copied densely (out + c * rows * cols, ld rows). rows <= lda.
+void launch_upper_trapezoid(const double* a, int64_t lda, int64_t stride_a, int64_t rows, int64_t cols,
+                            int64_t count, double* out, cudaStream_t stream);
 
-// out_c(:, j) = y_c(:, idx[c k + j]) .* scale_c(:) for j < k: gathers k of the n columns
-// of each n x n matrix y_c (at y + c n^2) and scales their rows by scale_c (at
-// scale + c n). out: device count * n * k (n x k column-major per c). Indices outside
-// [0, n) give zero columns.
-void launch_gather_scale_columns(const double* y, const int* idx, const double* scale,
-                                 int64_t n, int64_t k, int64_t count, double* out,
-                                 cudaStream_t stream);
+// out_c(i, j) = y_c(i, idx[c k + j]) for i < n and a column index in [0, n), else 0, for
+// i < ldo, j < k: gathers k of the n columns of each n x n matrix y_c (at y + c n^2) into
+// the top of an ldo x k matrix (out + c * ldo * k, ld ldo), zero rows below and zero
+// columns for indices outside [0, n). Requires ldo >= n.
+void launch_gather_columns(const double* y, const int* idx, int64_t n, int64_t k, int64_t count,
+                           double* out, int64_t ldo, cudaStream_t stream);
 
 }  // namespace qk

@@ -1,16 +1,19 @@
 // GPU twins of the static operator geometry (host/static/static_gpu_cuda.cpp,
-// kernels/static_gram.cu) against a self-contained fp64 reference: cyclic Jacobi on the
-// hidden x hidden matrices g^T g and (g + g^T)/2 (a route independent of the GPU's
-// d x d / 2d x 2d reductions), direct sums for the Frobenius products and the operator
-// Gram, and the eigen-residual ||S u - lambda u|| for the eigenvectors. With libtorch
-// (target qk_static, QK_HAVE_STATIC_CPU) the GPU is also compared with layer_static_cpu /
-// operator_gram_cpu. Skips without a CUDA device.
+// kernels/static_gram.cu) against a self-contained fp64 reference: one-sided Jacobi SVD
+// of the hidden x hidden g (no Gram formed: small singular values keep their relative
+// accuracy) and cyclic Jacobi on (g + g^T)/2 (routes independent of the GPU's QR
+// factors), direct sums for the Frobenius products and the operator Gram, and the
+// eigen-residual ||S u - lambda u|| for the eigenvectors; random heads, ill-conditioned
+// heads (condition 1e2 .. 1e8, GQA) and rank-deficient ones (two equal W_Q rows, Q = K).
+// With libtorch (target qk_static, QK_HAVE_STATIC_CPU) the GPU is also compared with
+// layer_static_cpu / operator_gram_cpu. Skips without a CUDA device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -101,6 +104,48 @@ std::vector<double> jacobi_eig(Mat a, int64_t n, Mat* v = nullptr) {
   return ws;
 }
 
+// Singular values, descending, of the row-major n x n matrix a by one-sided (Hestenes)
+// Jacobi in fp64: column pairs rotated until orthogonal to 1e-15 of their norms, then the
+// column norms. No Gram is formed, so small singular values keep their relative accuracy.
+std::vector<double> jacobi_svd(const Mat& a, int64_t n) {
+  Mat c(static_cast<size_t>(n * n));  // column j contiguous at c + j n
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) c[static_cast<size_t>(j * n + i)] = a[static_cast<size_t>(i * n + j)];
+  for (int sweep = 0; sweep < 60; ++sweep) {
+    bool rotated = false;
+    for (int64_t p = 0; p < n - 1; ++p)
+      for (int64_t q = p + 1; q < n; ++q) {
+        double* x = c.data() + p * n;
+        double* y = c.data() + q * n;
+        double al = 0.0, be = 0.0, ga = 0.0;
+        for (int64_t k = 0; k < n; ++k) {
+          al += x[k] * x[k];
+          be += y[k] * y[k];
+          ga += x[k] * y[k];
+        }
+        if (al * be == 0.0 || std::fabs(ga) <= 1e-15 * std::sqrt(al * be)) continue;
+        rotated = true;
+        const double zeta = (be - al) / (2.0 * ga);
+        const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
+        const double cs = 1.0 / std::sqrt(1.0 + t * t), sn = cs * t;
+        for (int64_t k = 0; k < n; ++k) {
+          const double u = x[k], v = y[k];
+          x[k] = cs * u - sn * v;
+          y[k] = sn * u + cs * v;
+        }
+      }
+    if (!rotated) break;
+  }
+  std::vector<double> sv(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) {
+    double ss = 0.0;
+    for (int64_t k = 0; k < n; ++k) ss += c[static_cast<size_t>(j * n + k)] * c[static_cast<size_t>(j * n + k)];
+    sv[static_cast<size_t>(j)] = std::sqrt(ss);
+  }
+  std::sort(sv.begin(), sv.end(), std::greater<double>());
+  return sv;
+}
+
 // One head's operator pieces in fp64: Q, K (d x hidden, row-major).
 struct Head {
   int64_t d, hid;
@@ -151,20 +196,14 @@ RefHead reference_head(const Head& hd) {
   const int64_t d = hd.d, hid = hd.hid;
   RefHead r;
   const Mat g = hd.g();
-  // g^T g and S = (g + g^T) / 2, hidden x hidden.
-  Mat gtg(static_cast<size_t>(hid * hid), 0.0), s(static_cast<size_t>(hid * hid));
+  // S = (g + g^T) / 2, hidden x hidden.
+  Mat s(static_cast<size_t>(hid * hid));
   for (int64_t a = 0; a < hid; ++a)
-    for (int64_t c = 0; c < hid; ++c) {
-      const double gac = g[static_cast<size_t>(a * hid + c)];
-      for (int64_t b = 0; b < hid; ++b)
-        gtg[static_cast<size_t>(c * hid + b)] += gac * g[static_cast<size_t>(a * hid + b)];
-      s[static_cast<size_t>(a * hid + c)] = 0.5 * (gac + g[static_cast<size_t>(c * hid + a)]);
-    }
-  std::vector<double> e = jacobi_eig(gtg, hid);
-  std::sort(e.begin(), e.end(), std::greater<double>());
+    for (int64_t c = 0; c < hid; ++c)
+      s[static_cast<size_t>(a * hid + c)] = 0.5 * (g[static_cast<size_t>(a * hid + c)] + g[static_cast<size_t>(c * hid + a)]);
+  const std::vector<double> e = jacobi_svd(g, hid);
   r.exact_sv.assign(static_cast<size_t>(d), 0.0);
-  for (int64_t i = 0; i < std::min(d, hid); ++i)
-    r.exact_sv[static_cast<size_t>(i)] = std::sqrt(std::max(e[static_cast<size_t>(i)], 0.0));
+  for (int64_t i = 0; i < std::min(d, hid); ++i) r.exact_sv[static_cast<size_t>(i)] = e[static_cast<size_t>(i)];
   for (double x : g) r.fro_sq += x * x;  // ||g||_F^2, summed directly
 
   // Shortcut P = K Q^T (d x d): eigenvalues of P^T P.
@@ -316,15 +355,9 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
       const RefHead ref = reference_head(hd);
       const size_t hd_off = static_cast<size_t>(h * d);
       const double s1 = std::max(ref.exact_sv[0], 1e-300), sc1 = std::max(ref.shortcut_sv[0], 1e-300);
-      // Squared singular values to ~1e-9 of the largest; the values themselves to the
-      // sqrt of that (a square root amplifies the rounding of the null ones).
-      std::vector<double> gsq(static_cast<size_t>(d)), rsq(static_cast<size_t>(d));
-      for (int64_t i = 0; i < d; ++i) {
-        gsq[static_cast<size_t>(i)] = gpu.exact_sv[hd_off + i] * gpu.exact_sv[hd_off + i];
-        rsq[static_cast<size_t>(i)] = ref.exact_sv[static_cast<size_t>(i)] * ref.exact_sv[static_cast<size_t>(i)];
-      }
-      expect_close(gsq, rsq, 0, static_cast<size_t>(d), 1e-10 * s1 * s1, 1e-9, "exact sv^2");
-      expect_close(gpu.exact_sv, ref.exact_sv, hd_off, static_cast<size_t>(d), 1e-6 * s1, 1e-9, "exact sv");
+      // From QR factors the singular values, null ones included, are off by about
+      // eps * s1 (the Gram route's null ones were off by sqrt(eps) * s1).
+      expect_close(gpu.exact_sv, ref.exact_sv, hd_off, static_cast<size_t>(d), 1e-13 * s1, 1e-9, "exact sv");
       expect_close(gpu.shortcut_sv, ref.shortcut_sv, hd_off, static_cast<size_t>(d), 1e-6 * sc1, 1e-9,
                    "shortcut sv");
       for (int64_t i = 1; i < d; ++i) {
@@ -337,7 +370,7 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
                    1e-10, "fro_sq_shortcut");
       // fro_sq = sum of squared exact singular values.
       double sum_sq = 0.0;
-      for (int64_t i = 0; i < d; ++i) sum_sq += gsq[static_cast<size_t>(i)];
+      for (int64_t i = 0; i < d; ++i) sum_sq += gpu.exact_sv[hd_off + i] * gpu.exact_sv[hd_off + i];
       EXPECT_NEAR(gpu.fro_sq[static_cast<size_t>(h)], sum_sq, 1e-9 * s1 * s1);
 
       const size_t e_off = static_cast<size_t>(h * n2);
@@ -372,7 +405,7 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
       const LayerStatic cpu = layer_static_cpu(wq.data(), wk.data(), s);
       double smax = 0.0;
       for (double x : cpu.exact_sv) smax = std::max(smax, x);
-      expect_close(gpu.exact_sv, cpu.exact_sv, 0, cpu.exact_sv.size(), 1e-6 * smax, 1e-9, "cpu exact sv");
+      expect_close(gpu.exact_sv, cpu.exact_sv, 0, cpu.exact_sv.size(), 1e-13 * smax, 1e-9, "cpu exact sv");
       expect_close(gpu.shortcut_sv, cpu.shortcut_sv, 0, cpu.shortcut_sv.size(), 1e-6 * smax + 1e-6, 1e-6,
                    "cpu shortcut sv");
       expect_close(gpu.sym_eig, cpu.sym_eig, 0, cpu.sym_eig.size(), 1e-9 * smax, 1e-9, "cpu sym eig");
@@ -381,6 +414,106 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
                    1e-10, "cpu fro_sq_shortcut");
       ASSERT_EQ(gpu.sym_vec.size(), cpu.sym_vec.size());
     }
+#endif
+  }
+}
+
+// [rows][hidden] f32 rows scale_i * e_i with e_i orthonormal (modified Gram-Schmidt, twice,
+// of Gaussian rows; rows <= hidden) and scale_i log-spaced from top down to top / kappa.
+std::vector<float> graded_rows(int64_t rows, int64_t hidden, double top, double kappa, uint32_t seed) {
+  const std::vector<float> g = random_floats(static_cast<size_t>(rows * hidden), seed);
+  Mat e(g.begin(), g.end());
+  for (int pass = 0; pass < 2; ++pass)
+    for (int64_t i = 0; i < rows; ++i) {
+      double* x = e.data() + i * hidden;
+      for (int64_t j = 0; j < i; ++j) {
+        const double* y = e.data() + j * hidden;
+        double dot = 0.0;
+        for (int64_t k = 0; k < hidden; ++k) dot += x[k] * y[k];
+        for (int64_t k = 0; k < hidden; ++k) x[k] -= dot * y[k];
+      }
+      double nrm = 0.0;
+      for (int64_t k = 0; k < hidden; ++k) nrm += x[k] * x[k];
+      for (int64_t k = 0; k < hidden; ++k) x[k] /= std::sqrt(nrm);
+    }
+  std::vector<float> out(e.size());
+  for (int64_t i = 0; i < rows; ++i) {
+    const double scale = top * std::pow(kappa, -static_cast<double>(i) / static_cast<double>(std::max<int64_t>(rows - 1, 1)));
+    for (int64_t k = 0; k < hidden; ++k)
+      out[static_cast<size_t>(i * hidden + k)] = static_cast<float>(scale * e[static_cast<size_t>(i * hidden + k)]);
+  }
+  return out;
+}
+
+// ours against want, both [n]: where want is a true zero (|want| <= hidden eps max |want|)
+// |ours| <= zero_rel max |want|, elsewhere |ours - want| <= rel |want| + 4 eps max |want|
+// (the formed operator's own rounding). Sorted by value first when `sort`.
+void expect_exact(std::vector<double> ours, std::vector<double> want, int64_t hidden, double rel, double zero_rel,
+                  bool sort, const std::string& what) {
+  ASSERT_EQ(ours.size(), want.size()) << what;
+  if (sort) {
+    std::sort(ours.begin(), ours.end());
+    std::sort(want.begin(), want.end());
+  }
+  double top = 0.0;
+  for (double x : want) top = std::max(top, std::fabs(x));
+  const double eps = std::numeric_limits<double>::epsilon();
+  for (size_t i = 0; i < ours.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(ours[i])) << what << " [" << i << "]";
+    if (std::fabs(want[i]) <= static_cast<double>(hidden) * eps * top)
+      EXPECT_LE(std::fabs(ours[i]), zero_rel * top) << what << " zero [" << i << "]";
+    else
+      EXPECT_NEAR(ours[i], want[i], rel * std::fabs(want[i]) + 4 * eps * top) << what << " [" << i << "]";
+  }
+}
+
+// Ill-conditioned GQA heads (condition 1e2 .. 1e8) and rank-deficient ones: singular values
+// and symmetric eigenvalues to 1e-9 relative, true zeros below 1e-14 of the largest (the
+// Gram route read them as up to 1e-8).
+TEST(StaticGpu, IllConditionedHeadsStayExact) {
+  QK_REQUIRE_GPU();
+  StaticDims s;
+  s.layers = 1;
+  s.q_heads = 6;
+  s.kv_heads = 3;
+  s.head_dim = 16;
+  s.hidden = 64;
+  s.topk = 4;
+  const int64_t d = s.head_dim, hid = s.hidden;
+  // Group 0: orthonormal K, Q of condition 1e2 and 1e8 (so is Q^T K); group 1: K of
+  // condition 1e4, Q of 1e2 and 1e4; group 2: a random K, a Q with two equal rows, Q = K.
+  std::vector<float> wq, wk;
+  auto append = [](std::vector<float>& to, const std::vector<float>& rows) { to.insert(to.end(), rows.begin(), rows.end()); };
+  append(wk, graded_rows(d, hid, 0.5, 1.0, 11));
+  append(wk, graded_rows(d, hid, 1.0, 1e4, 12));
+  const std::vector<float> k2 = random_floats(static_cast<size_t>(d * hid), 13, 0.1f);
+  append(wk, k2);
+  const double kappa[] = {1e2, 1e8, 1e2, 1e4};
+  for (int h = 0; h < 4; ++h) append(wq, graded_rows(d, hid, 0.3, kappa[h], 20 + h));
+  std::vector<float> equal_rows = random_floats(static_cast<size_t>(d * hid), 30, 0.1f);
+  std::copy(equal_rows.begin(), equal_rows.begin() + hid, equal_rows.begin() + hid);
+  append(wq, equal_rows);
+  append(wq, k2);
+  const LayerStatic gpu = layer_static_gpu(wq.data(), wk.data(), s, 0);
+#if defined(QK_HAVE_STATIC_CPU)
+  const LayerStatic cpu = layer_static_cpu(wq.data(), wk.data(), s);
+#endif
+  const int64_t n2 = 2 * d;
+  for (int64_t h = 0; h < s.q_heads; ++h) {
+    SCOPED_TRACE("head " + std::to_string(h));
+    const RefHead ref = reference_head(head_of(wq.data(), wk.data(), s, h));
+    const std::vector<double> sv(gpu.exact_sv.begin() + h * d, gpu.exact_sv.begin() + (h + 1) * d);
+    const std::vector<double> eig(gpu.sym_eig.begin() + h * n2, gpu.sym_eig.begin() + (h + 1) * n2);
+    expect_exact(sv, ref.exact_sv, hid, 1e-9, 1e-14, false, "exact sv");
+    expect_exact(eig, ref.sym_eig, hid, 1e-9, 1e-14, true, "symmetric eigenvalues");
+    if (h == 4) {
+      EXPECT_LE(sv[static_cast<size_t>(d - 1)], 1e-14 * sv[0]) << "two equal W_Q rows: rank d - 1";
+    }
+#if defined(QK_HAVE_STATIC_CPU)
+    const std::vector<double> csv(cpu.exact_sv.begin() + h * d, cpu.exact_sv.begin() + (h + 1) * d);
+    const std::vector<double> ceig(cpu.sym_eig.begin() + h * n2, cpu.sym_eig.begin() + (h + 1) * n2);
+    expect_exact(sv, csv, hid, 1e-9, 1e-14, false, "cpu exact sv");
+    expect_exact(eig, ceig, hid, 1e-9, 1e-14, true, "cpu symmetric eigenvalues");
 #endif
   }
 }
@@ -481,9 +614,9 @@ TEST(StaticGpu, RankDeficientGivesZerosNotNan) {
   const LayerStatic r = layer_static_gpu(wq.data(), wk.data(), s, 0);
   EXPECT_TRUE(all_finite(r.exact_sv) && all_finite(r.shortcut_sv) && all_finite(r.sym_eig));
   for (float x : r.sym_vec) EXPECT_TRUE(std::isfinite(x));
-  // rank(K) <= 8: at least 8 of the 16 exact singular values are (numerically) zero.
+  // rank(K) <= 8: at least 8 of the 16 exact singular values are zero, at rounding level.
   for (int64_t h = 0; h < 2; ++h)
-    for (int64_t i = 8; i < 16; ++i) EXPECT_LE(r.exact_sv[static_cast<size_t>(h * 16 + i)], 1e-6 * r.exact_sv[static_cast<size_t>(h * 16)]);
+    for (int64_t i = 8; i < 16; ++i) EXPECT_LE(r.exact_sv[static_cast<size_t>(h * 16 + i)], 1e-14 * r.exact_sv[static_cast<size_t>(h * 16)]);
   // All-zero weights: everything zero.
   std::fill(wk.begin(), wk.end(), 0.0f);
   const LayerStatic z = layer_static_gpu(wq.data(), wk.data(), s, 0);
