@@ -4,6 +4,7 @@
 // against transformers.AutoConfig and the model's rotary embedding.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -49,7 +50,7 @@ nlohmann::json rope_json(const RopeConfig& r, int64_t head_dim) {
   return j;
 }
 
-nlohmann::json config_json(const ModelConfig& c, const std::string& dtype) {
+nlohmann::json config_json(const ModelConfig& c, const nlohmann::json& dtype) {
   const bool bert = c.arch == Architecture::Bert;
   nlohmann::json j{{"config", c.path},
                    {"model_type", c.model_type},
@@ -102,11 +103,17 @@ const char* hf_dtype_name(DType t) {
 }
 
 // One model's resolved configuration; with --json, one line.
+// A directory without weights is inspected from config.json alone; its dtype is then
+// null unless config.json declares one.
 void inspect_one(const std::string& dir, bool json) {
-  Checkpoint ckpt(dir);
-  ModelConfig c = ckpt.config();
-  if (!c.dtype_declared) c.dtype = ckpt.first_float_dtype();
-  nlohmann::json j = config_json(c, hf_dtype_name(c.dtype));
+  ModelConfig c = load_hf_config(dir);
+  nlohmann::json dtype = hf_dtype_name(c.dtype);
+  if (!c.dtype_declared) {
+    const bool weights = std::ifstream(dir + "/model.safetensors").good() ||
+                         std::ifstream(dir + "/model.safetensors.index.json").good();
+    dtype = weights ? nlohmann::json(hf_dtype_name(Checkpoint(dir).first_float_dtype())) : nullptr;
+  }
+  nlohmann::json j = config_json(c, dtype);
   j["model"] = dir;
   if (!json)
     for (auto& [type, r] : j["rope_parameters"].items()) r.erase("inv_freq");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -66,6 +67,12 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir), config_(load_hf_conf
         throw InputError(index, "weight_map['" + name + "'] is not a file name in the directory");
       shard_of_[name] = f;
     }
+    // A name in two shards is ambiguous (HF silently takes the last shard it reads).
+    std::set<std::string> files;
+    for (const auto& [name, file] : shard_of_) files.insert(file);
+    std::vector<const SafeTensorsFile*> shards;
+    for (const auto& file : files) shards.push_back(shard(file).get());
+    require_unique_tensor_names(shards);
   } else {
     throw InputError(dir, "no model.safetensors or model.safetensors.index.json");
   }
@@ -88,9 +95,12 @@ DType Checkpoint::first_float_dtype() {
   const auto f = shard(first);
   std::vector<std::string> names = f->names();
   std::sort(names.begin(), names.end());
-  for (const auto& name : names)
-    if (is_float_vector_dtype(f->info(name).dtype))
-      return f->info(name).dtype;
+  for (const auto& name : names) {
+    try {
+      if (is_float_vector_dtype(f->info(name).dtype)) return f->info(name).dtype;
+    } catch (const InputError&) {  // a dtype qkgeom does not read (U16, F4, ...): not F32/F16/BF16
+    }
+  }
   return DType::F32;
 }
 

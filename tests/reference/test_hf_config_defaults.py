@@ -10,7 +10,9 @@ removed in turn (and a set of 4.x / 5.x spelling variants is written); for each 
 - where the resolved configuration differs from the unmodified one, `qkgeom capture`'s q/k/v
   must equal HF eager's (AutoModel.from_pretrained on the same directory, f32) to 1e-5 on a
   prompt as long as max_position_embeddings allows (<= 64 ids), or both must refuse it.
-Also: a directory with both model.safetensors and an index loads model.safetensors, as HF.
+Also: RoPE of every type at head dims 64-256 and bases 1e4-1e6 (config only) equals the
+rotary embedding's bit for bit, and a directory with both model.safetensors and an index
+loads model.safetensors, as HF.
 """
 import copy
 import json
@@ -183,6 +185,31 @@ def index_beside_single(qkgeom, tmp):
     return f"single+index: {why}" if why else None
 
 
+def rope_sweep(tmp):
+    """Config-only directories: every RoPE type at real head dims and bases (no weights)."""
+    ropes = [{"rope_type": "default"}, {"rope_type": "linear", "factor": 8.0},
+             {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+              "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+             {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768},
+             {"rope_type": "yarn", "factor": 40.0, "original_max_position_embeddings": 4096,
+              "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0,
+              "truncate": False}]
+    dirs = []
+    for model_type in ("llama", "qwen3"):
+        for head_dim in (64, 128, 256):
+            for theta in (1e4, 5e5, 1e6):
+                for i, rope in enumerate(ropes):
+                    d = os.path.join(tmp, f"sweep_{model_type}_{head_dim}_{int(theta)}_{i}")
+                    os.makedirs(d)
+                    cfg = {"model_type": model_type, "hidden_size": 8 * head_dim,
+                           "num_attention_heads": 8, "num_key_value_heads": 8, "head_dim": head_dim,
+                           "max_position_embeddings": 131072,
+                           "rope_parameters": dict(rope, rope_theta=theta)}
+                    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+                    dirs.append(d)
+    return dirs
+
+
 def main():
     qkgeom = rc.require_cli()
     hf_eager.quiet_transformers()
@@ -198,7 +225,17 @@ def main():
                 d = write_variant(tmp, f"{name}__{label}", variant, os.path.join(FIXTURES, name))
                 cases.append((name, label, d))
         fixtures = [os.path.join(FIXTURES, n) for n in MODELS]
-        inspected = inspect_all(qkgeom, fixtures + [d for _, _, d in cases])
+        sweep = rope_sweep(tmp)
+        inspected = inspect_all(qkgeom, fixtures + [d for _, _, d in cases] + sweep)
+        for d in sweep:
+            hf, err = hf_config(d)
+            code, ours = inspected[d]
+            stats["configs"] += 1
+            bad = ([f"AutoConfig: {err}"] if hf is None else [f"inspect exit {code}: {ours}"]
+                   if code else hf_eager.compare_resolved(ours, hf_eager.resolved(hf)))
+            if bad:
+                failures.append(f"{os.path.basename(d)}: " + "; ".join(bad))
+                print("MISMATCH", failures[-1])
         seen = set()
         for name, fixture in zip(MODELS, fixtures):
             code, base = inspected[fixture]
