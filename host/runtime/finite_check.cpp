@@ -236,7 +236,7 @@ void throw_nonfinite_forward(const std::string& what, const NonFiniteValue& firs
                              const std::string& dtype) {
   bool bad_input = true;
   const std::string cause = nonfinite_cause(model_dir, dtype, &bad_input);
-  const std::string msg = what + "the " + dtype + " forward pass is not finite from " +
+  const std::string msg = what + "the " + dtype + " forward pass goes non-finite at " +
                           describe_nonfinite(first, snap.q ? snap.q->heads() : 0, snap.k.heads()) +
                           "; " + cause;
   if (bad_input) throw InputError(model_dir, msg);

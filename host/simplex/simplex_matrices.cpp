@@ -14,6 +14,7 @@
 
 #include "bo/backend.hpp"
 #include "checkpoint.hpp"
+#include "finite_check.hpp"
 #include "h5_arrays.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
@@ -87,7 +88,9 @@ void weights(Runner& run, const SimplexJobOptions& o) {
   if (L <= 0 || Hq <= 0 || Hkv <= 0 || d <= 0 || N <= 0 || V <= 0)
     throw InputError(c.path, "layers, heads, kv heads, head_dim, hidden and vocab size must be positive");
   const auto load = [&](const std::string& name, int64_t r, int64_t k) {
-    return ckpt.load(name, {r, k}, c10::kCPU, at::kFloat);
+    const at::Tensor t = ckpt.load(name, {r, k}, c10::kCPU, at::kFloat).contiguous();
+    check_finite_weight(o.model, name, t.data_ptr<float>(), {r, k});  // file, tensor, index
+    return t;
   };
   run.measure("embed_tokens", -1, -1, "weight", load(tensor_names(ckpt, 0).embed, V, N));
   run.progress("embeddings");
@@ -124,12 +127,45 @@ h5::Id open_from(const std::string& path) {
   return f;
 }
 
+// 1 per probe whose probe/status is "ok" (every probe of a store without the column); the
+// others' q/k/v hold non-finite values and are left out, with a note on stderr.
+std::vector<uint8_t> ok_probes(hid_t f, const std::string& path, size_t probes) {
+  std::vector<uint8_t> ok(probes, 1);
+  if (!has_dataset(f, "probe/status")) return ok;
+  const std::vector<std::string> status = read_strings(f, "probe/status", path);
+  size_t left_out = 0;
+  for (size_t p = 0; p < probes; ++p)
+    if (p >= status.size() || status[p] != "ok") {
+      ok[p] = 0;
+      ++left_out;
+    }
+  if (left_out > 0)
+    std::fprintf(stderr, "simplex: %zu probe(s) of %s with non-finite values (probe/status) left out\n", left_out,
+                 path.c_str());
+  return ok;
+}
+
+// InputError naming the file, dataset, token row, layer, head and dim of the first
+// non-finite value of rows [tokens, H, d] (token row `tok[i]` of the dataset).
+void require_finite_activations(const at::Tensor& rows, const std::vector<int64_t>& tok, const std::string& ds,
+                                int64_t layer, const std::string& path) {
+  const float* x = rows.data_ptr<float>();
+  const int64_t n = rows.numel(), H = rows.size(1), d = rows.size(2);
+  if (all_finite(x, n)) return;
+  int64_t i = 0;
+  while (all_finite(x + i, 1)) ++i;
+  throw InputError(path, ds + " row " + std::to_string(tok[static_cast<size_t>(i / (H * d))]) + " [layer " +
+                             std::to_string(layer) + ", head " + std::to_string(i / d % H) + ", dim " +
+                             std::to_string(i % d) + "] is not finite (its probe/status says ok, or the store has none)");
+}
+
 void activations(Runner& run, const std::string& path) {
   const h5::Id f = open_from(path);
   const ArrayF64 index = read_f64(f.get(), "probe/index", path);
   const size_t probes = index.dims.empty() ? 0 : static_cast<size_t>(index.dims[0]);
   const ArrayF64 off = read_f64(f.get(), "kv/offset", path), cnt = read_f64(f.get(), "kv/count", path);
   if (off.size() < probes || cnt.size() < probes) throw InputError(path, "kv/offset or kv/count shorter than probe/index");
+  const std::vector<uint8_t> ok = ok_probes(f.get(), path, probes);
   for (const char* which : {"q", "k", "v"}) {
     const std::string ds = std::string("kv/") + which;
     if (!has_dataset(f.get(), ds)) continue;
@@ -140,6 +176,7 @@ void activations(Runner& run, const std::string& path) {
                   H = static_cast<int64_t>(dims[2]), d = static_cast<int64_t>(dims[3]);
     std::vector<int64_t> tok;
     for (size_t p = 0; p < probes; ++p) {
+      if (!ok[p]) continue;  // a probe with non-finite values (probe/status)
       const int64_t o = static_cast<int64_t>(off.data[p]), c = static_cast<int64_t>(cnt.data[p]);
       if (o < 0 || c < 0 || o + c > T) throw InputError(path, ds + ": probe rows past the dataset");
       for (int64_t t = o; t < o + c; ++t) tok.push_back(t);
@@ -157,6 +194,7 @@ void activations(Runner& run, const std::string& path) {
                                  layer.data()),
                          path, "read " + ds);
       const at::Tensor rows = at::from_blob(layer.data(), {T, H, d}, at::kFloat).index_select(0, take);
+      require_finite_activations(rows, tok, ds, l, path);
       for (int64_t h = 0; h < H; ++h)
         run.measure(std::string("act.") + which, l, h, "activation", rows.select(1, h));
       run.progress(std::string("layer ") + std::to_string(l + 1) + "/" + std::to_string(L) + " activations " + which);

@@ -8,6 +8,7 @@
 
 #include "bo/backend.hpp"
 #include "checkpoint.hpp"
+#include "finite_check.hpp"
 #include "input_error.hpp"
 #include "layer_static_cpu.hpp"
 #include "operator_gram_cpu.hpp"
@@ -91,6 +92,8 @@ StaticResult compute_static_weights(const StaticOptions& o) {
     auto t = std::chrono::steady_clock::now();
     wq[l] = load_f32(ckpt, qn, d.q_heads * d.head_dim, d.hidden);
     wk[l] = load_f32(ckpt, kn, d.kv_heads * d.head_dim, d.hidden);
+    check_finite_weight(o.model, qn, wq[l].data(), {d.q_heads * d.head_dim, d.hidden});
+    check_finite_weight(o.model, kn, wk[l].data(), {d.kv_heads * d.head_dim, d.hidden});
     r.read_seconds += seconds_since(t);
     t = std::chrono::steady_clock::now();
     r.layers.push_back(backend.gpu ? layer_static_gpu(wq[l].data(), wk[l].data(), d, backend.device)

@@ -28,6 +28,47 @@ std::vector<double> head_means(const std::vector<double>& x, size_t lh, const st
   return m;
 }
 
+// Rows [0, n) of the sweep whose probe/status is "ok" (every row of a store without the
+// column); *excluded counts the others.
+std::vector<size_t> ok_probes(hid_t f, const std::string& path, size_t n, int64_t* excluded) {
+  std::vector<size_t> rows;
+  const bool has_status = H5Lexists(f, "probe", H5P_DEFAULT) > 0 && H5Lexists(f, "probe/status", H5P_DEFAULT) > 0;
+  const std::vector<std::string> status = has_status ? read_strings(f, "probe/status", path) : std::vector<std::string>{};
+  for (size_t i = 0; i < n; ++i)
+    if (!has_status || (i < status.size() && status[i] == "ok")) rows.push_back(i);
+  *excluded = static_cast<int64_t>(n - rows.size());
+  return rows;
+}
+
+// InputError naming the file, dataset, row, probe id and (layer, head) of the first
+// non-finite value among rows `rows` of x [N][L][H].
+void require_finite_rows(const ArrayF64& x, const std::vector<size_t>& rows, size_t lh, int heads,
+                         const std::string& name, const std::string& path, hid_t f) {
+  for (size_t r : rows)
+    for (size_t i = 0; i < lh; ++i) {
+      const double v = x.data[r * lh + i];
+      if (std::isfinite(v)) continue;
+      const std::vector<std::string> ids = read_strings(f, "probe/id", path);
+      throw InputError(path, "dataset '" + name + "' row " + std::to_string(r) + " (probe '" +
+                                 (r < ids.size() ? ids[r] : "?") + "') [layer " + std::to_string(i / heads) +
+                                 ", head " + std::to_string(i % heads) + "] = " + std::to_string(v) +
+                                 ": not finite although its probe/status is ok (or absent); "
+                                 "re-run that probe, or drop the row");
+    }
+}
+
+// InputError naming the file, dataset and (layer, head) of a NaN, or of an Inf outside
+// the condition number (+Inf there: a singular operator).
+void require_finite_descriptor(const ArrayF64& g, const std::string& name, int heads, const std::string& path) {
+  const bool condition = name.size() >= 9 && name.compare(name.size() - 9, 9, "condition") == 0;
+  for (size_t i = 0; i < g.data.size(); ++i) {
+    const double v = g.data[i];
+    if (std::isfinite(v) || (condition && v > 0 && std::isinf(v))) continue;
+    throw InputError(path, "dataset '" + name + "' [layer " + std::to_string(i / heads) + ", head " +
+                               std::to_string(i % heads) + "] = " + std::to_string(v) + ": not finite");
+  }
+}
+
 std::string attr_or(hid_t f, const std::string& name) {
   bool found = false;
   const std::string v = h5::read_string_attr(f, name, &found);
@@ -57,11 +98,16 @@ CorrelateResult correlate_study(const std::string& static_h5, const std::string&
   if (ent.dims.size() != 3 || ent.dims[1] != op.dims[0] || ent.dims[2] != op.dims[1] || lstd.dims != ent.dims)
     throw InputError(sweep_h5, "attention/entropy is not [probes, " + std::to_string(r.layers) + ", " +
                                    std::to_string(r.heads) + "] as the static file's heads");
-  r.probes = static_cast<int64_t>(index.dims[0]);  // committed rows only
-  if (r.probes < 1) throw InputError(sweep_h5, "holds no committed probes");
+  const size_t committed = static_cast<size_t>(index.dims[0]);  // committed rows only
+  if (committed < 1) throw InputError(sweep_h5, "holds no committed probes");
+  const std::vector<size_t> all = ok_probes(fw.get(), sweep_h5, committed, &r.excluded);
+  r.probes = static_cast<int64_t>(all.size());
+  if (r.probes < 1)
+    throw InputError(sweep_h5, "holds no probe with probe/status ok (" + std::to_string(r.excluded) +
+                                   " committed probes have non-finite values)");
   const size_t lh = static_cast<size_t>(r.layers) * r.heads;
-  std::vector<size_t> all(static_cast<size_t>(r.probes));
-  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  require_finite_rows(ent, all, lh, r.heads, "attention/entropy", sweep_h5, fw.get());
+  require_finite_rows(lstd, all, lh, r.heads, "attention/logit_std", sweep_h5, fw.get());
   r.entropy = head_means(ent.data, lh, all);
   r.logit_std = head_means(lstd.data, lh, all);
 
@@ -71,7 +117,7 @@ CorrelateResult correlate_study(const std::string& static_h5, const std::string&
   std::uniform_int_distribution<size_t> pick(0, all.size() - 1);
   for (int b = 0; b < opts.bootstrap; ++b) {
     std::vector<size_t> rows(all.size());
-    for (size_t& x : rows) x = pick(rng);
+    for (size_t& x : rows) x = all[pick(rng)];
     boot_entropy.push_back(head_means(ent.data, lh, rows));
   }
   const double a = (1.0 - opts.level) / 2.0;
@@ -83,6 +129,7 @@ CorrelateResult correlate_study(const std::string& static_h5, const std::string&
     for (const char* name : kDescriptors) {
       const ArrayF64 g = read_f64(fs.get(), std::string(spectrum) + "/" + name, static_h5);
       if (g.dims != op.dims) throw InputError(static_h5, std::string(spectrum) + "/" + name + " is not [layers, heads]");
+      require_finite_descriptor(g, std::string(spectrum) + "/" + name, r.heads, static_h5);
       geom.push_back(g.data);
       DescriptorCorrelation d;
       d.name = name;
@@ -127,6 +174,7 @@ nlohmann::json correlate_json(const CorrelateResult& r) {
   j["layers"] = r.layers;
   j["heads"] = r.heads;
   j["probes"] = r.probes;
+  j["probes_excluded"] = r.excluded;
   j["bootstrap"] = r.options.bootstrap;
   j["confidence_level"] = r.options.level;
   j["seed"] = r.options.seed;
@@ -153,8 +201,9 @@ nlohmann::json correlate_json(const CorrelateResult& r) {
 std::string correlate_table(const CorrelateResult& r) {
   std::ostringstream o;
   char b[256];
-  std::snprintf(b, sizeof b, "%d layers x %d heads, dynamic means over %lld probes; intervals: %g%% bootstrap (%d resamples)\n",
-                r.layers, r.heads, static_cast<long long>(r.probes), 100 * r.options.level, r.options.bootstrap);
+  std::snprintf(b, sizeof b, "%d layers x %d heads, dynamic means over %lld probes (%lld with non-finite values left out); intervals: %g%% bootstrap (%d resamples)\n",
+                r.layers, r.heads, static_cast<long long>(r.probes), static_cast<long long>(r.excluded),
+                100 * r.options.level, r.options.bootstrap);
   o << b;
   const auto thirds = layer_thirds(r.layers);
   for (const SpectrumStudy& s : r.studies) {

@@ -39,15 +39,18 @@ struct SpectrumStudy {
 
 struct CorrelateResult {
   int layers = 0, heads = 0;
-  int64_t probes = 0;
+  int64_t probes = 0;                     // probes used: probe/status ok (all without the column)
+  int64_t excluded = 0;                   // committed probes left out (status other than ok)
   std::vector<double> entropy;            // [L][H] mean over probes, nats
   std::vector<double> logit_std;          // [L][H]
   std::vector<SpectrumStudy> studies;     // exact, shortcut
   CorrelateOptions options;
 };
 
-// Throws InputError naming a file when a dataset is missing, the shapes disagree, or
-// the two files come from different models (config hashes).
+// Throws InputError naming a file when a dataset is missing, the shapes disagree, the
+// two files come from different models (config hashes), a used probe's attention
+// statistics or a static descriptor are not finite (file, dataset, row, layer, head),
+// or no probe has status ok. Probes whose probe/status is not "ok" are left out.
 CorrelateResult correlate_study(const std::string& static_h5, const std::string& sweep_h5,
                                 const CorrelateOptions& opts);
 

@@ -44,6 +44,23 @@ std::vector<float> read_f32(hid_t file, const std::string& name, const std::stri
   return v;
 }
 
+std::vector<std::string> read_strings(hid_t file, const std::string& name, const std::string& path) {
+  std::vector<hsize_t> dims;
+  const h5::Id ds = open_dataset(file, name, path, &dims);
+  if (dims.size() != 1) throw InputError(path, "'/" + name + "' is not a 1-D dataset of strings");
+  std::vector<char*> p(static_cast<size_t>(dims[0]), nullptr);
+  const h5::Id mt(h5::memory_type(ColType::Str));
+  if (!p.empty())
+    h5::check_status(H5Dread(ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data()), path,
+                     "cannot read '/" + name + "' as strings");
+  std::vector<std::string> out;
+  for (char* c : p) {
+    out.emplace_back(c ? c : "");
+    H5free_memory(c);
+  }
+  return out;
+}
+
 void write_f64(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
                const std::vector<double>& data, const std::string& path) {
   h5::write_array(group, name, dims, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data.data(), path);
