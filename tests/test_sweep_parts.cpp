@@ -164,15 +164,77 @@ TEST(Rows, NonFiniteProbeHasNoNumbers) {
   for (size_t i = 0; i < cols.size(); ++i) {
     const qk::ColumnData& c = b.cols[i];
     const std::string& p = cols[i].path;
-    if (p == "probe/status") EXPECT_EQ(c.strings[0], "non_finite");
-    if (p == "probe/nonfinite_tensor") EXPECT_EQ(c.strings[0], "k");
-    if (p == "probe/nonfinite_layer") EXPECT_EQ(reinterpret_cast<const int32_t*>(c.bytes.data())[0], 1);
-    if (p == "bo/position_mode") EXPECT_EQ(c.bytes[0], 1);
+    if (p == "probe/status") {
+      EXPECT_EQ(c.strings[0], "non_finite");
+    } else if (p == "probe/nonfinite_tensor") {
+      EXPECT_EQ(c.strings[0], "k");
+    } else if (p == "probe/nonfinite_layer") {
+      EXPECT_EQ(reinterpret_cast<const int32_t*>(c.bytes.data())[0], 1);
+    } else if (p == "bo/position_mode") {
+      EXPECT_EQ(c.bytes[0], 1);
+    }
     if (cols[i].type != qk::ColType::F64) continue;
     const double* v = reinterpret_cast<const double*>(c.bytes.data());
     ASSERT_EQ(c.bytes.size(), qk::row_elems(cols[i].row_shape) * sizeof(double)) << p;
     for (size_t j = 0; j < c.bytes.size() / sizeof(double); ++j) EXPECT_TRUE(std::isnan(v[j])) << p << "[" << j << "]";
   }
+}
+
+// mask_nonfinite_bo on hand-made results: exactly the values computed from a flagged
+// head become NaN (multi-head mode: every head counts; compat position mode: head 0 only).
+qk::BoResult filled(int layers, int heads, bool gqa, int analysed) {
+  qk::BoResult r;
+  r.layers = layers;
+  r.kv_heads = heads;
+  r.gqa = gqa;
+  r.analysed_heads = analysed;
+  r.layer_coherence.assign(layers, 0.5);
+  r.layer_cross_alignment.assign(layers - 1, 0.75);
+  r.head_entropy.assign(static_cast<size_t>(layers) * analysed, 0.25);
+  if (gqa) r.head_differentiation.assign(static_cast<size_t>(layers) * analysed, 0.125);
+  r.composite_exact = 5000;
+  r.features.fill(0.5);
+  qk::BoValueResult v;
+  v.layer_value_coherence.assign(layers, 0.5);
+  v.layer_kv_coupling.assign(layers, 0.5);
+  v.features7.fill(0.5);
+  r.value = v;
+  return r;
+}
+
+std::vector<int> nan_at(const std::vector<double>& x) {
+  std::vector<int> out;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (std::isnan(x[i])) out.push_back(static_cast<int>(i));
+  return out;
+}
+
+TEST(BoNonFinite, MasksExactlyWhatTheFlaggedHeadsReach) {
+  qk::BoResult r = filled(3, 6, false, 6);
+  std::vector<uint8_t> k_bad(18, 0), v_bad(18, 0);
+  k_bad[1 * 6 + 4] = 1;
+  v_bad[2 * 6 + 0] = 1;
+  qk::mask_nonfinite_bo(r, k_bad, &v_bad);
+  EXPECT_EQ(nan_at(r.head_entropy), (std::vector<int>{10}));
+  EXPECT_EQ(nan_at(r.layer_coherence), (std::vector<int>{1}));
+  EXPECT_EQ(nan_at(r.layer_cross_alignment), (std::vector<int>{0, 1}));
+  EXPECT_TRUE(std::isnan(r.mean_coherence) && std::isnan(r.phase_lock_score) && std::isnan(r.composite_exact) &&
+              std::isnan(r.mean_cross_alignment) && std::isnan(r.features[4]));
+  EXPECT_TRUE(qk::bo_without_score(r));
+  EXPECT_EQ(nan_at(r.value->layer_value_coherence), (std::vector<int>{2}));
+  EXPECT_EQ(nan_at(r.value->layer_kv_coupling), (std::vector<int>{1, 2}));
+  EXPECT_EQ(nan_at(std::vector<double>(r.value->features7.begin(), r.value->features7.end())),
+            (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(qk::first_nonfinite_bo(r), std::optional<std::string>("bo/mean_coherence"));
+
+  qk::BoResult c = filled(2, 2, true, 1);  // lem-compat position mode: head 0 analysed
+  std::vector<uint8_t> k1(4, 0);
+  k1[0 * 2 + 1] = 1;
+  qk::mask_nonfinite_bo(c, k1, nullptr);
+  EXPECT_TRUE(nan_at(c.head_entropy).empty() && nan_at(c.layer_coherence).empty() && !qk::bo_without_score(c));
+  EXPECT_EQ(nan_at(c.value->layer_kv_coupling), (std::vector<int>{0}));  // CKA reads every head
+  EXPECT_TRUE(std::isnan(c.value->mean_kv_coupling) && !std::isnan(c.value->mean_value_coherence));
+  EXPECT_EQ(qk::first_nonfinite_bo(c), std::optional<std::string>("bo/layer_kv_coupling[0]"));
 }
 
 TEST(OnNonFinite, ParsesAndRejects) {

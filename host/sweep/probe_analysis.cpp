@@ -25,6 +25,20 @@ const char* on_nonfinite_name(OnNonFinite policy) {
 
 namespace {
 
+// True when every q/k/v value of snap is finite: one pass over each layer tensor, the
+// layers on all OpenMP threads (the details come from first_nonfinite, only on failure).
+bool snapshot_finite(const Snapshot& snap) {
+  const Tensor4f* tensors[] = {snap.q ? &*snap.q : nullptr, &snap.k, snap.v ? &*snap.v : nullptr};
+  bool finite = true;
+  for (const Tensor4f* t : tensors) {
+    if (t == nullptr || t->shape[0] == 0) continue;
+    const int64_t layers = t->shape[0], per_layer = t->numel() / layers;
+#pragma omp parallel for reduction(&& : finite) schedule(static)
+    for (int64_t l = 0; l < layers; ++l) finite = all_finite(t->data.data() + l * per_layer, per_layer) && finite;
+  }
+  return finite;
+}
+
 // The metrics m asks for, as computed; BO masked by the non-finite heads of k and v.
 void compute(const Snapshot& snap, const ProbeMetrics& m, bool mask, ProbeOutcome& out) {
   if (m.bo) {
@@ -47,7 +61,8 @@ void without_numbers(const Snapshot& snap, const ProbeMetrics& m, ProbeOutcome& 
 
 void analyse_probe(const Snapshot& snap, const ProbeMetrics& m, ProbeOutcome& out) {
   out.status = ProbeStatus{};
-  if (const std::optional<NonFiniteValue> v = first_nonfinite(snap)) {
+  if (!snapshot_finite(snap)) {
+    const std::optional<NonFiniteValue> v = first_nonfinite(snap);
     out.status = {"non_finite", static_cast<int32_t>(v->layer), v->tensor,
                   describe_nonfinite(*v, snap.q ? snap.q->heads() : 0, snap.k.heads())};
     if (m.policy == OnNonFinite::Skip) without_numbers(snap, m, out);
