@@ -104,10 +104,13 @@ void print_summary(const SweepArgs& a, const SweepSummary& s) {
     std::cout << c;
   }
   if (s.non_finite > 0)
-    std::cout << "  non-finite: " << s.non_finite << " probes stored with NaN metrics where non-finite (--on-nonfinite "
-              << on_nonfinite_name(s.on_nonfinite) << "; probe/status); first: " << s.first_non_finite << "\n";
+    std::cout << "  non-finite: " << s.non_finite << " probes stored with their status and "
+              << (s.on_nonfinite == OnNonFinite::Keep ? "NaN where the non-finite values reach"
+                                                      : "NaN metrics")
+              << " (--on-nonfinite " << on_nonfinite_name(s.on_nonfinite) << "); first: " << s.first_non_finite
+              << "\n";
   else
-    std::cout << "  non-finite: 0 probes\n";
+    std::cout << "  non-finite: none\n";
   if (a.o.min_score)
     std::cout << "  accepted: " << s.accepted << " probes with composite >= " << *a.o.min_score
               << " -> " << a.o.accepted << "\n";
