@@ -86,7 +86,7 @@ std::vector<Captured> run(qk::TransformerModel& m, const std::vector<std::vector
 // Max abs error of every layer's q/k/v and the final hidden states of the model in
 // `dir` against the reference file (made by scripts/make_tiny_checkpoints.py).
 double parity(const std::string& dir, const std::string& reference, const std::string& dtype,
-              const std::string& device = "cpu", int64_t query_block = 512) {
+              const std::string& device = "cpu", int64_t query_block = 0) {
   qk::TransformerModel m(dir, qk::RuntimeOptions{device, dtype, query_block});
   const qk::SafeTensorsFile ref(reference);
   double worst = 0.0;

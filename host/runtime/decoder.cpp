@@ -64,6 +64,14 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   return x * cos + rotated * sin;
 }
 
+// Query rows per attention step when none is set: the whole prompt (HF eager's shapes)
+// while q_heads x rows x len f32 scores fit 1 GiB, else the most rows that fit.
+int64_t auto_query_block(int64_t q_heads, int64_t len) {
+  constexpr int64_t kScoresBudget = int64_t{1} << 30;
+  const int64_t rows = kScoresBudget / (q_heads * len * static_cast<int64_t>(sizeof(float)));
+  return std::clamp<int64_t>(rows, 1, len);
+}
+
 }  // namespace
 
 std::string runtime_supported_model_types() {
@@ -122,7 +130,7 @@ struct TransformerModel::Impl {
   ModelConfig cfg;
   c10::Device device{c10::kCPU};
   c10::ScalarType dtype = at::kFloat;
-  int64_t query_block = 512;  // query rows per attention step
+  int64_t query_block = 0;  // query rows per attention step; 0: auto_query_block
   at::Tensor embed, final_norm;
   at::Tensor inv_freq;        // [head_dim / 2] f32 on the device: global layers
   at::Tensor inv_freq_local;  // Gemma 3 sliding layers
@@ -256,8 +264,8 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
     throw InputError(c.path, "field 'position_embedding_type': unsupported '" +
                                  c.position_embedding_type + "'; supported: absolute");
   m.device = resolve_device(options.device);
-  if (options.query_block < 1)
-    throw std::invalid_argument("query_block must be at least 1, not " +
+  if (options.query_block < 0)
+    throw std::invalid_argument("query_block must be 0 (auto) or positive, not " +
                                 std::to_string(options.query_block));
   m.query_block = options.query_block;
   Checkpoint ckpt(dir);
@@ -386,11 +394,12 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
       const at::Tensor& v = cap.v[b];
       const at::Tensor kt = (rep > 1 ? k.repeat_interleave(rep, 0) : k).transpose(-1, -2);
       const at::Tensor vr = rep > 1 ? v.repeat_interleave(rep, 0) : v;
-      // Query blocks bound the scores to [q_heads, query_block, S] at a time.
+      // Query blocks bound the scores to [q_heads, block, S] at a time.
       const at::Tensor& mask = L.sliding ? s.sliding_mask : s.mask;
+      const int64_t block = m.query_block > 0 ? m.query_block : auto_query_block(Hq, S);
       std::vector<at::Tensor> blocks;
-      for (int64_t q0 = 0; q0 < S; q0 += m.query_block) {
-        const int64_t n = std::min(m.query_block, S - q0);
+      for (int64_t q0 = 0; q0 < S; q0 += block) {
+        const int64_t n = std::min(block, S - q0);
         at::Tensor scores = at::matmul(cap.q[b].narrow(1, q0, n), kt) * scale;
         if (mask.defined()) scores = scores + mask.narrow(0, q0, n);
         blocks.push_back(at::matmul(at::softmax(scores, -1, at::kFloat).to(m.dtype), vr));

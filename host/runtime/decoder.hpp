@@ -40,8 +40,11 @@ struct PrefillResult {
 struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   std::string dtype;            // bf16 | f16 | f32; empty: the checkpoint's dtype
-  int64_t query_block = 512;    // query rows per attention step: scores held are
-                                // [q_heads, query_block, len] at a time
+  int64_t query_block = 0;      // query rows per attention step: scores held are
+                                // [q_heads, query_block, len] at a time. 0 (auto): all
+                                // rows in one step, as HF eager (same matmul shapes, so
+                                // the same rounding), while the f32 scores stay within
+                                // 1 GiB; else the most rows that do
 };
 
 // "auto" -> the first CUDA device when libtorch sees one, else the CPU. Throws
