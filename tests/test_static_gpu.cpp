@@ -418,30 +418,41 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
   }
 }
 
-// [rows][hidden] f32 rows scale_i * e_i with e_i orthonormal (modified Gram-Schmidt, twice,
-// of Gaussian rows; rows <= hidden) and scale_i log-spaced from top down to top / kappa.
-std::vector<float> graded_rows(int64_t rows, int64_t hidden, double top, double kappa, uint32_t seed) {
-  const std::vector<float> g = random_floats(static_cast<size_t>(rows * hidden), seed);
+// [rows][cols] fp64 orthonormal rows (modified Gram-Schmidt, twice, of Gaussian rows;
+// rows <= cols).
+Mat orthonormal_rows(int64_t rows, int64_t cols, uint32_t seed) {
+  const std::vector<float> g = random_floats(static_cast<size_t>(rows * cols), seed);
   Mat e(g.begin(), g.end());
   for (int pass = 0; pass < 2; ++pass)
     for (int64_t i = 0; i < rows; ++i) {
-      double* x = e.data() + i * hidden;
+      double* x = e.data() + i * cols;
       for (int64_t j = 0; j < i; ++j) {
-        const double* y = e.data() + j * hidden;
+        const double* y = e.data() + j * cols;
         double dot = 0.0;
-        for (int64_t k = 0; k < hidden; ++k) dot += x[k] * y[k];
-        for (int64_t k = 0; k < hidden; ++k) x[k] -= dot * y[k];
+        for (int64_t k = 0; k < cols; ++k) dot += x[k] * y[k];
+        for (int64_t k = 0; k < cols; ++k) x[k] -= dot * y[k];
       }
       double nrm = 0.0;
-      for (int64_t k = 0; k < hidden; ++k) nrm += x[k] * x[k];
-      for (int64_t k = 0; k < hidden; ++k) x[k] /= std::sqrt(nrm);
+      for (int64_t k = 0; k < cols; ++k) nrm += x[k] * x[k];
+      for (int64_t k = 0; k < cols; ++k) x[k] /= std::sqrt(nrm);
     }
-  std::vector<float> out(e.size());
-  for (int64_t i = 0; i < rows; ++i) {
-    const double scale = top * std::pow(kappa, -static_cast<double>(i) / static_cast<double>(std::max<int64_t>(rows - 1, 1)));
-    for (int64_t k = 0; k < hidden; ++k)
-      out[static_cast<size_t>(i * hidden + k)] = static_cast<float>(scale * e[static_cast<size_t>(i * hidden + k)]);
-  }
+  return e;
+}
+
+// A [rows][hidden] f32 matrix W diag(s) E: E orthonormal rows, s log-spaced from top down
+// to top / kappa, W a random rows x rows rotation (its Gram W diag(s^2) W^T is not diagonal).
+std::vector<float> graded_rows(int64_t rows, int64_t hidden, double top, double kappa, uint32_t seed) {
+  const Mat e = orthonormal_rows(rows, hidden, seed), w = orthonormal_rows(rows, rows, seed + 1000);
+  std::vector<float> out(static_cast<size_t>(rows * hidden));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t k = 0; k < hidden; ++k) {
+      double acc = 0.0;
+      for (int64_t j = 0; j < rows; ++j) {
+        const double sj = top * std::pow(kappa, -static_cast<double>(j) / static_cast<double>(std::max<int64_t>(rows - 1, 1)));
+        acc += w[static_cast<size_t>(i * rows + j)] * sj * e[static_cast<size_t>(j * hidden + k)];
+      }
+      out[static_cast<size_t>(i * hidden + k)] = static_cast<float>(acc);
+    }
   return out;
 }
 
