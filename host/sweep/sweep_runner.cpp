@@ -131,6 +131,52 @@ void note_probe(const ProbeOutcome& out, bool verbose, SweepSummary& sum, Compos
             << out.status.detail << " (stored with status " << out.status.status << ")\n";
   if (sum.non_finite == kWarnings) std::cerr << "qkgeom: warning: further non-finite probes are not listed; see probe/status\n";
 }
+SweepLayout sweep_layout(const ModelConfig& cfg, const SweepOptions& o) {
+  SweepLayout layout;
+  layout.layers = cfg.num_layers;
+  layout.q_heads = cfg.num_heads;
+  layout.kv_heads = cfg.num_kv_heads;
+  layout.head_dim = cfg.head_dim;
+  layout.analysed_heads = o.lem_compat ? 1 : cfg.num_kv_heads;
+  layout.bo = o.bo;
+  layout.attention = o.attention;
+  layout.save_kv = o.save_kv;
+  return layout;
+}
+
+ProbeMetrics probe_metrics(const ModelConfig& cfg, const SweepOptions& o) {
+  ProbeMetrics pm;
+  pm.bo = o.bo;
+  pm.attention = o.attention;
+  pm.bo_options.lem_compat = o.lem_compat;
+  pm.bo_options.device = o.device;
+  pm.attention_options = attention_options_for(cfg, o.device);
+  pm.policy = o.on_nonfinite;
+  return pm;
+}
+
+// The outcomes of one batch's probes (probes[i] captured as snaps[i]), in order; under
+// --on-nonfinite fail those before the first non-finite probe, whose message goes to
+// *failure.
+std::vector<ProbeOutcome> analyse_batch(const TokenizedProbe* probes, const std::vector<Snapshot>& snaps,
+                                        const ProbeMetrics& pm, const SweepOptions& o, SweepSummary& sum,
+                                        CompositeRange& composite, std::string* failure) {
+  std::vector<ProbeOutcome> outs;
+  for (size_t i = 0; i < snaps.size(); ++i) {
+    ProbeOutcome out;
+    out.probe = &probes[i];
+    out.snap = &snaps[i];
+    analyse_probe(snaps[i], pm, out);
+    if (!out.status.ok() && o.on_nonfinite == OnNonFinite::Fail) {
+      *failure = failure_message(out, o, sum.dtype);
+      break;
+    }
+    note_probe(out, o.progress, sum, composite);
+    outs.push_back(std::move(out));
+  }
+  return outs;
+}
+
 }  // namespace
 
 SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
@@ -161,16 +207,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   sum.probes_in_file = static_cast<int64_t>(set.probes.size());
   sum.skipped = set.skipped;
 
-  SweepLayout layout;
-  layout.layers = cfg.num_layers;
-  layout.q_heads = cfg.num_heads;
-  layout.kv_heads = cfg.num_kv_heads;
-  layout.head_dim = cfg.head_dim;
-  layout.analysed_heads = o.lem_compat ? 1 : cfg.num_kv_heads;
-  layout.bo = o.bo;
-  layout.attention = o.attention;
-  layout.save_kv = o.save_kv;
-  const std::vector<ColumnSpec> cols = sweep_columns(layout);
+  const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o));
   const Attrs attrs = sweep_attrs(o, sum.device, gpu, sum.dtype);
   std::optional<ResultsStore> reopened = reopen_store(o, cols, attrs);
   std::unordered_set<int64_t> done;
@@ -198,13 +235,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   ResultsStore store = reopened ? std::move(*reopened)
                                 : ResultsStore::create(o.out, cols, attrs, kSweepSchemaVersion);
 
-  ProbeMetrics pm;
-  pm.bo = o.bo;
-  pm.attention = o.attention;
-  pm.bo_options.lem_compat = o.lem_compat;
-  pm.bo_options.device = o.device;
-  pm.attention_options = attention_options_for(cfg, o.device);
-  pm.policy = o.on_nonfinite;
+  const ProbeMetrics pm = probe_metrics(cfg, o);
   const bool with_q = o.attention || o.save_kv == SaveKv::Qkv;
   CompositeRange composite;
   std::string failure;  // --on-nonfinite fail: why the sweep stopped
@@ -225,19 +256,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
     const std::vector<Snapshot> snaps = capture_snapshots(model, ids, with_q);
     sum.prefill_s += secs(t);
     t = Clock::now();
-    std::vector<ProbeOutcome> outs;
-    for (size_t i = 0; i < snaps.size() && failure.empty(); ++i) {
-      ProbeOutcome out;
-      out.probe = &work[begin + i];
-      out.snap = &snaps[i];
-      analyse_probe(snaps[i], pm, out);
-      if (!out.status.ok() && o.on_nonfinite == OnNonFinite::Fail) {
-        failure = failure_message(out, o, sum.dtype);
-        break;
-      }
-      note_probe(out, o.progress, sum, composite);
-      outs.push_back(std::move(out));
-    }
+    const std::vector<ProbeOutcome> outs = analyse_batch(&work[begin], snaps, pm, o, sum, composite, &failure);
     int64_t tokens = 0;
     for (const ProbeOutcome& x : outs) tokens += static_cast<int64_t>(x.probe->ids.size());
     if (!outs.empty()) {
