@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test demo bench clean
+.PHONY: deps configure build test demo bench clean fuzz asan
 
 deps:
 	scripts/deps.sh
@@ -24,6 +24,14 @@ demo: build
 
 bench: build
 	scripts/bench.sh $(BUILD)
+
+# libFuzzer harnesses (clang, ASan + UBSan) in build-fuzz, FUZZ_SECONDS (20) each.
+fuzz: deps
+	scripts/fuzz.sh
+
+# The unit tests that need no libtorch, built with ASan + UBSan in build-asan.
+asan: deps
+	scripts/asan.sh
 
 clean:
 	rm -rf $(BUILD)
