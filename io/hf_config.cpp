@@ -11,6 +11,7 @@
 
 #include "hf_defaults.hpp"
 #include "input_error.hpp"
+#include "json_limits.hpp"
 
 namespace qk {
 
@@ -395,6 +396,7 @@ void parse_decoder(const Reader& r, ModelConfig& c) {
 }  // namespace
 
 ModelConfig parse_hf_config(const std::string& text, const std::string& path) {
+  check_json_limits(text, path);
   json j;
   try {
     j = json::parse(text);

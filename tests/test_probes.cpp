@@ -195,13 +195,25 @@ const std::vector<BadLine>& bad_lines() {
       {"json_duplicate_key", F::Jsonl, R"({"id": "b", "prompt": "x", "prompt": "y"})", "duplicate key \"prompt\"", ""},
       {"json_duplicate_nested_key", F::Jsonl, R"({"id": "b", "prompt": "x", "m": {"k": 1, "k": 2}})", "duplicate key \"k\"", ""},
       {"json_duplicate_id", F::Jsonl, R"({"id": "a", "prompt": "again"})", "duplicate id \"a\" (first on line 1)", "a"},
+      {"json_nul_prompt", F::Jsonl, R"({"id": "b", "prompt": "before\u0000after"})", "\"prompt\" holds U+0000 (NUL) at character 7", "b"},
+      {"json_nul_prompt_end", F::Jsonl, R"({"id": "b", "prompt": "\u00e9nd\u0000"})", "\"prompt\" holds U+0000 (NUL) at character 4", "b"},
+      {"json_nul_id", F::Jsonl, R"({"id": "a\u0000x", "prompt": "x"})", "\"id\" holds U+0000 (NUL) at character 2", ""},
+      {"json_nul_domain", F::Jsonl, R"({"id": "b", "domain": "do\u0000main", "prompt": "x"})", "\"domain\" holds U+0000 (NUL) at character 3", "b"},
+      {"json_field_128_deep", F::Jsonl, R"({"id": "b", "prompt": "x", "f": )" + std::string(127, '[') + std::string(127, ']') + "}",
+       "JSON nests deeper than 127 levels (column 159)", ""},
+      {"json_field_70000_deep", F::Jsonl, R"({"id": "b", "prompt": "x", "f": )" + std::string(70000, '[') + std::string(70000, ']') + "}",
+       "JSON nests deeper than 127 levels", ""},
+      {"json_object_100000_deep", F::Jsonl, [] { std::string s; for (int i = 0; i < 100000; ++i) s += R"({"a": )"; return s + "1" + std::string(100000, '}'); }(),
+       "JSON nests deeper than 127 levels (column 763)", ""},
       {"json_bad_utf8", F::Jsonl, "{\"id\": \"b\", \"prompt\": \"caf\xE9\"}", "invalid UTF-8 at byte 27", ""},
       {"json_lone_surrogate_escape", F::Jsonl, R"({"id": "b", "prompt": "\ud800"})", "malformed JSON", ""},
+      {"json_number_overflow", F::Jsonl, R"({"id": "b", "prompt": "x", "w": -1e999})", "malformed JSON", ""},
       {"text_bad_utf8", F::Text, "abc\xC3(", "invalid UTF-8 at byte 4", ""},
       {"text_overlong", F::Text, "a\xC0\xAF", "invalid UTF-8 at byte 2", ""},
       {"text_surrogate", F::Text, "\xED\xA0\x80", "invalid UTF-8 at byte 1", ""},
       {"text_truncated_sequence", F::Text, "ok \xE2\x82", "invalid UTF-8 at byte 4", ""},
       {"text_only_unicode_space", F::Text, "\xE3\x80\x80 ", "empty prompt (only white space)", "L3"},
+      {"text_nul", F::Text, std::string("be\0fore", 7), "the prompt holds U+0000 (NUL) at character 3", "L3"},
       {"ids_negative", F::Ids, "1, -2", "token id -2 is negative", "L3"},
       {"ids_word", F::Ids, "1 x 3", "token id 'x' is not an integer", "L3"},
       {"ids_float", F::Ids, "1.5", "token id '1.5' is not an integer", "L3"},
@@ -211,6 +223,7 @@ const std::vector<BadLine>& bad_lines() {
       {"ids_trailing_comma", F::Ids, "1,2, ", "trailing comma", "L3"},
       {"ids_too_large", F::Ids, "99999999999999999999", "token id 99999999999999999999 is too large", "L3"},
       {"ids_bad_utf8", F::Ids, "1 \xFF", "invalid UTF-8 at byte 3", ""},
+      {"ids_nul", F::Ids, std::string("1 \0 2", 5), "the line holds U+0000 (NUL) at character 3", "L3"},
   };
   return cases;
 }
@@ -259,6 +272,32 @@ TEST_F(Probes, SkippedLineDoesNotClaimItsId) {
   EXPECT_EQ(set.probes[0].line, 2);
   ASSERT_EQ(set.skipped.size(), 1u);
   EXPECT_EQ(set.skipped[0].line, 1);
+}
+
+// HDF5 strings end at a NUL, so prompts, ids and domains holding one are refused; the
+// other fields keep it (as the escape \u0000 in their JSON text), and ids stay unique.
+TEST_F(Probes, NulIsRefusedInStoredTextKeptInFields) {
+  const std::string path = write("nul.jsonl",
+                                 "{\"id\": \"a\\u0000x\", \"prompt\": \"first\"}\n"
+                                 "{\"id\": \"a\\u0000y\", \"prompt\": \"second\"}\n"
+                                 "{\"id\": \"a\", \"prompt\": \"third\", \"note\": \"n\\u0000b\"}\n");
+  const qk::ProbeSet set = qk::read_probes(path, qk::ProbeFormat::Auto, qk::OnBadLine::Skip);
+  ASSERT_EQ(set.probes.size(), 1u);
+  EXPECT_EQ(set.probes[0].id, "a");
+  EXPECT_EQ(set.probes[0].fields, R"({"note":"n\u0000b"})");
+  EXPECT_EQ(nlohmann::json::parse(set.probes[0].fields)["note"].get<std::string>(), std::string("n\0b", 3));
+  ASSERT_EQ(set.skipped.size(), 2u);
+  EXPECT_EQ(set.skipped[0].line, 1);
+  EXPECT_EQ(set.skipped[1].line, 2);
+}
+
+// 127 levels of nesting (the JSONL object's own included) are kept, exactly.
+TEST_F(Probes, FieldNested127LevelsIsKept) {
+  const std::string deep = std::string(126, '[') + std::string(126, ']');
+  const std::string path = write("deep.jsonl", R"({"id": "d", "prompt": "x", "f": )" + deep + "}\n");
+  const qk::ProbeSet set = qk::read_probes(path);
+  ASSERT_EQ(set.probes.size(), 1u);
+  EXPECT_EQ(set.probes[0].fields, R"({"f":)" + deep + "}");
 }
 
 TEST_F(Probes, FileProblems) {

@@ -525,4 +525,33 @@ TEST(ResultsStore, FileTooLargeKeepsCommittedRows) {
   for (int64_t i = 0; i < got[0] + 8; i += 5) EXPECT_EQ(noise[static_cast<size_t>(i) * st::kWide + 7], st::noise(i, 7));
 }
 
+// HDF5 strings end at a NUL: a string holding one is refused before anything is written
+// (column values, root attributes), never stored cut short; other text is kept exactly.
+TEST(ResultsStore, NulInStringsIsRefused) {
+  const std::string p = temp_path("nul.h5");
+  qk::ResultsStore s = make_store(p);
+  qk::StoreBatch b = st::batch(st::range(0, 2));
+  b.cols[1].strings[1] = std::string("p1\0x", 4);
+  expect_input_error([&](const std::string&) { s.append(b); }, p,
+                     "column 'probe/id' value 1 holds U+0000 (NUL) at byte 2");
+  b = st::batch(st::range(0, 2));
+  b.cols[8].strings.back() = std::string(1, '\0');  // ragged kv/token
+  expect_input_error([&](const std::string&) { s.append(b); }, p, "column 'kv/token' value 0 holds U+0000");
+  EXPECT_EQ(s.rows(), 0);
+  const std::vector<std::string> odd = {"", "\xC3\xA9\xF0\x9F\x98\x80\xE4\xB8\xAD", "tab\t\r\nbell\x07",
+                                        "\"q\",", std::string(5000, 'x')};
+  b = st::batch(st::range(0, 5));
+  b.cols[1].strings = odd;
+  s.append(b);  // the refused batches left nothing behind
+  EXPECT_EQ(s.read_strings("probe/id"), odd);
+  expect_input_error([&](const std::string&) { s.finish({{"status", std::string("ok\0", 3)}}); }, p,
+                     "root attribute 'status' holds U+0000");
+  s.finish({{"status", "complete"}});
+  EXPECT_EQ(dump(p).at("probe/id").strings, odd);
+  const std::string q = temp_path("nul_attr.h5");
+  expect_input_error([&](const std::string&) { qk::ResultsStore::create(q, st::columns(), {{"model", std::string("m\0x", 3)}}, 1); },
+                     q, "root attribute 'model' holds U+0000 (NUL) at byte 1");
+  EXPECT_FALSE(std::filesystem::exists(q));
+}
+
 }  // namespace

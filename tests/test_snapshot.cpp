@@ -193,6 +193,66 @@ TEST(Snapshot, TruncatedHdf5) {
   expect_bad(p, "");
 }
 
+// Creates /k of f32 `dims` (chunked by `chunk` when given, gzip-compressed with `gzip`)
+// and writes its first `rows` entries along axis 0 (0: nothing is written).
+void write_h5_partly(const std::string& p, const std::vector<hsize_t>& dims,
+                     const std::vector<hsize_t>& chunk, bool gzip, hsize_t rows) {
+  const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t sp = H5Screate_simple(4, dims.data(), nullptr);
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (!chunk.empty()) H5Pset_chunk(dcpl, 4, chunk.data());
+  if (gzip) H5Pset_deflate(dcpl, 4);
+  const hid_t ds = H5Dcreate2(f, "k", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (rows > 0) {
+    std::vector<hsize_t> count = dims;
+    count[0] = rows;
+    const std::vector<hsize_t> start(4, 0);
+    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+    const hid_t mem = H5Screate_simple(4, count.data(), nullptr);
+    const std::vector<float> data(static_cast<size_t>(H5Sget_select_npoints(sp)), 1.5f);
+    H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, sp, H5P_DEFAULT, data.data());
+    H5Sclose(mem);
+  }
+  H5Dclose(ds);
+  H5Pclose(dcpl);
+  H5Sclose(sp);
+  H5Fclose(f);
+}
+
+// A shape the file does not back is refused (exit 3) before anything is allocated: once
+// std::bad_alloc (exit 4) or a read of fill values.
+TEST(Snapshot, Hdf5HugeShapeRefusedBeforeAllocating) {
+  const std::string huge = temp_path("huge.h5");
+  write_h5_partly(huge, {100000, 1000, 1000, 1000}, {1, 1, 100, 100}, false, 0);
+  expect_bad(huge, "dataset '/k': declares shape [100000, 1000, 1000, 1000]: 381469726 MiB as f32, more than this machine's");
+  const std::string overflow = temp_path("overflow.h5");
+  write_h5_partly(overflow, {1ull << 32, 1ull << 32, 4, 1}, {1, 1, 4, 1}, false, 0);
+  expect_bad(overflow, "declares shape [4294967296, 4294967296, 4, 1]: too many elements");
+  const std::string unwritten = temp_path("unwritten.h5");
+  write_h5_partly(unwritten, {2, 2, 8, 1000000}, {1, 1, 8, 1000}, false, 0);
+  expect_bad(unwritten, "declares shape [2, 2, 8, 1000000] (128000000 bytes) but stores 0 of its 4000 chunks");
+}
+
+TEST(Snapshot, Hdf5PartlyWrittenRefused) {
+  const std::string gz = temp_path("half_gzip.h5");
+  write_h5_partly(gz, {2, 2, 8, 64}, {1, 1, 8, 64}, true, 1);
+  expect_bad(gz, "declares shape [2, 2, 8, 64] (8192 bytes) but stores 2 of its 4 chunks");
+  const std::string contiguous = temp_path("never_written.h5");
+  write_h5_partly(contiguous, {2, 2, 8, 64}, {}, false, 0);
+  expect_bad(contiguous, "declares shape [2, 2, 8, 64] (8192 bytes) but stores no data");
+}
+
+// Fully written chunked data loads, edge chunks (shape not a multiple of the chunk) included.
+TEST(Snapshot, Hdf5ChunkedFullyWrittenLoads) {
+  for (const bool gzip : {false, true}) {
+    const std::string p = temp_path(gzip ? "edge_gzip.h5" : "edge.h5");
+    write_h5_partly(p, {3, 1, 5, 7}, {2, 1, 2, 3}, gzip, 3);
+    const qk::Snapshot s = qk::load_snapshot(p);
+    EXPECT_EQ(s.k.shape, (std::array<int64_t, 4>{3, 1, 5, 7}));
+    EXPECT_EQ(s.k.data, std::vector<float>(105, 1.5f));
+  }
+}
+
 // A snapshot of 3 layers, 2 KV and 4 query heads, 5 positions, head_dim 4, with metadata.
 qk::Snapshot small_snapshot() {
   qk::Snapshot s;

@@ -6,9 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <tuple>
 
 #include "expect_input_error.hpp"
+#include "json_limits.hpp"
 #include "tokenizer.hpp"
 
 namespace {
@@ -183,6 +186,7 @@ void expect_load_error(const std::string& dir, const std::string& needle) {
 
 TEST(Tokenizer, MalformedFiles) {
   expect_load_error(write_dir("notjson", "{ not json"), "not valid JSON");
+  expect_load_error(write_dir("overflow", R"({"model": {"dropout": 1e999}})"), "not valid JSON");
   json j = byte_level_bpe();
   j["model"]["type"] = "Unigram";
   expect_load_error(write_dir("unigram", j.dump()), "model.type");
@@ -257,6 +261,73 @@ TEST(Tokenizer, RealQwen3WhenPresent) {
   const qk::Tokenizer t = qk::Tokenizer::from_dir(d);
   EXPECT_EQ(t.encode("Hello world"), (Ids{9707, 1879}));
   EXPECT_EQ(t.encode("<|im_start|>user"), (Ids{151644, 872}));
+}
+
+// byte_level_bpe() with its normalizer (or pre_tokenizer) nested `depth` Sequences deep
+// around `inner`: the file nests 1 + 2 * depth levels plus those of `inner`.
+std::string nested_sequences(const char* field, const char* list, int depth, const std::string& inner) {
+  json j = byte_level_bpe();
+  j[field] = "@";
+  std::string open, close;
+  for (int i = 0; i < depth; ++i) {
+    open += std::string(R"({"type":"Sequence",")") + list + "\":[";
+    close += "]}";
+  }
+  const std::string text = j.dump();
+  const size_t at = text.find("\"@\"");
+  return text.substr(0, at) + open + inner + close + text.substr(at + 3);
+}
+
+// HF tokenizers (serde_json) loads 127 levels and refuses 128 (checked with
+// tokenizers 0.23 by tests/reference/test_strings.py).
+TEST(Tokenizer, NestingDepthAsHf) {
+  const std::string lower = R"({"type":"Lowercase"})";
+  const qk::Tokenizer t62 = qk::Tokenizer::from_dir(
+      write_dir("deep126", nested_sequences("normalizer", "normalizers", 62, lower)));  // 126 levels
+  EXPECT_EQ(t62.encode("ABC"), (Ids{7}));
+  qk::Tokenizer::from_dir(write_dir("deep127", nested_sequences("normalizer", "normalizers", 63, "")));
+  const std::string deep128 = write_dir("deep128", nested_sequences("normalizer", "normalizers", 63, lower));
+  expect_input_error([&](const std::string&) { qk::Tokenizer::from_dir(deep128); }, deep128 + "/tokenizer.json",
+                     "nests deeper than 127 levels (line 1, column ");
+}
+
+// 40,000 nested Sequences (a 2 MB file) once took 7.8 GB and crashed; now refused at once.
+TEST(Tokenizer, DeepSequencesAreRefused) {
+  const std::string byte_level = R"({"type":"ByteLevel","add_prefix_space":false,"use_regex":true})";
+  for (const auto& [field, list, inner] :
+       {std::tuple{"normalizer", "normalizers", std::string(R"({"type":"NFC"})")},
+        std::tuple{"pre_tokenizer", "pretokenizers", byte_level}}) {
+    const std::string dir = write_dir(std::string("deep_") + field, nested_sequences(field, list, 40000, inner));
+    expect_load_error(dir, "nests deeper than 127 levels");
+  }
+  const std::string cfg = write_dir("deepcfg", byte_level_bpe().dump(), std::string(200, '[') + std::string(200, ']'));
+  expect_input_error([&](const std::string&) { qk::Tokenizer::from_dir(cfg); }, cfg + "/tokenizer_config.json",
+                     "nests deeper than 127 levels (line 1, column 128)");
+}
+
+TEST(JsonLimits, DepthScanSkipsStrings) {
+  EXPECT_EQ(qk::json_too_deep_at("[[]]", 2), std::nullopt);
+  EXPECT_EQ(qk::json_too_deep_at("[[[]]]", 2), std::optional<size_t>(2));
+  EXPECT_EQ(qk::json_too_deep_at(R"(["[[[[", {"a": "]]]{{{"}])", 2), std::nullopt);
+  EXPECT_EQ(qk::json_too_deep_at(R"(["\"[[[["])", 1), std::nullopt);  // an escaped quote
+  EXPECT_EQ(qk::json_too_deep_at(R"(["\\", [[]]])", 2), std::optional<size_t>(8));  // an escaped backslash
+  EXPECT_EQ(qk::json_too_deep_at("]]]][[", 1), std::optional<size_t>(5));  // stray closers do not go below 0
+  EXPECT_EQ(qk::json_too_deep_at(std::string(127, '[') + std::string(127, ']')), std::nullopt);
+  EXPECT_EQ(qk::json_too_deep_at(std::string(128, '[')), std::optional<size_t>(127));
+  EXPECT_EQ(qk::text_position("ab\ncd", 4), "line 2, column 2");
+  EXPECT_EQ(qk::text_position("abc", 0), "line 1, column 1");
+}
+
+TEST(JsonLimits, SizeIsCheckedBeforeReading) {
+  const std::string dir = write_dir("size", std::string(2000, ' ') + "{}");
+  const std::string file = dir + "/tokenizer.json";
+  expect_input_error([](const std::string& p) { qk::read_json_file(p, 1000); }, file,
+                     "is 2002 bytes, more than the 1000 bytes a JSON file may hold");
+  EXPECT_EQ(qk::read_json_file(file).size(), 2002u);
+  expect_input_error([](const std::string& w) { qk::check_json_limits("[1, 2]", w, 5); }, "line 4",
+                     "JSON text of 6 bytes, more than the 5 bytes allowed");
+  expect_input_error([](const std::string& p) { qk::parse_json_file(p); }, dir, "is not a regular file");
+  expect_input_error([](const std::string& p) { qk::parse_json_file(p); }, dir + "/absent.json", "cannot open");
 }
 
 }  // namespace

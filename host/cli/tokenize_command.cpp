@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "input_error.hpp"
+#include "json_limits.hpp"
 #include "tokenizer.hpp"
 
 namespace qk {
@@ -31,6 +32,7 @@ int tokenize_file(const Tokenizer& tok, const std::string& path, bool special) {
   size_t lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
+    check_json_limits(line, path + ":" + std::to_string(lineno));
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "input_error.hpp"
+#include "json_limits.hpp"
 #include "safetensors.hpp"
 
 namespace qk {
@@ -52,6 +53,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir), config_(load_hf_conf
     std::ifstream in(index, std::ios::binary);
     std::ostringstream ss;
     ss << in.rdbuf();
+    check_json_limits(ss.str(), index);
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(ss.str());

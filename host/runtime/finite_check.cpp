@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dtype.hpp"
+#include "json_limits.hpp"
 #include "input_error.hpp"
 #include "safetensors.hpp"
 
@@ -62,14 +63,8 @@ std::map<std::string, std::string> checkpoint_files(const std::string& dir) {
     return file_of;
   }
   const fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  std::ifstream in(index);
-  if (!in) throw InputError(dir, "no model.safetensors or model.safetensors.index.json");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(index.string(), std::string("not valid JSON: ") + e.what());
-  }
+  if (!fs::exists(index)) throw InputError(dir, "no model.safetensors or model.safetensors.index.json");
+  const nlohmann::json j = parse_json_file(index.string());
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw InputError(index.string(), "lacks the object 'weight_map'");
   for (const auto& [name, file] : j["weight_map"].items())

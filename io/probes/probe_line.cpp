@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_limits.hpp"
+
 namespace qk::probe_detail {
 
 namespace {
@@ -63,8 +65,15 @@ std::string json_problem(const nlohmann::json::parse_error& e) {
   return "malformed JSON at column " + std::to_string(e.byte) + ": " + detail;
 }
 
-// Parses one JSON value, rejecting duplicate keys at any depth (nlohmann keeps the last).
+// Parses one JSON value, rejecting duplicate keys at any depth (nlohmann keeps the last),
+// lines longer than kJsonMaxBytes and nesting deeper than kJsonMaxDepth.
 Json parse_json(const std::string& line) {
+  if (line.size() > kJsonMaxBytes)
+    throw LineProblem("line of " + std::to_string(line.size()) + " bytes, more than the " +
+                      std::to_string(kJsonMaxBytes >> 20) + " MiB a JSON line may hold");
+  if (const auto at = json_too_deep_at(line))
+    throw LineProblem("JSON nests deeper than " + std::to_string(kJsonMaxDepth) + " levels (column " +
+                      std::to_string(*at + 1) + ")");
   std::vector<std::set<std::string>> keys;
   const Json::parser_callback_t check = [&](int, Json::parse_event_t event, Json& parsed) {
     if (event == Json::parse_event_t::object_start) keys.emplace_back();
@@ -77,7 +86,21 @@ Json parse_json(const std::string& line) {
     return Json::parse(line, check);
   } catch (const nlohmann::json::parse_error& e) {
     throw LineProblem(json_problem(e));
+  } catch (const nlohmann::json::out_of_range& e) {  // a number overflows a double
+    throw LineProblem(std::string("malformed JSON: ") + e.what());
   }
+}
+
+// LineProblem when text `what` holds U+0000: the results store keeps text as HDF5
+// strings, which end at the first NUL (docs/hdf5-schema.md).
+void refuse_nul(const std::string& text, const std::string& what, const std::string& id) {
+  const size_t at = text.find('\0');
+  if (at == std::string::npos) return;
+  size_t chars = 0;  // code points before the NUL
+  for (size_t k = 0; k < at; ++k) chars += (static_cast<unsigned char>(text[k]) & 0xC0) != 0x80;
+  throw LineProblem(what + " holds U+0000 (NUL) at character " + std::to_string(chars + 1) +
+                        ", which the results file cannot store (HDF5 strings end at a NUL)",
+                    id);
 }
 
 // True for a JSON number written as an integer past the 64-bit range (nlohmann keeps it as a double).
@@ -122,6 +145,7 @@ std::string json_id(const Json& obj) {
   else throw LineProblem("\"id\" must be a string or an integer, got " +
                          (it->is_number_float() ? std::string("a non-integer number") : it->type_name()));
   if (is_empty_text(id)) throw LineProblem("\"id\" is empty");
+  refuse_nul(id, "\"id\"", "");
   return id;
 }
 
@@ -155,6 +179,7 @@ Probe parse_jsonl_line(const std::string& line) {
     p.prompt = prompt.get<std::string>();
     if (p.prompt.empty()) throw LineProblem("empty prompt", p.id);
     if (is_empty_text(p.prompt)) throw LineProblem("empty prompt (only white space)", p.id);
+    refuse_nul(p.prompt, "\"prompt\"", p.id);
   } else {
     p.ids = json_ids(obj.at("ids"), p.id);
   }
@@ -163,6 +188,7 @@ Probe parse_jsonl_line(const std::string& line) {
     if (!domain.is_string())
       throw LineProblem("\"domain\" must be a string, got " + std::string(domain.type_name()), p.id);
     p.domain = domain.get<std::string>();
+    refuse_nul(p.domain, "\"domain\"", p.id);
   }
   Json rest = Json::object();
   for (const auto& [key, value] : obj.items()) {
@@ -176,6 +202,7 @@ Probe parse_text_line(const std::string& line, int64_t line_no) {
   Probe p;
   p.id = "L" + std::to_string(line_no);
   if (is_empty_text(line)) throw LineProblem("empty prompt (only white space)", p.id);
+  refuse_nul(line, "the prompt", p.id);
   p.prompt = line;
   p.fields = "{}";
   return p;
@@ -185,6 +212,7 @@ Probe parse_ids_line(const std::string& line, int64_t line_no) {
   Probe p;
   p.id = "L" + std::to_string(line_no);
   p.fields = "{}";
+  refuse_nul(line, "the line", p.id);
   try {
     p.ids = parse_id_list(line);
   } catch (const std::invalid_argument& e) {

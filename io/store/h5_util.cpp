@@ -66,6 +66,13 @@ void check_status(herr_t status, const std::string& file, const std::string& wha
   if (status < 0) fail(file, what);
 }
 
+void require_no_nul(const std::string& s, const std::string& file, const std::string& what) {
+  const size_t at = s.find('\0');
+  if (at != std::string::npos)
+    throw InputError(file, what + " holds U+0000 (NUL) at byte " + std::to_string(at) +
+                               ": HDF5 strings end at a NUL, so it cannot be stored");
+}
+
 namespace {
 
 hid_t utf8_string_type() {
@@ -119,6 +126,7 @@ namespace {
 // Removes attribute `name` when present, then creates it with `type` and `space`.
 Id fresh_attr(hid_t obj, const std::string& name, hid_t type, hid_t space,
               const std::string& file) {
+  require_no_nul(name, file, "an attribute name");
   if (H5Aexists(obj, name.c_str()) > 0)
     check_status(H5Adelete(obj, name.c_str()), file, "cannot replace attribute '" + name + "'");
   return Id(check(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), file,
@@ -129,6 +137,7 @@ Id fresh_attr(hid_t obj, const std::string& name, hid_t type, hid_t space,
 
 void write_string_attr(hid_t obj, const std::string& name, const std::string& value,
                        const std::string& file) {
+  require_no_nul(value, file, "attribute '" + name + "'");
   Id type(utf8_string_type());
   Id space(H5Screate(H5S_SCALAR));
   Id attr = fresh_attr(obj, name, type.get(), space.get(), file);
@@ -138,6 +147,8 @@ void write_string_attr(hid_t obj, const std::string& name, const std::string& va
 
 void write_strings_attr(hid_t obj, const std::string& name,
                         const std::vector<std::string>& values, const std::string& file) {
+  for (size_t i = 0; i < values.size(); ++i)
+    require_no_nul(values[i], file, "attribute '" + name + "'[" + std::to_string(i) + "]");
   Id type(utf8_string_type());
   const hsize_t n = values.size();
   Id space(H5Screate_simple(1, &n, nullptr));
@@ -300,7 +311,10 @@ void write_array(hid_t parent, const std::string& name, const std::vector<hsize_
 void write_strings(hid_t parent, const std::string& name, const std::vector<std::string>& values,
                    const std::string& file) {
   std::vector<const char*> p;
-  for (const std::string& v : values) p.push_back(v.c_str());
+  for (const std::string& v : values) {
+    require_no_nul(v, file, "dataset '" + name + "' row " + std::to_string(p.size()));
+    p.push_back(v.c_str());
+  }
   const Id ft(file_type(ColType::Str)), mt(memory_type(ColType::Str));
   write_array(parent, name, {static_cast<hsize_t>(p.size())}, ft.get(), mt.get(), p.data(), file);
 }

@@ -57,6 +57,10 @@ std::string last_error();
 hid_t check(hid_t id, const std::string& file, const std::string& what);
 void check_status(herr_t status, const std::string& file, const std::string& what);
 
+// InputError(file, what + " holds U+0000 ...") when `s` holds a NUL: an HDF5 string
+// ends at its first NUL, so the rest would be lost. Every string write checks this.
+void require_no_nul(const std::string& s, const std::string& file, const std::string& what);
+
 // File and memory types of a column type.
 hid_t file_type(ColType t);    // caller closes
 hid_t memory_type(ColType t);  // caller closes

@@ -81,6 +81,16 @@ void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
 
 bool reserved_attr(const std::string& name) { return name == "schema_version" || name == "columns"; }
 
+// InputError unless every attribute the caller gives is one it may write, NUL-free.
+void check_root_attrs(const Attrs& attrs, const std::string& path) {
+  for (const auto& a : attrs) {
+    if (reserved_attr(a.first))
+      throw InputError(path, "root attribute '" + a.first + "' is written by the store itself");
+    h5::require_no_nul(a.first, path, "a root attribute name");
+    h5::require_no_nul(a.second, path, "root attribute '" + a.first + "'");
+  }
+}
+
 }  // namespace
 
 struct ResultsStore::Impl {
@@ -261,9 +271,7 @@ ResultsStore ResultsStore::create(const std::string& path, const std::vector<Col
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->user = normalized_columns(cols, path);
-  for (const auto& a : attrs)
-    if (reserved_attr(a.first))
-      throw InputError(path, "root attribute '" + a.first + "' is written by the store itself");
+  check_root_attrs(attrs, path);
   if (!overwrite && file_exists(path))
     throw InputError(path, "already exists (pass overwrite to replace it)");
   impl->layout();
@@ -403,6 +411,8 @@ void ResultsStore::append(const StoreBatch& b) {
     if (!ok)
       throw InputError(s.path, where + ": expected " + std::to_string(elems) + " " +
                                    col_type_name(c.spec.type) + " values");
+    for (size_t k = 0; k < d.strings.size(); ++k)
+      h5::require_no_nul(d.strings[k], s.path, where + " value " + std::to_string(k));
   }
   // Offsets and counts of the ragged groups.
   std::vector<std::vector<int64_t>> offsets(s.groups.size()), counts(s.groups.size());
@@ -451,9 +461,7 @@ void ResultsStore::append(const StoreBatch& b) {
 
 void ResultsStore::finish(const Attrs& attrs) {
   Impl& s = *impl_;
-  for (const auto& a : attrs)
-    if (reserved_attr(a.first))
-      throw InputError(s.path, "root attribute '" + a.first + "' is written by the store itself");
+  check_root_attrs(attrs, s.path);
   if (!s.file.ok()) throw StoreError(s.path, "the store is already finished");
   for (auto& c : s.cols) c.ds.reset();
   if (H5Fclose(s.file.release()) < 0) h5::fail(s.path, "cannot close the file");

@@ -1,28 +1,15 @@
 // Loading: tokenizer.json (normalizer, pre_tokenizer, model, added_tokens,
 // post_processor) and tokenizer_config.json (add_bos_token / add_eos_token).
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "input_error.hpp"
+#include "json_limits.hpp"
 #include "tokenizer_impl.hpp"
 
 namespace qk {
 
 namespace {
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  try {
-    return nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw InputError(path, std::string("not valid JSON: ") + e.what());
-  }
-}
 
 const nlohmann::json& null_json() {
   static const nlohmann::json n;
@@ -80,7 +67,7 @@ int32_t config_token_id(const nlohmann::json& cfg, const char* key, const std::s
 }
 
 void read_config(const std::string& path, Tokenizer::Impl& t) {
-  const nlohmann::json cfg = read_json(path);
+  const nlohmann::json cfg = parse_json_file(path);
   if (!cfg.is_object()) throw InputError(path, "expected a JSON object");
   if (t.post_processor && t.post_processor->adds_tokens()) return;
   const std::string where = path + ": ";
@@ -93,7 +80,7 @@ void read_config(const std::string& path, Tokenizer::Impl& t) {
 }  // namespace
 
 Tokenizer Tokenizer::from_files(const std::string& file, const std::string& config_path) {
-  const nlohmann::json root = read_json(file);
+  const nlohmann::json root = parse_json_file(file);
   if (!root.is_object()) throw InputError(file, "expected a JSON object");
   auto t = std::make_unique<Impl>();
   const std::string w = file + ": ";
