@@ -6,14 +6,13 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
 #include "dtype.hpp"
-#include "json_limits.hpp"
 #include "input_error.hpp"
+#include "json_limits.hpp"
 #include "safetensors.hpp"
 
 namespace qk {
@@ -52,8 +51,20 @@ std::string join(const std::vector<int64_t>& v, const char* sep) {
   return s;
 }
 
-// The safetensors files a checkpoint directory loads, each with the tensors it holds:
-// model.safetensors when present (HF prefers it), else the shards the index lists.
+// The row-major multi-index of flat offset i in `shape`.
+std::vector<int64_t> unravel(int64_t i, const std::vector<int64_t>& shape) {
+  std::vector<int64_t> index(shape.size(), 0);
+  for (size_t d = shape.size(); d-- > 0;) {
+    const int64_t n = std::max<int64_t>(shape[d], 1);
+    index[d] = i % n;
+    i /= n;
+  }
+  return index;
+}
+
+// The safetensors file of each tensor a checkpoint directory loads: model.safetensors
+// when present (HF prefers it), else the shards the index lists. The same rule as
+// Checkpoint's; read again here because only failure paths need it.
 std::map<std::string, std::string> checkpoint_files(const std::string& dir) {
   std::map<std::string, std::string> file_of;  // tensor -> file path
   const fs::path single = fs::path(dir) / "model.safetensors";
@@ -94,11 +105,7 @@ std::optional<NonFiniteWeight> scan_tensor(const SafeTensorsFile& f, const Tenso
   if (first < 0) return std::nullopt;
   w.file = f.path();
   w.tensor = t.name;
-  w.index.assign(t.shape.size(), 0);
-  for (size_t d = t.shape.size(); d-- > 0;) {
-    w.index[d] = first % std::max<int64_t>(t.shape[d], 1);
-    first /= std::max<int64_t>(t.shape[d], 1);
-  }
+  w.index = unravel(first, t.shape);
   return w;
 }
 
@@ -188,14 +195,10 @@ void check_finite_weight(const std::string& model_dir, const std::string& name, 
   for (int64_t s : shape) n *= s;
   if (all_finite(data, n)) return;
   NonFiniteWeight w;
-  int64_t first = first_bad(data, n, &w.count);
+  const int64_t first = first_bad(data, n, &w.count);
   w.value = data[first];
   w.tensor = name;
-  w.index.assign(shape.size(), 0);
-  for (size_t d = shape.size(); d-- > 0;) {
-    w.index[d] = first % std::max<int64_t>(shape[d], 1);
-    first /= std::max<int64_t>(shape[d], 1);
-  }
+  w.index = unravel(first, shape);
   const auto files = checkpoint_files(model_dir);
   const auto it = files.find(name);
   w.file = it != files.end() ? it->second : model_dir;
