@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "expect_input_error.hpp"
+#include "h5_util.hpp"
 #include "input_error.hpp"
 #include "results_store.hpp"
 #include "store_export.hpp"
@@ -322,12 +323,22 @@ TEST(ResultsStore, AppendChecksTheBatch) {
   EXPECT_EQ(s.read_i64("probe/index"), st::range(0, 2));
 }
 
-// Writes `batches` (lists of indices) into a new store at p.
+// Writes `batches` (lists of indices) into a new store at p, as shard `shard` of a run of
+// model `model`.
 void write_store(const std::string& p, const std::vector<std::vector<int64_t>>& batches,
-                 const std::string& shard) {
-  qk::ResultsStore s = qk::ResultsStore::create(p, st::columns(), {{"model", "m"}, {"shard", shard}}, 1);
+                 const std::string& shard, const std::string& model = "m") {
+  qk::ResultsStore s =
+      qk::ResultsStore::create(p, st::columns(), {{"model", model}, {"shard", shard}}, 1, true);
   for (const auto& b : batches) s.append(st::batch(b));
-  s.finish({{"status", "finished"}});
+  s.finish({{"status", "complete"}});
+}
+
+// No "<out>.tmp-*" file is left beside `out`.
+bool no_temp_left(const std::string& out) {
+  const std::filesystem::path o(out);
+  for (const auto& e : std::filesystem::directory_iterator(o.parent_path()))
+    if (e.path().filename().string().rfind(o.filename().string() + ".tmp", 0) == 0) return false;
+  return true;
 }
 
 TEST(ResultsStore, MergeEqualsASingleRun) {
@@ -344,8 +355,10 @@ TEST(ResultsStore, MergeEqualsASingleRun) {
   write_store(s1, {std::vector<int64_t>(b.begin(), b.begin() + 4), std::vector<int64_t>(b.begin() + 4, b.end())}, "1/3");
   write_store(s2, {c}, "2/3");
   const std::string out = temp_path("merged.h5");
-  qk::merge_stores(out, {s0, s1, s2});
-  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+  const qk::MergeSummary sum = qk::merge_stores(out, {s0, s1, s2});
+  EXPECT_TRUE(no_temp_left(out));
+  EXPECT_EQ(sum.status, "complete");
+  EXPECT_EQ(sum.probes, n);
   const Dump merged = dump(out), want = dump(single);
   ASSERT_EQ(merged.size(), want.size());
   for (const auto& [name, ds] : want) {
@@ -355,44 +368,77 @@ TEST(ResultsStore, MergeEqualsASingleRun) {
   EXPECT_EQ(root_attr(out, "shard"), "merged");
   EXPECT_EQ(root_attr(out, "merged_from"), s0 + "\n" + s1 + "\n" + s2);
   EXPECT_EQ(root_attr(out, "model"), "m");
-  EXPECT_EQ(root_attr(out, "status"), "finished");
+  EXPECT_EQ(root_attr(out, "status"), "complete");
+  EXPECT_EQ(root_attr(out, "probes_committed"), std::to_string(n));
+  EXPECT_EQ(root_attr(out, "shards_merged"), "0,1,2");
   // In blocks of a few probes.
   const std::string small_blocks = temp_path("merged_blocks.h5");
-  qk::merge_stores(small_blocks, {s2, s0, s1}, 600);
+  qk::MergeOptions blocks;
+  blocks.block_bytes = 600;
+  qk::merge_stores(small_blocks, {s2, s0, s1}, blocks);
   EXPECT_TRUE(dump(small_blocks) == want);
   // A shard whose tail was never committed (a crash) contributes its committed rows.
-  const std::string s3 = temp_path("s3.h5");
-  write_store(s3, {{100, 101}}, "3/3");
-  grow(s3, "kv/k", 3);
-  grow(s3, "bo/composite", 2);
+  std::vector<int64_t> even, odd;
+  for (int64_t i = 0; i < n; ++i) (i % 2 ? odd : even).push_back(i);
+  const std::string e = temp_path("even.h5"), o = temp_path("odd.h5");
+  write_store(e, {even}, "0/2");
+  write_store(o, {odd}, "1/2");
+  grow(o, "kv/k", 3);
+  grow(o, "bo/composite", 2);
   const std::string out2 = temp_path("merged2.h5");
-  qk::merge_stores(out2, {s3, single});
-  EXPECT_EQ(qk::committed_rows(out2), n + 2);
-  const std::string single2 = temp_path("single2.h5");
-  std::vector<int64_t> all = st::range(0, n);
-  all.push_back(100);
-  all.push_back(101);
-  write_store(single2, {all}, "0/1");
-  EXPECT_TRUE(dump(out2) == dump(single2));
+  qk::merge_stores(out2, {o, e});
+  EXPECT_EQ(qk::committed_rows(out2), n);
+  EXPECT_TRUE(dump(out2) == want);
 }
 
 TEST(ResultsStore, MergeErrors) {
   const std::string s0 = temp_path("d0.h5"), s1 = temp_path("d1.h5"), out = temp_path("dm.h5");
-  write_store(s0, {st::range(0, 5)}, "0/2");
-  write_store(s1, {st::range(4, 8)}, "1/2");
-  expect_input_error([&](const std::string&) { qk::merge_stores(out, {s0, s1}); }, s1,
-                     "probe index 4 is also in " + s0);
+  write_store(s0, {{0, 2}, {2}}, "0/2");
+  write_store(s1, {{1, 4}}, "1/2");
+  auto merge = [&](const std::vector<std::string>& in) { return [&, in](const std::string&) { qk::merge_stores(out, in); }; };
+  expect_input_error(merge({s0}), s0, "probe index 2 is also in " + s0);
+  expect_input_error(merge({s1}), s1, "probe index 4 (row 1) is not of this file's shard");
   EXPECT_FALSE(std::filesystem::exists(out));
-  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+  EXPECT_TRUE(no_temp_left(out));
+  write_store(s0, {{0, 2}}, "0/2");
   const std::string s2 = temp_path("d2.h5");
   auto cols = st::columns();
   cols[5].type = qk::ColType::I32;
   {
-    qk::ResultsStore s = qk::ResultsStore::create(s2, cols, {}, 1);
+    qk::ResultsStore s = qk::ResultsStore::create(s2, cols, {{"model", "m"}, {"shard", "1/2"}}, 1);
     s.finish({});
   }
-  expect_input_error([&](const std::string&) { qk::merge_stores(out, {s0, s2}); }, s2,
-                     "dataset '/attention/flag'");
+  expect_input_error(merge({s0, s2}), s2, "dataset '/attention/flag'");
+  write_store(s1, {{1}}, "1/2", "other");
+  expect_input_error(merge({s0, s1}), s1, "attribute 'model' is 'other' here but 'm' in " + s0);
+  write_store(s1, {{1}}, "1/3");
+  expect_input_error(merge({s0, s1}), s1, "attribute 'shard' is of 3 shards here but of 2");
+  write_store(s1, {{4}}, "0/2");
+  expect_input_error(merge({s0, s1}), s1, "holds shard 0/2, as " + s0 + " does");
+  expect_input_error(merge({s0, s0}), s0, "is given twice");
+  {
+    qk::ResultsStore s = qk::ResultsStore::create(s2, st::columns(), {{"model", "m"}}, 1, true);
+    s.finish({});
+  }
+  expect_input_error(merge({s2}), s2, "attribute 'shard' is missing");
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+// An existing output is refused without force and replaced with it; an input never is.
+TEST(ResultsStore, MergeOutputs) {
+  const std::string s0 = temp_path("o0.h5"), out = temp_path("om.h5");
+  write_store(s0, {{0, 2}}, "0/2");
+  { std::ofstream(out) << "old"; }
+  expect_input_error([&](const std::string&) { qk::merge_stores(out, {s0}); }, out, "exists; pass --force");
+  qk::MergeOptions force;
+  force.force = true;
+  const qk::MergeSummary sum = qk::merge_stores(out, {s0}, force);
+  EXPECT_EQ(qk::committed_rows(out), 2);
+  EXPECT_EQ(sum.status, "partial");
+  EXPECT_EQ(sum.missing, std::vector<int>{1});
+  EXPECT_EQ(root_attr(out, "shards_missing"), "1");
+  expect_input_error([&](const std::string&) { qk::merge_stores(s0, {s0}, force); }, s0, "is the input");
+  EXPECT_TRUE(no_temp_left(out));
 }
 
 std::string read_text(const std::string& p) {
@@ -406,6 +452,8 @@ TEST(ResultsStore, ExportCsv) {
   const std::string p = temp_path("export.h5"), dir = temp_path("export_csv");
   write_store(p, {{3, 1}}, "0/1");
   qk::export_csv(p, dir);
+  expect_input_error([&](const std::string&) { qk::export_csv(p, dir); }, dir, "exists; pass --force");
+  qk::export_csv(p, dir, true);  // each file replaced
   std::vector<std::string> files;
   for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path().filename());
   std::sort(files.begin(), files.end());
@@ -454,7 +502,7 @@ TEST(ResultsStore, ZeroSizedRows) {
     return b;
   };
   {
-    qk::ResultsStore s = qk::ResultsStore::create(p, cols, {}, 1);
+    qk::ResultsStore s = qk::ResultsStore::create(p, cols, {{"shard", "0/1"}}, 1);
     s.append(batch(1));
   }
   {
@@ -552,6 +600,26 @@ TEST(ResultsStore, NulInStringsIsRefused) {
   expect_input_error([&](const std::string&) { qk::ResultsStore::create(q, st::columns(), {{"model", std::string("m\0x", 3)}}, 1); },
                      q, "root attribute 'model' holds U+0000 (NUL) at byte 1");
   EXPECT_FALSE(std::filesystem::exists(q));
+}
+
+
+// An integer attribute of several values is not one value: H5Aread used to write them all
+// into room for one (the class fuzz_snapshot_hdf5 found in the snapshot's dtype tag).
+TEST(H5Util, IntAttributeOfManyValuesIsNotFound) {
+  const std::string p = ::testing::TempDir() + "qk_store_intattr_" + std::to_string(getpid()) + ".h5";
+  const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hsize_t n = 64;
+  const hid_t sp = H5Screate_simple(1, &n, nullptr);
+  const hid_t a = H5Acreate2(f, "schema_version", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+  const std::vector<int64_t> values(n, 3);
+  H5Awrite(a, H5T_NATIVE_INT64, values.data());
+  H5Aclose(a);
+  H5Sclose(sp);
+  bool found = true;
+  EXPECT_EQ(qk::h5::read_int_attr(f, "schema_version", &found), 0);
+  EXPECT_FALSE(found);
+  H5Fclose(f);
+  std::filesystem::remove(p);
 }
 
 }  // namespace

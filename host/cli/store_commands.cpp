@@ -1,11 +1,14 @@
 // Results-store utilities (docs/cli.md):
-//   `qkgeom merge OUT.h5 SHARD.h5...`: one store from a sweep's shards, ordered by probe index;
-//   `qkgeom export RESULTS.h5 --csv DIR`: one CSV per table;
+//   `qkgeom merge OUT.h5 SHARD.h5... [--force] [--allow-version-mix] [--json]`: one store from
+//     a sweep's shards, ordered by probe index, after checking they belong to one run;
+//   `qkgeom export RESULTS.h5 --csv DIR [--force]`: one CSV per table;
 //   `qkgeom recover RESULTS.h5`: clear the flags a killed sweep leaves, so any reader opens it.
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "results_store.hpp"
@@ -14,16 +17,52 @@
 
 namespace qk {
 
+namespace {
+
+std::string index_list(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s;
+}
+
+void print_merge(const MergeSummary& m, const std::string& out, bool json) {
+  if (json) {
+    std::cout << nlohmann::json{{"out", out},           {"status", m.status},
+                                {"probes", m.probes},   {"shard_count", m.shard_count},
+                                {"shards_merged", m.merged}, {"shards_missing", m.missing},
+                                {"shards_incomplete", m.incomplete}}
+                     .dump()
+              << "\n";
+    return;
+  }
+  std::cout << "merged " << m.merged.size() << " of " << m.shard_count << " shard(s), " << m.probes
+            << " probes -> " << out << " (" << m.status << ")\n";
+  if (!m.missing.empty()) std::cout << "  missing shard(s): " << index_list(m.missing) << "\n";
+  if (!m.incomplete.empty())
+    std::cout << "  shard(s) whose run did not complete: " << index_list(m.incomplete) << "\n";
+}
+
+}  // namespace
+
 Action add_merge_command(CLI::App& app) {
-  auto out = std::make_shared<std::string>();
-  auto shards = std::make_shared<std::vector<std::string>>();
+  struct Args {
+    std::string out;
+    std::vector<std::string> shards;
+    MergeOptions o;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("merge", "join sweep shards into one store, in probe-index order");
-  sub->add_option("out", *out, "merged HDF5 file to write")->required();
-  sub->add_option("shards", *shards, "shard files (from --shard i/N runs)")->required()->expected(1, -1);
-  return [out, shards] {
-    merge_stores(*out, *shards);
-    std::cout << "merged " << shards->size() << " shard(s), " << committed_rows(*out) << " probes -> "
-              << *out << "\n";
+  sub->add_option("out", a->out, "merged HDF5 file to write")->required();
+  sub->add_option("shards", a->shards, "shard files (from --shard i/N runs, or earlier merges)")
+      ->required()
+      ->expected(1, -1);
+  sub->add_flag("--force", a->o.force, "replace OUT when it exists (atomically; never an input)");
+  sub->add_flag("--allow-version-mix", a->o.allow_version_mix,
+                "accept shards of different engine versions or git shas (each is recorded)");
+  sub->add_flag("--json", a->json, "print the summary as one JSON object");
+  return [a] {
+    print_merge(merge_stores(a->out, a->shards, a->o), a->out, a->json);
     return static_cast<int>(kExitOk);
   };
 }
@@ -34,8 +73,10 @@ Action add_export_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("export", "write a results store's tables as CSV files");
   sub->add_option("results", *in, "results HDF5 file")->required();
   sub->add_option("--csv", *dir, "directory for the CSV files (created if missing)")->required();
-  return [in, dir] {
-    export_csv(*in, *dir);
+  auto force = std::make_shared<bool>(false);
+  sub->add_flag("--force", *force, "replace CSV files that exist (each atomically)");
+  return [in, dir, force] {
+    export_csv(*in, *dir, *force);
     std::cout << "exported " << *in << " -> " << *dir << "\n";
     return static_cast<int>(kExitOk);
   };

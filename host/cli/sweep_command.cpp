@@ -15,6 +15,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "mpi_world.hpp"
+#include "output_path.hpp"
 #include "progress.hpp"
 #include "prompt_template.hpp"
 #include "store_merge.hpp"
@@ -135,6 +136,7 @@ int run(SweepArgs& a) {
     if (!a.shard.empty()) throw std::invalid_argument("--shard: not with mpirun (each rank takes its own)");
     o.shard = Shard{world.rank(), world.size()};
     o.out = shard_file(final_out, world.rank(), world.size());
+    if (!o.resume) check_new_output(final_out, false);  // the merge at the end would refuse it
 #if defined(QKGEOM_WITH_TORCH)
     if (o.device == "auto") {  // each rank its node-local GPU, round robin
       const int n = static_cast<int>(torch::cuda::device_count());
@@ -160,7 +162,9 @@ int run(SweepArgs& a) {
     if (!all) throw std::runtime_error("a rank failed or was interrupted; shards not merged (rerun with --resume)");
     std::vector<std::string> shards;
     for (int r = 0; r < world.size(); ++r) shards.push_back(shard_file(final_out, r, world.size()));
-    merge_stores(final_out, shards);
+    MergeOptions merge;
+    merge.force = o.resume;  // a resumed run replaces the merge of the run it continues
+    merge_stores(final_out, shards, merge);
     s.out = final_out;
   }
   print_summary(a, s);

@@ -8,6 +8,7 @@
 
 #include "h5_util.hpp"
 #include "input_error.hpp"
+#include "output_path.hpp"
 #include "store_error.hpp"
 #include "store_schema.hpp"
 
@@ -115,7 +116,7 @@ std::string table_file(const std::string& group, const std::vector<std::string>&
 
 }  // namespace
 
-void export_csv(const std::string& h5path, const std::string& dir) {
+void export_csv(const std::string& h5path, const std::string& dir, bool force) {
   h5::Id f = h5::open_for_read(h5path);
   const std::vector<ColumnSpec> cols = read_columns(f.get(), h5path);
   std::vector<h5::Id> ds;
@@ -157,46 +158,52 @@ void export_csv(const std::string& h5path, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw StoreError(dir, "cannot create the directory: " + ec.message());
+  auto file_of = [&dir](const Table& t) { return (std::filesystem::path(dir) / (t.file + ".csv")).string(); };
+  for (const Table& t : tables)
+    if (!force && std::filesystem::exists(file_of(t)))
+      throw InputError(file_of(t), "exists; pass --force to replace it");
   for (const Table& t : tables) {
-    const std::string out_path = (std::filesystem::path(dir) / (t.file + ".csv")).string();
-    std::ofstream out(out_path, std::ios::binary);
-    if (!out) throw StoreError(out_path, "cannot be written");
-    out << "index";
-    if (id_col >= 0) out << ",id";
-    for (const auto& d : t.dims) out << "," << header_field(d);
-    for (size_t ci : t.cols) {
-      const std::string& p = cols[ci].path;
-      out << "," << header_field(p.substr(p.rfind('/') + 1));
-    }
-    out << "\n";
-    const uint64_t elems = row_elems(t.row_shape);
-    for (int64_t start = 0; start < n; start += kBlockProbes) {
-      const int64_t m = std::min(kBlockProbes, n - start);
-      const auto index = read_cells(ds[static_cast<size_t>(index_col)].get(),
-                                    cols[static_cast<size_t>(index_col)], start, m, h5path);
-      std::vector<std::string> id;
-      if (id_col >= 0)
-        id = read_cells(ds[static_cast<size_t>(id_col)].get(), cols[static_cast<size_t>(id_col)],
-                        start, m, h5path);
-      std::vector<std::vector<std::string>> cells;
-      for (size_t ci : t.cols) cells.push_back(read_cells(ds[ci].get(), cols[ci], start, m, h5path));
-      std::vector<uint64_t> pos(t.row_shape.size(), 0);
-      for (int64_t p = 0; p < m; ++p)
-        for (uint64_t e = 0; e < elems; ++e) {
-          out << index[static_cast<size_t>(p)];
-          if (id_col >= 0) out << "," << id[static_cast<size_t>(p)];
-          uint64_t rest = e;
-          for (size_t d = t.row_shape.size(); d-- > 0;) {
-            pos[d] = rest % t.row_shape[d];
-            rest /= t.row_shape[d];
+    const std::string out_path = file_of(t);
+    write_atomically(out_path, force, [&](const std::string& tmp) {
+      std::ofstream out(tmp, std::ios::binary);
+      if (!out) throw StoreError(out_path, "cannot be written");
+      out << "index";
+      if (id_col >= 0) out << ",id";
+      for (const auto& d : t.dims) out << "," << header_field(d);
+      for (size_t ci : t.cols) {
+        const std::string& p = cols[ci].path;
+        out << "," << header_field(p.substr(p.rfind('/') + 1));
+      }
+      out << "\n";
+      const uint64_t elems = row_elems(t.row_shape);
+      for (int64_t start = 0; start < n; start += kBlockProbes) {
+        const int64_t m = std::min(kBlockProbes, n - start);
+        const auto index = read_cells(ds[static_cast<size_t>(index_col)].get(),
+                                      cols[static_cast<size_t>(index_col)], start, m, h5path);
+        std::vector<std::string> id;
+        if (id_col >= 0)
+          id = read_cells(ds[static_cast<size_t>(id_col)].get(), cols[static_cast<size_t>(id_col)],
+                          start, m, h5path);
+        std::vector<std::vector<std::string>> cells;
+        for (size_t ci : t.cols) cells.push_back(read_cells(ds[ci].get(), cols[ci], start, m, h5path));
+        std::vector<uint64_t> pos(t.row_shape.size(), 0);
+        for (int64_t p = 0; p < m; ++p)
+          for (uint64_t e = 0; e < elems; ++e) {
+            out << index[static_cast<size_t>(p)];
+            if (id_col >= 0) out << "," << id[static_cast<size_t>(p)];
+            uint64_t rest = e;
+            for (size_t d = t.row_shape.size(); d-- > 0;) {
+              pos[d] = rest % t.row_shape[d];
+              rest /= t.row_shape[d];
+            }
+            for (uint64_t x : pos) out << "," << x;
+            for (const auto& col : cells) out << "," << col[static_cast<size_t>(p) * elems + e];
+            out << "\n";
           }
-          for (uint64_t x : pos) out << "," << x;
-          for (const auto& col : cells) out << "," << col[static_cast<size_t>(p) * elems + e];
-          out << "\n";
-        }
-    }
-    out.flush();
-    if (!out) throw StoreError(out_path, "write failed (disk full?)");
+      }
+      out.flush();
+      if (!out) throw StoreError(out_path, "write failed (disk full?)");
+    });
   }
 }
 

@@ -8,7 +8,9 @@ namespace qk {
 // distinct row shape of its per-probe columns, `<group>.csv` (scalars: index,id,cols...)
 // or `<group>_per_<dim1>[_<dim2>...].csv` (long format: index,id,dim1,...,cols...).
 // Ragged columns and the store's own offset/count columns are not exported. Committed
-// rows only; f64 as %.17g, f32 as %.9g, strings always quoted (RFC 4180).
-void export_csv(const std::string& h5, const std::string& dir);
+// rows only; f64 as %.17g, f32 as %.9g, strings always quoted (RFC 4180). Each file is
+// written to a temporary file and renamed onto its name; without `force`, InputError
+// before any writing when one of them exists.
+void export_csv(const std::string& h5, const std::string& dir, bool force = false);
 
 }  // namespace qk

@@ -5,7 +5,9 @@
 
 #include "h5_util.hpp"
 #include "input_error.hpp"
+#include "output_path.hpp"
 #include "results_store.hpp"
+#include "store_merge_attrs.hpp"
 #include "store_schema.hpp"
 
 namespace qk {
@@ -17,6 +19,7 @@ constexpr uint64_t kStrBytes = 64;              // a string's assumed size in th
 struct Shard {
   std::string path;
   h5::Id file;
+  MergeInput in;                              // attributes and shards covered
   std::vector<h5::Id> ds;                     // per column of the merged store
   std::vector<int64_t> index;                 // committed probe/index values
   std::vector<std::vector<int64_t>> offset, count;  // per ragged group, per probe
@@ -124,31 +127,58 @@ uint64_t row_bytes(const ColumnSpec& c) {
   return row_elems(c.row_shape) * (c.type == ColType::Str ? kStrBytes : col_type_size(c.type));
 }
 
-void merge_into(const std::string& tmp, const std::string& out,
-                const std::vector<std::string>& paths, uint64_t block_bytes) {
+// Opens every input: its attributes and committed probe indices.
+std::vector<Shard> open_inputs(const std::vector<std::string>& paths) {
   std::vector<Shard> shards(paths.size());
-  std::vector<ColumnSpec> cols;
   for (size_t i = 0; i < paths.size(); ++i) {
     Shard& s = shards[i];
     s.path = paths[i];
     s.file = h5::open_for_read(s.path);
-    std::vector<ColumnSpec> have = read_columns(s.file.get(), s.path);
-    if (i == 0) cols = normalized_columns(have, s.path);
-    else check_same_columns(have, cols, s.path);
-    for (const auto& c : cols)
-      s.ds.emplace_back(h5::check(H5Dopen2(s.file.get(), c.path.c_str(), H5P_DEFAULT), s.path,
-                                  "cannot open dataset '/" + c.path + "'"));
     h5::Id index(h5::check(H5Dopen2(s.file.get(), kIndexColumn, H5P_DEFAULT), s.path,
                            "cannot open dataset '/probe/index'"));
     const int64_t n = static_cast<int64_t>(h5::dataset_dims(index.get(), s.path, kIndexColumn)[0]);
+    s.in = read_merge_input(s.file.get(), s.path, n);
     s.index = read_i64_rows(s.file.get(), kIndexColumn, n, s.path);
+  }
+  return shards;
+}
+
+// The first input's columns, checked against every other input's; opens each column
+// and reads the ragged extents.
+std::vector<ColumnSpec> open_columns(std::vector<Shard>& shards) {
+  std::vector<ColumnSpec> cols;
+  for (Shard& s : shards) {
+    std::vector<ColumnSpec> have = read_columns(s.file.get(), s.path);
+    if (&s == &shards.front()) cols = normalized_columns(have, s.path);
+    else check_same_columns(have, cols, s.path);
+  }
+  for (Shard& s : shards) {
+    for (const auto& c : cols)
+      s.ds.emplace_back(h5::check(H5Dopen2(s.file.get(), c.path.c_str(), H5P_DEFAULT), s.path,
+                                  "cannot open dataset '/" + c.path + "'"));
+    const int64_t n = static_cast<int64_t>(s.index.size());
     for (const auto& g : ragged_groups(cols)) {
       s.offset.push_back(read_i64_rows(s.file.get(), g + "/offset", n, s.path));
       s.count.push_back(read_i64_rows(s.file.get(), g + "/count", n, s.path));
     }
   }
-  const std::vector<std::string> groups = ragged_groups(cols);
+  return cols;
+}
 
+// InputError at a probe whose index is not of its input's shards (index % N).
+void check_shard_membership(const Shard& s) {
+  const int n = s.in.shard_count;
+  for (size_t r = 0; r < s.index.size(); ++r) {
+    const int64_t i = s.index[r];
+    if (i < 0 || !s.in.covers.count(static_cast<int>(i % n)))
+      throw InputError(s.path, "probe index " + std::to_string(i) + " (row " + std::to_string(r) +
+                                   ") is not of this file's shard(s) (index % " +
+                                   std::to_string(n) + ")");
+  }
+}
+
+// Every committed probe of the shards, by ascending index; InputError at an index held twice.
+std::vector<Probe> ordered_probes(const std::vector<Shard>& shards) {
   std::vector<Probe> probes;
   for (size_t i = 0; i < shards.size(); ++i)
     for (size_t r = 0; r < shards[i].index.size(); ++r)
@@ -157,89 +187,121 @@ void merge_into(const std::string& tmp, const std::string& out,
                    [](const Probe& a, const Probe& b) { return a.index < b.index; });
   for (size_t k = 1; k < probes.size(); ++k)
     if (probes[k].index == probes[k - 1].index)
-      throw InputError(paths[static_cast<size_t>(probes[k].shard)],
+      throw InputError(shards[static_cast<size_t>(probes[k].shard)].path,
                        "probe index " + std::to_string(probes[k].index) + " is also in " +
-                           paths[static_cast<size_t>(probes[k - 1].shard)]);
+                           shards[static_cast<size_t>(probes[k - 1].shard)].path);
+  return probes;
+}
 
-  bool have_version = false;
-  const int64_t version = h5::read_int_attr(shards[0].file.get(), "schema_version", &have_version);
-  Attrs attrs;
-  for (auto& a : h5::read_string_attrs(shards[0].file.get()))
-    if (a.first != "columns" && a.first != "shard" && a.first != "merged_from") attrs.push_back(a);
-  std::string from;
-  for (size_t i = 0; i < paths.size(); ++i) from += (i ? "\n" : "") + paths[i];
-  attrs.emplace_back("shard", "merged");
-  attrs.emplace_back("merged_from", from);
-  ResultsStore store = ResultsStore::create(tmp, cols, attrs, have_version ? static_cast<int>(version) : 1, true);
+// The end of the block of probes starting at `at`: within `block_bytes` (at least one probe).
+size_t block_end(const std::vector<Shard>& shards, const std::vector<Probe>& probes, size_t at,
+                 size_t groups, uint64_t probe_bytes, uint64_t token_bytes, uint64_t block_bytes) {
+  size_t end = at;
+  uint64_t bytes = 0;
+  while (end < probes.size()) {
+    const Probe& p = probes[end];
+    uint64_t tokens = 0;
+    for (size_t g = 0; g < groups; ++g)
+      tokens += static_cast<uint64_t>(shards[static_cast<size_t>(p.shard)].count[g][static_cast<size_t>(p.row)]);
+    const uint64_t b = probe_bytes + tokens * token_bytes;
+    if (end > at && bytes + b > block_bytes) break;
+    bytes += b;
+    ++end;
+  }
+  return end;
+}
 
-  uint64_t probe_bytes = 0, token_bytes_per_group = 0;
-  for (const auto& c : cols) (c.ragged ? token_bytes_per_group : probe_bytes) += row_bytes(c);
-  size_t at = 0;
-  while (at < probes.size()) {
-    // One block: probes [at, end) within the memory budget (at least one probe).
-    size_t end = at;
-    uint64_t bytes = 0;
-    while (end < probes.size()) {
-      const Probe& p = probes[end];
-      uint64_t tokens = 0;
-      for (size_t g = 0; g < groups.size(); ++g)
-        tokens += static_cast<uint64_t>(shards[static_cast<size_t>(p.shard)].count[g][static_cast<size_t>(p.row)]);
-      const uint64_t b = probe_bytes + tokens * token_bytes_per_group;
-      if (end > at && bytes + b > block_bytes) break;
-      bytes += b;
-      ++end;
+// Probes [at, end) of every column as one batch.
+StoreBatch gather_block(std::vector<Shard>& shards, const std::vector<ColumnSpec>& cols,
+                        const std::vector<std::string>& groups, const std::vector<Probe>& probes,
+                        size_t at, size_t end) {
+  StoreBatch batch;
+  batch.n = static_cast<int64_t>(end - at);
+  std::vector<Run> probe_runs;
+  for (size_t k = at; k < end; ++k)
+    probe_runs.push_back(Run{probes[k].shard, probes[k].row, 1, static_cast<int64_t>(k - at)});
+  probe_runs = joined(probe_runs);
+  std::vector<std::vector<Run>> token_runs(groups.size());
+  std::vector<std::vector<int64_t>> token_counts(groups.size());
+  std::vector<int64_t> token_rows(groups.size(), 0);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    for (size_t k = at; k < end; ++k) {
+      const Shard& s = shards[static_cast<size_t>(probes[k].shard)];
+      const size_t r = static_cast<size_t>(probes[k].row);
+      token_runs[g].push_back(Run{probes[k].shard, s.offset[g][r], s.count[g][r], token_rows[g]});
+      token_counts[g].push_back(s.count[g][r]);
+      token_rows[g] += s.count[g][r];
     }
-    StoreBatch batch;
-    batch.n = static_cast<int64_t>(end - at);
-    std::vector<Run> probe_runs;
-    for (size_t k = at; k < end; ++k)
-      probe_runs.push_back(Run{probes[k].shard, probes[k].row, 1, static_cast<int64_t>(k - at)});
-    probe_runs = joined(probe_runs);
-    std::vector<std::vector<Run>> token_runs(groups.size());
-    std::vector<std::vector<int64_t>> token_counts(groups.size());
-    std::vector<int64_t> token_rows(groups.size(), 0);
-    for (size_t g = 0; g < groups.size(); ++g) {
-      for (size_t k = at; k < end; ++k) {
-        const Shard& s = shards[static_cast<size_t>(probes[k].shard)];
-        const size_t r = static_cast<size_t>(probes[k].row);
-        token_runs[g].push_back(Run{probes[k].shard, s.offset[g][r], s.count[g][r], token_rows[g]});
-        token_counts[g].push_back(s.count[g][r]);
-        token_rows[g] += s.count[g][r];
-      }
-      token_runs[g] = joined(token_runs[g]);
+    token_runs[g] = joined(token_runs[g]);
+  }
+  for (size_t ci = 0; ci < cols.size(); ++ci) {
+    const ColumnSpec& c = cols[ci];
+    if (!c.ragged) {
+      batch.cols.push_back(gather(shards, ci, c, probe_runs, batch.n));
+      continue;
     }
-    for (size_t ci = 0; ci < cols.size(); ++ci) {
-      const ColumnSpec& c = cols[ci];
-      if (!c.ragged) {
-        batch.cols.push_back(gather(shards, ci, c, probe_runs, batch.n));
-        continue;
-      }
-      const size_t g = static_cast<size_t>(
-          std::find(groups.begin(), groups.end(), column_group(c.path)) - groups.begin());
-      batch.cols.push_back(gather(shards, ci, c, token_runs[g], token_rows[g]));
-      batch.cols.back().counts = token_counts[g];
-    }
-    store.append(batch);
+    const size_t g = static_cast<size_t>(
+        std::find(groups.begin(), groups.end(), column_group(c.path)) - groups.begin());
+    batch.cols.push_back(gather(shards, ci, c, token_runs[g], token_rows[g]));
+    batch.cols.back().counts = token_counts[g];
+  }
+  return batch;
+}
+
+// Writes the merged store to `tmp`.
+void write_merged(const std::string& tmp, std::vector<Shard>& shards, const std::vector<ColumnSpec>& cols,
+                  const std::vector<Probe>& probes, const Attrs& attrs, uint64_t block_bytes) {
+  const MergeInput& first = shards.front().in;
+  ResultsStore store = ResultsStore::create(tmp, cols, attrs,
+                                            first.has_version ? static_cast<int>(first.schema_version) : 1, true);
+  const std::vector<std::string> groups = ragged_groups(cols);
+  uint64_t probe_bytes = 0, token_bytes = 0;
+  for (const auto& c : cols) (c.ragged ? token_bytes : probe_bytes) += row_bytes(c);
+  for (size_t at = 0; at < probes.size();) {
+    const size_t end = block_end(shards, probes, at, groups.size(), probe_bytes, token_bytes, block_bytes);
+    store.append(gather_block(shards, cols, groups, probes, at, end));
     at = end;
   }
   store.finish({});
-  if (std::rename(tmp.c_str(), out.c_str()) != 0)
-    throw StoreError(out, "cannot rename " + tmp + " to it");
+}
+
+// InputError when an input is named twice (same device and inode: links included).
+void check_distinct_inputs(const std::vector<std::string>& paths) {
+  for (size_t i = 0; i < paths.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (same_file(paths[i], paths[j]))
+        throw InputError(paths[i], "is given twice (the same file as " + paths[j] + ")");
 }
 
 }  // namespace
 
-void merge_stores(const std::string& out, const std::vector<std::string>& shards,
-                  uint64_t block_bytes) {
+MergeSummary merge_stores(const std::string& out, const std::vector<std::string>& inputs,
+                          const MergeOptions& options) {
   h5::quiet();
-  if (shards.empty()) throw InputError(out, "merge needs at least one shard");
-  const std::string tmp = out + ".tmp";
-  try {
-    merge_into(tmp, out, shards, block_bytes);
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
-  }
+  if (inputs.empty()) throw InputError(out, "merge needs at least one shard");
+  check_not_an_input(out, inputs);
+  check_new_output(out, options.force);
+  check_distinct_inputs(inputs);
+  std::vector<Shard> shards = open_inputs(inputs);
+  std::vector<MergeInput> in;
+  for (const Shard& s : shards) in.push_back(s.in);
+  check_one_run(in, options.allow_version_mix);
+  const std::vector<ColumnSpec> cols = open_columns(shards);
+  for (const Shard& s : shards) check_shard_membership(s);
+  const std::vector<Probe> probes = ordered_probes(shards);
+  MergeSummary sum;
+  const MergeCoverage cov = merge_coverage(in);
+  sum.status = cov.status();
+  sum.probes = static_cast<int64_t>(probes.size());
+  sum.shard_count = cov.shard_count;
+  sum.merged = cov.merged;
+  sum.missing = cov.missing;
+  sum.incomplete = cov.incomplete;
+  const Attrs attrs = merged_attrs(in, cov, sum.probes, options.allow_version_mix);
+  write_atomically(out, options.force, [&](const std::string& tmp) {
+    write_merged(tmp, shards, cols, probes, attrs, options.block_bytes);
+  });
+  return sum;
 }
 
 }  // namespace qk
