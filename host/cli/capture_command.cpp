@@ -26,11 +26,12 @@ struct CaptureArgs {
   std::string out;
   std::string dtype;
   std::string device = "auto";
+  bool force = false;
 };
 
 int run_capture(const CaptureArgs& a) {
   snapshot_format_for(a.out);  // an unknown extension is a usage error, before any work
-  check_output_path(a.out);
+  check_new_output(a.out, a.force);
   const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids, a.ids_file);
   const PromptCapture c = capture_prompt(a.model, ids, a.device, a.dtype);
   check_capture_finite(c.snap, a.model);  // exit 3 / 4 naming layer, head, q/k/v and cause
@@ -60,6 +61,7 @@ Action add_capture_command(CLI::App& app) {
       ->required();
   sub->add_option("--dtype", args->dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)");
   sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_flag("--force", args->force, "replace --out when it exists (atomically)");
   return [args] { return run_capture(*args); };
 }
 

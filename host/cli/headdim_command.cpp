@@ -17,7 +17,7 @@ Action add_headdim_command(CLI::App& app) {
   struct Args {
     HeaddimOptions o;
     std::string out;
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, force = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand(
@@ -37,10 +37,11 @@ Action add_headdim_command(CLI::App& app) {
   sub->add_option("--out", a->out, "also write the results to this HDF5 file");
   sub->add_flag("--json", a->json, "print one JSON object instead of the tables");
   sub->add_flag("--quiet", a->quiet, "no progress on stderr");
+  sub->add_flag("--force", a->force, "replace --out when it exists (atomically)");
   return [a] {
     a->o.progress = !a->quiet;
     check_headdim_options(a->o);
-    if (!a->out.empty()) check_output_path(a->out);
+    if (!a->out.empty()) check_new_output(a->out, a->force);
     const HeaddimResult r = run_headdim_sweep(a->o);
     if (!a->out.empty()) write_headdim_h5(a->out, r, command_line());
     if (a->json)

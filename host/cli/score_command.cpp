@@ -37,6 +37,7 @@ struct ScoreArgs {
   AttentionStatsOptions attn;
   std::string mask;           // "" unless --mask is given
   std::string save_snapshot;  // --save-snapshot FILE with --model
+  bool force = false;         // --force: replace an existing --save-snapshot file
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -54,7 +55,7 @@ struct ModelInput {
 ModelInput prefill_prompt(const ScoreArgs& a) {
   if (!a.save_snapshot.empty()) {  // bad output paths fail before any work
     snapshot_format_for(a.save_snapshot);
-    check_output_path(a.save_snapshot);
+    check_new_output(a.save_snapshot, a.force);
   }
   ModelInput in;
   const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids, a.ids_file);
@@ -145,6 +146,8 @@ Action add_score_command(CLI::App& app) {
                                "with --model: also write the prefill's snapshot (.safetensors, "
                                ".h5), as capture would");
   save->needs(model);
+  sub->add_flag("--force", args->force, "replace the --save-snapshot file when it exists (atomically)")
+      ->needs(save);
   snapshot->excludes(model);
   prompt->needs(model)->excludes(ids.list)->excludes(ids.file);
   ids.list->needs(model);

@@ -18,7 +18,7 @@ Action add_simplex_command(CLI::App& app) {
   struct Args {
     SimplexJobOptions o;
     std::string out;
-    bool json = false;
+    bool json = false, force = false;
   };
   auto a = std::make_shared<Args>();
   a->o.simplex.device = "auto";
@@ -37,8 +37,10 @@ Action add_simplex_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(0, 100000));
   sub->add_option("--device", a->o.simplex.device, "auto | cpu | cuda | cuda:N (the volumes)")->capture_default_str();
   sub->add_flag("--json", a->json, "print one JSON object");
+  sub->add_flag("--force", a->force, "replace --out when it exists (atomically; never the --from file)");
   return [a] {
-    check_output_path(a->out);
+    check_new_output(a->out, a->force);
+    if (!a->o.from.empty()) check_not_an_input(a->out, {a->o.from});
     const SimplexJobResult r = simplex_model(a->o);
     write_simplex_h5(a->out, r, a->o, command_line());
     if (a->json) {

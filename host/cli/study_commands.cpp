@@ -3,29 +3,56 @@
 //     alignment, printed and stored in the file's align/ group;
 //   `qkgeom correlate --static STATIC.h5 --sweep RESULTS.h5 [--bootstrap N] [--seed S] [--json]
 //     [--export-legacy FILE.json]`: static descriptors against dynamic attention statistics.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "align_study.hpp"
 #include "commands.hpp"
 #include "correlate_study.hpp"
+#include "h5_util.hpp"
+#include "input_error.hpp"
+#include "output_path.hpp"
 
 namespace qk {
+
+namespace {
+
+// Unless `force`, InputError when `file` has an align/ group already.
+void check_align_free(const std::string& file, bool force) {
+  const h5::Id f = h5::open_for_read(file);
+  if (!force && H5Lexists(f.get(), "align", H5P_DEFAULT) > 0)
+    throw InputError(file, "has an align/ group already; pass --force to replace it");
+}
+
+// Stores `r` as the align/ group of `file` (a symlink's target), replacing the file
+// atomically by a copy holding the new group.
+void store_align(const std::string& file, const AlignResult& r) {
+  const std::string target = std::filesystem::canonical(file).string();
+  write_atomically(target, true, [&](const std::string& tmp) {
+    std::filesystem::copy_file(target, tmp, std::filesystem::copy_options::overwrite_existing);
+    write_align(tmp, r);
+  });
+}
+
+}  // namespace
 
 Action add_align_command(CLI::App& app) {
   struct Args {
     std::string file;
     int anchor = -1;
-    bool json = false;
+    bool json = false, force = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("align", "inter-layer alignment of the attention operators (from qkgeom weights)");
   sub->add_option("--static", a->file, "STATIC.h5 written by qkgeom weights")->required();
   sub->add_option("--anchor", a->anchor, "anchor layer (default: the last)")->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", a->json, "print one JSON object");
+  sub->add_flag("--force", a->force, "replace the file's align/ group when it has one (atomically)");
   return [a] {
+    check_align_free(a->file, a->force);
     const AlignResult r = align_study(a->file, a->anchor);
-    write_align(a->file, r);
+    store_align(a->file, r);
     if (a->json)
       std::cout << align_json(r).dump() << "\n";
     else
@@ -38,7 +65,7 @@ Action add_correlate_command(CLI::App& app) {
   struct Args {
     std::string static_h5, sweep_h5, legacy;
     CorrelateOptions o;
-    bool json = false;
+    bool json = false, force = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("correlate", "per-head static descriptors against a sweep's attention statistics");
@@ -51,9 +78,16 @@ Action add_correlate_command(CLI::App& app) {
   sub->add_option("--export-legacy", a->legacy,
                   "also write the seed's input JSON (head-geometry-vs-entropy.py) to this file");
   sub->add_flag("--json", a->json, "print one JSON object");
+  sub->add_flag("--force", a->force, "replace the --export-legacy file when it exists (atomically)");
   return [a] {
+    if (!a->legacy.empty()) {
+      check_new_output(a->legacy, a->force);
+      check_not_an_input(a->legacy, {a->static_h5, a->sweep_h5});
+    }
     const CorrelateResult r = correlate_study(a->static_h5, a->sweep_h5, a->o);
-    if (!a->legacy.empty()) write_correlate_legacy(a->static_h5, r, a->legacy);
+    if (!a->legacy.empty())
+      write_atomically(a->legacy, a->force,
+                       [&](const std::string& tmp) { write_correlate_legacy(a->static_h5, r, tmp); });
     if (a->json)
       std::cout << correlate_json(r).dump() << "\n";
     else

@@ -2,6 +2,7 @@
 // [--export-legacy DIR] [--json]`: static operator geometry of the q/k projection weights
 // (docs/static-geometry.md), no forward pass.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -29,8 +30,18 @@ struct WeightsArgs {
   std::string export_legacy;
   std::string device = "auto";
   int64_t topk = 16;
-  bool json = false;
+  bool json = false, force = false;
 };
+
+#if defined(QKGEOM_WITH_TORCH)
+// Unless `force`, InputError when DIR holds one of the files export_legacy writes
+// (host/static/legacy_export.hpp).
+void check_legacy_dir(const std::string& dir, bool force) {
+  if (!std::filesystem::is_directory(dir)) return;  // export_legacy creates it
+  for (const char* name : {"grams.json", "grams-eigdirs.pt", "static-singvals.json"})
+    check_new_output((std::filesystem::path(dir) / name).string(), force);
+}
+#endif
 
 int run_weights(const WeightsArgs& a) {
 #if defined(QKGEOM_WITH_TORCH)
@@ -38,7 +49,8 @@ int run_weights(const WeightsArgs& a) {
   o.model = a.model;
   o.device = a.device;
   o.topk = a.topk;
-  check_output_path(a.out);
+  check_new_output(a.out, a.force);
+  if (!a.export_legacy.empty()) check_legacy_dir(a.export_legacy, a.force);
   const StaticResult r = compute_static_weights(o);
   write_static_h5(a.out, r, a.model, command_line());
   if (!a.export_legacy.empty()) export_legacy(a.export_legacy, r);
@@ -82,6 +94,8 @@ Action add_weights_command(CLI::App& app) {
   sub->add_option("--export-legacy", args->export_legacy,
                   "also write the seed scripts' inputs (grams.json, grams-eigdirs.pt, static-singvals.json) here");
   sub->add_flag("--json", args->json, "print the summary as one JSON object");
+  sub->add_flag("--force", args->force,
+                "replace --out and the --export-legacy files when they exist (each atomically)");
   return [args] { return run_weights(*args); };
 }
 

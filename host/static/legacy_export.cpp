@@ -10,6 +10,7 @@
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 
+#include "output_path.hpp"
 #include "store_error.hpp"
 
 namespace qk {
@@ -18,11 +19,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Writes `p` atomically: a temporary file beside it, renamed onto it.
 void write_file(const fs::path& p, const char* data, size_t size) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(data, static_cast<std::streamsize>(size));
-  out.close();
-  if (!out) throw StoreError(p.string(), "cannot write");
+  write_atomically(p.string(), true, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(data, static_cast<std::streamsize>(size));
+    out.close();
+    if (!out) throw StoreError(p.string(), "cannot write");
+  });
 }
 
 void write_json(const fs::path& p, const nlohmann::json& j) {

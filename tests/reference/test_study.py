@@ -84,7 +84,7 @@ def study(qk, name, model, probes, tmp):
         same = (np.allclose(g["cos_matrix"][()], np.array(ref["cos_matrix"]), rtol=TOL, atol=TOL)
                 and g.attrs["verdict"] in (ref["verdict"], ref["verdict"].encode()))
     check(same, f"{name}: align/ group in STATIC.h5 holds the same")
-    r = run([qk, "align", "--static", static, "--anchor", "0", "--json"])
+    r = run([qk, "align", "--static", static, "--anchor", "0", "--json", "--force"])  # replaces align/
     bad = close(json.loads(r.stdout), reference("align", grams, "--anchor", "0"))
     check(r.returncode == 0 and not bad, f"{name}: align --anchor 0 ({bad[:4]})")
 
