@@ -23,12 +23,16 @@ struct H5Id {
   }
 };
 
-// The "dtype" string attribute of a dataset, or "" when absent.
+// The "dtype" string attribute of a dataset, or "" when absent or not one string (H5Aread
+// writes every element of the attribute into the one string read here).
 std::string dtype_attribute(hid_t ds) {
   if (H5Aexists(ds, "dtype") <= 0) return "";
   H5Id attr{H5Aopen(ds, "dtype", H5P_DEFAULT), H5Aclose};
   H5Id type{H5Aget_type(attr.id), H5Tclose};
-  if (attr.id < 0 || type.id < 0 || H5Tget_class(type.id) != H5T_STRING) return "";
+  H5Id space{H5Aget_space(attr.id), H5Sclose};
+  if (attr.id < 0 || type.id < 0 || space.id < 0 || H5Tget_class(type.id) != H5T_STRING ||
+      H5Sget_simple_extent_npoints(space.id) != 1)
+    return "";
   if (H5Tis_variable_str(type.id) > 0) {
     H5Id mem{H5Tcopy(H5T_C_S1), H5Tclose};
     H5Tset_size(mem.id, H5T_VARIABLE);

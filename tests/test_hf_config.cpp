@@ -105,6 +105,7 @@ TEST(HfConfig, Errors) {
   expect_error(R"({"model_type": "llama", "hidden_size": -1})", "field 'hidden_size': must be positive");
   expect_error("[1, 2]", "not a JSON object");
   expect_error("{", "not valid JSON");
+  expect_error(R"({"model_type": "llama", "rms_norm_eps": 1e999})", "not valid JSON");  // overflows a double
   expect_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 96,
     "num_attention_heads": 4, "num_key_value_heads": 3, "num_hidden_layers": 2,
     "max_position_embeddings": 64, "rms_norm_eps": 1e-06, "vocab_size": 128})",

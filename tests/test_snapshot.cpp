@@ -178,6 +178,29 @@ TEST(Snapshot, Hdf5Untagged16BitInteger) {
   expect_bad(p, "not supported");
 }
 
+// A dtype attribute of several strings is not a tag: H5Aread used to write all of them
+// into room for one pointer (a stack overflow).
+TEST(Snapshot, Hdf5DtypeAttributeOfManyStringsIsNoTag) {
+  const std::string p = temp_path("dtype_array.h5");
+  const uint16_t k[2] = {0x3f80, 0xc0a0};
+  write_h5(p, {1, 1, 1, 2}, H5T_NATIVE_UINT16, k);
+  const hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  const hid_t ds = H5Dopen2(f, "k", H5P_DEFAULT);
+  const hid_t st = H5Tcopy(H5T_C_S1);
+  H5Tset_size(st, H5T_VARIABLE);
+  const hsize_t n = 64;
+  const hid_t as = H5Screate_simple(1, &n, nullptr);
+  const hid_t a = H5Acreate2(ds, "dtype", st, as, H5P_DEFAULT, H5P_DEFAULT);
+  const std::vector<const char*> tags(n, "bf16");
+  H5Awrite(a, st, tags.data());
+  H5Aclose(a);
+  H5Sclose(as);
+  H5Tclose(st);
+  H5Dclose(ds);
+  H5Fclose(f);
+  expect_bad(p, "without a dtype attribute of bf16 or f16");
+}
+
 TEST(Snapshot, TruncatedHdf5) {
   const std::string full = temp_path("full.h5");
   const std::vector<float> k = iota(4096);

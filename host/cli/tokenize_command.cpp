@@ -36,7 +36,7 @@ int tokenize_file(const Tokenizer& tok, const std::string& path, bool special) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or a number overflows
       throw InputError(path + ":" + std::to_string(lineno), std::string("not a JSON string: ") + e.what());
     }
     if (!j.is_string()) throw InputError(path + ":" + std::to_string(lineno), "expected a JSON string");

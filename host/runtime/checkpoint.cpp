@@ -57,7 +57,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir), config_(load_hf_conf
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(ss.str());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or a number overflows
       throw InputError(index, std::string("not valid JSON: ") + e.what());
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())

@@ -226,7 +226,9 @@ int64_t read_int_attr(hid_t obj, const std::string& name, bool* found) {
   if (H5Aexists(obj, name.c_str()) > 0) {
     Id attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
     Id type(attr.ok() ? H5Aget_type(attr.get()) : -1);
-    ok = type.ok() && H5Tget_class(type.get()) == H5T_INTEGER &&
+    Id space(attr.ok() ? H5Aget_space(attr.get()) : -1);
+    ok = type.ok() && space.ok() && H5Tget_class(type.get()) == H5T_INTEGER &&
+         H5Sget_simple_extent_npoints(space.get()) == 1 &&  // one value: H5Aread fills only v
          H5Aread(attr.get(), H5T_NATIVE_INT64, &v) >= 0;
   }
   if (found) *found = ok;
