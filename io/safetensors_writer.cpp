@@ -14,7 +14,7 @@ TensorToWrite f32_tensor(const std::string& name, std::vector<int64_t> shape,
                          const std::vector<float>& data) {
   TensorToWrite t{name, DType::F32, std::move(shape), {}};
   t.bytes.resize(data.size() * 4);
-  std::memcpy(t.bytes.data(), data.data(), t.bytes.size());
+  if (!data.empty()) std::memcpy(t.bytes.data(), data.data(), t.bytes.size());  // never from null
   return t;
 }
 
@@ -42,7 +42,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
   bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(text.data(), 1, text.size(), f) == text.size();
   for (const TensorToWrite* t : order)
-    ok = ok && std::fwrite(t->bytes.data(), 1, t->bytes.size(), f) == t->bytes.size();
+    ok = ok && (t->bytes.empty() ||  // an empty tensor: no bytes, and no null pointer to fwrite
+                std::fwrite(t->bytes.data(), 1, t->bytes.size(), f) == t->bytes.size());
   ok = (std::fclose(f) == 0) && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
