@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the input readers (fuzz/, docs/testing.md "Fuzzing") with libFuzzer, ASan and UBSan.
-#   scripts/fuzz.sh [HARNESS...]      each harness (default: all) for FUZZ_SECONDS (default 20)
+#   scripts/fuzz.sh [HARNESS...]      each harness (default: all) for FUZZ_SECONDS (default 20),
+#                                     libFuzzer seed FUZZ_SEED (default 1)
 # Configures and builds build-fuzz with clang (-DQKGEOM_FUZZ=ON, no libtorch, no CUDA), then
 # runs each harness from its seed corpus fuzz/corpus/<name>/ (new inputs go to
 # build-fuzz/corpus/<name>/, never into the repository). Fails on any crash, hang (an input
@@ -33,7 +34,7 @@ for h in "${HARNESSES[@]}"; do
   work="$BUILD/corpus/$h" art="$BUILD/artifacts/$h" log="$BUILD/fuzz_$h.log"
   mkdir -p "$work" "$art"
   echo "fuzz: $h for ${SECONDS_EACH}s"
-  if "$BUILD/fuzz/fuzz_$h" -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" \
+  if "$BUILD/fuzz/fuzz_$h" -seed="${FUZZ_SEED:-1}" -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" \
        -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
        -artifact_prefix="$art/" "$work" "fuzz/corpus/$h" >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

@@ -272,6 +272,11 @@ std::vector<double> operator_gram_gpu(const std::vector<const float*>& wq,
   }
   std::vector<double> out(static_cast<size_t>(nl * nl * hq));
   gram.download(out.data(), out.size());
+  // The Gram is symmetric by definition; the kernel sums block (l, l') and (l', l) in
+  // different orders, so the lower triangle takes the upper one's values (as the CPU path).
+  for (int64_t l = 0; l < nl; ++l)
+    for (int64_t m = l + 1; m < nl; ++m)
+      for (int64_t h = 0; h < hq; ++h) out[(m * nl + l) * hq + h] = out[(l * nl + m) * hq + h];
   return out;
 }
 

@@ -248,7 +248,7 @@ def test_mpi(qk, model, probes, tmp):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMP_WAIT_POLICY="passive")
     r = run([mpirun, "--bind-to", "none", "--oversubscribe", "-np", "2", qk, "sweep", "--threads", "2",
-             "--model", model, "--probes", probes, "--out", out, "--device", "cpu", "--quiet"],
+             "--model", model, "--probes", probes, "--out", out, "--device", rc.DEVICE, "--quiet"],
             env=env, timeout=600)
     check(r.returncode == 0, f"mpirun -np 2 exits 0 ({r.stderr.strip()[-400:]})")
     if r.returncode == 0:
