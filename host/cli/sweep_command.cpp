@@ -26,11 +26,23 @@ namespace qk {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_signal{0};
 
-// First SIGINT: finish the current batch, then stop cleanly. Second: the default action.
-void on_sigint(int) {
+// SIGINT (Ctrl-C), SIGTERM (Slurm at walltime, scancel, preemption, docker stop) and SIGUSR1
+// (Slurm's --signal=B:USR1@secs): finish the current batch, commit, stop cleanly. A second
+// signal of the same kind takes the default action.
+void on_stop_signal(int sig) {
+  g_signal.store(sig);
   g_stop.store(true);
-  std::signal(SIGINT, SIG_DFL);
+  std::signal(sig, SIG_DFL);
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGUSR1: return "SIGUSR1";
+    default: return "SIGINT";
+  }
 }
 
 struct SweepArgs {
@@ -145,7 +157,7 @@ int run(SweepArgs& a) {
 #endif
     if (!o.accepted.empty()) o.accepted = shard_file(o.accepted, world.rank(), world.size());
   }
-  std::signal(SIGINT, on_sigint);
+  for (int sig : {SIGINT, SIGTERM, SIGUSR1}) std::signal(sig, on_stop_signal);
   SweepSummary s;
   bool ok = true;
   try {
@@ -168,9 +180,11 @@ int run(SweepArgs& a) {
     s.out = final_out;
   }
   print_summary(a, s);
-  if (s.interrupted) {
-    std::cerr << "qkgeom: interrupted; the file holds every committed probe; continue with --resume\n";
-    return 130;
+  if (s.interrupted) {  // exit 128 + the signal: 130 SIGINT, 143 SIGTERM, 138 SIGUSR1
+    const int sig = g_signal.load() ? g_signal.load() : SIGINT;
+    std::cerr << "qkgeom: interrupted by " << signal_name(sig)
+              << "; the file holds every committed probe; continue with --resume\n";
+    return 128 + sig;
   }
   return kExitOk;
 }

@@ -7,7 +7,8 @@
 - crash safety: SIGKILL at several points leaves a file h5py opens (swmr=True) holding a
   prefix of the probes with the right values; `--resume` then gives a file whose every
   dataset equals an uninterrupted run's, bitwise; `qkgeom recover` makes it plain-openable;
-- SIGINT stops cleanly after a batch (exit 130, status "interrupted"), resume completes;
+- SIGINT, SIGTERM and SIGUSR1 stop cleanly after a batch (exit 130 / 143 / 138, status
+  "interrupted"), resume completes;
 - `--shard i/N` + `qkgeom merge` equals a single run; so does `mpirun -np 2` when present;
 - `--min-score/--accepted`, `qkgeom export --csv`, and bad input (line numbers, exit codes,
   an existing output, an incompatible resume, an unwritable path, a full disk)."""
@@ -198,23 +199,27 @@ def test_kill_resume(qk, model, probes, tmp):
         check(False, f"plain h5py after recover: {e}")
 
 
-def test_sigint(qk, model, probes, tmp, want):
-    out = os.path.join(tmp, "sigint.h5")
+def test_sigint(qk, model, probes, tmp, want, sig=signal.SIGINT):
+    """A clean stop on `sig` (SIGINT, SIGTERM, SIGUSR1): exit 128 + sig, status
+    interrupted, plain-openable, and a resume completes the run."""
+    name = signal.Signals(sig).name
+    out = os.path.join(tmp, f"{name}.h5")
     p = subprocess.Popen([qk, "sweep", "--model", model, "--probes", probes, "--out", out,
                           "--batch-tokens", "64", "--device", rc.DEVICE, "--quiet"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_commits(out, 1, p)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=120)
     if p.returncode == 0:
-        print("note: the sweep finished before SIGINT arrived")
+        print(f"note: the sweep finished before {name} arrived")
         return
-    check(p.returncode == 130, f"SIGINT: exit 130 (got {p.returncode}: {err.strip()[-200:]})")
+    check(p.returncode == 128 + sig and name in err,
+          f"{name}: exit {128 + sig} naming it (got {p.returncode}: {err.strip()[-200:]})")
     with h5py.File(out, "r") as f:  # a clean stop: plain h5py opens it
-        check(f.attrs["status"] == "interrupted", "SIGINT: status interrupted")
+        check(f.attrs["status"] == "interrupted", f"{name}: status interrupted")
     r = sweep(qk, model, probes, out, "--batch-tokens", "64", "--resume")
     got, _ = datasets(out)
-    check(r.returncode == 0 and not same_content(got, want), "SIGINT then resume equals uninterrupted run")
+    check(r.returncode == 0 and not same_content(got, want), f"{name} then resume equals uninterrupted run")
 
 
 def test_shards(qk, model, probes, tmp, want):
@@ -346,7 +351,8 @@ def main():
         write_id_probes(big, 400, seed=11)
         test_kill_resume(qk, tiny, big, tmp)
         want, _ = datasets(os.path.join(tmp, "ref.h5"))
-        test_sigint(qk, tiny, big, tmp, want)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            test_sigint(qk, tiny, big, tmp, want, sig)
         test_shards(qk, tiny, big, tmp, want)
         test_mpi(qk, tiny, probes, tmp)
         test_outputs(qk, tiny, probes, tmp)
