@@ -96,6 +96,17 @@ nlohmann::json summary_json(const SweepSummary& s) {
   return j;
 }
 
+// The first few skipped lines with their reasons, and how many more (all are in the file).
+void print_skipped(const std::vector<ProbeProblem>& skipped) {
+  constexpr size_t kListed = 5;
+  for (size_t i = 0; i < skipped.size() && i < kListed; ++i)
+    std::cout << "    skipped line " << skipped[i].line
+              << (skipped[i].id.empty() ? "" : " ('" + skipped[i].id + "')") << ": " << skipped[i].what << "\n";
+  if (skipped.size() > kListed)
+    std::cout << "    ... and " << skipped.size() - kListed
+              << " more skipped lines (root attribute 'skipped' of the results file)\n";
+}
+
 void print_summary(const SweepArgs& a, const SweepSummary& s) {
   if (a.json) {
     std::cout << summary_json(s).dump() << "\n";
@@ -110,6 +121,7 @@ void print_summary(const SweepArgs& a, const SweepSummary& s) {
             << "  probes: " << s.probes_in_file << " in the file, " << s.probes_in_shard
             << " in this shard, " << s.already_done << " done before, " << s.skipped.size()
             << " skipped\n";
+  print_skipped(s.skipped);
   if (s.composite_mean) {
     char c[200];
     std::snprintf(c, sizeof c, "  composite: mean %.1f, min %.0f, max %.0f (over %lld scored probes)\n",
@@ -228,9 +240,12 @@ Action add_sweep_command(CLI::App& app) {
   sub->add_option("--device", a->o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", a->o.dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)");
   sub->add_option("--threads", a->o.threads,
-                  "CPU threads for libtorch and the CPU metrics (default: libtorch's); results are "
-                  "bitwise reproducible at a fixed count")
+                  "CPU threads for libtorch and the CPU metrics (default: libtorch's; on --resume "
+                  "the file's); results are bitwise reproducible at a fixed count")
       ->check(CLI::Range(1, 1024));
+  sub->add_flag("--allow-mixed-numerics", a->o.allow_mixed_numerics,
+                "--resume on another device or CPU thread count than the run it continues "
+                "(results then match a single run only within f32 rounding; the dtype must match)");
   sub->add_flag("--json", a->json, "print the summary as one JSON object");
   sub->add_flag("--quiet", a->quiet, "no progress lines on stderr");
   return [a, min] {

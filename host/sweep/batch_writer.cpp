@@ -1,13 +1,15 @@
 #include "batch_writer.hpp"
 
 #include <chrono>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "h5_util.hpp"
 
 namespace qk {
 
-BatchWriter::BatchWriter(ResultsStore& store, std::function<void(int64_t)> on_commit, size_t depth)
+BatchWriter::BatchWriter(ResultsStore& store, OnCommit on_commit, size_t depth)
     : store_(store), on_commit_(std::move(on_commit)), depth_(depth), thread_([this] { run(); }) {}
 
 BatchWriter::~BatchWriter() {
@@ -19,11 +21,11 @@ BatchWriter::~BatchWriter() {
   if (thread_.joinable()) thread_.join();
 }
 
-void BatchWriter::push(StoreBatch batch) {
+void BatchWriter::push(StoreBatch batch, int64_t items, int64_t tokens) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return queue_.size() < depth_ || error_; });
   if (error_) std::rethrow_exception(error_);
-  queue_.push_back(std::move(batch));
+  queue_.push_back(Queued{std::move(batch), items, tokens});
   cv_.notify_all();
 }
 
@@ -47,12 +49,35 @@ bool BatchWriter::failed() const {
   return error_ != nullptr;
 }
 
+namespace {
+
+// A failed append as the user should read it: a full disk (ENOSPC) or a file-size limit
+// (EFBIG), which HDF5 reports deep in its error stack, becomes "no space left on PATH";
+// anything else stays as it is.
+std::exception_ptr plain_error(std::exception_ptr e, const std::string& path) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    const std::string w = x.what();
+    const bool full = w.find("No space left") != std::string::npos || w.find("errno = 28") != std::string::npos;
+    const bool big = w.find("File too large") != std::string::npos || w.find("errno = 27") != std::string::npos;
+    if (!full && !big) return e;
+    return std::make_exception_ptr(std::runtime_error(
+        "no space left on " + path + (big ? " (the file-size limit was reached)" : "") +
+        "; the committed probes stay in the file: free space, then rerun with --resume"));
+  } catch (...) {
+    return e;
+  }
+}
+
+}  // namespace
+
 // Appends queued batches in order; after a failure, drops the rest (the store keeps
 // what was committed) and lets push/close report the error.
 void BatchWriter::run() {
   h5::quiet();  // HDF5 error printing is per thread; errors become StoreError messages
   for (;;) {
-    StoreBatch batch;
+    Queued batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
@@ -63,16 +88,16 @@ void BatchWriter::run() {
     cv_.notify_all();
     try {
       const auto t0 = std::chrono::steady_clock::now();
-      store_.append(batch);
+      store_.append(batch.rows);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       {
         std::lock_guard<std::mutex> lock(mu_);
         busy_s_ += dt;
       }
-      if (on_commit_) on_commit_(store_.rows());
+      if (on_commit_) on_commit_(batch.items, batch.tokens);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
-      error_ = std::current_exception();
+      error_ = plain_error(std::current_exception(), store_.path());
       queue_.clear();
       cv_.notify_all();
       return;

@@ -15,27 +15,34 @@ namespace qk {
 
 class BatchWriter {
  public:
-  // on_commit(rows) runs on the writer thread after each batch is committed.
-  BatchWriter(ResultsStore& store, std::function<void(int64_t)> on_commit, size_t depth = 2);
+  // on_commit(items, tokens) runs on the writer thread after each batch is committed, with
+  // the counts given to push.
+  using OnCommit = std::function<void(int64_t items, int64_t tokens)>;
+  BatchWriter(ResultsStore& store, OnCommit on_commit, size_t depth = 2);
   ~BatchWriter();
   BatchWriter(const BatchWriter&) = delete;
   BatchWriter& operator=(const BatchWriter&) = delete;
 
-  // Queues a batch; rethrows the writer's error if an append has failed.
-  void push(StoreBatch batch);
+  // Queues a batch of `items` probes and `tokens` tokens; rethrows the writer's error if an
+  // append has failed.
+  void push(StoreBatch batch, int64_t items, int64_t tokens);
   // Waits for the queue to drain and the thread to end; rethrows the writer's error.
   void close();
   bool failed() const;
   double busy_s() const;  // seconds spent appending (on the writer thread)
 
  private:
+  struct Queued {
+    StoreBatch rows;
+    int64_t items = 0, tokens = 0;
+  };
   void run();
   ResultsStore& store_;
-  std::function<void(int64_t)> on_commit_;
+  OnCommit on_commit_;
   size_t depth_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<StoreBatch> queue_;
+  std::deque<Queued> queue_;
   bool closing_ = false;
   std::exception_ptr error_;
   double busy_s_ = 0;

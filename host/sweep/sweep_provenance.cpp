@@ -95,21 +95,51 @@ std::map<std::string, std::string> read_root_attrs(const std::string& path) {
   return out;
 }
 
+namespace {
+
+// The value of `key` in `attrs`, "" when absent.
+std::string attr_of(const Attrs& attrs, const std::string& key) {
+  for (const auto& [k, v] : attrs)
+    if (k == key) return v;
+  return "";
+}
+
+// "cuda:1" -> "cuda", "cpu" -> "cpu": the device kind (GPUs of one model are interchangeable).
+std::string device_kind(const std::string& device) { return device.substr(0, device.find(':')); }
+
+// The attributes that decide the numerics: dtype always; device kind and GPU name; the CPU
+// thread count on the CPU path (libtorch splits its reductions by it). Not under `mixed`,
+// except dtype.
+std::vector<std::string> numeric_keys(const std::map<std::string, std::string>& stored, bool mixed) {
+  if (mixed) return {"dtype"};
+  std::vector<std::string> keys = {"dtype", "device", "gpu_name"};
+  const auto dev = stored.find("device");
+  if (dev != stored.end() && dev->second == "cpu") keys.push_back("cpu_threads");
+  return keys;
+}
+
+}  // namespace
+
 void check_resume_compatible(const std::string& path, const std::map<std::string, std::string>& stored,
-                             const Attrs& now) {
-  static const char* const kMustMatch[] = {
-      "model_config_sha256", "model_weights_index_sha256", "probes_sha256", "template",
-      "metrics", "mode", "save_kv", "shard", "dtype"};
-  for (const char* key : kMustMatch) {
-    std::string value;
-    for (const auto& [k, v] : now)
-      if (k == key) value = v;
+                             const Attrs& now, bool mixed_numerics) {
+  std::vector<std::string> keys = {"model_config_sha256", "model_weights_index_sha256", "probes_sha256",
+                                   "template", "metrics", "mode", "save_kv", "shard"};
+  for (const std::string& k : numeric_keys(stored, mixed_numerics)) keys.push_back(k);
+  for (const std::string& key : keys) {
+    std::string value = attr_of(now, key);
     const auto it = stored.find(key);
     if (it == stored.end())
-      throw InputError(path, std::string("cannot resume: attribute '") + key + "' is missing; is it a qkgeom sweep store?");
-    if (it->second != value)
-      throw InputError(path, std::string("cannot resume: attribute '") + key + "' is '" + it->second +
-                                 "' in the file but '" + value + "' for this run");
+      throw InputError(path, "cannot resume: attribute '" + key + "' is missing; is it a qkgeom sweep store?");
+    const bool same = key == "device" ? device_kind(it->second) == device_kind(value) : it->second == value;
+    if (same) continue;
+    std::string m = "cannot resume: attribute '" + key + "' is '" + it->second + "' in the file but '" +
+                    value + "' for this run";
+    if (key == "cpu_threads")
+      m += "; CPU results depend on the thread count: omit --threads (a resume then uses the "
+           "file's) or pass --allow-mixed-numerics";
+    else if (key == "device" || key == "gpu_name")
+      m += "; results depend on the device: resume on the same kind, or pass --allow-mixed-numerics";
+    throw InputError(path, m);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "results_store.hpp"
 #include "sweep_runner.hpp"
@@ -31,9 +32,11 @@ Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::s
 std::map<std::string, std::string> read_root_attrs(const std::string& path);
 
 // Throws InputError naming `path` and the attribute when a resumed sweep's options or
-// inputs differ from those the store was made with.
+// inputs differ from those the store was made with: the inputs and result-shaping options,
+// the dtype, and unless `mixed_numerics` the device kind, GPU name and (on the CPU) the
+// thread count.
 void check_resume_compatible(const std::string& path, const std::map<std::string, std::string>& stored,
-                             const Attrs& now);
+                             const Attrs& now, bool mixed_numerics);
 
 // "2026-11-23T01:54:15Z".
 std::string utc_now_iso8601();

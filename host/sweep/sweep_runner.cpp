@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <limits>
 #include <optional>
 #include <unordered_set>
@@ -45,20 +47,51 @@ std::string dtype_name(c10::ScalarType t) {
   return "f32";
 }
 
+// The root attributes of the store a --resume continues (its crash flags cleared first);
+// empty when there is none yet.
+std::map<std::string, std::string> stored_attrs(const SweepOptions& o) {
+  if (!o.resume || !fs::exists(o.out)) return {};
+  clear_crash_flags(o.out);
+  return read_root_attrs(o.out);
+}
+
+// The CPU thread count: --threads, or on a resumed CPU run the file's (so that its
+// results stay bitwise those of one run, said on stderr); 0: libtorch's default.
+int thread_count(const SweepOptions& o, const std::map<std::string, std::string>& stored) {
+  if (o.threads > 0 || o.allow_mixed_numerics) return o.threads;
+  const auto dev = stored.find("device"), n = stored.find("cpu_threads");
+  if (dev == stored.end() || dev->second != "cpu" || n == stored.end()) return 0;
+  const int t = std::atoi(n->second.c_str());
+  if (t > 0)
+    std::cerr << "qkgeom: resume: using " << t << " CPU thread" << (t == 1 ? "" : "s")
+              << ", as the run it continues (CPU results depend on the thread count)\n";
+  return std::max(t, 0);
+}
+
 // The store a previous run left (--resume), checked against this run's options; nullopt
 // when there is none yet (it is created once the input has been read and tokenized).
 std::optional<ResultsStore> reopen_store(const SweepOptions& o, const std::vector<ColumnSpec>& cols,
+                                         const std::map<std::string, std::string>& stored,
                                          const Attrs& attrs) {
   if (!fs::exists(o.out)) return std::nullopt;  // run_sweep refused an existing file without --resume
-  clear_crash_flags(o.out);
   bool versioned = false;
   const int64_t version = h5::read_int_attr(h5::open_for_read(o.out).get(), "schema_version", &versioned);
   if (versioned && version != kSweepSchemaVersion)
     throw InputError(o.out, "cannot resume: the file has schema_version " + std::to_string(version) +
                                 ", this qkgeom writes " + std::to_string(kSweepSchemaVersion) +
                                 "; start a new file");
-  check_resume_compatible(o.out, read_root_attrs(o.out), attrs);
+  check_resume_compatible(o.out, stored, attrs, o.allow_mixed_numerics);
   return ResultsStore::reopen(o.out, cols);
+}
+
+// The skipped lines as root attributes: "skipped_count" and "skipped", a JSON array of the
+// first kStored {line, id, problem} (an attribute stays small).
+Attrs skipped_attrs(const std::vector<ProbeProblem>& skipped) {
+  constexpr size_t kStored = 100;
+  nlohmann::json list = nlohmann::json::array();
+  for (size_t i = 0; i < skipped.size() && i < kStored; ++i)
+    list.push_back({{"line", skipped[i].line}, {"id", skipped[i].id}, {"problem", skipped[i].what}});
+  return {{"skipped_count", std::to_string(skipped.size())}, {"skipped", list.dump()}};
 }
 
 // The accepted probes (composite >= min; a NaN composite never is) of the whole store, as
@@ -191,9 +224,10 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   if (fs::exists(o.out) && !o.resume)
     throw InputError(o.out, "exists; pass --resume to continue that sweep, or remove the file");
 
-  if (o.threads > 0) {  // results are bitwise reproducible at a fixed thread count
-    at::set_num_threads(o.threads);
-    omp_set_num_threads(o.threads);
+  const std::map<std::string, std::string> stored = stored_attrs(o);
+  if (const int threads = thread_count(o, stored); threads > 0) {  // bitwise reproducible at a fixed count
+    at::set_num_threads(threads);
+    omp_set_num_threads(threads);
   }
   TransformerModel model(o.model, RuntimeOptions{o.device, o.dtype});
   const ModelConfig& cfg = model.config();
@@ -209,7 +243,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
 
   const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o));
   const Attrs attrs = sweep_attrs(o, sum.device, gpu, sum.dtype);
-  std::optional<ResultsStore> reopened = reopen_store(o, cols, attrs);
+  std::optional<ResultsStore> reopened = reopen_store(o, cols, stored, attrs);
   std::unordered_set<int64_t> done;
   if (reopened) {
     sum.already_done = reopened->rows();
@@ -243,8 +277,12 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   using Clock = std::chrono::steady_clock;
   auto secs = [](Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); };
   sum.setup_s = secs(t0);
+  if (reopened)
+    std::cerr << "qkgeom: resuming: " << sum.already_done << " of " << sum.probes_in_shard
+              << " probes committed; " << work.size() << " to go\n";
+  // Counts committed probes: advanced on the writer thread after each commit.
   Progress progress("sweep", static_cast<int64_t>(work.size()), total_tokens, o.progress);
-  BatchWriter writer(store, nullptr);
+  BatchWriter writer(store, [&progress](int64_t items, int64_t tokens) { progress.advance(items, tokens); });
   for (const auto& [begin, end] : token_batches(work, o.batch_tokens)) {
     if (stop.load()) {
       sum.interrupted = true;
@@ -263,12 +301,11 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
       StoreBatch rows = sweep_rows(cols, outs);
       sum.analysis_s += secs(t);
       t = Clock::now();
-      writer.push(std::move(rows));
+      writer.push(std::move(rows), static_cast<int64_t>(outs.size()), tokens);
       sum.write_wait_s += secs(t);
     }
     sum.done += static_cast<int64_t>(outs.size());
     sum.tokens += tokens;
-    progress.advance(static_cast<int64_t>(outs.size()), tokens);
     if (!failure.empty()) break;
   }
   const auto t_finish = Clock::now();
@@ -283,10 +320,12 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   sum.scored = composite.n;
   if (o.min_score) sum.accepted = write_accepted(store, o.accepted, *o.min_score);
   sum.status = !failure.empty() ? "stopped_non_finite" : sum.interrupted ? "interrupted" : "complete";
-  store.finish({{"finished_at", utc_now_iso8601()},
-                {"status", sum.status},
-                {"on_nonfinite", on_nonfinite_name(o.on_nonfinite)},
-                {"probes_committed", std::to_string(store.rows())}});
+  Attrs final_attrs = {{"finished_at", utc_now_iso8601()},
+                       {"status", sum.status},
+                       {"on_nonfinite", on_nonfinite_name(o.on_nonfinite)},
+                       {"probes_committed", std::to_string(store.rows())}};
+  for (auto& a : skipped_attrs(sum.skipped)) final_attrs.push_back(std::move(a));
+  store.finish(final_attrs);
   if (!failure.empty())
     throw std::runtime_error(failure + "; the sweep stopped (--on-nonfinite fail) with " +
                              std::to_string(store.rows()) + " probes committed in " + o.out +

