@@ -31,29 +31,53 @@ namespace {
 
 struct ErrorWalk {
   std::string innermost, with_errno;
+  bool corrupt = false;
 };
+
+// Whether an HDF5 error description says the file's bytes are damaged (a checksum,
+// signature or decompression failure, an address past the end of the file).
+bool says_corrupt(const std::string& desc) {
+  for (const char* k : {"checksum", "signature", "truncated", "inflate", "filter returned failure",
+                        "addr overflow", "address overflow", "bad version", "past the end"})
+    if (desc.find(k) != std::string::npos) return true;
+  return false;
+}
 
 herr_t walk_error(unsigned n, const H5E_error2_t* e, void* data) {
   auto* w = static_cast<ErrorWalk*>(data);
   const std::string desc = e->desc ? e->desc : "";
   if (n == 0) w->innermost = desc;
   if (w->with_errno.empty() && desc.find("errno") != std::string::npos) w->with_errno = desc;
+  w->corrupt = w->corrupt || says_corrupt(desc);
   return 0;
 }
 
 }  // namespace
 
-std::string last_error() {
+namespace {
+
+ErrorWalk walk_errors() {
   ErrorWalk w;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_error, &w);
+  return w;
+}
+
+}  // namespace
+
+std::string last_error() {
+  const ErrorWalk w = walk_errors();
   std::string out = w.with_errno.empty() ? w.innermost : w.with_errno;
   for (char& ch : out)
     if (ch == '\n' || ch == '\r') ch = ' ';
   return out;
 }
 
+bool last_error_is_corruption() { return walk_errors().corrupt; }
+
 void fail(const std::string& file, const std::string& what) {
   const std::string why = last_error();
+  if (last_error_is_corruption())
+    throw InputError(file, "corrupt or truncated HDF5: " + what + " (HDF5: " + why + ")");
   throw StoreError(file, why.empty() ? what : what + " (HDF5: " + why + ")");
 }
 
@@ -257,10 +281,16 @@ std::vector<std::pair<std::string, std::string>> read_string_attrs(hid_t obj) {
   return out;
 }
 
+void set_read_attempts(hid_t fapl, const std::string& file) {
+  check_status(H5Pset_metadata_read_attempts(fapl, kMetadataReadAttempts), file,
+               "cannot bound the metadata read attempts");
+}
+
 hid_t store_fapl(bool clear_flags, const std::string& file) {
   hid_t fapl = check(H5Pcreate(H5P_FILE_ACCESS), file, "cannot create a file access list");
   check_status(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), file,
                "cannot ask for the latest file format");
+  set_read_attempts(fapl, file);
   if (clear_flags) {
     // Registered (private) properties of HDF5 1.10's file access class, as h5clear uses them.
     hbool_t yes = true;
@@ -276,11 +306,16 @@ Id open_for_read(const std::string& path) {
   quiet();
   struct stat st;
   if (stat(path.c_str(), &st) != 0) throw InputError(path, "does not exist");
-  Id f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  require_not_truncated(path);
+  const Id fapl(check(H5Pcreate(H5P_FILE_ACCESS), path, "cannot create a file access list"));
+  set_read_attempts(fapl.get(), path);
+  Id f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
   if (f.ok()) return f;
-  f = Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT));
+  f = Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get()));
   if (f.ok()) return f;
   const std::string why = last_error();
+  if (last_error_is_corruption())
+    throw InputError(path, "corrupt or truncated HDF5: cannot be opened (" + why + ")");
   throw InputError(path, "cannot be opened as HDF5 (not a results store, truncated, or left "
                          "by a crash before its first commit: try `qkgeom recover`)" +
                              (why.empty() ? std::string() : ": " + why));

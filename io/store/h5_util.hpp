@@ -50,7 +50,12 @@ void quiet();
 // error message = 'File too large' ...", or "".
 std::string last_error();
 
-// Throws StoreError(file, what + HDF5's reason).
+// Whether the current HDF5 error stack says the file's bytes are damaged (checksum,
+// signature, decompression, address past the end).
+bool last_error_is_corruption();
+
+// Throws StoreError(file, what + HDF5's reason); InputError(file, "corrupt or
+// truncated HDF5: " ...) when the reason is damage to the file (exit 3).
 [[noreturn]] void fail(const std::string& file, const std::string& what);
 
 // `id` when valid, else fail(file, what).
@@ -83,6 +88,17 @@ int64_t read_int_attr(hid_t obj, const std::string& name, bool* found = nullptr)
 
 // Every string-valued attribute of an object, in name order.
 std::vector<std::pair<std::string, std::string>> read_string_attrs(hid_t obj);
+
+// Attempts HDF5 makes to read a metadata block whose checksum fails. Under SWMR-read
+// its default is 100 with a doubling sleep between them (hours for one flipped bit);
+// a concurrent writer's torn read succeeds on the second.
+constexpr unsigned kMetadataReadAttempts = 3;
+void set_read_attempts(hid_t fapl, const std::string& file);
+
+// InputError(file, "truncated (S of E bytes) ...") when the file is shorter than the
+// end-of-file address its HDF5 superblock records; changes nothing. Files that are
+// not HDF5 pass (the open that follows reports them).
+void require_not_truncated(const std::string& file);
 
 // A file access property list with the latest file format (SWMR needs it); with
 // `clear_flags`, opening also clears the status flags a crashed writer leaves and

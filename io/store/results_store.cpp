@@ -302,6 +302,7 @@ ResultsStore ResultsStore::reopen(const std::string& path, const std::vector<Col
   impl->path = path;
   impl->user = normalized_columns(cols, path);
   if (!file_exists(path)) throw InputError(path, "does not exist");
+  h5::require_not_truncated(path);
   impl->layout();
   h5::Id fapl(h5::store_fapl(true, path));
   impl->file = h5::Id(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()));
@@ -484,12 +485,18 @@ int64_t committed_rows(const std::string& path) {
     throw InputError(path, std::string("no dataset '/") + kIndexColumn + "': not a results store");
   h5::Id ds(h5::check(H5Dopen2(f.get(), kIndexColumn, H5P_DEFAULT), path,
                       std::string("cannot open dataset '/") + kIndexColumn + "'"));
-  return static_cast<int64_t>(h5::dataset_dims(ds.get(), path, kIndexColumn)[0]);
+  // Read the rows, not only the shape: a damaged index fails here.
+  std::vector<int64_t> rows(h5::dataset_dims(ds.get(), path, kIndexColumn)[0]);
+  if (!rows.empty())
+    h5::check_status(H5Dread(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
+                     path, std::string("cannot read dataset '/") + kIndexColumn + "'");
+  return static_cast<int64_t>(rows.size());
 }
 
 void clear_crash_flags(const std::string& path) {
   h5::quiet();
   if (!file_exists(path)) throw InputError(path, "does not exist");
+  h5::require_not_truncated(path);
   h5::Id fapl(h5::store_fapl(true, path));
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
   if (f < 0) h5::fail(path, "cannot be opened to clear its status flags (not HDF5, or not writable)");

@@ -92,6 +92,7 @@ int64_t committed_rows(const std::string& path);
 
 // Clears the "open for write" status flags a killed writer leaves, so that any HDF5
 // reader opens the file (what `h5clear -s` does; `qkgeom recover FILE`). Keeps data.
+// InputError, the file untouched, when it is shorter than its superblock records.
 void clear_crash_flags(const std::string& path);
 
 template <typename T>
