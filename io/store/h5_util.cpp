@@ -205,7 +205,8 @@ bool read_attr_strings(hid_t attr, std::vector<std::string>* out) {
     Id mem(utf8_string_type());
     H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
     std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
-    if (n > 0 && H5Aread(attr, mem.get(), ptrs.data()) < 0) return false;
+    if (n > 0 && guarded_vlen_read(attr, [&] { return H5Aread(attr, mem.get(), ptrs.data()); }) < 0)
+      return false;
     for (char* p : ptrs) out->push_back(p ? p : "");
     if (n > 0) H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
     return true;

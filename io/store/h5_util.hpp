@@ -50,6 +50,11 @@ void quiet();
 // error message = 'File too large' ...", or "".
 std::string last_error();
 
+// `read()` (an HDF5 read of variable-length strings of `obj`'s file) such that a fault
+// inside HDF5 on a damaged string heap (HDF5 1.10 trusts the heap's object sizes) ends
+// the process with exit 3 and "<file>: corrupt or truncated HDF5" (h5_fault_guard.cpp).
+herr_t guarded_vlen_read(hid_t obj, const std::function<herr_t()>& read);
+
 // Whether the current HDF5 error stack says the file's bytes are damaged (checksum,
 // signature, decompression, address past the end).
 bool last_error_is_corruption();

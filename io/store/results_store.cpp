@@ -255,8 +255,10 @@ struct ResultsStore::Impl {
     const hsize_t n = static_cast<hsize_t>(rows) * c.elems;
     h5::Id mspace(H5Screate_simple(1, &n, nullptr));
     h5::Id mtype(h5::memory_type(c.spec.type));
-    h5::check_status(H5Dread(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf),
-                     path, "cannot read dataset '/" + c.spec.path + "'");
+    const herr_t st = h5::guarded_vlen_read(c.ds.get(), [&] {
+      return H5Dread(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf);
+    });
+    h5::check_status(st, path, "cannot read dataset '/" + c.spec.path + "'");
   }
 };
 

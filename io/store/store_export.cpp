@@ -91,7 +91,8 @@ std::vector<std::string> read_cells(hid_t ds, const ColumnSpec& c, int64_t start
     }
     case ColType::Str: {
       std::vector<char*> v(total, nullptr);
-      const herr_t st = H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data());
+      const herr_t st = h5::guarded_vlen_read(
+          ds, [&] { return H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()); });
       for (char* p : v) {
         out.push_back(quoted(p ? p : ""));
         H5free_memory(p);

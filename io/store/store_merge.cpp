@@ -66,8 +66,9 @@ void read_run(hid_t ds, const ColumnSpec& c, uint64_t elems, int64_t src, int64_
   const hsize_t n = static_cast<hsize_t>(len) * elems;
   h5::Id mspace(H5Screate_simple(1, &n, nullptr));
   h5::Id mtype(h5::memory_type(c.type));
-  h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, dst), path,
-                   "cannot read dataset '/" + c.path + "'");
+  const herr_t st = h5::guarded_vlen_read(
+      ds, [&] { return H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, dst); });
+  h5::check_status(st, path, "cannot read dataset '/" + c.path + "'");
 }
 
 // Runs sorted by shard and source row, adjacent ones joined.
