@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <fstream>
-#include <sstream>
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
@@ -431,11 +429,7 @@ ModelConfig load_hf_config(const std::string& dir) {
   struct stat st {};
   std::string path = dir;
   if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) path = dir + "/config.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open config.json");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_hf_config(ss.str(), path);
+  return parse_hf_config(read_json_file(path), path);
 }
 
 }  // namespace qk

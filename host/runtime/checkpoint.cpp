@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <sys/stat.h>
 
 #include <ATen/ATen.h>
@@ -50,16 +48,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir), config_(load_hf_conf
     for (const auto& name : file->names()) shard_of_[name] = "model.safetensors";
   } else if (file_exists(index)) {
     listing_ = index;
-    std::ifstream in(index, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    check_json_limits(ss.str(), index);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(ss.str());
-    } catch (const nlohmann::json::exception& e) {  // parse_error, or a number overflows
-      throw InputError(index, std::string("not valid JSON: ") + e.what());
-    }
+    const nlohmann::json j = parse_json_file(index);
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       throw InputError(index, "lacks the object 'weight_map'");
     for (const auto& [name, file] : j["weight_map"].items()) {

