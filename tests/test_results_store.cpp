@@ -51,7 +51,7 @@ std::string temp_path(const std::string& name) {
 }
 
 qk::ResultsStore make_store(const std::string& p) {
-  return qk::ResultsStore::create(p, st::columns(), {{"model", "m"}, {"shard", "0/1"}}, 1);
+  return qk::ResultsStore::create(p, st::columns(), {{"model", "m"}, {"shard", "0/1"}, {"status", "running"}}, 1);
 }
 
 // Every dataset of a file: shape and contents (numbers as native bytes, strings as text).
@@ -74,7 +74,12 @@ herr_t visit(hid_t obj, const char* name, const H5O_info_t* info, void* data) {
   d.dims.resize(static_cast<size_t>(H5Sget_simple_extent_ndims(space)));
   H5Sget_simple_extent_dims(space, d.dims.data(), nullptr);
   const size_t n = static_cast<size_t>(H5Sget_simple_extent_npoints(space));
-  if (H5Tget_class(type) == H5T_STRING) {
+  if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) <= 0) {  // fixed, NUL padded
+    const size_t w = H5Tget_size(type);
+    std::string buf(n * w, '\0');
+    if (n) H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+    for (size_t i = 0; i < n; ++i) d.strings.push_back(buf.substr(i * w, w).c_str());
+  } else if (H5Tget_class(type) == H5T_STRING) {
     hid_t mem = H5Tcopy(H5T_C_S1);
     H5Tset_size(mem, H5T_VARIABLE);
     H5Tset_cset(mem, H5T_CSET_UTF8);
@@ -190,7 +195,9 @@ TEST(ResultsStore, CreateAppendReopenFinish) {
   EXPECT_EQ(d.at("kv/token").strings[static_cast<size_t>(offset[7] + 1)], "t7.1");
 }
 
-TEST(ResultsStore, ReopenTruncatesUncommittedRows) {
+// Rows a crash left past the committed ones are overwritten by later appends, and those
+// no append reached are cut by finish: the file then equals an uninterrupted run's.
+TEST(ResultsStore, UncommittedRowsAreOverwrittenThenCut) {
   const std::string p = temp_path("trunc.h5");
   {
     qk::ResultsStore s = make_store(p);
@@ -328,7 +335,7 @@ TEST(ResultsStore, AppendChecksTheBatch) {
 void write_store(const std::string& p, const std::vector<std::vector<int64_t>>& batches,
                  const std::string& shard, const std::string& model = "m") {
   qk::ResultsStore s =
-      qk::ResultsStore::create(p, st::columns(), {{"model", model}, {"shard", shard}}, 1, true);
+      qk::ResultsStore::create(p, st::columns(), {{"model", model}, {"shard", shard}, {"status", "running"}}, 1, true);
   for (const auto& b : batches) s.append(st::batch(b));
   s.finish({{"status", "complete"}});
 }
@@ -586,9 +593,13 @@ TEST(ResultsStore, NulInStringsIsRefused) {
   b.cols[8].strings.back() = std::string(1, '\0');  // ragged kv/token
   expect_input_error([&](const std::string&) { s.append(b); }, p, "column 'kv/token' value 0 holds U+0000");
   EXPECT_EQ(s.rows(), 0);
-  const std::vector<std::string> odd = {"", "\xC3\xA9\xF0\x9F\x98\x80\xE4\xB8\xAD", "tab\t\r\nbell\x07",
-                                        "\"q\",", std::string(5000, 'x')};
+  std::vector<std::string> odd = {"", "\xC3\xA9\xF0\x9F\x98\x80\xE4\xB8\xAD", "tab\t\r\nbell\x07",
+                                  "\"q\",", std::string(24, 'x')};
   b = st::batch(st::range(0, 5));
+  b.cols[1].strings = odd;
+  b.cols[1].strings.back() += "y";  // 25 bytes: more than the column's 24
+  expect_input_error([&](const std::string&) { s.append(b); }, p,
+                     "column 'probe/id' value 4 has 25 bytes; the column holds at most 24");
   b.cols[1].strings = odd;
   s.append(b);  // the refused batches left nothing behind
   EXPECT_EQ(s.read_strings("probe/id"), odd);

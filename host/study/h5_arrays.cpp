@@ -48,17 +48,8 @@ std::vector<std::string> read_strings(hid_t file, const std::string& name, const
   std::vector<hsize_t> dims;
   const h5::Id ds = open_dataset(file, name, path, &dims);
   if (dims.size() != 1) throw InputError(path, "'/" + name + "' is not a 1-D dataset of strings");
-  std::vector<char*> p(static_cast<size_t>(dims[0]), nullptr);
-  const h5::Id mt(h5::memory_type(ColType::Str));
-  if (!p.empty())
-    h5::check_status(H5Dread(ds.get(), mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data()), path,
-                     "cannot read '/" + name + "' as strings");
-  std::vector<std::string> out;
-  for (char* c : p) {
-    out.emplace_back(c ? c : "");
-    H5free_memory(c);
-  }
-  return out;
+  const h5::Id fspace(h5::check(H5Dget_space(ds.get()), path, "cannot get the space of '/" + name + "'"));
+  return h5::read_string_rows(ds.get(), fspace.get(), dims[0], path, "'/" + name + "' as strings");
 }
 
 void write_f64(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,

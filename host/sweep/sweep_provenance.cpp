@@ -81,6 +81,11 @@ Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::s
       {"cpu_threads", std::to_string(torch_info().threads)},
       {"started_at", utc_now_iso8601()},
       {"status", "running"},
+      // Set by the end of the run (created now: a run only overwrites attribute values).
+      {"finished_at", ""},
+      {"probes_committed", ""},
+      {"skipped_count", ""},
+      {"skipped", ""},
   };
   a.insert(a.end(), rest.begin(), rest.end());
   return a;

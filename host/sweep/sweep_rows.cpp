@@ -8,10 +8,19 @@
 #include <stdexcept>
 
 #include "bo/bo_nonfinite.hpp"
+#include "sweep_schema.hpp"
 
 namespace qk {
 
 namespace {
+
+// `s` cut to at most `max` bytes on a UTF-8 character boundary, ending in "..." when cut.
+std::string clipped(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max - 3;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n) + "...";
+}
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -93,7 +102,8 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
       std::vector<std::string> v;
       for (const ProbeOutcome& o : outs)
         v.push_back(p == "probe/status" ? o.status.status
-                    : p == "probe/nonfinite_tensor" ? o.status.tensor : o.status.detail);
+                    : p == "probe/nonfinite_tensor" ? o.status.tensor
+                                                    : clipped(o.status.detail, kStatusDetailBytes));
       b.cols.push_back(ColumnData::of(std::move(v)));
     } else if (p == "probe/nonfinite_layer") {
       std::vector<int32_t> v;

@@ -164,8 +164,14 @@ void note_probe(const ProbeOutcome& out, bool verbose, SweepSummary& sum, Compos
             << out.status.detail << " (stored with status " << out.status.status << ")\n";
   if (sum.non_finite == kWarnings) std::cerr << "qkgeom: warning: further non-finite probes are not listed; see probe/status\n";
 }
-SweepLayout sweep_layout(const ModelConfig& cfg, const SweepOptions& o) {
+SweepLayout sweep_layout(const ModelConfig& cfg, const SweepOptions& o, const std::vector<Probe>& probes) {
   SweepLayout layout;
+  for (const Probe& p : probes) {  // the whole file's: every shard gets the same widths
+    layout.id_bytes = std::max<uint64_t>(layout.id_bytes, p.id.size());
+    layout.domain_bytes = std::max<uint64_t>(layout.domain_bytes, p.domain.size());
+    layout.prompt_bytes = std::max<uint64_t>(layout.prompt_bytes, p.prompt.size());
+    layout.fields_bytes = std::max<uint64_t>(layout.fields_bytes, p.fields.size());
+  }
   layout.layers = cfg.num_layers;
   layout.q_heads = cfg.num_heads;
   layout.kv_heads = cfg.num_kv_heads;
@@ -241,11 +247,12 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   sum.probes_in_file = static_cast<int64_t>(set.probes.size());
   sum.skipped = set.skipped;
 
-  const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o));
+  const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o, set.probes));
   const Attrs attrs = sweep_attrs(o, sum.device, gpu, sum.dtype);
   std::optional<ResultsStore> reopened = reopen_store(o, cols, stored, attrs);
   std::unordered_set<int64_t> done;
   if (reopened) {
+    reopened->set_attrs({{"status", "running"}, {"finished_at", ""}});
     sum.already_done = reopened->rows();
     const std::vector<int64_t> done_list = reopened->read_i64("probe/index");
     done.insert(done_list.begin(), done_list.end());

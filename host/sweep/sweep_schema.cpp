@@ -28,15 +28,15 @@ std::vector<ColumnSpec> sweep_columns(const SweepLayout& d) {
   std::vector<ColumnSpec> c = {
       {"probe/index", ColType::I64, {}, false, "", "0-based order of the probe among the probe file's non-blank lines", {}},
       {"probe/line", ColType::I64, {}, false, "", "1-based line of the probe in the probe file", {}},
-      {"probe/id", ColType::Str, {}, false, "", "the probe's id (JSONL id, or L<line>)", {}},
-      {"probe/domain", ColType::Str, {}, false, "", "the probe's domain (JSONL), else empty", {}},
-      {"probe/prompt", ColType::Str, {}, false, "", "the prompt as given, before any template", {}},
-      {"probe/fields", ColType::Str, {}, false, "", "the JSONL object's other fields, as compact JSON", {}},
+      {"probe/id", ColType::Str, {}, false, "", "the probe's id (JSONL id, or L<line>)", {}, d.id_bytes},
+      {"probe/domain", ColType::Str, {}, false, "", "the probe's domain (JSONL), else empty", {}, d.domain_bytes},
+      {"probe/prompt", ColType::Str, {}, false, "", "the prompt as given, before any template", {}, d.prompt_bytes},
+      {"probe/fields", ColType::Str, {}, false, "", "the JSONL object's other fields, as compact JSON", {}, d.fields_bytes},
       {"probe/tokens", ColType::I64, {}, false, "tokens", "prompt length in tokens (template and special tokens included)", {}},
-      {"probe/status", ColType::Str, {}, false, "", "ok, non_finite (NaN or Inf in q/k/v) or non_finite_metric (finite q/k/v, non-finite metric)", {}},
+      {"probe/status", ColType::Str, {}, false, "", "ok, non_finite (NaN or Inf in q/k/v) or non_finite_metric (finite q/k/v, non-finite metric)", {}, kStatusBytes},
       {"probe/nonfinite_layer", ColType::I32, {}, false, "layer", "first layer with a non-finite q/k/v value; -1 when none", {}},
-      {"probe/nonfinite_tensor", ColType::Str, {}, false, "", "q, k or v (non_finite), the metric's column (non_finite_metric), else empty", {}},
-      {"probe/status_detail", ColType::Str, {}, false, "", "where the first non-finite value is: heads, index, value; empty when ok", {}},
+      {"probe/nonfinite_tensor", ColType::Str, {}, false, "", "q, k or v (non_finite), the metric's column (non_finite_metric), else empty", {}, kNonfiniteTensorBytes},
+      {"probe/status_detail", ColType::Str, {}, false, "", "where the first non-finite value is: heads, index, value; empty when ok", {}, kStatusDetailBytes},
       {"tokens/ids", ColType::I32, {}, true, "", "token ids of every probe, concatenated; probe n is rows tokens/offset[n] .. + probe/tokens[n]", {}},
   };
   if (d.bo) {

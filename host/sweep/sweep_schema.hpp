@@ -11,7 +11,13 @@
 namespace qk {
 
 // v2: probe/status columns; bo/composite and bo/joint_collapse_count f64 (NaN-able).
-constexpr int kSweepSchemaVersion = 2;
+// v3: fixed-length strings, unfiltered chunks (readable by a live SWMR reader).
+constexpr int kSweepSchemaVersion = 3;
+
+// Widths (UTF-8 bytes) of the fixed-length string columns.
+constexpr uint64_t kStatusBytes = 32;         // probe/status
+constexpr uint64_t kNonfiniteTensorBytes = 64;  // probe/nonfinite_tensor: q, k, v or a column path
+constexpr uint64_t kStatusDetailBytes = 256;  // probe/status_detail (longer details are cut)
 
 enum class SaveKv { None, K, Qkv };
 
@@ -25,6 +31,8 @@ struct SweepLayout {
   bool bo = true;
   bool attention = true;
   SaveKv save_kv = SaveKv::None;
+  // The longest id, domain, prompt and fields (compact JSON) of the probe file, in bytes.
+  uint64_t id_bytes = 0, domain_bytes = 0, prompt_bytes = 0, fields_bytes = 0;
 };
 
 std::vector<ColumnSpec> sweep_columns(const SweepLayout& layout);

@@ -7,7 +7,7 @@
 
 namespace qk {
 
-enum class ColType { F64, F32, I64, I32, U8, Str };  // Str: variable-length UTF-8
+enum class ColType { F64, F32, I64, I32, U8, Str };  // Str: UTF-8 text
 
 struct ColumnSpec {
   std::string path;                 // "group/name", e.g. "bo/composite", "probe/id"
@@ -16,6 +16,9 @@ struct ColumnSpec {
   bool ragged = false;              // rows are tokens, a variable count per probe
   std::string units, description;   // attributes "units", "description"
   std::vector<std::string> dims;    // names of row_shape's axes, e.g. {"layer", "head"}
+  // Str: the most UTF-8 bytes of one value. A store keeps strings fixed-length (NUL
+  // padded, max(1, str_bytes) bytes; SWMR readers cannot follow variable-length ones).
+  uint64_t str_bytes = 0;
 };
 
 // "f64", "f32", "i64", "i32", "u8", "str".

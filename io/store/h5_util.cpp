@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -132,7 +133,15 @@ hid_t memory_type(ColType t) {
   return -1;
 }
 
-bool col_type_of(hid_t type, ColType* out) {
+hid_t fixed_string_type(uint64_t bytes) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, static_cast<size_t>(std::max<uint64_t>(bytes, 1)));
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+bool col_type_of(hid_t type, ColType* out, uint64_t* str_bytes) {
   const H5T_class_t cls = H5Tget_class(type);
   const size_t size = H5Tget_size(type);
   if (cls == H5T_FLOAT && size == 8) *out = ColType::F64;
@@ -140,9 +149,45 @@ bool col_type_of(hid_t type, ColType* out) {
   else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 8) *out = ColType::I64;
   else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 4) *out = ColType::I32;
   else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE && size == 1) *out = ColType::U8;
-  else if (cls == H5T_STRING && H5Tis_variable_str(type) > 0) *out = ColType::Str;
+  else if (cls == H5T_STRING) *out = ColType::Str;
   else return false;
+  if (str_bytes) *str_bytes = cls == H5T_STRING && H5Tis_variable_str(type) <= 0 ? size : 0;
   return true;
+}
+
+std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, const std::string& file,
+                                          const std::string& what) {
+  std::vector<std::string> out;
+  if (n == 0) return out;
+  const Id ftype(check(H5Dget_type(ds), file, "cannot get the type of " + what));
+  const Id mspace(H5Screate_simple(1, &n, nullptr));
+  out.reserve(n);
+  if (H5Tis_variable_str(ftype.get()) > 0) {
+    const Id mtype(utf8_string_type());
+    std::vector<char*> ptrs(n, nullptr);
+    const herr_t st = guarded_vlen_read(ds, [&] {
+      return H5Dread(ds, mtype.get(), mspace.get(), fspace, H5P_DEFAULT, ptrs.data());
+    });
+    for (char* p : ptrs) {
+      out.emplace_back(p ? p : "");
+      H5free_memory(p);
+    }
+    check_status(st, file, "cannot read " + what);
+    return out;
+  }
+  const Id mtype(check(H5Tget_native_type(ftype.get(), H5T_DIR_ASCEND), file,
+                       "cannot get the string type of " + what));
+  const size_t size = H5Tget_size(mtype.get());
+  std::string buf(n * size, '\0');
+  check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace, H5P_DEFAULT, buf.data()), file,
+               "cannot read " + what);
+  const bool space_pad = H5Tget_strpad(mtype.get()) == H5T_STR_SPACEPAD;
+  for (hsize_t i = 0; i < n; ++i) {
+    std::string s = buf.substr(i * size, size);
+    s.resize(space_pad ? s.find_last_not_of(' ') + 1 : std::min(s.find('\0'), s.size()));
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 namespace {
@@ -167,6 +212,21 @@ void write_string_attr(hid_t obj, const std::string& name, const std::string& va
   Id attr = fresh_attr(obj, name, type.get(), space.get(), file);
   const char* p = value.c_str();
   check_status(H5Awrite(attr.get(), type.get(), &p), file, "cannot write attribute '" + name + "'");
+}
+
+void overwrite_string_attr(hid_t obj, const std::string& name, const std::string& value,
+                           const std::string& file) {
+  require_no_nul(value, file, "attribute '" + name + "'");
+  const std::string what = "attribute '" + name + "'";
+  Id attr(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), file, "cannot open " + what));
+  Id stored(H5Aget_type(attr.get()));
+  Id space(H5Aget_space(attr.get()));
+  if (!stored.ok() || H5Tis_variable_str(stored.get()) <= 0 || !space.ok() ||
+      H5Sget_simple_extent_npoints(space.get()) != 1)
+    throw StoreError(file, what + " is not one variable-length string: cannot overwrite it");
+  Id type(utf8_string_type());
+  const char* p = value.c_str();
+  check_status(H5Awrite(attr.get(), type.get(), &p), file, "cannot write " + what);
 }
 
 void write_strings_attr(hid_t obj, const std::string& name,

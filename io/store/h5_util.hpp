@@ -75,8 +75,17 @@ void require_no_nul(const std::string& s, const std::string& file, const std::st
 hid_t file_type(ColType t);    // caller closes
 hid_t memory_type(ColType t);  // caller closes
 
-// The ColType of a dataset's stored type; false when none matches.
-bool col_type_of(hid_t type, ColType* out);
+// A fixed-length UTF-8 string type of max(1, bytes) bytes, NUL padded (caller closes).
+hid_t fixed_string_type(uint64_t bytes);
+
+// The ColType of a dataset's stored type; false when none matches. For a fixed-length
+// string, *str_bytes (when given) gets its size; 0 for a variable-length one.
+bool col_type_of(hid_t type, ColType* out, uint64_t* str_bytes = nullptr);
+
+// The `n` strings selected by `fspace` in string dataset `ds` (fixed or variable
+// length; padding removed). StoreError / InputError(file, what ...) on failure.
+std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, const std::string& file,
+                                          const std::string& what);
 
 // Attributes (created or replaced): a UTF-8 string, an array of strings, an int.
 void write_string_attr(hid_t obj, const std::string& name, const std::string& value,
@@ -84,6 +93,11 @@ void write_string_attr(hid_t obj, const std::string& name, const std::string& va
 void write_strings_attr(hid_t obj, const std::string& name,
                         const std::vector<std::string>& values, const std::string& file);
 void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std::string& file);
+// Writes a new value into the existing scalar string attribute `name` in place (no
+// attribute is created or deleted: safe in SWMR write mode). StoreError when it is
+// missing or not a variable-length string.
+void overwrite_string_attr(hid_t obj, const std::string& name, const std::string& value,
+                           const std::string& file);
 
 // Attribute readers; `found` (when given) says whether it exists with a usable type.
 std::string read_string_attr(hid_t obj, const std::string& name, bool* found = nullptr);

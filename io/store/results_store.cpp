@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include "h5_util.hpp"
 #include "input_error.hpp"
@@ -14,24 +17,31 @@ namespace qk {
 
 namespace {
 
-constexpr uint64_t kChunkTarget = 64 * 1024;   // bytes of a chunk along the row axis
-constexpr uint64_t kStrChunkTarget = 4 * 1024;  // the same for strings (heap references)
-constexpr uint64_t kChunkMax = 1024 * 1024;     // a chunk never exceeds this (rows split)
-constexpr size_t kStoredStrSize = 16;           // a variable-length string's heap reference
+constexpr uint64_t kChunkTarget = 64 * 1024;  // bytes of a chunk along the row axis
+constexpr uint64_t kChunkMax = 1024 * 1024;    // a chunk never exceeds this (rows split)
+constexpr unsigned kMaxCompactAttrs = 4096;    // root attributes stay in its object header
 
 bool file_exists(const std::string& p) {
   struct stat st;
   return stat(p.c_str(), &st) == 0;
 }
 
-// Chunk dims of a column: [rows, row_shape...] of ~kChunkTarget bytes (strings: each
-// append stores a new compressed copy of their last chunk, so smaller), at most
-// kChunkMax (a zero-sized row axis gets chunk size 1: HDF5 chunks have no empty axes).
+// Bytes of one stored element of column `c`.
+uint64_t stored_elem_bytes(const ColumnSpec& c) {
+  return c.type == ColType::Str ? std::max<uint64_t>(c.str_bytes, 1) : col_type_size(c.type);
+}
+
+// The stored type of column `c` (caller closes).
+hid_t stored_type(const ColumnSpec& c) {
+  return c.type == ColType::Str ? h5::fixed_string_type(c.str_bytes) : h5::file_type(c.type);
+}
+
+// Chunk dims of a column: [rows, row_shape...] of ~kChunkTarget bytes, at most kChunkMax
+// (a zero-sized row axis gets chunk size 1: HDF5 chunks have no empty axes).
 std::vector<hsize_t> chunk_dims(const ColumnSpec& c) {
-  const uint64_t esize = c.type == ColType::Str ? kStoredStrSize : col_type_size(c.type);
   std::vector<hsize_t> chunk;
   for (uint64_t d : c.row_shape) chunk.push_back(std::max<uint64_t>(d, 1));
-  uint64_t row_bytes = esize;
+  uint64_t row_bytes = stored_elem_bytes(c);
   for (hsize_t d : chunk) row_bytes *= d;
   while (row_bytes > kChunkMax) {
     auto largest = std::max_element(chunk.begin(), chunk.end());
@@ -39,11 +49,13 @@ std::vector<hsize_t> chunk_dims(const ColumnSpec& c) {
     row_bytes = row_bytes / *largest * half;
     *largest = half;
   }
-  const uint64_t target = c.type == ColType::Str ? kStrChunkTarget : kChunkTarget;
-  chunk.insert(chunk.begin(), static_cast<hsize_t>(std::max<uint64_t>(1, target / row_bytes)));
+  chunk.insert(chunk.begin(), static_cast<hsize_t>(std::max<uint64_t>(1, kChunkTarget / row_bytes)));
   return chunk;
 }
 
+// Creates the empty, extendible dataset of column `c`. Chunks are stored unfiltered: an
+// append then rewrites the last chunk in place, its committed rows with the same bytes,
+// so no kill can damage them and an SWMR reader never follows a moved chunk.
 void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
   const std::string what = "dataset '/" + c.path + "'";
   std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED};
@@ -57,19 +69,9 @@ void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
   const std::vector<hsize_t> chunk = chunk_dims(c);
   h5::check_status(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), path,
                    "cannot set the chunks of " + what);
-  h5::check_status(H5Pset_shuffle(dcpl.get()), path, "no shuffle filter for " + what);
-  h5::check_status(H5Pset_deflate(dcpl.get(), 4), path, "no gzip filter for " + what);
-  // The last, partly filled chunk is stored unfiltered at a fixed place and rewritten
-  // there on each append (committed rows with the same bytes); it is compressed once
-  // full. Without this, every append would store a new compressed copy of it (SWMR
-  // never reuses freed space). Not for strings: with it, SIGKILL stress tests lost
-  // committed text from HDF5's global heap now and then.
-  if (c.type != ColType::Str)
-    h5::check_status(H5Pset_chunk_opts(dcpl.get(), H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS), path,
-                     "cannot set the chunk options of " + what);
   h5::Id lcpl(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(lcpl.get(), 1);
-  h5::Id type(h5::file_type(c.type));
+  h5::Id type(stored_type(c));
   h5::Id ds(h5::check(H5Dcreate2(file, c.path.c_str(), type.get(), space.get(), lcpl.get(),
                                  dcpl.get(), H5P_DEFAULT),
                       path, "cannot create " + what));
@@ -77,6 +79,30 @@ void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
   h5::write_string_attr(ds.get(), "description", c.description, path);
   h5::write_strings_attr(ds.get(), "dims", c.dims, path);
   h5::write_int_attr(ds.get(), "ragged", c.ragged ? 1 : 0, path);
+}
+
+// `values` as fixed-length strings of column `c`: rows * width bytes, NUL padded.
+// InputError naming the column and value when one is longer than the width or holds NUL.
+std::string pack_strings(const ColumnSpec& c, const std::vector<std::string>& values,
+                         const std::string& path) {
+  const uint64_t width = stored_elem_bytes(c);
+  std::string buf(values.size() * width, '\0');
+  for (size_t k = 0; k < values.size(); ++k) {
+    const std::string where = "column '" + c.path + "' value " + std::to_string(k);
+    h5::require_no_nul(values[k], path, where);
+    if (values[k].size() > width)
+      throw InputError(path, where + " has " + std::to_string(values[k].size()) +
+                                 " bytes; the column holds at most " + std::to_string(width));
+    values[k].copy(buf.data() + k * width, values[k].size());
+  }
+  return buf;
+}
+
+// A file creation list whose root group keeps its attributes in its object header.
+hid_t store_fcpl() {
+  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_attr_phase_change(fcpl, kMaxCompactAttrs, 0);
+  return fcpl;
 }
 
 bool reserved_attr(const std::string& name) { return name == "schema_version" || name == "columns"; }
@@ -99,6 +125,7 @@ struct ResultsStore::Impl {
     h5::Id ds;
     uint64_t elems = 1;   // elements per row
     int group = -1;       // ragged group of a ragged column
+    int64_t extent = 0;   // rows in the file (more than committed after a crash)
   };
   struct Group {
     std::string name;
@@ -143,6 +170,20 @@ struct ResultsStore::Impl {
     }
   }
 
+  // InputError unless each ragged group's offset and count datasets are i64 rows.
+  void check_group_columns() const {
+    for (const auto& g : groups)
+      for (int ci : {g.offset_col, g.count_col}) {
+        const std::string& name = cols[static_cast<size_t>(ci)].spec.path;
+        h5::Id ds(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT));
+        h5::Id type(ds.ok() ? H5Dget_type(ds.get()) : -1);
+        ColType t;
+        if (!type.ok() || !h5::col_type_of(type.get(), &t) || t != ColType::I64 ||
+            h5::dataset_dims(ds.get(), path, name).size() != 1)
+          throw InputError(path, "dataset '/" + name + "' (kept by the store) is missing or not i64 rows");
+      }
+  }
+
   void open_datasets() {
     for (auto& c : cols)
       c.ds = h5::Id(h5::check(H5Dopen2(file.get(), c.spec.path.c_str(), H5P_DEFAULT), path,
@@ -155,14 +196,17 @@ struct ResultsStore::Impl {
     open_datasets();
   }
 
-  // Writes `nrows` rows at row `start` of column `c` from `data` (numeric) or `strs`.
-  void write_rows(Col& c, int64_t start, int64_t nrows, const void* data,
-                  const std::vector<std::string>* strs) {
+  // Writes `nrows` rows at row `start` of column `c` from `data` (its memory type; Str:
+  // packed by pack_strings), extending the dataset when they reach past its rows.
+  void write_rows(Col& c, int64_t start, int64_t nrows, const void* data) {
     if (nrows == 0) return;
     const std::string what = "dataset '/" + c.spec.path + "'";
     std::vector<hsize_t> dims{static_cast<hsize_t>(start + nrows)};
     for (uint64_t d : c.spec.row_shape) dims.push_back(d);
-    h5::check_status(H5Dset_extent(c.ds.get(), dims.data()), path, "cannot extend " + what);
+    if (start + nrows > c.extent) {
+      h5::check_status(H5Dset_extent(c.ds.get(), dims.data()), path, "cannot extend " + what);
+      c.extent = start + nrows;
+    }
     if (c.elems == 0) return;
     h5::Id fspace(h5::check(H5Dget_space(c.ds.get()), path, "cannot get the space of " + what));
     std::vector<hsize_t> offset(dims.size(), 0), count = dims;
@@ -173,12 +217,7 @@ struct ResultsStore::Impl {
                      path, "cannot select rows of " + what);
     const hsize_t n = static_cast<hsize_t>(nrows) * c.elems;
     h5::Id mspace(H5Screate_simple(1, &n, nullptr));
-    h5::Id mtype(h5::memory_type(c.spec.type));
-    std::vector<const char*> ptrs;
-    if (strs) {
-      for (const auto& s : *strs) ptrs.push_back(s.c_str());
-      data = ptrs.data();
-    }
+    h5::Id mtype(c.spec.type == ColType::Str ? stored_type(c.spec) : h5::memory_type(c.spec.type));
     h5::check_status(H5Dwrite(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, data),
                      path, "cannot write rows " + std::to_string(start) + ".." +
                                std::to_string(start + nrows) + " of " + what);
@@ -207,18 +246,32 @@ struct ResultsStore::Impl {
     h5::check_status(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), path, "cannot flush (" + step + ")");
   }
 
-  // Sets the row count of a column (truncating) after checking it holds at least `n`.
-  void truncate(Col& c, int64_t n) {
-    const std::vector<hsize_t> dims = h5::dataset_dims(c.ds.get(), path, c.spec.path);
-    if (static_cast<int64_t>(dims[0]) < n)
-      throw InputError(path, "dataset '/" + c.spec.path + "' has " + std::to_string(dims[0]) +
+  // Reads the row count of column `c` into c.extent; InputError when below `n` committed.
+  void load_extent(Col& c, int64_t n) {
+    c.extent = static_cast<int64_t>(h5::dataset_dims(c.ds.get(), path, c.spec.path)[0]);
+    if (c.extent < n)
+      throw InputError(path, "dataset '/" + c.spec.path + "' has " + std::to_string(c.extent) +
                                  " rows, fewer than the " + std::to_string(n) +
                                  " committed ones: not a consistent results store");
-    if (static_cast<int64_t>(dims[0]) == n) return;
-    std::vector<hsize_t> nd = dims;
-    nd[0] = static_cast<hsize_t>(n);
-    h5::check_status(H5Dset_extent(c.ds.get(), nd.data()), path,
-                     "cannot truncate dataset '/" + c.spec.path + "'");
+  }
+
+  // Committed rows of column `c`: probes, or its ragged group's tokens.
+  int64_t committed(const Col& c) const {
+    return c.group >= 0 ? groups[static_cast<size_t>(c.group)].total : rows;
+  }
+
+  // Cuts every column back to its committed rows (rows a crashed run left and this one
+  // did not overwrite). Only uncommitted rows change.
+  void shrink_to_committed() {
+    for (auto& c : cols) {
+      const int64_t n = committed(c);
+      if (c.extent <= n) continue;
+      std::vector<hsize_t> dims{static_cast<hsize_t>(n)};
+      for (uint64_t d : c.spec.row_shape) dims.push_back(d);
+      h5::check_status(H5Dset_extent(c.ds.get(), dims.data()), path,
+                       "cannot cut dataset '/" + c.spec.path + "' to its committed rows");
+      c.extent = n;
+    }
   }
 
   int64_t read_one_i64(const Col& c, int64_t row) {
@@ -245,20 +298,24 @@ struct ResultsStore::Impl {
     throw InputError(path, "no column '" + name + "'");
   }
 
-  // The committed rows of `c` into `buf` (rows x elems, memory type of its ColType).
-  void read_rows(const Col& c, void* buf) const {
-    if (rows == 0 || c.elems == 0) return;
+  // The file space of the committed rows of per-probe column `c`.
+  h5::Id committed_space(const Col& c) const {
     h5::Id fspace(H5Dget_space(c.ds.get()));
     std::vector<hsize_t> offset(1 + c.spec.row_shape.size(), 0), count{static_cast<hsize_t>(rows)};
     for (uint64_t d : c.spec.row_shape) count.push_back(d);
     H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, offset.data(), nullptr, count.data(), nullptr);
+    return fspace;
+  }
+
+  // The committed rows of numeric column `c` into `buf` (rows x elems, its memory type).
+  void read_rows(const Col& c, void* buf) const {
+    if (rows == 0 || c.elems == 0) return;
+    const h5::Id fspace = committed_space(c);
     const hsize_t n = static_cast<hsize_t>(rows) * c.elems;
     h5::Id mspace(H5Screate_simple(1, &n, nullptr));
     h5::Id mtype(h5::memory_type(c.spec.type));
-    const herr_t st = h5::guarded_vlen_read(c.ds.get(), [&] {
-      return H5Dread(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf);
-    });
-    h5::check_status(st, path, "cannot read dataset '/" + c.spec.path + "'");
+    h5::check_status(H5Dread(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf),
+                     path, "cannot read dataset '/" + c.spec.path + "'");
   }
 };
 
@@ -277,8 +334,11 @@ ResultsStore ResultsStore::create(const std::string& path, const std::vector<Col
   if (!overwrite && file_exists(path))
     throw InputError(path, "already exists (pass overwrite to replace it)");
   impl->layout();
-  h5::Id fapl(h5::store_fapl(false, path));
-  impl->file = h5::Id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+  // Built complete under a temporary name, then renamed: `path` never holds a file
+  // without its attributes and columns.
+  const std::string tmp = path + ".partial";
+  h5::Id fapl(h5::store_fapl(false, path)), fcpl(store_fcpl());
+  impl->file = h5::Id(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
   if (!impl->file.ok())
     h5::fail(path, "cannot create the file (does its directory exist, is it writable?)");
   try {
@@ -290,9 +350,11 @@ ResultsStore ResultsStore::create(const std::string& path, const std::vector<Col
     h5::write_strings_attr(f, "columns", names, path);
     for (const auto& c : impl->cols) create_column(f, c.spec, path);
     impl->start_swmr();
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+      throw StoreError(path, "cannot rename " + tmp + " to it: " + std::strerror(errno));
   } catch (...) {
     impl.reset();
-    unlink(path.c_str());
+    unlink(tmp.c_str());
     throw;
   }
   return ResultsStore(std::move(impl));
@@ -308,33 +370,30 @@ ResultsStore ResultsStore::reopen(const std::string& path, const std::vector<Col
   impl->layout();
   h5::Id fapl(h5::store_fapl(true, path));
   impl->file = h5::Id(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()));
-  if (!impl->file.ok()) h5::fail(path, "cannot be opened for appending (not HDF5, or not writable)");
+  if (!impl->file.ok()) {
+    if (h5::last_error().find("lock") != std::string::npos)
+      throw StoreError(path, "is open in another process (a reader or a running sweep holds "
+                             "HDF5's file lock); close it and resume again");
+    h5::fail(path, "cannot be opened for appending (not HDF5, or not writable)");
+  }
   // Committed metadata may lie past the end of allocation a crash left in the
   // superblock: allocate new space past the end of the file instead.
   h5::check_status(H5Fincrement_filesize(impl->file.get(), 0), path, "cannot set the file size");
   check_same_columns(read_columns(impl->file.get(), path), impl->user, path);
-  for (const auto& g : impl->groups)
-    for (int ci : {g.offset_col, g.count_col}) {
-      const std::string& name = impl->cols[static_cast<size_t>(ci)].spec.path;
-      h5::Id ds(H5Dopen2(impl->file.get(), name.c_str(), H5P_DEFAULT));
-      h5::Id type(ds.ok() ? H5Dget_type(ds.get()) : -1);
-      ColType t;
-      if (!type.ok() || !h5::col_type_of(type.get(), &t) || t != ColType::I64 ||
-          h5::dataset_dims(ds.get(), path, name).size() != 1)
-        throw InputError(path, "dataset '/" + name + "' (kept by the store) is missing or not i64 rows");
-    }
+  impl->check_group_columns();
   impl->open_datasets();
   auto& index = impl->cols[static_cast<size_t>(impl->index_col)];
   impl->rows = static_cast<int64_t>(h5::dataset_dims(index.ds.get(), path, index.spec.path)[0]);
   for (auto& c : impl->cols)
-    if (!c.spec.ragged) impl->truncate(c, impl->rows);
+    if (!c.spec.ragged) impl->load_extent(c, impl->rows);
   for (auto& g : impl->groups) {
     if (impl->rows > 0)
       g.total = impl->read_one_i64(impl->cols[static_cast<size_t>(g.offset_col)], impl->rows - 1) +
                 impl->read_one_i64(impl->cols[static_cast<size_t>(g.count_col)], impl->rows - 1);
-    for (int m : g.members) impl->truncate(impl->cols[static_cast<size_t>(m)], g.total);
+    for (int m : g.members) impl->load_extent(impl->cols[static_cast<size_t>(m)], g.total);
   }
-  impl->flush("after truncating to the committed rows");
+  // Rows past the committed ones (a crash's) stay until appends overwrite them: a kill
+  // now cannot touch a committed row.
   impl->start_swmr();
   return ResultsStore(std::move(impl));
 }
@@ -351,15 +410,10 @@ int ResultsStore::column_index(const std::string& col) const {
 
 std::vector<std::string> ResultsStore::read_strings(const std::string& col) const {
   const auto& c = impl_->readable(col, ColType::Str);
-  std::vector<char*> ptrs(static_cast<size_t>(impl_->rows) * c.elems, nullptr);
-  impl_->read_rows(c, ptrs.data());
-  std::vector<std::string> out;
-  out.reserve(ptrs.size());
-  for (char* p : ptrs) {
-    out.emplace_back(p ? p : "");
-    H5free_memory(p);
-  }
-  return out;
+  if (impl_->rows == 0 || c.elems == 0) return {};
+  const h5::Id fspace = impl_->committed_space(c);
+  return h5::read_string_rows(c.ds.get(), fspace.get(), static_cast<hsize_t>(impl_->rows) * c.elems,
+                              impl_->path, "dataset '/" + c.spec.path + "'");
 }
 
 std::vector<int64_t> ResultsStore::read_i64(const std::string& col) const {
@@ -386,6 +440,7 @@ void ResultsStore::append(const StoreBatch& b) {
   if (b.n == 0) return;
   // Check everything before writing anything.
   std::vector<int64_t> nrows(s.user.size());
+  std::vector<std::string> packed(s.user.size());  // Str columns, fixed-length
   for (size_t i = 0; i < s.user.size(); ++i) {
     const auto& c = s.cols[i];
     const auto& d = b.cols[i];
@@ -414,8 +469,7 @@ void ResultsStore::append(const StoreBatch& b) {
     if (!ok)
       throw InputError(s.path, where + ": expected " + std::to_string(elems) + " " +
                                    col_type_name(c.spec.type) + " values");
-    for (size_t k = 0; k < d.strings.size(); ++k)
-      h5::require_no_nul(d.strings[k], s.path, where + " value " + std::to_string(k));
+    if (c.spec.type == ColType::Str) packed[i] = pack_strings(c.spec, d.strings, s.path);
   }
   // Offsets and counts of the ragged groups.
   std::vector<std::vector<int64_t>> offsets(s.groups.size()), counts(s.groups.size());
@@ -433,22 +487,21 @@ void ResultsStore::append(const StoreBatch& b) {
       if (i < s.user.size()) {
         const auto& d = b.cols[i];
         const int64_t start = c.spec.ragged ? s.groups[static_cast<size_t>(c.group)].total : s.rows;
-        s.write_rows(c, start, nrows[i], d.bytes.data(),
-                     c.spec.type == ColType::Str ? &d.strings : nullptr);
+        s.write_rows(c, start, nrows[i],
+                     c.spec.type == ColType::Str ? static_cast<const void*>(packed[i].data()) : d.bytes.data());
         return;
       }
       for (size_t g = 0; g < s.groups.size(); ++g) {
-        if (static_cast<int>(i) == s.groups[g].offset_col) s.write_rows(c, s.rows, b.n, offsets[g].data(), nullptr);
-        if (static_cast<int>(i) == s.groups[g].count_col) s.write_rows(c, s.rows, b.n, counts[g].data(), nullptr);
+        if (static_cast<int>(i) == s.groups[g].offset_col) s.write_rows(c, s.rows, b.n, offsets[g].data());
+        if (static_cast<int>(i) == s.groups[g].count_col) s.write_rows(c, s.rows, b.n, counts[g].data());
       }
     };
     for (size_t i = 0; i < s.cols.size(); ++i)
       if (static_cast<int>(i) != s.index_col) write_col(i);
-    // Numeric datasets are flushed one by one, each its chunks before its metadata: a
-    // failed chunk write stops there, before a chunk index could point at it.
+    // Datasets are flushed one by one, each its chunks before its metadata: a failed
+    // chunk write stops there, before a chunk index could point at it.
     for (size_t i = 0; i < s.cols.size(); ++i)
-      if (static_cast<int>(i) != s.index_col && s.cols[i].spec.type != ColType::Str)
-        s.flush_dataset(s.cols[i]);
+      if (static_cast<int>(i) != s.index_col) s.flush_dataset(s.cols[i]);
     s.flush("data columns");
     write_col(static_cast<size_t>(s.index_col));
     s.flush_dataset(s.cols[static_cast<size_t>(s.index_col)]);
@@ -462,22 +515,38 @@ void ResultsStore::append(const StoreBatch& b) {
     if (!offsets[g].empty()) s.groups[g].total = offsets[g].back() + counts[g].back();
 }
 
-void ResultsStore::finish(const Attrs& attrs) {
+void ResultsStore::set_attrs(const Attrs& attrs) {
   Impl& s = *impl_;
   check_root_attrs(attrs, s.path);
-  if (!s.file.ok()) throw StoreError(s.path, "the store is already finished");
-  for (auto& c : s.cols) c.ds.reset();
-  if (H5Fclose(s.file.release()) < 0) h5::fail(s.path, "cannot close the file");
-  h5::Id fapl(h5::store_fapl(false, s.path));
-  const hid_t f = H5Fopen(s.path.c_str(), H5F_ACC_RDWR, fapl.get());
-  if (f < 0) h5::fail(s.path, "cannot reopen the file to write its final attributes");
+  if (s.failed) throw StoreError(s.path, "an earlier write failed; reopen the store to go on");
+  if (!s.file.ok()) throw StoreError(s.path, "the store is finished");
+  const hid_t f = s.file.get();
+  for (const auto& a : attrs)
+    if (H5Aexists(f, a.first.c_str()) <= 0)
+      throw InputError(s.path, "root attribute '" + a.first +
+                                   "' was not created with the store (give it to create)");
   try {
-    for (const auto& a : attrs) h5::write_string_attr(f, a.first, a.second, s.path);
+    for (const auto& a : attrs) h5::overwrite_string_attr(f, a.first, a.second, s.path);
+    s.flush("root attributes");
   } catch (...) {
-    H5Fclose(f);
+    s.abandon();
     throw;
   }
-  if (H5Fclose(f) < 0) h5::fail(s.path, "cannot close the file after its final attributes");
+}
+
+void ResultsStore::finish(const Attrs& attrs) {
+  Impl& s = *impl_;
+  if (s.failed) throw StoreError(s.path, "an earlier write failed; the store cannot be finished");
+  if (!s.file.ok()) throw StoreError(s.path, "the store is already finished");
+  try {
+    s.shrink_to_committed();
+  } catch (...) {
+    s.abandon();
+    throw;
+  }
+  set_attrs(attrs);
+  for (auto& c : s.cols) c.ds.reset();
+  if (H5Fclose(s.file.release()) < 0) h5::fail(s.path, "cannot close the file");
 }
 
 int64_t committed_rows(const std::string& path) {

@@ -3,10 +3,12 @@
 // (docs/hdf5-schema.md). One row per probe in per-probe columns; ragged columns hold
 // one row per token, located by "<group>/offset" and "<group>/count".
 //
-// Commit protocol of append(): write every column but "probe/index", flush (numeric
-// datasets one by one, then the file); then "probe/index", flush. The committed count is the length of "probe/index"; other
-// columns may hold extra trailing rows after a crash, which reopen() truncates. The
-// file is in SWMR write mode between create/reopen and finish.
+// Commit protocol of append(): write every column but "probe/index", flush (datasets
+// one by one, then the file); then "probe/index", flush. The committed count is the
+// length of "probe/index"; other columns may hold extra trailing rows after a crash,
+// which later appends overwrite and finish() cuts. Chunks are unfiltered and strings
+// fixed-length, so no write touches a committed byte. The file is in SWMR write mode
+// from create/reopen to finish, which never reopens it: SWMR readers may stay attached.
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -45,15 +47,18 @@ using Attrs = std::vector<std::pair<std::string, std::string>>;
 
 class ResultsStore {
  public:
-  // Creates `path` (InputError when it exists, unless `overwrite`), writes the root
-  // attributes (`attrs` as strings, "schema_version", "columns"), creates every column
-  // (plus "<group>/offset" and "<group>/count" per ragged group), enters SWMR write mode.
+  // Creates `path` (InputError when it exists, unless `overwrite`): builds it as
+  // "<path>.partial" with the root attributes (`attrs` as strings, including those
+  // set_attrs/finish will overwrite; "schema_version", "columns") and every column (plus
+  // "<group>/offset" and "<group>/count" per ragged group), enters SWMR write mode, then
+  // renames it to `path`.
   static ResultsStore create(const std::string& path, const std::vector<ColumnSpec>& cols,
                              const Attrs& attrs, int schema_version, bool overwrite = false);
 
   // Reopens a store left by a finished or crashed run: clears the crash status flags,
-  // checks its columns equal `cols` (InputError naming the dataset), truncates every
-  // column to the committed rows, enters SWMR write mode. rows() is the committed count.
+  // checks its columns equal `cols` (InputError naming the dataset), enters SWMR write
+  // mode. rows() is the committed count; rows a crash left past it are overwritten by
+  // the next appends (never cut here). StoreError when another process holds the file.
   static ResultsStore reopen(const std::string& path, const std::vector<ColumnSpec>& cols);
 
   ResultsStore(ResultsStore&&) noexcept;
@@ -77,7 +82,13 @@ class ResultsStore {
   // std::_Exit (after flushing its own output).
   void append(const StoreBatch& b);
 
-  // Closes SWMR mode, writes `attrs` as root attributes (e.g. finished_at, status), closes.
+  // Overwrites root attributes given to create (e.g. status) with `attrs`, in place, in
+  // SWMR mode (readers may stay attached). InputError when one was not created.
+  void set_attrs(const Attrs& attrs);
+
+  // Cuts columns back to the committed rows (rows a crashed run left beyond them),
+  // set_attrs(attrs) (e.g. finished_at, status), closes the file. No reopen: readers
+  // stay attached.
   void finish(const Attrs& attrs);
 
  private:

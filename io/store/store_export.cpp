@@ -89,17 +89,10 @@ std::vector<std::string> read_cells(hid_t ds, const ColumnSpec& c, int64_t start
       for (uint8_t x : v) out.push_back(std::to_string(static_cast<unsigned>(x)));
       break;
     }
-    case ColType::Str: {
-      std::vector<char*> v(total, nullptr);
-      const herr_t st = h5::guarded_vlen_read(
-          ds, [&] { return H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()); });
-      for (char* p : v) {
-        out.push_back(quoted(p ? p : ""));
-        H5free_memory(p);
-      }
-      h5::check_status(st, path, what);
+    case ColType::Str:
+      for (const std::string& v : h5::read_string_rows(ds, fspace.get(), m, path, "dataset '/" + c.path + "'"))
+        out.push_back(quoted(v));
       break;
-    }
   }
   return out;
 }

@@ -14,7 +14,6 @@ namespace qk {
 
 namespace {
 
-constexpr uint64_t kStrBytes = 64;              // a string's assumed size in that budget
 
 struct Shard {
   std::string path;
@@ -52,10 +51,8 @@ std::vector<int64_t> read_i64_rows(hid_t file, const std::string& name, int64_t 
   return v;
 }
 
-// Reads rows [src, src + len) of `ds` into `dst` (memory layout of column `c`).
-void read_run(hid_t ds, const ColumnSpec& c, uint64_t elems, int64_t src, int64_t len, void* dst,
-              const std::string& path) {
-  if (elems == 0) return;
+// The file space of rows [src, src + len) of column `c` in `ds`.
+h5::Id run_space(hid_t ds, const ColumnSpec& c, int64_t src, int64_t len, const std::string& path) {
   h5::Id fspace(h5::check(H5Dget_space(ds), path, "cannot get the space of '/" + c.path + "'"));
   std::vector<hsize_t> off(1 + c.row_shape.size(), 0), cnt{static_cast<hsize_t>(len)};
   off[0] = static_cast<hsize_t>(src);
@@ -63,12 +60,28 @@ void read_run(hid_t ds, const ColumnSpec& c, uint64_t elems, int64_t src, int64_
   h5::check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, off.data(), nullptr, cnt.data(), nullptr),
                    path, "rows " + std::to_string(src) + ".." + std::to_string(src + len) +
                              " are outside dataset '/" + c.path + "'");
+  return fspace;
+}
+
+// Reads rows [src, src + len) of numeric column `c` in `ds` into `dst` (its memory layout).
+void read_run(hid_t ds, const ColumnSpec& c, uint64_t elems, int64_t src, int64_t len, void* dst,
+              const std::string& path) {
+  if (elems == 0) return;
+  const h5::Id fspace = run_space(ds, c, src, len, path);
   const hsize_t n = static_cast<hsize_t>(len) * elems;
   h5::Id mspace(H5Screate_simple(1, &n, nullptr));
   h5::Id mtype(h5::memory_type(c.type));
-  const herr_t st = h5::guarded_vlen_read(
-      ds, [&] { return H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, dst); });
-  h5::check_status(st, path, "cannot read dataset '/" + c.path + "'");
+  h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, dst), path,
+                   "cannot read dataset '/" + c.path + "'");
+}
+
+// The strings of rows [src, src + len) of string column `c` in `ds`.
+std::vector<std::string> read_string_run(hid_t ds, const ColumnSpec& c, uint64_t elems, int64_t src,
+                                         int64_t len, const std::string& path) {
+  if (elems == 0 || len == 0) return {};
+  const h5::Id fspace = run_space(ds, c, src, len, path);
+  return h5::read_string_rows(ds, fspace.get(), static_cast<hsize_t>(len) * elems, path,
+                              "dataset '/" + c.path + "'");
 }
 
 // Runs sorted by shard and source row, adjacent ones joined.
@@ -97,20 +110,11 @@ ColumnData gather(std::vector<Shard>& shards, size_t ci, const ColumnSpec& c,
   d.typed = true;
   d.type = c.type;
   if (c.type == ColType::Str) {
-    std::vector<char*> ptrs(n, nullptr);
-    try {
-      for (const Run& r : runs) {
-        Shard& s = shards[static_cast<size_t>(r.shard)];
-        read_run(s.ds[ci].get(), c, elems, r.src, r.len, ptrs.data() + r.dst * elems, s.path);
-      }
-    } catch (...) {
-      for (char* p : ptrs) H5free_memory(p);
-      throw;
-    }
-    d.strings.reserve(n);
-    for (char* p : ptrs) {
-      d.strings.emplace_back(p ? p : "");
-      H5free_memory(p);
+    d.strings.resize(n);
+    for (const Run& r : runs) {
+      Shard& s = shards[static_cast<size_t>(r.shard)];
+      std::vector<std::string> v = read_string_run(s.ds[ci].get(), c, elems, r.src, r.len, s.path);
+      std::move(v.begin(), v.end(), d.strings.begin() + r.dst * static_cast<int64_t>(elems));
     }
     return d;
   }
@@ -125,7 +129,7 @@ ColumnData gather(std::vector<Shard>& shards, size_t ci, const ColumnSpec& c,
 }
 
 uint64_t row_bytes(const ColumnSpec& c) {
-  return row_elems(c.row_shape) * (c.type == ColType::Str ? kStrBytes : col_type_size(c.type));
+  return row_elems(c.row_shape) * (c.type == ColType::Str ? std::max<uint64_t>(c.str_bytes, 1) : col_type_size(c.type));
 }
 
 // Opens every input: its attributes and committed probe indices.
@@ -144,23 +148,52 @@ std::vector<Shard> open_inputs(const std::vector<std::string>& paths) {
   return shards;
 }
 
+// The longest committed value of string column `ci` in input `s`, in bytes.
+uint64_t longest_string(Shard& s, size_t ci, const ColumnSpec& c, const std::vector<std::string>& groups) {
+  int64_t rows = static_cast<int64_t>(s.index.size());
+  if (c.ragged) {
+    const size_t g = static_cast<size_t>(std::find(groups.begin(), groups.end(), column_group(c.path)) - groups.begin());
+    rows = s.offset[g].empty() ? 0 : s.offset[g].back() + s.count[g].back();
+  }
+  uint64_t most = 0;
+  for (const std::string& v : read_string_run(s.ds[ci].get(), c, row_elems(c.row_shape), 0, rows, s.path))
+    most = std::max<uint64_t>(most, v.size());
+  return most;
+}
+
 // The first input's columns, checked against every other input's; opens each column
-// and reads the ragged extents.
+// and reads the ragged extents. A string column gets the largest width of the inputs
+// (an input storing it variable-length, schema v2: its longest value).
 std::vector<ColumnSpec> open_columns(std::vector<Shard>& shards) {
   std::vector<ColumnSpec> cols;
+  std::vector<std::vector<uint64_t>> widths;  // per input, per column of `cols`
   for (Shard& s : shards) {
     std::vector<ColumnSpec> have = read_columns(s.file.get(), s.path);
     if (&s == &shards.front()) cols = normalized_columns(have, s.path);
-    else check_same_columns(have, cols, s.path);
+    widths.emplace_back();
+    for (const auto& c : cols)
+      for (auto& h : have)
+        if (h.path == c.path) {
+          widths.back().push_back(h.str_bytes);
+          h.str_bytes = c.str_bytes;  // widths may differ; everything else may not
+        }
+    check_same_columns(have, cols, s.path);
   }
-  for (Shard& s : shards) {
+  const std::vector<std::string> groups = ragged_groups(cols);
+  for (size_t k = 0; k < shards.size(); ++k) {
+    Shard& s = shards[k];
     for (const auto& c : cols)
       s.ds.emplace_back(h5::check(H5Dopen2(s.file.get(), c.path.c_str(), H5P_DEFAULT), s.path,
                                   "cannot open dataset '/" + c.path + "'"));
     const int64_t n = static_cast<int64_t>(s.index.size());
-    for (const auto& g : ragged_groups(cols)) {
+    for (const auto& g : groups) {
       s.offset.push_back(read_i64_rows(s.file.get(), g + "/offset", n, s.path));
       s.count.push_back(read_i64_rows(s.file.get(), g + "/count", n, s.path));
+    }
+    for (size_t ci = 0; ci < cols.size(); ++ci) {
+      if (cols[ci].type != ColType::Str) continue;
+      const uint64_t w = widths[k][ci] > 0 ? widths[k][ci] : longest_string(s, ci, cols[ci], groups);
+      cols[ci].str_bytes = std::max(cols[ci].str_bytes, w);
     }
   }
   return cols;

@@ -15,7 +15,7 @@ namespace {
 const std::set<std::string> kPerShard = {
     "shard",      "command_line", "hostname",   "model_path",  "probes_path",
     "device",     "gpu_name",     "batch_tokens", "cpu_threads", "started_at",
-    "finished_at", "status",      "probes_committed"};
+    "finished_at", "status",      "probes_committed", "skipped_count", "skipped"};
 // The engine build: identity, unless --allow-version-mix.
 const std::set<std::string> kVersion = {"engine_version", "git_sha"};
 // Written by the merge itself (and the store's column list).

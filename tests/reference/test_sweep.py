@@ -104,7 +104,7 @@ def test_against_score(qk, model, probes, tmp, text):
     n = len(d["probe/index"])
     lines = [json.loads(l) for l in open(probes) if l.strip()]
     check(n == len(lines), f"{n} rows for {len(lines)} probes")
-    check(attrs["status"] == "complete" and int(attrs["schema_version"]) == 2, "status and schema")
+    check(attrs["status"] == "complete" and int(attrs["schema_version"]) == 3, "status and schema")
     check(all(x == b"ok" for x in d["probe/status"]) and np.all(d["probe/nonfinite_layer"] == -1)
           and d["bo/composite"].dtype == np.float64 and np.all(d["bo/composite"] == np.round(d["bo/composite"])),
           "every probe ok, layer -1; composite f64 holding integers")
