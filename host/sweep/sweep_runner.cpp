@@ -27,6 +27,7 @@
 #include "finite_check.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
+#include "json_limits.hpp"
 #include "output_path.hpp"
 #include "probe_analysis.hpp"
 #include "progress.hpp"
@@ -108,6 +109,7 @@ int64_t write_accepted(const ResultsStore& store, const std::string& path, doubl
   int64_t n = 0;
   for (size_t i = 0; i < id.size(); ++i) {
     if (!(composite[i] >= min_score)) continue;
+    check_json_limits(fields[i], store.path() + ": probe/fields row " + std::to_string(i));
     nlohmann::json j = nlohmann::json::parse(fields[i].empty() ? "{}" : fields[i]);
     j["id"] = id[i];
     if (!domain[i].empty()) j["domain"] = domain[i];

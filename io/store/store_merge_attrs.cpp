@@ -6,6 +6,7 @@
 
 #include "h5_util.hpp"
 #include "input_error.hpp"
+#include "json_limits.hpp"
 
 namespace qk {
 
@@ -52,6 +53,7 @@ void read_merged_input(MergeInput& in) {
   const auto n = in.attrs.find("shard_count"), list = in.attrs.find("merged_shards");
   if (n == in.attrs.end() || list == in.attrs.end())
     throw InputError(in.path, "is a merged file without 'shard_count' and 'merged_shards' attributes");
+  check_json_limits(list->second, in.path + ": attribute 'merged_shards'");
   try {
     in.shard_count = std::stoi(n->second);
     for (const nlohmann::json& r : nlohmann::json::parse(list->second)) {
