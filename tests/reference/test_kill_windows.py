@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""A SIGKILL at every syscall boundary of a sweep loses nothing and never blocks the resume.
+
+The kill_shim LD_PRELOAD library (tests/tools/kill_shim.c) counts the mutating calls
+(write-like, fsync-like, rename, ftruncate, unlink) on the files of one folder and kills the
+sweep right before the K-th. For every K of two runs, on the tiny qwen3 checkpoint:
+  A (resume window): a file killed mid-commit (a committed batch and uncommitted rows of the
+    next one) is resumed with `--resume`, killed at K;
+  B (fresh run): a sweep from no file, create and finish included, killed at K.
+Each killed state must
+  (a) open with h5py (swmr=True) and hold committed rows (below len(probe/index)) equal to
+      an uninterrupted run's, bitwise; the same after `qkgeom recover` with plain h5py;
+  (b) then resume with a plain `--resume` to exit 0, status "complete", and every dataset
+      equal to the uninterrupted run's (ragged columns compared probe by probe through
+      each file's offset/count; the offset columns themselves are not compared).
+A fresh run killed before its file exists leaves no file: `--resume` must start it
+(docs/sweep.md). Prints "points: N, bad: B" per scenario and each bad point's symptoms."""
+import concurrent.futures
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refcommon as rc  # noqa: E402
+
+SHIM = os.environ.get("QK_KILL_SHIM") or os.path.join(rc.BINARY_DIR, "tests", "kill_shim.so")
+MODEL = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
+OUT = "r.h5"
+ARGS = ["--device", "cpu", "--threads", "1", "--batch-tokens", "45", "--metrics", "attention",
+        "--save-kv", "k", "--quiet"]
+WORKERS = 2
+
+
+def write_probes(path):
+    """8 id-probes of 5-19 tokens: two batches at --batch-tokens 45."""
+    rng = random.Random(7)
+    with open(path, "w") as f:
+        for i in range(8):
+            ids = [rng.randrange(128) for _ in range(rng.randrange(4, 20))]
+            f.write(json.dumps({"id": f"p{i:03d}", "domain": "abc"[i % 3], "ids": ids}) + "\n")
+
+
+def sweep(folder, probes, resume, kill_at=None, count_file=None):
+    """Runs `qkgeom sweep` writing folder/r.h5; under the shim when kill_at or count_file."""
+    env = dict(os.environ)
+    if kill_at is not None or count_file is not None:
+        env.update(LD_PRELOAD=SHIM, QK_KILL_MATCH=os.path.join(folder, ""))
+        if kill_at is not None:
+            env["QK_KILL_AT"] = str(kill_at)
+        if count_file is not None:
+            env["QK_KILL_COUNT_FILE"] = count_file
+    args = [rc.QKGEOM_BIN, "sweep", "--model", MODEL, "--probes", probes, "--out",
+            os.path.join(folder, OUT), *ARGS] + (["--resume"] if resume else [])
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+
+
+class ReadError(Exception):
+    """A dataset or the root attributes of a file cannot be read (named in the message)."""
+
+
+def ragged_end(f, name, n):
+    """Rows of ragged dataset `name` that the first n probes use."""
+    group = name.rsplit("/", 1)[0]
+    off, cnt = f[group + "/offset"][:n], f[group + "/count"][:n]
+    return int((off + cnt).max()) if n else 0
+
+
+def read_file(path, swmr, committed):
+    """({name: array}, {name: ragged flag}, root attributes) of the file at `path`: every
+    dataset whole or, when committed, its committed rows only (per-probe: below
+    n = len(probe/index); ragged: below the last committed probe's offset + count)."""
+    data, ragged = {}, {}
+    with h5py.File(path, "r", swmr=swmr) as f:
+        names = []
+        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        if "probe/index" not in names:
+            raise ReadError("no dataset probe/index")
+        n = len(f["probe/index"])
+        for name in sorted(names):
+            try:
+                d = f[name]
+                ragged[name] = int(d.attrs.get("ragged", 0))
+                rows = (ragged_end(f, name, n) if ragged[name] else n) if committed else len(d)
+                data[name] = d[:rows]
+            except Exception as e:  # h5py raises OSError, KeyError, RuntimeError, ...
+                raise ReadError(f"{name}: {type(e).__name__}: {str(e)[:150]}") from e
+        try:
+            attrs = dict(f.attrs)
+        except Exception as e:
+            raise ReadError(f"root attributes: {type(e).__name__}: {str(e)[:150]}") from e
+    return data, ragged, attrs
+
+
+def same_bits(x, y):
+    if x.dtype != y.dtype or x.shape != y.shape:
+        return False
+    if x.dtype.kind in "fc":
+        return np.array_equal(np.ascontiguousarray(x).view(np.uint8),
+                              np.ascontiguousarray(y).view(np.uint8))
+    return np.array_equal(x, y)
+
+
+def compare(got, ragged, want, n, final):
+    """Names of the datasets whose first n probes differ from `want` (all probes and the
+    row count too when final). Ragged columns: each probe's rows through the files' own
+    `offset`/`count`; the offset columns only as bounds."""
+    bad = sorted(set(want) ^ set(got))
+    for name in sorted(set(want) & set(got)):
+        x, y = got[name], want[name]
+        group = name.rsplit("/", 1)[0]
+        if ragged.get(name):
+            off, cnt = got[group + "/offset"][:n], got[group + "/count"][:n]
+            woff = want[group + "/offset"]
+            ok = cnt.size == 0 or int((off + cnt).max()) <= len(x)
+            ok = ok and all(same_bits(x[o:o + c], y[w:w + c]) for o, c, w in zip(off, cnt, woff))
+        elif name.endswith("/offset") and group + "/count" in want:
+            continue
+        else:
+            ok = (len(x) == len(y)) if final else len(x) >= n
+            ok = ok and same_bits(x[:n], y[:n])
+        if not ok:
+            bad.append(name)
+    return bad
+
+
+def check_committed(path, want, swmr, what):
+    """Symptoms of the killed file at `path` read with h5py: open, committed rows."""
+    try:
+        got, ragged, _ = read_file(path, swmr, committed=True)
+    except Exception as e:  # h5py raises OSError, KeyError, RuntimeError, ValueError
+        return [f"{what}: {type(e).__name__}: {str(e)[:150]}"], -1
+    n = len(got["probe/index"])
+    diff = compare(got, ragged, want, n, final=False)
+    return ([f"{what}: committed rows of {n} probes differ in {diff[:4]}"] if diff else []), n
+
+
+def last_line(text):
+    lines = text.strip().splitlines()
+    return lines[-1][-250:] if lines else ""
+
+
+def check_recover(path, want):
+    """`qkgeom recover` on a copy of `path`, then plain h5py: (symptoms, committed)."""
+    copy = path + ".recovered"
+    shutil.copyfile(path, copy)
+    r = subprocess.run([rc.QKGEOM_BIN, "recover", copy], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        return [f"recover: exit {r.returncode}: {last_line(r.stderr)}"], -1
+    return check_committed(copy, want, False, "plain h5py after recover")
+
+
+def check_resume(folder, probes, want):
+    """A plain `--resume`: exit 0, status complete, every dataset equal to `want`."""
+    r = sweep(folder, probes, True)
+    if r.returncode != 0:
+        return [f"resume: exit {r.returncode}: {last_line(r.stderr)}"]
+    try:
+        got, ragged, attrs = read_file(os.path.join(folder, OUT), False, committed=False)
+    except Exception as e:
+        return [f"after resume: {type(e).__name__}: {str(e)[:150]}"]
+    status = attrs.get("status")
+    status = status.decode() if isinstance(status, bytes) else status
+    out = [] if status == "complete" else [f"after resume: status {status!r}"]
+    diff = compare(got, ragged, want, len(want["probe/index"]), final=True)
+    return out + ([f"after resume: datasets differ: {diff[:4]}"] if diff else [])
+
+
+_WANT = {}
+
+
+def reference(path):
+    if path not in _WANT:
+        _WANT[path] = read_file(path, False, committed=False)[0]
+    return _WANT[path]
+
+
+def run_point(job):
+    """One kill point: (K, symptoms, notes, committed probes at the kill or -1: unreadable)."""
+    k, folder, base, probes, ref = job
+    want = reference(ref)
+    os.makedirs(folder)
+    if base:
+        shutil.copyfile(base, os.path.join(folder, OUT))
+    r = sweep(folder, probes, bool(base), kill_at=k)
+    if r.returncode != -9:
+        return k, [f"not killed at call {k}: exit {r.returncode}"], [], -1
+    path = os.path.join(folder, OUT)
+    others = sorted(set(os.listdir(folder)) - {OUT})
+    notes = [f"left {others}"] if others else []
+    bad, n = [], -1
+    if os.path.exists(path):
+        bad, n = check_committed(path, want, True, "h5py swmr=True")
+        more, n_recovered = check_recover(path, want)
+        bad, n = bad + more, (n if n >= 0 else n_recovered)
+    else:
+        notes.append("no file")
+    bad += check_resume(folder, probes, want)
+    shutil.rmtree(folder)
+    return k, bad, notes, n
+
+
+def count_calls(folder, probes, resume):
+    """Matching calls of an uninterrupted run under the shim (its file stays in folder)."""
+    count = folder.rstrip("/") + ".count"
+    os.makedirs(folder, exist_ok=True)
+    r = sweep(folder, probes, resume, count_file=count)
+    if r.returncode != 0:
+        sys.exit(f"FAILED: counting run exits {r.returncode}: {r.stderr.strip()[-300:]}")
+    return int(open(count).read())
+
+
+def make_base(tmp, probes, n_fresh):
+    """A file killed while its second batch is written: committed rows plus dead ones."""
+    for k in range(n_fresh // 2, n_fresh):
+        folder = os.path.join(tmp, f"base{k}")
+        os.makedirs(folder)
+        sweep(folder, probes, False, kill_at=k)
+        try:
+            with h5py.File(os.path.join(folder, OUT), "r", swmr=True) as f:
+                n, t = len(f["probe/index"]), len(f["tokens/ids"])
+                end = int(f["tokens/offset"][n - 1] + f["tokens/count"][n - 1]) if n else 0
+        except (OSError, KeyError):
+            continue
+        if 0 < n < 8 and t > end:
+            print(f"base file: killed at call {k} of {n_fresh}: {n} probes committed, "
+                  f"{t - end} uncommitted token rows")
+            return os.path.join(folder, OUT)
+    sys.exit("FAILED: no kill point leaves committed and uncommitted rows")
+
+
+def print_bad(name, tmp, bad):
+    """One line per run of consecutive bad points with the same symptoms."""
+    groups = []
+    for k, symptoms, notes, committed in bad:
+        text = " | ".join(symptoms).replace(os.path.join(tmp, f"{name}_{k}"), "<dir>")
+        key = (text, tuple(notes))
+        if groups and groups[-1][0] == key and groups[-1][2] == k - 1:
+            groups[-1][2] = k
+            groups[-1][3].add(committed)
+        else:
+            groups.append([key, k, k, {committed}])
+    for (text, notes), first, last, committed in groups:
+        where = f"K={first}" if first == last else f"K={first}..{last} ({last - first + 1} points)"
+        extra = "".join(f"; {x}" for x in notes)
+        print(f"  BAD {name} {where}, committed probes {sorted(committed)}{extra}: {text}")
+
+
+def scenario(name, tmp, probes, ref, base):
+    """Kills at every call 1..N of one run; prints and returns the number of bad points."""
+    t0 = time.time()
+    count_dir = os.path.join(tmp, f"count_{name}")
+    os.makedirs(count_dir)
+    if base:
+        shutil.copyfile(base, os.path.join(count_dir, OUT))
+    n = count_calls(count_dir, probes, bool(base))
+    jobs = [(k, os.path.join(tmp, f"{name}_{k}"), base, probes, ref) for k in range(1, n + 1)]
+    with concurrent.futures.ProcessPoolExecutor(WORKERS) as pool:
+        results = sorted(pool.map(run_point, jobs))
+    bad = [(k, s, notes, c) for k, s, notes, c in results if s]
+    print_bad(name, tmp, bad)
+    nofile = [k for k, _, notes, _ in results if "no file" in notes]
+    left = sorted({x for _, _, notes, _ in results for x in notes if x.startswith("left")})
+    print(f"scenario {name}: points: {n}, bad: {len(bad)} ({time.time() - t0:.0f} s)")
+    if nofile:
+        print(f"  no file at K in {nofile[0]}..{nofile[-1]} ({len(nofile)} points): --resume started it")
+    if left:
+        print(f"  other files left in the folder: {left[:5]}")
+    return len(bad)
+
+
+def main():
+    rc.require_cli()
+    if not os.path.isfile(SHIM):
+        print(f"FAILED: kill shim not found: {SHIM} (build the kill_shim target)")
+        sys.exit(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        probes = os.path.join(tmp, "probes.jsonl")
+        write_probes(probes)
+        ref_dir = os.path.join(tmp, "ref")
+        os.makedirs(ref_dir)
+        r = sweep(ref_dir, probes, False)
+        if r.returncode != 0:
+            sys.exit(f"FAILED: reference run exits {r.returncode}: {r.stderr.strip()[-300:]}")
+        ref = os.path.join(ref_dir, OUT)
+        n_fresh = count_calls(os.path.join(tmp, "fresh_count"), probes, False)
+        base = make_base(tmp, probes, n_fresh)
+        bad = scenario("A-resume", tmp, probes, ref, base)
+        bad += scenario("B-fresh", tmp, probes, ref, None)
+    if bad:
+        print(f"FAILED: {bad} bad kill point(s)")
+        sys.exit(1)
+    print("all kill points passed")
+
+
+if __name__ == "__main__":
+    main()
