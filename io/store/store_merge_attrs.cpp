@@ -43,7 +43,14 @@ bool parse_shard(const std::string& s, int* i, int* n) {
 nlohmann::json shard_record(const MergeInput& in, int index, int64_t rows) {
   nlohmann::json r = {{"path", std::filesystem::absolute(in.path).string()}, {"shard", index}, {"probes", rows}};
   for (const auto& [k, v] : in.attrs)
-    if ((kPerShard.count(k) || kVersion.count(k)) && k != "shard" && k != "probes_committed") r[k] = v;
+    if ((kPerShard.count(k) || kVersion.count(k)) && k != "shard" && k != "probes_committed") {
+      try {
+        (void)nlohmann::json(v).dump();  // the provenance record is JSON: UTF-8 only
+      } catch (const nlohmann::json::type_error&) {
+        throw InputError(in.path, "attribute '" + k + "' is not valid UTF-8");
+      }
+      r[k] = v;
+    }
   if (!r.contains("status")) r["status"] = "unfinished";
   return r;
 }

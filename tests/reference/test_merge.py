@@ -25,6 +25,7 @@ import sys
 import tempfile
 
 import h5py
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
@@ -128,6 +129,16 @@ def test_per_shard(tmp, s0, s1):
     check(a["dtype"] == a0["dtype"] and a["model_config_sha256"] == a0["model_config_sha256"]
           and a["status"] == "complete" and a["probes_committed"] == str(sum(x["probes"] for x in rec)),
           "root: identity attributes, status complete, probes_committed recounted")
+
+
+def test_bad_utf8(tmp, s0, s1):
+    """A per-shard attribute that is not UTF-8 (fuzzing found it ended merge with an uncaught
+    JSON error): exit 3 naming it, no output."""
+    e = edited(s1, os.path.join(tmp, "bad_utf8.h5"), hostname=np.bytes_(b"node\xff\xfe"))
+    out = os.path.join(tmp, "bad_utf8_out.h5")
+    r = qk("merge", out, s0, e)
+    check(refused(r, out, "attribute 'hostname' is not valid UTF-8"),
+          f"a non-UTF-8 attribute: exit 3 naming it ({r.returncode}: {r.stderr.strip()[-200:]})")
 
 
 def test_partial(tmp, s0, s1, single):
@@ -278,6 +289,7 @@ def main():
         other_m = sweep(os.path.join(models, "llama3"), probes, os.path.join(tmp, "llama_s1.h5"), "--shard", "1/2")
         test_identity(tmp, s0, s1, other_m, other_p)
         test_per_shard(tmp, s0, s1)
+        test_bad_utf8(tmp, s0, s1)
         test_partial(tmp, s0, s1, single)
         test_inputs(tmp, s0, s1)
         test_merge_force(tmp, s0, s1)
