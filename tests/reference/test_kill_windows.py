@@ -34,17 +34,19 @@ import refcommon as rc  # noqa: E402
 SHIM = os.environ.get("QK_KILL_SHIM") or os.path.join(rc.BINARY_DIR, "tests", "kill_shim.so")
 MODEL = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
 OUT = "r.h5"
-ARGS = ["--device", "cpu", "--threads", "1", "--batch-tokens", "45", "--metrics", "attention",
+N_PROBES = 300
+ARGS = ["--device", "cpu", "--threads", "1", "--batch-tokens", "700", "--metrics", "attention",
         "--save-kv", "k", "--quiet"]
 WORKERS = 2
 
 
 def write_probes(path):
-    """8 id-probes of 5-19 tokens: two batches at --batch-tokens 45."""
+    """N_PROBES id-probes of 2-6 tokens: two batches at --batch-tokens 700, whose rows
+    cross chunk boundaries (256 rows a chunk for strings and kv/k in schema v2)."""
     rng = random.Random(7)
     with open(path, "w") as f:
-        for i in range(8):
-            ids = [rng.randrange(128) for _ in range(rng.randrange(4, 20))]
+        for i in range(N_PROBES):
+            ids = [rng.randrange(128) for _ in range(rng.randrange(2, 7))]
             f.write(json.dumps({"id": f"p{i:03d}", "domain": "abc"[i % 3], "ids": ids}) + "\n")
 
 
@@ -217,23 +219,45 @@ def count_calls(folder, probes, resume):
     return int(open(count).read())
 
 
+def columns_state(path):
+    """(committed probes, every other column holds all N_PROBES rows) of a killed file; a
+    ragged column counts as full when it holds rows past the committed probes' end."""
+    with h5py.File(path, "r", swmr=True) as f:
+        n = len(f["probe/index"])
+        full = True
+        for group in f.values():
+            for name, d in group.items():
+                if d.name == "/probe/index":
+                    continue
+                rows = ragged_end(f, d.name, n) + 1 if d.attrs.get("ragged", 0) else N_PROBES
+                full = full and len(d) >= rows
+    return n, full
+
+
 def make_base(tmp, probes, n_fresh):
-    """A file killed while its second batch is written: committed rows plus dead ones."""
-    for k in range(n_fresh // 2, n_fresh):
+    """A fresh run killed when every column holds its last batch but probe/index does not
+    yet: committed rows with uncommitted ones behind them in every column. Bisects for the
+    first call K whose file is so (or fully committed), over the calls of the run."""
+    def state(k):
         folder = os.path.join(tmp, f"base{k}")
-        os.makedirs(folder)
-        sweep(folder, probes, False, kill_at=k)
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+            sweep(folder, probes, False, kill_at=k)
         try:
-            with h5py.File(os.path.join(folder, OUT), "r", swmr=True) as f:
-                n, t = len(f["probe/index"]), len(f["tokens/ids"])
-                end = int(f["tokens/offset"][n - 1] + f["tokens/count"][n - 1]) if n else 0
+            n, full = columns_state(os.path.join(folder, OUT))
         except (OSError, KeyError):
-            continue
-        if 0 < n < 8 and t > end:
-            print(f"base file: killed at call {k} of {n_fresh}: {n} probes committed, "
-                  f"{t - end} uncommitted token rows")
-            return os.path.join(folder, OUT)
-    sys.exit("FAILED: no kill point leaves committed and uncommitted rows")
+            return 0, False
+        return n, full or n == N_PROBES
+    lo, hi = 1, n_fresh
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if state(mid)[1] else (mid + 1, hi)
+    n, _ = state(lo)
+    if not 0 < n < N_PROBES:
+        sys.exit(f"FAILED: no kill point leaves committed and uncommitted rows (K={lo}: {n})")
+    print(f"base file: a fresh run killed at call {lo} of {n_fresh}: {n} of {N_PROBES} probes "
+          "committed, every column holding uncommitted rows")
+    return os.path.join(tmp, f"base{lo}", OUT)
 
 
 def print_bad(name, tmp, bad):
