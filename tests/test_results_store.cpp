@@ -121,7 +121,14 @@ std::string root_attr(const std::string& p, const std::string& name) {
   H5Tset_cset(mem, H5T_CSET_UTF8);
   char* s = nullptr;
   std::string out = "<absent>";
-  if (a >= 0 && H5Aread(a, mem, &s) >= 0 && s) out = s;
+  const hid_t stored = a >= 0 ? H5Aget_type(a) : -1;
+  if (stored >= 0 && H5Tis_variable_str(stored) <= 0) {  // fixed-length: the end-of-run ones
+    std::string buf(H5Tget_size(stored), '\0');
+    if (H5Aread(a, stored, buf.data()) >= 0) out = buf.c_str();
+  } else if (a >= 0 && H5Aread(a, mem, &s) >= 0 && s) {
+    out = s;
+  }
+  if (stored >= 0) H5Tclose(stored);
   H5free_memory(s);
   H5Tclose(mem);
   if (a >= 0) H5Aclose(a);
@@ -634,3 +641,21 @@ TEST(H5Util, IntAttributeOfManyValuesIsNotFound) {
 }
 
 }  // namespace
+
+// End-of-run attributes change in place (fixed-length, one header rewrite); every other
+// attribute is written once, by create; a value past kEndOfRunAttrBytes is refused.
+TEST(ResultsStore, OnlyEndOfRunAttributesChange) {
+  const std::string p = temp_path("end_of_run.h5");
+  qk::ResultsStore s = make_store(p);
+  expect_input_error([&](const std::string&) { s.set_attrs({{"model", "other"}}); }, p,
+                     "root attribute 'model' is written once, by create");
+  expect_input_error([&](const std::string&) { s.set_attrs({{"finished_at", "x"}}); }, p,
+                     "root attribute 'finished_at' was not created with the store");
+  expect_input_error([&](const std::string&) { s.set_attrs({{"status", std::string(65, 'x')}}); }, p,
+                     "attribute 'status' has 65 bytes; it holds at most 64");
+  s.set_attrs({{"status", std::string(64, 'y')}});
+  s.append(st::batch(st::range(0, 3)));
+  s.finish({{"status", "complete"}});
+  EXPECT_EQ(root_attr(p, "status"), "complete");
+  EXPECT_EQ(root_attr(p, "model"), "m");
+}

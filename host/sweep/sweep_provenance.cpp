@@ -81,20 +81,16 @@ Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::s
       {"cpu_threads", std::to_string(torch_info().threads)},
       {"started_at", utc_now_iso8601()},
       {"status", "running"},
-      // Set by the end of the run (created now: a run only overwrites attribute values).
+      // End-of-run attributes (kEndOfRunAttrs), created now: a run only overwrites them.
       {"finished_at", ""},
       {"probes_committed", ""},
-      {"skipped_count", ""},
-      {"skipped", ""},
   };
   a.insert(a.end(), rest.begin(), rest.end());
   return a;
 }
 
 std::map<std::string, std::string> read_root_attrs(const std::string& path) {
-  h5::quiet();
-  const h5::Id f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (!f.ok()) throw InputError(path, "cannot open as HDF5 to read its attributes");
+  const h5::Id f = h5::open_for_read(path);  // SWMR-read for a file a crash left
   std::map<std::string, std::string> out;
   for (auto& [k, v] : h5::read_string_attrs(f.get())) out[k] = v;
   return out;

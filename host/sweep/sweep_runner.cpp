@@ -52,7 +52,6 @@ std::string dtype_name(c10::ScalarType t) {
 // empty when there is none yet.
 std::map<std::string, std::string> stored_attrs(const SweepOptions& o) {
   if (!o.resume || !fs::exists(o.out)) return {};
-  clear_crash_flags(o.out);
   return read_root_attrs(o.out);
 }
 
@@ -275,8 +274,10 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
       tokenize_probes(o.probes, todo, tok ? &*tok : nullptr, topt, sum.skipped);
   int64_t total_tokens = 0;
   for (const TokenizedProbe& p : work) total_tokens += static_cast<int64_t>(p.ids.size());
+  Attrs create_attrs = attrs;  // the skipped lines are known before anything is computed
+  for (auto& a : skipped_attrs(sum.skipped)) create_attrs.push_back(std::move(a));
   ResultsStore store = reopened ? std::move(*reopened)
-                                : ResultsStore::create(o.out, cols, attrs, kSweepSchemaVersion);
+                                : ResultsStore::create(o.out, cols, create_attrs, kSweepSchemaVersion);
 
   const ProbeMetrics pm = probe_metrics(cfg, o);
   const bool with_q = o.attention || o.save_kv == SaveKv::Qkv;
@@ -333,7 +334,6 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
                        {"status", sum.status},
                        {"on_nonfinite", on_nonfinite_name(o.on_nonfinite)},
                        {"probes_committed", std::to_string(store.rows())}};
-  for (auto& a : skipped_attrs(sum.skipped)) final_attrs.push_back(std::move(a));
   store.finish(final_attrs);
   if (!failure.empty())
     throw std::runtime_error(failure + "; the sweep stopped (--on-nonfinite fail) with " +

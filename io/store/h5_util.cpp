@@ -82,6 +82,13 @@ void fail(const std::string& file, const std::string& what) {
   throw StoreError(file, why.empty() ? what : what + " (HDF5: " + why + ")");
 }
 
+void fail_open(const std::string& file, const std::string& what) {
+  if (last_error().find("lock") != std::string::npos)
+    throw StoreError(file, "is open in another process (a reader or a writer holds HDF5's lock "
+                           "on it); close it and try again (docs/hdf5-schema.md, file locks)");
+  fail(file, what);
+}
+
 hid_t check(hid_t id, const std::string& file, const std::string& what) {
   if (id < 0) fail(file, what);
   return id;
@@ -214,19 +221,42 @@ void write_string_attr(hid_t obj, const std::string& name, const std::string& va
   check_status(H5Awrite(attr.get(), type.get(), &p), file, "cannot write attribute '" + name + "'");
 }
 
+namespace {
+
+// `value` NUL padded to `bytes`; InputError naming `what` when it does not fit or holds NUL.
+std::string padded(const std::string& value, size_t bytes, const std::string& file, const std::string& what) {
+  require_no_nul(value, file, what);
+  if (value.size() > bytes)
+    throw InputError(file, what + " has " + std::to_string(value.size()) + " bytes; it holds at most " +
+                               std::to_string(bytes));
+  std::string buf(bytes, '\0');
+  value.copy(buf.data(), value.size());
+  return buf;
+}
+
+}  // namespace
+
+void write_fixed_string_attr(hid_t obj, const std::string& name, const std::string& value,
+                             uint64_t bytes, const std::string& file) {
+  const std::string buf = padded(value, static_cast<size_t>(std::max<uint64_t>(bytes, 1)), file,
+                                 "attribute '" + name + "'");
+  Id type(fixed_string_type(bytes));
+  Id space(H5Screate(H5S_SCALAR));
+  Id attr = fresh_attr(obj, name, type.get(), space.get(), file);
+  check_status(H5Awrite(attr.get(), type.get(), buf.data()), file, "cannot write attribute '" + name + "'");
+}
+
 void overwrite_string_attr(hid_t obj, const std::string& name, const std::string& value,
                            const std::string& file) {
-  require_no_nul(value, file, "attribute '" + name + "'");
   const std::string what = "attribute '" + name + "'";
   Id attr(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), file, "cannot open " + what));
   Id stored(H5Aget_type(attr.get()));
   Id space(H5Aget_space(attr.get()));
-  if (!stored.ok() || H5Tis_variable_str(stored.get()) <= 0 || !space.ok() ||
-      H5Sget_simple_extent_npoints(space.get()) != 1)
-    throw StoreError(file, what + " is not one variable-length string: cannot overwrite it");
-  Id type(utf8_string_type());
-  const char* p = value.c_str();
-  check_status(H5Awrite(attr.get(), type.get(), &p), file, "cannot write " + what);
+  if (!stored.ok() || H5Tget_class(stored.get()) != H5T_STRING || H5Tis_variable_str(stored.get()) > 0 ||
+      !space.ok() || H5Sget_simple_extent_npoints(space.get()) != 1)
+    throw StoreError(file, what + " is not one fixed-length string: cannot overwrite it in place");
+  const std::string buf = padded(value, H5Tget_size(stored.get()), file, what);
+  check_status(H5Awrite(attr.get(), stored.get(), buf.data()), file, "cannot write " + what);
 }
 
 void write_strings_attr(hid_t obj, const std::string& name,

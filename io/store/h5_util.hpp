@@ -63,6 +63,10 @@ bool last_error_is_corruption();
 // truncated HDF5: " ...) when the reason is damage to the file (exit 3).
 [[noreturn]] void fail(const std::string& file, const std::string& what);
 
+// fail(file, what), or when HDF5 could not lock the file, StoreError(file, "is open in
+// another process ...") (a reader, or a writer, holds HDF5's lock on it).
+[[noreturn]] void fail_open(const std::string& file, const std::string& what);
+
 // `id` when valid, else fail(file, what).
 hid_t check(hid_t id, const std::string& file, const std::string& what);
 void check_status(herr_t status, const std::string& file, const std::string& what);
@@ -93,9 +97,15 @@ void write_string_attr(hid_t obj, const std::string& name, const std::string& va
 void write_strings_attr(hid_t obj, const std::string& name,
                         const std::vector<std::string>& values, const std::string& file);
 void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std::string& file);
-// Writes a new value into the existing scalar string attribute `name` in place (no
-// attribute is created or deleted: safe in SWMR write mode). StoreError when it is
-// missing or not a variable-length string.
+// A fixed-length UTF-8 string attribute of `bytes` bytes (NUL padded) holding `value`;
+// InputError when `value` is longer. Its value lives in the object header itself.
+void write_fixed_string_attr(hid_t obj, const std::string& name, const std::string& value,
+                             uint64_t bytes, const std::string& file);
+// Writes a new value into the existing fixed-length scalar string attribute `name` in
+// place: one rewrite of the object header block holding it, no attribute created or
+// deleted, no heap touched (safe in SWMR write mode, and a kill leaves the old value or
+// the new one). InputError when `value` is longer than the attribute; StoreError when it
+// is missing or not a fixed-length string.
 void overwrite_string_attr(hid_t obj, const std::string& name, const std::string& value,
                            const std::string& file);
 

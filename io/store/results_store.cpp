@@ -105,6 +105,16 @@ hid_t store_fcpl() {
   return fcpl;
 }
 
+}  // namespace
+
+bool is_end_of_run_attr(const std::string& name) {
+  for (const char* a : kEndOfRunAttrs)
+    if (name == a) return true;
+  return false;
+}
+
+namespace {
+
 bool reserved_attr(const std::string& name) { return name == "schema_version" || name == "columns"; }
 
 // InputError unless every attribute the caller gives is one it may write, NUL-free.
@@ -343,7 +353,9 @@ ResultsStore ResultsStore::create(const std::string& path, const std::vector<Col
     h5::fail(path, "cannot create the file (does its directory exist, is it writable?)");
   try {
     const hid_t f = impl->file.get();
-    for (const auto& a : attrs) h5::write_string_attr(f, a.first, a.second, path);
+    for (const auto& a : attrs)
+      if (is_end_of_run_attr(a.first)) h5::write_fixed_string_attr(f, a.first, a.second, kEndOfRunAttrBytes, path);
+      else h5::write_string_attr(f, a.first, a.second, path);
     h5::write_int_attr(f, "schema_version", schema_version, path);
     std::vector<std::string> names;
     for (const auto& c : impl->user) names.push_back(c.path);
@@ -369,13 +381,10 @@ ResultsStore ResultsStore::reopen(const std::string& path, const std::vector<Col
   h5::require_not_truncated(path);
   impl->layout();
   h5::Id fapl(h5::store_fapl(true, path));
-  impl->file = h5::Id(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()));
-  if (!impl->file.ok()) {
-    if (h5::last_error().find("lock") != std::string::npos)
-      throw StoreError(path, "is open in another process (a reader or a running sweep holds "
-                             "HDF5's file lock); close it and resume again");
-    h5::fail(path, "cannot be opened for appending (not HDF5, or not writable)");
-  }
+  // Straight into SWMR write mode: the file is never "open for write" without SWMR, a
+  // state in which SWMR readers cannot open it.
+  impl->file = h5::Id(H5Fopen(path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, fapl.get()));
+  if (!impl->file.ok()) h5::fail_open(path, "cannot be opened for appending (not HDF5, or not writable)");
   // Committed metadata may lie past the end of allocation a crash left in the
   // superblock: allocate new space past the end of the file instead.
   h5::check_status(H5Fincrement_filesize(impl->file.get(), 0), path, "cannot set the file size");
@@ -394,7 +403,6 @@ ResultsStore ResultsStore::reopen(const std::string& path, const std::vector<Col
   }
   // Rows past the committed ones (a crash's) stay until appends overwrite them: a kill
   // now cannot touch a committed row.
-  impl->start_swmr();
   return ResultsStore(std::move(impl));
 }
 
@@ -521,10 +529,16 @@ void ResultsStore::set_attrs(const Attrs& attrs) {
   if (s.failed) throw StoreError(s.path, "an earlier write failed; reopen the store to go on");
   if (!s.file.ok()) throw StoreError(s.path, "the store is finished");
   const hid_t f = s.file.get();
-  for (const auto& a : attrs)
+  for (const auto& a : attrs) {
+    if (!is_end_of_run_attr(a.first))
+      throw InputError(s.path, "root attribute '" + a.first + "' is written once, by create");
     if (H5Aexists(f, a.first.c_str()) <= 0)
       throw InputError(s.path, "root attribute '" + a.first +
                                    "' was not created with the store (give it to create)");
+    if (a.second.size() > kEndOfRunAttrBytes)  // checked before anything is written
+      throw InputError(s.path, "attribute '" + a.first + "' has " + std::to_string(a.second.size()) +
+                                   " bytes; it holds at most " + std::to_string(kEndOfRunAttrBytes));
+  }
   try {
     for (const auto& a : attrs) h5::overwrite_string_attr(f, a.first, a.second, s.path);
     s.flush("root attributes");
@@ -570,7 +584,7 @@ void clear_crash_flags(const std::string& path) {
   h5::require_not_truncated(path);
   h5::Id fapl(h5::store_fapl(true, path));
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
-  if (f < 0) h5::fail(path, "cannot be opened to clear its status flags (not HDF5, or not writable)");
+  if (f < 0) h5::fail_open(path, "cannot be opened to clear its status flags (not HDF5, or not writable)");
   // Keep everything written past the end of allocation the superblock records.
   const herr_t grown = H5Fincrement_filesize(f, 0);
   const herr_t closed = H5Fclose(f);

@@ -45,6 +45,16 @@ struct StoreBatch {
 
 using Attrs = std::vector<std::pair<std::string, std::string>>;
 
+// Root attributes a run changes at its end (ResultsStore::set_attrs, finish). They are
+// fixed-length strings of kEndOfRunAttrBytes, so that a change is one in-place rewrite
+// of the object header block holding them (a variable-length string would go through
+// HDF5's global heap, and a kill between the two writes left it unreadable); h5py reads
+// them as bytes. Every other attribute is written once, by create.
+inline constexpr const char* kEndOfRunAttrs[] = {"status", "finished_at", "probes_committed",
+                                                 "on_nonfinite"};
+inline constexpr uint64_t kEndOfRunAttrBytes = 64;
+bool is_end_of_run_attr(const std::string& name);
+
 class ResultsStore {
  public:
   // Creates `path` (InputError when it exists, unless `overwrite`): builds it as
@@ -82,8 +92,9 @@ class ResultsStore {
   // std::_Exit (after flushing its own output).
   void append(const StoreBatch& b);
 
-  // Overwrites root attributes given to create (e.g. status) with `attrs`, in place, in
-  // SWMR mode (readers may stay attached). InputError when one was not created.
+  // Overwrites end-of-run root attributes given to create (e.g. status) with `attrs`, in
+  // place, in SWMR mode (readers may stay attached). InputError when one was not
+  // created, is not an end-of-run attribute, or is longer than kEndOfRunAttrBytes.
   void set_attrs(const Attrs& attrs);
 
   // Cuts columns back to the committed rows (rows a crashed run left beyond them),

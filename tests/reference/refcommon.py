@@ -24,6 +24,17 @@ EXACT_FIELDS = {"joint_collapse_count", "composite", "gqa", "mode", "layers", "k
                 "q_heads", "seq_len", "head_dim", "analysed_heads"}
 
 
+def text_attrs(obj):
+    """An HDF5 object's attributes with string values as str: a store's end-of-run
+    attributes (status, finished_at, ...) are fixed-length strings, which h5py reads as bytes."""
+    return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in obj.attrs.items()}
+
+
+def text_attr(obj, name, default=None):
+    v = obj.attrs.get(name, default)
+    return v.decode() if isinstance(v, bytes) else v
+
+
 def skip(reason):
     print(f"SKIPPED: {reason}")
     sys.exit(SKIP)

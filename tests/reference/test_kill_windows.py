@@ -95,7 +95,7 @@ def read_file(path, swmr, committed):
             except Exception as e:  # h5py raises OSError, KeyError, RuntimeError, ...
                 raise ReadError(f"{name}: {type(e).__name__}: {str(e)[:150]}") from e
         try:
-            attrs = dict(f.attrs)
+            attrs = rc.text_attrs(f)
         except Exception as e:
             raise ReadError(f"root attributes: {type(e).__name__}: {str(e)[:150]}") from e
     return data, ragged, attrs

@@ -118,10 +118,10 @@ def test_per_shard(tmp, s0, s1):
     if r.returncode != 0:
         return
     with h5py.File(out, "r") as f:
-        a = dict(f.attrs)
+        a = rc.text_attrs(f)
     rec = json.loads(a["merged_shards"])
     with h5py.File(s0, "r") as f:
-        a0 = dict(f.attrs)
+        a0 = rc.text_attrs(f)
     check([x["shard"] for x in rec] == [0, 1] and all(rec[1][k] == v for k, v in changed.items())
           and all(rec[0][k] == a0[k] for k in PER_SHARD) and rec[1]["path"] == os.path.abspath(e),
           "merged_shards holds each shard's own values, path and shard index")
@@ -147,8 +147,8 @@ def test_partial(tmp, s0, s1, single):
     check(r.returncode == 0 and "(partial)" in r.stdout and "missing shard(s): 1" in r.stdout,
           f"1 of 2 shards: exit 0, the summary says partial, missing 1 ({r.stdout.strip()})")
     with h5py.File(part, "r") as f, h5py.File(s0, "r") as g:
-        ok = (f.attrs["status"] == "partial" and f.attrs["shards_missing"] == "1"
-              and f.attrs["shards_merged"] == "0" and f.attrs["probes_committed"] == str(len(g["probe/index"]))
+        ok = (rc.text_attr(f, "status") == "partial" and f.attrs["shards_missing"] == "1"
+              and f.attrs["shards_merged"] == "0" and rc.text_attr(f, "probes_committed") == str(len(g["probe/index"]))
               and f.attrs["shard_count"] == "2")
     check(ok, "partial merge: status partial, shards_missing 1, probes_committed recounted")
     r = qk("merge", os.path.join(tmp, "partial_json.h5"), s0, "--json")
@@ -169,7 +169,7 @@ def test_partial(tmp, s0, s1, single):
     intr = edited(s1, os.path.join(tmp, "interrupted.h5"), status="interrupted")
     r = qk("merge", os.path.join(tmp, "incomplete.h5"), s0, intr)
     with h5py.File(os.path.join(tmp, "incomplete.h5"), "r") as f:
-        ok = f.attrs["status"] == "partial" and f.attrs["shards_incomplete"] == "1"
+        ok = rc.text_attr(f, "status") == "partial" and f.attrs["shards_incomplete"] == "1"
     check(r.returncode == 0 and ok and "did not complete: 1" in r.stdout,
           f"an interrupted shard: partial, shards_incomplete 1 ({r.stdout.strip()})")
 
@@ -217,7 +217,7 @@ def test_merge_force(tmp, s0, s1):
     check(no, f"merge onto an existing file: exit 3, untouched ({msg})")
     check(yes, f"merge --force: replaced by a rename, the old file intact for its reader, no temp left ({msg})")
     with h5py.File(out, "r") as f:
-        check(f.attrs["status"] == "complete", "merge --force wrote the merged store")
+        check(rc.text_attr(f, "status") == "complete", "merge --force wrote the merged store")
 
 
 def test_other_commands(tmp, model, s0):

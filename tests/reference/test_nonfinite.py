@@ -127,7 +127,7 @@ def test_sweep_policies(tmp, model):
     out = os.path.join(tmp, "fail.h5")
     r = sweep(model, probes, out, "--batch-tokens", "6")
     with h5py.File(out, "r") as f:
-        rows, status = len(f["probe/index"]), f.attrs["status"]
+        rows, status = len(f["probe/index"]), rc.text_attr(f, "status")
     check(r.returncode == 4 and "probe 'L3' (line 3)" in r.stderr and "model.embed_tokens.weight" in r.stderr
           and "[7, 0]" in r.stderr and rows == 2 and status == "stopped_non_finite",
           f"fail (default): exit {r.returncode}, {rows} probes committed, names L3 and the weight: {r.stderr.strip()}")

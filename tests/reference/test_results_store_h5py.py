@@ -127,7 +127,7 @@ def after_crash(h5py, np, path, printed, label, wide=False):
     assert proc.returncode == 0, f"resume: exit {proc.returncode}: {proc.stderr}"
     with h5py.File(path, "r") as f:
         check_store(h5py, np, f, total, exact=total, wide=wide)
-        assert f.attrs["status"] == "finished"
+        assert f.attrs["status"] == b"finished"  # fixed-length: bytes
         assert len(np.unique(f["probe/index"][:])) == total
     print(f"ok: {label}: printed {printed}, committed {n}, resumed to {total}")
 
@@ -187,7 +187,7 @@ def main():
         assert proc.returncode == 0, proc.stderr
         with h5py.File(path, "r") as f:
             check_store(h5py, np, f, 24, exact=24)
-            assert f.attrs["status"] == "finished"
+            assert f.attrs["status"] == b"finished"  # fixed-length: bytes
     print("PASSED")
     return 0
 

@@ -57,7 +57,7 @@ def datasets(path, swmr=False):
             if isinstance(obj, h5py.Dataset):
                 out[name] = obj[()]
         f.visititems(visit)
-        attrs = dict(f.attrs)
+        attrs = rc.text_attrs(f)
     return out, attrs
 
 
@@ -216,7 +216,7 @@ def test_sigint(qk, model, probes, tmp, want, sig=signal.SIGINT):
     check(p.returncode == 128 + sig and name in err,
           f"{name}: exit {128 + sig} naming it (got {p.returncode}: {err.strip()[-200:]})")
     with h5py.File(out, "r") as f:  # a clean stop: plain h5py opens it
-        check(f.attrs["status"] == "interrupted", f"{name}: status interrupted")
+        check(rc.text_attr(f, "status") == "interrupted", f"{name}: status interrupted")
     r = sweep(qk, model, probes, out, "--batch-tokens", "64", "--resume")
     got, _ = datasets(out)
     check(r.returncode == 0 and not same_content(got, want), f"{name} then resume equals uninterrupted run")

@@ -159,7 +159,7 @@ def test_live_readers(probes, tmp):
     check(r.returncode == 0, f"sweep with two readers attached exits 0 in {took:.1f} s "
           f"(exit {r.returncode}: {r.stderr.strip()[-300:]})")
     with h5py.File(out, "r", swmr=True) as f:
-        status, n = f.attrs.get("status"), len(f["probe/index"])
+        status, n = rc.text_attr(f, "status"), len(f["probe/index"])
     status = status.decode() if isinstance(status, bytes) else status
     check(status == "complete" and n == N_PROBES, f"status {status!r}, {n} of {N_PROBES} probes")
     for name, (p, result) in readers.items():
@@ -190,7 +190,7 @@ def resume_with_reader(probes, out, what):
     print(f"  --resume of a {what} file with a reader open: exit {r.returncode}: {msg!r}")
     if r.returncode == 0:
         with h5py.File(out, "r") as g:
-            status = g.attrs.get("status")
+            status = rc.text_attr(g, "status")
             n = len(g["probe/index"])
         status = status.decode() if isinstance(status, bytes) else status
         check(status == "complete" and n == N_PROBES,
