@@ -2,7 +2,8 @@
 # `make bench`: Google Benchmark of the metric set and its ops and of the attention
 # statistics, the side-by-side against the numpy baseline, prefill against HF
 # transformers, the probe sweep against HF transformers + PyTorch, the simplex volumes
-# against torch's Cayley-Menger determinants and the static pass against torch svdvals, with results
+# against torch's Cayley-Menger determinants, the static pass against torch svdvals and the
+# whole-process startup (front end vs engine, --lem-compat vs the seed's Go), with results
 # (device, date, command) in bench/results/.
 # BENCH_QUICK=1 limits both to S <= 1024 (about a minute).
 set -euo pipefail
@@ -56,5 +57,11 @@ echo
 cmd=(python3 scripts/bench_static_side_by_side.py --layers 2 --baseline-heads 4 --device cpu
   --json-out "$OUT/static_side_by_side.json" --markdown-out "$OUT/static_side_by_side.md")
 echo "== static pass side by side with torch svdvals of the formed operator"
+echo "+ ${cmd[*]}"
+"${cmd[@]}"
+echo
+cmd=(python3 scripts/bench_startup_side_by_side.py --build "$BUILD"
+  --json-out "$OUT/startup_side_by_side.json" --markdown-out "$OUT/startup_side_by_side.md")
+echo "== whole-process startup: front end vs engine, and --lem-compat vs the seed's Go"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "engine_commands.hpp"
 #include "finite_check.hpp"
 #include "output_path.hpp"
 #include "prompt_input.hpp"
@@ -45,7 +46,7 @@ int run_capture(const CaptureArgs& a) {
 
 Action add_capture_command(CLI::App& app) {
   auto args = std::make_shared<CaptureArgs>();
-  CLI::App* sub = app.add_subcommand("capture", "One prompt's post-RoPE q/k/v of every layer -> snapshot file");
+  CLI::App* sub = app.add_subcommand("capture", engine_command_description("capture"));
   sub->add_option("--model", args->model, "Hugging Face model directory (config.json, safetensors)")
       ->required();
   auto* prompt = sub->add_option("--prompt", args->prompt,

@@ -9,6 +9,7 @@
 
 #include "bo/gpu_stats.hpp"
 #include "commands.hpp"
+#include "engine_commands.hpp"
 #include "qkgeom/version.hpp"
 #include "torch_info.hpp"
 
@@ -57,7 +58,7 @@ int run_env(bool json) {
 
 Action add_env_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
-  CLI::App* sub = app.add_subcommand("env", "what this build has and what it can reach here");
+  CLI::App* sub = app.add_subcommand("env", engine_command_description("env"));
   sub->add_flag("--json", *json, "print one JSON object");
   return [json] { return run_env(*json); };
 }

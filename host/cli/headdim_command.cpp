@@ -6,6 +6,7 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "engine_commands.hpp"
 #include "output_path.hpp"
 #include "headdim_h5.hpp"
 #include "headdim_report.hpp"
@@ -21,7 +22,7 @@ Action add_headdim_command(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand(
-      "headdim-sweep", "train a small MHA classifier per (dim, heads) and measure the simplex CV of its weights and activations");
+      "headdim-sweep", engine_command_description("headdim-sweep"));
   sub->add_option("--dims", a->o.dims, "embedding dimensions")->delimiter(',')->capture_default_str();
   sub->add_option("--heads", a->o.heads, "head counts (each must divide every dim)")->delimiter(',')->capture_default_str();
   sub->add_option("--epochs", a->o.epochs, "full-batch Adam steps")->capture_default_str()->check(CLI::NonNegativeNumber);

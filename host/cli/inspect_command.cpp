@@ -16,6 +16,7 @@
 
 #include "checkpoint.hpp"
 #include "commands.hpp"
+#include "engine_commands.hpp"
 #include "hf_config.hpp"
 #include "input_error.hpp"
 #include "rope.hpp"
@@ -144,7 +145,7 @@ Action add_inspect_command(CLI::App& app) {
   auto dirs = std::make_shared<std::vector<std::string>>();
   auto json = std::make_shared<bool>(false);
   CLI::App* sub = app.add_subcommand(
-      "inspect", "the model configuration as resolved (HF defaults and precedence applied)");
+      "inspect", engine_command_description("inspect"));
   sub->add_option("--model", *dirs, "Hugging Face model directory (repeat for several)")->required();
   sub->add_flag("--json", *json, "one JSON object per model and line, with each RoPE's f32 inverse frequencies");
   return [dirs, json] { return run_inspect(*dirs, *json); };

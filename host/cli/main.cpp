@@ -1,4 +1,5 @@
-// qkgeom: the CLI entry point. Subcommands live in *_command.cpp.
+// qkgeom: the CLI entry point of both binaries (engine_commands.hpp): the front end
+// (QKGEOM_FRONT_END) and the engine. Subcommands live in *_command.cpp.
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -11,11 +12,15 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "engine_commands.hpp"
 #include "input_error.hpp"
 #include "store_error.hpp"
 #include "qkgeom/version.hpp"
 
 int main(int argc, char** argv) {
+#if defined(QKGEOM_FRONT_END)
+  if (qk::needs_engine(argc, argv)) return qk::run_engine(argv);
+#endif
   qk::set_command_line(argc, argv);
   // A file-size limit makes writes fail with EFBIG (a clear error) instead of killing us.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -24,13 +29,17 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::map<CLI::App*, qk::Action> actions;
   actions[app.get_subcommand("score")] = qk::add_score_command(app);
-  actions[app.get_subcommand("env")] = qk::add_env_command(app);
-  actions[app.get_subcommand("capture")] = qk::add_capture_command(app);
   actions[app.get_subcommand("tokenize")] = qk::add_tokenize_command(app);
-  actions[app.get_subcommand("sweep")] = qk::add_sweep_command(app);
   actions[app.get_subcommand("merge")] = qk::add_merge_command(app);
   actions[app.get_subcommand("export")] = qk::add_export_command(app);
   actions[app.get_subcommand("recover")] = qk::add_recover_command(app);
+#if defined(QKGEOM_FRONT_END)
+  for (const qk::EngineCommand& c : qk::engine_commands())  // listed here, run by the engine
+    app.add_subcommand(c.name, c.description)->allow_extras();
+#else
+  actions[app.get_subcommand("env")] = qk::add_env_command(app);
+  actions[app.get_subcommand("capture")] = qk::add_capture_command(app);
+  actions[app.get_subcommand("sweep")] = qk::add_sweep_command(app);
   actions[app.get_subcommand("weights")] = qk::add_weights_command(app);
 #if defined(QKGEOM_WITH_TORCH)
   actions[app.get_subcommand("align")] = qk::add_align_command(app);
@@ -38,6 +47,7 @@ int main(int argc, char** argv) {
   actions[app.get_subcommand("simplex")] = qk::add_simplex_command(app);
   actions[app.get_subcommand("headdim-sweep")] = qk::add_headdim_command(app);
   actions[app.get_subcommand("inspect")] = qk::add_inspect_command(app);
+#endif
 #endif
   try {
     app.parse(argc, argv);

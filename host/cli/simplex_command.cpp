@@ -9,6 +9,7 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "engine_commands.hpp"
 #include "output_path.hpp"
 #include "simplex_matrices.hpp"
 
@@ -22,7 +23,7 @@ Action add_simplex_command(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   a->o.simplex.device = "auto";
-  CLI::App* sub = app.add_subcommand("simplex", "CV of random simplex volumes of weights and activations, with a Gaussian baseline");
+  CLI::App* sub = app.add_subcommand("simplex", engine_command_description("simplex"));
   sub->add_option("--model", a->o.model, "Hugging Face model directory")->required();
   sub->add_option("--from", a->o.from, "sweep store made with --save-kv qkv: also the q/k/v activation clouds");
   sub->add_option("--out", a->out, "output HDF5 file")->required();

@@ -9,6 +9,7 @@
 
 #include "align_study.hpp"
 #include "commands.hpp"
+#include "engine_commands.hpp"
 #include "correlate_study.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
@@ -44,7 +45,7 @@ Action add_align_command(CLI::App& app) {
     bool json = false, force = false;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* sub = app.add_subcommand("align", "inter-layer alignment of the attention operators (from qkgeom weights)");
+  CLI::App* sub = app.add_subcommand("align", engine_command_description("align"));
   sub->add_option("--static", a->file, "STATIC.h5 written by qkgeom weights")->required();
   sub->add_option("--anchor", a->anchor, "anchor layer (default: the last)")->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", a->json, "print one JSON object");
@@ -68,7 +69,7 @@ Action add_correlate_command(CLI::App& app) {
     bool json = false, force = false;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* sub = app.add_subcommand("correlate", "per-head static descriptors against a sweep's attention statistics");
+  CLI::App* sub = app.add_subcommand("correlate", engine_command_description("correlate"));
   sub->add_option("--static", a->static_h5, "STATIC.h5 written by qkgeom weights")->required();
   sub->add_option("--sweep", a->sweep_h5, "RESULTS.h5 of a sweep with the attention metrics")->required();
   sub->add_option("--bootstrap", a->o.bootstrap, "probe resamples for the confidence intervals")

@@ -14,6 +14,7 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "engine_commands.hpp"
 #include "mpi_world.hpp"
 #include "output_path.hpp"
 #include "progress.hpp"
@@ -206,7 +207,7 @@ int run(SweepArgs& a) {
 Action add_sweep_command(CLI::App& app) {
   auto a = std::make_shared<SweepArgs>();
   CLI::App* sub = app.add_subcommand(
-      "sweep", "a probe set through prefill and the metrics into a crash-safe HDF5 store");
+      "sweep", engine_command_description("sweep"));
   sub->add_option("--model", a->o.model, "Hugging Face model directory")->required();
   sub->add_option("--probes", a->o.probes, "probe file: JSONL (id, prompt[, domain, ...]), text, or ids")
       ->required();

@@ -12,6 +12,7 @@
 
 #include "command_line.hpp"
 #include "commands.hpp"
+#include "engine_commands.hpp"
 #include "output_path.hpp"
 
 #if defined(QKGEOM_WITH_TORCH)
@@ -83,7 +84,7 @@ int run_weights(const WeightsArgs& a) {
 Action add_weights_command(CLI::App& app) {
   auto args = std::make_shared<WeightsArgs>();
   CLI::App* sub = app.add_subcommand(
-      "weights", "Static geometry of every head's Q/K operator from the weights -> STATIC.h5");
+      "weights", engine_command_description("weights"));
   sub->add_option("--model", args->model, "Hugging Face model directory (config.json, safetensors)")
       ->required();
   sub->add_option("--out", args->out, "output HDF5 file (STATIC.h5)")->required();

@@ -1,0 +1,30 @@
+#pragma once
+// The split of the CLI into two binaries (docs/architecture.md, "Startup"): build/qkgeom,
+// the front end, runs the store, snapshot and tokenizer commands without libtorch or CUDA;
+// build/qkgeom-engine runs every command. The front end hands a command it cannot run
+// to the engine by exec (same process id, arguments and environment).
+#include <string>
+#include <vector>
+
+namespace qk {
+
+struct EngineCommand {
+  const char* name;
+  const char* description;  // the subcommand's one-line help
+};
+
+// The commands only the engine runs (libtorch: a model, training, spectra; CUDA).
+const std::vector<EngineCommand>& engine_commands();
+
+// The description of engine command `name` (the one place it is written).
+const char* engine_command_description(const std::string& name);
+
+// Whether arguments argv[1..] ask for the engine: an engine command, or `score` with
+// --model or a CUDA --device.
+bool needs_engine(int argc, char** argv);
+
+// Replaces this process by qkgeom-engine (the file next to this executable) with the
+// same arguments. Returns only when that fails, after printing why: the exit code.
+int run_engine(char** argv);
+
+}  // namespace qk

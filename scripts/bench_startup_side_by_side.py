@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Whole-process startup, side by side in one run: the front end build/qkgeom (no libtorch,
+no CUDA) against build/qkgeom-engine (every command, libtorch and CUDA linked), and
+`score --snapshot --lem-compat` against the seed's own Go on a Gemma3-1B-shaped snapshot.
+
+Cases (each process run REPS times; median wall time and the largest peak RSS, from
+wait4's rusage):
+  --help                      qkgeom vs qkgeom-engine
+  score --snapshot SMALL      qkgeom vs qkgeom-engine (tests/fixtures/minilm_demo.safetensors)
+  score --lem-compat GEMMA    qkgeom vs the seed's Go harness (scripts/seed_go: reads raw
+                              f32 keys, prints the seed's BOResult), 26 layers, 1 KV head,
+                              d 256, S 1024, random keys; skipped without go or the seed
+Prints a table with the ratios baseline / qkgeom; --json-out / --markdown-out save it.
+
+Usage: scripts/bench_startup_side_by_side.py [--build build] [--reps 15]
+           [--json-out FILE] [--markdown-out FILE]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts" / "seed_go"))
+sys.path.insert(0, str(ROOT / "tests" / "reference"))
+GEMMA = (26, 1, 1024, 256)  # layers, kv heads, tokens, head dim
+
+
+def timed(cmd, reps):
+    """(median wall seconds, max peak RSS in MB) of `reps` runs of `cmd` (stdout discarded)."""
+    walls, rss = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(p.pid, 0)
+        walls.append(time.perf_counter() - t0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err = p.stderr.read().decode(errors="replace")
+        p.stderr.close()
+        if p.returncode != 0:
+            raise SystemExit(f"{' '.join(map(str, cmd))} exited {p.returncode}: {err[-400:]}")
+        rss.append(usage.ru_maxrss / 1024)
+    return statistics.median(walls), max(rss)
+
+
+def gemma_snapshot(folder):
+    """A Gemma3-1B-shaped K snapshot (safetensors "k" [L, H, S, D]) and the same keys as raw f32."""
+    from safetensors.numpy import save_file
+    layers, heads, seq, dim = GEMMA
+    rng = np.random.default_rng(0)
+    keys = rng.standard_normal((layers, heads, seq, dim), dtype=np.float32)
+    snap = os.path.join(folder, "gemma3_1b_s1024.safetensors")
+    save_file({"k": keys}, snap)
+    raw = os.path.join(folder, "gemma3_1b_s1024.f32")
+    keys.tofile(raw)
+    return snap, raw
+
+
+def cases(build, folder):
+    qk, engine = str(build / "qkgeom"), str(build / "qkgeom-engine")
+    small = str(ROOT / "tests" / "fixtures" / "minilm_demo.safetensors")
+    out = [("--help", [qk, "--help"], "qkgeom-engine --help", [engine, "--help"]),
+           ("score --snapshot (small)", [qk, "score", "--snapshot", small, "--json"],
+            "qkgeom-engine, same", [engine, "score", "--snapshot", small, "--json"])]
+    try:
+        import seed_go
+        seed = seed_go.build(os.path.join(str(build), "seed_go"))
+    except Exception as e:  # no go, or no seed file: that case is skipped, said below
+        print(f"skipping the seed Go case: {e}")
+        return out
+    snap, raw = gemma_snapshot(folder)
+    layers, heads, seq, dim = GEMMA
+    out.append(("score --lem-compat Gemma3-1B S1024", [qk, "score", "--snapshot", snap, "--lem-compat", "--json"],
+                "seed Go (lem-attention.go)", [seed, raw, str(layers), str(heads), str(seq), str(dim)]))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=str(ROOT / "build"))
+    ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--json-out")
+    ap.add_argument("--markdown-out")
+    a = ap.parse_args()
+    build = Path(a.build).resolve()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, ours, base_name, base in cases(build, folder):
+            t, m = timed(ours, a.reps)
+            bt, bm = timed(base, a.reps)
+            rows.append({"case": name, "qkgeom_s": t, "qkgeom_rss_mb": m, "baseline": base_name,
+                         "baseline_s": bt, "baseline_rss_mb": bm, "ratio": bt / t})
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    head = f"startup side by side, {stamp}, {platform.node()}: {cpu}, {os.cpu_count()} CPUs, median of {a.reps}"
+    lines = [head, "", "| case | qkgeom s | RSS MB | baseline | baseline s | RSS MB | ratio |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['qkgeom_s']:.3f} | {r['qkgeom_rss_mb']:.0f} | {r['baseline']} | "
+                     f"{r['baseline_s']:.3f} | {r['baseline_rss_mb']:.0f} | {r['ratio']:.1f}x |")
+    print("\n".join(lines))
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps({"when": stamp, "host": platform.node(), "cpu": cpu,
+                                                "command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
+    if a.markdown_out:
+        Path(a.markdown_out).write_text("\n".join(lines) + "\n\nCommand: `" + " ".join(sys.argv) + "`\n")
+
+
+if __name__ == "__main__":
+    main()
