@@ -3,8 +3,8 @@
 no CUDA) against build/qkgeom-engine (every command, libtorch and CUDA linked), and
 `score --snapshot --lem-compat` against the seed's own Go on a Gemma3-1B-shaped snapshot.
 
-Cases (each process run REPS times; median wall time and the largest peak RSS, from
-wait4's rusage):
+Cases (each process run REPS times under GNU time; median wall time and the largest peak
+RSS):
   --help                      qkgeom vs qkgeom-engine
   score --snapshot SMALL      qkgeom vs qkgeom-engine (tests/fixtures/minilm_demo.safetensors)
   score --lem-compat GEMMA    qkgeom vs the seed's Go harness (scripts/seed_go: reads raw
@@ -36,19 +36,18 @@ GEMMA = (26, 1, 1024, 256)  # layers, kv heads, tokens, head dim
 
 
 def timed(cmd, reps):
-    """(median wall seconds, max peak RSS in MB) of `reps` runs of `cmd` (stdout discarded)."""
+    """(median wall seconds, max peak RSS in MB) of `reps` runs of `cmd` (stdout discarded).
+    RSS through GNU time: a child forked from Python would count Python's pages before exec."""
     walls, rss = [], []
     for _ in range(reps):
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(p.pid, 0)
+        p = subprocess.run(["/usr/bin/time", "-f", "qk-maxrss-kb %M", *cmd], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
         walls.append(time.perf_counter() - t0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        err = p.stderr.read().decode(errors="replace")
-        p.stderr.close()
         if p.returncode != 0:
-            raise SystemExit(f"{' '.join(map(str, cmd))} exited {p.returncode}: {err[-400:]}")
-        rss.append(usage.ru_maxrss / 1024)
+            raise SystemExit(f"{' '.join(map(str, cmd))} exited {p.returncode}: {p.stderr[-400:]}")
+        kb = [l for l in p.stderr.splitlines() if l.startswith("qk-maxrss-kb ")][-1].split()[1]
+        rss.append(int(kb) / 1024)
     return statistics.median(walls), max(rss)
 
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -64,7 +65,15 @@ bool needs_engine(int argc, char** argv) {
   return sub == "score" && (has_option(argc, argv, "--model") || cuda_device(argc, argv));
 }
 
+bool passive_openmp(char** argv, bool reexec) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return false;  // the user's choice stands
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  if (reexec) execv("/proc/self/exe", argv);
+  return true;
+}
+
 int run_engine(char** argv) {
+  passive_openmp(argv, false);  // the engine loads OpenMP after the exec: no second one
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   const std::string engine = (self.parent_path() / "qkgeom-engine").string();

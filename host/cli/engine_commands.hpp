@@ -23,6 +23,13 @@ const char* engine_command_description(const std::string& name);
 // --model or a CUDA --device.
 bool needs_engine(int argc, char** argv);
 
+// OpenMP threads that sleep when idle: sets OMP_WAIT_POLICY=passive unless it is set
+// (libgomp's default spins, and on cores shared with other processes a tiny snapshot's
+// score took 80 ms with 2 threads against 10 ms with 1; passive: 10 ms). libgomp reads it
+// when it is loaded, so with `reexec` this process is run again (execv of itself, which
+// returns only when that fails). False when the user had set it.
+bool passive_openmp(char** argv, bool reexec);
+
 // Replaces this process by qkgeom-engine (the file next to this executable) with the
 // same arguments. Returns only when that fails, after printing why: the exit code.
 int run_engine(char** argv);

@@ -20,6 +20,7 @@
 int main(int argc, char** argv) {
 #if defined(QKGEOM_FRONT_END)
   if (qk::needs_engine(argc, argv)) return qk::run_engine(argv);
+  if (argc > 1 && std::string(argv[1]) == "score") qk::passive_openmp(argv, true);  // its only OpenMP user
 #endif
   qk::set_command_line(argc, argv);
   // A file-size limit makes writes fail with EFBIG (a clear error) instead of killing us.
