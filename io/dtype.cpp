@@ -3,6 +3,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "internal_error.hpp"
+
 namespace qk {
 
 namespace {
@@ -20,7 +22,7 @@ constexpr DTypeInfo kTypes[] = {
 const DTypeInfo& info(DType t) {
   for (const auto& i : kTypes)
     if (i.type == t) return i;
-  throw std::logic_error("unlisted dtype");
+  throw InternalError("dtype " + std::to_string(static_cast<int>(t)) + " is not in the dtype table");
 }
 }  // namespace
 

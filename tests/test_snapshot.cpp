@@ -14,6 +14,7 @@
 #include "attn/snapshot_attention.hpp"
 #include "expect_input_error.hpp"
 #include "input_error.hpp"
+#include "internal_error.hpp"
 #include "safetensors.hpp"
 #include "safetensors_writer.hpp"
 #include "snapshot.hpp"
@@ -364,7 +365,7 @@ TEST(SnapshotAttention, MetadataText) {
   EXPECT_EQ(f.at("attention_windows"), "0,0");
   EXPECT_EQ(std::strtod(f.at("attention_scale").c_str(), nullptr), *full.scale);  // exact
   full.scale.reset();
-  EXPECT_THROW(qk::attention_metadata(full, 2), std::invalid_argument);
+  EXPECT_THROW(qk::attention_metadata(full, 2), qk::InternalError);
 }
 
 TEST(SnapshotAttention, OptionsRoundTrip) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "input_error.hpp"
+#include "internal_error.hpp"
 
 namespace qk {
 
@@ -78,7 +79,7 @@ std::string describe_masks(const AttentionStatsOptions& o, int layers) {
 }  // namespace
 
 std::map<std::string, std::string> attention_metadata(const AttentionStatsOptions& o, int layers) {
-  if (!o.scale) throw std::invalid_argument("attention_metadata: the logit scale is not set");
+  if (!o.scale) throw InternalError("attention_metadata: the logit scale is not set");
   std::string masks, windows;
   for (int l = 0; l < layers; ++l) {
     const size_t at = static_cast<size_t>(l);

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "internal_error.hpp"
 #include "ops/head_gram_cpu.hpp"
 #include "ops/kv_cka_cpu.hpp"
 #include "ops/layer_alignment_cpu.hpp"
@@ -32,7 +33,7 @@ void per_head(const float* x, const CloudDims& d, int nh, Op op) {
 
 CloudStats compute_cloud_stats_cpu(const float* x, const CloudDims& d, const StatsPlan& plan) {
   if (plan.position_heads > d.heads || plan.entropy_heads > d.heads)
-    throw std::invalid_argument("StatsPlan asks for more heads than the cloud has");
+    throw InternalError("StatsPlan asks for more heads than the cloud has");
   CloudStats s;
   bool plan_done = false;  // head Gram, entropy and alignment already computed
   const size_t L = static_cast<size_t>(d.layers);

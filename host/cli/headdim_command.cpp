@@ -7,6 +7,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
+#include "option_checks.hpp"
 #include "output_path.hpp"
 #include "headdim_h5.hpp"
 #include "headdim_report.hpp"
@@ -25,16 +26,16 @@ Action add_headdim_command(CLI::App& app) {
       "headdim-sweep", engine_command_description("headdim-sweep"));
   sub->add_option("--dims", a->o.dims, "embedding dimensions")->delimiter(',')->capture_default_str();
   sub->add_option("--heads", a->o.heads, "head counts (each must divide every dim)")->delimiter(',')->capture_default_str();
-  sub->add_option("--epochs", a->o.epochs, "full-batch Adam steps")->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub->add_option("--samples", a->o.simplex.samples, "simplices drawn per CV")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--epochs", a->o.epochs, "full-batch Adam steps")->capture_default_str()->check(non_negative());
+  sub->add_option("--samples", a->o.simplex.samples, "simplices drawn per CV")->capture_default_str()->check(positive());
   sub->add_option("--seed", a->o.seed, "seed of the data, the initialisation and the simplex sampler")->capture_default_str();
   sub->add_flag("--cm-compat", a->o.simplex.cm_compat, "the seed's CV exactly (its sampler and fp32 Cayley-Menger)");
   sub->add_option("--null-trials", a->o.simplex.null_trials, "Gaussian clouds for the null baseline (0: none)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub->add_option("--device", a->o.device, "where the models train: auto, cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--threads", a->o.threads, "libtorch CPU threads (default: libtorch's); results are identical for one thread count")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub->add_option("--out", a->out, "also write the results to this HDF5 file");
   sub->add_flag("--json", a->json, "print one JSON object instead of the tables");
   sub->add_flag("--quiet", a->quiet, "no progress on stderr");

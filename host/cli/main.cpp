@@ -14,6 +14,7 @@
 #include "commands.hpp"
 #include "engine_commands.hpp"
 #include "input_error.hpp"
+#include "internal_error.hpp"
 #include "store_error.hpp"
 #include "qkgeom/version.hpp"
 
@@ -53,6 +54,17 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // CLI11 says "A subcommand is required" both for `qkgeom` and for `qkgeom frobnicate`.
+    if (e.get_name() == "RequiredError" && app.get_subcommands().empty()) {
+      const char* word = nullptr;  // the first argument that is not an option: the command
+      for (int i = 1; i < argc && word == nullptr; ++i)
+        if (argv[i][0] != '-') word = argv[i];
+      if (word != nullptr)
+        std::cerr << "qkgeom: error: unknown command '" << word << "' (qkgeom --help lists the commands)\n";
+      else
+        std::cerr << "usage: qkgeom COMMAND [OPTIONS] (qkgeom --help lists the commands)\n";
+      return qk::kExitUsage;
+    }
     const int code = app.exit(e);
     return code == 0 ? qk::kExitOk : qk::kExitUsage;
   }
@@ -68,9 +80,15 @@ int main(int argc, char** argv) {
   } catch (const qk::InputError& e) {
     std::cerr << "qkgeom: error: " << e.what() << "\n";
     return qk::kExitBadInput;
-  } catch (const std::invalid_argument& e) {
+  } catch (const qk::InternalError& e) {
+    std::cerr << "qkgeom: internal error (a bug; please report it): " << e.what() << "\n";
+    return qk::kExitInternal;
+  } catch (const std::invalid_argument& e) {  // a bad option value, named in the message
     std::cerr << "qkgeom: error: " << e.what() << "\n";
     return qk::kExitUsage;
+  } catch (const std::logic_error& e) {  // out_of_range, length_error, ...: a bug too
+    std::cerr << "qkgeom: internal error (a bug; please report it): " << e.what() << "\n";
+    return qk::kExitInternal;
   } catch (const std::exception& e) {
     std::cerr << "qkgeom: error: " << e.what() << "\n";
     return qk::kExitRuntime;

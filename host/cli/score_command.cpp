@@ -15,6 +15,7 @@
 #include "bo/bo_report.hpp"
 #include "commands.hpp"
 #include "finite_check.hpp"
+#include "option_checks.hpp"
 #include "output_path.hpp"
 #include "prompt_input.hpp"
 #include "qkgeom/version.hpp"
@@ -167,12 +168,12 @@ Action add_score_command(CLI::App& app) {
   sub->add_option("--lock-threshold", args->bo.lock_threshold,
                   "phase-lock cosine threshold (default mode only)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(in_range(0, 1))
       ->excludes(compat);
   sub->add_option("--collapse-threshold", args->bo.collapse_threshold,
                   "joint-collapse threshold on cross-alignment (default mode only)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(in_range(0, 1))
       ->excludes(compat);
   auto* mask = sub->add_option("--mask", args->mask,
                   "attention mask of every layer for the attention statistics: causal, full or "
@@ -180,11 +181,11 @@ Action add_score_command(CLI::App& app) {
       ->check(CLI::IsMember({"causal", "full", "sliding"}));
   auto* window = sub->add_option("--window", args->attn.window,
                   "keys per sliding window (with --mask sliding: j <= i, i - j < N)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   auto* scale = sub->add_option("--attn-scale", args->attn.scale,
                   "logit scale of the attention statistics (default: the scale the snapshot "
                   "records, else 1/sqrt(head_dim))")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   // With --model the mask, windows and scale are the model's own.
   for (CLI::Option* o : {mask, window, scale}) o->excludes(model);
   return [args] { return run_score(*args); };

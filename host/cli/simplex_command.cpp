@@ -10,6 +10,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
+#include "option_checks.hpp"
 #include "output_path.hpp"
 #include "simplex_matrices.hpp"
 
@@ -28,14 +29,14 @@ Action add_simplex_command(CLI::App& app) {
   sub->add_option("--from", a->o.from, "sweep store made with --save-kv qkv: also the q/k/v activation clouds");
   sub->add_option("--out", a->out, "output HDF5 file")->required();
   sub->add_option("--samples", a->o.simplex.samples, "simplices drawn per matrix")->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+      ->check(in_range(1, 1e8));
   sub->add_option("--pool", a->o.simplex.pool, "draw from the first N rows (0: all)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub->add_option("--seed", a->o.simplex.seed, "seed of the sampler and the baseline")->capture_default_str();
   sub->add_flag("--cm-compat", a->o.simplex.cm_compat,
                 "the seed's cv_metric exactly (torch.randperm, fp32 Cayley-Menger, pool min(n, 512))");
   sub->add_option("--null-trials", a->o.simplex.null_trials, "Gaussian clouds for the baseline (0: none)")
-      ->capture_default_str()->check(CLI::Range(0, 100000));
+      ->capture_default_str()->check(in_range(0, 100000));
   sub->add_option("--device", a->o.simplex.device, "auto | cpu | cuda | cuda:N (the volumes)")->capture_default_str();
   sub->add_flag("--json", a->json, "print one JSON object");
   sub->add_flag("--force", a->force, "replace --out when it exists (atomically; never the --from file)");

@@ -13,6 +13,7 @@
 #include "correlate_study.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
+#include "option_checks.hpp"
 #include "output_path.hpp"
 
 namespace qk {
@@ -47,7 +48,7 @@ Action add_align_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("align", engine_command_description("align"));
   sub->add_option("--static", a->file, "STATIC.h5 written by qkgeom weights")->required();
-  sub->add_option("--anchor", a->anchor, "anchor layer (default: the last)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--anchor", a->anchor, "anchor layer (default: the last)")->check(non_negative());
   sub->add_flag("--json", a->json, "print one JSON object");
   sub->add_flag("--force", a->force, "replace the file's align/ group when it has one (atomically)");
   return [a] {
@@ -74,7 +75,7 @@ Action add_correlate_command(CLI::App& app) {
   sub->add_option("--sweep", a->sweep_h5, "RESULTS.h5 of a sweep with the attention metrics")->required();
   sub->add_option("--bootstrap", a->o.bootstrap, "probe resamples for the confidence intervals")
       ->capture_default_str()
-      ->check(CLI::Range(0, 1000000));
+      ->check(in_range(0, 1000000));
   sub->add_option("--seed", a->o.seed, "seed of the bootstrap")->capture_default_str();
   sub->add_option("--export-legacy", a->legacy,
                   "also write the seed's input JSON (head-geometry-vs-entropy.py) to this file");

@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "engine_commands.hpp"
 #include "mpi_world.hpp"
+#include "option_checks.hpp"
 #include "output_path.hpp"
 #include "progress.hpp"
 #include "prompt_template.hpp"
@@ -230,7 +231,7 @@ Action add_sweep_command(CLI::App& app) {
   sub->add_option("--save-kv", a->save_kv, "raw vectors to store: none, k or qkv")->capture_default_str();
   sub->add_option("--batch-tokens", a->o.batch_tokens, "token budget of one prefill batch")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_flag("--resume", a->o.resume, "continue the sweep in --out, skipping its committed probes");
   sub->add_option("--shard", a->shard, "i/N: take the probes whose index is i modulo N");
   auto* min = sub->add_option("--min-score", a->min_score,
@@ -243,7 +244,7 @@ Action add_sweep_command(CLI::App& app) {
   sub->add_option("--threads", a->o.threads,
                   "CPU threads for libtorch and the CPU metrics (default: libtorch's; on --resume "
                   "the file's); results are bitwise reproducible at a fixed count")
-      ->check(CLI::Range(1, 1024));
+      ->check(in_range(1, 1024));
   sub->add_flag("--allow-mixed-numerics", a->o.allow_mixed_numerics,
                 "--resume on another device or CPU thread count than the run it continues "
                 "(results then match a single run only within f32 rounding; the dtype must match)");

@@ -13,6 +13,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
+#include "option_checks.hpp"
 #include "output_path.hpp"
 
 #if defined(QKGEOM_WITH_TORCH)
@@ -90,7 +91,7 @@ Action add_weights_command(CLI::App& app) {
   sub->add_option("--out", args->out, "output HDF5 file (STATIC.h5)")->required();
   sub->add_option("--topk", args->topk, "eigenvectors of the symmetric part kept per head (1 .. 2 * head_dim)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--export-legacy", args->export_legacy,
                   "also write the seed scripts' inputs (grams.json, grams-eigdirs.pt, static-singvals.json) here");

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "internal_error.hpp"
 #include "simplex_volume.hpp"
 
 namespace qk {
@@ -11,7 +12,7 @@ void simplex_volumes_cpu(const float* rows, int64_t n, int64_t dim, const int64_
                          int64_t count, double* vol) {
   for (int64_t i = 0; i < count * simplex::kVerts; ++i)
     if (idx[i] < 0 || idx[i] >= n)
-      throw std::invalid_argument("simplex index " + std::to_string(idx[i]) + " outside [0, " +
+      throw InternalError("simplex index " + std::to_string(idx[i]) + " outside [0, " +
                                   std::to_string(n) + ")");
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < count; ++s) {

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gpu_context.hpp"
+#include "internal_error.hpp"
 #include "simplex_volume.cuh"
 #include "simplex_volume.hpp"
 #include "simplex_volume_gpu.hpp"
@@ -14,7 +15,7 @@ void simplex_volumes_gpu(const float* rows, int64_t n, int64_t dim, const int64_
   const int64_t ni = count * simplex::kVerts;
   for (int64_t i = 0; i < ni; ++i)
     if (idx[i] < 0 || idx[i] >= n)
-      throw std::invalid_argument("simplex index " + std::to_string(idx[i]) + " outside [0, " +
+      throw InternalError("simplex index " + std::to_string(idx[i]) + " outside [0, " +
                                   std::to_string(n) + ")");
   if (count <= 0) return;
   GpuContext& ctx = thread_gpu_context(device);

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include "internal_error.hpp"
 #include "sym_order.hpp"
 
 namespace qk {
@@ -69,7 +70,7 @@ std::vector<float> hidden_eigenvectors(const HeadQr& f, const at::Tensor& y, std
 LayerStatic layer_static_cpu(const float* wq, const float* wk, const StaticDims& d) {
   const int64_t H = d.q_heads, D = d.head_dim, N = d.hidden, K = d.topk;
   if (H <= 0 || D <= 0 || N <= 0 || d.kv_heads <= 0 || H % d.kv_heads != 0)
-    throw std::invalid_argument("layer_static_cpu: bad dims");
+    throw InternalError("layer_static_cpu: bad dims");
   if (K < 0 || K > 2 * D)
     throw std::invalid_argument("topk must be in [0, 2 * head_dim], not " + std::to_string(K));
   c10::InferenceMode guard;

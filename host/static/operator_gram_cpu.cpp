@@ -5,6 +5,8 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include "internal_error.hpp"
+
 namespace qk {
 
 namespace {
@@ -25,9 +27,9 @@ std::vector<double> operator_gram_cpu(const std::vector<const float*>& wq,
                                       const std::vector<const float*>& wk, const StaticDims& d) {
   const int64_t L = d.layers, H = d.q_heads, D = d.head_dim;
   if (static_cast<int64_t>(wq.size()) != L || static_cast<int64_t>(wk.size()) != L)
-    throw std::invalid_argument("operator_gram_cpu: need one wq and one wk per layer");
+    throw InternalError("operator_gram_cpu: need one wq and one wk per layer");
   if (H <= 0 || d.kv_heads <= 0 || H % d.kv_heads != 0)
-    throw std::invalid_argument("operator_gram_cpu: bad dims");
+    throw InternalError("operator_gram_cpu: bad dims");
   c10::InferenceMode guard;
   std::vector<double> gram(static_cast<size_t>(L * L * H));
   at::Tensor gk;  // the current KV group's stacked Gram [L d, L d]

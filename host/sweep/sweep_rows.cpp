@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "bo/bo_nonfinite.hpp"
+#include "internal_error.hpp"
 #include "sweep_schema.hpp"
 
 namespace qk {
@@ -165,7 +166,7 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
       t.counts = std::move(counts);
       b.cols.push_back(std::move(t));
     } else {
-      throw std::logic_error("sweep_rows: no values for column " + p);
+      throw InternalError("sweep_rows: no values for column " + p);
     }
   }
   return b;

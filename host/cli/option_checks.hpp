@@ -1,0 +1,44 @@
+#pragma once
+// Numeric option checks whose messages print the bounds readably ("--epochs: must be
+// >= 0, not -1"). CLI11's NonNegativeNumber and PositiveNumber print the upper bound of
+// a double in full (309 digits), and its Range prints "0.000000 to 1.000000".
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace qk {
+
+// `x` printed with %g: 0, 1, 1e+08, 0.25.
+inline std::string bound_text(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", x);
+  return b;
+}
+
+// A number v with lo <= v (lo < v when `open_lo`) and v <= hi; `want` reads "must be
+// <want>, not <value>" in the message, `desc` is the help text.
+inline CLI::Validator number_in(double lo, double hi, bool open_lo, const std::string& want,
+                                const std::string& desc) {
+  return CLI::Validator(
+      [=](std::string& in) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(in, v)) return "'" + in + "' is not a number";
+        if ((open_lo ? v > lo : v >= lo) && v <= hi) return {};
+        return "must be " + want + ", not " + in;
+      },
+      desc);
+}
+
+// A number > 0.
+inline CLI::Validator positive() { return number_in(0, HUGE_VAL, true, "> 0", "POSITIVE"); }
+// A number >= 0.
+inline CLI::Validator non_negative() { return number_in(0, HUGE_VAL, false, ">= 0", "NONNEGATIVE"); }
+// A number in [lo, hi].
+inline CLI::Validator in_range(double lo, double hi) {
+  const std::string r = "in [" + bound_text(lo) + ", " + bound_text(hi) + "]";
+  return number_in(lo, hi, false, r, r);
+}
+
+}  // namespace qk
