@@ -335,8 +335,8 @@ TEST(ModelRuntimeErrors, IllTypedFieldNamesConfigAndField) {
 
 TEST(ModelRuntimeErrors, UnsupportedDtypes) {
   const std::string dir = copy_fixture("llama3", "dtype");
-  expect_input_error([&](const std::string&) { qk::TransformerModel m(dir, {"cpu", "f8"}); }, "--dtype",
-                     "unsupported dtype 'f8'");
+  expect_usage_error([&] { qk::TransformerModel m(dir, {"cpu", "f8"}); }, "--dtype",
+                     "unsupported dtype 'f8'; supported: bf16, f16, f32");
   edit_config(dir, "\"dtype\": \"float32\"", "\"dtype\": \"int8\"");
   expect_load_error(dir, dir + "/config.json", "field 'dtype': unsupported dtype 'int8'");
 }

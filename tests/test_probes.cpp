@@ -131,8 +131,8 @@ TEST_F(Probes, FormatByExtensionOrByName) {
   EXPECT_EQ(qk::parse_probe_format("jsonl"), qk::ProbeFormat::Jsonl);
   EXPECT_EQ(qk::parse_probe_format("text"), qk::ProbeFormat::Text);
   EXPECT_EQ(qk::parse_probe_format("ids"), qk::ProbeFormat::Ids);
-  expect_input_error([](const std::string&) { qk::parse_probe_format("csv"); }, "--probe-format",
-                     "supported: auto, jsonl, text, ids");
+  expect_usage_error([] { qk::parse_probe_format("csv"); }, "--probe-format",
+                     "unknown probe format 'csv'; supported: auto, jsonl, text, ids");
 
   // An explicit format wins over the extension.
   const std::string path = write("nums.txt", "1 2 3\n");
@@ -315,9 +315,9 @@ TEST(PromptTemplate, WrapsThePromptExactly) {
   EXPECT_EQ(qk::apply_template("chatml", "Hi"), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(qk::apply_template("gemma", "Hi"), "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
   EXPECT_EQ(qk::template_names(), "raw, chatml, gemma");
-  expect_input_error([](const std::string&) { qk::apply_template("llama3", "Hi"); }, "--template",
+  expect_usage_error([] { qk::apply_template("llama3", "Hi"); }, "--template",
                      "unknown template 'llama3'; supported: raw, chatml, gemma");
-  expect_input_error([](const std::string&) { qk::apply_template("ChatML", "Hi"); }, "--template", "ChatML");
+  expect_usage_error([] { qk::apply_template("ChatML", "Hi"); }, "--template", "ChatML");
 }
 
 size_t word_count(const std::string& s) {

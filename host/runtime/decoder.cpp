@@ -113,7 +113,7 @@ c10::ScalarType resolve_dtype(const std::string& name, const ModelConfig& config
   if (name == "f32") return at::kFloat;
   if (name == "bf16") return at::kBFloat16;
   if (name == "f16") return at::kHalf;
-  throw InputError("--dtype", "unsupported dtype '" + name + "'; supported: bf16, f16, f32");
+  throw std::invalid_argument("--dtype: unsupported dtype '" + name + "'; supported: bf16, f16, f32");
 }
 
 // One prompt's running state: hidden [len, hidden] and the tables its length needs.

@@ -51,7 +51,8 @@ struct RuntimeOptions {
 // std::invalid_argument on a malformed name and std::runtime_error when CUDA is asked
 // for but unavailable.
 c10::Device resolve_device(const std::string& name);
-// "bf16" | "f16" | "f32"; empty -> the config's dtype. Throws InputError otherwise.
+// "bf16" | "f16" | "f32"; empty -> the config's dtype. std::invalid_argument naming --dtype
+// (a usage error) otherwise.
 c10::ScalarType resolve_dtype(const std::string& name, const ModelConfig& config);
 
 class TransformerModel {

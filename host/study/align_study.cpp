@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <stdexcept>
 
 #include <ATen/ATen.h>
 
@@ -61,7 +62,9 @@ AlignResult align_study(const std::string& path, int anchor) {
   r.heads = H;
   r.head_dim = n2 / 2;
   r.topk = static_cast<int>(topk);
-  if (anchor >= L) throw InputError("--anchor", std::to_string(anchor) + " is not a layer of " + path);
+  if (anchor >= L)
+    throw std::invalid_argument("--anchor: " + std::to_string(anchor) + " is not a layer of " + path + " (layers 0.." +
+                                std::to_string(L - 1) + ")");
   r.anchor = anchor < 0 ? L - 1 : anchor;
   const int A = r.anchor;
   auto G = [&](int l, int lp, int h) { return gram.data[(static_cast<size_t>(l) * L + lp) * H + h]; };

@@ -31,8 +31,8 @@ struct AlignResult {
   std::string verdict;                   // STRONG | MEDIUM | WEAK | REJECTED
 };
 
-// anchor < 0: the last layer. Throws InputError naming the file for a missing dataset or
-// an anchor outside [0, L).
+// anchor < 0: the last layer. Throws InputError naming the file for a missing or
+// ill-shaped dataset, std::invalid_argument naming --anchor for an anchor outside [0, L).
 AlignResult align_study(const std::string& static_h5, int anchor);
 
 // Writes the result into the file's group "align/" (replacing it).

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "input_error.hpp"
@@ -77,7 +78,7 @@ ProbeFormat parse_probe_format(const std::string& name, const std::string& flag)
   if (name == "jsonl") return ProbeFormat::Jsonl;
   if (name == "text") return ProbeFormat::Text;
   if (name == "ids") return ProbeFormat::Ids;
-  throw InputError(flag, "unknown probe format '" + name + "'; supported: auto, jsonl, text, ids");
+  throw std::invalid_argument(flag + ": unknown probe format '" + name + "'; supported: auto, jsonl, text, ids");
 }
 
 ProbeSet read_probes(const std::string& path, ProbeFormat format, OnBadLine on_bad) {

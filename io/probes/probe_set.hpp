@@ -49,7 +49,8 @@ std::vector<int64_t> parse_id_list(const std::string& text);
 // The format Auto means for `path` (by its extension, case-insensitive).
 ProbeFormat probe_format_for_path(const std::string& path);
 
-// "auto", "jsonl", "text" or "ids" -> the format; anything else: InputError naming `flag`.
+// "auto", "jsonl", "text" or "ids" -> the format; anything else: std::invalid_argument
+// naming `flag` (a usage error).
 ProbeFormat parse_probe_format(const std::string& name,
                                const std::string& flag = "--probe-format");
 

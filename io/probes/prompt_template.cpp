@@ -1,6 +1,6 @@
 #include "prompt_template.hpp"
 
-#include "input_error.hpp"
+#include <stdexcept>
 
 namespace qk {
 
@@ -24,7 +24,7 @@ std::string apply_template(const std::string& name, const std::string& prompt) {
   for (const Template& t : kTemplates) {
     if (name == t.name) return t.before + prompt + t.after;
   }
-  throw InputError("--template", "unknown template '" + name + "'; supported: " + template_names());
+  throw std::invalid_argument("--template: unknown template '" + name + "'; supported: " + template_names());
 }
 
 std::string template_names() {

@@ -5,8 +5,8 @@
 
 namespace qk {
 
-// `prompt` wrapped by template `name` (raw, chatml, gemma); InputError("--template")
-// for any other name.
+// `prompt` wrapped by template `name` (raw, chatml, gemma); std::invalid_argument
+// naming --template (a usage error) for any other name.
 std::string apply_template(const std::string& name, const std::string& prompt);
 
 // The supported names, "raw, chatml, gemma".
