@@ -1,11 +1,10 @@
 #include <hdf5.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <string>
 #include <vector>
 
 #include "dtype.hpp"
+#include "h5_stored.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "snapshot_formats.hpp"
@@ -49,64 +48,6 @@ std::string dtype_attribute(hid_t ds) {
   return out.substr(0, out.find('\0'));
 }
 
-std::string shape_text(const hsize_t dims[4]) {
-  std::string out = "[";
-  for (int i = 0; i < 4; ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
-  return out + "]";
-}
-
-// Element count of `dims`; InputError(where) when it overflows or its f32 copy would not
-// fit in this machine's memory.
-uint64_t checked_numel(const hsize_t dims[4], const std::string& where) {
-  uint64_t n = 1;
-  for (int i = 0; i < 4; ++i) {
-    if (dims[i] != 0 && n > UINT64_MAX / 4 / dims[i])
-      throw InputError(where, "declares shape " + shape_text(dims) + ": too many elements");
-    n *= dims[i];
-  }
-  const uint64_t memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
-                          static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
-  if (n * 4 > memory)
-    throw InputError(where, "declares shape " + shape_text(dims) + ": " + std::to_string(n * 4 >> 20) +
-                                " MiB as f32, more than this machine's " + std::to_string(memory >> 20) +
-                                " MiB of memory");
-  return n;
-}
-
-// InputError(where) unless the file holds every element of the declared shape: a
-// contiguous or compact dataset stores numel * esize bytes inside the file, a chunked one
-// has every chunk of its shape written. Checked before anything is allocated.
-void check_stored_size(hid_t file, hid_t ds, const std::string& where, const hsize_t dims[4],
-                       size_t esize) {
-  const uint64_t bytes = checked_numel(dims, where) * esize;
-  const std::string declared = "declares shape " + shape_text(dims) + " (" + std::to_string(bytes) + " bytes)";
-  H5Id dcpl{H5Dget_create_plist(ds), H5Pclose};
-  const H5D_layout_t layout = H5Pget_layout(dcpl.id);
-  if (layout == H5D_CHUNKED) {
-    hsize_t chunk[4] = {0, 0, 0, 0}, have = 0;
-    H5Id space{H5Dget_space(ds), H5Sclose};  // (HDF5 1.10 refuses H5S_ALL here)
-    if (H5Pget_chunk(dcpl.id, 4, chunk) != 4 || H5Dget_num_chunks(ds, space.id, &have) < 0)
-      throw InputError(where, "cannot read its chunk layout (corrupt file?)");
-    uint64_t want = 1;
-    for (int i = 0; i < 4; ++i) want *= (dims[i] + chunk[i] - 1) / chunk[i];
-    if (have < want)
-      throw InputError(where, declared + " but stores " + std::to_string(have) + " of its " +
-                                  std::to_string(want) + " chunks (truncated or never written)");
-    return;
-  }
-  if (layout != H5D_CONTIGUOUS && layout != H5D_COMPACT)
-    throw InputError(where, "has a storage layout other than contiguous, chunked or compact");
-  const uint64_t stored = H5Dget_storage_size(ds);
-  hsize_t file_size = 0;
-  H5Fget_filesize(file, &file_size);
-  const haddr_t at = layout == H5D_CONTIGUOUS ? H5Dget_offset(ds) : 0;
-  if (at == HADDR_UNDEF || stored == 0) throw InputError(where, declared + " but stores no data (never written)");
-  if (stored < bytes)
-    throw InputError(where, declared + " but stores " + std::to_string(stored) + " bytes (corrupt file?)");
-  if (at > file_size || bytes > file_size - at)
-    throw InputError(where, declared + " but its data lies past the end of the file (truncated?)");
-}
-
 Tensor4f read_dataset(hid_t file, const std::string& path, const std::string& name) {
   const std::string where = path + ": dataset '/" + name + "'";
   H5Id ds{H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose};
@@ -126,7 +67,7 @@ Tensor4f read_dataset(hid_t file, const std::string& path, const std::string& na
   H5Id type{H5Dget_type(ds.id), H5Tclose};
   const H5T_class_t cls = H5Tget_class(type.id);
   const size_t size = H5Tget_size(type.id);
-  if (size == 2 || size == 4) check_stored_size(file, ds.id, where, dims, size);
+  if (size == 2 || size == 4) h5::require_stored(ds.id, {dims, dims + 4}, size, 4, "f32", where);
   herr_t status;
   if (cls == H5T_FLOAT && (size == 2 || size == 4)) {
     out.data.resize(static_cast<size_t>(out.numel()));

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 
 #include "align_study.hpp"
 #include "h5_arrays.hpp"
@@ -28,14 +29,22 @@ std::vector<double> head_means(const std::vector<double>& x, size_t lh, const st
   return m;
 }
 
+// InputError unless dataset `name` of `path` has at least the `n` committed rows.
+void require_rows(size_t rows, size_t n, const std::string& name, const std::string& path) {
+  if (rows < n)
+    throw InputError(path, "dataset '" + name + "' has " + std::to_string(rows) + " rows, fewer than the " +
+                               std::to_string(n) + " committed probes of probe/index");
+}
+
 // Rows [0, n) of the sweep whose probe/status is "ok" (every row of a store without the
 // column); *excluded counts the others.
 std::vector<size_t> ok_probes(hid_t f, const std::string& path, size_t n, int64_t* excluded) {
   std::vector<size_t> rows;
   const bool has_status = H5Lexists(f, "probe", H5P_DEFAULT) > 0 && H5Lexists(f, "probe/status", H5P_DEFAULT) > 0;
   const std::vector<std::string> status = has_status ? read_strings(f, "probe/status", path) : std::vector<std::string>{};
+  if (has_status) require_rows(status.size(), n, "probe/status", path);
   for (size_t i = 0; i < n; ++i)
-    if (!has_status || (i < status.size() && status[i] == "ok")) rows.push_back(i);
+    if (!has_status || status[i] == "ok") rows.push_back(i);
   *excluded = static_cast<int64_t>(n - rows.size());
   return rows;
 }
@@ -98,8 +107,10 @@ CorrelateResult correlate_study(const std::string& static_h5, const std::string&
   if (ent.dims.size() != 3 || ent.dims[1] != op.dims[0] || ent.dims[2] != op.dims[1] || lstd.dims != ent.dims)
     throw InputError(sweep_h5, "attention/entropy is not [probes, " + std::to_string(r.layers) + ", " +
                                    std::to_string(r.heads) + "] as the static file's heads");
+  if (index.dims.size() != 1) throw InputError(sweep_h5, "probe/index is not one row per probe");
   const size_t committed = static_cast<size_t>(index.dims[0]);  // committed rows only
   if (committed < 1) throw InputError(sweep_h5, "holds no committed probes");
+  require_rows(ent.dims[0], committed, "attention/entropy", sweep_h5);
   const std::vector<size_t> all = ok_probes(fw.get(), sweep_h5, committed, &r.excluded);
   r.probes = static_cast<int64_t>(all.size());
   if (r.probes < 1)
@@ -246,6 +257,9 @@ void write_correlate_legacy(const std::string& static_h5, const CorrelateResult&
   h5::quiet();
   const h5::Id fs = h5::open_for_read(static_h5);
   const ArrayF64 sv = read_f64(fs.get(), "shortcut/singular_values", static_h5);
+  if (sv.dims.size() != 3 || sv.dims[0] != static_cast<hsize_t>(r.layers) || sv.dims[1] != static_cast<hsize_t>(r.heads))
+    throw InputError(static_h5, "shortcut/singular_values is not [" + std::to_string(r.layers) + ", " +
+                                    std::to_string(r.heads) + ", d] as exact/op");
   const size_t d = static_cast<size_t>(sv.dims[2]);
   nlohmann::json j;
   j["num_layers"] = r.layers;
@@ -262,9 +276,9 @@ void write_correlate_legacy(const std::string& static_h5, const CorrelateResult&
     j["dynamic"].push_back({{"layer", l}, {"mean_attention_entropy_per_head", e}, {"mean_logit_std_per_head", g}});
   }
   std::ofstream f(path);
-  if (!f) throw InputError(path, "cannot write");
+  if (!f) throw std::runtime_error(path + ": cannot write");
   f << j.dump() << "\n";
-  if (!f) throw InputError(path, "write failed");
+  if (!f) throw std::runtime_error(path + ": write failed");
 }
 
 }  // namespace qk

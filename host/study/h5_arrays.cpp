@@ -1,5 +1,8 @@
 #include "h5_arrays.hpp"
 
+#include <algorithm>
+
+#include "h5_stored.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 
@@ -7,12 +10,23 @@ namespace qk {
 
 namespace {
 
-h5::Id open_dataset(hid_t file, const std::string& name, const std::string& path,
-                    std::vector<hsize_t>* dims) {
+// Dataset `name` of `file`, its shape in *dims. InputError naming `path` and the dataset
+// when it is missing, holds no numbers (`mem_esize` > 0: read as numbers of that size) or
+// declares more elements than the file stores; checked before anything is allocated.
+h5::Id open_dataset(hid_t file, const std::string& name, const std::string& path, std::vector<hsize_t>* dims,
+                    size_t mem_esize) {
   if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0)
     throw InputError(path, "no dataset '/" + name + "'");
   h5::Id ds(h5::check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open '/" + name + "'"));
   *dims = h5::dataset_dims(ds.get(), path, name);
+  const std::string where = path + ": dataset '/" + name + "'";
+  const h5::Id type(h5::check(H5Dget_type(ds.get()), path, "cannot read the type of '/" + name + "'"));
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if (mem_esize > 0 && cls != H5T_INTEGER && cls != H5T_FLOAT)
+    throw InputError(where, cls == H5T_STRING ? "holds strings, not numbers" : "holds no numbers");
+  const size_t file_esize = mem_esize > 0 ? H5Tget_size(type.get()) : 1;  // strings: at least a byte each
+  h5::require_stored(ds.get(), *dims, file_esize, std::max<size_t>(mem_esize, sizeof(char*)),
+                     mem_esize == 8 ? "f64" : mem_esize == 4 ? "f32" : "strings", where);
   return ds;
 }
 
@@ -26,7 +40,7 @@ size_t count(const std::vector<hsize_t>& dims) {
 
 ArrayF64 read_f64(hid_t file, const std::string& name, const std::string& path) {
   ArrayF64 a;
-  const h5::Id ds = open_dataset(file, name, path, &a.dims);
+  const h5::Id ds = open_dataset(file, name, path, &a.dims, sizeof(double));
   a.data.resize(count(a.dims));
   if (!a.data.empty())
     h5::check_status(H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()),
@@ -36,7 +50,7 @@ ArrayF64 read_f64(hid_t file, const std::string& name, const std::string& path) 
 
 std::vector<float> read_f32(hid_t file, const std::string& name, const std::string& path,
                             std::vector<hsize_t>* dims) {
-  const h5::Id ds = open_dataset(file, name, path, dims);
+  const h5::Id ds = open_dataset(file, name, path, dims, sizeof(float));
   std::vector<float> v(count(*dims));
   if (!v.empty())
     h5::check_status(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()),
@@ -46,7 +60,7 @@ std::vector<float> read_f32(hid_t file, const std::string& name, const std::stri
 
 std::vector<std::string> read_strings(hid_t file, const std::string& name, const std::string& path) {
   std::vector<hsize_t> dims;
-  const h5::Id ds = open_dataset(file, name, path, &dims);
+  const h5::Id ds = open_dataset(file, name, path, &dims, 0);
   if (dims.size() != 1) throw InputError(path, "'/" + name + "' is not a 1-D dataset of strings");
   const h5::Id fspace(h5::check(H5Dget_space(ds.get()), path, "cannot get the space of '/" + name + "'"));
   return h5::read_string_rows(ds.get(), fspace.get(), dims[0], path, "'/" + name + "' as strings");

@@ -15,7 +15,8 @@ struct ArrayF64 {
 };
 
 // Dataset `name` of `file` as fp64 (HDF5 converts f32 / ints). InputError naming `path`
-// (the file's name) and the dataset when it is missing.
+// (the file's name) and the dataset when it is missing, holds no numbers, or declares a
+// shape the file does not store (checked before allocating).
 ArrayF64 read_f64(hid_t file, const std::string& name, const std::string& path);
 // The same, as f32 (for large eigenvector arrays).
 std::vector<float> read_f32(hid_t file, const std::string& name, const std::string& path,

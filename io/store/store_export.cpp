@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "h5_stored.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "output_path.hpp"
@@ -108,6 +109,19 @@ std::string table_file(const std::string& group, const std::vector<std::string>&
   return name;
 }
 
+// The committed probes of a store: the rows of its index column `ds[index_col]`;
+// InputError when the file does not store them all, or a per-probe column is shorter.
+int64_t committed_rows(const std::vector<ColumnSpec>& cols, const std::vector<h5::Id>& ds, size_t index_col,
+                       const std::string& h5path) {
+  const hid_t index = ds[index_col].get();
+  const std::vector<hsize_t> dims = h5::dataset_dims(index, h5path, kIndexColumn);
+  if (dims.size() != 1) throw InputError(h5path, "dataset '/probe/index' is not one row per probe");
+  h5::require_stored(index, dims, sizeof(int64_t), sizeof(int64_t), "i64", h5path + ": dataset '/probe/index'");
+  for (size_t i = 0; i < cols.size(); ++i)
+    if (!cols[i].ragged) h5::require_rows(ds[i].get(), dims[0], h5path, cols[i].path);
+  return static_cast<int64_t>(dims[0]);
+}
+
 }  // namespace
 
 void export_csv(const std::string& h5path, const std::string& dir, bool force) {
@@ -124,8 +138,7 @@ void export_csv(const std::string& h5path, const std::string& dir, bool force) {
       id_col = static_cast<int>(i);
   }
   if (index_col < 0) throw InputError(h5path, "no dataset '/probe/index': not a results store");
-  const int64_t n = static_cast<int64_t>(
-      h5::dataset_dims(ds[static_cast<size_t>(index_col)].get(), h5path, kIndexColumn)[0]);
+  const int64_t n = committed_rows(cols, ds, static_cast<size_t>(index_col), h5path);
 
   // Tables in order of first appearance: per group, per (row shape, dims).
   std::vector<Table> tables;

@@ -1,8 +1,10 @@
 #include "store_merge.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
+#include "h5_stored.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "output_path.hpp"
@@ -36,12 +38,14 @@ struct Run {
   int64_t src, len, dst;
 };
 
+// Rows [0, n) of i64 dataset `name`; InputError when it has fewer.
 std::vector<int64_t> read_i64_rows(hid_t file, const std::string& name, int64_t n,
                                    const std::string& path) {
-  std::vector<int64_t> v(static_cast<size_t>(n));
-  if (n == 0) return v;
+  if (n == 0) return {};
   h5::Id ds(h5::check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path,
                       "cannot open dataset '/" + name + "'"));
+  h5::require_rows(ds.get(), static_cast<uint64_t>(n), path, name);
+  std::vector<int64_t> v(static_cast<size_t>(n));
   h5::Id fspace(H5Dget_space(ds.get()));
   const hsize_t off = 0, cnt = static_cast<hsize_t>(n);
   H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &off, nullptr, &cnt, nullptr);
@@ -141,7 +145,10 @@ std::vector<Shard> open_inputs(const std::vector<std::string>& paths) {
     s.file = h5::open_for_read(s.path);
     h5::Id index(h5::check(H5Dopen2(s.file.get(), kIndexColumn, H5P_DEFAULT), s.path,
                            "cannot open dataset '/probe/index'"));
-    const int64_t n = static_cast<int64_t>(h5::dataset_dims(index.get(), s.path, kIndexColumn)[0]);
+    const std::vector<hsize_t> dims = h5::dataset_dims(index.get(), s.path, kIndexColumn);
+    if (dims.size() != 1) throw InputError(s.path, "dataset '/probe/index' is not one row per probe");
+    h5::require_stored(index.get(), dims, sizeof(int64_t), sizeof(int64_t), "i64", s.path + ": dataset '/probe/index'");
+    const int64_t n = static_cast<int64_t>(dims[0]);
     s.in = read_merge_input(s.file.get(), s.path, n);
     s.index = read_i64_rows(s.file.get(), kIndexColumn, n, s.path);
   }
@@ -159,6 +166,28 @@ uint64_t longest_string(Shard& s, size_t ci, const ColumnSpec& c, const std::vec
   for (const std::string& v : read_string_run(s.ds[ci].get(), c, row_elems(c.row_shape), 0, rows, s.path))
     most = std::max<uint64_t>(most, v.size());
   return most;
+}
+
+// InputError unless input `s` holds its committed rows: every per-probe column, and in
+// every column of a ragged group each probe's token rows [offset, offset + count).
+void check_rows(const Shard& s, const std::vector<ColumnSpec>& cols, const std::vector<std::string>& groups) {
+  const size_t n = s.index.size();
+  for (size_t ci = 0; ci < cols.size(); ++ci)
+    if (!cols[ci].ragged) h5::require_rows(s.ds[ci].get(), n, s.path, cols[ci].path);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    int64_t end = 0;
+    for (size_t r = 0; r < n; ++r) {
+      const int64_t o = s.offset[g][r], c = s.count[g][r];
+      if (o < 0 || c < 0 || o > INT64_MAX - c)
+        throw InputError(s.path, "row " + std::to_string(r) + " of " + groups[g] + "/offset and " + groups[g] +
+                                     "/count (" + std::to_string(o) + ", " + std::to_string(c) +
+                                     ") is not a range of token rows");
+      end = std::max(end, o + c);
+    }
+    for (size_t ci = 0; ci < cols.size(); ++ci)
+      if (cols[ci].ragged && column_group(cols[ci].path) == groups[g])
+        h5::require_rows(s.ds[ci].get(), static_cast<uint64_t>(end), s.path, cols[ci].path);
+  }
 }
 
 // The first input's columns, checked against every other input's; opens each column
@@ -190,6 +219,7 @@ std::vector<ColumnSpec> open_columns(std::vector<Shard>& shards) {
       s.offset.push_back(read_i64_rows(s.file.get(), g + "/offset", n, s.path));
       s.count.push_back(read_i64_rows(s.file.get(), g + "/count", n, s.path));
     }
+    check_rows(s, cols, groups);
     for (size_t ci = 0; ci < cols.size(); ++ci) {
       if (cols[ci].type != ColType::Str) continue;
       const uint64_t w = widths[k][ci] > 0 ? widths[k][ci] : longest_string(s, ci, cols[ci], groups);
