@@ -10,6 +10,8 @@ Also the pre-tokenized prompt options (--ids LIST, --ids-file FILE) of score and
 capture: each malformed list is refused with its exact message and exit code, and
 every accepted form (comma list, the JSON list `tokenize` prints, a file of lines)
 captures the same bytes.
+
+Also the exit code and message of each error class of docs/cli.md (exit_code_cases.py).
 """
 import json
 import os
@@ -22,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from exit_code_cases import exit_code_checks  # noqa: E402
 
 SHAPE = [2, 2, 3, 4]
 NBYTES = 2 * 2 * 3 * 4 * 4
@@ -237,9 +240,10 @@ def main():
                 notes.append(f"NOTE {name}: message mentions none of {hints}: {err.strip()[-300:]!r}")
             print(f"{name}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else '(no stderr)'}")
         ids_checks(chk, tmp)
+        exit_code_checks(chk, tmp)
     for n in notes:
         print(n)
-    return chk.report("qkgeom score on malformed snapshots; --ids and --ids-file")
+    return chk.report("qkgeom score on malformed snapshots; --ids and --ids-file; exit codes")
 
 
 if __name__ == "__main__":
