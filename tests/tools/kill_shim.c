@@ -12,8 +12,10 @@
  *                       unset or empty: the shim does nothing
  *   QK_KILL_AT=K        raise(SIGKILL) immediately before the K-th matching call (1-based)
  *   QK_KILL_COUNT_FILE  file that holds the number of matching calls made so far, rewritten
- *                       after each one (so it is the total after a normal exit or _exit);
- *                       taken out of the environment at load, so exec'd children keep off it
+ *                       after each one (so it is the total after a normal exit or _exit)
+ *
+ * A process that replaces itself by execv/execve (build/qkgeom runs qkgeom-engine so) goes
+ * on counting in the new image: the count so far travels in QK_KILL_COUNT_BASE.
  *
  * The fd's path is read from /proc/self/fd on every call, not cached: a rename or an fd
  * number reused after close() would make a cache stale, and the readlink costs about a
@@ -101,15 +103,39 @@ static void write_count(void) {
   if (g_count_fd >= 0) (void)!real_pwrite(g_count_fd, text, (size_t)len, 0);
 }
 
-/* Opens QK_KILL_COUNT_FILE and writes 0 into it, so that a run without a matching call
- * leaves a count too; then drops the variable, so that a program it execs keeps off it. */
+/* Starts from QK_KILL_COUNT_BASE (the calls of the image this one replaced, else 0), opens
+ * QK_KILL_COUNT_FILE and writes the count into it, so that a run without a matching call
+ * leaves a count too. */
 __attribute__((constructor)) static void init_count(void) {
   const char *path = getenv("QK_KILL_COUNT_FILE");
+  const char *base = getenv("QK_KILL_COUNT_BASE");
   real_pwrite = next_fn("pwrite");
+  g_count = (base && *base) ? strtoul(base, NULL, 10) : 0;
   if (!path || !*path) return;
   g_count_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   write_count();
-  unsetenv("QK_KILL_COUNT_FILE");
+}
+
+/* execv/execve: the new image goes on from this one's count. */
+static void pass_count(void) {
+  char text[32];
+  snprintf(text, sizeof text, "%lu", g_count);
+  setenv("QK_KILL_COUNT_BASE", text, 1);
+}
+
+int execv(const char *path, char *const argv[]) {
+  static int (*real)(const char *, char *const[]);
+  if (!real) real = next_fn("execv");
+  pass_count();
+  return real(path, argv);
+}
+
+int execve(const char *path, char *const argv[], char *const envp[]) {
+  static int (*real)(const char *, char *const[], char *const[]);
+  if (!real) real = next_fn("execve");
+  if (envp != environ) return real(path, argv, envp); /* an explicit environment stays */
+  pass_count();
+  return real(path, argv, environ); /* setenv may have moved it */
 }
 
 /* Records one matching call: kills the process when it is the QK_KILL_AT-th, otherwise
