@@ -221,20 +221,16 @@ void write_string_attr(hid_t obj, const std::string& name, const std::string& va
   check_status(H5Awrite(attr.get(), type.get(), &p), file, "cannot write attribute '" + name + "'");
 }
 
-namespace {
-
-// `value` NUL padded to `bytes`; InputError naming `what` when it does not fit or holds NUL.
-std::string padded(const std::string& value, size_t bytes, const std::string& file, const std::string& what) {
+std::string padded(const std::string& value, size_t bytes, const std::string& file, const std::string& what,
+                   const std::string& holder) {
   require_no_nul(value, file, what);
   if (value.size() > bytes)
-    throw InputError(file, what + " has " + std::to_string(value.size()) + " bytes; it holds at most " +
-                               std::to_string(bytes));
+    throw InputError(file, what + " has " + std::to_string(value.size()) + " bytes; " + holder +
+                               " holds at most " + std::to_string(bytes));
   std::string buf(bytes, '\0');
   value.copy(buf.data(), value.size());
   return buf;
 }
-
-}  // namespace
 
 void write_fixed_string_attr(hid_t obj, const std::string& name, const std::string& value,
                              uint64_t bytes, const std::string& file) {

@@ -97,6 +97,11 @@ void write_string_attr(hid_t obj, const std::string& name, const std::string& va
 void write_strings_attr(hid_t obj, const std::string& name,
                         const std::vector<std::string>& values, const std::string& file);
 void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std::string& file);
+// `value` NUL padded to `bytes` (a fixed-length string's storage); InputError(file, what
+// + " has N bytes; " + holder + " holds at most B") when longer, or naming the NUL.
+std::string padded(const std::string& value, size_t bytes, const std::string& file, const std::string& what,
+                   const std::string& holder = "it");
+
 // A fixed-length UTF-8 string attribute of `bytes` bytes (NUL padded) holding `value`;
 // InputError when `value` is longer. Its value lives in the object header itself.
 void write_fixed_string_attr(hid_t obj, const std::string& name, const std::string& value,

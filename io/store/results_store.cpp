@@ -85,16 +85,12 @@ void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
 // InputError naming the column and value when one is longer than the width or holds NUL.
 std::string pack_strings(const ColumnSpec& c, const std::vector<std::string>& values,
                          const std::string& path) {
-  const uint64_t width = stored_elem_bytes(c);
-  std::string buf(values.size() * width, '\0');
-  for (size_t k = 0; k < values.size(); ++k) {
-    const std::string where = "column '" + c.path + "' value " + std::to_string(k);
-    h5::require_no_nul(values[k], path, where);
-    if (values[k].size() > width)
-      throw InputError(path, where + " has " + std::to_string(values[k].size()) +
-                                 " bytes; the column holds at most " + std::to_string(width));
-    values[k].copy(buf.data() + k * width, values[k].size());
-  }
+  const size_t width = static_cast<size_t>(stored_elem_bytes(c));
+  std::string buf;
+  buf.reserve(values.size() * width);
+  for (size_t k = 0; k < values.size(); ++k)
+    buf += h5::padded(values[k], width, path, "column '" + c.path + "' value " + std::to_string(k),
+                      "the column");
   return buf;
 }
 
@@ -535,9 +531,7 @@ void ResultsStore::set_attrs(const Attrs& attrs) {
     if (H5Aexists(f, a.first.c_str()) <= 0)
       throw InputError(s.path, "root attribute '" + a.first +
                                    "' was not created with the store (give it to create)");
-    if (a.second.size() > kEndOfRunAttrBytes)  // checked before anything is written
-      throw InputError(s.path, "attribute '" + a.first + "' has " + std::to_string(a.second.size()) +
-                                   " bytes; it holds at most " + std::to_string(kEndOfRunAttrBytes));
+    h5::padded(a.second, kEndOfRunAttrBytes, s.path, "attribute '" + a.first + "'");  // before any write
   }
   try {
     for (const auto& a : attrs) h5::overwrite_string_attr(f, a.first, a.second, s.path);
