@@ -7,7 +7,7 @@
 #include "attn/snapshot_attention.hpp"
 #include "bo/gpu_stats.hpp"
 #include "command_line.hpp"
-#include "sweep_provenance.hpp"
+#include "run_record.hpp"
 
 #if defined(QKGEOM_WITH_TORCH)
 #include "decoder.hpp"

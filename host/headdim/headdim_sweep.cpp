@@ -11,7 +11,7 @@
 #include "measure.hpp"
 #include "noise_data.hpp"
 #include "progress.hpp"
-#include "sweep_provenance.hpp"
+#include "run_record.hpp"
 #include "training.hpp"
 
 namespace qk {

@@ -19,8 +19,8 @@
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "progress.hpp"
+#include "run_record.hpp"
 #include "store_error.hpp"
-#include "sweep_provenance.hpp"
 
 namespace qk {
 namespace {

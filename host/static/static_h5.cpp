@@ -5,8 +5,8 @@
 
 #include "descriptors.hpp"
 #include "h5_util.hpp"
+#include "run_record.hpp"
 #include "store_error.hpp"
-#include "sweep_provenance.hpp"
 
 namespace qk {
 

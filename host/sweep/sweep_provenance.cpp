@@ -1,71 +1,27 @@
 #include "sweep_provenance.hpp"
 
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 
 #include "file_hash.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "torch_info.hpp"
-#include "qkgeom/version.hpp"
 
 namespace qk {
 
 namespace fs = std::filesystem;
 
-std::string utc_now_iso8601() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string weights_index_sha256(const std::string& dir) {
-  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  if (fs::exists(index)) return sha256_file(index.string());
-  const fs::path single = fs::path(dir) / "model.safetensors";
-  if (!fs::exists(single)) return "";
-  std::ifstream f(single, std::ios::binary);
-  uint64_t n = 0;
-  f.read(reinterpret_cast<char*>(&n), 8);
-  if (!f) throw InputError(single.string(), "cannot read the safetensors header length");
-  return sha256_file_prefix(single.string(), 8 + n);
-}
-
-Attrs engine_model_attrs(const std::string& command_line, const std::string& model_dir) {
-  const fs::path model = fs::absolute(model_dir);
-  return {
-      {"engine", "qkgeom"},
-      {"engine_version", kVersion},
-      {"git_sha", kGitSha},
-      {"command_line", command_line},
-      {"model_path", model.string()},
-      {"model_config_sha256", sha256_file((model / "config.json").string())},
-      {"model_weights_index_sha256", weights_index_sha256(model.string())},
-  };
-}
-
-void write_attrs(hid_t obj, const Attrs& attrs, const std::string& file) {
-  for (const auto& [k, v] : attrs) h5::write_string_attr(obj, k, v, file);
-}
-
 Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::string& gpu_name,
                   const std::string& dtype) {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
   std::string metrics;
   if (o.bo) metrics = "bo";
   if (o.attention) metrics += std::string(metrics.empty() ? "" : ",") + "attention";
   Attrs a = engine_model_attrs(o.command_line, o.model);
   const Attrs rest = {
-      {"hostname", host},
+      {"hostname", host_name()},
       {"probes_path", fs::absolute(o.probes).string()},
       {"probes_sha256", sha256_file(o.probes)},
       {"template", o.templ},

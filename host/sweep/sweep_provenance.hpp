@@ -1,5 +1,6 @@
 #pragma once
-// A sweep's provenance (root attributes of its store) and the resume check against it.
+// A sweep's provenance (root attributes of its store: the run record of host/core plus
+// the sweep's own) and the resume check against it.
 #include <hdf5.h>
 
 #include <map>
@@ -7,20 +8,10 @@
 #include <vector>
 
 #include "results_store.hpp"
+#include "run_record.hpp"
 #include "sweep_runner.hpp"
 
 namespace qk {
-
-// sha256 of the model's weight index: model.safetensors.index.json when sharded, else
-// the header (8-byte length and JSON) of model.safetensors. "" when neither exists.
-std::string weights_index_sha256(const std::string& model_dir);
-
-// The engine (name, version, git sha), the command line and the model (absolute path,
-// sha256 of config.json and of the weight index): what every result file records.
-Attrs engine_model_attrs(const std::string& command_line, const std::string& model_dir);
-
-// Writes string attributes on an HDF5 object; StoreError naming `file` on failure.
-void write_attrs(hid_t obj, const Attrs& attrs, const std::string& file);
 
 // Attributes fixed at creation: engine, command line, model and probe hashes, the
 // options that shape the results, device and dtype, start time.
@@ -37,8 +28,5 @@ std::map<std::string, std::string> read_root_attrs(const std::string& path);
 // thread count.
 void check_resume_compatible(const std::string& path, const std::map<std::string, std::string>& stored,
                              const Attrs& now, bool mixed_numerics);
-
-// "2026-11-23T01:54:15Z".
-std::string utc_now_iso8601();
 
 }  // namespace qk
