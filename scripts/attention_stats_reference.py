@@ -30,9 +30,13 @@ def allowed(mask, seq, window):
 
 def layer_stats(q, k, scale, mask, window):
     """q [Hq, S, d], k [Hkv, S, d] -> (entropy, logit_std, sink), each [Hq] (fp64)."""
-    hq, seq, _ = q.shape
+    return masked_stats(q, k, scale, allowed(mask, q.shape[1], window))
+
+
+def masked_stats(q, k, scale, ok):
+    """layer_stats under the [S, S] bool mask ok (query i may attend to key j)."""
+    hq = q.shape[0]
     group = hq // k.shape[0]
-    ok = allowed(mask, seq, window)
     ent, std, sink = np.zeros(hq), np.zeros(hq), np.zeros(hq)
     for h in range(hq):
         s = scale * (q[h].astype(np.float64) @ k[h // group].astype(np.float64).T)

@@ -42,17 +42,24 @@ def load_model(model_dir, dtype="float32"):
 
 
 @contextlib.contextmanager
-def captured_attention(model_type):
-    """Yields {layer: (q, k, v)} filled by HF's eager_attention_forward during a forward."""
+def captured_attention(model_type, masks=None):
+    """Yields {layer: (q, k, v)} filled by HF's eager_attention_forward during a forward.
+    With a dict `masks`, also masks[layer] = (allowed, scaling): the [seq, seq] bool of the
+    key positions HF's attention mask leaves visible to each query, and HF's logit scale."""
     mod = importlib.import_module(f"transformers.models.{MODULES[model_type]}."
                                   f"modeling_{MODULES[model_type]}")
+    import torch
     captured = {}
     original = mod.eager_attention_forward
 
-    def capture(module, query, key, value, *args, **kwargs):
+    def capture(module, query, key, value, attention_mask, *args, **kwargs):
         captured[module.layer_idx] = tuple(t[0].detach().float().numpy().copy()
                                            for t in (query, key, value))
-        return original(module, query, key, value, *args, **kwargs)
+        if masks is not None:
+            m = attention_mask[0, 0].detach()
+            allowed = m if m.dtype == torch.bool else m == 0
+            masks[module.layer_idx] = (allowed.numpy().copy(), kwargs.get("scaling"))
+        return original(module, query, key, value, attention_mask, *args, **kwargs)
 
     mod.eager_attention_forward = capture
     try:
@@ -61,10 +68,11 @@ def captured_attention(model_type):
         mod.eager_attention_forward = original
 
 
-def qkv(model, ids):
-    """{'q'|'k'|'v': f32 [layers, heads, seq, head_dim]} of one prompt through HF eager."""
+def qkv(model, ids, masks=None):
+    """{'q'|'k'|'v': f32 [layers, heads, seq, head_dim]} of one prompt through HF eager;
+    fills `masks` as captured_attention does when given."""
     import torch
-    with captured_attention(model.config.model_type) as cap, torch.no_grad():
+    with captured_attention(model.config.model_type, masks) as cap, torch.no_grad():
         model(input_ids=torch.tensor([list(ids)]), use_cache=False)
     layers = sorted(cap)
     return {t: np.stack([cap[l][i] for l in layers]) for i, t in enumerate("qkv")}
