@@ -7,6 +7,7 @@
 
 #include "attn/attention_stats_gpu.hpp"
 #include "bo/backend.hpp"
+#include "cpu_budget.hpp"
 #include "report_format.hpp"
 #include "ops/attention_stats_cpu.hpp"
 
@@ -39,11 +40,29 @@ std::string attention_mask_name(AttentionMask mask) {
   return "causal";
 }
 
-AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions& opts) {
+AttentionInput attention_input(const Snapshot& snap) {
   if (!snap.q) throw std::invalid_argument("attention statistics need q in the snapshot");
-  const Tensor4f& q = *snap.q;
-  const Tensor4f& k = snap.k;
-  if (q.layers() != k.layers() || q.seq() != k.seq() || q.head_dim() != k.head_dim())
+  auto view = [](const Tensor4f& t) {
+    return host_view(t.data.data(), {t.shape[0], t.shape[1], t.shape[2], t.shape[3]});
+  };
+  return {view(*snap.q), view(snap.k)};
+}
+
+AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions& opts) {
+  const AttentionInput in = attention_input(snap);
+  ExecContext ctx;
+  ctx.device = device_here(opts.device);
+  ctx.threads = cpu_budget();
+  return attention_stats(in, opts, ctx);
+}
+
+AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOptions& opts,
+                               const ExecContext& ctx) {
+  const HostCloud4 q{f32_data(in.q, 4, ctx.device, false, "attention statistics: q"),
+                     {in.q.shape[0], in.q.shape[1], in.q.shape[2], in.q.shape[3]}};
+  const HostCloud4 k{f32_data(in.k, 4, ctx.device, false, "attention statistics: k"),
+                     {in.k.shape[0], in.k.shape[1], in.k.shape[2], in.k.shape[3]}};
+  if (q.shape[0] != k.shape[0] || q.shape[2] != k.shape[2] || q.shape[3] != k.shape[3])
     throw std::invalid_argument("attention statistics: q and k disagree in layers, seq or dim");
   if (opts.mask == AttentionMask::SlidingWindow && opts.window < 1)
     throw std::invalid_argument("--mask sliding needs --window N with N >= 1");
@@ -69,7 +88,7 @@ AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions
       windows[l] = opts.layer_window[l];
     }
   }
-  const Backend backend = choose_backend(opts.device);
+  const Backend backend = backend_of(ctx.device);
 
   AttentionStats s;
   s.backend = backend.name;
@@ -92,7 +111,7 @@ AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions
     const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
     for (int l = 0; l < s.layers; ++l) {
       const size_t at = static_cast<size_t>(l) * s.q_heads;
-      attention_stats_cpu(q.data.data() + l * q_layer, k.data.data() + l * k_layer, q.heads(),
+      attention_stats_cpu(q.data + l * q_layer, k.data + l * k_layer, q.heads(),
                           k.heads(), q.seq(), q.head_dim(), fscale, masks[l], windows[l],
                           s.entropy_nats.data() + at, s.logit_std.data() + at,
                           s.sink_mass.data() + at);

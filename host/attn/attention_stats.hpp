@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attention_mask.hpp"
+#include "exec_context.hpp"
 #include "snapshot.hpp"
 
 namespace qk {
@@ -39,7 +40,22 @@ struct AttentionStats {
 AttentionMask parse_attention_mask(const std::string& name);
 std::string attention_mask_name(AttentionMask mask);
 
-// Every layer of snap.q against snap.k; throws std::invalid_argument without q.
+// The arrays attention_stats reads, as views: q f32 [layers, q_heads, seq, head_dim],
+// k f32 [layers, kv_heads, seq, head_dim].
+struct AttentionInput {
+  TensorView q, k;
+};
+
+// Every layer of q against k on ctx.device (opts.device is not read). A view the
+// analysis cannot read (not f32 rank 4, not contiguous, in device memory) throws
+// std::invalid_argument.
+AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOptions& opts,
+                               const ExecContext& ctx);
+
+// The views of snap's q and k (host memory); throws std::invalid_argument without q.
+AttentionInput attention_input(const Snapshot& snap);
+
+// Every layer of snap.q against snap.k on opts.device; throws std::invalid_argument without q.
 AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions& opts);
 
 // Name and (layer, head) of the first NaN or Inf of s ("attention/entropy[layer 1, head

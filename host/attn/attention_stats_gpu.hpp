@@ -1,17 +1,27 @@
 #pragma once
 // GPU dispatch of the attention statistics: uploads each layer's q and k, runs
 // launch_attention_stats, downloads the [q_heads] results.
+#include <array>
 #include <cstdint>
 #include <vector>
 
 #include "attention_mask.hpp"
-#include "snapshot.hpp"
 
 namespace qk {
 
+// A row-major f32 [layers, heads, seq, head_dim] array in host memory.
+struct HostCloud4 {
+  const float* data = nullptr;
+  std::array<int64_t, 4> shape{};
+  int layers() const { return static_cast<int>(shape[0]); }
+  int heads() const { return static_cast<int>(shape[1]); }
+  int64_t seq() const { return shape[2]; }
+  int64_t head_dim() const { return shape[3]; }
+};
+
 // Layer l uses masks[l] and windows[l]. Outputs [layers][q_heads] each (host arrays),
 // as attention_stats_cpu per layer.
-void attention_stats_gpu(const Tensor4f& q, const Tensor4f& k, float scale,
+void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale,
                          const std::vector<AttentionMask>& masks,
                          const std::vector<int64_t>& windows, int device, double* entropy,
                          double* logit_std, double* sink);

@@ -9,21 +9,21 @@
 
 namespace qk {
 
-void attention_stats_gpu(const Tensor4f& q, const Tensor4f& k, float scale,
+void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale,
                          const std::vector<AttentionMask>& masks,
                          const std::vector<int64_t>& windows, int device, double* entropy,
                          double* logit_std, double* sink) {
   GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
-  const int hq = q.heads(), hkv = k.heads();
-  const int64_t seq = q.seq(), dim = q.head_dim();
+  const int hq = static_cast<int>(q.shape[1]), hkv = static_cast<int>(k.shape[1]);
+  const int64_t seq = q.shape[2], dim = q.shape[3];
   const size_t q_layer = static_cast<size_t>(hq) * seq * dim;
   const size_t k_layer = static_cast<size_t>(hkv) * seq * dim;
   DeviceBuffer<float> dq(q_layer, stream), dk(k_layer, stream);
   DeviceBuffer<double> out(static_cast<size_t>(3) * hq, stream);
-  for (int l = 0; l < q.layers(); ++l) {
-    dq.upload(q.data.data() + l * q_layer, q_layer);
-    dk.upload(k.data.data() + l * k_layer, k_layer);
+  for (int64_t l = 0; l < q.shape[0]; ++l) {
+    dq.upload(q.data + l * q_layer, q_layer);
+    dk.upload(k.data + l * k_layer, k_layer);
     launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, masks[l], windows[l],
                            out.data(), out.data() + hq, out.data() + 2 * hq, stream);
     const size_t at = static_cast<size_t>(l) * hq;

@@ -5,7 +5,7 @@
 
 namespace qk {
 
-void attention_stats_gpu(const Tensor4f&, const Tensor4f&, float, const std::vector<AttentionMask>&,
+void attention_stats_gpu(const HostCloud4&, const HostCloud4&, float, const std::vector<AttentionMask>&,
                          const std::vector<int64_t>&, int, double*, double*, double*) {
   throw std::runtime_error("this build of qkgeom has no CUDA");
 }

@@ -1,9 +1,11 @@
 #pragma once
-// The --device choice shared by the analyses: auto | cpu | cuda | cuda:N.
-#include <stdexcept>
+// The --device choice shared by the analyses, and the execution context the CLI resolves
+// once per run: host/core's parser and resolver (device.hpp, threads.hpp) with what this
+// build's CUDA runtime sees.
 #include <string>
 
 #include "bo/gpu_stats.hpp"
+#include "exec_context.hpp"
 
 namespace qk {
 
@@ -13,34 +15,18 @@ struct Backend {
   std::string name = "cpu";
 };
 
-// auto: the GPU when the build has CUDA and a device answers, else the CPU; cuda[:N]
-// without a usable GPU throws std::runtime_error (never a silent fallback); anything
-// else throws std::invalid_argument.
-inline Backend choose_backend(const std::string& spec) {
-  Backend b;
-  std::string why;
-  if (spec == "cpu") return b;
-  if (spec == "auto") {
-    if (gpu_available(&why)) {
-      b.gpu = true;
-      b.name = "cuda:0";
-    }
-    return b;
-  }
-  if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
-    if (spec.size() > 5) {
-      const std::string idx = spec.substr(5);
-      if (idx.empty() || idx.find_first_not_of("0123456789") != std::string::npos)
-        throw std::invalid_argument("--device: bad CUDA device index in '" + spec + "'");
-      b.device = std::stoi(idx);
-    }
-    if (!gpu_available(&why))
-      throw std::runtime_error("--device " + spec + " requested but no GPU can be used: " + why);
-    b.gpu = true;
-    b.name = "cuda:" + std::to_string(b.device);
-    return b;
-  }
-  throw std::invalid_argument("--device must be auto, cpu, cuda or cuda:N, not '" + spec + "'");
-}
+// `spec` (auto | cpu | cuda | cuda:N) against the GPUs this build can use (device.hpp):
+// auto falls back to the CPU; cuda[:N] without that GPU throws std::runtime_error;
+// anything else throws std::invalid_argument.
+Device device_here(const std::string& spec);
+
+// The Backend of device_here(spec).
+Backend choose_backend(const std::string& spec);
+Backend backend_of(const Device& d);
+
+// The run's context: the device resolved, the threads resolved (--threads `threads`,
+// 0: the default) and applied (setup_threads), recorded for engine_settings. Every
+// command that computes calls it once after parsing its options.
+ExecContext resolve_context(const std::string& device, int threads);
 
 }  // namespace qk

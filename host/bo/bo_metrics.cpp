@@ -9,6 +9,7 @@
 #include "bo/backend.hpp"
 #include "bo/cloud_stats.hpp"
 #include "bo/gpu_stats.hpp"
+#include "cpu_budget.hpp"
 #include "seed_math.hpp"
 
 namespace qk {
@@ -116,8 +117,29 @@ std::array<double, 5> attention_features(const BoResult& r) {
           std::max(0.0, 1.0 - static_cast<double>(r.joint_collapse_count) * 0.2)};
 }
 
+BoInput bo_input(const Snapshot& snap) {
+  BoInput in;
+  auto view = [](const Tensor4f& t) {
+    return host_view(t.data.data(), {t.shape[0], t.shape[1], t.shape[2], t.shape[3]});
+  };
+  in.k = view(snap.k);
+  if (snap.v) in.v = view(*snap.v);
+  in.q_heads = snap.q ? snap.q->heads() : 0;
+  return in;
+}
+
 BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
-  const Backend backend = choose_backend(opts.device);
+  ExecContext ctx;
+  ctx.device = device_here(opts.device);
+  ctx.threads = cpu_budget();
+  return analyse_bo(bo_input(snap), opts, ctx);
+}
+
+BoResult analyse_bo(const BoInput& in, const BoOptions& opts, const ExecContext& ctx) {
+  const Backend backend = backend_of(ctx.device);
+  const float* k_data = f32_data(in.k, 4, ctx.device, false, "bo metrics: k");
+  const float* v_data = in.v ? f32_data(*in.v, 4, ctx.device, false, "bo metrics: v") : nullptr;
+  if (in.v && in.v->shape != in.k.shape) throw std::invalid_argument("bo metrics: v and k differ in shape");
   const bool compat = opts.lem_compat;
   const double lock_t = compat ? 0.7 : opts.lock_threshold;
   const double collapse_t = compat ? 0.5 : opts.collapse_threshold;
@@ -125,10 +147,11 @@ BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
   BoResult r;
   r.mode = compat ? "lem-compat" : "default";
   r.backend = backend.name;
-  const CloudDims d{snap.k.layers(), snap.k.heads(), snap.k.seq(), snap.k.head_dim()};
+  const CloudDims d{static_cast<int>(in.k.shape[0]), static_cast<int>(in.k.shape[1]), in.k.shape[2],
+                   in.k.shape[3]};
   r.layers = d.layers;
   r.kv_heads = d.heads;
-  r.q_heads = snap.q ? snap.q->heads() : 0;
+  r.q_heads = in.q_heads;
   r.seq_len = d.seq;
   r.head_dim = d.head_dim;
   r.gqa = bo_position_mode(d.heads);
@@ -157,7 +180,7 @@ BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
     r.head_differentiation.assign(static_cast<size_t>(d.layers) * nh, 0.0);
     r.head_entropy.assign(static_cast<size_t>(d.layers) * nh, 0.0);
   } else {
-    const CloudStats ks = cloud_stats(backend, snap.k.data.data(), d, plan);
+    const CloudStats ks = cloud_stats(backend, k_data, d, plan);
     kc = r.gqa ? position_coherence(ks, d, nh) : multi_head_coherence(ks, d, lock_t);
     r.layer_coherence = kc.layer;
     r.head_differentiation = kc.per_head;
@@ -172,11 +195,11 @@ BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
       if (a < collapse_t) ++r.joint_collapse_count;
     }
     r.mean_cross_alignment = mean_of(r.layer_cross_alignment, d.layers - 1);
-    if (snap.v) {
+    if (v_data != nullptr) {
       StatsPlan vplan = plan;
       vplan.entropy_heads = 0;
       vplan.layer_alignment = false;
-      const CloudStats vs = cloud_stats(backend, snap.v->data.data(), d, vplan);
+      const CloudStats vs = cloud_stats(backend, v_data, d, vplan);
       vc = r.gqa ? position_coherence(vs, d, nh) : multi_head_coherence(vs, d, lock_t);
     }
   }
@@ -190,14 +213,14 @@ BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
                          : static_cast<int>(std::lround(clamped));
   r.features = attention_features(r);
 
-  if (snap.v) {
+  if (v_data != nullptr) {
     BoValueResult v;
     v.layer_value_coherence = empty ? std::vector<double>(d.layers, 0.0) : vc.layer;
     v.mean_value_coherence = mean_of(v.layer_value_coherence, d.layers);
     v.value_phase_lock_score = vc.lock;
     const std::vector<double> cka =
-        backend.gpu ? compute_kv_cka_gpu(snap.k.data.data(), snap.v->data.data(), d, backend.device)
-                    : compute_kv_cka_cpu(snap.k.data.data(), snap.v->data.data(), d);
+        backend.gpu ? compute_kv_cka_gpu(k_data, v_data, d, backend.device)
+                    : compute_kv_cka_cpu(k_data, v_data, d);
     v.layer_kv_coupling.assign(d.layers, 0.0);
     for (int l = 0; l < d.layers; ++l) {
       double s = 0.0;

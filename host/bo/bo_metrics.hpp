@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "exec_context.hpp"
 #include "snapshot.hpp"
+#include "tensor_view.hpp"
 
 namespace qk {
 
@@ -52,7 +54,23 @@ struct BoResult {
   std::optional<BoValueResult> value;
 };
 
+// The clouds analyse_bo reads, as views: k f32 [layers, kv_heads, seq, head_dim], v (when
+// present) the same shape; q_heads: the query heads reported (0: unknown).
+struct BoInput {
+  TensorView k;
+  std::optional<TensorView> v;
+  int q_heads = 0;
+};
+
+// The metrics of `in` on ctx.device (opts.device is not read). A view the analysis cannot
+// read (not f32 rank 4, not contiguous, in device memory) throws std::invalid_argument.
+BoResult analyse_bo(const BoInput& in, const BoOptions& opts, const ExecContext& ctx);
+
+// The same for a snapshot in host memory on opts.device.
 BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts);
+
+// The views of snap's k and v (host memory) and its query heads.
+BoInput bo_input(const Snapshot& snap);
 
 // True when a cloud of `kv_heads` KV heads gets the seed's position-wise analysis.
 bool bo_position_mode(int kv_heads);

@@ -9,6 +9,8 @@ namespace qk {
 
 // True when this build has CUDA and a device is visible; `why` says why not.
 bool gpu_available(std::string* why = nullptr);
+// The CUDA devices this build can use (0 without CUDA or device; `why` says why).
+int gpu_device_count(std::string* why = nullptr);
 // The CUDA device's name (e.g. "NVIDIA H100 80GB HBM3"); "" without CUDA or device.
 std::string gpu_device_name(int device);
 

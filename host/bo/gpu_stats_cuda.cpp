@@ -75,21 +75,23 @@ std::string gpu_device_name(int device) {
   return prop.name;
 }
 
-bool gpu_available(std::string* why) {
+int gpu_device_count(std::string* why) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
     cudaGetLastError();  // clear the error so later runtime calls are unaffected
     if (why != nullptr) *why = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e);
-    return false;
+    return 0;
   }
   if (count <= 0) {
     if (why != nullptr) *why = "cudaGetDeviceCount: no device visible";
-    return false;
+    return 0;
   }
   if (why != nullptr) why->clear();
-  return true;
+  return count;
 }
+
+bool gpu_available(std::string* why) { return gpu_device_count(why) > 0; }
 
 CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const StatsPlan& plan,
                                    int device) {

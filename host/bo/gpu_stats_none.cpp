@@ -10,6 +10,11 @@ bool gpu_available(std::string* why) {
   return false;
 }
 
+int gpu_device_count(std::string* why) {
+  gpu_available(why);
+  return 0;
+}
+
 std::string gpu_device_name(int) { return ""; }
 
 CloudStats compute_cloud_stats_gpu(const float*, const CloudDims&, const StatsPlan&, int) {

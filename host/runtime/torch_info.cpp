@@ -4,7 +4,30 @@
 #include <torch/torch.h>
 #endif
 
+#include "threads.hpp"
+
 namespace qk {
+
+namespace {
+
+#if defined(QKGEOM_WITH_TORCH)
+void set_torch_threads(int threads) {
+  at::set_num_threads(threads);
+  static bool interop_set = false;  // libtorch allows one call, before any inter-op work
+  if (!interop_set) {
+    interop_set = true;
+    at::set_num_interop_threads(threads);
+  }
+}
+#endif
+
+}  // namespace
+
+void register_torch_threads() {
+#if defined(QKGEOM_WITH_TORCH)
+  set_thread_hook(&set_torch_threads);
+#endif
+}
 
 TorchInfo torch_info() {
   TorchInfo t;

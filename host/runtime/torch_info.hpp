@@ -14,4 +14,9 @@ struct TorchInfo {
 
 TorchInfo torch_info();
 
+// Registers libtorch's thread pools with host/core's apply_threads (threads.hpp): the
+// intra-op pool gets the run's count, the inter-op pool too (set once, before any work).
+// Without libtorch it registers nothing.
+void register_torch_threads();
+
 }  // namespace qk

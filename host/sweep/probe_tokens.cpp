@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "cpu_budget.hpp"
 #include "input_error.hpp"
 #include "prompt_template.hpp"
 #include "tokenizer.hpp"
@@ -72,8 +73,7 @@ std::vector<TokenizedProbe> tokenize_probes(const std::string& path, const std::
       }
     }
   };
-  size_t n = opts.threads > 0 ? static_cast<size_t>(opts.threads)
-                              : std::max(1u, std::thread::hardware_concurrency());
+  size_t n = static_cast<size_t>(opts.threads > 0 ? opts.threads : cpu_budget());
   n = std::max<size_t>(1, std::min(n, probes.size()));
   std::vector<std::thread> pool;
   for (size_t w = 1; w < n; ++w) pool.emplace_back(work, w, n);

@@ -20,7 +20,6 @@
 #include "bo/gpu_stats.hpp"
 #if defined(QKGEOM_WITH_TORCH)
 #include <ATen/Parallel.h>
-#include <omp.h>
 
 #include "decoder.hpp"
 #endif
@@ -33,6 +32,7 @@
 #include "progress.hpp"
 #include "sweep_provenance.hpp"
 #include "sweep_rows.hpp"
+#include "threads.hpp"
 #include "tokenizer.hpp"
 
 namespace qk {
@@ -55,9 +55,10 @@ std::map<std::string, std::string> stored_attrs(const SweepOptions& o) {
   return read_root_attrs(o.out);
 }
 
-// The CPU thread count: --threads, or on a resumed CPU run the file's (so that its
-// results stay bitwise those of one run, said on stderr); 0: libtorch's default.
-int thread_count(const SweepOptions& o, const std::map<std::string, std::string>& stored) {
+// The CPU thread count a resumed CPU run without --threads takes from its file (so that
+// its results stay bitwise those of one run, said on stderr); 0: keep the one the CLI
+// applied (--threads, or the default: host/core/threads.hpp).
+int resume_thread_count(const SweepOptions& o, const std::map<std::string, std::string>& stored) {
   if (o.threads > 0 || o.allow_mixed_numerics) return o.threads;
   const auto dev = stored.find("device"), n = stored.find("cpu_threads");
   if (dev == stored.end() || dev->second != "cpu" || n == stored.end()) return 0;
@@ -232,10 +233,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
     throw InputError(o.out, "exists; pass --resume to continue that sweep, or remove the file");
 
   const std::map<std::string, std::string> stored = stored_attrs(o);
-  if (const int threads = thread_count(o, stored); threads > 0) {  // bitwise reproducible at a fixed count
-    at::set_num_threads(threads);
-    omp_set_num_threads(threads);
-  }
+  if (const int threads = resume_thread_count(o, stored); threads > 0) apply_threads(threads);
   TransformerModel model(o.model, RuntimeOptions{o.device, o.dtype});
   const ModelConfig& cfg = model.config();
   const c10::Device dev = model.device();

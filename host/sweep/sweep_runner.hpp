@@ -29,8 +29,8 @@ struct SweepOptions {
   std::optional<double> min_score;    // with `accepted`
   std::string accepted;
   std::string device = "auto", dtype;
-  int threads = 0;                    // CPU threads (libtorch and OpenMP); 0: libtorch's default,
-                                      // or on a resumed CPU run the file's
+  int threads = 0;                    // --threads as given (the CLI applies it, threads.hpp); 0:
+                                      // the default, or on a resumed CPU run the file's
   bool allow_mixed_numerics = false;  // resume on another device or thread count
   bool progress = true;
   std::string command_line;

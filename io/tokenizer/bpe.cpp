@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "components.hpp"
+#include "cpu_budget.hpp"
 #include "input_error.hpp"
 #include "unicode.hpp"
 
@@ -92,7 +93,7 @@ Bpe::Bpe(const nlohmann::json& j, const std::string& where) {
   // Resolving the merges (three vocab lookups each) dominates loading big vocabularies:
   // it runs on several threads over read-only data, then the map is filled in rank order.
   std::vector<ResolvedMerge> resolved(merges.size());
-  const size_t workers = std::max<size_t>(1, std::min<size_t>(8, std::thread::hardware_concurrency()));
+  const size_t workers = std::max<size_t>(1, std::min<size_t>(8, static_cast<size_t>(cpu_budget())));
   const size_t chunk = (merges.size() + workers - 1) / workers;
   std::vector<std::exception_ptr> errors(workers);
   const std::string merges_where = where + ".merges[";

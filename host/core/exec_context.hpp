@@ -1,0 +1,31 @@
+#pragma once
+// The execution context of a run, resolved once by the CLI (host/bo/backend.hpp,
+// resolve_context) and handed to the analyses: where they run, with how many CPU threads,
+// and for CUDA the stream and library handles. CUDA-free: the handles are opaque here.
+#include <string>
+
+#include "device.hpp"
+
+namespace qk {
+
+struct ExecContext {
+  Device device;    // cpu or cuda:N, resolved
+  int threads = 1;  // CPU threads applied to OpenMP, OpenBLAS and libtorch (threads.hpp)
+  // CUDA only: a cudaStream_t and a cublasHandle_t the GPU build may fill; null means the
+  // analyses' own (the default stream, a handle per call).
+  void* stream = nullptr;
+  void* blas_handle = nullptr;
+};
+
+// The device and thread count of this run for reports (the `engine` block of every JSON
+// output): what record_context last recorded, else the CPU and the threads applied.
+struct EngineSettings {
+  std::string device;  // "cpu" or "cuda:N"
+  int threads = 0;     // 0: none applied (a command that computes nothing)
+};
+
+// Records `ctx` as this run's (resolve_context does it).
+void record_context(const ExecContext& ctx);
+EngineSettings engine_settings();
+
+}  // namespace qk
