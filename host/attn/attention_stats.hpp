@@ -10,6 +10,7 @@
 #include "attention_mask.hpp"
 #include "exec_context.hpp"
 #include "snapshot.hpp"
+#include "tensor_view.hpp"
 
 namespace qk {
 
