@@ -36,6 +36,14 @@ const char* engine_command_description(const std::string& name) {
 
 namespace {
 
+// Whether qkgeom-engine was built with CUDA (then `--device auto` may pick a GPU there).
+constexpr bool kEngineHasCuda =
+#if defined(QKGEOM_ENGINE_CUDA)
+    true;
+#else
+    false;
+#endif
+
 // Whether `args` (after the subcommand) hold option `name`, as "--name" or "--name=...".
 bool has_option(int argc, char** argv, const std::string& name) {
   for (int i = 2; i < argc; ++i)
@@ -55,11 +63,46 @@ bool cuda_device(int argc, char** argv) {
   return false;
 }
 
+// The value of --device (either spelling), or `fallback` when absent.
+std::string device_option(int argc, char** argv, const std::string& fallback) {
+  std::string value = fallback;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--device" && i + 1 < argc) value = argv[i + 1];
+    if (a.rfind("--device=", 0) == 0) value = a.substr(9);
+  }
+  return value;
+}
+
+// Whether this machine has an NVIDIA GPU (the driver lists one), asked without CUDA.
+bool nvidia_gpu_present() {
+  std::error_code ec;
+  if (std::filesystem::exists("/dev/nvidia0", ec)) return true;
+  const bool listed = std::filesystem::is_directory("/proc/driver/nvidia/gpus", ec);
+  return listed && !std::filesystem::is_empty("/proc/driver/nvidia/gpus", ec);
+}
+
+// Whether an analysis's --device (default `fallback`) would run on a GPU in the engine:
+// cuda[:N], or auto when the engine has CUDA and the machine a GPU. The front end has no
+// GPU code.
+bool wants_gpu(int argc, char** argv, const std::string& fallback) {
+  const std::string d = device_option(argc, argv, fallback);
+  if (d.rfind("cuda", 0) == 0) return true;
+  return d == "auto" && kEngineHasCuda && nvidia_gpu_present();
+}
+
 }  // namespace
+
+bool front_end_command(const std::string& name) {
+  return name == "env" || name == "weights" || name == "align" || name == "correlate";
+}
 
 bool needs_engine(int argc, char** argv) {
   if (argc < 2) return false;
   const std::string sub = argv[1];
+  if (sub == "env") return kEngineHasCuda && nvidia_gpu_present();  // libtorch's and CUDA's view
+  if (sub == "weights") return has_option(argc, argv, "--export-legacy") || wants_gpu(argc, argv, "auto");
+  if (front_end_command(sub)) return false;
   for (const EngineCommand& c : engine_commands())
     if (sub == c.name) return true;
   return sub == "score" && (has_option(argc, argv, "--model") || cuda_device(argc, argv));

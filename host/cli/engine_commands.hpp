@@ -19,8 +19,14 @@ const std::vector<EngineCommand>& engine_commands();
 // The description of engine command `name` (the one place it is written).
 const char* engine_command_description(const std::string& name);
 
-// Whether arguments argv[1..] ask for the engine: an engine command, or `score` with
-// --model or a CUDA --device.
+// The engine commands the front end also runs in process (the analyses that run no
+// model: no libtorch, no CUDA), unless needs_engine says an option needs the engine.
+bool front_end_command(const std::string& name);
+
+// Whether arguments argv[1..] ask for the engine: an engine command the front end does not
+// run, `score` with --model or a CUDA --device, `weights` with --export-legacy (a torch
+// pickle) or a GPU --device (cuda[:N], or auto with a GPU and a CUDA engine), `env` on a
+// machine with an NVIDIA GPU (libtorch's and CUDA's own view of it).
 bool needs_engine(int argc, char** argv);
 
 // OpenMP threads that sleep when idle: sets OMP_WAIT_POLICY=passive unless it is set

@@ -11,22 +11,56 @@
 #include "commands.hpp"
 #include "engine_commands.hpp"
 #include "qkgeom/version.hpp"
+#include "threads.hpp"
 #include "torch_info.hpp"
 
 namespace qk {
 
 namespace {
 
+#if defined(QKGEOM_FRONT_END)
+// The engine's libtorch as this build knows it, loading neither libtorch nor CUDA: the
+// front end runs `env` only on machines without an NVIDIA GPU (needs_engine), so no
+// device is reachable, and libtorch would compute with `threads`.
+TorchInfo engine_torch_info(int threads) {
+  TorchInfo t;
+#if defined(QKGEOM_ENGINE_TORCH_VERSION)
+  t.linked = true;
+  t.version = QKGEOM_ENGINE_TORCH_VERSION;
+  t.cuda_built = QKGEOM_ENGINE_TORCH_CUDA != 0;
+  t.threads = threads;
+#else
+  (void)threads;
+#endif
+  return t;
+}
+#endif
+
+// Whether a GPU can be used here and, if not, why; the front end runs only where the
+// driver shows no GPU (needs_engine).
+bool env_gpu(std::string* why) {
+#if defined(QKGEOM_FRONT_END)
+  *why = "no NVIDIA GPU on this machine: no /dev/nvidia0";
+  return false;
+#else
+  return gpu_available(why);
+#endif
+}
+
 int run_env(bool json) {
   std::string why;
-  const bool gpu = gpu_available(&why);
+  const bool gpu = env_gpu(&why);
+#if defined(QKGEOM_FRONT_END)
+  const TorchInfo t = engine_torch_info(resolve_threads(0).threads);
+#else
   const TorchInfo t = torch_info();
+#endif
   unsigned maj = 0, min = 0, rel = 0;
   H5get_libversion(&maj, &min, &rel);
   nlohmann::json j;
   j["version"] = kVersion;
   j["git_sha"] = kGitSha;
-#if defined(QKGEOM_WITH_CUDA)
+#if defined(QKGEOM_WITH_CUDA) || defined(QKGEOM_ENGINE_CUDA)
   j["cuda_compiled"] = true;
 #else
   j["cuda_compiled"] = false;

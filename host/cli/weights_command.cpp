@@ -13,13 +13,14 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
+#include "internal_error.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
 
-#if defined(QKGEOM_WITH_TORCH)
-#include "legacy_export.hpp"
 #include "static_h5.hpp"
 #include "static_weights.hpp"
+#if defined(QKGEOM_WITH_TORCH)
+#include "legacy_export.hpp"  // the torch pickle: the engine only (engine_commands.cpp)
 #endif
 
 namespace qk {
@@ -35,7 +36,6 @@ struct WeightsArgs {
   bool json = false, force = false;
 };
 
-#if defined(QKGEOM_WITH_TORCH)
 // Unless `force`, InputError when DIR holds one of the files export_legacy writes
 // (host/static/legacy_export.hpp).
 void check_legacy_dir(const std::string& dir, bool force) {
@@ -43,10 +43,20 @@ void check_legacy_dir(const std::string& dir, bool force) {
   for (const char* name : {"grams.json", "grams-eigdirs.pt", "static-singvals.json"})
     check_new_output((std::filesystem::path(dir) / name).string(), force);
 }
+
+// export_legacy where this binary has libtorch; the front end hands --export-legacy to
+// the engine (needs_engine), so reaching the #else is a bug.
+void write_legacy(const std::string& dir, const StaticResult& r) {
+#if defined(QKGEOM_WITH_TORCH)
+  export_legacy(dir, r);
+#else
+  (void)dir;
+  (void)r;
+  throw InternalError("weights --export-legacy reached a build without libtorch");
 #endif
+}
 
 int run_weights(const WeightsArgs& a) {
-#if defined(QKGEOM_WITH_TORCH)
   StaticOptions o;
   o.model = a.model;
   o.device = a.device;
@@ -55,7 +65,7 @@ int run_weights(const WeightsArgs& a) {
   if (!a.export_legacy.empty()) check_legacy_dir(a.export_legacy, a.force);
   const StaticResult r = compute_static_weights(o);
   write_static_h5(a.out, r, a.model, command_line());
-  if (!a.export_legacy.empty()) export_legacy(a.export_legacy, r);
+  if (!a.export_legacy.empty()) write_legacy(a.export_legacy, r);
   const StaticDims& d = r.dims;
   if (a.json) {
     nlohmann::json j{{"out", a.out},         {"layers", d.layers},     {"heads", d.q_heads},
@@ -74,10 +84,6 @@ int run_weights(const WeightsArgs& a) {
     if (!a.export_legacy.empty()) std::printf("legacy export -> %s\n", a.export_legacy.c_str());
   }
   return kExitOk;
-#else
-  (void)a;
-  throw std::runtime_error("weights: this build has no libtorch (QKGEOM_WITH_TORCH=OFF)");
-#endif
 }
 
 }  // namespace

@@ -1,31 +1,12 @@
 #include "checkpoint.hpp"
 
-#include <algorithm>
 #include <cstdint>
-#include <set>
-#include <sys/stat.h>
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
-
-#include "input_error.hpp"
-#include "json_limits.hpp"
-#include "safetensors.hpp"
 
 namespace qk {
 
 namespace {
-
-bool file_exists(const std::string& p) {
-  struct stat st {};
-  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 c10::ScalarType scalar_type_of(DType t) {
   switch (t) {
@@ -38,85 +19,16 @@ c10::ScalarType scalar_type_of(DType t) {
 
 }  // namespace
 
-Checkpoint::Checkpoint(const std::string& dir) : dir_(dir), config_(load_hf_config(dir)) {
-  const std::string index = dir + "/model.safetensors.index.json";
-  const std::string single = dir + "/model.safetensors";
-  // As HF's from_pretrained: model.safetensors first, the index only without it.
-  if (file_exists(single)) {
-    listing_ = single;
-    const auto file = shard("model.safetensors");
-    for (const auto& name : file->names()) shard_of_[name] = "model.safetensors";
-  } else if (file_exists(index)) {
-    listing_ = index;
-    const nlohmann::json j = parse_json_file(index);
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      throw InputError(index, "lacks the object 'weight_map'");
-    for (const auto& [name, file] : j["weight_map"].items()) {
-      if (!file.is_string()) throw InputError(index, "weight_map['" + name + "'] is not a string");
-      const std::string f = file.get<std::string>();
-      if (f.empty() || f.find('/') != std::string::npos)
-        throw InputError(index, "weight_map['" + name + "'] is not a file name in the directory");
-      shard_of_[name] = f;
-    }
-    // A name in two shards is ambiguous (HF silently takes the last shard it reads).
-    std::set<std::string> files;
-    for (const auto& [name, file] : shard_of_) files.insert(file);
-    std::vector<const SafeTensorsFile*> shards;
-    for (const auto& file : files) shards.push_back(shard(file).get());
-    require_unique_tensor_names(shards);
-  } else {
-    throw InputError(dir, "no model.safetensors or model.safetensors.index.json");
-  }
-}
-
-Checkpoint::~Checkpoint() = default;
-
-std::shared_ptr<SafeTensorsFile> Checkpoint::shard(const std::string& file) {
-  auto it = open_.find(file);
-  if (it != open_.end()) return it->second;
-  auto opened = std::make_shared<SafeTensorsFile>(dir_ + "/" + file);
-  open_[file] = opened;
-  return opened;
-}
-
-DType Checkpoint::first_float_dtype() {
-  if (shard_of_.empty()) return DType::F32;
-  std::string first = shard_of_.begin()->second;
-  for (const auto& [name, file] : shard_of_) first = std::min(first, file);
-  const auto f = shard(first);
-  std::vector<std::string> names = f->names();
-  std::sort(names.begin(), names.end());
-  for (const auto& name : names) {
-    try {
-      if (is_float_vector_dtype(f->info(name).dtype)) return f->info(name).dtype;
-    } catch (const InputError&) {  // a dtype qkgeom does not read (U16, F4, ...): not F32/F16/BF16
-    }
-  }
-  return DType::F32;
-}
-
 at::Tensor Checkpoint::load(const std::string& name, const std::vector<int64_t>& shape,
                             c10::Device device, c10::ScalarType dtype) {
-  auto where = shard_of_.find(name);
-  if (where == shard_of_.end())
-    throw InputError(listing_, "tensor '" + name + "' is missing");
-  const auto file = shard(where->second);
-  const std::string tag = file->path() + ": tensor '" + name + "'";
-  if (!file->has(name)) throw InputError(tag, "missing (the index lists it in this shard)");
-  const TensorInfo& t = file->info(name);
-  if (!is_float_vector_dtype(t.dtype))
-    throw InputError(tag, std::string("unsupported dtype ") + dtype_name(t.dtype) +
-                              "; supported: F32, F16, BF16");
-  if (t.shape != shape)
-    throw InputError(tag, "shape " + shape_str(t.shape) + " does not match config.json's " +
-                              shape_str(shape));
-  const c10::ScalarType src_type = scalar_type_of(t.dtype);
-  void* bytes = const_cast<uint8_t*>(file->data(t));
+  const WeightView w = weights_.find(name, shape);
+  const c10::ScalarType src_type = scalar_type_of(w.info->dtype);
+  void* bytes = const_cast<uint8_t*>(w.data());
   // The view holds the shard: the mapping lives as long as any tensor viewing it.
-  std::shared_ptr<SafeTensorsFile> keep = file;
+  std::shared_ptr<SafeTensorsFile> keep = w.file;
   at::Tensor view = at::from_blob(bytes, shape, [keep](void*) {},
                                   at::TensorOptions().dtype(src_type).device(c10::kCPU));
-  const bool aligned = reinterpret_cast<uintptr_t>(bytes) % dtype_size(t.dtype) == 0;
+  const bool aligned = reinterpret_cast<uintptr_t>(bytes) % dtype_size(w.info->dtype) == 0;
   if (!aligned) view = view.clone();
   if (device.is_cpu() && dtype == src_type) return view;
   return view.to(device, dtype);

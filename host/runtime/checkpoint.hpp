@@ -1,8 +1,6 @@
 #pragma once
-// A Hugging Face model directory: config.json plus model.safetensors, or (only when that
-// file is absent, as HF) shards listed in model.safetensors.index.json. Shards are mmap'd
-// when a tensor in them is first asked for; tensors come out as torch tensors on the
-// asked device and dtype.
+// A Hugging Face model directory (io/hf_weights.hpp) whose tensors come out as torch
+// tensors on the asked device and dtype.
 //
 // Memory: a tensor is viewed in place over the mapping (torch::from_blob) and converted
 // with one .to(device, dtype), so only the converted copy is held. When the view already
@@ -19,25 +17,22 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
-#include "hf_config.hpp"
+#include "hf_weights.hpp"
 
 namespace qk {
-
-class SafeTensorsFile;
 
 class Checkpoint {
  public:
   // Reads `dir`/config.json and the shard list; throws InputError naming the file.
-  explicit Checkpoint(const std::string& dir);
-  ~Checkpoint();
+  explicit Checkpoint(const std::string& dir) : weights_(dir) {}
 
-  const ModelConfig& config() const { return config_; }
-  const std::string& dir() const { return dir_; }
-  bool has(const std::string& name) const { return shard_of_.count(name) != 0; }
+  const ModelConfig& config() const { return weights_.config(); }
+  const std::string& dir() const { return weights_.dir(); }
+  bool has(const std::string& name) const { return weights_.has(name); }
 
   // The dtype HF's dtype="auto" takes when config.json names none: the first floating
   // tensor's (by name) in the first shard (by file name).
-  DType first_float_dtype();
+  DType first_float_dtype() { return weights_.first_float_dtype(); }
 
   // The tensor `name` with exactly `shape`, as `dtype` on `device`. Throws InputError
   // naming the shard and the tensor when it is absent, mis-shaped or not a float tensor.
@@ -45,13 +40,7 @@ class Checkpoint {
                   c10::Device device, c10::ScalarType dtype);
 
  private:
-  std::shared_ptr<SafeTensorsFile> shard(const std::string& file);
-
-  std::string dir_;
-  std::string listing_;  // the index json, or model.safetensors when there is no index
-  ModelConfig config_;
-  std::map<std::string, std::string> shard_of_;  // tensor name -> shard file name
-  std::map<std::string, std::shared_ptr<SafeTensorsFile>> open_;
+  HfWeights weights_;
 };
 
 }  // namespace qk

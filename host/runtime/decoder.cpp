@@ -12,6 +12,7 @@
 #include <torch/cuda.h>
 
 #include "checkpoint.hpp"
+#include "hf_tensor_names.hpp"
 #include "input_error.hpp"
 #include "rope.hpp"
 
@@ -206,12 +207,16 @@ struct TransformerModel::Impl {
     return y + linear(act, L.down_w, L.down_b);
   }
 
-  // BERT: names under "bert." (task heads) or at the top (BertModel).
+  // BERT: names under the prefix HfTensorNames picks ("bert." for task heads, "" for BertModel).
   void load_bert(Checkpoint& ckpt) {
     const ModelConfig& c = cfg;
-    const std::string pre = ckpt.has("embeddings.word_embeddings.weight") ? "" : "bert.";
+    const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
+    const std::string& pre = names.prefix();
     auto get = [&](const std::string& name, std::vector<int64_t> shape) {
       return ckpt.load(pre + name, shape, device, dtype);
+    };
+    auto get_full = [&](const std::string& name, std::vector<int64_t> shape) {
+      return ckpt.load(name, shape, device, dtype);
     };
     const int64_t H = c.hidden_size, I = c.intermediate_size, QD = c.num_heads * c.head_dim;
     embed = get("embeddings.word_embeddings.weight", {c.vocab_size, H});
@@ -221,14 +226,15 @@ struct TransformerModel::Impl {
     emb_ln_b = get("embeddings.LayerNorm.bias", {H});
     for (int64_t i = 0; i < c.num_layers; ++i) {
       const std::string p = "encoder.layer." + std::to_string(i) + ".";
+      const HfAttentionNames a = names.attention(i);
       LayerWeights L;
-      L.q_w = get(p + "attention.self.query.weight", {QD, H});
+      L.q_w = get_full(a.q, {QD, H});
       L.q_b = get(p + "attention.self.query.bias", {QD});
-      L.k_w = get(p + "attention.self.key.weight", {QD, H});
+      L.k_w = get_full(a.k, {QD, H});
       L.k_b = get(p + "attention.self.key.bias", {QD});
-      L.v_w = get(p + "attention.self.value.weight", {QD, H});
+      L.v_w = get_full(a.v, {QD, H});
       L.v_b = get(p + "attention.self.value.bias", {QD});
-      L.o_w = get(p + "attention.output.dense.weight", {H, QD});
+      L.o_w = get_full(a.o, {H, QD});
       L.o_b = get(p + "attention.output.dense.bias", {H});
       L.post_norm = get(p + "attention.output.LayerNorm.weight", {H});
       L.attn_ln_b = get(p + "attention.output.LayerNorm.bias", {H});
@@ -276,9 +282,13 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
     m.load_bert(ckpt);
     return;
   }
-  const std::string pre = ckpt.has("model.embed_tokens.weight") ? "model." : "";
+  const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
+  const std::string& pre = names.prefix();
   auto get = [&](const std::string& name, std::vector<int64_t> shape) {
     return ckpt.load(pre + name, shape, m.device, m.dtype);
+  };
+  auto get_full = [&](const std::string& name, std::vector<int64_t> shape) {
+    return ckpt.load(name, shape, m.device, m.dtype);
   };
   auto get_norm = [&](const std::string& name, std::vector<int64_t> shape) {
     if (!m.gemma) return get(name, shape);
@@ -296,10 +306,11 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
       L.pre_ff_norm = get_norm(p + "pre_feedforward_layernorm.weight", {H});
       L.post_ff_norm = get_norm(p + "post_feedforward_layernorm.weight", {H});
     }
-    L.q_w = get(p + "self_attn.q_proj.weight", {QD, H});
-    L.k_w = get(p + "self_attn.k_proj.weight", {KD, H});
-    L.v_w = get(p + "self_attn.v_proj.weight", {KD, H});
-    L.o_w = get(p + "self_attn.o_proj.weight", {H, QD});
+    const HfAttentionNames a = names.attention(i);
+    L.q_w = get_full(a.q, {QD, H});
+    L.k_w = get_full(a.k, {KD, H});
+    L.v_w = get_full(a.v, {KD, H});
+    L.o_w = get_full(a.o, {H, QD});
     if (c.attention_bias) {
       L.q_b = get(p + "self_attn.q_proj.bias", {QD});
       L.k_b = get(p + "self_attn.k_proj.bias", {KD});

@@ -1,68 +1,138 @@
 #include "layer_static_cpu.hpp"
 
+#include <cblas.h>
+
 #include <algorithm>
+#include <cmath>
+#include <exception>
 #include <stdexcept>
 #include <string>
-
-#include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
+#include <vector>
 
 #include "internal_error.hpp"
+#include "ops/lapack.hpp"
 #include "sym_order.hpp"
 
 namespace qk {
 
 namespace {
 
-// [heads, dim, hidden] fp64 copy of row-major f32 host weights.
-at::Tensor heads_f64(const float* w, int64_t heads, int64_t dim, int64_t hidden) {
-  return at::from_blob(const_cast<float*>(w), {heads, dim, hidden}, at::kFloat).to(at::kDouble);
+using Mat = std::vector<double>;
+
+// Rows [head * dim, head * dim + dim) of row-major f32 weights [.][hidden] as fp64, appended to out.
+void append_head_f64(const float* w, int64_t head, int64_t dim, int64_t hidden, Mat& out) {
+  const float* p = w + head * dim * hidden;
+  out.insert(out.end(), p, p + dim * hidden);
 }
 
-at::Tensor sym(const at::Tensor& a) { return (a + a.transpose(-2, -1)) * 0.5; }
-
-template <typename T>
-std::vector<T> to_vector(const at::Tensor& t) {
-  const at::Tensor c = t.contiguous();
-  return std::vector<T>(c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
+// c [m][n] = a [m][k] b [n][k]^T, row-major.
+Mat times_transpose(const double* a, const double* b, int64_t m, int64_t n, int64_t k) {
+  Mat c(static_cast<size_t>(m * n));
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), 1.0, a, static_cast<int>(k), b, static_cast<int>(k), 0.0, c.data(),
+              static_cast<int>(n));
+  return c;
 }
 
-// Householder QR (LAPACK geqrf) of every head's B^T = [Q^T, K^T] (hidden x 2d): B^T = U R,
-// U = the first p = min(hidden, 2d) columns of the reflectors' product, R p x 2d upper
-// trapezoidal; Q^T = U R1 and K^T = U R2 with R1, R2 its two p x d halves.
+// (a + a^T) / 2 of the n x n matrix a, in place.
+void symmetrize(Mat& a, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j) {
+      const double v = (a[i * n + j] + a[j * n + i]) * 0.5;
+      a[i * n + j] = a[j * n + i] = v;
+    }
+}
+
+// Singular values, descending, of the row-major m x n matrix a (copied).
+Mat svdvals(const Mat& a, int64_t m, int64_t n) {
+  Mat t = a, s(static_cast<size_t>(std::min(m, n)));
+  // Row-major m x n is column-major n x m: the same singular values.
+  lapack::singular_values(n, m, t.data(), n, s.data());
+  return s;
+}
+
+// One head's QR (LAPACK geqrf) of B^T = [Q^T, K^T] (hidden x 2d): B^T = U R, U the first
+// p = min(hidden, 2d) columns of the reflectors' product, R p x 2d upper trapezoidal;
+// Q^T = U R1 and K^T = U R2 with R1, R2 its two p x d halves (row-major).
 struct HeadQr {
-  at::Tensor a, tau;  // geqrf's output: reflectors below the diagonal, [H, hidden, 2d]; [H, p]
-  at::Tensor r1, r2;  // [H, p, d]
+  Mat a, tau;  // geqrf's output: column-major hidden x 2d (= row-major [q; k]); [p]
+  Mat r1, r2;  // [p][d]
+  int64_t p = 0;
 };
 
-HeadQr head_qr(const at::Tensor& q, const at::Tensor& k) {
-  const int64_t D = q.size(1), p = std::min(q.size(2), 2 * D);
-  auto [a, tau] = at::geqrf(at::cat({q, k}, 1).transpose(1, 2));
-  const at::Tensor r = a.narrow(1, 0, p).triu();
-  return {a, tau, r.narrow(2, 0, D), r.narrow(2, D, D)};
+HeadQr head_qr(const Mat& q, const Mat& k, int64_t D, int64_t N) {
+  HeadQr f;
+  f.p = std::min(N, 2 * D);
+  f.a = q;
+  f.a.insert(f.a.end(), k.begin(), k.end());
+  f.tau.resize(static_cast<size_t>(f.p));
+  lapack::geqrf(N, 2 * D, f.a.data(), N, f.tau.data());
+  f.r1.assign(static_cast<size_t>(f.p * D), 0.0);
+  f.r2.assign(static_cast<size_t>(f.p * D), 0.0);
+  for (int64_t i = 0; i < f.p; ++i)
+    for (int64_t j = i; j < 2 * D; ++j) (j < D ? f.r1[i * D + j] : f.r2[i * D + j - D]) = f.a[j * N + i];
+  return f;
 }
 
-// Singular values of Q^T K = U R1 R2^T U^T, [H][d] descending: those of R1 R2^T, whose
-// rows past m = min(hidden, d) are zero (R1 is upper triangular), padded with zeros.
-std::vector<double> exact_spectrum(const HeadQr& f) {
-  const int64_t D = f.r1.size(2), m = std::min(f.r1.size(1), D);
-  const at::Tensor sv = at::linalg_svdvals(at::matmul(f.r1.narrow(1, 0, m), f.r2.transpose(1, 2)));
-  return to_vector<double>(at::constant_pad_nd(sv, {0, D - m}));
+// Singular values of Q^T K = U R1 R2^T U^T, [d] descending: those of R1 R2^T, whose rows
+// past m = min(hidden, d) are zero (R1 is upper triangular), padded with zeros.
+Mat exact_spectrum(const HeadQr& f, int64_t D) {
+  const int64_t m = std::min(f.p, D);
+  Mat s = svdvals(times_transpose(f.r1.data(), f.r2.data(), m, f.p, D), m, f.p);
+  s.resize(static_cast<size_t>(D), 0.0);
+  return s;
 }
 
-// Unit hidden-space eigenvectors U y of the chosen eigenvectors y (columns top[h][i] of
-// y [H, p, p], -1: none), [H][K][hidden] f32: U applied by the reflectors (ormqr) to y
-// padded with zero rows; a -1 gives the zero vector.
-std::vector<float> hidden_eigenvectors(const HeadQr& f, const at::Tensor& y, std::vector<int64_t> top,
-                                       int64_t K) {
-  const int64_t H = y.size(0), p = y.size(1), N = f.a.size(1);
-  for (int64_t& i : top) i = i < 0 ? p : i;  // column p: a zero column appended to y
-  const at::Tensor idx = at::from_blob(top.data(), {H, 1, K}, at::kLong).expand({H, p, K});
-  const at::Tensor ysel = at::constant_pad_nd(y, {0, 1}).gather(2, idx);                  // [H, p, K]
-  at::Tensor u = at::ormqr(f.a, f.tau, at::constant_pad_nd(ysel, {0, 0, 0, N - p}));  // [H, N, K]
-  const at::Tensor norm = u.norm(2, {1}, true);
-  u = u / at::where(norm > 0, norm, at::ones_like(norm));
-  return to_vector<float>(u.transpose(1, 2).to(at::kFloat));
+// Unit hidden-space eigenvectors U y_i of the chosen eigenvectors (columns top[i] of y,
+// column-major p x p; -1: none), [K][hidden] f32 into out: U applied by the reflectors
+// (ormqr) to y's columns padded with zero rows; a -1 gives the zero vector.
+void hidden_eigenvectors(const HeadQr& f, const Mat& y, const int64_t* top, int64_t K, int64_t N, float* out) {
+  Mat u(static_cast<size_t>(N * K), 0.0);  // column-major N x K
+  for (int64_t i = 0; i < K; ++i)
+    if (top[i] >= 0) std::copy_n(y.begin() + top[i] * f.p, f.p, u.begin() + i * N);
+  lapack::apply_q(N, K, f.p, f.a.data(), N, f.tau.data(), u.data(), N);
+  for (int64_t i = 0; i < K; ++i) {
+    const double* c = u.data() + i * N;
+    double norm = 0;
+    for (int64_t n = 0; n < N; ++n) norm += c[n] * c[n];
+    norm = std::sqrt(norm);
+    if (norm <= 0) norm = 1;
+    for (int64_t n = 0; n < N; ++n) out[i * N + n] = static_cast<float>(c[n] / norm);
+  }
+}
+
+// sum_ij a_ij b_ij over n values.
+double dot(const Mat& a, const Mat& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Head h's fields of r (layer_static_cpu), q and k its [d][hidden] fp64 weights.
+void head_static(const Mat& q, const Mat& k, const StaticDims& d, int64_t h, LayerStatic& r) {
+  const int64_t D = d.head_dim, N = d.hidden, K = d.topk, D2 = 2 * D;
+  const Mat kqt = times_transpose(k.data(), q.data(), D, D, N);  // K Q^T [d][d]
+  // Inner products from the d x d Grams: ||g||_F^2 = tr(G_Q G_K).
+  Mat gq = times_transpose(q.data(), q.data(), D, D, N), gk = times_transpose(k.data(), k.data(), D, D, N);
+  symmetrize(gq, D);
+  symmetrize(gk, D);
+  r.fro_sq[h] = dot(gq, gk);
+  r.fro_sq_shortcut[h] = dot(kqt, kqt);
+  const Mat sv = svdvals(kqt, D, D);
+  std::copy(sv.begin(), sv.end(), r.shortcut_sv.begin() + h * D);
+
+  // Spectra from the QR factors: sigma(Q^T K) = sigma(R1 R2^T); the symmetric part
+  // (g + g^T)/2 = U C U^T with C = (R1 R2^T + R2 R1^T)/2 (p x p).
+  const HeadQr f = head_qr(q, k, D, N);
+  const Mat ex = exact_spectrum(f, D);
+  std::copy(ex.begin(), ex.end(), r.exact_sv.begin() + h * D);
+  Mat c = times_transpose(f.r1.data(), f.r2.data(), f.p, f.p, D);
+  symmetrize(c, f.p);
+  Mat lam(static_cast<size_t>(f.p));
+  lapack::symmetric_eigen(f.p, c.data(), f.p, lam.data());  // ascending; c: eigenvectors by column
+  std::vector<int64_t> top(static_cast<size_t>(K));
+  order_by_magnitude(lam.data(), 1, f.p, D2, K, r.sym_eig.data() + h * D2, top.data());
+  if (K > 0) hidden_eigenvectors(f, c, top.data(), K, N, r.sym_vec.data() + h * K * N);
 }
 
 }  // namespace
@@ -73,29 +143,27 @@ LayerStatic layer_static_cpu(const float* wq, const float* wk, const StaticDims&
     throw InternalError("layer_static_cpu: bad dims");
   if (K < 0 || K > 2 * D)
     throw std::invalid_argument("topk must be in [0, 2 * head_dim], not " + std::to_string(K));
-  c10::InferenceMode guard;
-  const at::Tensor q = heads_f64(wq, H, D, N);
-  const at::Tensor group = at::arange(H, at::kLong).div(d.group(), "floor");
-  const at::Tensor k = heads_f64(wk, d.kv_heads, D, N).index_select(0, group);  // [H, D, N]
-  const at::Tensor kqt = at::matmul(k, q.transpose(1, 2));                         // K Q^T [H, D, D]
-
   LayerStatic r;
-  // Inner products from the d x d Grams: ||g||_F^2 = tr(G_Q G_K).
-  r.fro_sq = to_vector<double>((sym(at::matmul(q, q.transpose(1, 2))) * sym(at::matmul(k, k.transpose(1, 2))))
-                                   .sum({1, 2}));
-  r.shortcut_sv = to_vector<double>(at::linalg_svdvals(kqt));
-  r.fro_sq_shortcut = to_vector<double>(kqt.square().sum({1, 2}));
-
-  // Spectra from the QR factors: sigma(Q^T K) = sigma(R1 R2^T); the symmetric part
-  // (g + g^T)/2 = U C U^T with C = (R1 R2^T + R2 R1^T)/2 (p x p).
-  const HeadQr f = head_qr(q, k);
-  r.exact_sv = exact_spectrum(f);
-  auto [lam, y] = at::linalg_eigh(sym(at::matmul(f.r1, f.r2.transpose(1, 2))));  // ascending
-  const int64_t p = lam.size(1), D2 = 2 * D;
-  r.sym_eig.resize(static_cast<size_t>(H * D2));
-  std::vector<int64_t> top(static_cast<size_t>(H * K));
-  order_by_magnitude(to_vector<double>(lam).data(), H, p, D2, K, r.sym_eig.data(), top.data());
-  if (K > 0) r.sym_vec = hidden_eigenvectors(f, y, top, K);
+  r.exact_sv.resize(static_cast<size_t>(H * D));
+  r.shortcut_sv.resize(static_cast<size_t>(H * D));
+  r.sym_eig.resize(static_cast<size_t>(H * 2 * D));
+  if (K > 0) r.sym_vec.resize(static_cast<size_t>(H * K * N));
+  r.fro_sq.resize(static_cast<size_t>(H));
+  r.fro_sq_shortcut.resize(static_cast<size_t>(H));
+  std::exception_ptr error;  // the first head's failure, rethrown outside the parallel loop
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t h = 0; h < H; ++h) {
+    try {
+      Mat q, k;
+      append_head_f64(wq, h, D, N, q);
+      append_head_f64(wk, h / d.group(), D, N, k);
+      head_static(q, k, d, h, r);
+    } catch (...) {
+#pragma omp critical(layer_static_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
   return r;
 }
 

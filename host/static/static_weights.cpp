@@ -4,41 +4,20 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include <ATen/ATen.h>
-
 #include "bo/backend.hpp"
-#include "checkpoint.hpp"
 #include "finite_check.hpp"
+#include "hf_tensor_names.hpp"
+#include "hf_weights.hpp"
 #include "input_error.hpp"
 #include "layer_static_cpu.hpp"
 #include "operator_gram_cpu.hpp"
 #include "progress.hpp"
+#include "run_record.hpp"
 #include "static_gpu.hpp"
-#include "sweep_provenance.hpp"
 
 namespace qk {
 
 namespace {
-
-// Names of layer l's q and k projection weights in this checkpoint.
-std::pair<std::string, std::string> qk_names(const Checkpoint& ckpt, int64_t l) {
-  const std::string n = std::to_string(l);
-  if (ckpt.config().arch == Architecture::Bert) {
-    const std::string q = "encoder.layer." + n + ".attention.self.query.weight";
-    const std::string k = "encoder.layer." + n + ".attention.self.key.weight";
-    const bool bare = ckpt.has("embeddings.word_embeddings.weight") || ckpt.has("encoder.layer.0.attention.self.query.weight");
-    const std::string pre = bare ? "" : "bert.";
-    return {pre + q, pre + k};
-  }
-  const bool model = ckpt.has("model.embed_tokens.weight") || ckpt.has("model.layers.0.self_attn.q_proj.weight");
-  const std::string p = std::string(model ? "model." : "") + "layers." + n + ".self_attn.";
-  return {p + "q_proj.weight", p + "k_proj.weight"};
-}
-
-std::vector<float> load_f32(Checkpoint& ckpt, const std::string& name, int64_t rows, int64_t cols) {
-  const at::Tensor t = ckpt.load(name, {rows, cols}, c10::kCPU, at::kFloat).contiguous();
-  return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-}
 
 // The GPU twins are linked in (static_gpu_cuda.cpp) only in CUDA builds that have them.
 constexpr bool kStaticGpu =
@@ -67,8 +46,9 @@ StaticResult compute_static_weights(const StaticOptions& o) {
   StaticResult r;
   r.started_at = utc_now_iso8601();
   const auto t0 = std::chrono::steady_clock::now();
-  Checkpoint ckpt(o.model);
+  HfWeights ckpt(o.model);
   const ModelConfig& c = ckpt.config();
+  const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
   StaticDims& d = r.dims;
   d.layers = c.num_layers;
   d.q_heads = c.num_heads;
@@ -88,10 +68,12 @@ StaticResult compute_static_weights(const StaticOptions& o) {
 
   std::vector<std::vector<float>> wq(static_cast<size_t>(d.layers)), wk(wq.size());
   for (int64_t l = 0; l < d.layers; ++l) {
-    const auto [qn, kn] = qk_names(ckpt, l);
+    const HfAttentionNames a = names.attention(l);
+    const std::string& qn = a.q;
+    const std::string& kn = a.k;
     auto t = std::chrono::steady_clock::now();
-    wq[l] = load_f32(ckpt, qn, d.q_heads * d.head_dim, d.hidden);
-    wk[l] = load_f32(ckpt, kn, d.kv_heads * d.head_dim, d.hidden);
+    wq[l] = ckpt.load_f32(qn, {d.q_heads * d.head_dim, d.hidden});
+    wk[l] = ckpt.load_f32(kn, {d.kv_heads * d.head_dim, d.hidden});
     check_finite_weight(o.model, qn, wq[l].data(), {d.q_heads * d.head_dim, d.hidden});
     check_finite_weight(o.model, kn, wk[l].data(), {d.kv_heads * d.head_dim, d.hidden});
     r.read_seconds += seconds_since(t);

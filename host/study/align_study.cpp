@@ -6,11 +6,12 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <ATen/ATen.h>
+#include <cblas.h>
 
 #include "h5_arrays.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
+#include "ops/lapack.hpp"
 
 namespace qk {
 
@@ -24,16 +25,29 @@ double mean(const std::vector<double>& v) {
 
 int sign(double x) { return (x > 0) - (x < 0); }
 
+// An orthonormal basis (reduced QR, as numpy.linalg.qr) of the columns of a^T for the
+// row-major a [k][hidden]: column-major hidden x min(hidden, k).
+std::vector<double> row_span_basis(const float* a, int64_t k, int64_t hidden) {
+  std::vector<double> q(a, a + k * hidden);  // column-major hidden x k: a^T
+  const int64_t r = std::min(hidden, k);
+  std::vector<double> tau(static_cast<size_t>(r));
+  lapack::geqrf(hidden, k, q.data(), hidden, tau.data());
+  lapack::form_q(hidden, r, r, q.data(), hidden, tau.data());
+  q.resize(static_cast<size_t>(hidden * r));
+  return q;
+}
+
 // Principal-angle cosines between the row spans of a and b ([k][hidden] each): the
 // singular values of Qa^T Qb for orthonormal bases Qa, Qb of their columns' transposes.
 std::vector<double> principal_cosines(const float* a, const float* b, int64_t k, int64_t hidden) {
-  const auto opt = at::TensorOptions().dtype(at::kFloat);
-  const at::Tensor A = at::from_blob(const_cast<float*>(a), {k, hidden}, opt).to(at::kDouble);
-  const at::Tensor B = at::from_blob(const_cast<float*>(b), {k, hidden}, opt).to(at::kDouble);
-  const at::Tensor qa = std::get<0>(at::linalg_qr(A.t()));
-  const at::Tensor qb = std::get<0>(at::linalg_qr(B.t()));
-  const at::Tensor s = at::linalg_svdvals(at::matmul(qa.t(), qb)).contiguous();
-  return std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
+  const std::vector<double> qa = row_span_basis(a, k, hidden), qb = row_span_basis(b, k, hidden);
+  const int64_t r = std::min(hidden, k);
+  std::vector<double> m(static_cast<size_t>(r * r)), s(static_cast<size_t>(r));
+  cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, static_cast<int>(r), static_cast<int>(r),
+              static_cast<int>(hidden), 1.0, qa.data(), static_cast<int>(hidden), qb.data(),
+              static_cast<int>(hidden), 0.0, m.data(), static_cast<int>(r));
+  lapack::singular_values(r, r, m.data(), r, s.data());
+  return s;
 }
 
 }  // namespace

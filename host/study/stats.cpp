@@ -4,7 +4,7 @@
 #include <cmath>
 #include <numeric>
 
-#include <ATen/ATen.h>
+#include "ops/lapack.hpp"
 
 namespace qk {
 
@@ -69,20 +69,30 @@ Regression standardized_regression(const std::vector<std::vector<double>>& x, co
     for (size_t i = 0; i < v.size(); ++i) out[i] = (v[i] - m) / (s + 1e-12);
     return out;
   };
-  at::Tensor X = at::ones({n, p + 1}, at::kDouble);
+  // X [n][p + 1] column-major: the standardized predictors, then the intercept's ones.
+  std::vector<double> X(static_cast<size_t>(n * (p + 1)), 1.0);
   for (int64_t j = 0; j < p; ++j) {
     const std::vector<double> c = standardize(x[static_cast<size_t>(j)]);
-    X.select(1, j).copy_(at::tensor(c, at::kDouble));
+    std::copy(c.begin(), c.end(), X.begin() + j * n);
   }
-  const at::Tensor Y = at::tensor(standardize(y), at::kDouble).unsqueeze(1);
+  const std::vector<double> Y = standardize(y);
   // gelsd: the minimum-norm solution, as numpy.linalg.lstsq.
-  const at::Tensor coef = std::get<0>(at::linalg_lstsq(X, Y, c10::nullopt, "gelsd")).squeeze(1).contiguous();
-  const at::Tensor pred = at::matmul(X, coef.unsqueeze(1));
-  const double ss_res = (Y - pred).pow(2).sum().item<double>();
-  const double ss_tot = (Y - Y.mean()).pow(2).sum().item<double>();
+  std::vector<double> A = X, coef = Y;
+  coef.resize(static_cast<size_t>(std::max(n, p + 1)), 0.0);
+  lapack::least_squares(n, p + 1, 1, A.data(), n, coef.data(), static_cast<int64_t>(coef.size()));
+  coef.resize(static_cast<size_t>(p + 1));
+  double ss_res = 0, y_mean = 0, ss_tot = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double pred = 0;
+    for (int64_t j = 0; j <= p; ++j) pred += X[static_cast<size_t>(j * n + i)] * coef[static_cast<size_t>(j)];
+    ss_res += (Y[i] - pred) * (Y[i] - pred);
+    y_mean += Y[i];
+  }
+  y_mean /= static_cast<double>(n);
+  for (double v : Y) ss_tot += (v - y_mean) * (v - y_mean);
   Regression r;
   r.r2 = 1.0 - ss_res / ss_tot;
-  r.coef.assign(coef.data_ptr<double>(), coef.data_ptr<double>() + coef.numel());
+  r.coef = coef;
   return r;
 }
 
