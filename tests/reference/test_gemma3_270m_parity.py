@@ -3,6 +3,8 @@
 against HF transformers eager, in f32, on prompts of 6, 600 and 2000 tokens (the last two
 past the 512-token sliding window of 15 of its 18 layers):
 
+- configuration: `qkgeom inspect --json` equals transformers' AutoConfig and rotary
+  embedding (shapes, eps, scale, per-layer windows, inverse frequencies bit for bit);
 - token ids: `qkgeom tokenize` of the prompts' texts equals the `tokenizers` library's;
 - q/k/v: every layer's post-RoPE q, k, v of `qkgeom score --model --save-snapshot` equal
   the inputs of HF's eager_attention_forward to 1e-4 absolute;
@@ -41,6 +43,19 @@ def prompt_texts():
     path = os.path.join(rc.SOURCE_DIR, "probes", "geometry-probes-v1.jsonl")
     prompts = [json.loads(line)["prompt"] for line in open(path, encoding="utf-8")]
     return prompts, "\n\n".join(prompts)
+
+
+def check_config(qkgeom, d):
+    """Failure lines where `qkgeom inspect --json` differs from transformers' resolution."""
+    import transformers
+    import hf_eager
+    r = subprocess.run([qkgeom, "inspect", "--json", "--model", d], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        return [f"inspect exit {r.returncode}: {r.stderr.strip()[-400:]}"]
+    ours = json.loads(r.stdout)
+    ref = hf_eager.resolved(transformers.AutoConfig.from_pretrained(d))
+    return [f"config: {line}" for line in hf_eager.compare_resolved(ours, ref)]
 
 
 def check_token_ids(tok, qkgeom, d, texts, tmp):
@@ -122,11 +137,13 @@ def main():
     tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
     prompts, long_text = prompt_texts()
     long_ids = tok.encode(long_text).ids
-    failures = []
+    failures = check_config(qkgeom, d)
+    print(f"configuration: {len(failures)} fields differ from transformers'")
     with tempfile.TemporaryDirectory() as tmp:
-        failures += check_token_ids(tok, qkgeom, d, prompts + [long_text], tmp)
+        bad_ids = check_token_ids(tok, qkgeom, d, prompts + [long_text], tmp)
+        failures += bad_ids
         print(f"token ids: {len(prompts) + 1} texts ({len(long_ids)} tokens in the longest), "
-              f"{len(failures)} differ")
+              f"{len(bad_ids)} differ")
         model = hf_eager.load_model(d)
         for n in LENGTHS:
             ids = long_ids[:n]
