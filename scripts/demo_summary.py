@@ -36,7 +36,7 @@ def sweep_summary(f):
     comp = f["bo/composite"][()][ok]
     dom = np.array([text(d) for d in f["probe/domain"][()]])[ok]
     model = text(f.attrs["model_path"])
-    print(f"{ok.sum()} probes ({int(f['probe/tokens'][()].sum())} tokens), "
+    print(f"{ok.sum()} probes with status ok ({int(f['probe/tokens'][()][ok].sum())} tokens), "
           f"model {model}, device {text(f.attrs['device'])}, dtype {text(f.attrs['dtype'])}")
     kinds = layer_kinds(model, ent.shape[1])
     print("per layer, mean over probes and heads (S sliding window, F full attention):")
