@@ -34,7 +34,7 @@ STATS = ("entropy", "logit_std", "sink_mass")  # score --json: attention.<name> 
 def model_dir():
     d = os.path.join(rc.BINARY_DIR, "models", "gemma3-270m")
     if not os.path.isfile(os.path.join(d, "model.safetensors")):
-        rc.skip(f"{d} is absent (make deps, or scripts/fetch_gemma3_270m.py {d})")
+        rc.skip(f"{d} is absent (make model, or scripts/fetch_gemma3_270m.py {d})")
     return d
 
 
