@@ -5,7 +5,7 @@ Builds (once, cached under --workdir) a random-init Qwen3 checkpoint of a real m
 with HF transformers, saved in bf16 safetensors. For each prompt length S: random token ids;
 HF's base model (AutoModel: no lm_head, use_cache=False) forward in torch.inference_mode with
 attn_implementation "eager" and "sdpa", best of --repeats after one warm-up; qkgeom's
-`score --model DIR --ids ... --json`, best of --repeats of timing.prefill_ms (plus the
+`score --model DIR --ids ... --json`, best of --repeats of timing.prefill_s (plus the
 process wall time). Tokens/s = S / time. Also checks agreement once, at the shortest S:
 `qkgeom capture` against HF's post-RoPE k (layer 0 and the last) and v_proj output (layer 0).
 
@@ -108,8 +108,8 @@ def time_qkgeom(path, ids, device, dtype, repeats, extra_env):
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         wall.append(time.perf_counter() - t0)
         timing = json.loads(out)["timing"]
-        prefill.append(timing["prefill_ms"])
-        load.append(timing["load_ms"] - timing["prefill_ms"])
+        prefill.append(timing["prefill_s"] * 1e3)
+        load.append((timing["load_s"] - timing["prefill_s"]) * 1e3)
     return prefill, wall, load
 
 
@@ -190,7 +190,7 @@ def markdown(res):
         f"Model: random-init {a['shape']} shape, {res['layers']} layers, vocab {VOCAB} "
         f"(checkpoint bf16, compute {a['dtype']}, device {a['device']}). Best of "
         f"{a['repeats']}; HF after one warm-up (base model, use_cache=False). qkgeom = "
-        "`score` timing.prefill_ms: the first prefill in a fresh process (no warm-up), and it "
+        "`score` timing.prefill_s: the first prefill in a fresh process (no warm-up), and it "
         "includes copying every layer's q/k/v to host f32, which HF does not do. "
         "qkgeom wall = the whole process (start, weight load, prefill, scoring). qkgeom "
         f"environment: {' '.join(a['qkgeom_env']) or 'as inherited'}.", "",

@@ -145,14 +145,14 @@ AttentionStats nan_attention_stats() {
 }
 
 void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j) {
-  j["attention_entropy_nats"] = nested_rows(s.entropy_nats, s.layers);
-  j["attention_logit_std"] = nested_rows(s.logit_std, s.layers);
-  j["attention_sink_mass"] = nested_rows(s.sink_mass, s.layers);
-  j["mean_attention_entropy_nats"] = s.mean_entropy_nats;
-  j["mean_attention_logit_std"] = s.mean_logit_std;
-  j["mean_attention_sink_mass"] = s.mean_sink_mass;
-  j["attention"] = {{"mask", s.mask}, {"window", s.window}, {"scale", s.scale},
-                    {"backend", s.backend}};
+  // The names of the stored quantities attention/* (host/core/quantities.cpp).
+  j["attention"] = {{"entropy", nested_rows(s.entropy_nats, s.layers)},
+                    {"logit_std", nested_rows(s.logit_std, s.layers)},
+                    {"sink_mass", nested_rows(s.sink_mass, s.layers)},
+                    {"mean_entropy", s.mean_entropy_nats},
+                    {"mean_logit_std", s.mean_logit_std},
+                    {"mean_sink_mass", s.mean_sink_mass},
+                    {"mask", s.mask}, {"window", s.window}, {"scale", s.scale}, {"backend", s.backend}};
   if (!s.layer_window.empty()) j["attention"]["layer_window"] = s.layer_window;
 }
 

@@ -67,8 +67,9 @@ std::optional<std::string> first_nonfinite_attention(const AttentionStats& s);
 // them with NaN).
 AttentionStats nan_attention_stats();
 
-// JSON fields attention_entropy_nats, attention_logit_std, attention_sink_mass
-// ([layers][q_heads]), their means and the options used, merged into `j`.
+// JSON object `attention` merged into `j`: entropy (nats), logit_std, sink_mass
+// ([layers][q_heads]), mean_entropy, mean_logit_std, mean_sink_mass (the names of the
+// stored quantities attention/*) and the options used (mask, window, scale, backend).
 void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j);
 
 // A short table: the means and one line per layer (means over query heads).

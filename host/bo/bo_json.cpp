@@ -1,6 +1,7 @@
 #include <array>
 
 #include "bo/bo_report.hpp"
+#include "quantities.hpp"
 #include "report_format.hpp"
 
 namespace qk {
@@ -18,8 +19,7 @@ nlohmann::json bo_to_json(const BoResult& r) {
   j["composite"] = r.composite;
   j["composite_exact"] = r.composite_exact;
   j["features"] = r.features;
-  j["feature_labels"] = {"mean_coherence", "cross_alignment", "head_entropy", "phase_lock",
-                         "joint_stability"};
+  j["feature_labels"] = quantity("bo/features").labels;
   j["mode"] = r.mode;
   j["backend"] = r.backend;
   j["layers"] = r.layers;
@@ -38,8 +38,7 @@ nlohmann::json bo_to_json(const BoResult& r) {
     j["mean_kv_coupling"] = v.mean_kv_coupling;
     j["layer_kv_coupling"] = v.layer_kv_coupling;
     j["features7"] = v.features7;
-    j["feature7_labels"] = {"mean_coherence", "cross_alignment", "head_entropy", "phase_lock",
-                            "joint_stability", "value_coherence", "kv_coupling"};
+    j["feature7_labels"] = quantity("bo/features7").labels;
   }
   return j;
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "exec_context.hpp"
 #include "file_hash.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
@@ -69,8 +70,14 @@ void write_run_record(hid_t root, const std::string& command_line, const std::st
   h5::write_fixed_string_attr(root, "finished_at", place.finished_at, kEndOfRunAttrBytes, file);
 }
 
-nlohmann::json engine_json(const std::string& device, int threads) {
-  return {{"name", "qkgeom"}, {"version", kVersion}, {"sha", kGitSha}, {"device", device}, {"threads", threads}};
+nlohmann::json engine_json() {
+  const EngineSettings s = engine_settings();
+  return {{"name", "qkgeom"}, {"version", kVersion}, {"sha", kGitSha}, {"device", s.device}, {"threads", s.threads}};
+}
+
+nlohmann::json with_engine(nlohmann::json j) {
+  j["engine"] = engine_json();
+  return j;
 }
 
 }  // namespace qk

@@ -45,7 +45,12 @@ void write_run_record(hid_t root, const std::string& command_line, const std::st
 // The machine's host name.
 std::string host_name();
 
-// The `engine` block of every JSON output: name, version, sha, device, threads.
-nlohmann::json engine_json(const std::string& device, int threads);
+// The `engine` block of every JSON output: name ("qkgeom"), version, sha, and the device
+// and CPU threads of this run (engine_settings, exec_context.hpp; "cpu" and 0 for a
+// command that computes nothing).
+nlohmann::json engine_json();
+
+// `j` with the `engine` block added.
+nlohmann::json with_engine(nlohmann::json j);
 
 }  // namespace qk

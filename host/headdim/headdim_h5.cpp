@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "h5_util.hpp"
-#include "qkgeom/version.hpp"
+#include "run_record.hpp"
 #include "store_error.hpp"
 
 namespace qk {
@@ -40,13 +40,7 @@ void write_all(const std::string& tmp, const HeaddimResult& r, const std::string
   const HeaddimOptions& o = r.options;
   h5::write_int_attr(root, "schema_version", 1, tmp);
   h5::write_string_attr(root, "kind", "qkgeom-headdim", tmp);
-  h5::write_string_attr(root, "engine_version", kVersion, tmp);
-  h5::write_string_attr(root, "git_sha", kGitSha, tmp);
-  h5::write_string_attr(root, "command_line", command_line, tmp);
-  h5::write_string_attr(root, "device", r.device, tmp);
-  h5::write_int_attr(root, "threads", r.threads, tmp);
-  h5::write_string_attr(root, "started_at", r.started_at, tmp);
-  h5::write_string_attr(root, "finished_at", r.finished_at, tmp);
+  write_run_record(root, command_line, "", {r.device, "", r.threads, r.started_at, r.finished_at}, tmp);
   h5::write_string_attr(root, "dims", join(o.dims), tmp);
   h5::write_string_attr(root, "heads", join(o.heads), tmp);
   h5::write_int_attr(root, "epochs", o.epochs, tmp);

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "qkgeom/version.hpp"
+#include "run_record.hpp"
 
 namespace qk {
 
@@ -148,9 +148,9 @@ nlohmann::json headdim_json(const HeaddimResult& r, const std::string& command_l
     timing.push_back({{"dim", c.dim}, {"heads", c.heads}, {"train_s", c.seconds_train}, {"measure_s", c.seconds_measure}});
   }
   j["configs"] = configs;
-  j["timing"] = {{"seconds", r.seconds}, {"configs", timing}};
-  j["provenance"] = {{"engine_version", kVersion}, {"git_sha", kGitSha},         {"command_line", command_line},
-                     {"started_at", r.started_at}, {"finished_at", r.finished_at}};
+  j["timing"] = {{"total_s", r.seconds}, {"configs", timing}};
+  j["engine"] = engine_json();
+  j["provenance"] = {{"command_line", command_line}, {"started_at", r.started_at}, {"finished_at", r.finished_at}};
   return j;
 }
 

@@ -21,6 +21,7 @@
 #include "progress.hpp"
 #include "run_record.hpp"
 #include "store_error.hpp"
+#include "threads.hpp"
 
 namespace qk {
 namespace {
@@ -234,12 +235,9 @@ void write_all(const std::string& tmp, const SimplexJobResult& r, const SimplexJ
   const SimplexOptions& s = o.simplex;
   h5::write_int_attr(root, "schema_version", 1, tmp);
   h5::write_string_attr(root, "kind", "qkgeom-simplex", tmp);
-  write_attrs(root, engine_model_attrs(command_line, o.model), tmp);
+  write_run_record(root, command_line, o.model, {r.device, r.gpu_name, applied_threads(), r.started_at, r.finished_at},
+                   tmp);
   h5::write_string_attr(root, "from", o.from.empty() ? "" : fs::absolute(o.from).string(), tmp);
-  h5::write_string_attr(root, "device", r.device, tmp);
-  h5::write_string_attr(root, "gpu_name", r.gpu_name, tmp);
-  h5::write_string_attr(root, "started_at", r.started_at, tmp);
-  h5::write_string_attr(root, "finished_at", r.finished_at, tmp);
   h5::write_int_attr(root, "samples", s.samples, tmp);
   h5::write_int_attr(root, "pool", s.pool, tmp);
   h5::write_string_attr(root, "seed", std::to_string(s.seed), tmp);
@@ -299,7 +297,7 @@ nlohmann::json simplex_json(const SimplexJobResult& r) {
                     {"rows", x.rows}, {"dim", x.dim}, {"cv", opt_json(x.r.cv)}, {"valid", x.r.valid},
                     {"null_mean", opt_json(x.r.null_mean)}, {"null_std", opt_json(x.r.null_std)},
                     {"z", opt_json(x.r.z)}, {"band", x.r.band}});
-  return {{"device", r.device}, {"seconds", r.seconds}, {"matrices", rows}};
+  return {{"device", r.device}, {"timing", {{"total_s", r.seconds}}}, {"matrices", rows}};
 }
 
 }  // namespace qk

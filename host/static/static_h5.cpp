@@ -7,6 +7,7 @@
 #include "h5_util.hpp"
 #include "run_record.hpp"
 #include "store_error.hpp"
+#include "threads.hpp"
 
 namespace qk {
 
@@ -50,11 +51,8 @@ void write_all(const std::string& tmp, const StaticResult& r, const std::string&
   const hid_t root = f.get();
   h5::write_int_attr(root, "schema_version", 1, tmp);
   h5::write_string_attr(root, "kind", "qkgeom-static", tmp);
-  write_attrs(root, engine_model_attrs(command_line, model_dir), tmp);
-  h5::write_string_attr(root, "device", r.device, tmp);
-  h5::write_string_attr(root, "gpu_name", r.gpu_name, tmp);
-  h5::write_string_attr(root, "started_at", r.started_at, tmp);
-  h5::write_string_attr(root, "finished_at", r.finished_at, tmp);
+  write_run_record(root, command_line, model_dir, {r.device, r.gpu_name, applied_threads(), r.started_at, r.finished_at},
+                   tmp);
   h5::write_int_attr(root, "num_layers", d.layers, tmp);
   h5::write_int_attr(root, "num_heads", d.q_heads, tmp);
   h5::write_int_attr(root, "num_kv_heads", d.kv_heads, tmp);

@@ -1,5 +1,6 @@
 #pragma once
-// The columns a sweep writes (schema v2, docs/hdf5-schema.md "Sweep columns"): probe
+// The columns a sweep writes (schema v3, docs/hdf5-schema.md "Sweep columns"), from the
+// registry of stored quantities (host/core/quantities.hpp): probe
 // identity, status and tokens, the Bone-Orientation metrics, the attention statistics, and the
 // raw post-RoPE vectors when asked for.
 #include <cstdint>

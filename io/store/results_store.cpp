@@ -79,6 +79,7 @@ void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
   h5::write_string_attr(ds.get(), "description", c.description, path);
   h5::write_strings_attr(ds.get(), "dims", c.dims, path);
   h5::write_int_attr(ds.get(), "ragged", c.ragged ? 1 : 0, path);
+  if (!c.labels.empty()) h5::write_strings_attr(ds.get(), "labels", c.labels, path);
 }
 
 // `values` as fixed-length strings of column `c`: rows * width bytes, NUL padded.

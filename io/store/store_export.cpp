@@ -25,6 +25,7 @@ struct Table {
   std::vector<uint64_t> row_shape;
   std::vector<std::string> dims;
   std::vector<size_t> cols;          // indices into the store's columns
+  std::vector<std::string> labels;   // names of a 1-D row's entries (column `<dim>_label`)
 };
 
 std::string quoted(const std::string& s) {
@@ -160,6 +161,7 @@ void export_csv(const std::string& h5path, const std::string& dir, bool force) {
       t = &tables.back();
     }
     if (!key) t->cols.push_back(i);
+    if (t->labels.empty()) t->labels = c.labels;
   }
 
   std::error_code ec;
@@ -177,6 +179,7 @@ void export_csv(const std::string& h5path, const std::string& dir, bool force) {
       out << "index";
       if (id_col >= 0) out << ",id";
       for (const auto& d : t.dims) out << "," << header_field(d);
+      if (!t.labels.empty()) out << "," << header_field(t.dims[0] + "_label");
       for (size_t ci : t.cols) {
         const std::string& p = cols[ci].path;
         out << "," << header_field(p.substr(p.rfind('/') + 1));
@@ -204,6 +207,7 @@ void export_csv(const std::string& h5path, const std::string& dir, bool force) {
               rest /= t.row_shape[d];
             }
             for (uint64_t x : pos) out << "," << x;
+            if (!t.labels.empty()) out << "," << quoted(t.labels[pos[0]]);
             for (const auto& col : cells) out << "," << col[static_cast<size_t>(p) * elems + e];
             out << "\n";
           }

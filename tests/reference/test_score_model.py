@@ -58,8 +58,8 @@ def score_json(qkgeom, args):
 
 def compare(name, ours, ref_ent, ref_sink):
     bad = 0
-    for field, ref in (("attention_entropy_nats", ref_ent), ("attention_sink_mass", ref_sink)):
-        got = np.array(ours[field])
+    for field, ref in (("entropy", ref_ent), ("sink_mass", ref_sink)):
+        got = np.array(ours["attention"][field])
         if got.shape != ref.shape:
             print(f"MISMATCH {name}: {field} shape {got.shape} vs HF {ref.shape}")
             bad += 1

@@ -165,8 +165,8 @@ def check_model(name, model_dir, prompt_args, ids, tmp, version):
             d.append(f"unexpected note on stderr: {note.strip()}")
         status = "ok" if not d else "MISMATCH"
         print(f"{status} {name}: score --snapshot {os.path.basename(path)} vs score --model "
-              f"(entropy {via['mean_attention_entropy_nats']:.6f} vs "
-              f"{direct['mean_attention_entropy_nats']:.6f}){': ' + '; '.join(d[:5]) if d else ''}")
+              f"(entropy {via['attention']['mean_entropy']:.6f} vs "
+              f"{direct['attention']['mean_entropy']:.6f}){': ' + '; '.join(d[:5]) if d else ''}")
         failures += len(d)
     return failures
 
@@ -188,12 +188,12 @@ def check_overrides(tmp):
          causal["attention"]["mask"] == "causal" and causal["attention"]["scale"] == 0.5),
         ("override note on stderr", "--mask causal replaces" in note and "--attn-scale" in note),
         ("override changes the entropy",
-         abs(causal["mean_attention_entropy_nats"] - stored["mean_attention_entropy_nats"]) > 1e-3),
+         abs(causal["attention"]["mean_entropy"] - stored["attention"]["mean_entropy"]) > 1e-3),
         ("old snapshot: causal, 1/sqrt(head_dim)",
          legacy["attention"]["mask"] == "causal" and legacy["attention"]["scale"] == 1 / np.sqrt(dim)),
         ("old snapshot: note on stderr", "records no attention" in legacy_note),
         ("flags on an old snapshot equal flags on a new one",
-         not diff(legacy_flags["attention_entropy_nats"], causal["attention_entropy_nats"])),
+         not diff(legacy_flags["attention"]["entropy"], causal["attention"]["entropy"])),
     ]
     for what, ok in checks:
         print(f"{'ok' if ok else 'MISMATCH'}: {what}")

@@ -117,8 +117,8 @@ def test_against_score(qk, model, probes, tmp, text):
                 and j["composite_exact"] == d["bo/composite_exact"][i]
                 and np.array_equal(np.array(j["layer_coherence"]), d["bo/layer_coherence"][i])
                 and np.array_equal(np.array(j["features"]), d["bo/features"][i])
-                and np.array_equal(np.array(j["attention_entropy_nats"]), d["attention/entropy"][i])
-                and np.array_equal(np.array(j["attention_sink_mass"]), d["attention/sink_mass"][i])
+                and np.array_equal(np.array(j["attention"]["entropy"]), d["attention/entropy"][i])
+                and np.array_equal(np.array(j["attention"]["sink_mass"]), d["attention/sink_mass"][i])
                 and j["tokens"] == d["probe/tokens"][i])
         check(same, f"{os.path.basename(model)} probe {i}: stored metrics equal score --model's")
     off, cnt = d["tokens/offset"], d["tokens/count"]
