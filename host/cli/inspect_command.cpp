@@ -20,6 +20,7 @@
 #include "hf_config.hpp"
 #include "input_error.hpp"
 #include "rope.hpp"
+#include "run_record.hpp"
 
 namespace qk {
 
@@ -116,6 +117,7 @@ void inspect_one(const std::string& dir, bool json) {
   }
   nlohmann::json j = config_json(c, dtype);
   j["model"] = dir;
+  if (json) j["engine"] = engine_json();
   if (!json)
     for (auto& [type, r] : j["rope_parameters"].items()) r.erase("inv_freq");
   std::cout << (json ? j.dump() : j.dump(2)) << "\n";

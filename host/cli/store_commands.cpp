@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "results_store.hpp"
+#include "run_record.hpp"
 #include "store_export.hpp"
 #include "store_merge.hpp"
 
@@ -30,7 +31,7 @@ void print_merge(const MergeSummary& m, const std::string& out, bool json) {
     std::cout << nlohmann::json{{"out", out},           {"status", m.status},
                                 {"probes", m.probes},   {"shard_count", m.shard_count},
                                 {"shards_merged", m.merged}, {"shards_missing", m.missing},
-                                {"shards_incomplete", m.incomplete}}
+                                {"shards_incomplete", m.incomplete}, {"engine", engine_json()}}
                      .dump()
               << "\n";
     return;
