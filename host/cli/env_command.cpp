@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "engine_commands.hpp"
 #include "qkgeom/version.hpp"
+#include "run_record.hpp"
 #include "threads.hpp"
 #include "torch_info.hpp"
 
@@ -60,6 +61,7 @@ int run_env(bool json) {
   nlohmann::json j;
   j["version"] = kVersion;
   j["git_sha"] = kGitSha;
+  j["engine"] = engine_json();
 #if defined(QKGEOM_WITH_CUDA) || defined(QKGEOM_ENGINE_CUDA)
   j["cuda_compiled"] = true;
 #else

@@ -18,7 +18,7 @@
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "prompt_input.hpp"
-#include "qkgeom/version.hpp"
+#include "run_record.hpp"
 #include "snapshot.hpp"
 #include "snapshot_capture.hpp"
 
@@ -109,11 +109,11 @@ int run_score(const ScoreArgs& a) {
     } else {
       j["snapshot"] = a.snapshot;
     }
-    j["engine"] = {{"name", "qkgeom"}, {"version", kVersion}, {"git_sha", kGitSha}};
+    j["engine"] = engine_json();
     if (attn) add_attention_stats_json(*attn, j);
-    j["timing"] = {{"load_ms", load_ms}, {"compute_ms", compute_ms}};
-    if (attn) j["timing"]["attention_ms"] = attention_ms;
-    if (from_model) j["timing"]["prefill_ms"] = from_model->prefill_ms;
+    j["timing"] = {{"load_s", load_ms / 1e3}, {"compute_s", compute_ms / 1e3}};
+    if (attn) j["timing"]["attention_s"] = attention_ms / 1e3;
+    if (from_model) j["timing"]["prefill_s"] = from_model->prefill_ms / 1e3;
     std::cout << j.dump() << "\n";
   } else {
     if (from_model)

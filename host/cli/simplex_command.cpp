@@ -12,6 +12,7 @@
 #include "engine_commands.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
+#include "run_record.hpp"
 #include "simplex_matrices.hpp"
 
 namespace qk {
@@ -48,6 +49,7 @@ Action add_simplex_command(CLI::App& app) {
     if (a->json) {
       nlohmann::json j = simplex_json(r);
       j["out"] = a->out;
+      j["engine"] = engine_json();
       std::cout << j.dump() << "\n";
       return static_cast<int>(kExitOk);
     }

@@ -15,6 +15,7 @@
 #include "input_error.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
+#include "run_record.hpp"
 
 namespace qk {
 
@@ -56,7 +57,7 @@ Action add_align_command(CLI::App& app) {
     const AlignResult r = align_study(a->file, a->anchor);
     store_align(a->file, r);
     if (a->json)
-      std::cout << align_json(r).dump() << "\n";
+      std::cout << with_engine(align_json(r)).dump() << "\n";
     else
       std::cout << align_table(r) << "stored in " << a->file << " (group align/)\n";
     return static_cast<int>(kExitOk);
@@ -91,7 +92,7 @@ Action add_correlate_command(CLI::App& app) {
       write_atomically(a->legacy, a->force,
                        [&](const std::string& tmp) { write_correlate_legacy(a->static_h5, r, tmp); });
     if (a->json)
-      std::cout << correlate_json(r).dump() << "\n";
+      std::cout << with_engine(correlate_json(r)).dump() << "\n";
     else
       std::cout << correlate_table(r);
     return static_cast<int>(kExitOk);

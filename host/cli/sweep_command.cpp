@@ -19,6 +19,7 @@
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "progress.hpp"
+#include "run_record.hpp"
 #include "prompt_template.hpp"
 #include "store_merge.hpp"
 #include "sweep_runner.hpp"
@@ -79,7 +80,7 @@ nlohmann::json summary_json(const SweepSummary& s) {
   nlohmann::json j = {{"out", s.out}, {"status", s.status}, {"device", s.device},
                       {"dtype", s.dtype}, {"probes_in_file", s.probes_in_file},
                       {"probes_in_shard", s.probes_in_shard}, {"already_done", s.already_done},
-                      {"done", s.done}, {"tokens", s.tokens}, {"seconds", s.seconds},
+                      {"done", s.done}, {"tokens", s.tokens},
                       {"probes_per_s", s.seconds > 0 ? s.done / s.seconds : 0.0},
                       {"tokens_per_s", s.seconds > 0 ? s.tokens / s.seconds : 0.0},
                       {"accepted", s.accepted}, {"threads", s.threads},
@@ -90,7 +91,8 @@ nlohmann::json summary_json(const SweepSummary& s) {
   for (const ProbeProblem& p : s.skipped)
     skipped.push_back({{"line", p.line}, {"id", p.id}, {"problem", p.what}});
   j["skipped"] = skipped;
-  j["timing"] = {{"setup_s", s.setup_s}, {"prefill_s", s.prefill_s}, {"analysis_s", s.analysis_s},
+  j["engine"] = engine_json();
+  j["timing"] = {{"total_s", s.seconds}, {"setup_s", s.setup_s}, {"prefill_s", s.prefill_s}, {"analysis_s", s.analysis_s},
                  {"write_wait_s", s.write_wait_s}, {"write_busy_s", s.write_busy_s},
                  {"finish_s", s.finish_s}};
   if (s.composite_mean)

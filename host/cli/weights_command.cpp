@@ -16,6 +16,7 @@
 #include "internal_error.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
+#include "run_record.hpp"
 
 #include "static_h5.hpp"
 #include "static_weights.hpp"
@@ -70,9 +71,9 @@ int run_weights(const WeightsArgs& a) {
   if (a.json) {
     nlohmann::json j{{"out", a.out},         {"layers", d.layers},     {"heads", d.q_heads},
                      {"kv_heads", d.kv_heads}, {"head_dim", d.head_dim}, {"hidden_size", d.hidden},
-                     {"topk", d.topk},       {"device", r.device},     {"seconds", r.seconds},
-                     {"read_seconds", r.read_seconds}, {"spectra_seconds", r.spectra_seconds},
-                     {"gram_seconds", r.gram_seconds}};
+                     {"topk", d.topk},       {"device", r.device},     {"engine", engine_json()}};
+    j["timing"] = {{"total_s", r.seconds}, {"read_s", r.read_seconds}, {"spectra_s", r.spectra_seconds},
+                   {"gram_s", r.gram_seconds}};
     if (!a.export_legacy.empty()) j["export_legacy"] = a.export_legacy;
     std::cout << j.dump() << "\n";
   } else {
