@@ -314,6 +314,12 @@ struct ResultsStore::Impl {
     return fspace;
   }
 
+  // append's parts: check and pack a batch; write one of its columns.
+  struct Staged;
+  Staged stage(const StoreBatch& b) const;
+  int64_t column_rows(const StoreBatch& b, size_t i, const std::string& where) const;
+  void write_column(const StoreBatch& b, const Staged& st, size_t i);
+
   // The committed rows of numeric column `c` into `buf` (rows x elems, its memory type).
   void read_rows(const Col& c, void* buf) const {
     if (rows == 0 || c.elems == 0) return;
@@ -435,6 +441,82 @@ std::vector<double> ResultsStore::read_f64(const std::string& col) const {
   return out;
 }
 
+// A batch checked against the store, ready to write: rows per column, Str columns packed
+// fixed-length, and each ragged group's offsets and counts.
+struct ResultsStore::Impl::Staged {
+  std::vector<int64_t> nrows;
+  std::vector<std::string> packed;
+  std::vector<std::vector<int64_t>> offsets, counts;
+};
+
+// The rows column i of `b` holds: b.n, or the sum of its ragged counts (checked).
+int64_t ResultsStore::Impl::column_rows(const StoreBatch& b, size_t i, const std::string& where) const {
+  const Col& c = cols[i];
+  const auto& d = b.cols[i];
+  if (!c.spec.ragged) return b.n;
+  if (d.counts.size() != static_cast<size_t>(b.n))
+    throw InputError(path, where + ": needs one row count per probe");
+  int64_t n = 0;
+  for (int64_t k : d.counts) {
+    if (k < 0) throw InputError(path, where + ": negative row count");
+    n += k;
+  }
+  const int first = groups[static_cast<size_t>(c.group)].members.front();
+  if (d.counts != b.cols[static_cast<size_t>(first)].counts)
+    throw InputError(path, where + ": row counts differ from those of '" +
+                               cols[static_cast<size_t>(first)].spec.path + "'");
+  return n;
+}
+
+ResultsStore::Impl::Staged ResultsStore::Impl::stage(const StoreBatch& b) const {
+  Staged st;
+  st.nrows.resize(user.size());
+  st.packed.resize(user.size());
+  for (size_t i = 0; i < user.size(); ++i) {
+    const auto& c = cols[i];
+    const auto& d = b.cols[i];
+    const std::string where = "append: column '" + c.spec.path + "'";
+    if (d.typed && d.type != c.spec.type)
+      throw InputError(path, where + " given " + col_type_name(d.type) + " values, holds " +
+                                 col_type_name(c.spec.type));
+    st.nrows[i] = column_rows(b, i, where);
+    const uint64_t elems = static_cast<uint64_t>(st.nrows[i]) * c.elems;
+    const bool ok = c.spec.type == ColType::Str ? d.strings.size() == elems
+                                                : d.bytes.size() == elems * col_type_size(c.spec.type);
+    if (!ok)
+      throw InputError(path, where + ": expected " + std::to_string(elems) + " " +
+                                 col_type_name(c.spec.type) + " values");
+    if (c.spec.type == ColType::Str) st.packed[i] = pack_strings(c.spec, d.strings, path);
+  }
+  st.offsets.resize(groups.size());
+  st.counts.resize(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) {
+    st.counts[g] = b.cols[static_cast<size_t>(groups[g].members.front())].counts;
+    int64_t at = groups[g].total;
+    for (int64_t k : st.counts[g]) {
+      st.offsets[g].push_back(at);
+      at += k;
+    }
+  }
+  return st;
+}
+
+// Writes column i of a staged batch after the committed rows (not flushed).
+void ResultsStore::Impl::write_column(const StoreBatch& b, const Staged& st, size_t i) {
+  Col& c = cols[i];
+  if (i < user.size()) {
+    const int64_t start = c.spec.ragged ? groups[static_cast<size_t>(c.group)].total : rows;
+    const void* data = c.spec.type == ColType::Str ? static_cast<const void*>(st.packed[i].data())
+                                                   : b.cols[i].bytes.data();
+    write_rows(c, start, st.nrows[i], data);
+    return;
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (static_cast<int>(i) == groups[g].offset_col) write_rows(c, rows, b.n, st.offsets[g].data());
+    if (static_cast<int>(i) == groups[g].count_col) write_rows(c, rows, b.n, st.counts[g].data());
+  }
+}
+
 void ResultsStore::append(const StoreBatch& b) {
   Impl& s = *impl_;
   if (s.failed) throw StoreError(s.path, "an earlier append failed; reopen the store to go on");
@@ -443,72 +525,16 @@ void ResultsStore::append(const StoreBatch& b) {
     throw InputError(s.path, "append: a batch has " + std::to_string(b.cols.size()) +
                                  " columns, the store " + std::to_string(s.user.size()));
   if (b.n == 0) return;
-  // Check everything before writing anything.
-  std::vector<int64_t> nrows(s.user.size());
-  std::vector<std::string> packed(s.user.size());  // Str columns, fixed-length
-  for (size_t i = 0; i < s.user.size(); ++i) {
-    const auto& c = s.cols[i];
-    const auto& d = b.cols[i];
-    const std::string where = "append: column '" + c.spec.path + "'";
-    if (d.typed && d.type != c.spec.type)
-      throw InputError(s.path, where + " given " + col_type_name(d.type) + " values, holds " +
-                                   col_type_name(c.spec.type));
-    nrows[i] = b.n;
-    if (c.spec.ragged) {
-      if (d.counts.size() != static_cast<size_t>(b.n))
-        throw InputError(s.path, where + ": needs one row count per probe");
-      nrows[i] = 0;
-      for (int64_t k : d.counts) {
-        if (k < 0) throw InputError(s.path, where + ": negative row count");
-        nrows[i] += k;
-      }
-      const int first = s.groups[static_cast<size_t>(c.group)].members.front();
-      if (d.counts != b.cols[static_cast<size_t>(first)].counts)
-        throw InputError(s.path, where + ": row counts differ from those of '" +
-                                     s.cols[static_cast<size_t>(first)].spec.path + "'");
-    }
-    const uint64_t elems = static_cast<uint64_t>(nrows[i]) * c.elems;
-    const bool ok = c.spec.type == ColType::Str
-                        ? d.strings.size() == elems
-                        : d.bytes.size() == elems * col_type_size(c.spec.type);
-    if (!ok)
-      throw InputError(s.path, where + ": expected " + std::to_string(elems) + " " +
-                                   col_type_name(c.spec.type) + " values");
-    if (c.spec.type == ColType::Str) packed[i] = pack_strings(c.spec, d.strings, s.path);
-  }
-  // Offsets and counts of the ragged groups.
-  std::vector<std::vector<int64_t>> offsets(s.groups.size()), counts(s.groups.size());
-  for (size_t g = 0; g < s.groups.size(); ++g) {
-    counts[g] = b.cols[static_cast<size_t>(s.groups[g].members.front())].counts;
-    int64_t at = s.groups[g].total;
-    for (int64_t k : counts[g]) {
-      offsets[g].push_back(at);
-      at += k;
-    }
-  }
+  const Impl::Staged st = s.stage(b);  // everything checked before anything is written
   try {
-    auto write_col = [&](size_t i) {
-      Impl::Col& c = s.cols[i];
-      if (i < s.user.size()) {
-        const auto& d = b.cols[i];
-        const int64_t start = c.spec.ragged ? s.groups[static_cast<size_t>(c.group)].total : s.rows;
-        s.write_rows(c, start, nrows[i],
-                     c.spec.type == ColType::Str ? static_cast<const void*>(packed[i].data()) : d.bytes.data());
-        return;
-      }
-      for (size_t g = 0; g < s.groups.size(); ++g) {
-        if (static_cast<int>(i) == s.groups[g].offset_col) s.write_rows(c, s.rows, b.n, offsets[g].data());
-        if (static_cast<int>(i) == s.groups[g].count_col) s.write_rows(c, s.rows, b.n, counts[g].data());
-      }
-    };
     for (size_t i = 0; i < s.cols.size(); ++i)
-      if (static_cast<int>(i) != s.index_col) write_col(i);
+      if (static_cast<int>(i) != s.index_col) s.write_column(b, st, i);
     // Datasets are flushed one by one, each its chunks before its metadata: a failed
     // chunk write stops there, before a chunk index could point at it.
     for (size_t i = 0; i < s.cols.size(); ++i)
       if (static_cast<int>(i) != s.index_col) s.flush_dataset(s.cols[i]);
     s.flush("data columns");
-    write_col(static_cast<size_t>(s.index_col));
+    s.write_column(b, st, static_cast<size_t>(s.index_col));
     s.flush_dataset(s.cols[static_cast<size_t>(s.index_col)]);
     s.flush("commit");
   } catch (...) {
@@ -517,7 +543,7 @@ void ResultsStore::append(const StoreBatch& b) {
   }
   s.rows += b.n;
   for (size_t g = 0; g < s.groups.size(); ++g)
-    if (!offsets[g].empty()) s.groups[g].total = offsets[g].back() + counts[g].back();
+    if (!st.offsets[g].empty()) s.groups[g].total = st.offsets[g].back() + st.counts[g].back();
 }
 
 void ResultsStore::set_attrs(const Attrs& attrs) {
