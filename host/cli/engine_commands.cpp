@@ -94,7 +94,7 @@ bool wants_gpu(int argc, char** argv, const std::string& fallback) {
 }  // namespace
 
 bool front_end_command(const std::string& name) {
-  return name == "env" || name == "weights" || name == "align" || name == "correlate";
+  return name == "env" || name == "weights" || name == "align" || name == "correlate" || name == "simplex";
 }
 
 bool needs_engine(int argc, char** argv) {
@@ -102,6 +102,7 @@ bool needs_engine(int argc, char** argv) {
   const std::string sub = argv[1];
   if (sub == "env") return kEngineHasCuda && nvidia_gpu_present();  // libtorch's and CUDA's view
   if (sub == "weights") return has_option(argc, argv, "--export-legacy") || wants_gpu(argc, argv, "auto");
+  if (sub == "simplex") return has_option(argc, argv, "--cm-compat") || wants_gpu(argc, argv, "auto");
   if (front_end_command(sub)) return false;
   for (const EngineCommand& c : engine_commands())
     if (sub == c.name) return true;

@@ -25,8 +25,9 @@ bool front_end_command(const std::string& name);
 
 // Whether arguments argv[1..] ask for the engine: an engine command the front end does not
 // run, `score` with --model or a CUDA --device, `weights` with --export-legacy (a torch
-// pickle) or a GPU --device (cuda[:N], or auto with a GPU and a CUDA engine), `env` on a
-// machine with an NVIDIA GPU (libtorch's and CUDA's own view of it).
+// pickle) or a GPU --device (cuda[:N], or auto with a GPU and a CUDA engine), `simplex`
+// with --cm-compat (torch's RNG) or a GPU --device, `env` on a machine with an NVIDIA GPU
+// (libtorch's and CUDA's own view of it).
 bool needs_engine(int argc, char** argv);
 
 // OpenMP threads that sleep when idle: sets OMP_WAIT_POLICY=passive unless it is set

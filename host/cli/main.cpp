@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   actions[app.get_subcommand("weights")] = qk::add_weights_command(app);
   actions[app.get_subcommand("align")] = qk::add_align_command(app);
   actions[app.get_subcommand("correlate")] = qk::add_correlate_command(app);
+  actions[app.get_subcommand("simplex")] = qk::add_simplex_command(app);
 #if defined(QKGEOM_FRONT_END)
   for (const qk::EngineCommand& c : qk::engine_commands())  // listed here, run by the engine
     if (!qk::front_end_command(c.name)) app.add_subcommand(c.name, c.description)->allow_extras();
@@ -47,7 +48,6 @@ int main(int argc, char** argv) {
   actions[app.get_subcommand("capture")] = qk::add_capture_command(app);
   actions[app.get_subcommand("sweep")] = qk::add_sweep_command(app);
 #if defined(QKGEOM_WITH_TORCH)
-  actions[app.get_subcommand("simplex")] = qk::add_simplex_command(app);
   actions[app.get_subcommand("headdim-sweep")] = qk::add_headdim_command(app);
   actions[app.get_subcommand("inspect")] = qk::add_inspect_command(app);
 #endif

@@ -7,16 +7,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <algorithm>
 #include <map>
 #include <stdexcept>
-
-#include <ATen/ATen.h>
+#include <vector>
 
 #include "bo/backend.hpp"
-#include "checkpoint.hpp"
 #include "finite_check.hpp"
 #include "h5_arrays.hpp"
 #include "h5_util.hpp"
+#include "hf_tensor_names.hpp"
+#include "hf_weights.hpp"
 #include "input_error.hpp"
 #include "progress.hpp"
 #include "run_record.hpp"
@@ -28,36 +29,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Names {
-  std::string embed, q, k, v, o;
-};
-
-Names tensor_names(const Checkpoint& ckpt, int64_t l) {
-  const std::string n = std::to_string(l);
-  if (ckpt.config().arch == Architecture::Bert) {
-    const bool bare = ckpt.has("embeddings.word_embeddings.weight") ||
-                      ckpt.has("encoder.layer.0.attention.self.query.weight");
-    const std::string pre = bare ? "" : "bert.";
-    const std::string a = pre + "encoder.layer." + n + ".attention.";
-    return {pre + "embeddings.word_embeddings.weight", a + "self.query.weight", a + "self.key.weight",
-            a + "self.value.weight", a + "output.dense.weight"};
-  }
-  const bool model = ckpt.has("model.embed_tokens.weight") || ckpt.has("model.layers.0.self_attn.q_proj.weight");
-  const std::string m = model ? "model." : "";
-  const std::string p = m + "layers." + n + ".self_attn.";
-  return {m + "embed_tokens.weight", p + "q_proj.weight", p + "k_proj.weight", p + "v_proj.weight",
-          p + "o_proj.weight"};
+// Rows [r0, r0 + rows) and columns [c0, c0 + cols) of the row-major m [.][stride], copied.
+std::vector<float> block(const std::vector<float>& m, int64_t stride, int64_t r0, int64_t rows, int64_t c0,
+                         int64_t cols) {
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy_n(m.begin() + (r0 + r) * stride + c0, cols, out.begin() + r * cols);
+  return out;
 }
 
 class Runner {
  public:
   Runner(const SimplexJobOptions& o, SimplexJobResult* out) : o_(o), out_(out) {}
 
+  // The statistic and baseline of the row-major matrix m [rows][dim].
   void measure(const std::string& name, int64_t layer, int64_t head, const std::string& kind,
-               const at::Tensor& m) {
-    const at::Tensor c = m.to(at::kFloat).contiguous();
-    SimplexRow row{name, layer, head, kind, c.size(0), c.size(1), {}};
-    const SimplexStat s = simplex_statistic(c.data_ptr<float>(), row.rows, row.dim, o_.simplex);
+               const std::vector<float>& m, int64_t rows, int64_t dim) {
+    SimplexRow row{name, layer, head, kind, rows, dim, {}};
+    const SimplexStat s = simplex_statistic(m.data(), row.rows, row.dim, o_.simplex);
     row.r.cv = s.cv;
     row.r.valid = s.valid;
     const auto key = std::make_pair(row.rows, row.dim);
@@ -82,30 +71,32 @@ class Runner {
 };
 
 void weights(Runner& run, const SimplexJobOptions& o) {
-  Checkpoint ckpt(o.model);
+  HfWeights ckpt(o.model);
   const ModelConfig& c = ckpt.config();
+  const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
   const int64_t L = c.num_layers, Hq = c.num_heads, Hkv = c.num_kv_heads, d = c.head_dim,
                 N = c.hidden_size, V = c.vocab_size;
   if (L <= 0 || Hq <= 0 || Hkv <= 0 || d <= 0 || N <= 0 || V <= 0)
     throw InputError(c.path, "layers, heads, kv heads, head_dim, hidden and vocab size must be positive");
   const auto load = [&](const std::string& name, int64_t r, int64_t k) {
-    const at::Tensor t = ckpt.load(name, {r, k}, c10::kCPU, at::kFloat).contiguous();
-    check_finite_weight(o.model, name, t.data_ptr<float>(), {r, k});  // file, tensor, index
+    std::vector<float> t = ckpt.load_f32(name, {r, k});
+    check_finite_weight(o.model, name, t.data(), {r, k});  // file, tensor, index
     return t;
   };
-  run.measure("embed_tokens", -1, -1, "weight", load(tensor_names(ckpt, 0).embed, V, N));
+  run.measure("embed_tokens", -1, -1, "weight", load(names.embed(), V, N), V, N);
   run.progress("embeddings");
   for (int64_t l = 0; l < L; ++l) {
-    const Names nm = tensor_names(ckpt, l);
-    const at::Tensor wq = load(nm.q, Hq * d, N), wk = load(nm.k, Hkv * d, N),
-                     wv = load(nm.v, Hkv * d, N), wo = load(nm.o, N, Hq * d);
-    run.measure("q_proj", l, -1, "weight", wq);
-    run.measure("k_proj", l, -1, "weight", wk);
-    run.measure("v_proj", l, -1, "weight", wv);
-    for (int64_t h = 0; h < Hq; ++h) run.measure("q_proj.head", l, h, "weight", wq.slice(0, h * d, (h + 1) * d));
-    for (int64_t g = 0; g < Hkv; ++g) run.measure("k_proj.head", l, g, "weight", wk.slice(0, g * d, (g + 1) * d));
-    for (int64_t g = 0; g < Hkv; ++g) run.measure("v_proj.head", l, g, "weight", wv.slice(0, g * d, (g + 1) * d));
-    for (int64_t h = 0; h < Hq; ++h) run.measure("o_proj.head", l, h, "weight", wo.slice(1, h * d, (h + 1) * d));
+    const HfAttentionNames nm = names.attention(l);
+    const std::vector<float> wq = load(nm.q, Hq * d, N), wk = load(nm.k, Hkv * d, N),
+                             wv = load(nm.v, Hkv * d, N), wo = load(nm.o, N, Hq * d);
+    run.measure("q_proj", l, -1, "weight", wq, Hq * d, N);
+    run.measure("k_proj", l, -1, "weight", wk, Hkv * d, N);
+    run.measure("v_proj", l, -1, "weight", wv, Hkv * d, N);
+    for (int64_t h = 0; h < Hq; ++h) run.measure("q_proj.head", l, h, "weight", block(wq, N, h * d, d, 0, N), d, N);
+    for (int64_t g = 0; g < Hkv; ++g) run.measure("k_proj.head", l, g, "weight", block(wk, N, g * d, d, 0, N), d, N);
+    for (int64_t g = 0; g < Hkv; ++g) run.measure("v_proj.head", l, g, "weight", block(wv, N, g * d, d, 0, N), d, N);
+    for (int64_t h = 0; h < Hq; ++h)
+      run.measure("o_proj.head", l, h, "weight", block(wo, Hq * d, 0, N, h * d, d), N, d);
     run.progress("layer " + std::to_string(l + 1) + "/" + std::to_string(L) + " weights");
   }
 }
@@ -148,10 +139,10 @@ std::vector<uint8_t> ok_probes(hid_t f, const std::string& path, size_t probes) 
 
 // InputError naming the file, dataset, token row, layer, head and dim of the first
 // non-finite value of rows [tokens, H, d] (token row `tok[i]` of the dataset).
-void require_finite_activations(const at::Tensor& rows, const std::vector<int64_t>& tok, const std::string& ds,
-                                int64_t layer, const std::string& path) {
-  const float* x = rows.data_ptr<float>();
-  const int64_t n = rows.numel(), H = rows.size(1), d = rows.size(2);
+void require_finite_activations(const std::vector<float>& rows, int64_t H, int64_t d, const std::vector<int64_t>& tok,
+                                const std::string& ds, int64_t layer, const std::string& path) {
+  const float* x = rows.data();
+  const int64_t n = static_cast<int64_t>(rows.size());
   if (all_finite(x, n)) return;
   int64_t i = 0;
   while (all_finite(x + i, 1)) ++i;
@@ -182,7 +173,6 @@ void activations(Runner& run, const std::string& path) {
       if (o < 0 || c < 0 || o + c > T) throw InputError(path, ds + ": probe rows past the dataset");
       for (int64_t t = o; t < o + c; ++t) tok.push_back(t);
     }
-    const at::Tensor take = at::tensor(tok, at::kLong);
     std::vector<float> layer(static_cast<size_t>(T * H * d));
     for (int64_t l = 0; l < L; ++l) {
       const hsize_t start[4] = {0, static_cast<hsize_t>(l), 0, 0}, count[4] = {dims[0], 1, dims[2], dims[3]};
@@ -194,10 +184,12 @@ void activations(Runner& run, const std::string& path) {
         h5::check_status(H5Dread(dset.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT,
                                  layer.data()),
                          path, "read " + ds);
-      const at::Tensor rows = at::from_blob(layer.data(), {T, H, d}, at::kFloat).index_select(0, take);
-      require_finite_activations(rows, tok, ds, l, path);
+      const int64_t n = static_cast<int64_t>(tok.size());
+      std::vector<float> rows(static_cast<size_t>(n * H * d));  // the kept token rows [n][H][d]
+      for (int64_t i = 0; i < n; ++i) std::copy_n(layer.begin() + tok[i] * H * d, H * d, rows.begin() + i * H * d);
+      require_finite_activations(rows, H, d, tok, ds, l, path);
       for (int64_t h = 0; h < H; ++h)
-        run.measure(std::string("act.") + which, l, h, "activation", rows.select(1, h));
+        run.measure(std::string("act.") + which, l, h, "activation", block(rows, H * d, 0, n, h * d, d), n, d);
       run.progress(std::string("layer ") + std::to_string(l + 1) + "/" + std::to_string(L) + " activations " + which);
     }
   }
