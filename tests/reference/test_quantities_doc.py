@@ -6,7 +6,8 @@ writes and what the docs say:
 - a sweep on the tiny Qwen3 stores exactly the registry's columns (dtype, dims, units,
   description, `labels` of bo/features and bo/features7), `export --csv` puts each in its
   table and column, with a `feature_label` column, and `score --json` has each JSON field
-  with the stored row's shape;
+  with the stored row's shape; stores without `labels` (v3 before the registry) merge
+  with newer shards and export;
 - every JSON output carries the same `engine` block (name, version, sha, device, threads);
 - root attributes: one type per name across a sweep store, STATIC.h5 and a simplex file
   (h5py's str for variable-length strings, bytes only for the fixed-length end-of-run
@@ -105,6 +106,25 @@ def test_sweep_columns(rows, h5, tmp):
           "bo_per_feature.csv: feature_label names each entry")
 
 
+def test_older_v3(model, probes, tmp):
+    """Stores written before the registry (v3, no `labels`) still merge and export."""
+    shards = [os.path.join(tmp, f"shard{i}.h5") for i in range(2)]
+    for i, out in enumerate(shards):
+        r = qk("sweep", "--model", model, "--probes", probes, "--out", out, "--device", "cpu", "--shard", f"{i}/2")
+        check(r.returncode == 0, f"sweep --shard {i}/2 ({r.stderr.strip()[-200:]})")
+    with h5py.File(shards[1], "r+") as f:
+        for c in ("bo/features", "bo/features7"):
+            del f[c].attrs["labels"]
+    merged, out = os.path.join(tmp, "merged.h5"), os.path.join(tmp, "csv_old")
+    r = qk("merge", merged, *shards)
+    check(r.returncode == 0, f"merge of a store with labels and one without ({r.stderr.strip()[-200:]})")
+    e = qk("export", shards[1], "--csv", out)
+    with open(os.path.join(out, "bo_per_feature.csv"), newline="") as fh:
+        header = next(csv.reader(fh)) if e.returncode == 0 else []
+    check(e.returncode == 0 and header == ["index", "id", "feature", "features"],
+          f"export of a store without labels: {header}")
+
+
 def rows_labels(h5, col):
     with h5py.File(h5, "r") as f:
         return [x.decode() if isinstance(x, bytes) else x for x in f[col].attrs["labels"]]
@@ -180,6 +200,7 @@ def main():
                   "sweep --json engine block")
             test_sweep_columns(rows, h5, tmp)
             test_score_json(rows, model, h5)
+            test_older_v3(model, probes, tmp)
         static, simplex = os.path.join(tmp, "STATIC.h5"), os.path.join(tmp, "simplex.h5")
         w = qk("weights", "--model", model, "--out", static, "--topk", "4", "--json")
         check(w.returncode == 0 and set(json.loads(w.stdout).get("engine", {})) == ENGINE_KEYS,
