@@ -44,6 +44,7 @@ class Bpe : public Model {
   };
   ResolvedMerge resolve_merge(const nlohmann::json& m, const std::string& prefix, size_t i) const;
   void merge_word(const std::string& word, std::vector<int32_t>& out) const;
+  std::vector<int32_t> initial_ids(const std::string& word) const;
 
   std::unordered_map<std::string, int32_t> vocab_;
   std::unordered_map<int32_t, std::string> id_to_token_;
@@ -157,14 +158,12 @@ struct Candidate {
   bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
 };
 
-void Bpe::merge_word(const std::string& word, std::vector<int32_t>& out) const {
-  std::vector<Symbol> syms;
-  syms.reserve(word.size());
-  auto add = [&](int32_t id) {
-    const int n = static_cast<int>(syms.size());
-    syms.push_back({id, n - 1, -1, true});
-    if (n > 0) syms[n - 1].next = n;
-  };
+// The word's symbols before any merge: one vocab id per character (continuing-subword
+// prefix and end-of-word suffix applied), else its bytes (byte_fallback), else unk (fused
+// when fuse_unk).
+std::vector<int32_t> Bpe::initial_ids(const std::string& word) const {
+  std::vector<int32_t> ids;
+  ids.reserve(word.size());
   int32_t pending_unk = -1;
   size_t i = 0;
   while (i < word.size()) {
@@ -175,25 +174,35 @@ void Bpe::merge_word(const std::string& word, std::vector<int32_t>& out) const {
     if (i >= word.size()) s += suffix_;
     const int32_t id = token_to_id(s);
     if (id >= 0) {
-      if (pending_unk >= 0) add(pending_unk);
+      if (pending_unk >= 0) ids.push_back(pending_unk);
       pending_unk = -1;
-      add(id);
+      ids.push_back(id);
       continue;
     }
     if (byte_fallback_) {
       bool all = true;
       for (unsigned char c : s) all = all && byte_ids_[c] >= 0;
       if (all) {
-        for (unsigned char c : s) add(byte_ids_[c]);
+        for (unsigned char c : s) ids.push_back(byte_ids_[c]);
         continue;
       }
     }
     if (unk_id_ >= 0) {
-      if (pending_unk >= 0 && !fuse_unk_) add(pending_unk);
+      if (pending_unk >= 0 && !fuse_unk_) ids.push_back(pending_unk);
       pending_unk = unk_id_;
     }
   }
-  if (pending_unk >= 0) add(pending_unk);
+  if (pending_unk >= 0) ids.push_back(pending_unk);
+  return ids;
+}
+
+// Applies the merges to `word`, lowest rank first (leftmost on ties), appending ids to out.
+void Bpe::merge_word(const std::string& word, std::vector<int32_t>& out) const {
+  const std::vector<int32_t> ids = initial_ids(word);
+  std::vector<Symbol> syms;
+  syms.reserve(ids.size());
+  for (size_t n = 0; n < ids.size(); ++n)
+    syms.push_back({ids[n], static_cast<int>(n) - 1, n + 1 < ids.size() ? static_cast<int>(n) + 1 : -1, true});
 
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue;
   auto push_pair = [&](int left) {
