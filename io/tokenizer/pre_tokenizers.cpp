@@ -222,6 +222,43 @@ Behavior read_behavior(const nlohmann::json& j, const std::string& where, Behavi
   unsupported(where + ".behavior", "split behavior \"" + b + "\"");
 }
 
+// A "Split" pre-tokenizer: a literal {"String"} or {"Regex"} pattern, behavior, invert.
+std::unique_ptr<PreTokenizer> make_split(const nlohmann::json& j, const std::string& where) {
+  const nlohmann::json& p = json_field(j, "pattern", where);
+  std::string pattern;
+  if (p.is_object() && p.contains("String") && p["String"].is_string())
+    pattern = regex_escape(p["String"].get<std::string>());
+  else if (p.is_object() && p.contains("Regex") && p["Regex"].is_string())
+    pattern = p["Regex"].get<std::string>();
+  else
+    throw InputError(where + ".pattern", "expected {\"String\": ...} or {\"Regex\": ...}");
+  try {
+    return std::make_unique<RegexSplitPre>(pattern, read_behavior(j, where, Behavior::Isolated),
+                                           json_bool(j, "invert", false, where));
+  } catch (const std::invalid_argument& e) {
+    throw InputError(where + ".pattern", e.what());
+  }
+}
+
+// A "Metaspace" pre-tokenizer: replacement, prepend_scheme (or the older add_prefix_space), split.
+std::unique_ptr<PreTokenizer> make_metaspace(const nlohmann::json& j, const std::string& where) {
+  const std::string repl = json_string(j, "replacement", where);
+  PrependScheme scheme =
+      json_bool(j, "add_prefix_space", true, where) ? PrependScheme::Always : PrependScheme::Never;
+  if (j.contains("prepend_scheme")) {
+    const std::string s = json_string(j, "prepend_scheme", where);
+    if (s == "always")
+      scheme = PrependScheme::Always;
+    else if (s == "first")
+      scheme = PrependScheme::First;
+    else if (s == "never")
+      scheme = PrependScheme::Never;
+    else
+      unsupported(where + ".prepend_scheme", "prepend scheme \"" + s + "\"");
+  }
+  return std::make_unique<MetaspacePre>(repl, scheme, json_bool(j, "split", true, where));
+}
+
 }  // namespace
 
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const std::string& where) {
@@ -236,22 +273,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const 
         parts.push_back(std::move(p));
     return std::make_unique<SequencePre>(std::move(parts));
   }
-  if (type == "Split") {
-    const nlohmann::json& p = json_field(j, "pattern", where);
-    std::string pattern;
-    if (p.is_object() && p.contains("String") && p["String"].is_string())
-      pattern = regex_escape(p["String"].get<std::string>());
-    else if (p.is_object() && p.contains("Regex") && p["Regex"].is_string())
-      pattern = p["Regex"].get<std::string>();
-    else
-      throw InputError(where + ".pattern", "expected {\"String\": ...} or {\"Regex\": ...}");
-    try {
-      return std::make_unique<RegexSplitPre>(pattern, read_behavior(j, where, Behavior::Isolated),
-                                             json_bool(j, "invert", false, where));
-    } catch (const std::invalid_argument& e) {
-      throw InputError(where + ".pattern", e.what());
-    }
-  }
+  if (type == "Split") return make_split(j, where);
   if (type == "ByteLevel")
     return std::make_unique<ByteLevelPre>(json_bool(j, "add_prefix_space", true, where),
                                           json_bool(j, "use_regex", true, where));
@@ -269,23 +291,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const 
     const bool individual = json_bool(j, "individual_digits", false, where);
     return std::make_unique<CharSplitPre>(is_numeric, individual ? Behavior::Isolated : Behavior::Contiguous);
   }
-  if (type == "Metaspace") {
-    const std::string repl = json_string(j, "replacement", where);
-    PrependScheme scheme =
-        json_bool(j, "add_prefix_space", true, where) ? PrependScheme::Always : PrependScheme::Never;
-    if (j.contains("prepend_scheme")) {
-      const std::string s = json_string(j, "prepend_scheme", where);
-      if (s == "always")
-        scheme = PrependScheme::Always;
-      else if (s == "first")
-        scheme = PrependScheme::First;
-      else if (s == "never")
-        scheme = PrependScheme::Never;
-      else
-        unsupported(where + ".prepend_scheme", "prepend scheme \"" + s + "\"");
-    }
-    return std::make_unique<MetaspacePre>(repl, scheme, json_bool(j, "split", true, where));
-  }
+  if (type == "Metaspace") return make_metaspace(j, where);
   unsupported(where + ".type",
               "pre_tokenizer type \"" + type +
                   "\" (supported: Sequence, Split, ByteLevel, "
