@@ -7,6 +7,10 @@ Cases (each process run REPS times under GNU time; median wall time and the larg
 RSS):
   --help                      qkgeom vs qkgeom-engine
   score --snapshot SMALL      qkgeom vs qkgeom-engine (tests/fixtures/minilm_demo.safetensors)
+  weights TINY                qkgeom vs qkgeom-engine, --device cpu, on the 2-layer Qwen3
+                              fixture (tests/fixtures/models/qwen3), --force into one file
+  align TINY                  qkgeom vs qkgeom-engine, --json, on that STATIC.h5 (--force)
+  env                         qkgeom vs qkgeom-engine, --json
   score --lem-compat GEMMA    qkgeom vs the seed's Go harness (scripts/seed_go: reads raw
                               f32 keys, prints the seed's BOResult), 26 layers, 1 KV head,
                               d 256, S 1024, random keys; skipped without go or the seed
@@ -64,12 +68,25 @@ def gemma_snapshot(folder):
     return snap, raw
 
 
+def analysis_cases(qk, engine, folder):
+    """The analyses that run no model: the front end runs them in process (no libtorch)."""
+    model = str(ROOT / "tests" / "fixtures" / "models" / "qwen3")
+    static = os.path.join(folder, "STATIC.h5")
+    weights = ["weights", "--model", model, "--out", static, "--device", "cpu", "--force", "--json"]
+    subprocess.run([qk, *weights], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    align = ["align", "--static", static, "--json", "--force"]
+    return [("weights (tiny Qwen3, cpu)", [qk, *weights], "qkgeom-engine, same", [engine, *weights]),
+            ("align (tiny Qwen3)", [qk, *align], "qkgeom-engine, same", [engine, *align]),
+            ("env", [qk, "env", "--json"], "qkgeom-engine, same", [engine, "env", "--json"])]
+
+
 def cases(build, folder):
     qk, engine = str(build / "qkgeom"), str(build / "qkgeom-engine")
     small = str(ROOT / "tests" / "fixtures" / "minilm_demo.safetensors")
     out = [("--help", [qk, "--help"], "qkgeom-engine --help", [engine, "--help"]),
            ("score --snapshot (small)", [qk, "score", "--snapshot", small, "--json"],
             "qkgeom-engine, same", [engine, "score", "--snapshot", small, "--json"])]
+    out += analysis_cases(qk, engine, folder)
     try:
         import seed_go
         seed = seed_go.build(os.path.join(str(build), "seed_go"))

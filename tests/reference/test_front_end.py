@@ -5,7 +5,11 @@
   the pid qkgeom got reaches the sweep), `sweep --help` is the engine's;
 - `score --snapshot` gives the engine's JSON numbers exactly;
 - without qkgeom-engine beside it, an engine command exits 4 naming the missing file, and
-  the front end's own commands still run."""
+  the front end's own commands still run;
+- the analyses without a model (weights, align, correlate, simplex, env) run in the front end
+  (they work with no engine beside it) and give the engine's numbers; what needs libtorch or
+  a GPU (simplex --cm-compat, weights --export-legacy, --device cuda) is handed to the engine
+  and gives the engine's result."""
 import json
 import os
 import shutil
@@ -28,6 +32,85 @@ def check(ok, what):
 
 def run(args, **kw):
     return subprocess.run(args, capture_output=True, text=True, **kw)
+
+
+def numbers(j):
+    """A --json object without what differs between runs and binaries (timings, engine block)."""
+    j = dict(j)
+    for k in ("timing", "engine", "out", "static", "file"):  # the output paths differ too
+        j.pop(k, None)
+    return j
+
+
+def close(a, b):
+    """Equal structure and strings; numbers within 1e-12 relative (the engine's LAPACK is the
+    one libtorch exports, the front end's OpenBLAS: the last bits of an SVD may differ)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return a == b or abs(a - b) <= 1e-12 * max(abs(a), abs(b)) + 1e-15
+    return a == b
+
+
+def same_json(a, b, what):
+    ok = a.returncode == 0 and b.returncode == 0
+    if ok:
+        ok = close(numbers(json.loads(a.stdout)), numbers(json.loads(b.stdout)))
+    check(ok, f"{what} ({a.returncode}: {a.stderr.strip()[-200:]} / {b.returncode}: {b.stderr.strip()[-200:]})")
+
+
+def analyses_in_front_end(qk, engine, lone, tmp):
+    """`lone` is the front end with no engine beside it: what runs there ran in process."""
+    model = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
+    static, static_e = os.path.join(tmp, "STATIC.h5"), os.path.join(tmp, "STATIC_engine.h5")
+    w = run([lone, "weights", "--model", model, "--out", static, "--device", "cpu", "--json"])
+    we = run([engine, "weights", "--model", model, "--out", static_e, "--device", "cpu", "--json"])
+    same_json(w, we, "weights runs in the front end and its summary equals the engine's")
+    if w.returncode == 0 and we.returncode == 0:
+        import h5py
+        import numpy as np
+        with h5py.File(static) as a, h5py.File(static_e) as b:
+            names = []
+            a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            diff = [n for n in names if n not in b or not np.allclose(a[n][()], b[n][()], rtol=1e-12, atol=1e-15,
+                                                                      equal_nan=True)]
+        check(names and not diff, f"weights: the front end's STATIC.h5 equals the engine's to 1e-12 ({diff[:4]})")
+    same_json(run([lone, "align", "--static", static, "--json"]), run([engine, "align", "--static", static_e, "--json"]),
+              "align runs in the front end and equals the engine's")
+    sweep = os.path.join(tmp, "sweep.h5")
+    with open(os.path.join(tmp, "q.jsonl"), "w") as f:
+        for i in range(12):
+            f.write(json.dumps({"id": f"q{i}", "ids": [1 + (i * 7 + j) % 50 for j in range(10)]}) + "\n")
+    r = run([qk, "sweep", "--model", model, "--probes", os.path.join(tmp, "q.jsonl"), "--out", sweep,
+             "--device", "cpu", "--quiet", "--save-kv", "qkv"])
+    check(r.returncode == 0, f"a tiny sweep for correlate and simplex --from ({r.stderr.strip()[-200:]})")
+    same_json(run([lone, "correlate", "--static", static, "--sweep", sweep, "--bootstrap", "50", "--json"]),
+              run([engine, "correlate", "--static", static, "--sweep", sweep, "--bootstrap", "50", "--json"]),
+              "correlate runs in the front end and equals the engine's")
+    simplex = ["simplex", "--model", model, "--from", sweep, "--samples", "60", "--null-trials", "2", "--json"]
+    same_json(run([lone, *simplex, "--device", "cpu", "--out", os.path.join(tmp, "sx.h5")]),
+              run([engine, *simplex, "--device", "cpu", "--out", os.path.join(tmp, "sx_e.h5")]),
+              "simplex (default mode) runs in the front end and equals the engine's")
+    env = run([lone, "env", "--json"])
+    check(env.returncode == 0 and json.loads(env.stdout).get("libtorch", {}).get("linked") is True,
+          f"env runs in the front end and reports the engine's libtorch ({env.returncode}: {env.stderr.strip()[-200:]})")
+
+    # Handed to the engine: with none beside the front end, exit 4 naming it; with it, its result.
+    cm = ["simplex", "--model", model, "--samples", "60", "--null-trials", "2", "--cm-compat", "--json"]
+    r = run([lone, *cm, "--out", os.path.join(tmp, "cm.h5")])
+    check(r.returncode == 4 and "qkgeom-engine" in r.stderr, f"simplex --cm-compat is the engine's ({r.returncode})")
+    same_json(run([qk, *cm, "--out", os.path.join(tmp, "cm.h5")]), run([engine, *cm, "--out", os.path.join(tmp, "cm_e.h5")]),
+              "simplex --cm-compat through the front end equals the engine's")
+    for args in (["weights", "--model", model, "--out", os.path.join(tmp, "L.h5"), "--export-legacy", os.path.join(tmp, "leg")],
+                 ["weights", "--model", model, "--out", os.path.join(tmp, "G.h5"), "--device", "cuda"],
+                 ["simplex", "--model", model, "--out", os.path.join(tmp, "G2.h5"), "--device=cuda:0"]):
+        r = run([lone, *args])
+        check(r.returncode == 4 and "qkgeom-engine" in r.stderr, f"{args[0]} {args[-2]} {args[-1]}: handed to the engine ({r.returncode})")
+    r = run([qk, "weights", "--model", model, "--out", os.path.join(tmp, "L.h5"), "--export-legacy", os.path.join(tmp, "leg")])
+    check(r.returncode == 0 and os.path.exists(os.path.join(tmp, "leg", "grams-eigdirs.pt")),
+          f"weights --export-legacy through the front end writes the torch pickle ({r.stderr.strip()[-200:]})")
 
 
 def main():
@@ -90,6 +173,7 @@ def main():
         check(r.returncode == 4 and "qkgeom-engine" in r.stderr, f"no engine beside it: exit 4 naming it ({r.returncode}: {r.stderr.strip()})")
         r = run([os.path.join(lone, "qkgeom"), "score", "--snapshot", small, "--json"])
         check(r.returncode == 0, "no engine beside it: score --snapshot still runs")
+        analyses_in_front_end(qk, engine, os.path.join(lone, "qkgeom"), tmp)
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         return 1
