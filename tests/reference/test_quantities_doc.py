@@ -9,7 +9,8 @@ writes and what the docs say:
   with the stored row's shape; stores without `labels` (v3 before the registry) merge
   with newer shards and export;
 - every JSON output carries the same `engine` block (name, version, sha, device, threads);
-- root attributes: one type per name across a sweep store, STATIC.h5 and a simplex file
+- root attributes: one type per name across a sweep store, STATIC.h5, a simplex file and a
+  headdim file
   (h5py's str for variable-length strings, bytes only for the fixed-length end-of-run
   attributes, integers as numpy int64)."""
 import csv
@@ -112,6 +113,8 @@ def test_older_v3(model, probes, tmp):
     for i, out in enumerate(shards):
         r = qk("sweep", "--model", model, "--probes", probes, "--out", out, "--device", "cpu", "--shard", f"{i}/2")
         check(r.returncode == 0, f"sweep --shard {i}/2 ({r.stderr.strip()[-200:]})")
+        if r.returncode != 0:
+            return
     with h5py.File(shards[1], "r+") as f:
         for c in ("bo/features", "bo/features7"):
             del f[c].attrs["labels"]
@@ -208,8 +211,13 @@ def main():
         s = qk("simplex", "--model", model, "--out", simplex, "--samples", "20", "--json")
         check(s.returncode == 0 and set(json.loads(s.stdout).get("engine", {})) == ENGINE_KEYS,
               f"simplex --json engine block ({s.stderr.strip()[-200:]})")
-        if r.returncode == 0 and w.returncode == 0 and s.returncode == 0:
-            test_attr_types({"sweep": h5, "STATIC.h5": static, "simplex": simplex})
+        headdim = os.path.join(tmp, "headdim.h5")
+        d = qk("headdim-sweep", "--dims", "8", "--heads", "1", "--epochs", "1", "--samples", "20", "--out", headdim,
+               "--json")
+        check(d.returncode == 0 and set(json.loads(d.stdout).get("engine", {})) == ENGINE_KEYS,
+              f"headdim-sweep --json engine block ({d.stderr.strip()[-200:]})")
+        if r.returncode == 0 and w.returncode == 0 and s.returncode == 0 and d.returncode == 0:
+            test_attr_types({"sweep": h5, "STATIC.h5": static, "simplex": simplex, "headdim": headdim})
     print(f"{len(FAILURES)} failures")
     return 1 if FAILURES else 0
 
