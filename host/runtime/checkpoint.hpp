@@ -8,8 +8,6 @@
 // mapping alive for as long as the tensor lives (the mapping is read-only: such weights
 // must never be written in place). Either way no second copy of a weight exists.
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
