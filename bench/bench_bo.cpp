@@ -128,20 +128,18 @@ std::vector<double> unit_vector(Rng& rng, int64_t n) {
 // rank-16 latents (|z B| ~ 1), e_i, f_i unit-scale noise, s_i, t_i log-normal position
 // magnitudes with a large first ("sink") position. Position cosines straddle 0.3 and
 // differ across layers, so every metric has something to measure.
-void make_clouds(const ModelShape& m, int64_t seq, uint64_t seed, qk::Tensor4f& k,
-                 qk::Tensor4f& v) {
-  const int L = m.layers, H = m.kv_heads;
-  const int64_t d = m.head_dim, rank = 16;
-  k.shape = {L, H, seq, d};
-  v.shape = k.shape;
-  k.data.assign(static_cast<size_t>(k.numel()), 0.0f);
-  v.data.assign(static_cast<size_t>(v.numel()), 0.0f);
+// The per-(layer, head) key means and per-layer amplitudes of make_clouds: a shared unit
+// direction, plus 0.6 x a per-layer random walk, plus 0.4 x a per-head direction.
+struct CloudMeans {
+  std::vector<std::vector<double>> mean;  // [L * H][d]
+  std::vector<double> amp;                // [L]
+};
 
+CloudMeans cloud_means(int L, int H, int64_t d, uint64_t seed) {
+  CloudMeans c{std::vector<std::vector<double>>(static_cast<size_t>(L) * H), std::vector<double>(L)};
   Rng top(seed);
   const std::vector<double> shared = unit_vector(top, d);
   std::vector<double> drift = unit_vector(top, d);
-  std::vector<std::vector<double>> means(static_cast<size_t>(L) * H);
-  std::vector<double> amp(L);
   for (int l = 0; l < L; ++l) {
     const std::vector<double> step = unit_vector(top, d);
     double ss = 0;
@@ -150,57 +148,71 @@ void make_clouds(const ModelShape& m, int64_t seq, uint64_t seed, qk::Tensor4f& 
       ss += drift[e] * drift[e];
     }
     for (auto& x : drift) x /= std::sqrt(ss);
-    amp[l] = std::max(0.2, 0.75 + 0.3 * std::sin(0.7 * l) + 0.1 * top.normal());
+    c.amp[l] = std::max(0.2, 0.75 + 0.3 * std::sin(0.7 * l) + 0.1 * top.normal());
     for (int h = 0; h < H; ++h) {
       const std::vector<double> own = unit_vector(top, d);
-      auto& mean = means[static_cast<size_t>(l) * H + h];
+      auto& mean = c.mean[static_cast<size_t>(l) * H + h];
       mean.resize(d);
       for (int64_t e = 0; e < d; ++e) mean[e] = shared[e] + 0.6 * drift[e] + 0.4 * own[e];
     }
   }
+  return c;
+}
+
+// One position of a head: the noise around the means, then the rank-16 latents through
+// the head's bases, then the position magnitudes s (k) and t (v). ki, vi: [d].
+void fill_position(Rng& rng, const std::vector<double>& kmean, const std::vector<double>& vmean, double amp,
+                   const std::vector<float>& basis_k, const std::vector<float>& basis_v, bool sink_pos,
+                   float* ki, float* vi) {
+  const int64_t d = static_cast<int64_t>(kmean.size()), rank = static_cast<int64_t>(basis_k.size()) / d;
+  const double zscale = 1.0 / std::sqrt(static_cast<double>(rank));
+  const double escale = 0.5 / std::sqrt(static_cast<double>(d));
+  std::vector<float> z(rank), y(rank);
+  for (int64_t r = 0; r < rank; ++r) {
+    z[r] = static_cast<float>(zscale * rng.normal());
+    y[r] = static_cast<float>(zscale * rng.normal());
+  }
+  const float s = static_cast<float>((sink_pos ? 6.0 : 1.0) * std::exp(0.3 * rng.normal()));
+  const float t = static_cast<float>(std::exp(0.3 * rng.normal()));
+  for (int64_t e = 0; e < d; ++e) {
+    ki[e] = static_cast<float>(amp * kmean[e] + escale * rng.normal());
+    vi[e] = static_cast<float>(0.3 * vmean[e] + escale * rng.normal());
+  }
+  for (int64_t r = 0; r < rank; ++r) {
+    const float* bk = basis_k.data() + r * d;
+    const float* bv = basis_v.data() + r * d;
+    const float zr = z[r], wr = 0.7f * (z[r] + y[r]);
+    for (int64_t e = 0; e < d; ++e) {
+      ki[e] += zr * bk[e];
+      vi[e] += wr * bv[e];
+    }
+  }
+  for (int64_t e = 0; e < d; ++e) {
+    ki[e] *= s;
+    vi[e] *= t;
+  }
+}
+
+void make_clouds(const ModelShape& m, int64_t seq, uint64_t seed, qk::Tensor4f& k,
+                 qk::Tensor4f& v) {
+  const int L = m.layers, H = m.kv_heads;
+  const int64_t d = m.head_dim, rank = 16;
+  k.shape = {L, H, seq, d};
+  v.shape = k.shape;
+  k.data.assign(static_cast<size_t>(k.numel()), 0.0f);
+  v.data.assign(static_cast<size_t>(v.numel()), 0.0f);
+  const CloudMeans means = cloud_means(L, H, d, seed);
 
   auto fill_head = [&](int64_t lh) {
-    const int l = static_cast<int>(lh / H);
     Rng rng(seed ^ (0x5851F42D4C957F2Dull * static_cast<uint64_t>(lh + 1)));
     std::vector<float> basis_k(rank * d), basis_v(rank * d);
     const double bscale = 1.0 / std::sqrt(static_cast<double>(d));
     for (auto& b : basis_k) b = static_cast<float>(bscale * rng.normal());
     for (auto& b : basis_v) b = static_cast<float>(bscale * rng.normal());
     const std::vector<double> vmean = unit_vector(rng, d);
-    const auto& kmean = means[lh];
-    const double zscale = 1.0 / std::sqrt(static_cast<double>(rank));
-    const double escale = 0.5 * bscale;
-    std::vector<float> z(rank), y(rank);
-    float* kh = k.data.data() + lh * seq * d;
-    float* vh = v.data.data() + lh * seq * d;
-    for (int64_t i = 0; i < seq; ++i) {
-      for (int64_t r = 0; r < rank; ++r) {
-        z[r] = static_cast<float>(zscale * rng.normal());
-        y[r] = static_cast<float>(zscale * rng.normal());
-      }
-      const double sink = i == 0 ? 6.0 : 1.0;
-      const float s = static_cast<float>(sink * std::exp(0.3 * rng.normal()));
-      const float t = static_cast<float>(std::exp(0.3 * rng.normal()));
-      float* ki = kh + i * d;
-      float* vi = vh + i * d;
-      for (int64_t e = 0; e < d; ++e) {
-        ki[e] = static_cast<float>(amp[l] * kmean[e] + escale * rng.normal());
-        vi[e] = static_cast<float>(0.3 * vmean[e] + escale * rng.normal());
-      }
-      for (int64_t r = 0; r < rank; ++r) {
-        const float* bk = basis_k.data() + r * d;
-        const float* bv = basis_v.data() + r * d;
-        const float zr = z[r], wr = 0.7f * (z[r] + y[r]);
-        for (int64_t e = 0; e < d; ++e) {
-          ki[e] += zr * bk[e];
-          vi[e] += wr * bv[e];
-        }
-      }
-      for (int64_t e = 0; e < d; ++e) {
-        ki[e] *= s;
-        vi[e] *= t;
-      }
-    }
+    for (int64_t i = 0; i < seq; ++i)
+      fill_position(rng, means.mean[lh], vmean, means.amp[lh / H], basis_k, basis_v, i == 0,
+                    k.data.data() + (lh * seq + i) * d, v.data.data() + (lh * seq + i) * d);
   };
 
   const int64_t heads_total = static_cast<int64_t>(L) * H;
