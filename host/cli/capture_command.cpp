@@ -8,12 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "bo/backend.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
 #include "finite_check.hpp"
 #include "output_path.hpp"
 #include "prompt_input.hpp"
 #include "snapshot_capture.hpp"
+#include "threads_option.hpp"
 
 namespace qk {
 
@@ -27,12 +29,14 @@ struct CaptureArgs {
   std::string out;
   std::string dtype;
   std::string device = "auto";
+  int threads = 0;  // --threads (0: the default)
   bool force = false;
 };
 
 int run_capture(const CaptureArgs& a) {
   snapshot_format_for(a.out);  // an unknown extension is a usage error, before any work
   check_new_output(a.out, a.force);
+  resolve_context(a.device, a.threads);
   const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids, a.ids_file);
   const PromptCapture c = capture_prompt(a.model, ids, a.device, a.dtype);
   check_capture_finite(c.snap, a.model);  // exit 3 / 4 naming layer, head, q/k/v and cause
@@ -62,6 +66,7 @@ Action add_capture_command(CLI::App& app) {
       ->required();
   sub->add_option("--dtype", args->dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)");
   sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  add_threads_option(sub, args->threads);
   sub->add_flag("--force", args->force, "replace --out when it exists (atomically)");
   return [args] { return run_capture(*args); };
 }

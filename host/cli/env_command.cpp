@@ -3,16 +3,17 @@
 
 #include <iostream>
 #include <memory>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "bo/gpu_stats.hpp"
 #include "commands.hpp"
+#include "cpu_budget.hpp"
 #include "engine_commands.hpp"
 #include "qkgeom/version.hpp"
 #include "run_record.hpp"
 #include "threads.hpp"
+#include "threads_option.hpp"
 #include "torch_info.hpp"
 
 namespace qk {
@@ -48,11 +49,13 @@ bool env_gpu(std::string* why) {
 #endif
 }
 
-int run_env(bool json) {
+int run_env(bool json, int threads) {
+  const ThreadChoice tc = resolve_threads(threads);  // what a computing command would apply
+  apply_threads(tc.threads);
   std::string why;
   const bool gpu = env_gpu(&why);
 #if defined(QKGEOM_FRONT_END)
-  const TorchInfo t = engine_torch_info(resolve_threads(0).threads);
+  const TorchInfo t = engine_torch_info(tc.threads);
 #else
   const TorchInfo t = torch_info();
 #endif
@@ -72,7 +75,10 @@ int run_env(bool json) {
   j["libtorch"] = {{"linked", t.linked}, {"version", t.version}, {"cuda_built", t.cuda_built},
                    {"cuda_devices", t.cuda_devices}, {"threads", t.threads}};
   j["hdf5"] = std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel);
-  j["cpu_threads"] = std::thread::hardware_concurrency();
+  j["cpu_threads"] = tc.threads;
+  j["threads_source"] = tc.source;
+  j["affinity_cpus"] = affinity_cpus();
+  j["omp_wait_policy"] = omp_wait_policy();
   if (json) {
     std::cout << j.dump() << "\n";
   } else {
@@ -85,7 +91,8 @@ int run_env(bool json) {
                            : "")
               << "\n"
               << "  HDF5: " << j["hdf5"].get<std::string>() << "\n"
-              << "  CPU threads: " << j["cpu_threads"] << "\n";
+              << "  CPU threads: " << tc.threads << " (from " << tc.source << "; " << affinity_cpus()
+              << " CPUs in the affinity mask; OMP_WAIT_POLICY " << omp_wait_policy() << ")\n";
   }
   return kExitOk;
 }
@@ -94,9 +101,11 @@ int run_env(bool json) {
 
 Action add_env_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
+  auto threads = std::make_shared<int>(0);
   CLI::App* sub = app.add_subcommand("env", engine_command_description("env"));
   sub->add_flag("--json", *json, "print one JSON object");
-  return [json] { return run_env(*json); };
+  add_threads_option(sub, *threads);
+  return [json, threads] { return run_env(*json, *threads); };
 }
 
 }  // namespace qk

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "bo/backend.hpp"
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
@@ -12,6 +13,7 @@
 #include "headdim_h5.hpp"
 #include "headdim_report.hpp"
 #include "headdim_sweep.hpp"
+#include "threads_option.hpp"
 
 namespace qk {
 
@@ -34,14 +36,14 @@ Action add_headdim_command(CLI::App& app) {
       ->capture_default_str()
       ->check(non_negative());
   sub->add_option("--device", a->o.device, "where the models train: auto, cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--threads", a->o.threads, "libtorch CPU threads (default: libtorch's); results are identical for one thread count")
-      ->check(non_negative());
+  add_threads_option(sub, a->o.threads);  // results are identical for one thread count
   sub->add_option("--out", a->out, "also write the results to this HDF5 file");
   sub->add_flag("--json", a->json, "print one JSON object instead of the tables");
   sub->add_flag("--quiet", a->quiet, "no progress on stderr");
   sub->add_flag("--force", a->force, "replace --out when it exists (atomically)");
   return [a] {
     a->o.progress = !a->quiet;
+    a->o.threads = resolve_context(a->o.device, a->o.threads).threads;
     check_headdim_options(a->o);
     if (!a->out.empty()) check_new_output(a->out, a->force);
     const HeaddimResult r = run_headdim_sweep(a->o);

@@ -16,12 +16,18 @@
 #include "input_error.hpp"
 #include "internal_error.hpp"
 #include "store_error.hpp"
+#if !defined(QKGEOM_FRONT_END)
+#include "torch_info.hpp"
+#endif
 #include "qkgeom/version.hpp"
 
 int main(int argc, char** argv) {
 #if defined(QKGEOM_FRONT_END)
   if (qk::needs_engine(argc, argv)) return qk::run_engine(argv);
-  if (argc > 1 && std::string(argv[1]) == "score") qk::passive_openmp(argv, true);  // its only OpenMP user
+  if (argc > 1 && (std::string(argv[1]) == "score" || (qk::front_end_command(argv[1]) && std::string(argv[1]) != "env")))
+    qk::passive_openmp(argv, true);  // the OpenMP users: libgomp reads it when it loads
+#else
+  qk::register_torch_threads();  // --threads reaches libtorch's pools (host/core/threads.hpp)
 #endif
   qk::set_command_line(argc, argv);
   // A file-size limit makes writes fail with EFBIG (a clear error) instead of killing us.

@@ -10,6 +10,7 @@
 
 #include "attn/attention_stats.hpp"
 #include "attn/snapshot_attention.hpp"
+#include "bo/backend.hpp"
 #include "bo/bo_metrics.hpp"
 #include "bo/bo_nonfinite.hpp"
 #include "bo/bo_report.hpp"
@@ -21,6 +22,7 @@
 #include "run_record.hpp"
 #include "snapshot.hpp"
 #include "snapshot_capture.hpp"
+#include "threads_option.hpp"
 
 namespace qk {
 
@@ -39,6 +41,7 @@ struct ScoreArgs {
   std::string mask;           // "" unless --mask is given
   std::string save_snapshot;  // --save-snapshot FILE with --model
   bool force = false;         // --force: replace an existing --save-snapshot file
+  int threads = 0;            // --threads (0: the default)
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -80,12 +83,13 @@ void check_metrics_finite(const BoResult& r, const AttentionStats* attn) {
 
 int run_score(const ScoreArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
+  const ExecContext ctx = resolve_context(a.bo.device, a.threads);
   std::optional<ModelInput> from_model;
   if (!a.model.empty()) from_model = prefill_prompt(a);
   const Snapshot snap = from_model ? std::move(from_model->snap) : load_snapshot(a.snapshot);
   const double load_ms = ms_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
-  const BoResult r = analyse_bo(snap, a.bo);
+  const BoResult r = analyse_bo(bo_input(snap), a.bo, ctx);
   const double compute_ms = ms_since(t1);
   std::optional<AttentionStats> attn;
   double attention_ms = 0.0;
@@ -97,7 +101,7 @@ int run_score(const ScoreArgs& a) {
                    : snapshot_attention_options(snap, {a.mask, a.attn.window, a.attn.scale},
                                                 a.bo.device, &note);
     if (!note.empty()) std::cerr << note << "\n";
-    attn = attention_stats(snap, o);
+    attn = attention_stats(attention_input(snap), o, ctx);
     attention_ms = ms_since(t2);
   }
   check_metrics_finite(r, attn ? &*attn : nullptr);
@@ -165,6 +169,7 @@ Action add_score_command(CLI::App& app) {
                                "reproduce the LEM seed exactly, quirks included");
   sub->add_option("--device", args->bo.device, "auto, cpu, cuda or cuda:N")
       ->capture_default_str();
+  add_threads_option(sub, args->threads);
   sub->add_option("--lock-threshold", args->bo.lock_threshold,
                   "phase-lock cosine threshold (default mode only)")
       ->capture_default_str()

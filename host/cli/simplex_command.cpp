@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "bo/backend.hpp"
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
@@ -14,6 +15,7 @@
 #include "output_path.hpp"
 #include "run_record.hpp"
 #include "simplex_matrices.hpp"
+#include "threads_option.hpp"
 
 namespace qk {
 
@@ -21,6 +23,7 @@ Action add_simplex_command(CLI::App& app) {
   struct Args {
     SimplexJobOptions o;
     std::string out;
+    int threads = 0;
     bool json = false, force = false;
   };
   auto a = std::make_shared<Args>();
@@ -41,7 +44,9 @@ Action add_simplex_command(CLI::App& app) {
   sub->add_option("--device", a->o.simplex.device, "auto | cpu | cuda | cuda:N (the volumes)")->capture_default_str();
   sub->add_flag("--json", a->json, "print one JSON object");
   sub->add_flag("--force", a->force, "replace --out when it exists (atomically; never the --from file)");
+  add_threads_option(sub, a->threads);
   return [a] {
+    resolve_context(a->o.simplex.device, a->threads);
     check_new_output(a->out, a->force);
     if (!a->o.from.empty()) check_not_an_input(a->out, {a->o.from});
     const SimplexJobResult r = simplex_model(a->o);

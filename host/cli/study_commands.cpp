@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "align_study.hpp"
+#include "bo/backend.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
 #include "correlate_study.hpp"
@@ -16,6 +17,7 @@
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "run_record.hpp"
+#include "threads_option.hpp"
 
 namespace qk {
 
@@ -44,6 +46,7 @@ Action add_align_command(CLI::App& app) {
   struct Args {
     std::string file;
     int anchor = -1;
+    int threads = 0;
     bool json = false, force = false;
   };
   auto a = std::make_shared<Args>();
@@ -52,7 +55,9 @@ Action add_align_command(CLI::App& app) {
   sub->add_option("--anchor", a->anchor, "anchor layer (default: the last)")->check(non_negative());
   sub->add_flag("--json", a->json, "print one JSON object");
   sub->add_flag("--force", a->force, "replace the file's align/ group when it has one (atomically)");
+  add_threads_option(sub, a->threads);
   return [a] {
+    resolve_context("cpu", a->threads);
     check_align_free(a->file, a->force);
     const AlignResult r = align_study(a->file, a->anchor);
     store_align(a->file, r);
@@ -68,6 +73,7 @@ Action add_correlate_command(CLI::App& app) {
   struct Args {
     std::string static_h5, sweep_h5, legacy;
     CorrelateOptions o;
+    int threads = 0;
     bool json = false, force = false;
   };
   auto a = std::make_shared<Args>();
@@ -82,7 +88,9 @@ Action add_correlate_command(CLI::App& app) {
                   "also write the seed's input JSON (head-geometry-vs-entropy.py) to this file");
   sub->add_flag("--json", a->json, "print one JSON object");
   sub->add_flag("--force", a->force, "replace the --export-legacy file when it exists (atomically)");
+  add_threads_option(sub, a->threads);
   return [a] {
+    resolve_context("cpu", a->threads);
     if (!a->legacy.empty()) {
       check_new_output(a->legacy, a->force);
       check_not_an_input(a->legacy, {a->static_h5, a->sweep_h5});

@@ -12,6 +12,7 @@
 #include <torch/cuda.h>
 #endif
 
+#include "bo/backend.hpp"
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
@@ -20,6 +21,7 @@
 #include "output_path.hpp"
 #include "progress.hpp"
 #include "run_record.hpp"
+#include "threads_option.hpp"
 #include "prompt_template.hpp"
 #include "store_merge.hpp"
 #include "sweep_runner.hpp"
@@ -173,6 +175,7 @@ int run(SweepArgs& a) {
 #endif
     if (!o.accepted.empty()) o.accepted = shard_file(o.accepted, world.rank(), world.size());
   }
+  resolve_context(o.device, o.threads);
   for (int sig : {SIGINT, SIGTERM, SIGUSR1}) std::signal(sig, on_stop_signal);
   SweepSummary s;
   bool ok = true;
@@ -243,10 +246,7 @@ Action add_sweep_command(CLI::App& app) {
   acc->needs(min);
   sub->add_option("--device", a->o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", a->o.dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)");
-  sub->add_option("--threads", a->o.threads,
-                  "CPU threads for libtorch and the CPU metrics (default: libtorch's; on --resume "
-                  "the file's); results are bitwise reproducible at a fixed count")
-      ->check(in_range(1, 1024));
+  add_threads_option(sub, a->o.threads);  // --resume without it: the file's count (sweep_runner)
   sub->add_flag("--allow-mixed-numerics", a->o.allow_mixed_numerics,
                 "--resume on another device or CPU thread count than the run it continues "
                 "(results then match a single run only within f32 rounding; the dtype must match)");

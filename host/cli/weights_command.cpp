@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bo/backend.hpp"
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
@@ -17,6 +18,7 @@
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "run_record.hpp"
+#include "threads_option.hpp"
 
 #include "static_h5.hpp"
 #include "static_weights.hpp"
@@ -33,6 +35,7 @@ struct WeightsArgs {
   std::string out;
   std::string export_legacy;
   std::string device = "auto";
+  int threads = 0;  // --threads (0: the default)
   int64_t topk = 16;
   bool json = false, force = false;
 };
@@ -58,6 +61,7 @@ void write_legacy(const std::string& dir, const StaticResult& r) {
 }
 
 int run_weights(const WeightsArgs& a) {
+  resolve_context(a.device, a.threads);
   StaticOptions o;
   o.model = a.model;
   o.device = a.device;
@@ -100,6 +104,7 @@ Action add_weights_command(CLI::App& app) {
       ->capture_default_str()
       ->check(positive());
   sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  add_threads_option(sub, args->threads);
   sub->add_option("--export-legacy", args->export_legacy,
                   "also write the seed scripts' inputs (grams.json, grams-eigdirs.pt, static-singvals.json) here");
   sub->add_flag("--json", args->json, "print the summary as one JSON object");

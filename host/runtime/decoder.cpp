@@ -12,6 +12,7 @@
 #include <torch/cuda.h>
 
 #include "checkpoint.hpp"
+#include "device.hpp"
 #include "hf_tensor_names.hpp"
 #include "input_error.hpp"
 #include "rope.hpp"
@@ -83,24 +84,10 @@ std::string runtime_supported_model_types() {
 }
 
 c10::Device resolve_device(const std::string& name) {
-  const int64_t n = static_cast<int64_t>(torch::cuda::device_count());
-  if (name == "auto") return n > 0 ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
-  if (name == "cpu") return c10::Device(c10::kCPU);
-  if (name.rfind("cuda", 0) == 0) {
-    int64_t index = 0;
-    if (name.size() > 4) {
-      const std::string num = name.substr(5);
-      if (name[4] != ':' || num.empty() || num.find_first_not_of("0123456789") != std::string::npos ||
-          num.size() > 4)
-        throw std::invalid_argument("--device: malformed '" + name + "'; use auto, cpu, cuda or cuda:N");
-      index = std::stoll(num);
-    }
-    if (index >= n)
-      throw std::runtime_error("--device " + name + ": no such CUDA device (libtorch sees " +
-                               std::to_string(n) + ")");
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
-  }
-  throw std::invalid_argument("--device: unknown '" + name + "'; use auto, cpu, cuda or cuda:N");
+  const DeviceSpec spec = parse_device(name);  // host/core: the one --device parser
+  const int visible = spec.kind == DeviceSpec::Kind::Cpu ? 0 : static_cast<int>(torch::cuda::device_count());
+  const Device d = resolve_device(spec, visible, "libtorch sees no CUDA device");
+  return d.cuda ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(d.index)) : c10::Device(c10::kCPU);
 }
 
 c10::ScalarType resolve_dtype(const std::string& name, const ModelConfig& config) {
