@@ -165,9 +165,10 @@ std::string good_last(qk::ProbeFormat f) {
          : f == qk::ProbeFormat::Ids ? "3" : "last";
 }
 
-const std::vector<BadLine>& bad_lines() {
+// JSONL lines that are bad: their expected message and the probe id it names ("" = none).
+std::vector<BadLine> bad_json_lines() {
   using F = qk::ProbeFormat;
-  static const std::vector<BadLine> cases = {
+  return {
       {"json_truncated", F::Jsonl, R"({"id": "b", "prompt": "x")", "malformed JSON at column", ""},
       {"json_trailing", F::Jsonl, R"({"id": "b", "prompt": "x"} x)", "malformed JSON", ""},
       {"json_not_object", F::Jsonl, "[1, 2]", "expected a JSON object, got array", ""},
@@ -208,6 +209,13 @@ const std::vector<BadLine>& bad_lines() {
       {"json_bad_utf8", F::Jsonl, "{\"id\": \"b\", \"prompt\": \"caf\xE9\"}", "invalid UTF-8 at byte 27", ""},
       {"json_lone_surrogate_escape", F::Jsonl, R"({"id": "b", "prompt": "\ud800"})", "malformed JSON", ""},
       {"json_number_overflow", F::Jsonl, R"({"id": "b", "prompt": "x", "w": -1e999})", "malformed JSON", ""},
+  };
+}
+
+// Bad plain-text and token-id lines ("L3": the probe named by its line number).
+std::vector<BadLine> bad_text_and_ids_lines() {
+  using F = qk::ProbeFormat;
+  return {
       {"text_bad_utf8", F::Text, "abc\xC3(", "invalid UTF-8 at byte 4", ""},
       {"text_overlong", F::Text, "a\xC0\xAF", "invalid UTF-8 at byte 2", ""},
       {"text_surrogate", F::Text, "\xED\xA0\x80", "invalid UTF-8 at byte 1", ""},
@@ -225,6 +233,14 @@ const std::vector<BadLine>& bad_lines() {
       {"ids_bad_utf8", F::Ids, "1 \xFF", "invalid UTF-8 at byte 3", ""},
       {"ids_nul", F::Ids, std::string("1 \0 2", 5), "the line holds U+0000 (NUL) at character 3", "L3"},
   };
+}
+
+const std::vector<BadLine>& bad_lines() {
+  static const std::vector<BadLine> cases = [] {
+    std::vector<BadLine> all = bad_json_lines();
+    for (auto& c : bad_text_and_ids_lines()) all.push_back(c);
+    return all;
+  }();
   return cases;
 }
 
