@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps model configure build test demo bench clean fuzz asan
+.PHONY: deps model configure build test demo bench clean fuzz asan lint
 
 deps:
 	scripts/deps.sh
@@ -36,6 +36,10 @@ fuzz: deps
 # The unit tests that need no libtorch, built with ASan + UBSan in build-asan.
 asan: deps
 	scripts/asan.sh
+
+# clang-format, ruff and clang-tidy (scripts/lint.sh); CI runs it after the tests.
+lint: configure
+	scripts/lint.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

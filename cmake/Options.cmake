@@ -17,6 +17,11 @@ endif()
 # fp64 re-checks match the seed's own arithmetic bit for bit.
 add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off>)
 add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-Wall> $<$<COMPILE_LANGUAGE:CXX>:-Wextra>)
+# CI builds with warnings as errors (.ci/run).
+option(QKGEOM_WERROR "Treat C++ compiler warnings as errors" OFF)
+if(QKGEOM_WERROR)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-Werror>)
+endif()
 
 set(QKGEOM_WITH_CUDA OFF)
 if(QKGEOM_ENABLE_CUDA)

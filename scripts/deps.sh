@@ -13,7 +13,7 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config git
   libhdf5-dev nlohmann-json3-dev libcli11-dev googletest libgtest-dev libgmock-dev
   libbenchmark-dev libopenblas-dev golang-go libpcre2-dev libicu-dev libssl-dev
   libopenmpi-dev openmpi-bin
-  clang libclang-rt-dev libomp-dev)
+  clang libclang-rt-dev libomp-dev clang-format clang-tidy)
 PIP_REQUIREMENTS=scripts/requirements.txt
 
 missing=()
