@@ -161,6 +161,9 @@ std::vector<ColumnSpec> read_columns(hid_t file, const std::string& path) {
     c.description = h5::read_string_attr(ds.get(), "description");
     c.dims = h5::read_strings_attr(ds.get(), "dims");
     c.labels = h5::read_strings_attr(ds.get(), "labels");  // none before 2026-11-30
+    if (!c.labels.empty() && (c.row_shape.size() != 1 || c.row_shape[0] != c.labels.size()))
+      throw InputError(path, where + " has " + std::to_string(c.labels.size()) + " labels for rows of shape " +
+                                 shape_text(c.row_shape));
     out.push_back(std::move(c));
   }
   return out;

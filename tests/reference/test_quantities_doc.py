@@ -126,6 +126,11 @@ def test_older_v3(model, probes, tmp):
         header = next(csv.reader(fh)) if e.returncode == 0 else []
     check(e.returncode == 0 and header == ["index", "id", "feature", "features"],
           f"export of a store without labels: {header}")
+    with h5py.File(shards[1], "r+") as f:
+        f["bo/features"].attrs["labels"] = ["a", "b"]  # 2 names for 5 entries
+    e = qk("export", shards[1], "--csv", os.path.join(tmp, "csv_bad"))
+    check(e.returncode == 3 and "'/bo/features' has 2 labels" in e.stderr,
+          f"labels that do not fit the row: exit 3 naming the dataset ({e.stderr.strip()[-200:]})")
 
 
 def rows_labels(h5, col):
