@@ -10,6 +10,7 @@
 
 #include "bo/backend.hpp"
 #include "commands.hpp"
+#include "option_checks.hpp"
 #include "engine_commands.hpp"
 #include "finite_check.hpp"
 #include "output_path.hpp"
@@ -64,7 +65,8 @@ Action add_capture_command(CLI::App& app) {
   sub->add_option("--out", args->out,
                   "output snapshot: .safetensors, or .h5 / .hdf5 for HDF5")
       ->required();
-  sub->add_option("--dtype", args->dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)");
+  sub->add_option("--dtype", args->dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)")
+      ->check(compute_dtype());
   sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   add_threads_option(sub, args->threads);
   sub->add_flag("--force", args->force, "replace --out when it exists (atomically)");

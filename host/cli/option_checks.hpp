@@ -41,4 +41,14 @@ inline CLI::Validator in_range(double lo, double hi) {
   return number_in(lo, hi, false, r, r);
 }
 
+// A compute dtype of the model runtime: bf16, f16 or f32 (checked before any file is read).
+inline CLI::Validator compute_dtype() {
+  return CLI::Validator(
+      [](std::string& in) -> std::string {
+        if (in == "bf16" || in == "f16" || in == "f32") return {};
+        return "unsupported dtype '" + in + "'; supported: bf16, f16, f32";
+      },
+      "bf16|f16|f32");
+}
+
 }  // namespace qk

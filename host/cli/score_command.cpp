@@ -146,7 +146,8 @@ Action add_score_command(CLI::App& app) {
                                  "prompt text (with --model), tokenized with its tokenizer.json");
   const IdsOptions ids = add_ids_options(sub, args->ids, args->ids_file, "with --model: ");
   auto* dtype = sub->add_option("--dtype", args->dtype,
-                                "compute dtype with --model: bf16, f16 or f32 (default: the checkpoint's)");
+                                "compute dtype with --model: bf16, f16 or f32 (default: the checkpoint's)")
+                   ->check(compute_dtype());
   auto* save = sub->add_option("--save-snapshot", args->save_snapshot,
                                "with --model: also write the prefill's snapshot (.safetensors, "
                                ".h5), as capture would");

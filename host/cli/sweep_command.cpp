@@ -245,7 +245,8 @@ Action add_sweep_command(CLI::App& app) {
   min->needs(acc);
   acc->needs(min);
   sub->add_option("--device", a->o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", a->o.dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)");
+  sub->add_option("--dtype", a->o.dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)")
+      ->check(compute_dtype());
   add_threads_option(sub, a->o.threads);  // --resume without it: the file's count (sweep_runner)
   sub->add_flag("--allow-mixed-numerics", a->o.allow_mixed_numerics,
                 "--resume on another device or CPU thread count than the run it continues "

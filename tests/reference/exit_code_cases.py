@@ -43,6 +43,10 @@ def usage_cases(chk, tmp, probes):
     check(chk, "--dtype f64", ["capture", "--model", QWEN3, "--ids", "1,2", "--dtype", "f64", "--out",
                                os.path.join(tmp, "never.safetensors")], 2,
           ["--dtype: unsupported dtype 'f64'; supported: bf16, f16, f32"])
+    # Checked with the options, before the (here missing) model is read.
+    check(chk, "--dtype fp32, no model", ["sweep", "--model", os.path.join(tmp, "no-model"), "--probes", probes,
+                                          "--out", out, "--dtype", "fp32"], 2,
+          ["--dtype: unsupported dtype 'fp32'; supported: bf16, f16, f32"])
     sweep = ["sweep", "--model", QWEN3, "--probes", probes, "--out", out, "--device", "cpu"]
     check(chk, "--template llama", sweep + ["--template", "llama"], 2,
           ["--template: unknown template 'llama'; supported: raw, chatml, gemma"])
