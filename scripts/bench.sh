@@ -3,7 +3,8 @@
 # statistics, the side-by-side against the numpy baseline, prefill against HF
 # transformers, the probe sweep against HF transformers + PyTorch, the simplex volumes
 # against torch's Cayley-Menger determinants, the static pass against torch svdvals and the
-# whole-process startup (front end vs engine, --lem-compat vs the seed's Go), with results
+# whole-process startup (front end vs engine, --lem-compat vs the seed's Go) and the
+# default thread count under a competing load (bench/), with results
 # (device, date, command) in bench/results/.
 # BENCH_QUICK=1 limits both to S <= 1024 (about a minute).
 set -euo pipefail
@@ -63,5 +64,11 @@ echo
 cmd=(python3 scripts/bench_startup_side_by_side.py --build "$BUILD"
   --json-out "$OUT/startup_side_by_side.json" --markdown-out "$OUT/startup_side_by_side.md")
 echo "== whole-process startup: front end vs engine, and --lem-compat vs the seed's Go"
+echo "+ ${cmd[*]}"
+"${cmd[@]}"
+echo
+cmd=(python3 bench/bench_threads_competing_load.py --qkgeom "$BUILD/qkgeom" --repeats 3 --unloaded --active
+  --json-out "$OUT/threads_competing_load.json" --markdown-out "$OUT/threads_competing_load.md")
+echo "== default threads vs --threads 1 under a competing CPU load (weights, sweep, --save-kv k)"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
