@@ -26,6 +26,7 @@ constexpr Known kKnown[] = {
     {"llama", Architecture::Llama},   {"mistral", Architecture::Mistral},
     {"qwen2", Architecture::Qwen2},   {"qwen3", Architecture::Qwen3},
     {"gemma3_text", Architecture::Gemma3Text}, {"bert", Architecture::Bert},
+    {"gpt2", Architecture::Gpt2},     {"gpt_neox", Architecture::GptNeoX},
 };
 
 // HF class names (architectures[0]) of the same families, by prefix.
@@ -33,6 +34,8 @@ constexpr Known kClassPrefixes[] = {
     {"Llama", Architecture::Llama},   {"Mistral", Architecture::Mistral},
     {"Qwen2", Architecture::Qwen2},   {"Qwen3", Architecture::Qwen3},
     {"Gemma3ForCausalLM", Architecture::Gemma3Text}, {"Bert", Architecture::Bert},
+    {"GPT2", Architecture::Gpt2},     {"GPTNeoXForCausalLM", Architecture::GptNeoX},
+    {"GPTNeoXModel", Architecture::GptNeoX},
 };
 
 class Reader {
@@ -315,7 +318,8 @@ void parse_shapes(const Reader& r, ModelConfig& c) {
   }
   if (c.num_heads % c.num_kv_heads != 0)
     throw r.error("num_key_value_heads", "does not divide num_attention_heads");
-  if (c.head_dim % 2 != 0 && !bert) throw r.error("head_dim", "must be even for RoPE");
+  const bool gpt = c.arch == Architecture::Gpt2 || c.arch == Architecture::GptNeoX;
+  if (c.head_dim % 2 != 0 && !bert && !gpt) throw r.error("head_dim", "must be even for RoPE");
   c.intermediate_size = r.positive("intermediate_size");
   c.vocab_size = r.positive("vocab_size");
   c.max_position_embeddings = r.positive("max_position_embeddings");
@@ -368,6 +372,80 @@ void parse_windows(const Reader& r, ModelConfig& c) {
   }
 }
 
+// GPT-2's config.json names (n_embd, ...) under the runtime's (hidden_size, ...), as
+// GPT2Config.attribute_map reads them; intermediate_size is n_inner, else 4 x n_embd. HF
+// derives head_dim from hidden_size / heads and has no GQA: both keys are ignored.
+void normalize_gpt2(json& j) {
+  for (const auto& [alias, key] : {std::pair<const char*, const char*>{"n_embd", "hidden_size"},
+                                   {"n_layer", "num_hidden_layers"}, {"n_head", "num_attention_heads"},
+                                   {"n_positions", "max_position_embeddings"}})
+    if (j.contains(key) && !j.contains(alias)) j[alias] = j[key];
+}
+
+void fill_gpt2_shapes(json& j, const std::string& path) {
+  for (const auto& [alias, key] : {std::pair<const char*, const char*>{"n_embd", "hidden_size"},
+                                   {"n_layer", "num_hidden_layers"}, {"n_head", "num_attention_heads"},
+                                   {"n_positions", "max_position_embeddings"}})
+    j[key] = j[alias];
+  const Reader r(j, path);
+  j["intermediate_size"] = r.has("n_inner") ? json(r.positive("n_inner")) : json(4 * r.positive("n_embd"));
+}
+
+// GPT-2 and GPT-NeoX: head_dim = hidden_size / heads exactly (HF raises otherwise).
+void check_gpt_heads(const Reader& r, ModelConfig& c) {
+  if (c.hidden_size % c.num_heads != 0)
+    throw r.error("num_attention_heads", "does not divide hidden_size");
+  c.head_dim = c.hidden_size / c.num_heads;
+  c.num_kv_heads = c.num_heads;
+}
+
+// GPT-2: LayerNorm eps, activation_function, and the three attention-scale flags.
+void parse_gpt2(const Reader& r, ModelConfig& c) {
+  check_gpt_heads(r, c);
+  c.norm_eps = r.number("layer_norm_epsilon");
+  c.hidden_act = r.string_or("activation_function", "");
+  c.attention_bias = c.o_bias = c.mlp_bias = true;
+  c.scale_attn_weights = r.boolean_or("scale_attn_weights", true);
+  c.scale_by_inverse_layer = r.boolean_or("scale_attn_by_inverse_layer_idx", false);
+  c.reorder_and_upcast = r.boolean_or("reorder_and_upcast_attn", false);
+  if (r.boolean_or("add_cross_attention", false))
+    throw r.error("add_cross_attention", "GPT-2 with cross-attention is not supported");
+}
+
+// GPT-NeoX's RoPE (GPTNeoXConfig.convert_rope_params_to_dict): rope_scaling, else
+// rope_parameters, else {}; rope_theta defaults to rotary_emb_base (else 10000) and
+// partial_rotary_factor to rotary_pct (else 0.25); rotary_dim = int(head_dim x factor).
+void parse_neox_rope(const Reader& r, ModelConfig& c) {
+  const json& j = r.root();
+  const bool scaling = r.has("rope_scaling") && !(j.at("rope_scaling").is_object() && j.at("rope_scaling").empty());
+  const char* field = scaling ? "rope_scaling" : "rope_parameters";
+  json p = r.has(field) ? j.at(field) : json::object();
+  if (!p.is_object()) throw r.error(field, "is not an object");
+  setdefault(p, "rope_theta", r.has("rotary_emb_base") ? json(r.number("rotary_emb_base")) : json(10000.0));
+  setdefault(p, "partial_rotary_factor", r.has("rotary_pct") ? json(r.number("rotary_pct")) : json(0.25));
+  standardize(p, 10000.0);
+  const double f = r.number(p, "partial_rotary_factor", std::string(field) + ".partial_rotary_factor");
+  p.erase("partial_rotary_factor");
+  c.rope = parse_rope_object(r, p, field, c.max_position_embeddings, true);
+  if (c.rope.type != RopeType::Default && c.rope.type != RopeType::Linear)
+    throw r.error(std::string(field) + ".rope_type", "only default and linear RoPE are supported for gpt_neox");
+  c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * f);
+  if (!(f >= 0 && f <= 1) || c.rotary_dim % 2 != 0)
+    throw r.error(std::string(field) + ".partial_rotary_factor",
+                  "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
+}
+
+// GPT-NeoX: LayerNorm eps, activation, biases, parallel residual, partial RoPE.
+void parse_neox(const Reader& r, ModelConfig& c) {
+  check_gpt_heads(r, c);
+  c.norm_eps = r.number("layer_norm_eps");
+  c.hidden_act = r.string_or("hidden_act", "");
+  c.attention_bias = c.o_bias = r.boolean_or("attention_bias", true);
+  c.mlp_bias = true;
+  c.parallel_residual = r.boolean_or("use_parallel_residual", true);
+  parse_neox_rope(r, c);
+}
+
 // Decoder fields: norm, activation, biases, qk-norm, RoPE, windows, Gemma 3's scale.
 void parse_decoder(const Reader& r, ModelConfig& c) {
   const bool gemma = c.arch == Architecture::Gemma3Text;
@@ -408,9 +486,17 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& path) {
     const Reader pick(j, path);
     c.arch = pick_architecture(pick, c.model_type);
   }
+  const bool gpt2 = c.arch == Architecture::Gpt2, neox = c.arch == Architecture::GptNeoX;
+  if (gpt2) normalize_gpt2(j);
   apply_defaults(j, c.arch);
+  if (gpt2) fill_gpt2_shapes(j, path);
+  if (gpt2 || neox) j.erase("head_dim"), j.erase("num_key_value_heads");
   const Reader r(j, path);
   parse_shapes(r, c);
+  if (gpt2 || neox) {
+    gpt2 ? parse_gpt2(r, c) : parse_neox(r, c);
+    return c;
+  }
   if (c.arch != Architecture::Bert) {
     parse_decoder(r, c);
     return c;
@@ -423,6 +509,14 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& path) {
     throw r.error("is_decoder", "a causal (decoder) BERT is not supported");
   c.attention_bias = c.o_bias = c.mlp_bias = true;
   return c;
+}
+
+double attention_scale(const ModelConfig& c, int64_t layer) {
+  if (c.arch == Architecture::Gemma3Text) return std::pow(c.query_pre_attn_scalar, -0.5);
+  if (c.arch != Architecture::Gpt2) return std::pow(static_cast<double>(c.head_dim), -0.5);
+  double s = c.scale_attn_weights ? std::pow(static_cast<double>(c.head_dim), -0.5) : 1.0;
+  if (c.scale_by_inverse_layer) s /= static_cast<double>(layer + 1);
+  return s;
 }
 
 ModelConfig load_hf_config(const std::string& dir) {

@@ -61,6 +61,21 @@ json make(Architecture arch) {
                   {"layer_norm_eps", 1e-12},   {"hidden_act", "gelu"},
                   {"type_vocab_size", 2},      {"position_embedding_type", "absolute"},
                   {"tie_word_embeddings", true}};
+    case Architecture::Gpt2:  // GPT2Config (n_* names; n_inner null: 4 x n_embd)
+      return json{{"n_embd", 768},           {"n_layer", 12},
+                  {"n_head", 12},            {"n_positions", 1024},
+                  {"n_inner", nullptr},      {"vocab_size", 50257},
+                  {"activation_function", "gelu_new"}, {"layer_norm_epsilon", 1e-5},
+                  {"scale_attn_weights", true}, {"scale_attn_by_inverse_layer_idx", false},
+                  {"reorder_and_upcast_attn", false}, {"add_cross_attention", false},
+                  {"tie_word_embeddings", true}};
+    case Architecture::GptNeoX:  // GPTNeoXConfig (rotary_pct 0.25 and base 10000 in the RoPE)
+      return json{{"hidden_size", 6144},     {"num_hidden_layers", 44},
+                  {"num_attention_heads", 64}, {"intermediate_size", 24576},
+                  {"vocab_size", 50432},     {"max_position_embeddings", 2048},
+                  {"hidden_act", "gelu"},    {"layer_norm_eps", 1e-5},
+                  {"use_parallel_residual", true}, {"attention_bias", true},
+                  {"tie_word_embeddings", false}};
   }
   return d;
 }
@@ -70,7 +85,8 @@ json make(Architecture arch) {
 const nlohmann::json& hf_config_defaults(Architecture arch) {
   static const json tables[] = {make(Architecture::Llama), make(Architecture::Mistral),
                                 make(Architecture::Qwen2), make(Architecture::Qwen3),
-                                make(Architecture::Gemma3Text), make(Architecture::Bert)};
+                                make(Architecture::Gemma3Text), make(Architecture::Bert),
+                                make(Architecture::Gpt2),  make(Architecture::GptNeoX)};
   return tables[static_cast<int>(arch)];
 }
 

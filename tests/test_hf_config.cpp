@@ -100,7 +100,7 @@ TEST(HfConfig, Errors) {
                "field 'num_hidden_layers': is not an integer");
   expect_error(R"({"model_type": "llama", "num_hidden_layers": 18446744073709551615})",
                "field 'num_hidden_layers': is out of range");
-  expect_error(R"({"model_type": "gpt2"})", "unsupported architecture 'gpt2'; supported: llama");
+  expect_error(R"({"model_type": "mamba"})", "unsupported architecture 'mamba'; supported: llama");
   expect_error(R"({"architectures": ["FalconForCausalLM"]})", "unsupported architecture 'Falcon");
   expect_error(R"({"model_type": "llama", "hidden_size": -1})", "field 'hidden_size': must be positive");
   expect_error("[1, 2]", "not a JSON object");

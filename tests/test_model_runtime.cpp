@@ -307,10 +307,10 @@ TEST(ModelRuntimeErrors, MisShapedTensorNamesFileAndTensor) {
 
 TEST(ModelRuntimeErrors, UnknownArchitectureListsSupported) {
   const std::string dir = copy_fixture("llama3", "unknown_arch");
-  edit_config(dir, "\"model_type\": \"llama\"", "\"model_type\": \"gpt_neox\"");
+  edit_config(dir, "\"model_type\": \"llama\"", "\"model_type\": \"mamba\"");
   expect_load_error(dir, dir + "/config.json",
-                     "unsupported architecture 'gpt_neox'; supported: llama, mistral, qwen2, "
-                     "qwen3, gemma3_text, bert");
+                     "unsupported architecture 'mamba'; supported: llama, mistral, qwen2, "
+                     "qwen3, gemma3_text, bert, gpt2, gpt_neox");
 }
 
 TEST(ModelRuntimeErrors, UnsupportedVariantSaysSo) {

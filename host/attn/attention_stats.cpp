@@ -76,6 +76,11 @@ AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOpt
     throw std::invalid_argument("attention statistics: layer_window has " +
                                 std::to_string(opts.layer_window.size()) + " entries for " +
                                 std::to_string(q.layers()) + " layers");
+  if (!opts.layer_scale.empty() && opts.layer_scale.size() != static_cast<size_t>(q.layers()))
+    throw std::invalid_argument("attention statistics: layer_scale has " + std::to_string(opts.layer_scale.size()) +
+                                " entries for " + std::to_string(q.layers()) + " layers");
+  for (double ls : opts.layer_scale)
+    if (!std::isfinite(ls) || ls <= 0.0) throw std::invalid_argument("attention statistics: bad layer scale");
   // Each layer's mask and window: the per-layer window where one is set, else the base.
   std::vector<AttentionMask> masks(static_cast<size_t>(q.layers()), opts.mask);
   std::vector<int64_t> windows(masks.size(),
@@ -96,6 +101,7 @@ AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOpt
   s.window = opts.mask == AttentionMask::SlidingWindow ? opts.window : 0;
   s.layer_window = opts.layer_window;
   s.scale = scale;
+  s.layer_scale = opts.layer_scale;
   s.layers = q.layers();
   s.q_heads = q.heads();
   const size_t n = static_cast<size_t>(s.layers) * s.q_heads;
@@ -103,7 +109,18 @@ AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOpt
   s.logit_std.assign(n, 0.0);
   s.sink_mass.assign(n, 0.0);
   const float fscale = static_cast<float>(scale);
-  if (backend.gpu) {
+  if (backend.gpu && !opts.layer_scale.empty()) {  // one layer at a time, each its scale
+    const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
+    const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
+    for (int l = 0; l < s.layers; ++l) {
+      const size_t at = static_cast<size_t>(l) * s.q_heads;
+      const HostCloud4 ql{q.data + l * q_layer, {1, q.shape[1], q.shape[2], q.shape[3]}};
+      const HostCloud4 kl{k.data + l * k_layer, {1, k.shape[1], k.shape[2], k.shape[3]}};
+      attention_stats_gpu(ql, kl, static_cast<float>(opts.layer_scale[l]), {masks[l]}, {windows[l]},
+                          backend.device, s.entropy_nats.data() + at, s.logit_std.data() + at,
+                          s.sink_mass.data() + at);
+    }
+  } else if (backend.gpu) {
     attention_stats_gpu(q, k, fscale, masks, windows, backend.device, s.entropy_nats.data(),
                         s.logit_std.data(), s.sink_mass.data());
   } else {
@@ -112,7 +129,8 @@ AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOpt
     for (int l = 0; l < s.layers; ++l) {
       const size_t at = static_cast<size_t>(l) * s.q_heads;
       attention_stats_cpu(q.data + l * q_layer, k.data + l * k_layer, q.heads(),
-                          k.heads(), q.seq(), q.head_dim(), fscale, masks[l], windows[l],
+                          k.heads(), q.seq(), q.head_dim(),
+                          opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]), masks[l], windows[l],
                           s.entropy_nats.data() + at, s.logit_std.data() + at,
                           s.sink_mass.data() + at);
     }
@@ -154,6 +172,7 @@ void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j) {
                     {"mean_sink_mass", s.mean_sink_mass},
                     {"mask", s.mask}, {"window", s.window}, {"scale", s.scale}, {"backend", s.backend}};
   if (!s.layer_window.empty()) j["attention"]["layer_window"] = s.layer_window;
+  if (!s.layer_scale.empty()) j["attention"]["layer_scale"] = s.layer_scale;
 }
 
 std::string attention_stats_table(const AttentionStats& s) {

@@ -22,6 +22,9 @@ struct AttentionStatsOptions {
   // Per layer (empty: every layer uses mask/window): > 0, a sliding window of that many
   // keys on that layer; 0, the base mask. Models that alternate (Gemma 3, Mistral) set it.
   std::vector<int64_t> layer_window;
+  // Per layer logit scales (empty: every layer uses scale). GPT-2's
+  // scale_attn_by_inverse_layer_idx sets it.
+  std::vector<double> layer_scale;
 };
 
 struct AttentionStats {
@@ -30,6 +33,7 @@ struct AttentionStats {
   int64_t window = 0;   // 0 unless sliding
   std::vector<int64_t> layer_window;  // per-layer windows when the options set them
   double scale = 0;
+  std::vector<double> layer_scale;  // per-layer scales when the options set them
   int layers = 0, q_heads = 0;
   std::vector<double> entropy_nats;  // [layers][q_heads], nats
   std::vector<double> logit_std;     // [layers][q_heads], logit units

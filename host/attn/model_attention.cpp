@@ -9,9 +9,9 @@ AttentionStatsOptions attention_options_for(const ModelConfig& c, const std::str
   AttentionStatsOptions o;
   o.device = device;
   o.mask = c.arch == Architecture::Bert ? AttentionMask::Full : AttentionMask::Causal;
-  const double d = c.arch == Architecture::Gemma3Text ? c.query_pre_attn_scalar
-                                                      : static_cast<double>(c.head_dim);
-  o.scale = 1.0 / std::sqrt(d);
+  o.scale = attention_scale(c, 0);
+  if (c.scale_by_inverse_layer && c.arch == Architecture::Gpt2)  // GPT-2: the scale varies per layer
+    for (int64_t l = 0; l < c.num_layers; ++l) o.layer_scale.push_back(attention_scale(c, l));
   if (c.sliding_window && c.arch != Architecture::Bert) {
     std::vector<int64_t> windows(static_cast<size_t>(c.num_layers), 0);
     bool slides = false;

@@ -17,6 +17,7 @@ namespace {
 constexpr const char* kMasks = "attention_masks";
 constexpr const char* kWindows = "attention_windows";
 constexpr const char* kScale = "attention_scale";
+constexpr const char* kLayerScales = "attention_layer_scales";  // optional: per-layer scales
 
 std::string where_key(const std::string& path, const char* key) {
   return path + ": metadata '" + key + "'";
@@ -90,7 +91,16 @@ std::map<std::string, std::string> attention_metadata(const AttentionStatsOption
   }
   char scale[40];
   std::snprintf(scale, sizeof scale, "%.17g", *o.scale);
-  return {{kMasks, masks}, {kWindows, windows}, {kScale, scale}};
+  std::map<std::string, std::string> meta{{kMasks, masks}, {kWindows, windows}, {kScale, scale}};
+  if (!o.layer_scale.empty()) {
+    std::string scales;
+    for (size_t l = 0; l < o.layer_scale.size(); ++l) {
+      std::snprintf(scale, sizeof scale, "%.17g", o.layer_scale[l]);
+      scales += (l ? "," : "") + std::string(scale);
+    }
+    meta[kLayerScales] = scales;
+  }
+  return meta;
 }
 
 std::optional<AttentionStatsOptions> attention_options_from_metadata(
@@ -100,6 +110,9 @@ std::optional<AttentionStatsOptions> attention_options_from_metadata(
   const std::vector<std::string> windows = layer_list(meta, kWindows, layers, path);
   AttentionStatsOptions o;
   o.scale = parse_scale(value_of(meta, kScale, path), where_key(path, kScale));
+  if (meta.count(kLayerScales))
+    for (const std::string& item : layer_list(meta, kLayerScales, layers, path))
+      o.layer_scale.push_back(parse_scale(item, where_key(path, kLayerScales)));
   std::set<AttentionMask> base;  // the masks of the layers that do not slide
   std::vector<int64_t> layer_window(static_cast<size_t>(layers), 0);
   bool slides = false;
@@ -155,6 +168,7 @@ AttentionStatsOptions snapshot_attention_options(const Snapshot& snap, const Att
       replaced += (replaced.empty() ? "" : "; ") + std::string("--attn-scale replaces its scale ") + was;
     }
     o.scale = flags.scale;
+    o.layer_scale.clear();
   } else {
     defaulted += (defaulted.empty() ? "" : " and ") + std::string("scale 1/sqrt(head_dim)");
   }

@@ -1,5 +1,7 @@
 #include "hf_tensor_names.hpp"
 
+#include <algorithm>
+
 namespace qk {
 
 namespace {
@@ -8,14 +10,19 @@ bool is_bert(Architecture a) { return a == Architecture::Bert; }
 
 // The names below the prefix, for layer l and prefix p.
 std::string embed_name(Architecture a, const std::string& p) {
+  if (a == Architecture::Gpt2) return p + "wte.weight";
+  if (a == Architecture::GptNeoX) return p + "embed_in.weight";
   return p + (is_bert(a) ? "embeddings.word_embeddings.weight" : "embed_tokens.weight");
 }
 
 std::string layer_name(Architecture a, const std::string& p, int64_t l) {
+  if (a == Architecture::Gpt2) return p + "h." + std::to_string(l) + ".";
   return p + (is_bert(a) ? "encoder.layer." : "layers.") + std::to_string(l) + ".";
 }
 
 std::string q_name(Architecture a, const std::string& layer) {
+  if (a == Architecture::Gpt2) return layer + "attn.c_attn.weight";
+  if (a == Architecture::GptNeoX) return layer + "attention.query_key_value.weight";
   return layer + (is_bert(a) ? "attention.self.query.weight" : "self_attn.q_proj.weight");
 }
 
@@ -25,6 +32,9 @@ std::vector<std::string> HfTensorNames::accepted_prefixes(Architecture arch) {
   // BertModel saves at the top, the task heads (BertFor...) under "bert."; the decoders'
   // ...ForCausalLM under "model.", their bare models at the top.
   if (is_bert(arch)) return {"", "bert."};
+  // GPT2LMHeadModel under "transformer.", GPTNeoXForCausalLM under "gpt_neox.".
+  if (arch == Architecture::Gpt2) return {"transformer.", ""};
+  if (arch == Architecture::GptNeoX) return {"gpt_neox.", ""};
   return {"model.", ""};
 }
 
@@ -43,11 +53,44 @@ std::string HfTensorNames::layer_prefix(int64_t l) const { return layer_name(arc
 
 HfAttentionNames HfTensorNames::attention(int64_t l) const {
   const std::string p = layer_prefix(l);
+  if (arch_ == Architecture::Gpt2) {
+    const std::string qkv = q_name(arch_, p);
+    return {qkv, qkv, qkv, p + "attn.c_proj.weight", QkvLayout::Gpt2Conv1D, true};
+  }
+  if (arch_ == Architecture::GptNeoX) {
+    const std::string qkv = q_name(arch_, p);
+    return {qkv, qkv, qkv, p + "attention.dense.weight", QkvLayout::NeoXPerHead, false};
+  }
   if (is_bert(arch_))
     return {p + "attention.self.query.weight", p + "attention.self.key.weight", p + "attention.self.value.weight",
             p + "attention.output.dense.weight"};
   return {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight",
           p + "self_attn.o_proj.weight"};
+}
+
+std::vector<float> split_fused_qkv(const std::vector<float>& w, QkvLayout layout, int which, int64_t heads,
+                                   int64_t head_dim, int64_t hidden) {
+  const int64_t out = heads * head_dim;
+  std::vector<float> r(static_cast<size_t>(out * hidden));
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < head_dim; ++i) {
+      const int64_t row = h * head_dim + i;
+      float* dst = r.data() + row * hidden;
+      if (layout == QkvLayout::NeoXPerHead) {
+        const float* src = w.data() + (h * 3 * head_dim + which * head_dim + i) * hidden;
+        std::copy(src, src + hidden, dst);
+      } else {  // Gpt2Conv1D: column which x out + row of [hidden][3 x out]
+        for (int64_t j = 0; j < hidden; ++j) dst[j] = w[static_cast<size_t>(j * 3 * out + which * out + row)];
+      }
+    }
+  return r;
+}
+
+std::vector<float> transpose_rows_cols(const std::vector<float>& w, int64_t rows, int64_t cols) {
+  std::vector<float> t(w.size());
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) t[static_cast<size_t>(j * rows + i)] = w[static_cast<size_t>(i * cols + j)];
+  return t;
 }
 
 }  // namespace qk

@@ -12,9 +12,27 @@
 
 namespace qk {
 
-struct HfAttentionNames {
-  std::string q, k, v, o;  // the q/k/v/o projection weights ([out][in])
+// How a checkpoint stores the q/k/v projections.
+enum class QkvLayout {
+  Separate,    // q, k, v: three [out][in] tensors
+  Gpt2Conv1D,  // GPT-2 c_attn: one [in][3 x hidden] Conv1D weight, columns q | k | v
+  NeoXPerHead  // GPT-NeoX query_key_value: [heads x 3 x head_dim][in], per head q, k, v
 };
+
+struct HfAttentionNames {
+  std::string q, k, v, o;  // the q/k/v/o weights ([out][in]); fused: q == k == v
+  QkvLayout layout = QkvLayout::Separate;
+  bool o_transposed = false;  // GPT-2 c_proj: Conv1D [in][out]
+};
+
+// One of q (which 0), k (1), v (2) taken out of a fused weight `w` (its layout; heads of
+// head_dim, hidden inputs) as [heads x head_dim][hidden] row-major, the nn.Linear layout:
+// row h x head_dim + i is head h's output i, as the model runtime splits the fused
+// projection's output (GPT-2: split(hidden); GPT-NeoX: view(heads, 3 x head_dim).chunk(3)).
+std::vector<float> split_fused_qkv(const std::vector<float>& w, QkvLayout layout, int which, int64_t heads,
+                                   int64_t head_dim, int64_t hidden);
+// The [in][out] Conv1D weight `w` ([rows][cols]) as [out][in].
+std::vector<float> transpose_rows_cols(const std::vector<float>& w, int64_t rows, int64_t cols);
 
 class HfTensorNames {
  public:

@@ -1,6 +1,7 @@
 #include "decoder.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -23,7 +24,8 @@ namespace {
 
 constexpr Architecture kRunnable[] = {Architecture::Llama, Architecture::Mistral,
                                       Architecture::Qwen2, Architecture::Qwen3,
-                                      Architecture::Gemma3Text, Architecture::Bert};
+                                      Architecture::Gemma3Text, Architecture::Bert,
+                                      Architecture::Gpt2,       Architecture::GptNeoX};
 
 bool runtime_supports(Architecture a) {
   for (Architecture r : kRunnable)
@@ -41,6 +43,7 @@ struct LayerWeights {
   at::Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
   at::Tensor q_norm, k_norm;
   at::Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;
+  at::Tensor qkv_w, qkv_b;  // GPT-2 c_attn (Conv1D [in][3 hidden]), GPT-NeoX query_key_value
   bool sliding = false;
 };
 
@@ -64,6 +67,20 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   const int64_t half = x.size(-1) / 2;
   const at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
   return x * cos + rotated * sin;
+}
+
+// GPT-2's gelu_new (NewGELUActivation), op for op:
+// 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+at::Tensor gelu_new(const at::Tensor& x) {
+  return x * 0.5 * (at::tanh((x + at::pow(x, 3.0) * 0.044715) * std::sqrt(2.0 / M_PI)) + 1.0);
+}
+
+// GPT-NeoX's partial RoPE: the first cos.size(-1) dims of each head rotated, the rest kept.
+at::Tensor apply_partial_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t rd = cos.size(-1);
+  if (rd == 0) return x;  // rotary_pct 0 (or head_dim x pct < 1): no rotation, as HF
+  if (rd == x.size(-1)) return apply_rope(x, cos, sin);
+  return at::cat({apply_rope(x.narrow(-1, 0, rd), cos, sin), x.narrow(-1, rd, x.size(-1) - rd)}, -1);
 }
 
 // Query rows per attention step when none is set: the whole prompt (HF eager's shapes)
@@ -124,10 +141,14 @@ struct TransformerModel::Impl {
   at::Tensor inv_freq_local;  // Gemma 3 sliding layers
   bool gemma = false;
   bool bert = false;
+  bool gpt2 = false, neox = false;  // GPT-2, GPT-NeoX: LayerNorms with biases, fused q/k/v
+  at::Tensor final_norm_b;
   at::Tensor pos_embed, type_embed, emb_ln_w, emb_ln_b;  // BERT embeddings
   std::vector<LayerWeights> layers;
 
+  // x [len, in] times w: nn.Linear's [out][in] w, or GPT-2's Conv1D [in][out] w (addmm, as HF).
   at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+    if (gpt2) return at::addmm(b, x, w);
     return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
   }
   at::Tensor norm(const at::Tensor& x, const at::Tensor& w) const {
@@ -149,6 +170,7 @@ struct TransformerModel::Impl {
       s.x = layer_norm(s.x + at::embedding(pos_embed, pos) + type_embed[0], emb_ln_w, emb_ln_b);
       return s;
     }
+    if (gpt2) s.x = s.x + at::embedding(pos_embed, pos);  // learned absolute positions
     if (gemma)  // sqrt(hidden) rounded to float32, then to the compute dtype, as HF
       s.x = s.x * at::scalar_tensor(static_cast<float>(std::sqrt(static_cast<double>(cfg.hidden_size))),
                                     on.dtype(at::kFloat)).to(dtype);
@@ -169,6 +191,7 @@ struct TransformerModel::Impl {
       const float a = static_cast<float>(rope.attention_factor);
       return std::make_pair((emb.cos() * a).to(dtype), (emb.sin() * a).to(dtype));
     };
+    if (gpt2) return s;
     s.rope_global = rope_tables(inv_freq, cfg.rope);
     s.rope_local = gemma ? rope_tables(inv_freq_local, cfg.rope_local) : s.rope_global;
     return s;
@@ -180,6 +203,17 @@ struct TransformerModel::Impl {
       const at::Tensor y = layer_norm(o + x, L.post_norm, L.attn_ln_b);
       const at::Tensor act = at::gelu(linear(y, L.up_w, L.up_b));
       return layer_norm(linear(act, L.down_w, L.down_b) + y, L.pre_ff_norm, L.out_ln_b);
+    }
+    if (gpt2) {  // pre-LN, gelu_new MLP
+      const at::Tensor y = o + x;
+      const at::Tensor h2 = layer_norm(y, L.post_norm, L.out_ln_b);
+      return y + linear(gelu_new(linear(h2, L.up_w, L.up_b)), L.down_w, L.down_b);
+    }
+    if (neox) {  // parallel: x + attn + mlp(ln2(x)); else sequential residuals
+      const at::Tensor base = cfg.parallel_residual ? x : o + x;
+      const at::Tensor mlp = linear(at::gelu(linear(layer_norm(base, L.post_norm, L.out_ln_b), L.up_w, L.up_b)),
+                                    L.down_w, L.down_b);
+      return cfg.parallel_residual ? mlp + o + x : mlp + base;
     }
     if (gemma) {  // sandwich norms: post-attention and pre/post-MLP
       const at::Tensor y = x + norm(o, L.post_norm);
@@ -234,6 +268,60 @@ struct TransformerModel::Impl {
       layers.push_back(std::move(L));
     }
   }
+
+  // GPT-2 (Conv1D weights [in][out]) and GPT-NeoX: names from HfTensorNames, which picks
+  // the prefix ("transformer." / "gpt_neox." or none).
+  void load_gpt(Checkpoint& ckpt) {
+    const ModelConfig& c = cfg;
+    const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
+    auto get = [&](const std::string& name, std::vector<int64_t> shape) {
+      return ckpt.load(name, shape, device, dtype);
+    };
+    const int64_t H = c.hidden_size, I = c.intermediate_size;
+    auto mat = [&](const std::string& name, int64_t out, int64_t in) {  // Conv1D: [in][out]
+      return gpt2 ? get(name, {in, out}) : get(name, {out, in});
+    };
+    embed = get(names.embed(), {c.vocab_size, H});
+    const std::string& pre = names.prefix();
+    if (gpt2) pos_embed = get(pre + "wpe.weight", {c.max_position_embeddings, H});
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      const std::string p = names.layer_prefix(i);
+      const HfAttentionNames a = names.attention(i);
+      const std::string ln1 = p + (gpt2 ? "ln_1." : "input_layernorm.");
+      const std::string ln2 = p + (gpt2 ? "ln_2." : "post_attention_layernorm.");
+      const std::string mlp = p + "mlp." + (gpt2 ? "c_fc." : "dense_h_to_4h.");
+      const std::string down = p + "mlp." + (gpt2 ? "c_proj." : "dense_4h_to_h.");
+      const std::string qkv_b = a.q.substr(0, a.q.size() - 6) + "bias";
+      const std::string o_b = a.o.substr(0, a.o.size() - 6) + "bias";
+      LayerWeights L;
+      L.in_norm = get(ln1 + "weight", {H});
+      L.attn_ln_b = get(ln1 + "bias", {H});
+      L.post_norm = get(ln2 + "weight", {H});
+      L.out_ln_b = get(ln2 + "bias", {H});
+      L.qkv_w = mat(a.q, 3 * H, H);
+      if (c.attention_bias) L.qkv_b = get(qkv_b, {3 * H});
+      L.o_w = mat(a.o, H, H);
+      if (c.o_bias) L.o_b = get(o_b, {H});
+      L.up_w = mat(mlp + "weight", I, H);
+      L.up_b = get(mlp + "bias", {I});
+      L.down_w = mat(down + "weight", H, I);
+      L.down_b = get(down + "bias", {H});
+      layers.push_back(std::move(L));
+    }
+    final_norm = get(pre + (gpt2 ? "ln_f.weight" : "final_layer_norm.weight"), {H});
+    final_norm_b = get(pre + (gpt2 ? "ln_f.bias" : "final_layer_norm.bias"), {H});
+    if (neox) inv_freq = rope_inv_freq(c.rope, c.rotary_dim).to(device);
+  }
+
+  // One prompt's q, k, v [len, heads, head_dim] from the fused projection of h [len, hidden],
+  // split as HF: GPT-2 c_attn(h).split(hidden); GPT-NeoX view(heads, 3 head_dim).chunk(3).
+  std::array<at::Tensor, 3> fused_qkv(const LayerWeights& L, const at::Tensor& h) const {
+    const int64_t S = h.size(0), Hn = cfg.num_heads, D = cfg.head_dim;
+    const at::Tensor out = linear(h, L.qkv_w, L.qkv_b);
+    const std::vector<at::Tensor> parts =
+        gpt2 ? out.split(cfg.hidden_size, -1) : out.view({S, Hn, 3 * D}).chunk(3, -1);
+    return {parts[0].view({S, Hn, D}), parts[1].view({S, Hn, D}), parts[2].view({S, Hn, D})};
+  }
 };
 
 TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions& options)
@@ -248,9 +336,12 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
                                  runtime_supported_model_types());
   m.gemma = c.arch == Architecture::Gemma3Text;
   m.bert = c.arch == Architecture::Bert;
-  const char* act = m.gemma ? "gelu_pytorch_tanh" : (m.bert ? "gelu" : "silu");
+  m.gpt2 = c.arch == Architecture::Gpt2;
+  m.neox = c.arch == Architecture::GptNeoX;
+  const char* act = m.gemma ? "gelu_pytorch_tanh" : (m.bert || m.neox ? "gelu" : (m.gpt2 ? "gelu_new" : "silu"));
+  const char* act_field = m.gemma ? "hidden_activation" : (m.gpt2 ? "activation_function" : "hidden_act");
   if (c.hidden_act != act)
-    throw InputError(c.path, std::string("field '") + (m.gemma ? "hidden_activation" : "hidden_act") +
+    throw InputError(c.path, std::string("field '") + act_field +
                                  "': unsupported activation '" + c.hidden_act + "' for " +
                                  c.model_type + "; supported: " + act);
   if (m.bert && c.position_embedding_type != "absolute")
@@ -267,6 +358,10 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
   m.dtype = resolve_dtype(options.dtype, c);
   if (m.bert) {
     m.load_bert(ckpt);
+    return;
+  }
+  if (m.gpt2 || m.neox) {
+    m.load_gpt(ckpt);
     return;
   }
   const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
@@ -355,26 +450,31 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
 
   const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
   const int64_t rep = Hq / Hkv;
-  // HF: query_pre_attn_scalar ** -0.5 (Gemma 3), head_dim ** -0.5 (the others).
-  const double scale = std::pow(m.gemma ? c.query_pre_attn_scalar : static_cast<double>(D), -0.5);
   for (size_t li = 0; li < m.layers.size(); ++li) {
+    const double scale = attention_scale(c, static_cast<int64_t>(li));  // HF's, per layer
     const LayerWeights& L = m.layers[li];
     LayerCapture cap;
     cap.layer = static_cast<int>(li);
     for (size_t b = 0; b < B; ++b) {
       const PromptState& s = st[b];
       const int64_t S = s.len;
-      const at::Tensor h = m.bert ? s.x : m.norm(s.x, L.in_norm);
-      at::Tensor q = m.linear(h, L.q_w, L.q_b).view({S, Hq, D});
-      at::Tensor k = m.linear(h, L.k_w, L.k_b).view({S, Hkv, D});
-      at::Tensor v = m.linear(h, L.v_w, L.v_b).view({S, Hkv, D}).transpose(0, 1);
+      const bool fused = m.gpt2 || m.neox;
+      const at::Tensor h = m.bert ? s.x : (fused ? m.layer_norm(s.x, L.in_norm, L.attn_ln_b) : m.norm(s.x, L.in_norm));
+      std::array<at::Tensor, 3> qkv;
+      if (fused) qkv = m.fused_qkv(L, h);
+      at::Tensor q = fused ? qkv[0] : m.linear(h, L.q_w, L.q_b).view({S, Hq, D});
+      at::Tensor k = fused ? qkv[1] : m.linear(h, L.k_w, L.k_b).view({S, Hkv, D});
+      at::Tensor v = (fused ? qkv[2] : m.linear(h, L.v_w, L.v_b).view({S, Hkv, D})).transpose(0, 1);
       if (c.qk_norm) {
         q = m.norm(q, L.q_norm);
         k = m.norm(k, L.k_norm);
       }
       q = q.transpose(0, 1);
       k = k.transpose(0, 1);
-      if (!m.bert) {
+      if (m.neox) {
+        q = apply_partial_rope(q, s.rope_global.first, s.rope_global.second);
+        k = apply_partial_rope(k, s.rope_global.first, s.rope_global.second);
+      } else if (!m.bert && !m.gpt2) {
         const auto& [cos, sin] = L.sliding && m.gemma ? s.rope_local : s.rope_global;
         q = apply_rope(q, cos, sin);
         k = apply_rope(k, cos, sin);
@@ -398,7 +498,12 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
       std::vector<at::Tensor> blocks;
       for (int64_t q0 = 0; q0 < S; q0 += block) {
         const int64_t n = std::min(block, S - q0);
-        at::Tensor scores = at::matmul(cap.q[b].narrow(1, q0, n), kt) * scale;
+        const at::Tensor qb = cap.q[b].narrow(1, q0, n);
+        // GPT-2 reorder_and_upcast_attn: q.k in float32 by baddbmm with alpha = scale.
+        at::Tensor scores = c.reorder_and_upcast
+                                ? at::baddbmm(at::empty({Hq, n, S}, qb.options().dtype(at::kFloat)),
+                                              qb.to(at::kFloat), kt.to(at::kFloat), 0, scale)
+                                : at::matmul(qb, kt) * scale;
         if (mask.defined()) scores = scores + mask.narrow(0, q0, n);
         blocks.push_back(at::matmul(at::softmax(scores, -1, at::kFloat).to(m.dtype), vr));
       }
@@ -408,7 +513,10 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
     }
   }
   PrefillResult r;
-  for (PromptState& s : st) r.hidden.push_back(m.bert ? s.x : m.norm(s.x, m.final_norm));
+  for (PromptState& s : st)
+    r.hidden.push_back(m.bert ? s.x
+                              : (m.gpt2 || m.neox ? m.layer_norm(s.x, m.final_norm, m.final_norm_b)
+                                                  : m.norm(s.x, m.final_norm)));
   return r;
 }
 
