@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -150,20 +149,13 @@ LayerStatic layer_static_cpu(const float* wq, const float* wk, const StaticDims&
   if (K > 0) r.sym_vec.resize(static_cast<size_t>(H * K * N));
   r.fro_sq.resize(static_cast<size_t>(H));
   r.fro_sq_shortcut.resize(static_cast<size_t>(H));
-  std::exception_ptr error;  // the first head's failure, rethrown outside the parallel loop
-#pragma omp parallel for schedule(dynamic)
+  // Heads one after the other (LAPACK and BLAS calls, single-threaded OpenBLAS).
   for (int64_t h = 0; h < H; ++h) {
-    try {
-      Mat q, k;
-      append_head_f64(wq, h, D, N, q);
-      append_head_f64(wk, h / d.group(), D, N, k);
-      head_static(q, k, d, h, r);
-    } catch (...) {
-#pragma omp critical(layer_static_error)
-      if (!error) error = std::current_exception();
-    }
+    Mat q, k;
+    append_head_f64(wq, h, D, N, q);
+    append_head_f64(wk, h / d.group(), D, N, k);
+    head_static(q, k, d, h, r);
   }
-  if (error) std::rethrow_exception(error);
   return r;
 }
 

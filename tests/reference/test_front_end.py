@@ -43,8 +43,8 @@ def numbers(j):
 
 
 def close(a, b):
-    """Equal structure and strings; numbers within 1e-12 relative (the engine's LAPACK is the
-    one libtorch exports, the front end's OpenBLAS: the last bits of an SVD may differ)."""
+    """Equal structure and strings; numbers within 1e-12 relative (both binaries call the
+    same OpenBLAS LAPACK; the margin allows for a LAPACK build that differs in the last bits)."""
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
     if isinstance(a, list):
