@@ -93,4 +93,18 @@ std::vector<float> transpose_rows_cols(const std::vector<float>& w, int64_t rows
   return t;
 }
 
+std::vector<float> load_qkv_weight(const HfAttentionNames& a, int which, int64_t heads, int64_t head_dim,
+                                   int64_t hidden, const WeightLoader& load) {
+  const std::string& name = which == 0 ? a.q : which == 1 ? a.k : a.v;
+  if (a.layout == QkvLayout::Separate) return load(name, {heads * head_dim, hidden});
+  const int64_t fused = 3 * heads * head_dim;  // GPT-2 and GPT-NeoX: no GQA
+  const std::vector<float> w = a.layout == QkvLayout::Gpt2Conv1D ? load(name, {hidden, fused}) : load(name, {fused, hidden});
+  return split_fused_qkv(w, a.layout, which, heads, head_dim, hidden);
+}
+
+std::vector<float> load_o_weight(const HfAttentionNames& a, int64_t hidden, int64_t q_dim, const WeightLoader& load) {
+  if (!a.o_transposed) return load(a.o, {hidden, q_dim});
+  return transpose_rows_cols(load(a.o, {q_dim, hidden}), q_dim, hidden);
+}
+
 }  // namespace qk

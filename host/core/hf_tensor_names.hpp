@@ -31,6 +31,14 @@ struct HfAttentionNames {
 // projection's output (GPT-2: split(hidden); GPT-NeoX: view(heads, 3 x head_dim).chunk(3)).
 std::vector<float> split_fused_qkv(const std::vector<float>& w, QkvLayout layout, int which, int64_t heads,
                                    int64_t head_dim, int64_t hidden);
+// Reads a tensor of the given shape as f32 (e.g. HfWeights::load_f32).
+using WeightLoader = std::function<std::vector<float>(const std::string&, const std::vector<int64_t>&)>;
+// Layer names `a`'s q (which 0), k (1) or v (2) weight as [heads x head_dim][hidden]
+// (nn.Linear layout) through `load`: the tensor itself, or split out of the fused one.
+std::vector<float> load_qkv_weight(const HfAttentionNames& a, int which, int64_t heads, int64_t head_dim,
+                                   int64_t hidden, const WeightLoader& load);
+// Its o weight as [hidden][q_dim] (GPT-2's Conv1D c_proj transposed).
+std::vector<float> load_o_weight(const HfAttentionNames& a, int64_t hidden, int64_t q_dim, const WeightLoader& load);
 // The [in][out] Conv1D weight `w` ([rows][cols]) as [out][in].
 std::vector<float> transpose_rows_cols(const std::vector<float>& w, int64_t rows, int64_t cols);
 

@@ -87,8 +87,11 @@ void weights(Runner& run, const SimplexJobOptions& o) {
   run.progress("embeddings");
   for (int64_t l = 0; l < L; ++l) {
     const HfAttentionNames nm = names.attention(l);
-    const std::vector<float> wq = load(nm.q, Hq * d, N), wk = load(nm.k, Hkv * d, N),
-                             wv = load(nm.v, Hkv * d, N), wo = load(nm.o, N, Hq * d);
+    const WeightLoader read = [&](const std::string& n, const std::vector<int64_t>& shape) {
+      return load(n, shape[0], shape[1]);
+    };  // fused q/k/v (GPT-2, GPT-NeoX) split per head as the runtime splits them
+    const std::vector<float> wq = load_qkv_weight(nm, 0, Hq, d, N, read), wk = load_qkv_weight(nm, 1, Hkv, d, N, read),
+                             wv = load_qkv_weight(nm, 2, Hkv, d, N, read), wo = load_o_weight(nm, N, Hq * d, read);
     run.measure("q_proj", l, -1, "weight", wq, Hq * d, N);
     run.measure("k_proj", l, -1, "weight", wk, Hkv * d, N);
     run.measure("v_proj", l, -1, "weight", wv, Hkv * d, N);

@@ -72,8 +72,11 @@ StaticResult compute_static_weights(const StaticOptions& o) {
     const std::string& qn = a.q;
     const std::string& kn = a.k;
     auto t = std::chrono::steady_clock::now();
-    wq[l] = ckpt.load_f32(qn, {d.q_heads * d.head_dim, d.hidden});
-    wk[l] = ckpt.load_f32(kn, {d.kv_heads * d.head_dim, d.hidden});
+    const WeightLoader load = [&](const std::string& n, const std::vector<int64_t>& shape) {
+      return ckpt.load_f32(n, shape);
+    };  // fused q/k/v (GPT-2, GPT-NeoX) split per head as the runtime splits them
+    wq[l] = load_qkv_weight(a, 0, d.q_heads, d.head_dim, d.hidden, load);
+    wk[l] = load_qkv_weight(a, 1, d.kv_heads, d.head_dim, d.hidden, load);
     check_finite_weight(o.model, qn, wq[l].data(), {d.q_heads * d.head_dim, d.hidden});
     check_finite_weight(o.model, kn, wk[l].data(), {d.kv_heads * d.head_dim, d.hidden});
     r.read_seconds += seconds_since(t);

@@ -11,6 +11,10 @@ transformers (f32, CPU) in several shapes:
   scale_attn_weights and scale_attn_by_inverse_layer_idx), over HF's mask, to 1e-4;
   `capture` then `score --snapshot` gives the same statistics (the per-layer scales travel
   in the snapshot);
+- `weights` (static operator geometry): the fused q/k split per head equals numpy's split
+  of the same checkpoint written as a Llama one (q_proj / k_proj): every dataset of the two
+  STATIC.h5 files is equal (the spectra themselves are checked against numpy for the
+  Llama layout by test_static_weights);
 - config defaults: with each optional key removed from config.json in turn, qkgeom and
   transformers agree (q/k/v to 1e-4 on a short prompt), or both refuse the checkpoint.
 """
@@ -230,6 +234,56 @@ def check_defaults(qkgeom, name, d, tmp):
     return bad
 
 
+def split_as_llama(d, dst):
+    """The checkpoint in `d` as a Llama one with q_proj / k_proj split by numpy."""
+    from safetensors.numpy import save_file
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    gpt2 = cfg["model_type"] == "gpt2"
+    H = cfg["n_embd" if gpt2 else "hidden_size"]
+    heads = cfg["n_head" if gpt2 else "num_attention_heads"]
+    layers = cfg["n_layer" if gpt2 else "num_hidden_layers"]
+    D = H // heads
+    w = load_file(os.path.join(d, "model.safetensors"))
+    out = {}
+    for l in range(layers):
+        if gpt2:  # Conv1D [in][3 H]: columns q | k | v
+            fused = next(v for k, v in w.items() if k.endswith(f"h.{l}.attn.c_attn.weight"))
+            q, k = fused[:, :H].T, fused[:, H:2 * H].T
+        else:  # [heads, 3, D, in]
+            fused = next(v for k, v in w.items()
+                         if k.endswith(f"layers.{l}.attention.query_key_value.weight"))
+            per = fused.reshape(heads, 3, D, H)
+            q, k = per[:, 0].reshape(H, H), per[:, 1].reshape(H, H)
+        out[f"model.layers.{l}.self_attn.q_proj.weight"] = np.ascontiguousarray(q)
+        out[f"model.layers.{l}.self_attn.k_proj.weight"] = np.ascontiguousarray(k)
+    os.makedirs(dst)
+    save_file(out, os.path.join(dst, "model.safetensors"))
+    json.dump({"model_type": "llama", "hidden_size": H, "num_hidden_layers": layers,
+               "num_attention_heads": heads, "intermediate_size": 4, "vocab_size": 8,
+               "dtype": "float32"}, open(os.path.join(dst, "config.json"), "w"))
+
+
+def check_static(qkgeom, name, d, tmp):
+    """`weights` on the fused checkpoint equals `weights` on its numpy-split Llama copy."""
+    import h5py
+    llama = os.path.join(tmp, name + "_as_llama")
+    split_as_llama(d, llama)
+    files = []
+    for src, tag in ((d, "fused"), (llama, "llama")):
+        out = os.path.join(tmp, f"{name}_{tag}.h5")
+        code, _, err = qkgeom_run(qkgeom, ["weights", "--model", src, "--out", out, "--device", "cpu"])
+        if code != 0:
+            print(f"FAILED: {name} weights ({tag}): exit {code}: {err.strip()[-300:]}")
+            return 1
+        files.append(h5py.File(out, "r"))
+    names = []
+    files[1].visit(lambda n: names.append(n) if isinstance(files[1][n], h5py.Dataset) else None)
+    bad = [n for n in names if n not in files[0] or not np.array_equal(files[0][n][()], files[1][n][()])]
+    print(f"{'ok' if names and not bad else 'FAILED'}: {name} weights: {len(names)} datasets, "
+          f"{len(bad)} differ from the numpy split {bad[:3]}")
+    return 1 if bad or not names else 0
+
+
 def main():
     qkgeom = rc.require_cli()
     transformers.logging.set_verbosity_error()
@@ -242,6 +296,7 @@ def main():
             failures += check_case(qkgeom, name, d, tmp, worst)
             if name in DEFAULT_CASES:
                 failures += check_defaults(qkgeom, name, d, tmp)
+                failures += check_static(qkgeom, name, d, tmp)
     print("worst: " + json.dumps({f"{a} {k}": float(f"{e:.3g}") for (a, k), e in worst.items()}))
     print(f"{failures} failed")
     return 1 if failures else 0
