@@ -54,6 +54,7 @@ nlohmann::json rope_json(const RopeConfig& r, int64_t head_dim) {
 
 nlohmann::json config_json(const ModelConfig& c, const nlohmann::json& dtype) {
   const bool bert = c.arch == Architecture::Bert;
+  const bool layer_norm = c.arch == Architecture::Gpt2 || c.arch == Architecture::GptNeoX;
   nlohmann::json j{{"config", c.path},
                    {"model_type", c.model_type},
                    {"hidden_size", c.hidden_size},
@@ -64,7 +65,7 @@ nlohmann::json config_json(const ModelConfig& c, const nlohmann::json& dtype) {
                    {"intermediate_size", c.intermediate_size},
                    {"vocab_size", c.vocab_size},
                    {"max_position_embeddings", c.max_position_embeddings},
-                   {bert ? "layer_norm_eps" : "rms_norm_eps", c.norm_eps},
+                   {bert || layer_norm ? "layer_norm_eps" : "rms_norm_eps", c.norm_eps},
                    {"hidden_act", c.hidden_act},
                    {"attention_bias", c.attention_bias},
                    {"o_proj_bias", c.o_bias},
@@ -72,9 +73,12 @@ nlohmann::json config_json(const ModelConfig& c, const nlohmann::json& dtype) {
                    {"qk_norm", c.qk_norm},
                    {"dtype", dtype},
                    {"dtype_declared", c.dtype_declared}};
-  const double scalar = c.arch == Architecture::Gemma3Text ? c.query_pre_attn_scalar
-                                                           : static_cast<double>(c.head_dim);
-  j["attention_scale"] = std::pow(scalar, -0.5);
+  j["attention_scale"] = attention_scale(c, 0);
+  if (c.scale_by_inverse_layer) {  // GPT-2: per layer
+    std::vector<double> scales;
+    for (int64_t l = 0; l < c.num_layers; ++l) scales.push_back(attention_scale(c, l));
+    j["layer_attention_scale"] = scales;
+  }
   if (bert) {
     j["attention"] = "full";
     return j;
@@ -89,7 +93,10 @@ nlohmann::json config_json(const ModelConfig& c, const nlohmann::json& dtype) {
   j["attention"] = "causal";
   j["layer_types"] = types;
   j["layer_window"] = windows;
-  j["rope_parameters"]["full_attention"] = rope_json(c.rope, c.head_dim);
+  if (c.arch == Architecture::Gpt2) return j;  // learned positions, no RoPE
+  const int64_t rotary = c.arch == Architecture::GptNeoX ? c.rotary_dim : c.head_dim;
+  if (c.arch == Architecture::GptNeoX) j["rotary_dim"] = rotary;
+  j["rope_parameters"]["full_attention"] = rope_json(c.rope, rotary);
   if (c.arch == Architecture::Gemma3Text)
     j["rope_parameters"]["sliding_attention"] = rope_json(c.rope_local, c.head_dim);
   return j;
