@@ -6,6 +6,7 @@ include(GoogleTest)
 function(qk_add_gtest name)
   add_executable(${name} ${ARGN})
   target_link_libraries(${name} PRIVATE qk_host GTest::gtest GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)  # shared test headers
   target_compile_definitions(${name} PRIVATE
     QK_SOURCE_DIR="${CMAKE_SOURCE_DIR}" QK_BINARY_DIR="${CMAKE_BINARY_DIR}")
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
