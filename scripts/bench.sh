@@ -25,7 +25,7 @@ cmd=("$BUILD/bench_bo" "${filter[@]}" --benchmark_out="$OUT/bench_bo_cpu.json" -
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
 echo
-cmd=(python3 scripts/bench_side_by_side.py --qkgeom "$BUILD/qkgeom" "${quick[@]}"
+cmd=(python3 bench/side_by_side/bench_side_by_side.py --qkgeom "$BUILD/qkgeom" "${quick[@]}"
   --json-out "$OUT/side_by_side.json" --markdown-out "$OUT/side_by_side.md")
 echo "== side by side with numpy"
 echo "+ ${cmd[*]}"
@@ -36,38 +36,38 @@ echo "== attention statistics"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
 echo
-cmd=(python3 scripts/bench_prefill_side_by_side.py --layers 4 --seqs 128,512
+cmd=(python3 bench/side_by_side/bench_prefill_side_by_side.py --layers 4 --seqs 128,512
   --json-out "$OUT/prefill_side_by_side.json" --markdown-out "$OUT/prefill_side_by_side.md")
 echo "== prefill side by side with HF transformers"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
 echo
-cmd=(python3 scripts/bench_sweep_side_by_side.py --layers 2 --probes 8 --seqs 128,512
+cmd=(python3 bench/side_by_side/bench_sweep_side_by_side.py --layers 2 --probes 8 --seqs 128,512
   --repeats 3 --dtype f32 --device cpu --qkgeom "$BUILD/qkgeom"
   --json-out "$OUT/sweep_side_by_side.json" --markdown-out "$OUT/sweep_side_by_side.md")
 echo "== sweep side by side with HF transformers + PyTorch"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
 echo
-cmd=(python3 scripts/bench_simplex_side_by_side.py --bench "$BUILD/bench_simplex"
+cmd=(python3 bench/side_by_side/bench_simplex_side_by_side.py --bench "$BUILD/bench_simplex"
   --json-out "$OUT/simplex_side_by_side.json" --markdown-out "$OUT/simplex_side_by_side.md")
 echo "== simplex volumes side by side with torch (Cayley-Menger det)"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
 echo
-cmd=(python3 scripts/bench_static_side_by_side.py --layers 2 --baseline-heads 4 --device cpu
+cmd=(python3 bench/side_by_side/bench_static_side_by_side.py --layers 2 --baseline-heads 4 --device cpu
   --json-out "$OUT/static_side_by_side.json" --markdown-out "$OUT/static_side_by_side.md")
 echo "== static pass side by side with torch svdvals of the formed operator"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
 echo
-cmd=(python3 scripts/bench_startup_side_by_side.py --build "$BUILD"
+cmd=(python3 bench/side_by_side/bench_startup_side_by_side.py --build "$BUILD"
   --json-out "$OUT/startup_side_by_side.json" --markdown-out "$OUT/startup_side_by_side.md")
 echo "== whole-process startup: front end vs engine, and --lem-compat vs the seed's Go"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
 echo
-cmd=(python3 bench/bench_threads_competing_load.py --qkgeom "$BUILD/qkgeom" --repeats 3 --unloaded --active
+cmd=(python3 bench/side_by_side/bench_threads_competing_load.py --qkgeom "$BUILD/qkgeom" --repeats 3 --unloaded --active
   --json-out "$OUT/threads_competing_load.json" --markdown-out "$OUT/threads_competing_load.md")
 echo "== default threads vs --threads 1 under a competing CPU load (weights, sweep, --save-kv k)"
 echo "+ ${cmd[*]}"

@@ -178,11 +178,11 @@ if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$mode" = full ]; then
     fail "building bench_bo"
   fi
   if [ -x "$BUILD/qkgeom" ] && "$BUILD/qkgeom" env | grep -q "libtorch: 2"; then
-    run python3 scripts/bench_sweep_side_by_side.py --layers 36 --probes 16 --seqs 128,512 \
+    run python3 bench/side_by_side/bench_sweep_side_by_side.py --layers 36 --probes 16 --seqs 128,512 \
       --dtype bf16 --device cuda --qkgeom "$BUILD/qkgeom" \
       --json-out "$RESULTS/sweep_side_by_side_gpu.json" \
       --markdown-out "$RESULTS/sweep_side_by_side_gpu.md" || fail "sweep benchmark"
-    run python3 scripts/bench_static_side_by_side.py --layers 36 --device cuda --baseline-heads 64 \
+    run python3 bench/side_by_side/bench_static_side_by_side.py --layers 36 --device cuda --baseline-heads 64 \
       --qkgeom "$BUILD/qkgeom" \
       --json-out "$RESULTS/static_side_by_side_gpu.json" \
       --markdown-out "$RESULTS/static_side_by_side_gpu.md" || fail "static benchmark"

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """A probe sweep the straightforward HF transformers + PyTorch way: the baseline that
-`qkgeom sweep` is timed against (scripts/bench_sweep_side_by_side.py, issue 4).
+`qkgeom sweep` is timed against (bench/side_by_side/bench_sweep_side_by_side.py, issue 4).
 
 What a researcher would write for the same job: load the base model (AutoModel, eager
 attention), then per probe one forward pass (batch 1, torch.inference_mode,
 use_cache=False) that records every layer's post-RoPE q and k (by wrapping
 `modeling_qwen3.apply_rotary_pos_emb`) and v (a forward hook on v_proj); then the
-Bone-Orientation metrics with the numpy reference (scripts/bo_reference.py, default mode)
+Bone-Orientation metrics with the numpy reference (tests/reference/bo_reference.py, default mode)
 and the attention statistics per (layer, query head) with a plain torch softmax of
-q k^T * scale under a causal mask (definitions: scripts/attention_stats_reference.py;
+q k^T * scale under a causal mask (definitions: tests/reference/attention_stats_reference.py;
 query head h reads KV head h // (Hq / Hkv)), and one row per probe appended with h5py.
 
 Probes: JSONL with pre-tokenized ids, `{"id": "p0", "ids": [..]}` (as `qkgeom sweep`
@@ -31,7 +31,7 @@ import torch
 from transformers import AutoModel
 import transformers.models.qwen3.modeling_qwen3 as qwen3_modeling
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "tests" / "reference"))
 import bo_reference  # noqa: E402
 
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16}

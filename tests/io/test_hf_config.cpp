@@ -90,8 +90,7 @@ TEST(HfConfig, Gemma3FourXSpelling) {
   EXPECT_EQ(c.rope.theta, 1000000.0);
   EXPECT_EQ(c.rope_local.theta, 10000.0);
   EXPECT_EQ(*c.sliding_window, 512);
-  EXPECT_EQ(c.sliding_layers,
-            (std::vector<bool>{true, true, true, true, true, false, true, true}));
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, true, true, true, true, false, true, true}));
   EXPECT_EQ(c.query_pre_attn_scalar, 256.0);
 }
 

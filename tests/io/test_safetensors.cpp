@@ -14,9 +14,7 @@
 
 namespace {
 
-std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + "qk_st_" + name;
-}
+std::string temp_path(const std::string& name) { return ::testing::TempDir() + "qk_st_" + name; }
 
 // A file of an 8-byte length, `header` text and `data` bytes; `len` overrides the length.
 std::string write_raw(const std::string& name, const std::string& header, size_t data_bytes,
@@ -35,8 +33,8 @@ void expect_error(const std::string& path, const std::string& needle) {
 
 TEST(SafeTensors, RoundTripF32) {
   const std::string p = temp_path("roundtrip.safetensors");
-  qk::write_safetensors(p, {qk::f32_tensor("b", {2, 3}, {1, 2, 3, 4, 5, 6}),
-                            qk::f32_tensor("a", {1}, {-7.5f})});
+  qk::write_safetensors(p,
+                        {qk::f32_tensor("b", {2, 3}, {1, 2, 3, 4, 5, 6}), qk::f32_tensor("a", {1}, {-7.5f})});
   qk::SafeTensorsFile f(p);
   ASSERT_TRUE(f.has("a"));
   ASSERT_TRUE(f.has("b"));
@@ -101,8 +99,7 @@ TEST(SafeTensors, UnknownDtype) {
 }
 
 TEST(SafeTensors, NegativeDimension) {
-  expect_error(write_raw("neg", R"({"k":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
-               "shape");
+  expect_error(write_raw("neg", R"({"k":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4), "shape");
 }
 
 TEST(SafeTensors, MissingField) {
@@ -116,8 +113,8 @@ TEST(SafeTensors, EndBeforeBegin) {
 
 // The header of tests below: tensor entries of 4 F32 values at the given byte offsets.
 std::string f32x4(const std::string& name, int begin) {
-  return "\"" + name + R"(":{"dtype":"F32","shape":[4],"data_offsets":[)" + std::to_string(begin) +
-         "," + std::to_string(begin + 16) + "]}";
+  return "\"" + name + R"(":{"dtype":"F32","shape":[4],"data_offsets":[)" + std::to_string(begin) + "," +
+         std::to_string(begin + 16) + "]}";
 }
 
 TEST(SafeTensors, DuplicateTensorName) {
@@ -131,8 +128,9 @@ TEST(SafeTensors, DuplicateTensorName) {
 }
 
 TEST(SafeTensors, DuplicateKeyInsideEntryOrMetadata) {
-  expect_error(write_raw("dupfield", R"({"k":{"dtype":"F32","dtype":"F16","shape":[4],"data_offsets":[0,16]}})", 16),
-               "the entry of tensor 'k' holds the key 'dtype' twice");
+  expect_error(
+      write_raw("dupfield", R"({"k":{"dtype":"F32","dtype":"F16","shape":[4],"data_offsets":[0,16]}})", 16),
+      "the entry of tensor 'k' holds the key 'dtype' twice");
   expect_error(write_raw("dupmeta", R"({"__metadata__":{"a":"1","a":"2"},)" + f32x4("k", 0) + "}", 16),
                "__metadata__ holds the key 'a' twice");
   expect_error(write_raw("dupmeta2", R"({"__metadata__":{},"__metadata__":{},)" + f32x4("k", 0) + "}", 16),
@@ -143,7 +141,8 @@ TEST(SafeTensors, UnusedBytesAreRefused) {
   expect_error(write_raw("holefirst", "{" + f32x4("k", 8) + "}", 24), "8 unused bytes before tensor 'k'");
   expect_error(write_raw("holemid", "{" + f32x4("a", 0) + "," + f32x4("b", 20) + "}", 36),
                "4 unused bytes between tensors 'a' and 'b'");
-  expect_error(write_raw("trailing", "{" + f32x4("k", 0) + "}", 17), "1 unused bytes after the last tensor 'k'");
+  expect_error(write_raw("trailing", "{" + f32x4("k", 0) + "}", 17),
+               "1 unused bytes after the last tensor 'k'");
   expect_error(write_raw("nodata", "{}", 3), "3 unused bytes after the header");
 }
 
@@ -152,21 +151,27 @@ TEST(SafeTensors, SameRangeTwiceIsAnOverlap) {
 }
 
 TEST(SafeTensors, RangesInAnyOrderAndEmptyTensorsTile) {
-  const std::string p = write_raw(
-      "tiles", "{" + f32x4("z", 16) + R"(,"e":{"dtype":"F32","shape":[0,5],"data_offsets":[16,16]},)" +
-                   R"("__metadata__":null,)" + f32x4("a", 0) + "}", 32);
+  const std::string p =
+      write_raw("tiles",
+                "{" + f32x4("z", 16) + R"(,"e":{"dtype":"F32","shape":[0,5],"data_offsets":[16,16]},)" +
+                    R"("__metadata__":null,)" + f32x4("a", 0) + "}",
+                32);
   qk::SafeTensorsFile f(p);
   EXPECT_EQ(f.names(), (std::vector<std::string>{"a", "e", "z"}));
   EXPECT_EQ(f.info("e").numel(), 0);
-  expect_error(write_raw("emptypast", "{" + f32x4("a", 0) + R"(,"e":{"dtype":"F32","shape":[0],"data_offsets":[20,20]}})", 16),
-               "past the end");
+  expect_error(
+      write_raw("emptypast",
+                "{" + f32x4("a", 0) + R"(,"e":{"dtype":"F32","shape":[0],"data_offsets":[20,20]}})", 16),
+      "past the end");
 }
 
 TEST(SafeTensors, ValidDtypeQkgeomDoesNotRead) {
   // U16 and F4 are valid safetensors: the file opens, the tensor is listed, reading it is an error.
-  const std::string p = write_raw(
-      "u16", "{" + f32x4("k", 0) + R"(,"u":{"dtype":"U16","shape":[3],"data_offsets":[16,22]},)" +
-                 R"("f":{"dtype":"F4","shape":[2,3],"data_offsets":[22,25]}})", 25);
+  const std::string p =
+      write_raw("u16",
+                "{" + f32x4("k", 0) + R"(,"u":{"dtype":"U16","shape":[3],"data_offsets":[16,22]},)" +
+                    R"("f":{"dtype":"F4","shape":[2,3],"data_offsets":[22,25]}})",
+                25);
   qk::SafeTensorsFile f(p);
   EXPECT_TRUE(f.has("u"));
   EXPECT_EQ(f.names(), (std::vector<std::string>{"f", "k", "u"}));
@@ -177,10 +182,12 @@ TEST(SafeTensors, ValidDtypeQkgeomDoesNotRead) {
 
 TEST(SafeTensors, ShapeIntegersAreRangeChecked) {
   const auto entry = [](const std::string& shape, int bytes) {
-    return R"({"k":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,)" + std::to_string(bytes) + "]}}";
+    return R"({"k":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,)" + std::to_string(bytes) +
+           "]}}";
   };
   expect_error(write_raw("dim2e63", entry("[9223372036854775808,0]", 0), 0), "not an integer in [0, 2^63-1]");
-  expect_error(write_raw("dim2e64", entry("[18446744073709551616,0]", 0), 0), "not an integer in [0, 2^63-1]");
+  expect_error(write_raw("dim2e64", entry("[18446744073709551616,0]", 0), 0),
+               "not an integer in [0, 2^63-1]");
   expect_error(write_raw("dimfloat", entry("[4.0]", 16), 16), "not an integer");
   expect_error(write_raw("elems", entry("[4294967296,4294967296,4]", 16), 16), "element count overflows");
   expect_error(write_raw("bits", entry("[4611686018427387904]", 16), 16), "bit count overflows");
@@ -202,10 +209,12 @@ TEST(SafeTensors, HeaderBytesNlohmannWouldTake) {
   expect_error(write_raw("nul", "{" + f32x4("k", 0) + "}" + std::string(2, '\0'), 16), "NUL byte");
   expect_error(write_raw("bom", "\xEF\xBB\xBF{" + f32x4("k", 0) + "}", 16), "byte-order mark");
   const std::string deep = std::string(126, '[') + std::string(126, ']');
-  expect_error(write_raw("deep", R"({"k":{"dtype":"F32","shape":[4],"data_offsets":[0,16],"x":)" + deep + "}}", 16),
-               "deeper than 127");
+  expect_error(
+      write_raw("deep", R"({"k":{"dtype":"F32","shape":[4],"data_offsets":[0,16],"x":)" + deep + "}}", 16),
+      "deeper than 127");
   const std::string ok = std::string(125, '[') + std::string(125, ']');
-  qk::SafeTensorsFile f(write_raw("deepok", R"({"k":{"dtype":"F32","shape":[4],"data_offsets":[0,16],"x":)" + ok + "}}", 16));
+  qk::SafeTensorsFile f(
+      write_raw("deepok", R"({"k":{"dtype":"F32","shape":[4],"data_offsets":[0,16],"x":)" + ok + "}}", 16));
   EXPECT_TRUE(f.has("k"));
   expect_error(write_raw("badutf8", "{" + f32x4("k\xff", 0) + "}", 16), "\\xFF");
   expect_error(write_raw("hugehdr", "{}", 0, 100000001), "100,000,000-byte limit");
@@ -216,8 +225,11 @@ TEST(SafeTensors, DuplicateNameAcrossShards) {
   const qk::SafeTensorsFile b(write_raw("shard_b", "{" + f32x4("k", 0) + "}", 16));
   const qk::SafeTensorsFile c(write_raw("shard_c", "{" + f32x4("y", 0) + "}", 16));
   qk::require_unique_tensor_names({&a, &c});
-  expect_input_error([&](const std::string&) { qk::require_unique_tensor_names({&a, &c, &b}); },
-                     b.path() + ": tensor 'k'", "also in " + a.path());
+  expect_input_error(
+      [&](const std::string&) {
+        qk::require_unique_tensor_names({&a, &c, &b});
+      },
+      b.path() + ": tensor 'k'", "also in " + a.path());
 }
 
 TEST(SafeTensors, MissingFile) { expect_error(temp_path("does-not-exist"), "cannot open"); }

@@ -35,9 +35,9 @@ void expect_bad(const std::string& path, const std::string& needle) {
 
 TEST(Snapshot, SafetensorsKVQ) {
   const std::string p = temp_path("kvq.safetensors");
-  qk::write_safetensors(p, {qk::f32_tensor("k", {2, 1, 3, 4}, iota(24)),
-                            qk::f32_tensor("v", {2, 1, 3, 4}, iota(24, 0.5f)),
-                            qk::f32_tensor("q", {2, 2, 3, 4}, iota(48))});
+  qk::write_safetensors(
+      p, {qk::f32_tensor("k", {2, 1, 3, 4}, iota(24)), qk::f32_tensor("v", {2, 1, 3, 4}, iota(24, 0.5f)),
+          qk::f32_tensor("q", {2, 2, 3, 4}, iota(48))});
   const qk::Snapshot s = qk::load_snapshot(p);
   EXPECT_EQ(s.k.layers(), 2);
   EXPECT_EQ(s.k.heads(), 1);
@@ -80,22 +80,22 @@ TEST(Snapshot, EmptyTensor) {
 
 TEST(Snapshot, VShapedUnlikeK) {
   const std::string p = temp_path("vshape.safetensors");
-  qk::write_safetensors(p, {qk::f32_tensor("k", {1, 1, 2, 2}, iota(4)),
-                            qk::f32_tensor("v", {1, 1, 1, 4}, iota(4))});
+  qk::write_safetensors(
+      p, {qk::f32_tensor("k", {1, 1, 2, 2}, iota(4)), qk::f32_tensor("v", {1, 1, 1, 4}, iota(4))});
   expect_bad(p, "must match");
 }
 
 TEST(Snapshot, QHeadsNotMultiple) {
   const std::string p = temp_path("qheads.safetensors");
-  qk::write_safetensors(p, {qk::f32_tensor("k", {1, 2, 2, 2}, iota(8)),
-                            qk::f32_tensor("q", {1, 3, 2, 2}, iota(12))});
+  qk::write_safetensors(
+      p, {qk::f32_tensor("k", {1, 2, 2, 2}, iota(8)), qk::f32_tensor("q", {1, 3, 2, 2}, iota(12))});
   expect_bad(p, "not a multiple");
 }
 
 TEST(Snapshot, QSeqMismatch) {
   const std::string p = temp_path("qseq.safetensors");
-  qk::write_safetensors(p, {qk::f32_tensor("k", {1, 1, 2, 2}, iota(4)),
-                            qk::f32_tensor("q", {1, 1, 3, 2}, iota(6))});
+  qk::write_safetensors(
+      p, {qk::f32_tensor("k", {1, 1, 2, 2}, iota(4)), qk::f32_tensor("q", {1, 1, 3, 2}, iota(6))});
   expect_bad(p, "incompatible");
 }
 
@@ -115,8 +115,8 @@ TEST(Snapshot, NanAndInfReported) {
 }
 
 // Writes an HDF5 snapshot with /k of `type` holding `bytes`, optional attribute dtype.
-void write_h5(const std::string& p, const std::vector<hsize_t>& dims, hid_t type,
-              const void* data, const char* dtype_attr = nullptr) {
+void write_h5(const std::string& p, const std::vector<hsize_t>& dims, hid_t type, const void* data,
+              const char* dtype_attr = nullptr) {
   const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   const hid_t sp = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
   const hid_t ds = H5Dcreate2(f, "k", type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -248,13 +248,16 @@ void write_h5_partly(const std::string& p, const std::vector<hsize_t>& dims,
 TEST(Snapshot, Hdf5HugeShapeRefusedBeforeAllocating) {
   const std::string huge = temp_path("huge.h5");
   write_h5_partly(huge, {100000, 1000, 1000, 1000}, {1, 1, 100, 100}, false, 0);
-  expect_bad(huge, "dataset '/k': declares shape [100000, 1000, 1000, 1000]: 381469726 MiB as f32, more than this machine's");
+  expect_bad(huge,
+             "dataset '/k': declares shape [100000, 1000, 1000, 1000]: 381469726 MiB as f32, more than this "
+             "machine's");
   const std::string overflow = temp_path("overflow.h5");
   write_h5_partly(overflow, {1ull << 32, 1ull << 32, 4, 1}, {1, 1, 4, 1}, false, 0);
   expect_bad(overflow, "declares shape [4294967296, 4294967296, 4, 1]: too many elements");
   const std::string unwritten = temp_path("unwritten.h5");
   write_h5_partly(unwritten, {2, 2, 8, 1000000}, {1, 1, 8, 1000}, false, 0);
-  expect_bad(unwritten, "declares shape [2, 2, 8, 1000000] (128000000 bytes) but stores 0 of its 4000 chunks");
+  expect_bad(unwritten,
+             "declares shape [2, 2, 8, 1000000] (128000000 bytes) but stores 0 of its 4000 chunks");
 }
 
 TEST(Snapshot, Hdf5PartlyWrittenRefused) {
@@ -441,8 +444,7 @@ TEST(SnapshotAttention, FlagsOverrideAndSaySo) {
   o = qk::snapshot_attention_options(s, {"", 0, 0.5}, "cpu", &note);  // scale only
   EXPECT_EQ(o.layer_window, gemma_like().layer_window);
   EXPECT_EQ(*o.scale, 0.5);
-  EXPECT_THROW(qk::snapshot_attention_options(s, {"", 4, {}}, "cpu", &note),
-               std::invalid_argument);
+  EXPECT_THROW(qk::snapshot_attention_options(s, {"", 4, {}}, "cpu", &note), std::invalid_argument);
 }
 
 TEST(SnapshotAttention, OldSnapshotKeepsTheDefaults) {

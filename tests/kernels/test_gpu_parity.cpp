@@ -39,8 +39,8 @@ const int64_t kDims[] = {1, 3, 64, 128, 256};
 
 // n normal floats (mean `offset`, sd 1) from a fixed seed; every `zero_every`-th row of
 // `row` elements (when both > 0) is set to zero.
-std::vector<float> random_floats(size_t n, uint32_t seed, float offset = 0.0f,
-                                 int64_t row = 0, int64_t zero_every = 0) {
+std::vector<float> random_floats(size_t n, uint32_t seed, float offset = 0.0f, int64_t row = 0,
+                                 int64_t zero_every = 0) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> dist(offset, 1.0f);
   std::vector<float> v(n);
@@ -67,8 +67,8 @@ std::vector<T> to_host(const DeviceBuffer<T>& d, size_t n) {
 }
 
 // Every gpu[i] is finite and within atol + rtol*|cpu[i]| of cpu[i].
-void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu, double atol,
-                  double rtol, const std::string& what) {
+void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu, double atol, double rtol,
+                  const std::string& what) {
   ASSERT_EQ(gpu.size(), cpu.size()) << what;
   int reported = 0;
   for (size_t i = 0; i < gpu.size(); ++i) {
@@ -76,8 +76,8 @@ void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu
     const double tol = atol + rtol * std::fabs(cpu[i]);
     const bool ok = finite && std::fabs(gpu[i] - cpu[i]) <= tol;
     if (!ok && reported++ < 5)
-      ADD_FAILURE() << what << " [" << i << "]: gpu " << gpu[i] << " cpu " << cpu[i]
-                    << " |diff| " << std::fabs(gpu[i] - cpu[i]) << " tol " << tol;
+      ADD_FAILURE() << what << " [" << i << "]: gpu " << gpu[i] << " cpu " << cpu[i] << " |diff| "
+                    << std::fabs(gpu[i] - cpu[i]) << " tol " << tol;
   }
 }
 
@@ -85,15 +85,14 @@ void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu
 uint64_t brute_force_below(const float* m, int64_t seq, int64_t dim, double threshold) {
   uint64_t n = 0;
   for (int64_t i = 0; i < seq; ++i)
-    for (int64_t j = i + 1; j < seq; ++j)
-      n += seed_cosine(m + i * dim, m + j * dim, dim) < threshold ? 1 : 0;
+    for (int64_t j = i + 1; j < seq; ++j) n += seed_cosine(m + i * dim, m + j * dim, dim) < threshold ? 1 : 0;
   return n;
 }
 
 // Gram entries (i, j) of [layers][heads][heads] within the fp64 summation bound
 // 4 (n + 2) eps |x_i| |x_j| (|x_i|^2 from the CPU diagonal); symmetric, finite.
-void expect_gram_close(const std::vector<double>& gpu, const std::vector<double>& cpu,
-                       int layers, int heads, int64_t n, const std::string& what) {
+void expect_gram_close(const std::vector<double>& gpu, const std::vector<double>& cpu, int layers, int heads,
+                       int64_t n, const std::string& what) {
   ASSERT_EQ(gpu.size(), cpu.size()) << what;
   for (int l = 0; l < layers; ++l)
     for (int i = 0; i < heads; ++i)
@@ -127,8 +126,7 @@ TEST_F(GpuParity, HeadGram) {
       const int layers = 1 + idx % 4, heads = 1 + idx % 9;
       ++idx;
       const int64_t n = seq * dim;
-      const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 100 + idx, 0.5f,
-                                   dim, 5);
+      const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 100 + idx, 0.5f, dim, 5);
       const size_t g_n = static_cast<size_t>(layers) * heads * heads;
       std::vector<double> cpu(g_n);
       head_gram_cpu(x.data(), layers, heads, n, cpu.data());
@@ -136,9 +134,8 @@ TEST_F(GpuParity, HeadGram) {
       DeviceBuffer<double> dg(g_n, stream());
       launch_head_gram(dx.data(), layers, heads, n, dg.data(), stream());
       expect_gram_close(to_host(dg, g_n), cpu, layers, heads, n,
-                        "head_gram seq " + std::to_string(seq) + " dim " + std::to_string(dim) +
-                            " layers " + std::to_string(layers) + " heads " +
-                            std::to_string(heads));
+                        "head_gram seq " + std::to_string(seq) + " dim " + std::to_string(dim) + " layers " +
+                            std::to_string(layers) + " heads " + std::to_string(heads));
     }
 }
 
@@ -155,8 +152,7 @@ TEST_F(GpuParity, HeadGramSixtyFourHeadsAndLimit) {
   expect_gram_close(to_host(dg, cpu.size()), cpu, layers, heads, n, "head_gram 64 heads");
   DeviceBuffer<double> big(static_cast<size_t>(65) * 65, stream());
   DeviceBuffer<float> bx(static_cast<size_t>(65) * n, stream());
-  EXPECT_THROW(launch_head_gram(bx.data(), 1, 65, n, big.data(), stream()),
-               std::invalid_argument);
+  EXPECT_THROW(launch_head_gram(bx.data(), 1, 65, n, big.data(), stream()), std::invalid_argument);
 }
 
 TEST_F(GpuParity, HeadGramDeterministic) {
@@ -175,18 +171,15 @@ TEST_F(GpuParity, HeadGramDeterministic) {
 
 // Runs position_cosine on both sides for `count` matrices at `stride` and checks sums,
 // exact counts, and the counts against a brute-force seed count.
-void check_position_cosine(cudaStream_t stream, const std::vector<float>& x, int64_t count,
-                           int64_t stride, int64_t seq, int64_t dim, double threshold,
-                           const std::string& what) {
+void check_position_cosine(cudaStream_t stream, const std::vector<float>& x, int64_t count, int64_t stride,
+                           int64_t seq, int64_t dim, double threshold, const std::string& what) {
   std::vector<double> cpu_sum(static_cast<size_t>(count));
   std::vector<uint64_t> cpu_below(static_cast<size_t>(count));
-  position_cosine_cpu(x.data(), count, stride, seq, dim, threshold, cpu_sum.data(),
-                      cpu_below.data());
+  position_cosine_cpu(x.data(), count, stride, seq, dim, threshold, cpu_sum.data(), cpu_below.data());
   auto dx = to_device(x, stream);
   DeviceBuffer<double> dsum(static_cast<size_t>(count), stream);
   DeviceBuffer<uint64_t> dbelow(static_cast<size_t>(count), stream);
-  launch_position_cosine(dx.data(), count, stride, seq, dim, threshold, dsum.data(),
-                         dbelow.data(), stream);
+  launch_position_cosine(dx.data(), count, stride, seq, dim, threshold, dsum.data(), dbelow.data(), stream);
   const auto gpu_sum = to_host(dsum, static_cast<size_t>(count));
   const auto gpu_below = to_host(dbelow, static_cast<size_t>(count));
   // |sum_i u_i|^2 reaches seq^2 and is formed over seq * dim terms.
@@ -208,10 +201,10 @@ TEST_F(GpuParity, PositionCosineGrid) {
       ++idx;
       // Every third grid point uses a stride larger than one matrix (a head subset).
       const int64_t stride = seq * dim * (idx % 3 == 0 ? 2 : 1);
-      const auto x = random_floats(static_cast<size_t>(count * stride), 200 + idx,
-                                   idx % 2 ? 0.3f : 0.0f, dim, 7);
-      const std::string what = "seq " + std::to_string(seq) + " dim " + std::to_string(dim) +
-                               " count " + std::to_string(count);
+      const auto x =
+          random_floats(static_cast<size_t>(count * stride), 200 + idx, idx % 2 ? 0.3f : 0.0f, dim, 7);
+      const std::string what =
+          "seq " + std::to_string(seq) + " dim " + std::to_string(dim) + " count " + std::to_string(count);
       check_position_cosine(stream(), x, count, stride, seq, dim, 0.3, what);
       if (idx % 4 == 0)
         check_position_cosine(stream(), x, count, stride, seq, dim, 1.0 - 0.7, what + " 1-0.7");
@@ -264,18 +257,16 @@ TEST_F(GpuParity, PositionCosineNearThreshold) {
     const double margin = fp32_unit_dot_error_bound(cs.dim);
     for (int64_t i = 0; i < cs.seq; ++i)
       for (int64_t j = i + 1; j < cs.seq; ++j)
-        near += std::fabs(seed_cosine(x.data() + i * cs.dim, x.data() + j * cs.dim, cs.dim) -
-                          0.3) <= margin
+        near += std::fabs(seed_cosine(x.data() + i * cs.dim, x.data() + j * cs.dim, cs.dim) - 0.3) <= margin
                     ? 1
                     : 0;
     if (cs.dim > 3) {
       EXPECT_GT(near, 1000u) << "construction should put many pairs near 0.3";
     }
-    const std::string what = "near-threshold seq " + std::to_string(cs.seq) + " dim " +
-                             std::to_string(cs.dim);
+    const std::string what =
+        "near-threshold seq " + std::to_string(cs.seq) + " dim " + std::to_string(cs.dim);
     check_position_cosine(stream(), x, 1, cs.seq * cs.dim, cs.seq, cs.dim, 0.3, what);
-    check_position_cosine(stream(), x, 1, cs.seq * cs.dim, cs.seq, cs.dim, 1.0 - 0.7,
-                          what + " 1-0.7");
+    check_position_cosine(stream(), x, 1, cs.seq * cs.dim, cs.seq, cs.dim, 1.0 - 0.7, what + " 1-0.7");
   }
 }
 
@@ -286,8 +277,7 @@ TEST_F(GpuParity, PositionCosineZeroRowsAndZeroThreshold) {
   const int64_t seq = 130, dim = 64;
   auto x = random_floats(static_cast<size_t>(seq * dim), 31, 0.0f, dim, 2);
   for (double thr : {0.0, 1e-30, -1e-30, 0.3, 1.0})
-    check_position_cosine(stream(), x, 1, seq * dim, seq, dim, thr,
-                          "zero rows thr " + std::to_string(thr));
+    check_position_cosine(stream(), x, 1, seq * dim, seq, dim, thr, "zero rows thr " + std::to_string(thr));
   const std::vector<float> zeros(static_cast<size_t>(3 * seq * dim), 0.0f);
   check_position_cosine(stream(), zeros, 3, seq * dim, seq, dim, 0.3, "all zero");
 }
@@ -299,11 +289,9 @@ TEST_F(GpuParity, PositionCosineDeterministic) {
   auto dx = to_device(x, stream());
   DeviceBuffer<double> dsum(count, stream());
   DeviceBuffer<uint64_t> dbelow(count, stream());
-  launch_position_cosine(dx.data(), count, seq * dim, seq, dim, 0.3, dsum.data(), dbelow.data(),
-                         stream());
+  launch_position_cosine(dx.data(), count, seq * dim, seq, dim, 0.3, dsum.data(), dbelow.data(), stream());
   const auto s1 = to_host(dsum, count);
-  launch_position_cosine(dx.data(), count, seq * dim, seq, dim, 0.3, dsum.data(), dbelow.data(),
-                         stream());
+  launch_position_cosine(dx.data(), count, seq * dim, seq, dim, 0.3, dsum.data(), dbelow.data(), stream());
   EXPECT_EQ(s1, to_host(dsum, count));
 }
 
@@ -315,8 +303,8 @@ TEST_F(GpuParity, MagnitudeEntropy) {
       const int64_t count = 1 + idx % 9;
       ++idx;
       const int64_t stride = seq * dim * (idx % 3 == 0 ? 3 : 1);
-      const auto x = random_floats(static_cast<size_t>(count * stride), 300 + idx, 0.1f, dim,
-                                   idx % 2 ? 4 : 0);
+      const auto x =
+          random_floats(static_cast<size_t>(count * stride), 300 + idx, 0.1f, dim, idx % 2 ? 4 : 0);
       std::vector<double> cpu(static_cast<size_t>(count));
       magnitude_entropy_cpu(x.data(), count, stride, seq, dim, cpu.data());
       auto dx = to_device(x, stream());
@@ -341,8 +329,7 @@ TEST_F(GpuParity, LayerAlignment) {
       const int layers = 1 + idx % 4, heads = 1 + idx % 9;
       ++idx;
       const int64_t n = seq * dim;
-      const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 400 + idx,
-                                   idx % 2 ? 0.5f : 0.0f);
+      const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 400 + idx, idx % 2 ? 0.5f : 0.0f);
       if (layers < 2) continue;
       for (bool f32 : {true, false}) {
         std::vector<double> cpu(static_cast<size_t>(layers - 1));
@@ -351,8 +338,8 @@ TEST_F(GpuParity, LayerAlignment) {
         DeviceBuffer<double> dc(static_cast<size_t>(layers - 1), stream());
         launch_layer_alignment(dx.data(), layers, heads, n, f32, dc.data(), stream());
         expect_close(to_host(dc, layers - 1), cpu, 1e-13 + 16.0 * kEps64 * n, 1e-12,
-                     "layer_alignment seq " + std::to_string(seq) + " dim " +
-                         std::to_string(dim) + (f32 ? " f32 mean" : " f64 mean"));
+                     "layer_alignment seq " + std::to_string(seq) + " dim " + std::to_string(dim) +
+                         (f32 ? " f32 mean" : " f64 mean"));
       }
     }
 }
@@ -374,8 +361,7 @@ TEST_F(GpuParity, KvCka) {
       auto dk = to_device(k, stream());
       auto dv = to_device(v, stream());
       DeviceBuffer<double> dc(static_cast<size_t>(count), stream());
-      launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), count, stride, seq, dim, dc.data(),
-                    stream());
+      launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), count, stride, seq, dim, dc.data(), stream());
       // Both sides form fp64 Grams over seq terms.
       expect_close(to_host(dc, count), cpu, 1e-12 * (1 + seq), 1e-10,
                    "kv_cka seq " + std::to_string(seq) + " dim " + std::to_string(dim));
@@ -392,29 +378,24 @@ TEST_F(GpuParity, KvCkaConstantCloudIsZero) {
   auto dk = to_device(k, stream());
   auto dv = to_device(v, stream());
   DeviceBuffer<double> dc(1, stream());
-  launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), 1, seq * dim, seq, dim, dc.data(),
-                stream());
+  launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), 1, seq * dim, seq, dim, dc.data(), stream());
   EXPECT_EQ(to_host(dc, 1)[0], 0.0);
 }
 
 // compute_cloud_stats_gpu against compute_cloud_stats_cpu on full plans.
 void check_cloud_stats(const CloudDims& d, const StatsPlan& plan, uint32_t seed) {
-  const auto x = random_floats(static_cast<size_t>(d.layers) * d.heads * d.head_elems(), seed,
-                               0.2f, d.head_dim, 11);
+  const auto x =
+      random_floats(static_cast<size_t>(d.layers) * d.heads * d.head_elems(), seed, 0.2f, d.head_dim, 11);
   const CloudStats cpu = compute_cloud_stats_cpu(x.data(), d, plan);
   const CloudStats gpu = compute_cloud_stats_gpu(x.data(), d, plan, 0);
   const double seq = static_cast<double>(d.seq);
-  expect_gram_close(gpu.head_gram, cpu.head_gram, d.layers, d.heads, d.head_elems(),
-                    "cloud head_gram");
+  expect_gram_close(gpu.head_gram, cpu.head_gram, d.layers, d.heads, d.head_elems(), "cloud head_gram");
   expect_close(gpu.pos_sum_cos, cpu.pos_sum_cos,
-               1e-12 + 64.0 * kEps64 * seq * seq * std::sqrt(d.head_dim + 1.0), 1e-12,
-               "cloud pos_sum_cos");
+               1e-12 + 64.0 * kEps64 * seq * seq * std::sqrt(d.head_dim + 1.0), 1e-12, "cloud pos_sum_cos");
   EXPECT_EQ(gpu.pos_below, cpu.pos_below);
-  expect_close(gpu.entropy, cpu.entropy, 1e-13 + 64.0 * kEps64 * (seq + d.head_dim), 1e-12,
-               "cloud entropy");
+  expect_close(gpu.entropy, cpu.entropy, 1e-13 + 64.0 * kEps64 * (seq + d.head_dim), 1e-12, "cloud entropy");
   const double n = static_cast<double>(d.head_elems());
-  expect_close(gpu.layer_align, cpu.layer_align, 1e-13 + 16.0 * kEps64 * n, 1e-12,
-               "cloud layer_align");
+  expect_close(gpu.layer_align, cpu.layer_align, 1e-13 + 16.0 * kEps64 * n, 1e-12, "cloud layer_align");
 }
 
 TEST_F(GpuParity, CloudStatsFullPlan) {
@@ -453,9 +434,8 @@ TEST_F(GpuParity, CloudKvCka) {
   const auto k = random_floats(total, 61);
   auto v = random_floats(total, 62);
   for (size_t e = 0; e < total; ++e) v[e] -= 0.3f * k[e];
-  expect_close(compute_kv_cka_gpu(k.data(), v.data(), d, 0),
-               compute_kv_cka_cpu(k.data(), v.data(), d), 1e-12 * (1 + d.seq), 1e-10,
-               "cloud kv_cka");
+  expect_close(compute_kv_cka_gpu(k.data(), v.data(), d, 0), compute_kv_cka_cpu(k.data(), v.data(), d),
+               1e-12 * (1 + d.seq), 1e-10, "cloud kv_cka");
 }
 
 TEST(GpuDispatch, RejectsBadPlan) {

@@ -11,8 +11,8 @@ SOURCE_DIR = os.environ.get("QK_SOURCE_DIR") or os.path.dirname(
 BINARY_DIR = os.environ.get("QK_BINARY_DIR") or os.path.join(SOURCE_DIR, "build")
 QKGEOM_BIN = os.environ.get("QKGEOM_BIN") or os.path.join(BINARY_DIR, "qkgeom")
 DEVICE = os.environ.get("QK_REF_DEVICE", "cpu")  # e.g. cuda to check the GPU path
-sys.path.insert(0, os.path.join(SOURCE_DIR, "scripts"))
-sys.path.insert(0, os.path.join(SOURCE_DIR, "scripts", "seed_go"))
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "fixtures"))  # the fixture generators
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "reference", "seed_go"))
 
 SKIP = 77
 REL = 1e-9

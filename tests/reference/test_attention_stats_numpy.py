@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """qkgeom score's attention statistics against the direct numpy softmax of
-scripts/attention_stats_reference.py, on small snapshots made here with numpy and
+tests/reference/attention_stats_reference.py, on small snapshots made here with numpy and
 safetensors (GQA ratios 1, 2, 4; causal, full and sliding masks; f32 and bf16)."""
 import json
 import os

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """qkgeom score (--lem-compat and default) against the independent numpy
-reference scripts/bo_reference.py on every BO fixture, value side included;
+reference tests/reference/bo_reference.py on every BO fixture, value side included;
 and the reference's compat mode against the seed's own Go code.
 
   test_bo_against_numpy.py [--reference-only]

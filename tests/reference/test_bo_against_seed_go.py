@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """qkgeom score --lem-compat against the seed's own Go code
-(shared/seeds/lem-attention.go, built by scripts/seed_go/run_seed.sh) on every
+(shared/seeds/lem-attention.go, built by tests/reference/seed_go/run_seed.sh) on every
 BO fixture: every seed field, Composite() and AttentionFeatures() on k, and the
 seed run on v for the value-coherence fields. Skips (77) without go or the seed.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`qkgeom capture` end to end: for each tiny checkpoint (scripts/make_tiny_checkpoints.py)
+"""`qkgeom capture` end to end: for each tiny checkpoint (tests/fixtures/make_tiny_checkpoints.py)
 capture the reference prompts and compare the written snapshot's q, k, v with HF
 transformers' post-RoPE tensors in reference.safetensors (max abs error <= 1e-4, f32),
 prompt 1 also through `--out X.h5` (read with h5py); then check that `qkgeom score

@@ -171,7 +171,7 @@ def test_truncated(qk, model, probes, good, tmp):
             check(False, f"h5py also refuses the file cut to {keep} bytes")
         except OSError as e:
             check("truncated" in str(e) or keep < 4096, f"h5py calls the cut file truncated ({e})")
-    print(f"truncated: 3 sizes x recover/resume/export refused, files unchanged")
+    print("truncated: 3 sizes x recover/resume/export refused, files unchanged")
 
 
 def main():

@@ -107,7 +107,8 @@ def analyses_in_front_end(qk, engine, lone, tmp):
                  ["weights", "--model", model, "--out", os.path.join(tmp, "G.h5"), "--device", "cuda"],
                  ["simplex", "--model", model, "--out", os.path.join(tmp, "G2.h5"), "--device=cuda:0"]):
         r = run([lone, *args])
-        check(r.returncode == 4 and "qkgeom-engine" in r.stderr, f"{args[0]} {args[-2]} {args[-1]}: handed to the engine ({r.returncode})")
+        check(r.returncode == 4 and "qkgeom-engine" in r.stderr,
+              f"{args[0]} {args[-2]} {args[-1]}: handed to the engine ({r.returncode})")
     r = run([qk, "weights", "--model", model, "--out", os.path.join(tmp, "L.h5"), "--export-legacy", os.path.join(tmp, "leg")])
     check(r.returncode == 0 and os.path.exists(os.path.join(tmp, "leg", "grams-eigdirs.pt")),
           f"weights --export-legacy through the front end writes the torch pickle ({r.stderr.strip()[-200:]})")
@@ -117,7 +118,8 @@ def main():
     qk = rc.require_cli()
     engine = os.path.join(os.path.dirname(qk), "qkgeom-engine")
     libs = run(["ldd", qk]).stdout
-    heavy = [l.split()[0] for l in libs.splitlines() if any(x in l for x in ("libtorch", "libc10", "libcuda", "libcublas", "libcusolver"))]
+    names = ("libtorch", "libc10", "libcuda", "libcublas", "libcusolver")
+    heavy = [l.split()[0] for l in libs.splitlines() if any(x in l for x in names)]
     check(not heavy, f"the front end links no libtorch or CUDA library ({heavy})")
     h = run([qk, "--help"])
     names = ["score", "tokenize", "merge", "export", "recover", "env", "capture", "sweep", "weights", "align",
@@ -170,7 +172,8 @@ def main():
         os.mkdir(lone)
         shutil.copy(qk, os.path.join(lone, "qkgeom"))
         r = run([os.path.join(lone, "qkgeom"), "sweep", "--help"])
-        check(r.returncode == 4 and "qkgeom-engine" in r.stderr, f"no engine beside it: exit 4 naming it ({r.returncode}: {r.stderr.strip()})")
+        check(r.returncode == 4 and "qkgeom-engine" in r.stderr,
+              f"no engine beside it: exit 4 naming it ({r.returncode}: {r.stderr.strip()})")
         r = run([os.path.join(lone, "qkgeom"), "score", "--snapshot", small, "--json"])
         check(r.returncode == 0, "no engine beside it: score --snapshot still runs")
         analyses_in_front_end(qk, engine, os.path.join(lone, "qkgeom"), tmp)

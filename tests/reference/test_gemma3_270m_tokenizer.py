@@ -32,7 +32,9 @@ def structure(model, ref):
     bad = []
     if a["model"]["vocab"] != b["model"]["vocab"]:
         bad.append("vocabularies differ")
-    pair = lambda m: {tuple(x) if isinstance(x, list) else tuple(x.split(" ", 1)) for x in m}
+    def pair(m):
+        return {tuple(x) if isinstance(x, list) else tuple(x.split(" ", 1)) for x in m}
+
     if pair(a["model"]["merges"]) != pair(b["model"]["merges"]):
         bad.append("merge sets differ")
     ours = {t["content"]: t["id"] for t in a["added_tokens"]}

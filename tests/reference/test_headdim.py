@@ -145,7 +145,7 @@ def check_tables(text, j):
         check(not bad, f"{title[:48]}: cells agree with the JSON ({bad[:4]})")
     title, rows = tables[2]
     bad = []
-    for dim, heads, hdim, body, _ in rows:
+    for dim, heads, _hdim, body, _ in rows:
         c = by[(dim, heads)]
         pre = {r["name"]: r for r in c["phases"]["pre"]}
         post = {r["name"]: r for r in c["phases"]["post"]}

@@ -226,7 +226,7 @@ def columns_state(path):
         n = len(f["probe/index"])
         full = True
         for group in f.values():
-            for name, d in group.items():
+            for d in group.values():
                 if d.name == "/probe/index":
                     continue
                 rows = ragged_end(f, d.name, n) + 1 if d.attrs.get("ragged", 0) else N_PROBES

@@ -14,7 +14,7 @@ non-finite); bert with layer_norm_eps = -1 (NaN in f32 from finite weights).
   with status non_finite and NaN in every metric column; keep stores attention entropy
   NaN on exactly the (layer, head)s where HF's is NaN and HF's value elsewhere (2e-5);
   BO per-layer / per-head values NaN exactly where numpy's definitions give NaN on the
-  same q/k/v (scripts/bo_reference.py), equal elsewhere, every aggregate NaN;
+  same q/k/v (tests/reference/bo_reference.py), equal elsewhere, every aggregate NaN;
 - `correlate` and `simplex --from` leave out probes whose status is not ok and, on a NaN
   in a store without status, name file, dataset, row (and probe) (no libtorch text);
   `weights` and `simplex` name file, tensor and index of a non-finite weight."""
@@ -236,7 +236,7 @@ def test_static(tmp, model):
 
 def main():
     rc.require_cli()
-    sys.path.insert(0, os.path.join(rc.SOURCE_DIR, "scripts"))
+    sys.path.insert(0, os.path.join(rc.SOURCE_DIR, "tests", "reference"))
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401

@@ -185,7 +185,8 @@ def checkpoint_cases(chk, tmp):
     hole = {k: v if k == "__metadata__" else dict(v, data_offsets=[o + 64 for o in v["data_offsets"]])
             for k, v in header.items()}
     variants = {
-        "ckpt_duplicate_key": (json.dumps(header)[:-1] + f',"{name}":{dup}}}', data + data[slice(*e["data_offsets"])][::-1], name),
+        "ckpt_duplicate_key": (json.dumps(header)[:-1] + f',"{name}":{dup}}}',
+                               data + data[slice(*e["data_offsets"])][::-1], name),
         "ckpt_hole": (json.dumps(hole), bytes(64) + data, None),
     }
     for case, (hdr, payload, tensor) in variants.items():

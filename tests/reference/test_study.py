@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`qkgeom align` and `qkgeom correlate` against scripts/study_reference.py (numpy, written
+"""`qkgeom align` and `qkgeom correlate` against tests/reference/study_reference.py (numpy, written
 from the seeds' formulas) fed with the files `--export-legacy` writes: for tiny checkpoints
 (ids probes) and the real all-MiniLM-L6-v2 (text probes; skipped when its package is
 absent). Every field agrees to 1e-9; the align/ group written into STATIC.h5 holds the
@@ -58,7 +58,7 @@ def close(a, b, path=""):
 
 
 def reference(*args):
-    r = run([sys.executable, os.path.join(rc.SOURCE_DIR, "scripts", "study_reference.py"), *args])
+    r = run([sys.executable, os.path.join(rc.SOURCE_DIR, "tests", "reference", "study_reference.py"), *args])
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
     return json.loads(r.stdout)

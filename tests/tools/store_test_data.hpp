@@ -18,8 +18,13 @@ inline std::vector<ColumnSpec> columns(bool wide = false) {
       {"probe/id", ColType::Str, {}, false, "", "probe name", {}, 24},
       {"bo/composite", ColType::F64, {}, false, "score", "index / 2 + 0.25", {}},
       {"bo/layer", ColType::F32, {kLayers}, false, "", "index + layer / 8", {"layer"}},
-      {"attention/entropy", ColType::F64, {kLayers, kHeads}, false, "nats",
-       "index * 10 + layer * 2 + head", {"layer", "head"}},
+      {"attention/entropy",
+       ColType::F64,
+       {kLayers, kHeads},
+       false,
+       "nats",
+       "index * 10 + layer * 2 + head",
+       {"layer", "head"}},
       {"attention/flag", ColType::U8, {}, false, "", "index % 251", {}},
       {"meta/neg", ColType::I32, {}, false, "", "-index", {}},
       {"kv/k", ColType::F32, {kDim}, true, "", "index * 100 + token * 4 + d", {"d"}},
@@ -54,12 +59,14 @@ inline StoreBatch batch(const std::vector<int64_t>& indices, bool wide = false) 
     comp.push_back(static_cast<double>(i) / 2 + 0.25);
     for (uint64_t l = 0; l < kLayers; ++l) layer.push_back(static_cast<float>(i) + static_cast<float>(l) / 8);
     for (uint64_t l = 0; l < kLayers; ++l)
-      for (uint64_t h = 0; h < kHeads; ++h) ent.push_back(static_cast<double>(i * 10 + static_cast<int64_t>(l * 2 + h)));
+      for (uint64_t h = 0; h < kHeads; ++h)
+        ent.push_back(static_cast<double>(i * 10 + static_cast<int64_t>(l * 2 + h)));
     flag.push_back(static_cast<uint8_t>(i % 251));
     neg.push_back(static_cast<int32_t>(-i));
     counts.push_back(tokens(i));
     for (int64_t t = 0; t < tokens(i); ++t) {
-      for (uint64_t d = 0; d < kDim; ++d) k.push_back(static_cast<float>(i * 100 + t * 4 + static_cast<int64_t>(d)));
+      for (uint64_t d = 0; d < kDim; ++d)
+        k.push_back(static_cast<float>(i * 100 + t * 4 + static_cast<int64_t>(d)));
       tok.push_back("t" + std::to_string(i) + "." + std::to_string(t));
     }
     if (wide)
@@ -67,9 +74,9 @@ inline StoreBatch batch(const std::vector<int64_t>& indices, bool wide = false) 
   }
   StoreBatch b;
   b.n = static_cast<int64_t>(indices.size());
-  b.cols = {ColumnData::of(index), ColumnData::of(id),   ColumnData::of(comp),
-            ColumnData::of(layer), ColumnData::of(ent),  ColumnData::of(flag),
-            ColumnData::of(neg),   ColumnData::of(k),    ColumnData::of(tok)};
+  b.cols = {ColumnData::of(index), ColumnData::of(id),  ColumnData::of(comp),
+            ColumnData::of(layer), ColumnData::of(ent), ColumnData::of(flag),
+            ColumnData::of(neg),   ColumnData::of(k),   ColumnData::of(tok)};
   b.cols[7].counts = counts;
   b.cols[8].counts = counts;
   if (wide) b.cols.push_back(ColumnData::of(noi));

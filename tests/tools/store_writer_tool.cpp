@@ -42,13 +42,20 @@ int main(int argc, char** argv) {
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> int64_t { return i + 1 < argc ? std::atoll(argv[++i]) : -1; };
-    if (a == "--batches") batches = next();
-    else if (a == "--batch") batch = next();
-    else if (a == "--total") total = next();
-    else if (a == "--sleep-ms") sleep_ms = next();
-    else if (a == "--fsize-limit") fsize = next();
-    else if (a == "--wide") wide = true;
-    else return usage();
+    if (a == "--batches")
+      batches = next();
+    else if (a == "--batch")
+      batch = next();
+    else if (a == "--total")
+      total = next();
+    else if (a == "--sleep-ms")
+      sleep_ms = next();
+    else if (a == "--fsize-limit")
+      fsize = next();
+    else if (a == "--wide")
+      wide = true;
+    else
+      return usage();
   }
   if (batch <= 0) return usage();
   if (fsize > 0) {
@@ -69,7 +76,8 @@ int main(int argc, char** argv) {
     }
     if (cmd == "create") {
       qk::ResultsStore s = qk::ResultsStore::create(
-          file, st::columns(wide), {{"model", "test-model"}, {"shard", "0/1"}, {"status", "running"}}, 1, true);
+          file, st::columns(wide), {{"model", "test-model"}, {"shard", "0/1"}, {"status", "running"}}, 1,
+          true);
       committed(s.rows());
       for (int64_t k = 0; batches == 0 || k < batches; ++k) {
         s.append(st::batch(st::range(k * batch, (k + 1) * batch), wide));

@@ -57,8 +57,8 @@ bool allowed(AttentionMask mask, int64_t i, int64_t j, int64_t window) {
 
 // The definition, directly: per query, all allowed logits, max-shifted softmax, in
 // long double.
-Stats direct(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv,
-             int64_t seq, int64_t dim, double scale, AttentionMask mask, int64_t window) {
+Stats direct(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv, int64_t seq,
+             int64_t dim, double scale, AttentionMask mask, int64_t window) {
   Stats r{std::vector<double>(hq), std::vector<double>(hq), std::vector<double>(hq)};
   const int group = hq / hkv;
   for (int h = 0; h < hq; ++h) {
@@ -69,8 +69,7 @@ Stats direct(const std::vector<float>& q, const std::vector<float>& k, int hq, i
         if (!allowed(mask, i, j, window)) continue;
         long double dot = 0;
         for (int64_t d = 0; d < dim; ++d)
-          dot += static_cast<long double>(q[(h * seq + i) * dim + d]) *
-                 k[((h / group) * seq + j) * dim + d];
+          dot += static_cast<long double>(q[(h * seq + i) * dim + d]) * k[((h / group) * seq + j) * dim + d];
         s.push_back(static_cast<long double>(static_cast<float>(scale)) * dot);
       }
       long double m = s[0], mean = 0;
@@ -100,11 +99,11 @@ Stats direct(const std::vector<float>& q, const std::vector<float>& k, int hq, i
   return r;
 }
 
-Stats run_cpu(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv,
-              int64_t seq, int64_t dim, float scale, AttentionMask mask, int64_t window) {
+Stats run_cpu(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv, int64_t seq,
+              int64_t dim, float scale, AttentionMask mask, int64_t window) {
   Stats r{std::vector<double>(hq), std::vector<double>(hq), std::vector<double>(hq)};
-  attention_stats_cpu(q.data(), k.data(), hq, hkv, seq, dim, scale, mask, window,
-                      r.entropy.data(), r.logit_std.data(), r.sink.data());
+  attention_stats_cpu(q.data(), k.data(), hq, hkv, seq, dim, scale, mask, window, r.entropy.data(),
+                      r.logit_std.data(), r.sink.data());
   return r;
 }
 
@@ -114,8 +113,7 @@ void expect_close(const Stats& a, const Stats& b, double rtol, double atol, cons
         << what << " entropy head " << h;
     EXPECT_NEAR(a.logit_std[h], b.logit_std[h], atol + rtol * std::fabs(b.logit_std[h]))
         << what << " logit_std head " << h;
-    EXPECT_NEAR(a.sink[h], b.sink[h], atol + rtol * std::fabs(b.sink[h]))
-        << what << " sink head " << h;
+    EXPECT_NEAR(a.sink[h], b.sink[h], atol + rtol * std::fabs(b.sink[h])) << what << " sink head " << h;
   }
 }
 
@@ -152,8 +150,8 @@ TEST(OnlineSoftmax, PushAndMergeMatchTheDirectSums) {
   EXPECT_NEAR(softmax_entropy_value(right), static_cast<double>(h), 1e-13);
   EXPECT_NEAR(moments_population_std(mall), sd, 1e-13);
   EXPECT_NEAR(moments_population_std(mright), sd, 1e-13);
-  EXPECT_NEAR(softmax_probability(right, 3.0 * xs[0]),
-              static_cast<double>(std::exp(3.0L * xs[0] - m) / z), 1e-15);
+  EXPECT_NEAR(softmax_probability(right, 3.0 * xs[0]), static_cast<double>(std::exp(3.0L * xs[0] - m) / z),
+              1e-15);
 }
 
 TEST(OnlineSoftmax, EmptyStateIsZero) {
@@ -324,8 +322,8 @@ TEST(AttentionStatsCpu, NanReachesExactlyTheHeadsThatReadIt) {
   const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 42);
   for (const Case& c : kMasks) {
     const Stats clean = direct(q, k, hq, hkv, seq, dim, 0.3, c.mask, c.window);
-    const Stats kn = run_cpu(q, with_nan(k, static_cast<size_t>(5 * dim + 3)), hq, hkv, seq, dim, 0.3f,
-                             c.mask, c.window);
+    const Stats kn =
+        run_cpu(q, with_nan(k, static_cast<size_t>(5 * dim + 3)), hq, hkv, seq, dim, 0.3f, c.mask, c.window);
     const Stats qn = run_cpu(with_nan(q, static_cast<size_t>((3 * seq + 2) * dim)), k, hq, hkv, seq, dim,
                              0.3f, c.mask, c.window);
     for (int h = 0; h < hq; ++h) {
@@ -347,28 +345,28 @@ TEST(AttentionStatsCpu, NanReachesExactlyTheHeadsThatReadIt) {
 TEST(AttentionStatsCpu, RejectsBadArguments) {
   std::vector<double> o(4);
   const std::vector<float> x(64, 1.0f);
-  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 3, 2, 4, 4, 1.0f, AttentionMask::Causal,
-                                   0, o.data(), o.data(), o.data()),
+  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 3, 2, 4, 4, 1.0f, AttentionMask::Causal, 0, o.data(),
+                                   o.data(), o.data()),
                std::invalid_argument);
-  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 2, 2, 4, 4, 1.0f,
-                                   AttentionMask::SlidingWindow, 0, o.data(), o.data(), o.data()),
+  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 2, 2, 4, 4, 1.0f, AttentionMask::SlidingWindow, 0,
+                                   o.data(), o.data(), o.data()),
                std::invalid_argument);
-  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 2, 2, 4, 0, 1.0f, AttentionMask::Causal,
-                                   0, o.data(), o.data(), o.data()),
+  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 2, 2, 4, 0, 1.0f, AttentionMask::Causal, 0, o.data(),
+                                   o.data(), o.data()),
                std::invalid_argument);
 }
 
 #if defined(QKGEOM_WITH_CUDA)
 
-Stats run_gpu(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv,
-              int64_t seq, int64_t dim, float scale, AttentionMask mask, int64_t window) {
+Stats run_gpu(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv, int64_t seq,
+              int64_t dim, float scale, AttentionMask mask, int64_t window) {
   static GpuContext ctx(0);
   DeviceBuffer<float> dq(q.size(), ctx.stream()), dk(k.size(), ctx.stream());
   DeviceBuffer<double> out(static_cast<size_t>(3 * hq), ctx.stream());
   dq.upload(q.data(), q.size());
   dk.upload(k.data(), k.size());
-  launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window,
-                         out.data(), out.data() + hq, out.data() + 2 * hq, ctx.stream());
+  launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window, out.data(),
+                         out.data() + hq, out.data() + 2 * hq, ctx.stream());
   std::vector<double> all(static_cast<size_t>(3 * hq));
   out.download(all.data(), all.size());
   Stats r;
@@ -396,8 +394,7 @@ void expect_gpu_close(const Stats& gpu, const Stats& cpu, const std::vector<floa
   for (size_t h = 0; h < cpu.entropy.size(); ++h) {
     EXPECT_NEAR(gpu.entropy[h], cpu.entropy[h], 4 * delta + 1e-5 * (1 + std::fabs(cpu.entropy[h])))
         << what << " entropy head " << h;
-    EXPECT_NEAR(gpu.logit_std[h], cpu.logit_std[h],
-                4 * delta + 1e-5 * (1 + std::fabs(cpu.logit_std[h])))
+    EXPECT_NEAR(gpu.logit_std[h], cpu.logit_std[h], 4 * delta + 1e-5 * (1 + std::fabs(cpu.logit_std[h])))
         << what << " logit_std head " << h;
     EXPECT_NEAR(gpu.sink[h], cpu.sink[h], 4 * delta * std::fabs(cpu.sink[h]) + 1e-6)
         << what << " sink head " << h;
@@ -433,8 +430,8 @@ TEST(AttentionStatsGpu, LongSequence) {
   const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 9);
   const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 10);
   const float scale = static_cast<float>(1.0 / std::sqrt(128.0));
-  for (const Case& c : {Case{AttentionMask::Causal, 0, "causal"},
-                        Case{AttentionMask::SlidingWindow, 1024, "sliding1024"}}) {
+  for (const Case& c :
+       {Case{AttentionMask::Causal, 0, "causal"}, Case{AttentionMask::SlidingWindow, 1024, "sliding1024"}}) {
     const Stats cpu = run_cpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
     const Stats gpu = run_gpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
     expect_gpu_close(gpu, cpu, q, k, dim, scale, c.name);

@@ -155,9 +155,9 @@ TEST(BoMetrics, JsonHasSeedFields) {
   s.k = tensor(2, 1, 3, 2);
   for (size_t i = 0; i < s.k.data.size(); ++i) s.k.data[i] = static_cast<float>(i % 5) - 2.0f;
   const nlohmann::json j = qk::bo_to_json(qk::analyse_bo(s, cpu(true)));
-  for (const char* f : {"mean_coherence", "mean_cross_alignment", "mean_head_entropy",
-                        "phase_lock_score", "joint_collapse_count", "layer_coherence",
-                        "layer_cross_alignment", "gqa", "composite", "features"})
+  for (const char* f :
+       {"mean_coherence", "mean_cross_alignment", "mean_head_entropy", "phase_lock_score",
+        "joint_collapse_count", "layer_coherence", "layer_cross_alignment", "gqa", "composite", "features"})
     EXPECT_TRUE(j.contains(f)) << f;
   EXPECT_EQ(j["features"].size(), 5u);
   EXPECT_FALSE(j.contains("features7"));

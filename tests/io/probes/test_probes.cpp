@@ -44,14 +44,15 @@ class Probes : public ::testing::Test {
 std::vector<int64_t> ids_of(const qk::Probe& p) { return p.ids ? *p.ids : std::vector<int64_t>{}; }
 
 TEST_F(Probes, JsonlPromptsIdsDomainsAndFields) {
-  const std::string path = write("a.jsonl",
-      "{\"id\": \"sci-001\", \"domain\": \"science\", \"prompt\": \"Why is the sky blue?\", "
-      "\"lang\": \"en\", \"length\": \"short\"}\n"
-      "\n"
-      "{\"id\": 42, \"ids\": [1, 0, 9007199254740993]}\n"
-      "   \n"
-      "{\"prompt\": \"  keep me exactly \\n\", \"id\": \"x\", \"tags\": [\"a\", \"b\"], "
-      "\"meta\": {\"k\": null, \"f\": 1.5}, \"lang\": \"日本語\"}\n");
+  const std::string path =
+      write("a.jsonl",
+            "{\"id\": \"sci-001\", \"domain\": \"science\", \"prompt\": \"Why is the sky blue?\", "
+            "\"lang\": \"en\", \"length\": \"short\"}\n"
+            "\n"
+            "{\"id\": 42, \"ids\": [1, 0, 9007199254740993]}\n"
+            "   \n"
+            "{\"prompt\": \"  keep me exactly \\n\", \"id\": \"x\", \"tags\": [\"a\", \"b\"], "
+            "\"meta\": {\"k\": null, \"f\": 1.5}, \"lang\": \"日本語\"}\n");
   const qk::ProbeSet set = qk::read_probes(path, qk::ProbeFormat::Auto, qk::OnBadLine::Fail);
   EXPECT_EQ(set.path, path);
   ASSERT_EQ(set.probes.size(), 3u);
@@ -84,12 +85,12 @@ TEST_F(Probes, JsonlPromptsIdsDomainsAndFields) {
 
 TEST_F(Probes, TextKeepsPromptsExactlyAndStripsOnlyLineEnds) {
   const std::string path = write("p.txt",
-      "first prompt\r\n"
-      "\r\n"
-      "  leading spaces, trailing tab\t\r\n"
-      " \t \n"
-      "inner\rcarriage return\n"
-      "Ünïcödé 😀 last");
+                                 "first prompt\r\n"
+                                 "\r\n"
+                                 "  leading spaces, trailing tab\t\r\n"
+                                 " \t \n"
+                                 "inner\rcarriage return\n"
+                                 "Ünïcödé 😀 last");
   const qk::ProbeSet set = qk::read_probes(path, qk::ProbeFormat::Auto, qk::OnBadLine::Fail);
   ASSERT_EQ(set.probes.size(), 4u);
   EXPECT_EQ(set.probes[0].prompt, "first prompt");
@@ -158,11 +159,13 @@ struct BadLine {
 
 std::string good_first(qk::ProbeFormat f) {
   return f == qk::ProbeFormat::Jsonl ? R"({"id": "a", "prompt": "first"})"
-         : f == qk::ProbeFormat::Ids ? "1 2" : "first";
+         : f == qk::ProbeFormat::Ids ? "1 2"
+                                     : "first";
 }
 std::string good_last(qk::ProbeFormat f) {
   return f == qk::ProbeFormat::Jsonl ? R"({"id": "z", "prompt": "last"})"
-         : f == qk::ProbeFormat::Ids ? "3" : "last";
+         : f == qk::ProbeFormat::Ids ? "3"
+                                     : "last";
 }
 
 // JSONL lines that are bad: their expected message and the probe id it names ("" = none).
@@ -173,38 +176,66 @@ std::vector<BadLine> bad_json_lines() {
       {"json_trailing", F::Jsonl, R"({"id": "b", "prompt": "x"} x)", "malformed JSON", ""},
       {"json_not_object", F::Jsonl, "[1, 2]", "expected a JSON object, got array", ""},
       {"json_missing_id", F::Jsonl, R"({"prompt": "x"})", "missing \"id\"", ""},
-      {"json_float_id", F::Jsonl, R"({"id": 1.5, "prompt": "x"})", "\"id\" must be a string or an integer, got a non-integer number", ""},
-      {"json_bool_id", F::Jsonl, R"({"id": true, "prompt": "x"})", "\"id\" must be a string or an integer, got boolean", ""},
+      {"json_float_id", F::Jsonl, R"({"id": 1.5, "prompt": "x"})",
+       "\"id\" must be a string or an integer, got a non-integer number", ""},
+      {"json_bool_id", F::Jsonl, R"({"id": true, "prompt": "x"})",
+       "\"id\" must be a string or an integer, got boolean", ""},
       {"json_empty_id", F::Jsonl, R"({"id": " ", "prompt": "x"})", "\"id\" is empty", ""},
       {"json_no_input", F::Jsonl, R"({"id": "b", "domain": "d"})", "needs \"prompt\" or \"ids\"", "b"},
-      {"json_both", F::Jsonl, R"({"id": "b", "prompt": "x", "ids": [1]})", "has both \"prompt\" and \"ids\"", "b"},
-      {"json_prompt_type", F::Jsonl, R"({"id": "b", "prompt": 5})", "\"prompt\" must be a string, got number", "b"},
-      {"json_prompt_null", F::Jsonl, R"({"id": "b", "prompt": null})", "\"prompt\" must be a string, got null", "b"},
+      {"json_both", F::Jsonl, R"({"id": "b", "prompt": "x", "ids": [1]})", "has both \"prompt\" and \"ids\"",
+       "b"},
+      {"json_prompt_type", F::Jsonl, R"({"id": "b", "prompt": 5})", "\"prompt\" must be a string, got number",
+       "b"},
+      {"json_prompt_null", F::Jsonl, R"({"id": "b", "prompt": null})",
+       "\"prompt\" must be a string, got null", "b"},
       {"json_empty_prompt", F::Jsonl, R"({"id": "b", "prompt": ""})", "empty prompt", "b"},
-      {"json_blank_prompt", F::Jsonl, R"({"id": "b", "prompt": " \t\n"})", "empty prompt (only white space)", "b"},
-      {"json_ideographic_space", F::Jsonl, "{\"id\": \"b\", \"prompt\": \"\\u3000\xC2\xA0\"}", "empty prompt (only white space)", "b"},
+      {"json_blank_prompt", F::Jsonl, R"({"id": "b", "prompt": " \t\n"})", "empty prompt (only white space)",
+       "b"},
+      {"json_ideographic_space", F::Jsonl, "{\"id\": \"b\", \"prompt\": \"\\u3000\xC2\xA0\"}",
+       "empty prompt (only white space)", "b"},
       {"json_ids_empty", F::Jsonl, R"({"id": "b", "ids": []})", "\"ids\" is empty", "b"},
       {"json_ids_negative", F::Jsonl, R"({"id": "b", "ids": [4, -2]})", "\"ids\"[1] -2 is negative", "b"},
-      {"json_ids_float", F::Jsonl, R"({"id": "b", "ids": [2.5]})", "\"ids\"[0] 2.5 is not an integer token id", "b"},
-      {"json_ids_string", F::Jsonl, R"({"id": "b", "ids": ["7"]})", "\"ids\"[0] \"7\" is not an integer token id", "b"},
-      {"json_ids_not_array", F::Jsonl, R"({"id": "b", "ids": "1,2"})", "\"ids\" must be an array of token ids, got string", "b"},
+      {"json_ids_float", F::Jsonl, R"({"id": "b", "ids": [2.5]})",
+       "\"ids\"[0] 2.5 is not an integer token id", "b"},
+      {"json_ids_string", F::Jsonl, R"({"id": "b", "ids": ["7"]})",
+       "\"ids\"[0] \"7\" is not an integer token id", "b"},
+      {"json_ids_not_array", F::Jsonl, R"({"id": "b", "ids": "1,2"})",
+       "\"ids\" must be an array of token ids, got string", "b"},
       {"json_ids_too_large", F::Jsonl, R"({"id": "b", "ids": [18446744073709551615]})", "is too large", "b"},
-      {"json_ids_past_64_bits", F::Jsonl, R"({"id": "b", "ids": [1, 18446744073709551616]})", "\"ids\"[1] 1.8446744073709552e+19 is too large", "b"},
-      {"json_ids_past_64_bits_negative", F::Jsonl, R"({"id": "b", "ids": [-18446744073709551616]})", "is negative", "b"},
-      {"json_id_past_64_bits", F::Jsonl, R"({"id": 18446744073709551616, "prompt": "x"})", "is an integer past 64 bits; write it as a string", ""},
-      {"json_domain_type", F::Jsonl, R"({"id": "b", "prompt": "x", "domain": 3})", "\"domain\" must be a string, got number", "b"},
-      {"json_duplicate_key", F::Jsonl, R"({"id": "b", "prompt": "x", "prompt": "y"})", "duplicate key \"prompt\"", ""},
-      {"json_duplicate_nested_key", F::Jsonl, R"({"id": "b", "prompt": "x", "m": {"k": 1, "k": 2}})", "duplicate key \"k\"", ""},
-      {"json_duplicate_id", F::Jsonl, R"({"id": "a", "prompt": "again"})", "duplicate id \"a\" (first on line 1)", "a"},
-      {"json_nul_prompt", F::Jsonl, R"({"id": "b", "prompt": "before\u0000after"})", "\"prompt\" holds U+0000 (NUL) at character 7", "b"},
-      {"json_nul_prompt_end", F::Jsonl, R"({"id": "b", "prompt": "\u00e9nd\u0000"})", "\"prompt\" holds U+0000 (NUL) at character 4", "b"},
-      {"json_nul_id", F::Jsonl, R"({"id": "a\u0000x", "prompt": "x"})", "\"id\" holds U+0000 (NUL) at character 2", ""},
-      {"json_nul_domain", F::Jsonl, R"({"id": "b", "domain": "do\u0000main", "prompt": "x"})", "\"domain\" holds U+0000 (NUL) at character 3", "b"},
-      {"json_field_128_deep", F::Jsonl, R"({"id": "b", "prompt": "x", "f": )" + std::string(127, '[') + std::string(127, ']') + "}",
+      {"json_ids_past_64_bits", F::Jsonl, R"({"id": "b", "ids": [1, 18446744073709551616]})",
+       "\"ids\"[1] 1.8446744073709552e+19 is too large", "b"},
+      {"json_ids_past_64_bits_negative", F::Jsonl, R"({"id": "b", "ids": [-18446744073709551616]})",
+       "is negative", "b"},
+      {"json_id_past_64_bits", F::Jsonl, R"({"id": 18446744073709551616, "prompt": "x"})",
+       "is an integer past 64 bits; write it as a string", ""},
+      {"json_domain_type", F::Jsonl, R"({"id": "b", "prompt": "x", "domain": 3})",
+       "\"domain\" must be a string, got number", "b"},
+      {"json_duplicate_key", F::Jsonl, R"({"id": "b", "prompt": "x", "prompt": "y"})",
+       "duplicate key \"prompt\"", ""},
+      {"json_duplicate_nested_key", F::Jsonl, R"({"id": "b", "prompt": "x", "m": {"k": 1, "k": 2}})",
+       "duplicate key \"k\"", ""},
+      {"json_duplicate_id", F::Jsonl, R"({"id": "a", "prompt": "again"})",
+       "duplicate id \"a\" (first on line 1)", "a"},
+      {"json_nul_prompt", F::Jsonl, R"({"id": "b", "prompt": "before\u0000after"})",
+       "\"prompt\" holds U+0000 (NUL) at character 7", "b"},
+      {"json_nul_prompt_end", F::Jsonl, R"({"id": "b", "prompt": "\u00e9nd\u0000"})",
+       "\"prompt\" holds U+0000 (NUL) at character 4", "b"},
+      {"json_nul_id", F::Jsonl, R"({"id": "a\u0000x", "prompt": "x"})",
+       "\"id\" holds U+0000 (NUL) at character 2", ""},
+      {"json_nul_domain", F::Jsonl, R"({"id": "b", "domain": "do\u0000main", "prompt": "x"})",
+       "\"domain\" holds U+0000 (NUL) at character 3", "b"},
+      {"json_field_128_deep", F::Jsonl,
+       R"({"id": "b", "prompt": "x", "f": )" + std::string(127, '[') + std::string(127, ']') + "}",
        "JSON nests deeper than 127 levels (column 159)", ""},
-      {"json_field_70000_deep", F::Jsonl, R"({"id": "b", "prompt": "x", "f": )" + std::string(70000, '[') + std::string(70000, ']') + "}",
+      {"json_field_70000_deep", F::Jsonl,
+       R"({"id": "b", "prompt": "x", "f": )" + std::string(70000, '[') + std::string(70000, ']') + "}",
        "JSON nests deeper than 127 levels", ""},
-      {"json_object_100000_deep", F::Jsonl, [] { std::string s; for (int i = 0; i < 100000; ++i) s += R"({"a": )"; return s + "1" + std::string(100000, '}'); }(),
+      {"json_object_100000_deep", F::Jsonl,
+       [] {
+         std::string s;
+         for (int i = 0; i < 100000; ++i) s += R"({"a": )";
+         return s + "1" + std::string(100000, '}');
+       }(),
        "JSON nests deeper than 127 levels (column 763)", ""},
       {"json_bad_utf8", F::Jsonl, "{\"id\": \"b\", \"prompt\": \"caf\xE9\"}", "invalid UTF-8 at byte 27", ""},
       {"json_lone_surrogate_escape", F::Jsonl, R"({"id": "b", "prompt": "\ud800"})", "malformed JSON", ""},
@@ -272,17 +303,21 @@ TEST_P(BadLines, SkipRecordsTheProblemAndKeepsTheRest) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllProblems, BadLines, ::testing::ValuesIn(bad_lines()),
-                         [](const ::testing::TestParamInfo<BadLine>& info) { return std::string(info.param.name); });
+                         [](const ::testing::TestParamInfo<BadLine>& info) {
+                           return std::string(info.param.name);
+                         });
 
 TEST_F(Probes, IntegerAndStringIdsCollide) {
-  const std::string path = write("d.jsonl", "{\"id\": 7, \"prompt\": \"a\"}\n{\"id\": \"7\", \"prompt\": \"b\"}\n");
-  expect_input_error([&](const std::string&) { qk::read_probes(path); }, path + ":2: ",
-                     "duplicate id \"7\" (first on line 1)");
+  const std::string path =
+      write("d.jsonl", "{\"id\": 7, \"prompt\": \"a\"}\n{\"id\": \"7\", \"prompt\": \"b\"}\n");
+  expect_input_error([&](const std::string&) { qk::read_probes(path); },
+                     path + ":2: ", "duplicate id \"7\" (first on line 1)");
 }
 
 TEST_F(Probes, SkippedLineDoesNotClaimItsId) {
   // Line 1 is bad, so line 2 is the first accepted "a", not a duplicate.
-  const std::string path = write("d.jsonl", "{\"id\": \"a\", \"prompt\": \"\"}\n{\"id\": \"a\", \"prompt\": \"b\"}\n");
+  const std::string path =
+      write("d.jsonl", "{\"id\": \"a\", \"prompt\": \"\"}\n{\"id\": \"a\", \"prompt\": \"b\"}\n");
   const qk::ProbeSet set = qk::read_probes(path, qk::ProbeFormat::Auto, qk::OnBadLine::Skip);
   ASSERT_EQ(set.probes.size(), 1u);
   EXPECT_EQ(set.probes[0].line, 2);
@@ -317,19 +352,23 @@ TEST_F(Probes, FieldNested127LevelsIsKept) {
 }
 
 TEST_F(Probes, FileProblems) {
-  const auto read = [](const std::string& p) { qk::read_probes(p, qk::ProbeFormat::Auto, qk::OnBadLine::Skip); };
+  const auto read = [](const std::string& p) {
+    qk::read_probes(p, qk::ProbeFormat::Auto, qk::OnBadLine::Skip);
+  };
   expect_input_error(read, (dir_ / "missing.jsonl").string(), "cannot open the probe file");
   expect_input_error(read, dir_.string(), "is a directory");
   expect_input_error(read, write("empty.txt", ""), "no probes: the file has no non-blank lines");
   expect_input_error(read, write("blank.txt", "\n  \r\n\t\n"), "no probes: the file has no non-blank lines");
-  expect_input_error(read, write("allbad.ids", "x\n\n1,\n"),
-                     "no probes: all 2 non-blank lines had problems (line 1: token id 'x' is not an integer)");
+  expect_input_error(
+      read, write("allbad.ids", "x\n\n1,\n"),
+      "no probes: all 2 non-blank lines had problems (line 1: token id 'x' is not an integer)");
 }
 
 TEST(PromptTemplate, WrapsThePromptExactly) {
   EXPECT_EQ(qk::apply_template("raw", " Hi\n"), " Hi\n");
   EXPECT_EQ(qk::apply_template("chatml", "Hi"), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(qk::apply_template("gemma", "Hi"), "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
+  EXPECT_EQ(qk::apply_template("gemma", "Hi"),
+            "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
   EXPECT_EQ(qk::template_names(), "raw, chatml, gemma");
   expect_usage_error([] { qk::apply_template("llama3", "Hi"); }, "--template",
                      "unknown template 'llama3'; supported: raw, chatml, gemma");

@@ -51,7 +51,8 @@ std::string temp_path(const std::string& name) {
 }
 
 qk::ResultsStore make_store(const std::string& p) {
-  return qk::ResultsStore::create(p, st::columns(), {{"model", "m"}, {"shard", "0/1"}, {"status", "running"}}, 1);
+  return qk::ResultsStore::create(p, st::columns(), {{"model", "m"}, {"shard", "0/1"}, {"status", "running"}},
+                                  1);
 }
 
 // Every dataset of a file: shape and contents (numbers as native bytes, strings as text).
@@ -291,10 +292,11 @@ TEST(ResultsStore, CreateErrors) {
   cols[3].dims = {"layer", "head"};
   expect_input_error(create_with(cols), temp_path("e4.h5"), "bo/layer");
   expect_input_error(
-      [](const std::string& q) { qk::ResultsStore::create(q, st::columns(), {{"columns", "x"}}, 1, true); },
+      [](const std::string& q) {
+        qk::ResultsStore::create(q, st::columns(), {{"columns", "x"}}, 1, true);
+      },
       temp_path("e5.h5"), "columns");
-  EXPECT_THROW(qk::ResultsStore::create("/nonexistent_dir_qk/x.h5", st::columns(), {}, 1),
-               qk::StoreError);
+  EXPECT_THROW(qk::ResultsStore::create("/nonexistent_dir_qk/x.h5", st::columns(), {}, 1), qk::StoreError);
 }
 
 TEST(ResultsStore, ReopenSchemaMismatch) {
@@ -341,8 +343,8 @@ TEST(ResultsStore, AppendChecksTheBatch) {
 // model `model`.
 void write_store(const std::string& p, const std::vector<std::vector<int64_t>>& batches,
                  const std::string& shard, const std::string& model = "m") {
-  qk::ResultsStore s =
-      qk::ResultsStore::create(p, st::columns(), {{"model", model}, {"shard", shard}, {"status", "running"}}, 1, true);
+  qk::ResultsStore s = qk::ResultsStore::create(
+      p, st::columns(), {{"model", model}, {"shard", shard}, {"status", "running"}}, 1, true);
   for (const auto& b : batches) s.append(st::batch(b));
   s.finish({{"status", "complete"}});
 }
@@ -366,7 +368,9 @@ TEST(ResultsStore, MergeEqualsASingleRun) {
   std::rotate(c.begin(), c.begin() + 5, c.end());
   const std::string s0 = temp_path("s0.h5"), s1 = temp_path("s1.h5"), s2 = temp_path("s2.h5");
   write_store(s0, {a}, "0/3");
-  write_store(s1, {std::vector<int64_t>(b.begin(), b.begin() + 4), std::vector<int64_t>(b.begin() + 4, b.end())}, "1/3");
+  write_store(s1,
+              {std::vector<int64_t>(b.begin(), b.begin() + 4), std::vector<int64_t>(b.begin() + 4, b.end())},
+              "1/3");
   write_store(s2, {c}, "2/3");
   const std::string out = temp_path("merged.h5");
   const qk::MergeSummary sum = qk::merge_stores(out, {s0, s1, s2});
@@ -409,7 +413,9 @@ TEST(ResultsStore, MergeErrors) {
   const std::string s0 = temp_path("d0.h5"), s1 = temp_path("d1.h5"), out = temp_path("dm.h5");
   write_store(s0, {{0, 2}, {2}}, "0/2");
   write_store(s1, {{1, 4}}, "1/2");
-  auto merge = [&](const std::vector<std::string>& in) { return [&, in](const std::string&) { qk::merge_stores(out, in); }; };
+  auto merge = [&](const std::vector<std::string>& in) {
+    return [&, in](const std::string&) { qk::merge_stores(out, in); };
+  };
   expect_input_error(merge({s0}), s0, "probe index 2 is also in " + s0);
   expect_input_error(merge({s1}), s1, "probe index 4 (row 1) is not of this file's shard");
   EXPECT_FALSE(std::filesystem::exists(out));
@@ -584,7 +590,8 @@ TEST(ResultsStore, FileTooLargeKeepsCommittedRows) {
   std::vector<double> noise(static_cast<size_t>(got[0] + 8) * st::kWide);
   ASSERT_EQ(d.at("meta/noise").bytes.size(), noise.size() * 8);
   std::memcpy(noise.data(), d.at("meta/noise").bytes.data(), noise.size() * 8);
-  for (int64_t i = 0; i < got[0] + 8; i += 5) EXPECT_EQ(noise[static_cast<size_t>(i) * st::kWide + 7], st::noise(i, 7));
+  for (int64_t i = 0; i < got[0] + 8; i += 5)
+    EXPECT_EQ(noise[static_cast<size_t>(i) * st::kWide + 7], st::noise(i, 7));
 }
 
 // HDF5 strings end at a NUL: a string holding one is refused before anything is written
@@ -600,8 +607,8 @@ TEST(ResultsStore, NulInStringsIsRefused) {
   b.cols[8].strings.back() = std::string(1, '\0');  // ragged kv/token
   expect_input_error([&](const std::string&) { s.append(b); }, p, "column 'kv/token' value 0 holds U+0000");
   EXPECT_EQ(s.rows(), 0);
-  std::vector<std::string> odd = {"", "\xC3\xA9\xF0\x9F\x98\x80\xE4\xB8\xAD", "tab\t\r\nbell\x07",
-                                  "\"q\",", std::string(24, 'x')};
+  std::vector<std::string> odd = {"", "\xC3\xA9\xF0\x9F\x98\x80\xE4\xB8\xAD", "tab\t\r\nbell\x07", "\"q\",",
+                                  std::string(24, 'x')};
   b = st::batch(st::range(0, 5));
   b.cols[1].strings = odd;
   b.cols[1].strings.back() += "y";  // 25 bytes: more than the column's 24
@@ -610,16 +617,21 @@ TEST(ResultsStore, NulInStringsIsRefused) {
   b.cols[1].strings = odd;
   s.append(b);  // the refused batches left nothing behind
   EXPECT_EQ(s.read_strings("probe/id"), odd);
-  expect_input_error([&](const std::string&) { s.finish({{"status", std::string("ok\0", 3)}}); }, p,
-                     "root attribute 'status' holds U+0000");
+  expect_input_error(
+      [&](const std::string&) {
+        s.finish({{"status", std::string("ok\0", 3)}});
+      },
+      p, "root attribute 'status' holds U+0000");
   s.finish({{"status", "complete"}});
   EXPECT_EQ(dump(p).at("probe/id").strings, odd);
   const std::string q = temp_path("nul_attr.h5");
-  expect_input_error([&](const std::string&) { qk::ResultsStore::create(q, st::columns(), {{"model", std::string("m\0x", 3)}}, 1); },
-                     q, "root attribute 'model' holds U+0000 (NUL) at byte 1");
+  expect_input_error(
+      [&](const std::string&) {
+        qk::ResultsStore::create(q, st::columns(), {{"model", std::string("m\0x", 3)}}, 1);
+      },
+      q, "root attribute 'model' holds U+0000 (NUL) at byte 1");
   EXPECT_FALSE(std::filesystem::exists(q));
 }
-
 
 // An integer attribute of several values is not one value: H5Aread used to write them all
 // into room for one (the class fuzz_snapshot_hdf5 found in the snapshot's dtype tag).
@@ -647,12 +659,21 @@ TEST(H5Util, IntAttributeOfManyValuesIsNotFound) {
 TEST(ResultsStore, OnlyEndOfRunAttributesChange) {
   const std::string p = temp_path("end_of_run.h5");
   qk::ResultsStore s = make_store(p);
-  expect_input_error([&](const std::string&) { s.set_attrs({{"model", "other"}}); }, p,
-                     "root attribute 'model' is written once, by create");
-  expect_input_error([&](const std::string&) { s.set_attrs({{"finished_at", "x"}}); }, p,
-                     "root attribute 'finished_at' was not created with the store");
-  expect_input_error([&](const std::string&) { s.set_attrs({{"status", std::string(65, 'x')}}); }, p,
-                     "attribute 'status' has 65 bytes; it holds at most 64");
+  expect_input_error(
+      [&](const std::string&) {
+        s.set_attrs({{"model", "other"}});
+      },
+      p, "root attribute 'model' is written once, by create");
+  expect_input_error(
+      [&](const std::string&) {
+        s.set_attrs({{"finished_at", "x"}});
+      },
+      p, "root attribute 'finished_at' was not created with the store");
+  expect_input_error(
+      [&](const std::string&) {
+        s.set_attrs({{"status", std::string(65, 'x')}});
+      },
+      p, "attribute 'status' has 65 bytes; it holds at most 64");
   s.set_attrs({{"status", std::string(64, 'y')}});
   s.append(st::batch(st::range(0, 3)));
   s.finish({{"status", "complete"}});

@@ -212,29 +212,35 @@ TEST(Tokenizer, MalformedFiles) {
 // Every id of tokenizer.json is an integer in [0, 2^31-1], refused (never wrapped) otherwise;
 // HF refuses past 2^32-1 and below 0 (its ids are u32).
 TEST(Tokenizer, IdsAreRangeChecked) {
-  const json bad_values[] = {json(1ull << 40), json(-1), json::parse("18446744073709551616"), json(1.5),
+  const json bad_values[] = {json(1ull << 40),    json(-1), json::parse("18446744073709551616"), json(1.5),
                              json(2147483648ull), json("7")};
   for (const json& v : bad_values) {
     const std::string tag = "_" + std::to_string(&v - bad_values);
     json j = byte_level_bpe();
     j["model"]["vocab"]["c"] = v;
-    expect_load_error(write_dir("vocab" + tag, j.dump()), "model.vocab[\"c\"] (a token id): expected an integer in [0, 2147483647], got " + v.dump());
+    expect_load_error(
+        write_dir("vocab" + tag, j.dump()),
+        "model.vocab[\"c\"] (a token id): expected an integer in [0, 2147483647], got " + v.dump());
     j = byte_level_bpe();
     j["added_tokens"][0]["id"] = v;
-    expect_load_error(write_dir("added" + tag, j.dump()), "added_tokens[0].id (a token id): expected an integer in [0, 2147483647]");
+    expect_load_error(write_dir("added" + tag, j.dump()),
+                      "added_tokens[0].id (a token id): expected an integer in [0, 2147483647]");
     j = wordpiece();
     j["post_processor"]["cls"][1] = v;
-    expect_load_error(write_dir("cls" + tag, j.dump()), "post_processor.cls[1] (a token id): expected an integer");
+    expect_load_error(write_dir("cls" + tag, j.dump()),
+                      "post_processor.cls[1] (a token id): expected an integer");
     j = wordpiece();
-    j["post_processor"] = {{"type", "TemplateProcessing"},
-                           {"single", json::array({{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}},
-                                                   {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
-                           {"special_tokens", {{"[CLS]", {{"id", "[CLS]"}, {"ids", {1, v}}, {"tokens", {"[CLS]"}}}}}}};
+    j["post_processor"] = {
+        {"type", "TemplateProcessing"},
+        {"single", json::array({{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}},
+                                {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+        {"special_tokens", {{"[CLS]", {{"id", "[CLS]"}, {"ids", {1, v}}, {"tokens", {"[CLS]"}}}}}}};
     expect_load_error(write_dir("template" + tag, j.dump()), "special_tokens.[CLS].ids[1] (a token id)");
   }
   json j = wordpiece();
   j["model"]["max_input_chars_per_word"] = -1;
-  expect_load_error(write_dir("maxchars", j.dump()), "max_input_chars_per_word: expected an integer in [0, 9223372036854775807], got -1");
+  expect_load_error(write_dir("maxchars", j.dump()),
+                    "max_input_chars_per_word: expected an integer in [0, 9223372036854775807], got -1");
 }
 
 TEST(Tokenizer, LargestIdNeedsNoDenseTable) {
@@ -287,8 +293,8 @@ TEST(Tokenizer, NestingDepthAsHf) {
   EXPECT_EQ(t62.encode("ABC"), (Ids{7}));
   qk::Tokenizer::from_dir(write_dir("deep127", nested_sequences("normalizer", "normalizers", 63, "")));
   const std::string deep128 = write_dir("deep128", nested_sequences("normalizer", "normalizers", 63, lower));
-  expect_input_error([&](const std::string&) { qk::Tokenizer::from_dir(deep128); }, deep128 + "/tokenizer.json",
-                     "nests deeper than 127 levels (line 1, column ");
+  expect_input_error([&](const std::string&) { qk::Tokenizer::from_dir(deep128); },
+                     deep128 + "/tokenizer.json", "nests deeper than 127 levels (line 1, column ");
 }
 
 // 40,000 nested Sequences (a 2 MB file) once took 7.8 GB and crashed; now refused at once.
@@ -297,19 +303,21 @@ TEST(Tokenizer, DeepSequencesAreRefused) {
   for (const auto& [field, list, inner] :
        {std::tuple{"normalizer", "normalizers", std::string(R"({"type":"NFC"})")},
         std::tuple{"pre_tokenizer", "pretokenizers", byte_level}}) {
-    const std::string dir = write_dir(std::string("deep_") + field, nested_sequences(field, list, 40000, inner));
+    const std::string dir =
+        write_dir(std::string("deep_") + field, nested_sequences(field, list, 40000, inner));
     expect_load_error(dir, "nests deeper than 127 levels");
   }
-  const std::string cfg = write_dir("deepcfg", byte_level_bpe().dump(), std::string(200, '[') + std::string(200, ']'));
-  expect_input_error([&](const std::string&) { qk::Tokenizer::from_dir(cfg); }, cfg + "/tokenizer_config.json",
-                     "nests deeper than 127 levels (line 1, column 128)");
+  const std::string cfg =
+      write_dir("deepcfg", byte_level_bpe().dump(), std::string(200, '[') + std::string(200, ']'));
+  expect_input_error([&](const std::string&) { qk::Tokenizer::from_dir(cfg); },
+                     cfg + "/tokenizer_config.json", "nests deeper than 127 levels (line 1, column 128)");
 }
 
 TEST(JsonLimits, DepthScanSkipsStrings) {
   EXPECT_EQ(qk::json_too_deep_at("[[]]", 2), std::nullopt);
   EXPECT_EQ(qk::json_too_deep_at("[[[]]]", 2), std::optional<size_t>(2));
   EXPECT_EQ(qk::json_too_deep_at(R"(["[[[[", {"a": "]]]{{{"}])", 2), std::nullopt);
-  EXPECT_EQ(qk::json_too_deep_at(R"(["\"[[[["])", 1), std::nullopt);  // an escaped quote
+  EXPECT_EQ(qk::json_too_deep_at(R"(["\"[[[["])", 1), std::nullopt);                // an escaped quote
   EXPECT_EQ(qk::json_too_deep_at(R"(["\\", [[]]])", 2), std::optional<size_t>(8));  // an escaped backslash
   EXPECT_EQ(qk::json_too_deep_at("]]]][[", 1), std::optional<size_t>(5));  // stray closers do not go below 0
   EXPECT_EQ(qk::json_too_deep_at(std::string(127, '[') + std::string(127, ']')), std::nullopt);
@@ -327,7 +335,8 @@ TEST(JsonLimits, SizeIsCheckedBeforeReading) {
   expect_input_error([](const std::string& w) { qk::check_json_limits("[1, 2]", w, 5); }, "line 4",
                      "JSON text of 6 bytes, more than the 5 bytes allowed");
   expect_input_error([](const std::string& p) { qk::parse_json_file(p); }, dir, "is not a regular file");
-  expect_input_error([](const std::string& p) { qk::parse_json_file(p); }, dir + "/absent.json", "cannot open");
+  expect_input_error([](const std::string& p) { qk::parse_json_file(p); }, dir + "/absent.json",
+                     "cannot open");
 }
 
 }  // namespace

@@ -12,11 +12,10 @@ weights in f32 safetensors (std 0.02). Then, in one run on the same device:
   and scaled to all of them (the per-head cost is the same for every head);
 - agreement: the baseline's top-d singular values of those heads against STATIC.h5's.
 
-Usage: scripts/bench_static_side_by_side.py [--layers N] [--device cpu|cuda]
+Usage: bench/side_by_side/bench_static_side_by_side.py [--layers N] [--device cpu|cuda]
           [--baseline-heads N] [--workdir DIR] [--qkgeom BIN] [--json-out F] [--markdown-out F]"""
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -108,16 +107,20 @@ def main():
     compute = ours["timing"]["spectra_s"] + ours["timing"]["gram_s"]
     res["ratio_fp64"] = res["baseline"]["fp64"]["seconds_all_heads"] / compute
     res["ratio_fp32"] = res["baseline"]["fp32"]["seconds_all_heads"] / compute
+    timed = res['baseline']['fp64']['heads_timed']
+    scaled = f", scaled from {timed}" if heads < L * H else ""
     lines = [
         f"# Static pass side by side ({a.device}, Qwen3-4B shape, {L} layers x {H} heads)", "",
         f"- date: {res['machine']['date']}; command: `{res['machine']['command']}`",
-        f"- machine: {res['machine'].get('gpu', res['machine']['cpu'])}, {res['machine']['cores']} cores, torch {res['machine']['torch']}", "",
+        f"- machine: {res['machine'].get('gpu', res['machine']['cpu'])}, {res['machine']['cores']} cores, "
+        f"torch {res['machine']['torch']}", "",
         "| | seconds |", "|---|---|",
         f"| qkgeom weights, whole pass | {ours['timing']['total_s']:.3f} |",
         f"| of it: disk read | {ours['timing']['read_s']:.3f} |",
         f"| of it: spectra + eigen-structure | {ours['timing']['spectra_s']:.3f} |",
         f"| of it: operator Gram (all layer pairs) | {ours['timing']['gram_s']:.3f} |",
-        f"| baseline svdvals of hidden x hidden, fp64 (all heads{', scaled from ' + str(res['baseline']['fp64']['heads_timed']) if heads < L * H else ''}) | {res['baseline']['fp64']['seconds_all_heads']:.3f} |",
+        f"| baseline svdvals of hidden x hidden, fp64 (all heads{scaled}) | "
+        f"{res['baseline']['fp64']['seconds_all_heads']:.3f} |",
         f"| baseline svdvals, fp32 | {res['baseline']['fp32']['seconds_all_heads']:.3f} |", "",
         f"Ratio (baseline / ours excluding the disk read): {res['ratio_fp64']:.1f}x against fp64 svdvals, "
         f"{res['ratio_fp32']:.1f}x against fp32. The baseline computes only the exact singular values; "

@@ -8,7 +8,7 @@ N, compute only: the arrays are already in memory), time `qkgeom score --snapsho
 is reported too), check that the metrics agree, and print a table with the speed-up
 ratio baseline_time / qkgeom compute time.
 
-Usage: scripts/bench_side_by_side.py [--quick] [--shapes Gemma3-4B,...] [--seqs 128,1024]
+Usage: bench/side_by_side/bench_side_by_side.py [--quick] [--shapes Gemma3-4B,...] [--seqs 128,1024]
            [--with-v] [--json-out FILE] [--markdown-out FILE]
 """
 import argparse
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench" / "baselines"))
 import bo_numpy  # noqa: E402
 
@@ -57,7 +57,7 @@ def make_snapshot(layers, heads, seq, dim, seed, with_v):
     v_i = t_i (0.3 n_lh + 0.7 (z_i + y_i) C_lh + 0.5 f_i):
     a shared mean direction with a layer random walk and a head part, rank-16 latents,
     noise, log-normal position magnitudes with a large first (sink) position; the same
-    model as bench/bench_bo.cpp."""
+    model as bench/host/bo/bench_bo.cpp."""
     rng = np.random.default_rng(seed)
     rank = 16
 
@@ -175,7 +175,7 @@ def fmt_ms(x):
 
 
 def render_markdown(machine, rows, engine):
-    out = [f"# Bone-Orientation metric set: qkgeom CPU vs numpy baseline",
+    out = ["# Bone-Orientation metric set: qkgeom CPU vs numpy baseline",
            "",
            f"- date: {machine['date']}",
            f"- machine: {machine['cpu_model']}, {machine['nproc']} cores, {machine['mem_gib']} GiB",
@@ -253,8 +253,8 @@ def main(argv=None):
             path = workdir / f"{name}_S{seq}{'_kv' if a.with_v else ''}.safetensors"
             save_file({"k": k, "v": v} if a.with_v else {"k": k}, str(path))
             n = repeats_for(seq, a.repeats)
-            t64, ref64 = best_of(n, lambda: bo_numpy.analyse(k, v, np.float64))
-            t32, ref32 = best_of(n, lambda: bo_numpy.analyse(k, v, np.float32))
+            t64, ref64 = best_of(n, lambda k=k, v=v: bo_numpy.analyse(k, v, np.float64))
+            t32, ref32 = best_of(n, lambda k=k, v=v: bo_numpy.analyse(k, v, np.float32))
             compute_ms, load_ms, wall_ms, eng = run_engine(qkgeom, path, n)
             d64, bad64 = compare(ref64, eng, CHECKS["f64"])
             d32, bad32 = compare(ref32, eng, CHECKS["f32"])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the seed's own Go code (shared/seeds/lem-attention.go, never copied into
 # this repo) into a binary that prints its BOResult, Composite() and
-# AttentionFeatures() as JSON. See scripts/seed_go/README.md.
+# AttentionFeatures() as JSON. See tests/reference/seed_go/README.md.
 #
 #   run_seed.sh [--shared DIR] OUT_BINARY
 #
@@ -10,7 +10,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
 shared="${QK_SHARED_DIR:-$repo/../shared}"
 if [[ "${1:-}" == "--shared" ]]; then
   shared="$2"

@@ -4,7 +4,7 @@ script (bench/baselines/hf_sweep.py) on the same probes, device and dtype (issue
 
 Builds (once, cached under --workdir) a random-init Qwen3-4B-shaped checkpoint (hidden
 2560, 32 q heads, 8 KV heads, head_dim 128, intermediate 9728, 36 layers or --layers N;
-vocab 32000: SHAPES/VOCAB of scripts/bench_prefill_side_by_side.py), saved as safetensors
+vocab 32000: SHAPES/VOCAB of bench/side_by_side/bench_prefill_side_by_side.py), saved as safetensors
 in --dtype. For each S in --seqs, a probe file of --probes probes of exactly S random token
 ids (pre-tokenized JSONL). Then, in one run: a large torch.matmul in --dtype on --device
 (the matmul peak, FLOP/s), and per S `qkgeom sweep ... --json --quiet` and the baseline,
@@ -14,7 +14,7 @@ fraction of the prefill roofline (2 x non-embedding parameters x tokens / prefil
 against the measured peak), the shares of wall time in analysis and I/O, and whether the
 first probe's composite agrees (|diff| <= 1 composite unit: two implementations).
 
-Usage: scripts/bench_sweep_side_by_side.py [--layers N] [--probes 8] [--seqs 128,512]
+Usage: bench/side_by_side/bench_sweep_side_by_side.py [--layers N] [--probes 8] [--seqs 128,512]
            [--dtype f32|bf16] [--device cpu|cuda] [--threads N] [--repeats 1]
            [--batch-tokens N]
            [--workdir /tmp/qkgeom-bench] [--json-out FILE] [--markdown-out FILE]
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_prefill_side_by_side import (  # noqa: E402
     DTYPES, SEED, SHAPES, VOCAB, fmt, machine_info)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "bench" / "baselines" / "hf_sweep.py"
 SHAPE = "qwen3-4b"
 TOLERANCE = 1  # composite units
@@ -232,7 +232,7 @@ def markdown(res):
             "analysis + I/O under 10% of wall time, at least 5x the baseline's probes/s) "
             "need the GPU run, full depth, bf16:", "",
             "```",
-            "python3 scripts/bench_sweep_side_by_side.py --layers 36 --probes 16 "
+            "python3 bench/side_by_side/bench_sweep_side_by_side.py --layers 36 --probes 16 "
             "--seqs 128,512 --dtype bf16 --device cuda "
             "--json-out bench/results/sweep_side_by_side_gpu.json "
             "--markdown-out bench/results/sweep_side_by_side_gpu.md",

@@ -1,7 +1,7 @@
 """Independent numpy reference of `qkgeom weights` (docs/static-geometry.md), the slow way:
 every head's hidden x hidden operator g = Q^T K is formed and decomposed directly.
 
-    python3 scripts/static_reference.py MODEL_DIR [--topk K] [--out ref.npz]
+    python3 tests/reference/static_reference.py MODEL_DIR [--topk K] [--out ref.npz]
 
 Weights come from the model's safetensors with safetensors.numpy; nothing of qkgeom is used.
 """
@@ -51,7 +51,7 @@ def qk_weights(model_dir):
     for l in range(cfg["layers"]):
         if cfg["model_type"] == "bert":
             pre = "" if "embeddings.word_embeddings.weight" in t or \
-                f"encoder.layer.0.attention.self.query.weight" in t else "bert."
+                "encoder.layer.0.attention.self.query.weight" in t else "bert."
             q = f"{pre}encoder.layer.{l}.attention.self.query.weight"
             k = f"{pre}encoder.layer.{l}.attention.self.key.weight"
         else:

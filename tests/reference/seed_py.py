@@ -3,8 +3,8 @@ indentation (shared/seeds/README.md), so this puts it back line by line from a f
 for exactly the seed files whose sha256 is known, and changes nothing else. The web-page
 header lines before the docstring are dropped.
 
-    python3 scripts/seed_py.py interlayer OUT.py   # interlayer-operator-alignment.py
-    python3 scripts/seed_py.py geometry OUT.py     # head-geometry-vs-entropy.py, lines 1-42
+    python3 tests/reference/seed_py.py interlayer OUT.py   # interlayer-operator-alignment.py
+    python3 tests/reference/seed_py.py geometry OUT.py     # head-geometry-vs-entropy.py, lines 1-42
 """
 import hashlib
 import os
@@ -33,7 +33,7 @@ class SeedUnavailable(Exception):
 def shared_dir():
     here = os.path.dirname(os.path.abspath(__file__))
     return os.environ.get("QK_SHARED_DIR") or os.path.normpath(
-        os.path.join(here, "..", "..", "shared"))
+        os.path.join(here, "..", "..", "..", "shared"))
 
 
 def restore(name):

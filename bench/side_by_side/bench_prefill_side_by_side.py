@@ -9,7 +9,7 @@ attn_implementation "eager" and "sdpa", best of --repeats after one warm-up; qkg
 process wall time). Tokens/s = S / time. Also checks agreement once, at the shortest S:
 `qkgeom capture` against HF's post-RoPE k (layer 0 and the last) and v_proj output (layer 0).
 
-Usage: scripts/bench_prefill_side_by_side.py [--shape qwen3-0.6b|qwen3-4b] [--layers N]
+Usage: bench/side_by_side/bench_prefill_side_by_side.py [--shape qwen3-0.6b|qwen3-4b] [--layers N]
            [--seqs 128,512] [--dtype f32|bf16] [--device cpu|cuda] [--repeats 3]
            [--workdir DIR] [--json-out FILE] [--markdown-out FILE]
 """
@@ -31,7 +31,7 @@ from safetensors.numpy import load_file
 from transformers import AutoModel, Qwen3Config, Qwen3ForCausalLM
 import transformers.models.qwen3.modeling_qwen3 as qwen3_modeling
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QKGEOM = ROOT / "build" / "qkgeom"
 SEED = 1234
 

@@ -16,7 +16,7 @@ times and their ratio (default / --threads 1, target <= 1.2) are printed and wri
 With --active the sweeps also run under the load with OMP_WAIT_POLICY=active, libgomp's
 spinning waits (build/qkgeom sets passive unless the user chose): the cause of a collapse.
 
-Usage: bench/bench_threads_competing_load.py [--qkgeom build/qkgeom] [--repeats 5] [--unloaded] [--active]
+Usage: bench/side_by_side/bench_threads_competing_load.py [--qkgeom build/qkgeom] [--repeats 5] [--unloaded] [--active]
 """
 import argparse
 import json
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = 1234
 SHAPE = dict(hidden_size=1536, num_attention_heads=16, num_key_value_heads=4, head_dim=96,
              intermediate_size=4096)

@@ -193,8 +193,7 @@ void fill_position(Rng& rng, const std::vector<double>& kmean, const std::vector
   }
 }
 
-void make_clouds(const ModelShape& m, int64_t seq, uint64_t seed, qk::Tensor4f& k,
-                 qk::Tensor4f& v) {
+void make_clouds(const ModelShape& m, int64_t seq, uint64_t seed, qk::Tensor4f& k, qk::Tensor4f& v) {
   const int L = m.layers, H = m.kv_heads;
   const int64_t d = m.head_dim, rank = 16;
   k.shape = {L, H, seq, d};
@@ -216,8 +215,8 @@ void make_clouds(const ModelShape& m, int64_t seq, uint64_t seed, qk::Tensor4f& 
   };
 
   const int64_t heads_total = static_cast<int64_t>(L) * H;
-  const int nthreads = static_cast<int>(
-      std::min<int64_t>(heads_total, std::max(1u, std::thread::hardware_concurrency())));
+  const int nthreads =
+      static_cast<int>(std::min<int64_t>(heads_total, std::max(1u, std::thread::hardware_concurrency())));
   std::vector<std::thread> pool;
   for (int t = 0; t < nthreads; ++t) {
     pool.emplace_back([&, t] {
@@ -276,11 +275,10 @@ double cpu_seconds_estimate(const ModelShape& m, int64_t seq, bool with_v) {
   return clouds * (2.0 * position_pairs(m, seq) * m.head_dim / 60e9 + cloud_bytes(m, seq) / 1e9);
 }
 
-void add_counters(benchmark::State& state, const ModelShape& m, int64_t seq, double clouds,
-                  bool pairs) {
+void add_counters(benchmark::State& state, const ModelShape& m, int64_t seq, double clouds, bool pairs) {
   if (pairs && position_mode(m)) {
-    state.counters["pairs/s"] = benchmark::Counter(clouds * position_pairs(m, seq),
-                                                   benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["pairs/s"] =
+        benchmark::Counter(clouds * position_pairs(m, seq), benchmark::Counter::kIsIterationInvariantRate);
   }
   state.SetBytesProcessed(static_cast<int64_t>(clouds * cloud_bytes(m, seq)) * state.iterations());
 }
@@ -293,8 +291,7 @@ bool skip_without_gpu(benchmark::State& state) {
 }
 
 // analyse_bo end to end on a host snapshot (cuda: includes the host->device copy).
-void bm_analyse_bo(benchmark::State& state, ModelShape m, int64_t seq, std::string device,
-                   bool with_v) {
+void bm_analyse_bo(benchmark::State& state, ModelShape m, int64_t seq, std::string device, bool with_v) {
   if (device != "cpu" && skip_without_gpu(state)) return;
   const qk::Snapshot& snap = snapshot_for(m, seq, with_v);
   qk::BoOptions opts;
@@ -321,8 +318,8 @@ void bm_position_cosine(benchmark::State& state, ModelShape m, int64_t seq) {
   std::vector<double> sum_cos(count);
   std::vector<uint64_t> below(count);
   for (auto _ : state) {
-    qk::position_cosine_cpu(k.data.data(), count, seq * m.head_dim, seq, m.head_dim,
-                            1.0 - kLockThreshold, sum_cos.data(), below.data());
+    qk::position_cosine_cpu(k.data.data(), count, seq * m.head_dim, seq, m.head_dim, 1.0 - kLockThreshold,
+                            sum_cos.data(), below.data());
     benchmark::DoNotOptimize(sum_cos.data());
     benchmark::DoNotOptimize(below.data());
   }
@@ -334,8 +331,7 @@ void bm_magnitude_entropy(benchmark::State& state, ModelShape m, int64_t seq) {
   const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
   std::vector<double> entropy(count);
   for (auto _ : state) {
-    qk::magnitude_entropy_cpu(k.data.data(), count, seq * m.head_dim, seq, m.head_dim,
-                              entropy.data());
+    qk::magnitude_entropy_cpu(k.data.data(), count, seq * m.head_dim, seq, m.head_dim, entropy.data());
     benchmark::DoNotOptimize(entropy.data());
   }
   add_counters(state, m, seq, 1.0, false);
@@ -355,8 +351,7 @@ void bm_layer_alignment(benchmark::State& state, ModelShape m, int64_t seq) {
   const qk::Tensor4f& k = snapshot_for(m, seq, false).k;
   std::vector<double> cos(std::max(1, m.layers - 1));
   for (auto _ : state) {
-    qk::layer_alignment_cpu(k.data.data(), m.layers, m.kv_heads, seq * m.head_dim, false,
-                            cos.data());
+    qk::layer_alignment_cpu(k.data.data(), m.layers, m.kv_heads, seq * m.head_dim, false, cos.data());
     benchmark::DoNotOptimize(cos.data());
   }
   add_counters(state, m, seq, 1.0, false);
@@ -367,8 +362,8 @@ void bm_kv_cka(benchmark::State& state, ModelShape m, int64_t seq) {
   const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
   std::vector<double> cka(count);
   for (auto _ : state) {
-    qk::kv_cka_cpu(snap.k.data.data(), snap.v->data.data(), count, seq * m.head_dim, seq,
-                   m.head_dim, cka.data());
+    qk::kv_cka_cpu(snap.k.data.data(), snap.v->data.data(), count, seq * m.head_dim, seq, m.head_dim,
+                   cka.data());
     benchmark::DoNotOptimize(cka.data());
   }
   add_counters(state, m, seq, 2.0, false);
@@ -390,8 +385,8 @@ struct CloudOutputs {
 // The default-mode reductions of one device cloud, as analyse_bo plans them: position
 // cosines on every KV head (position mode) or the head Gram (multi-head mode); for K
 // (not value_side) also magnitude entropy and, multi-head, layer alignment.
-void launch_cloud(const ModelShape& m, int64_t seq, const float* x, bool value_side,
-                  CloudOutputs& o, cudaStream_t stream) {
+void launch_cloud(const ModelShape& m, int64_t seq, const float* x, bool value_side, CloudOutputs& o,
+                  cudaStream_t stream) {
   const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
   const int64_t n = seq * m.head_dim;
   if (position_mode(m)) {
@@ -399,11 +394,9 @@ void launch_cloud(const ModelShape& m, int64_t seq, const float* x, bool value_s
                                o.below.data(), stream);
   } else {
     qk::launch_head_gram(x, m.layers, m.kv_heads, n, o.gram.data(), stream);
-    if (!value_side)
-      qk::launch_layer_alignment(x, m.layers, m.kv_heads, n, false, o.align.data(), stream);
+    if (!value_side) qk::launch_layer_alignment(x, m.layers, m.kv_heads, n, false, o.align.data(), stream);
   }
-  if (!value_side)
-    qk::launch_magnitude_entropy(x, count, n, seq, m.head_dim, o.entropy.data(), stream);
+  if (!value_side) qk::launch_magnitude_entropy(x, count, n, seq, m.head_dim, o.entropy.data(), stream);
 }
 
 // The kernels of the metric set on input already resident on the device (no upload,
@@ -425,8 +418,8 @@ void bm_kernels(benchmark::State& state, ModelShape m, int64_t seq, bool with_v)
       launch_cloud(m, seq, dk.data(), false, ok, stream);
       if (with_v) {
         launch_cloud(m, seq, dv.data(), true, ov, stream);
-        qk::launch_kv_cka(ctx.cublas(), dk.data(), dv.data(), count, seq * m.head_dim, seq,
-                          m.head_dim, cka.data(), stream);
+        qk::launch_kv_cka(ctx.cublas(), dk.data(), dv.data(), count, seq * m.head_dim, seq, m.head_dim,
+                          cka.data(), stream);
       }
       ctx.synchronize();
     };
@@ -465,39 +458,37 @@ void register_all() {
       const std::string c = case_name(m, seq);
       for (const bool with_v : {false, true}) {
         const std::string kv = with_v ? "kv" : "k";
-        size_policy(benchmark::RegisterBenchmark(("bo/" + c + "/cpu/" + kv).c_str(), bm_analyse_bo,
-                                                 m, seq, std::string("cpu"), with_v),
+        size_policy(benchmark::RegisterBenchmark(("bo/" + c + "/cpu/" + kv).c_str(), bm_analyse_bo, m, seq,
+                                                 std::string("cpu"), with_v),
                     cpu_seconds_estimate(m, seq, with_v));
       }
       for (const bool with_v : {false, true}) {
         const std::string kv = with_v ? "kv" : "k";
-        size_policy(benchmark::RegisterBenchmark(("bo/" + c + "/cuda/" + kv).c_str(), bm_analyse_bo,
-                                                 m, seq, std::string("cuda"), with_v),
+        size_policy(benchmark::RegisterBenchmark(("bo/" + c + "/cuda/" + kv).c_str(), bm_analyse_bo, m, seq,
+                                                 std::string("cuda"), with_v),
                     0.0);
 #if defined(QK_BENCH_KERNELS)
-        size_policy(benchmark::RegisterBenchmark(("kernels/" + c + "/cuda/" + kv).c_str(),
-                                                 bm_kernels, m, seq, with_v),
+        size_policy(benchmark::RegisterBenchmark(("kernels/" + c + "/cuda/" + kv).c_str(), bm_kernels, m, seq,
+                                                 with_v),
                     0.0);
 #endif
       }
       const double one = cpu_seconds_estimate(m, seq, false);
       if (position_mode(m)) {
-        size_policy(benchmark::RegisterBenchmark(("op/position_cosine_cpu/" + c).c_str(),
-                                                 bm_position_cosine, m, seq),
-                    one);
-      } else {
         size_policy(
-            benchmark::RegisterBenchmark(("op/head_gram_cpu/" + c).c_str(), bm_head_gram, m, seq),
+            benchmark::RegisterBenchmark(("op/position_cosine_cpu/" + c).c_str(), bm_position_cosine, m, seq),
             one);
-        size_policy(benchmark::RegisterBenchmark(("op/layer_alignment_cpu/" + c).c_str(),
-                                                 bm_layer_alignment, m, seq),
+      } else {
+        size_policy(benchmark::RegisterBenchmark(("op/head_gram_cpu/" + c).c_str(), bm_head_gram, m, seq),
                     one);
+        size_policy(
+            benchmark::RegisterBenchmark(("op/layer_alignment_cpu/" + c).c_str(), bm_layer_alignment, m, seq),
+            one);
       }
       size_policy(benchmark::RegisterBenchmark(("op/magnitude_entropy_cpu/" + c).c_str(),
                                                bm_magnitude_entropy, m, seq),
                   one);
-      size_policy(benchmark::RegisterBenchmark(("op/kv_cka_cpu/" + c).c_str(), bm_kv_cka, m, seq),
-                  one);
+      size_policy(benchmark::RegisterBenchmark(("op/kv_cka_cpu/" + c).c_str(), bm_kv_cka, m, seq), one);
     }
   }
 }
@@ -510,8 +501,7 @@ int main(int argc, char** argv) {
   std::string why;
   const bool gpu = qk::gpu_available(&why);
   benchmark::AddCustomContext("cpu_model", cpu_model());
-  benchmark::AddCustomContext("hardware_threads",
-                              std::to_string(std::thread::hardware_concurrency()));
+  benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
   benchmark::AddCustomContext("cuda", gpu ? "available" : "unavailable: " + why);
   register_all();
   benchmark::RunSpecifiedBenchmarks();

@@ -17,7 +17,7 @@ import tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 SOURCES = ("run_seed.sh", "src/main.go", "src/inference/inference.go", "src/lem/minmax.go")
 
 
@@ -75,7 +75,7 @@ def run_snapshot(binary, snap):
 
 
 def main(argv=None):
-    sys.path.insert(0, os.path.join(REPO, "scripts"))
+    sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
     from bo_reference import load_snapshot
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("snapshot")

@@ -48,8 +48,8 @@ void bm_cpu(benchmark::State& state, int64_t seq, qk::AttentionMask mask) {
   std::vector<double> e(kQHeads), s(kQHeads), p(kQHeads);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kDim)));
   for (auto _ : state) {
-    qk::attention_stats_cpu(q.data(), k.data(), kQHeads, kKvHeads, seq, kDim, scale, mask, 0,
-                            e.data(), s.data(), p.data());
+    qk::attention_stats_cpu(q.data(), k.data(), kQHeads, kKvHeads, seq, kDim, scale, mask, 0, e.data(),
+                            s.data(), p.data());
     benchmark::DoNotOptimize(e.data());
   }
   state.counters["qk_pairs_per_s"] =
@@ -72,9 +72,8 @@ void bm_cuda(benchmark::State& state, int64_t seq, qk::AttentionMask mask) {
   dk.upload(k.data(), k.size());
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kDim)));
   for (auto _ : state) {
-    qk::launch_attention_stats(dq.data(), dk.data(), kQHeads, kKvHeads, seq, kDim, scale, mask,
-                               0, out.data(), out.data() + kQHeads, out.data() + 2 * kQHeads,
-                               ctx.stream());
+    qk::launch_attention_stats(dq.data(), dk.data(), kQHeads, kKvHeads, seq, kDim, scale, mask, 0, out.data(),
+                               out.data() + kQHeads, out.data() + 2 * kQHeads, ctx.stream());
     ctx.synchronize();
   }
   state.counters["qk_pairs_per_s"] =
@@ -85,8 +84,7 @@ void bm_cuda(benchmark::State& state, int64_t seq, qk::AttentionMask mask) {
 void register_all() {
   for (int64_t seq : kSeqs) {
     const std::string base = "attn/Qwen3-4B/S:" + std::to_string(seq) + "/causal/";
-    auto* b = benchmark::RegisterBenchmark((base + "cpu").c_str(), bm_cpu, seq,
-                                           qk::AttentionMask::Causal);
+    auto* b = benchmark::RegisterBenchmark((base + "cpu").c_str(), bm_cpu, seq, qk::AttentionMask::Causal);
     b->Unit(benchmark::kMillisecond)->UseRealTime();
     if (seq >= 8192) b->Iterations(1);
 #if defined(QK_BENCH_KERNELS)

@@ -5,7 +5,7 @@ simplex_volumes_cpu, or the CUDA kernel with --device cuda; best of --repeats) a
 torch.linalg.det in fp32), on the same machine, same B simplices over 4096 random f32 rows of
 dimension D (torch: best of --repeats). Prints simplices/s of both and their ratio.
 
-Usage: scripts/bench_simplex_side_by_side.py [--bench build/bench_simplex] [--counts 4096,16384]
+Usage: bench/side_by_side/bench_simplex_side_by_side.py [--bench build/bench_simplex] [--counts 4096,16384]
           [--dims 64,384,1024,4096] [--repeats 5] [--device cpu|cuda] [--json-out F] [--markdown-out F]"""
 import argparse
 import datetime
@@ -86,7 +86,7 @@ def torch_rate(count, dim, repeats, device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bench", default=str(Path(__file__).resolve().parent.parent / "build" / "bench_simplex"))
+    ap.add_argument("--bench", default=str(Path(__file__).resolve().parents[2] / "build" / "bench_simplex"))
     ap.add_argument("--counts", default="4096,16384")
     ap.add_argument("--dims", default="64,384,1024,4096")
     ap.add_argument("--repeats", type=int, default=5)

@@ -11,12 +11,12 @@ RSS):
                               fixture (tests/fixtures/models/qwen3), --force into one file
   align TINY                  qkgeom vs qkgeom-engine, --json, on that STATIC.h5 (--force)
   env                         qkgeom vs qkgeom-engine, --json
-  score --lem-compat GEMMA    qkgeom vs the seed's Go harness (scripts/seed_go: reads raw
+  score --lem-compat GEMMA    qkgeom vs the seed's Go harness (tests/reference/seed_go: reads raw
                               f32 keys, prints the seed's BOResult), 26 layers, 1 KV head,
                               d 256, S 1024, random keys; skipped without go or the seed
 Prints a table with the ratios baseline / qkgeom; --json-out / --markdown-out save it.
 
-Usage: scripts/bench_startup_side_by_side.py [--build build] [--reps 15]
+Usage: bench/side_by_side/bench_startup_side_by_side.py [--build build] [--reps 15]
            [--json-out FILE] [--markdown-out FILE]
 """
 import argparse
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts" / "seed_go"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "reference" / "seed_go"))
 sys.path.insert(0, str(ROOT / "tests" / "reference"))
 GEMMA = (26, 1, 1024, 256)  # layers, kv heads, tokens, head dim
 
