@@ -26,8 +26,7 @@ inline void remove_scratch(const std::string& path) {
 
 struct FuzzFile {
   std::string path;
-  FuzzFile(const uint8_t* data, size_t size, const std::string& suffix)
-      : path(scratch_path(suffix)) {
+  FuzzFile(const uint8_t* data, size_t size, const std::string& suffix) : path(scratch_path(suffix)) {
     std::ofstream(path, std::ios::binary | std::ios::trunc)
         .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }

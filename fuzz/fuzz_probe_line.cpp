@@ -22,10 +22,22 @@ void parse_line(const std::string& line) {
   } catch (const pd::LineProblem&) {
     return;
   }
-  try { pd::parse_jsonl_line(line); } catch (const pd::LineProblem&) {}
-  try { pd::parse_text_line(line, 1); } catch (const pd::LineProblem&) {}
-  try { pd::parse_ids_line(line, 1); } catch (const pd::LineProblem&) {}
-  try { qk::parse_id_list(line); } catch (const std::invalid_argument&) {}
+  try {
+    pd::parse_jsonl_line(line);
+  } catch (const pd::LineProblem&) {
+  }
+  try {
+    pd::parse_text_line(line, 1);
+  } catch (const pd::LineProblem&) {
+  }
+  try {
+    pd::parse_ids_line(line, 1);
+  } catch (const pd::LineProblem&) {
+  }
+  try {
+    qk::parse_id_list(line);
+  } catch (const std::invalid_argument&) {
+  }
 }
 
 }  // namespace

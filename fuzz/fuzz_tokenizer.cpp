@@ -11,10 +11,14 @@
 
 namespace {
 
-const char* const kTexts[] = {
-    "", "Hello world", "  leading and trailing  ", "The quick brown fox, 1234567!",
-    "na\xc3\xafve caf\xc3\xa9 \xc3\x9c\x62\x65r", "\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80",
-    "<s>[CLS] a</s>[SEP]\n\ttab", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+const char* const kTexts[] = {"",
+                              "Hello world",
+                              "  leading and trailing  ",
+                              "The quick brown fox, 1234567!",
+                              "na\xc3\xafve caf\xc3\xa9 \xc3\x9c\x62\x65r",
+                              "\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80",
+                              "<s>[CLS] a</s>[SEP]\n\ttab",
+                              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
 
 void exercise(const qk::Tokenizer& tok) {
   for (const char* text : kTexts) {

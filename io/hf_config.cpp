@@ -23,18 +23,21 @@ struct Known {
 };
 
 constexpr Known kKnown[] = {
-    {"llama", Architecture::Llama},   {"mistral", Architecture::Mistral},
-    {"qwen2", Architecture::Qwen2},   {"qwen3", Architecture::Qwen3},
-    {"gemma3_text", Architecture::Gemma3Text}, {"bert", Architecture::Bert},
-    {"gpt2", Architecture::Gpt2},     {"gpt_neox", Architecture::GptNeoX},
+    {"llama", Architecture::Llama}, {"mistral", Architecture::Mistral},        {"qwen2", Architecture::Qwen2},
+    {"qwen3", Architecture::Qwen3}, {"gemma3_text", Architecture::Gemma3Text}, {"bert", Architecture::Bert},
+    {"gpt2", Architecture::Gpt2},   {"gpt_neox", Architecture::GptNeoX},
 };
 
 // HF class names (architectures[0]) of the same families, by prefix.
 constexpr Known kClassPrefixes[] = {
-    {"Llama", Architecture::Llama},   {"Mistral", Architecture::Mistral},
-    {"Qwen2", Architecture::Qwen2},   {"Qwen3", Architecture::Qwen3},
-    {"Gemma3ForCausalLM", Architecture::Gemma3Text}, {"Bert", Architecture::Bert},
-    {"GPT2", Architecture::Gpt2},     {"GPTNeoXForCausalLM", Architecture::GptNeoX},
+    {"Llama", Architecture::Llama},
+    {"Mistral", Architecture::Mistral},
+    {"Qwen2", Architecture::Qwen2},
+    {"Qwen3", Architecture::Qwen3},
+    {"Gemma3ForCausalLM", Architecture::Gemma3Text},
+    {"Bert", Architecture::Bert},
+    {"GPT2", Architecture::Gpt2},
+    {"GPTNeoXForCausalLM", Architecture::GptNeoX},
     {"GPTNeoXModel", Architecture::GptNeoX},
 };
 
@@ -97,8 +100,7 @@ Architecture pick_architecture(const Reader& r, std::string& model_type) {
     model_type = r.string_or("model_type", "");
     for (const auto& k : kKnown)
       if (model_type == k.model_type) return k.arch;
-    throw r.error("model_type", "unsupported architecture '" + model_type +
-                                    "'; supported: " + list);
+    throw r.error("model_type", "unsupported architecture '" + model_type + "'; supported: " + list);
   }
   if (!r.has("architectures")) throw r.error("model_type", "missing (and no 'architectures')");
   const json& a = r.root().at("architectures");
@@ -126,8 +128,7 @@ RopeType rope_type_from(const Reader& r, const std::string& field, const std::st
 // non-zero), else 0.1 ln(factor) + 1 (transformers' _compute_yarn_parameters).
 double yarn_attention_factor(const Reader& r, const json& o, const std::string& field, double factor) {
   auto get_mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
-  if (r.present(o, "attention_factor"))
-    return r.number(o, "attention_factor", field + ".attention_factor");
+  if (r.present(o, "attention_factor")) return r.number(o, "attention_factor", field + ".attention_factor");
   const double ms = r.present(o, "mscale") ? r.number(o, "mscale", field + ".mscale") : 0.0;
   const double ms_all =
       r.present(o, "mscale_all_dim") ? r.number(o, "mscale_all_dim", field + ".mscale_all_dim") : 0.0;
@@ -138,8 +139,8 @@ double yarn_attention_factor(const Reader& r, const json& o, const std::string& 
 // Reads one standardized RoPE parameter object (rope_type and rope_theta filled in, as
 // RotaryEmbeddingConfigMixin.standardize_rope_params leaves it). `truncate` is YaRN's
 // flag, which HF reads from the top-level rope_parameters.
-RopeConfig parse_rope_object(const Reader& r, const json& o, const std::string& field,
-                             int64_t max_positions, bool truncate) {
+RopeConfig parse_rope_object(const Reader& r, const json& o, const std::string& field, int64_t max_positions,
+                             bool truncate) {
   RopeConfig rc;
   rc.theta = r.number(o, "rope_theta", field + ".rope_theta");
   if (!o.at("rope_type").is_string()) throw r.error(field + ".rope_type", "is not a string");
@@ -148,10 +149,10 @@ RopeConfig parse_rope_object(const Reader& r, const json& o, const std::string& 
       r.number(o, "partial_rotary_factor", field + ".partial_rotary_factor") != 1.0)
     throw r.error(field + ".partial_rotary_factor", "partial rotary embeddings are not supported");
   auto orig = [&] {
-    const int64_t v = r.present(o, "original_max_position_embeddings")
-                          ? r.integer(o, "original_max_position_embeddings",
-                                      field + ".original_max_position_embeddings")
-                          : max_positions;
+    const int64_t v =
+        r.present(o, "original_max_position_embeddings")
+            ? r.integer(o, "original_max_position_embeddings", field + ".original_max_position_embeddings")
+            : max_positions;
     if (v < 1) throw r.error(field + ".original_max_position_embeddings", "must be positive");
     return v;
   };
@@ -211,8 +212,8 @@ bool yarn_truncate(const Reader& r, const json& params, const std::string& field
 // original_max_position_embeddings wins for llama3 and yarn.
 RopeConfig parse_rope(const Reader& r, Architecture arch, int64_t max_positions) {
   const json& j = r.root();
-  const bool scaling = r.has("rope_scaling") && !(j.at("rope_scaling").is_object() &&
-                                                   j.at("rope_scaling").empty());
+  const bool scaling =
+      r.has("rope_scaling") && !(j.at("rope_scaling").is_object() && j.at("rope_scaling").empty());
   const char* field = scaling ? "rope_scaling" : "rope_parameters";
   json p = r.has(field) ? j.at(field) : json::object();
   if (!p.is_object()) throw r.error(field, "is not an object");
@@ -245,7 +246,7 @@ void parse_gemma_rope(const Reader& r, ModelConfig& c) {
   }
   standardize(p["full_attention"], top_theta(r, c.arch));
   standardize(p["sliding_attention"], r.has("rope_local_base_freq") ? r.number("rope_local_base_freq")
-                                                                     : hf_default_theta(c.arch, true));
+                                                                    : hf_default_theta(c.arch, true));
   const bool truncate = yarn_truncate(r, p, "rope_parameters");
   c.rope = parse_rope_object(r, p["full_attention"], "rope_parameters.full_attention",
                              c.max_position_embeddings, truncate);
@@ -272,9 +273,12 @@ std::vector<bool> parse_layer_types(const Reader& r, int64_t layers) {
   for (const json& e : lt) {
     if (!e.is_string()) throw r.error("layer_types", "holds a non-string");
     const std::string s = e.get<std::string>();
-    if (s == "sliding_attention") out.push_back(true);
-    else if (s == "full_attention") out.push_back(false);
-    else throw r.error("layer_types", "unknown layer type '" + s + "'");
+    if (s == "sliding_attention")
+      out.push_back(true);
+    else if (s == "full_attention")
+      out.push_back(false);
+    else
+      throw r.error("layer_types", "unknown layer type '" + s + "'");
   }
   return out;
 }
@@ -344,8 +348,8 @@ void parse_windows(const Reader& r, ModelConfig& c) {
     case Architecture::Qwen2:
     case Architecture::Qwen3: {
       // HF validates layer_types whether or not a window is in use.
-      const std::vector<bool> types = r.has("layer_types") ? parse_layer_types(r, c.num_layers)
-                                                           : std::vector<bool>();
+      const std::vector<bool> types =
+          r.has("layer_types") ? parse_layer_types(r, c.num_layers) : std::vector<bool>();
       if (has_window && r.boolean_or("use_sliding_window", false)) {
         c.sliding_window = r.positive("sliding_window");
         if (!types.empty()) {
@@ -377,14 +381,16 @@ void parse_windows(const Reader& r, ModelConfig& c) {
 // derives head_dim from hidden_size / heads and has no GQA: both keys are ignored.
 void normalize_gpt2(json& j) {
   for (const auto& [alias, key] : {std::pair<const char*, const char*>{"n_embd", "hidden_size"},
-                                   {"n_layer", "num_hidden_layers"}, {"n_head", "num_attention_heads"},
+                                   {"n_layer", "num_hidden_layers"},
+                                   {"n_head", "num_attention_heads"},
                                    {"n_positions", "max_position_embeddings"}})
     if (j.contains(key) && !j.contains(alias)) j[alias] = j[key];
 }
 
 void fill_gpt2_shapes(json& j, const std::string& path) {
   for (const auto& [alias, key] : {std::pair<const char*, const char*>{"n_embd", "hidden_size"},
-                                   {"n_layer", "num_hidden_layers"}, {"n_head", "num_attention_heads"},
+                                   {"n_layer", "num_hidden_layers"},
+                                   {"n_head", "num_attention_heads"},
                                    {"n_positions", "max_position_embeddings"}})
     j[key] = j[alias];
   const Reader r(j, path);
@@ -393,8 +399,7 @@ void fill_gpt2_shapes(json& j, const std::string& path) {
 
 // GPT-2 and GPT-NeoX: head_dim = hidden_size / heads exactly (HF raises otherwise).
 void check_gpt_heads(const Reader& r, ModelConfig& c) {
-  if (c.hidden_size % c.num_heads != 0)
-    throw r.error("num_attention_heads", "does not divide hidden_size");
+  if (c.hidden_size % c.num_heads != 0) throw r.error("num_attention_heads", "does not divide hidden_size");
   c.head_dim = c.hidden_size / c.num_heads;
   c.num_kv_heads = c.num_heads;
 }
@@ -417,7 +422,8 @@ void parse_gpt2(const Reader& r, ModelConfig& c) {
 // partial_rotary_factor to rotary_pct (else 0.25); rotary_dim = int(head_dim x factor).
 void parse_neox_rope(const Reader& r, ModelConfig& c) {
   const json& j = r.root();
-  const bool scaling = r.has("rope_scaling") && !(j.at("rope_scaling").is_object() && j.at("rope_scaling").empty());
+  const bool scaling =
+      r.has("rope_scaling") && !(j.at("rope_scaling").is_object() && j.at("rope_scaling").empty());
   const char* field = scaling ? "rope_scaling" : "rope_parameters";
   json p = r.has(field) ? j.at(field) : json::object();
   if (!p.is_object()) throw r.error(field, "is not an object");
@@ -428,11 +434,13 @@ void parse_neox_rope(const Reader& r, ModelConfig& c) {
   p.erase("partial_rotary_factor");
   c.rope = parse_rope_object(r, p, field, c.max_position_embeddings, true);
   if (c.rope.type != RopeType::Default && c.rope.type != RopeType::Linear)
-    throw r.error(std::string(field) + ".rope_type", "only default and linear RoPE are supported for gpt_neox");
+    throw r.error(std::string(field) + ".rope_type",
+                  "only default and linear RoPE are supported for gpt_neox");
   c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * f);
   if (!(f >= 0 && f <= 1) || c.rotary_dim % 2 != 0)
-    throw r.error(std::string(field) + ".partial_rotary_factor",
-                  "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
+    throw r.error(
+        std::string(field) + ".partial_rotary_factor",
+        "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
 }
 
 // GPT-NeoX: LayerNorm eps, activation, biases, parallel residual, partial RoPE.
@@ -457,8 +465,10 @@ void parse_decoder(const Reader& r, ModelConfig& c) {
                      (c.arch != Architecture::Mistral && r.boolean_or("attention_bias", false));
   c.o_bias = c.attention_bias && c.arch != Architecture::Qwen2;
   c.qk_norm = c.arch == Architecture::Qwen3 || gemma;
-  if (gemma) parse_gemma_rope(r, c);
-  else c.rope = parse_rope(r, c.arch, c.max_position_embeddings);
+  if (gemma)
+    parse_gemma_rope(r, c);
+  else
+    c.rope = parse_rope(r, c.arch, c.max_position_embeddings);
   parse_windows(r, c);
   if (!gemma) return;
   if (r.has("attn_logit_softcapping"))

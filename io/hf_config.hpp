@@ -25,51 +25,51 @@ enum class RopeType { Default, Linear, Llama3, Yarn };
 struct RopeConfig {
   RopeType type = RopeType::Default;
   double theta = 10000.0;
-  double factor = 1.0;                              // linear and llama3
-  double low_freq_factor = 1.0;                     // llama3
-  double high_freq_factor = 4.0;                    // llama3
-  int64_t original_max_position_embeddings = 0;     // llama3, yarn
-  double beta_fast = 32.0, beta_slow = 1.0;          // yarn: the ramp's rotation bounds
-  bool truncate = true;                              // yarn: integer ramp bounds
-  double attention_factor = 1.0;                     // yarn: cos and sin are scaled by it
+  double factor = 1.0;                           // linear and llama3
+  double low_freq_factor = 1.0;                  // llama3
+  double high_freq_factor = 4.0;                 // llama3
+  int64_t original_max_position_embeddings = 0;  // llama3, yarn
+  double beta_fast = 32.0, beta_slow = 1.0;      // yarn: the ramp's rotation bounds
+  bool truncate = true;                          // yarn: integer ramp bounds
+  double attention_factor = 1.0;                 // yarn: cos and sin are scaled by it
 };
 
 struct ModelConfig {
-  std::string path;                 // the config.json read
+  std::string path;  // the config.json read
   Architecture arch = Architecture::Llama;
-  std::string model_type;           // as written in config.json
+  std::string model_type;  // as written in config.json
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
-  int64_t num_heads = 0;            // query heads
-  int64_t num_kv_heads = 0;         // key/value heads (GQA groups)
+  int64_t num_heads = 0;     // query heads
+  int64_t num_kv_heads = 0;  // key/value heads (GQA groups)
   int64_t head_dim = 0;
   int64_t intermediate_size = 0;
   int64_t vocab_size = 0;
   int64_t max_position_embeddings = 0;
-  double norm_eps = 1e-6;           // rms_norm_eps, or layer_norm_eps for BERT
+  double norm_eps = 1e-6;  // rms_norm_eps, or layer_norm_eps for BERT
   std::string hidden_act;
-  bool attention_bias = false;      // biases on q/k/v projections
-  bool o_bias = false;              // bias on the output projection
+  bool attention_bias = false;  // biases on q/k/v projections
+  bool o_bias = false;          // bias on the output projection
   bool mlp_bias = false;
-  bool qk_norm = false;             // per-head RMSNorm of q and k before RoPE
-  DType dtype = DType::F32;         // the checkpoint's declared dtype
-  bool dtype_declared = false;      // config.json names it (else HF uses the weights')
+  bool qk_norm = false;         // per-head RMSNorm of q and k before RoPE
+  DType dtype = DType::F32;     // the checkpoint's declared dtype
+  bool dtype_declared = false;  // config.json names it (else HF uses the weights')
   bool tie_word_embeddings = false;
-  RopeConfig rope;                  // global (full-attention) layers
+  RopeConfig rope;  // global (full-attention) layers
   std::optional<int64_t> sliding_window;
-  std::vector<bool> sliding_layers; // per layer: attends within sliding_window
+  std::vector<bool> sliding_layers;  // per layer: attends within sliding_window
   // Gemma 3 text.
-  RopeConfig rope_local;            // sliding layers' RoPE (rope_local_base_freq)
+  RopeConfig rope_local;  // sliding layers' RoPE (rope_local_base_freq)
   double query_pre_attn_scalar = 0.0;
   // BERT.
   int64_t type_vocab_size = 0;
   std::string position_embedding_type;
   // GPT-2 and GPT-NeoX (LayerNorm with biases, norm_eps from layer_norm_epsilon / _eps).
-  int64_t rotary_dim = 0;           // GPT-NeoX: RoPE on each head's first rotary_dim dims
-  bool parallel_residual = false;   // GPT-NeoX use_parallel_residual
-  bool scale_attn_weights = true;   // GPT-2: logits times head_dim^-1/2
+  int64_t rotary_dim = 0;               // GPT-NeoX: RoPE on each head's first rotary_dim dims
+  bool parallel_residual = false;       // GPT-NeoX use_parallel_residual
+  bool scale_attn_weights = true;       // GPT-2: logits times head_dim^-1/2
   bool scale_by_inverse_layer = false;  // GPT-2: logits also divided by layer + 1
-  bool reorder_and_upcast = false;  // GPT-2: q.k in float32 (baddbmm) before the softmax
+  bool reorder_and_upcast = false;      // GPT-2: q.k in float32 (baddbmm) before the softmax
 };
 
 // The logit scale HF applies in `layer`: query_pre_attn_scalar^-1/2 (Gemma 3); for GPT-2

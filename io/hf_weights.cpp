@@ -89,11 +89,11 @@ WeightView HfWeights::find(const std::string& name, const std::vector<int64_t>& 
   if (!v.file->has(name)) throw InputError(tag, "missing (the index lists it in this shard)");
   v.info = &v.file->info(name);
   if (!is_float_vector_dtype(v.info->dtype))
-    throw InputError(tag, std::string("unsupported dtype ") + dtype_name(v.info->dtype) +
-                              "; supported: F32, F16, BF16");
+    throw InputError(
+        tag, std::string("unsupported dtype ") + dtype_name(v.info->dtype) + "; supported: F32, F16, BF16");
   if (v.info->shape != shape)
-    throw InputError(tag, "shape " + shape_str(v.info->shape) + " does not match config.json's " +
-                              shape_str(shape));
+    throw InputError(
+        tag, "shape " + shape_str(v.info->shape) + " does not match config.json's " + shape_str(shape));
   return v;
 }
 

@@ -8,8 +8,7 @@ namespace qk {
 
 class InputError : public std::runtime_error {
  public:
-  InputError(const std::string& where, const std::string& what)
-      : std::runtime_error(where + ": " + what) {}
+  InputError(const std::string& where, const std::string& what) : std::runtime_error(where + ": " + what) {}
 };
 
 }  // namespace qk

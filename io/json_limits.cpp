@@ -26,8 +26,10 @@ std::optional<size_t> json_too_deep_at(std::string_view text, int max_depth) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;  // the escaped character cannot end the string
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;  // the escaped character cannot end the string
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -60,11 +62,12 @@ void check_json_limits(std::string_view text, const std::string& where, uint64_t
 
 std::string read_json_file(const std::string& path, uint64_t max_bytes) {
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
+  if (stat(path.c_str(), &st) != 0)
+    throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) throw InputError(path, "is not a regular file");
   if (static_cast<uint64_t>(st.st_size) > max_bytes)
-    throw InputError(path, "is " + std::to_string(st.st_size) + " bytes, more than the " + limit_text(max_bytes) +
-                               " a JSON file may hold");
+    throw InputError(path, "is " + std::to_string(st.st_size) + " bytes, more than the " +
+                               limit_text(max_bytes) + " a JSON file may hold");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
   std::ostringstream ss;

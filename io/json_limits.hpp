@@ -14,8 +14,8 @@
 
 namespace qk {
 
-inline constexpr int kJsonMaxDepth = 127;                 // deepest nesting serde_json accepts
-inline constexpr uint64_t kJsonMaxBytes = 128ull << 20;   // 4x the largest tokenizer.json seen
+inline constexpr int kJsonMaxDepth = 127;                // deepest nesting serde_json accepts
+inline constexpr uint64_t kJsonMaxBytes = 128ull << 20;  // 4x the largest tokenizer.json seen
 
 // Byte offset of the '[' or '{' that opens nesting level max_depth + 1 (brackets inside
 // strings do not count); nullopt when the text never nests that deep. A linear scan that
@@ -27,8 +27,7 @@ std::string text_position(std::string_view text, size_t offset);
 
 // InputError(where, ...) when `text` is longer than `max_bytes` or nests deeper than
 // kJsonMaxDepth, e.g. "nests deeper than 127 levels (line 1, column 2233)".
-void check_json_limits(std::string_view text, const std::string& where,
-                       uint64_t max_bytes = kJsonMaxBytes);
+void check_json_limits(std::string_view text, const std::string& where, uint64_t max_bytes = kJsonMaxBytes);
 
 // The bytes of the JSON file `path`; InputError naming it when it cannot be opened or
 // read, or is larger than `max_bytes` (checked before reading).

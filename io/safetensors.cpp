@@ -18,7 +18,7 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference's MAX_HEADER_SIZE
-constexpr size_t kMaxDepth = 127;  // deepest nesting serde_json (the reference) accepts
+constexpr size_t kMaxDepth = 127;                  // deepest nesting serde_json (the reference) accepts
 
 // Every dtype name the reference accepts, with its size in bits.
 struct RefDType {
@@ -26,11 +26,10 @@ struct RefDType {
   uint64_t bits;
 };
 constexpr RefDType kRefDTypes[] = {
-    {"BOOL", 8},     {"F4", 4},       {"F6_E2M3", 6},     {"F6_E3M2", 6},     {"U8", 8},
-    {"I8", 8},       {"F8_E5M2", 8},  {"F8_E4M3", 8},     {"F8_E8M0", 8},     {"F8_E4M3FNUZ", 8},
-    {"F8_E5M2FNUZ", 8}, {"I16", 16},  {"U16", 16},        {"F16", 16},        {"BF16", 16},
-    {"I32", 32},     {"U32", 32},     {"F32", 32},        {"C64", 64},        {"F64", 64},
-    {"I64", 64},     {"U64", 64},
+    {"BOOL", 8},    {"F4", 4},      {"F6_E2M3", 6}, {"F6_E3M2", 6},     {"U8", 8},          {"I8", 8},
+    {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"F8_E4M3FNUZ", 8}, {"F8_E5M2FNUZ", 8}, {"I16", 16},
+    {"U16", 16},    {"F16", 16},    {"BF16", 16},   {"I32", 32},        {"U32", 32},        {"F32", 32},
+    {"C64", 64},    {"F64", 64},    {"I64", 64},    {"U64", 64},
 };
 
 std::optional<uint64_t> dtype_bits(const std::string& name) {
@@ -145,8 +144,7 @@ uint64_t byte_size(const std::string& where, const std::vector<int64_t>& shape, 
 }
 
 // One tensor entry; `dtype` receives its dtype name.
-TensorInfo parse_entry(const std::string& where, const std::string& name, const Json& e,
-                       std::string& dtype) {
+TensorInfo parse_entry(const std::string& where, const std::string& name, const Json& e, std::string& dtype) {
   if (!e.is_object()) throw InputError(where, "header entry is not an object");
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!e.contains(key)) throw InputError(where, std::string("header entry lacks '") + key + "'");
@@ -185,9 +183,10 @@ void require_tiling(const std::string& path, std::vector<const TensorInfo*> orde
       throw InputError(path, "tensors " + quoted(prev->name) + " and " + quoted(t->name) +
                                  " have overlapping data_offsets");
     if (t->begin > at)
-      throw InputError(path, std::to_string(t->begin - at) + " unused bytes " +
-                                 (prev ? "between tensors " + quoted(prev->name) + " and " : "before tensor ") +
-                                 quoted(t->name) + " (data_offsets must cover the data exactly)");
+      throw InputError(path,
+                       std::to_string(t->begin - at) + " unused bytes " +
+                           (prev ? "between tensors " + quoted(prev->name) + " and " : "before tensor ") +
+                           quoted(t->name) + " (data_offsets must cover the data exactly)");
     at = t->end;
     prev = t;
   }
@@ -205,21 +204,20 @@ int64_t TensorInfo::numel() const {
   return n;
 }
 
-SafeTensorsFile::SafeTensorsFile(const std::string& path)
-    : file_(std::make_shared<MappedFile>(path)) {
+SafeTensorsFile::SafeTensorsFile(const std::string& path) : file_(std::make_shared<MappedFile>(path)) {
   const uint64_t size = file_->size();
-  if (size < 8) throw InputError(path, "truncated: " + std::to_string(size) +
-                                           " bytes, shorter than the 8-byte header length");
+  if (size < 8)
+    throw InputError(path,
+                     "truncated: " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = header_len << 8 | file_->data()[i];
   if (header_len > kMaxHeaderBytes)
     throw InputError(path, "header length " + std::to_string(header_len) +
                                " exceeds the 100,000,000-byte limit (not a safetensors file?)");
   if (header_len > size - 8)
-    throw InputError(path, "header length " + std::to_string(header_len) +
-                               " is longer than the file (" + std::to_string(size) + " bytes)");
-  const Json header =
-      parse_header(path, reinterpret_cast<const char*>(file_->data() + 8), header_len);
+    throw InputError(path, "header length " + std::to_string(header_len) + " is longer than the file (" +
+                               std::to_string(size) + " bytes)");
+  const Json header = parse_header(path, reinterpret_cast<const char*>(file_->data() + 8), header_len);
   if (!header.is_object()) throw InputError(path, "header is not a JSON object");
   data_ = file_->data() + 8 + header_len;
   data_size_ = size - 8 - header_len;

@@ -19,8 +19,7 @@ struct TensorToWrite {
 };
 
 // f32 data as a tensor to write.
-TensorToWrite f32_tensor(const std::string& name, std::vector<int64_t> shape,
-                         const std::vector<float>& data);
+TensorToWrite f32_tensor(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& data);
 
 // Writes `tensors` and, when not empty, `metadata` as the header's "__metadata__" object
 // (strings to strings) to `path`, via a temporary file renamed into place; throws

@@ -58,17 +58,15 @@ void validate_snapshot(const Snapshot& snap) {
   check_finite(p, "k", k);
   if (snap.v) {
     if (snap.v->shape != k.shape)
-      throw InputError(p + ": tensor 'v'", "has shape " + shape_str(*snap.v) +
-                                               " but 'k' has " + shape_str(k) +
-                                               "; they must match");
+      throw InputError(p + ": tensor 'v'", "has shape " + shape_str(*snap.v) + " but 'k' has " +
+                                               shape_str(k) + "; they must match");
     check_finite(p, "v", *snap.v);
   }
   if (snap.q) {
     const Tensor4f& q = *snap.q;
     if (q.shape[0] != k.shape[0] || q.shape[2] != k.shape[2] || q.shape[3] != k.shape[3])
-      throw InputError(p + ": tensor 'q'", "has shape " + shape_str(q) +
-                                               ", incompatible with 'k' " + shape_str(k) +
-                                               " (layers, seq and head_dim must match)");
+      throw InputError(p + ": tensor 'q'", "has shape " + shape_str(q) + ", incompatible with 'k' " +
+                                               shape_str(k) + " (layers, seq and head_dim must match)");
     if (q.shape[1] % k.shape[1] != 0)
       throw InputError(p + ": tensor 'q'", std::to_string(q.shape[1]) +
                                                " query heads are not a multiple of " +
@@ -97,8 +95,7 @@ void save_snapshot(const Snapshot& snap, const std::string& path) {
 }
 
 Snapshot load_snapshot(const std::string& path) {
-  Snapshot s = has_hdf5_signature(path) ? read_snapshot_hdf5(path)
-                                        : read_snapshot_safetensors(path);
+  Snapshot s = has_hdf5_signature(path) ? read_snapshot_hdf5(path) : read_snapshot_safetensors(path);
   validate_snapshot(s);
   return s;
 }

@@ -55,8 +55,8 @@ Tensor4f read_dataset(hid_t file, const std::string& path, const std::string& na
   H5Id space{H5Dget_space(ds.id), H5Sclose};
   const int rank = H5Sget_simple_extent_ndims(space.id);
   if (rank != 4)
-    throw InputError(where, "has rank " + std::to_string(rank) +
-                                ", expected 4 [layers, heads, seq, head_dim]");
+    throw InputError(where,
+                     "has rank " + std::to_string(rank) + ", expected 4 [layers, heads, seq, head_dim]");
   hsize_t dims[4];
   H5Sget_simple_extent_dims(space.id, dims, nullptr);
   Tensor4f out;
@@ -80,15 +80,15 @@ Tensor4f read_dataset(hid_t file, const std::string& path, const std::string& na
                     : (tag == "f16" || tag == "F16") ? DType::F16
                                                      : DType::I16;
     if (t == DType::I16)
-      throw InputError(where, "16-bit integer data without a dtype attribute of bf16 or f16 is "
-                              "not supported (use f32, f16 or bf16)");
+      throw InputError(where,
+                       "16-bit integer data without a dtype attribute of bf16 or f16 is "
+                       "not supported (use f32, f16 or bf16)");
     out.data.resize(static_cast<size_t>(out.numel()));
     std::vector<uint16_t> raw(out.data.size());
     status = H5Dread(ds.id, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data());
     if (status >= 0) convert_to_f32(t, raw.data(), raw.size(), out.data.data());
   } else {
-    throw InputError(where, "element type (class " + std::to_string(cls) + ", " +
-                                std::to_string(size) +
+    throw InputError(where, "element type (class " + std::to_string(cls) + ", " + std::to_string(size) +
                                 " bytes) is not supported (use f32, f16 or bf16)");
   }
   if (status < 0) throw InputError(where, "read failed (corrupt or truncated file?)");
@@ -113,8 +113,8 @@ Snapshot read_snapshot_hdf5(const std::string& path) {
 
 void write_snapshot_hdf5(const Snapshot& snap, const std::string& path) {
   h5::write_file_atomically(path, [&snap](const std::string& tmp) {
-    h5::Id file(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
-                          tmp, "cannot create the file"));
+    h5::Id file(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp,
+                          "cannot create the file"));
     auto put = [&](const char* name, const Tensor4f& t) {
       const std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
       h5::write_array(file.get(), name, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t.data.data(), tmp);

@@ -17,8 +17,8 @@ Tensor4f read_tensor(const SafeTensorsFile& f, const std::string& name) {
     throw InputError(where, std::string("dtype ") + dtype_name(t.dtype) +
                                 " is not supported for vectors (use F32, F16 or BF16)");
   if (t.shape.size() != 4)
-    throw InputError(where, "has rank " + std::to_string(t.shape.size()) +
-                                ", expected 4 [layers, heads, seq, head_dim]");
+    throw InputError(
+        where, "has rank " + std::to_string(t.shape.size()) + ", expected 4 [layers, heads, seq, head_dim]");
   Tensor4f out;
   for (int i = 0; i < 4; ++i) out.shape[i] = t.shape[i];
   if (out.numel() == 0) throw InputError(where, "is empty (a dimension is 0)");

@@ -24,11 +24,10 @@ constexpr int kBK = 64;                       // keys per tile
 constexpr int kDK = 32;                       // head dims per shared chunk
 constexpr int kPartsPerRow = kThreads / kBQ;  // threads per query in the row stage
 constexpr int kColsPerPart = kBK / kPartsPerRow;
-constexpr int kStats = 3;                     // entropy, logit std, sink
+constexpr int kStats = 3;  // entropy, logit std, sink
 
-__device__ __forceinline__ void shfl_merge(SoftmaxEntropyState<double>& st,
-                                           RunningMoments<double>& mom, float& s0, int& has0,
-                                           int lane_mask) {
+__device__ __forceinline__ void shfl_merge(SoftmaxEntropyState<double>& st, RunningMoments<double>& mom,
+                                           float& s0, int& has0, int lane_mask) {
   SoftmaxEntropyState<double> o;
   o.m = __shfl_xor_sync(0xffffffffu, st.m, lane_mask);
   o.l = __shfl_xor_sync(0xffffffffu, st.l, lane_mask);
@@ -53,9 +52,9 @@ __device__ __forceinline__ void shfl_merge(SoftmaxEntropyState<double>& st,
 
 // partial[(h * gridDim.x + tile) * 3 + c]: sums over the tile's queries of H_i, std_i, p_i0.
 __global__ void __launch_bounds__(kThreads)
-    attention_stats_tile_kernel(const float* __restrict__ q, const float* __restrict__ k,
-                                int group, int64_t seq, int64_t dim, float scale,
-                                AttentionMask mask, int64_t window, double* __restrict__ partial) {
+    attention_stats_tile_kernel(const float* __restrict__ q, const float* __restrict__ k, int group,
+                                int64_t seq, int64_t dim, float scale, AttentionMask mask, int64_t window,
+                                double* __restrict__ partial) {
   __shared__ float qs[kBQ][kDK + 1];
   __shared__ float ks[kBK][kDK + 1];
   __shared__ float ss[kBQ][kBK + 1];
@@ -150,9 +149,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // out_c[h] = (sum over tiles of partial[h][tile][c]) / seq, tiles in order.
-__global__ void attention_stats_finish_kernel(const double* __restrict__ partial, int q_heads,
-                                              int tiles, int64_t seq, double* entropy,
-                                              double* logit_std, double* sink) {
+__global__ void attention_stats_finish_kernel(const double* __restrict__ partial, int q_heads, int tiles,
+                                              int64_t seq, double* entropy, double* logit_std, double* sink) {
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= q_heads * kStats) return;
   const int h = idx / kStats, c = idx % kStats;
@@ -164,16 +162,15 @@ __global__ void attention_stats_finish_kernel(const double* __restrict__ partial
 
 }  // namespace
 
-void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_heads,
-                            int64_t seq, int64_t head_dim, float scale, AttentionMask mask,
-                            int64_t window, double* entropy, double* logit_std, double* sink,
-                            cudaStream_t stream) {
+void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
+                            int64_t head_dim, float scale, AttentionMask mask, int64_t window,
+                            double* entropy, double* logit_std, double* sink, cudaStream_t stream) {
   if (q_heads < 0 || kv_heads < 0 || seq < 0 || head_dim < 1)
     throw std::invalid_argument("launch_attention_stats: negative size or head_dim < 1");
   if (q_heads > 0 && (kv_heads == 0 || q_heads % kv_heads != 0))
     throw std::invalid_argument("launch_attention_stats: q_heads (" + std::to_string(q_heads) +
-                                ") must be a positive multiple of kv_heads (" +
-                                std::to_string(kv_heads) + ")");
+                                ") must be a positive multiple of kv_heads (" + std::to_string(kv_heads) +
+                                ")");
   if (mask == AttentionMask::SlidingWindow && window < 1)
     throw std::invalid_argument("launch_attention_stats: a sliding window needs window >= 1");
   if (q_heads == 0) return;
@@ -193,8 +190,8 @@ void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_
   CUDA_CHECK(cudaMallocAsync(&scratch, sizeof(double) * kStats * q_heads * tiles, stream));
   double* partial = static_cast<double*>(scratch);
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(q_heads));
-  attention_stats_tile_kernel<<<grid, kThreads, 0, stream>>>(
-      q, k, q_heads / kv_heads, seq, head_dim, scale, mask, window, partial);
+  attention_stats_tile_kernel<<<grid, kThreads, 0, stream>>>(q, k, q_heads / kv_heads, seq, head_dim, scale,
+                                                             mask, window, partial);
   QK_LAUNCH_CHECK();
   const int n = q_heads * kStats;
   attention_stats_finish_kernel<<<(n + 127) / 128, 128, 0, stream>>>(

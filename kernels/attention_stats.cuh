@@ -16,9 +16,8 @@ namespace qk {
 // logit std, softmax mass on key 0 (0 where key 0 is not allowed). Flash-style: key
 // tiles stream through shared memory against a query tile; each query keeps an online
 // state; no S x S matrix. Asynchronous on `stream` (allocates a small scratch there).
-void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_heads,
-                            int64_t seq, int64_t head_dim, float scale, AttentionMask mask,
-                            int64_t window, double* entropy, double* logit_std, double* sink,
-                            cudaStream_t stream);
+void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
+                            int64_t head_dim, float scale, AttentionMask mask, int64_t window,
+                            double* entropy, double* logit_std, double* sink, cudaStream_t stream);
 
 }  // namespace qk

@@ -9,8 +9,8 @@ GpuContext::GpuContext(int device) : device_(device) {
   int count = 0;
   CUDA_CHECK(cudaGetDeviceCount(&count));
   if (device < 0 || device >= count)
-    throw std::invalid_argument("GpuContext: device " + std::to_string(device) +
-                                " out of range (" + std::to_string(count) + " visible)");
+    throw std::invalid_argument("GpuContext: device " + std::to_string(device) + " out of range (" +
+                                std::to_string(count) + " visible)");
   CUDA_CHECK(cudaSetDevice(device));
   try {
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));

@@ -62,8 +62,7 @@ __global__ void __launch_bounds__(kThreads)
         const float* a = tile[pi[r]];
         const float* b = tile[pj[r]];
         double s = acc[r];
-        for (int k = 0; k < kTileE; ++k)
-          s = fma(static_cast<double>(a[k]), static_cast<double>(b[k]), s);
+        for (int k = 0; k < kTileE; ++k) s = fma(static_cast<double>(a[k]), static_cast<double>(b[k]), s);
         acc[r] = s;
       }
     }
@@ -93,13 +92,11 @@ __global__ void head_gram_finalize(const double* __restrict__ partial, int block
 
 }  // namespace
 
-void launch_head_gram(const float* x, int layers, int heads, int64_t n, double* gram,
-                      cudaStream_t stream) {
-  if (layers < 0 || heads < 0 || n < 0)
-    throw std::invalid_argument("launch_head_gram: negative size");
+void launch_head_gram(const float* x, int layers, int heads, int64_t n, double* gram, cudaStream_t stream) {
+  if (layers < 0 || heads < 0 || n < 0) throw std::invalid_argument("launch_head_gram: negative size");
   if (heads > kMaxHeads)
-    throw std::invalid_argument("launch_head_gram: " + std::to_string(heads) +
-                                " heads, at most " + std::to_string(kMaxHeads) + " supported");
+    throw std::invalid_argument("launch_head_gram: " + std::to_string(heads) + " heads, at most " +
+                                std::to_string(kMaxHeads) + " supported");
   if (layers == 0 || heads == 0) return;
   if (gram == nullptr || (n > 0 && x == nullptr))
     throw std::invalid_argument("launch_head_gram: null pointer");

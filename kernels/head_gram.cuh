@@ -9,7 +9,6 @@ namespace qk {
 // x: device [layers][heads][n] f32 (n = seq * head_dim), heads <= 64.
 // gram: device [layers][heads][heads] f64, gram[l][i][j] = sum_e x[l][i][e] x[l][j][e].
 // Deterministic (fixed reduction order).
-void launch_head_gram(const float* x, int layers, int heads, int64_t n, double* gram,
-                      cudaStream_t stream);
+void launch_head_gram(const float* x, int layers, int heads, int64_t n, double* gram, cudaStream_t stream);
 
 }  // namespace qk

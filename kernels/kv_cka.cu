@@ -26,9 +26,9 @@ constexpr int64_t kMaxCentreBlocks = int64_t{1} << 20;
 
 // mean[cl][d] = (1/seq) sum_i m[i][d] in fp64 for matrix c0 + cl (row lanes ty,
 // ty + kColY, ... then the lanes in order).
-__global__ void __launch_bounds__(kColX * kColY)
-    column_means(const float* __restrict__ src, int64_t stride, int64_t seq, int64_t dim,
-                 int64_t c0, double* __restrict__ mean) {
+__global__ void __launch_bounds__(kColX* kColY)
+    column_means(const float* __restrict__ src, int64_t stride, int64_t seq, int64_t dim, int64_t c0,
+                 double* __restrict__ mean) {
   __shared__ double part[kColY][kColX];
   const int tx = threadIdx.x % kColX, ty = threadIdx.x / kColX;
   const int64_t d = static_cast<int64_t>(blockIdx.x) * kColX + tx;
@@ -49,9 +49,8 @@ __global__ void __launch_bounds__(kColX * kColY)
 
 // out[cl][i][d] = m[i][d] - mean[cl][d] in fp64 for the `nc` matrices from c0.
 __global__ void __launch_bounds__(kThreads)
-    centre_rows(const float* __restrict__ src, int64_t stride, int64_t seq, int64_t dim,
-                int64_t c0, int64_t nc, const double* __restrict__ mean,
-                double* __restrict__ out) {
+    centre_rows(const float* __restrict__ src, int64_t stride, int64_t seq, int64_t dim, int64_t c0,
+                int64_t nc, const double* __restrict__ mean, double* __restrict__ out) {
   const int64_t per = seq * dim, total = nc * per;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * kThreads) {
@@ -63,8 +62,7 @@ __global__ void __launch_bounds__(kThreads)
 // fro[w][cl] = sum of squares (fp64) of Gram w (w = blockIdx.y) of matrix cl = blockIdx.x;
 // grams: [3][nc][dim*dim] f64.
 __global__ void __launch_bounds__(kThreads)
-    gram_fro_sq(const double* __restrict__ grams, int64_t nc, int64_t dd,
-                double* __restrict__ fro) {
+    gram_fro_sq(const double* __restrict__ grams, int64_t nc, int64_t dd, double* __restrict__ fro) {
   __shared__ double scratch[kThreads / dev::kWarp];
   const int64_t cl = blockIdx.x, w = blockIdx.y;
   const double* g = grams + (w * nc + cl) * dd;
@@ -89,13 +87,12 @@ __global__ void cka_finalize(const double* __restrict__ fro, int64_t nc, int64_t
 
 }  // namespace
 
-void launch_kv_cka(cublasHandle_t cublas, const float* k, const float* v, int64_t count,
-                   int64_t stride, int64_t seq, int64_t dim, double* cka, cudaStream_t stream) {
+void launch_kv_cka(cublasHandle_t cublas, const float* k, const float* v, int64_t count, int64_t stride,
+                   int64_t seq, int64_t dim, double* cka, cudaStream_t stream) {
   if (count < 0 || stride < 0 || seq < 0 || dim < 0)
     throw std::invalid_argument("launch_kv_cka: negative size");
   if (count == 0) return;
-  if (cka == nullptr || cublas == nullptr ||
-      (seq > 0 && dim > 0 && (k == nullptr || v == nullptr)))
+  if (cka == nullptr || cublas == nullptr || (seq > 0 && dim > 0 && (k == nullptr || v == nullptr)))
     throw std::invalid_argument("launch_kv_cka: null pointer or handle");
   if (seq > INT_MAX || dim > INT_MAX)
     throw std::invalid_argument("launch_kv_cka: seq or dim beyond cuBLAS's int range");
@@ -109,9 +106,8 @@ void launch_kv_cka(cublasHandle_t cublas, const float* k, const float* v, int64_
   const size_t per_matrix = 2 * static_cast<size_t>(per_elems) * sizeof(double) +
                             3 * static_cast<size_t>(dd) * sizeof(double) +
                             2 * static_cast<size_t>(dim) * sizeof(double) + 3 * sizeof(double);
-  const int64_t chunk =
-      std::max<int64_t>(1, std::min<int64_t>({count, kMaxGridY,
-                                              static_cast<int64_t>(kScratchBudget / per_matrix)}));
+  const int64_t chunk = std::max<int64_t>(
+      1, std::min<int64_t>({count, kMaxGridY, static_cast<int64_t>(kScratchBudget / per_matrix)}));
   DeviceBuffer<double> kc(static_cast<size_t>(chunk * per_elems), stream);
   DeviceBuffer<double> vc(static_cast<size_t>(chunk * per_elems), stream);
   DeviceBuffer<double> grams(static_cast<size_t>(3 * chunk * dd), stream);
@@ -125,19 +121,16 @@ void launch_kv_cka(cublasHandle_t cublas, const float* k, const float* v, int64_
 
   for (int64_t c0 = 0; c0 < count; c0 += chunk) {
     const int64_t nc = std::min(chunk, count - c0);
-    const dim3 col_grid(static_cast<unsigned>((dim + kColX - 1) / kColX),
-                        static_cast<unsigned>(nc));
+    const dim3 col_grid(static_cast<unsigned>((dim + kColX - 1) / kColX), static_cast<unsigned>(nc));
     column_means<<<col_grid, kColX * kColY, 0, stream>>>(k, stride, seq, dim, c0, kmean.data());
     QK_LAUNCH_CHECK();
     column_means<<<col_grid, kColX * kColY, 0, stream>>>(v, stride, seq, dim, c0, vmean.data());
     QK_LAUNCH_CHECK();
-    const int centre_blocks = static_cast<int>(
-        std::min<int64_t>((nc * per_elems + kThreads - 1) / kThreads, kMaxCentreBlocks));
-    centre_rows<<<centre_blocks, kThreads, 0, stream>>>(k, stride, seq, dim, c0, nc,
-                                                        kmean.data(), kc.data());
+    const int centre_blocks =
+        static_cast<int>(std::min<int64_t>((nc * per_elems + kThreads - 1) / kThreads, kMaxCentreBlocks));
+    centre_rows<<<centre_blocks, kThreads, 0, stream>>>(k, stride, seq, dim, c0, nc, kmean.data(), kc.data());
     QK_LAUNCH_CHECK();
-    centre_rows<<<centre_blocks, kThreads, 0, stream>>>(v, stride, seq, dim, c0, nc,
-                                                        vmean.data(), vc.data());
+    centre_rows<<<centre_blocks, kThreads, 0, stream>>>(v, stride, seq, dim, c0, nc, vmean.data(), vc.data());
     QK_LAUNCH_CHECK();
 
     // Row-major [seq][dim] is column-major dim x seq (A = X^T, lda = dim), so the
@@ -145,10 +138,9 @@ void launch_kv_cka(cublasHandle_t cublas, const float* k, const float* v, int64_
     const double* lhs[3] = {kc.data(), kc.data(), vc.data()};
     const double* rhs[3] = {vc.data(), kc.data(), vc.data()};
     for (int w = 0; w < 3; ++w) {
-      CUBLAS_CHECK(cublasDgemmStridedBatched(
-          cublas, CUBLAS_OP_N, CUBLAS_OP_T, n_dim, n_dim, n_seq, &one, lhs[w], n_dim, per_elems,
-          rhs[w], n_dim, per_elems, &zero, grams.data() + w * nc * dd, n_dim, dd,
-          static_cast<int>(nc)));
+      CUBLAS_CHECK(cublasDgemmStridedBatched(cublas, CUBLAS_OP_N, CUBLAS_OP_T, n_dim, n_dim, n_seq, &one,
+                                             lhs[w], n_dim, per_elems, rhs[w], n_dim, per_elems, &zero,
+                                             grams.data() + w * nc * dd, n_dim, dd, static_cast<int>(nc)));
     }
 
     const dim3 fro_grid(static_cast<unsigned>(nc), 3u);

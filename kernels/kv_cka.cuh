@@ -11,7 +11,7 @@ namespace qk {
 // cka[c] = |Kc^T Vc|_F^2 / (|Kc^T Kc|_F |Vc^T Vc|_F) with rows centred over
 // positions; in [0, 1], 0 when either cloud is constant. cka: device [count] f64.
 // `cublas` must be bound to `stream`.
-void launch_kv_cka(cublasHandle_t cublas, const float* k, const float* v, int64_t count,
-                   int64_t stride, int64_t seq, int64_t dim, double* cka, cudaStream_t stream);
+void launch_kv_cka(cublasHandle_t cublas, const float* k, const float* v, int64_t count, int64_t stride,
+                   int64_t seq, int64_t dim, double* cka, cudaStream_t stream);
 
 }  // namespace qk

@@ -21,8 +21,8 @@ constexpr int kMaxLayers = 65535;
 
 // mean over heads of element e of one layer [heads][n]; in f32 with the seed's
 // arithmetic (sum in head order, then divide) or in fp64.
-__device__ inline double head_mean(const float* __restrict__ layer, int heads, int64_t n,
-                                   int64_t e, bool seed_f32_mean) {
+__device__ inline double head_mean(const float* __restrict__ layer, int heads, int64_t n, int64_t e,
+                                   bool seed_f32_mean) {
   if (seed_f32_mean) {
     float s = 0.0f;
     for (int h = 0; h < heads; ++h) s = __fadd_rn(s, layer[h * n + e]);
@@ -36,9 +36,8 @@ __device__ inline double head_mean(const float* __restrict__ layer, int heads, i
 // Layer l = blockIdx.y, elements [b*chunk, min(n, (b+1)*chunk)) with b = blockIdx.x:
 // nrm[l][b] = sum mean_l[e]^2, dot[l][b] = sum mean_l[e] * mean_{l+1}[e] (0 for the last layer).
 __global__ void __launch_bounds__(kThreads)
-    layer_alignment_partial(const float* __restrict__ x, int layers, int heads, int64_t n,
-                            int64_t chunk, bool seed_f32_mean, double* __restrict__ nrm,
-                            double* __restrict__ dot) {
+    layer_alignment_partial(const float* __restrict__ x, int layers, int heads, int64_t n, int64_t chunk,
+                            bool seed_f32_mean, double* __restrict__ nrm, double* __restrict__ dot) {
   __shared__ double scratch[kThreads / dev::kWarp];
   const int l = blockIdx.y;
   const int64_t b = blockIdx.x;
@@ -60,9 +59,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // cos[l] = cosine_from_gram(sum_b dot[l][b], sum_b nrm[l][b], sum_b nrm[l+1][b]).
-__global__ void layer_alignment_finalize(const double* __restrict__ nrm,
-                                         const double* __restrict__ dot, int layers, int blocks,
-                                         double* __restrict__ cos) {
+__global__ void layer_alignment_finalize(const double* __restrict__ nrm, const double* __restrict__ dot,
+                                         int layers, int blocks, double* __restrict__ cos) {
   const int l = blockIdx.x * blockDim.x + threadIdx.x;
   if (l + 1 >= layers) return;
   double na = 0.0, nb = 0.0, d = 0.0;
@@ -76,12 +74,10 @@ __global__ void layer_alignment_finalize(const double* __restrict__ nrm,
 
 }  // namespace
 
-void launch_layer_alignment(const float* x, int layers, int heads, int64_t n,
-                            bool seed_f32_mean, double* cos, cudaStream_t stream) {
-  if (layers < 0 || heads < 0 || n < 0)
-    throw std::invalid_argument("launch_layer_alignment: negative size");
-  if (layers > kMaxLayers)
-    throw std::invalid_argument("launch_layer_alignment: too many layers");
+void launch_layer_alignment(const float* x, int layers, int heads, int64_t n, bool seed_f32_mean, double* cos,
+                            cudaStream_t stream) {
+  if (layers < 0 || heads < 0 || n < 0) throw std::invalid_argument("launch_layer_alignment: negative size");
+  if (layers > kMaxLayers) throw std::invalid_argument("launch_layer_alignment: too many layers");
   if (layers < 2) return;
   if (cos == nullptr || (heads > 0 && n > 0 && x == nullptr))
     throw std::invalid_argument("launch_layer_alignment: null pointer");
@@ -96,13 +92,13 @@ void launch_layer_alignment(const float* x, int layers, int heads, int64_t n,
   DeviceBuffer<double> nrm(static_cast<size_t>(layers) * blocks, stream);
   DeviceBuffer<double> dot(static_cast<size_t>(layers) * blocks, stream);
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(layers));
-  layer_alignment_partial<<<grid, kThreads, 0, stream>>>(x, layers, heads, n, chunk,
-                                                          seed_f32_mean, nrm.data(), dot.data());
+  layer_alignment_partial<<<grid, kThreads, 0, stream>>>(x, layers, heads, n, chunk, seed_f32_mean,
+                                                         nrm.data(), dot.data());
   QK_LAUNCH_CHECK();
   const int fin_threads = 128;
   const int fin_blocks = (layers - 1 + fin_threads - 1) / fin_threads;
-  layer_alignment_finalize<<<fin_blocks, fin_threads, 0, stream>>>(nrm.data(), dot.data(),
-                                                                   layers, blocks, cos);
+  layer_alignment_finalize<<<fin_blocks, fin_threads, 0, stream>>>(nrm.data(), dot.data(), layers, blocks,
+                                                                   cos);
   QK_LAUNCH_CHECK();
 }
 

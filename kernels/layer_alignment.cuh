@@ -10,7 +10,7 @@ namespace qk {
 // seed_f32_mean the mean is summed in f32 in head order then divided in f32 (the
 // seed's arithmetic), otherwise in f64.
 // cos: device [layers-1] f64, cos[l] = cos(mean_l, mean_{l+1}), 0 on a zero norm.
-void launch_layer_alignment(const float* x, int layers, int heads, int64_t n,
-                            bool seed_f32_mean, double* cos, cudaStream_t stream);
+void launch_layer_alignment(const float* x, int layers, int heads, int64_t n, bool seed_f32_mean, double* cos,
+                            cudaStream_t stream);
 
 }  // namespace qk

@@ -19,8 +19,8 @@ constexpr int64_t kMaxBlocks = 65535;
 
 // entropy[c] for matrices c = blockIdx.x, blockIdx.x + gridDim.x, ... (see the header).
 __global__ void __launch_bounds__(kThreads)
-    magnitude_entropy_kernel(const float* __restrict__ x, int64_t count, int64_t stride,
-                             int64_t seq, int64_t dim, double* __restrict__ entropy) {
+    magnitude_entropy_kernel(const float* __restrict__ x, int64_t count, int64_t stride, int64_t seq,
+                             int64_t dim, double* __restrict__ entropy) {
   __shared__ double warp_total[kWarps];
   __shared__ double warp_mlogm[kWarps];
   const int lane = threadIdx.x % dev::kWarp, warp = threadIdx.x / dev::kWarp;
@@ -60,8 +60,8 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-void launch_magnitude_entropy(const float* x, int64_t count, int64_t stride, int64_t seq,
-                              int64_t dim, double* entropy, cudaStream_t stream) {
+void launch_magnitude_entropy(const float* x, int64_t count, int64_t stride, int64_t seq, int64_t dim,
+                              double* entropy, cudaStream_t stream) {
   if (count < 0 || stride < 0 || seq < 0 || dim < 0)
     throw std::invalid_argument("launch_magnitude_entropy: negative size");
   if (count == 0) return;

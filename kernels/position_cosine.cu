@@ -43,9 +43,8 @@ constexpr int kPad = 4;  // shared-memory row padding (bank spread on stores)
 //   self_sq[i]  = sum_d (x_i[d] * inv_norm[i])^2 in fp64.
 // unit: [chunk][seq][dim] f32; inv_norm, self_sq: [chunk][seq] f64.
 __global__ void __launch_bounds__(kRowThreads)
-    normalize_rows(const float* __restrict__ x, int64_t stride, int64_t seq, int64_t dim,
-                   int64_t c0, float* __restrict__ unit, double* __restrict__ inv_norm,
-                   double* __restrict__ self_sq) {
+    normalize_rows(const float* __restrict__ x, int64_t stride, int64_t seq, int64_t dim, int64_t c0,
+                   float* __restrict__ unit, double* __restrict__ inv_norm, double* __restrict__ self_sq) {
   const int lane = threadIdx.x % dev::kWarp, warp = threadIdx.x / dev::kWarp;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kRowWarps + warp;
   if (i >= seq) return;  // whole warps leave together
@@ -74,10 +73,9 @@ __global__ void __launch_bounds__(kRowThreads)
 
 // colsum[cl][d] = sum_i x_i[d] * inv_norm[i] in fp64 for matrix c0 + cl; each of
 // the kColY row lanes sums rows ty, ty + kColY, ..., then the lanes in order.
-__global__ void __launch_bounds__(kColX * kColY)
-    column_unit_sums(const float* __restrict__ x, int64_t stride, int64_t seq, int64_t dim,
-                     int64_t c0, const double* __restrict__ inv_norm,
-                     double* __restrict__ colsum) {
+__global__ void __launch_bounds__(kColX* kColY)
+    column_unit_sums(const float* __restrict__ x, int64_t stride, int64_t seq, int64_t dim, int64_t c0,
+                     const double* __restrict__ inv_norm, double* __restrict__ colsum) {
   __shared__ double part[kColY][kColX];
   const int tx = threadIdx.x % kColX, ty = threadIdx.x / kColX;
   const int64_t d = static_cast<int64_t>(blockIdx.x) * kColX + tx;
@@ -100,8 +98,8 @@ __global__ void __launch_bounds__(kColX * kColY)
 // sum_cos[c0 + cl] = (sum_d colsum[cl][d]^2 - sum_i self_sq[cl][i]) / 2; one block per
 // matrix; 0 when seq < 2.
 __global__ void __launch_bounds__(kSumThreads)
-    finalize_sum_cos(const double* __restrict__ colsum, const double* __restrict__ self_sq,
-                     int64_t seq, int64_t dim, int64_t c0, double* __restrict__ sum_cos) {
+    finalize_sum_cos(const double* __restrict__ colsum, const double* __restrict__ self_sq, int64_t seq,
+                     int64_t dim, int64_t c0, double* __restrict__ sum_cos) {
   __shared__ double scratch[kSumThreads / dev::kWarp];
   const int64_t cl = blockIdx.x;
   double tt = 0.0, ss = 0.0;
@@ -129,9 +127,9 @@ __device__ inline void decode_tile(int64_t t, int64_t* ti, int64_t* tj) {
 // below `threshold` (see the file comment). unit: [chunk][seq][dim] f32 unit rows;
 // x: the raw matrices for the re-check. `below` must be zeroed beforehand.
 __global__ void __launch_bounds__(kCountThreads)
-    count_below_tiles(const float* __restrict__ unit, const float* __restrict__ x,
-                      int64_t stride, int64_t seq, int64_t dim, int64_t c0, double threshold,
-                      double margin, unsigned long long* __restrict__ below) {
+    count_below_tiles(const float* __restrict__ unit, const float* __restrict__ x, int64_t stride,
+                      int64_t seq, int64_t dim, int64_t c0, double threshold, double margin,
+                      unsigned long long* __restrict__ below) {
   __shared__ float As[kBK][kTile + kPad];
   __shared__ float Bs[kBK][kTile + kPad];
   __shared__ unsigned int warp_counts[kCountThreads / dev::kWarp];
@@ -203,9 +201,8 @@ __global__ void __launch_bounds__(kCountThreads)
 
 }  // namespace
 
-void launch_position_cosine(const float* x, int64_t count, int64_t stride, int64_t seq,
-                            int64_t dim, double threshold, double* sum_cos, uint64_t* below,
-                            cudaStream_t stream) {
+void launch_position_cosine(const float* x, int64_t count, int64_t stride, int64_t seq, int64_t dim,
+                            double threshold, double* sum_cos, uint64_t* below, cudaStream_t stream) {
   static_assert(sizeof(uint64_t) == sizeof(unsigned long long), "64-bit counters");
   if (count < 0 || stride < 0 || seq < 0 || dim < 0)
     throw std::invalid_argument("launch_position_cosine: negative size");
@@ -219,19 +216,16 @@ void launch_position_cosine(const float* x, int64_t count, int64_t stride, int64
   const int64_t tiles_side = (seq + kTile - 1) / kTile;
   const int64_t tiles = tiles_side * (tiles_side + 1) / 2;
   if (tiles > INT_MAX)
-    throw std::invalid_argument("launch_position_cosine: seq " + std::to_string(seq) +
-                                " too long");
+    throw std::invalid_argument("launch_position_cosine: seq " + std::to_string(seq) + " too long");
   const int64_t row_blocks = (seq + kRowWarps - 1) / kRowWarps;
-  if (row_blocks > INT_MAX)
-    throw std::invalid_argument("launch_position_cosine: seq too long");
+  if (row_blocks > INT_MAX) throw std::invalid_argument("launch_position_cosine: seq too long");
 
   // Scratch per matrix: unit rows, inverse norms, |u_i|^2, column sums.
   const size_t per_matrix = static_cast<size_t>(seq) * dim * sizeof(float) +
                             2 * static_cast<size_t>(seq) * sizeof(double) +
                             static_cast<size_t>(dim) * sizeof(double);
-  const int64_t chunk =
-      std::max<int64_t>(1, std::min<int64_t>({count, kMaxGridY,
-                                              static_cast<int64_t>(kScratchBudget / per_matrix)}));
+  const int64_t chunk = std::max<int64_t>(
+      1, std::min<int64_t>({count, kMaxGridY, static_cast<int64_t>(kScratchBudget / per_matrix)}));
   DeviceBuffer<float> unit(static_cast<size_t>(chunk * seq * dim), stream);
   DeviceBuffer<double> inv_norm(static_cast<size_t>(chunk * seq), stream);
   DeviceBuffer<double> self_sq(static_cast<size_t>(chunk * seq), stream);
@@ -246,18 +240,17 @@ void launch_position_cosine(const float* x, int64_t count, int64_t stride, int64
                                                          inv_norm.data(), self_sq.data());
     QK_LAUNCH_CHECK();
     if (dim > 0) {
-      const dim3 col_grid(static_cast<unsigned>((dim + kColX - 1) / kColX),
-                          static_cast<unsigned>(nc));
-      column_unit_sums<<<col_grid, kColX * kColY, 0, stream>>>(x, stride, seq, dim, c0,
-                                                               inv_norm.data(), colsum.data());
+      const dim3 col_grid(static_cast<unsigned>((dim + kColX - 1) / kColX), static_cast<unsigned>(nc));
+      column_unit_sums<<<col_grid, kColX * kColY, 0, stream>>>(x, stride, seq, dim, c0, inv_norm.data(),
+                                                               colsum.data());
       QK_LAUNCH_CHECK();
     }
-    finalize_sum_cos<<<static_cast<unsigned>(nc), kSumThreads, 0, stream>>>(
-        colsum.data(), self_sq.data(), seq, dim, c0, sum_cos);
+    finalize_sum_cos<<<static_cast<unsigned>(nc), kSumThreads, 0, stream>>>(colsum.data(), self_sq.data(),
+                                                                            seq, dim, c0, sum_cos);
     QK_LAUNCH_CHECK();
     const dim3 tile_grid(static_cast<unsigned>(tiles), static_cast<unsigned>(nc));
-    count_below_tiles<<<tile_grid, kCountThreads, 0, stream>>>(
-        unit.data(), x, stride, seq, dim, c0, threshold, margin, below_ull);
+    count_below_tiles<<<tile_grid, kCountThreads, 0, stream>>>(unit.data(), x, stride, seq, dim, c0,
+                                                               threshold, margin, below_ull);
     QK_LAUNCH_CHECK();
   }
 }

@@ -11,8 +11,7 @@ namespace qk {
 // below[c]   = number of pairs i<j with cos(x_i, x_j) < threshold, decided on the
 //              seed's fp64 cosine (pairs near the threshold are re-checked in fp64).
 // sum_cos, below: device arrays of `count`.
-void launch_position_cosine(const float* x, int64_t count, int64_t stride, int64_t seq,
-                            int64_t dim, double threshold, double* sum_cos, uint64_t* below,
-                            cudaStream_t stream);
+void launch_position_cosine(const float* x, int64_t count, int64_t stride, int64_t seq, int64_t dim,
+                            double threshold, double* sum_cos, uint64_t* below, cudaStream_t stream);
 
 }  // namespace qk

@@ -15,9 +15,9 @@ constexpr int kWarp = 32;
 constexpr int kWarps = 8;
 constexpr int64_t kMaxBlocks = 65535;
 
-__global__ void __launch_bounds__(kWarp * kWarps)
-    simplex_volumes_kernel(const float* __restrict__ rows, int64_t dim,
-                           const int64_t* __restrict__ idx, int64_t count, double* __restrict__ vol) {
+__global__ void __launch_bounds__(kWarp* kWarps)
+    simplex_volumes_kernel(const float* __restrict__ rows, int64_t dim, const int64_t* __restrict__ idx,
+                           int64_t count, double* __restrict__ vol) {
   const int lane = threadIdx.x % kWarp;
   for (int64_t s = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / kWarp; s < count;
        s += static_cast<int64_t>(gridDim.x) * kWarps) {
@@ -33,12 +33,12 @@ __global__ void __launch_bounds__(kWarp * kWarps)
 
 }  // namespace
 
-void launch_simplex_volumes(const float* rows, int64_t dim, const int64_t* idx, int64_t count,
-                            double* vol, cudaStream_t stream) {
+void launch_simplex_volumes(const float* rows, int64_t dim, const int64_t* idx, int64_t count, double* vol,
+                            cudaStream_t stream) {
   if (count <= 0) return;
   const int64_t blocks = std::min<int64_t>((count + kWarps - 1) / kWarps, kMaxBlocks);
-  simplex_volumes_kernel<<<static_cast<unsigned>(blocks), kWarp * kWarps, 0, stream>>>(
-      rows, dim, idx, count, vol);
+  simplex_volumes_kernel<<<static_cast<unsigned>(blocks), kWarp * kWarps, 0, stream>>>(rows, dim, idx, count,
+                                                                                       vol);
   CUDA_CHECK(cudaGetLastError());
 }
 

@@ -23,9 +23,9 @@ constexpr int64_t kMaxFlatBlocks = int64_t{1} << 20;
 // One block per (block pair bl = blockIdx.x, pair c = c0 + blockIdx.y).
 __global__ void __launch_bounds__(kThreads)
     block_product_sum_kernel(const double* __restrict__ a, int64_t lda, int64_t stride_a,
-                             const double* __restrict__ b, int64_t ldb, int64_t stride_b,
-                             int64_t b_every, int64_t c0, int64_t blocks, int64_t d,
-                             double* __restrict__ out, int64_t out_stride) {
+                             const double* __restrict__ b, int64_t ldb, int64_t stride_b, int64_t b_every,
+                             int64_t c0, int64_t blocks, int64_t d, double* __restrict__ out,
+                             int64_t out_stride) {
   __shared__ double scratch[kThreads / dev::kWarp];
   const int64_t bl = blockIdx.x;
   const int64_t c = c0 + blockIdx.y;
@@ -81,14 +81,12 @@ void require(bool ok, const char* who, const char* what) {
 
 }  // namespace
 
-void launch_block_product_sum(const double* a, int64_t lda, int64_t stride_a, const double* b,
-                              int64_t ldb, int64_t stride_b, int64_t b_every, int64_t count,
-                              int64_t blocks, int64_t d, double* out, int64_t out_stride,
-                              cudaStream_t stream) {
+void launch_block_product_sum(const double* a, int64_t lda, int64_t stride_a, const double* b, int64_t ldb,
+                              int64_t stride_b, int64_t b_every, int64_t count, int64_t blocks, int64_t d,
+                              double* out, int64_t out_stride, cudaStream_t stream) {
   const char* who = "launch_block_product_sum";
-  require(count >= 0 && blocks >= 0 && d >= 0 && stride_a >= 0 && stride_b >= 0 &&
-              out_stride >= 0,
-          who, "negative size or stride");
+  require(count >= 0 && blocks >= 0 && d >= 0 && stride_a >= 0 && stride_b >= 0 && out_stride >= 0, who,
+          "negative size or stride");
   if (count == 0 || blocks == 0) return;
   require(b_every >= 1, who, "b_every must be >= 1");
   require(blocks <= kMaxGridX / blocks, who, "blocks * blocks beyond the grid limit");
@@ -100,9 +98,8 @@ void launch_block_product_sum(const double* a, int64_t lda, int64_t stride_a, co
   for (int64_t c0 = 0; c0 < count; c0 += kMaxGridY) {
     const int64_t nc = std::min(kMaxGridY, count - c0);
     const dim3 grid(static_cast<unsigned>(blocks * blocks), static_cast<unsigned>(nc));
-    block_product_sum_kernel<<<grid, kThreads, 0, stream>>>(a, lda, stride_a, b, ldb, stride_b,
-                                                            b_every, c0, blocks, d, out,
-                                                            out_stride);
+    block_product_sum_kernel<<<grid, kThreads, 0, stream>>>(a, lda, stride_a, b, ldb, stride_b, b_every, c0,
+                                                            blocks, d, out, out_stride);
     QK_LAUNCH_CHECK();
   }
 }
@@ -131,8 +128,8 @@ void launch_upper_trapezoid(const double* a, int64_t lda, int64_t stride_a, int6
   }
 }
 
-void launch_gather_columns(const double* y, const int* idx, int64_t n, int64_t k, int64_t count,
-                           double* out, int64_t ldo, cudaStream_t stream) {
+void launch_gather_columns(const double* y, const int* idx, int64_t n, int64_t k, int64_t count, double* out,
+                           int64_t ldo, cudaStream_t stream) {
   const char* who = "launch_gather_columns";
   require(n >= 0 && k >= 0 && count >= 0, who, "negative size");
   require(ldo >= n, who, "ldo < n");

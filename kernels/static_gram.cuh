@@ -15,10 +15,9 @@ namespace qk {
 // in fp64, fixed order (bitwise reproducible). One CUDA block per (l, l', c).
 // With blocks = 1 this is <A_c, B_c>_F (e.g. tr(G_Q G_K) for symmetric Grams).
 // a, b, out: device. Requires lda, ldb >= blocks * d, b_every >= 1.
-void launch_block_product_sum(const double* a, int64_t lda, int64_t stride_a, const double* b,
-                              int64_t ldb, int64_t stride_b, int64_t b_every, int64_t count,
-                              int64_t blocks, int64_t d, double* out, int64_t out_stride,
-                              cudaStream_t stream);
+void launch_block_product_sum(const double* a, int64_t lda, int64_t stride_a, const double* b, int64_t ldb,
+                              int64_t stride_b, int64_t b_every, int64_t count, int64_t blocks, int64_t d,
+                              double* out, int64_t out_stride, cudaStream_t stream);
 
 // dst[i] = (double) src[i] for i < n (device).
 void launch_widen_f32_f64(const float* src, int64_t n, double* dst, cudaStream_t stream);
@@ -33,7 +32,7 @@ void launch_upper_trapezoid(const double* a, int64_t lda, int64_t stride_a, int6
 // i < ldo, j < k: gathers k of the n columns of each n x n matrix y_c (at y + c n^2) into
 // the top of an ldo x k matrix (out + c * ldo * k, ld ldo), zero rows below and zero
 // columns for indices outside [0, n). Requires ldo >= n.
-void launch_gather_columns(const double* y, const int* idx, int64_t n, int64_t k, int64_t count,
-                           double* out, int64_t ldo, cudaStream_t stream);
+void launch_gather_columns(const double* y, const int* idx, int64_t n, int64_t k, int64_t count, double* out,
+                           int64_t ldo, cudaStream_t stream);
 
 }  // namespace qk

@@ -33,9 +33,12 @@ AttentionMask parse_attention_mask(const std::string& name) {
 
 std::string attention_mask_name(AttentionMask mask) {
   switch (mask) {
-    case AttentionMask::Causal: return "causal";
-    case AttentionMask::Full: return "full";
-    case AttentionMask::SlidingWindow: return "sliding";
+    case AttentionMask::Causal:
+      return "causal";
+    case AttentionMask::Full:
+      return "full";
+    case AttentionMask::SlidingWindow:
+      return "sliding";
   }
   return "causal";
 }
@@ -71,23 +74,21 @@ AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOpt
   const double scale = opts.scale ? *opts.scale : 1.0 / std::sqrt(static_cast<double>(q.head_dim()));
   if (!std::isfinite(scale) || scale <= 0.0)
     throw std::invalid_argument("--attn-scale must be a positive finite number");
-  if (!opts.layer_window.empty() &&
-      opts.layer_window.size() != static_cast<size_t>(q.layers()))
+  if (!opts.layer_window.empty() && opts.layer_window.size() != static_cast<size_t>(q.layers()))
     throw std::invalid_argument("attention statistics: layer_window has " +
                                 std::to_string(opts.layer_window.size()) + " entries for " +
                                 std::to_string(q.layers()) + " layers");
   if (!opts.layer_scale.empty() && opts.layer_scale.size() != static_cast<size_t>(q.layers()))
-    throw std::invalid_argument("attention statistics: layer_scale has " + std::to_string(opts.layer_scale.size()) +
-                                " entries for " + std::to_string(q.layers()) + " layers");
+    throw std::invalid_argument("attention statistics: layer_scale has " +
+                                std::to_string(opts.layer_scale.size()) + " entries for " +
+                                std::to_string(q.layers()) + " layers");
   for (double ls : opts.layer_scale)
     if (!std::isfinite(ls) || ls <= 0.0) throw std::invalid_argument("attention statistics: bad layer scale");
   // Each layer's mask and window: the per-layer window where one is set, else the base.
   std::vector<AttentionMask> masks(static_cast<size_t>(q.layers()), opts.mask);
-  std::vector<int64_t> windows(masks.size(),
-                               opts.mask == AttentionMask::SlidingWindow ? opts.window : 0);
+  std::vector<int64_t> windows(masks.size(), opts.mask == AttentionMask::SlidingWindow ? opts.window : 0);
   for (size_t l = 0; l < opts.layer_window.size(); ++l) {
-    if (opts.layer_window[l] < 0)
-      throw std::invalid_argument("attention statistics: negative layer window");
+    if (opts.layer_window[l] < 0) throw std::invalid_argument("attention statistics: negative layer window");
     if (opts.layer_window[l] > 0) {
       masks[l] = AttentionMask::SlidingWindow;
       windows[l] = opts.layer_window[l];
@@ -128,11 +129,10 @@ AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOpt
     const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
     for (int l = 0; l < s.layers; ++l) {
       const size_t at = static_cast<size_t>(l) * s.q_heads;
-      attention_stats_cpu(q.data + l * q_layer, k.data + l * k_layer, q.heads(),
-                          k.heads(), q.seq(), q.head_dim(),
-                          opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]), masks[l], windows[l],
-                          s.entropy_nats.data() + at, s.logit_std.data() + at,
-                          s.sink_mass.data() + at);
+      attention_stats_cpu(
+          q.data + l * q_layer, k.data + l * k_layer, q.heads(), k.heads(), q.seq(), q.head_dim(),
+          opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]), masks[l], windows[l],
+          s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at);
     }
   }
   s.mean_entropy_nats = mean_of(s.entropy_nats);
@@ -142,16 +142,15 @@ AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOpt
 }
 
 std::optional<std::string> first_nonfinite_attention(const AttentionStats& s) {
-  const std::pair<const char*, const std::vector<double>*> arrays[] = {
-      {"attention/entropy", &s.entropy_nats},
-      {"attention/logit_std", &s.logit_std},
-      {"attention/sink_mass", &s.sink_mass}};
+  const std::pair<const char*, const std::vector<double>*> arrays[] = {{"attention/entropy", &s.entropy_nats},
+                                                                       {"attention/logit_std", &s.logit_std},
+                                                                       {"attention/sink_mass", &s.sink_mass}};
   for (const auto& [name, v] : arrays)
     for (size_t i = 0; i < v->size(); ++i)
       if (!std::isfinite((*v)[i])) {
         const size_t h = s.q_heads > 0 ? static_cast<size_t>(s.q_heads) : 1;
-        return std::string(name) + "[layer " + std::to_string(i / h) + ", head " +
-               std::to_string(i % h) + "]";
+        return std::string(name) + "[layer " + std::to_string(i / h) + ", head " + std::to_string(i % h) +
+               "]";
       }
   return std::nullopt;
 }
@@ -170,7 +169,10 @@ void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j) {
                     {"mean_entropy", s.mean_entropy_nats},
                     {"mean_logit_std", s.mean_logit_std},
                     {"mean_sink_mass", s.mean_sink_mass},
-                    {"mask", s.mask}, {"window", s.window}, {"scale", s.scale}, {"backend", s.backend}};
+                    {"mask", s.mask},
+                    {"window", s.window},
+                    {"scale", s.scale},
+                    {"backend", s.backend}};
   if (!s.layer_window.empty()) j["attention"]["layer_window"] = s.layer_window;
   if (!s.layer_scale.empty()) j["attention"]["layer_scale"] = s.layer_scale;
 }
@@ -187,8 +189,8 @@ std::string attention_stats_table(const AttentionStats& s) {
   t += "  mean entropy (nats)     " + fmt_double("%.6f", s.mean_entropy_nats) + "\n";
   t += "  mean logit std          " + fmt_double("%.6f", s.mean_logit_std) + "\n";
   t += "  mean sink mass          " + fmt_double("%.6f", s.mean_sink_mass) + "\n\n";
-  t += "  layer  entropy     logit-std   sink-mass   (means over " +
-       std::to_string(s.q_heads) + " query heads)\n";
+  t += "  layer  entropy     logit-std   sink-mass   (means over " + std::to_string(s.q_heads) +
+       " query heads)\n";
   for (int l = 0; l < s.layers; ++l) {
     double e = 0, sd = 0, sk = 0;
     for (int h = 0; h < s.q_heads; ++h) {

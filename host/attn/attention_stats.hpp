@@ -16,9 +16,9 @@ namespace qk {
 
 struct AttentionStatsOptions {
   AttentionMask mask = AttentionMask::Causal;
-  int64_t window = 0;            // keys per sliding window (SlidingWindow only, >= 1)
-  std::optional<double> scale;   // logit scale; default 1 / sqrt(head_dim)
-  std::string device = "auto";   // auto | cpu | cuda | cuda:N
+  int64_t window = 0;           // keys per sliding window (SlidingWindow only, >= 1)
+  std::optional<double> scale;  // logit scale; default 1 / sqrt(head_dim)
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
   // Per layer (empty: every layer uses mask/window): > 0, a sliding window of that many
   // keys on that layer; 0, the base mask. Models that alternate (Gemma 3, Mistral) set it.
   std::vector<int64_t> layer_window;
@@ -28,9 +28,9 @@ struct AttentionStatsOptions {
 };
 
 struct AttentionStats {
-  std::string backend;  // "cpu" or "cuda:N"
-  std::string mask;     // "causal", "full" or "sliding"
-  int64_t window = 0;   // 0 unless sliding
+  std::string backend;                // "cpu" or "cuda:N"
+  std::string mask;                   // "causal", "full" or "sliding"
+  int64_t window = 0;                 // 0 unless sliding
   std::vector<int64_t> layer_window;  // per-layer windows when the options set them
   double scale = 0;
   std::vector<double> layer_scale;  // per-layer scales when the options set them

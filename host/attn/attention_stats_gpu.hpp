@@ -22,8 +22,7 @@ struct HostCloud4 {
 // Layer l uses masks[l] and windows[l]. Outputs [layers][q_heads] each (host arrays),
 // as attention_stats_cpu per layer.
 void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale,
-                         const std::vector<AttentionMask>& masks,
-                         const std::vector<int64_t>& windows, int device, double* entropy,
-                         double* logit_std, double* sink);
+                         const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
+                         int device, double* entropy, double* logit_std, double* sink);
 
 }  // namespace qk

@@ -10,9 +10,8 @@
 namespace qk {
 
 void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale,
-                         const std::vector<AttentionMask>& masks,
-                         const std::vector<int64_t>& windows, int device, double* entropy,
-                         double* logit_std, double* sink) {
+                         const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
+                         int device, double* entropy, double* logit_std, double* sink) {
   GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
   const int hq = static_cast<int>(q.shape[1]), hkv = static_cast<int>(k.shape[1]);
@@ -24,15 +23,15 @@ void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale,
   for (int64_t l = 0; l < q.shape[0]; ++l) {
     dq.upload(q.data + l * q_layer, q_layer);
     dk.upload(k.data + l * k_layer, k_layer);
-    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, masks[l], windows[l],
-                           out.data(), out.data() + hq, out.data() + 2 * hq, stream);
+    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, masks[l], windows[l], out.data(),
+                           out.data() + hq, out.data() + 2 * hq, stream);
     const size_t at = static_cast<size_t>(l) * hq;
-    CUDA_CHECK(cudaMemcpyAsync(entropy + at, out.data(), sizeof(double) * hq,
-                               cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaMemcpyAsync(logit_std + at, out.data() + hq, sizeof(double) * hq,
-                               cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaMemcpyAsync(sink + at, out.data() + 2 * hq, sizeof(double) * hq,
-                               cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(
+        cudaMemcpyAsync(entropy + at, out.data(), sizeof(double) * hq, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaMemcpyAsync(logit_std + at, out.data() + hq, sizeof(double) * hq, cudaMemcpyDeviceToHost,
+                               stream));
+    CUDA_CHECK(
+        cudaMemcpyAsync(sink + at, out.data() + 2 * hq, sizeof(double) * hq, cudaMemcpyDeviceToHost, stream));
     ctx.synchronize();
   }
 }

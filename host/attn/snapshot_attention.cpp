@@ -19,9 +19,7 @@ constexpr const char* kWindows = "attention_windows";
 constexpr const char* kScale = "attention_scale";
 constexpr const char* kLayerScales = "attention_layer_scales";  // optional: per-layer scales
 
-std::string where_key(const std::string& path, const char* key) {
-  return path + ": metadata '" + key + "'";
-}
+std::string where_key(const std::string& path, const char* key) { return path + ": metadata '" + key + "'"; }
 
 // The value of `key`; InputError when it is absent.
 const std::string& value_of(const std::map<std::string, std::string>& meta, const char* key,
@@ -46,8 +44,8 @@ std::vector<std::string> layer_list(const std::map<std::string, std::string>& me
   }
   if (items.size() != static_cast<size_t>(layers))
     throw InputError(where_key(path, key), "lists " + std::to_string(items.size()) +
-                                               " entries for a snapshot of " +
-                                               std::to_string(layers) + " layers");
+                                               " entries for a snapshot of " + std::to_string(layers) +
+                                               " layers");
   return items;
 }
 
@@ -73,8 +71,8 @@ std::string describe_masks(const AttentionStatsOptions& o, int layers) {
   const std::string base = attention_mask_name(o.mask);
   if (sliding == 0) return base + " on every layer";
   if (sliding == layers) return "sliding on every layer";
-  return "sliding on " + std::to_string(sliding) + " of " + std::to_string(layers) +
-         " layers, " + base + " on the rest";
+  return "sliding on " + std::to_string(sliding) + " of " + std::to_string(layers) + " layers, " + base +
+         " on the rest";
 }
 
 }  // namespace
@@ -119,14 +117,14 @@ std::optional<AttentionStatsOptions> attention_options_from_metadata(
   for (int l = 0; l < layers; ++l) {
     const std::string& name = masks[static_cast<size_t>(l)];
     if (name != "causal" && name != "full" && name != "sliding")
-      throw InputError(where_key(path, kMasks), "layer " + std::to_string(l) + ": '" + name +
-                                                    "' is not causal, full or sliding");
+      throw InputError(where_key(path, kMasks),
+                       "layer " + std::to_string(l) + ": '" + name + "' is not causal, full or sliding");
     const AttentionMask m = parse_attention_mask(name);
     const int64_t w = parse_window(windows[static_cast<size_t>(l)], l, where_key(path, kWindows));
     if ((m == AttentionMask::SlidingWindow) != (w > 0))
-      throw InputError(where_key(path, kWindows),
-                       "layer " + std::to_string(l) + ": window " + std::to_string(w) +
-                           " with mask " + name + " (sliding needs a window >= 1, others 0)");
+      throw InputError(where_key(path, kWindows), "layer " + std::to_string(l) + ": window " +
+                                                      std::to_string(w) + " with mask " + name +
+                                                      " (sliding needs a window >= 1, others 0)");
     if (w > 0) {
       layer_window[static_cast<size_t>(l)] = w;
       slides = true;
@@ -177,8 +175,8 @@ AttentionStatsOptions snapshot_attention_options(const Snapshot& snap, const Att
     *note = "qkgeom score: " + snap.path + " records the model's attention; " + replaced;
   if (!stored && !defaulted.empty())
     *note = "qkgeom score: " + snap.path +
-            " records no attention masks or scale (an older or foreign snapshot); using " +
-            defaulted + " (set --mask, --window, --attn-scale to match the model)";
+            " records no attention masks or scale (an older or foreign snapshot); using " + defaulted +
+            " (set --mask, --window, --attn-scale to match the model)";
   return o;
 }
 

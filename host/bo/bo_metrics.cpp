@@ -103,8 +103,7 @@ double composite_score(const BoResult& r) {
     }
     const double scaled_var = std::min(1.0, layer_var / 0.2);
     const double joint = std::max(0.0, 1.0 - static_cast<double>(r.joint_collapse_count) * 0.2);
-    return (0.45 * scaled_diff + 0.25 * scaled_var + 0.15 * r.mean_head_entropy + 0.15 * joint) *
-           10000.0;
+    return (0.45 * scaled_diff + 0.25 * scaled_var + 0.15 * r.mean_head_entropy + 0.15 * joint) * 10000.0;
   }
   return (0.30 * r.mean_coherence + 0.25 * r.mean_cross_alignment + 0.20 * r.phase_lock_score +
           0.15 * r.mean_head_entropy +
@@ -148,7 +147,7 @@ BoResult analyse_bo(const BoInput& in, const BoOptions& opts, const ExecContext&
   r.mode = compat ? "lem-compat" : "default";
   r.backend = backend.name;
   const CloudDims d{static_cast<int>(in.k.shape[0]), static_cast<int>(in.k.shape[1]), in.k.shape[2],
-                   in.k.shape[3]};
+                    in.k.shape[3]};
   r.layers = d.layers;
   r.kv_heads = d.heads;
   r.q_heads = in.q_heads;
@@ -189,8 +188,8 @@ BoResult analyse_bo(const BoInput& in, const BoOptions& opts, const ExecContext&
     r.mean_coherence = mean_of(r.layer_coherence, d.layers);
     r.mean_head_entropy = mean_of(ks.entropy, static_cast<double>(d.layers) * nh);
     for (int l = 0; l + 1 < d.layers; ++l) {
-      const double a = r.gqa ? 1.0 - std::fabs(r.layer_coherence[l + 1] - r.layer_coherence[l])
-                             : ks.layer_align[l];
+      const double a =
+          r.gqa ? 1.0 - std::fabs(r.layer_coherence[l + 1] - r.layer_coherence[l]) : ks.layer_align[l];
       r.layer_cross_alignment[l] = a;
       if (a < collapse_t) ++r.joint_collapse_count;
     }
@@ -218,9 +217,8 @@ BoResult analyse_bo(const BoInput& in, const BoOptions& opts, const ExecContext&
     v.layer_value_coherence = empty ? std::vector<double>(d.layers, 0.0) : vc.layer;
     v.mean_value_coherence = mean_of(v.layer_value_coherence, d.layers);
     v.value_phase_lock_score = vc.lock;
-    const std::vector<double> cka =
-        backend.gpu ? compute_kv_cka_gpu(k_data, v_data, d, backend.device)
-                    : compute_kv_cka_cpu(k_data, v_data, d);
+    const std::vector<double> cka = backend.gpu ? compute_kv_cka_gpu(k_data, v_data, d, backend.device)
+                                                : compute_kv_cka_cpu(k_data, v_data, d);
     v.layer_kv_coupling.assign(d.layers, 0.0);
     for (int l = 0; l < d.layers; ++l) {
       double s = 0.0;

@@ -13,10 +13,10 @@
 namespace qk {
 
 struct BoOptions {
-  bool lem_compat = false;         // reproduce the seed exactly, quirks included
-  double lock_threshold = 0.7;     // phase-lock cosine threshold (seed: 0.7)
-  double collapse_threshold = 0.5; // joint-collapse threshold (seed: 0.5)
-  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  bool lem_compat = false;          // reproduce the seed exactly, quirks included
+  double lock_threshold = 0.7;      // phase-lock cosine threshold (seed: 0.7)
+  double collapse_threshold = 0.5;  // joint-collapse threshold (seed: 0.5)
+  std::string device = "auto";      // auto | cpu | cuda | cuda:N
 };
 
 // Value-side analogues, present when the snapshot has v.
@@ -48,9 +48,9 @@ struct BoResult {
   std::string backend;  // "cpu" or "cuda:N"
   int layers = 0, kv_heads = 0, q_heads = 0;
   int64_t seq_len = 0, head_dim = 0;
-  int analysed_heads = 0;                     // KV heads in the position-wise analysis / entropy
-  std::vector<double> head_differentiation;   // [layers][analysed_heads], position mode
-  std::vector<double> head_entropy;           // [layers][analysed_heads]
+  int analysed_heads = 0;                    // KV heads in the position-wise analysis / entropy
+  std::vector<double> head_differentiation;  // [layers][analysed_heads], position mode
+  std::vector<double> head_entropy;          // [layers][analysed_heads]
   std::optional<BoValueResult> value;
 };
 

@@ -89,10 +89,11 @@ BoResult nan_bo_result(int layers, int kv_heads, bool lem_compat) {
 
 std::optional<std::string> first_nonfinite_bo(const BoResult& r) {
   const auto bad = [](double x) { return !std::isfinite(x); };
-  const std::pair<const char*, double> scalars[] = {
-      {"bo/mean_coherence", r.mean_coherence},     {"bo/mean_cross_alignment", r.mean_cross_alignment},
-      {"bo/mean_head_entropy", r.mean_head_entropy}, {"bo/phase_lock_score", r.phase_lock_score},
-      {"bo/composite_exact", r.composite_exact}};
+  const std::pair<const char*, double> scalars[] = {{"bo/mean_coherence", r.mean_coherence},
+                                                    {"bo/mean_cross_alignment", r.mean_cross_alignment},
+                                                    {"bo/mean_head_entropy", r.mean_head_entropy},
+                                                    {"bo/phase_lock_score", r.phase_lock_score},
+                                                    {"bo/composite_exact", r.composite_exact}};
   for (const auto& [name, x] : scalars)
     if (bad(x)) return std::string(name);
   const std::pair<const char*, const std::vector<double>*> arrays[] = {

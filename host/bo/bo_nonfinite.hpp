@@ -20,8 +20,7 @@ namespace qk {
 // features, features7, and through mean_cross_alignment the joint-collapse count): NaN
 // when any layer they cover is. "Used heads": the analysed heads in position mode,
 // every head otherwise.
-void mask_nonfinite_bo(BoResult& r, const std::vector<uint8_t>& k_bad,
-                       const std::vector<uint8_t>* v_bad);
+void mask_nonfinite_bo(BoResult& r, const std::vector<uint8_t>& k_bad, const std::vector<uint8_t>* v_bad);
 
 // A result without numbers for a cloud of `layers` x `kv_heads`: every value NaN, the
 // per-layer and per-head arrays empty (writers pad them with NaN), the mode set.

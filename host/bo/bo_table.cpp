@@ -9,9 +9,8 @@ namespace qk {
 std::string bo_to_table(const BoResult& r) {
   std::string s;
   s += "Q/K Bone Orientation (" + r.mode + ", " + r.backend + ")\n";
-  s += "  shape: " + std::to_string(r.layers) + " layers x " + std::to_string(r.kv_heads) +
-       " KV heads x " + std::to_string(r.seq_len) + " positions x " +
-       std::to_string(r.head_dim) + " dims";
+  s += "  shape: " + std::to_string(r.layers) + " layers x " + std::to_string(r.kv_heads) + " KV heads x " +
+       std::to_string(r.seq_len) + " positions x " + std::to_string(r.head_dim) + " dims";
   s += r.gqa ? "  [position-wise mode, " + std::to_string(r.analysed_heads) + " head(s)]\n"
              : "  [multi-head mode]\n";
   const char* coh = r.gqa ? "mean differentiation" : "mean coherence";

@@ -19,19 +19,19 @@ struct CloudDims {
 // first `*_heads` heads of every layer (1 reproduces the seed's head-0 quirk).
 struct StatsPlan {
   bool head_gram = false;
-  int position_heads = 0;       // 0: no position-wise analysis
-  double below_threshold = 0.3; // count position pairs with cos below this
+  int position_heads = 0;        // 0: no position-wise analysis
+  double below_threshold = 0.3;  // count position pairs with cos below this
   int entropy_heads = 0;
   bool layer_alignment = false;
-  bool seed_f32_mean = false;   // the seed's f32 head-mean for layer alignment
+  bool seed_f32_mean = false;  // the seed's f32 head-mean for layer alignment
 };
 
 struct CloudStats {
-  std::vector<double> head_gram;     // [layers][heads][heads]
-  std::vector<double> pos_sum_cos;   // [layers][position_heads]
-  std::vector<uint64_t> pos_below;   // [layers][position_heads]
-  std::vector<double> entropy;       // [layers][entropy_heads]
-  std::vector<double> layer_align;   // [layers-1]
+  std::vector<double> head_gram;    // [layers][heads][heads]
+  std::vector<double> pos_sum_cos;  // [layers][position_heads]
+  std::vector<uint64_t> pos_below;  // [layers][position_heads]
+  std::vector<double> entropy;      // [layers][entropy_heads]
+  std::vector<double> layer_align;  // [layers-1]
 };
 
 // x: host [layers][heads][seq][head_dim] f32.

@@ -42,8 +42,8 @@ CloudStats compute_cloud_stats_cpu(const float* x, const CloudDims& d, const Sta
     s.head_gram.resize(L * d.heads * d.heads);
     s.entropy.resize(L * d.heads);
     s.layer_align.resize(L > 0 ? L - 1 : 0);
-    multi_head_pass_cpu(x, d.layers, d.heads, d.seq, d.head_dim, plan.seed_f32_mean,
-                        s.head_gram.data(), s.entropy.data(), s.layer_align.data());
+    multi_head_pass_cpu(x, d.layers, d.heads, d.seq, d.head_dim, plan.seed_f32_mean, s.head_gram.data(),
+                        s.entropy.data(), s.layer_align.data());
     plan_done = true;
   }
   if (plan.head_gram && !plan_done) {
@@ -57,8 +57,8 @@ CloudStats compute_cloud_stats_cpu(const float* x, const CloudDims& d, const Sta
     per_head(x, d, nh, [&](const float* base, int64_t count, int64_t stride, int h0, int step) {
       std::vector<double> sums(static_cast<size_t>(count));
       std::vector<uint64_t> below(static_cast<size_t>(count));
-      position_cosine_cpu(base, count, stride, d.seq, d.head_dim, plan.below_threshold,
-                          sums.data(), below.data());
+      position_cosine_cpu(base, count, stride, d.seq, d.head_dim, plan.below_threshold, sums.data(),
+                          below.data());
       for (int64_t c = 0; c < count; ++c) {
         s.pos_sum_cos[h0 + c * step] = sums[c];
         s.pos_below[h0 + c * step] = below[c];
@@ -76,16 +76,14 @@ CloudStats compute_cloud_stats_cpu(const float* x, const CloudDims& d, const Sta
   }
   if (plan.layer_alignment && d.layers > 1 && !plan_done) {
     s.layer_align.resize(L - 1);
-    layer_alignment_cpu(x, d.layers, d.heads, d.head_elems(), plan.seed_f32_mean,
-                        s.layer_align.data());
+    layer_alignment_cpu(x, d.layers, d.heads, d.head_elems(), plan.seed_f32_mean, s.layer_align.data());
   }
   return s;
 }
 
 std::vector<double> compute_kv_cka_cpu(const float* k, const float* v, const CloudDims& d) {
   std::vector<double> out(static_cast<size_t>(d.layers) * d.heads);
-  kv_cka_cpu(k, v, static_cast<int64_t>(d.layers) * d.heads, d.head_elems(), d.seq, d.head_dim,
-             out.data());
+  kv_cka_cpu(k, v, static_cast<int64_t>(d.layers) * d.heads, d.head_elems(), d.seq, d.head_dim, out.data());
   return out;
 }
 

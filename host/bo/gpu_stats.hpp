@@ -14,9 +14,7 @@ int gpu_device_count(std::string* why = nullptr);
 // The CUDA device's name (e.g. "NVIDIA H100 80GB HBM3"); "" without CUDA or device.
 std::string gpu_device_name(int device);
 
-CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& dims, const StatsPlan& plan,
-                                   int device);
-std::vector<double> compute_kv_cka_gpu(const float* k, const float* v, const CloudDims& dims,
-                                       int device);
+CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& dims, const StatsPlan& plan, int device);
+std::vector<double> compute_kv_cka_gpu(const float* k, const float* v, const CloudDims& dims, int device);
 
 }  // namespace qk

@@ -27,9 +27,8 @@ void check_dims(const CloudDims& d, const char* who) {
 
 void check_heads(int nh, const CloudDims& d, const char* what) {
   if (nh < 0 || nh > d.heads)
-    throw std::invalid_argument(std::string("compute_cloud_stats_gpu: ") + what + " = " +
-                                std::to_string(nh) + " outside [0, " + std::to_string(d.heads) +
-                                "]");
+    throw std::invalid_argument(std::string("compute_cloud_stats_gpu: ") + what + " = " + std::to_string(nh) +
+                                " outside [0, " + std::to_string(d.heads) + "]");
 }
 
 // Calls launch(base, count, stride, offset) for batches of matrices covering heads
@@ -93,14 +92,12 @@ int gpu_device_count(std::string* why) {
 
 bool gpu_available(std::string* why) { return gpu_device_count(why) > 0; }
 
-CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const StatsPlan& plan,
-                                   int device) {
+CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const StatsPlan& plan, int device) {
   check_dims(d, "compute_cloud_stats_gpu");
   check_heads(plan.position_heads, d, "position_heads");
   check_heads(plan.entropy_heads, d, "entropy_heads");
   const size_t total = static_cast<size_t>(d.layers) * d.heads * d.head_elems();
-  if (total > 0 && x == nullptr)
-    throw std::invalid_argument("compute_cloud_stats_gpu: null cloud");
+  if (total > 0 && x == nullptr) throw std::invalid_argument("compute_cloud_stats_gpu: null cloud");
 
   ScopedDevice on_device(device);
   GpuContext& ctx = thread_gpu_context(device);
@@ -122,39 +119,33 @@ CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const Sta
     const size_t n = static_cast<size_t>(d.layers) * nh;
     DeviceBuffer<double> sums(n, stream);
     DeviceBuffer<uint64_t> below(n, stream);
-    for_head_batches(dx.data(), d, nh,
-                     [&](const float* base, int64_t count, int64_t stride, size_t offset) {
-                       launch_position_cosine(base, count, stride, d.seq, d.head_dim,
-                                              plan.below_threshold, sums.data() + offset,
-                                              below.data() + offset, stream);
-                     });
+    for_head_batches(dx.data(), d, nh, [&](const float* base, int64_t count, int64_t stride, size_t offset) {
+      launch_position_cosine(base, count, stride, d.seq, d.head_dim, plan.below_threshold,
+                             sums.data() + offset, below.data() + offset, stream);
+    });
     s.pos_sum_cos = download_layer_major(sums, d, nh);
     s.pos_below = download_layer_major(below, d, nh);
   }
   if (plan.entropy_heads > 0) {
     const int nh = plan.entropy_heads;
     DeviceBuffer<double> ent(static_cast<size_t>(d.layers) * nh, stream);
-    for_head_batches(dx.data(), d, nh,
-                     [&](const float* base, int64_t count, int64_t stride, size_t offset) {
-                       launch_magnitude_entropy(base, count, stride, d.seq, d.head_dim,
-                                                ent.data() + offset, stream);
-                     });
+    for_head_batches(dx.data(), d, nh, [&](const float* base, int64_t count, int64_t stride, size_t offset) {
+      launch_magnitude_entropy(base, count, stride, d.seq, d.head_dim, ent.data() + offset, stream);
+    });
     s.entropy = download_layer_major(ent, d, nh);
   }
   if (plan.layer_alignment && d.layers > 1) {
     const size_t n = static_cast<size_t>(d.layers) - 1;
     s.layer_align.resize(n);
     DeviceBuffer<double> c(n, stream);
-    launch_layer_alignment(dx.data(), d.layers, d.heads, m, plan.seed_f32_mean, c.data(),
-                           stream);
+    launch_layer_alignment(dx.data(), d.layers, d.heads, m, plan.seed_f32_mean, c.data(), stream);
     c.download(s.layer_align.data(), n);
   }
   ctx.synchronize();
   return s;
 }
 
-std::vector<double> compute_kv_cka_gpu(const float* k, const float* v, const CloudDims& d,
-                                       int device) {
+std::vector<double> compute_kv_cka_gpu(const float* k, const float* v, const CloudDims& d, int device) {
   check_dims(d, "compute_kv_cka_gpu");
   const size_t total = static_cast<size_t>(d.layers) * d.heads * d.head_elems();
   if (total > 0 && (k == nullptr || v == nullptr))
@@ -170,8 +161,8 @@ std::vector<double> compute_kv_cka_gpu(const float* k, const float* v, const Clo
   dk.upload(k, total);
   dv.upload(v, total);
   DeviceBuffer<double> cka(n, stream);
-  launch_kv_cka(ctx.cublas(), dk.data(), dv.data(), static_cast<int64_t>(n), d.head_elems(),
-                d.seq, d.head_dim, cka.data(), stream);
+  launch_kv_cka(ctx.cublas(), dk.data(), dv.data(), static_cast<int64_t>(n), d.head_elems(), d.seq,
+                d.head_dim, cka.data(), stream);
   cka.download(out.data(), n);
   return out;
 }

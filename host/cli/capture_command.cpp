@@ -42,8 +42,8 @@ int run_capture(const CaptureArgs& a) {
   const PromptCapture c = capture_prompt(a.model, ids, a.device, a.dtype);
   check_capture_finite(c.snap, a.model);  // exit 3 / 4 naming layer, head, q/k/v and cause
   save_snapshot(c.snap, a.out);
-  std::cerr << "qkgeom capture: " << c.snap.k.layers() << " layers, " << ids.size()
-            << " tokens -> " << a.out << "\n";
+  std::cerr << "qkgeom capture: " << c.snap.k.layers() << " layers, " << ids.size() << " tokens -> " << a.out
+            << "\n";
   return kExitOk;
 }
 
@@ -54,17 +54,16 @@ Action add_capture_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("capture", engine_command_description("capture"));
   sub->add_option("--model", args->model, "Hugging Face model directory (config.json, safetensors)")
       ->required();
-  auto* prompt = sub->add_option("--prompt", args->prompt,
-                                 "prompt text, tokenized with the model's tokenizer.json");
+  auto* prompt =
+      sub->add_option("--prompt", args->prompt, "prompt text, tokenized with the model's tokenizer.json");
   const IdsOptions ids = add_ids_options(sub, args->ids, args->ids_file, "");
   prompt->excludes(ids.list)->excludes(ids.file);
   sub->callback([prompt, ids] {
     if (prompt->count() + ids.list->count() + ids.file->count() != 1)
-      throw CLI::ValidationError("capture", "give the prompt as --prompt TEXT, --ids LIST or --ids-file FILE");
+      throw CLI::ValidationError("capture",
+                                 "give the prompt as --prompt TEXT, --ids LIST or --ids-file FILE");
   });
-  sub->add_option("--out", args->out,
-                  "output snapshot: .safetensors, or .h5 / .hdf5 for HDF5")
-      ->required();
+  sub->add_option("--out", args->out, "output snapshot: .safetensors, or .h5 / .hdf5 for HDF5")->required();
   sub->add_option("--dtype", args->dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)")
       ->check(compute_dtype());
   sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();

@@ -22,7 +22,8 @@ const std::vector<EngineCommand>& engine_commands() {
       {"correlate", "per-head static descriptors against a sweep's attention statistics"},
       {"simplex", "CV of random simplex volumes of weights and activations, with a Gaussian baseline"},
       {"headdim-sweep",
-       "train a small MHA classifier per (dim, heads) and measure the simplex CV of its weights and activations"},
+       "train a small MHA classifier per (dim, heads) and measure the simplex CV of its weights and "
+       "activations"},
       {"inspect", "the model configuration as resolved (HF defaults and precedence applied)"},
   };
   return list;
@@ -57,7 +58,7 @@ bool cuda_device(int argc, char** argv) {
     const std::string a = argv[i];
     const std::string value = a == "--device" && i + 1 < argc ? argv[i + 1]
                               : a.rfind("--device=", 0) == 0  ? a.substr(9)
-                                                               : "";
+                                                              : "";
     if (value.rfind("cuda", 0) == 0) return true;
   }
   return false;
@@ -122,8 +123,8 @@ int run_engine(char** argv) {
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   const std::string engine = (self.parent_path() / "qkgeom-engine").string();
   if (!ec) execv(engine.c_str(), argv);
-  std::cerr << "qkgeom: error: '" << argv[1] << "' runs in " << engine << " (libtorch), which cannot be run: "
-            << (ec ? ec.message() : std::strerror(errno)) << "\n";
+  std::cerr << "qkgeom: error: '" << argv[1] << "' runs in " << engine
+            << " (libtorch), which cannot be run: " << (ec ? ec.message() : std::strerror(errno)) << "\n";
   return kExitRuntime;
 }
 

@@ -72,8 +72,11 @@ int run_env(bool json, int threads) {
 #endif
   j["gpu_available"] = gpu;
   if (!gpu) j["gpu_unavailable_reason"] = why;
-  j["libtorch"] = {{"linked", t.linked}, {"version", t.version}, {"cuda_built", t.cuda_built},
-                   {"cuda_devices", t.cuda_devices}, {"threads", t.threads}};
+  j["libtorch"] = {{"linked", t.linked},
+                   {"version", t.version},
+                   {"cuda_built", t.cuda_built},
+                   {"cuda_devices", t.cuda_devices},
+                   {"threads", t.threads}};
   j["hdf5"] = std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel);
   j["cpu_threads"] = tc.threads;
   j["threads_source"] = tc.source;

@@ -24,18 +24,27 @@ Action add_headdim_command(CLI::App& app) {
     bool json = false, quiet = false, force = false;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* sub = app.add_subcommand(
-      "headdim-sweep", engine_command_description("headdim-sweep"));
+  CLI::App* sub = app.add_subcommand("headdim-sweep", engine_command_description("headdim-sweep"));
   sub->add_option("--dims", a->o.dims, "embedding dimensions")->delimiter(',')->capture_default_str();
-  sub->add_option("--heads", a->o.heads, "head counts (each must divide every dim)")->delimiter(',')->capture_default_str();
-  sub->add_option("--epochs", a->o.epochs, "full-batch Adam steps")->capture_default_str()->check(non_negative());
-  sub->add_option("--samples", a->o.simplex.samples, "simplices drawn per CV")->capture_default_str()->check(positive());
-  sub->add_option("--seed", a->o.seed, "seed of the data, the initialisation and the simplex sampler")->capture_default_str();
-  sub->add_flag("--cm-compat", a->o.simplex.cm_compat, "the seed's CV exactly (its sampler and fp32 Cayley-Menger)");
-  sub->add_option("--null-trials", a->o.simplex.null_trials, "Gaussian clouds for the null baseline (0: none)")
+  sub->add_option("--heads", a->o.heads, "head counts (each must divide every dim)")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--epochs", a->o.epochs, "full-batch Adam steps")
       ->capture_default_str()
       ->check(non_negative());
-  sub->add_option("--device", a->o.device, "where the models train: auto, cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--samples", a->o.simplex.samples, "simplices drawn per CV")
+      ->capture_default_str()
+      ->check(positive());
+  sub->add_option("--seed", a->o.seed, "seed of the data, the initialisation and the simplex sampler")
+      ->capture_default_str();
+  sub->add_flag("--cm-compat", a->o.simplex.cm_compat,
+                "the seed's CV exactly (its sampler and fp32 Cayley-Menger)");
+  sub->add_option("--null-trials", a->o.simplex.null_trials,
+                  "Gaussian clouds for the null baseline (0: none)")
+      ->capture_default_str()
+      ->check(non_negative());
+  sub->add_option("--device", a->o.device, "where the models train: auto, cpu, cuda or cuda:N")
+      ->capture_default_str();
   add_threads_option(sub, a->o.threads);  // results are identical for one thread count
   sub->add_option("--out", a->out, "also write the results to this HDF5 file");
   sub->add_flag("--json", a->json, "print one JSON object instead of the tables");

@@ -28,10 +28,14 @@ namespace {
 
 const char* rope_type_name(RopeType t) {
   switch (t) {
-    case RopeType::Linear: return "linear";
-    case RopeType::Llama3: return "llama3";
-    case RopeType::Yarn: return "yarn";
-    default: return "default";
+    case RopeType::Linear:
+      return "linear";
+    case RopeType::Llama3:
+      return "llama3";
+    case RopeType::Yarn:
+      return "yarn";
+    default:
+      return "default";
   }
 }
 
@@ -105,9 +109,12 @@ nlohmann::json config_json(const ModelConfig& c, const nlohmann::json& dtype) {
 // config.json's spelling of a dtype.
 const char* hf_dtype_name(DType t) {
   switch (t) {
-    case DType::BF16: return "bfloat16";
-    case DType::F16: return "float16";
-    default: return "float32";
+    case DType::BF16:
+      return "bfloat16";
+    case DType::F16:
+      return "float16";
+    default:
+      return "float32";
   }
 }
 
@@ -153,10 +160,10 @@ int run_inspect(const std::vector<std::string>& dirs, bool json) {
 Action add_inspect_command(CLI::App& app) {
   auto dirs = std::make_shared<std::vector<std::string>>();
   auto json = std::make_shared<bool>(false);
-  CLI::App* sub = app.add_subcommand(
-      "inspect", engine_command_description("inspect"));
+  CLI::App* sub = app.add_subcommand("inspect", engine_command_description("inspect"));
   sub->add_option("--model", *dirs, "Hugging Face model directory (repeat for several)")->required();
-  sub->add_flag("--json", *json, "one JSON object per model and line, with each RoPE's f32 inverse frequencies");
+  sub->add_flag("--json", *json,
+                "one JSON object per model and line, with each RoPE's f32 inverse frequencies");
   return [dirs, json] { return run_inspect(*dirs, *json); };
 }
 

@@ -24,7 +24,8 @@
 int main(int argc, char** argv) {
 #if defined(QKGEOM_FRONT_END)
   if (qk::needs_engine(argc, argv)) return qk::run_engine(argv);
-  if (argc > 1 && (std::string(argv[1]) == "score" || (qk::front_end_command(argv[1]) && std::string(argv[1]) != "env")))
+  if (argc > 1 &&
+      (std::string(argv[1]) == "score" || (qk::front_end_command(argv[1]) && std::string(argv[1]) != "env")))
     qk::passive_openmp(argv, true);  // the OpenMP users: libgomp reads it when it loads
 #else
   qk::register_torch_threads();  // --threads reaches libtorch's pools (host/core/threads.hpp)

@@ -60,19 +60,20 @@ IdsOptions add_ids_options(CLI::App* sub, std::string& ids, std::string& ids_fil
   const auto check_list = [](const std::string& v) { return ids_problem(v, nullptr); };
   const auto check_path = [](const std::string& v) { return v.empty() ? std::string("empty") : ""; };
   IdsOptions o;
-  o.list = sub->add_option("--ids", ids,
-                           help_prefix + "pre-tokenized prompt: token ids, e.g. 1,2,3 or [1, 2, 3]")
-               ->check(CLI::Validator(check_list, "LIST"));
+  o.list =
+      sub->add_option("--ids", ids, help_prefix + "pre-tokenized prompt: token ids, e.g. 1,2,3 or [1, 2, 3]")
+          ->check(CLI::Validator(check_list, "LIST"));
   o.file = sub->add_option("--ids-file", ids_file,
-                           help_prefix + "pre-tokenized prompt from a file: ids separated by commas, "
-                                         "white space or lines, or one JSON list")
+                           help_prefix +
+                               "pre-tokenized prompt from a file: ids separated by commas, "
+                               "white space or lines, or one JSON list")
                ->check(CLI::Validator(check_path, "FILE"));
   o.list->excludes(o.file);
   return o;
 }
 
-std::vector<int64_t> prompt_ids(const std::string& model_dir, const std::string& text,
-                                const std::string& ids, const std::string& ids_file) {
+std::vector<int64_t> prompt_ids(const std::string& model_dir, const std::string& text, const std::string& ids,
+                                const std::string& ids_file) {
   if (!ids.empty()) return parse_ids(ids, "--ids");
   if (!ids_file.empty()) return read_ids_file(ids_file);
   const std::vector<int32_t> tokens = Tokenizer::from_dir(model_dir).encode(text);

@@ -29,7 +29,7 @@ IdsOptions add_ids_options(CLI::App* sub, std::string& ids, std::string& ids_fil
 // The prompt's token ids: from `ids` when non-empty, else from `ids_file` when non-empty,
 // else `text` under model_dir's tokenizer (with its special tokens). Throws InputError for a
 // bad file or tokenizer and std::invalid_argument for a bad list or an empty prompt.
-std::vector<int64_t> prompt_ids(const std::string& model_dir, const std::string& text,
-                                const std::string& ids, const std::string& ids_file);
+std::vector<int64_t> prompt_ids(const std::string& model_dir, const std::string& text, const std::string& ids,
+                                const std::string& ids_file);
 
 }  // namespace qk

@@ -97,9 +97,9 @@ int run_score(const ScoreArgs& a) {
     const auto t2 = std::chrono::steady_clock::now();
     std::string note;
     const AttentionStatsOptions o =
-        from_model ? from_model->attn
-                   : snapshot_attention_options(snap, {a.mask, a.attn.window, a.attn.scale},
-                                                a.bo.device, &note);
+        from_model
+            ? from_model->attn
+            : snapshot_attention_options(snap, {a.mask, a.attn.window, a.attn.scale}, a.bo.device, &note);
     if (!note.empty()) std::cerr << note << "\n";
     attn = attention_stats(attention_input(snap), o, ctx);
     attention_ms = ms_since(t2);
@@ -136,10 +136,10 @@ Action add_score_command(CLI::App& app) {
   auto args = std::make_shared<ScoreArgs>();
   CLI::App* sub = app.add_subcommand(
       "score", "Bone-Orientation metrics (and attention statistics) of a snapshot or a prompt");
-  auto* snapshot = sub->add_option(
-      "--snapshot", args->snapshot,
-      "snapshot file (safetensors or HDF5) with k [layers, kv_heads, seq, head_dim], "
-      "optional v and q");
+  auto* snapshot =
+      sub->add_option("--snapshot", args->snapshot,
+                      "snapshot file (safetensors or HDF5) with k [layers, kv_heads, seq, head_dim], "
+                      "optional v and q");
   auto* model = sub->add_option("--model", args->model,
                                 "Hugging Face model directory: prefill one prompt and score it");
   auto* prompt = sub->add_option("--prompt", args->prompt,
@@ -147,7 +147,7 @@ Action add_score_command(CLI::App& app) {
   const IdsOptions ids = add_ids_options(sub, args->ids, args->ids_file, "with --model: ");
   auto* dtype = sub->add_option("--dtype", args->dtype,
                                 "compute dtype with --model: bf16, f16 or f32 (default: the checkpoint's)")
-                   ->check(compute_dtype());
+                    ->check(compute_dtype());
   auto* save = sub->add_option("--save-snapshot", args->save_snapshot,
                                "with --model: also write the prefill's snapshot (.safetensors, "
                                ".h5), as capture would");
@@ -166,10 +166,9 @@ Action add_score_command(CLI::App& app) {
       throw CLI::ValidationError("score", "--model needs --prompt TEXT, --ids LIST or --ids-file FILE");
   });
   sub->add_flag("--json", args->json, "print one JSON object instead of a table");
-  auto* compat = sub->add_flag("--lem-compat", args->bo.lem_compat,
-                               "reproduce the LEM seed exactly, quirks included");
-  sub->add_option("--device", args->bo.device, "auto, cpu, cuda or cuda:N")
-      ->capture_default_str();
+  auto* compat =
+      sub->add_flag("--lem-compat", args->bo.lem_compat, "reproduce the LEM seed exactly, quirks included");
+  sub->add_option("--device", args->bo.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   add_threads_option(sub, args->threads);
   sub->add_option("--lock-threshold", args->bo.lock_threshold,
                   "phase-lock cosine threshold (default mode only)")
@@ -182,16 +181,16 @@ Action add_score_command(CLI::App& app) {
       ->check(in_range(0, 1))
       ->excludes(compat);
   auto* mask = sub->add_option("--mask", args->mask,
-                  "attention mask of every layer for the attention statistics: causal, full or "
-                  "sliding (default: the masks the snapshot records, else causal)")
-      ->check(CLI::IsMember({"causal", "full", "sliding"}));
+                               "attention mask of every layer for the attention statistics: causal, full or "
+                               "sliding (default: the masks the snapshot records, else causal)")
+                   ->check(CLI::IsMember({"causal", "full", "sliding"}));
   auto* window = sub->add_option("--window", args->attn.window,
-                  "keys per sliding window (with --mask sliding: j <= i, i - j < N)")
-      ->check(positive());
+                                 "keys per sliding window (with --mask sliding: j <= i, i - j < N)")
+                     ->check(positive());
   auto* scale = sub->add_option("--attn-scale", args->attn.scale,
-                  "logit scale of the attention statistics (default: the scale the snapshot "
-                  "records, else 1/sqrt(head_dim))")
-      ->check(positive());
+                                "logit scale of the attention statistics (default: the scale the snapshot "
+                                "records, else 1/sqrt(head_dim))")
+                    ->check(positive());
   // With --model the mask, windows and scale are the model's own.
   for (CLI::Option* o : {mask, window, scale}) o->excludes(model);
   return [args] { return run_score(*args); };

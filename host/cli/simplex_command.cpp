@@ -30,18 +30,23 @@ Action add_simplex_command(CLI::App& app) {
   a->o.simplex.device = "auto";
   CLI::App* sub = app.add_subcommand("simplex", engine_command_description("simplex"));
   sub->add_option("--model", a->o.model, "Hugging Face model directory")->required();
-  sub->add_option("--from", a->o.from, "sweep store made with --save-kv qkv: also the q/k/v activation clouds");
+  sub->add_option("--from", a->o.from,
+                  "sweep store made with --save-kv qkv: also the q/k/v activation clouds");
   sub->add_option("--out", a->out, "output HDF5 file")->required();
-  sub->add_option("--samples", a->o.simplex.samples, "simplices drawn per matrix")->capture_default_str()
+  sub->add_option("--samples", a->o.simplex.samples, "simplices drawn per matrix")
+      ->capture_default_str()
       ->check(in_range(1, 1e8));
-  sub->add_option("--pool", a->o.simplex.pool, "draw from the first N rows (0: all)")->capture_default_str()
+  sub->add_option("--pool", a->o.simplex.pool, "draw from the first N rows (0: all)")
+      ->capture_default_str()
       ->check(non_negative());
   sub->add_option("--seed", a->o.simplex.seed, "seed of the sampler and the baseline")->capture_default_str();
   sub->add_flag("--cm-compat", a->o.simplex.cm_compat,
                 "the seed's cv_metric exactly (torch.randperm, fp32 Cayley-Menger, pool min(n, 512))");
   sub->add_option("--null-trials", a->o.simplex.null_trials, "Gaussian clouds for the baseline (0: none)")
-      ->capture_default_str()->check(in_range(0, 100000));
-  sub->add_option("--device", a->o.simplex.device, "auto | cpu | cuda | cuda:N (the volumes)")->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(0, 100000));
+  sub->add_option("--device", a->o.simplex.device, "auto | cpu | cuda | cuda:N (the volumes)")
+      ->capture_default_str();
   sub->add_flag("--json", a->json, "print one JSON object");
   sub->add_flag("--force", a->force, "replace --out when it exists (atomically; never the --from file)");
   add_threads_option(sub, a->threads);

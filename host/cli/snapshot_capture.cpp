@@ -27,8 +27,8 @@ std::string compute_dtype_name(c10::ScalarType t) {
 // The snapshot's metadata: the store's engine and model attributes, the run (dtype,
 // device, token count, time) and the attention options (docs/snapshot-format.md).
 std::map<std::string, std::string> capture_metadata(const TransformerModel& model,
-                                                     const std::string& model_dir, size_t tokens,
-                                                     const AttentionStatsOptions& attn) {
+                                                    const std::string& model_dir, size_t tokens,
+                                                    const AttentionStatsOptions& attn) {
   std::map<std::string, std::string> m = attention_metadata(attn, model.config().num_layers);
   for (const auto& [key, value] : engine_model_attrs(command_line(), model_dir)) m[key] = value;
   const c10::Device dev = model.device();
@@ -51,8 +51,7 @@ PromptCapture capture_prompt(const std::string& model_dir, const std::vector<int
   PromptCapture out;
   const auto t0 = std::chrono::steady_clock::now();
   out.snap = capture_snapshot(model, ids);
-  out.prefill_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  out.prefill_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   out.attn = attention_options_for(model.config(), device);
   out.snap.metadata = capture_metadata(model, model_dir, ids.size(), out.attn);
   return out;

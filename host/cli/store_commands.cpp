@@ -28,10 +28,14 @@ std::string index_list(const std::vector<int>& v) {
 
 void print_merge(const MergeSummary& m, const std::string& out, bool json) {
   if (json) {
-    std::cout << nlohmann::json{{"out", out},           {"status", m.status},
-                                {"probes", m.probes},   {"shard_count", m.shard_count},
-                                {"shards_merged", m.merged}, {"shards_missing", m.missing},
-                                {"shards_incomplete", m.incomplete}, {"engine", engine_json()}}
+    std::cout << nlohmann::json{{"out", out},
+                                {"status", m.status},
+                                {"probes", m.probes},
+                                {"shard_count", m.shard_count},
+                                {"shards_merged", m.merged},
+                                {"shards_missing", m.missing},
+                                {"shards_incomplete", m.incomplete},
+                                {"engine", engine_json()}}
                      .dump()
               << "\n";
     return;

@@ -44,9 +44,12 @@ void on_stop_signal(int sig) {
 
 const char* signal_name(int sig) {
   switch (sig) {
-    case SIGTERM: return "SIGTERM";
-    case SIGUSR1: return "SIGUSR1";
-    default: return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGUSR1:
+      return "SIGUSR1";
+    default:
+      return "SIGINT";
   }
 }
 
@@ -64,9 +67,12 @@ void parse_metrics(const std::string& list, SweepOptions& o) {
   std::stringstream ss(list);
   std::string m;
   while (std::getline(ss, m, ',')) {
-    if (m == "bo") o.bo = true;
-    else if (m == "attention") o.attention = true;
-    else throw std::invalid_argument("--metrics: unknown '" + m + "'; available: bo, attention");
+    if (m == "bo")
+      o.bo = true;
+    else if (m == "attention")
+      o.attention = true;
+    else
+      throw std::invalid_argument("--metrics: unknown '" + m + "'; available: bo, attention");
   }
   if (!o.bo && !o.attention) throw std::invalid_argument("--metrics: name at least one of bo, attention");
 }
@@ -79,22 +85,31 @@ std::string shard_file(const std::string& out, int rank, int size) {
 }
 
 nlohmann::json summary_json(const SweepSummary& s) {
-  nlohmann::json j = {{"out", s.out}, {"status", s.status}, {"device", s.device},
-                      {"dtype", s.dtype}, {"probes_in_file", s.probes_in_file},
-                      {"probes_in_shard", s.probes_in_shard}, {"already_done", s.already_done},
-                      {"done", s.done}, {"tokens", s.tokens},
+  nlohmann::json j = {{"out", s.out},
+                      {"status", s.status},
+                      {"device", s.device},
+                      {"dtype", s.dtype},
+                      {"probes_in_file", s.probes_in_file},
+                      {"probes_in_shard", s.probes_in_shard},
+                      {"already_done", s.already_done},
+                      {"done", s.done},
+                      {"tokens", s.tokens},
                       {"probes_per_s", s.seconds > 0 ? s.done / s.seconds : 0.0},
                       {"tokens_per_s", s.seconds > 0 ? s.tokens / s.seconds : 0.0},
-                      {"accepted", s.accepted}, {"threads", s.threads},
+                      {"accepted", s.accepted},
+                      {"threads", s.threads},
                       {"on_nonfinite", on_nonfinite_name(s.on_nonfinite)},
-                      {"non_finite", s.non_finite}, {"scored", s.scored}};
-  j["non_finite_first"] = s.first_non_finite.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.first_non_finite);
+                      {"non_finite", s.non_finite},
+                      {"scored", s.scored}};
+  j["non_finite_first"] =
+      s.first_non_finite.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.first_non_finite);
   nlohmann::json skipped = nlohmann::json::array();
   for (const ProbeProblem& p : s.skipped)
     skipped.push_back({{"line", p.line}, {"id", p.id}, {"problem", p.what}});
   j["skipped"] = skipped;
   j["engine"] = engine_json();
-  j["timing"] = {{"total_s", s.seconds}, {"setup_s", s.setup_s}, {"prefill_s", s.prefill_s}, {"analysis_s", s.analysis_s},
+  j["timing"] = {{"total_s", s.seconds},           {"setup_s", s.setup_s},
+                 {"prefill_s", s.prefill_s},       {"analysis_s", s.analysis_s},
                  {"write_wait_s", s.write_wait_s}, {"write_busy_s", s.write_busy_s},
                  {"finish_s", s.finish_s}};
   if (s.composite_mean)
@@ -107,7 +122,8 @@ void print_skipped(const std::vector<ProbeProblem>& skipped) {
   constexpr size_t kListed = 5;
   for (size_t i = 0; i < skipped.size() && i < kListed; ++i)
     std::cout << "    skipped line " << skipped[i].line
-              << (skipped[i].id.empty() ? "" : " ('" + skipped[i].id + "')") << ": " << skipped[i].what << "\n";
+              << (skipped[i].id.empty() ? "" : " ('" + skipped[i].id + "')") << ": " << skipped[i].what
+              << "\n";
   if (skipped.size() > kListed)
     std::cout << "    ... and " << skipped.size() - kListed
               << " more skipped lines (root attribute 'skipped' of the results file)\n";
@@ -124,9 +140,8 @@ void print_summary(const SweepArgs& a, const SweepSummary& s) {
   std::cout << "sweep " << s.status << ": " << s.done << " probes (" << s.tokens << " tokens) in "
             << format_duration(s.seconds) << ", " << rate << "\n"
             << "  device " << s.device << ", dtype " << s.dtype << ", " << s.threads << " CPU threads\n"
-            << "  probes: " << s.probes_in_file << " in the file, " << s.probes_in_shard
-            << " in this shard, " << s.already_done << " done before, " << s.skipped.size()
-            << " skipped\n";
+            << "  probes: " << s.probes_in_file << " in the file, " << s.probes_in_shard << " in this shard, "
+            << s.already_done << " done before, " << s.skipped.size() << " skipped\n";
   print_skipped(s.skipped);
   if (s.composite_mean) {
     char c[200];
@@ -138,13 +153,13 @@ void print_summary(const SweepArgs& a, const SweepSummary& s) {
     std::cout << "  non-finite: " << s.non_finite << " probes stored with their status and "
               << (s.on_nonfinite == OnNonFinite::Keep ? "NaN where the non-finite values reach"
                                                       : "NaN metrics")
-              << " (--on-nonfinite " << on_nonfinite_name(s.on_nonfinite) << "); first: " << s.first_non_finite
-              << "\n";
+              << " (--on-nonfinite " << on_nonfinite_name(s.on_nonfinite)
+              << "); first: " << s.first_non_finite << "\n";
   else
     std::cout << "  non-finite: none\n";
   if (a.o.min_score)
-    std::cout << "  accepted: " << s.accepted << " probes with composite >= " << *a.o.min_score
-              << " -> " << a.o.accepted << "\n";
+    std::cout << "  accepted: " << s.accepted << " probes with composite >= " << *a.o.min_score << " -> "
+              << a.o.accepted << "\n";
   std::cout << "  results: " << s.out << "\n";
 }
 
@@ -190,7 +205,8 @@ int run(SweepArgs& a) {
     const bool all = world.all_ok(ok && !s.interrupted);
     if (!ok) return kExitRuntime;
     if (world.rank() != 0) return all ? kExitOk : kExitRuntime;
-    if (!all) throw std::runtime_error("a rank failed or was interrupted; shards not merged (rerun with --resume)");
+    if (!all)
+      throw std::runtime_error("a rank failed or was interrupted; shards not merged (rerun with --resume)");
     std::vector<std::string> shards;
     for (int r = 0; r < world.size(); ++r) shards.push_back(shard_file(final_out, r, world.size()));
     MergeOptions merge;
@@ -212,8 +228,7 @@ int run(SweepArgs& a) {
 
 Action add_sweep_command(CLI::App& app) {
   auto a = std::make_shared<SweepArgs>();
-  CLI::App* sub = app.add_subcommand(
-      "sweep", engine_command_description("sweep"));
+  CLI::App* sub = app.add_subcommand("sweep", engine_command_description("sweep"));
   sub->add_option("--model", a->o.model, "Hugging Face model directory")->required();
   sub->add_option("--probes", a->o.probes, "probe file: JSONL (id, prompt[, domain, ...]), text, or ids")
       ->required();

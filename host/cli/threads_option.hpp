@@ -6,9 +6,10 @@
 namespace qk {
 
 inline CLI::Option* add_threads_option(CLI::App* sub, int& threads) {
-  return sub->add_option("--threads", threads,
-                         "CPU threads for OpenMP, OpenBLAS and libtorch (default 0: OMP_NUM_THREADS when set, "
-                         "else the CPUs this process may use: its affinity mask)");
+  return sub->add_option(
+      "--threads", threads,
+      "CPU threads for OpenMP, OpenBLAS and libtorch (default 0: OMP_NUM_THREADS when set, "
+      "else the CPUs this process may use: its affinity mask)");
 }
 
 }  // namespace qk

@@ -73,19 +73,22 @@ int run_weights(const WeightsArgs& a) {
   if (!a.export_legacy.empty()) write_legacy(a.export_legacy, r);
   const StaticDims& d = r.dims;
   if (a.json) {
-    nlohmann::json j{{"out", a.out},         {"layers", d.layers},     {"heads", d.q_heads},
+    nlohmann::json j{{"out", a.out},           {"layers", d.layers},     {"heads", d.q_heads},
                      {"kv_heads", d.kv_heads}, {"head_dim", d.head_dim}, {"hidden_size", d.hidden},
-                     {"topk", d.topk},       {"device", r.device},     {"engine", engine_json()}};
-    j["timing"] = {{"total_s", r.seconds}, {"read_s", r.read_seconds}, {"spectra_s", r.spectra_seconds},
+                     {"topk", d.topk},         {"device", r.device},     {"engine", engine_json()}};
+    j["timing"] = {{"total_s", r.seconds},
+                   {"read_s", r.read_seconds},
+                   {"spectra_s", r.spectra_seconds},
                    {"gram_s", r.gram_seconds}};
     if (!a.export_legacy.empty()) j["export_legacy"] = a.export_legacy;
     std::cout << j.dump() << "\n";
   } else {
-    std::printf("qkgeom weights: %lld layers x %lld heads (%lld kv, head_dim %lld, hidden %lld) on %s "
-                "in %.2f s -> %s\n",
-                static_cast<long long>(d.layers), static_cast<long long>(d.q_heads),
-                static_cast<long long>(d.kv_heads), static_cast<long long>(d.head_dim),
-                static_cast<long long>(d.hidden), r.device.c_str(), r.seconds, a.out.c_str());
+    std::printf(
+        "qkgeom weights: %lld layers x %lld heads (%lld kv, head_dim %lld, hidden %lld) on %s "
+        "in %.2f s -> %s\n",
+        static_cast<long long>(d.layers), static_cast<long long>(d.q_heads),
+        static_cast<long long>(d.kv_heads), static_cast<long long>(d.head_dim),
+        static_cast<long long>(d.hidden), r.device.c_str(), r.seconds, a.out.c_str());
     if (!a.export_legacy.empty()) std::printf("legacy export -> %s\n", a.export_legacy.c_str());
   }
   return kExitOk;
@@ -95,18 +98,19 @@ int run_weights(const WeightsArgs& a) {
 
 Action add_weights_command(CLI::App& app) {
   auto args = std::make_shared<WeightsArgs>();
-  CLI::App* sub = app.add_subcommand(
-      "weights", engine_command_description("weights"));
+  CLI::App* sub = app.add_subcommand("weights", engine_command_description("weights"));
   sub->add_option("--model", args->model, "Hugging Face model directory (config.json, safetensors)")
       ->required();
   sub->add_option("--out", args->out, "output HDF5 file (STATIC.h5)")->required();
-  sub->add_option("--topk", args->topk, "eigenvectors of the symmetric part kept per head (1 .. 2 * head_dim)")
+  sub->add_option("--topk", args->topk,
+                  "eigenvectors of the symmetric part kept per head (1 .. 2 * head_dim)")
       ->capture_default_str()
       ->check(positive());
   sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   add_threads_option(sub, args->threads);
-  sub->add_option("--export-legacy", args->export_legacy,
-                  "also write the seed scripts' inputs (grams.json, grams-eigdirs.pt, static-singvals.json) here");
+  sub->add_option(
+      "--export-legacy", args->export_legacy,
+      "also write the seed scripts' inputs (grams.json, grams-eigdirs.pt, static-singvals.json) here");
   sub->add_flag("--json", args->json, "print the summary as one JSON object");
   sub->add_flag("--force", args->force,
                 "replace --out and the --export-legacy files when they exist (each atomically)");

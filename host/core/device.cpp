@@ -37,8 +37,8 @@ Device resolve_device(const DeviceSpec& spec, int visible_gpus, const std::strin
   if (visible_gpus <= 0)
     throw std::runtime_error("--device " + spec.text + " requested but no GPU can be used: " + why_none);
   if (spec.index >= visible_gpus)
-    throw std::runtime_error("--device " + spec.text + ": no such CUDA device (" + std::to_string(visible_gpus) +
-                             " visible)");
+    throw std::runtime_error("--device " + spec.text + ": no such CUDA device (" +
+                             std::to_string(visible_gpus) + " visible)");
   d.cuda = true;
   d.index = spec.index;
   return d;

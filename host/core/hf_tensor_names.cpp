@@ -62,8 +62,8 @@ HfAttentionNames HfTensorNames::attention(int64_t l) const {
     return {qkv, qkv, qkv, p + "attention.dense.weight", QkvLayout::NeoXPerHead, false};
   }
   if (is_bert(arch_))
-    return {p + "attention.self.query.weight", p + "attention.self.key.weight", p + "attention.self.value.weight",
-            p + "attention.output.dense.weight"};
+    return {p + "attention.self.query.weight", p + "attention.self.key.weight",
+            p + "attention.self.value.weight", p + "attention.output.dense.weight"};
   return {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight",
           p + "self_attn.o_proj.weight"};
 }
@@ -89,7 +89,8 @@ std::vector<float> split_fused_qkv(const std::vector<float>& w, QkvLayout layout
 std::vector<float> transpose_rows_cols(const std::vector<float>& w, int64_t rows, int64_t cols) {
   std::vector<float> t(w.size());
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) t[static_cast<size_t>(j * rows + i)] = w[static_cast<size_t>(i * cols + j)];
+    for (int64_t j = 0; j < cols; ++j)
+      t[static_cast<size_t>(j * rows + i)] = w[static_cast<size_t>(i * cols + j)];
   return t;
 }
 
@@ -98,11 +99,13 @@ std::vector<float> load_qkv_weight(const HfAttentionNames& a, int which, int64_t
   const std::string& name = which == 0 ? a.q : which == 1 ? a.k : a.v;
   if (a.layout == QkvLayout::Separate) return load(name, {heads * head_dim, hidden});
   const int64_t fused = 3 * heads * head_dim;  // GPT-2 and GPT-NeoX: no GQA
-  const std::vector<float> w = a.layout == QkvLayout::Gpt2Conv1D ? load(name, {hidden, fused}) : load(name, {fused, hidden});
+  const std::vector<float> w =
+      a.layout == QkvLayout::Gpt2Conv1D ? load(name, {hidden, fused}) : load(name, {fused, hidden});
   return split_fused_qkv(w, a.layout, which, heads, head_dim, hidden);
 }
 
-std::vector<float> load_o_weight(const HfAttentionNames& a, int64_t hidden, int64_t q_dim, const WeightLoader& load) {
+std::vector<float> load_o_weight(const HfAttentionNames& a, int64_t hidden, int64_t q_dim,
+                                 const WeightLoader& load) {
   if (!a.o_transposed) return load(a.o, {hidden, q_dim});
   return transpose_rows_cols(load(a.o, {q_dim, hidden}), q_dim, hidden);
 }

@@ -38,7 +38,8 @@ using WeightLoader = std::function<std::vector<float>(const std::string&, const 
 std::vector<float> load_qkv_weight(const HfAttentionNames& a, int which, int64_t heads, int64_t head_dim,
                                    int64_t hidden, const WeightLoader& load);
 // Its o weight as [hidden][q_dim] (GPT-2's Conv1D c_proj transposed).
-std::vector<float> load_o_weight(const HfAttentionNames& a, int64_t hidden, int64_t q_dim, const WeightLoader& load);
+std::vector<float> load_o_weight(const HfAttentionNames& a, int64_t hidden, int64_t q_dim,
+                                 const WeightLoader& load);
 // The [in][out] Conv1D weight `w` ([rows][cols]) as [out][in].
 std::vector<float> transpose_rows_cols(const std::vector<float>& w, int64_t rows, int64_t cols);
 
@@ -53,8 +54,8 @@ class HfTensorNames {
   static std::vector<std::string> accepted_prefixes(Architecture arch);
 
   const std::string& prefix() const { return prefix_; }
-  std::string embed() const;                   // the token embedding [vocab][hidden]
-  std::string layer_prefix(int64_t l) const;   // e.g. "model.layers.3."
+  std::string embed() const;                  // the token embedding [vocab][hidden]
+  std::string layer_prefix(int64_t l) const;  // e.g. "model.layers.3."
   HfAttentionNames attention(int64_t l) const;
 
  private:

@@ -43,9 +43,11 @@ std::string Progress::line() const {
   const double eta = tps > 0 ? (total_tokens_ - tokens_) / tps : NAN;
   const double pct = total_items_ > 0 ? 100.0 * items_ / total_items_ : 100.0;
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%s: %lld/%lld probes (%.1f%%), %.2f probes/s, %.0f tokens/s, "
-                "elapsed %s, ETA %s", label_.c_str(), static_cast<long long>(items_),
-                static_cast<long long>(total_items_), pct, ips, tps, format_duration(t).c_str(),
+  std::snprintf(buf, sizeof buf,
+                "%s: %lld/%lld probes (%.1f%%), %.2f probes/s, %.0f tokens/s, "
+                "elapsed %s, ETA %s",
+                label_.c_str(), static_cast<long long>(items_), static_cast<long long>(total_items_), pct,
+                ips, tps, format_duration(t).c_str(),
                 items_ >= total_items_ ? "0s" : format_duration(eta).c_str());
   return buf;
 }

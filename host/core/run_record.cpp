@@ -38,7 +38,10 @@ std::string weights_index_sha256(const std::string& dir) {
 }
 
 Attrs engine_model_attrs(const std::string& command_line, const std::string& model_dir) {
-  Attrs a = {{"engine", "qkgeom"}, {"engine_version", kVersion}, {"git_sha", kGitSha}, {"command_line", command_line}};
+  Attrs a = {{"engine", "qkgeom"},
+             {"engine_version", kVersion},
+             {"git_sha", kGitSha},
+             {"command_line", command_line}};
   if (model_dir.empty()) return a;
   const fs::path model = fs::absolute(model_dir);
   a.push_back({"model_path", model.string()});
@@ -72,7 +75,11 @@ void write_run_record(hid_t root, const std::string& command_line, const std::st
 
 nlohmann::json engine_json() {
   const EngineSettings s = engine_settings();
-  return {{"name", "qkgeom"}, {"version", kVersion}, {"sha", kGitSha}, {"device", s.device}, {"threads", s.threads}};
+  return {{"name", "qkgeom"},
+          {"version", kVersion},
+          {"sha", kGitSha},
+          {"device", s.device},
+          {"threads", s.threads}};
 }
 
 nlohmann::json with_engine(nlohmann::json j) {

@@ -14,9 +14,9 @@ namespace qk {
 
 // Where and when a run computed: filled by the command that ran it.
 struct RunPlace {
-  std::string device = "cpu";  // "cpu", "cuda:N"
-  std::string gpu_name;        // "" on the CPU
-  int threads = 0;             // CPU threads the run computed with
+  std::string device = "cpu";           // "cpu", "cuda:N"
+  std::string gpu_name;                 // "" on the CPU
+  int threads = 0;                      // CPU threads the run computed with
   std::string started_at, finished_at;  // utc_now_iso8601()
 };
 

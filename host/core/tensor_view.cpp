@@ -39,7 +39,8 @@ const float* f32_data(const TensorView& v, size_t rank, const Device& runs_on, b
   if (!v.contiguous()) throw std::invalid_argument(what + ": expected a row-major contiguous tensor");
   if (v.data == nullptr && v.numel() > 0) throw std::invalid_argument(what + ": null data");
   if (v.device.cuda && !(device_ok && v.device == runs_on))
-    throw std::invalid_argument(what + ": the data is in " + v.device.name() + " memory, but this analysis reads " +
+    throw std::invalid_argument(what + ": the data is in " + v.device.name() +
+                                " memory, but this analysis reads " +
                                 (device_ok && runs_on.cuda ? runs_on.name() + " or host" : "host") +
                                 " memory; copy it to the host (or run on its device) first");
   return static_cast<const float*>(v.data);

@@ -18,7 +18,8 @@ std::atomic<int> g_applied{0};
 
 // "N" in 1..kMaxThreads, else invalid_argument naming `what`.
 int parse_count(const std::string& text, const std::string& what) {
-  const bool digits = !text.empty() && text.size() <= 6 && text.find_first_not_of("0123456789") == std::string::npos;
+  const bool digits =
+      !text.empty() && text.size() <= 6 && text.find_first_not_of("0123456789") == std::string::npos;
   const int n = digits ? std::atoi(text.c_str()) : 0;
   if (n < 1 || n > kMaxThreads)
     throw std::invalid_argument(what + " must be a thread count from 1 to " + std::to_string(kMaxThreads) +
@@ -30,13 +31,15 @@ int parse_count(const std::string& text, const std::string& what) {
 
 ThreadChoice resolve_threads(int option, const char* omp_num_threads) {
   if (option < 0 || option > kMaxThreads)
-    throw std::invalid_argument("--threads must be 0 (the default: the CPUs this process may use) or a "
-                                "count from 1 to " + std::to_string(kMaxThreads) + ", not " +
-                                std::to_string(option));
+    throw std::invalid_argument(
+        "--threads must be 0 (the default: the CPUs this process may use) or a "
+        "count from 1 to " +
+        std::to_string(kMaxThreads) + ", not " + std::to_string(option));
   if (option > 0) return {option, "--threads"};
   if (omp_num_threads != nullptr && *omp_num_threads != '\0') {
     const std::string list = omp_num_threads;
-    return {parse_count(list.substr(0, list.find(',')), "OMP_NUM_THREADS (the environment; --threads overrides it)"),
+    return {parse_count(list.substr(0, list.find(',')),
+                        "OMP_NUM_THREADS (the environment; --threads overrides it)"),
             "OMP_NUM_THREADS"};
   }
   return {affinity_cpus(), "affinity"};

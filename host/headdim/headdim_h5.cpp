@@ -23,7 +23,8 @@ void write_f64(hid_t parent, const std::string& name, const std::vector<double>&
   h5::write_array(parent, name, {v.size()}, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), file);
 }
 
-void write_i64(hid_t parent, const std::string& name, const std::vector<int64_t>& v, const std::string& file) {
+void write_i64(hid_t parent, const std::string& name, const std::vector<int64_t>& v,
+               const std::string& file) {
   h5::write_array(parent, name, {v.size()}, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data(), file);
 }
 
@@ -35,7 +36,8 @@ std::string join(const std::vector<T>& v) {
 }
 
 void write_all(const std::string& tmp, const HeaddimResult& r, const std::string& command_line) {
-  const h5::Id f(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
+  const h5::Id f(
+      h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
   const hid_t root = f.get();
   const HeaddimOptions& o = r.options;
   h5::write_int_attr(root, "schema_version", 1, tmp);

@@ -15,8 +15,9 @@ using Column = std::pair<const char*, const char*>;  // header, measurement name
 
 const std::vector<Column> kWeightCols{
     {"emb", "emb"}, {"Q_full", "Q_full"}, {"K_full", "K_full"}, {"V_full", "V_full"}, {"out", "out_proj"}};
-const std::vector<Column> kActCols{{"act_emb", "act_emb"}, {"aQ_h0", "act_Q_h0"},       {"aK_h0", "act_K_h0"},
-                                   {"aV_h0", "act_V_h0"},   {"aPost0", "act_post_h0"}, {"act_full", "act_post_full"}};
+const std::vector<Column> kActCols{{"act_emb", "act_emb"},    {"aQ_h0", "act_Q_h0"},
+                                   {"aK_h0", "act_K_h0"},     {"aV_h0", "act_V_h0"},
+                                   {"aPost0", "act_post_h0"}, {"act_full", "act_post_full"}};
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -24,7 +25,9 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-std::string pad(const std::string& s, size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
+std::string pad(const std::string& s, size_t w) {
+  return s.size() >= w ? s : std::string(w - s.size(), ' ') + s;
+}
 
 const Measurement* find(const ConfigResult& c, const char* phase, const char* name) {
   const PhaseResult* p = c.phase(phase);
@@ -145,12 +148,14 @@ nlohmann::json headdim_json(const HeaddimResult& r, const std::string& command_l
                        {"acc_post", c.acc_post},
                        {"loss_post", c.loss_post},
                        {"phases", phases}});
-    timing.push_back({{"dim", c.dim}, {"heads", c.heads}, {"train_s", c.seconds_train}, {"measure_s", c.seconds_measure}});
+    timing.push_back(
+        {{"dim", c.dim}, {"heads", c.heads}, {"train_s", c.seconds_train}, {"measure_s", c.seconds_measure}});
   }
   j["configs"] = configs;
   j["timing"] = {{"total_s", r.seconds}, {"configs", timing}};
   j["engine"] = engine_json();
-  j["provenance"] = {{"command_line", command_line}, {"started_at", r.started_at}, {"finished_at", r.finished_at}};
+  j["provenance"] = {
+      {"command_line", command_line}, {"started_at", r.started_at}, {"finished_at", r.finished_at}};
   return j;
 }
 

@@ -73,7 +73,8 @@ void check_headdim_options(const HeaddimOptions& o) {
   for (int64_t d : o.dims)
     for (int64_t h : o.heads)
       if (d % h != 0)
-        throw std::invalid_argument("--heads " + std::to_string(h) + " does not divide --dims " + std::to_string(d));
+        throw std::invalid_argument("--heads " + std::to_string(h) + " does not divide --dims " +
+                                    std::to_string(d));
   if (o.epochs < 0) throw std::invalid_argument("--epochs: negative");
   if (o.simplex.samples < 1) throw std::invalid_argument("--samples: must be >= 1");
   if (o.simplex.null_trials < 0) throw std::invalid_argument("--null-trials: negative");
@@ -90,7 +91,8 @@ HeaddimResult run_headdim_sweep(const HeaddimOptions& o) {
   r.threads = at::get_num_threads();
   r.started_at = utc_now_iso8601();
   const auto t0 = Clock::now();
-  const NoiseData data = make_noise_data(o.n_classes, o.samples_per_class, o.seq_len, o.vocab, o.noise, o.seed);
+  const NoiseData data =
+      make_noise_data(o.n_classes, o.samples_per_class, o.seq_len, o.vocab, o.noise, o.seed);
   SimplexOptions so = o.simplex;
   so.seed = o.seed;
   CvMeter meter(so);
@@ -102,13 +104,14 @@ HeaddimResult run_headdim_sweep(const HeaddimOptions& o) {
       if (!o.progress) continue;
       const double el = since(t0);
       const size_t done = r.configs.size();
-      std::fprintf(stderr,
-                   "headdim-sweep: [%zu/%zu] D=%lld heads=%lld head_dim=%lld acc %s: train %.1fs, CV %.1fs; "
-                   "elapsed %s, ETA %s\n",
-                   done, total, static_cast<long long>(dim), static_cast<long long>(heads),
-                   static_cast<long long>(c.head_dim), fmt_acc(c.acc_post).c_str(), c.seconds_train,
-                   c.seconds_measure, format_duration(el).c_str(),
-                   format_duration(el / static_cast<double>(done) * static_cast<double>(total - done)).c_str());
+      std::fprintf(
+          stderr,
+          "headdim-sweep: [%zu/%zu] D=%lld heads=%lld head_dim=%lld acc %s: train %.1fs, CV %.1fs; "
+          "elapsed %s, ETA %s\n",
+          done, total, static_cast<long long>(dim), static_cast<long long>(heads),
+          static_cast<long long>(c.head_dim), fmt_acc(c.acc_post).c_str(), c.seconds_train, c.seconds_measure,
+          format_duration(el).c_str(),
+          format_duration(el / static_cast<double>(done) * static_cast<double>(total - done)).c_str());
     }
   r.seconds = since(t0);
   r.finished_at = utc_now_iso8601();

@@ -15,9 +15,9 @@ struct HeaddimOptions {
   int64_t epochs = 50;
   double lr = 1e-3;
   int64_t n_classes = 10, samples_per_class = 50, seq_len = 8, vocab = 256;
-  double noise = 0.25;         // probability a token is replaced by a random one
-  uint64_t seed = 0;           // data, initialisation and the simplex sampler
-  SimplexOptions simplex;      // samples, cm_compat, null_trials (seed and device set per call)
+  double noise = 0.25;          // probability a token is replaced by a random one
+  uint64_t seed = 0;            // data, initialisation and the simplex sampler
+  SimplexOptions simplex;       // samples, cm_compat, null_trials (seed and device set per call)
   std::string device = "auto";  // where the model trains: auto | cpu | cuda[:N]
   int threads = 0;              // libtorch CPU threads; 0: its default
   bool progress = true;

@@ -4,8 +4,8 @@
 
 namespace qk {
 
-NoiseData make_noise_data(int64_t n_classes, int64_t per_class, int64_t seq_len, int64_t vocab,
-                          double noise, uint64_t seed) {
+NoiseData make_noise_data(int64_t n_classes, int64_t per_class, int64_t seq_len, int64_t vocab, double noise,
+                          uint64_t seed) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   const torch::Tensor base = torch::randint(0, vocab, {n_classes, seq_len}, gen, i64);

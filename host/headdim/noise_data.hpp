@@ -13,7 +13,7 @@ struct NoiseData {
   torch::Tensor y;  // [n_classes * per_class] int64
 };
 
-NoiseData make_noise_data(int64_t n_classes, int64_t per_class, int64_t seq_len, int64_t vocab,
-                          double noise, uint64_t seed);
+NoiseData make_noise_data(int64_t n_classes, int64_t per_class, int64_t seq_len, int64_t vocab, double noise,
+                          uint64_t seed);
 
 }  // namespace qk

@@ -13,8 +13,7 @@ EpochStats evaluate(MhaClassifier& model, const torch::Tensor& x, const torch::T
 }
 
 EpochStats train_classifier(MhaClassifier& model, const torch::Tensor& x, const torch::Tensor& y,
-                            int64_t epochs, double lr,
-                            const std::function<void(const EpochStats&)>& at_mid) {
+                            int64_t epochs, double lr, const std::function<void(const EpochStats&)>& at_mid) {
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(lr));
   EpochStats s;
   for (int64_t epoch = 1; epoch <= epochs; ++epoch) {

@@ -18,8 +18,7 @@ struct EpochStats {
 // Trains for `epochs`; after epoch epochs / 2 (when >= 1) calls at_mid with that epoch's stats.
 // Returns the last epoch's stats.
 EpochStats train_classifier(MhaClassifier& model, const torch::Tensor& x, const torch::Tensor& y,
-                            int64_t epochs, double lr,
-                            const std::function<void(const EpochStats&)>& at_mid);
+                            int64_t epochs, double lr, const std::function<void(const EpochStats&)>& at_mid);
 
 // Loss and accuracy on (x, y) in eval mode without grad.
 EpochStats evaluate(MhaClassifier& model, const torch::Tensor& x, const torch::Tensor& y);

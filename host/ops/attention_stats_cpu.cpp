@@ -26,9 +26,9 @@ struct BlockSums {
 // Statistics of queries [q0, q0 + nq) of one head: q block and key rows in fp64,
 // logits of one key tile at a time from dgemm, each query's online state updated
 // over the keys it may see.
-BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, int64_t seq,
-                      int64_t dim, double scale, AttentionMask mask, int64_t window,
-                      std::vector<double>& qd, std::vector<double>& kd, std::vector<double>& s) {
+BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, int64_t seq, int64_t dim,
+                      double scale, AttentionMask mask, int64_t window, std::vector<double>& qd,
+                      std::vector<double>& kd, std::vector<double>& s) {
   for (int64_t r = 0; r < nq; ++r)
     for (int64_t d = 0; d < dim; ++d) qd[r * dim + d] = qh[(q0 + r) * dim + d];
   std::vector<SoftmaxEntropyState<double>> ent(static_cast<size_t>(nq));
@@ -43,10 +43,9 @@ BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, 
     const int64_t nk = std::min(kKeyTile, hi_last - k0);
     for (int64_t c = 0; c < nk; ++c)
       for (int64_t d = 0; d < dim; ++d) kd[c * dim + d] = kh[(k0 + c) * dim + d];
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq),
-                static_cast<int>(nk), static_cast<int>(dim), scale, qd.data(),
-                static_cast<int>(dim), kd.data(), static_cast<int>(dim), 0.0, s.data(),
-                static_cast<int>(nk));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq), static_cast<int>(nk),
+                static_cast<int>(dim), scale, qd.data(), static_cast<int>(dim), kd.data(),
+                static_cast<int>(dim), 0.0, s.data(), static_cast<int>(nk));
     for (int64_t r = 0; r < nq; ++r) {
       int64_t lo, hi;
       attention_allowed_keys(mask, q0 + r, seq, window, &lo, &hi);
@@ -71,14 +70,14 @@ BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, 
 
 }  // namespace
 
-void check_attention_stats_args(int q_heads, int kv_heads, int64_t seq, int64_t head_dim,
-                                float scale, AttentionMask mask, int64_t window) {
+void check_attention_stats_args(int q_heads, int kv_heads, int64_t seq, int64_t head_dim, float scale,
+                                AttentionMask mask, int64_t window) {
   if (q_heads < 0 || kv_heads < 0 || seq < 0 || head_dim < 1)
     throw std::invalid_argument("attention_stats: negative size or head_dim < 1");
   if (q_heads > 0 && (kv_heads == 0 || q_heads % kv_heads != 0))
     throw std::invalid_argument("attention_stats: q_heads (" + std::to_string(q_heads) +
-                                ") must be a positive multiple of kv_heads (" +
-                                std::to_string(kv_heads) + ")");
+                                ") must be a positive multiple of kv_heads (" + std::to_string(kv_heads) +
+                                ")");
   if (!std::isfinite(scale)) throw std::invalid_argument("attention_stats: scale is not finite");
   if (mask == AttentionMask::SlidingWindow && window < 1)
     throw std::invalid_argument("attention_stats: a sliding window needs window >= 1, not " +
@@ -86,8 +85,8 @@ void check_attention_stats_args(int q_heads, int kv_heads, int64_t seq, int64_t 
 }
 
 void attention_stats_cpu(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
-                         int64_t head_dim, float scale, AttentionMask mask, int64_t window,
-                         double* entropy, double* logit_std, double* sink) {
+                         int64_t head_dim, float scale, AttentionMask mask, int64_t window, double* entropy,
+                         double* logit_std, double* sink) {
   check_attention_stats_args(q_heads, kv_heads, seq, head_dim, scale, mask, window);
   if (q_heads == 0) return;
   if (seq == 0) {

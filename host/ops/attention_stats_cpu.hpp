@@ -13,12 +13,12 @@ namespace qk {
 // deviation of the allowed s_ij (logit units), softmax mass on key 0 (0 where not
 // allowed). Online over key tiles: never forms the S x S matrix.
 void attention_stats_cpu(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
-                         int64_t head_dim, float scale, AttentionMask mask, int64_t window,
-                         double* entropy, double* logit_std, double* sink);
+                         int64_t head_dim, float scale, AttentionMask mask, int64_t window, double* entropy,
+                         double* logit_std, double* sink);
 
 // Throws std::invalid_argument when the arguments are inconsistent (the same checks
 // as launch_attention_stats, plus a finite scale).
-void check_attention_stats_args(int q_heads, int kv_heads, int64_t seq, int64_t head_dim,
-                                float scale, AttentionMask mask, int64_t window);
+void check_attention_stats_args(int q_heads, int kv_heads, int64_t seq, int64_t head_dim, float scale,
+                                AttentionMask mask, int64_t window);
 
 }  // namespace qk

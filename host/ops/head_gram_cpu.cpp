@@ -34,8 +34,7 @@ void head_gram_cpu(const float* x, int layers, int heads, int64_t n, double* gra
     for (int i = 0; i < heads; ++i)
       for (int j = i; j < heads; ++j, ++p) {
         double s = 0.0;
-        for (int64_t c = 0; c < chunks; ++c)
-          s += partial[(static_cast<size_t>(l) * chunks + c) * pairs + p];
+        for (int64_t c = 0; c < chunks; ++c) s += partial[(static_cast<size_t>(l) * chunks + c) * pairs + p];
         g[i * heads + j] = g[j * heads + i] = s;
       }
   }

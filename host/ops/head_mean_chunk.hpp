@@ -8,8 +8,8 @@ namespace qk {
 // cur[e] = mean over heads of base[h*n + e] for e < len (the seed's f32 sum in head order
 // and f32 division when seed_f32_mean, else fp64). Returns |cur|^2 and, when prev is not
 // null, sets *dot = prev . cur (fp64).
-inline double head_mean_chunk(const float* base, int heads, int64_t n, int64_t len,
-                              bool seed_f32_mean, const double* prev, double* cur, double* dot) {
+inline double head_mean_chunk(const float* base, int heads, int64_t n, int64_t len, bool seed_f32_mean,
+                              const double* prev, double* cur, double* dot) {
   for (int64_t e = 0; e < len; ++e) {
     if (seed_f32_mean) {
       float s = 0.0f;

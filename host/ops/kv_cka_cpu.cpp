@@ -24,9 +24,9 @@ void centre_rows(const float* m, int64_t seq, int64_t dim, double* out) {
 
 // |A^T B|_F^2 for A, B [seq][dim] fp64, through the dim x dim product (scratch g).
 double cross_fro_sq(const double* a, const double* b, int64_t seq, int64_t dim, double* g) {
-  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(dim),
-              static_cast<int>(dim), static_cast<int>(seq), 1.0, a, static_cast<int>(dim), b,
-              static_cast<int>(dim), 0.0, g, static_cast<int>(dim));
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(dim), static_cast<int>(dim),
+              static_cast<int>(seq), 1.0, a, static_cast<int>(dim), b, static_cast<int>(dim), 0.0, g,
+              static_cast<int>(dim));
   double s = 0.0;
   for (int64_t i = 0; i < dim * dim; ++i) s += g[i] * g[i];
   return s;
@@ -34,9 +34,8 @@ double cross_fro_sq(const double* a, const double* b, int64_t seq, int64_t dim, 
 
 // |A^T A|_F^2 for A [seq][dim] fp64 from the upper triangle of the symmetric product.
 double self_fro_sq(const double* a, int64_t seq, int64_t dim, double* g) {
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(dim),
-              static_cast<int>(seq), 1.0, a, static_cast<int>(dim), 0.0, g,
-              static_cast<int>(dim));
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(dim), static_cast<int>(seq), 1.0, a,
+              static_cast<int>(dim), 0.0, g, static_cast<int>(dim));
   double diag = 0.0, off = 0.0;
   for (int64_t i = 0; i < dim; ++i) {
     diag += g[i * dim + i] * g[i * dim + i];
@@ -47,13 +46,12 @@ double self_fro_sq(const double* a, int64_t seq, int64_t dim, double* g) {
 
 }  // namespace
 
-void kv_cka_cpu(const float* k, const float* v, int64_t count, int64_t stride, int64_t seq,
-                int64_t dim, double* cka) {
+void kv_cka_cpu(const float* k, const float* v, int64_t count, int64_t stride, int64_t seq, int64_t dim,
+                double* cka) {
   use_single_threaded_blas();
 #pragma omp parallel
   {
-    std::vector<double> kc(static_cast<size_t>(seq * dim)), vc(kc.size()),
-        g(static_cast<size_t>(dim * dim));
+    std::vector<double> kc(static_cast<size_t>(seq * dim)), vc(kc.size()), g(static_cast<size_t>(dim * dim));
 #pragma omp for schedule(dynamic)
     for (int64_t c = 0; c < count; ++c) {
       centre_rows(k + c * stride, seq, dim, kc.data());

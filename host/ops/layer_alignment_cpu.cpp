@@ -12,8 +12,7 @@ namespace {
 constexpr int64_t kChunk = 8192;  // elements of the head-mean per partial sum
 }
 
-void layer_alignment_cpu(const float* x, int layers, int heads, int64_t n,
-                         bool seed_f32_mean, double* cos) {
+void layer_alignment_cpu(const float* x, int layers, int heads, int64_t n, bool seed_f32_mean, double* cos) {
   if (layers < 2) return;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   // Per chunk: dot(mean_l, mean_{l+1}) for l < layers-1, then |mean_l|^2 for all l.
@@ -28,9 +27,9 @@ void layer_alignment_cpu(const float* x, int layers, int heads, int64_t n,
       double* out = partial.data() + c * width;
       for (int l = 0; l < layers; ++l) {
         const float* base = x + static_cast<int64_t>(l) * heads * n + e0;
-        out[layers - 1 + l] = head_mean_chunk(base, heads, n, len, seed_f32_mean,
-                                                l > 0 ? prev.data() : nullptr, cur.data(),
-                                                &out[l > 0 ? l - 1 : 0]);
+        out[layers - 1 + l] =
+            head_mean_chunk(base, heads, n, len, seed_f32_mean, l > 0 ? prev.data() : nullptr, cur.data(),
+                            &out[l > 0 ? l - 1 : 0]);
         std::swap(prev, cur);
       }
     }

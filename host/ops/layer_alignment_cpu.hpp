@@ -5,7 +5,6 @@
 namespace qk {
 
 // x: [layers][heads][n]; cos: [layers-1] f64.
-void layer_alignment_cpu(const float* x, int layers, int heads, int64_t n,
-                         bool seed_f32_mean, double* cos);
+void layer_alignment_cpu(const float* x, int layers, int heads, int64_t n, bool seed_f32_mean, double* cos);
 
 }  // namespace qk

@@ -6,8 +6,8 @@
 
 namespace qk {
 
-void magnitude_entropy_cpu(const float* x, int64_t count, int64_t stride, int64_t seq,
-                           int64_t dim, double* entropy) {
+void magnitude_entropy_cpu(const float* x, int64_t count, int64_t stride, int64_t seq, int64_t dim,
+                           double* entropy) {
 #pragma omp parallel for schedule(dynamic)
   for (int64_t c = 0; c < count; ++c) {
     const float* m = x + c * stride;

@@ -5,7 +5,7 @@
 namespace qk {
 
 // `count` matrices [seq][dim] at x + c*stride; entropy[c] in [0, 1].
-void magnitude_entropy_cpu(const float* x, int64_t count, int64_t stride, int64_t seq,
-                           int64_t dim, double* entropy);
+void magnitude_entropy_cpu(const float* x, int64_t count, int64_t stride, int64_t seq, int64_t dim,
+                           double* entropy);
 
 }  // namespace qk

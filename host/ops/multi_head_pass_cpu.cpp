@@ -14,8 +14,8 @@ namespace {
 constexpr int64_t kChunkElems = 4096;  // target elements per head and chunk (fits L2 with all heads)
 }
 
-void multi_head_pass_cpu(const float* x, int layers, int heads, int64_t seq, int64_t dim,
-                         bool seed_f32_mean, double* gram, double* entropy, double* cos) {
+void multi_head_pass_cpu(const float* x, int layers, int heads, int64_t seq, int64_t dim, bool seed_f32_mean,
+                         double* gram, double* entropy, double* cos) {
   const int64_t n = seq * dim;
   const int64_t rows = std::max<int64_t>(1, kChunkElems / dim);  // positions per chunk
   const int64_t chunks = (seq + rows - 1) / rows;
@@ -49,9 +49,9 @@ void multi_head_pass_cpu(const float* x, int layers, int heads, int64_t seq, int
           e_out[2 * (l * heads + h)] = total;
           e_out[2 * (l * heads + h) + 1] = mlogm;
         }
-        a_out[layers - 1 + l] = head_mean_chunk(base, heads, n, len, seed_f32_mean,
-                                                l > 0 ? prev.data() : nullptr, cur.data(),
-                                                &a_out[l > 0 ? l - 1 : 0]);
+        a_out[layers - 1 + l] =
+            head_mean_chunk(base, heads, n, len, seed_f32_mean, l > 0 ? prev.data() : nullptr, cur.data(),
+                            &a_out[l > 0 ? l - 1 : 0]);
         std::swap(prev, cur);
       }
     }
@@ -68,8 +68,8 @@ void multi_head_pass_cpu(const float* x, int layers, int heads, int64_t seq, int
     for (int i = 0; i < heads; ++i)
       for (int j = i; j < heads; ++j, ++p) g[i * heads + j] = g[j * heads + i] = g_tot[l * pairs + p];
     for (int h = 0; h < heads; ++h)
-      entropy[l * heads + h] = normalized_entropy_from_sums(e_tot[2 * (l * heads + h)],
-                                                            e_tot[2 * (l * heads + h) + 1], seq);
+      entropy[l * heads + h] =
+          normalized_entropy_from_sums(e_tot[2 * (l * heads + h)], e_tot[2 * (l * heads + h) + 1], seq);
   }
   for (int l = 0; l + 1 < layers; ++l)
     cos[l] = cosine_from_gram(a_tot[l], a_tot[layers - 1 + l], a_tot[layers + l]);

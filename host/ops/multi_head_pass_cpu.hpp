@@ -9,7 +9,7 @@ namespace qk {
 
 // x: [layers][heads][seq][dim] f32. gram: [layers][heads][heads]; entropy:
 // [layers][heads]; cos: [layers-1] (unused when layers < 2).
-void multi_head_pass_cpu(const float* x, int layers, int heads, int64_t seq, int64_t dim,
-                         bool seed_f32_mean, double* gram, double* entropy, double* cos);
+void multi_head_pass_cpu(const float* x, int layers, int heads, int64_t seq, int64_t dim, bool seed_f32_mean,
+                         double* gram, double* entropy, double* cos);
 
 }  // namespace qk

@@ -23,8 +23,8 @@ struct TileTask {
 // cosine is below `threshold`. g holds the fp32 unit-vector dots (nr x nc, row-major);
 // pairs within `margin` of the threshold are decided on the seed's fp64 cosine of
 // the raw rows x.
-uint64_t count_tile(const float* g, int64_t r0, int64_t nr, int64_t c0, int64_t nc,
-                    const float* x, int64_t dim, double threshold, double margin) {
+uint64_t count_tile(const float* g, int64_t r0, int64_t nr, int64_t c0, int64_t nc, const float* x,
+                    int64_t dim, double threshold, double margin) {
   const float lo = static_cast<float>(threshold - margin);
   const float hi = static_cast<float>(threshold + margin);
   uint64_t below = 0;
@@ -47,8 +47,8 @@ uint64_t count_tile(const float* g, int64_t r0, int64_t nr, int64_t c0, int64_t 
 
 }  // namespace
 
-void position_cosine_cpu(const float* x, int64_t count, int64_t stride, int64_t seq,
-                         int64_t dim, double threshold, double* sum_cos, uint64_t* below) {
+void position_cosine_cpu(const float* x, int64_t count, int64_t stride, int64_t seq, int64_t dim,
+                         double threshold, double* sum_cos, uint64_t* below) {
   use_single_threaded_blas();
   // Unit rows in fp32 for the tiles; sum_cos from fp64 unit rows via
   // sum_{i<j} u_i.u_j = (|sum_i u_i|^2 - sum_i |u_i|^2) / 2.
@@ -92,13 +92,11 @@ void position_cosine_cpu(const float* x, int64_t count, int64_t stride, int64_t 
       const TileTask& tk = tasks[t];
       const int64_t nr = std::min(kTile, seq - tk.row0), nc = std::min(kTile, seq - tk.col0);
       const float* u = unit.data() + tk.matrix * seq * dim;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nr),
-                  static_cast<int>(nc), static_cast<int>(dim), 1.0f, u + tk.row0 * dim,
-                  static_cast<int>(dim), u + tk.col0 * dim, static_cast<int>(dim), 0.0f, g.data(),
-                  static_cast<int>(nc));
-      mine[static_cast<size_t>(tk.matrix)] += count_tile(g.data(), tk.row0, nr, tk.col0, nc,
-                                                         x + tk.matrix * stride, dim, threshold,
-                                                         margin);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nr), static_cast<int>(nc),
+                  static_cast<int>(dim), 1.0f, u + tk.row0 * dim, static_cast<int>(dim), u + tk.col0 * dim,
+                  static_cast<int>(dim), 0.0f, g.data(), static_cast<int>(nc));
+      mine[static_cast<size_t>(tk.matrix)] +=
+          count_tile(g.data(), tk.row0, nr, tk.col0, nc, x + tk.matrix * stride, dim, threshold, margin);
     }
 #pragma omp critical
     for (int64_t c = 0; c < count; ++c) counts[static_cast<size_t>(c)] += mine[static_cast<size_t>(c)];

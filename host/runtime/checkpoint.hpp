@@ -34,8 +34,8 @@ class Checkpoint {
 
   // The tensor `name` with exactly `shape`, as `dtype` on `device`. Throws InputError
   // naming the shard and the tensor when it is absent, mis-shaped or not a float tensor.
-  at::Tensor load(const std::string& name, const std::vector<int64_t>& shape,
-                  c10::Device device, c10::ScalarType dtype);
+  at::Tensor load(const std::string& name, const std::vector<int64_t>& shape, c10::Device device,
+                  c10::ScalarType dtype);
 
  private:
   HfWeights weights_;

@@ -22,10 +22,9 @@ namespace qk {
 
 namespace {
 
-constexpr Architecture kRunnable[] = {Architecture::Llama, Architecture::Mistral,
-                                      Architecture::Qwen2, Architecture::Qwen3,
-                                      Architecture::Gemma3Text, Architecture::Bert,
-                                      Architecture::Gpt2,       Architecture::GptNeoX};
+constexpr Architecture kRunnable[] = {Architecture::Llama, Architecture::Mistral,    Architecture::Qwen2,
+                                      Architecture::Qwen3, Architecture::Gemma3Text, Architecture::Bert,
+                                      Architecture::Gpt2,  Architecture::GptNeoX};
 
 bool runtime_supports(Architecture a) {
   for (Architecture r : kRunnable)
@@ -37,9 +36,9 @@ bool runtime_supports(Architecture a) {
 // BERT: attention.output.LayerNorm in post_norm + attn_ln_b, output.LayerNorm in
 // pre_ff_norm + out_ln_b, intermediate.dense in up_*, output.dense in down_*.
 struct LayerWeights {
-  at::Tensor in_norm, post_norm;     // input_layernorm, post_attention_layernorm
+  at::Tensor in_norm, post_norm;         // input_layernorm, post_attention_layernorm
   at::Tensor pre_ff_norm, post_ff_norm;  // Gemma 3: around the MLP
-  at::Tensor attn_ln_b, out_ln_b;    // BERT: LayerNorm biases
+  at::Tensor attn_ln_b, out_ln_b;        // BERT: LayerNorm biases
   at::Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
   at::Tensor q_norm, k_norm;
   at::Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;
@@ -95,8 +94,7 @@ int64_t auto_query_block(int64_t q_heads, int64_t len) {
 
 std::string runtime_supported_model_types() {
   std::string s;
-  for (Architecture a : kRunnable)
-    s += (s.empty() ? "" : ", ") + std::string(architecture_name(a));
+  for (Architecture a : kRunnable) s += (s.empty() ? "" : ", ") + std::string(architecture_name(a));
   return s;
 }
 
@@ -110,9 +108,12 @@ c10::Device resolve_device(const std::string& name) {
 c10::ScalarType resolve_dtype(const std::string& name, const ModelConfig& config) {
   if (name.empty()) {
     switch (config.dtype) {
-      case DType::BF16: return at::kBFloat16;
-      case DType::F16: return at::kHalf;
-      default: return at::kFloat;
+      case DType::BF16:
+        return at::kBFloat16;
+      case DType::F16:
+        return at::kHalf;
+      default:
+        return at::kFloat;
     }
   }
   if (name == "f32") return at::kFloat;
@@ -126,8 +127,8 @@ c10::ScalarType resolve_dtype(const std::string& name, const ModelConfig& config
 // the batch around it.
 struct PromptState {
   int64_t len = 0;
-  at::Tensor x;                            // [len, hidden]
-  at::Tensor mask, sliding_mask;           // additive [len, len]; undefined: none
+  at::Tensor x;                                               // [len, hidden]
+  at::Tensor mask, sliding_mask;                              // additive [len, len]; undefined: none
   std::pair<at::Tensor, at::Tensor> rope_global, rope_local;  // {cos, sin} [len, head_dim]
 };
 
@@ -173,7 +174,8 @@ struct TransformerModel::Impl {
     if (gpt2) s.x = s.x + at::embedding(pos_embed, pos);  // learned absolute positions
     if (gemma)  // sqrt(hidden) rounded to float32, then to the compute dtype, as HF
       s.x = s.x * at::scalar_tensor(static_cast<float>(std::sqrt(static_cast<double>(cfg.hidden_size))),
-                                    on.dtype(at::kFloat)).to(dtype);
+                                    on.dtype(at::kFloat))
+                      .to(dtype);
     // Key j is visible to query i when j <= i (and, in sliding layers, i - j < window).
     const at::Tensor pi = pos.unsqueeze(1), pj = pos.unsqueeze(0);
     const double neg_inf = -std::numeric_limits<double>::infinity();
@@ -211,15 +213,14 @@ struct TransformerModel::Impl {
     }
     if (neox) {  // parallel: x + attn + mlp(ln2(x)); else sequential residuals
       const at::Tensor base = cfg.parallel_residual ? x : o + x;
-      const at::Tensor mlp = linear(at::gelu(linear(layer_norm(base, L.post_norm, L.out_ln_b), L.up_w, L.up_b)),
-                                    L.down_w, L.down_b);
+      const at::Tensor mlp = linear(
+          at::gelu(linear(layer_norm(base, L.post_norm, L.out_ln_b), L.up_w, L.up_b)), L.down_w, L.down_b);
       return cfg.parallel_residual ? mlp + o + x : mlp + base;
     }
     if (gemma) {  // sandwich norms: post-attention and pre/post-MLP
       const at::Tensor y = x + norm(o, L.post_norm);
       const at::Tensor h2 = norm(y, L.pre_ff_norm);
-      const at::Tensor act =
-          at::gelu(linear(h2, L.gate_w, L.gate_b), "tanh") * linear(h2, L.up_w, L.up_b);
+      const at::Tensor act = at::gelu(linear(h2, L.gate_w, L.gate_b), "tanh") * linear(h2, L.up_w, L.up_b);
       return y + norm(linear(act, L.down_w, L.down_b), L.post_ff_norm);
     }
     const at::Tensor y = x + o;
@@ -338,15 +339,15 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
   m.bert = c.arch == Architecture::Bert;
   m.gpt2 = c.arch == Architecture::Gpt2;
   m.neox = c.arch == Architecture::GptNeoX;
-  const char* act = m.gemma ? "gelu_pytorch_tanh" : (m.bert || m.neox ? "gelu" : (m.gpt2 ? "gelu_new" : "silu"));
+  const char* act =
+      m.gemma ? "gelu_pytorch_tanh" : (m.bert || m.neox ? "gelu" : (m.gpt2 ? "gelu_new" : "silu"));
   const char* act_field = m.gemma ? "hidden_activation" : (m.gpt2 ? "activation_function" : "hidden_act");
   if (c.hidden_act != act)
-    throw InputError(c.path, std::string("field '") + act_field +
-                                 "': unsupported activation '" + c.hidden_act + "' for " +
-                                 c.model_type + "; supported: " + act);
+    throw InputError(c.path, std::string("field '") + act_field + "': unsupported activation '" +
+                                 c.hidden_act + "' for " + c.model_type + "; supported: " + act);
   if (m.bert && c.position_embedding_type != "absolute")
-    throw InputError(c.path, "field 'position_embedding_type': unsupported '" +
-                                 c.position_embedding_type + "'; supported: absolute");
+    throw InputError(c.path, "field 'position_embedding_type': unsupported '" + c.position_embedding_type +
+                                 "'; supported: absolute");
   m.device = resolve_device(options.device);
   if (options.query_block < 0)
     throw std::invalid_argument("query_block must be 0 (auto) or positive, not " +
@@ -436,9 +437,8 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
     const int64_t len = static_cast<int64_t>(prompts[b].size());
     if (len == 0) throw InputError(where, "has no tokens");
     if (len > c.max_position_embeddings)
-      throw InputError(where, "has " + std::to_string(len) + " tokens, more than " +
-                                  c.path + "'s max_position_embeddings " +
-                                  std::to_string(c.max_position_embeddings));
+      throw InputError(where, "has " + std::to_string(len) + " tokens, more than " + c.path +
+                                  "'s max_position_embeddings " + std::to_string(c.max_position_embeddings));
     for (int64_t id : prompts[b])
       if (id < 0 || id >= c.vocab_size)
         throw InputError(where, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
@@ -459,7 +459,8 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
       const PromptState& s = st[b];
       const int64_t S = s.len;
       const bool fused = m.gpt2 || m.neox;
-      const at::Tensor h = m.bert ? s.x : (fused ? m.layer_norm(s.x, L.in_norm, L.attn_ln_b) : m.norm(s.x, L.in_norm));
+      const at::Tensor h =
+          m.bert ? s.x : (fused ? m.layer_norm(s.x, L.in_norm, L.attn_ln_b) : m.norm(s.x, L.in_norm));
       std::array<at::Tensor, 3> qkv;
       if (fused) qkv = m.fused_qkv(L, h);
       at::Tensor q = fused ? qkv[0] : m.linear(h, L.q_w, L.q_b).view({S, Hq, D});
@@ -521,8 +522,7 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
 }
 
 std::vector<Snapshot> capture_snapshots(TransformerModel& model,
-                                        const std::vector<std::vector<int64_t>>& prompts,
-                                        bool with_q) {
+                                        const std::vector<std::vector<int64_t>>& prompts, bool with_q) {
   const ModelConfig& c = model.config();
   auto make = [&](int64_t heads, size_t len) {
     Tensor4f t;

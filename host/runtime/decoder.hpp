@@ -72,8 +72,7 @@ class TransformerModel {
   // Runs prefill over `prompts` (token ids), layer by layer for the whole batch.
   // Positions count each prompt's own tokens from 0. Throws InputError for an empty
   // prompt, an id outside the vocabulary or a prompt longer than max_position_embeddings.
-  PrefillResult prefill(const std::vector<std::vector<int64_t>>& prompts,
-                        const CaptureFn& capture = nullptr);
+  PrefillResult prefill(const std::vector<std::vector<int64_t>>& prompts, const CaptureFn& capture = nullptr);
 
  private:
   struct Impl;
@@ -86,8 +85,7 @@ std::string runtime_supported_model_types();
 // Each prompt's k and v (and q when with_q) of every layer as a snapshot (f32, host),
 // filled layer by layer from one batched prefill.
 std::vector<Snapshot> capture_snapshots(TransformerModel& model,
-                                        const std::vector<std::vector<int64_t>>& prompts,
-                                        bool with_q);
+                                        const std::vector<std::vector<int64_t>>& prompts, bool with_q);
 
 // One prompt's q, k and v of every layer as a snapshot (f32).
 Snapshot capture_snapshot(TransformerModel& model, const std::vector<int64_t>& ids);

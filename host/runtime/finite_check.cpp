@@ -160,8 +160,8 @@ std::string describe_nonfinite(const NonFiniteValue& v, int q_heads, int kv_head
       for (int64_t x = h * g; x < (h + 1) * g; ++x) served.push_back(x);
     s += " (read by query head(s) " + join(served, ", ") + ")";
   }
-  return s + ", first " + v.tensor + "[" + std::to_string(v.layer) + ", " + std::to_string(v.head) +
-         ", " + std::to_string(v.position) + ", " + std::to_string(v.dim) + "] = " + value_str(v.value) +
+  return s + ", first " + v.tensor + "[" + std::to_string(v.layer) + ", " + std::to_string(v.head) + ", " +
+         std::to_string(v.position) + ", " + std::to_string(v.dim) + "] = " + value_str(v.value) +
          " ([layer, head, position, dim])";
 }
 
@@ -229,14 +229,13 @@ std::string nonfinite_cause(const std::string& model_dir, const std::string& dty
          "rms_norm_eps <= 0) and the scale of the weights";
 }
 
-void throw_nonfinite_forward(const std::string& what, const NonFiniteValue& first,
-                             const Snapshot& snap, const std::string& model_dir,
-                             const std::string& dtype) {
+void throw_nonfinite_forward(const std::string& what, const NonFiniteValue& first, const Snapshot& snap,
+                             const std::string& model_dir, const std::string& dtype) {
   bool bad_input = true;
   const std::string cause = nonfinite_cause(model_dir, dtype, &bad_input);
   const std::string msg = what + "the " + dtype + " forward pass goes non-finite at " +
-                          describe_nonfinite(first, snap.q ? snap.q->heads() : 0, snap.k.heads()) +
-                          "; " + cause;
+                          describe_nonfinite(first, snap.q ? snap.q->heads() : 0, snap.k.heads()) + "; " +
+                          cause;
   if (bad_input) throw InputError(model_dir, msg);
   throw std::runtime_error(model_dir + ": " + msg);
 }

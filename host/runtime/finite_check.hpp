@@ -17,7 +17,7 @@ struct NonFiniteValue {
   std::string tensor;  // "q", "k" or "v"
   int64_t layer = -1, head = -1, position = -1, dim = -1;
   float value = 0;
-  int64_t count = 0;   // non-finite values of that tensor in that layer
+  int64_t count = 0;           // non-finite values of that tensor in that layer
   std::vector<int64_t> heads;  // the heads of that tensor in that layer holding any
 };
 

@@ -29,8 +29,8 @@ at::Tensor llama3(const RopeConfig& r, const at::Tensor& inv_freq) {
   const at::Tensor smooth =
       (rdiv(old_ctx, wavelen) - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
   const at::Tensor smoothed = at::rsub(smooth, 1) * inv_llama / r.factor + smooth * inv_llama;
-  const at::Tensor medium = (wavelen < high_freq_wavelen).logical_not() *
-                            (wavelen > low_freq_wavelen).logical_not();
+  const at::Tensor medium =
+      (wavelen < high_freq_wavelen).logical_not() * (wavelen > low_freq_wavelen).logical_not();
   return at::where(medium, smoothed, inv_llama);
 }
 

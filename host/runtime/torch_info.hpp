@@ -5,11 +5,11 @@
 namespace qk {
 
 struct TorchInfo {
-  bool linked = false;       // built with libtorch
-  std::string version;       // e.g. "2.11.0"
-  bool cuda_built = false;   // libtorch has CUDA kernels
-  int cuda_devices = 0;      // devices libtorch can use now
-  int threads = 0;           // intra-op CPU threads
+  bool linked = false;      // built with libtorch
+  std::string version;      // e.g. "2.11.0"
+  bool cuda_built = false;  // libtorch has CUDA kernels
+  int cuda_devices = 0;     // devices libtorch can use now
+  int threads = 0;          // intra-op CPU threads
 };
 
 TorchInfo torch_info();

@@ -17,7 +17,6 @@
 namespace qk {
 namespace {
 
-
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -41,9 +40,7 @@ void gaussian_row(uint64_t seed, int trial, int64_t row, int64_t dim, float* out
   }
 }
 
-int64_t default_pool(int64_t n, const SimplexOptions& o) {
-  return o.pool > 0 ? std::min(n, o.pool) : n;
-}
+int64_t default_pool(int64_t n, const SimplexOptions& o) { return o.pool > 0 ? std::min(n, o.pool) : n; }
 
 // Volumes of the simplices `idx` over `rows`, on the device chosen by `o.device`.
 std::vector<double> volumes(const float* rows, int64_t n, int64_t dim, const std::vector<int64_t>& idx,

@@ -11,21 +11,21 @@
 namespace qk {
 
 struct SimplexOptions {
-  int64_t samples = 300;     // simplices drawn
-  int64_t pool = 0;          // rows drawn from: the first `pool` rows; 0 = all (cm_compat: min(n, 512))
+  int64_t samples = 300;  // simplices drawn
+  int64_t pool = 0;       // rows drawn from: the first `pool` rows; 0 = all (cm_compat: min(n, 512))
   uint64_t seed = 0;
-  bool cm_compat = false;    // the seed exactly: torch.randperm sampler, fp32 Cayley-Menger
-                             // determinant, volume^2 > 1e-20 cutoff, >= 10 valid, std/(mean+1e-8)
-  int null_trials = 8;       // Gaussian clouds for the baseline (0: none)
+  bool cm_compat = false;      // the seed exactly: torch.randperm sampler, fp32 Cayley-Menger
+                               // determinant, volume^2 > 1e-20 cutoff, >= 10 valid, std/(mean+1e-8)
+  int null_trials = 8;         // Gaussian clouds for the baseline (0: none)
   std::string device = "cpu";  // cpu | cuda | cuda:N | auto: where the volumes are computed
 };
 
 struct SimplexCv {
-  std::optional<double> cv;  // nullopt: fewer than 5 rows, or too few valid volumes
-  int64_t valid = 0;         // volumes kept
+  std::optional<double> cv;                   // nullopt: fewer than 5 rows, or too few valid volumes
+  int64_t valid = 0;                          // volumes kept
   std::optional<double> null_mean, null_std;  // the Gaussian baseline's CV over trials
-  std::optional<double> z;   // (cv - null_mean) / null_std
-  std::string band;          // "degenerate" (cv <= 0.13), "band" (0.13 < cv < 0.30), "volatile" (>= 0.30), "n/a"
+  std::optional<double> z;                    // (cv - null_mean) / null_std
+  std::string band;  // "degenerate" (cv <= 0.13), "band" (0.13 < cv < 0.30), "volatile" (>= 0.30), "n/a"
 };
 
 // rows: [n][dim] f32, row-major.

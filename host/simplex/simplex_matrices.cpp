@@ -74,8 +74,8 @@ void weights(Runner& run, const SimplexJobOptions& o) {
   HfWeights ckpt(o.model);
   const ModelConfig& c = ckpt.config();
   const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
-  const int64_t L = c.num_layers, Hq = c.num_heads, Hkv = c.num_kv_heads, d = c.head_dim,
-                N = c.hidden_size, V = c.vocab_size;
+  const int64_t L = c.num_layers, Hq = c.num_heads, Hkv = c.num_kv_heads, d = c.head_dim, N = c.hidden_size,
+                V = c.vocab_size;
   if (L <= 0 || Hq <= 0 || Hkv <= 0 || d <= 0 || N <= 0 || V <= 0)
     throw InputError(c.path, "layers, heads, kv heads, head_dim, hidden and vocab size must be positive");
   const auto load = [&](const std::string& name, int64_t r, int64_t k) {
@@ -90,14 +90,19 @@ void weights(Runner& run, const SimplexJobOptions& o) {
     const WeightLoader read = [&](const std::string& n, const std::vector<int64_t>& shape) {
       return load(n, shape[0], shape[1]);
     };  // fused q/k/v (GPT-2, GPT-NeoX) split per head as the runtime splits them
-    const std::vector<float> wq = load_qkv_weight(nm, 0, Hq, d, N, read), wk = load_qkv_weight(nm, 1, Hkv, d, N, read),
-                             wv = load_qkv_weight(nm, 2, Hkv, d, N, read), wo = load_o_weight(nm, N, Hq * d, read);
+    const std::vector<float> wq = load_qkv_weight(nm, 0, Hq, d, N, read),
+                             wk = load_qkv_weight(nm, 1, Hkv, d, N, read),
+                             wv = load_qkv_weight(nm, 2, Hkv, d, N, read),
+                             wo = load_o_weight(nm, N, Hq * d, read);
     run.measure("q_proj", l, -1, "weight", wq, Hq * d, N);
     run.measure("k_proj", l, -1, "weight", wk, Hkv * d, N);
     run.measure("v_proj", l, -1, "weight", wv, Hkv * d, N);
-    for (int64_t h = 0; h < Hq; ++h) run.measure("q_proj.head", l, h, "weight", block(wq, N, h * d, d, 0, N), d, N);
-    for (int64_t g = 0; g < Hkv; ++g) run.measure("k_proj.head", l, g, "weight", block(wk, N, g * d, d, 0, N), d, N);
-    for (int64_t g = 0; g < Hkv; ++g) run.measure("v_proj.head", l, g, "weight", block(wv, N, g * d, d, 0, N), d, N);
+    for (int64_t h = 0; h < Hq; ++h)
+      run.measure("q_proj.head", l, h, "weight", block(wq, N, h * d, d, 0, N), d, N);
+    for (int64_t g = 0; g < Hkv; ++g)
+      run.measure("k_proj.head", l, g, "weight", block(wk, N, g * d, d, 0, N), d, N);
+    for (int64_t g = 0; g < Hkv; ++g)
+      run.measure("v_proj.head", l, g, "weight", block(wv, N, g * d, d, 0, N), d, N);
     for (int64_t h = 0; h < Hq; ++h)
       run.measure("o_proj.head", l, h, "weight", block(wo, Hq * d, 0, N, h * d, d), N, d);
     run.progress("layer " + std::to_string(l + 1) + "/" + std::to_string(L) + " weights");
@@ -116,7 +121,8 @@ h5::Id open_from(const std::string& path) {
   h5::Id f = h5::open_for_read(path);
   for (const char* need : {"probe/index", "kv/offset", "kv/count"})
     if (!has_dataset(f.get(), need))
-      throw InputError(path, std::string("no ") + need + ": --from needs a sweep store made with --save-kv qkv");
+      throw InputError(path,
+                       std::string("no ") + need + ": --from needs a sweep store made with --save-kv qkv");
   if (!has_dataset(f.get(), "kv/q") && !has_dataset(f.get(), "kv/k") && !has_dataset(f.get(), "kv/v"))
     throw InputError(path, "no kv/q, kv/k or kv/v: --from needs a sweep store made with --save-kv qkv");
   return f;
@@ -135,15 +141,16 @@ std::vector<uint8_t> ok_probes(hid_t f, const std::string& path, size_t probes) 
       ++left_out;
     }
   if (left_out > 0)
-    std::fprintf(stderr, "simplex: %zu probe(s) of %s with non-finite values (probe/status) left out\n", left_out,
-                 path.c_str());
+    std::fprintf(stderr, "simplex: %zu probe(s) of %s with non-finite values (probe/status) left out\n",
+                 left_out, path.c_str());
   return ok;
 }
 
 // InputError naming the file, dataset, token row, layer, head and dim of the first
 // non-finite value of rows [tokens, H, d] (token row `tok[i]` of the dataset).
-void require_finite_activations(const std::vector<float>& rows, int64_t H, int64_t d, const std::vector<int64_t>& tok,
-                                const std::string& ds, int64_t layer, const std::string& path) {
+void require_finite_activations(const std::vector<float>& rows, int64_t H, int64_t d,
+                                const std::vector<int64_t>& tok, const std::string& ds, int64_t layer,
+                                const std::string& path) {
   const float* x = rows.data();
   const int64_t n = static_cast<int64_t>(rows.size());
   if (all_finite(x, n)) return;
@@ -151,7 +158,8 @@ void require_finite_activations(const std::vector<float>& rows, int64_t H, int64
   while (all_finite(x + i, 1)) ++i;
   throw InputError(path, ds + " row " + std::to_string(tok[static_cast<size_t>(i / (H * d))]) + " [layer " +
                              std::to_string(layer) + ", head " + std::to_string(i / d % H) + ", dim " +
-                             std::to_string(i % d) + "] is not finite (its probe/status says ok, or the store has none)");
+                             std::to_string(i % d) +
+                             "] is not finite (its probe/status says ok, or the store has none)");
 }
 
 void activations(Runner& run, const std::string& path) {
@@ -159,7 +167,8 @@ void activations(Runner& run, const std::string& path) {
   const ArrayF64 index = read_f64(f.get(), "probe/index", path);
   const size_t probes = index.dims.empty() ? 0 : static_cast<size_t>(index.dims[0]);
   const ArrayF64 off = read_f64(f.get(), "kv/offset", path), cnt = read_f64(f.get(), "kv/count", path);
-  if (off.size() < probes || cnt.size() < probes) throw InputError(path, "kv/offset or kv/count shorter than probe/index");
+  if (off.size() < probes || cnt.size() < probes)
+    throw InputError(path, "kv/offset or kv/count shorter than probe/index");
   const std::vector<uint8_t> ok = ok_probes(f.get(), path, probes);
   for (const char* which : {"q", "k", "v"}) {
     const std::string ds = std::string("kv/") + which;
@@ -189,11 +198,14 @@ void activations(Runner& run, const std::string& path) {
                          path, "read " + ds);
       const int64_t n = static_cast<int64_t>(tok.size());
       std::vector<float> rows(static_cast<size_t>(n * H * d));  // the kept token rows [n][H][d]
-      for (int64_t i = 0; i < n; ++i) std::copy_n(layer.begin() + tok[i] * H * d, H * d, rows.begin() + i * H * d);
+      for (int64_t i = 0; i < n; ++i)
+        std::copy_n(layer.begin() + tok[i] * H * d, H * d, rows.begin() + i * H * d);
       require_finite_activations(rows, H, d, tok, ds, l, path);
       for (int64_t h = 0; h < H; ++h)
-        run.measure(std::string("act.") + which, l, h, "activation", block(rows, H * d, 0, n, h * d, d), n, d);
-      run.progress(std::string("layer ") + std::to_string(l + 1) + "/" + std::to_string(L) + " activations " + which);
+        run.measure(std::string("act.") + which, l, h, "activation", block(rows, H * d, 0, n, h * d, d), n,
+                    d);
+      run.progress(std::string("layer ") + std::to_string(l + 1) + "/" + std::to_string(L) + " activations " +
+                   which);
     }
   }
 }
@@ -207,14 +219,16 @@ void write_strings(hid_t root, const std::string& name, const SimplexJobResult& 
 }
 
 template <typename F>
-void write_i64(hid_t root, const std::string& name, const SimplexJobResult& r, F field, const std::string& file) {
+void write_i64(hid_t root, const std::string& name, const SimplexJobResult& r, F field,
+               const std::string& file) {
   std::vector<int64_t> v;
   for (const SimplexRow& row : r.rows) v.push_back(field(row));
   h5::write_array(root, name, {v.size()}, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data(), file);
 }
 
 template <typename F>
-void write_f64(hid_t root, const std::string& name, const SimplexJobResult& r, F field, const std::string& file) {
+void write_f64(hid_t root, const std::string& name, const SimplexJobResult& r, F field,
+               const std::string& file) {
   std::vector<double> v;
   for (const SimplexRow& row : r.rows) {
     const std::optional<double> x = field(row);
@@ -225,31 +239,44 @@ void write_f64(hid_t root, const std::string& name, const SimplexJobResult& r, F
 
 void write_all(const std::string& tmp, const SimplexJobResult& r, const SimplexJobOptions& o,
                const std::string& command_line) {
-  const h5::Id f(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
+  const h5::Id f(
+      h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
   const hid_t root = f.get();
   const SimplexOptions& s = o.simplex;
   h5::write_int_attr(root, "schema_version", 1, tmp);
   h5::write_string_attr(root, "kind", "qkgeom-simplex", tmp);
-  write_run_record(root, command_line, o.model, {r.device, r.gpu_name, applied_threads(), r.started_at, r.finished_at},
-                   tmp);
+  write_run_record(root, command_line, o.model,
+                   {r.device, r.gpu_name, applied_threads(), r.started_at, r.finished_at}, tmp);
   h5::write_string_attr(root, "from", o.from.empty() ? "" : fs::absolute(o.from).string(), tmp);
   h5::write_int_attr(root, "samples", s.samples, tmp);
   h5::write_int_attr(root, "pool", s.pool, tmp);
   h5::write_string_attr(root, "seed", std::to_string(s.seed), tmp);
   h5::write_int_attr(root, "cm_compat", s.cm_compat ? 1 : 0, tmp);
   h5::write_int_attr(root, "null_trials", s.null_trials, tmp);
-  write_strings(root, "name", r, [](const SimplexRow& x) -> const std::string& { return x.name; }, tmp);
-  write_i64(root, "layer", r, [](const SimplexRow& x) { return x.layer; }, tmp);
-  write_i64(root, "head", r, [](const SimplexRow& x) { return x.head; }, tmp);
-  write_strings(root, "kind", r, [](const SimplexRow& x) -> const std::string& { return x.kind; }, tmp);
-  write_i64(root, "rows", r, [](const SimplexRow& x) { return x.rows; }, tmp);
-  write_i64(root, "dim", r, [](const SimplexRow& x) { return x.dim; }, tmp);
-  write_f64(root, "cv", r, [](const SimplexRow& x) { return x.r.cv; }, tmp);
-  write_i64(root, "valid", r, [](const SimplexRow& x) { return x.r.valid; }, tmp);
-  write_f64(root, "null_mean", r, [](const SimplexRow& x) { return x.r.null_mean; }, tmp);
-  write_f64(root, "null_std", r, [](const SimplexRow& x) { return x.r.null_std; }, tmp);
-  write_f64(root, "z", r, [](const SimplexRow& x) { return x.r.z; }, tmp);
-  write_strings(root, "band", r, [](const SimplexRow& x) -> const std::string& { return x.r.band; }, tmp);
+  write_strings(
+      root, "name", r, [](const SimplexRow& x) -> const std::string& { return x.name; }, tmp);
+  write_i64(
+      root, "layer", r, [](const SimplexRow& x) { return x.layer; }, tmp);
+  write_i64(
+      root, "head", r, [](const SimplexRow& x) { return x.head; }, tmp);
+  write_strings(
+      root, "kind", r, [](const SimplexRow& x) -> const std::string& { return x.kind; }, tmp);
+  write_i64(
+      root, "rows", r, [](const SimplexRow& x) { return x.rows; }, tmp);
+  write_i64(
+      root, "dim", r, [](const SimplexRow& x) { return x.dim; }, tmp);
+  write_f64(
+      root, "cv", r, [](const SimplexRow& x) { return x.r.cv; }, tmp);
+  write_i64(
+      root, "valid", r, [](const SimplexRow& x) { return x.r.valid; }, tmp);
+  write_f64(
+      root, "null_mean", r, [](const SimplexRow& x) { return x.r.null_mean; }, tmp);
+  write_f64(
+      root, "null_std", r, [](const SimplexRow& x) { return x.r.null_std; }, tmp);
+  write_f64(
+      root, "z", r, [](const SimplexRow& x) { return x.r.z; }, tmp);
+  write_strings(
+      root, "band", r, [](const SimplexRow& x) -> const std::string& { return x.r.band; }, tmp);
   h5::check_status(H5Fflush(root, H5F_SCOPE_GLOBAL), tmp, "flush");
 }
 
@@ -262,7 +289,8 @@ SimplexJobResult simplex_model(const SimplexJobOptions& o) {
   if (s.samples < 1) throw std::invalid_argument("--samples must be >= 1");
   if (s.pool < 0) throw std::invalid_argument("--pool must be >= 0");
   if (s.null_trials < 0) throw std::invalid_argument("--null-trials must be >= 0");
-  if (s.cm_compat && s.pool != 0) throw std::invalid_argument("--pool does not apply with --cm-compat (pool = min(n, 512))");
+  if (s.cm_compat && s.pool != 0)
+    throw std::invalid_argument("--pool does not apply with --cm-compat (pool = min(n, 512))");
   const Backend b = choose_backend(s.device);
   SimplexJobResult r;
   r.device = s.cm_compat ? "cpu" : b.name;
@@ -288,10 +316,18 @@ void write_simplex_h5(const std::string& path, const SimplexJobResult& r, const 
 nlohmann::json simplex_json(const SimplexJobResult& r) {
   nlohmann::json rows = nlohmann::json::array();
   for (const SimplexRow& x : r.rows)
-    rows.push_back({{"name", x.name}, {"layer", x.layer}, {"head", x.head}, {"kind", x.kind},
-                    {"rows", x.rows}, {"dim", x.dim}, {"cv", opt_json(x.r.cv)}, {"valid", x.r.valid},
-                    {"null_mean", opt_json(x.r.null_mean)}, {"null_std", opt_json(x.r.null_std)},
-                    {"z", opt_json(x.r.z)}, {"band", x.r.band}});
+    rows.push_back({{"name", x.name},
+                    {"layer", x.layer},
+                    {"head", x.head},
+                    {"kind", x.kind},
+                    {"rows", x.rows},
+                    {"dim", x.dim},
+                    {"cv", opt_json(x.r.cv)},
+                    {"valid", x.r.valid},
+                    {"null_mean", opt_json(x.r.null_mean)},
+                    {"null_std", opt_json(x.r.null_std)},
+                    {"z", opt_json(x.r.z)},
+                    {"band", x.r.band}});
   return {{"device", r.device}, {"timing", {{"total_s", r.seconds}}}, {"matrices", rows}};
 }
 

@@ -8,12 +8,12 @@
 
 namespace qk {
 
-void simplex_volumes_cpu(const float* rows, int64_t n, int64_t dim, const int64_t* idx,
-                         int64_t count, double* vol) {
+void simplex_volumes_cpu(const float* rows, int64_t n, int64_t dim, const int64_t* idx, int64_t count,
+                         double* vol) {
   for (int64_t i = 0; i < count * simplex::kVerts; ++i)
     if (idx[i] < 0 || idx[i] >= n)
-      throw InternalError("simplex index " + std::to_string(idx[i]) + " outside [0, " +
-                                  std::to_string(n) + ")");
+      throw InternalError("simplex index " + std::to_string(idx[i]) + " outside [0, " + std::to_string(n) +
+                          ")");
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < count; ++s) {
     const float* p[simplex::kVerts];

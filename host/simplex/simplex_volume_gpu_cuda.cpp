@@ -10,13 +10,13 @@
 
 namespace qk {
 
-void simplex_volumes_gpu(const float* rows, int64_t n, int64_t dim, const int64_t* idx,
-                         int64_t count, double* vol, int device) {
+void simplex_volumes_gpu(const float* rows, int64_t n, int64_t dim, const int64_t* idx, int64_t count,
+                         double* vol, int device) {
   const int64_t ni = count * simplex::kVerts;
   for (int64_t i = 0; i < ni; ++i)
     if (idx[i] < 0 || idx[i] >= n)
-      throw InternalError("simplex index " + std::to_string(idx[i]) + " outside [0, " +
-                                  std::to_string(n) + ")");
+      throw InternalError("simplex index " + std::to_string(idx[i]) + " outside [0, " + std::to_string(n) +
+                          ")");
   if (count <= 0) return;
   GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();

@@ -32,13 +32,20 @@ SpectrumDescriptors describe_spectrum(const double* s, int64_t n) {
 
 double descriptor_value(const SpectrumDescriptors& d, int i) {
   switch (i) {
-    case 0: return d.op;
-    case 1: return d.fro;
-    case 2: return d.trace;
-    case 3: return d.rank_eff;
-    case 4: return d.spec_ent;
-    case 5: return d.anisotropy;
-    default: return d.condition;
+    case 0:
+      return d.op;
+    case 1:
+      return d.fro;
+    case 2:
+      return d.trace;
+    case 3:
+      return d.rank_eff;
+    case 4:
+      return d.spec_ent;
+    case 5:
+      return d.anisotropy;
+    default:
+      return d.condition;
   }
 }
 

@@ -87,7 +87,8 @@ Mat exact_spectrum(const HeadQr& f, int64_t D) {
 // Unit hidden-space eigenvectors U y_i of the chosen eigenvectors (columns top[i] of y,
 // column-major p x p; -1: none), [K][hidden] f32 into out: U applied by the reflectors
 // (ormqr) to y's columns padded with zero rows; a -1 gives the zero vector.
-void hidden_eigenvectors(const HeadQr& f, const Mat& y, const int64_t* top, int64_t K, int64_t N, float* out) {
+void hidden_eigenvectors(const HeadQr& f, const Mat& y, const int64_t* top, int64_t K, int64_t N,
+                         float* out) {
   Mat u(static_cast<size_t>(N * K), 0.0);  // column-major N x K
   for (int64_t i = 0; i < K; ++i)
     if (top[i] >= 0) std::copy_n(y.begin() + top[i] * f.p, f.p, u.begin() + i * N);

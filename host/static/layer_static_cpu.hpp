@@ -1,5 +1,6 @@
 #pragma once
-// One layer's static operator geometry on the CPU (LAPACK and BLAS from OpenBLAS, fp64; docs/static-geometry.md).
+// One layer's static operator geometry on the CPU (LAPACK and BLAS from OpenBLAS, fp64;
+// docs/static-geometry.md).
 #include "static_types.hpp"
 
 namespace qk {

@@ -24,8 +24,8 @@ std::vector<double> stacked_head(const std::vector<const float*>& w, int64_t hea
 // The full symmetric n x n Gram s s^T of the row-major s [n][k] (dsyrk, then mirrored).
 std::vector<double> gram_of(const std::vector<double>& s, int64_t n, int64_t k) {
   std::vector<double> g(static_cast<size_t>(n * n));
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(k), 1.0, s.data(),
-              static_cast<int>(k), 0.0, g.data(), static_cast<int>(n));
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(k), 1.0,
+              s.data(), static_cast<int>(k), 0.0, g.data(), static_cast<int>(n));
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = i + 1; j < n; ++j) g[j * n + i] = g[i * n + j];
   return g;
@@ -38,8 +38,7 @@ std::vector<double> operator_gram_cpu(const std::vector<const float*>& wq,
   const int64_t L = d.layers, H = d.q_heads, D = d.head_dim, LD = L * D;
   if (static_cast<int64_t>(wq.size()) != L || static_cast<int64_t>(wk.size()) != L)
     throw InternalError("operator_gram_cpu: need one wq and one wk per layer");
-  if (H <= 0 || d.kv_heads <= 0 || H % d.kv_heads != 0)
-    throw InternalError("operator_gram_cpu: bad dims");
+  if (H <= 0 || d.kv_heads <= 0 || H % d.kv_heads != 0) throw InternalError("operator_gram_cpu: bad dims");
   std::vector<double> gram(static_cast<size_t>(L * L * H));
   std::vector<double> gk;  // the current KV group's stacked Gram [L d][L d]
   int64_t group = -1;

@@ -1,5 +1,6 @@
 #pragma once
-// The operator Gram over layer pairs on the CPU (LAPACK and BLAS from OpenBLAS, fp64; docs/static-geometry.md).
+// The operator Gram over layer pairs on the CPU (LAPACK and BLAS from OpenBLAS, fp64;
+// docs/static-geometry.md).
 #include <vector>
 
 #include "static_types.hpp"

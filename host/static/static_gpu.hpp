@@ -8,6 +8,7 @@
 namespace qk {
 
 LayerStatic layer_static_gpu(const float* wq, const float* wk, const StaticDims& d, int device);
-std::vector<double> operator_gram_gpu(const std::vector<const float*>& wq, const std::vector<const float*>& wk, const StaticDims& d, int device);
+std::vector<double> operator_gram_gpu(const std::vector<const float*>& wq,
+                                      const std::vector<const float*>& wk, const StaticDims& d, int device);
 
 }  // namespace qk

@@ -35,8 +35,7 @@ void check_dims(const StaticDims& s, const char* who, bool check_topk) {
     throw std::invalid_argument(w + ": q_heads, kv_heads, head_dim and hidden must be > 0");
   if (s.q_heads % s.kv_heads != 0)
     throw std::invalid_argument(w + ": q_heads (" + std::to_string(s.q_heads) +
-                                ") is not a multiple of kv_heads (" +
-                                std::to_string(s.kv_heads) + ")");
+                                ") is not a multiple of kv_heads (" + std::to_string(s.kv_heads) + ")");
   if (check_topk && (s.topk < 0 || s.topk > 2 * s.head_dim))
     throw std::invalid_argument(w + ": topk " + std::to_string(s.topk) + " outside [0, " +
                                 std::to_string(2 * s.head_dim) + "]");
@@ -46,18 +45,17 @@ void check_dims(const StaticDims& s, const char* who, bool check_topk) {
 }
 
 // C_c = alpha op(A_c) op(B_c) + beta C_c for c < batch (column-major, fp64).
-void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
-          int64_t k, double alpha, const double* a, int64_t lda, int64_t stride_a,
-          const double* b, int64_t ldb, int64_t stride_b, double beta, double* c, int64_t ldc,
-          int64_t stride_c, int64_t batch) {
+void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
+          double alpha, const double* a, int64_t lda, int64_t stride_a, const double* b, int64_t ldb,
+          int64_t stride_b, double beta, double* c, int64_t ldc, int64_t stride_c, int64_t batch) {
   if (m > kInt32Max || n > kInt32Max || k > kInt32Max || lda > kInt32Max || ldb > kInt32Max ||
       ldc > kInt32Max || batch > kInt32Max)
     throw std::invalid_argument("static GPU path: GEMM size beyond cuBLAS's int range");
   if (m == 0 || n == 0 || batch == 0) return;
-  CUBLAS_CHECK(cublasDgemmStridedBatched(
-      h, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &alpha, a,
-      static_cast<int>(lda), stride_a, b, static_cast<int>(ldb), stride_b, &beta, c,
-      static_cast<int>(ldc), stride_c, static_cast<int>(batch)));
+  CUBLAS_CHECK(cublasDgemmStridedBatched(h, ta, tb, static_cast<int>(m), static_cast<int>(n),
+                                         static_cast<int>(k), &alpha, a, static_cast<int>(lda), stride_a, b,
+                                         static_cast<int>(ldb), stride_b, &beta, c, static_cast<int>(ldc),
+                                         stride_c, static_cast<int>(batch)));
 }
 
 template <typename T>
@@ -106,7 +104,8 @@ void upload_heads(LayerGpu& s, const float* wq, const float* wk, int64_t hkv) {
   for (int64_t h = 0; h < s.hq; ++h) {  // head h's Q^T, then its group's K^T
     double* dst = s.bt.data() + h * 2 * qs;
     CUDA_CHECK(cudaMemcpyAsync(dst, xq.data() + h * qs, bytes, cudaMemcpyDeviceToDevice, s.stream));
-    CUDA_CHECK(cudaMemcpyAsync(dst + qs, xk.data() + (h / grp) * qs, bytes, cudaMemcpyDeviceToDevice, s.stream));
+    CUDA_CHECK(
+        cudaMemcpyAsync(dst + qs, xk.data() + (h / grp) * qs, bytes, cudaMemcpyDeviceToDevice, s.stream));
   }
 }
 
@@ -124,8 +123,10 @@ void grams_and_shortcut(LayerGpu& s, LayerStatic& out) {
                            s.stream);
   launch_block_product_sum(mm.data() + dh, n2, nn, mm.data() + dh, n2, nn, 1, hq, 1, dh, fro_sc.data(), 1,
                            s.stream);
-  DeviceBuffer<double> ptp(static_cast<size_t>(hq * dd), s.stream), es(static_cast<size_t>(hq * dh), s.stream);
-  gemm(s.cb, T, N, dh, dh, dh, 1.0, mm.data() + dh, n2, nn, mm.data() + dh, n2, nn, 0.0, ptp.data(), dh, dd, hq);
+  DeviceBuffer<double> ptp(static_cast<size_t>(hq * dd), s.stream),
+      es(static_cast<size_t>(hq * dh), s.stream);
+  gemm(s.cb, T, N, dh, dh, dh, 1.0, mm.data() + dh, n2, nn, mm.data() + dh, n2, nn, 0.0, ptp.data(), dh, dd,
+       hq);
   s.solver.syev(false, dh, ptp.data(), es.data(), hq, "(K Q^T)^T (K Q^T)");
   out.shortcut_sv = sqrt_descending(download(es, static_cast<size_t>(hq * dh)), dh, hq);
   out.fro_sq = download(fro, static_cast<size_t>(hq));
@@ -142,20 +143,22 @@ void factor_heads(LayerGpu& s) {
 // m = min(hidden, d) <= p), zeros past m.
 std::vector<double> exact_spectrum(LayerGpu& s) {
   const int64_t p = s.p, dh = s.dh, m = std::min(s.hid, dh), pr = p * s.n2;
-  DeviceBuffer<double> xt(static_cast<size_t>(s.hq * p * m), s.stream), sv(static_cast<size_t>(s.hq * m), s.stream);
+  DeviceBuffer<double> xt(static_cast<size_t>(s.hq * p * m), s.stream),
+      sv(static_cast<size_t>(s.hq * m), s.stream);
   gemm(s.cb, CUBLAS_OP_N, CUBLAS_OP_T, p, m, dh, 1.0, s.r.data() + p * dh, p, pr, s.r.data(), p, pr, 0.0,
        xt.data(), p, p * m, s.hq);
   s.solver.singular_values(p, m, xt.data(), p * m, sv.data(), s.hq);
   const std::vector<double> h = download(sv, static_cast<size_t>(s.hq * m));
   std::vector<double> out(static_cast<size_t>(s.hq * dh), 0.0);
-  for (int64_t c = 0; c < s.hq; ++c) std::copy(h.begin() + c * m, h.begin() + (c + 1) * m, out.begin() + c * dh);
+  for (int64_t c = 0; c < s.hq; ++c)
+    std::copy(h.begin() + c * m, h.begin() + (c + 1) * m, out.begin() + c * dh);
   return out;
 }
 
 // Unit hidden-space eigenvectors [Hq][topk][hidden] of C's columns top (-1: none, a zero
 // vector): y padded with zero rows, Q applied by ormqr, renormalised in fp64.
-std::vector<float> hidden_eigenvectors(LayerGpu& s, const DeviceBuffer<double>& y, const std::vector<int64_t>& top,
-                                       int64_t topk) {
+std::vector<float> hidden_eigenvectors(LayerGpu& s, const DeviceBuffer<double>& y,
+                                       const std::vector<int64_t>& top, int64_t topk) {
   const std::vector<int> idx(top.begin(), top.end());
   DeviceBuffer<int> didx(idx.size(), s.stream);
   didx.upload(idx.data(), idx.size());
@@ -170,7 +173,8 @@ std::vector<float> hidden_eigenvectors(LayerGpu& s, const DeviceBuffer<double>& 
     double ss = 0.0;
     for (int64_t i = 0; i < s.hid; ++i) ss += src[i] * src[i];
     const double scale = ss > 0.0 ? 1.0 / std::sqrt(ss) : 0.0;
-    for (int64_t i = 0; i < s.hid; ++i) out[static_cast<size_t>(v * s.hid + i)] = static_cast<float>(src[i] * scale);
+    for (int64_t i = 0; i < s.hid; ++i)
+      out[static_cast<size_t>(v * s.hid + i)] = static_cast<float>(src[i] * scale);
   }
   return out;
 }
@@ -181,7 +185,8 @@ void symmetric_part(LayerGpu& s, int64_t topk, LayerStatic& out) {
   const int64_t p = s.p, pp = p * p, pr = p * s.n2;
   const double* r1 = s.r.data();
   const double* r2 = s.r.data() + p * s.dh;
-  DeviceBuffer<double> c(static_cast<size_t>(s.hq * pp), s.stream), lam(static_cast<size_t>(s.hq * p), s.stream);
+  DeviceBuffer<double> c(static_cast<size_t>(s.hq * pp), s.stream),
+      lam(static_cast<size_t>(s.hq * p), s.stream);
   gemm(s.cb, CUBLAS_OP_N, CUBLAS_OP_T, p, p, s.dh, 0.5, r1, p, pr, r2, p, pr, 0.0, c.data(), p, pp, s.hq);
   gemm(s.cb, CUBLAS_OP_N, CUBLAS_OP_T, p, p, s.dh, 0.5, r2, p, pr, r1, p, pr, 1.0, c.data(), p, pp, s.hq);
   s.solver.syev(topk > 0, p, c.data(), lam.data(), s.hq, "(R1 R2^T + R2 R1^T) / 2");  // c holds Y
@@ -205,7 +210,14 @@ LayerStatic layer_static_gpu(const float* wq, const float* wk, const StaticDims&
   const cudaStream_t stream = ctx.stream();
   CublasSettings guard(ctx.cublas(), stream);
   DenseSolver solver(ctx.cusolver(), stream);
-  LayerGpu s{ctx.cublas(), solver, stream, hq, dh, hid, n2, p,
+  LayerGpu s{ctx.cublas(),
+             solver,
+             stream,
+             hq,
+             dh,
+             hid,
+             n2,
+             p,
              DeviceBuffer<double>(static_cast<size_t>(hq * hid * n2), stream),
              DeviceBuffer<double>(static_cast<size_t>(hq * p), stream),
              DeviceBuffer<double>(static_cast<size_t>(hq * p * n2), stream)};
@@ -219,17 +231,16 @@ LayerStatic layer_static_gpu(const float* wq, const float* wk, const StaticDims&
 }
 
 std::vector<double> operator_gram_gpu(const std::vector<const float*>& wq,
-                                      const std::vector<const float*>& wk,
-                                      const StaticDims& dims, int device) {
+                                      const std::vector<const float*>& wk, const StaticDims& dims,
+                                      int device) {
   check_dims(dims, "operator_gram_gpu", false);  // topk is not used here
   const int64_t nl = dims.layers;
   if (nl < 0 || static_cast<int64_t>(wq.size()) != nl || static_cast<int64_t>(wk.size()) != nl)
-    throw std::invalid_argument("operator_gram_gpu: wq and wk must hold layers (" +
-                                std::to_string(nl) + ") pointers each");
+    throw std::invalid_argument("operator_gram_gpu: wq and wk must hold layers (" + std::to_string(nl) +
+                                ") pointers each");
   for (int64_t l = 0; l < nl; ++l)
     if (wq[static_cast<size_t>(l)] == nullptr || wk[static_cast<size_t>(l)] == nullptr)
-      throw std::invalid_argument("operator_gram_gpu: null weights for layer " +
-                                  std::to_string(l));
+      throw std::invalid_argument("operator_gram_gpu: null weights for layer " + std::to_string(l));
   const int64_t hq = dims.q_heads, hkv = dims.kv_heads, grp = dims.group();
   const int64_t dh = dims.head_dim, hid = dims.hidden, qs = dh * hid, ld = nl * dh;
   if (nl == 0) return {};
@@ -253,11 +264,11 @@ std::vector<double> operator_gram_gpu(const std::vector<const float*>& wq,
 
   auto stacked_gram = [&](const std::vector<const float*>& w, int64_t head, double* out) {
     for (int64_t l = 0; l < nl; ++l)
-      CUDA_CHECK(cudaMemcpyAsync(stage.data() + l * qs, w[static_cast<size_t>(l)] + head * qs,
-                                 head_bytes, cudaMemcpyHostToDevice, stream));
+      CUDA_CHECK(cudaMemcpyAsync(stage.data() + l * qs, w[static_cast<size_t>(l)] + head * qs, head_bytes,
+                                 cudaMemcpyHostToDevice, stream));
     launch_widen_f32_f64(stage.data(), static_cast<int64_t>(stack), x.data(), stream);
-    gemm(cb, CUBLAS_OP_T, CUBLAS_OP_N, ld, ld, hid, 1.0, x.data(), hid, 0, x.data(), hid, 0,
-         0.0, out, ld, 0, 1);
+    gemm(cb, CUBLAS_OP_T, CUBLAS_OP_N, ld, ld, hid, 1.0, x.data(), hid, 0, x.data(), hid, 0, 0.0, out, ld, 0,
+         1);
   };
 
   for (int64_t g = 0; g < hkv; ++g) {
@@ -266,8 +277,7 @@ std::vector<double> operator_gram_gpu(const std::vector<const float*>& wq,
       const int64_t h = g * grp + r;
       stacked_gram(wq, h, a.data());
       // gram[l][l'][h] = sum of the (l, l') d x d block of A .* B.
-      launch_block_product_sum(a.data(), ld, 0, b.data(), ld, 0, 1, 1, nl, dh, gram.data() + h,
-                               hq, stream);
+      launch_block_product_sum(a.data(), ld, 0, b.data(), ld, 0, 1, 1, nl, dh, gram.data() + h, hq, stream);
     }
   }
   std::vector<double> out(static_cast<size_t>(nl * nl * hq));

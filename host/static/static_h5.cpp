@@ -2,7 +2,6 @@
 
 #include <hdf5.h>
 
-
 #include "descriptors.hpp"
 #include "h5_util.hpp"
 #include "run_record.hpp"
@@ -12,7 +11,6 @@
 namespace qk {
 
 namespace {
-
 
 void write_f64(hid_t parent, const std::string& name, const std::vector<hsize_t>& shape,
                const std::vector<double>& v, const std::string& file) {
@@ -34,8 +32,8 @@ std::vector<T> gather(const StaticResult& r, F field) {
 void write_spectrum_group(hid_t file_id, const std::string& group, const std::vector<double>& sv,
                           const std::array<std::vector<double>, 7>& desc, const StaticDims& d,
                           const std::string& file) {
-  const h5::Id g(h5::check(H5Gcreate2(file_id, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                           file, "create group " + group));
+  const h5::Id g(h5::check(H5Gcreate2(file_id, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), file,
+                           "create group " + group));
   const hsize_t L = d.layers, H = d.q_heads, D = d.head_dim;
   write_f64(g.get(), "singular_values", {L, H, D}, sv, file);
   for (size_t i = 0; i < kDescriptorNames.size(); ++i)
@@ -46,13 +44,13 @@ void write_all(const std::string& tmp, const StaticResult& r, const std::string&
                const std::string& command_line) {
   const StaticDims& d = r.dims;
   const hsize_t L = d.layers, H = d.q_heads, D = d.head_dim, N = d.hidden, K = d.topk;
-  const h5::Id f(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp,
-                           "create file"));
+  const h5::Id f(
+      h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
   const hid_t root = f.get();
   h5::write_int_attr(root, "schema_version", 1, tmp);
   h5::write_string_attr(root, "kind", "qkgeom-static", tmp);
-  write_run_record(root, command_line, model_dir, {r.device, r.gpu_name, applied_threads(), r.started_at, r.finished_at},
-                   tmp);
+  write_run_record(root, command_line, model_dir,
+                   {r.device, r.gpu_name, applied_threads(), r.started_at, r.finished_at}, tmp);
   h5::write_int_attr(root, "num_layers", d.layers, tmp);
   h5::write_int_attr(root, "num_heads", d.q_heads, tmp);
   h5::write_int_attr(root, "num_kv_heads", d.kv_heads, tmp);
@@ -60,23 +58,34 @@ void write_all(const std::string& tmp, const StaticResult& r, const std::string&
   h5::write_int_attr(root, "hidden_size", d.hidden, tmp);
   h5::write_int_attr(root, "topk", d.topk, tmp);
 
-  const std::vector<double> exact = gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.exact_sv; });
-  const std::vector<double> shortcut = gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.shortcut_sv; });
+  const std::vector<double> exact = gather<double>(
+      r, [](const LayerStatic& l) -> const auto& { return l.exact_sv; });
+  const std::vector<double> shortcut = gather<double>(
+      r, [](const LayerStatic& l) -> const auto& { return l.shortcut_sv; });
   write_spectrum_group(root, "exact", exact, describe_exact_spectra(exact, d.head_dim, d.hidden), d, tmp);
   write_spectrum_group(root, "shortcut", shortcut, describe_spectra(shortcut, d.head_dim), d, tmp);
   {
     const h5::Id g(h5::check(H5Gcreate2(root, "symmetric", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
                              "create group symmetric"));
     write_f64(g.get(), "eigenvalues", {L, H, 2 * D},
-              gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.sym_eig; }), tmp);
-    const std::vector<float> vec = gather<float>(r, [](const LayerStatic& l) -> const auto& { return l.sym_vec; });
-    h5::write_array(g.get(), "eigenvectors", {L, H, K, N}, H5T_NATIVE_FLOAT, H5T_NATIVE_FLOAT, vec.data(), tmp);
+              gather<double>(
+                  r, [](const LayerStatic& l) -> const auto& { return l.sym_eig; }),
+              tmp);
+    const std::vector<float> vec = gather<float>(
+        r, [](const LayerStatic& l) -> const auto& { return l.sym_vec; });
+    h5::write_array(g.get(), "eigenvectors", {L, H, K, N}, H5T_NATIVE_FLOAT, H5T_NATIVE_FLOAT, vec.data(),
+                    tmp);
   }
   const h5::Id g(h5::check(H5Gcreate2(root, "operator", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
                            "create group operator"));
-  write_f64(g.get(), "fro_sq", {L, H}, gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.fro_sq; }), tmp);
+  write_f64(g.get(), "fro_sq", {L, H},
+            gather<double>(
+                r, [](const LayerStatic& l) -> const auto& { return l.fro_sq; }),
+            tmp);
   write_f64(g.get(), "fro_sq_shortcut", {L, H},
-            gather<double>(r, [](const LayerStatic& l) -> const auto& { return l.fro_sq_shortcut; }), tmp);
+            gather<double>(
+                r, [](const LayerStatic& l) -> const auto& { return l.fro_sq_shortcut; }),
+            tmp);
   write_f64(g.get(), "gram", {L, L, H}, r.gram, tmp);
   h5::check_status(H5Fflush(root, H5F_SCOPE_GLOBAL), tmp, "flush");
 }
@@ -85,7 +94,8 @@ void write_all(const std::string& tmp, const StaticResult& r, const std::string&
 
 void write_static_h5(const std::string& path, const StaticResult& r, const std::string& model_dir,
                      const std::string& command_line) {
-  h5::write_file_atomically(path, [&](const std::string& tmp) { write_all(tmp, r, model_dir, command_line); });
+  h5::write_file_atomically(path,
+                            [&](const std::string& tmp) { write_all(tmp, r, model_dir, command_line); });
 }
 
 }  // namespace qk

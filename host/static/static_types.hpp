@@ -17,11 +17,12 @@ struct StaticDims {
 
 // One layer's per-head results.
 struct LayerStatic {
-  std::vector<double> exact_sv;     // [Hq][d]     singular values of Q^T K, descending
-  std::vector<double> shortcut_sv;  // [Hq][d]     singular values of K Q^T (the seed's d x d shortcut), descending
-  std::vector<double> sym_eig;      // [Hq][2d]    eigenvalues of (g + g^T)/2, by |value| descending, signs kept
-  std::vector<float> sym_vec;       // [Hq][topk][hidden] unit eigenvectors of those first topk eigenvalues
-  std::vector<double> fro_sq;       // [Hq]        ||Q^T K||_F^2
+  std::vector<double> exact_sv;  // [Hq][d]     singular values of Q^T K, descending
+  std::vector<double>
+      shortcut_sv;  // [Hq][d]     singular values of K Q^T (the seed's d x d shortcut), descending
+  std::vector<double> sym_eig;  // [Hq][2d]    eigenvalues of (g + g^T)/2, by |value| descending, signs kept
+  std::vector<float> sym_vec;   // [Hq][topk][hidden] unit eigenvectors of those first topk eigenvalues
+  std::vector<double> fro_sq;   // [Hq]        ||Q^T K||_F^2
   std::vector<double> fro_sq_shortcut;  // [Hq]    ||K Q^T||_F^2
 };
 

@@ -58,8 +58,9 @@ StaticResult compute_static_weights(const StaticOptions& o) {
   d.topk = o.topk;
   if (d.layers <= 0 || d.q_heads <= 0 || d.kv_heads <= 0 || d.head_dim <= 0 || d.hidden <= 0 ||
       d.q_heads % d.kv_heads != 0)
-    throw InputError(c.path, "layers, heads, kv heads, head_dim and hidden size must be positive, "
-                             "with num_attention_heads a multiple of num_key_value_heads");
+    throw InputError(c.path,
+                     "layers, heads, kv heads, head_dim and hidden size must be positive, "
+                     "with num_attention_heads a multiple of num_key_value_heads");
   if (o.topk < 1 || o.topk > 2 * d.head_dim)
     throw std::invalid_argument("--topk must be in [1, 2 * head_dim = " + std::to_string(2 * d.head_dim) +
                                 "], not " + std::to_string(o.topk));
@@ -86,10 +87,10 @@ StaticResult compute_static_weights(const StaticOptions& o) {
     r.spectra_seconds += seconds_since(t);
     if (o.progress) {
       const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(stderr, "weights: layer %lld/%lld done, %s elapsed, ETA %s\n",
-                   static_cast<long long>(l + 1), static_cast<long long>(d.layers),
-                   format_duration(t).c_str(),
-                   format_duration(t / static_cast<double>(l + 1) * static_cast<double>(d.layers - l - 1)).c_str());
+      std::fprintf(
+          stderr, "weights: layer %lld/%lld done, %s elapsed, ETA %s\n", static_cast<long long>(l + 1),
+          static_cast<long long>(d.layers), format_duration(t).c_str(),
+          format_duration(t / static_cast<double>(l + 1) * static_cast<double>(d.layers - l - 1)).c_str());
     }
   }
   std::vector<const float*> pq, pk;

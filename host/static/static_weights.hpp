@@ -10,10 +10,10 @@
 namespace qk {
 
 struct StaticOptions {
-  std::string model;          // HF model directory
+  std::string model;            // HF model directory
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int64_t topk = 16;
-  bool progress = true;       // per-layer progress on stderr
+  bool progress = true;  // per-layer progress on stderr
 };
 
 // Everything STATIC.h5 holds, plus where and how it was computed.
@@ -32,7 +32,8 @@ struct StaticResult {
 
 // Reads the q/k projection weights layer by layer (f32 host copies of all of them are
 // kept for the Gram: O(params of q and k) memory), computes on the chosen device, times.
-// InputError names the file and tensor when one is missing or mis-shaped. Throws std::invalid_argument for a bad
+// InputError names the file and tensor when one is missing or mis-shaped. Throws std::invalid_argument for a
+// bad
 // --topk or --device, std::runtime_error for an unusable GPU.
 StaticResult compute_static_weights(const StaticOptions& options);
 

@@ -15,8 +15,8 @@ namespace qk {
 // not exist), sorted ascending, then by magnitude, descending, stably (equal magnitudes:
 // the negative first). Writes the values to eig [heads][n] and, to top [heads][k], the
 // index of each of the first k in lam's row (-1 for a padding zero).
-inline void order_by_magnitude(const double* lam, int64_t heads, int64_t p, int64_t n, int64_t k,
-                               double* eig, int64_t* top) {
+inline void order_by_magnitude(const double* lam, int64_t heads, int64_t p, int64_t n, int64_t k, double* eig,
+                               int64_t* top) {
   std::vector<double> v(static_cast<size_t>(n));
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t h = 0; h < heads; ++h) {

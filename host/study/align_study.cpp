@@ -63,11 +63,12 @@ AlignResult align_study(const std::string& path, int anchor) {
   const ArrayF64 eig = read_f64(f.get(), "symmetric/eigenvalues", path);
   std::vector<hsize_t> vdims;
   const std::vector<float> vec = read_f32(f.get(), "symmetric/eigenvectors", path, &vdims);
-  if (gram.dims.size() != 3 || eig.dims.size() != 3 || vdims.size() != 4 ||
-      gram.dims[0] != gram.dims[1] || eig.dims[0] != gram.dims[0] || eig.dims[1] != gram.dims[2] ||
-      vdims[0] != gram.dims[0] || vdims[1] != gram.dims[2])
-    throw InputError(path, "operator/gram, symmetric/eigenvalues and symmetric/eigenvectors "
-                           "disagree in shape (expected [L,L,H], [L,H,2d], [L,H,topk,hidden])");
+  if (gram.dims.size() != 3 || eig.dims.size() != 3 || vdims.size() != 4 || gram.dims[0] != gram.dims[1] ||
+      eig.dims[0] != gram.dims[0] || eig.dims[1] != gram.dims[2] || vdims[0] != gram.dims[0] ||
+      vdims[1] != gram.dims[2])
+    throw InputError(path,
+                     "operator/gram, symmetric/eigenvalues and symmetric/eigenvectors "
+                     "disagree in shape (expected [L,L,H], [L,H,2d], [L,H,topk,hidden])");
   AlignResult r;
   const int L = static_cast<int>(gram.dims[0]), H = static_cast<int>(gram.dims[2]);
   const int n2 = static_cast<int>(eig.dims[2]);
@@ -77,14 +78,16 @@ AlignResult align_study(const std::string& path, int anchor) {
   r.head_dim = n2 / 2;
   r.topk = static_cast<int>(topk);
   if (anchor >= L)
-    throw std::invalid_argument("--anchor: " + std::to_string(anchor) + " is not a layer of " + path + " (layers 0.." +
-                                std::to_string(L - 1) + ")");
+    throw std::invalid_argument("--anchor: " + std::to_string(anchor) + " is not a layer of " + path +
+                                " (layers 0.." + std::to_string(L - 1) + ")");
   r.anchor = anchor < 0 ? L - 1 : anchor;
   const int A = r.anchor;
   auto G = [&](int l, int lp, int h) { return gram.data[(static_cast<size_t>(l) * L + lp) * H + h]; };
   auto diag_sq = [&](int l, int h) { return G(l, l, h); };
   auto diag = [&](int l, int h) { return std::sqrt(std::max(diag_sq(l, h), 1e-20)); };
-  auto head_cos = [&](int l, int lp, int h) { return G(l, lp, h) / std::max(diag(l, h) * diag(lp, h), 1e-20); };
+  auto head_cos = [&](int l, int lp, int h) {
+    return G(l, lp, h) / std::max(diag(l, h) * diag(lp, h), 1e-20);
+  };
 
   // (a) operator cosines, head-averaged.
   r.cos_matrix.resize(static_cast<size_t>(L) * L);
@@ -128,8 +131,8 @@ AlignResult align_study(const std::string& path, int anchor) {
     r.sign_k.push_back(k);
     r.sign_agree.push_back(mean(agree));
     for (const auto& [lo, hi] : thirds)
-      r.sign_agree_thirds.push_back(
-          mean(std::vector<double>(agree.begin() + static_cast<long>(lo) * H, agree.begin() + static_cast<long>(hi) * H)));
+      r.sign_agree_thirds.push_back(mean(std::vector<double>(agree.begin() + static_cast<long>(lo) * H,
+                                                             agree.begin() + static_cast<long>(hi) * H)));
   }
   for (int l = 0; l < L; ++l) {
     int pos = 0;
@@ -207,7 +210,8 @@ nlohmann::json align_json(const AlignResult& r) {
   j["sign_agree"] = r.sign_agree;
   std::vector<std::vector<double>> thirds;
   for (size_t i = 0; i < r.sign_k.size(); ++i)
-    thirds.push_back({r.sign_agree_thirds[3 * i], r.sign_agree_thirds[3 * i + 1], r.sign_agree_thirds[3 * i + 2]});
+    thirds.push_back(
+        {r.sign_agree_thirds[3 * i], r.sign_agree_thirds[3 * i + 1], r.sign_agree_thirds[3 * i + 2]});
   j["sign_agree_thirds"] = thirds;  // [k][early, mid, late]; NaN (null) for an empty third
   j["frac_positive"] = r.frac_positive;
   j["pa_mean_cos"] = r.pa_mean_cos;
@@ -224,7 +228,8 @@ std::string align_table(const AlignResult& r) {
   char b[256];
   const int L = r.layers, A = r.anchor;
   auto C = [&](int l, int lp) { return r.cos_matrix[static_cast<size_t>(l) * L + lp]; };
-  std::snprintf(b, sizeof b, "(a) operator cosine between layers, mean over %d heads (anchor L=%d)\n", r.heads, A);
+  std::snprintf(b, sizeof b, "(a) operator cosine between layers, mean over %d heads (anchor L=%d)\n",
+                r.heads, A);
   o << b;
   if (!r.adjacent_cos.empty()) {
     std::snprintf(b, sizeof b, "    adjacent layers: mean %.4f  min %.4f  max %.4f\n", r.mean_adjacent_cos,
@@ -232,12 +237,14 @@ std::string align_table(const AlignResult& r) {
                   *std::max_element(r.adjacent_cos.begin(), r.adjacent_cos.end()));
     o << b;
   }
-  std::snprintf(b, sizeof b, "    long range: cos(L=0, last) %+.3f  cos(L=%d, last) %+.3f\n", C(0, L - 1), L / 2,
-                C(L / 2, L - 1));
+  std::snprintf(b, sizeof b, "    long range: cos(L=0, last) %+.3f  cos(L=%d, last) %+.3f\n", C(0, L - 1),
+                L / 2, C(L / 2, L - 1));
   o << b;
-  o << "      L      cos    T_opt  resid_frac | (b) mean_cos mean_resid | (d) meanCosPA minCosPA top1 | frac+\n";
+  o << "      L      cos    T_opt  resid_frac | (b) mean_cos mean_resid | (d) meanCosPA minCosPA top1 | "
+       "frac+\n";
   for (int l = 0; l < L; ++l) {
-    std::snprintf(b, sizeof b, "    %3d  %+.4f  %+7.3f  %10.4f |   %+9.4f %10.4f |   %10.4f %8.4f %.4f | %.3f\n", l,
+    std::snprintf(b, sizeof b,
+                  "    %3d  %+.4f  %+7.3f  %10.4f |   %+9.4f %10.4f |   %10.4f %8.4f %.4f | %.3f\n", l,
                   r.to_anchor_cos[l], r.to_anchor_scale[l], r.to_anchor_residual[l], r.rescale_mean_cos[l],
                   r.rescale_mean_residual[l], r.pa_mean_cos[l], r.pa_min_cos[l], r.pa_top1_overlap[l],
                   r.frac_positive[l]);
@@ -246,10 +253,11 @@ std::string align_table(const AlignResult& r) {
   const auto thirds = layer_thirds(L);
   o << "(c) curvature-sign agreement with the anchor (top-k eigenvalues by magnitude)\n";
   for (size_t i = 0; i < r.sign_k.size(); ++i) {
-    std::snprintf(b, sizeof b, "    top-%3d: mean %.3f  early[L%d-%d] %.3f  mid[L%d-%d] %.3f  late[L%d-%d] %.3f\n",
-                  r.sign_k[i], r.sign_agree[i], thirds[0].first, thirds[0].second - 1, r.sign_agree_thirds[3 * i],
-                  thirds[1].first, thirds[1].second - 1, r.sign_agree_thirds[3 * i + 1], thirds[2].first,
-                  thirds[2].second - 1, r.sign_agree_thirds[3 * i + 2]);
+    std::snprintf(
+        b, sizeof b, "    top-%3d: mean %.3f  early[L%d-%d] %.3f  mid[L%d-%d] %.3f  late[L%d-%d] %.3f\n",
+        r.sign_k[i], r.sign_agree[i], thirds[0].first, thirds[0].second - 1, r.sign_agree_thirds[3 * i],
+        thirds[1].first, thirds[1].second - 1, r.sign_agree_thirds[3 * i + 1], thirds[2].first,
+        thirds[2].second - 1, r.sign_agree_thirds[3 * i + 2]);
     o << b;
   }
   std::snprintf(b, sizeof b, "verdict: %s (mean operator cosine to the anchor %+.4f; adjacent %+.4f)\n",

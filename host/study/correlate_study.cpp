@@ -40,8 +40,10 @@ void require_rows(size_t rows, size_t n, const std::string& name, const std::str
 // column); *excluded counts the others.
 std::vector<size_t> ok_probes(hid_t f, const std::string& path, size_t n, int64_t* excluded) {
   std::vector<size_t> rows;
-  const bool has_status = H5Lexists(f, "probe", H5P_DEFAULT) > 0 && H5Lexists(f, "probe/status", H5P_DEFAULT) > 0;
-  const std::vector<std::string> status = has_status ? read_strings(f, "probe/status", path) : std::vector<std::string>{};
+  const bool has_status =
+      H5Lexists(f, "probe", H5P_DEFAULT) > 0 && H5Lexists(f, "probe/status", H5P_DEFAULT) > 0;
+  const std::vector<std::string> status =
+      has_status ? read_strings(f, "probe/status", path) : std::vector<std::string>{};
   if (has_status) require_rows(status.size(), n, "probe/status", path);
   for (size_t i = 0; i < n; ++i)
     if (!has_status || status[i] == "ok") rows.push_back(i);
@@ -68,7 +70,8 @@ void require_finite_rows(const ArrayF64& x, const std::vector<size_t>& rows, siz
 
 // InputError naming the file, dataset and (layer, head) of a NaN, or of an Inf outside
 // the condition number (+Inf there: a singular operator).
-void require_finite_descriptor(const ArrayF64& g, const std::string& name, int heads, const std::string& path) {
+void require_finite_descriptor(const ArrayF64& g, const std::string& name, int heads,
+                               const std::string& path) {
   const bool condition = name.size() >= 9 && name.compare(name.size() - 9, 9, "condition") == 0;
   for (size_t i = 0; i < g.data.size(); ++i) {
     const double v = g.data[i];
@@ -91,7 +94,8 @@ CorrelateResult correlate_study(const std::string& static_h5, const std::string&
   h5::quiet();
   const h5::Id fs = h5::open_for_read(static_h5);
   const h5::Id fw = h5::open_for_read(sweep_h5);
-  const std::string ms = attr_or(fs.get(), "model_config_sha256"), mw = attr_or(fw.get(), "model_config_sha256");
+  const std::string ms = attr_or(fs.get(), "model_config_sha256"),
+                    mw = attr_or(fw.get(), "model_config_sha256");
   if (!ms.empty() && !mw.empty() && ms != mw)
     throw InputError(sweep_h5, "comes from another model than " + static_h5 + " (model_config_sha256 " +
                                    mw.substr(0, 12) + " vs " + ms.substr(0, 12) + ")");
@@ -139,7 +143,8 @@ CorrelateResult correlate_study(const std::string& static_h5, const std::string&
     std::vector<std::vector<double>> geom;
     for (const char* name : kDescriptors) {
       const ArrayF64 g = read_f64(fs.get(), std::string(spectrum) + "/" + name, static_h5);
-      if (g.dims != op.dims) throw InputError(static_h5, std::string(spectrum) + "/" + name + " is not [layers, heads]");
+      if (g.dims != op.dims)
+        throw InputError(static_h5, std::string(spectrum) + "/" + name + " is not [layers, heads]");
       require_finite_descriptor(g, std::string(spectrum) + "/" + name, r.heads, static_h5);
       geom.push_back(g.data);
       DescriptorCorrelation d;
@@ -160,13 +165,16 @@ CorrelateResult correlate_study(const std::string& static_h5, const std::string&
       for (const auto& [lo, hi] : thirds) {
         const size_t b0 = static_cast<size_t>(lo) * r.heads, b1 = static_cast<size_t>(hi) * r.heads;
         d.pearson_entropy_thirds.push_back(
-            pearson(std::vector<double>(g.data.begin() + static_cast<long>(b0), g.data.begin() + static_cast<long>(b1)),
-                    std::vector<double>(r.entropy.begin() + static_cast<long>(b0), r.entropy.begin() + static_cast<long>(b1))));
+            pearson(std::vector<double>(g.data.begin() + static_cast<long>(b0),
+                                        g.data.begin() + static_cast<long>(b1)),
+                    std::vector<double>(r.entropy.begin() + static_cast<long>(b0),
+                                        r.entropy.begin() + static_cast<long>(b1))));
       }
       s.descriptors.push_back(d);
     }
     for (const DescriptorCorrelation& d : s.descriptors)
-      if (!std::isnan(d.pearson_entropy) && (s.best.empty() || std::fabs(d.pearson_entropy) > std::fabs(s.best_r))) {
+      if (!std::isnan(d.pearson_entropy) &&
+          (s.best.empty() || std::fabs(d.pearson_entropy) > std::fabs(s.best_r))) {
         s.best = d.name;
         s.best_r = d.pearson_entropy;
       }
@@ -202,7 +210,8 @@ nlohmann::json correlate_json(const CorrelateResult& r) {
     js["best_predictor"] = {{"descriptor", s.best}, {"pearson_entropy", s.best_r}};
     nlohmann::json coef;
     for (size_t i = 0; i < std::size(kRegressors); ++i) coef[kRegressors[i]] = s.regression.coef[i];
-    js["regression"] = {{"r2", s.regression.r2}, {"standardized_coefficients", coef},
+    js["regression"] = {{"r2", s.regression.r2},
+                        {"standardized_coefficients", coef},
                         {"intercept", s.regression.coef.back()}};
     j[s.spectrum] = js;
   }
@@ -212,7 +221,9 @@ nlohmann::json correlate_json(const CorrelateResult& r) {
 std::string correlate_table(const CorrelateResult& r) {
   std::ostringstream o;
   char b[256];
-  std::snprintf(b, sizeof b, "%d layers x %d heads, dynamic means over %lld probes (%lld with non-finite values left out); intervals: %g%% bootstrap (%d resamples)\n",
+  std::snprintf(b, sizeof b,
+                "%d layers x %d heads, dynamic means over %lld probes (%lld with non-finite values left "
+                "out); intervals: %g%% bootstrap (%d resamples)\n",
                 r.layers, r.heads, static_cast<long long>(r.probes), static_cast<long long>(r.excluded),
                 100 * r.options.level, r.options.bootstrap);
   o << b;
@@ -220,18 +231,22 @@ std::string correlate_table(const CorrelateResult& r) {
   for (const SpectrumStudy& s : r.studies) {
     o << "\n== " << s.spectrum << " spectrum"
       << (s.spectrum == "shortcut" ? " (the seed's d x d W_K W_Q^T)" : " (W_Q^T W_K)") << "\n";
-    o << "  descriptor    pearson(H)          [CI]        spearman(H)         [CI]        pearson(std) spearman(std)\n";
+    o << "  descriptor    pearson(H)          [CI]        spearman(H)         [CI]        pearson(std) "
+         "spearman(std)\n";
     for (const DescriptorCorrelation& d : s.descriptors) {
-      std::snprintf(b, sizeof b, "  %-12s %+7.3f [%+.3f, %+.3f]   %+7.3f [%+.3f, %+.3f]   %+7.3f      %+7.3f\n",
-                    d.name.c_str(), d.pearson_entropy, d.pearson_entropy_lo, d.pearson_entropy_hi,
-                    d.spearman_entropy, d.spearman_entropy_lo, d.spearman_entropy_hi, d.pearson_logit_std,
-                    d.spearman_logit_std);
+      std::snprintf(
+          b, sizeof b, "  %-12s %+7.3f [%+.3f, %+.3f]   %+7.3f [%+.3f, %+.3f]   %+7.3f      %+7.3f\n",
+          d.name.c_str(), d.pearson_entropy, d.pearson_entropy_lo, d.pearson_entropy_hi, d.spearman_entropy,
+          d.spearman_entropy_lo, d.spearman_entropy_hi, d.pearson_logit_std, d.spearman_logit_std);
       o << b;
     }
     o << "  by layer thirds (pearson with entropy):\n";
     for (size_t t = 0; t < 3; ++t) {
-      std::snprintf(b, sizeof b, "    [%s L%d-%d]", t == 0 ? "early" : t == 1 ? "mid" : "late", thirds[t].first,
-                    thirds[t].second - 1);
+      std::snprintf(b, sizeof b, "    [%s L%d-%d]",
+                    t == 0   ? "early"
+                    : t == 1 ? "mid"
+                             : "late",
+                    thirds[t].first, thirds[t].second - 1);
       o << b;
       for (const DescriptorCorrelation& d : s.descriptors) {
         if (d.name == "trace") continue;
@@ -240,7 +255,8 @@ std::string correlate_table(const CorrelateResult& r) {
       }
       o << "\n";
     }
-    std::snprintf(b, sizeof b, "  best single predictor of entropy: %s (r = %+.3f)\n", s.best.c_str(), s.best_r);
+    std::snprintf(b, sizeof b, "  best single predictor of entropy: %s (r = %+.3f)\n", s.best.c_str(),
+                  s.best_r);
     o << b;
     std::snprintf(b, sizeof b, "  standardized regression of entropy: R^2 = %.3f;", s.regression.r2);
     o << b;
@@ -257,7 +273,8 @@ void write_correlate_legacy(const std::string& static_h5, const CorrelateResult&
   h5::quiet();
   const h5::Id fs = h5::open_for_read(static_h5);
   const ArrayF64 sv = read_f64(fs.get(), "shortcut/singular_values", static_h5);
-  if (sv.dims.size() != 3 || sv.dims[0] != static_cast<hsize_t>(r.layers) || sv.dims[1] != static_cast<hsize_t>(r.heads))
+  if (sv.dims.size() != 3 || sv.dims[0] != static_cast<hsize_t>(r.layers) ||
+      sv.dims[1] != static_cast<hsize_t>(r.heads))
     throw InputError(static_h5, "shortcut/singular_values is not [" + std::to_string(r.layers) + ", " +
                                     std::to_string(r.heads) + ", d] as exact/op");
   const size_t d = static_cast<size_t>(sv.dims[2]);
@@ -268,12 +285,14 @@ void write_correlate_legacy(const std::string& static_h5, const CorrelateResult&
     nlohmann::json s = nlohmann::json::array(), e = nlohmann::json::array(), g = nlohmann::json::array();
     for (int h = 0; h < r.heads; ++h) {
       const size_t at = (static_cast<size_t>(l) * r.heads + h);
-      s.push_back(std::vector<double>(sv.data.begin() + static_cast<long>(at * d), sv.data.begin() + static_cast<long>((at + 1) * d)));
+      s.push_back(std::vector<double>(sv.data.begin() + static_cast<long>(at * d),
+                                      sv.data.begin() + static_cast<long>((at + 1) * d)));
       e.push_back(r.entropy[at]);
       g.push_back(r.logit_std[at]);
     }
     j["static"].push_back({{"layer", l}, {"metric_singvals_per_head", s}});
-    j["dynamic"].push_back({{"layer", l}, {"mean_attention_entropy_per_head", e}, {"mean_logit_std_per_head", g}});
+    j["dynamic"].push_back(
+        {{"layer", l}, {"mean_attention_entropy_per_head", e}, {"mean_logit_std_per_head", g}});
   }
   std::ofstream f(path);
   if (!f) throw std::runtime_error(path + ": cannot write");

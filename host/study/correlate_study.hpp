@@ -17,33 +17,33 @@ namespace qk {
 struct CorrelateOptions {
   int bootstrap = 1000;  // resamples of the probes (0: no intervals)
   uint64_t seed = 0;
-  double level = 0.95;   // confidence level of the intervals
+  double level = 0.95;  // confidence level of the intervals
 };
 
 struct DescriptorCorrelation {
-  std::string name;                       // op, fro, trace, rank_eff, spec_ent, anisotropy, condition
+  std::string name;  // op, fro, trace, rank_eff, spec_ent, anisotropy, condition
   double pearson_entropy = 0, pearson_logit_std = 0;
   double spearman_entropy = 0, spearman_logit_std = 0;
-  double pearson_entropy_lo = 0, pearson_entropy_hi = 0;    // bootstrap interval
+  double pearson_entropy_lo = 0, pearson_entropy_hi = 0;  // bootstrap interval
   double spearman_entropy_lo = 0, spearman_entropy_hi = 0;
   std::vector<double> pearson_entropy_thirds;  // early, mid, late layers
 };
 
 struct SpectrumStudy {
-  std::string spectrum;                   // "exact" or "shortcut"
+  std::string spectrum;  // "exact" or "shortcut"
   std::vector<DescriptorCorrelation> descriptors;
-  std::string best;                       // largest |Pearson| with entropy
+  std::string best;  // largest |Pearson| with entropy
   double best_r = 0;
-  Regression regression;                  // entropy on op, spec_ent, rank_eff, anisotropy
+  Regression regression;  // entropy on op, spec_ent, rank_eff, anisotropy
 };
 
 struct CorrelateResult {
   int layers = 0, heads = 0;
-  int64_t probes = 0;                     // probes used: probe/status ok (all without the column)
-  int64_t excluded = 0;                   // committed probes left out (status other than ok)
-  std::vector<double> entropy;            // [L][H] mean over probes, nats
-  std::vector<double> logit_std;          // [L][H]
-  std::vector<SpectrumStudy> studies;     // exact, shortcut
+  int64_t probes = 0;                  // probes used: probe/status ok (all without the column)
+  int64_t excluded = 0;                // committed probes left out (status other than ok)
+  std::vector<double> entropy;         // [L][H] mean over probes, nats
+  std::vector<double> logit_std;       // [L][H]
+  std::vector<SpectrumStudy> studies;  // exact, shortcut
   CorrelateOptions options;
 };
 

@@ -8,8 +8,9 @@ namespace qk {
 
 MpiWorld::MpiWorld() {
   if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr)
-    throw std::runtime_error("launched under mpirun, but this build of qkgeom has no MPI "
-                             "(install libopenmpi-dev and rebuild)");
+    throw std::runtime_error(
+        "launched under mpirun, but this build of qkgeom has no MPI "
+        "(install libopenmpi-dev and rebuild)");
 }
 
 MpiWorld::~MpiWorld() = default;

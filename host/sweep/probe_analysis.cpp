@@ -17,9 +17,12 @@ OnNonFinite parse_on_nonfinite(const std::string& name) {
 
 const char* on_nonfinite_name(OnNonFinite policy) {
   switch (policy) {
-    case OnNonFinite::Skip: return "skip";
-    case OnNonFinite::Keep: return "keep";
-    default: return "fail";
+    case OnNonFinite::Skip:
+      return "skip";
+    case OnNonFinite::Keep:
+      return "keep";
+    default:
+      return "fail";
   }
 }
 
@@ -34,7 +37,8 @@ bool snapshot_finite(const Snapshot& snap) {
     if (t == nullptr || t->shape[0] == 0) continue;
     const int64_t layers = t->shape[0], per_layer = t->numel() / layers;
 #pragma omp parallel for reduction(&& : finite) schedule(static)
-    for (int64_t l = 0; l < layers; ++l) finite = all_finite(t->data.data() + l * per_layer, per_layer) && finite;
+    for (int64_t l = 0; l < layers; ++l)
+      finite = all_finite(t->data.data() + l * per_layer, per_layer) && finite;
   }
   return finite;
 }

@@ -19,11 +19,11 @@ struct TokenizedProbe {
 };
 
 struct TokenizeOptions {
-  std::string templ = "raw";          // raw | chatml | gemma (ignored for pre-tokenized probes)
-  int64_t max_tokens = 0;             // the model's max positions; longer probes are problems
-  int64_t vocab_size = 0;             // ids must be in [0, vocab_size)
+  std::string templ = "raw";  // raw | chatml | gemma (ignored for pre-tokenized probes)
+  int64_t max_tokens = 0;     // the model's max positions; longer probes are problems
+  int64_t vocab_size = 0;     // ids must be in [0, vocab_size)
   OnBadLine on_bad = OnBadLine::Fail;
-  int threads = 0;                    // 0: the run's (cpu_budget)
+  int threads = 0;  // 0: the run's (cpu_budget)
 };
 
 // Tokenizes `probes` in order. An over-long probe or an id outside the vocabulary is a

@@ -79,14 +79,21 @@ std::vector<std::string> numeric_keys(const std::map<std::string, std::string>& 
 
 void check_resume_compatible(const std::string& path, const std::map<std::string, std::string>& stored,
                              const Attrs& now, bool mixed_numerics) {
-  std::vector<std::string> keys = {"model_config_sha256", "model_weights_index_sha256", "probes_sha256",
-                                   "template", "metrics", "mode", "save_kv", "shard"};
+  std::vector<std::string> keys = {"model_config_sha256",
+                                   "model_weights_index_sha256",
+                                   "probes_sha256",
+                                   "template",
+                                   "metrics",
+                                   "mode",
+                                   "save_kv",
+                                   "shard"};
   for (const std::string& k : numeric_keys(stored, mixed_numerics)) keys.push_back(k);
   for (const std::string& key : keys) {
     std::string value = attr_of(now, key);
     const auto it = stored.find(key);
     if (it == stored.end())
-      throw InputError(path, "cannot resume: attribute '" + key + "' is missing; is it a qkgeom sweep store?");
+      throw InputError(path,
+                       "cannot resume: attribute '" + key + "' is missing; is it a qkgeom sweep store?");
     const bool same = key == "device" ? device_kind(it->second) == device_kind(value) : it->second == value;
     if (same) continue;
     std::string m = "cannot resume: attribute '" + key + "' is '" + it->second + "' in the file but '" +

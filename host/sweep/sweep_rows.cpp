@@ -62,31 +62,42 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
       {"bo/mean_cross_alignment", [](const BoResult& r) { return r.mean_cross_alignment; }},
       {"bo/mean_head_entropy", [](const BoResult& r) { return r.mean_head_entropy; }},
       {"bo/phase_lock_score", [](const BoResult& r) { return r.phase_lock_score; }},
-      {"bo/mean_value_coherence", [](const BoResult& r) { return r.value ? r.value->mean_value_coherence : kNaN; }},
-      {"bo/value_phase_lock_score", [](const BoResult& r) { return r.value ? r.value->value_phase_lock_score : kNaN; }},
+      {"bo/mean_value_coherence",
+       [](const BoResult& r) { return r.value ? r.value->mean_value_coherence : kNaN; }},
+      {"bo/value_phase_lock_score",
+       [](const BoResult& r) { return r.value ? r.value->value_phase_lock_score : kNaN; }},
       {"bo/mean_kv_coupling", [](const BoResult& r) { return r.value ? r.value->mean_kv_coupling : kNaN; }},
   };
   using BoVec = std::function<std::vector<double>(const BoResult&)>;
   const std::map<std::string, BoVec> bo_vector = {
-      {"bo/features", [](const BoResult& r) { return std::vector<double>(r.features.begin(), r.features.end()); }},
+      {"bo/features",
+       [](const BoResult& r) { return std::vector<double>(r.features.begin(), r.features.end()); }},
       {"bo/layer_coherence", [](const BoResult& r) { return r.layer_coherence; }},
       {"bo/layer_cross_alignment", [](const BoResult& r) { return r.layer_cross_alignment; }},
       {"bo/head_entropy", [](const BoResult& r) { return r.head_entropy; }},
-      {"bo/head_differentiation", [](const BoResult& r) { return r.gqa ? r.head_differentiation : std::vector<double>{}; }},
-      {"bo/layer_value_coherence", [](const BoResult& r) { return r.value ? r.value->layer_value_coherence : std::vector<double>{}; }},
-      {"bo/layer_kv_coupling", [](const BoResult& r) { return r.value ? r.value->layer_kv_coupling : std::vector<double>{}; }},
-      {"bo/features7", [](const BoResult& r) {
+      {"bo/head_differentiation",
+       [](const BoResult& r) { return r.gqa ? r.head_differentiation : std::vector<double>{}; }},
+      {"bo/layer_value_coherence",
+       [](const BoResult& r) { return r.value ? r.value->layer_value_coherence : std::vector<double>{}; }},
+      {"bo/layer_kv_coupling",
+       [](const BoResult& r) { return r.value ? r.value->layer_kv_coupling : std::vector<double>{}; }},
+      {"bo/features7",
+       [](const BoResult& r) {
          return r.value ? std::vector<double>(r.value->features7.begin(), r.value->features7.end())
-                        : std::vector<double>{}; }},
+                        : std::vector<double>{};
+       }},
   };
   using At = std::function<std::vector<double>(const AttentionStats&)>;
   const std::map<std::string, At> attention = {
       {"attention/entropy", [](const AttentionStats& s) { return s.entropy_nats; }},
       {"attention/logit_std", [](const AttentionStats& s) { return s.logit_std; }},
       {"attention/sink_mass", [](const AttentionStats& s) { return s.sink_mass; }},
-      {"attention/mean_entropy", [](const AttentionStats& s) { return std::vector<double>{s.mean_entropy_nats}; }},
-      {"attention/mean_logit_std", [](const AttentionStats& s) { return std::vector<double>{s.mean_logit_std}; }},
-      {"attention/mean_sink_mass", [](const AttentionStats& s) { return std::vector<double>{s.mean_sink_mass}; }},
+      {"attention/mean_entropy",
+       [](const AttentionStats& s) { return std::vector<double>{s.mean_entropy_nats}; }},
+      {"attention/mean_logit_std",
+       [](const AttentionStats& s) { return std::vector<double>{s.mean_logit_std}; }},
+      {"attention/mean_sink_mass",
+       [](const AttentionStats& s) { return std::vector<double>{s.mean_sink_mass}; }},
   };
   for (const ColumnSpec& c : cols) {
     const std::string& p = c.path;
@@ -95,14 +106,16 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
       std::vector<std::string> v;
       for (const ProbeOutcome& o : outs) {
         const Probe& pr = o.probe->probe;
-        v.push_back(p == "probe/id" ? pr.id : p == "probe/domain" ? pr.domain
-                    : p == "probe/prompt" ? pr.prompt : pr.fields);
+        v.push_back(p == "probe/id"       ? pr.id
+                    : p == "probe/domain" ? pr.domain
+                    : p == "probe/prompt" ? pr.prompt
+                                          : pr.fields);
       }
       b.cols.push_back(ColumnData::of(std::move(v)));
     } else if (p == "probe/status" || p == "probe/nonfinite_tensor" || p == "probe/status_detail") {
       std::vector<std::string> v;
       for (const ProbeOutcome& o : outs)
-        v.push_back(p == "probe/status" ? o.status.status
+        v.push_back(p == "probe/status"             ? o.status.status
                     : p == "probe/nonfinite_tensor" ? o.status.tensor
                                                     : clipped(o.status.detail, kStatusDetailBytes));
       b.cols.push_back(ColumnData::of(std::move(v)));
@@ -113,7 +126,7 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
     } else if (p == "probe/index" || p == "probe/line" || p == "probe/tokens") {
       std::vector<int64_t> v;
       for (const ProbeOutcome& o : outs)
-        v.push_back(p == "probe/index" ? o.probe->probe.index
+        v.push_back(p == "probe/index"  ? o.probe->probe.index
                     : p == "probe/line" ? o.probe->probe.line
                                         : static_cast<int64_t>(o.probe->ids.size()));
       b.cols.push_back(ColumnData::of(v));

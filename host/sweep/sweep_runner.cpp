@@ -124,7 +124,6 @@ int64_t write_accepted(const ResultsStore& store, const std::string& path, doubl
   return n;
 }
 
-
 // Composite scores of this run's probes that have one.
 struct CompositeRange {
   double min = std::numeric_limits<double>::infinity(), max = -min, sum = 0;
@@ -164,7 +163,8 @@ void note_probe(const ProbeOutcome& out, bool verbose, SweepSummary& sum, Compos
   if (!verbose || sum.non_finite > kWarnings) return;
   std::cerr << "qkgeom: warning: " << probe_name(out) << ": " << out.status.status << ": "
             << out.status.detail << " (stored with status " << out.status.status << ")\n";
-  if (sum.non_finite == kWarnings) std::cerr << "qkgeom: warning: further non-finite probes are not listed; see probe/status\n";
+  if (sum.non_finite == kWarnings)
+    std::cerr << "qkgeom: warning: further non-finite probes are not listed; see probe/status\n";
 }
 SweepLayout sweep_layout(const ModelConfig& cfg, const SweepOptions& o, const std::vector<Probe>& probes) {
   SweepLayout layout;
@@ -274,8 +274,8 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   for (const TokenizedProbe& p : work) total_tokens += static_cast<int64_t>(p.ids.size());
   Attrs create_attrs = attrs;  // the skipped lines are known before anything is computed
   for (auto& a : skipped_attrs(sum.skipped)) create_attrs.push_back(std::move(a));
-  ResultsStore store = reopened ? std::move(*reopened)
-                                : ResultsStore::create(o.out, cols, create_attrs, kSweepSchemaVersion);
+  ResultsStore store =
+      reopened ? std::move(*reopened) : ResultsStore::create(o.out, cols, create_attrs, kSweepSchemaVersion);
 
   const ProbeMetrics pm = probe_metrics(cfg, o);
   const bool with_q = o.attention || o.save_kv == SaveKv::Qkv;
@@ -302,7 +302,8 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
     const std::vector<Snapshot> snaps = capture_snapshots(model, ids, with_q);
     sum.prefill_s += secs(t);
     t = Clock::now();
-    const std::vector<ProbeOutcome> outs = analyse_batch(&work[begin], snaps, pm, o, sum, composite, &failure);
+    const std::vector<ProbeOutcome> outs =
+        analyse_batch(&work[begin], snaps, pm, o, sum, composite, &failure);
     int64_t tokens = 0;
     for (const ProbeOutcome& x : outs) tokens += static_cast<int64_t>(x.probe->ids.size());
     if (!outs.empty()) {

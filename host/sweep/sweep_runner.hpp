@@ -20,13 +20,13 @@ struct SweepOptions {
   OnBadLine on_bad = OnBadLine::Fail;
   OnNonFinite on_nonfinite = OnNonFinite::Fail;
   std::string templ = "raw";
-  bool bo = true, attention = true;   // --metrics
+  bool bo = true, attention = true;  // --metrics
   bool lem_compat = false;
   SaveKv save_kv = SaveKv::None;
   int64_t batch_tokens = 4096;
   bool resume = false;
   Shard shard;
-  std::optional<double> min_score;    // with `accepted`
+  std::optional<double> min_score;  // with `accepted`
   std::string accepted;
   std::string device = "auto", dtype;
   int threads = 0;                    // --threads as given (the CLI applies it, threads.hpp); 0:
@@ -38,28 +38,28 @@ struct SweepOptions {
 
 struct SweepSummary {
   std::string out;
-  int64_t probes_in_file = 0;     // probes read from the file
-  int64_t probes_in_shard = 0;    // of them, this shard's
-  int64_t already_done = 0;       // committed before this run (--resume)
-  int64_t done = 0;               // committed by this run
-  int64_t tokens = 0;             // tokens of the probes committed by this run
+  int64_t probes_in_file = 0;         // probes read from the file
+  int64_t probes_in_shard = 0;        // of them, this shard's
+  int64_t already_done = 0;           // committed before this run (--resume)
+  int64_t done = 0;                   // committed by this run
+  int64_t tokens = 0;                 // tokens of the probes committed by this run
   std::vector<ProbeProblem> skipped;  // bad lines, over-long probes (--on-bad-line skip)
   bool interrupted = false;
-  double seconds = 0;             // wall time of the whole run
-  double setup_s = 0;             // model load, probe read, tokenization, store open
-  double prefill_s = 0;           // prefill and Q/K/V to host memory
-  double analysis_s = 0;          // BO metrics, attention statistics, row building
-  double write_wait_s = 0;        // prefill thread blocked on a full writer queue
-  double write_busy_s = 0;        // writer thread appending (overlaps the above)
-  double finish_s = 0;            // draining the writer, accepted file, final attributes
+  double seconds = 0;       // wall time of the whole run
+  double setup_s = 0;       // model load, probe read, tokenization, store open
+  double prefill_s = 0;     // prefill and Q/K/V to host memory
+  double analysis_s = 0;    // BO metrics, attention statistics, row building
+  double write_wait_s = 0;  // prefill thread blocked on a full writer queue
+  double write_busy_s = 0;  // writer thread appending (overlaps the above)
+  double finish_s = 0;      // draining the writer, accepted file, final attributes
   std::string device, dtype, status;
-  int threads = 0;                // CPU threads libtorch used
+  int threads = 0;                                                     // CPU threads libtorch used
   std::optional<double> composite_mean, composite_min, composite_max;  // this run's scored probes
-  int64_t scored = 0;             // this run's probes with a composite score
+  int64_t scored = 0;  // this run's probes with a composite score
   OnNonFinite on_nonfinite = OnNonFinite::Fail;
-  int64_t non_finite = 0;         // this run's committed probes with a status other than ok
-  std::string first_non_finite;   // the first of them: probe and where
-  int64_t accepted = 0;           // probes in the accepted file (--min-score)
+  int64_t non_finite = 0;        // this run's committed probes with a status other than ok
+  std::string first_non_finite;  // the first of them: probe and where
+  int64_t accepted = 0;          // probes in the accepted file (--min-score)
 };
 
 // Runs the sweep; `stop` asks it to end after the current batch (SIGINT). Throws

@@ -15,9 +15,12 @@ SaveKv parse_save_kv(const std::string& name) {
 
 const char* save_kv_name(SaveKv s) {
   switch (s) {
-    case SaveKv::K: return "k";
-    case SaveKv::Qkv: return "qkv";
-    default: return "none";
+    case SaveKv::K:
+      return "k";
+    case SaveKv::Qkv:
+      return "qkv";
+    default:
+      return "none";
   }
 }
 
@@ -49,12 +52,18 @@ uint64_t string_width(const std::string& path, const SweepLayout& d) {
 
 bool stored(QuantityWhen when, const SweepLayout& d) {
   switch (when) {
-    case QuantityWhen::Always: return true;
-    case QuantityWhen::Bo: return d.bo;
-    case QuantityWhen::Attention: return d.attention;
-    case QuantityWhen::KvK: return d.save_kv != SaveKv::None;
-    case QuantityWhen::KvQkv: return d.save_kv == SaveKv::Qkv;
-    case QuantityWhen::Store: return false;  // the store adds its offset/count columns
+    case QuantityWhen::Always:
+      return true;
+    case QuantityWhen::Bo:
+      return d.bo;
+    case QuantityWhen::Attention:
+      return d.attention;
+    case QuantityWhen::KvK:
+      return d.save_kv != SaveKv::None;
+    case QuantityWhen::KvQkv:
+      return d.save_kv == SaveKv::Qkv;
+    case QuantityWhen::Store:
+      return false;  // the store adds its offset/count columns
   }
   return false;
 }

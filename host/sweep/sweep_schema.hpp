@@ -16,9 +16,9 @@ namespace qk {
 constexpr int kSweepSchemaVersion = 3;
 
 // Widths (UTF-8 bytes) of the fixed-length string columns.
-constexpr uint64_t kStatusBytes = 32;         // probe/status
+constexpr uint64_t kStatusBytes = 32;           // probe/status
 constexpr uint64_t kNonfiniteTensorBytes = 64;  // probe/nonfinite_tensor: q, k, v or a column path
-constexpr uint64_t kStatusDetailBytes = 256;  // probe/status_detail (longer details are cut)
+constexpr uint64_t kStatusDetailBytes = 256;    // probe/status_detail (longer details are cut)
 
 enum class SaveKv { None, K, Qkv };
 

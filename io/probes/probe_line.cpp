@@ -23,11 +23,25 @@ bool next_code_point(const std::string& s, size_t& i, uint32_t& cp) {
   const unsigned char b0 = byte(i);
   size_t len = 0;
   uint32_t min = 0;
-  if (b0 < 0x80) { cp = b0; ++i; return true; }
-  if ((b0 & 0xE0) == 0xC0) { len = 2; cp = b0 & 0x1F; min = 0x80; }
-  else if ((b0 & 0xF0) == 0xE0) { len = 3; cp = b0 & 0x0F; min = 0x800; }
-  else if ((b0 & 0xF8) == 0xF0) { len = 4; cp = b0 & 0x07; min = 0x10000; }
-  else return false;
+  if (b0 < 0x80) {
+    cp = b0;
+    ++i;
+    return true;
+  }
+  if ((b0 & 0xE0) == 0xC0) {
+    len = 2;
+    cp = b0 & 0x1F;
+    min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3;
+    cp = b0 & 0x0F;
+    min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4;
+    cp = b0 & 0x07;
+    min = 0x10000;
+  } else
+    return false;
   if (i + len > s.size()) return false;
   for (size_t k = 1; k < len; ++k) {
     if ((byte(i + k) & 0xC0) != 0x80) return false;
@@ -40,9 +54,9 @@ bool next_code_point(const std::string& s, size_t& i, uint32_t& cp) {
 
 // Unicode White_Space (the code points a prompt of "only spaces" may consist of).
 bool is_space(uint32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-         cp == 0x202F || cp == 0x205F || cp == 0x3000;
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000;
 }
 
 // True when the (valid UTF-8) text is empty or only white space.
@@ -139,11 +153,15 @@ std::string json_id(const Json& obj) {
   const auto it = obj.find("id");
   if (it == obj.end()) throw LineProblem("missing \"id\"");
   std::string id;
-  if (it->is_string()) id = it->get<std::string>();
-  else if (it->is_number_integer()) id = it->dump();  // signed and unsigned
-  else if (beyond_64_bits(*it)) throw LineProblem("\"id\" " + it->dump() + " is an integer past 64 bits; write it as a string");
-  else throw LineProblem("\"id\" must be a string or an integer, got " +
-                         (it->is_number_float() ? std::string("a non-integer number") : it->type_name()));
+  if (it->is_string())
+    id = it->get<std::string>();
+  else if (it->is_number_integer())
+    id = it->dump();  // signed and unsigned
+  else if (beyond_64_bits(*it))
+    throw LineProblem("\"id\" " + it->dump() + " is an integer past 64 bits; write it as a string");
+  else
+    throw LineProblem("\"id\" must be a string or an integer, got " +
+                      (it->is_number_float() ? std::string("a non-integer number") : it->type_name()));
   if (is_empty_text(id)) throw LineProblem("\"id\" is empty");
   refuse_nul(id, "\"id\"", "");
   return id;
@@ -151,9 +169,7 @@ std::string json_id(const Json& obj) {
 
 }  // namespace
 
-bool is_blank(const std::string& line) {
-  return line.find_first_not_of(" \t\r\n\v\f") == std::string::npos;
-}
+bool is_blank(const std::string& line) { return line.find_first_not_of(" \t\r\n\v\f") == std::string::npos; }
 
 void check_utf8(const std::string& line) {
   size_t i = 0;
@@ -243,7 +259,9 @@ int64_t token_id(const std::string& text) {
 
 std::vector<int64_t> parse_id_list(const std::string& text) {
   std::vector<int64_t> ids;
-  const auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; };
+  const auto is_ws = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+  };
   size_t i = 0;
   const size_t n = text.size();
   while (i < n && is_ws(text[i])) ++i;

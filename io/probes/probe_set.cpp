@@ -49,9 +49,12 @@ std::vector<std::string> split_lines(const std::string& text) {
 Probe parse_line(ProbeFormat format, const std::string& line, int64_t line_no) {
   probe_detail::check_utf8(line);
   switch (format) {
-    case ProbeFormat::Jsonl: return probe_detail::parse_jsonl_line(line);
-    case ProbeFormat::Ids: return probe_detail::parse_ids_line(line, line_no);
-    default: return probe_detail::parse_text_line(line, line_no);
+    case ProbeFormat::Jsonl:
+      return probe_detail::parse_jsonl_line(line);
+    case ProbeFormat::Ids:
+      return probe_detail::parse_ids_line(line, line_no);
+    default:
+      return probe_detail::parse_text_line(line, line_no);
   }
 }
 
@@ -78,7 +81,8 @@ ProbeFormat parse_probe_format(const std::string& name, const std::string& flag)
   if (name == "jsonl") return ProbeFormat::Jsonl;
   if (name == "text") return ProbeFormat::Text;
   if (name == "ids") return ProbeFormat::Ids;
-  throw std::invalid_argument(flag + ": unknown probe format '" + name + "'; supported: auto, jsonl, text, ids");
+  throw std::invalid_argument(flag + ": unknown probe format '" + name +
+                              "'; supported: auto, jsonl, text, ids");
 }
 
 ProbeSet read_probes(const std::string& path, ProbeFormat format, OnBadLine on_bad) {

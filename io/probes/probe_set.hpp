@@ -14,12 +14,12 @@ enum class ProbeFormat { Auto, Jsonl, Text, Ids };
 enum class OnBadLine { Fail, Skip };
 
 struct Probe {
-  int64_t index = 0;     // 0-based order among all non-blank lines of the file
-  int64_t line = 0;      // 1-based line in the file
-  std::string id;        // JSONL "id" (string or integer, as text); text/ids files: "L<line>"
-  std::string prompt;    // exactly as given; empty when ids are given
-  std::string domain;    // JSONL "domain", else ""
-  std::string fields;    // the JSONL object's other fields, compact JSON ("{}" if none)
+  int64_t index = 0;   // 0-based order among all non-blank lines of the file
+  int64_t line = 0;    // 1-based line in the file
+  std::string id;      // JSONL "id" (string or integer, as text); text/ids files: "L<line>"
+  std::string prompt;  // exactly as given; empty when ids are given
+  std::string domain;  // JSONL "domain", else ""
+  std::string fields;  // the JSONL object's other fields, compact JSON ("{}" if none)
   std::optional<std::vector<int64_t>> ids;  // pre-tokenized input
 };
 
@@ -51,7 +51,6 @@ ProbeFormat probe_format_for_path(const std::string& path);
 
 // "auto", "jsonl", "text" or "ids" -> the format; anything else: std::invalid_argument
 // naming `flag` (a usage error).
-ProbeFormat parse_probe_format(const std::string& name,
-                               const std::string& flag = "--probe-format");
+ProbeFormat parse_probe_format(const std::string& name, const std::string& flag = "--probe-format");
 
 }  // namespace qk

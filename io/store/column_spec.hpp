@@ -10,7 +10,7 @@ namespace qk {
 enum class ColType { F64, F32, I64, I32, U8, Str };  // Str: UTF-8 text
 
 struct ColumnSpec {
-  std::string path;                 // "group/name", e.g. "bo/composite", "probe/id"
+  std::string path;  // "group/name", e.g. "bo/composite", "probe/id"
   ColType type = ColType::F64;
   std::vector<uint64_t> row_shape;  // {} one value per row; {L}; {L, H}; ...
   bool ragged = false;              // rows are tokens, a variable count per probe

@@ -15,8 +15,7 @@ namespace {
 // declares more elements than the file stores; checked before anything is allocated.
 h5::Id open_dataset(hid_t file, const std::string& name, const std::string& path, std::vector<hsize_t>* dims,
                     size_t mem_esize) {
-  if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0)
-    throw InputError(path, "no dataset '/" + name + "'");
+  if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0) throw InputError(path, "no dataset '/" + name + "'");
   h5::Id ds(h5::check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open '/" + name + "'"));
   *dims = h5::dataset_dims(ds.get(), path, name);
   const std::string where = path + ": dataset '/" + name + "'";
@@ -26,7 +25,10 @@ h5::Id open_dataset(hid_t file, const std::string& name, const std::string& path
     throw InputError(where, cls == H5T_STRING ? "holds strings, not numbers" : "holds no numbers");
   const size_t file_esize = mem_esize > 0 ? H5Tget_size(type.get()) : 1;  // strings: at least a byte each
   h5::require_stored(ds.get(), *dims, file_esize, std::max<size_t>(mem_esize, sizeof(char*)),
-                     mem_esize == 8 ? "f64" : mem_esize == 4 ? "f32" : "strings", where);
+                     mem_esize == 8   ? "f64"
+                     : mem_esize == 4 ? "f32"
+                                      : "strings",
+                     where);
   return ds;
 }
 
@@ -43,8 +45,8 @@ ArrayF64 read_f64(hid_t file, const std::string& name, const std::string& path) 
   const h5::Id ds = open_dataset(file, name, path, &a.dims, sizeof(double));
   a.data.resize(count(a.dims));
   if (!a.data.empty())
-    h5::check_status(H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()),
-                     path, "cannot read '/" + name + "' as numbers");
+    h5::check_status(H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()), path,
+                     "cannot read '/" + name + "' as numbers");
   return a;
 }
 
@@ -53,8 +55,8 @@ std::vector<float> read_f32(hid_t file, const std::string& name, const std::stri
   const h5::Id ds = open_dataset(file, name, path, dims, sizeof(float));
   std::vector<float> v(count(*dims));
   if (!v.empty())
-    h5::check_status(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()),
-                     path, "cannot read '/" + name + "' as numbers");
+    h5::check_status(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), path,
+                     "cannot read '/" + name + "' as numbers");
   return v;
 }
 

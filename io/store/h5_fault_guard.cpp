@@ -31,7 +31,8 @@ herr_t guarded_vlen_read(hid_t obj, const std::function<herr_t()>& read) {
   if (H5Fget_name(obj, name, sizeof name) < 0) name[0] = '\0';
   const int n = std::snprintf(g_message, sizeof g_message,
                               "qkgeom: error: %s: corrupt or truncated HDF5: a string heap is "
-                              "damaged (HDF5 faulted reading it)\n", name);
+                              "damaged (HDF5 faulted reading it)\n",
+                              name);
   g_message_len = n < 0 ? 0 : std::min(static_cast<size_t>(n), sizeof g_message - 1);
   struct sigaction act = {}, old_segv = {}, old_bus = {};
   act.sa_handler = on_fault;

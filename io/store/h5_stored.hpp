@@ -23,8 +23,8 @@ uint64_t checked_count(const std::vector<hsize_t>& dims, size_t mem_esize, const
 // `ds` of shape `dims` (`file_esize` bytes each): a contiguous or compact dataset stores
 // count * file_esize bytes inside the file, a chunked one has every chunk of its shape
 // written. Returns the count. Nothing is allocated before it passes.
-uint64_t require_stored(hid_t ds, const std::vector<hsize_t>& dims, size_t file_esize,
-                        size_t mem_esize, const char* as, const std::string& where);
+uint64_t require_stored(hid_t ds, const std::vector<hsize_t>& dims, size_t file_esize, size_t mem_esize,
+                        const char* as, const std::string& where);
 
 // InputError(file, "dataset '/name' has R rows, fewer than the `rows` committed ones
 // ...") when dataset `ds` has fewer than `rows` rows (its first dimension).

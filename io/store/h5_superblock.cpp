@@ -24,8 +24,7 @@ uint64_t decode(const unsigned char* p, int n) {
 // The end-of-file address recorded by the superblock in `b` (read at its start), or
 // false when `b` holds no superblock we know (version 0-3, 4- or 8-byte offsets).
 bool stored_eof(const unsigned char* b, size_t n, uint64_t* eof) {
-  if (n < 12 || std::string(reinterpret_cast<const char*>(b), 8) != std::string(kSignature, 8))
-    return false;
+  if (n < 12 || std::string(reinterpret_cast<const char*>(b), 8) != std::string(kSignature, 8)) return false;
   const int version = b[8];
   const int osize = version >= 2 ? b[9] : (n > 13 ? b[13] : 0);
   if (osize != 4 && osize != 8) return false;
@@ -54,8 +53,8 @@ void require_not_truncated(const std::string& file) {
     }
     if (size < eof)
       throw InputError(file, "corrupt or truncated HDF5: truncated (" + std::to_string(size) + " of " +
-                                 std::to_string(eof) + " bytes); the data past byte " +
-                                 std::to_string(size) + " is lost. Left unchanged: restore it from "
+                                 std::to_string(eof) + " bytes); the data past byte " + std::to_string(size) +
+                                 " is lost. Left unchanged: restore it from "
                                  "a complete copy");
     return;
   }

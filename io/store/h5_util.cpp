@@ -14,14 +14,29 @@ namespace qk::h5 {
 void Id::reset() {
   if (id_ < 0) return;
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: H5Fclose(id_); break;
-    case H5I_GROUP: H5Gclose(id_); break;
-    case H5I_DATATYPE: H5Tclose(id_); break;
-    case H5I_DATASPACE: H5Sclose(id_); break;
-    case H5I_DATASET: H5Dclose(id_); break;
-    case H5I_ATTR: H5Aclose(id_); break;
-    case H5I_GENPROP_LST: H5Pclose(id_); break;
-    default: break;
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      break;
   }
   id_ = -1;
 }
@@ -84,8 +99,9 @@ void fail(const std::string& file, const std::string& what) {
 
 void fail_open(const std::string& file, const std::string& what) {
   if (last_error().find("lock") != std::string::npos)
-    throw StoreError(file, "is open in another process (a reader or a writer holds HDF5's lock "
-                           "on it); close it and try again (docs/hdf5-schema.md, file locks)");
+    throw StoreError(file,
+                     "is open in another process (a reader or a writer holds HDF5's lock "
+                     "on it); close it and try again (docs/hdf5-schema.md, file locks)");
   fail(file, what);
 }
 
@@ -118,24 +134,36 @@ hid_t utf8_string_type() {
 
 hid_t file_type(ColType t) {
   switch (t) {
-    case ColType::F64: return H5Tcopy(H5T_IEEE_F64LE);
-    case ColType::F32: return H5Tcopy(H5T_IEEE_F32LE);
-    case ColType::I64: return H5Tcopy(H5T_STD_I64LE);
-    case ColType::I32: return H5Tcopy(H5T_STD_I32LE);
-    case ColType::U8: return H5Tcopy(H5T_STD_U8LE);
-    case ColType::Str: return utf8_string_type();
+    case ColType::F64:
+      return H5Tcopy(H5T_IEEE_F64LE);
+    case ColType::F32:
+      return H5Tcopy(H5T_IEEE_F32LE);
+    case ColType::I64:
+      return H5Tcopy(H5T_STD_I64LE);
+    case ColType::I32:
+      return H5Tcopy(H5T_STD_I32LE);
+    case ColType::U8:
+      return H5Tcopy(H5T_STD_U8LE);
+    case ColType::Str:
+      return utf8_string_type();
   }
   return -1;
 }
 
 hid_t memory_type(ColType t) {
   switch (t) {
-    case ColType::F64: return H5Tcopy(H5T_NATIVE_DOUBLE);
-    case ColType::F32: return H5Tcopy(H5T_NATIVE_FLOAT);
-    case ColType::I64: return H5Tcopy(H5T_NATIVE_INT64);
-    case ColType::I32: return H5Tcopy(H5T_NATIVE_INT32);
-    case ColType::U8: return H5Tcopy(H5T_NATIVE_UINT8);
-    case ColType::Str: return utf8_string_type();
+    case ColType::F64:
+      return H5Tcopy(H5T_NATIVE_DOUBLE);
+    case ColType::F32:
+      return H5Tcopy(H5T_NATIVE_FLOAT);
+    case ColType::I64:
+      return H5Tcopy(H5T_NATIVE_INT64);
+    case ColType::I32:
+      return H5Tcopy(H5T_NATIVE_INT32);
+    case ColType::U8:
+      return H5Tcopy(H5T_NATIVE_UINT8);
+    case ColType::Str:
+      return utf8_string_type();
   }
   return -1;
 }
@@ -151,13 +179,20 @@ hid_t fixed_string_type(uint64_t bytes) {
 bool col_type_of(hid_t type, ColType* out, uint64_t* str_bytes) {
   const H5T_class_t cls = H5Tget_class(type);
   const size_t size = H5Tget_size(type);
-  if (cls == H5T_FLOAT && size == 8) *out = ColType::F64;
-  else if (cls == H5T_FLOAT && size == 4) *out = ColType::F32;
-  else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 8) *out = ColType::I64;
-  else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 4) *out = ColType::I32;
-  else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE && size == 1) *out = ColType::U8;
-  else if (cls == H5T_STRING) *out = ColType::Str;
-  else return false;
+  if (cls == H5T_FLOAT && size == 8)
+    *out = ColType::F64;
+  else if (cls == H5T_FLOAT && size == 4)
+    *out = ColType::F32;
+  else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 8)
+    *out = ColType::I64;
+  else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 4)
+    *out = ColType::I32;
+  else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE && size == 1)
+    *out = ColType::U8;
+  else if (cls == H5T_STRING)
+    *out = ColType::Str;
+  else
+    return false;
   if (str_bytes) *str_bytes = cls == H5T_STRING && H5Tis_variable_str(type) <= 0 ? size : 0;
   return true;
 }
@@ -172,9 +207,8 @@ std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, con
   if (H5Tis_variable_str(ftype.get()) > 0) {
     const Id mtype(utf8_string_type());
     std::vector<char*> ptrs(n, nullptr);
-    const herr_t st = guarded_vlen_read(ds, [&] {
-      return H5Dread(ds, mtype.get(), mspace.get(), fspace, H5P_DEFAULT, ptrs.data());
-    });
+    const herr_t st = guarded_vlen_read(
+        ds, [&] { return H5Dread(ds, mtype.get(), mspace.get(), fspace, H5P_DEFAULT, ptrs.data()); });
     for (char* p : ptrs) {
       out.emplace_back(p ? p : "");
       H5free_memory(p);
@@ -182,8 +216,8 @@ std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, con
     check_status(st, file, "cannot read " + what);
     return out;
   }
-  const Id mtype(check(H5Tget_native_type(ftype.get(), H5T_DIR_ASCEND), file,
-                       "cannot get the string type of " + what));
+  const Id mtype(
+      check(H5Tget_native_type(ftype.get(), H5T_DIR_ASCEND), file, "cannot get the string type of " + what));
   const size_t size = H5Tget_size(mtype.get());
   std::string buf(n * size, '\0');
   check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace, H5P_DEFAULT, buf.data()), file,
@@ -200,8 +234,7 @@ std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, con
 namespace {
 
 // Removes attribute `name` when present, then creates it with `type` and `space`.
-Id fresh_attr(hid_t obj, const std::string& name, hid_t type, hid_t space,
-              const std::string& file) {
+Id fresh_attr(hid_t obj, const std::string& name, hid_t type, hid_t space, const std::string& file) {
   require_no_nul(name, file, "an attribute name");
   if (H5Aexists(obj, name.c_str()) > 0)
     check_status(H5Adelete(obj, name.c_str()), file, "cannot replace attribute '" + name + "'");
@@ -232,10 +265,10 @@ std::string padded(const std::string& value, size_t bytes, const std::string& fi
   return buf;
 }
 
-void write_fixed_string_attr(hid_t obj, const std::string& name, const std::string& value,
-                             uint64_t bytes, const std::string& file) {
-  const std::string buf = padded(value, static_cast<size_t>(std::max<uint64_t>(bytes, 1)), file,
-                                 "attribute '" + name + "'");
+void write_fixed_string_attr(hid_t obj, const std::string& name, const std::string& value, uint64_t bytes,
+                             const std::string& file) {
+  const std::string buf =
+      padded(value, static_cast<size_t>(std::max<uint64_t>(bytes, 1)), file, "attribute '" + name + "'");
   Id type(fixed_string_type(bytes));
   Id space(H5Screate(H5S_SCALAR));
   Id attr = fresh_attr(obj, name, type.get(), space.get(), file);
@@ -255,8 +288,8 @@ void overwrite_string_attr(hid_t obj, const std::string& name, const std::string
   check_status(H5Awrite(attr.get(), stored.get(), buf.data()), file, "cannot write " + what);
 }
 
-void write_strings_attr(hid_t obj, const std::string& name,
-                        const std::vector<std::string>& values, const std::string& file) {
+void write_strings_attr(hid_t obj, const std::string& name, const std::vector<std::string>& values,
+                        const std::string& file) {
   for (size_t i = 0; i < values.size(); ++i)
     require_no_nul(values[i], file, "attribute '" + name + "'[" + std::to_string(i) + "]");
   Id type(utf8_string_type());
@@ -273,8 +306,7 @@ void write_strings_attr(hid_t obj, const std::string& name,
 void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std::string& file) {
   Id space(H5Screate(H5S_SCALAR));
   Id attr = fresh_attr(obj, name, H5T_STD_I64LE, space.get(), file);
-  check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), file,
-               "cannot write attribute '" + name + "'");
+  check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), file, "cannot write attribute '" + name + "'");
 }
 
 namespace {
@@ -403,9 +435,10 @@ Id open_for_read(const std::string& path) {
   const std::string why = last_error();
   if (last_error_is_corruption())
     throw InputError(path, "corrupt or truncated HDF5: cannot be opened (" + why + ")");
-  throw InputError(path, "cannot be opened as HDF5 (not a results store, truncated, or left "
-                         "by a crash before its first commit: try `qkgeom recover`)" +
-                             (why.empty() ? std::string() : ": " + why));
+  throw InputError(path,
+                   "cannot be opened as HDF5 (not a results store, truncated, or left "
+                   "by a crash before its first commit: try `qkgeom recover`)" +
+                       (why.empty() ? std::string() : ": " + why));
 }
 
 std::vector<hsize_t> dataset_dims(hid_t ds, const std::string& file, const std::string& name) {
@@ -417,14 +450,14 @@ std::vector<hsize_t> dataset_dims(hid_t ds, const std::string& file, const std::
   return dims;
 }
 
-void write_array(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims,
-                 hid_t file_type, hid_t mem_type, const void* data, const std::string& file) {
+void write_array(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims, hid_t file_type,
+                 hid_t mem_type, const void* data, const std::string& file) {
   if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) > 0) H5Ldelete(parent, name.c_str(), H5P_DEFAULT);
   const Id space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), file,
                        "cannot make the dataspace of '" + name + "'"));
-  const Id ds(check(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                               H5P_DEFAULT),
-                    file, "cannot create dataset '" + name + "'"));
+  const Id ds(
+      check(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+            file, "cannot create dataset '" + name + "'"));
   hsize_t n = 1;
   for (hsize_t d : dims) n *= d;
   if (n > 0)

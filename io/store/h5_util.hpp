@@ -32,7 +32,7 @@ class Id {
   ~Id() { reset(); }
   hid_t get() const { return id_; }
   bool ok() const { return id_ >= 0; }
-  void reset();  // closes it now (a failing close is ignored)
+  void reset();      // closes it now (a failing close is ignored)
   hid_t release() {  // gives up ownership
     const hid_t id = id_;
     id_ = -1;
@@ -92,10 +92,9 @@ std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, con
                                           const std::string& what);
 
 // Attributes (created or replaced): a UTF-8 string, an array of strings, an int.
-void write_string_attr(hid_t obj, const std::string& name, const std::string& value,
-                       const std::string& file);
-void write_strings_attr(hid_t obj, const std::string& name,
-                        const std::vector<std::string>& values, const std::string& file);
+void write_string_attr(hid_t obj, const std::string& name, const std::string& value, const std::string& file);
+void write_strings_attr(hid_t obj, const std::string& name, const std::vector<std::string>& values,
+                        const std::string& file);
 void write_int_attr(hid_t obj, const std::string& name, int64_t value, const std::string& file);
 // `value` NUL padded to `bytes` (a fixed-length string's storage); InputError(file, what
 // + " has N bytes; " + holder + " holds at most B") when longer, or naming the NUL.
@@ -104,8 +103,8 @@ std::string padded(const std::string& value, size_t bytes, const std::string& fi
 
 // A fixed-length UTF-8 string attribute of `bytes` bytes (NUL padded) holding `value`;
 // InputError when `value` is longer. Its value lives in the object header itself.
-void write_fixed_string_attr(hid_t obj, const std::string& name, const std::string& value,
-                             uint64_t bytes, const std::string& file);
+void write_fixed_string_attr(hid_t obj, const std::string& name, const std::string& value, uint64_t bytes,
+                             const std::string& file);
 // Writes a new value into the existing fixed-length scalar string attribute `name` in
 // place: one rewrite of the object header block holding it, no attribute created or
 // deleted, no heap touched (safe in SWMR write mode, and a kill leaves the old value or
@@ -116,8 +115,7 @@ void overwrite_string_attr(hid_t obj, const std::string& name, const std::string
 
 // Attribute readers; `found` (when given) says whether it exists with a usable type.
 std::string read_string_attr(hid_t obj, const std::string& name, bool* found = nullptr);
-std::vector<std::string> read_strings_attr(hid_t obj, const std::string& name,
-                                           bool* found = nullptr);
+std::vector<std::string> read_strings_attr(hid_t obj, const std::string& name, bool* found = nullptr);
 int64_t read_int_attr(hid_t obj, const std::string& name, bool* found = nullptr);
 
 // Every string-valued attribute of an object, in name order.
@@ -145,8 +143,8 @@ Id open_for_read(const std::string& path);
 
 // Creates (replacing) a whole dataset `name` under `parent` from `data` in `mem_type`,
 // stored as `file_type`; dims may hold zeros (nothing is written then).
-void write_array(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims,
-                 hid_t file_type, hid_t mem_type, const void* data, const std::string& file);
+void write_array(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims, hid_t file_type,
+                 hid_t mem_type, const void* data, const std::string& file);
 // A 1-D dataset of variable-length UTF-8 strings.
 void write_strings(hid_t parent, const std::string& name, const std::vector<std::string>& values,
                    const std::string& file);

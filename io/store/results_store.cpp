@@ -18,8 +18,8 @@ namespace qk {
 namespace {
 
 constexpr uint64_t kChunkTarget = 64 * 1024;  // bytes of a chunk along the row axis
-constexpr uint64_t kChunkMax = 1024 * 1024;    // a chunk never exceeds this (rows split)
-constexpr unsigned kMaxCompactAttrs = 4096;    // root attributes stay in its object header
+constexpr uint64_t kChunkMax = 1024 * 1024;   // a chunk never exceeds this (rows split)
+constexpr unsigned kMaxCompactAttrs = 4096;   // root attributes stay in its object header
 
 bool file_exists(const std::string& p) {
   struct stat st;
@@ -63,8 +63,8 @@ void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
     dims.push_back(d);
     maxdims.push_back(d == 0 ? H5S_UNLIMITED : d);  // a chunk cannot exceed a fixed 0
   }
-  h5::Id space(h5::check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data()),
-                         path, "cannot make the dataspace of " + what));
+  h5::Id space(h5::check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data()), path,
+                         "cannot make the dataspace of " + what));
   h5::Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
   const std::vector<hsize_t> chunk = chunk_dims(c);
   h5::check_status(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), path,
@@ -72,9 +72,9 @@ void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
   h5::Id lcpl(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   h5::Id type(stored_type(c));
-  h5::Id ds(h5::check(H5Dcreate2(file, c.path.c_str(), type.get(), space.get(), lcpl.get(),
-                                 dcpl.get(), H5P_DEFAULT),
-                      path, "cannot create " + what));
+  h5::Id ds(h5::check(
+      H5Dcreate2(file, c.path.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT), path,
+      "cannot create " + what));
   h5::write_string_attr(ds.get(), "units", c.units, path);
   h5::write_string_attr(ds.get(), "description", c.description, path);
   h5::write_strings_attr(ds.get(), "dims", c.dims, path);
@@ -130,9 +130,9 @@ struct ResultsStore::Impl {
   struct Col {
     ColumnSpec spec;
     h5::Id ds;
-    uint64_t elems = 1;   // elements per row
-    int group = -1;       // ragged group of a ragged column
-    int64_t extent = 0;   // rows in the file (more than committed after a crash)
+    uint64_t elems = 1;  // elements per row
+    int group = -1;      // ragged group of a ragged column
+    int64_t extent = 0;  // rows in the file (more than committed after a crash)
   };
   struct Group {
     std::string name;
@@ -144,7 +144,7 @@ struct ResultsStore::Impl {
   std::string path;
   std::vector<ColumnSpec> user;  // the caller's columns; cols[i] for i < user.size()
   h5::Id file;
-  std::vector<Col> cols;         // user columns, then each group's offset and count
+  std::vector<Col> cols;  // user columns, then each group's offset and count
   std::vector<Group> groups;
   int index_col = -1;
   int64_t rows = 0;
@@ -219,15 +219,15 @@ struct ResultsStore::Impl {
     std::vector<hsize_t> offset(dims.size(), 0), count = dims;
     offset[0] = static_cast<hsize_t>(start);
     count[0] = static_cast<hsize_t>(nrows);
-    h5::check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, offset.data(), nullptr,
-                                         count.data(), nullptr),
-                     path, "cannot select rows of " + what);
+    h5::check_status(
+        H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, offset.data(), nullptr, count.data(), nullptr),
+        path, "cannot select rows of " + what);
     const hsize_t n = static_cast<hsize_t>(nrows) * c.elems;
     h5::Id mspace(H5Screate_simple(1, &n, nullptr));
     h5::Id mtype(c.spec.type == ColType::Str ? stored_type(c.spec) : h5::memory_type(c.spec.type));
-    h5::check_status(H5Dwrite(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, data),
-                     path, "cannot write rows " + std::to_string(start) + ".." +
-                               std::to_string(start + nrows) + " of " + what);
+    h5::check_status(
+        H5Dwrite(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, data), path,
+        "cannot write rows " + std::to_string(start) + ".." + std::to_string(start + nrows) + " of " + what);
   }
 
   // After a failed write: points the file's descriptor at /dev/null, so that nothing
@@ -287,8 +287,8 @@ struct ResultsStore::Impl {
     H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &off, nullptr, &one, nullptr);
     h5::Id mspace(H5Screate_simple(1, &one, nullptr));
     int64_t v = 0;
-    h5::check_status(H5Dread(c.ds.get(), H5T_NATIVE_INT64, mspace.get(), fspace.get(), H5P_DEFAULT, &v),
-                     path, "cannot read dataset '/" + c.spec.path + "'");
+    h5::check_status(H5Dread(c.ds.get(), H5T_NATIVE_INT64, mspace.get(), fspace.get(), H5P_DEFAULT, &v), path,
+                     "cannot read dataset '/" + c.spec.path + "'");
     return v;
   }
 
@@ -298,8 +298,8 @@ struct ResultsStore::Impl {
       if (c.spec.path == name) {
         if (c.spec.ragged) throw InputError(path, "column '" + name + "' is ragged");
         if (c.spec.type != want)
-          throw InputError(path, "column '" + name + "' holds " + col_type_name(c.spec.type) +
-                                     ", not " + col_type_name(want));
+          throw InputError(path, "column '" + name + "' holds " + col_type_name(c.spec.type) + ", not " +
+                                     col_type_name(want));
         return c;
       }
     throw InputError(path, "no column '" + name + "'");
@@ -327,8 +327,8 @@ struct ResultsStore::Impl {
     const hsize_t n = static_cast<hsize_t>(rows) * c.elems;
     h5::Id mspace(H5Screate_simple(1, &n, nullptr));
     h5::Id mtype(h5::memory_type(c.spec.type));
-    h5::check_status(H5Dread(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf),
-                     path, "cannot read dataset '/" + c.spec.path + "'");
+    h5::check_status(H5Dread(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf), path,
+                     "cannot read dataset '/" + c.spec.path + "'");
   }
 };
 
@@ -352,13 +352,14 @@ ResultsStore ResultsStore::create(const std::string& path, const std::vector<Col
   const std::string tmp = path + ".partial";
   h5::Id fapl(h5::store_fapl(false, path)), fcpl(store_fcpl());
   impl->file = h5::Id(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
-  if (!impl->file.ok())
-    h5::fail(path, "cannot create the file (does its directory exist, is it writable?)");
+  if (!impl->file.ok()) h5::fail(path, "cannot create the file (does its directory exist, is it writable?)");
   try {
     const hid_t f = impl->file.get();
     for (const auto& a : attrs)
-      if (is_end_of_run_attr(a.first)) h5::write_fixed_string_attr(f, a.first, a.second, kEndOfRunAttrBytes, path);
-      else h5::write_string_attr(f, a.first, a.second, path);
+      if (is_end_of_run_attr(a.first))
+        h5::write_fixed_string_attr(f, a.first, a.second, kEndOfRunAttrBytes, path);
+      else
+        h5::write_string_attr(f, a.first, a.second, path);
     h5::write_int_attr(f, "schema_version", schema_version, path);
     std::vector<std::string> names;
     for (const auto& c : impl->user) names.push_back(c.path);
@@ -477,15 +478,15 @@ ResultsStore::Impl::Staged ResultsStore::Impl::stage(const StoreBatch& b) const 
     const auto& d = b.cols[i];
     const std::string where = "append: column '" + c.spec.path + "'";
     if (d.typed && d.type != c.spec.type)
-      throw InputError(path, where + " given " + col_type_name(d.type) + " values, holds " +
-                                 col_type_name(c.spec.type));
+      throw InputError(
+          path, where + " given " + col_type_name(d.type) + " values, holds " + col_type_name(c.spec.type));
     st.nrows[i] = column_rows(b, i, where);
     const uint64_t elems = static_cast<uint64_t>(st.nrows[i]) * c.elems;
     const bool ok = c.spec.type == ColType::Str ? d.strings.size() == elems
                                                 : d.bytes.size() == elems * col_type_size(c.spec.type);
     if (!ok)
-      throw InputError(path, where + ": expected " + std::to_string(elems) + " " +
-                                 col_type_name(c.spec.type) + " values");
+      throw InputError(
+          path, where + ": expected " + std::to_string(elems) + " " + col_type_name(c.spec.type) + " values");
     if (c.spec.type == ColType::Str) st.packed[i] = pack_strings(c.spec, d.strings, path);
   }
   st.offsets.resize(groups.size());
@@ -506,8 +507,8 @@ void ResultsStore::Impl::write_column(const StoreBatch& b, const Staged& st, siz
   Col& c = cols[i];
   if (i < user.size()) {
     const int64_t start = c.spec.ragged ? groups[static_cast<size_t>(c.group)].total : rows;
-    const void* data = c.spec.type == ColType::Str ? static_cast<const void*>(st.packed[i].data())
-                                                   : b.cols[i].bytes.data();
+    const void* data =
+        c.spec.type == ColType::Str ? static_cast<const void*>(st.packed[i].data()) : b.cols[i].bytes.data();
     write_rows(c, start, st.nrows[i], data);
     return;
   }
@@ -522,8 +523,8 @@ void ResultsStore::append(const StoreBatch& b) {
   if (s.failed) throw StoreError(s.path, "an earlier append failed; reopen the store to go on");
   if (!s.file.ok()) throw StoreError(s.path, "the store is finished");
   if (b.n < 0 || b.cols.size() != s.user.size())
-    throw InputError(s.path, "append: a batch has " + std::to_string(b.cols.size()) +
-                                 " columns, the store " + std::to_string(s.user.size()));
+    throw InputError(s.path, "append: a batch has " + std::to_string(b.cols.size()) + " columns, the store " +
+                                 std::to_string(s.user.size()));
   if (b.n == 0) return;
   const Impl::Staged st = s.stage(b);  // everything checked before anything is written
   try {
@@ -556,8 +557,8 @@ void ResultsStore::set_attrs(const Attrs& attrs) {
     if (!is_end_of_run_attr(a.first))
       throw InputError(s.path, "root attribute '" + a.first + "' is written once, by create");
     if (H5Aexists(f, a.first.c_str()) <= 0)
-      throw InputError(s.path, "root attribute '" + a.first +
-                                   "' was not created with the store (give it to create)");
+      throw InputError(s.path,
+                       "root attribute '" + a.first + "' was not created with the store (give it to create)");
     h5::padded(a.second, kEndOfRunAttrBytes, s.path, "attribute '" + a.first + "'");  // before any write
   }
   try {
@@ -586,16 +587,15 @@ void ResultsStore::finish(const Attrs& attrs) {
 
 int64_t committed_rows(const std::string& path) {
   h5::Id f = h5::open_for_read(path);
-  if (H5Lexists(f.get(), "probe", H5P_DEFAULT) <= 0 ||
-      H5Lexists(f.get(), kIndexColumn, H5P_DEFAULT) <= 0)
+  if (H5Lexists(f.get(), "probe", H5P_DEFAULT) <= 0 || H5Lexists(f.get(), kIndexColumn, H5P_DEFAULT) <= 0)
     throw InputError(path, std::string("no dataset '/") + kIndexColumn + "': not a results store");
   h5::Id ds(h5::check(H5Dopen2(f.get(), kIndexColumn, H5P_DEFAULT), path,
                       std::string("cannot open dataset '/") + kIndexColumn + "'"));
   // Read the rows, not only the shape: a damaged index fails here.
   std::vector<int64_t> rows(h5::dataset_dims(ds.get(), path, kIndexColumn)[0]);
   if (!rows.empty())
-    h5::check_status(H5Dread(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
-                     path, std::string("cannot read dataset '/") + kIndexColumn + "'");
+    h5::check_status(H5Dread(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()), path,
+                     std::string("cannot read dataset '/") + kIndexColumn + "'");
   return static_cast<int64_t>(rows.size());
 }
 

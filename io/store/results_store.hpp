@@ -50,8 +50,7 @@ using Attrs = std::vector<std::pair<std::string, std::string>>;
 // of the object header block holding them (a variable-length string would go through
 // HDF5's global heap, and a kill between the two writes left it unreadable); h5py reads
 // them as bytes. Every other attribute is written once, by create.
-inline constexpr const char* kEndOfRunAttrs[] = {"status", "finished_at", "probes_committed",
-                                                 "on_nonfinite"};
+inline constexpr const char* kEndOfRunAttrs[] = {"status", "finished_at", "probes_committed", "on_nonfinite"};
 inline constexpr uint64_t kEndOfRunAttrBytes = 64;
 bool is_end_of_run_attr(const std::string& name);
 
@@ -62,8 +61,8 @@ class ResultsStore {
   // set_attrs/finish will overwrite; "schema_version", "columns") and every column (plus
   // "<group>/offset" and "<group>/count" per ragged group), enters SWMR write mode, then
   // renames it to `path`.
-  static ResultsStore create(const std::string& path, const std::vector<ColumnSpec>& cols,
-                             const Attrs& attrs, int schema_version, bool overwrite = false);
+  static ResultsStore create(const std::string& path, const std::vector<ColumnSpec>& cols, const Attrs& attrs,
+                             int schema_version, bool overwrite = false);
 
   // Reopens a store left by a finished or crashed run: clears the crash status flags,
   // checks its columns equal `cols` (InputError naming the dataset), enters SWMR write
@@ -122,12 +121,18 @@ ColumnData ColumnData::of(const std::vector<T>& values) {
   static_assert(std::is_arithmetic_v<T>, "numeric values, or strings");
   ColumnData d;
   d.typed = true;
-  if constexpr (std::is_same_v<T, double>) d.type = ColType::F64;
-  else if constexpr (std::is_same_v<T, float>) d.type = ColType::F32;
-  else if constexpr (std::is_same_v<T, int64_t>) d.type = ColType::I64;
-  else if constexpr (std::is_same_v<T, int32_t>) d.type = ColType::I32;
-  else if constexpr (std::is_same_v<T, uint8_t>) d.type = ColType::U8;
-  else static_assert(sizeof(T) == 0, "f64, f32, i64, i32 or u8 values");
+  if constexpr (std::is_same_v<T, double>)
+    d.type = ColType::F64;
+  else if constexpr (std::is_same_v<T, float>)
+    d.type = ColType::F32;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    d.type = ColType::I64;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    d.type = ColType::I32;
+  else if constexpr (std::is_same_v<T, uint8_t>)
+    d.type = ColType::U8;
+  else
+    static_assert(sizeof(T) == 0, "f64, f32, i64, i32 or u8 values");
   d.bytes.resize(values.size() * sizeof(T));
   if (!values.empty()) std::memcpy(d.bytes.data(), values.data(), d.bytes.size());
   return d;

@@ -9,8 +9,7 @@ namespace qk {
 
 class StoreError : public std::runtime_error {
  public:
-  StoreError(const std::string& file, const std::string& what)
-      : std::runtime_error(file + ": " + what) {}
+  StoreError(const std::string& file, const std::string& what) : std::runtime_error(file + ": " + what) {}
 };
 
 }  // namespace qk

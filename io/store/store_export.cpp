@@ -21,11 +21,11 @@ constexpr int64_t kBlockProbes = 4096;  // probes read per block
 
 struct Table {
   std::string group;
-  std::string file;                  // e.g. "bo_per_layer" (".csv" added)
+  std::string file;  // e.g. "bo_per_layer" (".csv" added)
   std::vector<uint64_t> row_shape;
   std::vector<std::string> dims;
-  std::vector<size_t> cols;          // indices into the store's columns
-  std::vector<std::string> labels;   // names of a 1-D row's entries (column `<dim>_label`)
+  std::vector<size_t> cols;         // indices into the store's columns
+  std::vector<std::string> labels;  // names of a 1-D row's entries (column `<dim>_label`)
 };
 
 std::string quoted(const std::string& s) {
@@ -62,37 +62,45 @@ std::vector<std::string> read_cells(hid_t ds, const ColumnSpec& c, int64_t start
   switch (c.type) {
     case ColType::F64: {
       std::vector<double> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path, what);
-      for (double x : v) out.emplace_back(buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.17g", x)));
+      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
+                       what);
+      for (double x : v)
+        out.emplace_back(buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.17g", x)));
       break;
     }
     case ColType::F32: {
       std::vector<float> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path, what);
+      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
+                       what);
       for (float x : v)
-        out.emplace_back(buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(x))));
+        out.emplace_back(buf,
+                         static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(x))));
       break;
     }
     case ColType::I64: {
       std::vector<int64_t> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path, what);
+      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
+                       what);
       for (int64_t x : v) out.push_back(std::to_string(x));
       break;
     }
     case ColType::I32: {
       std::vector<int32_t> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path, what);
+      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
+                       what);
       for (int32_t x : v) out.push_back(std::to_string(x));
       break;
     }
     case ColType::U8: {
       std::vector<uint8_t> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path, what);
+      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
+                       what);
       for (uint8_t x : v) out.push_back(std::to_string(static_cast<unsigned>(x)));
       break;
     }
     case ColType::Str:
-      for (const std::string& v : h5::read_string_rows(ds, fspace.get(), m, path, "dataset '/" + c.path + "'"))
+      for (const std::string& v :
+           h5::read_string_rows(ds, fspace.get(), m, path, "dataset '/" + c.path + "'"))
         out.push_back(quoted(v));
       break;
   }
@@ -117,7 +125,8 @@ int64_t committed_rows(const std::vector<ColumnSpec>& cols, const std::vector<h5
   const hid_t index = ds[index_col].get();
   const std::vector<hsize_t> dims = h5::dataset_dims(index, h5path, kIndexColumn);
   if (dims.size() != 1) throw InputError(h5path, "dataset '/probe/index' is not one row per probe");
-  h5::require_stored(index, dims, sizeof(int64_t), sizeof(int64_t), "i64", h5path + ": dataset '/probe/index'");
+  h5::require_stored(index, dims, sizeof(int64_t), sizeof(int64_t), "i64",
+                     h5path + ": dataset '/probe/index'");
   for (size_t i = 0; i < cols.size(); ++i)
     if (!cols[i].ragged) h5::require_rows(ds[i].get(), dims[0], h5path, cols[i].path);
   return static_cast<int64_t>(dims[0]);
@@ -192,8 +201,8 @@ void export_csv(const std::string& h5path, const std::string& dir, bool force) {
                                       cols[static_cast<size_t>(index_col)], start, m, h5path);
         std::vector<std::string> id;
         if (id_col >= 0)
-          id = read_cells(ds[static_cast<size_t>(id_col)].get(), cols[static_cast<size_t>(id_col)],
-                          start, m, h5path);
+          id = read_cells(ds[static_cast<size_t>(id_col)].get(), cols[static_cast<size_t>(id_col)], start, m,
+                          h5path);
         std::vector<std::vector<std::string>> cells;
         for (size_t ci : t.cols) cells.push_back(read_cells(ds[ci].get(), cols[ci], start, m, h5path));
         std::vector<uint64_t> pos(t.row_shape.size(), 0);

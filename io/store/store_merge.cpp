@@ -16,13 +16,12 @@ namespace qk {
 
 namespace {
 
-
 struct Shard {
   std::string path;
   h5::Id file;
-  MergeInput in;                              // attributes and shards covered
-  std::vector<h5::Id> ds;                     // per column of the merged store
-  std::vector<int64_t> index;                 // committed probe/index values
+  MergeInput in;                                    // attributes and shards covered
+  std::vector<h5::Id> ds;                           // per column of the merged store
+  std::vector<int64_t> index;                       // committed probe/index values
   std::vector<std::vector<int64_t>> offset, count;  // per ragged group, per probe
 };
 
@@ -39,11 +38,10 @@ struct Run {
 };
 
 // Rows [0, n) of i64 dataset `name`; InputError when it has fewer.
-std::vector<int64_t> read_i64_rows(hid_t file, const std::string& name, int64_t n,
-                                   const std::string& path) {
+std::vector<int64_t> read_i64_rows(hid_t file, const std::string& name, int64_t n, const std::string& path) {
   if (n == 0) return {};
-  h5::Id ds(h5::check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path,
-                      "cannot open dataset '/" + name + "'"));
+  h5::Id ds(
+      h5::check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open dataset '/" + name + "'"));
   h5::require_rows(ds.get(), static_cast<uint64_t>(n), path, name);
   std::vector<int64_t> v(static_cast<size_t>(n));
   h5::Id fspace(H5Dget_space(ds.get()));
@@ -61,9 +59,10 @@ h5::Id run_space(hid_t ds, const ColumnSpec& c, int64_t src, int64_t len, const 
   std::vector<hsize_t> off(1 + c.row_shape.size(), 0), cnt{static_cast<hsize_t>(len)};
   off[0] = static_cast<hsize_t>(src);
   for (uint64_t d : c.row_shape) cnt.push_back(d);
-  h5::check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, off.data(), nullptr, cnt.data(), nullptr),
-                   path, "rows " + std::to_string(src) + ".." + std::to_string(src + len) +
-                             " are outside dataset '/" + c.path + "'");
+  h5::check_status(
+      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, off.data(), nullptr, cnt.data(), nullptr), path,
+      "rows " + std::to_string(src) + ".." + std::to_string(src + len) + " are outside dataset '/" + c.path +
+          "'");
   return fspace;
 }
 
@@ -106,8 +105,8 @@ std::vector<Run> joined(std::vector<Run> runs) {
 }
 
 // Copies `runs` of column `ci` from the shards into one ColumnData of `rows` rows.
-ColumnData gather(std::vector<Shard>& shards, size_t ci, const ColumnSpec& c,
-                  const std::vector<Run>& runs, int64_t rows) {
+ColumnData gather(std::vector<Shard>& shards, size_t ci, const ColumnSpec& c, const std::vector<Run>& runs,
+                  int64_t rows) {
   const uint64_t elems = row_elems(c.row_shape);
   const size_t n = static_cast<size_t>(rows) * elems;
   ColumnData d;
@@ -133,7 +132,8 @@ ColumnData gather(std::vector<Shard>& shards, size_t ci, const ColumnSpec& c,
 }
 
 uint64_t row_bytes(const ColumnSpec& c) {
-  return row_elems(c.row_shape) * (c.type == ColType::Str ? std::max<uint64_t>(c.str_bytes, 1) : col_type_size(c.type));
+  return row_elems(c.row_shape) *
+         (c.type == ColType::Str ? std::max<uint64_t>(c.str_bytes, 1) : col_type_size(c.type));
 }
 
 // Opens every input: its attributes and committed probe indices.
@@ -147,7 +147,8 @@ std::vector<Shard> open_inputs(const std::vector<std::string>& paths) {
                            "cannot open dataset '/probe/index'"));
     const std::vector<hsize_t> dims = h5::dataset_dims(index.get(), s.path, kIndexColumn);
     if (dims.size() != 1) throw InputError(s.path, "dataset '/probe/index' is not one row per probe");
-    h5::require_stored(index.get(), dims, sizeof(int64_t), sizeof(int64_t), "i64", s.path + ": dataset '/probe/index'");
+    h5::require_stored(index.get(), dims, sizeof(int64_t), sizeof(int64_t), "i64",
+                       s.path + ": dataset '/probe/index'");
     const int64_t n = static_cast<int64_t>(dims[0]);
     s.in = read_merge_input(s.file.get(), s.path, n);
     s.index = read_i64_rows(s.file.get(), kIndexColumn, n, s.path);
@@ -159,7 +160,8 @@ std::vector<Shard> open_inputs(const std::vector<std::string>& paths) {
 uint64_t longest_string(Shard& s, size_t ci, const ColumnSpec& c, const std::vector<std::string>& groups) {
   int64_t rows = static_cast<int64_t>(s.index.size());
   if (c.ragged) {
-    const size_t g = static_cast<size_t>(std::find(groups.begin(), groups.end(), column_group(c.path)) - groups.begin());
+    const size_t g =
+        static_cast<size_t>(std::find(groups.begin(), groups.end(), column_group(c.path)) - groups.begin());
     rows = s.offset[g].empty() ? 0 : s.offset[g].back() + s.count[g].back();
   }
   uint64_t most = 0;
@@ -179,8 +181,8 @@ void check_rows(const Shard& s, const std::vector<ColumnSpec>& cols, const std::
     for (size_t r = 0; r < n; ++r) {
       const int64_t o = s.offset[g][r], c = s.count[g][r];
       if (o < 0 || c < 0 || o > INT64_MAX - c)
-        throw InputError(s.path, "row " + std::to_string(r) + " of " + groups[g] + "/offset and " + groups[g] +
-                                     "/count (" + std::to_string(o) + ", " + std::to_string(c) +
+        throw InputError(s.path, "row " + std::to_string(r) + " of " + groups[g] + "/offset and " +
+                                     groups[g] + "/count (" + std::to_string(o) + ", " + std::to_string(c) +
                                      ") is not a range of token rows");
       end = std::max(end, o + c);
     }
@@ -236,8 +238,7 @@ void check_shard_membership(const Shard& s) {
     const int64_t i = s.index[r];
     if (i < 0 || !s.in.covers.count(static_cast<int>(i % n)))
       throw InputError(s.path, "probe index " + std::to_string(i) + " (row " + std::to_string(r) +
-                                   ") is not of this file's shard(s) (index % " +
-                                   std::to_string(n) + ")");
+                                   ") is not of this file's shard(s) (index % " + std::to_string(n) + ")");
   }
 }
 
@@ -258,15 +259,16 @@ std::vector<Probe> ordered_probes(const std::vector<Shard>& shards) {
 }
 
 // The end of the block of probes starting at `at`: within `block_bytes` (at least one probe).
-size_t block_end(const std::vector<Shard>& shards, const std::vector<Probe>& probes, size_t at,
-                 size_t groups, uint64_t probe_bytes, uint64_t token_bytes, uint64_t block_bytes) {
+size_t block_end(const std::vector<Shard>& shards, const std::vector<Probe>& probes, size_t at, size_t groups,
+                 uint64_t probe_bytes, uint64_t token_bytes, uint64_t block_bytes) {
   size_t end = at;
   uint64_t bytes = 0;
   while (end < probes.size()) {
     const Probe& p = probes[end];
     uint64_t tokens = 0;
     for (size_t g = 0; g < groups; ++g)
-      tokens += static_cast<uint64_t>(shards[static_cast<size_t>(p.shard)].count[g][static_cast<size_t>(p.row)]);
+      tokens +=
+          static_cast<uint64_t>(shards[static_cast<size_t>(p.shard)].count[g][static_cast<size_t>(p.row)]);
     const uint64_t b = probe_bytes + tokens * token_bytes;
     if (end > at && bytes + b > block_bytes) break;
     bytes += b;
@@ -277,8 +279,8 @@ size_t block_end(const std::vector<Shard>& shards, const std::vector<Probe>& pro
 
 // Probes [at, end) of every column as one batch.
 StoreBatch gather_block(std::vector<Shard>& shards, const std::vector<ColumnSpec>& cols,
-                        const std::vector<std::string>& groups, const std::vector<Probe>& probes,
-                        size_t at, size_t end) {
+                        const std::vector<std::string>& groups, const std::vector<Probe>& probes, size_t at,
+                        size_t end) {
   StoreBatch batch;
   batch.n = static_cast<int64_t>(end - at);
   std::vector<Run> probe_runs;
@@ -304,8 +306,8 @@ StoreBatch gather_block(std::vector<Shard>& shards, const std::vector<ColumnSpec
       batch.cols.push_back(gather(shards, ci, c, probe_runs, batch.n));
       continue;
     }
-    const size_t g = static_cast<size_t>(
-        std::find(groups.begin(), groups.end(), column_group(c.path)) - groups.begin());
+    const size_t g =
+        static_cast<size_t>(std::find(groups.begin(), groups.end(), column_group(c.path)) - groups.begin());
     batch.cols.push_back(gather(shards, ci, c, token_runs[g], token_rows[g]));
     batch.cols.back().counts = token_counts[g];
   }
@@ -316,8 +318,8 @@ StoreBatch gather_block(std::vector<Shard>& shards, const std::vector<ColumnSpec
 void write_merged(const std::string& tmp, std::vector<Shard>& shards, const std::vector<ColumnSpec>& cols,
                   const std::vector<Probe>& probes, const Attrs& attrs, uint64_t block_bytes) {
   const MergeInput& first = shards.front().in;
-  ResultsStore store = ResultsStore::create(tmp, cols, attrs,
-                                            first.has_version ? static_cast<int>(first.schema_version) : 1, true);
+  ResultsStore store = ResultsStore::create(
+      tmp, cols, attrs, first.has_version ? static_cast<int>(first.schema_version) : 1, true);
   const std::vector<std::string> groups = ragged_groups(cols);
   uint64_t probe_bytes = 0, token_bytes = 0;
   for (const auto& c : cols) (c.ragged ? token_bytes : probe_bytes) += row_bytes(c);

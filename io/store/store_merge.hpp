@@ -7,8 +7,8 @@
 namespace qk {
 
 struct MergeOptions {
-  bool force = false;              // replace an existing output (never an input)
-  bool allow_version_mix = false;  // shards may differ in engine_version and git_sha
+  bool force = false;                  // replace an existing output (never an input)
+  bool allow_version_mix = false;      // shards may differ in engine_version and git_sha
   uint64_t block_bytes = 64ull << 20;  // rows are copied in blocks of about this size
 };
 

@@ -14,19 +14,27 @@ namespace {
 
 // Attributes each shard has its own value of; recorded per shard in "merged_shards".
 const std::set<std::string> kPerShard = {
-    "shard",      "command_line", "hostname",   "model_path",  "probes_path",
-    "device",     "gpu_name",     "batch_tokens", "cpu_threads", "started_at",
-    "finished_at", "status",      "probes_committed", "skipped_count", "skipped"};
+    "shard",       "command_line", "hostname",         "model_path",    "probes_path",
+    "device",      "gpu_name",     "batch_tokens",     "cpu_threads",   "started_at",
+    "finished_at", "status",       "probes_committed", "skipped_count", "skipped"};
 // The engine build: identity, unless --allow-version-mix.
 const std::set<std::string> kVersion = {"engine_version", "git_sha"};
 // Written by the merge itself (and the store's column list).
-const std::set<std::string> kMergeOwn = {"columns",      "merged_from",    "merged_shards",
-                                         "shard_count",  "shards_merged",  "shards_missing",
-                                         "shards_incomplete"};
+const std::set<std::string> kMergeOwn = {"columns",       "merged_from",    "merged_shards",    "shard_count",
+                                         "shards_merged", "shards_missing", "shards_incomplete"};
 // Identity attributes compared first, in this order (any other one after them).
-const char* const kIdentityOrder[] = {
-    "model_config_sha256", "model_weights_index_sha256", "probes_sha256", "dtype", "template",
-    "metrics", "mode", "save_kv", "on_nonfinite", "engine", "engine_version", "git_sha"};
+const char* const kIdentityOrder[] = {"model_config_sha256",
+                                      "model_weights_index_sha256",
+                                      "probes_sha256",
+                                      "dtype",
+                                      "template",
+                                      "metrics",
+                                      "mode",
+                                      "save_kv",
+                                      "on_nonfinite",
+                                      "engine",
+                                      "engine_version",
+                                      "git_sha"};
 
 bool is_identity(const std::string& key, bool mix) {
   return !kPerShard.count(key) && !kMergeOwn.count(key) && !(mix && kVersion.count(key));
@@ -41,7 +49,8 @@ bool parse_shard(const std::string& s, int* i, int* n) {
 // A shard file's provenance record: path, shard index, committed probes and its
 // per-shard attributes ("status" = "unfinished" when it has none: killed or running).
 nlohmann::json shard_record(const MergeInput& in, int index, int64_t rows) {
-  nlohmann::json r = {{"path", std::filesystem::absolute(in.path).string()}, {"shard", index}, {"probes", rows}};
+  nlohmann::json r = {
+      {"path", std::filesystem::absolute(in.path).string()}, {"shard", index}, {"probes", rows}};
   for (const auto& [k, v] : in.attrs)
     if ((kPerShard.count(k) || kVersion.count(k)) && k != "shard" && k != "probes_committed") {
       try {

@@ -23,9 +23,9 @@ struct MergeInput {
   std::map<std::string, std::string> attrs;  // string root attributes
   bool has_version = false;
   int64_t schema_version = 0;
-  int shard_count = 0;                       // N
-  std::set<int> covers;                      // shard indices, each in [0, N)
-  std::vector<nlohmann::json> records;       // per-shard provenance, one per covered shard
+  int shard_count = 0;                  // N
+  std::set<int> covers;                 // shard indices, each in [0, N)
+  std::vector<nlohmann::json> records;  // per-shard provenance, one per covered shard
 };
 
 // The input at `path` (open as `file`, `rows` committed probes). InputError naming the

@@ -10,22 +10,34 @@ namespace qk {
 
 const char* col_type_name(ColType t) {
   switch (t) {
-    case ColType::F64: return "f64";
-    case ColType::F32: return "f32";
-    case ColType::I64: return "i64";
-    case ColType::I32: return "i32";
-    case ColType::U8: return "u8";
-    case ColType::Str: return "str";
+    case ColType::F64:
+      return "f64";
+    case ColType::F32:
+      return "f32";
+    case ColType::I64:
+      return "i64";
+    case ColType::I32:
+      return "i32";
+    case ColType::U8:
+      return "u8";
+    case ColType::Str:
+      return "str";
   }
   return "?";
 }
 
 size_t col_type_size(ColType t) {
   switch (t) {
-    case ColType::F64: case ColType::I64: return 8;
-    case ColType::F32: case ColType::I32: return 4;
-    case ColType::U8: return 1;
-    case ColType::Str: return sizeof(char*);
+    case ColType::F64:
+    case ColType::I64:
+      return 8;
+    case ColType::F32:
+    case ColType::I32:
+      return 4;
+    case ColType::U8:
+      return 1;
+    case ColType::Str:
+      return sizeof(char*);
   }
   return 0;
 }
@@ -64,8 +76,7 @@ std::string dims_text(const std::vector<std::string>& d) {
 
 }  // namespace
 
-std::vector<ColumnSpec> normalized_columns(const std::vector<ColumnSpec>& cols,
-                                           const std::string& file) {
+std::vector<ColumnSpec> normalized_columns(const std::vector<ColumnSpec>& cols, const std::string& file) {
   std::vector<ColumnSpec> out = cols;
   std::set<std::string> seen;
   bool have_index = false;
@@ -79,8 +90,7 @@ std::vector<ColumnSpec> normalized_columns(const std::vector<ColumnSpec>& cols,
       for (size_t i = 0; i < c.row_shape.size(); ++i) c.dims.push_back("dim" + std::to_string(i));
     if (c.dims.size() != c.row_shape.size())
       throw InputError(file, where + ": " + std::to_string(c.dims.size()) +
-                                 " dims names for a row_shape of rank " +
-                                 std::to_string(c.row_shape.size()));
+                                 " dims names for a row_shape of rank " + std::to_string(c.row_shape.size()));
     std::set<std::string> dn;
     for (const auto& d : c.dims)
       if (d.empty() || !dn.insert(d).second)
@@ -100,9 +110,8 @@ std::vector<ColumnSpec> normalized_columns(const std::vector<ColumnSpec>& cols,
   for (const auto& g : ragged_groups(out))
     for (const auto& name : {g + "/offset", g + "/count"})
       if (seen.count(name))
-        throw InputError(file, "column '" + name +
-                                   "' is kept by the store itself for the ragged group '" + g +
-                                   "'");
+        throw InputError(
+            file, "column '" + name + "' is kept by the store itself for the ragged group '" + g + "'");
   return out;
 }
 
@@ -162,8 +171,8 @@ std::vector<ColumnSpec> read_columns(hid_t file, const std::string& path) {
     c.dims = h5::read_strings_attr(ds.get(), "dims");
     c.labels = h5::read_strings_attr(ds.get(), "labels");  // none before 2026-11-30
     if (!c.labels.empty() && (c.row_shape.size() != 1 || c.row_shape[0] != c.labels.size()))
-      throw InputError(path, where + " has " + std::to_string(c.labels.size()) + " labels for rows of shape " +
-                                 shape_text(c.row_shape));
+      throw InputError(path, where + " has " + std::to_string(c.labels.size()) +
+                                 " labels for rows of shape " + shape_text(c.row_shape));
     out.push_back(std::move(c));
   }
   return out;
@@ -183,21 +192,19 @@ void check_same_columns(const std::vector<ColumnSpec>& have, const std::vector<C
     const std::string ds = "dataset '/" + w.path + "'";
     if (!h) throw InputError(where, ds + " is missing (the columns differ)");
     if (h->type != w.type)
-      throw InputError(where, ds + " holds " + col_type_name(h->type) + ", expected " +
-                                  col_type_name(w.type));
+      throw InputError(where,
+                       ds + " holds " + col_type_name(h->type) + ", expected " + col_type_name(w.type));
     if (h->row_shape != w.row_shape)
-      throw InputError(where, ds + " has row shape " + shape_text(h->row_shape) + ", expected " +
-                                  shape_text(w.row_shape));
+      throw InputError(
+          where, ds + " has row shape " + shape_text(h->row_shape) + ", expected " + shape_text(w.row_shape));
     if (h->ragged != w.ragged)
       throw InputError(where, ds + (h->ragged ? " is ragged" : " is per-probe") + ", expected " +
                                   (w.ragged ? "ragged" : "per-probe"));
     if (h->type == ColType::Str && h->str_bytes != w.str_bytes)
-      throw InputError(where, ds + " holds strings of " + std::to_string(h->str_bytes) +
-                                  " bytes, expected " + std::to_string(w.str_bytes) +
-                                  " (0: variable length)");
+      throw InputError(where, ds + " holds strings of " + std::to_string(h->str_bytes) + " bytes, expected " +
+                                  std::to_string(w.str_bytes) + " (0: variable length)");
     if (h->dims != w.dims)
-      throw InputError(where, ds + " has dims " + dims_text(h->dims) + ", expected " +
-                                  dims_text(w.dims));
+      throw InputError(where, ds + " has dims " + dims_text(h->dims) + ", expected " + dims_text(w.dims));
   }
   for (const auto& h : have) {
     bool wanted = false;

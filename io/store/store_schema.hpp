@@ -16,8 +16,7 @@ inline constexpr const char* kKeyGroup = "probe";
 
 // `cols` checked (InputError naming `file` and the column) with default dims filled
 // in ("dim0", "dim1", ... where none are given).
-std::vector<ColumnSpec> normalized_columns(const std::vector<ColumnSpec>& cols,
-                                           const std::string& file);
+std::vector<ColumnSpec> normalized_columns(const std::vector<ColumnSpec>& cols, const std::string& file);
 
 // Groups holding ragged columns, in order of first appearance.
 std::vector<std::string> ragged_groups(const std::vector<ColumnSpec>& cols);

@@ -202,7 +202,8 @@ void Bpe::merge_word(const std::string& word, std::vector<int32_t>& out) const {
   std::vector<Symbol> syms;
   syms.reserve(ids.size());
   for (size_t n = 0; n < ids.size(); ++n)
-    syms.push_back({ids[n], static_cast<int>(n) - 1, n + 1 < ids.size() ? static_cast<int>(n) + 1 : -1, true});
+    syms.push_back(
+        {ids[n], static_cast<int>(n) - 1, n + 1 < ids.size() ? static_cast<int>(n) + 1 : -1, true});
 
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue;
   auto push_pair = [&](int left) {

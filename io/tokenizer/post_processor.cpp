@@ -64,7 +64,8 @@ std::unique_ptr<PostProcessor> make_template(const nlohmann::json& j, const std:
     if (!ids.is_array()) throw InputError(where + ".special_tokens." + name + ".ids", "expected an array");
     for (size_t k = 0; k < ids.size(); ++k)
       (sequences == 0 ? before : after)
-          .push_back(json_token_id(ids[k], where + ".special_tokens." + name + ".ids[" + std::to_string(k) + "]"));
+          .push_back(
+              json_token_id(ids[k], where + ".special_tokens." + name + ".ids[" + std::to_string(k) + "]"));
   }
   if (sequences != 1) throw InputError(where + ".single", "expected exactly one Sequence A");
   return std::make_unique<WrapProcessor>(std::move(before), std::move(after));

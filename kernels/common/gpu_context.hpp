@@ -76,9 +76,7 @@ class DeviceBuffer {
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer(DeviceBuffer&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)),
-        size_(std::exchange(o.size_, 0)),
-        stream_(o.stream_) {}
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), stream_(o.stream_) {}
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     if (this != &o) {
       reset();
@@ -105,8 +103,7 @@ class DeviceBuffer {
   // Copies n elements from host memory into the first n elements.
   void upload(const T* host, size_t n) {
     check_count(n);
-    if (n > 0) CUDA_CHECK(cudaMemcpyAsync(data_, host, n * sizeof(T), cudaMemcpyHostToDevice,
-                                          stream_));
+    if (n > 0) CUDA_CHECK(cudaMemcpyAsync(data_, host, n * sizeof(T), cudaMemcpyHostToDevice, stream_));
   }
 
   // Copies the first n elements into host memory and waits for them.
@@ -125,8 +122,8 @@ class DeviceBuffer {
  private:
   void check_count(size_t n) const {
     if (n > size_)
-      throw std::out_of_range("DeviceBuffer: " + std::to_string(n) +
-                              " elements requested, buffer holds " + std::to_string(size_));
+      throw std::out_of_range("DeviceBuffer: " + std::to_string(n) + " elements requested, buffer holds " +
+                              std::to_string(size_));
   }
 
   T* data_ = nullptr;

@@ -162,8 +162,7 @@ QK_HD T moments_population_std(const RunningMoments<T>& m) {
 // and w (in T); the tile's mean and M2 (two passes, in U) are merged with Chan's
 // formula. U is the tile arithmetic (float on the GPU), T the running state.
 template <typename T, typename U>
-QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom, const U* x,
-                              int n) {
+QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom, const U* x, int n) {
   U tmax = x[0];
   U sum = 0;
   for (int c = 0; c < n; ++c) {
@@ -193,8 +192,8 @@ QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom
 
 // Keys [lo, hi) that query i of a sequence of `seq` may attend to under `mask`
 // (window >= 1 for SlidingWindow: i - j < window).
-QK_HD void attention_allowed_keys(AttentionMask mask, int64_t i, int64_t seq, int64_t window,
-                                  int64_t* lo, int64_t* hi) {
+QK_HD void attention_allowed_keys(AttentionMask mask, int64_t i, int64_t seq, int64_t window, int64_t* lo,
+                                  int64_t* hi) {
   *lo = 0;
   *hi = mask == AttentionMask::Full ? seq : i + 1;
   if (mask == AttentionMask::SlidingWindow && i - window + 1 > 0) *lo = i - window + 1;

@@ -77,8 +77,7 @@ QK_HD double volume_from_gram(const double* g) { return sqrt(gram_det(g)) / kFac
 
 // Gram of the edge vectors of the simplex p[0..4] (each `dim` f32), coordinates
 // [begin, end) with step `step` (a thread's share; begin 0, step 1 for all of them).
-QK_HD void gram_accumulate(const float* const* p, int64_t dim, int64_t begin, int64_t step,
-                           double* g) {
+QK_HD void gram_accumulate(const float* const* p, int64_t dim, int64_t begin, int64_t step, double* g) {
   for (int64_t d = begin; d < dim; d += step) {
     const double o = static_cast<double>(p[0][d]);
     const double e[kEdges] = {static_cast<double>(p[1][d]) - o, static_cast<double>(p[2][d]) - o,
