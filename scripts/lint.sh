@@ -2,7 +2,7 @@
 # Style and static checks (CI runs it after `make test`; `make lint` runs it alone):
 #   1. clang-format (.clang-format) on every tracked C, C++ and CUDA file: no diff allowed;
 #   2. ruff (ruff.toml) on the Python of scripts/, tests/, bench/ and fuzz/;
-#   3. clang-tidy (.clang-tidy: functions over 60 lines, bugprone and performance checks) on
+#   3. clang-tidy (.clang-tidy: no function body over 60 lines) on
 #      every C++ file of BUILD/compile_commands.json under host/, io/, tests/, bench/.
 #   scripts/lint.sh [BUILD]     (default build; the build must be configured)
 # Exits 1 naming each file that fails. Fix formatting with: clang-format -i FILE.
