@@ -88,6 +88,109 @@ double mean_of(const std::vector<double>& v, double divisor) {
   return divisor > 0 ? s / divisor : 0.0;
 }
 
+// The result's header: mode, backend and the cloud's dimensions, with the per-layer
+// coherence [layers] and cross-alignment [layers - 1] zeroed.
+BoResult bo_header(const CloudDims& d, int q_heads, bool compat, const Backend& backend) {
+  BoResult r;
+  r.mode = compat ? "lem-compat" : "default";
+  r.backend = backend.name;
+  r.layers = d.layers;
+  r.kv_heads = d.heads;
+  r.q_heads = q_heads;
+  r.seq_len = d.seq;
+  r.head_dim = d.head_dim;
+  r.gqa = bo_position_mode(d.heads);
+  r.layer_coherence.assign(d.layers, 0.0);
+  r.layer_cross_alignment.assign(std::max(0, d.layers - 1), 0.0);
+  return r;
+}
+
+// The statistics the key cloud needs (position-wise or multi-head); sets r.analysed_heads.
+StatsPlan key_plan(BoResult& r, const CloudDims& d, bool compat, double lock_t) {
+  StatsPlan plan;
+  int nh = d.heads;
+  if (r.gqa) {
+    nh = compat ? 1 : d.heads;
+    plan.position_heads = nh;
+    plan.below_threshold = decimal_complement(lock_t);
+    plan.entropy_heads = nh;
+  } else {
+    plan.head_gram = true;
+    plan.entropy_heads = d.heads;
+    plan.layer_alignment = true;
+    plan.seed_f32_mean = compat;
+  }
+  r.analysed_heads = nh;
+  return plan;
+}
+
+// The key-cloud metrics into r: coherence per layer [layers], differentiation and entropy
+// per analysed head [layers][nh], phase lock, cross-layer alignment [layers - 1], the
+// joint-collapse count (alignments below collapse_t) and their means.
+void key_metrics(BoResult& r, const CloudDims& d, const CloudStats& ks, const Coherence& kc,
+                 double collapse_t) {
+  const int nh = r.analysed_heads;
+  r.layer_coherence = kc.layer;
+  r.head_differentiation = kc.per_head;
+  r.head_entropy = ks.entropy;
+  r.phase_lock_score = kc.lock;
+  r.mean_coherence = mean_of(r.layer_coherence, d.layers);
+  r.mean_head_entropy = mean_of(ks.entropy, static_cast<double>(d.layers) * nh);
+  for (int l = 0; l + 1 < d.layers; ++l) {
+    const double a =
+        r.gqa ? 1.0 - std::fabs(r.layer_coherence[l + 1] - r.layer_coherence[l]) : ks.layer_align[l];
+    r.layer_cross_alignment[l] = a;
+    if (a < collapse_t) ++r.joint_collapse_count;
+  }
+  r.mean_cross_alignment = mean_of(r.layer_cross_alignment, d.layers - 1);
+}
+
+// The value cloud's coherence, from the key plan less entropy and layer alignment.
+Coherence value_coherence(const Backend& backend, const float* v_data, const CloudDims& d,
+                          const StatsPlan& plan, const BoResult& r, double lock_t) {
+  StatsPlan vplan = plan;
+  vplan.entropy_heads = 0;
+  vplan.layer_alignment = false;
+  const CloudStats vs = cloud_stats(backend, v_data, d, vplan);
+  return r.gqa ? position_coherence(vs, d, r.analysed_heads) : multi_head_coherence(vs, d, lock_t);
+}
+
+// The composite score (exact double, and the integer 0..10000 the seed reports) and the
+// five attention features.
+void composite_fields(BoResult& r, bool compat) {
+  r.composite_exact = composite_score(r);
+  const double clamped = std::min(10000.0, std::max(0.0, r.composite_exact));
+  if (std::isnan(r.composite_exact))
+    r.composite = 0;  // no score; writers test composite_exact (docs/metrics.md)
+  else
+    r.composite = compat ? std::min(10000, std::max(0, static_cast<int>(r.composite_exact)))
+                         : static_cast<int>(std::lround(clamped));
+  r.features = attention_features(r);
+}
+
+// The value metrics: value coherence per layer [layers] and phase lock, K-V coupling (CKA
+// per layer [layers], mean over kv heads) and the seven features.
+BoValueResult value_result(const BoResult& r, const Coherence& vc, bool empty, const Backend& backend,
+                           const float* k_data, const float* v_data, const CloudDims& d) {
+  BoValueResult v;
+  v.layer_value_coherence = empty ? std::vector<double>(d.layers, 0.0) : vc.layer;
+  v.mean_value_coherence = mean_of(v.layer_value_coherence, d.layers);
+  v.value_phase_lock_score = vc.lock;
+  const std::vector<double> cka = backend.gpu ? compute_kv_cka_gpu(k_data, v_data, d, backend.device)
+                                              : compute_kv_cka_cpu(k_data, v_data, d);
+  v.layer_kv_coupling.assign(d.layers, 0.0);
+  for (int l = 0; l < d.layers; ++l) {
+    double s = 0.0;
+    for (int h = 0; h < d.heads; ++h) s += cka[static_cast<size_t>(l) * d.heads + h];
+    v.layer_kv_coupling[l] = s / d.heads;
+  }
+  v.mean_kv_coupling = mean_of(v.layer_kv_coupling, d.layers);
+  for (int i = 0; i < 5; ++i) v.features7[i] = r.features[i];
+  v.features7[5] = v.mean_value_coherence;
+  v.features7[6] = v.mean_kv_coupling;
+  return v;
+}
+
 }  // namespace
 
 bool bo_position_mode(int kv_heads) { return kv_heads <= kPositionModeMaxHeads; }
@@ -143,94 +246,26 @@ BoResult analyse_bo(const BoInput& in, const BoOptions& opts, const ExecContext&
   const double lock_t = compat ? 0.7 : opts.lock_threshold;
   const double collapse_t = compat ? 0.5 : opts.collapse_threshold;
 
-  BoResult r;
-  r.mode = compat ? "lem-compat" : "default";
-  r.backend = backend.name;
   const CloudDims d{static_cast<int>(in.k.shape[0]), static_cast<int>(in.k.shape[1]), in.k.shape[2],
                     in.k.shape[3]};
-  r.layers = d.layers;
-  r.kv_heads = d.heads;
-  r.q_heads = in.q_heads;
-  r.seq_len = d.seq;
-  r.head_dim = d.head_dim;
-  r.gqa = bo_position_mode(d.heads);
-  r.layer_coherence.assign(d.layers, 0.0);
-  r.layer_cross_alignment.assign(std::max(0, d.layers - 1), 0.0);
-
-  StatsPlan plan;
-  int nh = d.heads;
-  if (r.gqa) {
-    nh = compat ? 1 : d.heads;
-    plan.position_heads = nh;
-    plan.below_threshold = decimal_complement(lock_t);
-    plan.entropy_heads = nh;
-  } else {
-    plan.head_gram = true;
-    plan.entropy_heads = d.heads;
-    plan.layer_alignment = true;
-    plan.seed_f32_mean = compat;
-  }
-  r.analysed_heads = nh;
+  BoResult r = bo_header(d, in.q_heads, compat, backend);
+  const StatsPlan plan = key_plan(r, d, compat, lock_t);
+  const int nh = r.analysed_heads;
   // The seed returns an all-zero position-mode result when there is no pair of positions.
   const bool empty = r.gqa && d.seq < 2;
 
-  Coherence kc, vc;
+  Coherence vc;
   if (empty) {
     r.head_differentiation.assign(static_cast<size_t>(d.layers) * nh, 0.0);
     r.head_entropy.assign(static_cast<size_t>(d.layers) * nh, 0.0);
   } else {
     const CloudStats ks = cloud_stats(backend, k_data, d, plan);
-    kc = r.gqa ? position_coherence(ks, d, nh) : multi_head_coherence(ks, d, lock_t);
-    r.layer_coherence = kc.layer;
-    r.head_differentiation = kc.per_head;
-    r.head_entropy = ks.entropy;
-    r.phase_lock_score = kc.lock;
-    r.mean_coherence = mean_of(r.layer_coherence, d.layers);
-    r.mean_head_entropy = mean_of(ks.entropy, static_cast<double>(d.layers) * nh);
-    for (int l = 0; l + 1 < d.layers; ++l) {
-      const double a =
-          r.gqa ? 1.0 - std::fabs(r.layer_coherence[l + 1] - r.layer_coherence[l]) : ks.layer_align[l];
-      r.layer_cross_alignment[l] = a;
-      if (a < collapse_t) ++r.joint_collapse_count;
-    }
-    r.mean_cross_alignment = mean_of(r.layer_cross_alignment, d.layers - 1);
-    if (v_data != nullptr) {
-      StatsPlan vplan = plan;
-      vplan.entropy_heads = 0;
-      vplan.layer_alignment = false;
-      const CloudStats vs = cloud_stats(backend, v_data, d, vplan);
-      vc = r.gqa ? position_coherence(vs, d, nh) : multi_head_coherence(vs, d, lock_t);
-    }
+    const Coherence kc = r.gqa ? position_coherence(ks, d, nh) : multi_head_coherence(ks, d, lock_t);
+    key_metrics(r, d, ks, kc, collapse_t);
+    if (v_data != nullptr) vc = value_coherence(backend, v_data, d, plan, r, lock_t);
   }
-
-  r.composite_exact = composite_score(r);
-  const double clamped = std::min(10000.0, std::max(0.0, r.composite_exact));
-  if (std::isnan(r.composite_exact))
-    r.composite = 0;  // no score; writers test composite_exact (docs/metrics.md)
-  else
-    r.composite = compat ? std::min(10000, std::max(0, static_cast<int>(r.composite_exact)))
-                         : static_cast<int>(std::lround(clamped));
-  r.features = attention_features(r);
-
-  if (v_data != nullptr) {
-    BoValueResult v;
-    v.layer_value_coherence = empty ? std::vector<double>(d.layers, 0.0) : vc.layer;
-    v.mean_value_coherence = mean_of(v.layer_value_coherence, d.layers);
-    v.value_phase_lock_score = vc.lock;
-    const std::vector<double> cka = backend.gpu ? compute_kv_cka_gpu(k_data, v_data, d, backend.device)
-                                                : compute_kv_cka_cpu(k_data, v_data, d);
-    v.layer_kv_coupling.assign(d.layers, 0.0);
-    for (int l = 0; l < d.layers; ++l) {
-      double s = 0.0;
-      for (int h = 0; h < d.heads; ++h) s += cka[static_cast<size_t>(l) * d.heads + h];
-      v.layer_kv_coupling[l] = s / d.heads;
-    }
-    v.mean_kv_coupling = mean_of(v.layer_kv_coupling, d.layers);
-    for (int i = 0; i < 5; ++i) v.features7[i] = r.features[i];
-    v.features7[5] = v.mean_value_coherence;
-    v.features7[6] = v.mean_kv_coupling;
-    r.value = v;
-  }
+  composite_fields(r, compat);
+  if (v_data != nullptr) r.value = value_result(r, vc, empty, backend, k_data, v_data, d);
   return r;
 }
 
