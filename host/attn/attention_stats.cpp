@@ -22,6 +22,109 @@ double mean_of(const std::vector<double>& v) {
   return s / static_cast<double>(v.size());
 }
 
+// std::invalid_argument unless q and k agree in layers, seq and head_dim and the mask and
+// window options fit together.
+void check_clouds_and_mask(const HostCloud4& q, const HostCloud4& k, const AttentionStatsOptions& opts) {
+  if (q.shape[0] != k.shape[0] || q.shape[2] != k.shape[2] || q.shape[3] != k.shape[3])
+    throw std::invalid_argument("attention statistics: q and k disagree in layers, seq or dim");
+  if (opts.mask == AttentionMask::SlidingWindow && opts.window < 1)
+    throw std::invalid_argument("--mask sliding needs --window N with N >= 1");
+  if (opts.mask != AttentionMask::SlidingWindow && opts.window != 0)
+    throw std::invalid_argument("--window applies to --mask sliding only");
+}
+
+// The logit scale: --attn-scale, else 1/sqrt(head_dim); std::invalid_argument unless
+// positive and finite.
+double checked_scale(const HostCloud4& q, const AttentionStatsOptions& opts) {
+  const double scale = opts.scale ? *opts.scale : 1.0 / std::sqrt(static_cast<double>(q.head_dim()));
+  if (!std::isfinite(scale) || scale <= 0.0)
+    throw std::invalid_argument("--attn-scale must be a positive finite number");
+  return scale;
+}
+
+// std::invalid_argument unless the per-layer windows and scales have one entry per layer
+// (or none) and every layer scale is positive and finite.
+void check_layer_options(int layers, const AttentionStatsOptions& opts) {
+  if (!opts.layer_window.empty() && opts.layer_window.size() != static_cast<size_t>(layers))
+    throw std::invalid_argument("attention statistics: layer_window has " +
+                                std::to_string(opts.layer_window.size()) + " entries for " +
+                                std::to_string(layers) + " layers");
+  if (!opts.layer_scale.empty() && opts.layer_scale.size() != static_cast<size_t>(layers))
+    throw std::invalid_argument("attention statistics: layer_scale has " +
+                                std::to_string(opts.layer_scale.size()) + " entries for " +
+                                std::to_string(layers) + " layers");
+  for (double ls : opts.layer_scale)
+    if (!std::isfinite(ls) || ls <= 0.0) throw std::invalid_argument("attention statistics: bad layer scale");
+}
+
+// Each layer's mask and window [layers]: the per-layer window where one is set, else the base.
+struct LayerMasks {
+  std::vector<AttentionMask> masks;
+  std::vector<int64_t> windows;
+};
+
+LayerMasks layer_masks(int layers, const AttentionStatsOptions& opts) {
+  LayerMasks m;
+  m.masks.assign(static_cast<size_t>(layers), opts.mask);
+  m.windows.assign(m.masks.size(), opts.mask == AttentionMask::SlidingWindow ? opts.window : 0);
+  for (size_t l = 0; l < opts.layer_window.size(); ++l) {
+    if (opts.layer_window[l] < 0) throw std::invalid_argument("attention statistics: negative layer window");
+    if (opts.layer_window[l] > 0) {
+      m.masks[l] = AttentionMask::SlidingWindow;
+      m.windows[l] = opts.layer_window[l];
+    }
+  }
+  return m;
+}
+
+// The result's options and shape, with entropy, logit std and sink mass zeroed [layers][q_heads].
+AttentionStats stats_header(const HostCloud4& q, const AttentionStatsOptions& opts, double scale,
+                            const Backend& backend) {
+  AttentionStats s;
+  s.backend = backend.name;
+  s.mask = attention_mask_name(opts.mask);
+  s.window = opts.mask == AttentionMask::SlidingWindow ? opts.window : 0;
+  s.layer_window = opts.layer_window;
+  s.scale = scale;
+  s.layer_scale = opts.layer_scale;
+  s.layers = q.layers();
+  s.q_heads = q.heads();
+  const size_t n = static_cast<size_t>(s.layers) * s.q_heads;
+  s.entropy_nats.assign(n, 0.0);
+  s.logit_std.assign(n, 0.0);
+  s.sink_mass.assign(n, 0.0);
+  return s;
+}
+
+// Entropy (nats), logit std and sink mass of every (layer, query head) into s, on the GPU
+// (all layers at once, or one at a time with per-layer scales) or the CPU (layer by layer).
+void compute_stats(const HostCloud4& q, const HostCloud4& k, const AttentionStatsOptions& opts, float fscale,
+                   const LayerMasks& lm, const Backend& backend, AttentionStats& s) {
+  const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
+  const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
+  if (backend.gpu && !opts.layer_scale.empty()) {  // one layer at a time, each its scale
+    for (int l = 0; l < s.layers; ++l) {
+      const size_t at = static_cast<size_t>(l) * s.q_heads;
+      const HostCloud4 ql{q.data + l * q_layer, {1, q.shape[1], q.shape[2], q.shape[3]}};
+      const HostCloud4 kl{k.data + l * k_layer, {1, k.shape[1], k.shape[2], k.shape[3]}};
+      attention_stats_gpu(ql, kl, static_cast<float>(opts.layer_scale[l]), {lm.masks[l]}, {lm.windows[l]},
+                          backend.device, s.entropy_nats.data() + at, s.logit_std.data() + at,
+                          s.sink_mass.data() + at);
+    }
+  } else if (backend.gpu) {
+    attention_stats_gpu(q, k, fscale, lm.masks, lm.windows, backend.device, s.entropy_nats.data(),
+                        s.logit_std.data(), s.sink_mass.data());
+  } else {
+    for (int l = 0; l < s.layers; ++l) {
+      const size_t at = static_cast<size_t>(l) * s.q_heads;
+      attention_stats_cpu(
+          q.data + l * q_layer, k.data + l * k_layer, q.heads(), k.heads(), q.seq(), q.head_dim(),
+          opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]), lm.masks[l],
+          lm.windows[l], s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at);
+    }
+  }
+}
+
 }  // namespace
 
 AttentionMask parse_attention_mask(const std::string& name) {
@@ -65,76 +168,13 @@ AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOpt
                      {in.q.shape[0], in.q.shape[1], in.q.shape[2], in.q.shape[3]}};
   const HostCloud4 k{f32_data(in.k, 4, ctx.device, false, "attention statistics: k"),
                      {in.k.shape[0], in.k.shape[1], in.k.shape[2], in.k.shape[3]}};
-  if (q.shape[0] != k.shape[0] || q.shape[2] != k.shape[2] || q.shape[3] != k.shape[3])
-    throw std::invalid_argument("attention statistics: q and k disagree in layers, seq or dim");
-  if (opts.mask == AttentionMask::SlidingWindow && opts.window < 1)
-    throw std::invalid_argument("--mask sliding needs --window N with N >= 1");
-  if (opts.mask != AttentionMask::SlidingWindow && opts.window != 0)
-    throw std::invalid_argument("--window applies to --mask sliding only");
-  const double scale = opts.scale ? *opts.scale : 1.0 / std::sqrt(static_cast<double>(q.head_dim()));
-  if (!std::isfinite(scale) || scale <= 0.0)
-    throw std::invalid_argument("--attn-scale must be a positive finite number");
-  if (!opts.layer_window.empty() && opts.layer_window.size() != static_cast<size_t>(q.layers()))
-    throw std::invalid_argument("attention statistics: layer_window has " +
-                                std::to_string(opts.layer_window.size()) + " entries for " +
-                                std::to_string(q.layers()) + " layers");
-  if (!opts.layer_scale.empty() && opts.layer_scale.size() != static_cast<size_t>(q.layers()))
-    throw std::invalid_argument("attention statistics: layer_scale has " +
-                                std::to_string(opts.layer_scale.size()) + " entries for " +
-                                std::to_string(q.layers()) + " layers");
-  for (double ls : opts.layer_scale)
-    if (!std::isfinite(ls) || ls <= 0.0) throw std::invalid_argument("attention statistics: bad layer scale");
-  // Each layer's mask and window: the per-layer window where one is set, else the base.
-  std::vector<AttentionMask> masks(static_cast<size_t>(q.layers()), opts.mask);
-  std::vector<int64_t> windows(masks.size(), opts.mask == AttentionMask::SlidingWindow ? opts.window : 0);
-  for (size_t l = 0; l < opts.layer_window.size(); ++l) {
-    if (opts.layer_window[l] < 0) throw std::invalid_argument("attention statistics: negative layer window");
-    if (opts.layer_window[l] > 0) {
-      masks[l] = AttentionMask::SlidingWindow;
-      windows[l] = opts.layer_window[l];
-    }
-  }
+  check_clouds_and_mask(q, k, opts);
+  const double scale = checked_scale(q, opts);
+  check_layer_options(q.layers(), opts);
+  const LayerMasks lm = layer_masks(q.layers(), opts);
   const Backend backend = backend_of(ctx.device);
-
-  AttentionStats s;
-  s.backend = backend.name;
-  s.mask = attention_mask_name(opts.mask);
-  s.window = opts.mask == AttentionMask::SlidingWindow ? opts.window : 0;
-  s.layer_window = opts.layer_window;
-  s.scale = scale;
-  s.layer_scale = opts.layer_scale;
-  s.layers = q.layers();
-  s.q_heads = q.heads();
-  const size_t n = static_cast<size_t>(s.layers) * s.q_heads;
-  s.entropy_nats.assign(n, 0.0);
-  s.logit_std.assign(n, 0.0);
-  s.sink_mass.assign(n, 0.0);
-  const float fscale = static_cast<float>(scale);
-  if (backend.gpu && !opts.layer_scale.empty()) {  // one layer at a time, each its scale
-    const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
-    const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
-    for (int l = 0; l < s.layers; ++l) {
-      const size_t at = static_cast<size_t>(l) * s.q_heads;
-      const HostCloud4 ql{q.data + l * q_layer, {1, q.shape[1], q.shape[2], q.shape[3]}};
-      const HostCloud4 kl{k.data + l * k_layer, {1, k.shape[1], k.shape[2], k.shape[3]}};
-      attention_stats_gpu(ql, kl, static_cast<float>(opts.layer_scale[l]), {masks[l]}, {windows[l]},
-                          backend.device, s.entropy_nats.data() + at, s.logit_std.data() + at,
-                          s.sink_mass.data() + at);
-    }
-  } else if (backend.gpu) {
-    attention_stats_gpu(q, k, fscale, masks, windows, backend.device, s.entropy_nats.data(),
-                        s.logit_std.data(), s.sink_mass.data());
-  } else {
-    const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
-    const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
-    for (int l = 0; l < s.layers; ++l) {
-      const size_t at = static_cast<size_t>(l) * s.q_heads;
-      attention_stats_cpu(
-          q.data + l * q_layer, k.data + l * k_layer, q.heads(), k.heads(), q.seq(), q.head_dim(),
-          opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]), masks[l], windows[l],
-          s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at);
-    }
-  }
+  AttentionStats s = stats_header(q, opts, scale, backend);
+  compute_stats(q, k, opts, static_cast<float>(scale), lm, backend, s);
   s.mean_entropy_nats = mean_of(s.entropy_nats);
   s.mean_logit_std = mean_of(s.logit_std);
   s.mean_sink_mass = mean_of(s.sink_mass);
