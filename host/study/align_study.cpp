@@ -50,51 +50,54 @@ std::vector<double> principal_cosines(const float* a, const float* b, int64_t k,
   return s;
 }
 
-}  // namespace
+// The datasets align reads from a static file: operator/gram [L][L][H],
+// symmetric/eigenvalues [L][H][2d] and symmetric/eigenvectors [L][H][topk][hidden].
+struct AlignInputs {
+  ArrayF64 gram, eig;
+  std::vector<hsize_t> vdims;
+  std::vector<float> vec;
+};
 
-std::vector<std::pair<int, int>> layer_thirds(int L) {
-  return {{0, L / 3}, {L / 3, 2 * L / 3}, {2 * L / 3, L}};
-}
-
-AlignResult align_study(const std::string& path, int anchor) {
+// The align inputs of `path`; InputError unless their shapes agree.
+AlignInputs read_align_inputs(const std::string& path) {
   h5::quiet();
   const h5::Id f = h5::open_for_read(path);
-  const ArrayF64 gram = read_f64(f.get(), "operator/gram", path);
-  const ArrayF64 eig = read_f64(f.get(), "symmetric/eigenvalues", path);
-  std::vector<hsize_t> vdims;
-  const std::vector<float> vec = read_f32(f.get(), "symmetric/eigenvectors", path, &vdims);
+  AlignInputs in;
+  in.gram = read_f64(f.get(), "operator/gram", path);
+  in.eig = read_f64(f.get(), "symmetric/eigenvalues", path);
+  in.vec = read_f32(f.get(), "symmetric/eigenvectors", path, &in.vdims);
+  const ArrayF64 &gram = in.gram, &eig = in.eig;
+  const std::vector<hsize_t>& vdims = in.vdims;
   if (gram.dims.size() != 3 || eig.dims.size() != 3 || vdims.size() != 4 || gram.dims[0] != gram.dims[1] ||
       eig.dims[0] != gram.dims[0] || eig.dims[1] != gram.dims[2] || vdims[0] != gram.dims[0] ||
       vdims[1] != gram.dims[2])
     throw InputError(path,
                      "operator/gram, symmetric/eigenvalues and symmetric/eigenvectors "
                      "disagree in shape (expected [L,L,H], [L,H,2d], [L,H,topk,hidden])");
-  AlignResult r;
-  const int L = static_cast<int>(gram.dims[0]), H = static_cast<int>(gram.dims[2]);
-  const int n2 = static_cast<int>(eig.dims[2]);
-  const int64_t topk = static_cast<int64_t>(vdims[2]), hidden = static_cast<int64_t>(vdims[3]);
-  r.layers = L;
-  r.heads = H;
-  r.head_dim = n2 / 2;
-  r.topk = static_cast<int>(topk);
-  if (anchor >= L)
-    throw std::invalid_argument("--anchor: " + std::to_string(anchor) + " is not a layer of " + path +
-                                " (layers 0.." + std::to_string(L - 1) + ")");
-  r.anchor = anchor < 0 ? L - 1 : anchor;
-  const int A = r.anchor;
-  auto G = [&](int l, int lp, int h) { return gram.data[(static_cast<size_t>(l) * L + lp) * H + h]; };
-  auto diag_sq = [&](int l, int h) { return G(l, l, h); };
-  auto diag = [&](int l, int h) { return std::sqrt(std::max(diag_sq(l, h), 1e-20)); };
-  auto head_cos = [&](int l, int lp, int h) {
-    return G(l, lp, h) / std::max(diag(l, h) * diag(lp, h), 1e-20);
-  };
+  return in;
+}
 
-  // (a) operator cosines, head-averaged.
+// Head-wise operator inner products G(l, l', h) of gram [L][L][H], their norms and cosines.
+struct GramView {
+  const ArrayF64& gram;
+  int L, H;
+  double G(int l, int lp, int h) const { return gram.data[(static_cast<size_t>(l) * L + lp) * H + h]; }
+  double diag_sq(int l, int h) const { return G(l, l, h); }
+  double diag(int l, int h) const { return std::sqrt(std::max(diag_sq(l, h), 1e-20)); }
+  double head_cos(int l, int lp, int h) const {
+    return G(l, lp, h) / std::max(diag(l, h) * diag(lp, h), 1e-20);
+  }
+};
+
+// (a) the head-averaged operator cosines [L][L], adjacent [L-1] and to the anchor [L] with
+// the optimal scale and residual; (b) the head-wise mean cosine and residual to the anchor [L].
+void operator_cosines(AlignResult& r, const GramView& g) {
+  const int L = g.L, H = g.H, A = r.anchor;
   r.cos_matrix.resize(static_cast<size_t>(L) * L);
   for (int l = 0; l < L; ++l)
     for (int lp = 0; lp < L; ++lp) {
       double s = 0;
-      for (int h = 0; h < H; ++h) s += head_cos(l, lp, h);
+      for (int h = 0; h < H; ++h) s += g.head_cos(l, lp, h);
       r.cos_matrix[static_cast<size_t>(l) * L + lp] = s / H;
     }
   auto C = [&](int l, int lp) { return r.cos_matrix[static_cast<size_t>(l) * L + lp]; };
@@ -103,8 +106,8 @@ AlignResult align_study(const std::string& path, int anchor) {
     const double c = C(l, A);
     double t = 0, mc = 0, mr = 0;
     for (int h = 0; h < H; ++h) {
-      t += G(l, A, h) / std::max(diag_sq(A, h), 1e-20);
-      const double hc = head_cos(l, A, h);
+      t += g.G(l, A, h) / std::max(g.diag_sq(A, h), 1e-20);
+      const double hc = g.head_cos(l, A, h);
       mc += hc;
       mr += std::sqrt(std::clamp(1.0 - hc * hc, 0.0, 1.0));
     }
@@ -116,8 +119,12 @@ AlignResult align_study(const std::string& path, int anchor) {
   }
   r.mean_cos_to_anchor = mean(r.rescale_mean_cos);
   r.mean_adjacent_cos = mean(r.adjacent_cos);
+}
 
-  // (c) sign agreement of the top-k eigenvalues with the anchor's, and frac positive.
+// (c) sign agreement of the top-k eigenvalues of eig [L][H][n2] with the anchor's, for
+// k = 2, 4, ..., 256 (all layers, and by thirds [k][3]), and the fraction positive [L].
+void sign_agreement(AlignResult& r, const ArrayF64& eig, int n2) {
+  const int L = r.layers, H = r.heads, A = r.anchor;
   auto E = [&](int l, int h, int i) { return eig.data[(static_cast<size_t>(l) * H + h) * n2 + i]; };
   const auto thirds = layer_thirds(L);
   for (int k = 2; k <= 256 && k <= n2; k *= 2) {
@@ -140,8 +147,12 @@ AlignResult align_study(const std::string& path, int anchor) {
       for (int i = 0; i < n2; ++i) pos += E(l, h, i) > 0;
     r.frac_positive.push_back(static_cast<double>(pos) / (static_cast<double>(H) * n2));
   }
+}
 
-  // (d) principal angles between top-K eigen-subspaces and the top-1 overlap.
+// (d) principal angles between each layer's top-K eigen-subspaces (vec [L][H][topk][hidden])
+// and the anchor's: head means of the mean and min cosine, and of the top-1 overlap [L].
+void principal_angles(AlignResult& r, const std::vector<float>& vec, int64_t topk, int64_t hidden) {
+  const int L = r.layers, H = r.heads, A = r.anchor;
   auto V = [&](int l, int h) { return vec.data() + (static_cast<size_t>(l) * H + h) * topk * hidden; };
   for (int l = 0; l < L; ++l) {
     double mc = 0, mn = 0, t1 = 0;
@@ -157,6 +168,31 @@ AlignResult align_study(const std::string& path, int anchor) {
     r.pa_min_cos.push_back(mn / H);
     r.pa_top1_overlap.push_back(t1 / H);
   }
+}
+
+}  // namespace
+
+std::vector<std::pair<int, int>> layer_thirds(int L) {
+  return {{0, L / 3}, {L / 3, 2 * L / 3}, {2 * L / 3, L}};
+}
+
+AlignResult align_study(const std::string& path, int anchor) {
+  const AlignInputs in = read_align_inputs(path);
+  AlignResult r;
+  const int L = static_cast<int>(in.gram.dims[0]), H = static_cast<int>(in.gram.dims[2]);
+  const int n2 = static_cast<int>(in.eig.dims[2]);
+  const int64_t topk = static_cast<int64_t>(in.vdims[2]), hidden = static_cast<int64_t>(in.vdims[3]);
+  r.layers = L;
+  r.heads = H;
+  r.head_dim = n2 / 2;
+  r.topk = static_cast<int>(topk);
+  if (anchor >= L)
+    throw std::invalid_argument("--anchor: " + std::to_string(anchor) + " is not a layer of " + path +
+                                " (layers 0.." + std::to_string(L - 1) + ")");
+  r.anchor = anchor < 0 ? L - 1 : anchor;
+  operator_cosines(r, GramView{in.gram, L, H});
+  sign_agreement(r, in.eig, n2);
+  principal_angles(r, in.vec, topk, hidden);
   const double m = r.mean_cos_to_anchor;
   r.verdict = m > 0.9 ? "STRONG" : m > 0.5 ? "MEDIUM" : m > 0.1 ? "WEAK" : "REJECTED";
   return r;
