@@ -87,24 +87,25 @@ std::string attr_or(hid_t f, const std::string& name) {
   return found ? v : "";
 }
 
-}  // namespace
-
-CorrelateResult correlate_study(const std::string& static_h5, const std::string& sweep_h5,
-                                const CorrelateOptions& opts) {
-  h5::quiet();
-  const h5::Id fs = h5::open_for_read(static_h5);
-  const h5::Id fw = h5::open_for_read(sweep_h5);
-  const std::string ms = attr_or(fs.get(), "model_config_sha256"),
-                    mw = attr_or(fw.get(), "model_config_sha256");
+// InputError unless the two files come from the same model (when both record its config hash).
+void check_same_model(hid_t fs, hid_t fw, const std::string& static_h5, const std::string& sweep_h5) {
+  const std::string ms = attr_or(fs, "model_config_sha256"), mw = attr_or(fw, "model_config_sha256");
   if (!ms.empty() && !mw.empty() && ms != mw)
     throw InputError(sweep_h5, "comes from another model than " + static_h5 + " (model_config_sha256 " +
                                    mw.substr(0, 12) + " vs " + ms.substr(0, 12) + ")");
-  const ArrayF64 ent = read_f64(fw.get(), "attention/entropy", sweep_h5);
-  const ArrayF64 lstd = read_f64(fw.get(), "attention/logit_std", sweep_h5);
-  const ArrayF64 index = read_f64(fw.get(), "probe/index", sweep_h5);
-  CorrelateResult r;
-  r.options = opts;
-  const ArrayF64 op = read_f64(fs.get(), "exact/op", static_h5);
+}
+
+// The sweep's attention entropy and logit std [probes][L][H] and probe/index [committed].
+struct SweepArrays {
+  ArrayF64 ent, lstd, index;
+};
+
+// The rows of the sweep to use: InputError unless its arrays match the static file's heads
+// (op [L][H]) and at least one committed probe is ok. Sets r's layers, heads, probes, excluded.
+std::vector<size_t> usable_probes(const SweepArrays& sw, const ArrayF64& op, hid_t fw,
+                                  const std::string& static_h5, const std::string& sweep_h5,
+                                  CorrelateResult& r) {
+  const ArrayF64 &ent = sw.ent, &lstd = sw.lstd, &index = sw.index;
   if (op.dims.size() != 2) throw InputError(static_h5, "exact/op is not [layers, heads]");
   r.layers = static_cast<int>(op.dims[0]);
   r.heads = static_cast<int>(op.dims[1]);
@@ -115,18 +116,19 @@ CorrelateResult correlate_study(const std::string& static_h5, const std::string&
   const size_t committed = static_cast<size_t>(index.dims[0]);  // committed rows only
   if (committed < 1) throw InputError(sweep_h5, "holds no committed probes");
   require_rows(ent.dims[0], committed, "attention/entropy", sweep_h5);
-  const std::vector<size_t> all = ok_probes(fw.get(), sweep_h5, committed, &r.excluded);
+  std::vector<size_t> all = ok_probes(fw, sweep_h5, committed, &r.excluded);
   r.probes = static_cast<int64_t>(all.size());
   if (r.probes < 1)
     throw InputError(sweep_h5, "holds no probe with probe/status ok (" + std::to_string(r.excluded) +
                                    " committed probes have non-finite values)");
-  const size_t lh = static_cast<size_t>(r.layers) * r.heads;
-  require_finite_rows(ent, all, lh, r.heads, "attention/entropy", sweep_h5, fw.get());
-  require_finite_rows(lstd, all, lh, r.heads, "attention/logit_std", sweep_h5, fw.get());
-  r.entropy = head_means(ent.data, lh, all);
-  r.logit_std = head_means(lstd.data, lh, all);
+  return all;
+}
 
-  // Bootstrap: the same resampled probe sets for every descriptor and spectrum.
+// Bootstrap: per-head mean entropy [L*H] of each of opts.bootstrap resampled probe sets,
+// the same sets for every descriptor and spectrum.
+std::vector<std::vector<double>> bootstrap_entropy(const ArrayF64& ent, size_t lh,
+                                                   const std::vector<size_t>& all,
+                                                   const CorrelateOptions& opts) {
   std::vector<std::vector<double>> boot_entropy;
   std::mt19937_64 rng(opts.seed);
   std::uniform_int_distribution<size_t> pick(0, all.size() - 1);
@@ -135,56 +137,94 @@ CorrelateResult correlate_study(const std::string& static_h5, const std::string&
     for (size_t& x : rows) x = all[pick(rng)];
     boot_entropy.push_back(head_means(ent.data, lh, rows));
   }
-  const double a = (1.0 - opts.level) / 2.0;
-  const auto thirds = layer_thirds(r.layers);
-  for (const char* spectrum : {"exact", "shortcut"}) {
-    SpectrumStudy s;
-    s.spectrum = spectrum;
-    std::vector<std::vector<double>> geom;
-    for (const char* name : kDescriptors) {
-      const ArrayF64 g = read_f64(fs.get(), std::string(spectrum) + "/" + name, static_h5);
-      if (g.dims != op.dims)
-        throw InputError(static_h5, std::string(spectrum) + "/" + name + " is not [layers, heads]");
-      require_finite_descriptor(g, std::string(spectrum) + "/" + name, r.heads, static_h5);
-      geom.push_back(g.data);
-      DescriptorCorrelation d;
-      d.name = name;
-      d.pearson_entropy = pearson(g.data, r.entropy);
-      d.pearson_logit_std = pearson(g.data, r.logit_std);
-      d.spearman_entropy = spearman(g.data, r.entropy);
-      d.spearman_logit_std = spearman(g.data, r.logit_std);
-      std::vector<double> bp, bs;
-      for (const auto& e : boot_entropy) {
-        bp.push_back(pearson(g.data, e));
-        bs.push_back(spearman(g.data, e));
-      }
-      d.pearson_entropy_lo = quantile(bp, a);
-      d.pearson_entropy_hi = quantile(bp, 1 - a);
-      d.spearman_entropy_lo = quantile(bs, a);
-      d.spearman_entropy_hi = quantile(bs, 1 - a);
-      for (const auto& [lo, hi] : thirds) {
-        const size_t b0 = static_cast<size_t>(lo) * r.heads, b1 = static_cast<size_t>(hi) * r.heads;
-        d.pearson_entropy_thirds.push_back(
-            pearson(std::vector<double>(g.data.begin() + static_cast<long>(b0),
-                                        g.data.begin() + static_cast<long>(b1)),
-                    std::vector<double>(r.entropy.begin() + static_cast<long>(b0),
-                                        r.entropy.begin() + static_cast<long>(b1))));
-      }
-      s.descriptors.push_back(d);
-    }
-    for (const DescriptorCorrelation& d : s.descriptors)
-      if (!std::isnan(d.pearson_entropy) &&
-          (s.best.empty() || std::fabs(d.pearson_entropy) > std::fabs(s.best_r))) {
-        s.best = d.name;
-        s.best_r = d.pearson_entropy;
-      }
-    std::vector<std::vector<double>> x;
-    for (const char* name : kRegressors)
-      for (size_t i = 0; i < std::size(kDescriptors); ++i)
-        if (std::string(kDescriptors[i]) == name) x.push_back(geom[i]);
-    s.regression = standardized_regression(x, r.entropy);
-    r.studies.push_back(s);
+  return boot_entropy;
+}
+
+// One descriptor g [L*H] against the mean entropy and logit std: Pearson and Spearman, the
+// bootstrap intervals (tail mass a each side) and the Pearson correlation by layer thirds.
+DescriptorCorrelation correlate_descriptor(const char* name, const std::vector<double>& g,
+                                           const CorrelateResult& r,
+                                           const std::vector<std::vector<double>>& boot_entropy, double a) {
+  DescriptorCorrelation d;
+  d.name = name;
+  d.pearson_entropy = pearson(g, r.entropy);
+  d.pearson_logit_std = pearson(g, r.logit_std);
+  d.spearman_entropy = spearman(g, r.entropy);
+  d.spearman_logit_std = spearman(g, r.logit_std);
+  std::vector<double> bp, bs;
+  for (const auto& e : boot_entropy) {
+    bp.push_back(pearson(g, e));
+    bs.push_back(spearman(g, e));
   }
+  d.pearson_entropy_lo = quantile(bp, a);
+  d.pearson_entropy_hi = quantile(bp, 1 - a);
+  d.spearman_entropy_lo = quantile(bs, a);
+  d.spearman_entropy_hi = quantile(bs, 1 - a);
+  for (const auto& [lo, hi] : layer_thirds(r.layers)) {
+    const size_t b0 = static_cast<size_t>(lo) * r.heads, b1 = static_cast<size_t>(hi) * r.heads;
+    d.pearson_entropy_thirds.push_back(
+        pearson(std::vector<double>(g.begin() + static_cast<long>(b0), g.begin() + static_cast<long>(b1)),
+                std::vector<double>(r.entropy.begin() + static_cast<long>(b0),
+                                    r.entropy.begin() + static_cast<long>(b1))));
+  }
+  return d;
+}
+
+// One spectrum ("exact" or "shortcut") of the static file: every descriptor's correlations,
+// the best single predictor of entropy and the standardized regression on kRegressors.
+SpectrumStudy spectrum_study(hid_t fs, const char* spectrum, const ArrayF64& op, const CorrelateResult& r,
+                             const std::vector<std::vector<double>>& boot_entropy, double a,
+                             const std::string& static_h5) {
+  SpectrumStudy s;
+  s.spectrum = spectrum;
+  std::vector<std::vector<double>> geom;
+  for (const char* name : kDescriptors) {
+    const ArrayF64 g = read_f64(fs, std::string(spectrum) + "/" + name, static_h5);
+    if (g.dims != op.dims)
+      throw InputError(static_h5, std::string(spectrum) + "/" + name + " is not [layers, heads]");
+    require_finite_descriptor(g, std::string(spectrum) + "/" + name, r.heads, static_h5);
+    geom.push_back(g.data);
+    s.descriptors.push_back(correlate_descriptor(name, g.data, r, boot_entropy, a));
+  }
+  for (const DescriptorCorrelation& d : s.descriptors)
+    if (!std::isnan(d.pearson_entropy) &&
+        (s.best.empty() || std::fabs(d.pearson_entropy) > std::fabs(s.best_r))) {
+      s.best = d.name;
+      s.best_r = d.pearson_entropy;
+    }
+  std::vector<std::vector<double>> x;
+  for (const char* name : kRegressors)
+    for (size_t i = 0; i < std::size(kDescriptors); ++i)
+      if (std::string(kDescriptors[i]) == name) x.push_back(geom[i]);
+  s.regression = standardized_regression(x, r.entropy);
+  return s;
+}
+
+}  // namespace
+
+CorrelateResult correlate_study(const std::string& static_h5, const std::string& sweep_h5,
+                                const CorrelateOptions& opts) {
+  h5::quiet();
+  const h5::Id fs = h5::open_for_read(static_h5);
+  const h5::Id fw = h5::open_for_read(sweep_h5);
+  check_same_model(fs.get(), fw.get(), static_h5, sweep_h5);
+  SweepArrays sw;
+  sw.ent = read_f64(fw.get(), "attention/entropy", sweep_h5);
+  sw.lstd = read_f64(fw.get(), "attention/logit_std", sweep_h5);
+  sw.index = read_f64(fw.get(), "probe/index", sweep_h5);
+  CorrelateResult r;
+  r.options = opts;
+  const ArrayF64 op = read_f64(fs.get(), "exact/op", static_h5);
+  const std::vector<size_t> all = usable_probes(sw, op, fw.get(), static_h5, sweep_h5, r);
+  const size_t lh = static_cast<size_t>(r.layers) * r.heads;
+  require_finite_rows(sw.ent, all, lh, r.heads, "attention/entropy", sweep_h5, fw.get());
+  require_finite_rows(sw.lstd, all, lh, r.heads, "attention/logit_std", sweep_h5, fw.get());
+  r.entropy = head_means(sw.ent.data, lh, all);
+  r.logit_std = head_means(sw.lstd.data, lh, all);
+  const std::vector<std::vector<double>> boot_entropy = bootstrap_entropy(sw.ent, lh, all, opts);
+  const double a = (1.0 - opts.level) / 2.0;
+  for (const char* spectrum : {"exact", "shortcut"})
+    r.studies.push_back(spectrum_study(fs.get(), spectrum, op, r, boot_entropy, a, static_h5));
   return r;
 }
 
