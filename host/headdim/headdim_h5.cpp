@@ -35,10 +35,10 @@ std::string join(const std::vector<T>& v) {
   return os.str();
 }
 
-void write_all(const std::string& tmp, const HeaddimResult& r, const std::string& command_line) {
-  const h5::Id f(
-      h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
-  const hid_t root = f.get();
+// The root attributes: schema, run record and the sweep's options (dims, heads, training
+// and simplex settings) as int or string attributes.
+void write_options(hid_t root, const HeaddimResult& r, const std::string& command_line,
+                   const std::string& tmp) {
   const HeaddimOptions& o = r.options;
   h5::write_int_attr(root, "schema_version", 1, tmp);
   h5::write_string_attr(root, "kind", "qkgeom-headdim", tmp);
@@ -56,7 +56,11 @@ void write_all(const std::string& tmp, const HeaddimResult& r, const std::string
   h5::write_int_attr(root, "samples", o.simplex.samples, tmp);
   h5::write_int_attr(root, "cm_compat", o.simplex.cm_compat ? 1 : 0, tmp);
   h5::write_int_attr(root, "null_trials", o.simplex.null_trials, tmp);
+}
 
+// One row per (config, phase, measurement) at the root: config dims, phase, name and the
+// CV result (cv, null mean/std, z: NaN where absent; band; valid), each a [rows] dataset.
+void write_measurements(hid_t root, const HeaddimResult& r, const std::string& tmp) {
   std::vector<int64_t> dim, heads, head_dim, valid;
   std::vector<std::string> phase, name, band;
   std::vector<double> cv, null_mean, null_std, z;
@@ -86,7 +90,11 @@ void write_all(const std::string& tmp, const HeaddimResult& r, const std::string
   write_f64(root, "z", z, tmp);
   h5::write_strings(root, "band", band, tmp);
   write_i64(root, "valid", valid, tmp);
+}
 
+// Group configs/: one row per trained config: dims, mid/post accuracy and loss (NaN where
+// there is no mid point) and the training/measuring time in seconds, each a [configs] dataset.
+void write_configs(hid_t root, const HeaddimResult& r, const std::string& tmp) {
   const h5::Id g(h5::check(H5Gcreate2(root, "configs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
                            "create group configs"));
   std::vector<int64_t> cd, ch, chd;
@@ -111,6 +119,16 @@ void write_all(const std::string& tmp, const HeaddimResult& r, const std::string
   write_f64(g.get(), "loss_post", loss_post, tmp);
   write_f64(g.get(), "train_seconds", train_s, tmp);
   write_f64(g.get(), "measure_seconds", measure_s, tmp);
+}
+
+// The whole headdim file at tmp: options, measurement rows and configs/, flushed.
+void write_all(const std::string& tmp, const HeaddimResult& r, const std::string& command_line) {
+  const h5::Id f(
+      h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
+  const hid_t root = f.get();
+  write_options(root, r, command_line, tmp);
+  write_measurements(root, r, tmp);
+  write_configs(root, r, tmp);
   h5::check_status(H5Fflush(root, H5F_SCOPE_GLOBAL), tmp, "flush");
 }
 
