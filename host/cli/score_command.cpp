@@ -130,29 +130,26 @@ int run_score(const ScoreArgs& a) {
   return std::cout.good() ? kExitOk : kExitRuntime;
 }
 
-}  // namespace
-
-Action add_score_command(CLI::App& app) {
-  auto args = std::make_shared<ScoreArgs>();
-  CLI::App* sub = app.add_subcommand(
-      "score", "Bone-Orientation metrics (and attention statistics) of a snapshot or a prompt");
+// The input options (--snapshot, or --model with --prompt/--ids/--ids-file, --dtype,
+// --save-snapshot, --force) and their rules; returns --model for the options it excludes.
+CLI::Option* add_input_options(CLI::App* sub, ScoreArgs& args) {
   auto* snapshot =
-      sub->add_option("--snapshot", args->snapshot,
+      sub->add_option("--snapshot", args.snapshot,
                       "snapshot file (safetensors or HDF5) with k [layers, kv_heads, seq, head_dim], "
                       "optional v and q");
-  auto* model = sub->add_option("--model", args->model,
-                                "Hugging Face model directory: prefill one prompt and score it");
-  auto* prompt = sub->add_option("--prompt", args->prompt,
+  auto* model =
+      sub->add_option("--model", args.model, "Hugging Face model directory: prefill one prompt and score it");
+  auto* prompt = sub->add_option("--prompt", args.prompt,
                                  "prompt text (with --model), tokenized with its tokenizer.json");
-  const IdsOptions ids = add_ids_options(sub, args->ids, args->ids_file, "with --model: ");
-  auto* dtype = sub->add_option("--dtype", args->dtype,
+  const IdsOptions ids = add_ids_options(sub, args.ids, args.ids_file, "with --model: ");
+  auto* dtype = sub->add_option("--dtype", args.dtype,
                                 "compute dtype with --model: bf16, f16 or f32 (default: the checkpoint's)")
                     ->check(compute_dtype());
-  auto* save = sub->add_option("--save-snapshot", args->save_snapshot,
+  auto* save = sub->add_option("--save-snapshot", args.save_snapshot,
                                "with --model: also write the prefill's snapshot (.safetensors, "
                                ".h5), as capture would");
   save->needs(model);
-  sub->add_flag("--force", args->force, "replace the --save-snapshot file when it exists (atomically)")
+  sub->add_flag("--force", args.force, "replace the --save-snapshot file when it exists (atomically)")
       ->needs(save);
   snapshot->excludes(model);
   prompt->needs(model)->excludes(ids.list)->excludes(ids.file);
@@ -165,34 +162,55 @@ Action add_score_command(CLI::App& app) {
     if (model->count() == 1 && prompt->count() + ids.list->count() + ids.file->count() != 1)
       throw CLI::ValidationError("score", "--model needs --prompt TEXT, --ids LIST or --ids-file FILE");
   });
-  sub->add_flag("--json", args->json, "print one JSON object instead of a table");
+  return model;
+}
+
+// The output and Bone-Orientation options: --json, --lem-compat, --device, --threads and
+// the lock and collapse thresholds (default mode only).
+void add_metric_options(CLI::App* sub, ScoreArgs& args) {
+  sub->add_flag("--json", args.json, "print one JSON object instead of a table");
   auto* compat =
-      sub->add_flag("--lem-compat", args->bo.lem_compat, "reproduce the LEM seed exactly, quirks included");
-  sub->add_option("--device", args->bo.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  add_threads_option(sub, args->threads);
-  sub->add_option("--lock-threshold", args->bo.lock_threshold,
+      sub->add_flag("--lem-compat", args.bo.lem_compat, "reproduce the LEM seed exactly, quirks included");
+  sub->add_option("--device", args.bo.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  add_threads_option(sub, args.threads);
+  sub->add_option("--lock-threshold", args.bo.lock_threshold,
                   "phase-lock cosine threshold (default mode only)")
       ->capture_default_str()
       ->check(in_range(0, 1))
       ->excludes(compat);
-  sub->add_option("--collapse-threshold", args->bo.collapse_threshold,
+  sub->add_option("--collapse-threshold", args.bo.collapse_threshold,
                   "joint-collapse threshold on cross-alignment (default mode only)")
       ->capture_default_str()
       ->check(in_range(0, 1))
       ->excludes(compat);
-  auto* mask = sub->add_option("--mask", args->mask,
+}
+
+// The attention-statistics options of a snapshot (--mask, --window, --attn-scale); with
+// --model the mask, windows and scale are the model's own.
+void add_attention_options(CLI::App* sub, ScoreArgs& args, CLI::Option* model) {
+  auto* mask = sub->add_option("--mask", args.mask,
                                "attention mask of every layer for the attention statistics: causal, full or "
                                "sliding (default: the masks the snapshot records, else causal)")
                    ->check(CLI::IsMember({"causal", "full", "sliding"}));
-  auto* window = sub->add_option("--window", args->attn.window,
+  auto* window = sub->add_option("--window", args.attn.window,
                                  "keys per sliding window (with --mask sliding: j <= i, i - j < N)")
                      ->check(positive());
-  auto* scale = sub->add_option("--attn-scale", args->attn.scale,
+  auto* scale = sub->add_option("--attn-scale", args.attn.scale,
                                 "logit scale of the attention statistics (default: the scale the snapshot "
                                 "records, else 1/sqrt(head_dim))")
                     ->check(positive());
-  // With --model the mask, windows and scale are the model's own.
   for (CLI::Option* o : {mask, window, scale}) o->excludes(model);
+}
+
+}  // namespace
+
+Action add_score_command(CLI::App& app) {
+  auto args = std::make_shared<ScoreArgs>();
+  CLI::App* sub = app.add_subcommand(
+      "score", "Bone-Orientation metrics (and attention statistics) of a snapshot or a prompt");
+  CLI::Option* model = add_input_options(sub, *args);
+  add_metric_options(sub, *args);
+  add_attention_options(sub, *args, model);
   return [args] { return run_score(*args); };
 }
 
