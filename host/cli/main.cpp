@@ -21,21 +21,11 @@
 #endif
 #include "qkgeom/version.hpp"
 
-int main(int argc, char** argv) {
-#if defined(QKGEOM_FRONT_END)
-  if (qk::needs_engine(argc, argv)) return qk::run_engine(argv);
-  if (argc > 1 &&
-      (std::string(argv[1]) == "score" || (qk::front_end_command(argv[1]) && std::string(argv[1]) != "env")))
-    qk::passive_openmp(argv, true);  // the OpenMP users: libgomp reads it when it loads
-#else
-  qk::register_torch_threads();  // --threads reaches libtorch's pools (host/core/threads.hpp)
-#endif
-  qk::set_command_line(argc, argv);
-  // A file-size limit makes writes fail with EFBIG (a clear error) instead of killing us.
-  std::signal(SIGXFSZ, SIG_IGN);
-  CLI::App app{"qkgeom: geometry of attention in transformer checkpoints"};
-  app.set_version_flag("--version", std::string("qkgeom ") + qk::kVersion + " (" + qk::kGitSha + ")");
-  app.require_subcommand(1);
+namespace {
+
+// Every subcommand of this binary on app, with the action that runs it (the front end
+// lists the engine's commands without actions: the engine runs them).
+std::map<CLI::App*, qk::Action> add_commands(CLI::App& app) {
   std::map<CLI::App*, qk::Action> actions;
   actions[app.get_subcommand("score")] = qk::add_score_command(app);
   actions[app.get_subcommand("tokenize")] = qk::add_tokenize_command(app);
@@ -59,23 +49,30 @@ int main(int argc, char** argv) {
   actions[app.get_subcommand("inspect")] = qk::add_inspect_command(app);
 #endif
 #endif
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // CLI11 says "A subcommand is required" both for `qkgeom` and for `qkgeom frobnicate`.
-    if (e.get_name() == "RequiredError" && app.get_subcommands().empty()) {
-      const char* word = nullptr;  // the first argument that is not an option: the command
-      for (int i = 1; i < argc && word == nullptr; ++i)
-        if (argv[i][0] != '-') word = argv[i];
-      if (word != nullptr)
-        std::cerr << "qkgeom: error: unknown command '" << word << "' (qkgeom --help lists the commands)\n";
-      else
-        std::cerr << "usage: qkgeom COMMAND [OPTIONS] (qkgeom --help lists the commands)\n";
-      return qk::kExitUsage;
-    }
-    const int code = app.exit(e);
-    return code == 0 ? qk::kExitOk : qk::kExitUsage;
+  return actions;
+}
+
+// The exit code of a command line CLI11 rejected (or of --help/--version: kExitOk), after
+// its message on stderr (stdout for help).
+int parse_failure(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  // CLI11 says "A subcommand is required" both for `qkgeom` and for `qkgeom frobnicate`.
+  if (e.get_name() == "RequiredError" && app.get_subcommands().empty()) {
+    const char* word = nullptr;  // the first argument that is not an option: the command
+    for (int i = 1; i < argc && word == nullptr; ++i)
+      if (argv[i][0] != '-') word = argv[i];
+    if (word != nullptr)
+      std::cerr << "qkgeom: error: unknown command '" << word << "' (qkgeom --help lists the commands)\n";
+    else
+      std::cerr << "usage: qkgeom COMMAND [OPTIONS] (qkgeom --help lists the commands)\n";
+    return qk::kExitUsage;
   }
+  const int code = app.exit(e);
+  return code == 0 ? qk::kExitOk : qk::kExitUsage;
+}
+
+// Runs the parsed subcommand's action: its exit code, or the documented code of the
+// exception it threw (docs/cli.md), with the message on stderr.
+int run_parsed(const std::map<CLI::App*, qk::Action>& actions) {
   try {
     for (const auto& [sub, action] : actions)
       if (sub->parsed()) return action();
@@ -102,4 +99,30 @@ int main(int argc, char** argv) {
     return qk::kExitRuntime;
   }
   return qk::kExitInternal;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+#if defined(QKGEOM_FRONT_END)
+  if (qk::needs_engine(argc, argv)) return qk::run_engine(argv);
+  if (argc > 1 &&
+      (std::string(argv[1]) == "score" || (qk::front_end_command(argv[1]) && std::string(argv[1]) != "env")))
+    qk::passive_openmp(argv, true);  // the OpenMP users: libgomp reads it when it loads
+#else
+  qk::register_torch_threads();  // --threads reaches libtorch's pools (host/core/threads.hpp)
+#endif
+  qk::set_command_line(argc, argv);
+  // A file-size limit makes writes fail with EFBIG (a clear error) instead of killing us.
+  std::signal(SIGXFSZ, SIG_IGN);
+  CLI::App app{"qkgeom: geometry of attention in transformer checkpoints"};
+  app.set_version_flag("--version", std::string("qkgeom ") + qk::kVersion + " (" + qk::kGitSha + ")");
+  app.require_subcommand(1);
+  const std::map<CLI::App*, qk::Action> actions = add_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return parse_failure(app, e, argc, argv);
+  }
+  return run_parsed(actions);
 }
