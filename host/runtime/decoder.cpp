@@ -132,6 +132,34 @@ struct PromptState {
   std::pair<at::Tensor, at::Tensor> rope_global, rope_local;  // {cos, sin} [len, head_dim]
 };
 
+namespace {
+
+// Loads Llama-family tensors (Llama, Mistral, Qwen, Gemma 3) to `device` as `dtype`; `pre`
+// is the prefix HfTensorNames picked ("model." or none).
+struct DecoderLoader {
+  Checkpoint& ckpt;
+  const std::string& pre;
+  c10::Device device;
+  c10::ScalarType dtype;
+  bool gemma;
+
+  // The tensor pre + `name` with exactly `shape`.
+  at::Tensor get(const std::string& name, std::vector<int64_t> shape) const {
+    return ckpt.load(pre + name, shape, device, dtype);
+  }
+  // The tensor `name` (a full name, prefix included) with exactly `shape`.
+  at::Tensor get_full(const std::string& name, std::vector<int64_t> shape) const {
+    return ckpt.load(name, shape, device, dtype);
+  }
+  // A norm weight: w as `dtype`, or for Gemma 3 the float32 (1 + w).
+  at::Tensor get_norm(const std::string& name, std::vector<int64_t> shape) const {
+    if (!gemma) return get(name, shape);
+    return ckpt.load(pre + name, shape, device, at::kFloat) + 1.0;
+  }
+};
+
+}  // namespace
+
 struct TransformerModel::Impl {
   ModelConfig cfg;
   c10::Device device{c10::kCPU};
@@ -314,6 +342,147 @@ struct TransformerModel::Impl {
     if (neox) inv_freq = rope_inv_freq(c.rope, c.rotary_dim).to(device);
   }
 
+  // Sets the architecture flags from cfg; InputError when the runtime cannot run cfg's
+  // architecture, activation or position embedding type.
+  void set_architecture() {
+    const ModelConfig& c = cfg;
+    if (!runtime_supports(c.arch))
+      throw InputError(c.path, std::string("architecture '") + architecture_name(c.arch) +
+                                   "' is not supported by the model runtime yet; supported: " +
+                                   runtime_supported_model_types());
+    gemma = c.arch == Architecture::Gemma3Text;
+    bert = c.arch == Architecture::Bert;
+    gpt2 = c.arch == Architecture::Gpt2;
+    neox = c.arch == Architecture::GptNeoX;
+    const char* act = gemma ? "gelu_pytorch_tanh" : (bert || neox ? "gelu" : (gpt2 ? "gelu_new" : "silu"));
+    const char* act_field = gemma ? "hidden_activation" : (gpt2 ? "activation_function" : "hidden_act");
+    if (c.hidden_act != act)
+      throw InputError(c.path, std::string("field '") + act_field + "': unsupported activation '" +
+                                   c.hidden_act + "' for " + c.model_type + "; supported: " + act);
+    if (bert && c.position_embedding_type != "absolute")
+      throw InputError(c.path, "field 'position_embedding_type': unsupported '" + c.position_embedding_type +
+                                   "'; supported: absolute");
+  }
+
+  // Llama-family layer `i`: norms [hidden] (Gemma 3: also around the MLP), q/k/v/o
+  // projections [out, in] with optional biases, optional q/k norms [head_dim], gated MLP.
+  LayerWeights load_decoder_layer(const DecoderLoader& g, const HfTensorNames& names, int64_t i) const {
+    const ModelConfig& c = cfg;
+    const int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size;
+    const int64_t QD = c.num_heads * D, KD = c.num_kv_heads * D;
+    const std::string p = "layers." + std::to_string(i) + ".";
+    LayerWeights L;
+    L.in_norm = g.get_norm(p + "input_layernorm.weight", {H});
+    L.post_norm = g.get_norm(p + "post_attention_layernorm.weight", {H});
+    if (gemma) {
+      L.pre_ff_norm = g.get_norm(p + "pre_feedforward_layernorm.weight", {H});
+      L.post_ff_norm = g.get_norm(p + "post_feedforward_layernorm.weight", {H});
+    }
+    const HfAttentionNames a = names.attention(i);
+    L.q_w = g.get_full(a.q, {QD, H});
+    L.k_w = g.get_full(a.k, {KD, H});
+    L.v_w = g.get_full(a.v, {KD, H});
+    L.o_w = g.get_full(a.o, {H, QD});
+    if (c.attention_bias) {
+      L.q_b = g.get(p + "self_attn.q_proj.bias", {QD});
+      L.k_b = g.get(p + "self_attn.k_proj.bias", {KD});
+      L.v_b = g.get(p + "self_attn.v_proj.bias", {KD});
+    }
+    if (c.o_bias) L.o_b = g.get(p + "self_attn.o_proj.bias", {H});
+    if (c.qk_norm) {
+      L.q_norm = g.get_norm(p + "self_attn.q_norm.weight", {D});
+      L.k_norm = g.get_norm(p + "self_attn.k_norm.weight", {D});
+    }
+    L.gate_w = g.get(p + "mlp.gate_proj.weight", {I, H});
+    L.up_w = g.get(p + "mlp.up_proj.weight", {I, H});
+    L.down_w = g.get(p + "mlp.down_proj.weight", {H, I});
+    if (c.mlp_bias) {
+      L.gate_b = g.get(p + "mlp.gate_proj.bias", {I});
+      L.up_b = g.get(p + "mlp.up_proj.bias", {I});
+      L.down_b = g.get(p + "mlp.down_proj.bias", {H});
+    }
+    L.sliding = c.sliding_window.has_value() && c.sliding_layers[static_cast<size_t>(i)];
+    return L;
+  }
+
+  // Llama family: embeddings [vocab, hidden], the layers, the final norm and the RoPE
+  // inverse frequencies [head_dim / 2] (Gemma 3: also the sliding layers').
+  void load_decoder(Checkpoint& ckpt) {
+    const ModelConfig& c = cfg;
+    const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
+    const DecoderLoader g{ckpt, names.prefix(), device, dtype, gemma};
+    const int64_t H = c.hidden_size, D = c.head_dim;
+    embed = g.get("embed_tokens.weight", {c.vocab_size, H});
+    for (int64_t i = 0; i < c.num_layers; ++i) layers.push_back(load_decoder_layer(g, names, i));
+    final_norm = g.get_norm("norm.weight", {H});
+    inv_freq = rope_inv_freq(c.rope, D).to(device);
+    if (gemma) inv_freq_local = rope_inv_freq(c.rope_local, D).to(device);
+  }
+
+  // Layer L's q [q_heads, len, head_dim], k and v [kv_heads, len, head_dim] of one prompt
+  // (post qk-norm and RoPE), appended to `cap`.
+  void project_qkv(const LayerWeights& L, const PromptState& s, LayerCapture& cap) const {
+    const ModelConfig& c = cfg;
+    const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
+    const int64_t S = s.len;
+    const bool fused = gpt2 || neox;
+    const at::Tensor h =
+        bert ? s.x : (fused ? layer_norm(s.x, L.in_norm, L.attn_ln_b) : norm(s.x, L.in_norm));
+    std::array<at::Tensor, 3> qkv;
+    if (fused) qkv = fused_qkv(L, h);
+    at::Tensor q = fused ? qkv[0] : linear(h, L.q_w, L.q_b).view({S, Hq, D});
+    at::Tensor k = fused ? qkv[1] : linear(h, L.k_w, L.k_b).view({S, Hkv, D});
+    at::Tensor v = (fused ? qkv[2] : linear(h, L.v_w, L.v_b).view({S, Hkv, D})).transpose(0, 1);
+    if (c.qk_norm) {
+      q = norm(q, L.q_norm);
+      k = norm(k, L.k_norm);
+    }
+    q = q.transpose(0, 1);
+    k = k.transpose(0, 1);
+    if (neox) {
+      q = apply_partial_rope(q, s.rope_global.first, s.rope_global.second);
+      k = apply_partial_rope(k, s.rope_global.first, s.rope_global.second);
+    } else if (!bert && !gpt2) {
+      const auto& [cos, sin] = L.sliding && gemma ? s.rope_local : s.rope_global;
+      q = apply_rope(q, cos, sin);
+      k = apply_rope(k, cos, sin);
+    }
+    cap.q.push_back(q.contiguous());
+    cap.k.push_back(k.contiguous());
+    cap.v.push_back(v.contiguous());
+  }
+
+  // Layer L's attention output of one prompt, before the o projection: softmax(q k^T scale
+  // + mask) v per query block, [q_heads, len, head_dim]; k, v repeated for GQA.
+  at::Tensor attend(const LayerWeights& L, const PromptState& s, const at::Tensor& q, const at::Tensor& k,
+                    const at::Tensor& v, double scale) const {
+    const ModelConfig& c = cfg;
+    const int64_t Hq = c.num_heads, rep = Hq / c.num_kv_heads, S = s.len;
+    const at::Tensor kt = (rep > 1 ? k.repeat_interleave(rep, 0) : k).transpose(-1, -2);
+    const at::Tensor vr = rep > 1 ? v.repeat_interleave(rep, 0) : v;
+    // Query blocks bound the scores to [q_heads, block, S] at a time.
+    const at::Tensor& mask = L.sliding ? s.sliding_mask : s.mask;
+    const int64_t block = query_block > 0 ? query_block : auto_query_block(Hq, S);
+    std::vector<at::Tensor> blocks;
+    for (int64_t q0 = 0; q0 < S; q0 += block) {
+      const int64_t n = std::min(block, S - q0);
+      const at::Tensor qb = q.narrow(1, q0, n);
+      // GPT-2 reorder_and_upcast_attn: q.k in float32 by baddbmm with alpha = scale.
+      at::Tensor scores = c.reorder_and_upcast
+                              ? at::baddbmm(at::empty({Hq, n, S}, qb.options().dtype(at::kFloat)),
+                                            qb.to(at::kFloat), kt.to(at::kFloat), 0, scale)
+                              : at::matmul(qb, kt) * scale;
+      if (mask.defined()) scores = scores + mask.narrow(0, q0, n);
+      blocks.push_back(at::matmul(at::softmax(scores, -1, at::kFloat).to(dtype), vr));
+    }
+    return blocks.size() == 1 ? blocks[0] : at::cat(blocks, 1);
+  }
+
+  // The final hidden state [len, hidden] of one prompt: its final norm applied (BERT: none).
+  at::Tensor final_hidden(const PromptState& s) const {
+    return bert ? s.x : (gpt2 || neox ? layer_norm(s.x, final_norm, final_norm_b) : norm(s.x, final_norm));
+  }
+
   // One prompt's q, k, v [len, heads, head_dim] from the fused projection of h [len, hidden],
   // split as HF: GPT-2 c_attn(h).split(hidden); GPT-NeoX view(heads, 3 head_dim).chunk(3).
   std::array<at::Tensor, 3> fused_qkv(const LayerWeights& L, const at::Tensor& h) const {
@@ -330,24 +499,7 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
   c10::InferenceMode guard;
   Impl& m = *impl_;
   m.cfg = load_hf_config(dir);
-  const ModelConfig& c = m.cfg;
-  if (!runtime_supports(c.arch))
-    throw InputError(c.path, std::string("architecture '") + architecture_name(c.arch) +
-                                 "' is not supported by the model runtime yet; supported: " +
-                                 runtime_supported_model_types());
-  m.gemma = c.arch == Architecture::Gemma3Text;
-  m.bert = c.arch == Architecture::Bert;
-  m.gpt2 = c.arch == Architecture::Gpt2;
-  m.neox = c.arch == Architecture::GptNeoX;
-  const char* act =
-      m.gemma ? "gelu_pytorch_tanh" : (m.bert || m.neox ? "gelu" : (m.gpt2 ? "gelu_new" : "silu"));
-  const char* act_field = m.gemma ? "hidden_activation" : (m.gpt2 ? "activation_function" : "hidden_act");
-  if (c.hidden_act != act)
-    throw InputError(c.path, std::string("field '") + act_field + "': unsupported activation '" +
-                                 c.hidden_act + "' for " + c.model_type + "; supported: " + act);
-  if (m.bert && c.position_embedding_type != "absolute")
-    throw InputError(c.path, "field 'position_embedding_type': unsupported '" + c.position_embedding_type +
-                                 "'; supported: absolute");
+  m.set_architecture();
   m.device = resolve_device(options.device);
   if (options.query_block < 0)
     throw std::invalid_argument("query_block must be 0 (auto) or positive, not " +
@@ -355,69 +507,14 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
   m.query_block = options.query_block;
   Checkpoint ckpt(dir);
   // No dtype in config.json: HF's dtype="auto" takes the first floating weight's.
-  if (!c.dtype_declared) m.cfg.dtype = ckpt.first_float_dtype();
-  m.dtype = resolve_dtype(options.dtype, c);
-  if (m.bert) {
+  if (!m.cfg.dtype_declared) m.cfg.dtype = ckpt.first_float_dtype();
+  m.dtype = resolve_dtype(options.dtype, m.cfg);
+  if (m.bert)
     m.load_bert(ckpt);
-    return;
-  }
-  if (m.gpt2 || m.neox) {
+  else if (m.gpt2 || m.neox)
     m.load_gpt(ckpt);
-    return;
-  }
-  const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
-  const std::string& pre = names.prefix();
-  auto get = [&](const std::string& name, std::vector<int64_t> shape) {
-    return ckpt.load(pre + name, shape, m.device, m.dtype);
-  };
-  auto get_full = [&](const std::string& name, std::vector<int64_t> shape) {
-    return ckpt.load(name, shape, m.device, m.dtype);
-  };
-  auto get_norm = [&](const std::string& name, std::vector<int64_t> shape) {
-    if (!m.gemma) return get(name, shape);
-    return ckpt.load(pre + name, shape, m.device, at::kFloat) + 1.0;
-  };
-  const int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size;
-  const int64_t QD = c.num_heads * D, KD = c.num_kv_heads * D;
-  m.embed = get("embed_tokens.weight", {c.vocab_size, H});
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = "layers." + std::to_string(i) + ".";
-    LayerWeights L;
-    L.in_norm = get_norm(p + "input_layernorm.weight", {H});
-    L.post_norm = get_norm(p + "post_attention_layernorm.weight", {H});
-    if (m.gemma) {
-      L.pre_ff_norm = get_norm(p + "pre_feedforward_layernorm.weight", {H});
-      L.post_ff_norm = get_norm(p + "post_feedforward_layernorm.weight", {H});
-    }
-    const HfAttentionNames a = names.attention(i);
-    L.q_w = get_full(a.q, {QD, H});
-    L.k_w = get_full(a.k, {KD, H});
-    L.v_w = get_full(a.v, {KD, H});
-    L.o_w = get_full(a.o, {H, QD});
-    if (c.attention_bias) {
-      L.q_b = get(p + "self_attn.q_proj.bias", {QD});
-      L.k_b = get(p + "self_attn.k_proj.bias", {KD});
-      L.v_b = get(p + "self_attn.v_proj.bias", {KD});
-    }
-    if (c.o_bias) L.o_b = get(p + "self_attn.o_proj.bias", {H});
-    if (c.qk_norm) {
-      L.q_norm = get_norm(p + "self_attn.q_norm.weight", {D});
-      L.k_norm = get_norm(p + "self_attn.k_norm.weight", {D});
-    }
-    L.gate_w = get(p + "mlp.gate_proj.weight", {I, H});
-    L.up_w = get(p + "mlp.up_proj.weight", {I, H});
-    L.down_w = get(p + "mlp.down_proj.weight", {H, I});
-    if (c.mlp_bias) {
-      L.gate_b = get(p + "mlp.gate_proj.bias", {I});
-      L.up_b = get(p + "mlp.up_proj.bias", {I});
-      L.down_b = get(p + "mlp.down_proj.bias", {H});
-    }
-    L.sliding = c.sliding_window.has_value() && c.sliding_layers[static_cast<size_t>(i)];
-    m.layers.push_back(std::move(L));
-  }
-  m.final_norm = get_norm("norm.weight", {H});
-  m.inv_freq = rope_inv_freq(c.rope, D).to(m.device);
-  if (m.gemma) m.inv_freq_local = rope_inv_freq(c.rope_local, D).to(m.device);
+  else
+    m.load_decoder(ckpt);
 }
 
 TransformerModel::~TransformerModel() = default;
@@ -426,11 +523,11 @@ const ModelConfig& TransformerModel::config() const { return impl_->cfg; }
 c10::Device TransformerModel::device() const { return impl_->device; }
 c10::ScalarType TransformerModel::dtype() const { return impl_->dtype; }
 
-PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>& prompts,
-                                        const CaptureFn& capture) {
-  c10::InferenceMode guard;
-  const Impl& m = *impl_;
-  const ModelConfig& c = m.cfg;
+namespace {
+
+// InputError naming the prompt when `prompts` is empty, or a prompt is empty, longer than
+// c's max_position_embeddings, or has a token id outside [0, vocab_size).
+void check_prompts(const std::vector<std::vector<int64_t>>& prompts, const ModelConfig& c) {
   if (prompts.empty()) throw InputError("prefill", "no prompts");
   for (size_t b = 0; b < prompts.size(); ++b) {
     const std::string where = "prompt " + std::to_string(b);
@@ -444,80 +541,38 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
         throw InputError(where, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                                     std::to_string(c.vocab_size) + ")");
   }
+}
+
+}  // namespace
+
+PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>& prompts,
+                                        const CaptureFn& capture) {
+  c10::InferenceMode guard;
+  const Impl& m = *impl_;
+  const ModelConfig& c = m.cfg;
+  check_prompts(prompts, c);
   const size_t B = prompts.size();
   std::vector<PromptState> st(B);
   for (size_t b = 0; b < B; ++b) st[b] = m.prompt_state(prompts[b]);
 
-  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
-  const int64_t rep = Hq / Hkv;
+  const int64_t Hq = c.num_heads, D = c.head_dim;
   for (size_t li = 0; li < m.layers.size(); ++li) {
     const double scale = attention_scale(c, static_cast<int64_t>(li));  // HF's, per layer
     const LayerWeights& L = m.layers[li];
     LayerCapture cap;
     cap.layer = static_cast<int>(li);
-    for (size_t b = 0; b < B; ++b) {
-      const PromptState& s = st[b];
-      const int64_t S = s.len;
-      const bool fused = m.gpt2 || m.neox;
-      const at::Tensor h =
-          m.bert ? s.x : (fused ? m.layer_norm(s.x, L.in_norm, L.attn_ln_b) : m.norm(s.x, L.in_norm));
-      std::array<at::Tensor, 3> qkv;
-      if (fused) qkv = m.fused_qkv(L, h);
-      at::Tensor q = fused ? qkv[0] : m.linear(h, L.q_w, L.q_b).view({S, Hq, D});
-      at::Tensor k = fused ? qkv[1] : m.linear(h, L.k_w, L.k_b).view({S, Hkv, D});
-      at::Tensor v = (fused ? qkv[2] : m.linear(h, L.v_w, L.v_b).view({S, Hkv, D})).transpose(0, 1);
-      if (c.qk_norm) {
-        q = m.norm(q, L.q_norm);
-        k = m.norm(k, L.k_norm);
-      }
-      q = q.transpose(0, 1);
-      k = k.transpose(0, 1);
-      if (m.neox) {
-        q = apply_partial_rope(q, s.rope_global.first, s.rope_global.second);
-        k = apply_partial_rope(k, s.rope_global.first, s.rope_global.second);
-      } else if (!m.bert && !m.gpt2) {
-        const auto& [cos, sin] = L.sliding && m.gemma ? s.rope_local : s.rope_global;
-        q = apply_rope(q, cos, sin);
-        k = apply_rope(k, cos, sin);
-      }
-      cap.q.push_back(q.contiguous());
-      cap.k.push_back(k.contiguous());
-      cap.v.push_back(v.contiguous());
-    }
+    for (size_t b = 0; b < B; ++b) m.project_qkv(L, st[b], cap);
     if (capture) capture(cap);
 
     for (size_t b = 0; b < B; ++b) {
       PromptState& s = st[b];
-      const int64_t S = s.len;
-      const at::Tensor& k = cap.k[b];
-      const at::Tensor& v = cap.v[b];
-      const at::Tensor kt = (rep > 1 ? k.repeat_interleave(rep, 0) : k).transpose(-1, -2);
-      const at::Tensor vr = rep > 1 ? v.repeat_interleave(rep, 0) : v;
-      // Query blocks bound the scores to [q_heads, block, S] at a time.
-      const at::Tensor& mask = L.sliding ? s.sliding_mask : s.mask;
-      const int64_t block = m.query_block > 0 ? m.query_block : auto_query_block(Hq, S);
-      std::vector<at::Tensor> blocks;
-      for (int64_t q0 = 0; q0 < S; q0 += block) {
-        const int64_t n = std::min(block, S - q0);
-        const at::Tensor qb = cap.q[b].narrow(1, q0, n);
-        // GPT-2 reorder_and_upcast_attn: q.k in float32 by baddbmm with alpha = scale.
-        at::Tensor scores = c.reorder_and_upcast
-                                ? at::baddbmm(at::empty({Hq, n, S}, qb.options().dtype(at::kFloat)),
-                                              qb.to(at::kFloat), kt.to(at::kFloat), 0, scale)
-                                : at::matmul(qb, kt) * scale;
-        if (mask.defined()) scores = scores + mask.narrow(0, q0, n);
-        blocks.push_back(at::matmul(at::softmax(scores, -1, at::kFloat).to(m.dtype), vr));
-      }
-      const at::Tensor ctx = blocks.size() == 1 ? blocks[0] : at::cat(blocks, 1);
-      const at::Tensor o = m.linear(ctx.transpose(0, 1).reshape({S, Hq * D}), L.o_w, L.o_b);
+      const at::Tensor ctx = m.attend(L, s, cap.q[b], cap.k[b], cap.v[b], scale);
+      const at::Tensor o = m.linear(ctx.transpose(0, 1).reshape({s.len, Hq * D}), L.o_w, L.o_b);
       s.x = m.block_tail(L, s.x, o);
     }
   }
   PrefillResult r;
-  for (PromptState& s : st)
-    r.hidden.push_back(m.bert ? s.x
-                              : (m.gpt2 || m.neox ? m.layer_norm(s.x, m.final_norm, m.final_norm_b)
-                                                  : m.norm(s.x, m.final_norm)));
+  for (PromptState& s : st) r.hidden.push_back(m.final_hidden(s));
   return r;
 }
 
