@@ -5,6 +5,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 #include "bo/bo_nonfinite.hpp"
@@ -44,19 +45,20 @@ void put_token_major(std::vector<float>& dst, const Tensor4f& t) {
                     static_cast<size_t>(D) * sizeof(float));
 }
 
+// Values per row of column `c`: the product of its row shape (1 for a scalar column).
 size_t row_elems(const ColumnSpec& c) {
   size_t n = 1;
   for (uint64_t d : c.row_shape) n *= static_cast<size_t>(d);
   return n;
 }
 
-}  // namespace
+using Bo = std::function<double(const BoResult&)>;
+using BoVec = std::function<std::vector<double>(const BoResult&)>;
+using At = std::function<std::vector<double>(const AttentionStats&)>;
 
-StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<ProbeOutcome>& outs) {
-  StoreBatch b;
-  b.n = static_cast<int64_t>(outs.size());
-  using Bo = std::function<double(const BoResult&)>;
-  const std::map<std::string, Bo> bo_scalar = {
+// The bo/ scalar columns read straight from a BoResult (NaN where the value block is absent).
+const std::map<std::string, Bo>& bo_scalar_getters() {
+  static const std::map<std::string, Bo> bo_scalar = {
       {"bo/composite_exact", [](const BoResult& r) { return r.composite_exact; }},
       {"bo/mean_coherence", [](const BoResult& r) { return r.mean_coherence; }},
       {"bo/mean_cross_alignment", [](const BoResult& r) { return r.mean_cross_alignment; }},
@@ -68,8 +70,12 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
        [](const BoResult& r) { return r.value ? r.value->value_phase_lock_score : kNaN; }},
       {"bo/mean_kv_coupling", [](const BoResult& r) { return r.value ? r.value->mean_kv_coupling : kNaN; }},
   };
-  using BoVec = std::function<std::vector<double>(const BoResult&)>;
-  const std::map<std::string, BoVec> bo_vector = {
+  return bo_scalar;
+}
+
+// The bo/ vector columns (per layer, per head or features); empty where not computed.
+const std::map<std::string, BoVec>& bo_vector_getters() {
+  static const std::map<std::string, BoVec> bo_vector = {
       {"bo/features",
        [](const BoResult& r) { return std::vector<double>(r.features.begin(), r.features.end()); }},
       {"bo/layer_coherence", [](const BoResult& r) { return r.layer_coherence; }},
@@ -87,8 +93,12 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
                         : std::vector<double>{};
        }},
   };
-  using At = std::function<std::vector<double>(const AttentionStats&)>;
-  const std::map<std::string, At> attention = {
+  return bo_vector;
+}
+
+// The attention/ columns (per layer-head values, or one mean as a 1-vector), in nats for entropy.
+const std::map<std::string, At>& attention_getters() {
+  static const std::map<std::string, At> attention = {
       {"attention/entropy", [](const AttentionStats& s) { return s.entropy_nats; }},
       {"attention/logit_std", [](const AttentionStats& s) { return s.logit_std; }},
       {"attention/sink_mass", [](const AttentionStats& s) { return s.sink_mass; }},
@@ -99,88 +109,123 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
       {"attention/mean_sink_mass",
        [](const AttentionStats& s) { return std::vector<double>{s.mean_sink_mass}; }},
   };
+  return attention;
+}
+
+// The probe/ text columns (one string per probe), or nothing when `p` is not one of them.
+std::optional<ColumnData> probe_text_column(const std::string& p, const std::vector<ProbeOutcome>& outs) {
+  if (p == "probe/id" || p == "probe/domain" || p == "probe/prompt" || p == "probe/fields") {
+    std::vector<std::string> v;
+    for (const ProbeOutcome& o : outs) {
+      const Probe& pr = o.probe->probe;
+      v.push_back(p == "probe/id"       ? pr.id
+                  : p == "probe/domain" ? pr.domain
+                  : p == "probe/prompt" ? pr.prompt
+                                        : pr.fields);
+    }
+    return ColumnData::of(std::move(v));
+  }
+  if (p == "probe/status" || p == "probe/nonfinite_tensor" || p == "probe/status_detail") {
+    std::vector<std::string> v;
+    for (const ProbeOutcome& o : outs)
+      v.push_back(p == "probe/status"             ? o.status.status
+                  : p == "probe/nonfinite_tensor" ? o.status.tensor
+                                                  : clipped(o.status.detail, kStatusDetailBytes));
+    return ColumnData::of(std::move(v));
+  }
+  return std::nullopt;
+}
+
+// The probe/ integer columns and the ragged tokens/ids column (one count per probe), or nothing.
+std::optional<ColumnData> probe_int_column(const std::string& p, const std::vector<ProbeOutcome>& outs) {
+  if (p == "probe/nonfinite_layer") {
+    std::vector<int32_t> v;
+    for (const ProbeOutcome& o : outs) v.push_back(o.status.layer);
+    return ColumnData::of(v);
+  }
+  if (p == "probe/index" || p == "probe/line" || p == "probe/tokens") {
+    std::vector<int64_t> v;
+    for (const ProbeOutcome& o : outs)
+      v.push_back(p == "probe/index"  ? o.probe->probe.index
+                  : p == "probe/line" ? o.probe->probe.line
+                                      : static_cast<int64_t>(o.probe->ids.size()));
+    return ColumnData::of(v);
+  }
+  if (p == "tokens/ids") {
+    std::vector<int32_t> v;
+    std::vector<int64_t> counts;
+    for (const ProbeOutcome& o : outs) {
+      for (int64_t id : o.probe->ids) v.push_back(static_cast<int32_t>(id));
+      counts.push_back(static_cast<int64_t>(o.probe->ids.size()));
+    }
+    ColumnData t = ColumnData::of(v);
+    t.counts = std::move(counts);
+    return t;
+  }
+  return std::nullopt;
+}
+
+// The bo/ columns: `n` values per probe for vector columns (NaN-padded), or nothing.
+std::optional<ColumnData> bo_column(const std::string& p, size_t n, const std::vector<ProbeOutcome>& outs) {
+  std::vector<double> v;
+  if (p == "bo/composite") {
+    for (const ProbeOutcome& o : outs)
+      v.push_back(bo_without_score(*o.bo) ? kNaN : static_cast<double>(o.bo->composite));
+  } else if (p == "bo/joint_collapse_count") {
+    for (const ProbeOutcome& o : outs)
+      v.push_back(std::isnan(o.bo->mean_cross_alignment) ? kNaN
+                                                         : static_cast<double>(o.bo->joint_collapse_count));
+  } else if (p == "bo/position_mode") {
+    std::vector<uint8_t> m;
+    for (const ProbeOutcome& o : outs) m.push_back(o.bo->gqa ? 1 : 0);
+    return ColumnData::of(m);
+  } else if (bo_scalar_getters().count(p)) {
+    for (const ProbeOutcome& o : outs) v.push_back(bo_scalar_getters().at(p)(*o.bo));
+  } else if (bo_vector_getters().count(p)) {
+    for (const ProbeOutcome& o : outs) put_fixed(v, bo_vector_getters().at(p)(*o.bo), n);
+  } else {
+    return std::nullopt;
+  }
+  return ColumnData::of(v);
+}
+
+// The attention/ columns (`n` values per probe) and the ragged token-major kv/ columns, or nothing.
+std::optional<ColumnData> activation_column(const std::string& p, size_t n,
+                                            const std::vector<ProbeOutcome>& outs) {
+  if (attention_getters().count(p)) {
+    std::vector<double> v;
+    for (const ProbeOutcome& o : outs) put_fixed(v, attention_getters().at(p)(*o.attention), n);
+    return ColumnData::of(v);
+  }
+  if (p == "kv/k" || p == "kv/v" || p == "kv/q") {
+    std::vector<float> v;
+    std::vector<int64_t> counts;
+    for (const ProbeOutcome& o : outs) {
+      const Snapshot& s = *o.snap;
+      put_token_major(v, p == "kv/k" ? s.k : p == "kv/v" ? *s.v : *s.q);
+      counts.push_back(s.k.seq());
+    }
+    ColumnData t = ColumnData::of(v);
+    t.counts = std::move(counts);
+    return t;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<ProbeOutcome>& outs) {
+  StoreBatch b;
+  b.n = static_cast<int64_t>(outs.size());
   for (const ColumnSpec& c : cols) {
     const std::string& p = c.path;
     const size_t n = row_elems(c);
-    if (p == "probe/id" || p == "probe/domain" || p == "probe/prompt" || p == "probe/fields") {
-      std::vector<std::string> v;
-      for (const ProbeOutcome& o : outs) {
-        const Probe& pr = o.probe->probe;
-        v.push_back(p == "probe/id"       ? pr.id
-                    : p == "probe/domain" ? pr.domain
-                    : p == "probe/prompt" ? pr.prompt
-                                          : pr.fields);
-      }
-      b.cols.push_back(ColumnData::of(std::move(v)));
-    } else if (p == "probe/status" || p == "probe/nonfinite_tensor" || p == "probe/status_detail") {
-      std::vector<std::string> v;
-      for (const ProbeOutcome& o : outs)
-        v.push_back(p == "probe/status"             ? o.status.status
-                    : p == "probe/nonfinite_tensor" ? o.status.tensor
-                                                    : clipped(o.status.detail, kStatusDetailBytes));
-      b.cols.push_back(ColumnData::of(std::move(v)));
-    } else if (p == "probe/nonfinite_layer") {
-      std::vector<int32_t> v;
-      for (const ProbeOutcome& o : outs) v.push_back(o.status.layer);
-      b.cols.push_back(ColumnData::of(v));
-    } else if (p == "probe/index" || p == "probe/line" || p == "probe/tokens") {
-      std::vector<int64_t> v;
-      for (const ProbeOutcome& o : outs)
-        v.push_back(p == "probe/index"  ? o.probe->probe.index
-                    : p == "probe/line" ? o.probe->probe.line
-                                        : static_cast<int64_t>(o.probe->ids.size()));
-      b.cols.push_back(ColumnData::of(v));
-    } else if (p == "tokens/ids") {
-      std::vector<int32_t> v;
-      std::vector<int64_t> counts;
-      for (const ProbeOutcome& o : outs) {
-        for (int64_t id : o.probe->ids) v.push_back(static_cast<int32_t>(id));
-        counts.push_back(static_cast<int64_t>(o.probe->ids.size()));
-      }
-      ColumnData t = ColumnData::of(v);
-      t.counts = std::move(counts);
-      b.cols.push_back(std::move(t));
-    } else if (p == "bo/composite") {
-      std::vector<double> v;
-      for (const ProbeOutcome& o : outs)
-        v.push_back(bo_without_score(*o.bo) ? kNaN : static_cast<double>(o.bo->composite));
-      b.cols.push_back(ColumnData::of(v));
-    } else if (p == "bo/joint_collapse_count") {
-      std::vector<double> v;
-      for (const ProbeOutcome& o : outs)
-        v.push_back(std::isnan(o.bo->mean_cross_alignment) ? kNaN
-                                                           : static_cast<double>(o.bo->joint_collapse_count));
-      b.cols.push_back(ColumnData::of(v));
-    } else if (p == "bo/position_mode") {
-      std::vector<uint8_t> v;
-      for (const ProbeOutcome& o : outs) v.push_back(o.bo->gqa ? 1 : 0);
-      b.cols.push_back(ColumnData::of(v));
-    } else if (bo_scalar.count(p)) {
-      std::vector<double> v;
-      for (const ProbeOutcome& o : outs) v.push_back(bo_scalar.at(p)(*o.bo));
-      b.cols.push_back(ColumnData::of(v));
-    } else if (bo_vector.count(p)) {
-      std::vector<double> v;
-      for (const ProbeOutcome& o : outs) put_fixed(v, bo_vector.at(p)(*o.bo), n);
-      b.cols.push_back(ColumnData::of(v));
-    } else if (attention.count(p)) {
-      std::vector<double> v;
-      for (const ProbeOutcome& o : outs) put_fixed(v, attention.at(p)(*o.attention), n);
-      b.cols.push_back(ColumnData::of(v));
-    } else if (p == "kv/k" || p == "kv/v" || p == "kv/q") {
-      std::vector<float> v;
-      std::vector<int64_t> counts;
-      for (const ProbeOutcome& o : outs) {
-        const Snapshot& s = *o.snap;
-        put_token_major(v, p == "kv/k" ? s.k : p == "kv/v" ? *s.v : *s.q);
-        counts.push_back(s.k.seq());
-      }
-      ColumnData t = ColumnData::of(v);
-      t.counts = std::move(counts);
-      b.cols.push_back(std::move(t));
-    } else {
-      throw InternalError("sweep_rows: no values for column " + p);
-    }
+    std::optional<ColumnData> col = probe_text_column(p, outs);
+    if (!col) col = probe_int_column(p, outs);
+    if (!col) col = bo_column(p, n, outs);
+    if (!col) col = activation_column(p, n, outs);
+    if (!col) throw InternalError("sweep_rows: no values for column " + p);
+    b.cols.push_back(std::move(*col));
   }
   return b;
 }
