@@ -218,37 +218,32 @@ std::vector<ProbeOutcome> analyse_batch(const TokenizedProbe* probes, const std:
   return outs;
 }
 
-}  // namespace
+using Clock = std::chrono::steady_clock;
 
-SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
-  const auto t0 = std::chrono::steady_clock::now();
-  SweepSummary sum;
-  sum.out = o.out;
-  sum.on_nonfinite = o.on_nonfinite;
+// Seconds elapsed since `a`.
+double seconds_since(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
+
+// Refuses bad sweep options, and an output file that exists without --resume.
+void check_sweep_options(const SweepOptions& o) {
   if (o.batch_tokens < 1) throw std::invalid_argument("--batch-tokens must be at least 1");
   if (o.min_score && !o.bo) throw std::invalid_argument("--min-score needs the bo metrics");
   check_output_path(o.out);
   if (!o.accepted.empty()) check_output_path(o.accepted);
   if (fs::exists(o.out) && !o.resume)
     throw InputError(o.out, "exists; pass --resume to continue that sweep, or remove the file");
+}
 
-  const std::map<std::string, std::string> stored = stored_attrs(o);
-  if (const int threads = resume_thread_count(o, stored); threads > 0) apply_threads(threads);
-  TransformerModel model(o.model, RuntimeOptions{o.device, o.dtype});
-  const ModelConfig& cfg = model.config();
+// Records the model's device, dtype and CPU thread count in `sum`; the GPU's name ("" on CPU).
+std::string note_model(const TransformerModel& model, SweepSummary& sum) {
   const c10::Device dev = model.device();
   sum.device = dev.is_cuda() ? "cuda:" + std::to_string(dev.index()) : "cpu";
   sum.dtype = dtype_name(model.dtype());
   sum.threads = at::get_num_threads();
-  const std::string gpu = dev.is_cuda() ? gpu_device_name(dev.index()) : "";
+  return dev.is_cuda() ? gpu_device_name(dev.index()) : "";
+}
 
-  const ProbeSet set = read_probes(o.probes, o.probe_format, o.on_bad);
-  sum.probes_in_file = static_cast<int64_t>(set.probes.size());
-  sum.skipped = set.skipped;
-
-  const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o, set.probes));
-  const Attrs attrs = sweep_attrs(o, sum.device, gpu, sum.dtype);
-  std::optional<ResultsStore> reopened = reopen_store(o, cols, stored, attrs);
+// Marks a reopened store running again; the probe indices it has committed (none without one).
+std::unordered_set<int64_t> resume_done(std::optional<ResultsStore>& reopened, SweepSummary& sum) {
   std::unordered_set<int64_t> done;
   if (reopened) {
     reopened->set_attrs({{"status", "running"}, {"finished_at", ""}});
@@ -256,8 +251,15 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
     const std::vector<int64_t> done_list = reopened->read_i64("probe/index");
     done.insert(done_list.begin(), done_list.end());
   }
+  return done;
+}
 
-  std::vector<Probe> todo = select_probes(set.probes, o.shard, {});
+// This shard's probes not in `done`, tokenized (the tokenizer loaded only when a probe has
+// no ids); skipped lines are appended to sum.skipped.
+std::vector<TokenizedProbe> tokenize_todo(const SweepOptions& o, const ModelConfig& cfg,
+                                          const std::vector<Probe>& probes,
+                                          const std::unordered_set<int64_t>& done, SweepSummary& sum) {
+  std::vector<Probe> todo = select_probes(probes, o.shard, {});
   sum.probes_in_shard = static_cast<int64_t>(todo.size());
   todo = select_probes(todo, Shard{}, done);
   std::optional<Tokenizer> tok;
@@ -268,79 +270,138 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   topt.max_tokens = cfg.max_position_embeddings;
   topt.vocab_size = cfg.vocab_size;
   topt.on_bad = o.on_bad;
-  const std::vector<TokenizedProbe> work =
-      tokenize_probes(o.probes, todo, tok ? &*tok : nullptr, topt, sum.skipped);
-  int64_t total_tokens = 0;
-  for (const TokenizedProbe& p : work) total_tokens += static_cast<int64_t>(p.ids.size());
-  Attrs create_attrs = attrs;  // the skipped lines are known before anything is computed
-  for (auto& a : skipped_attrs(sum.skipped)) create_attrs.push_back(std::move(a));
-  ResultsStore store =
-      reopened ? std::move(*reopened) : ResultsStore::create(o.out, cols, create_attrs, kSweepSchemaVersion);
+  return tokenize_probes(o.probes, todo, tok ? &*tok : nullptr, topt, sum.skipped);
+}
 
-  const ProbeMetrics pm = probe_metrics(cfg, o);
-  const bool with_q = o.attention || o.save_kv == SaveKv::Qkv;
+// A new store with this run's attributes plus the skipped lines (known before anything is computed).
+ResultsStore create_store(const SweepOptions& o, const std::vector<ColumnSpec>& cols, const Attrs& attrs,
+                          const std::vector<ProbeProblem>& skipped) {
+  Attrs create_attrs = attrs;
+  for (auto& a : skipped_attrs(skipped)) create_attrs.push_back(std::move(a));
+  return ResultsStore::create(o.out, cols, create_attrs, kSweepSchemaVersion);
+}
+
+// What the batches of one sweep read (options, columns, metrics) and update (summary,
+// composite range, the --on-nonfinite fail message).
+struct SweepRun {
+  const SweepOptions& o;
+  const std::vector<ColumnSpec>& cols;
+  const ProbeMetrics& pm;
+  bool with_q;  // capture q as well as k/v
+  SweepSummary& sum;
   CompositeRange composite;
   std::string failure;  // --on-nonfinite fail: why the sweep stopped
+};
 
-  using Clock = std::chrono::steady_clock;
-  auto secs = [](Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); };
-  sum.setup_s = secs(t0);
-  if (reopened)
-    std::cerr << "qkgeom: resuming: " << sum.already_done << " of " << sum.probes_in_shard
-              << " probes committed; " << work.size() << " to go\n";
+// Probes work[begin, end): prefill, analysis, and their rows pushed to `writer`; the seconds
+// of each step and the probe/token counts are added to r.sum.
+void run_batch(TransformerModel& model, const std::vector<TokenizedProbe>& work, size_t begin, size_t end,
+               BatchWriter& writer, SweepRun& r) {
+  std::vector<std::vector<int64_t>> ids;
+  for (size_t i = begin; i < end; ++i) ids.push_back(work[i].ids);
+  auto t = Clock::now();
+  const std::vector<Snapshot> snaps = capture_snapshots(model, ids, r.with_q);
+  r.sum.prefill_s += seconds_since(t);
+  t = Clock::now();
+  const std::vector<ProbeOutcome> outs =
+      analyse_batch(&work[begin], snaps, r.pm, r.o, r.sum, r.composite, &r.failure);
+  int64_t tokens = 0;
+  for (const ProbeOutcome& x : outs) tokens += static_cast<int64_t>(x.probe->ids.size());
+  if (!outs.empty()) {
+    StoreBatch rows = sweep_rows(r.cols, outs);
+    r.sum.analysis_s += seconds_since(t);
+    t = Clock::now();
+    writer.push(std::move(rows), static_cast<int64_t>(outs.size()), tokens);
+    r.sum.write_wait_s += seconds_since(t);
+  }
+  r.sum.done += static_cast<int64_t>(outs.size());
+  r.sum.tokens += tokens;
+}
+
+// Runs the batches of `work` until all are done, `stop` is set or a probe fails under
+// --on-nonfinite fail, committing them on a writer thread (with progress); rethrows a failed
+// append. Returns the time the batches ended (the start of the finish phase).
+Clock::time_point write_batches(TransformerModel& model, const std::vector<TokenizedProbe>& work,
+                                ResultsStore& store, const std::atomic<bool>& stop, SweepRun& r) {
+  int64_t total_tokens = 0;
+  for (const TokenizedProbe& p : work) total_tokens += static_cast<int64_t>(p.ids.size());
   // Counts committed probes: advanced on the writer thread after each commit.
-  Progress progress("sweep", static_cast<int64_t>(work.size()), total_tokens, o.progress);
+  Progress progress("sweep", static_cast<int64_t>(work.size()), total_tokens, r.o.progress);
   BatchWriter writer(store, [&progress](int64_t items, int64_t tokens) { progress.advance(items, tokens); });
-  for (const auto& [begin, end] : token_batches(work, o.batch_tokens)) {
+  for (const auto& [begin, end] : token_batches(work, r.o.batch_tokens)) {
     if (stop.load()) {
-      sum.interrupted = true;
+      r.sum.interrupted = true;
       break;
     }
-    std::vector<std::vector<int64_t>> ids;
-    for (size_t i = begin; i < end; ++i) ids.push_back(work[i].ids);
-    auto t = Clock::now();
-    const std::vector<Snapshot> snaps = capture_snapshots(model, ids, with_q);
-    sum.prefill_s += secs(t);
-    t = Clock::now();
-    const std::vector<ProbeOutcome> outs =
-        analyse_batch(&work[begin], snaps, pm, o, sum, composite, &failure);
-    int64_t tokens = 0;
-    for (const ProbeOutcome& x : outs) tokens += static_cast<int64_t>(x.probe->ids.size());
-    if (!outs.empty()) {
-      StoreBatch rows = sweep_rows(cols, outs);
-      sum.analysis_s += secs(t);
-      t = Clock::now();
-      writer.push(std::move(rows), static_cast<int64_t>(outs.size()), tokens);
-      sum.write_wait_s += secs(t);
-    }
-    sum.done += static_cast<int64_t>(outs.size());
-    sum.tokens += tokens;
-    if (!failure.empty()) break;
+    run_batch(model, work, begin, end, writer, r);
+    if (!r.failure.empty()) break;
   }
   const auto t_finish = Clock::now();
   writer.close();  // rethrows a failed append; the committed rows stay in the file
-  sum.write_busy_s = writer.busy_s();
+  r.sum.write_busy_s = writer.busy_s();
   progress.finish();
-  if (o.bo && composite.n > 0) {
-    sum.composite_mean = composite.sum / static_cast<double>(composite.n);
-    sum.composite_min = composite.min;
-    sum.composite_max = composite.max;
+  return t_finish;
+}
+
+// Fills the composite summary, writes the accepted probes (--min-score) and the final root
+// attributes; then throws the --on-nonfinite fail message, if any.
+void finish_sweep(ResultsStore& store, const SweepOptions& o, const SweepRun& r, SweepSummary& sum) {
+  if (o.bo && r.composite.n > 0) {
+    sum.composite_mean = r.composite.sum / static_cast<double>(r.composite.n);
+    sum.composite_min = r.composite.min;
+    sum.composite_max = r.composite.max;
   }
-  sum.scored = composite.n;
+  sum.scored = r.composite.n;
   if (o.min_score) sum.accepted = write_accepted(store, o.accepted, *o.min_score);
-  sum.status = !failure.empty() ? "stopped_non_finite" : sum.interrupted ? "interrupted" : "complete";
+  sum.status = !r.failure.empty() ? "stopped_non_finite" : sum.interrupted ? "interrupted" : "complete";
   Attrs final_attrs = {{"finished_at", utc_now_iso8601()},
                        {"status", sum.status},
                        {"on_nonfinite", on_nonfinite_name(o.on_nonfinite)},
                        {"probes_committed", std::to_string(store.rows())}};
   store.finish(final_attrs);
-  if (!failure.empty())
-    throw std::runtime_error(failure + "; the sweep stopped (--on-nonfinite fail) with " +
+  if (!r.failure.empty())
+    throw std::runtime_error(r.failure + "; the sweep stopped (--on-nonfinite fail) with " +
                              std::to_string(store.rows()) + " probes committed in " + o.out +
                              "; rerun with --resume --on-nonfinite skip (NaN metrics) or keep to "
                              "record such probes with their status");
-  sum.finish_s = secs(t_finish);
-  sum.seconds = secs(t0);
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
+  const auto t0 = Clock::now();
+  SweepSummary sum;
+  sum.out = o.out;
+  sum.on_nonfinite = o.on_nonfinite;
+  check_sweep_options(o);
+
+  const std::map<std::string, std::string> stored = stored_attrs(o);
+  if (const int threads = resume_thread_count(o, stored); threads > 0) apply_threads(threads);
+  TransformerModel model(o.model, RuntimeOptions{o.device, o.dtype});
+  const ModelConfig& cfg = model.config();
+  const std::string gpu = note_model(model, sum);
+
+  const ProbeSet set = read_probes(o.probes, o.probe_format, o.on_bad);
+  sum.probes_in_file = static_cast<int64_t>(set.probes.size());
+  sum.skipped = set.skipped;
+
+  const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o, set.probes));
+  const Attrs attrs = sweep_attrs(o, sum.device, gpu, sum.dtype);
+  std::optional<ResultsStore> reopened = reopen_store(o, cols, stored, attrs);
+  const std::unordered_set<int64_t> done = resume_done(reopened, sum);
+  const std::vector<TokenizedProbe> work = tokenize_todo(o, cfg, set.probes, done, sum);
+  ResultsStore store = reopened ? std::move(*reopened) : create_store(o, cols, attrs, sum.skipped);
+
+  const ProbeMetrics pm = probe_metrics(cfg, o);
+  SweepRun r{o, cols, pm, o.attention || o.save_kv == SaveKv::Qkv, sum, {}, {}};
+  sum.setup_s = seconds_since(t0);
+  if (reopened)
+    std::cerr << "qkgeom: resuming: " << sum.already_done << " of " << sum.probes_in_shard
+              << " probes committed; " << work.size() << " to go\n";
+  const Clock::time_point t_finish = write_batches(model, work, store, stop, r);
+  finish_sweep(store, o, r, sum);
+  sum.finish_s = seconds_since(t_finish);
+  sum.seconds = seconds_since(t0);
   return sum;
 }
 #else
