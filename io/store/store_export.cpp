@@ -41,6 +41,15 @@ std::string header_field(const std::string& s) {
   return s.find_first_of(",\"\r\n") == std::string::npos ? s : quoted(s);
 }
 
+// All `total` values of the selection `fspace` of dataset `ds`, read as memory type `mtype`.
+template <typename T>
+std::vector<T> read_values(hid_t ds, hid_t mtype, hid_t mspace, hid_t fspace, size_t total,
+                           const std::string& path, const std::string& what) {
+  std::vector<T> v(total);
+  h5::check_status(H5Dread(ds, mtype, mspace, fspace, H5P_DEFAULT, v.data()), path, what);
+  return v;
+}
+
 // A column's rows [start, start + n) as CSV fields, row-major.
 std::vector<std::string> read_cells(hid_t ds, const ColumnSpec& c, int64_t start, int64_t n,
                                     const std::string& path) {
@@ -58,49 +67,32 @@ std::vector<std::string> read_cells(hid_t ds, const ColumnSpec& c, int64_t start
   h5::Id mspace(H5Screate_simple(1, &m, nullptr));
   h5::Id mtype(h5::memory_type(c.type));
   const std::string what = "cannot read dataset '/" + c.path + "'";
+  const hid_t mt = mtype.get(), ms = mspace.get(), fs = fspace.get();
   char buf[64];
   switch (c.type) {
-    case ColType::F64: {
-      std::vector<double> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
-                       what);
-      for (double x : v)
+    case ColType::F64:
+      for (double x : read_values<double>(ds, mt, ms, fs, total, path, what))
         out.emplace_back(buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.17g", x)));
       break;
-    }
-    case ColType::F32: {
-      std::vector<float> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
-                       what);
-      for (float x : v)
+    case ColType::F32:
+      for (float x : read_values<float>(ds, mt, ms, fs, total, path, what))
         out.emplace_back(buf,
                          static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(x))));
       break;
-    }
-    case ColType::I64: {
-      std::vector<int64_t> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
-                       what);
-      for (int64_t x : v) out.push_back(std::to_string(x));
+    case ColType::I64:
+      for (int64_t x : read_values<int64_t>(ds, mt, ms, fs, total, path, what))
+        out.push_back(std::to_string(x));
       break;
-    }
-    case ColType::I32: {
-      std::vector<int32_t> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
-                       what);
-      for (int32_t x : v) out.push_back(std::to_string(x));
+    case ColType::I32:
+      for (int32_t x : read_values<int32_t>(ds, mt, ms, fs, total, path, what))
+        out.push_back(std::to_string(x));
       break;
-    }
-    case ColType::U8: {
-      std::vector<uint8_t> v(total);
-      h5::check_status(H5Dread(ds, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, v.data()), path,
-                       what);
-      for (uint8_t x : v) out.push_back(std::to_string(static_cast<unsigned>(x)));
+    case ColType::U8:
+      for (uint8_t x : read_values<uint8_t>(ds, mt, ms, fs, total, path, what))
+        out.push_back(std::to_string(static_cast<unsigned>(x)));
       break;
-    }
     case ColType::Str:
-      for (const std::string& v :
-           h5::read_string_rows(ds, fspace.get(), m, path, "dataset '/" + c.path + "'"))
+      for (const std::string& v : h5::read_string_rows(ds, fs, m, path, "dataset '/" + c.path + "'"))
         out.push_back(quoted(v));
       break;
   }
@@ -132,32 +124,43 @@ int64_t committed_rows(const std::vector<ColumnSpec>& cols, const std::vector<h5
   return static_cast<int64_t>(dims[0]);
 }
 
-}  // namespace
+// A store's columns with their open datasets, the key columns and the committed row count.
+struct StoreColumns {
+  std::vector<ColumnSpec> cols;
+  std::vector<h5::Id> ds;  // one open dataset per column
+  int index_col = -1;      // the probe/index column
+  int id_col = -1;         // the scalar probe/id column, -1 when absent
+  int64_t n = 0;           // committed probes
+};
 
-void export_csv(const std::string& h5path, const std::string& dir, bool force) {
-  h5::Id f = h5::open_for_read(h5path);
-  const std::vector<ColumnSpec> cols = read_columns(f.get(), h5path);
-  std::vector<h5::Id> ds;
-  for (const auto& c : cols)
-    ds.emplace_back(h5::check(H5Dopen2(f.get(), c.path.c_str(), H5P_DEFAULT), h5path,
-                              "cannot open dataset '/" + c.path + "'"));
-  int index_col = -1, id_col = -1;
-  for (size_t i = 0; i < cols.size(); ++i) {
-    if (cols[i].path == kIndexColumn) index_col = static_cast<int>(i);
-    if (cols[i].path == "probe/id" && cols[i].row_shape.empty() && !cols[i].ragged)
-      id_col = static_cast<int>(i);
+// Opens every column dataset of the store `f` and finds its key columns; InputError when
+// the file is not a results store.
+StoreColumns open_columns(hid_t f, const std::string& h5path) {
+  StoreColumns s;
+  s.cols = read_columns(f, h5path);
+  for (const auto& c : s.cols)
+    s.ds.emplace_back(
+        h5::check(H5Dopen2(f, c.path.c_str(), H5P_DEFAULT), h5path, "cannot open dataset '/" + c.path + "'"));
+  for (size_t i = 0; i < s.cols.size(); ++i) {
+    if (s.cols[i].path == kIndexColumn) s.index_col = static_cast<int>(i);
+    if (s.cols[i].path == "probe/id" && s.cols[i].row_shape.empty() && !s.cols[i].ragged)
+      s.id_col = static_cast<int>(i);
   }
-  if (index_col < 0) throw InputError(h5path, "no dataset '/probe/index': not a results store");
-  const int64_t n = committed_rows(cols, ds, static_cast<size_t>(index_col), h5path);
+  if (s.index_col < 0) throw InputError(h5path, "no dataset '/probe/index': not a results store");
+  s.n = committed_rows(s.cols, s.ds, static_cast<size_t>(s.index_col), h5path);
+  return s;
+}
 
-  // Tables in order of first appearance: per group, per (row shape, dims).
+// The CSV tables in order of first appearance: per group, per (row shape, dims); the key
+// columns (index, id) are written in every table, not as value columns.
+std::vector<Table> plan_tables(const StoreColumns& s) {
   std::vector<Table> tables;
   std::set<std::string> names;
-  for (size_t i = 0; i < cols.size(); ++i) {
-    const ColumnSpec& c = cols[i];
+  for (size_t i = 0; i < s.cols.size(); ++i) {
+    const ColumnSpec& c = s.cols[i];
     if (c.ragged) continue;
     const std::string group = column_group(c.path);
-    const bool key = static_cast<int>(i) == index_col || static_cast<int>(i) == id_col;
+    const bool key = static_cast<int>(i) == s.index_col || static_cast<int>(i) == s.id_col;
     Table* t = nullptr;
     for (auto& x : tables)
       if (x.group == group && x.row_shape == c.row_shape && x.dims == c.dims) t = &x;
@@ -172,59 +175,88 @@ void export_csv(const std::string& h5path, const std::string& dir, bool force) {
     if (!key) t->cols.push_back(i);
     if (t->labels.empty()) t->labels = c.labels;
   }
+  return tables;
+}
 
+// The output file of table `t` in directory `dir`.
+std::string table_path(const std::string& dir, const Table& t) {
+  return (std::filesystem::path(dir) / (t.file + ".csv")).string();
+}
+
+// Creates `dir`; StoreError when it cannot, InputError when a table file exists without `force`.
+void prepare_dir(const std::string& dir, const std::vector<Table>& tables, bool force) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw StoreError(dir, "cannot create the directory: " + ec.message());
-  auto file_of = [&dir](const Table& t) { return (std::filesystem::path(dir) / (t.file + ".csv")).string(); };
   for (const Table& t : tables)
-    if (!force && std::filesystem::exists(file_of(t)))
-      throw InputError(file_of(t), "exists; pass --force to replace it");
-  for (const Table& t : tables) {
-    const std::string out_path = file_of(t);
-    write_atomically(out_path, force, [&](const std::string& tmp) {
-      std::ofstream out(tmp, std::ios::binary);
-      if (!out) throw StoreError(out_path, "cannot be written");
-      out << "index";
-      if (id_col >= 0) out << ",id";
-      for (const auto& d : t.dims) out << "," << header_field(d);
-      if (!t.labels.empty()) out << "," << header_field(t.dims[0] + "_label");
-      for (size_t ci : t.cols) {
-        const std::string& p = cols[ci].path;
-        out << "," << header_field(p.substr(p.rfind('/') + 1));
-      }
-      out << "\n";
-      const uint64_t elems = row_elems(t.row_shape);
-      for (int64_t start = 0; start < n; start += kBlockProbes) {
-        const int64_t m = std::min(kBlockProbes, n - start);
-        const auto index = read_cells(ds[static_cast<size_t>(index_col)].get(),
-                                      cols[static_cast<size_t>(index_col)], start, m, h5path);
-        std::vector<std::string> id;
-        if (id_col >= 0)
-          id = read_cells(ds[static_cast<size_t>(id_col)].get(), cols[static_cast<size_t>(id_col)], start, m,
-                          h5path);
-        std::vector<std::vector<std::string>> cells;
-        for (size_t ci : t.cols) cells.push_back(read_cells(ds[ci].get(), cols[ci], start, m, h5path));
-        std::vector<uint64_t> pos(t.row_shape.size(), 0);
-        for (int64_t p = 0; p < m; ++p)
-          for (uint64_t e = 0; e < elems; ++e) {
-            out << index[static_cast<size_t>(p)];
-            if (id_col >= 0) out << "," << id[static_cast<size_t>(p)];
-            uint64_t rest = e;
-            for (size_t d = t.row_shape.size(); d-- > 0;) {
-              pos[d] = rest % t.row_shape[d];
-              rest /= t.row_shape[d];
-            }
-            for (uint64_t x : pos) out << "," << x;
-            if (!t.labels.empty()) out << "," << quoted(t.labels[pos[0]]);
-            for (const auto& col : cells) out << "," << col[static_cast<size_t>(p) * elems + e];
-            out << "\n";
-          }
-      }
-      out.flush();
-      if (!out) throw StoreError(out_path, "write failed (disk full?)");
-    });
+    if (!force && std::filesystem::exists(table_path(dir, t)))
+      throw InputError(table_path(dir, t), "exists; pass --force to replace it");
+}
+
+// The header line of table `t`: index[,id], the dims, [<dim0>_label], the value column names.
+void write_header(std::ostream& out, const Table& t, const StoreColumns& s) {
+  out << "index";
+  if (s.id_col >= 0) out << ",id";
+  for (const auto& d : t.dims) out << "," << header_field(d);
+  if (!t.labels.empty()) out << "," << header_field(t.dims[0] + "_label");
+  for (size_t ci : t.cols) {
+    const std::string& p = s.cols[ci].path;
+    out << "," << header_field(p.substr(p.rfind('/') + 1));
   }
+  out << "\n";
+}
+
+// The lines of table `t` for probes [start, start + m): one line per probe per row element.
+void write_block(std::ostream& out, const Table& t, const StoreColumns& s, int64_t start, int64_t m,
+                 const std::string& h5path) {
+  const uint64_t elems = row_elems(t.row_shape);
+  const auto index = read_cells(s.ds[static_cast<size_t>(s.index_col)].get(),
+                                s.cols[static_cast<size_t>(s.index_col)], start, m, h5path);
+  std::vector<std::string> id;
+  if (s.id_col >= 0)
+    id = read_cells(s.ds[static_cast<size_t>(s.id_col)].get(), s.cols[static_cast<size_t>(s.id_col)], start,
+                    m, h5path);
+  std::vector<std::vector<std::string>> cells;
+  for (size_t ci : t.cols) cells.push_back(read_cells(s.ds[ci].get(), s.cols[ci], start, m, h5path));
+  std::vector<uint64_t> pos(t.row_shape.size(), 0);
+  for (int64_t p = 0; p < m; ++p)
+    for (uint64_t e = 0; e < elems; ++e) {
+      out << index[static_cast<size_t>(p)];
+      if (s.id_col >= 0) out << "," << id[static_cast<size_t>(p)];
+      uint64_t rest = e;
+      for (size_t d = t.row_shape.size(); d-- > 0;) {
+        pos[d] = rest % t.row_shape[d];
+        rest /= t.row_shape[d];
+      }
+      for (uint64_t x : pos) out << "," << x;
+      if (!t.labels.empty()) out << "," << quoted(t.labels[pos[0]]);
+      for (const auto& col : cells) out << "," << col[static_cast<size_t>(p) * elems + e];
+      out << "\n";
+    }
+}
+
+// Writes table `t` (all committed probes, in blocks) to `out_path`, replacing it atomically.
+void write_table(const std::string& out_path, const Table& t, const StoreColumns& s, bool force,
+                 const std::string& h5path) {
+  write_atomically(out_path, force, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw StoreError(out_path, "cannot be written");
+    write_header(out, t, s);
+    for (int64_t start = 0; start < s.n; start += kBlockProbes)
+      write_block(out, t, s, start, std::min(kBlockProbes, s.n - start), h5path);
+    out.flush();
+    if (!out) throw StoreError(out_path, "write failed (disk full?)");
+  });
+}
+
+}  // namespace
+
+void export_csv(const std::string& h5path, const std::string& dir, bool force) {
+  h5::Id f = h5::open_for_read(h5path);
+  const StoreColumns s = open_columns(f.get(), h5path);
+  const std::vector<Table> tables = plan_tables(s);
+  prepare_dir(dir, tables, force);
+  for (const Table& t : tables) write_table(table_path(dir, t), t, s, force, h5path);
 }
 
 }  // namespace qk
