@@ -39,6 +39,35 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// The checkpoint's attention dimensions with --topk, checked: [layers, heads, kv heads,
+// head_dim, hidden] positive, heads a multiple of kv heads, 1 <= topk <= 2 head_dim.
+StaticDims static_dims(const ModelConfig& c, int64_t topk) {
+  StaticDims d;
+  d.layers = c.num_layers;
+  d.q_heads = c.num_heads;
+  d.kv_heads = c.num_kv_heads;
+  d.head_dim = c.head_dim;
+  d.hidden = c.hidden_size;
+  d.topk = topk;
+  if (d.layers <= 0 || d.q_heads <= 0 || d.kv_heads <= 0 || d.head_dim <= 0 || d.hidden <= 0 ||
+      d.q_heads % d.kv_heads != 0)
+    throw InputError(c.path,
+                     "layers, heads, kv heads, head_dim and hidden size must be positive, "
+                     "with num_attention_heads a multiple of num_key_value_heads");
+  if (topk < 1 || topk > 2 * d.head_dim)
+    throw std::invalid_argument("--topk must be in [1, 2 * head_dim = " + std::to_string(2 * d.head_dim) +
+                                "], not " + std::to_string(topk));
+  return d;
+}
+
+// One "layer l/L done, elapsed, ETA" line on stderr, `elapsed_s` seconds since the start.
+void layer_progress(int64_t l, int64_t layers, double elapsed_s) {
+  std::fprintf(
+      stderr, "weights: layer %lld/%lld done, %s elapsed, ETA %s\n", static_cast<long long>(l + 1),
+      static_cast<long long>(layers), format_duration(elapsed_s).c_str(),
+      format_duration(elapsed_s / static_cast<double>(l + 1) * static_cast<double>(layers - l - 1)).c_str());
+}
+
 }  // namespace
 
 StaticResult compute_static_weights(const StaticOptions& o) {
@@ -47,61 +76,36 @@ StaticResult compute_static_weights(const StaticOptions& o) {
   r.started_at = utc_now_iso8601();
   const auto t0 = std::chrono::steady_clock::now();
   HfWeights ckpt(o.model);
-  const ModelConfig& c = ckpt.config();
-  const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
-  StaticDims& d = r.dims;
-  d.layers = c.num_layers;
-  d.q_heads = c.num_heads;
-  d.kv_heads = c.num_kv_heads;
-  d.head_dim = c.head_dim;
-  d.hidden = c.hidden_size;
-  d.topk = o.topk;
-  if (d.layers <= 0 || d.q_heads <= 0 || d.kv_heads <= 0 || d.head_dim <= 0 || d.hidden <= 0 ||
-      d.q_heads % d.kv_heads != 0)
-    throw InputError(c.path,
-                     "layers, heads, kv heads, head_dim and hidden size must be positive, "
-                     "with num_attention_heads a multiple of num_key_value_heads");
-  if (o.topk < 1 || o.topk > 2 * d.head_dim)
-    throw std::invalid_argument("--topk must be in [1, 2 * head_dim = " + std::to_string(2 * d.head_dim) +
-                                "], not " + std::to_string(o.topk));
+  const HfTensorNames names(ckpt.config().arch, [&](const std::string& n) { return ckpt.has(n); });
+  const StaticDims d = r.dims = static_dims(ckpt.config(), o.topk);
   r.device = backend.name;
   if (backend.gpu) r.gpu_name = gpu_device_name(backend.device);
+  const WeightLoader load = [&](const std::string& n, const std::vector<int64_t>& shape) {
+    return ckpt.load_f32(n, shape);
+  };  // fused q/k/v (GPT-2, GPT-NeoX) split per head as the runtime splits them
 
   std::vector<std::vector<float>> wq(static_cast<size_t>(d.layers)), wk(wq.size());
+  std::vector<const float*> pq, pk;
   for (int64_t l = 0; l < d.layers; ++l) {
     const HfAttentionNames a = names.attention(l);
-    const std::string& qn = a.q;
-    const std::string& kn = a.k;
     auto t = std::chrono::steady_clock::now();
-    const WeightLoader load = [&](const std::string& n, const std::vector<int64_t>& shape) {
-      return ckpt.load_f32(n, shape);
-    };  // fused q/k/v (GPT-2, GPT-NeoX) split per head as the runtime splits them
     wq[l] = load_qkv_weight(a, 0, d.q_heads, d.head_dim, d.hidden, load);
     wk[l] = load_qkv_weight(a, 1, d.kv_heads, d.head_dim, d.hidden, load);
-    check_finite_weight(o.model, qn, wq[l].data(), {d.q_heads * d.head_dim, d.hidden});
-    check_finite_weight(o.model, kn, wk[l].data(), {d.kv_heads * d.head_dim, d.hidden});
+    check_finite_weight(o.model, a.q, wq[l].data(), {d.q_heads * d.head_dim, d.hidden});
+    check_finite_weight(o.model, a.k, wk[l].data(), {d.kv_heads * d.head_dim, d.hidden});
+    pq.push_back(wq[l].data());
+    pk.push_back(wk[l].data());
     r.read_seconds += seconds_since(t);
     t = std::chrono::steady_clock::now();
     r.layers.push_back(backend.gpu ? layer_static_gpu(wq[l].data(), wk[l].data(), d, backend.device)
                                    : layer_static_cpu(wq[l].data(), wk[l].data(), d));
     r.spectra_seconds += seconds_since(t);
-    if (o.progress) {
-      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(
-          stderr, "weights: layer %lld/%lld done, %s elapsed, ETA %s\n", static_cast<long long>(l + 1),
-          static_cast<long long>(d.layers), format_duration(t).c_str(),
-          format_duration(t / static_cast<double>(l + 1) * static_cast<double>(d.layers - l - 1)).c_str());
-    }
-  }
-  std::vector<const float*> pq, pk;
-  for (size_t l = 0; l < wq.size(); ++l) {
-    pq.push_back(wq[l].data());
-    pk.push_back(wk[l].data());
+    if (o.progress) layer_progress(l, d.layers, seconds_since(t0));
   }
   const auto tg = std::chrono::steady_clock::now();
   r.gram = backend.gpu ? operator_gram_gpu(pq, pk, d, backend.device) : operator_gram_cpu(pq, pk, d);
   r.gram_seconds = seconds_since(tg);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.seconds = seconds_since(t0);
   r.finished_at = utc_now_iso8601();
   return r;
 }
