@@ -32,7 +32,6 @@ namespace qk {
 namespace {
 
 constexpr double kEps64 = 1.1102230246251565e-16;  // 2^-53
-constexpr double kEps32 = 5.9604644775390625e-08;  // 2^-24
 
 const int64_t kSeqs[] = {1, 2, 3, 7, 8, 9, 33, 64, 65, 130, 513};
 const int64_t kDims[] = {1, 3, 64, 128, 256};
