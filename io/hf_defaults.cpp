@@ -45,19 +45,11 @@ json qwen2() {
   return d;
 }
 
-// Qwen3Config: Qwen2's keys plus head_dim 128 and an attention_bias key.
+// Qwen3Config: Qwen2's keys plus head_dim 128 and an attention_bias key (default false).
 json qwen3() {
-  json d = decoder_base();
-  d.update({{"num_key_value_heads", 32},
-            {"head_dim", 128},
-            {"intermediate_size", 22016},
-            {"vocab_size", 151936},
-            {"max_position_embeddings", 32768},
-            {"sliding_window", 4096},
-            {"use_sliding_window", false},
-            {"max_window_layers", 28},
-            {"layer_types", nullptr}});
-  d.erase("mlp_bias");
+  json d = qwen2();
+  d["head_dim"] = 128;
+  d["attention_bias"] = false;
   return d;
 }
 
