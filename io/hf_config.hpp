@@ -61,6 +61,10 @@ struct ModelConfig {
   // Gemma 3 text.
   RopeConfig rope_local;  // sliding layers' RoPE (rope_local_base_freq)
   double query_pre_attn_scalar = 0.0;
+  // Gemma 2: attention logits become cap * tanh(logits / cap) after the scale, before the
+  // mask; the final (lm_head) logits likewise. 0: no soft-capping.
+  double attn_logit_softcapping = 0.0;
+  double final_logit_softcapping = 0.0;
   // BERT.
   int64_t type_vocab_size = 0;
   std::string position_embedding_type;
