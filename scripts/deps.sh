@@ -3,7 +3,7 @@
 # Debian packages: toolchain, HDF5, JSON, CLI, GoogleTest, Google Benchmark, OpenBLAS,
 # Go (to run the seed's own Go code as a test reference), OpenSSL (SHA-256 of provenance),
 # Open MPI (sweeps under mpirun), clang with its libFuzzer/sanitizer runtimes and OpenMP
-# (`make fuzz`).
+# (`make fuzz`), Chromium (renders `qkgeom report`'s page headless in its test).
 # PyPI packages: the independent references of the tests (numpy, h5py, safetensors,
 # ml_dtypes) and torch (its libtorch is the model runtime's; see docs/dependencies.md).
 set -euo pipefail
@@ -13,7 +13,8 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config git
   libhdf5-dev nlohmann-json3-dev libcli11-dev googletest libgtest-dev libgmock-dev
   libbenchmark-dev libopenblas-dev golang-go libpcre2-dev libicu-dev libssl-dev
   libopenmpi-dev openmpi-bin
-  clang libclang-rt-dev libomp-dev clang-format clang-tidy)
+  clang libclang-rt-dev libomp-dev clang-format clang-tidy
+  chromium)
 PIP_REQUIREMENTS=scripts/requirements.txt
 
 missing=()
