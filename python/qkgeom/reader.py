@@ -1,0 +1,161 @@
+"""qkgeom.open: a qkgeom HDF5 file as an xarray Dataset.
+
+The four kinds of file (a sweep store, STATIC.h5, a simplex table, a head-dim table) are
+told apart by their root attributes. Every dataset becomes a variable under its path
+(`attention/entropy`, `exact/spec_ent`, `cv`) with named dimensions, strings as `str`,
+`units` and `description` in its attrs; the root attributes (provenance) are the
+Dataset's attrs. The file is read whole into memory and closed before returning.
+"""
+import os
+
+import h5py
+import numpy as np
+import xarray as xr
+
+from . import reader_schema as schema
+
+KINDS = {"qkgeom-static": "static", "qkgeom-simplex": "simplex", "qkgeom-headdim": "headdim"}
+
+
+def open(path, ragged=True):
+    """The file at `path` as an xarray.Dataset (docs/python.md, "Reading files").
+
+    A sweep store still being written is read up to its committed probe count. With
+    ragged=False a sweep's per-token columns (`tokens/ids`, `kv/*`) are left out.
+    Raises FileNotFoundError for a missing file and ValueError naming the file for one
+    that is not HDF5 or of no known kind."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, "no such file", path)
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"{path}: not an HDF5 file")
+    with h5py.File(path, "r", libver="latest", swmr=True) as f:
+        kind = file_kind(f, path)
+        if kind == "sweep":
+            ds = read_sweep(f, path, ragged)
+        else:
+            ds = read_table_file(f, kind)
+        ds.attrs = provenance(f, kind, path)
+        if kind == "sweep":
+            ds.attrs["probes_read"] = ds.sizes.get("probe", 0)
+    return ds
+
+
+def file_kind(f, path):
+    """'sweep', 'static', 'simplex' or 'headdim' from the root attributes of open file f."""
+    kind = text(f.attrs.get("kind", ""))
+    if kind in KINDS:
+        return KINDS[kind]
+    if "probe/index" in f and "columns" in f.attrs:
+        return "sweep"
+    known = ", ".join(KINDS)
+    raise ValueError(f"{path}: not a qkgeom file of a known kind (root attribute 'kind' is "
+                     f"{kind!r}, not one of {known}; and no sweep store: no /probe/index and 'columns')")
+
+
+def text(v):
+    """An attribute or string element as str (fixed-length strings come as bytes)."""
+    return v.decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else str(v)
+
+
+def attr_value(v):
+    """An HDF5 attribute as a plain Python value: str, int, float or a list of them."""
+    if isinstance(v, (bytes, np.bytes_, str)):
+        return text(v)
+    if isinstance(v, np.ndarray):
+        return [attr_value(x) for x in v.tolist()] if v.ndim else attr_value(v.item())
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def provenance(f, kind, path):
+    """The Dataset's attrs: every root attribute (and a group's, as `group/name`), the kind
+    and the absolute path of the file."""
+    attrs = {"qkgeom_kind": kind, "source": os.path.abspath(path)}
+    attrs.update({k: attr_value(v) for k, v in f.attrs.items()})
+    for name, g in f.items():
+        if isinstance(g, h5py.Group):
+            attrs.update({f"{name}/{k}": attr_value(v) for k, v in g.attrs.items()})
+    return attrs
+
+
+def values(d, stop=None):
+    """Rows [:stop] of h5py dataset d as numpy, strings decoded to str."""
+    sel = slice(None) if stop is None else slice(0, stop)
+    if h5py.check_string_dtype(d.dtype) is None:
+        return d[sel] if d.ndim else d[()]
+    rows = d.asstr()[sel]
+    return np.array(rows, dtype=str) if len(rows) else np.zeros(d.shape[:0] + (0,) + d.shape[1:], str)
+
+
+def dataset_paths(f):
+    """Every dataset's path in f, in creation order where the file records it."""
+    paths = []
+    f.visititems(lambda name, obj: paths.append(name) if isinstance(obj, h5py.Dataset) else None)
+    order = [text(c) for c in f.attrs.get("columns", [])]
+    return [p for p in order if p in paths] + [p for p in paths if p not in order]
+
+
+def unique_dims(dims, shape, sizes):
+    """dims, a name renamed to name_<size> where `sizes` (name -> size, updated) already
+    has it with another size: the CSV export's rule (features -> feature, features7 -> feature_7)."""
+    out = []
+    for d, n in zip(dims, shape):
+        if sizes.setdefault(d, n) != n:
+            d = f"{d}_{n}"
+            sizes.setdefault(d, n)
+        out.append(d)
+    return tuple(out)
+
+
+def committed_rows(f, path):
+    """(probes, {group: tokens}) committed in sweep store f: len(/probe/index), and per
+    ragged group the end of its last probe's rows."""
+    n = f["probe/index"].shape[0]
+    ends = {}
+    for name in f:
+        g = f[name]
+        if isinstance(g, h5py.Group) and "offset" in g and "count" in g:
+            if g["offset"].shape[0] < n or g["count"].shape[0] < n:
+                raise ValueError(f"{path}: /{name}/offset or count is shorter than the {n} committed probes")
+            ends[name] = int(g["offset"][n - 1] + g["count"][n - 1]) if n else 0
+    return n, ends
+
+
+def read_sweep(f, path, ragged):
+    """A sweep store: per-probe columns along `probe` (its coordinate is /probe/index),
+    ragged ones along `token`; `probe/*` columns are coordinates, `labels` name a row axis."""
+    n, ends = committed_rows(f, path)
+    variables, coords, sizes = {}, {}, {}
+    for name in dataset_paths(f):
+        d = f[name]
+        is_ragged = int(d.attrs.get("ragged", 0)) == 1
+        if is_ragged and not ragged:
+            continue
+        rows = ends[name.split("/")[0]] if is_ragged else n
+        if d.shape[0] < rows:
+            raise ValueError(f"{path}: /{name} holds {d.shape[0]} rows, fewer than the {rows} committed")
+        row_dims = [text(x) for x in d.attrs.get("dims", [])] or [f"dim{i}" for i in range(d.ndim - 1)]
+        data = values(d, rows)
+        dims = unique_dims(["token" if is_ragged else "probe", *row_dims], data.shape, sizes)
+        attrs = {"units": text(d.attrs.get("units", "")), "description": text(d.attrs.get("description", ""))}
+        if "labels" in d.attrs:
+            coords[dims[-1]] = (dims[-1], [text(x) for x in d.attrs["labels"]])
+        var = xr.Variable(dims, data, attrs)
+        (coords if name.startswith("probe/") else variables)[name] = var
+    coords["probe"] = ("probe", coords["probe/index"].values)
+    return xr.Dataset(variables, coords)
+
+
+def read_table_file(f, kind):
+    """STATIC.h5, a simplex or a head-dim file: dimensions and units from reader_schema."""
+    variables, sizes = {}, {}
+    for name in dataset_paths(f):
+        d = f[name]
+        dims = unique_dims(schema.dims_of(kind, name, d.shape), d.shape, sizes)
+        units, description = schema.describe(kind, name)
+        variables[name] = xr.Variable(dims, values(d), {"units": units, "description": description})
+    coords = {}
+    if "align/sign_k" in variables:  # STATIC.h5 after `qkgeom align`
+        coords["k"] = ("k", variables["align/sign_k"].values.astype(np.int64))
+        coords["third"] = ("third", ["early", "mid", "late"])
+    return xr.Dataset(variables, coords)

@@ -1,0 +1,93 @@
+"""Dimension names, units and descriptions of the datasets of STATIC.h5, simplex and
+head-dim files, which (unlike a sweep store's) carry no `dims` or `units` attributes.
+Sources: docs/static-geometry.md, docs/simplex.md, docs/headdim.md."""
+
+SPECTRA = {"exact": "of the operator Q^T K", "shortcut": "of the seed's shortcut K Q^T"}
+
+DESCRIPTORS = {
+    "op": ("", "largest singular value"),
+    "fro": ("", "Frobenius norm, sqrt(sum s^2)"),
+    "trace": ("", "sum of the singular values"),
+    "rank_eff": ("", "effective rank, sum s / max s"),
+    "spec_ent": ("nats", "spectral entropy of p = s^2 / sum s^2"),
+    "anisotropy": ("", "max s / mean s"),
+    "condition": ("", "max s / min s (exact: +inf for a numerically rank-deficient head)"),
+}
+
+STATIC = {
+    "symmetric/eigenvalues": (("layer", "head", "eigen"), "",
+                              "eigenvalues of (g + g^T)/2, by magnitude, signs kept"),
+    "symmetric/eigenvectors": (("layer", "head", "top", "hidden"), "",
+                               "unit eigenvectors of the first topk eigenvalues"),
+    "operator/fro_sq": (("layer", "head"), "", "squared Frobenius norm of the operator g"),
+    "operator/fro_sq_shortcut": (("layer", "head"), "", "squared Frobenius norm of K Q^T"),
+    "operator/gram": (("layer", "other_layer", "head"), "", "<g_l^h, g_l'^h>_F"),
+    "align/cos_matrix": (("layer", "other_layer"), "", "operator cosine between layers, mean over heads"),
+    "align/adjacent_cos": (("layer_pair",), "", "operator cosine of layer l with l+1"),
+    "align/to_anchor_cos": (("layer",), "", "operator cosine to the anchor layer"),
+    "align/to_anchor_scale": (("layer",), "", "best scalar rescale onto the anchor, mean over heads"),
+    "align/to_anchor_residual": (("layer",), "", "sqrt(1 - cos^2) of the cosine to the anchor"),
+    "align/rescale_mean_cos": (("layer",), "", "per-head cosines to the anchor, mean over heads"),
+    "align/rescale_mean_residual": (("layer",), "", "per-head sqrt(1 - cos^2), mean over heads"),
+    "align/frac_positive": (("layer",), "", "fraction of positive symmetric eigenvalues"),
+    "align/pa_mean_cos": (("layer",), "", "mean principal-angle cosine to the anchor's top-K eigen-subspace"),
+    "align/pa_min_cos": (("layer",), "", "smallest principal-angle cosine to the anchor's subspace"),
+    "align/pa_top1_overlap": (("layer",), "", "squared overlap of the top eigenvectors with the anchor's"),
+    "align/sign_k": (("k",), "", "top-k sizes of the curvature-sign agreement"),
+    "align/sign_agree": (("k",), "", "curvature-sign agreement with the anchor, mean over layers and heads"),
+    "align/sign_agree_thirds": (("k", "third"), "", "curvature-sign agreement per layer third"),
+}
+
+SIMPLEX_UNITS = {"rows": "rows", "valid": "simplices"}
+
+HEADDIM = {
+    "configs/acc_mid": ("0..1", "training-set accuracy halfway through training"),
+    "configs/acc_post": ("0..1", "training-set accuracy after training"),
+    "configs/loss_mid": ("nats", "cross-entropy halfway through training"),
+    "configs/loss_post": ("nats", "cross-entropy after training"),
+    "configs/train_seconds": ("s", "training time"),
+    "configs/measure_seconds": ("s", "time of the CVs"),
+}
+
+SIMPLEX_TEXT = {
+    "cv": "coefficient of variation of the simplex volumes",
+    "null_mean": "mean CV of the Gaussian null baseline",
+    "null_std": "std of the null baseline's CV",
+    "z": "(cv - null_mean) / null_std",
+    "band": "degenerate / band / volatile / n/a (the seed's thresholds)",
+    "valid": "volumes kept (> 0)",
+}
+
+
+def dims_of(kind, name, shape):
+    """Dimension names of dataset `name` (of `shape`) in a file of `kind`."""
+    if kind == "simplex":
+        return ("matrix",)
+    if kind == "headdim":
+        return ("config",) if name.startswith("configs/") else ("measurement",)
+    group, _, leaf = name.partition("/")
+    if name in STATIC:
+        return STATIC[name][0]
+    if leaf == "singular_values":
+        return ("layer", "head", "singular")
+    if group in SPECTRA and len(shape) == 2:
+        return ("layer", "head")
+    return tuple(f"dim{i}" for i in range(len(shape)))
+
+
+def describe(kind, name):
+    """(units, description) of dataset `name` in a file of `kind`; '' where none is known."""
+    if kind == "static":
+        group, _, leaf = name.partition("/")
+        if name in STATIC:
+            return STATIC[name][1:]
+        if group in SPECTRA and leaf == "singular_values":
+            return "", f"singular values {SPECTRA[group]}, descending"
+        if group in SPECTRA and leaf in DESCRIPTORS:
+            units, text = DESCRIPTORS[leaf]
+            return units, f"{text}, spectrum {SPECTRA[group]}"
+        return "", ""
+    if kind == "headdim" and name in HEADDIM:
+        return HEADDIM[name]
+    units = SIMPLEX_UNITS.get(name, "") if kind == "simplex" else ""
+    return units, SIMPLEX_TEXT.get(name, "")
