@@ -151,10 +151,11 @@ struct DecoderLoader {
   at::Tensor get_full(const std::string& name, std::vector<int64_t> shape) const {
     return ckpt.load(name, shape, device, dtype);
   }
-  // A norm weight: w as `dtype`, or for Gemma 3 the float32 (1 + w).
+  // A norm weight: w as `dtype`, or for Gemma the float32 (1 + w) of w held as `dtype`
+  // (HF rounds the parameter to the model's dtype, then upcasts it in the norm).
   at::Tensor get_norm(const std::string& name, std::vector<int64_t> shape) const {
     if (!gemma) return get(name, shape);
-    return ckpt.load(pre + name, shape, device, at::kFloat) + 1.0;
+    return get(name, shape).to(at::kFloat) + 1.0;
   }
 };
 
@@ -196,7 +197,7 @@ struct TransformerModel::Impl {
     const at::Tensor pos = at::arange(s.len, on.dtype(at::kLong));
     s.x = at::embedding(embed, ids);
     if (bert) {  // absolute positions and token type 0, then LayerNorm; no mask
-      s.x = layer_norm(s.x + at::embedding(pos_embed, pos) + type_embed[0], emb_ln_w, emb_ln_b);
+      s.x = layer_norm((s.x + type_embed[0]) + at::embedding(pos_embed, pos), emb_ln_w, emb_ln_b);
       return s;
     }
     if (gpt2) s.x = s.x + at::embedding(pos_embed, pos);  // learned absolute positions
@@ -473,7 +474,9 @@ struct TransformerModel::Impl {
                                             qb.to(at::kFloat), kt.to(at::kFloat), 0, scale)
                               : at::matmul(qb, kt) * scale;
       if (mask.defined()) scores = scores + mask.narrow(0, q0, n);
-      blocks.push_back(at::matmul(at::softmax(scores, -1, at::kFloat).to(dtype), vr));
+      // BERT and GPT-2 take the softmax in the scores' dtype, the others in float32 (as HF).
+      const at::Tensor p = bert || gpt2 ? at::softmax(scores, -1) : at::softmax(scores, -1, at::kFloat);
+      blocks.push_back(at::matmul(p.to(dtype), vr));
     }
     return blocks.size() == 1 ? blocks[0] : at::cat(blocks, 1);
   }

@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 
 MODULES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3",
-           "gemma3_text": "gemma3", "bert": "bert"}
+           "gemma3_text": "gemma3", "bert": "bert", "gpt2": "gpt2", "gpt_neox": "gpt_neox"}
 ROTARY = {"llama": "LlamaRotaryEmbedding", "mistral": "MistralRotaryEmbedding",
           "qwen2": "Qwen2RotaryEmbedding", "qwen3": "Qwen3RotaryEmbedding",
           "gemma3_text": "Gemma3RotaryEmbedding"}
@@ -158,12 +158,13 @@ def compare_resolved(ours, ref):
     return bad
 
 
-def qkgeom_capture(qkgeom, model_dir, ids, out, device="cpu"):
-    """`qkgeom capture` of one prompt in f32 -> (exit code, stderr, {q, k, v} or None)."""
+def qkgeom_capture(qkgeom, model_dir, ids, out, device="cpu", dtype="f32"):
+    """`qkgeom capture` of one prompt in `dtype` (f32 | bf16 | f16; the snapshot holds it
+    as f32) -> (exit code, stderr, {q, k, v} or None)."""
     from safetensors.numpy import load_file
     r = subprocess.run([qkgeom, "capture", "--model", model_dir,
                         "--ids", ",".join(str(int(i)) for i in ids),
-                        "--out", out, "--dtype", "f32", "--device", device],
+                        "--out", out, "--dtype", dtype, "--device", device, "--force"],
                        capture_output=True, text=True)
     if r.returncode != 0:
         return r.returncode, r.stderr, None
