@@ -32,5 +32,6 @@ Action add_correlate_command(CLI::App& app);
 Action add_simplex_command(CLI::App& app);
 Action add_headdim_command(CLI::App& app);
 Action add_inspect_command(CLI::App& app);
+Action add_report_command(CLI::App& app);
 
 }  // namespace qk

@@ -8,11 +8,17 @@ Dataset's attrs. The file is read whole into memory and closed before returning.
 """
 import os
 
-import h5py
 import numpy as np
-import xarray as xr
 
 from . import reader_schema as schema
+
+try:  # `import qkgeom` works without them; open() says what is missing
+    import h5py
+    import xarray as xr
+except ImportError as e:
+    MISSING = e.name
+else:
+    MISSING = None
 
 KINDS = {"qkgeom-static": "static", "qkgeom-simplex": "simplex", "qkgeom-headdim": "headdim"}
 
@@ -24,6 +30,9 @@ def open(path, ragged=True):
     ragged=False a sweep's per-token columns (`tokens/ids`, `kv/*`) are left out.
     Raises FileNotFoundError for a missing file and ValueError naming the file for one
     that is not HDF5 or of no known kind."""
+    if MISSING:
+        raise ImportError(f"qkgeom.open needs the Python package {MISSING} (make deps, or pip install -r "
+                          "scripts/requirements.txt)", name=MISSING)
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(2, "no such file", path)

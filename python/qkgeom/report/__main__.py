@@ -1,0 +1,91 @@
+"""python3 -m qkgeom.report RESULTS.h5 [--static STATIC.h5] [--out FILE.html] [--force]
+(`qkgeom report` runs it): one self-contained HTML page of a sweep's figures, with
+STATIC.h5 also the static geometry and its relation to the sweep (docs/report.md).
+Exit codes as docs/cli.md: 2 usage, 3 bad input (a missing or wrong file, an existing
+output without --force), 4 runtime (a missing Python package, an unwritable output)."""
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+
+NEEDED = ("numpy", "h5py", "xarray", "pandas", "matplotlib")
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="qkgeom report", description=(
+        "One self-contained HTML page (figures embedded, nothing fetched) of a sweep store: attention "
+        "entropy, logit std and sink mass per layer and head, key coherence and cross alignment per "
+        "layer, composite and features by probe domain; with --static also the operator cosines, "
+        "principal angles, spectral descriptors and static-vs-dynamic correlations; the provenance."))
+    ap.add_argument("results", metavar="RESULTS.h5", help="a sweep store (qkgeom sweep); one still running is "
+                    "read up to its committed probes")
+    ap.add_argument("--static", metavar="STATIC.h5", help="the same model's qkgeom weights file (with align/)")
+    ap.add_argument("--out", metavar="FILE.html", help="the page (default: RESULTS with .html for .h5)")
+    ap.add_argument("--force", action="store_true", help="replace FILE.html when it exists")
+    return ap.parse_args(argv)
+
+
+def fail(message, code):
+    print(f"qkgeom: error: {message}", file=sys.stderr)
+    return code
+
+
+def write_atomic(path, text):
+    """text to `path` by a temporary file in its directory renamed onto it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def run(args):
+    """Reads the files, writes the page; returns the exit code."""
+    from .data import ReportError, check_pair, load
+    from .page import build_page
+
+    out = args.out or os.path.splitext(args.results)[0] + ".html"
+    try:
+        if os.path.exists(out) and not args.force:
+            raise ReportError(f"{out}: exists; pass --force to replace it")
+        sweep = load(args.results, "sweep")
+        static = load(args.static, "static") if args.static else None
+        if static is not None:
+            check_pair(sweep, static, args.results, args.static)
+        page, figures = build_page(sweep, static)
+    except ReportError as e:
+        return fail(str(e), e.code)
+    try:
+        write_atomic(out, page)
+    except OSError as e:
+        return fail(f"{out}: cannot write the report: {e.strerror or e}", 4)
+    print(f"report: {out} ({figures} figures, {sweep.sizes['probe']} probes)")
+    return 0
+
+
+def importable(module):
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    missing = [m for m in NEEDED if not importable(m)]
+    if missing:
+        return fail(f"qkgeom report needs the Python package(s) {', '.join(missing)} for "
+                    f"{sys.executable} (make deps, or pip install -r scripts/requirements.txt)", 4)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

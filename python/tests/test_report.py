@@ -1,0 +1,211 @@
+"""`qkgeom report` as a person sees it: the page of a tiny sweep and its STATIC.h5 rendered by
+headless Chromium (Debian's chromium): no console or load error, every figure present and
+not blank (each embedded PNG decoded, the screenshot too), titles and axis labels in the
+DOM, nothing fetched, the provenance shown, the correlation table equal to `qkgeom
+correlate --json`; then the command's errors and exit codes (docs/cli.md)."""
+import base64
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import h5py
+import matplotlib.image
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qk_files  # noqa: E402
+
+FIGURES = {  # heading -> words the figure's alt text must hold (its titles and axis labels)
+    "Attention by layer and head": ["attention entropy (nats)", "logit std (logits)", "sink mass (probability)",
+                                    "x query head", "y layer"],
+    "Key coherence and cross-layer alignment": ["key coherence", "cross alignment", "x layer pair (l, l+1)"],
+    "Composite by probe domain": ["composite by domain", "x composite (0..10000)", "y probe domain"],
+    "Features by probe domain": ["mean_coherence", "joint_stability", "x mean ± std"],
+    "Operator cosine between layers": ["operator cosine", "x layer", "y layer", "cosine"],
+    "Principal angles": ["principal angles to the anchor", "y cosine (mean over heads)"],
+    "Spectral descriptors per head": ["rank_eff", "spec_ent (nats)", "anisotropy", "x query head"],
+    "Operator spectra": ["operator spectra", "x singular value index", "y s / max s (mean over heads)"],
+    "Static descriptors against attention statistics": ["y attention entropy (nats)", "y logit std (logits)",
+                                                        "x spec_ent"],
+}
+LOG_PROBLEMS = ("CONSOLE", "Uncaught", "ERR_", "Failed to load", "Not allowed to load")
+
+
+def chromium():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium is not installed (make deps)")
+    return exe
+
+
+class Dom(HTMLParser):
+    """The images (src, alt), h3 headings, URLs and text of a page."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.images, self.headings, self.urls, self.text, self.tags = [], [], [], [], []
+        self._in_h3 = False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        self._in_h3 = tag == "h3"
+        if tag == "img":
+            self.images.append((a.get("src", ""), a.get("alt", "")))
+        self.urls += [v for k, v in attrs if k in ("src", "href") and v]
+
+    def handle_endtag(self, tag):
+        self._in_h3 = False if tag == "h3" else self._in_h3
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in_h3:
+            self.headings.append(data.strip())
+
+
+def browse(html_path, tmp, tag):
+    """(dumped DOM, screenshot [h, w, channels], log lines) of the page in headless Chromium."""
+    base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp}/chrome-{tag}"]
+    url = "file://" + os.path.abspath(html_path)
+    dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True, timeout=60)
+    shot = os.path.join(tmp, f"{tag}.png")
+    pic = subprocess.run(base + ["--window-size=1280,6000", f"--screenshot={shot}", url],
+                         capture_output=True, text=True, timeout=60)
+    assert dom.returncode == 0 and pic.returncode == 0, dom.stderr[-500:] + pic.stderr[-500:]
+    log = [line for line in (dom.stderr + pic.stderr).splitlines() if any(p in line for p in LOG_PROBLEMS)]
+    return dom.stdout, matplotlib.image.imread(shot), log
+
+
+def not_blank(pixels):
+    """Whether an RGB(A) image shows something: spread in its values and non-white pixels."""
+    rgb = np.asarray(pixels, dtype=float)[..., :3]
+    return rgb.std() > 0.05 and (rgb.min(axis=-1) < 0.9).mean() > 0.01
+
+
+def report(*args):
+    return subprocess.run([qk_files.QKGEOM_BIN, "report", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    if not os.access(qk_files.QKGEOM_BIN, os.X_OK):
+        pytest.skip(f"{qk_files.QKGEOM_BIN} is not built")
+    tmp = str(tmp_path_factory.mktemp("report"))
+    paths = qk_files.make_files(tmp)
+    paths["tmp"], paths["html"] = tmp, os.path.join(tmp, "report.html")
+    r = report(paths["sweep"], "--static", paths["static"], "--out", paths["html"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"report: {paths['html']} ({len(FIGURES)} figures")
+    return paths
+
+
+def test_page_in_chromium(files):
+    dom_text, shot, log = browse(files["html"], files["tmp"], "page")
+    assert not log, log
+    dom = Dom(dom_text)
+    for title in FIGURES:
+        assert title in dom.headings, title
+    assert len(dom.images) == len(FIGURES)
+    for src, alt in dom.images:
+        title = alt.split(". ")[0]
+        assert src.startswith("data:image/png;base64,"), title
+        png = matplotlib.image.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png")
+        assert png.shape[0] > 200 and png.shape[1] > 400 and not_blank(png), title
+        for word in FIGURES[title]:
+            assert word in alt, (title, word)
+    assert all(u.startswith(("data:", "#")) for u in dom.urls), [u[:60] for u in dom.urls]
+    assert "script" not in dom.tags and "link" not in dom.tags
+    assert shot.shape[:2] == (6000, 1280) and not_blank(shot)
+    text = " ".join(dom.text)
+    with h5py.File(files["sweep"], "r") as f:
+        for key in ("git_sha", "model_path", "probes_sha256"):
+            assert f.attrs[key] in text, key
+
+
+def test_checks_catch_problems(files):
+    """The console check and the blank check fail where they should: a page logging an
+    error, and a white picture. (A broken image is caught by decoding each one.)"""
+    bad = os.path.join(files["tmp"], "bad.html")
+    with open(bad, "w") as f:
+        f.write('<html><body><script>console.error("boom")</script></body></html>')
+    _, shot, log = browse(bad, files["tmp"], "bad")
+    assert any("boom" in line for line in log), log
+    assert not not_blank(shot)
+
+
+def correlation_table(text):
+    """{descriptor: [entropy r, rho, logit_std r, rho]} from the page's correlation table."""
+    start = text.index('<table class="correlations">')
+    rows = text[start:text.index("</table>", start)].split("<tr>")[2:]
+    table = {}
+    for row in rows:
+        cells = [c.split("</td>")[0] for c in row.split("<td")[1:]]
+        table[cells[0].lstrip(">")] = [float(c.split(">")[1]) for c in cells[1:]]
+    return table
+
+
+def test_correlations_equal_qkgeom_correlate(files):
+    r = subprocess.run([qk_files.QKGEOM_BIN, "correlate", "--static", files["static"], "--sweep", files["sweep"],
+                        "--json", "--bootstrap", "10"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    ref = json.loads(r.stdout)["exact"]["descriptors"]
+    table = correlation_table(open(files["html"], encoding="utf-8").read())
+    assert set(table) == set(ref)
+    for name, got in table.items():
+        want = [ref[name][k] for k in ("pearson_entropy", "spearman_entropy", "pearson_logit_std",
+                                       "spearman_logit_std")]
+        assert np.allclose(got, want, atol=5e-4 + 1e-12), (name, got, want)
+
+
+def test_errors(files, tmp_path):
+    missing = str(tmp_path / "missing.h5")
+    r = report(missing)
+    assert r.returncode == 3 and missing in r.stderr
+    r = report(files["sweep"], "--static", missing)
+    assert r.returncode == 3 and missing in r.stderr
+    r = report(files["static"], "--out", str(tmp_path / "x.html"))
+    assert r.returncode == 3 and files["static"] in r.stderr and "not a sweep store" in r.stderr
+    r = report(files["sweep"], "--out", files["html"])
+    assert r.returncode == 3 and "exists; pass --force" in r.stderr
+    r = report("--bogus", files["sweep"])
+    assert r.returncode == 2
+    r = report("--help")
+    assert r.returncode == 0 and "--static" in r.stdout
+    other = str(tmp_path / "other-static.h5")
+    qk_files.run("weights", "--model", os.path.join(os.path.dirname(qk_files.MODEL), "llama3"), "--out", other,
+                 "--device", "cpu")
+    r = report(files["sweep"], "--static", other, "--out", str(tmp_path / "y.html"))
+    assert r.returncode == 3 and "two different models" in r.stderr, r.stderr
+
+
+def test_missing_matplotlib(files, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'matplotlib':\n"
+        "            raise ModuleNotFoundError(name=name)\n"
+        "sys.meta_path.insert(0, Block())\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    r = subprocess.run([qk_files.QKGEOM_BIN, "report", files["sweep"], "--out", str(tmp_path / "z.html")],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 4 and "matplotlib" in r.stderr and "make deps" in r.stderr, r.stderr
+    assert not (tmp_path / "z.html").exists()
+
+
+def test_sweep_without_bo(files, tmp_path):
+    probes, out, page = str(tmp_path / "p.jsonl"), str(tmp_path / "att.h5"), str(tmp_path / "att.html")
+    qk_files.write_probes(probes, 6)
+    qk_files.run("sweep", "--model", qk_files.MODEL, "--probes", probes, "--out", out, "--metrics", "attention",
+                 "--device", "cpu", "--threads", "1", "--quiet")
+    r = report(out, "--out", page)
+    assert r.returncode == 0 and "(1 figures" in r.stdout, r.stdout + r.stderr
+    text = open(page, encoding="utf-8").read()
+    assert "No bo/ columns" in text and "Attention by layer and head" in text
