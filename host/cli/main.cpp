@@ -39,6 +39,7 @@ std::map<CLI::App*, qk::Action> add_commands(CLI::App& app) {
   actions[app.get_subcommand("correlate")] = qk::add_correlate_command(app);
   actions[app.get_subcommand("simplex")] = qk::add_simplex_command(app);
   actions[app.get_subcommand("report")] = qk::add_report_command(app);
+  actions[app.get_subcommand("compare")] = qk::add_compare_command(app);
 #if defined(QKGEOM_FRONT_END)
   for (const qk::EngineCommand& c : qk::engine_commands())  // listed here, run by the engine
     if (!qk::front_end_command(c.name)) app.add_subcommand(c.name, c.description)->allow_extras();

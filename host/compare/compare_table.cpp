@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include <filesystem>
+
 #include "compare_output.hpp"
 
 namespace qk {
@@ -20,7 +22,7 @@ std::string line(const char* fmt, ...) {
 
 void runs_table(const CompareResult& r, std::ostringstream& o) {
   for (size_t k = 0; k < r.runs.size(); ++k)
-    o << line("run %zu: %s (%s, %d layers, %s)\n", k, r.runs[k].model.c_str(), r.runs[k].path.c_str(),
+    o << line("run %zu: %s (model %s, %d layers, %s)\n", k, r.runs[k].path.c_str(), r.runs[k].model.c_str(),
               r.runs[k].layers, r.runs[k].position_mode ? "position-wise" : "multi-head");
   o << line("%zu common probes, %zu missing from some run; %d bootstrap resamples (seed %u), %g%% intervals\n",
             r.match.ids.size(), r.match.missing_ids.size(), r.options.bootstrap, r.options.seed,
@@ -32,7 +34,7 @@ void quantity_table(const CompareResult& r, const QuantityComparison& q, std::os
   for (size_t k = 0; k < r.runs.size(); ++k) {
     const std::vector<double>& s = q.summary[k];
     if (s[0] == 0) continue;
-    o << line("  %-22s n %4.0f  mean %11.5g  sd %10.4g  median %11.5g  [%.5g, %.5g]\n", r.runs[k].model.c_str(),
+    o << line("  %-22s n %4.0f  mean %11.5g  sd %10.4g  median %11.5g  [%.5g, %.5g]\n", std::filesystem::path(r.runs[k].path).stem().c_str(),
               s[0], s[1], s[2], s[6], s[3], s[9]);
   }
   for (size_t p = 0; p < r.pairs.size(); ++p) {
