@@ -25,7 +25,8 @@ struct Known {
 constexpr Known kKnown[] = {
     {"llama", Architecture::Llama}, {"mistral", Architecture::Mistral},        {"qwen2", Architecture::Qwen2},
     {"qwen3", Architecture::Qwen3}, {"gemma3_text", Architecture::Gemma3Text}, {"bert", Architecture::Bert},
-    {"gpt2", Architecture::Gpt2},   {"gpt_neox", Architecture::GptNeoX},
+    {"gpt2", Architecture::Gpt2},   {"gpt_neox", Architecture::GptNeoX},       {"gemma2", Architecture::Gemma2},
+    {"olmo2", Architecture::Olmo2}, {"phi3", Architecture::Phi3},
 };
 
 // HF class names (architectures[0]) of the same families, by prefix.
@@ -39,6 +40,12 @@ constexpr Known kClassPrefixes[] = {
     {"GPT2", Architecture::Gpt2},
     {"GPTNeoXForCausalLM", Architecture::GptNeoX},
     {"GPTNeoXModel", Architecture::GptNeoX},
+    {"Gemma2ForCausalLM", Architecture::Gemma2},
+    {"Gemma2Model", Architecture::Gemma2},
+    {"Olmo2ForCausalLM", Architecture::Olmo2},
+    {"Olmo2Model", Architecture::Olmo2},
+    {"Phi3ForCausalLM", Architecture::Phi3},
+    {"Phi3Model", Architecture::Phi3},
 };
 
 class Reader {
@@ -333,13 +340,15 @@ void parse_shapes(const Reader& r, ModelConfig& c) {
   c.sliding_layers.assign(static_cast<size_t>(c.num_layers), false);
 }
 
-// Which layers slide, and the window: Mistral all layers; Qwen2/3 only with
+// Which layers slide, and the window: Mistral and Phi-3 all layers; Qwen2/3 only with
 // use_sliding_window, from layer_types or the layers from max_window_layers on; Gemma 3
-// from layer_types or every layer but each sliding_window_pattern-th.
+// from layer_types or every layer but each sliding_window_pattern-th; Gemma 2 from
+// layer_types or every other layer (pattern 2).
 void parse_windows(const Reader& r, ModelConfig& c) {
   const bool has_window = r.has("sliding_window");
   switch (c.arch) {
     case Architecture::Mistral:
+    case Architecture::Phi3:
       if (has_window) {
         c.sliding_window = r.positive("sliding_window");
         c.sliding_layers.assign(static_cast<size_t>(c.num_layers), true);
@@ -361,13 +370,14 @@ void parse_windows(const Reader& r, ModelConfig& c) {
       }
       break;
     }
+    case Architecture::Gemma2:
     case Architecture::Gemma3Text:
-      if (!has_window) throw r.error("sliding_window", "is null; Gemma 3 needs a window");
+      if (!has_window) throw r.error("sliding_window", "is null; Gemma 2 and 3 need a window");
       c.sliding_window = r.positive("sliding_window");
       if (r.has("layer_types")) {
         c.sliding_layers = parse_layer_types(r, c.num_layers);
-      } else {
-        const int64_t pattern = r.positive("sliding_window_pattern");
+      } else {  // Gemma 2: every other layer slides, from the first
+        const int64_t pattern = c.arch == Architecture::Gemma2 ? 2 : r.positive("sliding_window_pattern");
         for (int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers[i] = (i + 1) % pattern != 0;
       }
       break;
@@ -454,29 +464,86 @@ void parse_neox(const Reader& r, ModelConfig& c) {
   parse_neox_rope(r, c);
 }
 
-// Decoder fields: norm, activation, biases, qk-norm, RoPE, windows, Gemma 3's scale.
+// Phi-3's RoPE (Phi3Config.convert_rope_params_to_dict): rope_scaling, else
+// rope_parameters, else {}; rope_theta defaults to the top-level rope_theta (else 1e4) and
+// partial_rotary_factor to the top-level one (else 1); types su and yarn mean longrope.
+// HF's Phi3Config.validate_rope accepts default and longrope only; rotary_dim =
+// int(head_dim x factor).
+void parse_phi3_rope(const Reader& r, ModelConfig& c) {
+  const json& j = r.root();
+  const bool scaling =
+      r.has("rope_scaling") && !(j.at("rope_scaling").is_object() && j.at("rope_scaling").empty());
+  const std::string field = scaling ? "rope_scaling" : "rope_parameters";
+  json p = r.has(field) ? j.at(field) : json::object();
+  if (!p.is_object()) throw r.error(field, "is not an object");
+  setdefault(p, "rope_theta", r.has("rope_theta") ? json(r.number("rope_theta")) : json(10000.0));
+  setdefault(p, "partial_rotary_factor",
+             r.has("partial_rotary_factor") ? json(r.number("partial_rotary_factor")) : json(1.0));
+  standardize(p, 10000.0);
+  if (!p.at("rope_type").is_string()) throw r.error(field + ".rope_type", "is not a string");
+  std::string type = p.at("rope_type").get<std::string>();
+  if (type == "su" || type == "yarn") type = "longrope";
+  if (type == "longrope")
+    throw r.error(field + ".rope_type", "longrope RoPE is not supported for phi3 yet; supported: default");
+  if (type != "default")
+    throw r.error(field + ".rope_type", "unsupported rope type '" + type +
+                                            "' for phi3 (transformers accepts default and longrope)");
+  const double f = r.number(p, "partial_rotary_factor", field + ".partial_rotary_factor");
+  p.erase("partial_rotary_factor");
+  c.rope = parse_rope_object(r, p, field, c.max_position_embeddings, true);
+  c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * f);
+  if (!(f >= 0 && f <= 1) || c.rotary_dim % 2 != 0)
+    throw r.error(field + ".partial_rotary_factor",
+                  "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
+}
+
+// A soft-capping cap: absent or null -> 0 (none), else positive.
+double parse_softcap(const Reader& r, const std::string& key) {
+  if (!r.has(key)) return 0.0;
+  const double v = r.number(key);
+  if (!(v > 0)) throw r.error(key, "must be positive (or null: no soft-capping)");
+  return v;
+}
+
+// Gemma 2 and 3: query_pre_attn_scalar; Gemma 2's soft-capping (refused for Gemma 3);
+// causal attention only. Gemma 2 needs hidden_size divisible by the heads (as HF).
+void parse_gemma_attention(const Reader& r, ModelConfig& c) {
+  const bool gemma2 = c.arch == Architecture::Gemma2;
+  if (gemma2) {
+    if (c.hidden_size % c.num_heads != 0)
+      throw r.error("num_attention_heads", "does not divide hidden_size (transformers requires it)");
+    c.attn_logit_softcapping = parse_softcap(r, "attn_logit_softcapping");
+    c.final_logit_softcapping = parse_softcap(r, "final_logit_softcapping");
+  } else if (r.has("attn_logit_softcapping")) {
+    throw r.error("attn_logit_softcapping", "attention logit soft-capping is not supported for Gemma 3");
+  }
+  if (r.boolean_or("use_bidirectional_attention", false))
+    throw r.error("use_bidirectional_attention", "bidirectional Gemma is not supported");
+  c.query_pre_attn_scalar = r.number("query_pre_attn_scalar");
+  if (!(c.query_pre_attn_scalar > 0)) throw r.error("query_pre_attn_scalar", "must be positive");
+}
+
+// Decoder fields: norm, activation, biases, qk-norm, RoPE, windows, Gemma's scale.
 void parse_decoder(const Reader& r, ModelConfig& c) {
-  const bool gemma = c.arch == Architecture::Gemma3Text;
+  const bool gemma3 = c.arch == Architecture::Gemma3Text;
+  const bool gemma = gemma3 || c.arch == Architecture::Gemma2;
   c.norm_eps = r.number("rms_norm_eps");
   c.hidden_act = r.string_or(gemma ? "hidden_activation" : "hidden_act", "");
-  // Only Llama's MLP reads mlp_bias; Qwen2 always has q/k/v biases, Mistral never.
+  // Only Llama's MLP reads mlp_bias; Qwen2 always has q/k/v biases, Mistral and Phi-3 never.
   c.mlp_bias = c.arch == Architecture::Llama && r.boolean_or("mlp_bias", false);
   c.attention_bias = c.arch == Architecture::Qwen2 ||
-                     (c.arch != Architecture::Mistral && r.boolean_or("attention_bias", false));
+                     (c.arch != Architecture::Mistral && c.arch != Architecture::Phi3 &&
+                      r.boolean_or("attention_bias", false));
   c.o_bias = c.attention_bias && c.arch != Architecture::Qwen2;
-  c.qk_norm = c.arch == Architecture::Qwen3 || gemma;
-  if (gemma)
+  c.qk_norm = c.arch == Architecture::Qwen3 || gemma3;  // OLMo 2's norms span all heads
+  if (gemma3)
     parse_gemma_rope(r, c);
+  else if (c.arch == Architecture::Phi3)
+    parse_phi3_rope(r, c);
   else
     c.rope = parse_rope(r, c.arch, c.max_position_embeddings);
   parse_windows(r, c);
-  if (!gemma) return;
-  if (r.has("attn_logit_softcapping"))
-    throw r.error("attn_logit_softcapping", "attention logit soft-capping is not supported");
-  if (r.boolean_or("use_bidirectional_attention", false))
-    throw r.error("use_bidirectional_attention", "bidirectional Gemma 3 is not supported");
-  c.query_pre_attn_scalar = r.number("query_pre_attn_scalar");
-  if (!(c.query_pre_attn_scalar > 0)) throw r.error("query_pre_attn_scalar", "must be positive");
+  if (gemma) parse_gemma_attention(r, c);
 }
 
 }  // namespace
@@ -522,7 +589,8 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& path) {
 }
 
 double attention_scale(const ModelConfig& c, int64_t layer) {
-  if (c.arch == Architecture::Gemma3Text) return std::pow(c.query_pre_attn_scalar, -0.5);
+  if (c.arch == Architecture::Gemma3Text || c.arch == Architecture::Gemma2)
+    return std::pow(c.query_pre_attn_scalar, -0.5);
   if (c.arch != Architecture::Gpt2) return std::pow(static_cast<double>(c.head_dim), -0.5);
   double s = c.scale_attn_weights ? std::pow(static_cast<double>(c.head_dim), -0.5) : 1.0;
   if (c.scale_by_inverse_layer) s /= static_cast<double>(layer + 1);

@@ -14,7 +14,7 @@
 
 namespace qk {
 
-enum class Architecture { Llama, Mistral, Qwen2, Qwen3, Gemma3Text, Bert, Gpt2, GptNeoX };
+enum class Architecture { Llama, Mistral, Qwen2, Qwen3, Gemma3Text, Bert, Gpt2, GptNeoX, Gemma2, Olmo2, Phi3 };
 
 // The model_type names of the architectures config.json may name, comma-separated.
 std::string supported_model_types();
@@ -69,14 +69,14 @@ struct ModelConfig {
   int64_t type_vocab_size = 0;
   std::string position_embedding_type;
   // GPT-2 and GPT-NeoX (LayerNorm with biases, norm_eps from layer_norm_epsilon / _eps).
-  int64_t rotary_dim = 0;               // GPT-NeoX: RoPE on each head's first rotary_dim dims
+  int64_t rotary_dim = 0;               // GPT-NeoX, Phi-3: RoPE on each head's first rotary_dim dims
   bool parallel_residual = false;       // GPT-NeoX use_parallel_residual
   bool scale_attn_weights = true;       // GPT-2: logits times head_dim^-1/2
   bool scale_by_inverse_layer = false;  // GPT-2: logits also divided by layer + 1
   bool reorder_and_upcast = false;      // GPT-2: q.k in float32 (baddbmm) before the softmax
 };
 
-// The logit scale HF applies in `layer`: query_pre_attn_scalar^-1/2 (Gemma 3); for GPT-2
+// The logit scale HF applies in `layer`: query_pre_attn_scalar^-1/2 (Gemma 2, 3); for GPT-2
 // head_dim^-1/2 when scale_attn_weights (else 1), divided by layer + 1 when
 // scale_attn_by_inverse_layer_idx; head_dim^-1/2 otherwise.
 double attention_scale(const ModelConfig& c, int64_t layer);

@@ -112,6 +112,42 @@ json gpt_neox() {
               {"attention_bias", true},     {"tie_word_embeddings", false}};
 }
 
+// Gemma2Config: as Gemma 3's keys, plus both soft-capping caps; every other layer slides
+// (no pattern key).
+json gemma2() {
+  json d = gemma3_text();
+  d.update({{"vocab_size", 256000},
+            {"max_position_embeddings", 8192},
+            {"attn_logit_softcapping", 50.0},
+            {"final_logit_softcapping", 30.0},
+            {"use_bidirectional_attention", nullptr}});
+  d.erase("sliding_window_pattern");
+  return d;
+}
+
+// Olmo2Config: Llama's keys, rms_norm_eps 1e-5, vocab 50304 (head_dim derived).
+json olmo2() {
+  json d = decoder_base();
+  d.update({{"vocab_size", 50304}, {"rms_norm_eps", 1e-5}});
+  d.erase("mlp_bias");
+  return d;
+}
+
+// Phi3Config: no bias keys (the modeling has none), sliding_window null (none).
+json phi3() {
+  json d = decoder_base();
+  d.update({{"hidden_size", 3072},
+            {"intermediate_size", 8192},
+            {"vocab_size", 32064},
+            {"max_position_embeddings", 4096},
+            {"original_max_position_embeddings", 4096},
+            {"rms_norm_eps", 1e-5},
+            {"sliding_window", nullptr}});
+  d.erase("attention_bias");
+  d.erase("mlp_bias");
+  return d;
+}
+
 // The HF config defaults of one architecture (keys absent from a config.json take these).
 json make(Architecture arch) {
   switch (arch) {
@@ -131,6 +167,12 @@ json make(Architecture arch) {
       return gpt2();
     case Architecture::GptNeoX:
       return gpt_neox();
+    case Architecture::Gemma2:
+      return gemma2();
+    case Architecture::Olmo2:
+      return olmo2();
+    case Architecture::Phi3:
+      return phi3();
   }
   return decoder_base();
 }
@@ -141,7 +183,9 @@ const nlohmann::json& hf_config_defaults(Architecture arch) {
   static const json tables[] = {make(Architecture::Llama),      make(Architecture::Mistral),
                                 make(Architecture::Qwen2),      make(Architecture::Qwen3),
                                 make(Architecture::Gemma3Text), make(Architecture::Bert),
-                                make(Architecture::Gpt2),       make(Architecture::GptNeoX)};
+                                make(Architecture::Gpt2),       make(Architecture::GptNeoX),
+                                make(Architecture::Gemma2),     make(Architecture::Olmo2),
+                                make(Architecture::Phi3)};
   return tables[static_cast<int>(arch)];
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // The values transformers gives the config.json keys qkgeom's runtime reads when a
 // config.json leaves them out, per architecture: the dataclass defaults of transformers
-// 5.23's LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, Gemma3TextConfig and
-// BertConfig (configuration_<model>.py). A null default means "derived": HF computes it in
+// 5.23's LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, Gemma3TextConfig,
+// BertConfig, GPT2Config, GPTNeoXConfig, Gemma2Config, Olmo2Config and Phi3Config
+// (configuration_<model>.py). A null default means "derived": HF computes it in
 // __post_init__ from other keys (head_dim = hidden_size / num_attention_heads,
 // num_key_value_heads = num_attention_heads, layer_types from the window keys); the
 // parser derives it the same way.

@@ -78,6 +78,11 @@ nlohmann::json config_json(const ModelConfig& c, const nlohmann::json& dtype) {
                    {"dtype", dtype},
                    {"dtype_declared", c.dtype_declared}};
   j["attention_scale"] = attention_scale(c, 0);
+  if (c.arch == Architecture::Gemma2) {  // soft-capping caps; null: none
+    auto cap = [](double v) { return v > 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
+    j["attn_logit_softcapping"] = cap(c.attn_logit_softcapping);
+    j["final_logit_softcapping"] = cap(c.final_logit_softcapping);
+  }
   if (c.scale_by_inverse_layer) {  // GPT-2: per layer
     std::vector<double> scales;
     for (int64_t l = 0; l < c.num_layers; ++l) scales.push_back(attention_scale(c, l));
@@ -98,8 +103,9 @@ nlohmann::json config_json(const ModelConfig& c, const nlohmann::json& dtype) {
   j["layer_types"] = types;
   j["layer_window"] = windows;
   if (c.arch == Architecture::Gpt2) return j;  // learned positions, no RoPE
-  const int64_t rotary = c.arch == Architecture::GptNeoX ? c.rotary_dim : c.head_dim;
-  if (c.arch == Architecture::GptNeoX) j["rotary_dim"] = rotary;
+  const bool partial = c.arch == Architecture::GptNeoX || c.arch == Architecture::Phi3;
+  const int64_t rotary = partial ? c.rotary_dim : c.head_dim;
+  if (partial) j["rotary_dim"] = rotary;
   j["rope_parameters"]["full_attention"] = rope_json(c.rope, rotary);
   if (c.arch == Architecture::Gemma3Text)
     j["rope_parameters"]["sliding_attention"] = rope_json(c.rope_local, c.head_dim);

@@ -23,6 +23,7 @@ std::string layer_name(Architecture a, const std::string& p, int64_t l) {
 std::string q_name(Architecture a, const std::string& layer) {
   if (a == Architecture::Gpt2) return layer + "attn.c_attn.weight";
   if (a == Architecture::GptNeoX) return layer + "attention.query_key_value.weight";
+  if (a == Architecture::Phi3) return layer + "self_attn.qkv_proj.weight";
   return layer + (is_bert(a) ? "attention.self.query.weight" : "self_attn.q_proj.weight");
 }
 
@@ -61,6 +62,10 @@ HfAttentionNames HfTensorNames::attention(int64_t l) const {
     const std::string qkv = q_name(arch_, p);
     return {qkv, qkv, qkv, p + "attention.dense.weight", QkvLayout::NeoXPerHead, false};
   }
+  if (arch_ == Architecture::Phi3) {
+    const std::string qkv = q_name(arch_, p);
+    return {qkv, qkv, qkv, p + "self_attn.o_proj.weight", QkvLayout::Blocks, false};
+  }
   if (is_bert(arch_))
     return {p + "attention.self.query.weight", p + "attention.self.key.weight",
             p + "attention.self.value.weight", p + "attention.output.dense.weight"};
@@ -68,10 +73,16 @@ HfAttentionNames HfTensorNames::attention(int64_t l) const {
           p + "self_attn.o_proj.weight"};
 }
 
-std::vector<float> split_fused_qkv(const std::vector<float>& w, QkvLayout layout, int which, int64_t heads,
-                                   int64_t head_dim, int64_t hidden) {
+std::vector<float> split_fused_qkv(const std::vector<float>& w, QkvLayout layout, int which, int64_t q_heads,
+                                   int64_t kv_heads, int64_t head_dim, int64_t hidden) {
+  const int64_t heads = which == 0 ? q_heads : kv_heads;
   const int64_t out = heads * head_dim;
   std::vector<float> r(static_cast<size_t>(out * hidden));
+  if (layout == QkvLayout::Blocks) {  // rows q | k | v
+    const int64_t first = which == 0 ? 0 : (q_heads + (which - 1) * kv_heads) * head_dim;
+    std::copy(w.begin() + first * hidden, w.begin() + (first + out) * hidden, r.begin());
+    return r;
+  }
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < head_dim; ++i) {
       const int64_t row = h * head_dim + i;
@@ -94,14 +105,14 @@ std::vector<float> transpose_rows_cols(const std::vector<float>& w, int64_t rows
   return t;
 }
 
-std::vector<float> load_qkv_weight(const HfAttentionNames& a, int which, int64_t heads, int64_t head_dim,
-                                   int64_t hidden, const WeightLoader& load) {
+std::vector<float> load_qkv_weight(const HfAttentionNames& a, int which, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, int64_t hidden, const WeightLoader& load) {
   const std::string& name = which == 0 ? a.q : which == 1 ? a.k : a.v;
-  if (a.layout == QkvLayout::Separate) return load(name, {heads * head_dim, hidden});
-  const int64_t fused = 3 * heads * head_dim;  // GPT-2 and GPT-NeoX: no GQA
+  if (a.layout == QkvLayout::Separate) return load(name, {(which == 0 ? q_heads : kv_heads) * head_dim, hidden});
+  const int64_t fused = (q_heads + 2 * kv_heads) * head_dim;  // GPT-2 and GPT-NeoX: kv == q heads
   const std::vector<float> w =
       a.layout == QkvLayout::Gpt2Conv1D ? load(name, {hidden, fused}) : load(name, {fused, hidden});
-  return split_fused_qkv(w, a.layout, which, heads, head_dim, hidden);
+  return split_fused_qkv(w, a.layout, which, q_heads, kv_heads, head_dim, hidden);
 }
 
 std::vector<float> load_o_weight(const HfAttentionNames& a, int64_t hidden, int64_t q_dim,

@@ -16,7 +16,8 @@ namespace qk {
 enum class QkvLayout {
   Separate,    // q, k, v: three [out][in] tensors
   Gpt2Conv1D,  // GPT-2 c_attn: one [in][3 x hidden] Conv1D weight, columns q | k | v
-  NeoXPerHead  // GPT-NeoX query_key_value: [heads x 3 x head_dim][in], per head q, k, v
+  NeoXPerHead,  // GPT-NeoX query_key_value: [heads x 3 x head_dim][in], per head q, k, v
+  Blocks        // Phi-3 qkv_proj: [(q_heads + 2 kv_heads) x head_dim][in], rows q | k | v
 };
 
 struct HfAttentionNames {
@@ -25,18 +26,20 @@ struct HfAttentionNames {
   bool o_transposed = false;  // GPT-2 c_proj: Conv1D [in][out]
 };
 
-// One of q (which 0), k (1), v (2) taken out of a fused weight `w` (its layout; heads of
-// head_dim, hidden inputs) as [heads x head_dim][hidden] row-major, the nn.Linear layout:
-// row h x head_dim + i is head h's output i, as the model runtime splits the fused
-// projection's output (GPT-2: split(hidden); GPT-NeoX: view(heads, 3 x head_dim).chunk(3)).
-std::vector<float> split_fused_qkv(const std::vector<float>& w, QkvLayout layout, int which, int64_t heads,
-                                   int64_t head_dim, int64_t hidden);
+// One of q (which 0), k (1), v (2) taken out of a fused weight `w` (its layout; q_heads
+// query and kv_heads key/value heads of head_dim, hidden inputs) as [heads x head_dim][hidden]
+// row-major, the nn.Linear layout: row h x head_dim + i is head h's output i, as the model
+// runtime splits the fused projection's output (GPT-2: split(hidden); GPT-NeoX:
+// view(heads, 3 x head_dim).chunk(3); Phi-3: rows [0, q_dim), then k_dim, then v_dim).
+std::vector<float> split_fused_qkv(const std::vector<float>& w, QkvLayout layout, int which, int64_t q_heads,
+                                   int64_t kv_heads, int64_t head_dim, int64_t hidden);
 // Reads a tensor of the given shape as f32 (e.g. HfWeights::load_f32).
 using WeightLoader = std::function<std::vector<float>(const std::string&, const std::vector<int64_t>&)>;
-// Layer names `a`'s q (which 0), k (1) or v (2) weight as [heads x head_dim][hidden]
-// (nn.Linear layout) through `load`: the tensor itself, or split out of the fused one.
-std::vector<float> load_qkv_weight(const HfAttentionNames& a, int which, int64_t heads, int64_t head_dim,
-                                   int64_t hidden, const WeightLoader& load);
+// Layer names `a`'s q (which 0, q_heads heads), k (1) or v (2, kv_heads heads) weight as
+// [heads x head_dim][hidden] (nn.Linear layout) through `load`: the tensor itself, or split
+// out of the fused one.
+std::vector<float> load_qkv_weight(const HfAttentionNames& a, int which, int64_t q_heads, int64_t kv_heads,
+                                   int64_t head_dim, int64_t hidden, const WeightLoader& load);
 // Its o weight as [hidden][q_dim] (GPT-2's Conv1D c_proj transposed).
 std::vector<float> load_o_weight(const HfAttentionNames& a, int64_t hidden, int64_t q_dim,
                                  const WeightLoader& load);

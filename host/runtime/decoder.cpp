@@ -12,6 +12,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
 
+#include "arch_ops.hpp"
 #include "checkpoint.hpp"
 #include "device.hpp"
 #include "hf_tensor_names.hpp"
@@ -22,9 +23,10 @@ namespace qk {
 
 namespace {
 
-constexpr Architecture kRunnable[] = {Architecture::Llama, Architecture::Mistral,    Architecture::Qwen2,
-                                      Architecture::Qwen3, Architecture::Gemma3Text, Architecture::Bert,
-                                      Architecture::Gpt2,  Architecture::GptNeoX};
+constexpr Architecture kRunnable[] = {
+    Architecture::Llama, Architecture::Mistral, Architecture::Qwen2,  Architecture::Qwen3,
+    Architecture::Gemma3Text, Architecture::Bert, Architecture::Gpt2, Architecture::GptNeoX,
+    Architecture::Gemma2, Architecture::Olmo2, Architecture::Phi3};
 
 bool runtime_supports(Architecture a) {
   for (Architecture r : kRunnable)
@@ -32,17 +34,19 @@ bool runtime_supports(Architecture a) {
   return false;
 }
 
-// One layer's weights. Norm weights: Llama-style w, or for Gemma 3 the float32 (1 + w).
+// One layer's weights. Norm weights: Llama-style w, or for Gemma 2 / 3 the float32 (1 + w).
 // BERT: attention.output.LayerNorm in post_norm + attn_ln_b, output.LayerNorm in
 // pre_ff_norm + out_ln_b, intermediate.dense in up_*, output.dense in down_*.
 struct LayerWeights {
   at::Tensor in_norm, post_norm;         // input_layernorm, post_attention_layernorm
-  at::Tensor pre_ff_norm, post_ff_norm;  // Gemma 3: around the MLP
+  at::Tensor pre_ff_norm, post_ff_norm;  // Gemma 2 / 3: around the MLP; OLMo 2: post_ff_norm
   at::Tensor attn_ln_b, out_ln_b;        // BERT: LayerNorm biases
   at::Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
-  at::Tensor q_norm, k_norm;
+  at::Tensor q_norm, k_norm;  // per head [head_dim]; OLMo 2: [heads x head_dim]
   at::Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;
-  at::Tensor qkv_w, qkv_b;  // GPT-2 c_attn (Conv1D [in][3 hidden]), GPT-NeoX query_key_value
+  at::Tensor gate_up_w;     // Phi-3 gate_up_proj [2 intermediate, hidden]
+  at::Tensor qkv_w, qkv_b;  // GPT-2 c_attn (Conv1D [in][3 hidden]), GPT-NeoX query_key_value,
+                            // Phi-3 qkv_proj
   bool sliding = false;
 };
 
@@ -172,6 +176,8 @@ struct TransformerModel::Impl {
   bool gemma = false;
   bool bert = false;
   bool gpt2 = false, neox = false;  // GPT-2, GPT-NeoX: LayerNorms with biases, fused q/k/v
+  bool olmo2 = false;               // OLMo 2: no pre-norms, q/k norms over all heads
+  bool phi3 = false;                // Phi-3: fused qkv_proj and gate_up_proj, partial RoPE
   at::Tensor final_norm_b;
   at::Tensor pos_embed, type_embed, emb_ln_w, emb_ln_b;  // BERT embeddings
   std::vector<LayerWeights> layers;
@@ -182,7 +188,8 @@ struct TransformerModel::Impl {
     return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
   }
   at::Tensor norm(const at::Tensor& x, const at::Tensor& w) const {
-    return gemma ? rms_norm_gemma(x, w, cfg.norm_eps) : rms_norm(x, w, cfg.norm_eps);
+    if (gemma) return rms_norm_gemma(x, w, cfg.norm_eps);
+    return olmo2 ? rms_norm_weight_first(x, w, cfg.norm_eps) : rms_norm(x, w, cfg.norm_eps);
   }
   at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
     return at::layer_norm(x, {cfg.hidden_size}, w, b, cfg.norm_eps);
@@ -246,6 +253,11 @@ struct TransformerModel::Impl {
           at::gelu(linear(layer_norm(base, L.post_norm, L.out_ln_b), L.up_w, L.up_b)), L.down_w, L.down_b);
       return cfg.parallel_residual ? mlp + o + x : mlp + base;
     }
+    if (olmo2) {  // no pre-norms: a norm after attention and after the MLP
+      const at::Tensor y = x + norm(o, L.post_norm);
+      const at::Tensor act = at::silu(linear(y, L.gate_w, L.gate_b)) * linear(y, L.up_w, L.up_b);
+      return y + norm(linear(act, L.down_w, L.down_b), L.post_ff_norm);
+    }
     if (gemma) {  // sandwich norms: post-attention and pre/post-MLP
       const at::Tensor y = x + norm(o, L.post_norm);
       const at::Tensor h2 = norm(y, L.pre_ff_norm);
@@ -254,6 +266,7 @@ struct TransformerModel::Impl {
     }
     const at::Tensor y = x + o;
     const at::Tensor h2 = norm(y, L.post_norm);
+    if (phi3) return y + fused_gate_up_mlp(h2, L.gate_up_w, L.down_w);
     const at::Tensor act = at::silu(linear(h2, L.gate_w, L.gate_b)) * linear(h2, L.up_w, L.up_b);
     return y + linear(act, L.down_w, L.down_b);
   }
@@ -351,10 +364,12 @@ struct TransformerModel::Impl {
       throw InputError(c.path, std::string("architecture '") + architecture_name(c.arch) +
                                    "' is not supported by the model runtime yet; supported: " +
                                    runtime_supported_model_types());
-    gemma = c.arch == Architecture::Gemma3Text;
+    gemma = c.arch == Architecture::Gemma3Text || c.arch == Architecture::Gemma2;
     bert = c.arch == Architecture::Bert;
     gpt2 = c.arch == Architecture::Gpt2;
     neox = c.arch == Architecture::GptNeoX;
+    olmo2 = c.arch == Architecture::Olmo2;
+    phi3 = c.arch == Architecture::Phi3;
     const char* act = gemma ? "gelu_pytorch_tanh" : (bert || neox ? "gelu" : (gpt2 ? "gelu_new" : "silu"));
     const char* act_field = gemma ? "hidden_activation" : (gpt2 ? "activation_function" : "hidden_act");
     if (c.hidden_act != act)
@@ -365,24 +380,37 @@ struct TransformerModel::Impl {
                                    "'; supported: absolute");
   }
 
-  // Llama-family layer `i`: norms [hidden] (Gemma 3: also around the MLP), q/k/v/o
-  // projections [out, in] with optional biases, optional q/k norms [head_dim], gated MLP.
+  // Llama-family layer `i`: norms [hidden] (Gemma: also around the MLP; OLMo 2: after
+  // attention and after the MLP only), the attention projections and the gated MLP.
   LayerWeights load_decoder_layer(const DecoderLoader& g, const HfTensorNames& names, int64_t i) const {
     const ModelConfig& c = cfg;
-    const int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size;
-    const int64_t QD = c.num_heads * D, KD = c.num_kv_heads * D;
+    const int64_t H = c.hidden_size;
     const std::string p = "layers." + std::to_string(i) + ".";
     LayerWeights L;
-    L.in_norm = g.get_norm(p + "input_layernorm.weight", {H});
+    if (!olmo2) L.in_norm = g.get_norm(p + "input_layernorm.weight", {H});
     L.post_norm = g.get_norm(p + "post_attention_layernorm.weight", {H});
-    if (gemma) {
-      L.pre_ff_norm = g.get_norm(p + "pre_feedforward_layernorm.weight", {H});
-      L.post_ff_norm = g.get_norm(p + "post_feedforward_layernorm.weight", {H});
+    if (gemma) L.pre_ff_norm = g.get_norm(p + "pre_feedforward_layernorm.weight", {H});
+    if (gemma || olmo2) L.post_ff_norm = g.get_norm(p + "post_feedforward_layernorm.weight", {H});
+    load_decoder_attention(g, names.attention(i), p, L);
+    load_decoder_mlp(g, p, L);
+    L.sliding = c.sliding_window.has_value() && c.sliding_layers[static_cast<size_t>(i)];
+    return L;
+  }
+
+  // Layer prefix p's q/k/v/o projections [out, in] (Phi-3: the fused qkv_proj), optional
+  // biases, and q/k norms: per head [head_dim], or OLMo 2's over all heads.
+  void load_decoder_attention(const DecoderLoader& g, const HfAttentionNames& a, const std::string& p,
+                              LayerWeights& L) const {
+    const ModelConfig& c = cfg;
+    const int64_t H = c.hidden_size, D = c.head_dim;
+    const int64_t QD = c.num_heads * D, KD = c.num_kv_heads * D;
+    if (phi3) {
+      L.qkv_w = g.get_full(a.q, {QD + 2 * KD, H});
+    } else {
+      L.q_w = g.get_full(a.q, {QD, H});
+      L.k_w = g.get_full(a.k, {KD, H});
+      L.v_w = g.get_full(a.v, {KD, H});
     }
-    const HfAttentionNames a = names.attention(i);
-    L.q_w = g.get_full(a.q, {QD, H});
-    L.k_w = g.get_full(a.k, {KD, H});
-    L.v_w = g.get_full(a.v, {KD, H});
     L.o_w = g.get_full(a.o, {H, QD});
     if (c.attention_bias) {
       L.q_b = g.get(p + "self_attn.q_proj.bias", {QD});
@@ -390,24 +418,33 @@ struct TransformerModel::Impl {
       L.v_b = g.get(p + "self_attn.v_proj.bias", {KD});
     }
     if (c.o_bias) L.o_b = g.get(p + "self_attn.o_proj.bias", {H});
-    if (c.qk_norm) {
-      L.q_norm = g.get_norm(p + "self_attn.q_norm.weight", {D});
-      L.k_norm = g.get_norm(p + "self_attn.k_norm.weight", {D});
+    if (c.qk_norm || olmo2) {
+      L.q_norm = g.get_norm(p + "self_attn.q_norm.weight", {olmo2 ? QD : D});
+      L.k_norm = g.get_norm(p + "self_attn.k_norm.weight", {olmo2 ? KD : D});
     }
-    L.gate_w = g.get(p + "mlp.gate_proj.weight", {I, H});
-    L.up_w = g.get(p + "mlp.up_proj.weight", {I, H});
+  }
+
+  // Layer prefix p's gated MLP: gate and up [intermediate, hidden] (Phi-3: gate_up_proj
+  // [2 intermediate, hidden]), down [hidden, intermediate], Llama's optional biases.
+  void load_decoder_mlp(const DecoderLoader& g, const std::string& p, LayerWeights& L) const {
+    const int64_t H = cfg.hidden_size, I = cfg.intermediate_size;
+    if (phi3) {
+      L.gate_up_w = g.get(p + "mlp.gate_up_proj.weight", {2 * I, H});
+    } else {
+      L.gate_w = g.get(p + "mlp.gate_proj.weight", {I, H});
+      L.up_w = g.get(p + "mlp.up_proj.weight", {I, H});
+    }
     L.down_w = g.get(p + "mlp.down_proj.weight", {H, I});
-    if (c.mlp_bias) {
+    if (cfg.mlp_bias) {
       L.gate_b = g.get(p + "mlp.gate_proj.bias", {I});
       L.up_b = g.get(p + "mlp.up_proj.bias", {I});
       L.down_b = g.get(p + "mlp.down_proj.bias", {H});
     }
-    L.sliding = c.sliding_window.has_value() && c.sliding_layers[static_cast<size_t>(i)];
-    return L;
   }
 
   // Llama family: embeddings [vocab, hidden], the layers, the final norm and the RoPE
-  // inverse frequencies [head_dim / 2] (Gemma 3: also the sliding layers').
+  // inverse frequencies [head_dim / 2] (Phi-3: [rotary_dim / 2]; Gemma: also the sliding
+  // layers').
   void load_decoder(Checkpoint& ckpt) {
     const ModelConfig& c = cfg;
     const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
@@ -416,31 +453,42 @@ struct TransformerModel::Impl {
     embed = g.get("embed_tokens.weight", {c.vocab_size, H});
     for (int64_t i = 0; i < c.num_layers; ++i) layers.push_back(load_decoder_layer(g, names, i));
     final_norm = g.get_norm("norm.weight", {H});
-    inv_freq = rope_inv_freq(c.rope, D).to(device);
+    inv_freq = rope_inv_freq(c.rope, phi3 ? c.rotary_dim : D).to(device);
     if (gemma) inv_freq_local = rope_inv_freq(c.rope_local, D).to(device);
+  }
+
+  // The attention's input [len, hidden] of one prompt's x: the input norm's output (BERT
+  // and OLMo 2: x itself).
+  at::Tensor attention_input(const LayerWeights& L, const at::Tensor& x) const {
+    if (bert || olmo2) return x;
+    return gpt2 || neox ? layer_norm(x, L.in_norm, L.attn_ln_b) : norm(x, L.in_norm);
+  }
+
+  // q [len, q_heads, head_dim], k and v [len, kv_heads, head_dim] projected from h [len,
+  // hidden], q/k-normed (OLMo 2 over all heads before the reshape, Qwen 3 / Gemma 3 per head).
+  std::array<at::Tensor, 3> projections(const LayerWeights& L, const at::Tensor& h) const {
+    if (gpt2 || neox || phi3) return fused_qkv(L, h);
+    const int64_t S = h.size(0), Hq = cfg.num_heads, Hkv = cfg.num_kv_heads, D = cfg.head_dim;
+    at::Tensor q = linear(h, L.q_w, L.q_b), k = linear(h, L.k_w, L.k_b);
+    if (olmo2) {
+      q = norm(q, L.q_norm);
+      k = norm(k, L.k_norm);
+    }
+    q = q.view({S, Hq, D});
+    k = k.view({S, Hkv, D});
+    if (cfg.qk_norm) {
+      q = norm(q, L.q_norm);
+      k = norm(k, L.k_norm);
+    }
+    return {q, k, linear(h, L.v_w, L.v_b).view({S, Hkv, D})};
   }
 
   // Layer L's q [q_heads, len, head_dim], k and v [kv_heads, len, head_dim] of one prompt
   // (post qk-norm and RoPE), appended to `cap`.
   void project_qkv(const LayerWeights& L, const PromptState& s, LayerCapture& cap) const {
-    const ModelConfig& c = cfg;
-    const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
-    const int64_t S = s.len;
-    const bool fused = gpt2 || neox;
-    const at::Tensor h =
-        bert ? s.x : (fused ? layer_norm(s.x, L.in_norm, L.attn_ln_b) : norm(s.x, L.in_norm));
-    std::array<at::Tensor, 3> qkv;
-    if (fused) qkv = fused_qkv(L, h);
-    at::Tensor q = fused ? qkv[0] : linear(h, L.q_w, L.q_b).view({S, Hq, D});
-    at::Tensor k = fused ? qkv[1] : linear(h, L.k_w, L.k_b).view({S, Hkv, D});
-    at::Tensor v = (fused ? qkv[2] : linear(h, L.v_w, L.v_b).view({S, Hkv, D})).transpose(0, 1);
-    if (c.qk_norm) {
-      q = norm(q, L.q_norm);
-      k = norm(k, L.k_norm);
-    }
-    q = q.transpose(0, 1);
-    k = k.transpose(0, 1);
-    if (neox) {
+    const std::array<at::Tensor, 3> qkv = projections(L, attention_input(L, s.x));
+    at::Tensor q = qkv[0].transpose(0, 1), k = qkv[1].transpose(0, 1);
+    if (neox || phi3) {  // partial RoPE: the tables span rotary_dim
       q = apply_partial_rope(q, s.rope_global.first, s.rope_global.second);
       k = apply_partial_rope(k, s.rope_global.first, s.rope_global.second);
     } else if (!bert && !gpt2) {
@@ -450,7 +498,7 @@ struct TransformerModel::Impl {
     }
     cap.q.push_back(q.contiguous());
     cap.k.push_back(k.contiguous());
-    cap.v.push_back(v.contiguous());
+    cap.v.push_back(qkv[2].transpose(0, 1).contiguous());
   }
 
   // Layer L's attention output of one prompt, before the o projection: softmax(q k^T scale
@@ -473,6 +521,7 @@ struct TransformerModel::Impl {
                               ? at::baddbmm(at::empty({Hq, n, S}, qb.options().dtype(at::kFloat)),
                                             qb.to(at::kFloat), kt.to(at::kFloat), 0, scale)
                               : at::matmul(qb, kt) * scale;
+      if (c.attn_logit_softcapping > 0) scores = soft_cap(scores, c.attn_logit_softcapping);  // Gemma 2
       if (mask.defined()) scores = scores + mask.narrow(0, q0, n);
       // BERT and GPT-2 take the softmax in the scores' dtype, the others in float32 (as HF).
       const at::Tensor p = bert || gpt2 ? at::softmax(scores, -1) : at::softmax(scores, -1, at::kFloat);
@@ -487,10 +536,12 @@ struct TransformerModel::Impl {
   }
 
   // One prompt's q, k, v [len, heads, head_dim] from the fused projection of h [len, hidden],
-  // split as HF: GPT-2 c_attn(h).split(hidden); GPT-NeoX view(heads, 3 head_dim).chunk(3).
+  // split as HF: GPT-2 c_attn(h).split(hidden); GPT-NeoX view(heads, 3 head_dim).chunk(3);
+  // Phi-3 columns q | k | v (GQA).
   std::array<at::Tensor, 3> fused_qkv(const LayerWeights& L, const at::Tensor& h) const {
     const int64_t S = h.size(0), Hn = cfg.num_heads, D = cfg.head_dim;
     const at::Tensor out = linear(h, L.qkv_w, L.qkv_b);
+    if (phi3) return split_qkv_blocks(out, Hn, cfg.num_kv_heads, D);
     const std::vector<at::Tensor> parts =
         gpt2 ? out.split(cfg.hidden_size, -1) : out.view({S, Hn, 3 * D}).chunk(3, -1);
     return {parts[0].view({S, Hn, D}), parts[1].view({S, Hn, D}), parts[2].view({S, Hn, D})};

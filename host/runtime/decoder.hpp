@@ -1,6 +1,7 @@
 #pragma once
 // Prefill with libtorch in inference mode: decoders (Llama 2/3, Mistral, Qwen2, Qwen3,
-// Gemma 3 text) with causal / sliding-window masks and RoPE, and BERT encoders with
+// Gemma 2, Gemma 3 text, OLMo 2, Phi-3, GPT-2, GPT-NeoX) with causal / sliding-window masks,
+// RoPE and Gemma 2's logit soft-capping, and BERT encoders with
 // absolute positions and full (bidirectional) attention. Eager attention with an explicit
 // mask and a float32 softmax, GQA, batches of variable-length prompts. Each layer's
 // post-RoPE (post-qk-norm) Q, K and V are handed to a capture callback as the layer

@@ -89,10 +89,10 @@ void weights(Runner& run, const SimplexJobOptions& o) {
     const HfAttentionNames nm = names.attention(l);
     const WeightLoader read = [&](const std::string& n, const std::vector<int64_t>& shape) {
       return load(n, shape[0], shape[1]);
-    };  // fused q/k/v (GPT-2, GPT-NeoX) split per head as the runtime splits them
-    const std::vector<float> wq = load_qkv_weight(nm, 0, Hq, d, N, read),
-                             wk = load_qkv_weight(nm, 1, Hkv, d, N, read),
-                             wv = load_qkv_weight(nm, 2, Hkv, d, N, read),
+    };  // fused q/k/v (GPT-2, GPT-NeoX, Phi-3) split per head as the runtime splits them
+    const std::vector<float> wq = load_qkv_weight(nm, 0, Hq, Hkv, d, N, read),
+                             wk = load_qkv_weight(nm, 1, Hq, Hkv, d, N, read),
+                             wv = load_qkv_weight(nm, 2, Hq, Hkv, d, N, read),
                              wo = load_o_weight(nm, N, Hq * d, read);
     run.measure("q_proj", l, -1, "weight", wq, Hq * d, N);
     run.measure("k_proj", l, -1, "weight", wk, Hkv * d, N);

@@ -82,15 +82,15 @@ StaticResult compute_static_weights(const StaticOptions& o) {
   if (backend.gpu) r.gpu_name = gpu_device_name(backend.device);
   const WeightLoader load = [&](const std::string& n, const std::vector<int64_t>& shape) {
     return ckpt.load_f32(n, shape);
-  };  // fused q/k/v (GPT-2, GPT-NeoX) split per head as the runtime splits them
+  };  // fused q/k/v (GPT-2, GPT-NeoX, Phi-3) split per head as the runtime splits them
 
   std::vector<std::vector<float>> wq(static_cast<size_t>(d.layers)), wk(wq.size());
   std::vector<const float*> pq, pk;
   for (int64_t l = 0; l < d.layers; ++l) {
     const HfAttentionNames a = names.attention(l);
     auto t = std::chrono::steady_clock::now();
-    wq[l] = load_qkv_weight(a, 0, d.q_heads, d.head_dim, d.hidden, load);
-    wk[l] = load_qkv_weight(a, 1, d.kv_heads, d.head_dim, d.hidden, load);
+    wq[l] = load_qkv_weight(a, 0, d.q_heads, d.kv_heads, d.head_dim, d.hidden, load);
+    wk[l] = load_qkv_weight(a, 1, d.q_heads, d.kv_heads, d.head_dim, d.hidden, load);
     check_finite_weight(o.model, a.q, wq[l].data(), {d.q_heads * d.head_dim, d.hidden});
     check_finite_weight(o.model, a.k, wk[l].data(), {d.kv_heads * d.head_dim, d.hidden});
     pq.push_back(wq[l].data());

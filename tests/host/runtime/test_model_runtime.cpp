@@ -30,8 +30,8 @@
 
 namespace {
 
-const char* const kModels[] = {"llama3", "llama_linear", "mistral",     "qwen2",
-                               "qwen3",  "qwen3_yarn",   "gemma3_text", "bert"};
+const char* const kModels[] = {"llama3",      "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn",
+                               "gemma3_text", "bert",         "gemma2",  "olmo2", "phi3"};
 constexpr double kTolF32 = 1e-4;
 // bf16 keeps 8 significant bits: weights and activations rounded to bf16 (|x| up to about
 // 4 here, ulp 2^-6) over 2 layers; measured at most 0.046 on these fixtures (CPU).
@@ -309,7 +309,7 @@ TEST(ModelRuntimeErrors, UnknownArchitectureListsSupported) {
   edit_config(dir, "\"model_type\": \"llama\"", "\"model_type\": \"mamba\"");
   expect_load_error(dir, dir + "/config.json",
                     "unsupported architecture 'mamba'; supported: llama, mistral, qwen2, "
-                    "qwen3, gemma3_text, bert, gpt2, gpt_neox");
+                    "qwen3, gemma3_text, bert, gpt2, gpt_neox, gemma2, olmo2, phi3");
 }
 
 TEST(ModelRuntimeErrors, UnsupportedVariantSaysSo) {
