@@ -27,7 +27,9 @@ struct CompareArgs {
 };
 
 void add_compare_options(CLI::App* sub, CompareArgs& a) {
-  sub->add_option("runs", a.runs, "RESULTS.h5 of two or more sweeps over one probe set")->required()->expected(2, -1);
+  sub->add_option("runs", a.runs, "RESULTS.h5 of two or more sweeps over one probe set")
+      ->required()
+      ->expected(2, -1);
   sub->add_option("--static", a.o.statics, "STATIC.h5 files (qkgeom weights) for static depth profiles");
   sub->add_option("--out", a.out, "write the comparison to this HDF5 file (CMP.h5)");
   sub->add_option("--bootstrap", a.o.bootstrap, "resamples of the paired differences")
@@ -66,8 +68,7 @@ Action add_compare_command(CLI::App& app) {
       check_not_an_input(a->out, inputs);
     }
     const CompareResult r = compare_runs(a->runs, a->o);
-    for (size_t i = 0; i < r.match.missing_ids.size() && i < 5; ++i)
-    {
+    for (size_t i = 0; i < r.match.missing_ids.size() && i < 5; ++i) {
       std::string from;
       for (int k : r.match.missing_from[i]) from += (from.empty() ? "" : ", ") + r.runs[k].path;
       std::cerr << "qkgeom: compare: probe '" << r.match.missing_ids[i] << "' is missing from " << from

@@ -87,7 +87,8 @@ std::vector<double> centred(std::vector<double> x, size_t n, size_t p) {
 }
 
 // |A^T B|_F^2 for A [n][p], B [n][q] (row-major).
-double cross_fro_sq(const std::vector<double>& a, size_t p, const std::vector<double>& b, size_t q, size_t n) {
+double cross_fro_sq(const std::vector<double>& a, size_t p, const std::vector<double>& b, size_t q,
+                    size_t n) {
   double total = 0;
   for (size_t j = 0; j < p; ++j)
     for (size_t k = 0; k < q; ++k) {

@@ -46,7 +46,8 @@ const char* const kStaticDescriptors[] = {"op", "fro", "trace", "rank_eff", "spe
 
 // Mean over the last axis of a [L][H] array.
 std::vector<double> head_mean(const ArrayF64& a, const std::string& name, const std::string& path) {
-  if (a.dims.size() != 2 || a.dims[1] == 0) throw InputError(path, "dataset '" + name + "' is not [layers, heads]");
+  if (a.dims.size() != 2 || a.dims[1] == 0)
+    throw InputError(path, "dataset '" + name + "' is not [layers, heads]");
   std::vector<double> m(a.dims[0], 0.0);
   for (size_t l = 0; l < a.dims[0]; ++l) {
     for (size_t h = 0; h < a.dims[1]; ++h) m[l] += a.data[l * a.dims[1] + h];
@@ -64,8 +65,10 @@ std::vector<DepthProfile> static_depth_profiles(CompareResult& r) {
     h5::quiet();
     const h5::Id f = h5::open_for_read(path);
     if (h5::read_string_attr(f.get(), "kind") != "qkgeom-static")
-      throw InputError(path, "is not a STATIC.h5 of qkgeom weights (root attribute kind is not 'qkgeom-static')");
-    StaticInput s{path, std::filesystem::path(h5::read_string_attr(f.get(), "model_path")).filename().string(), -1};
+      throw InputError(path,
+                       "is not a STATIC.h5 of qkgeom weights (root attribute kind is not 'qkgeom-static')");
+    StaticInput s{path,
+                  std::filesystem::path(h5::read_string_attr(f.get(), "model_path")).filename().string(), -1};
     const std::string sha = h5::read_string_attr(f.get(), "model_config_sha256");
     for (size_t k = 0; k < r.runs.size() && s.run < 0; ++k)
       if (!sha.empty() && r.runs[k].config_sha256 == sha) s.run = static_cast<int>(k);

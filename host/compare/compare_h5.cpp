@@ -15,14 +15,16 @@ void make_parents(hid_t root, const std::string& path, const std::string& file) 
   for (size_t at = path.find('/'); at != std::string::npos; at = path.find('/', at + 1)) {
     const std::string g = path.substr(0, at);
     if (H5Lexists(root, g.c_str(), H5P_DEFAULT) > 0) continue;
-    h5::Id(h5::check(H5Gcreate2(root, g.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), file, "create group " + g));
+    h5::Id(h5::check(H5Gcreate2(root, g.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), file,
+                     "create group " + g));
   }
 }
 
 // Dataset `path` of f64 `data` with `dims`, its axes named by `axes` and, when given, the
 // entries of its last axis by `labels`.
-void put_f64(hid_t root, const std::string& path, const std::vector<hsize_t>& dims, const std::vector<double>& data,
-             const std::vector<std::string>& axes, const std::vector<std::string>& labels, const std::string& file) {
+void put_f64(hid_t root, const std::string& path, const std::vector<hsize_t>& dims,
+             const std::vector<double>& data, const std::vector<std::string>& axes,
+             const std::vector<std::string>& labels, const std::string& file) {
   make_parents(root, path, file);
   h5::write_array(root, path, dims, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data.data(), file);
   const h5::Id ds(h5::check(H5Dopen2(root, path.c_str(), H5P_DEFAULT), file, "open " + path));
@@ -30,15 +32,17 @@ void put_f64(hid_t root, const std::string& path, const std::vector<hsize_t>& di
   if (!labels.empty()) h5::write_strings_attr(ds.get(), "labels", labels, file);
 }
 
-void put_strings(hid_t root, const std::string& path, const std::vector<std::string>& v, const std::string& file) {
+void put_strings(hid_t root, const std::string& path, const std::vector<std::string>& v,
+                 const std::string& file) {
   make_parents(root, path, file);
   h5::write_strings(root, path, v, file);
 }
 
 void write_f64_attr(hid_t obj, const std::string& name, double v, const std::string& file) {
   const h5::Id space(h5::check(H5Screate(H5S_SCALAR), file, "scalar space"));
-  const h5::Id a(h5::check(H5Acreate2(obj, name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), file,
-                           "create attribute " + name));
+  const h5::Id a(
+      h5::check(H5Acreate2(obj, name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), file,
+                "create attribute " + name));
   h5::check_status(H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &v), file, "write attribute " + name);
 }
 
@@ -108,7 +112,8 @@ void write_quantities(hid_t root, const CompareResult& r, const std::string& fil
     put_f64(root, "paired/" + q.path, {P, D, paired_labels().size()}, paired, {"pair", "domain", "stat"},
             paired_labels(), file);
     for (const char* g : {"summary/", "paired/"}) {
-      const h5::Id ds(h5::check(H5Dopen2(root, (std::string(g) + q.path).c_str(), H5P_DEFAULT), file, std::string("open ") + g + q.path));
+      const h5::Id ds(h5::check(H5Dopen2(root, (std::string(g) + q.path).c_str(), H5P_DEFAULT), file,
+                                std::string("open ") + g + q.path));
       h5::write_strings_attr(ds.get(), "definitions", q.definitions, file);
       h5::write_int_attr(ds.get(), "same_definition", q.same_definition ? 1 : 0, file);
     }
@@ -131,9 +136,10 @@ void write_profiles(hid_t root, const std::string& group, const std::vector<Dept
                     const std::vector<double>& grid, const std::string& file) {
   put_f64(root, group + "/grid", {grid.size()}, grid, {"depth"}, {}, file);
   for (const DepthProfile& p : profiles) {
-    put_f64(root, group + "/" + p.path, {p.resampled.size(), grid.size()}, flat(p.resampled), {"run", "depth"}, {},
-            file);
-    const h5::Id ds(h5::check(H5Dopen2(root, (group + "/" + p.path).c_str(), H5P_DEFAULT), file, "open " + p.path));
+    put_f64(root, group + "/" + p.path, {p.resampled.size(), grid.size()}, flat(p.resampled),
+            {"run", "depth"}, {}, file);
+    const h5::Id ds(
+        h5::check(H5Dopen2(root, (group + "/" + p.path).c_str(), H5P_DEFAULT), file, "open " + p.path));
     h5::write_strings_attr(ds.get(), "definitions", p.definitions, file);
   }
 }
@@ -156,7 +162,8 @@ void write_statics(hid_t root, const CompareResult& r, const std::string& file) 
 
 void write_compare_h5(const CompareResult& r, const std::string& path, const std::string& command_line,
                       const RunPlace& place) {
-  const h5::Id f(h5::check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path, "create file"));
+  const h5::Id f(
+      h5::check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path, "create file"));
   const hid_t root = f.get();
   h5::write_int_attr(root, "schema_version", 1, path);
   h5::write_string_attr(root, "kind", "qkgeom-compare", path);

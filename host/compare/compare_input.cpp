@@ -23,8 +23,9 @@ bool has_dataset(hid_t f, const std::string& path) {
 std::vector<std::string> string_rows(hid_t f, const std::string& name, size_t n, const std::string& path) {
   std::vector<std::string> v = read_strings(f, name, path);
   if (v.size() < n)
-    throw InputError(path, "dataset '" + name + "' has " + std::to_string(v.size()) + " rows, fewer than the " +
-                               std::to_string(n) + " committed probes of probe/index");
+    throw InputError(path, "dataset '" + name + "' has " + std::to_string(v.size()) +
+                               " rows, fewer than the " + std::to_string(n) +
+                               " committed probes of probe/index");
   v.resize(n);
   return v;
 }
@@ -63,13 +64,14 @@ std::string model_name(hid_t f, const std::string& path) {
 
 // The run's identification, probes and status.
 void read_probe_columns(hid_t f, RunData& r) {
-  if (!has_dataset(f, "probe/index")) throw InputError(r.path, "no dataset '/probe/index': not a sweep store");
+  if (!has_dataset(f, "probe/index"))
+    throw InputError(r.path, "no dataset '/probe/index': not a sweep store");
   const size_t n = read_f64(f, "probe/index", r.path).size();
   r.ids = string_rows(f, "probe/id", n, r.path);
   r.domains = has_dataset(f, "probe/domain") ? string_rows(f, "probe/domain", n, r.path)
-                                              : std::vector<std::string>(n);
+                                             : std::vector<std::string>(n);
   r.prompts = has_dataset(f, "probe/prompt") ? string_rows(f, "probe/prompt", n, r.path)
-                                              : std::vector<std::string>(n);
+                                             : std::vector<std::string>(n);
   r.ok.assign(n, 1);
   if (has_dataset(f, "probe/status")) {
     const std::vector<std::string> st = string_rows(f, "probe/status", n, r.path);
@@ -116,8 +118,8 @@ std::vector<std::unordered_map<std::string, size_t>> id_index(const std::vector<
 void check_templates(const std::vector<RunData>& runs, bool allow_mix, std::vector<std::string>* warnings) {
   for (size_t k = 1; k < runs.size(); ++k) {
     if (runs[k].templ == runs[0].templ) continue;
-    const std::string msg = "template '" + runs[k].templ + "' here but '" + runs[0].templ + "' in " +
-                            runs[0].path;
+    const std::string msg =
+        "template '" + runs[k].templ + "' here but '" + runs[0].templ + "' in " + runs[0].path;
     if (!allow_mix) throw InputError(runs[k].path, msg + " (pass --allow-template-mix to compare anyway)");
     warnings->push_back(runs[k].path + ": " + msg);
   }
@@ -149,8 +151,8 @@ ProbeMatch match_probes(const std::vector<RunData>& runs, bool allow_template_mi
       for (size_t o = 1; o < runs.size(); ++o) {
         const size_t j = index[o].at(id);
         if (runs[o].prompts[j] != runs[0].prompts[i])
-          throw InputError(runs[o].path, "probe '" + id + "' has another prompt text than in " + runs[0].path +
-                                             " (the runs used different probe files)");
+          throw InputError(runs[o].path, "probe '" + id + "' has another prompt text than in " +
+                                             runs[0].path + " (the runs used different probe files)");
       }
       m.ids.push_back(id);
       m.domains.push_back(runs[0].domains[i]);

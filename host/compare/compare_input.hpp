@@ -9,13 +9,13 @@
 namespace qk {
 
 struct RunData {
-  std::string path, model;      // file; model: the basename of its model_path (else the file's stem)
-  std::string templ, mode;      // root attributes `template`, `mode`
-  std::string config_sha256;    // root attribute `model_config_sha256`
-  bool position_mode = false;   // bo/position_mode of its first probe (false without bo/)
+  std::string path, model;     // file; model: the basename of its model_path (else the file's stem)
+  std::string templ, mode;     // root attributes `template`, `mode`
+  std::string config_sha256;   // root attribute `model_config_sha256`
+  bool position_mode = false;  // bo/position_mode of its first probe (false without bo/)
   int layers = 0;
   std::vector<std::string> ids, domains, prompts;
-  std::vector<char> ok;         // probe/status == "ok" (all, without the column)
+  std::vector<char> ok;                                // probe/status == "ok" (all, without the column)
   std::map<std::string, std::vector<double>> scalars;  // path -> [N]
   std::map<std::string, std::vector<double>> layered;  // path -> [N][L], head axis averaged
 };
@@ -26,9 +26,9 @@ RunData read_run(const std::string& path);
 
 // Probes matched by id across runs.
 struct ProbeMatch {
-  std::vector<std::string> ids, domains;  // the common probes, in the first run's order
-  std::vector<std::vector<size_t>> rows;  // [run][common probe]: its row in that run
-  std::vector<std::string> missing_ids;   // probes some run lacks, in first-seen order
+  std::vector<std::string> ids, domains;       // the common probes, in the first run's order
+  std::vector<std::vector<size_t>> rows;       // [run][common probe]: its row in that run
+  std::vector<std::string> missing_ids;        // probes some run lacks, in first-seen order
   std::vector<std::vector<int>> missing_from;  // [missing probe]: the runs lacking it
 };
 

@@ -9,7 +9,8 @@ namespace {
 // {label: value} of one row (NaN becomes null).
 nlohmann::json labelled(const std::vector<std::string>& labels, const std::vector<double>& row) {
   nlohmann::json j = nlohmann::json::object();
-  for (size_t i = 0; i < labels.size(); ++i) j[labels[i]] = std::isnan(row[i]) ? nlohmann::json() : nlohmann::json(row[i]);
+  for (size_t i = 0; i < labels.size(); ++i)
+    j[labels[i]] = std::isnan(row[i]) ? nlohmann::json() : nlohmann::json(row[i]);
   return j;
 }
 
@@ -42,7 +43,8 @@ nlohmann::json quantity_json(const CompareResult& r, const QuantityComparison& q
   for (size_t p = 0; p < r.pairs.size(); ++p) {
     const auto [a, b] = r.pairs[p];
     nlohmann::json pj = {{"a", a}, {"b", b}, {"same_definition", q.definitions[a] == q.definitions[b]}};
-    for (size_t d = 0; d < r.domains.size(); ++d) pj["domains"][r.domains[d]] = labelled(paired_labels(), q.paired[p][d]);
+    for (size_t d = 0; d < r.domains.size(); ++d)
+      pj["domains"][r.domains[d]] = labelled(paired_labels(), q.paired[p][d]);
     j["pairs"].push_back(pj);
   }
   return j;
@@ -53,7 +55,8 @@ nlohmann::json depth_json(const std::vector<DepthProfile>& profiles) {
   for (const DepthProfile& p : profiles) {
     nlohmann::json curves = nlohmann::json::array();
     for (size_t k = 0; k < p.layers.size(); ++k)
-      curves.push_back({{"definition", p.definitions[k]}, {"layers", numbers(p.layers[k])},
+      curves.push_back({{"definition", p.definitions[k]},
+                        {"layers", numbers(p.layers[k])},
                         {"resampled", numbers(p.resampled[k])}});
     j[p.path] = curves;
   }
@@ -76,7 +79,8 @@ nlohmann::json compare_json(const CompareResult& r) {
   j["warnings"] = r.warnings;
   for (const QuantityComparison& q : r.quantities) j["quantities"][q.path] = quantity_json(r, q);
   for (const AgreementSet& s : r.agreement)
-    j["agreement"][s.name] = {{"columns", s.columns}, {"n", numbers(s.n)}, {"cka", numbers(s.cka)}, {"rsa", numbers(s.rsa)}};
+    j["agreement"][s.name] = {
+        {"columns", s.columns}, {"n", numbers(s.n)}, {"cka", numbers(s.cka)}, {"rsa", numbers(s.rsa)}};
   j["depth"] = {{"grid", r.grid}, {"profiles", depth_json(r.depth)}};
   nlohmann::json st = nlohmann::json::array();
   for (const StaticInput& s : r.statics) st.push_back({{"file", s.path}, {"model", s.model}, {"run", s.run}});

@@ -10,18 +10,21 @@
 namespace qk {
 
 const std::vector<std::string>& summary_labels() {
-  static const std::vector<std::string> l = {"n", "mean", "sd", "min", "q05", "q25", "median", "q75", "q95", "max"};
+  static const std::vector<std::string> l = {"n",   "mean",   "sd",  "min", "q05",
+                                             "q25", "median", "q75", "q95", "max"};
   return l;
 }
 
 const std::vector<std::string>& paired_labels() {
   static const std::vector<std::string> l = {
-      "n",      "mean_diff",     "ci_lo",        "ci_hi",    "wilcoxon_statistic", "wilcoxon_z",    "wilcoxon_p",
-      "rank_biserial", "cohen_dz", "spearman", "spearman_p", "kendall_tau_b", "kendall_p"};
+      "n",          "mean_diff",     "ci_lo",         "ci_hi",    "wilcoxon_statistic",
+      "wilcoxon_z", "wilcoxon_p",    "rank_biserial", "cohen_dz", "spearman",
+      "spearman_p", "kendall_tau_b", "kendall_p"};
   return l;
 }
 
-std::vector<double> common_values(const RunData& run, const std::vector<size_t>& rows, const std::string& path) {
+std::vector<double> common_values(const RunData& run, const std::vector<size_t>& rows,
+                                  const std::string& path) {
   std::vector<double> v(rows.size(), NAN);
   const auto it = run.scalars.find(path);
   if (it == run.scalars.end()) return v;
@@ -51,8 +54,19 @@ std::vector<double> paired_row(const std::vector<double>& a, const std::vector<d
   const Interval ci = bootstrap_mean_ci(d, o.bootstrap, o.seed, o.level);
   const Wilcoxon w = wilcoxon_signed_rank(d);
   const Correlation rs = spearman_test(x, y), kt = kendall_tau_b(x, y);
-  return {static_cast<double>(d.size()), mean_of(d), ci.lo, ci.hi, w.statistic, w.z, w.p, w.rank_biserial,
-          cohen_dz(d), rs.r, rs.p, kt.r, kt.p};
+  return {static_cast<double>(d.size()),
+          mean_of(d),
+          ci.lo,
+          ci.hi,
+          w.statistic,
+          w.z,
+          w.p,
+          w.rank_biserial,
+          cohen_dz(d),
+          rs.r,
+          rs.p,
+          kt.r,
+          kt.p};
 }
 
 namespace {
@@ -87,7 +101,8 @@ QuantityComparison compare_quantity(const ComparedQuantity& q, const CompareResu
   const std::vector<std::vector<size_t>> members = domain_members(r);
   for (const auto& [a, b] : r.pairs) {
     std::vector<std::vector<double>> rows;
-    for (const std::vector<size_t>& use : members) rows.push_back(paired_row(values[a], values[b], use, r.options));
+    for (const std::vector<size_t>& use : members)
+      rows.push_back(paired_row(values[a], values[b], use, r.options));
     c.paired.push_back(rows);
   }
   return c;

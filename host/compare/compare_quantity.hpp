@@ -12,7 +12,8 @@ namespace qk {
 
 // Values of scalar quantity `path` of run k at the common probes (NaN where the run lacks
 // the column or the probe's status is not ok).
-std::vector<double> common_values(const RunData& run, const std::vector<size_t>& rows, const std::string& path);
+std::vector<double> common_values(const RunData& run, const std::vector<size_t>& rows,
+                                  const std::string& path);
 
 // The summary row of the finite values of v: n, mean, sd (ddof 1), min, the 5, 25, 50,
 // 75, 95 % quantiles (numpy's linear rule), max.

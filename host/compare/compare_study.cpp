@@ -40,11 +40,13 @@ std::vector<size_t> usable(const CompareResult& r, int a, int b, const std::vect
 
 // CKA and RSA of every pair over `columns` (z-scored per run); NaN for a pair where a run
 // lacks a column.
-AgreementSet agreement_set(const CompareResult& r, const std::string& name, const std::vector<std::string>& columns) {
+AgreementSet agreement_set(const CompareResult& r, const std::string& name,
+                           const std::vector<std::string>& columns) {
   AgreementSet s{name, columns, {}, {}, {}};
   for (const auto& [a, b] : r.pairs) {
     bool has = !columns.empty();
-    for (const std::string& c : columns) has = has && r.runs[a].scalars.count(c) && r.runs[b].scalars.count(c);
+    for (const std::string& c : columns)
+      has = has && r.runs[a].scalars.count(c) && r.runs[b].scalars.count(c);
     const std::vector<size_t> use = has ? usable(r, a, b, columns) : std::vector<size_t>{};
     const size_t n = use.size(), p = columns.size();
     s.n.push_back(static_cast<double>(n));
@@ -82,8 +84,8 @@ void definition_warnings(CompareResult& r, const std::string& path, const std::v
       first = defs[k];
       at = k;
     } else if (defs[k] != first) {
-      r.warnings.push_back(path + " is defined as " + first + " in " + r.runs[at].path + " but as " + defs[k] +
-                           " in " + r.runs[k].path +
+      r.warnings.push_back(path + " is defined as " + first + " in " + r.runs[at].path + " but as " +
+                           defs[k] + " in " + r.runs[k].path +
                            ": the comparison mixes two formulas (docs/metrics.md, \"Comparing models\")");
       return;
     }
@@ -112,8 +114,9 @@ CompareResult compare_runs(const std::vector<std::string>& files, const CompareO
     definition_warnings(r, q.path, r.quantities.back().definitions);
   }
   r.agreement.push_back(agreement_set(r, "invariant", shared_invariant(r)));
-  const std::vector<std::string> features = {"bo/mean_coherence", "bo/mean_cross_alignment", "bo/mean_head_entropy",
-                                             "bo/phase_lock_score", "bo/joint_collapse_count"};
+  const std::vector<std::string> features = {"bo/mean_coherence", "bo/mean_cross_alignment",
+                                             "bo/mean_head_entropy", "bo/phase_lock_score",
+                                             "bo/joint_collapse_count"};
   r.agreement.push_back(agreement_set(r, "seed_features", features));
   for (const ComparedQuantity& q : layer_quantities()) {
     r.depth.push_back(run_depth_profile(q, r));

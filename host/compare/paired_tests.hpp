@@ -13,11 +13,11 @@ namespace qk {
 // z = (R+ - n(n+1)/4) / sqrt((n(n+1)(2n+1) - sum(t^3 - t)/2) / 24) over the n nonzero
 // differences with tie groups of size t, p = 2 P(Z > |z|).
 struct Wilcoxon {
-  int64_t n = 0;              // nonzero differences
+  int64_t n = 0;  // nonzero differences
   double r_plus = NAN, r_minus = NAN;
-  double statistic = NAN;     // min(R+, R-), scipy's two-sided statistic
-  double z = NAN;             // -|z|, scipy's zstatistic
-  double p = NAN;             // two-sided
+  double statistic = NAN;  // min(R+, R-), scipy's two-sided statistic
+  double z = NAN;          // -|z|, scipy's zstatistic
+  double p = NAN;          // two-sided
   // The matched-pairs rank-biserial correlation (R+ - R-) / (R+ + R-) (Kerby 2014), in
   // [-1, 1]; NaN without a nonzero difference.
   double rank_biserial = NAN;

@@ -6,6 +6,7 @@ probe. Every statistic of --json and CMP.h5 is recomputed from the stores with n
 scipy.stats (tests/reference/compare_reference.py: wilcoxon, spearmanr, kendalltau, the
 bootstrap with numpy's RandomState and the same seed, CKA, RSA, np.interp); the warning
 on the composite's switch at 4 KV heads; error cases with their exit codes."""
+import itertools
 import json
 import os
 import random
@@ -112,7 +113,7 @@ def check_agreement_depth(out, runs, common, statics):
     bad = []
     for name, cols in (("invariant", ref.INVARIANT), ("seed_features", ref.SEED_FEATURES)):
         ag = out["agreement"][name]
-        for p, (a, b) in enumerate((a, b) for a in range(len(runs)) for b in range(a + 1, len(runs))):
+        for p, (a, b) in enumerate(itertools.combinations(range(len(runs)), 2)):
             n, cka, rsa = ref.agreement(runs, common, a, b, cols)
             if not (same(ag["n"][p], n) and same(ag["cka"][p], cka) and same(ag["rsa"][p], rsa)):
                 bad.append(f"{name} {a}-{b}: {ag['n'][p]}, {ag['cka'][p]}, {ag['rsa'][p]} vs {n}, {cka}, {rsa}")
@@ -133,10 +134,11 @@ def check_agreement_depth(out, runs, common, statics):
     check(not bad, f"CKA, RSA and depth profiles equal numpy/scipy ({bad[:4]})")
 
 
-def check_h5(cmp_path, out):
+def check_h5(cmp_path, out, common):
     with h5py.File(cmp_path, "r") as f:
         ok = f.attrs["kind"] == "qkgeom-compare" and int(f.attrs["schema_version"]) == 1
-        ok = ok and f["probes/id"].asstr()[()].tolist() == [p for p in out["probe_ids"]] if "probe_ids" in out else ok
+        ok = ok and f["probes/id"].asstr()[()].tolist() == common
+        ok = ok and f["missing/id"].asstr()[()].tolist() == [m["id"] for m in out["missing"]]
         bad = []
         for q, oq in out["quantities"].items():
             s = f["summary/" + q]
@@ -227,7 +229,7 @@ def main():
               "missing probes listed in the output and on stderr")
         check_quantities(out, runs, common, opts)
         check_agreement_depth(out, runs, common, statics)
-        warns = check_h5(cmp_path, out)
+        warns = check_h5(cmp_path, out, common)
         if len(files) == 4:
             mixed = [w for w in out["warnings"] if w.startswith("bo/composite")]
             check(mixed and "minilm" in mixed[0] and "position-wise" in mixed[0] and "multi-head" in mixed[0]

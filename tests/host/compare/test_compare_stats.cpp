@@ -24,7 +24,7 @@ TEST(SpecialFunctions, NormalTail) {
 
 TEST(SpecialFunctions, IncompleteBetaClosedForms) {
   for (double x : {0.0, 0.1, 0.5, 0.93, 1.0}) {
-    EXPECT_NEAR(incomplete_beta(1, 1, x), x, 1e-15);                  // uniform
+    EXPECT_NEAR(incomplete_beta(1, 1, x), x, 1e-15);                   // uniform
     EXPECT_NEAR(incomplete_beta(3.5, 1, x), std::pow(x, 3.5), 1e-15);  // I_x(a, 1) = x^a
     EXPECT_NEAR(incomplete_beta(1, 2.5, x), 1 - std::pow(1 - x, 2.5), 1e-15);
   }
@@ -32,8 +32,8 @@ TEST(SpecialFunctions, IncompleteBetaClosedForms) {
 
 TEST(SpecialFunctions, StudentTailClosedForms) {
   for (double t : {-3.0, -0.4, 0.0, 0.7, 2.0, 12.0, 1e4}) {
-    EXPECT_NEAR(student_t_sf(t, 1), 0.5 - std::atan(t) / kPi, 1e-14) << t;                  // Cauchy
-    EXPECT_NEAR(student_t_sf(t, 2), 0.5 - t / (2 * std::sqrt(2 + t * t)), 1e-14) << t;   // df 2
+    EXPECT_NEAR(student_t_sf(t, 1), 0.5 - std::atan(t) / kPi, 1e-14) << t;              // Cauchy
+    EXPECT_NEAR(student_t_sf(t, 2), 0.5 - t / (2 * std::sqrt(2 + t * t)), 1e-14) << t;  // df 2
   }
   // Far tail, relative accuracy: P(T > t) for df 2 is about 1 / (2 t^2).
   const double t = 1e5, exact = 0.5 - t / (2 * std::sqrt(2 + t * t));
@@ -139,7 +139,7 @@ TEST(Agreement, RsaAndDistances) {
   EXPECT_NEAR(rsa(x4, 1, y4, 1, 4), 1.0, 1e-15);
   const std::vector<double> z = zscore_columns({1, 5, 3, 5, 5, 5}, 3, 2);
   EXPECT_NEAR(z[0], -std::sqrt(1.5), 1e-15);  // column (1, 3, 5): mean 3, sd sqrt(8/3)
-  EXPECT_EQ(z[1], 0.0);                        // a constant column becomes zeros
+  EXPECT_EQ(z[1], 0.0);                       // a constant column becomes zeros
 }
 
 TEST(Depth, GridAndLinearResampling) {
