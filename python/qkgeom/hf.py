@@ -1,0 +1,147 @@
+"""Post-RoPE q, k, v of a transformers model in memory (docs/python.md), without editing
+its code: for one forward, the model's attention implementation is a registered
+AttentionInterface function that records what the attention receives (q, k, v after
+RoPE and q/k norms, k and v before the GQA repeat; HF's mask and scale) and then runs the
+model's own eager attention. The previous implementation is restored afterwards."""
+import dataclasses
+import sys
+
+import numpy as np
+
+from .metrics import attention_stats, bo_metrics
+
+IMPLEMENTATION = "qkgeom_capture"  # the name registered with transformers
+
+
+@dataclasses.dataclass
+class Capture:
+    """One sequence's capture. q: f32 [layers, q_heads, seq, head_dim]; k, v: f32
+    [layers, kv_heads, seq, head_dim] (the snapshot layout of `qkgeom capture`). Per
+    layer, as HF ran it: masks ('causal', 'full', 'sliding', or 'other' for a mask with
+    padding), layer_window (keys per sliding window, 0: none), layer_scale (logit scale),
+    softcap (None: no logit soft-capping)."""
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    masks: list
+    layer_window: list
+    layer_scale: list
+    softcap: list
+
+    def attention_options(self):
+        """Keyword arguments of qkgeom.attention_stats for the attention HF ran. ValueError
+        for masks it cannot express: padding, or causal and full layers mixed."""
+        if "other" in self.masks:
+            raise ValueError(f"layer {self.masks.index('other')}: HF's attention mask is neither full, causal "
+                             "nor a sliding window (padding?); capture one unpadded sequence")
+        bases = {m for m in self.masks if m != "sliding"}
+        if len(bases) > 1:
+            raise ValueError("the layers mix causal and full attention, which attention_stats does not support")
+        opts = {"mask": bases.pop() if bases else "causal", "scale": self.layer_scale[0]}
+        if any(self.layer_window):
+            opts["layer_window"] = self.layer_window
+        if len(set(self.layer_scale)) > 1:
+            opts["layer_scale"] = self.layer_scale
+        return opts
+
+
+def _allowed(attention_mask, batch):
+    """HF's mask of one sequence as bool [q, kv] (True: visible), or None when HF passed none."""
+    if attention_mask is None:
+        return None
+    m = attention_mask[batch, 0].detach().cpu()
+    return (m == 0 if m.dtype.is_floating_point else m.bool()).numpy()
+
+
+def _layer_mask(allowed, is_causal, sliding_window):
+    """(mask, window) of one layer from the mask HF built: 'full', 'causal' or 'sliding'
+    with its window (the layer's sliding_window when the mask is that window), else 'other'."""
+    if allowed is None:
+        return ("causal" if is_causal else "full"), 0
+    if allowed.all():
+        return ("causal" if is_causal and allowed.shape[0] == 1 else "full"), 0
+    i, j = np.indices(allowed.shape)
+    causal = j <= i
+    if sliding_window and np.array_equal(allowed, causal & (i - j < sliding_window)):
+        return "sliding", int(sliding_window)
+    if np.array_equal(allowed, causal):
+        return "causal", 0
+    w = int(allowed.sum(1).max())
+    if np.array_equal(allowed, causal & (i - j < w)):
+        return "sliding", w
+    return "other", 0
+
+
+def _recorder(records, batch):
+    """The attention function registered for a capture: records, then runs the model's eager one."""
+    def record(module, query, key, value, attention_mask, **kwargs):
+        take = [t[batch].detach().float().cpu().numpy() for t in (query, key, value)]
+        records.append({"qkv": take, "allowed": _allowed(attention_mask, batch),
+                        "is_causal": bool(getattr(module, "is_causal", True)),
+                        "scale": kwargs.get("scaling") or query.shape[-1] ** -0.5,
+                        "window": kwargs.get("sliding_window"), "softcap": kwargs.get("softcap")})
+        eager = sys.modules[type(module).__module__].eager_attention_forward
+        return eager(module, query, key, value, attention_mask, **kwargs)
+    return record
+
+
+def _run_recorded(model, input_ids, attention_mask, records, batch):
+    """One forward of `model` with the recording attention, the previous implementation restored."""
+    import torch
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    AttentionInterface.register(IMPLEMENTATION, _recorder(records, batch))
+    AttentionMaskInterface.register(IMPLEMENTATION, eager_mask)
+    previous = model.config._attn_implementation
+    model.set_attn_implementation(IMPLEMENTATION)
+    try:
+        with torch.no_grad():
+            model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    finally:
+        model.set_attn_implementation(previous)
+
+
+def _as_ids(model, input_ids):
+    """input_ids ([seq] or [batch, seq], list, numpy or torch) as an int64 tensor [batch, seq]."""
+    import torch
+    ids = torch.as_tensor(np.asarray(input_ids.cpu() if hasattr(input_ids, "cpu") else input_ids))
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.ndim not in (1, 2) or ids.numel() == 0:
+        raise ValueError(f"input_ids: expected integer ids [seq] or [batch, seq], got {ids.dtype} "
+                         f"shape {list(ids.shape)}")
+    ids = ids.long().reshape(1, -1) if ids.ndim == 1 else ids.long()
+    return ids.to(next(model.parameters()).device)
+
+
+def capture(model, input_ids, attention_mask=None, batch=0):
+    """Post-RoPE q, k, v of every layer of `model` (a transformers PreTrainedModel whose
+    attention goes through AttentionInterface: Llama, Mistral, Qwen2/3, Gemma 2/3, Phi-3,
+    OLMo 2, GPT-2, GPT-NeoX, BERT, ...) on input_ids ([seq] or [batch, seq] integer ids),
+    for sequence `batch` of the batch. Returns a Capture (f32 numpy, snapshot layout).
+    ValueError for bad ids or batch; RuntimeError when no attention layer was recorded
+    (the model does not dispatch through AttentionInterface)."""
+    ids = _as_ids(model, input_ids)
+    if not 0 <= batch < ids.shape[0]:
+        raise ValueError(f"batch {batch} is not in [0, {ids.shape[0]})")
+    records = []
+    _run_recorded(model, ids, attention_mask, records, batch)
+    if not records:
+        raise RuntimeError(f"{type(model).__name__}: no attention call went through transformers' "
+                           "AttentionInterface; this model cannot be captured this way")
+    masks = [_layer_mask(r["allowed"], r["is_causal"], r["window"]) for r in records]
+    q, k, v = (np.stack([r["qkv"][i] for r in records]) for i in range(3))
+    return Capture(q=q, k=k, v=v, masks=[m for m, _ in masks], layer_window=[w for _, w in masks],
+                   layer_scale=[float(r["scale"]) for r in records], softcap=[r["softcap"] for r in records])
+
+
+def metrics(model, input_ids, lem_compat=False, device="auto"):
+    """capture() then qkgeom.bo_metrics and qkgeom.attention_stats with HF's masks and
+    scales: a dict laid out as `qkgeom score --model --json` (the BO fields, and the
+    attention statistics under "attention"). NotImplementedError for a model with
+    attention-logit soft-capping (Gemma 2), which attention_stats does not apply."""
+    c = capture(model, input_ids)
+    options = c.attention_options()
+    if any(s for s in c.softcap):
+        raise NotImplementedError("attention-logit soft-capping (Gemma 2) is not in qkgeom.attention_stats")
+    out = bo_metrics(c.k, c.v, c.q, lem_compat=lem_compat, device=device)
+    out["attention"] = attention_stats(c.q, c.k, device=device, **options)
+    return out
