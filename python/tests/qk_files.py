@@ -36,16 +36,20 @@ def sweep_cmd(probes, out, *extra):
     return ["sweep", "--model", MODEL, "--probes", probes, "--out", out, *SWEEP_ARGS, *extra]
 
 
-def make_files(tmp):
-    """{kind: path} of the four files, written under directory `tmp`."""
-    paths = {k: os.path.join(tmp, f"{k}.h5") for k in ("sweep", "static", "simplex", "headdim")}
+def make_files(tmp, kinds=("sweep", "static", "simplex", "headdim")):
+    """{kind: path} of the files of `kinds`, written under directory `tmp`."""
+    paths = {k: os.path.join(tmp, f"{k}.h5") for k in kinds}
     probes = os.path.join(tmp, "probes.jsonl")
     write_probes(probes, 24)
-    run(*sweep_cmd(probes, paths["sweep"]))
-    run("weights", "--model", MODEL, "--out", paths["static"], "--device", "cpu")
-    run("align", "--static", paths["static"])
-    run("simplex", "--model", MODEL, "--out", paths["simplex"], "--device", "cpu", "--samples", "50",
-        "--null-trials", "2")
-    run("headdim-sweep", "--dims", "8", "--heads", "1,2", "--epochs", "2", "--samples", "30",
-        "--null-trials", "2", "--device", "cpu", "--threads", "1", "--quiet", "--out", paths["headdim"])
+    if "sweep" in kinds:
+        run(*sweep_cmd(probes, paths["sweep"]))
+    if "static" in kinds:
+        run("weights", "--model", MODEL, "--out", paths["static"], "--device", "cpu")
+        run("align", "--static", paths["static"])
+    if "simplex" in kinds:
+        run("simplex", "--model", MODEL, "--out", paths["simplex"], "--device", "cpu", "--samples", "50",
+            "--null-trials", "2")
+    if "headdim" in kinds:
+        run("headdim-sweep", "--dims", "8", "--heads", "1,2", "--epochs", "2", "--samples", "30",
+            "--null-trials", "2", "--device", "cpu", "--threads", "1", "--quiet", "--out", paths["headdim"])
     return paths

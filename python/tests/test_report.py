@@ -98,7 +98,7 @@ def files(tmp_path_factory):
     if not os.access(qk_files.QKGEOM_BIN, os.X_OK):
         pytest.skip(f"{qk_files.QKGEOM_BIN} is not built")
     tmp = str(tmp_path_factory.mktemp("report"))
-    paths = qk_files.make_files(tmp)
+    paths = qk_files.make_files(tmp, ("sweep", "static"))
     paths["tmp"], paths["html"] = tmp, os.path.join(tmp, "report.html")
     r = report(paths["sweep"], "--static", paths["static"], "--out", paths["html"])
     assert r.returncode == 0, r.stderr
