@@ -109,6 +109,7 @@ void write_quantities(hid_t root, const CompareResult& r, const std::string& fil
       const std::vector<double> f = flat(pair);
       paired.insert(paired.end(), f.begin(), f.end());
     }
+    put_f64(root, "values/" + q.path, {R, r.match.ids.size()}, flat(q.values), {"run", "probe"}, {}, file);
     put_f64(root, "paired/" + q.path, {P, D, paired_labels().size()}, paired, {"pair", "domain", "stat"},
             paired_labels(), file);
     for (const char* g : {"summary/", "paired/"}) {

@@ -87,7 +87,7 @@ std::vector<std::vector<size_t>> domain_members(const CompareResult& r) {
 QuantityComparison compare_quantity(const ComparedQuantity& q, const CompareResult& r) {
   QuantityComparison c;
   c.path = q.path;
-  std::vector<std::vector<double>> values;
+  std::vector<std::vector<double>>& values = c.values;
   std::string first;
   for (size_t k = 0; k < r.runs.size(); ++k) {
     const RunData& run = r.runs[k];

@@ -30,6 +30,7 @@ struct QuantityComparison {
   std::vector<std::string> definitions;                  // [run]: quantity_definition, "" where absent
   bool same_definition = true;                           // over the runs that have it
   std::vector<std::vector<double>> summary;              // [run][summary_labels]
+  std::vector<std::vector<double>> values;               // [run][common probe]: NaN where not ok
   std::vector<std::vector<std::vector<double>>> paired;  // [pair][domain][paired_labels]
 };
 

@@ -134,7 +134,7 @@ def check_agreement_depth(out, runs, common, statics):
     check(not bad, f"CKA, RSA and depth profiles equal numpy/scipy ({bad[:4]})")
 
 
-def check_h5(cmp_path, out, common):
+def check_h5(cmp_path, out, common, runs):
     with h5py.File(cmp_path, "r") as f:
         ok = f.attrs["kind"] == "qkgeom-compare" and int(f.attrs["schema_version"]) == 1
         ok = ok and f["probes/id"].asstr()[()].tolist() == common
@@ -151,6 +151,8 @@ def check_h5(cmp_path, out, common):
                 for di, d in enumerate(doms):
                     bad += [q + " paired"] if not all(same(pd[p, di, i], pj["domains"][d][lab])
                                                       for i, lab in enumerate(plabels)) else []
+            want = np.stack([ref.values(r, common, q) for r in runs])
+            bad += [q + " values"] if not np.array_equal(f["values/" + q][()], want, equal_nan=True) else []
         for name, ag in out["agreement"].items():
             bad += [name] if not all(map(same, f[f"agreement/{name}/cka"][()], ag["cka"])) else []
         for q, curves in out["depth"]["profiles"].items():
@@ -229,7 +231,7 @@ def main():
               "missing probes listed in the output and on stderr")
         check_quantities(out, runs, common, opts)
         check_agreement_depth(out, runs, common, statics)
-        warns = check_h5(cmp_path, out, common)
+        warns = check_h5(cmp_path, out, common, runs)
         if len(files) == 4:
             mixed = [w for w in out["warnings"] if w.startswith("bo/composite")]
             check(mixed and "minilm" in mixed[0] and "position-wise" in mixed[0] and "multi-head" in mixed[0]
