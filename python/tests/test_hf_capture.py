@@ -63,12 +63,15 @@ def model_dirs(built):
     return fixture_dirs() + sorted(str(p) for p in built.iterdir())
 
 
+def dirs_of(built, model_type):
+    """The tiny checkpoints of model_type (at least one)."""
+    dirs = [d for d in model_dirs(built) if json.load(open(os.path.join(d, "config.json")))["model_type"] == model_type]
+    assert dirs, f"no tiny checkpoint of {model_type}"
+    return dirs
+
+
 def dir_of(built, model_type):
-    """The first tiny checkpoint of model_type."""
-    for d in model_dirs(built):
-        if json.load(open(os.path.join(d, "config.json")))["model_type"] == model_type:
-            return d
-    raise AssertionError(f"no tiny checkpoint of {model_type}")
+    return dirs_of(built, model_type)[0]
 
 
 def load(model_dir, attn=None):
@@ -122,12 +125,12 @@ def test_capture_equals_hf_eager(built_dir):
 @pytest.mark.parametrize("model_type", sorted({"llama", "mistral", "qwen2", "qwen3", "gemma3_text", "bert"}
                                               | set(BUILT)))
 def test_capture_equals_qkgeom_capture(built_dir, tmp_path, model_type):
-    model_dir = dir_of(built_dir, model_type)
-    c = hf.capture(load(model_dir), IDS)
-    ref = cli_capture(model_dir, str(tmp_path / "c.safetensors"))
-    for t in "qkv":
-        err = float(np.abs(getattr(c, t) - ref[t]).max())
-        assert err <= TOL, f"{os.path.basename(model_dir)} {t}: max abs error {err}"
+    for model_dir in dirs_of(built_dir, model_type):
+        c = hf.capture(load(model_dir), IDS)
+        ref = cli_capture(model_dir, str(tmp_path / f"{os.path.basename(model_dir)}.safetensors"))
+        for t in "qkv":
+            err = float(np.abs(getattr(c, t) - ref[t]).max())
+            assert err <= TOL, f"{os.path.basename(model_dir)} {t}: max abs error {err}"
 
 
 @pytest.mark.parametrize("model_type", ["llama", "mistral", "gemma3_text", "bert", "gpt2", "phi3"])
