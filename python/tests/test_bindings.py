@@ -166,3 +166,19 @@ def test_import_loads_neither_torch_nor_transformers():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_cuda_tensors_run_on_their_gpu(rng):
+    """With a GPU (a CUDA build on a GPU machine): CUDA tensors go to the GPU path and agree
+    with the CPU (docs/metrics.md tolerances, bounded here by 1e-4 relative)."""
+    torch = pytest.importorskip("torch")
+    if not (qkgeom._ext.has_cuda_build() and torch.cuda.is_available()):
+        pytest.skip("needs a CUDA build and a visible GPU")
+    k, v, q = clouds(rng, *SHAPES[0])
+    tk, tv, tq = (torch.from_numpy(a).cuda() for a in (k, v, q))
+    gpu, cpu = qkgeom.bo_metrics(tk, tv, tq), qkgeom.bo_metrics(k, v, q, device="cpu")
+    assert gpu["backend"] == "cuda:0"
+    np.testing.assert_allclose(gpu["layer_coherence"], cpu["layer_coherence"], rtol=1e-4)
+    gpu, cpu = qkgeom.attention_stats(tq, tk), qkgeom.attention_stats(q, k, device="cpu")
+    assert gpu["backend"] == "cuda:0"
+    np.testing.assert_allclose(gpu["entropy"], cpu["entropy"], rtol=1e-4, atol=1e-5)
