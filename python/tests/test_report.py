@@ -141,7 +141,7 @@ def test_checks_catch_problems(files):
 
 
 def correlation_table(text):
-    """{descriptor: [entropy r, rho, logit_std r, rho]} from the page's correlation table."""
+    """{descriptor: [pairs, entropy r, rho, logit_std r, rho]} from the page's correlation table."""
     start = text.index('<table class="correlations">')
     rows = text[start:text.index("</table>", start)].split("<tr>")[2:]
     table = {}
@@ -161,7 +161,8 @@ def test_correlations_equal_qkgeom_correlate(files):
     for name, got in table.items():
         want = [ref[name][k] for k in ("pearson_entropy", "spearman_entropy", "pearson_logit_std",
                                        "spearman_logit_std")]
-        assert np.allclose(got, want, atol=5e-4 + 1e-12), (name, got, want)
+        assert got[0] == json.loads(r.stdout)["layers"] * json.loads(r.stdout)["heads"], name
+        assert np.allclose(got[1:], want, atol=5e-4 + 1e-12), (name, got, want)
 
 
 def test_errors(files, tmp_path):

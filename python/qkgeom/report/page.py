@@ -76,9 +76,9 @@ def correlation_table(rows):
     body = []
     for name, cells in rows:
         tds = "".join(f'<td class="num">{r:+.3f}</td><td class="num">{rho:+.3f}</td>' for r, rho, _ in cells)
-        body.append(f"<tr><td>{esc(name)}</td>{tds}</tr>")
-    return (f'<table class="correlations"><tr><th>exact descriptor</th>{head}</tr>{"".join(body)}</table>'
-            f"<p>Over {rows[0][1][0][2] if rows else 0} (layer, head) pairs with finite values.</p>")
+        body.append(f'<tr><td>{esc(name)}</td><td class="num">{cells[0][2]}</td>{tds}</tr>')
+    return (f'<table class="correlations"><tr><th>exact descriptor</th><th>(layer, head) pairs</th>{head}</tr>'
+            f'{"".join(body)}</table>')
 
 
 def provenance_table(ds, title):
