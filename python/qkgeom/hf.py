@@ -80,25 +80,29 @@ def _recorder(records, batch):
                         "is_causal": bool(getattr(module, "is_causal", True)),
                         "scale": kwargs.get("scaling") or query.shape[-1] ** -0.5,
                         "window": kwargs.get("sliding_window"), "softcap": kwargs.get("softcap")})
-        eager = sys.modules[type(module).__module__].eager_attention_forward
+        eager = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
+        if eager is None:
+            raise RuntimeError(f"{type(module).__module__} has no eager_attention_forward to run after recording")
         return eager(module, query, key, value, attention_mask, **kwargs)
     return record
 
 
 def _run_recorded(model, input_ids, attention_mask, records, batch):
-    """One forward of `model` with the recording attention, the previous implementation restored."""
+    """One forward of `model` in eval mode with the recording attention; the previous
+    implementation and training mode restored."""
     import torch
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, eager_mask
     AttentionInterface.register(IMPLEMENTATION, _recorder(records, batch))
     AttentionMaskInterface.register(IMPLEMENTATION, eager_mask)
-    previous = model.config._attn_implementation
+    previous, training = model.config._attn_implementation, model.training
     model.set_attn_implementation(IMPLEMENTATION)
     try:
         with torch.no_grad():
-            model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            model.eval()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
     finally:
         model.set_attn_implementation(previous)
+        model.train(training)
 
 
 def _as_ids(model, input_ids):
@@ -122,6 +126,10 @@ def capture(model, input_ids, attention_mask=None, batch=0):
     ids = _as_ids(model, input_ids)
     if not 0 <= batch < ids.shape[0]:
         raise ValueError(f"batch {batch} is not in [0, {ids.shape[0]})")
+    if attention_mask is not None:
+        import torch
+        attention_mask = torch.as_tensor(np.asarray(attention_mask.cpu() if hasattr(attention_mask, "cpu")
+                                                    else attention_mask)).to(ids.device)
     records = []
     _run_recorded(model, ids, attention_mask, records, batch)
     if not records:

@@ -173,8 +173,11 @@ def test_batch_and_errors(built_dir):
         hf.capture(model, [IDS], batch=2)
     with pytest.raises(ValueError, match="input_ids"):
         hf.capture(model, np.zeros((2, 2, 2), dtype=np.int64))
-    padded = torch.tensor([[1] * len(IDS)] * 2)
+    padded = np.ones((2, len(IDS)), dtype=np.int64)
     padded[1, 6:] = 0
+    model.train()
     c = hf.capture(model, torch.tensor([IDS, second]), attention_mask=padded, batch=1)
+    assert model.training, "training mode not restored"
+    np.testing.assert_allclose(c.k[:, :, :6], hf.capture(model, second[:6]).k, atol=1e-5)  # padding unseen
     with pytest.raises(ValueError, match="padding"):
         c.attention_options()
