@@ -137,8 +137,10 @@ def capture(model, input_ids, attention_mask=None, batch=0):
                            "AttentionInterface; this model cannot be captured this way")
     masks = [_layer_mask(r["allowed"], r["is_causal"], r["window"]) for r in records]
     q, k, v = (np.stack([r["qkv"][i] for r in records]) for i in range(3))
+    scales, softcaps = [float(r["scale"]) for r in records], [r["softcap"] for r in records]
+    records.clear()  # the registered recorder keeps the list: free the per-layer copies
     return Capture(q=q, k=k, v=v, masks=[m for m, _ in masks], layer_window=[w for _, w in masks],
-                   layer_scale=[float(r["scale"]) for r in records], softcap=[r["softcap"] for r in records])
+                   layer_scale=scales, softcap=softcaps)
 
 
 def metrics(model, input_ids, lem_compat=False, device="auto"):
