@@ -126,9 +126,56 @@ Architecture pick_architecture(const Reader& r, std::string& model_type) {
 RopeType rope_type_from(const Reader& r, const std::string& field, const std::string& name) {
   if (name == "default") return RopeType::Default;
   if (name == "linear") return RopeType::Linear;
+  if (name == "dynamic") return RopeType::Dynamic;
   if (name == "llama3") return RopeType::Llama3;
   if (name == "yarn") return RopeType::Yarn;
-  throw r.error(field, "unsupported rope type '" + name + "'; supported: default, linear, llama3, yarn");
+  if (name == "longrope") return RopeType::LongRope;
+  throw r.error(field, "unsupported rope type '" + name +
+                           "'; supported: default, linear, dynamic, llama3, yarn, longrope");
+}
+
+// The pretraining context of llama3, yarn and longrope: original_max_position_embeddings,
+// else max_position_embeddings (standardize_rope_params); InputError unless positive.
+int64_t original_positions(const Reader& r, const json& o, const std::string& field, int64_t max_positions) {
+  const std::string key = "original_max_position_embeddings";
+  const int64_t v = r.present(o, key) ? r.integer(o, key, field + "." + key) : max_positions;
+  if (v < 1) throw r.error(field + "." + key, "must be positive");
+  return v;
+}
+
+// A JSON list of numbers; InputError naming `field` otherwise.
+std::vector<double> number_list(const Reader& r, const json& o, const std::string& key,
+                                const std::string& field) {
+  if (!r.present(o, key)) throw r.error(field, "missing");
+  const json& v = o.at(key);
+  if (!v.is_array()) throw r.error(field, "is not a list of numbers");
+  std::vector<double> out;
+  for (const json& x : v) {
+    if (!x.is_number()) throw r.error(field, "is not a list of numbers");
+    out.push_back(x.get<double>());
+  }
+  return out;
+}
+
+// longrope (transformers' _compute_longrope_parameters): short_factor, long_factor, the
+// pretraining context, factor (default max_positions / original) and attention_factor
+// (default sqrt(1 + ln factor / ln original) when factor > 1, else 1).
+void parse_longrope(const Reader& r, const json& o, const std::string& field, int64_t max_positions,
+                    RopeConfig& rc) {
+  rc.short_factor = number_list(r, o, "short_factor", field + ".short_factor");
+  rc.long_factor = number_list(r, o, "long_factor", field + ".long_factor");
+  rc.original_max_position_embeddings = original_positions(r, o, field, max_positions);
+  const double orig = static_cast<double>(rc.original_max_position_embeddings);
+  rc.factor = r.present(o, "factor") ? r.number(o, "factor", field + ".factor")
+                                     : static_cast<double>(max_positions) / orig;
+  if (r.present(o, "attention_factor")) {
+    rc.attention_factor = r.number(o, "attention_factor", field + ".attention_factor");
+  } else if (rc.factor > 1.0) {
+    if (rc.original_max_position_embeddings < 2)
+      throw r.error(field + ".original_max_position_embeddings",
+                    "must exceed 1 to derive the default attention_factor");
+    rc.attention_factor = std::sqrt(1 + std::log(rc.factor) / std::log(orig));
+  }
 }
 
 // YaRN's attention factor: attention_factor, else from mscale / mscale_all_dim (both
@@ -155,16 +202,11 @@ RopeConfig parse_rope_object(const Reader& r, const json& o, const std::string& 
   if (r.present(o, "partial_rotary_factor") && rc.type != RopeType::Default &&
       r.number(o, "partial_rotary_factor", field + ".partial_rotary_factor") != 1.0)
     throw r.error(field + ".partial_rotary_factor", "partial rotary embeddings are not supported");
-  auto orig = [&] {
-    const int64_t v =
-        r.present(o, "original_max_position_embeddings")
-            ? r.integer(o, "original_max_position_embeddings", field + ".original_max_position_embeddings")
-            : max_positions;
-    if (v < 1) throw r.error(field + ".original_max_position_embeddings", "must be positive");
-    return v;
-  };
-  if (rc.type == RopeType::Linear || rc.type == RopeType::Llama3)
+  auto orig = [&] { return original_positions(r, o, field, max_positions); };
+  if (rc.type == RopeType::Linear || rc.type == RopeType::Llama3 || rc.type == RopeType::Dynamic)
     rc.factor = r.number(o, "factor", field + ".factor");
+  if (rc.type == RopeType::Dynamic) rc.max_position_embeddings = max_positions;
+  if (rc.type == RopeType::LongRope) parse_longrope(r, o, field, max_positions, rc);
   if (rc.type == RopeType::Llama3) {
     rc.low_freq_factor = r.number(o, "low_freq_factor", field + ".low_freq_factor");
     rc.high_freq_factor = r.number(o, "high_freq_factor", field + ".high_freq_factor");
@@ -213,15 +255,45 @@ bool yarn_truncate(const Reader& r, const json& params, const std::string& field
   return params.at("truncate").get<bool>();
 }
 
-// The RoPE of a decoder other than Gemma 3, resolved as transformers 5.x's
-// convert_rope_params_to_dict: rope_scaling (when non-empty) wins over rope_parameters;
-// rope_theta in the object, else the top-level rope_theta, else default_theta; a top-level
-// original_max_position_embeddings wins for llama3 and yarn.
-RopeConfig parse_rope(const Reader& r, Architecture arch, int64_t max_positions) {
+// InputError unless `rc` fits `dim` rotary dims: longrope's factor lists hold dim / 2
+// entries each, and dynamic needs dim > 2 (its theta exponent is dim / (dim - 2)).
+void check_rope_dims(const Reader& r, const std::string& field, const RopeConfig& rc, int64_t dim) {
+  const size_t half = static_cast<size_t>(dim / 2);
+  for (const auto& [name, v] :
+       {std::pair{"short_factor", &rc.short_factor}, {"long_factor", &rc.long_factor}})
+    if (rc.type == RopeType::LongRope && v->size() != half)
+      throw r.error(field + "." + name, "has " + std::to_string(v->size()) + " entries; the " +
+                                            std::to_string(dim) + " rotary dims need " +
+                                            std::to_string(half));
+  if (rc.type == RopeType::Dynamic && dim <= 2)
+    throw r.error(field + ".rope_type", "dynamic RoPE needs more than 2 rotary dims");
+}
+
+// standardize_rope_params: a top-level original_max_position_embeddings wins over the
+// rope object's for llama3, yarn and longrope.
+void top_original_positions(const Reader& r, json& p) {
+  const std::string type = p.at("rope_type").is_string() ? p.at("rope_type").get<std::string>() : "";
+  if ((type == "llama3" || type == "yarn" || type == "longrope") && r.has("original_max_position_embeddings"))
+    p["original_max_position_embeddings"] = r.root().at("original_max_position_embeddings");
+}
+
+// The field config.json's RoPE is read from: rope_scaling when present and non-empty
+// (it wins, as convert_rope_params_to_dict), else rope_parameters.
+const char* rope_field(const Reader& r) {
   const json& j = r.root();
   const bool scaling =
       r.has("rope_scaling") && !(j.at("rope_scaling").is_object() && j.at("rope_scaling").empty());
-  const char* field = scaling ? "rope_scaling" : "rope_parameters";
+  return scaling ? "rope_scaling" : "rope_parameters";
+}
+
+// The RoPE of a decoder other than Gemma 3, resolved as transformers 5.x's
+// convert_rope_params_to_dict: rope_scaling (when non-empty) wins over rope_parameters;
+// rope_theta in the object, else the top-level rope_theta, else default_theta; a top-level
+// original_max_position_embeddings wins for llama3, yarn and longrope. `dim`: the rotary
+// dims (head_dim), which longrope's factor lists and dynamic must fit.
+RopeConfig parse_rope(const Reader& r, Architecture arch, int64_t max_positions, int64_t dim) {
+  const json& j = r.root();
+  const char* field = rope_field(r);
   json p = r.has(field) ? j.at(field) : json::object();
   if (!p.is_object()) throw r.error(field, "is not an object");
   for (const char* nested : {"full_attention", "sliding_attention"})
@@ -229,10 +301,10 @@ RopeConfig parse_rope(const Reader& r, Architecture arch, int64_t max_positions)
       throw r.error(std::string(field) + "." + nested,
                     "per-layer-type RoPE is not used by " + r.string_or("model_type", "this model"));
   standardize(p, top_theta(r, arch));
-  const std::string type = p.at("rope_type").is_string() ? p.at("rope_type").get<std::string>() : "";
-  if ((type == "llama3" || type == "yarn") && r.has("original_max_position_embeddings"))
-    p["original_max_position_embeddings"] = j.at("original_max_position_embeddings");
-  return parse_rope_object(r, p, field, max_positions, yarn_truncate(r, p, field));
+  top_original_positions(r, p);
+  const RopeConfig rc = parse_rope_object(r, p, field, max_positions, yarn_truncate(r, p, field));
+  check_rope_dims(r, field, rc, dim);
+  return rc;
 }
 
 // Gemma 3's two RoPEs (Gemma3TextConfig.convert_rope_params_to_dict): rope_parameters
@@ -259,6 +331,10 @@ void parse_gemma_rope(const Reader& r, ModelConfig& c) {
                              c.max_position_embeddings, truncate);
   c.rope_local = parse_rope_object(r, p["sliding_attention"], "rope_parameters.sliding_attention",
                                    c.max_position_embeddings, truncate);
+  for (const auto& [rope, key] : {std::pair{&c.rope, "full_attention"}, {&c.rope_local, "sliding_attention"}})
+    if (rope->type == RopeType::Dynamic || rope->type == RopeType::LongRope)
+      throw r.error(std::string("rope_parameters.") + key + ".rope_type",
+                    "dynamic and longrope RoPE are not supported for gemma3_text");
 }
 
 DType parse_dtype(const Reader& r) {
@@ -432,25 +508,22 @@ void parse_gpt2(const Reader& r, ModelConfig& c) {
 // partial_rotary_factor to rotary_pct (else 0.25); rotary_dim = int(head_dim x factor).
 void parse_neox_rope(const Reader& r, ModelConfig& c) {
   const json& j = r.root();
-  const bool scaling =
-      r.has("rope_scaling") && !(j.at("rope_scaling").is_object() && j.at("rope_scaling").empty());
-  const char* field = scaling ? "rope_scaling" : "rope_parameters";
+  const char* field = rope_field(r);
   json p = r.has(field) ? j.at(field) : json::object();
   if (!p.is_object()) throw r.error(field, "is not an object");
   setdefault(p, "rope_theta", r.has("rotary_emb_base") ? json(r.number("rotary_emb_base")) : json(10000.0));
   setdefault(p, "partial_rotary_factor", r.has("rotary_pct") ? json(r.number("rotary_pct")) : json(0.25));
   standardize(p, 10000.0);
+  top_original_positions(r, p);
   const double f = r.number(p, "partial_rotary_factor", std::string(field) + ".partial_rotary_factor");
   p.erase("partial_rotary_factor");
-  c.rope = parse_rope_object(r, p, field, c.max_position_embeddings, true);
-  if (c.rope.type != RopeType::Default && c.rope.type != RopeType::Linear)
-    throw r.error(std::string(field) + ".rope_type",
-                  "only default and linear RoPE are supported for gpt_neox");
+  c.rope = parse_rope_object(r, p, field, c.max_position_embeddings, yarn_truncate(r, p, field));
   c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * f);
   if (!(f >= 0 && f <= 1) || c.rotary_dim % 2 != 0)
     throw r.error(
         std::string(field) + ".partial_rotary_factor",
         "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
+  if (c.rotary_dim > 0) check_rope_dims(r, field, c.rope, c.rotary_dim);
 }
 
 // GPT-NeoX: LayerNorm eps, activation, biases, parallel residual, partial RoPE.
@@ -483,9 +556,9 @@ void parse_phi3_rope(const Reader& r, ModelConfig& c) {
   if (!p.at("rope_type").is_string()) throw r.error(field + ".rope_type", "is not a string");
   std::string type = p.at("rope_type").get<std::string>();
   if (type == "su" || type == "yarn") type = "longrope";
-  if (type == "longrope")
-    throw r.error(field + ".rope_type", "longrope RoPE is not supported for phi3 yet; supported: default");
-  if (type != "default")
+  p["rope_type"] = type;
+  top_original_positions(r, p);  // Phi3Config's own (default 4096) always wins
+  if (type != "default" && type != "longrope")
     throw r.error(field + ".rope_type", "unsupported rope type '" + type +
                                             "' for phi3 (transformers accepts default and longrope)");
   const double f = r.number(p, "partial_rotary_factor", field + ".partial_rotary_factor");
@@ -495,6 +568,7 @@ void parse_phi3_rope(const Reader& r, ModelConfig& c) {
   if (!(f >= 0 && f <= 1) || c.rotary_dim % 2 != 0)
     throw r.error(field + ".partial_rotary_factor",
                   "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
+  if (c.rotary_dim > 0) check_rope_dims(r, field, c.rope, c.rotary_dim);
 }
 
 // A soft-capping cap: absent or null -> 0 (none), else positive.
@@ -541,7 +615,7 @@ void parse_decoder(const Reader& r, ModelConfig& c) {
   else if (c.arch == Architecture::Phi3)
     parse_phi3_rope(r, c);
   else
-    c.rope = parse_rope(r, c.arch, c.max_position_embeddings);
+    c.rope = parse_rope(r, c.arch, c.max_position_embeddings, c.head_dim);
   parse_windows(r, c);
   if (gemma) parse_gemma_attention(r, c);
 }

@@ -20,18 +20,23 @@ enum class Architecture { Llama, Mistral, Qwen2, Qwen3, Gemma3Text, Bert, Gpt2, 
 std::string supported_model_types();
 const char* architecture_name(Architecture a);
 
-enum class RopeType { Default, Linear, Llama3, Yarn };
+// HF's rope_type: default, linear, dynamic (NTK), llama3, yarn, longrope.
+enum class RopeType { Default, Linear, Dynamic, Llama3, Yarn, LongRope };
 
 struct RopeConfig {
   RopeType type = RopeType::Default;
   double theta = 10000.0;
-  double factor = 1.0;                           // linear and llama3
+  double factor = 1.0;                           // linear, dynamic, llama3, yarn
   double low_freq_factor = 1.0;                  // llama3
   double high_freq_factor = 4.0;                 // llama3
-  int64_t original_max_position_embeddings = 0;  // llama3, yarn
+  int64_t original_max_position_embeddings = 0;  // llama3, yarn, longrope
+  int64_t max_position_embeddings = 0;           // dynamic: longer prompts raise theta
   double beta_fast = 32.0, beta_slow = 1.0;      // yarn: the ramp's rotation bounds
   bool truncate = true;                          // yarn: integer ramp bounds
-  double attention_factor = 1.0;                 // yarn: cos and sin are scaled by it
+  double attention_factor = 1.0;                 // cos and sin are scaled by it (yarn, longrope)
+  // longrope: per-frequency divisors [rotary dims / 2], long_factor for prompts longer
+  // than original_max_position_embeddings, short_factor otherwise.
+  std::vector<double> short_factor, long_factor;
 };
 
 struct ModelConfig {

@@ -30,6 +30,10 @@ const char* rope_type_name(RopeType t) {
   switch (t) {
     case RopeType::Linear:
       return "linear";
+    case RopeType::Dynamic:
+      return "dynamic";
+    case RopeType::LongRope:
+      return "longrope";
     case RopeType::Llama3:
       return "llama3";
     case RopeType::Yarn:
@@ -40,17 +44,20 @@ const char* rope_type_name(RopeType t) {
 }
 
 // One RoPE as resolved, with its f32 inverse frequencies [head_dim / 2] and the factor
-// cos and sin are scaled by (HF's attention_scaling).
+// cos and sin are scaled by (HF's attention_scaling). Dynamic and longrope frequencies
+// are a fresh model's initial ones (prompts longer than the context get others).
 nlohmann::json rope_json(const RopeConfig& r, int64_t head_dim) {
   nlohmann::json j{{"rope_type", rope_type_name(r.type)}, {"rope_theta", r.theta}};
   if (r.type != RopeType::Default) j["factor"] = r.factor;
   if (r.type == RopeType::Llama3)
     j.update({{"low_freq_factor", r.low_freq_factor}, {"high_freq_factor", r.high_freq_factor}});
-  if (r.type == RopeType::Llama3 || r.type == RopeType::Yarn)
+  if (r.type == RopeType::Llama3 || r.type == RopeType::Yarn || r.type == RopeType::LongRope)
     j["original_max_position_embeddings"] = r.original_max_position_embeddings;
+  if (r.type == RopeType::LongRope)
+    j.update({{"short_factor", r.short_factor}, {"long_factor", r.long_factor}});
   if (r.type == RopeType::Yarn)
     j.update({{"beta_fast", r.beta_fast}, {"beta_slow", r.beta_slow}, {"truncate", r.truncate}});
-  j["attention_scaling"] = r.type == RopeType::Yarn ? r.attention_factor : 1.0;
+  j["attention_scaling"] = r.attention_factor;
   const at::Tensor f = rope_inv_freq(r, head_dim).contiguous();
   j["inv_freq"] = std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
   return j;

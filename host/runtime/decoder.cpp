@@ -220,12 +220,14 @@ struct TransformerModel::Impl {
     };
     s.mask = additive(pj <= pi);
     if (cfg.sliding_window) s.sliding_mask = additive((pj <= pi) & ((pi - pj) < *cfg.sliding_window));
-    // {cos, sin}: angles in float32 as HF, then the compute dtype.
-    // YaRN scales both by its attention factor, in float32 (as HF).
-    auto rope_tables = [&](const at::Tensor& freq, const RopeConfig& rope) {
+    // {cos, sin}: angles in float32 as HF, both times the RoPE's attention factor (1 but
+    // for YaRN and longrope) in float32, then the compute dtype. Dynamic and longrope
+    // frequencies are this prompt's own: those of a fresh HF model run on it alone.
+    auto rope_tables = [&](const at::Tensor& loaded, const RopeConfig& rope) {
+      const at::Tensor freq =
+          rope_depends_on_length(rope) ? rope_inv_freq(rope, 2 * loaded.size(0), s.len).to(device) : loaded;
       const at::Tensor angles = pos.to(at::kFloat).unsqueeze(-1) * freq;
       const at::Tensor emb = at::cat({angles, angles}, -1);
-      if (rope.type != RopeType::Yarn) return std::make_pair(emb.cos().to(dtype), emb.sin().to(dtype));
       const float a = static_cast<float>(rope.attention_factor);
       return std::make_pair((emb.cos() * a).to(dtype), (emb.sin() * a).to(dtype));
     };
@@ -580,14 +582,15 @@ c10::ScalarType TransformerModel::dtype() const { return impl_->dtype; }
 namespace {
 
 // InputError naming the prompt when `prompts` is empty, or a prompt is empty, longer than
-// c's max_position_embeddings, or has a token id outside [0, vocab_size).
+// c's max_position_embeddings (but with dynamic RoPE, made to run past it), or has a
+// token id outside [0, vocab_size).
 void check_prompts(const std::vector<std::vector<int64_t>>& prompts, const ModelConfig& c) {
   if (prompts.empty()) throw InputError("prefill", "no prompts");
   for (size_t b = 0; b < prompts.size(); ++b) {
     const std::string where = "prompt " + std::to_string(b);
     const int64_t len = static_cast<int64_t>(prompts[b].size());
     if (len == 0) throw InputError(where, "has no tokens");
-    if (len > c.max_position_embeddings)
+    if (len > c.max_position_embeddings && c.rope.type != RopeType::Dynamic)
       throw InputError(where, "has " + std::to_string(len) + " tokens, more than " + c.path +
                                   "'s max_position_embeddings " + std::to_string(c.max_position_embeddings));
     for (int64_t id : prompts[b])

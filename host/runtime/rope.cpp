@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -58,14 +59,48 @@ at::Tensor yarn(const RopeConfig& r, int64_t dim) {
   return interpolation * at::rsub(extrapolation_factor, 1) + extrapolation * extrapolation_factor;
 }
 
+// _compute_dynamic_ntk_parameters for a fresh model and a prompt of seq_len tokens:
+// theta * (factor * len / max - (factor - 1))^(dim / (dim - 2)) with len = max(seq_len,
+// max). Up to max positions HF keeps its initial frequencies (computed in float64 from
+// len = max); beyond, dynamic_rope_update recomputes them from the 0-d int64 tensor
+// seq_len, so theta is then a float32 tensor.
+at::Tensor dynamic_ntk(const RopeConfig& r, int64_t dim, int64_t seq_len) {
+  const int64_t max = r.max_position_embeddings;
+  const double exponent = static_cast<double>(dim) / static_cast<double>(dim - 2);
+  const at::Tensor e = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / dim;
+  if (seq_len <= max) {
+    const double m = static_cast<double>(max);
+    const double base = r.theta * std::pow(r.factor * m / m - (r.factor - 1), exponent);
+    return rdiv(1.0, at::pow(at::Scalar(base), e));
+  }
+  const at::Tensor len = at::scalar_tensor(seq_len, at::kLong);
+  const at::Tensor base = at::pow(len * r.factor / max - (r.factor - 1), exponent) * r.theta;
+  return rdiv(1.0, at::pow(base, e));
+}
+
+// _compute_longrope_parameters: 1 / (ext_factors * theta^(2i/dim)), ext_factors the
+// long_factor list (f32) past the original context, else short_factor.
+at::Tensor longrope(const RopeConfig& r, int64_t dim, int64_t seq_len) {
+  const bool long_ctx = seq_len > r.original_max_position_embeddings;
+  const std::vector<double>& f = long_ctx ? r.long_factor : r.short_factor;
+  const at::Tensor ext = at::tensor(f, at::kDouble).to(at::kFloat);
+  return rdiv(1.0, ext * pos_freqs(r.theta, dim));
+}
+
 }  // namespace
 
-at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim) {
-  if (rope.type == RopeType::Yarn) return yarn(rope, head_dim);
-  at::Tensor inv_freq = rdiv(1.0, pos_freqs(rope.theta, head_dim));
+at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t dim, int64_t seq_len) {
+  if (rope.type == RopeType::Yarn) return yarn(rope, dim);
+  if (rope.type == RopeType::Dynamic) return dynamic_ntk(rope, dim, seq_len);
+  if (rope.type == RopeType::LongRope) return longrope(rope, dim, seq_len);
+  at::Tensor inv_freq = rdiv(1.0, pos_freqs(rope.theta, dim));
   if (rope.type == RopeType::Linear) inv_freq /= rope.factor;
   if (rope.type == RopeType::Llama3) inv_freq = llama3(rope, inv_freq);
   return inv_freq;
+}
+
+bool rope_depends_on_length(const RopeConfig& rope) {
+  return rope.type == RopeType::Dynamic || rope.type == RopeType::LongRope;
 }
 
 }  // namespace qk

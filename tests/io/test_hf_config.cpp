@@ -111,8 +111,9 @@ TEST(HfConfig, Errors) {
                "field 'num_key_value_heads': does not divide num_attention_heads");
   expect_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 96,
     "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 64,
-    "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_scaling": {"rope_type": "longrope", "factor": 2}})",
-               "unsupported rope type 'longrope'; supported: default, linear, llama3, yarn");
+    "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_scaling": {"rope_type": "proportional", "factor": 2}})",
+               "field 'rope_scaling.rope_type': unsupported rope type 'proportional'; supported: default, "
+               "linear, dynamic, llama3, yarn, longrope");
   expect_error(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 96,
     "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 64,
     "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_scaling": {"rope_type": "yarn", "factor": 2, "truncate": 1}})",
@@ -121,6 +122,37 @@ TEST(HfConfig, Errors) {
     "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 64,
     "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_scaling": {"rope_type": "llama3", "factor": 8}})",
                "field 'rope_scaling.low_freq_factor': missing");
+}
+
+// A tiny Llama (head_dim 16: 8 frequencies) with the rope object `rope`.
+std::string tiny_llama_rope(const std::string& rope) {
+  return R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 96,
+    "num_attention_heads": 4, "num_hidden_layers": 2, "max_position_embeddings": 2048,
+    "rms_norm_eps": 1e-06, "vocab_size": 128, "rope_parameters": )" +
+         rope + "}";
+}
+
+TEST(HfConfig, DynamicAndLongRope) {
+  const qk::ModelConfig d = parse(tiny_llama_rope(R"({"rope_type": "dynamic", "factor": 2.5})"));
+  EXPECT_EQ(d.rope.type, qk::RopeType::Dynamic);
+  EXPECT_EQ(d.rope.factor, 2.5);
+  EXPECT_EQ(d.rope.max_position_embeddings, 2048);
+  const std::string lists =
+      R"("short_factor": [1, 1, 1, 1, 1, 1, 1, 1.5], "long_factor": [2, 2, 2, 2, 2, 2, 2, 3])";
+  const qk::ModelConfig l = parse(
+      tiny_llama_rope(R"({"rope_type": "longrope", "original_max_position_embeddings": 32, )" + lists + "}"));
+  EXPECT_EQ(l.rope.type, qk::RopeType::LongRope);
+  EXPECT_EQ(l.rope.long_factor.back(), 3.0);
+  EXPECT_EQ(l.rope.factor, 64.0);  // max_position_embeddings / original
+  // transformers' default: sqrt(1 + ln(factor) / ln(original)).
+  EXPECT_EQ(l.rope.attention_factor, std::sqrt(1 + std::log(64.0) / std::log(32.0)));
+  expect_error(tiny_llama_rope(R"({"rope_type": "longrope", "long_factor": [1]})"),
+               "field 'rope_parameters.short_factor': missing");
+  expect_error(tiny_llama_rope(R"({"rope_type": "longrope", "short_factor": [1, "a"], "long_factor": [1]})"),
+               "field 'rope_parameters.short_factor': is not a list of numbers");
+  expect_error(tiny_llama_rope(R"({"rope_type": "longrope", "short_factor": [1], "long_factor": [1]})"),
+               "field 'rope_parameters.short_factor': has 1 entries; the 16 rotary dims need 8");
+  expect_error(tiny_llama_rope(R"({"rope_type": "dynamic"})"), "field 'rope_parameters.factor': missing");
 }
 
 // Keys left out get transformers 5.23's config-class defaults (values checked against

@@ -10,8 +10,8 @@ removed in turn (and a set of 4.x / 5.x spelling variants is written); for each 
 - where the resolved configuration differs from the unmodified one, `qkgeom capture`'s q/k/v
   must equal HF eager's (AutoModel.from_pretrained on the same directory, f32) to 1e-5 on a
   prompt as long as max_position_embeddings allows (<= 64 ids), or both must refuse it.
-Also: RoPE of every type at head dims 64-256 and bases 1e4-1e6 (config only) equals the
-rotary embedding's bit for bit, and a directory with both model.safetensors and an index
+Also: RoPE of every type (dynamic and longrope at their initial frequencies) at head dims
+64-256 and bases 1e4-1e6 (config only) equals the rotary embedding's bit for bit, and a directory with both model.safetensors and an index
 loads model.safetensors, as HF.
 """
 import copy
@@ -94,6 +94,31 @@ def spelling_variants(name, cfg):
                                                     max_window_layers=0)))
     if name == "mistral":
         out.append(("window_null", dict(cfg, sliding_window=None)))
+    if name == "llama3":
+        out += length_dependent_variants(cfg)
+    return out
+
+
+def length_dependent_variants(cfg):
+    """dynamic and longrope on the Llama fixture (head_dim 16), each optional or required
+    key of the rope object removed in turn, and the top-level original context."""
+    half = cfg["head_dim"] // 2
+    longrope = {"rope_type": "longrope", "rope_theta": 1e4, "factor": 4.0, "attention_factor": 1.2,
+                "original_max_position_embeddings": 16,
+                "short_factor": [1.0 + 0.1 * i for i in range(half)],
+                "long_factor": [1.0 + 0.7 * i for i in range(half)]}
+    dynamic = {"rope_type": "dynamic", "rope_theta": 1e4, "factor": 2.5}
+    out = []
+    for label, rope in (("longrope", longrope), ("dynamic", dynamic)):
+        out.append((label, dict(cfg, rope_parameters=rope)))
+        out += [(f"{label}_without_{k}", dict(cfg, rope_parameters={kk: v for kk, v in rope.items() if kk != k}))
+                for k in rope if k != "rope_type"]
+    out.append(("longrope_top_level_original", dict(cfg, rope_parameters=longrope,
+                                                    original_max_position_embeddings=8)))
+    out.append(("longrope_short_list", dict(cfg, rope_parameters=dict(longrope, short_factor=[1.0] * (half - 1)))))
+    out.append(("longrope_v4_scaling", dict({k: v for k, v in cfg.items() if k != "rope_parameters"},
+                                            rope_theta=1e4, rope_scaling={k: v for k, v in longrope.items()
+                                                                          if k != "rope_theta"})))
     return out
 
 
@@ -193,12 +218,20 @@ def rope_sweep(tmp):
              {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768},
              {"rope_type": "yarn", "factor": 40.0, "original_max_position_embeddings": 4096,
               "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0,
-              "truncate": False}]
+              "truncate": False},
+             {"rope_type": "dynamic", "factor": 2.0}, {"rope_type": "dynamic", "factor": 1.37}]
     dirs = []
     for model_type in ("llama", "qwen3"):
         for head_dim in (64, 128, 256):
             for theta in (1e4, 5e5, 1e6):
-                for i, rope in enumerate(ropes):
+                half = head_dim // 2
+                longrope = [{"rope_type": "longrope", "original_max_position_embeddings": 4096,
+                             "short_factor": [1.0 + 0.01 * i for i in range(half)],
+                             "long_factor": [1.0 + 0.5 * i for i in range(half)]},
+                            {"rope_type": "longrope", "original_max_position_embeddings": 8192,
+                             "factor": 3.0, "short_factor": [1.0] * half,
+                             "long_factor": [2.0 + i for i in range(half)]}]
+                for i, rope in enumerate(ropes + longrope):
                     d = os.path.join(tmp, f"sweep_{model_type}_{head_dim}_{int(theta)}_{i}")
                     os.makedirs(d)
                     cfg = {"model_type": model_type, "hidden_size": 8 * head_dim,
