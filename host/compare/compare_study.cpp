@@ -1,7 +1,9 @@
 #include "compare_study.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <iostream>
 #include <set>
 
 #include "agreement.hpp"
@@ -92,6 +94,24 @@ void definition_warnings(CompareResult& r, const std::string& path, const std::v
   }
 }
 
+// A line on stderr at most every 5 s while the comparison runs: steps done, the last one.
+class StepProgress {
+ public:
+  explicit StepProgress(size_t total) : total_(total) {}
+  void done(const std::string& what) {
+    ++done_;
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - last_).count() < 5.0) return;
+    last_ = now;
+    std::cerr << "compare: " << done_ << "/" << total_ << " steps done (" << what << "), "
+              << static_cast<long>(std::chrono::duration<double>(now - start_).count()) << " s elapsed\n";
+  }
+
+ private:
+  size_t total_, done_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+};
+
 void set_domains_and_pairs(CompareResult& r) {
   const std::set<std::string> doms(r.match.domains.begin(), r.match.domains.end());
   r.domains = {"all"};
@@ -109,15 +129,19 @@ CompareResult compare_runs(const std::vector<std::string>& files, const CompareO
   r.match = match_probes(r.runs, opts.allow_template_mix, &r.warnings);
   set_domains_and_pairs(r);
   r.grid = depth_grid(opts.depth_points);
+  StepProgress progress(scalar_quantities().size() + 2);
   for (const ComparedQuantity& q : scalar_quantities()) {
     r.quantities.push_back(compare_quantity(q, r));
     definition_warnings(r, q.path, r.quantities.back().definitions);
+    progress.done(q.path);
   }
   r.agreement.push_back(agreement_set(r, "invariant", shared_invariant(r)));
+  progress.done("agreement: invariant");
   const std::vector<std::string> features = {"bo/mean_coherence", "bo/mean_cross_alignment",
                                              "bo/mean_head_entropy", "bo/phase_lock_score",
                                              "bo/joint_collapse_count"};
   r.agreement.push_back(agreement_set(r, "seed_features", features));
+  progress.done("agreement: seed_features");
   for (const ComparedQuantity& q : layer_quantities()) {
     r.depth.push_back(run_depth_profile(q, r));
     definition_warnings(r, "depth " + q.path, r.depth.back().definitions);

@@ -29,15 +29,19 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y) {
 }
 
 std::vector<double> ranks(const std::vector<double>& x) {
-  std::vector<size_t> order(x.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] < x[b]; });
+  // (value, index) pairs sorted by value: ties are averaged, so their order does not matter.
+  std::vector<std::pair<double, size_t>> order(x.size());
+  for (size_t i = 0; i < x.size(); ++i) order[i] = {x[i], i};
+  std::sort(order.begin(), order.end(),
+            [](const std::pair<double, size_t>& a, const std::pair<double, size_t>& b) {
+              return a.first < b.first;
+            });
   std::vector<double> r(x.size());
   for (size_t i = 0; i < order.size();) {
     size_t j = i;
-    while (j + 1 < order.size() && x[order[j + 1]] == x[order[i]]) ++j;
+    while (j + 1 < order.size() && order[j + 1].first == order[i].first) ++j;
     const double avg = 0.5 * static_cast<double>(i + j) + 1.0;
-    for (size_t k = i; k <= j; ++k) r[order[k]] = avg;
+    for (size_t k = i; k <= j; ++k) r[order[k].second] = avg;
     i = j + 1;
   }
   return r;
