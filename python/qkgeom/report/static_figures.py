@@ -12,6 +12,7 @@ from .render import heatmap, new_figure, render
 DESCRIPTORS = ("op", "rank_eff", "spec_ent", "anisotropy")
 TABLE_DESCRIPTORS = ("op", "fro", "trace", "rank_eff", "spec_ent", "anisotropy", "condition")
 DYNAMIC = (("attention/entropy", "attention entropy"), ("attention/logit_std", "logit std"))
+MIN_COS_SCALE = 0.05  # the cosine colour scale's smallest end: near-zero cosines stay white
 PRINCIPAL = (("align/pa_mean_cos", "mean cosine"), ("align/pa_min_cos", "smallest cosine"),
              ("align/pa_top1_overlap", "top-1 overlap"))
 
@@ -22,12 +23,12 @@ def cosine_matrix(static):
     cos = static["align/cos_matrix"].values
     heatmap(ax, cos, "operator cosine", "layer", "layer", "cosine", cmap="RdBu_r")
     off = np.abs(cos[~np.eye(len(cos), dtype=bool)])
-    limit = float(np.nanmax(off)) if off.size and np.nanmax(off) > 0 else 1.0
+    limit = max(float(np.nanmax(off)) if off.size else 0.0, MIN_COS_SCALE)
     ax.images[0].set_clim(-limit, limit)
     verdict = static.attrs.get("align/verdict", "")
     caption = ("Cosine between the layers' attention operators g = W_Q^T W_K, mean over heads "
-               f"(qkgeom align; verdict {verdict}). The colour scale ends at the largest off-diagonal "
-               f"|cosine|, {limit:.3f}; the diagonal is 1.")
+               f"(qkgeom align; verdict {verdict}). The colour scale ends at ±{limit:.3g}: the largest "
+               f"off-diagonal |cosine|, at least {MIN_COS_SCALE}; the diagonal is 1.")
     return render(fig, "Operator cosine between layers", caption)
 
 
@@ -41,7 +42,7 @@ def principal_angles(static):
     ax.set_title("principal angles to the anchor")
     ax.set_xlabel("layer")
     ax.set_ylabel("cosine (mean over heads)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.legend(fontsize="small")
     topk = static.attrs.get("align/topk")
     caption = (f"Principal angles between each layer's top-{topk} eigen-subspace of the operator's "
@@ -74,7 +75,7 @@ def spectra(static):
     ax.set_title("operator spectra")
     ax.set_xlabel("singular value index")
     ax.set_ylabel("s / max s (mean over heads)")
-    fig.colorbar(layers, ax=ax, label="layer")
+    fig.colorbar(layers, ax=ax, label="layer", ticks=MaxNLocator(integer=True))
     caption = "Each layer's singular values of Q^T K over the largest, mean over heads."
     return render(fig, "Operator spectra", caption)
 
@@ -92,7 +93,7 @@ def static_vs_dynamic(static, sweep):
             ax.set_title(f"r {r:+.2f}, ρ {rho:+.2f}", fontsize="medium")
             ax.set_xlabel(name)
             ax.set_ylabel(f"{dlabel} ({sweep[dyn].attrs['units']})" if col == 0 else "")
-    fig.colorbar(points, ax=axes, label="layer", shrink=0.6)
+    fig.colorbar(points, ax=axes, label="layer", shrink=0.6, ticks=MaxNLocator(integer=True))
     caption = ("One point per (layer, query head), colour by layer: a static descriptor of the exact "
                "spectrum against the head's attention statistic averaged over the sweep's probes, with "
                "Pearson's r and Spearman's ρ (as qkgeom correlate computes them, without its bootstrap).")

@@ -35,7 +35,8 @@ def spread_curve(ax, values, title, xlabel):
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(title)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(-0.5, len(x) - 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.legend(loc="best", fontsize="small")
 
 
