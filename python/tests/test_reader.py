@@ -84,6 +84,9 @@ def test_sweep_against_h5py(files):
     assert ds["kv/k"].dims == ("token", "layer", "kv_head", "dim")
     assert ds["attention/entropy"].attrs["units"] == "nats"
     assert list(ds["probe"].values) == list(range(n))
+    lean = qkgeom.open(files["sweep"], ragged=False)
+    assert "kv/k" not in lean and "tokens/ids" not in lean and "token" not in lean.sizes
+    assert "kv/offset" in lean and lean["bo/composite"].equals(ds["bo/composite"])
 
 
 def test_strings_decoded(files):
