@@ -33,6 +33,7 @@ Action add_simplex_command(CLI::App& app);
 Action add_headdim_command(CLI::App& app);
 Action add_inspect_command(CLI::App& app);
 Action add_report_command(CLI::App& app);
+Action add_rope_geometry_command(CLI::App& app);
 Action add_compare_command(CLI::App& app);
 
 }  // namespace qk

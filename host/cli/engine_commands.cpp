@@ -25,6 +25,7 @@ const std::vector<EngineCommand>& engine_commands() {
        "train a small MHA classifier per (dim, heads) and measure the simplex CV of its weights and "
        "activations"},
       {"inspect", "the model configuration as resolved (HF defaults and precedence applied)"},
+      {"rope-geometry", "RoPE-aware geometry of every head's Q/K operator per offset and frequency band"},
   };
   return list;
 }

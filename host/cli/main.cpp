@@ -49,6 +49,7 @@ std::map<CLI::App*, qk::Action> add_commands(CLI::App& app) {
 #if defined(QKGEOM_WITH_TORCH)
   actions[app.get_subcommand("headdim-sweep")] = qk::add_headdim_command(app);
   actions[app.get_subcommand("inspect")] = qk::add_inspect_command(app);
+  actions[app.get_subcommand("rope-geometry")] = qk::add_rope_geometry_command(app);
 #endif
 #endif
   return actions;

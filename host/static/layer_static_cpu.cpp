@@ -1,7 +1,5 @@
 #include "layer_static_cpu.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -9,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "head_qr.hpp"
 #include "internal_error.hpp"
 #include "ops/blas_threads.hpp"
 #include "ops/lapack.hpp"
@@ -18,23 +17,6 @@ namespace qk {
 
 namespace {
 
-using Mat = std::vector<double>;
-
-// Rows [head * dim, head * dim + dim) of row-major f32 weights [.][hidden] as fp64, appended to out.
-void append_head_f64(const float* w, int64_t head, int64_t dim, int64_t hidden, Mat& out) {
-  const float* p = w + head * dim * hidden;
-  out.insert(out.end(), p, p + dim * hidden);
-}
-
-// c [m][n] = a [m][k] b [n][k]^T, row-major.
-Mat times_transpose(const double* a, const double* b, int64_t m, int64_t n, int64_t k) {
-  Mat c(static_cast<size_t>(m * n));
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), 1.0, a, static_cast<int>(k), b, static_cast<int>(k), 0.0, c.data(),
-              static_cast<int>(n));
-  return c;
-}
-
 // (a + a^T) / 2 of the n x n matrix a, in place.
 void symmetrize(Mat& a, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
@@ -42,37 +24,6 @@ void symmetrize(Mat& a, int64_t n) {
       const double v = (a[i * n + j] + a[j * n + i]) * 0.5;
       a[i * n + j] = a[j * n + i] = v;
     }
-}
-
-// Singular values, descending, of the row-major m x n matrix a (copied).
-Mat svdvals(const Mat& a, int64_t m, int64_t n) {
-  Mat t = a, s(static_cast<size_t>(std::min(m, n)));
-  // Row-major m x n is column-major n x m: the same singular values.
-  lapack::singular_values(n, m, t.data(), n, s.data());
-  return s;
-}
-
-// One head's QR (LAPACK geqrf) of B^T = [Q^T, K^T] (hidden x 2d): B^T = U R, U the first
-// p = min(hidden, 2d) columns of the reflectors' product, R p x 2d upper trapezoidal;
-// Q^T = U R1 and K^T = U R2 with R1, R2 its two p x d halves (row-major).
-struct HeadQr {
-  Mat a, tau;  // geqrf's output: column-major hidden x 2d (= row-major [q; k]); [p]
-  Mat r1, r2;  // [p][d]
-  int64_t p = 0;
-};
-
-HeadQr head_qr(const Mat& q, const Mat& k, int64_t D, int64_t N) {
-  HeadQr f;
-  f.p = std::min(N, 2 * D);
-  f.a = q;
-  f.a.insert(f.a.end(), k.begin(), k.end());
-  f.tau.resize(static_cast<size_t>(f.p));
-  lapack::geqrf(N, 2 * D, f.a.data(), N, f.tau.data());
-  f.r1.assign(static_cast<size_t>(f.p * D), 0.0);
-  f.r2.assign(static_cast<size_t>(f.p * D), 0.0);
-  for (int64_t i = 0; i < f.p; ++i)
-    for (int64_t j = i; j < 2 * D; ++j) (j < D ? f.r1[i * D + j] : f.r2[i * D + j - D]) = f.a[j * N + i];
-  return f;
 }
 
 // Singular values of Q^T K = U R1 R2^T U^T, [d] descending: those of R1 R2^T, whose rows

@@ -1,0 +1,159 @@
+// `qkgeom rope-geometry --model DIR [--offsets LIST] [--out FILE.h5] [--json] [--threads N]`:
+// RoPE-aware operator geometry of the q/k weights (docs/static-geometry.md, "RoPE-aware
+// operator"). Engine only: the frequencies are rope_inv_freq's (HF's, libtorch).
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "bo/backend.hpp"
+#include "command_line.hpp"
+#include "commands.hpp"
+#include "descriptors.hpp"
+#include "engine_commands.hpp"
+#include "output_path.hpp"
+#include "rope.hpp"
+#include "rope_h5.hpp"
+#include "run_record.hpp"
+#include "threads_option.hpp"
+
+namespace qk {
+
+namespace {
+
+struct RopeGeometryArgs {
+  std::string model, offsets, out;
+  int threads = 0;
+  bool json = false, force = false, offsets_given = false;
+};
+
+// "0,1,16" -> {0, 1, 16}; std::invalid_argument (exit 2) for a bad or repeated entry.
+std::vector<int64_t> parse_offsets(const std::string& list) {
+  std::vector<int64_t> out;
+  std::set<int64_t> seen;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, end - start);
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size())
+      throw std::invalid_argument("--offsets: '" + item + "' is not an integer (expected e.g. 0,1,2,64)");
+    if (!seen.insert(v).second) throw std::invalid_argument("--offsets: " + item + " is listed twice");
+    out.push_back(v);
+    start = end + 1;
+  }
+  return out;
+}
+
+// HF's inverse frequencies (rope_inv_freq, f32) widened to f64.
+std::vector<double> hf_inv_freq(const RopeConfig& rope, int64_t r) {
+  const at::Tensor t = rope_inv_freq(rope, r).to(at::kDouble).contiguous();
+  return {t.data_ptr<double>(), t.data_ptr<double>() + t.numel()};
+}
+
+// Per offset, the mean over layers and heads of op, fro, rank_eff and trace.
+nlohmann::json offset_means(const RopeGeometryResult& r) {
+  std::vector<double> sv, trace;
+  for (const RopeLayer& l : r.layers) {
+    sv.insert(sv.end(), l.sv.begin(), l.sv.end());
+    trace.insert(trace.end(), l.trace.begin(), l.trace.end());
+  }
+  const auto desc = describe_spectra(sv, r.dims.head_dim);
+  const size_t O = r.offsets.size(), n = trace.size() / O;
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t o = 0; o < O; ++o) {
+    double op = 0, fro = 0, rank = 0, tr = 0;
+    for (size_t i = o; i < trace.size(); i += O) {
+      op += desc[0][i];
+      fro += desc[1][i];
+      rank += desc[3][i];
+      tr += trace[i];
+    }
+    const double k = static_cast<double>(n);
+    rows.push_back({{"offset", r.offsets[o]},
+                    {"op", op / k},
+                    {"fro", fro / k},
+                    {"rank_eff", rank / k},
+                    {"trace", tr / k}});
+  }
+  return rows;
+}
+
+void print_summary(const RopeGeometryArgs& a, const RopeGeometryResult& r) {
+  const StaticDims& d = r.dims;
+  const nlohmann::json rows = offset_means(r);
+  if (a.json) {
+    nlohmann::json j{{"layers", d.layers},
+                     {"heads", d.q_heads},
+                     {"kv_heads", d.kv_heads},
+                     {"head_dim", d.head_dim},
+                     {"hidden_size", d.hidden},
+                     {"rotary_dim", r.rotary_dim},
+                     {"offsets", r.offsets},
+                     {"local_rope", r.local_rope},
+                     {"per_offset", rows},
+                     {"engine", engine_json()},
+                     {"timing", {{"total_s", r.seconds}}}};
+    if (!a.out.empty()) j["out"] = a.out;
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  std::printf(
+      "qkgeom rope-geometry: %lld layers x %lld heads (%lld kv, head_dim %lld, rotary_dim %lld) in %.2f "
+      "s%s%s\n",
+      static_cast<long long>(d.layers), static_cast<long long>(d.q_heads), static_cast<long long>(d.kv_heads),
+      static_cast<long long>(d.head_dim), static_cast<long long>(r.rotary_dim), r.seconds,
+      a.out.empty() ? "" : " -> ", a.out.c_str());
+  std::printf("%10s %14s %14s %10s %14s   (means over layers and heads)\n", "offset", "op", "fro", "rank_eff",
+              "trace");
+  for (const auto& row : rows)
+    std::printf("%10lld %14.6g %14.6g %10.4f %14.6g\n", static_cast<long long>(row["offset"].get<int64_t>()),
+                row["op"].get<double>(), row["fro"].get<double>(), row["rank_eff"].get<double>(),
+                row["trace"].get<double>());
+}
+
+int run_rope_geometry(const RopeGeometryArgs& a) {
+  resolve_context("cpu", a.threads);
+  RopeGeometryOptions o;
+  o.model = a.model;
+  if (a.offsets_given) o.offsets = parse_offsets(a.offsets);
+  if (!a.out.empty()) check_new_output(a.out, a.force);
+  const RopeGeometryResult r = compute_rope_geometry(o, hf_inv_freq);
+  if (!a.out.empty()) write_rope_h5(a.out, r, a.model, command_line());
+  print_summary(a, r);
+  return kExitOk;
+}
+
+}  // namespace
+
+Action add_rope_geometry_command(CLI::App& app) {
+  auto args = std::make_shared<RopeGeometryArgs>();
+  CLI::App* sub = app.add_subcommand("rope-geometry", engine_command_description("rope-geometry"));
+  sub->add_option("--model", args->model, "Hugging Face model directory (config.json, safetensors)")
+      ->required();
+  CLI::Option* offsets =
+      sub->add_option("--offsets", args->offsets,
+                      "comma-separated offsets (query minus key position); default 0,1,2,4,... below "
+                      "max_position_embeddings");
+  sub->add_option("--out", args->out, "output HDF5 file (ROPE.h5); none: the table only");
+  add_threads_option(sub, args->threads);
+  sub->add_flag("--json", args->json, "print the summary as one JSON object");
+  sub->add_flag("--force", args->force, "replace --out when it exists (atomically)");
+  return [args, offsets] {
+    args->offsets_given = offsets->count() > 0;
+    return run_rope_geometry(*args);
+  };
+}
+
+}  // namespace qk

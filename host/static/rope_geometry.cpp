@@ -1,0 +1,101 @@
+#include "rope_geometry.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include "finite_check.hpp"
+#include "hf_tensor_names.hpp"
+#include "hf_weights.hpp"
+#include "input_error.hpp"
+#include "progress.hpp"
+#include "run_record.hpp"
+
+namespace qk {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// The checkpoint's attention dimensions and rotary dims r, checked: InputError for a
+// model without RoPE or with r outside [2, head_dim].
+StaticDims rope_dims(const ModelConfig& c, int64_t& rotary_dim) {
+  if (c.arch == Architecture::Bert || c.arch == Architecture::Gpt2)
+    throw InputError(c.path, std::string("model_type '") + c.model_type + "' (" + architecture_name(c.arch) +
+                                 ") has no rotary position embedding; rope-geometry needs a RoPE model");
+  StaticDims d;
+  d.layers = c.num_layers;
+  d.q_heads = c.num_heads;
+  d.kv_heads = c.num_kv_heads;
+  d.head_dim = c.head_dim;
+  d.hidden = c.hidden_size;
+  if (d.layers <= 0 || d.q_heads <= 0 || d.kv_heads <= 0 || d.head_dim <= 0 || d.hidden <= 0 ||
+      d.q_heads % d.kv_heads != 0)
+    throw InputError(c.path,
+                     "layers, heads, kv heads, head_dim and hidden size must be positive, "
+                     "with num_attention_heads a multiple of num_key_value_heads");
+  const bool partial = c.arch == Architecture::GptNeoX || c.arch == Architecture::Phi3;
+  rotary_dim = partial ? c.rotary_dim : c.head_dim;
+  if (rotary_dim < 2 || rotary_dim % 2 != 0 || rotary_dim > d.head_dim)
+    throw InputError(c.path, "rotary dims " + std::to_string(rotary_dim) +
+                                 ": rope-geometry needs an even number of rotary dims in [2, head_dim]");
+  return d;
+}
+
+// Whether layer l uses the sliding layers' RoPE (Gemma 2 and 3, as the model runtime).
+bool uses_local_rope(const ModelConfig& c, int64_t l) {
+  const bool gemma = c.arch == Architecture::Gemma3Text || c.arch == Architecture::Gemma2;
+  return gemma && l < static_cast<int64_t>(c.sliding_layers.size()) && c.sliding_layers[l];
+}
+
+void layer_progress(int64_t l, int64_t layers, double elapsed_s) {
+  std::fprintf(
+      stderr, "rope-geometry: layer %lld/%lld done, %s elapsed, ETA %s\n", static_cast<long long>(l + 1),
+      static_cast<long long>(layers), format_duration(elapsed_s).c_str(),
+      format_duration(elapsed_s / static_cast<double>(l + 1) * static_cast<double>(layers - l - 1)).c_str());
+}
+
+}  // namespace
+
+std::vector<int64_t> default_rope_offsets(int64_t max_positions) {
+  std::vector<int64_t> o{0};
+  for (int64_t p = 1; p < max_positions; p *= 2) o.push_back(p);
+  return o;
+}
+
+RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const InvFreqFn& inv_freq) {
+  RopeGeometryResult r;
+  r.started_at = utc_now_iso8601();
+  const auto t0 = std::chrono::steady_clock::now();
+  HfWeights ckpt(o.model);
+  const ModelConfig& c = ckpt.config();
+  const StaticDims d = r.dims = rope_dims(c, r.rotary_dim);
+  r.offsets = o.offsets.empty() ? default_rope_offsets(c.max_position_embeddings) : o.offsets;
+  const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
+  const WeightLoader load = [&](const std::string& n, const std::vector<int64_t>& shape) {
+    return ckpt.load_f32(n, shape);
+  };
+  const std::vector<double> global = inv_freq(c.rope, r.rotary_dim);
+  std::vector<double> local;
+  for (int64_t l = 0; l < d.layers && local.empty(); ++l)
+    if (uses_local_rope(c, l)) local = inv_freq(c.rope_local, r.rotary_dim);
+  for (int64_t l = 0; l < d.layers; ++l) {
+    const HfAttentionNames a = names.attention(l);
+    const std::vector<float> wq = load_qkv_weight(a, 0, d.q_heads, d.kv_heads, d.head_dim, d.hidden, load);
+    const std::vector<float> wk = load_qkv_weight(a, 1, d.q_heads, d.kv_heads, d.head_dim, d.hidden, load);
+    check_finite_weight(o.model, a.q, wq.data(), {d.q_heads * d.head_dim, d.hidden});
+    check_finite_weight(o.model, a.k, wk.data(), {d.kv_heads * d.head_dim, d.hidden});
+    const bool is_local = uses_local_rope(c, l);
+    const RopeSpec spec{r.rotary_dim, is_local ? local : global, r.offsets};
+    r.local_rope.push_back(is_local ? 1 : 0);
+    r.inv_freq.insert(r.inv_freq.end(), spec.inv_freq.begin(), spec.inv_freq.end());
+    r.layers.push_back(rope_layer_cpu(wq.data(), wk.data(), d, spec));
+    if (o.progress) layer_progress(l, d.layers, seconds_since(t0));
+  }
+  r.seconds = seconds_since(t0);
+  r.finished_at = utc_now_iso8601();
+  return r;
+}
+
+}  // namespace qk
