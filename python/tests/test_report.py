@@ -184,6 +184,9 @@ def test_errors(files, tmp_path):
                  "--device", "cpu")
     r = report(files["sweep"], "--static", other, "--out", str(tmp_path / "y.html"))
     assert r.returncode == 3 and "two different models" in r.stderr, r.stderr
+    alone = shutil.copy(qk_files.QKGEOM_BIN, tmp_path / "qkgeom")  # no python/ beside it
+    r = subprocess.run([alone, "report", files["sweep"]], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 4 and "not built next to this executable" in r.stderr, r.stderr
 
 
 def test_missing_matplotlib(files, tmp_path):
