@@ -9,6 +9,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -53,8 +54,8 @@ __device__ __forceinline__ void shfl_merge(SoftmaxEntropyState<double>& st, Runn
 // partial[(h * gridDim.x + tile) * 3 + c]: sums over the tile's queries of H_i, std_i, p_i0.
 __global__ void __launch_bounds__(kThreads)
     attention_stats_tile_kernel(const float* __restrict__ q, const float* __restrict__ k, int group,
-                                int64_t seq, int64_t dim, float scale, AttentionMask mask, int64_t window,
-                                double* __restrict__ partial) {
+                                int64_t seq, int64_t dim, float scale, float softcap, AttentionMask mask,
+                                int64_t window, double* __restrict__ partial) {
   __shared__ float qs[kBQ][kDK + 1];
   __shared__ float ks[kBK][kDK + 1];
   __shared__ float ss[kBQ][kBK + 1];
@@ -108,7 +109,10 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int x = 0; x < 4; ++x)
 #pragma unroll
-      for (int y = 0; y < 4; ++y) ss[ty * 4 + x][tx + 16 * y] = acc[x][y] * scale;
+      for (int y = 0; y < 4; ++y) {
+        const float s = acc[x][y] * scale;
+        ss[ty * 4 + x][tx + 16 * y] = softcap > 0.0f ? softcap * tanhf(s / softcap) : s;
+      }
     __syncthreads();
 
     if (i < seq) {
@@ -164,7 +168,8 @@ __global__ void attention_stats_finish_kernel(const double* __restrict__ partial
 
 void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
                             int64_t head_dim, float scale, AttentionMask mask, int64_t window,
-                            double* entropy, double* logit_std, double* sink, cudaStream_t stream) {
+                            double* entropy, double* logit_std, double* sink, cudaStream_t stream,
+                            float softcap) {
   if (q_heads < 0 || kv_heads < 0 || seq < 0 || head_dim < 1)
     throw std::invalid_argument("launch_attention_stats: negative size or head_dim < 1");
   if (q_heads > 0 && (kv_heads == 0 || q_heads % kv_heads != 0))
@@ -173,6 +178,8 @@ void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_
                                 ")");
   if (mask == AttentionMask::SlidingWindow && window < 1)
     throw std::invalid_argument("launch_attention_stats: a sliding window needs window >= 1");
+  if (!std::isfinite(softcap) || softcap < 0.0f)
+    throw std::invalid_argument("launch_attention_stats: the logit soft-cap must be finite and >= 0");
   if (q_heads == 0) return;
   if (entropy == nullptr || logit_std == nullptr || sink == nullptr ||
       (seq > 0 && (q == nullptr || k == nullptr)))
@@ -191,7 +198,7 @@ void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_
   double* partial = static_cast<double*>(scratch);
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(q_heads));
   attention_stats_tile_kernel<<<grid, kThreads, 0, stream>>>(q, k, q_heads / kv_heads, seq, head_dim, scale,
-                                                             mask, window, partial);
+                                                             softcap, mask, window, partial);
   QK_LAUNCH_CHECK();
   const int n = q_heads * kStats;
   attention_stats_finish_kernel<<<(n + 127) / 128, 128, 0, stream>>>(

@@ -34,11 +34,13 @@ void check_clouds_and_mask(const HostCloud4& q, const HostCloud4& k, const Atten
 }
 
 // The logit scale: --attn-scale, else 1/sqrt(head_dim); std::invalid_argument unless
-// positive and finite.
+// positive and finite, or unless the soft-cap is finite and >= 0.
 double checked_scale(const HostCloud4& q, const AttentionStatsOptions& opts) {
   const double scale = opts.scale ? *opts.scale : 1.0 / std::sqrt(static_cast<double>(q.head_dim()));
   if (!std::isfinite(scale) || scale <= 0.0)
     throw std::invalid_argument("--attn-scale must be a positive finite number");
+  if (!std::isfinite(opts.softcap) || opts.softcap < 0.0)
+    throw std::invalid_argument("attention statistics: the logit soft-cap must be finite and >= 0 (0: none)");
   return scale;
 }
 
@@ -87,6 +89,7 @@ AttentionStats stats_header(const HostCloud4& q, const AttentionStatsOptions& op
   s.layer_window = opts.layer_window;
   s.scale = scale;
   s.layer_scale = opts.layer_scale;
+  s.softcap = opts.softcap;
   s.layers = q.layers();
   s.q_heads = q.heads();
   const size_t n = static_cast<size_t>(s.layers) * s.q_heads;
@@ -102,17 +105,18 @@ void compute_stats(const HostCloud4& q, const HostCloud4& k, const AttentionStat
                    const LayerMasks& lm, const Backend& backend, AttentionStats& s) {
   const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
   const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
+  const auto cap = static_cast<float>(opts.softcap);
   if (backend.gpu && !opts.layer_scale.empty()) {  // one layer at a time, each its scale
     for (int l = 0; l < s.layers; ++l) {
       const size_t at = static_cast<size_t>(l) * s.q_heads;
       const HostCloud4 ql{q.data + l * q_layer, {1, q.shape[1], q.shape[2], q.shape[3]}};
       const HostCloud4 kl{k.data + l * k_layer, {1, k.shape[1], k.shape[2], k.shape[3]}};
-      attention_stats_gpu(ql, kl, static_cast<float>(opts.layer_scale[l]), {lm.masks[l]}, {lm.windows[l]},
-                          backend.device, s.entropy_nats.data() + at, s.logit_std.data() + at,
-                          s.sink_mass.data() + at);
+      attention_stats_gpu(ql, kl, static_cast<float>(opts.layer_scale[l]), cap, {lm.masks[l]},
+                          {lm.windows[l]}, backend.device, s.entropy_nats.data() + at,
+                          s.logit_std.data() + at, s.sink_mass.data() + at);
     }
   } else if (backend.gpu) {
-    attention_stats_gpu(q, k, fscale, lm.masks, lm.windows, backend.device, s.entropy_nats.data(),
+    attention_stats_gpu(q, k, fscale, cap, lm.masks, lm.windows, backend.device, s.entropy_nats.data(),
                         s.logit_std.data(), s.sink_mass.data());
   } else {
     for (int l = 0; l < s.layers; ++l) {
@@ -120,7 +124,7 @@ void compute_stats(const HostCloud4& q, const HostCloud4& k, const AttentionStat
       attention_stats_cpu(
           q.data + l * q_layer, k.data + l * k_layer, q.heads(), k.heads(), q.seq(), q.head_dim(),
           opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]), lm.masks[l],
-          lm.windows[l], s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at);
+          lm.windows[l], s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at, cap);
     }
   }
 }
@@ -215,6 +219,7 @@ void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j) {
                     {"backend", s.backend}};
   if (!s.layer_window.empty()) j["attention"]["layer_window"] = s.layer_window;
   if (!s.layer_scale.empty()) j["attention"]["layer_scale"] = s.layer_scale;
+  if (s.softcap > 0) j["attention"]["logit_softcap"] = s.softcap;
 }
 
 std::string attention_stats_table(const AttentionStats& s) {
@@ -225,7 +230,9 @@ std::string attention_stats_table(const AttentionStats& s) {
       t += "; sliding window " + std::to_string(s.layer_window[l]) + " on some layers";
       break;
     }
-  t += ", scale " + fmt_double("%.6g", s.scale) + ", " + s.backend + ")\n";
+  t += ", scale " + fmt_double("%.6g", s.scale);
+  if (s.softcap > 0) t += ", logits soft-capped at " + fmt_double("%.6g", s.softcap);
+  t += ", " + s.backend + ")\n";
   t += "  mean entropy (nats)     " + fmt_double("%.6f", s.mean_entropy_nats) + "\n";
   t += "  mean logit std          " + fmt_double("%.6f", s.mean_logit_std) + "\n";
   t += "  mean sink mass          " + fmt_double("%.6f", s.mean_sink_mass) + "\n\n";

@@ -25,6 +25,9 @@ struct AttentionStatsOptions {
   // Per layer logit scales (empty: every layer uses scale). GPT-2's
   // scale_attn_by_inverse_layer_idx sets it.
   std::vector<double> layer_scale;
+  // Logit soft-cap (Gemma 2's attn_logit_softcapping): > 0 replaces each scaled logit s
+  // by softcap tanh(s / softcap) before the mask; 0, none.
+  double softcap = 0;
 };
 
 struct AttentionStats {
@@ -34,6 +37,7 @@ struct AttentionStats {
   std::vector<int64_t> layer_window;  // per-layer windows when the options set them
   double scale = 0;
   std::vector<double> layer_scale;  // per-layer scales when the options set them
+  double softcap = 0;               // the logit soft-cap; 0: none
   int layers = 0, q_heads = 0;
   std::vector<double> entropy_nats;  // [layers][q_heads], nats
   std::vector<double> logit_std;     // [layers][q_heads], logit units
@@ -73,7 +77,8 @@ AttentionStats nan_attention_stats();
 
 // JSON object `attention` merged into `j`: entropy (nats), logit_std, sink_mass
 // ([layers][q_heads]), mean_entropy, mean_logit_std, mean_sink_mass (the names of the
-// stored quantities attention/*) and the options used (mask, window, scale, backend).
+// stored quantities attention/*) and the options used (mask, window, scale, backend;
+// logit_softcap when one is set).
 void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j);
 
 // A short table: the means and one line per layer (means over query heads).

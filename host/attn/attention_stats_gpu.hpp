@@ -19,9 +19,9 @@ struct HostCloud4 {
   int64_t head_dim() const { return shape[3]; }
 };
 
-// Layer l uses masks[l] and windows[l]. Outputs [layers][q_heads] each (host arrays),
-// as attention_stats_cpu per layer.
-void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale,
+// Layer l uses masks[l] and windows[l]; softcap > 0 soft-caps the logits. Outputs
+// [layers][q_heads] each (host arrays), as attention_stats_cpu per layer.
+void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
                          const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
                          int device, double* entropy, double* logit_std, double* sink);
 

@@ -9,7 +9,7 @@
 
 namespace qk {
 
-void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale,
+void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
                          const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
                          int device, double* entropy, double* logit_std, double* sink) {
   GpuContext& ctx = thread_gpu_context(device);
@@ -24,7 +24,7 @@ void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale,
     dq.upload(q.data + l * q_layer, q_layer);
     dk.upload(k.data + l * k_layer, k_layer);
     launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, masks[l], windows[l], out.data(),
-                           out.data() + hq, out.data() + 2 * hq, stream);
+                           out.data() + hq, out.data() + 2 * hq, stream, softcap);
     const size_t at = static_cast<size_t>(l) * hq;
     CUDA_CHECK(
         cudaMemcpyAsync(entropy + at, out.data(), sizeof(double) * hq, cudaMemcpyDeviceToHost, stream));

@@ -10,6 +10,7 @@ AttentionStatsOptions attention_options_for(const ModelConfig& c, const std::str
   o.device = device;
   o.mask = c.arch == Architecture::Bert ? AttentionMask::Full : AttentionMask::Causal;
   o.scale = attention_scale(c, 0);
+  o.softcap = c.attn_logit_softcapping;                          // Gemma 2; 0 elsewhere
   if (c.scale_by_inverse_layer && c.arch == Architecture::Gpt2)  // GPT-2: the scale varies per layer
     for (int64_t l = 0; l < c.num_layers; ++l) o.layer_scale.push_back(attention_scale(c, l));
   if (c.sliding_window && c.arch != Architecture::Bert) {

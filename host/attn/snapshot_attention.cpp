@@ -18,6 +18,7 @@ constexpr const char* kMasks = "attention_masks";
 constexpr const char* kWindows = "attention_windows";
 constexpr const char* kScale = "attention_scale";
 constexpr const char* kLayerScales = "attention_layer_scales";  // optional: per-layer scales
+constexpr const char* kSoftcap = "attention_logit_softcap";     // optional: the logit soft-cap
 
 std::string where_key(const std::string& path, const char* key) { return path + ": metadata '" + key + "'"; }
 
@@ -98,6 +99,10 @@ std::map<std::string, std::string> attention_metadata(const AttentionStatsOption
     }
     meta[kLayerScales] = scales;
   }
+  if (o.softcap > 0) {
+    std::snprintf(scale, sizeof scale, "%.17g", o.softcap);
+    meta[kSoftcap] = scale;
+  }
   return meta;
 }
 
@@ -111,6 +116,7 @@ std::optional<AttentionStatsOptions> attention_options_from_metadata(
   if (meta.count(kLayerScales))
     for (const std::string& item : layer_list(meta, kLayerScales, layers, path))
       o.layer_scale.push_back(parse_scale(item, where_key(path, kLayerScales)));
+  if (meta.count(kSoftcap)) o.softcap = parse_scale(meta.at(kSoftcap), where_key(path, kSoftcap));
   std::set<AttentionMask> base;  // the masks of the layers that do not slide
   std::vector<int64_t> layer_window(static_cast<size_t>(layers), 0);
   bool slides = false;

@@ -15,8 +15,9 @@ namespace qk {
 // Metadata keys for options `o` over `layers` layers: attention_masks ("causal", "full"
 // or "sliding" per layer, comma-separated), attention_windows (keys per window per
 // layer, 0 unless sliding) and attention_scale (%.17g: exact round trip), plus
-// attention_layer_scales (per layer, comma-separated) when o.layer_scale is set. o.scale must
-// be set (std::invalid_argument otherwise).
+// attention_layer_scales (per layer, comma-separated) when o.layer_scale is set, and
+// attention_logit_softcap (%.17g) when o.softcap > 0. o.scale must be set
+// (std::invalid_argument otherwise).
 std::map<std::string, std::string> attention_metadata(const AttentionStatsOptions& o, int layers);
 
 // The options attention_metadata stored, in the form attention_options_for gives

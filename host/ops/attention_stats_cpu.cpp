@@ -23,12 +23,17 @@ struct BlockSums {
   double entropy = 0, logit_std = 0, sink = 0;
 };
 
+// The logit soft-capping of Gemma 2 on n logits s: s <- cap tanh(s / cap) (cap > 0).
+void soft_cap(double* s, int64_t n, double cap) {
+  for (int64_t i = 0; i < n; ++i) s[i] = cap * std::tanh(s[i] / cap);
+}
+
 // Statistics of queries [q0, q0 + nq) of one head: q block and key rows in fp64,
-// logits of one key tile at a time from dgemm, each query's online state updated
-// over the keys it may see.
+// logits of one key tile at a time from dgemm (soft-capped when softcap > 0), each
+// query's online state updated over the keys it may see.
 BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, int64_t seq, int64_t dim,
-                      double scale, AttentionMask mask, int64_t window, std::vector<double>& qd,
-                      std::vector<double>& kd, std::vector<double>& s) {
+                      double scale, double softcap, AttentionMask mask, int64_t window,
+                      std::vector<double>& qd, std::vector<double>& kd, std::vector<double>& s) {
   for (int64_t r = 0; r < nq; ++r)
     for (int64_t d = 0; d < dim; ++d) qd[r * dim + d] = qh[(q0 + r) * dim + d];
   std::vector<SoftmaxEntropyState<double>> ent(static_cast<size_t>(nq));
@@ -46,6 +51,7 @@ BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, 
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq), static_cast<int>(nk),
                 static_cast<int>(dim), scale, qd.data(), static_cast<int>(dim), kd.data(),
                 static_cast<int>(dim), 0.0, s.data(), static_cast<int>(nk));
+    if (softcap > 0) soft_cap(s.data(), nq * nk, softcap);
     for (int64_t r = 0; r < nq; ++r) {
       int64_t lo, hi;
       attention_allowed_keys(mask, q0 + r, seq, window, &lo, &hi);
@@ -71,7 +77,7 @@ BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, 
 }  // namespace
 
 void check_attention_stats_args(int q_heads, int kv_heads, int64_t seq, int64_t head_dim, float scale,
-                                AttentionMask mask, int64_t window) {
+                                AttentionMask mask, int64_t window, float softcap) {
   if (q_heads < 0 || kv_heads < 0 || seq < 0 || head_dim < 1)
     throw std::invalid_argument("attention_stats: negative size or head_dim < 1");
   if (q_heads > 0 && (kv_heads == 0 || q_heads % kv_heads != 0))
@@ -79,6 +85,8 @@ void check_attention_stats_args(int q_heads, int kv_heads, int64_t seq, int64_t 
                                 ") must be a positive multiple of kv_heads (" + std::to_string(kv_heads) +
                                 ")");
   if (!std::isfinite(scale)) throw std::invalid_argument("attention_stats: scale is not finite");
+  if (!std::isfinite(softcap) || softcap < 0)
+    throw std::invalid_argument("attention_stats: the logit soft-cap must be finite and >= 0 (0: none)");
   if (mask == AttentionMask::SlidingWindow && window < 1)
     throw std::invalid_argument("attention_stats: a sliding window needs window >= 1, not " +
                                 std::to_string(window));
@@ -86,8 +94,8 @@ void check_attention_stats_args(int q_heads, int kv_heads, int64_t seq, int64_t 
 
 void attention_stats_cpu(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
                          int64_t head_dim, float scale, AttentionMask mask, int64_t window, double* entropy,
-                         double* logit_std, double* sink) {
-  check_attention_stats_args(q_heads, kv_heads, seq, head_dim, scale, mask, window);
+                         double* logit_std, double* sink, float softcap) {
+  check_attention_stats_args(q_heads, kv_heads, seq, head_dim, scale, mask, window, softcap);
   if (q_heads == 0) return;
   if (seq == 0) {
     std::fill(entropy, entropy + q_heads, 0.0);
@@ -114,7 +122,7 @@ void attention_stats_cpu(const float* q, const float* k, int q_heads, int kv_hea
       const float* qh = q + static_cast<int64_t>(h) * seq * head_dim;
       const float* kh = k + static_cast<int64_t>(h / group) * seq * head_dim;
       sums[static_cast<size_t>(t)] =
-          query_block(qh, kh, q0, nq, seq, head_dim, scale, mask, window, qd, kd, s);
+          query_block(qh, kh, q0, nq, seq, head_dim, scale, softcap, mask, window, qd, kd, s);
     }
   }
   for (int h = 0; h < q_heads; ++h) {

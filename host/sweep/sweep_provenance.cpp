@@ -15,7 +15,7 @@ namespace qk {
 namespace fs = std::filesystem;
 
 Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::string& gpu_name,
-                  const std::string& dtype) {
+                  const std::string& dtype, double attention_softcap) {
   std::string metrics;
   if (o.bo) metrics = "bo";
   if (o.attention) metrics += std::string(metrics.empty() ? "" : ",") + "attention";
@@ -42,6 +42,11 @@ Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::s
       {"probes_committed", ""},
   };
   a.insert(a.end(), rest.begin(), rest.end());
+  if (o.attention && attention_softcap > 0) {
+    char cap[40];
+    std::snprintf(cap, sizeof cap, "%.17g", attention_softcap);
+    a.emplace_back("attention_logit_softcap", cap);
+  }
   return a;
 }
 

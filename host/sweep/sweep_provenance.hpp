@@ -14,9 +14,10 @@
 namespace qk {
 
 // Attributes fixed at creation: engine, command line, model and probe hashes, the
-// options that shape the results, device and dtype, start time.
+// options that shape the results, device and dtype, start time; with the attention
+// metric and attention_softcap > 0 (the model's logit soft-cap), attention_logit_softcap.
 Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::string& gpu_name,
-                  const std::string& dtype);
+                  const std::string& dtype, double attention_softcap);
 
 // The root string attributes of an HDF5 file (read-only open; the file must be closed
 // cleanly or have had its crash flags cleared).

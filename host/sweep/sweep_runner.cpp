@@ -386,7 +386,8 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   sum.skipped = set.skipped;
 
   const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o, set.probes));
-  const Attrs attrs = sweep_attrs(o, sum.device, gpu, sum.dtype);
+  const Attrs attrs =
+      sweep_attrs(o, sum.device, gpu, sum.dtype, attention_options_for(cfg, o.device).softcap);
   std::optional<ResultsStore> reopened = reopen_store(o, cols, stored, attrs);
   const std::unordered_set<int64_t> done = resume_done(reopened, sum);
   const std::vector<TokenizedProbe> work = tokenize_todo(o, cfg, set.probes, done, sum);

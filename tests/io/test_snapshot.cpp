@@ -388,6 +388,19 @@ TEST(SnapshotAttention, OptionsRoundTrip) {
   EXPECT_FALSE(qk::attention_options_from_metadata({{"tokens", "3"}}, 4, "f").has_value());
 }
 
+TEST(SnapshotAttention, SoftcapRoundTrip) {
+  qk::AttentionStatsOptions o = gemma_like();
+  EXPECT_EQ(qk::attention_metadata(o, 3).count("attention_logit_softcap"), 0u);  // none: no key
+  o.softcap = 50.0 / 3.0;
+  const auto meta = qk::attention_metadata(o, 3);
+  EXPECT_EQ(meta.at("attention_logit_softcap"), "16.666666666666668");
+  const auto back = qk::attention_options_from_metadata(meta, 3, "f");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->softcap, o.softcap);
+  EXPECT_EQ(qk::attention_options_from_metadata(qk::attention_metadata(gemma_like(), 3), 3, "f")->softcap,
+            0.0);
+}
+
 TEST(SnapshotAttention, MalformedMetadata) {
   const std::map<std::string, std::string> good = qk::attention_metadata(gemma_like(), 3);
   struct Case {
@@ -404,6 +417,8 @@ TEST(SnapshotAttention, MalformedMetadata) {
       {"attention_scale", "nan", "'nan' is not a positive finite number"},
       {"attention_scale", "0.5x", "'0.5x' is not a positive finite number"},
       {"attention_scale", "-1", "'-1' is not a positive finite number"},
+      {"attention_logit_softcap", "0", "'0' is not a positive finite number"},
+      {"attention_logit_softcap", "inf", "'inf' is not a positive finite number"},
   };
   auto read = [](const std::map<std::string, std::string>& m) {
     return [m](const std::string& p) { qk::attention_options_from_metadata(m, 3, p); };

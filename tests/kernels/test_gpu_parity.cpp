@@ -4,6 +4,7 @@
 // against a brute-force count on the seed's cosine). Skips without a CUDA device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "require_gpu.hpp"
+#include "attention_stats.cuh"
 #include "bo/cloud_stats.hpp"
 #include "bo/gpu_stats.hpp"
 #include "gpu_context.hpp"
@@ -20,6 +22,7 @@
 #include "kv_cka.cuh"
 #include "layer_alignment.cuh"
 #include "magnitude_entropy.cuh"
+#include "ops/attention_stats_cpu.hpp"
 #include "ops/head_gram_cpu.hpp"
 #include "ops/kv_cka_cpu.hpp"
 #include "ops/layer_alignment_cpu.hpp"
@@ -435,6 +438,62 @@ TEST_F(GpuParity, CloudKvCka) {
   for (size_t e = 0; e < total; ++e) v[e] -= 0.3f * k[e];
   expect_close(compute_kv_cka_gpu(k.data(), v.data(), d, 0), compute_kv_cka_cpu(k.data(), v.data(), d),
                1e-12 * (1 + d.seq), 1e-10, "cloud kv_cka");
+}
+
+// Attention statistics of one layer with the logits soft-capped at `cap` (Gemma 2):
+// entropy, logit std and sink mass [3][q_heads], on the GPU or its CPU twin.
+std::vector<double> softcap_stats(bool gpu, const std::vector<float>& q, const std::vector<float>& k, int hq,
+                                  int hkv, int64_t seq, int64_t dim, float scale, AttentionMask mask,
+                                  int64_t window, float cap, cudaStream_t stream) {
+  std::vector<double> out(static_cast<size_t>(3 * hq));
+  if (!gpu) {
+    attention_stats_cpu(q.data(), k.data(), hq, hkv, seq, dim, scale, mask, window, out.data(),
+                        out.data() + hq, out.data() + 2 * hq, cap);
+    return out;
+  }
+  DeviceBuffer<float> dq = to_device(q, stream), dk = to_device(k, stream);
+  DeviceBuffer<double> d(out.size(), stream);
+  launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window, d.data(),
+                         d.data() + hq, d.data() + 2 * hq, stream, cap);
+  return to_host(d, out.size());
+}
+
+// The largest Euclidean norm of the rows of x [rows][dim].
+double max_row_norm(const std::vector<float>& x, int64_t dim) {
+  double best = 0;
+  for (size_t r = 0; r * dim < x.size(); ++r) {
+    double s = 0;
+    for (int64_t d = 0; d < dim; ++d) s += static_cast<double>(x[r * dim + d]) * x[r * dim + d];
+    best = std::max(best, std::sqrt(s));
+  }
+  return best;
+}
+
+// Soft-capped logits: the GPU equals the CPU twin within the documented attention
+// tolerance (tanh has slope <= 1, so capping does not widen it) plus tanhf's few ulps of
+// the cap; a cap of 1 moves the entropy of these large logits measurably.
+TEST_F(GpuParity, AttentionStatsSoftcap) {
+  const int hq = 4, hkv = 2;
+  for (int64_t seq : {int64_t{1}, int64_t{65}, int64_t{300}})
+    for (int64_t dim : {int64_t{64}, int64_t{128}})
+      for (float cap : {1.0f, 50.0f})
+        for (AttentionMask mask : {AttentionMask::Causal, AttentionMask::SlidingWindow}) {
+          const int64_t window = mask == AttentionMask::SlidingWindow ? 7 : 0;
+          const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 71, 0.5f);
+          const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 72, 0.5f);
+          const float scale = 4.0f / std::sqrt(static_cast<float>(dim));
+          const auto cpu = softcap_stats(false, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
+          const auto gpu = softcap_stats(true, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
+          const double delta = static_cast<double>(dim) * 5.9604644775390625e-08 * scale *
+                               max_row_norm(q, dim) * max_row_norm(k, dim);
+          expect_close(gpu, cpu, 4 * delta + 1e-5 + 8 * 1.1920929e-07 * cap, 1e-5,
+                       "softcap " + std::to_string(cap) + " seq " + std::to_string(seq) + " dim " +
+                           std::to_string(dim));
+          if (cap != 1.0f || seq < 65) continue;
+          const auto plain =
+              softcap_stats(false, q, k, hq, hkv, seq, dim, scale, mask, window, 0.0f, stream());
+          EXPECT_GT(std::fabs(plain[0] - cpu[0]), 0.05) << "the cap does not move the entropy";
+        }
 }
 
 TEST(GpuDispatch, RejectsBadPlan) {

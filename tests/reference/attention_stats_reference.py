@@ -3,7 +3,10 @@
 softmax of every query over its allowed keys (docs/metrics.md, "Attention statistics").
 
   attention_stats_reference.py SNAPSHOT.safetensors [--mask causal|full|sliding]
-                               [--window N] [--scale X]   -> one JSON object
+                               [--window N] [--scale X] [--softcap C]   -> one JSON object
+
+With a soft-cap C > 0 every logit s = scale q.k becomes C tanh(s / C) before the mask, as
+Gemma 2's eager attention in transformers (attn_logit_softcapping).
 """
 import argparse
 import json
@@ -28,18 +31,21 @@ def allowed(mask, seq, window):
     raise ValueError(f"unknown mask {mask!r}")
 
 
-def layer_stats(q, k, scale, mask, window):
+def layer_stats(q, k, scale, mask, window, softcap=0.0):
     """q [Hq, S, d], k [Hkv, S, d] -> (entropy, logit_std, sink), each [Hq] (fp64)."""
-    return masked_stats(q, k, scale, allowed(mask, q.shape[1], window))
+    return masked_stats(q, k, scale, allowed(mask, q.shape[1], window), softcap)
 
 
-def masked_stats(q, k, scale, ok):
-    """layer_stats under the [S, S] bool mask ok (query i may attend to key j)."""
+def masked_stats(q, k, scale, ok, softcap=0.0):
+    """layer_stats under the [S, S] bool mask ok (query i may attend to key j); logits
+    soft-capped at softcap when > 0."""
     hq = q.shape[0]
     group = hq // k.shape[0]
     ent, std, sink = np.zeros(hq), np.zeros(hq), np.zeros(hq)
     for h in range(hq):
         s = scale * (q[h].astype(np.float64) @ k[h // group].astype(np.float64).T)
+        if softcap > 0:
+            s = softcap * np.tanh(s / softcap)
         s_masked = np.where(ok, s, -np.inf)
         m = s_masked.max(axis=1, keepdims=True)
         e = np.where(ok, np.exp(s_masked - m), 0.0)
@@ -54,13 +60,13 @@ def masked_stats(q, k, scale, ok):
     return ent, std, sink
 
 
-def analyse(q, k, mask="causal", window=0, scale=None):
+def analyse(q, k, mask="causal", window=0, scale=None, softcap=0.0):
     """q [L, Hq, S, d], k [L, Hkv, S, d] -> dict of the engine's JSON field names."""
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     out = {"attention_entropy_nats": [], "attention_logit_std": [], "attention_sink_mass": []}
     for layer in range(q.shape[0]):
-        e, s, p = layer_stats(q[layer], k[layer], scale, mask, window)
+        e, s, p = layer_stats(q[layer], k[layer], scale, mask, window, softcap)
         out["attention_entropy_nats"].append(e.tolist())
         out["attention_logit_std"].append(s.tolist())
         out["attention_sink_mass"].append(p.tolist())
@@ -75,12 +81,13 @@ def main():
     ap.add_argument("--mask", default="causal", choices=("causal", "full", "sliding"))
     ap.add_argument("--window", type=int, default=0)
     ap.add_argument("--scale", type=float, default=None)
+    ap.add_argument("--softcap", type=float, default=0.0)
     a = ap.parse_args()
     from safetensors.numpy import load_file
     t = load_file(a.snapshot)
     q = t["q"].astype(np.float32)
     k = t["k"].astype(np.float32)
-    print(json.dumps(analyse(q, k, a.mask, a.window, a.scale)))
+    print(json.dumps(analyse(q, k, a.mask, a.window, a.scale, a.softcap)))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """qkgeom score's attention statistics against the direct numpy softmax of
 tests/reference/attention_stats_reference.py, on small snapshots made here with numpy and
-safetensors (GQA ratios 1, 2, 4; causal, full and sliding masks; f32 and bf16)."""
+safetensors (GQA ratios 1, 2, 4; causal, full and sliding masks; f32 and bf16). Logit
+soft-capping (Gemma 2) comes from the snapshot's attention_logit_softcap metadata key and
+must move the entropy measurably (so that the comparison can fail)."""
 import json
 import os
 import sys
@@ -15,6 +17,7 @@ FIELDS = {"entropy": "attention_entropy_nats", "logit_std": "attention_logit_std
           "mean_logit_std": "mean_attention_logit_std", "mean_sink_mass": "mean_attention_sink_mass"}
 REL = 1e-9
 ABS = 1e-11
+SOFTCAP_MOVES = 0.05  # nats: the least mean entropy change the cap of 1.5 must make
 
 
 def make_fixtures(out_dir, np, save_file):
@@ -68,7 +71,40 @@ def main():
             for f, ref_key in FIELDS.items():
                 chk.field(case, "attention." + f, ours["attention"].get(f), want[ref_key])
             chk.field(case, "attention.mask", ours["attention"]["mask"], mask, exact=True)
+    for name, path, q, k in make_fixtures(out_dir, np, save_file)[1:3]:
+        softcap_cases(chk, ref, np, save_file, name, path, q, k)
     return chk.report("attention statistics vs numpy reference")
+
+
+def softcap_cases(chk, ref, np, save_file, name, path, q, k):
+    """Snapshots of q, k with stored attention metadata and a soft-cap: score's statistics
+    equal the reference's on capped logits (also when --mask replaces the stored masks),
+    and the cap moves the mean entropy by more than SOFTCAP_MOVES."""
+    layers = q.shape[0]
+    scale = float(np.float32(1.0 / np.sqrt(q.shape[-1])))
+    for cap, mask, window, flag in ((1.5, "causal", 0, None), (5.0, "sliding", 7, None),
+                                    (1.5, "causal", 0, "full")):
+        meta = {"attention_masks": ",".join([mask] * layers),
+                "attention_windows": ",".join([str(window)] * layers),
+                "attention_scale": repr(scale), "attention_logit_softcap": repr(cap)}
+        capped = path.replace(".safetensors", f"_cap{cap}_{mask}.safetensors")
+        save_file({"q": q, "k": k}, capped, metadata=meta)
+        args = ["score", "--snapshot", capped, "--json", "--device", rc.DEVICE]
+        case = f"{name}/softcap{cap}/{mask}{window or ''}" + (f"/--mask {flag}" if flag else "")
+        proc = rc.run_cli(args + (["--mask", flag] if flag else []))
+        if proc.returncode != 0:
+            chk.fail(case, "run", proc.stderr.strip()[-2000:], "", "qkgeom failed")
+            continue
+        ours = json.loads(proc.stdout)["attention"]
+        want = ref.analyse(q, k, flag or mask, 0 if flag else window, scale, float(np.float32(cap)))
+        for f, ref_key in FIELDS.items():
+            chk.field(case, "attention." + f, ours.get(f), want[ref_key])
+        chk.field(case, "attention.logit_softcap", ours.get("logit_softcap"), cap, exact=True)
+        if cap == 1.5 and not flag:
+            plain = ref.analyse(q, k, mask, window, scale)["mean_attention_entropy_nats"]
+            moved = abs(ours["mean_entropy"] - plain)
+            print(f"{case}: the cap moves the mean entropy by {moved:.4g} nats")
+            chk.field(case, "softcap moves entropy", moved > SOFTCAP_MOVES, True, exact=True)
 
 
 if __name__ == "__main__":

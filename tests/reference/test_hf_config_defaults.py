@@ -11,8 +11,8 @@ removed in turn (and a set of 4.x / 5.x spelling variants is written); for each 
   must equal HF eager's (AutoModel.from_pretrained on the same directory, f32) to 1e-5 on a
   prompt as long as max_position_embeddings allows (<= 64 ids), or both must refuse it.
 Also: RoPE of every type (dynamic and longrope at their initial frequencies) at head dims
-64-256 and bases 1e4-1e6 (config only) equals the rotary embedding's bit for bit, and a directory with both model.safetensors and an index
-loads model.safetensors, as HF.
+64-256 and bases 1e4-1e6 (config only) equals the rotary embedding's bit for bit, and a
+directory with both model.safetensors and an index loads model.safetensors, as HF.
 """
 import copy
 import json

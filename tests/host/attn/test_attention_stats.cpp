@@ -354,6 +354,23 @@ TEST(AttentionStatsCpu, RejectsBadArguments) {
   EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 2, 2, 4, 0, 1.0f, AttentionMask::Causal, 0, o.data(),
                                    o.data(), o.data()),
                std::invalid_argument);
+  EXPECT_THROW(attention_stats_cpu(x.data(), x.data(), 2, 2, 4, 4, 1.0f, AttentionMask::Causal, 0, o.data(),
+                                   o.data(), o.data(), -1.0f),
+               std::invalid_argument);
+}
+
+// Soft-capped logits lie in (-cap, cap): two keys with logits 0 and 100 give, capped at
+// 1, probabilities in the ratio 1 : e^tanh(100) (not a one-hot row), and a std of
+// tanh(100) / 2.
+TEST(AttentionStatsCpu, SoftcapBendsLargeLogits) {
+  const std::vector<float> q = {1.0f, 1.0f}, k = {0.0f, 100.0f};  // one head, seq 2, dim 1
+  std::vector<double> e(1), sd(1), sink(1);
+  attention_stats_cpu(q.data(), k.data(), 1, 1, 2, 1, 1.0f, AttentionMask::Full, 0, e.data(), sd.data(),
+                      sink.data(), 1.0f);
+  const double t = std::tanh(100.0), p0 = 1.0 / (1.0 + std::exp(t));
+  EXPECT_NEAR(sink[0], p0, 1e-15);
+  EXPECT_NEAR(e[0], -(p0 * std::log(p0) + (1 - p0) * std::log(1 - p0)), 1e-14);
+  EXPECT_NEAR(sd[0], t / 2, 1e-15);
 }
 
 #if defined(QKGEOM_WITH_CUDA)
