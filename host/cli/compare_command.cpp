@@ -12,7 +12,6 @@
 #include "output_path.hpp"
 #include "run_record.hpp"
 #include "threads.hpp"
-#include "threads_option.hpp"
 
 namespace qk {
 
@@ -22,7 +21,6 @@ struct CompareArgs {
   std::vector<std::string> runs;
   std::string out;
   CompareOptions o;
-  int threads = 0;
   bool json = false, force = false;
 };
 
@@ -47,7 +45,6 @@ void add_compare_options(CLI::App* sub, CompareArgs& a) {
   sub->add_flag("--allow-template-mix", a.o.allow_template_mix, "compare runs made with different templates");
   sub->add_flag("--json", a.json, "print one JSON object");
   sub->add_flag("--force", a.force, "replace --out when it exists (atomically)");
-  add_threads_option(sub, a.threads);
 }
 
 }  // namespace
@@ -59,7 +56,7 @@ Action add_compare_command(CLI::App& app) {
   return [a] {
     RunPlace place;
     place.started_at = utc_now_iso8601();
-    resolve_context("cpu", a->threads);
+    resolve_context("cpu", 1);  // one thread: nothing here runs in parallel
     place.threads = applied_threads();
     if (!a->out.empty()) {
       check_new_output(a->out, a->force);
