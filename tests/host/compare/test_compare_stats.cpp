@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 
 #include "agreement.hpp"
+#include "compare_quantities.hpp"
 #include "depth_profile.hpp"
 #include "paired_tests.hpp"
+#include "quantities.hpp"
 #include "special_functions.hpp"
 
 namespace qk {
@@ -150,6 +152,18 @@ TEST(Depth, GridAndLinearResampling) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(r[i], want[i], 1e-15);
   EXPECT_EQ(resample_depth({7}, g), std::vector<double>(5, 7));
   EXPECT_TRUE(std::isnan(resample_depth({}, g)[2]));
+}
+
+// The compared quantities are sweep columns of the registry (host/core/quantities.hpp):
+// scalars have no row axis, per-layer ones start with the layer axis.
+TEST(ComparedQuantities, AreRegistryColumns) {
+  for (const ComparedQuantity& q : scalar_quantities()) EXPECT_TRUE(quantity(q.path).axes.empty()) << q.path;
+  for (const ComparedQuantity& q : layer_quantities()) {
+    const Quantity& reg = quantity(q.path);
+    ASSERT_FALSE(reg.axes.empty()) << q.path;
+    EXPECT_EQ(reg.axes[0].name, "layer") << q.path;
+  }
+  EXPECT_EQ(invariant_paths().size(), 5u);
 }
 
 }  // namespace
