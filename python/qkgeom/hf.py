@@ -30,7 +30,8 @@ class Capture:
 
     def attention_options(self):
         """Keyword arguments of qkgeom.attention_stats for the attention HF ran. ValueError
-        for masks it cannot express: padding, or causal and full layers mixed."""
+        for what it cannot express: padding, causal and full layers mixed, soft-caps that
+        differ between layers."""
         if "other" in self.masks:
             raise ValueError(f"layer {self.masks.index('other')}: HF's attention mask is neither full, causal "
                              "nor a sliding window (padding?); capture one unpadded sequence")
@@ -42,6 +43,11 @@ class Capture:
             opts["layer_window"] = self.layer_window
         if len(set(self.layer_scale)) > 1:
             opts["layer_scale"] = self.layer_scale
+        caps = {c for c in self.softcap if c}
+        if len(caps) > 1 or (caps and None in self.softcap):
+            raise ValueError(f"per-layer logit soft-caps {self.softcap}: attention_stats takes one for all layers")
+        if caps:
+            opts["softcap"] = caps.pop()
         return opts
 
 
@@ -144,14 +150,11 @@ def capture(model, input_ids, attention_mask=None, batch=0):
 
 
 def metrics(model, input_ids, lem_compat=False, device="auto"):
-    """capture() then qkgeom.bo_metrics and qkgeom.attention_stats with HF's masks and
-    scales: a dict laid out as `qkgeom score --model --json` (the BO fields, and the
-    attention statistics under "attention"). NotImplementedError for a model with
-    attention-logit soft-capping (Gemma 2), which attention_stats does not apply."""
+    """capture() then qkgeom.bo_metrics and qkgeom.attention_stats with HF's masks,
+    scales and logit soft-cap: a dict laid out as `qkgeom score --model --json` (the BO
+    fields, and the attention statistics under "attention")."""
     c = capture(model, input_ids)
     options = c.attention_options()
-    if any(s for s in c.softcap):
-        raise NotImplementedError("attention-logit soft-capping (Gemma 2) is not in qkgeom.attention_stats")
     out = bo_metrics(c.k, c.v, c.q, lem_compat=lem_compat, device=device)
     out["attention"] = attention_stats(c.q, c.k, device=device, **options)
     return out

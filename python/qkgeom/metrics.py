@@ -84,7 +84,7 @@ def _window_args(mask, window, layer_window, layers):
 
 
 def attention_stats(q, k, mask="causal", window=None, scale=None, layer_window=None, layer_scale=None,
-                    device="auto"):
+                    softcap=None, device="auto"):
     """Attention entropy, logit std and sink mass per (layer, query head), as the
     `attention` object of `score --json` (docs/metrics.md, "Attention statistics").
 
@@ -93,12 +93,13 @@ def attention_stats(q, k, mask="causal", window=None, scale=None, layer_window=N
     mask: 'causal', 'full' or 'sliding' (with window: keys j <= i, i - j < window).
     scale: logit scale (default 1/sqrt(head_dim)). layer_window: per layer, a sliding
     window (> 0) or 0/None for `mask` (Gemma 3, Mistral); layer_scale: per-layer scales.
+    softcap: logit soft-cap C (Gemma 2): each scaled logit s becomes C tanh(s / C).
     device: as bo_metrics.
 
     Returns a dict: entropy (nats), logit_std (logit units), sink_mass (probability in
     [0, 1]) as numpy float64 [layers, q_heads]; mean_entropy, mean_logit_std,
-    mean_sink_mass (floats); mask, window, scale, backend; layer_window and layer_scale
-    when given. Raises as bo_metrics, and ValueError for a bad mask/window/scale.
+    mean_sink_mass (floats); mask, window, scale, backend; layer_window, layer_scale and
+    logit_softcap when given. Raises as bo_metrics, and ValueError for a bad mask/window/scale.
     """
     device = pick_device(device, q, k)
     qc, kc = as_cloud(q, "q"), as_cloud(k, "k")
@@ -107,8 +108,10 @@ def attention_stats(q, k, mask="causal", window=None, scale=None, layer_window=N
     ls = [] if layer_scale is None else [float(s) for s in layer_scale]
     if ls and len(ls) != qc.shape[0]:
         raise ValueError(f"layer_scale needs {qc.shape[0]} entries (one per layer), not {len(ls)}")
-    if scale is not None and not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive finite number, not {scale}")
+    for name, value in (("scale", scale), ("softcap", softcap)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite number, not {value}")
     ext, dev = _ext.for_device(device)
-    d = ext.attention_stats(qc, kc, mask, win, None if scale is None else float(scale), lw, ls, dev)
+    d = ext.attention_stats(qc, kc, mask, win, None if scale is None else float(scale), lw, ls,
+                            float(softcap or 0.0), dev)
     return _with_arrays(d, _ATTENTION_ARRAYS)

@@ -97,13 +97,14 @@ nb::object bo_metrics(const Cloud& k, std::optional<Cloud> v, int q_heads, bool 
 // The `attention` object of `score --json` for q against k.
 nb::object attention_stats(const Cloud& q, const Cloud& k, const std::string& mask, int64_t window,
                            std::optional<double> scale, std::vector<int64_t> layer_window,
-                           std::vector<double> layer_scale, const std::string& device) {
+                           std::vector<double> layer_scale, double softcap, const std::string& device) {
   qk::AttentionStatsOptions opts;
   opts.mask = qk::parse_attention_mask(mask);
   opts.window = window;
   opts.scale = scale;
   opts.layer_window = std::move(layer_window);
   opts.layer_scale = std::move(layer_scale);
+  opts.softcap = softcap;
   qk::AttentionStats s;
   {
     nb::gil_scoped_release unlocked;
@@ -127,5 +128,6 @@ QK_NB_MODULE(QK_MODULE_NAME, m) {
   m.def("bo_metrics", &bo_metrics, nb::arg("k"), nb::arg("v").none(), nb::arg("q_heads"),
         nb::arg("lem_compat"), nb::arg("lock_threshold"), nb::arg("collapse_threshold"), nb::arg("device"));
   m.def("attention_stats", &attention_stats, nb::arg("q"), nb::arg("k"), nb::arg("mask"), nb::arg("window"),
-        nb::arg("scale").none(), nb::arg("layer_window"), nb::arg("layer_scale"), nb::arg("device"));
+        nb::arg("scale").none(), nb::arg("layer_window"), nb::arg("layer_scale"), nb::arg("softcap"),
+        nb::arg("device"));
 }

@@ -67,6 +67,19 @@ def test_attention_options_equal_snapshot_metadata(tmp_path, rng):
     assert_same(ours, ref["attention"], "attention.")
 
 
+def test_softcap_equals_snapshot_metadata(tmp_path, rng):
+    """Gemma 2's logit soft-cap, as a snapshot records it; the cap changes the numbers."""
+    k, _, q = clouds(rng, *SHAPES[0])
+    q *= 4  # logits well beyond the cap
+    meta = {"attention_masks": "causal,causal,causal", "attention_windows": "0,0,0", "attention_scale": "0.25",
+            "attention_logit_softcap": "1.5"}
+    ref = score_json(write_snapshot(str(tmp_path / "s.safetensors"), k, None, q, meta))
+    ours = qkgeom.attention_stats(q, k, scale=0.25, softcap=1.5, device="cpu")
+    assert ours["logit_softcap"] == 1.5
+    assert_same(ours, ref["attention"], "attention.")
+    assert abs(ours["mean_entropy"] - qkgeom.attention_stats(q, k, scale=0.25)["mean_entropy"]) > 0.01
+
+
 @pytest.mark.parametrize("mask,flags,kwargs", [
     ("full", ["--mask", "full"], {"mask": "full"}),
     ("sliding", ["--mask", "sliding", "--window", "4", "--attn-scale", "0.5"],
@@ -131,6 +144,7 @@ def test_f32_input_is_not_copied(rng):
     (lambda k, q: qkgeom.attention_stats(q, k, window=3), ValueError, "sliding' only"),
     (lambda k, q: qkgeom.attention_stats(q, k, mask="banded"), ValueError, "mask must be"),
     (lambda k, q: qkgeom.attention_stats(q, k, scale=-1.0), ValueError, "positive finite"),
+    (lambda k, q: qkgeom.attention_stats(q, k, softcap=float("nan")), ValueError, "softcap must be"),
     (lambda k, q: qkgeom.attention_stats(q, k, layer_window=[2]), ValueError, "layer_window needs 3"),
     (lambda k, q: qkgeom.attention_stats(q, k, layer_scale=[1.0]), ValueError, "layer_scale needs 3"),
     (lambda k, q: qkgeom.attention_stats(q, "k"), TypeError, "k: dtype"),

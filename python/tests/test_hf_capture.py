@@ -133,10 +133,10 @@ def test_capture_equals_qkgeom_capture(built_dir, tmp_path, model_type):
             assert err <= TOL, f"{os.path.basename(model_dir)} {t}: max abs error {err}"
 
 
-@pytest.mark.parametrize("model_type", ["llama", "mistral", "gemma3_text", "bert", "gpt2", "phi3"])
+@pytest.mark.parametrize("model_type", ["llama", "mistral", "gemma3_text", "gemma2", "bert", "gpt2", "phi3"])
 def test_metrics_equal_score_model(built_dir, model_type):
-    """Causal, sliding on every layer, sliding on some layers with Gemma's scale,
-    bidirectional, per-layer scales, a fused-qkv partial-RoPE model."""
+    """Causal, sliding on every layer, sliding on some layers with Gemma's scale, logit
+    soft-capping, bidirectional, per-layer scales, a fused-qkv partial-RoPE model."""
     for model_dir in [dir_of(built_dir, model_type)]:
         ours = hf.metrics(load(model_dir), IDS, device="cpu")
         r = cli("score", "--model", model_dir, "--ids", ",".join(map(str, IDS)), "--json", "--dtype", "f32",
@@ -159,9 +159,12 @@ def test_metrics_use_hfs_masks_and_scales(built_dir):
     assert phi3.attention_options() == {"mask": "causal", "scale": 0.25, "layer_window": [4, 4]}
 
 
-def test_softcapping_is_not_scored_silently(built_dir):
-    with pytest.raises(NotImplementedError, match="soft-capping"):
-        hf.metrics(load(dir_of(built_dir, "gemma2")), IDS)
+def test_softcap_reaches_attention_stats(built_dir):
+    c = hf.capture(load(dir_of(built_dir, "gemma2")), IDS)
+    assert c.attention_options()["softcap"] == 2.0  # attn_logit_softcapping of the checkpoint
+    c.softcap[0] = 3.0
+    with pytest.raises(ValueError, match="soft-caps"):
+        c.attention_options()
 
 
 def test_batch_and_errors(built_dir):
