@@ -616,6 +616,7 @@ void parse_decoder(const Reader& r, ModelConfig& c) {
     parse_phi3_rope(r, c);
   else
     c.rope = parse_rope(r, c.arch, c.max_position_embeddings, c.head_dim);
+  if (c.arch == Architecture::Gemma2) c.rope_local = c.rope;  // one RoPE for every layer
   parse_windows(r, c);
   if (gemma) parse_gemma_attention(r, c);
 }

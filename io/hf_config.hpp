@@ -64,7 +64,7 @@ struct ModelConfig {
   std::optional<int64_t> sliding_window;
   std::vector<bool> sliding_layers;  // per layer: attends within sliding_window
   // Gemma 3 text.
-  RopeConfig rope_local;  // sliding layers' RoPE (rope_local_base_freq)
+  RopeConfig rope_local;  // sliding layers' RoPE (rope_local_base_freq); Gemma 2: rope
   double query_pre_attn_scalar = 0.0;
   // Gemma 2: attention logits become cap * tanh(logits / cap) after the scale, before the
   // mask; the final (lm_head) logits likewise. 0: no soft-capping.

@@ -10,10 +10,13 @@ import subprocess
 import numpy as np
 
 MODULES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3",
-           "gemma3_text": "gemma3", "bert": "bert", "gpt2": "gpt2", "gpt_neox": "gpt_neox"}
+           "gemma3_text": "gemma3", "bert": "bert", "gpt2": "gpt2", "gpt_neox": "gpt_neox",
+           "gemma2": "gemma2", "olmo2": "olmo2", "phi3": "phi3"}
 ROTARY = {"llama": "LlamaRotaryEmbedding", "mistral": "MistralRotaryEmbedding",
           "qwen2": "Qwen2RotaryEmbedding", "qwen3": "Qwen3RotaryEmbedding",
-          "gemma3_text": "Gemma3RotaryEmbedding"}
+          "gemma3_text": "Gemma3RotaryEmbedding", "gemma2": "Gemma2RotaryEmbedding",
+          "olmo2": "Olmo2RotaryEmbedding", "phi3": "Phi3RotaryEmbedding"}
+GEMMA = ("gemma3_text", "gemma2")
 
 
 def quiet_transformers():
@@ -84,7 +87,7 @@ def layer_windows(cfg):
     window = getattr(cfg, "sliding_window", None)
     if cfg.model_type == "bert":
         return None
-    if cfg.model_type == "mistral":
+    if cfg.model_type in ("mistral", "phi3"):
         return [window] * layers
     types = getattr(cfg, "layer_types", None) or ["full_attention"] * layers
     return [window if t == "sliding_attention" and window is not None else None for t in types]
@@ -101,7 +104,7 @@ def resolved(cfg):
            "num_key_value_heads": getattr(cfg, "num_key_value_heads", cfg.num_attention_heads),
            "head_dim": head_dim, "intermediate_size": cfg.intermediate_size,
            "vocab_size": cfg.vocab_size, "max_position_embeddings": cfg.max_position_embeddings,
-           "hidden_act": getattr(cfg, "hidden_activation", None) if mt == "gemma3_text"
+           "hidden_act": getattr(cfg, "hidden_activation", None) if mt in GEMMA
            else cfg.hidden_act}
     if cfg.dtype is not None:
         out["dtype"] = str(cfg.dtype).replace("torch.", "")
@@ -110,12 +113,17 @@ def resolved(cfg):
         out["attention_scale"] = head_dim ** -0.5
         return out
     out["rms_norm_eps"] = cfg.rms_norm_eps
-    # Biases as the modeling files build them: Qwen2 always, Mistral never.
-    out["attention_bias"] = {"qwen2": True, "mistral": False}.get(
+    # Biases as the modeling files build them: Qwen2 always, Mistral and Phi-3 never.
+    out["attention_bias"] = {"qwen2": True, "mistral": False, "phi3": False}.get(
         mt, bool(getattr(cfg, "attention_bias", False)))
     out["mlp_bias"] = bool(getattr(cfg, "mlp_bias", False)) if mt == "llama" else False
-    scalar = cfg.query_pre_attn_scalar if mt == "gemma3_text" else head_dim
+    scalar = cfg.query_pre_attn_scalar if mt in GEMMA else head_dim
     out["attention_scale"] = scalar ** -0.5
+    if mt == "gemma2":
+        out["attn_logit_softcapping"] = cfg.attn_logit_softcapping
+        out["final_logit_softcapping"] = cfg.final_logit_softcapping
+    if mt == "phi3":
+        out["rotary_dim"] = int(head_dim * cfg.rope_parameters.get("partial_rotary_factor", 1.0))
     out["layer_window"] = layer_windows(cfg)
     mod = importlib.import_module(f"transformers.models.{MODULES[mt]}.modeling_{MODULES[mt]}")
     rot = getattr(mod, ROTARY[mt])(cfg)

@@ -54,6 +54,13 @@ def qk_weights(model_dir):
                 "encoder.layer.0.attention.self.query.weight" in t else "bert."
             q = f"{pre}encoder.layer.{l}.attention.self.query.weight"
             k = f"{pre}encoder.layer.{l}.attention.self.key.weight"
+        elif cfg["model_type"] == "phi3":  # qkv_proj rows q | k | v, as Phi3Attention slices
+            pre = "model." if "model.embed_tokens.weight" in t else ""
+            w = np.asarray(t[f"{pre}layers.{l}.self_attn.qkv_proj.weight"], dtype=np.float32)
+            qd, kd = cfg["heads"] * cfg["head_dim"], cfg["kv_heads"] * cfg["head_dim"]
+            wq.append(w[:qd].astype(np.float64))
+            wk.append(w[qd:qd + kd].astype(np.float64))
+            continue
         else:
             pre = "model." if "model.embed_tokens.weight" in t or \
                 "model.layers.0.self_attn.q_proj.weight" in t else ""

@@ -34,7 +34,8 @@ try:
 except ImportError as e:
     rc.skip(f"{e} (make deps installs torch and transformers)")
 
-MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert"]
+MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert",
+          "gemma2", "olmo2", "phi3"]
 FIXTURES = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models")
 KEEP = {"model_type", "architectures"}
 QKV_TOL = 1e-5

@@ -35,7 +35,8 @@ try:
 except ImportError as e:
     rc.skip(f"python module missing: {e}")
 
-MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "gemma3_text", "bert"]
+MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "gemma3_text", "bert", "gemma2", "olmo2",
+          "phi3"]
 REL = 1e-9         # fp64 arrays: max |ours - ref| <= REL * max |ref|
 DESC_REL = 1e-8    # descriptors, element by element
 VEC_DOT = 1 - 1e-6  # |<ours, ref>| of unit eigenvectors with well-separated eigenvalues

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Gemma 2, OLMo 2 and Phi-3 against HF eager, on random tiny checkpoints built here with
+transformers (f32, CPU) in several shapes (MHA, GQA, MQA; head_dim != hidden / heads;
+sliding windows of 32-64 that 1100 tokens pass; soft-capping on and off; bare models
+saved without the key prefix):
+
+- q/k/v: `qkgeom capture --dtype f32` at 1, 70 and 1100 tokens equals the q, k, v HF's
+  eager_attention_forward receives (post-RoPE; OLMo 2 post whole-projection q/k norm;
+  Phi-3 split out of qkv_proj, partial RoPE) to 1e-4; the worst error per architecture
+  and length is printed;
+- attention statistics at 1100 tokens: `qkgeom score --model --json` entropy and sink
+  mass equal those of HF's own attention probabilities (output_attentions: HF's mask,
+  scale and soft-capping), and the logit std equals numpy's std of HF's q.k times HF's
+  scaling (for Gemma 2 then soft-capped, cap tanh(s / cap)) over HF's mask, to 1e-4.
+  Where the attention statistics do not soft-cap (no `softcap` in score's JSON), the
+  soft-capped cases' statistics are reported as not compared, and the test says so.
+
+Config keys left out are covered by test_hf_config_defaults.py (fixtures gemma2, olmo2,
+phi3) and the `weights` spectra on Phi-3's fused qkv_proj by test_static_weights.py.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refcommon as rc  # noqa: E402
+
+try:
+    import torch
+    import transformers
+    import hf_eager
+except ImportError as e:
+    rc.skip(f"{e} (make deps installs torch and transformers)")
+
+TOL = 1e-4
+LENGTHS = [1, 70, 1100]
+POSITIONS = 1104
+VOCAB = 128
+
+# name -> (config class, model class, config keys). Weights at std 0.1 so the logits are
+# O(1-10): soft-capping at 5 then bends them, and attention is far from uniform.
+CASES = {
+    "gemma2_gqa_softcap": ("Gemma2Config", "Gemma2ForCausalLM",
+                           dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                                head_dim=24, num_hidden_layers=3, intermediate_size=96,
+                                sliding_window=48, query_pre_attn_scalar=20,
+                                attn_logit_softcapping=5.0, final_logit_softcapping=30.0)),
+    "gemma2_mqa_bare": ("Gemma2Config", "Gemma2Model",
+                        dict(hidden_size=48, num_attention_heads=3, num_key_value_heads=1,
+                             head_dim=16, num_hidden_layers=2, intermediate_size=64,
+                             sliding_window=32, query_pre_attn_scalar=16,
+                             layer_types=["full_attention", "sliding_attention"],
+                             attn_logit_softcapping=None, final_logit_softcapping=None,
+                             rope_parameters=dict(rope_type="default", rope_theta=5000.0))),
+    "olmo2_gqa_bias": ("Olmo2Config", "Olmo2ForCausalLM",
+                       dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                            num_hidden_layers=2, intermediate_size=96, attention_bias=True)),
+    "olmo2_mha_headdim_bare": ("Olmo2Config", "Olmo2Model",
+                               dict(hidden_size=48, num_attention_heads=4, num_key_value_heads=4,
+                                    head_dim=20, num_hidden_layers=2, intermediate_size=64,
+                                    rope_parameters=dict(rope_type="default", rope_theta=500.0))),
+    "olmo2_mqa": ("Olmo2Config", "Olmo2ForCausalLM",
+                  dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=1,
+                       num_hidden_layers=2, intermediate_size=80)),
+    "phi3_gqa_window": ("Phi3Config", "Phi3ForCausalLM",
+                        dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                             num_hidden_layers=2, intermediate_size=96, partial_rotary_factor=0.5,
+                             sliding_window=40)),
+    "phi3_mqa_headdim_bare": ("Phi3Config", "Phi3Model",
+                              dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=1,
+                                   head_dim=24, num_hidden_layers=2, intermediate_size=64,
+                                   partial_rotary_factor=0.75)),
+    "phi3_mha": ("Phi3Config", "Phi3ForCausalLM",
+                 dict(hidden_size=48, num_attention_heads=3, num_key_value_heads=3,
+                      num_hidden_layers=2, intermediate_size=64, sliding_window=64,
+                      rope_parameters=dict(rope_type="default", rope_theta=2000.0))),
+}
+
+
+def build(name, root):
+    """A random tiny checkpoint of CASES[name] saved as HF saves it; its directory."""
+    cfg_cls, model_cls, keys = CASES[name]
+    torch.manual_seed(sum(map(ord, name)))
+    cfg = getattr(transformers, cfg_cls)(vocab_size=VOCAB, max_position_embeddings=POSITIONS,
+                                         initializer_range=0.1, pad_token_id=0, **keys)
+    model = getattr(transformers, model_cls)(cfg).eval().float()
+    one = 0.0 if name.startswith("gemma2") else 1.0  # Gemma's norms scale by (1 + w)
+    with torch.no_grad():  # norms and biases start at 1 (0) / 0: make them count
+        for n, p in model.named_parameters():
+            if p.dim() == 1:
+                p.copy_((one if n.endswith("norm.weight") else 0.0) + 0.2 * torch.randn(p.shape))
+    d = os.path.join(root, name)
+    model.save_pretrained(d, safe_serialization=True)
+    return d
+
+
+def hf_forward(d, ids):
+    """HF eager on one prompt: ({'q','k','v'} f32 [layers, heads, S, D], the attention
+    probabilities per layer [heads, S, S] f64, per layer (allowed [S, S], scaling), and the
+    soft-capping cap HF's eager_attention_forward was given, or None)."""
+    model = hf_eager.load_model(d)
+    masks, caps = {}, set()
+    mod = __import__(f"transformers.models.{model.config.model_type}.modeling_"
+                     f"{model.config.model_type}", fromlist=["x"])
+    eager = mod.eager_attention_forward
+
+    def note_cap(module, q, k, v, mask, *a, **kw):
+        caps.add(kw.get("softcap"))
+        return eager(module, q, k, v, mask, *a, **kw)
+
+    mod.eager_attention_forward = note_cap
+    try:
+        with hf_eager.captured_attention(model.config.model_type, masks) as cap, torch.no_grad():
+            out = model(input_ids=torch.tensor([ids]), use_cache=False, output_attentions=True)
+    finally:
+        mod.eager_attention_forward = eager
+    layers = sorted(cap)
+    qkv = {t: np.stack([cap[l][i] for l in layers]) for i, t in enumerate("qkv")}
+    probs = [a[0].double().numpy() for a in out.attentions]
+    (softcap,) = caps
+    return qkv, probs, [masks[l] for l in layers], softcap
+
+
+def reference_stats(qkv, probs, masks, softcap):
+    """entropy, sink mass from HF's probabilities; logit std from q.k x HF's scaling
+    (soft-capped as HF does when softcap) over HF's mask; each [layers, heads]."""
+    ent, sink, std = [], [], []
+    for l, p in enumerate(probs):
+        logp = np.log(np.where(p > 0, p, 1.0))
+        ent.append((-(p * logp).sum(-1)).mean(-1))
+        sink.append(p[:, :, 0].mean(-1))
+        allowed, scaling = masks[l]
+        q = qkv["q"][l].astype(np.float64)
+        k = qkv["k"][l].astype(np.float64)
+        k = np.repeat(k, q.shape[0] // k.shape[0], axis=0)  # GQA: as repeat_kv
+        s = np.einsum("hid,hjd->hij", q, k) * scaling
+        if softcap is not None:
+            s = softcap * np.tanh(s / softcap)
+        n = allowed.sum(-1)
+        mean = np.where(allowed, s, 0).sum(-1) / n
+        var = np.where(allowed, (s - mean[..., None]) ** 2, 0).sum(-1) / n
+        std.append(np.sqrt(var).mean(-1))
+    return {"entropy": np.array(ent), "sink_mass": np.array(sink), "logit_std": np.array(std)}
+
+
+def score_stats(qkgeom, d, ids):
+    """`qkgeom score --model --json` attention object, or an error string."""
+    r = subprocess.run([qkgeom, "score", "--json", "--device", "cpu", "--model", d,
+                        "--ids", ",".join(map(str, ids))], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        return f"exit {r.returncode}: {r.stderr.strip()[-300:]}"
+    return json.loads(r.stdout)["attention"]
+
+
+def check_stats(qkgeom, name, d, ids, ref, worst, notes):
+    """Statistics at the longest length against HF; returns the number of failures."""
+    qkv, probs, masks, softcap = ref
+    got = score_stats(qkgeom, d, ids)
+    if isinstance(got, str):
+        print(f"FAILED: {name} score: {got}")
+        return 1
+    if softcap is not None and not any("softcap" in k for k in got):
+        notes.append(f"{name}: statistics not compared (score does not soft-cap: no softcap key)")
+        print(f"NOT COMPARED: {notes[-1]}")
+        return 0
+    bad = 0
+    arch = name.split("_")[0]
+    for field, want in reference_stats(qkv, probs, masks, softcap).items():
+        e = float(np.abs(np.array(got[field]) - want).max())
+        worst[(arch, field)] = max(worst.get((arch, field), 0.0), e)
+        bad += e > TOL
+        print(f"{'ok' if e <= TOL else 'FAILED'}: {name} {field} max |ours - HF| {e:.2g}")
+    return bad
+
+
+def check_case(qkgeom, name, d, tmp, worst, notes):
+    """q/k/v at every length; attention statistics at the longest. Returns failures."""
+    bad = 0
+    arch = name.split("_")[0]
+    for n in LENGTHS:
+        ids = np.random.default_rng(n).integers(0, VOCAB, n).tolist()
+        ref = hf_forward(d, ids)
+        code, err, ours = hf_eager.qkgeom_capture(qkgeom, d, ids, os.path.join(tmp, f"{name}_{n}.safetensors"))
+        if ours is None:
+            print(f"FAILED: {name} {n} tokens: capture exit {code}: {err.strip()[-300:]}")
+            bad += 1
+            continue
+        errs = {t: float(np.abs(ours[t] - ref[0][t]).max()) if ours[t].shape == ref[0][t].shape
+                else np.inf for t in "qkv"}
+        worst[(arch, n)] = max(worst.get((arch, n), 0.0), *errs.values())
+        ok = max(errs.values()) <= TOL
+        bad += not ok
+        print(f"{'ok' if ok else 'FAILED'}: {name} {n:5d} tokens q/k/v max abs error "
+              f"q {errs['q']:.2g} k {errs['k']:.2g} v {errs['v']:.2g}")
+        if n == LENGTHS[-1]:
+            bad += check_stats(qkgeom, name, d, ids, ref, worst, notes)
+    return bad
+
+
+def main():
+    qkgeom = rc.require_cli()
+    hf_eager.quiet_transformers()
+    torch.set_grad_enabled(False)
+    failures, worst, notes = 0, {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in CASES:
+            failures += check_case(qkgeom, name, build(name, tmp), tmp, worst, notes)
+    print("worst: " + json.dumps({f"{a} {k}": float(f"{e:.3g}") for (a, k), e in worst.items()}))
+    for line in notes:
+        print("note: " + line)
+    print(f"{failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
