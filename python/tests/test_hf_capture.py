@@ -1,7 +1,8 @@
-"""qkgeom.hf.capture against two references on tiny random checkpoints: HF eager's own
-attention inputs (taken by wrapping the modeling module's eager_attention_forward, with
-attn_implementation="eager") and `qkgeom capture` (the C++ runtime, where it supports the
-architecture); qkgeom.hf.metrics against `qkgeom score --model --json`."""
+"""qkgeom.hf.capture against two references on tiny random checkpoints of every
+architecture the runtime supports (tests/fixtures/models, and GPT-2 and GPT-NeoX built
+here): HF eager's own attention inputs (taken by wrapping the modeling module's
+eager_attention_forward, with attn_implementation="eager") and `qkgeom capture` (the C++
+runtime); qkgeom.hf.metrics against `qkgeom score --model --json`."""
 import importlib
 import json
 import os
@@ -98,12 +99,10 @@ def eager_reference(model_dir):
 
 
 def cli_capture(model_dir, out):
-    """`qkgeom capture --dtype f32` of IDS -> {q, k, v}; skips an architecture the runtime refuses."""
+    """`qkgeom capture --dtype f32` of IDS -> {q, k, v}."""
     from safetensors.numpy import load_file
     r = cli("capture", "--model", model_dir, "--ids", ",".join(map(str, IDS)), "--out", out,
             "--dtype", "f32", "--device", "cpu")
-    if r.returncode == 3 and "model_type" in r.stderr:
-        pytest.skip(f"the C++ runtime does not support it: {r.stderr.strip()}")
     assert r.returncode == 0, r.stderr
     return load_file(out)
 
@@ -122,8 +121,7 @@ def test_capture_equals_hf_eager(built_dir):
             np.testing.assert_array_equal(got, ref[t], err_msg=f"{name} {t} vs HF eager")
 
 
-@pytest.mark.parametrize("model_type", sorted({"llama", "mistral", "qwen2", "qwen3", "gemma3_text", "bert"}
-                                              | set(BUILT)))
+@pytest.mark.parametrize("model_type", sorted(fixture_types() | set(BUILT)))
 def test_capture_equals_qkgeom_capture(built_dir, tmp_path, model_type):
     for model_dir in dirs_of(built_dir, model_type):
         c = hf.capture(load(model_dir), IDS)
