@@ -23,10 +23,17 @@ struct Known {
 };
 
 constexpr Known kKnown[] = {
-    {"llama", Architecture::Llama}, {"mistral", Architecture::Mistral},        {"qwen2", Architecture::Qwen2},
-    {"qwen3", Architecture::Qwen3}, {"gemma3_text", Architecture::Gemma3Text}, {"bert", Architecture::Bert},
-    {"gpt2", Architecture::Gpt2},   {"gpt_neox", Architecture::GptNeoX},       {"gemma2", Architecture::Gemma2},
-    {"olmo2", Architecture::Olmo2}, {"phi3", Architecture::Phi3},
+    {"llama", Architecture::Llama},
+    {"mistral", Architecture::Mistral},
+    {"qwen2", Architecture::Qwen2},
+    {"qwen3", Architecture::Qwen3},
+    {"gemma3_text", Architecture::Gemma3Text},
+    {"bert", Architecture::Bert},
+    {"gpt2", Architecture::Gpt2},
+    {"gpt_neox", Architecture::GptNeoX},
+    {"gemma2", Architecture::Gemma2},
+    {"olmo2", Architecture::Olmo2},
+    {"phi3", Architecture::Phi3},
 };
 
 // HF class names (architectures[0]) of the same families, by prefix.
@@ -566,8 +573,9 @@ void parse_phi3_rope(const Reader& r, ModelConfig& c) {
   c.rope = parse_rope_object(r, p, field, c.max_position_embeddings, true);
   c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * f);
   if (!(f >= 0 && f <= 1) || c.rotary_dim % 2 != 0)
-    throw r.error(field + ".partial_rotary_factor",
-                  "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
+    throw r.error(
+        field + ".partial_rotary_factor",
+        "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
   if (c.rotary_dim > 0) check_rope_dims(r, field, c.rope, c.rotary_dim);
 }
 
@@ -605,9 +613,9 @@ void parse_decoder(const Reader& r, ModelConfig& c) {
   c.hidden_act = r.string_or(gemma ? "hidden_activation" : "hidden_act", "");
   // Only Llama's MLP reads mlp_bias; Qwen2 always has q/k/v biases, Mistral and Phi-3 never.
   c.mlp_bias = c.arch == Architecture::Llama && r.boolean_or("mlp_bias", false);
-  c.attention_bias = c.arch == Architecture::Qwen2 ||
-                     (c.arch != Architecture::Mistral && c.arch != Architecture::Phi3 &&
-                      r.boolean_or("attention_bias", false));
+  c.attention_bias =
+      c.arch == Architecture::Qwen2 || (c.arch != Architecture::Mistral && c.arch != Architecture::Phi3 &&
+                                        r.boolean_or("attention_bias", false));
   c.o_bias = c.attention_bias && c.arch != Architecture::Qwen2;
   c.qk_norm = c.arch == Architecture::Qwen3 || gemma3;  // OLMo 2's norms span all heads
   if (gemma3)

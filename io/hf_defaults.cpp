@@ -180,12 +180,11 @@ json make(Architecture arch) {
 }  // namespace
 
 const nlohmann::json& hf_config_defaults(Architecture arch) {
-  static const json tables[] = {make(Architecture::Llama),      make(Architecture::Mistral),
-                                make(Architecture::Qwen2),      make(Architecture::Qwen3),
-                                make(Architecture::Gemma3Text), make(Architecture::Bert),
-                                make(Architecture::Gpt2),       make(Architecture::GptNeoX),
-                                make(Architecture::Gemma2),     make(Architecture::Olmo2),
-                                make(Architecture::Phi3)};
+  static const json tables[] = {
+      make(Architecture::Llama), make(Architecture::Mistral),    make(Architecture::Qwen2),
+      make(Architecture::Qwen3), make(Architecture::Gemma3Text), make(Architecture::Bert),
+      make(Architecture::Gpt2),  make(Architecture::GptNeoX),    make(Architecture::Gemma2),
+      make(Architecture::Olmo2), make(Architecture::Phi3)};
   return tables[static_cast<int>(arch)];
 }
 

@@ -108,7 +108,8 @@ std::vector<float> transpose_rows_cols(const std::vector<float>& w, int64_t rows
 std::vector<float> load_qkv_weight(const HfAttentionNames& a, int which, int64_t q_heads, int64_t kv_heads,
                                    int64_t head_dim, int64_t hidden, const WeightLoader& load) {
   const std::string& name = which == 0 ? a.q : which == 1 ? a.k : a.v;
-  if (a.layout == QkvLayout::Separate) return load(name, {(which == 0 ? q_heads : kv_heads) * head_dim, hidden});
+  if (a.layout == QkvLayout::Separate)
+    return load(name, {(which == 0 ? q_heads : kv_heads) * head_dim, hidden});
   const int64_t fused = (q_heads + 2 * kv_heads) * head_dim;  // GPT-2 and GPT-NeoX: kv == q heads
   const std::vector<float> w =
       a.layout == QkvLayout::Gpt2Conv1D ? load(name, {hidden, fused}) : load(name, {fused, hidden});

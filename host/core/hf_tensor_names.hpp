@@ -14,8 +14,8 @@ namespace qk {
 
 // How a checkpoint stores the q/k/v projections.
 enum class QkvLayout {
-  Separate,    // q, k, v: three [out][in] tensors
-  Gpt2Conv1D,  // GPT-2 c_attn: one [in][3 x hidden] Conv1D weight, columns q | k | v
+  Separate,     // q, k, v: three [out][in] tensors
+  Gpt2Conv1D,   // GPT-2 c_attn: one [in][3 x hidden] Conv1D weight, columns q | k | v
   NeoXPerHead,  // GPT-NeoX query_key_value: [heads x 3 x head_dim][in], per head q, k, v
   Blocks        // Phi-3 qkv_proj: [(q_heads + 2 kv_heads) x head_dim][in], rows q | k | v
 };

@@ -23,10 +23,10 @@ namespace qk {
 
 namespace {
 
-constexpr Architecture kRunnable[] = {
-    Architecture::Llama, Architecture::Mistral, Architecture::Qwen2,  Architecture::Qwen3,
-    Architecture::Gemma3Text, Architecture::Bert, Architecture::Gpt2, Architecture::GptNeoX,
-    Architecture::Gemma2, Architecture::Olmo2, Architecture::Phi3};
+constexpr Architecture kRunnable[] = {Architecture::Llama, Architecture::Mistral,    Architecture::Qwen2,
+                                      Architecture::Qwen3, Architecture::Gemma3Text, Architecture::Bert,
+                                      Architecture::Gpt2,  Architecture::GptNeoX,    Architecture::Gemma2,
+                                      Architecture::Olmo2, Architecture::Phi3};
 
 bool runtime_supports(Architecture a) {
   for (Architecture r : kRunnable)
