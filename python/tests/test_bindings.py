@@ -1,5 +1,6 @@
 """qkgeom.bo_metrics and qkgeom.attention_stats against `qkgeom score --snapshot --json`
 on the same arrays, numpy against torch inputs, the package's version, and bad inputs."""
+import os
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 import qkgeom
-from conftest import assert_same, cli, score_json, write_snapshot
+from conftest import SOURCE_DIR, assert_same, cli, score_json, write_snapshot
 
 # (layers, kv_heads, q_heads, seq, head_dim): position mode (kv_heads <= 4), multi-head
 # mode (kv_heads > 4), one token.
@@ -38,6 +39,18 @@ def test_equals_score_json(tmp_path, rng, shape, lem_compat):
                      *(["--lem-compat"] if lem_compat else []))
     assert_same(qkgeom.bo_metrics(k, v, q, lem_compat=lem_compat, device="cpu"), bo_part(ref))
     assert_same(qkgeom.attention_stats(q, k, device="cpu"), ref["attention"], "attention.")
+
+
+def test_committed_minilm_snapshot():
+    """The real all-MiniLM-L6-v2 snapshot of tests/fixtures (f16, 12 heads: multi-head mode),
+    read with safetensors and passed as f16 arrays, against score on the file itself."""
+    from safetensors.numpy import load_file
+    path = os.path.join(SOURCE_DIR, "tests", "fixtures", "minilm_demo.safetensors")
+    t = load_file(path)
+    assert t["k"].dtype == np.float16
+    ref = score_json(path, "--mask", "full")
+    assert_same(qkgeom.bo_metrics(t["k"], t["v"], t["q"], device="cpu"), bo_part(ref))
+    assert_same(qkgeom.attention_stats(t["q"], t["k"], mask="full", device="cpu"), ref["attention"], "attention.")
 
 
 def test_without_v_and_q(tmp_path, rng):
