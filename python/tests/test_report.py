@@ -69,18 +69,18 @@ class Dom(HTMLParser):
             self.headings.append(data.strip())
 
 
-def browse(html_path, tmp, tag):
-    """(dumped DOM, screenshot [h, w, channels], log lines) of the page in headless Chromium."""
+def browse(html_path, tmp, tag, dump_dom=True):
+    """(dumped DOM or '', screenshot [h, w, channels], log lines) of the page in headless Chromium."""
     base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
             "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp}/chrome-{tag}"]
     url = "file://" + os.path.abspath(html_path)
-    dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True, timeout=60)
     shot = os.path.join(tmp, f"{tag}.png")
-    pic = subprocess.run(base + ["--window-size=1280,6000", f"--screenshot={shot}", url],
-                         capture_output=True, text=True, timeout=60)
-    assert dom.returncode == 0 and pic.returncode == 0, dom.stderr[-500:] + pic.stderr[-500:]
-    log = [line for line in (dom.stderr + pic.stderr).splitlines() if any(p in line for p in LOG_PROBLEMS)]
-    return dom.stdout, matplotlib.image.imread(shot), log
+    runs = [base + ["--window-size=1280,6000", f"--screenshot={shot}", url]]
+    runs += [base + ["--dump-dom", url]] if dump_dom else []
+    done = [subprocess.run(cmd, capture_output=True, text=True, timeout=60) for cmd in runs]
+    assert all(r.returncode == 0 for r in done), [r.stderr[-500:] for r in done]
+    log = [line for r in done for line in r.stderr.splitlines() if any(p in line for p in LOG_PROBLEMS)]
+    return (done[1].stdout if dump_dom else ""), matplotlib.image.imread(shot), log
 
 
 def not_blank(pixels):
@@ -135,7 +135,7 @@ def test_checks_catch_problems(files):
     bad = os.path.join(files["tmp"], "bad.html")
     with open(bad, "w") as f:
         f.write('<html><body><script>console.error("boom")</script></body></html>')
-    _, shot, log = browse(bad, files["tmp"], "bad")
+    _, shot, log = browse(bad, files["tmp"], "bad", dump_dom=False)
     assert any("boom" in line for line in log), log
     assert not not_blank(shot)
 
@@ -202,6 +202,25 @@ def test_missing_matplotlib(files, tmp_path):
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 4 and "matplotlib" in r.stderr and "make deps" in r.stderr, r.stderr
     assert not (tmp_path / "z.html").exists()
+
+
+def test_compare_section(files, tmp_path):
+    """--compare CMP.h5 adds qkgeom compare's figures (python/qkgeom/report/compare_figures.py,
+    checked by test_report_compare.py) under their heading; a file of another kind is exit 3."""
+    other, cmp, page = str(tmp_path / "llama3.h5"), str(tmp_path / "cmp.h5"), str(tmp_path / "cmp.html")
+    probes = os.path.join(files["tmp"], "probes.jsonl")
+    qk_files.run("sweep", "--model", os.path.join(os.path.dirname(qk_files.MODEL), "llama3"), "--probes", probes,
+                 "--out", other, "--device", "cpu", "--threads", "1", "--quiet")
+    qk_files.run("compare", files["sweep"], other, "--out", cmp, "--bootstrap", "50")
+    r = report(files["sweep"], "--compare", cmp, "--out", page)
+    assert r.returncode == 0 and "(7 figures" in r.stdout, r.stdout + r.stderr
+    dom = Dom(open(page, encoding="utf-8").read())
+    titles = [alt.split(". ")[0] for _, alt in dom.images]
+    assert titles[4:] == ["Depth profiles of the models", "Paired differences between models",
+                          "Probe ranks of attention/mean_entropy"], titles
+    assert "Comparison between models" in dom.text
+    r = report(files["sweep"], "--compare", files["static"], "--out", str(tmp_path / "x.html"))
+    assert r.returncode == 3 and "not a CMP.h5" in r.stderr and files["static"] in r.stderr, r.stderr
 
 
 def test_sweep_without_bo(files, tmp_path):

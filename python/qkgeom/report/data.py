@@ -1,5 +1,7 @@
 """The report's inputs: the sweep store and STATIC.h5 read with qkgeom.open, checked
 (kind, model, shapes), and the per-probe and per-head selections the figures draw."""
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -29,6 +31,24 @@ def load(path, kind):
         want = "a sweep store (qkgeom sweep)" if kind == "sweep" else "a STATIC.h5 (qkgeom weights)"
         raise ReportError(f"{path}: a {ds.attrs['qkgeom_kind']} file, not {want}")
     return ds
+
+
+def load_compare(path):
+    """The figures of a `qkgeom compare --out` file (kind qkgeom-compare); ReportError else."""
+    import h5py
+
+    from .compare_figures import compare_figures
+
+    if not os.path.exists(path):
+        raise ReportError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise ReportError(f"{path}: not an HDF5 file")
+    with h5py.File(path, "r") as f:
+        kind = f.attrs.get("kind", "")
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    if kind != "qkgeom-compare":
+        raise ReportError(f"{path}: not a CMP.h5 of qkgeom compare (root attribute 'kind' is {kind!r})")
+    return compare_figures(path)
 
 
 def check_pair(sweep, static, sweep_path, static_path):

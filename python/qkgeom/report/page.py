@@ -1,6 +1,7 @@
 """The report's HTML: one self-contained page (inline CSS, figures as data: URLs, no
 script, nothing fetched)."""
 import html
+import os
 
 from . import data, static_figures, sweep_figures
 
@@ -102,14 +103,24 @@ def summary(sweep):
             f"{esc(a.get('engine_version', '?'))} ({esc(a.get('git_sha', '?'))}).</p>")
 
 
-def build_page(sweep, static):
-    """(HTML text, number of figures) of the report of `sweep` (and `static`, or None)."""
+def compare_section(path, figs):
+    """The figures of a compare file (compare_figures.py), under their heading."""
+    head = f"<h2>Comparison between models</h2><p>From {esc(os.path.abspath(path))} (qkgeom compare).</p>"
+    return head + "\n".join(figure_html(f) for f in figs)
+
+
+def build_page(sweep, static, compare=None):
+    """(HTML text, number of figures) of the report of `sweep`, `static` (or None) and
+    `compare` ((CMP.h5 path, its Rendered figures), or None)."""
     body, figs = sweep_sections(sweep)
     parts = [summary(sweep), body]
     if static is not None:
         sbody, sfigs = static_sections(static, sweep)
         parts.append(sbody)
         figs += sfigs
+    if compare is not None:
+        parts.append(compare_section(*compare))
+        figs += compare[1]
     parts.append("<h2>Provenance</h2>" + provenance_table(sweep, "Sweep"))
     if static is not None:
         parts.append(provenance_table(static, "Static geometry"))
