@@ -3,7 +3,9 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <exception>
 
+#include "ops/blas_threads.hpp"
 #include "ops/lapack.hpp"
 
 namespace qk {
@@ -40,6 +42,25 @@ HeadQr head_qr(const Mat& q, const Mat& k, int64_t D, int64_t N) {
   for (int64_t i = 0; i < f.p; ++i)
     for (int64_t j = i; j < 2 * D; ++j) (j < D ? f.r1[i * D + j] : f.r2[i * D + j - D]) = f.a[j * N + i];
   return f;
+}
+
+void for_each_head(const float* wq, const float* wk, const StaticDims& d,
+                   const std::function<void(int64_t h, const Mat& q, const Mat& k)>& fn) {
+  use_single_threaded_blas();
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t h = 0; h < d.q_heads; ++h) {
+    try {
+      Mat q, k;
+      append_head_f64(wq, h, d.head_dim, d.hidden, q);
+      append_head_f64(wk, h / d.group(), d.head_dim, d.hidden, k);
+      fn(h, q, k);
+    } catch (...) {
+#pragma omp critical(qk_for_each_head_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace qk

@@ -3,7 +3,10 @@
 // (docs/static-geometry.md, "The operator"), shared by `weights` and `rope-geometry`.
 // Row-major fp64 matrices.
 #include <cstdint>
+#include <functional>
 #include <vector>
+
+#include "static_types.hpp"
 
 namespace qk {
 
@@ -29,5 +32,12 @@ struct HeadQr {
 
 // q, k: [d][hidden] row-major (D = d, N = hidden).
 HeadQr head_qr(const Mat& q, const Mat& k, int64_t D, int64_t N);
+
+// fn(h, q, k) for every query head h of one layer, heads in parallel (OpenMP); wq: [Hq * d]
+// [hidden], wk: [Hkv * d][hidden] (f32); q, k: head h's and its KV group's [d][hidden]
+// rows in fp64. BLAS and LAPACK single-threaded inside; the first exception of any head
+// is rethrown after the loop.
+void for_each_head(const float* wq, const float* wk, const StaticDims& d,
+                   const std::function<void(int64_t h, const Mat& q, const Mat& k)>& fn);
 
 }  // namespace qk

@@ -2,14 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "head_qr.hpp"
 #include "internal_error.hpp"
-#include "ops/blas_threads.hpp"
 #include "ops/lapack.hpp"
 #include "sym_order.hpp"
 
@@ -103,23 +101,8 @@ LayerStatic layer_static_cpu(const float* wq, const float* wk, const StaticDims&
   if (K > 0) r.sym_vec.resize(static_cast<size_t>(H * K * N));
   r.fro_sq.resize(static_cast<size_t>(H));
   r.fro_sq_shortcut.resize(static_cast<size_t>(H));
-  // Heads in parallel (OpenMP), each its own slices of r; BLAS and LAPACK single-threaded
-  // inside. The first exception of any head is rethrown after the loop.
-  use_single_threaded_blas();
-  std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t h = 0; h < H; ++h) {
-    try {
-      Mat q, k;
-      append_head_f64(wq, h, D, N, q);
-      append_head_f64(wk, h / d.group(), D, N, k);
-      head_static(q, k, d, h, r);
-    } catch (...) {
-#pragma omp critical(qk_layer_static_error)
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
+  // Heads in parallel, each its own slices of r.
+  for_each_head(wq, wk, d, [&](int64_t h, const Mat& q, const Mat& k) { head_static(q, k, d, h, r); });
   return r;
 }
 

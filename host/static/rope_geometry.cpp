@@ -1,14 +1,13 @@
 #include "rope_geometry.hpp"
 
 #include <chrono>
-#include <cstdio>
 
 #include "finite_check.hpp"
 #include "hf_tensor_names.hpp"
 #include "hf_weights.hpp"
 #include "input_error.hpp"
-#include "progress.hpp"
 #include "run_record.hpp"
+#include "static_weights.hpp"
 
 namespace qk {
 
@@ -24,17 +23,7 @@ StaticDims rope_dims(const ModelConfig& c, int64_t& rotary_dim) {
   if (c.arch == Architecture::Bert || c.arch == Architecture::Gpt2)
     throw InputError(c.path, std::string("model_type '") + c.model_type + "' (" + architecture_name(c.arch) +
                                  ") has no rotary position embedding; rope-geometry needs a RoPE model");
-  StaticDims d;
-  d.layers = c.num_layers;
-  d.q_heads = c.num_heads;
-  d.kv_heads = c.num_kv_heads;
-  d.head_dim = c.head_dim;
-  d.hidden = c.hidden_size;
-  if (d.layers <= 0 || d.q_heads <= 0 || d.kv_heads <= 0 || d.head_dim <= 0 || d.hidden <= 0 ||
-      d.q_heads % d.kv_heads != 0)
-    throw InputError(c.path,
-                     "layers, heads, kv heads, head_dim and hidden size must be positive, "
-                     "with num_attention_heads a multiple of num_key_value_heads");
+  const StaticDims d = attention_dims(c);
   const bool partial = c.arch == Architecture::GptNeoX || c.arch == Architecture::Phi3;
   rotary_dim = partial ? c.rotary_dim : c.head_dim;
   if (rotary_dim < 2 || rotary_dim % 2 != 0 || rotary_dim > d.head_dim)
@@ -47,13 +36,6 @@ StaticDims rope_dims(const ModelConfig& c, int64_t& rotary_dim) {
 bool uses_local_rope(const ModelConfig& c, int64_t l) {
   const bool gemma = c.arch == Architecture::Gemma3Text || c.arch == Architecture::Gemma2;
   return gemma && l < static_cast<int64_t>(c.sliding_layers.size()) && c.sliding_layers[l];
-}
-
-void layer_progress(int64_t l, int64_t layers, double elapsed_s) {
-  std::fprintf(
-      stderr, "rope-geometry: layer %lld/%lld done, %s elapsed, ETA %s\n", static_cast<long long>(l + 1),
-      static_cast<long long>(layers), format_duration(elapsed_s).c_str(),
-      format_duration(elapsed_s / static_cast<double>(l + 1) * static_cast<double>(layers - l - 1)).c_str());
 }
 
 }  // namespace
@@ -91,7 +73,7 @@ RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const Inv
     r.local_rope.push_back(is_local ? 1 : 0);
     r.inv_freq.insert(r.inv_freq.end(), spec.inv_freq.begin(), spec.inv_freq.end());
     r.layers.push_back(rope_layer_cpu(wq.data(), wk.data(), d, spec));
-    if (o.progress) layer_progress(l, d.layers, seconds_since(t0));
+    if (o.progress) layer_progress("rope-geometry", l, d.layers, seconds_since(t0));
   }
   r.seconds = seconds_since(t0);
   r.finished_at = utc_now_iso8601();

@@ -4,11 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 
 #include "head_qr.hpp"
 #include "internal_error.hpp"
-#include "ops/blas_threads.hpp"
 
 namespace qk {
 
@@ -127,23 +125,8 @@ RopeLayer rope_layer_cpu(const float* wq, const float* wk, const StaticDims& d, 
       static_cast<int64_t>(s.inv_freq.size()) != s.rotary_dim / 2)
     throw InternalError("rope_layer_cpu: bad dims");
   RopeLayer r = sized_layer(d, s);
-  // Heads in parallel, each its own slices of r; BLAS and LAPACK single-threaded inside.
-  // The first exception of any head is rethrown after the loop.
-  use_single_threaded_blas();
-  std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t h = 0; h < H; ++h) {
-    try {
-      Mat q, k;
-      append_head_f64(wq, h, D, N, q);
-      append_head_f64(wk, h / d.group(), D, N, k);
-      head_rope(q, k, d, s, h, r);
-    } catch (...) {
-#pragma omp critical(qk_rope_layer_error)
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
+  // Heads in parallel, each its own slices of r.
+  for_each_head(wq, wk, d, [&](int64_t h, const Mat& q, const Mat& k) { head_rope(q, k, d, s, h, r); });
   return r;
 }
 

@@ -39,36 +39,39 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// The checkpoint's attention dimensions with --topk, checked: [layers, heads, kv heads,
-// head_dim, hidden] positive, heads a multiple of kv heads, 1 <= topk <= 2 head_dim.
+// The checkpoint's attention dimensions with --topk, checked: 1 <= topk <= 2 head_dim.
 StaticDims static_dims(const ModelConfig& c, int64_t topk) {
-  StaticDims d;
-  d.layers = c.num_layers;
-  d.q_heads = c.num_heads;
-  d.kv_heads = c.num_kv_heads;
-  d.head_dim = c.head_dim;
-  d.hidden = c.hidden_size;
+  StaticDims d = attention_dims(c);
   d.topk = topk;
-  if (d.layers <= 0 || d.q_heads <= 0 || d.kv_heads <= 0 || d.head_dim <= 0 || d.hidden <= 0 ||
-      d.q_heads % d.kv_heads != 0)
-    throw InputError(c.path,
-                     "layers, heads, kv heads, head_dim and hidden size must be positive, "
-                     "with num_attention_heads a multiple of num_key_value_heads");
   if (topk < 1 || topk > 2 * d.head_dim)
     throw std::invalid_argument("--topk must be in [1, 2 * head_dim = " + std::to_string(2 * d.head_dim) +
                                 "], not " + std::to_string(topk));
   return d;
 }
 
-// One "layer l/L done, elapsed, ETA" line on stderr, `elapsed_s` seconds since the start.
-void layer_progress(int64_t l, int64_t layers, double elapsed_s) {
+}  // namespace
+
+StaticDims attention_dims(const ModelConfig& c) {
+  StaticDims d;
+  d.layers = c.num_layers;
+  d.q_heads = c.num_heads;
+  d.kv_heads = c.num_kv_heads;
+  d.head_dim = c.head_dim;
+  d.hidden = c.hidden_size;
+  if (d.layers <= 0 || d.q_heads <= 0 || d.kv_heads <= 0 || d.head_dim <= 0 || d.hidden <= 0 ||
+      d.q_heads % d.kv_heads != 0)
+    throw InputError(c.path,
+                     "layers, heads, kv heads, head_dim and hidden size must be positive, "
+                     "with num_attention_heads a multiple of num_key_value_heads");
+  return d;
+}
+
+void layer_progress(const char* command, int64_t l, int64_t layers, double elapsed_s) {
   std::fprintf(
-      stderr, "weights: layer %lld/%lld done, %s elapsed, ETA %s\n", static_cast<long long>(l + 1),
+      stderr, "%s: layer %lld/%lld done, %s elapsed, ETA %s\n", command, static_cast<long long>(l + 1),
       static_cast<long long>(layers), format_duration(elapsed_s).c_str(),
       format_duration(elapsed_s / static_cast<double>(l + 1) * static_cast<double>(layers - l - 1)).c_str());
 }
-
-}  // namespace
 
 StaticResult compute_static_weights(const StaticOptions& o) {
   const Backend backend = static_backend(o.device);
@@ -100,7 +103,7 @@ StaticResult compute_static_weights(const StaticOptions& o) {
     r.layers.push_back(backend.gpu ? layer_static_gpu(wq[l].data(), wk[l].data(), d, backend.device)
                                    : layer_static_cpu(wq[l].data(), wk[l].data(), d));
     r.spectra_seconds += seconds_since(t);
-    if (o.progress) layer_progress(l, d.layers, seconds_since(t0));
+    if (o.progress) layer_progress("weights", l, d.layers, seconds_since(t0));
   }
   const auto tg = std::chrono::steady_clock::now();
   r.gram = backend.gpu ? operator_gram_gpu(pq, pk, d, backend.device) : operator_gram_cpu(pq, pk, d);

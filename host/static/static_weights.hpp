@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "hf_config.hpp"
 #include "static_types.hpp"
 
 namespace qk {
@@ -36,5 +37,14 @@ struct StaticResult {
 // bad
 // --topk or --device, std::runtime_error for an unusable GPU.
 StaticResult compute_static_weights(const StaticOptions& options);
+
+// The checkpoint's attention dimensions (topk 0); InputError naming config.json unless
+// layers, heads, kv heads, head_dim and hidden size are positive and the heads a
+// multiple of the kv heads.
+StaticDims attention_dims(const ModelConfig& c);
+
+// One "<command>: layer l+1/L done, elapsed, ETA" line on stderr, `elapsed_s` seconds
+// since the start.
+void layer_progress(const char* command, int64_t l, int64_t layers, double elapsed_s);
 
 }  // namespace qk
