@@ -229,7 +229,8 @@ struct TransformerModel::Impl {
       const at::Tensor angles = pos.to(at::kFloat).unsqueeze(-1) * freq;
       const at::Tensor emb = at::cat({angles, angles}, -1);
       const float a = static_cast<float>(rope.attention_factor);
-      return std::make_pair((emb.cos() * a).to(dtype), (emb.sin() * a).to(dtype));
+      const auto tdt = olmo2 ? at::kFloat : dtype;  // OLMo 2's tables stay float32 (as HF)
+      return std::make_pair((emb.cos() * a).to(tdt), (emb.sin() * a).to(tdt));
     };
     if (gpt2) return s;
     s.rope_global = rope_tables(inv_freq, cfg.rope);
@@ -495,8 +496,8 @@ struct TransformerModel::Impl {
       k = apply_partial_rope(k, s.rope_global.first, s.rope_global.second);
     } else if (!bert && !gpt2) {
       const auto& [cos, sin] = L.sliding && gemma ? s.rope_local : s.rope_global;
-      q = apply_rope(q, cos, sin);
-      k = apply_rope(k, cos, sin);
+      q = apply_rope(q, cos, sin).to(dtype);  // OLMo 2: rotated in float32, then rounded
+      k = apply_rope(k, cos, sin).to(dtype);
     }
     cap.q.push_back(q.contiguous());
     cap.k.push_back(k.contiguous());

@@ -4,8 +4,8 @@ with dtype=torch.bfloat16 (eager attention, CPU), every layer's post-RoPE q, k, 
 
 Parity in bf16 means HF's arithmetic: the same roundings in the same order (Gemma norm
 weights rounded to bf16 before 1 + w in f32; BERT's word + token-type + position sum in
-HF's order; BERT and GPT-2 softmax in bf16, the others in f32). So the test asks for bitwise
-equality, on the tiny fixtures of every architecture at 1, 70 and 1100 tokens (past
+HF's order; BERT and GPT-2 softmax in bf16, the others in f32; OLMo 2 rotates q and k in
+f32). So the test asks for bitwise equality, on the tiny fixtures of every architecture at 1, 70 and 1100 tokens (past
 every sliding window), random GPT-2 / GPT-NeoX checkpoints, and the real Gemma 3 270M at
 6 and 600 tokens when `make model` has built it. The count of differing values is printed.
 """
@@ -26,7 +26,8 @@ try:
 except ImportError as e:
     rc.skip(f"{e} (make deps installs torch and transformers)")
 
-FIXTURES = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert"]
+FIXTURES = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert",
+            "gemma2", "olmo2", "phi3"]
 GPT_CASES = ["gpt2_inverse", "gpt2_unscaled", "neox_quarter", "neox_full_serial_bare"]
 LENGTHS = [1, 70, 1100]
 GEMMA3_270M = os.path.join(rc.BINARY_DIR, "models", "gemma3-270m")
