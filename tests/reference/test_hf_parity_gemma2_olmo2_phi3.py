@@ -15,6 +15,9 @@ saved without the key prefix):
   Where the attention statistics do not soft-cap (no `softcap` in score's JSON), the
   soft-capped cases' statistics are reported as not compared, and the test says so.
 
+- `simplex` on a Phi-3 checkpoint (GQA) writes the same table as on its copy with
+  q_proj / k_proj / v_proj split out of qkv_proj by numpy (rows q | k | v).
+
 Config keys left out are covered by test_hf_config_defaults.py (fixtures gemma2, olmo2,
 phi3) and the `weights` spectra on Phi-3's fused qkv_proj by test_static_weights.py.
 """
@@ -201,6 +204,51 @@ def check_case(qkgeom, name, d, tmp, worst, notes):
     return bad
 
 
+def split_phi3(d, dst):
+    """The Phi-3 checkpoint in `d` as a Llama one, q/k/v split out of qkv_proj by numpy."""
+    from safetensors.numpy import load_file, save_file
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    qd, kd = cfg["num_attention_heads"] * hd, cfg["num_key_value_heads"] * hd
+    w = load_file(os.path.join(d, "model.safetensors"))
+    pre = "model." if "model.embed_tokens.weight" in w else ""
+    out = {"model.embed_tokens.weight": w[pre + "embed_tokens.weight"]}
+    for l in range(cfg["num_hidden_layers"]):
+        fused = w[f"{pre}layers.{l}.self_attn.qkv_proj.weight"]
+        for name, rows in (("q", fused[:qd]), ("k", fused[qd:qd + kd]), ("v", fused[qd + kd:])):
+            out[f"model.layers.{l}.self_attn.{name}_proj.weight"] = np.ascontiguousarray(rows)
+        out[f"model.layers.{l}.self_attn.o_proj.weight"] = w[f"{pre}layers.{l}.self_attn.o_proj.weight"]
+    os.makedirs(dst)
+    save_file(out, os.path.join(dst, "model.safetensors"))
+    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+            "vocab_size", "intermediate_size")
+    json.dump(dict({k: cfg[k] for k in keys}, model_type="llama", head_dim=hd, dtype="float32"),
+              open(os.path.join(dst, "config.json"), "w"))
+
+
+def check_simplex_split(qkgeom, name, d, tmp):
+    """`simplex` on the fused checkpoint equals `simplex` on its numpy-split Llama copy."""
+    import h5py
+    llama = os.path.join(tmp, name + "_as_llama")
+    split_phi3(d, llama)
+    files = []
+    for src, tag in ((d, "fused"), (llama, "llama")):
+        out = os.path.join(tmp, f"{name}_{tag}_simplex.h5")
+        r = subprocess.run([qkgeom, "simplex", "--model", src, "--out", out, "--null-trials", "3",
+                            "--device", "cpu"], capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            print(f"FAILED: {name} simplex ({tag}): exit {r.returncode}: {r.stderr.strip()[-300:]}")
+            return 1
+        files.append(h5py.File(out, "r"))
+    cols = [c for c in files[1] if isinstance(files[1][c], h5py.Dataset)]
+    bad = [c for c in cols if c not in files[0] or not np.array_equal(files[0][c][()], files[1][c][()],
+                                                                      equal_nan=files[1][c].dtype.kind == "f")]
+    rows = files[1]["name"].shape[0]
+    print(f"{'ok' if cols and not bad else 'FAILED'}: {name} simplex: {len(cols)} columns x {rows} rows, "
+          f"{len(bad)} differ from the numpy split {bad[:3]}")
+    return 1 if bad or not cols else 0
+
+
 def main():
     qkgeom = rc.require_cli()
     hf_eager.quiet_transformers()
@@ -208,7 +256,10 @@ def main():
     failures, worst, notes = 0, {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for name in CASES:
-            failures += check_case(qkgeom, name, build(name, tmp), tmp, worst, notes)
+            d = build(name, tmp)
+            failures += check_case(qkgeom, name, d, tmp, worst, notes)
+            if name == "phi3_gqa_window":
+                failures += check_simplex_split(qkgeom, name, d, tmp)
     print("worst: " + json.dumps({f"{a} {k}": float(f"{e:.3g}") for (a, k), e in worst.items()}))
     for line in notes:
         print("note: " + line)
