@@ -267,7 +267,8 @@ std::vector<TokenizedProbe> tokenize_todo(const SweepOptions& o, const ModelConf
     tok.emplace(Tokenizer::from_dir(o.model));
   TokenizeOptions topt;
   topt.templ = o.templ;
-  topt.max_tokens = cfg.max_position_embeddings;
+  // Dynamic RoPE is made to run past max_position_embeddings (as the runtime allows it).
+  topt.max_tokens = cfg.rope.type == RopeType::Dynamic ? 0 : cfg.max_position_embeddings;
   topt.vocab_size = cfg.vocab_size;
   topt.on_bad = o.on_bad;
   return tokenize_probes(o.probes, todo, tok ? &*tok : nullptr, topt, sum.skipped);
