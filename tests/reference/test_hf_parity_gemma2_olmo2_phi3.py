@@ -8,13 +8,13 @@ saved without the key prefix):
   eager_attention_forward receives (post-RoPE; OLMo 2 post whole-projection q/k norm;
   Phi-3 split out of qkv_proj, partial RoPE) to 1e-4; the worst error per architecture
   and length is printed;
-- attention statistics at 1100 tokens: `qkgeom score --model --json` entropy and sink
-  mass equal those of HF's own attention probabilities (output_attentions: HF's mask,
-  scale and soft-capping), and the logit std equals numpy's std of HF's q.k times HF's
-  scaling (for Gemma 2 then soft-capped, cap tanh(s / cap)) over HF's mask, to 1e-4.
-  Where the attention statistics do not soft-cap (no `softcap` in score's JSON), the
-  soft-capped cases' statistics are reported as not compared, and the test says so.
-
+- attention statistics at 1100 tokens: `qkgeom score --json`, with --model and with
+  --snapshot on the captured file: entropy and sink mass equal those of HF's own
+  attention probabilities (output_attentions: HF's mask, scale and soft-capping), and the
+  logit std equals numpy's std of HF's q.k times HF's scaling (for Gemma 2 then
+  soft-capped, cap tanh(s / cap)) over HF's mask, to 1e-4. Where the attention
+  statistics do not soft-cap (no `softcap` key in score's JSON), the soft-capped case's
+  statistics are reported as not compared, and the test says so;
 - `simplex` on a Phi-3 checkpoint (GQA) writes the same table as on its copy with
   q_proj / k_proj / v_proj split out of qkv_proj by numpy (rows q | k | v).
 
@@ -150,33 +150,38 @@ def reference_stats(qkv, probs, masks, softcap):
     return {"entropy": np.array(ent), "sink_mass": np.array(sink), "logit_std": np.array(std)}
 
 
-def score_stats(qkgeom, d, ids):
-    """`qkgeom score --model --json` attention object, or an error string."""
-    r = subprocess.run([qkgeom, "score", "--json", "--device", "cpu", "--model", d,
-                        "--ids", ",".join(map(str, ids))], capture_output=True, text=True, timeout=600)
+def score_stats(qkgeom, args):
+    """`qkgeom score --json ARGS` attention object, or an error string."""
+    r = subprocess.run([qkgeom, "score", "--json", "--device", "cpu"] + args, capture_output=True,
+                       text=True, timeout=600)
     if r.returncode != 0:
         return f"exit {r.returncode}: {r.stderr.strip()[-300:]}"
     return json.loads(r.stdout)["attention"]
 
 
-def check_stats(qkgeom, name, d, ids, ref, worst, notes):
-    """Statistics at the longest length against HF; returns the number of failures."""
+def check_stats(qkgeom, name, d, ids, snapshot, ref, worst, notes):
+    """Statistics at the longest length against HF, from the model and from the captured
+    snapshot (which carries the windows and the cap); returns the number of failures."""
     qkv, probs, masks, softcap = ref
-    got = score_stats(qkgeom, d, ids)
-    if isinstance(got, str):
-        print(f"FAILED: {name} score: {got}")
-        return 1
-    if softcap is not None and not any("softcap" in k for k in got):
-        notes.append(f"{name}: statistics not compared (score does not soft-cap: no softcap key)")
-        print(f"NOT COMPARED: {notes[-1]}")
-        return 0
+    want = reference_stats(qkv, probs, masks, softcap)
     bad = 0
     arch = name.split("_")[0]
-    for field, want in reference_stats(qkv, probs, masks, softcap).items():
-        e = float(np.abs(np.array(got[field]) - want).max())
-        worst[(arch, field)] = max(worst.get((arch, field), 0.0), e)
-        bad += e > TOL
-        print(f"{'ok' if e <= TOL else 'FAILED'}: {name} {field} max |ours - HF| {e:.2g}")
+    for label, args in (("score --model", ["--model", d, "--ids", ",".join(map(str, ids))]),
+                        ("score --snapshot", ["--snapshot", snapshot])):
+        got = score_stats(qkgeom, args)
+        if isinstance(got, str):
+            print(f"FAILED: {name} {label}: {got}")
+            bad += 1
+            continue
+        if softcap is not None and not any("softcap" in k for k in got):
+            notes.append(f"{name} {label}: not compared (score does not soft-cap: no softcap key)")
+            print(f"NOT COMPARED: {notes[-1]}")
+            continue
+        for field, ref_v in want.items():
+            e = float(np.abs(np.array(got[field]) - ref_v).max())
+            worst[(arch, field)] = max(worst.get((arch, field), 0.0), e)
+            bad += e > TOL
+            print(f"{'ok' if e <= TOL else 'FAILED'}: {name} {label} {field} max |ours - HF| {e:.2g}")
     return bad
 
 
@@ -187,7 +192,8 @@ def check_case(qkgeom, name, d, tmp, worst, notes):
     for n in LENGTHS:
         ids = np.random.default_rng(n).integers(0, VOCAB, n).tolist()
         ref = hf_forward(d, ids)
-        code, err, ours = hf_eager.qkgeom_capture(qkgeom, d, ids, os.path.join(tmp, f"{name}_{n}.safetensors"))
+        snapshot = os.path.join(tmp, f"{name}_{n}.safetensors")
+        code, err, ours = hf_eager.qkgeom_capture(qkgeom, d, ids, snapshot)
         if ours is None:
             print(f"FAILED: {name} {n} tokens: capture exit {code}: {err.strip()[-300:]}")
             bad += 1
@@ -200,7 +206,7 @@ def check_case(qkgeom, name, d, tmp, worst, notes):
         print(f"{'ok' if ok else 'FAILED'}: {name} {n:5d} tokens q/k/v max abs error "
               f"q {errs['q']:.2g} k {errs['k']:.2g} v {errs['v']:.2g}")
         if n == LENGTHS[-1]:
-            bad += check_stats(qkgeom, name, d, ids, ref, worst, notes)
+            bad += check_stats(qkgeom, name, d, ids, snapshot, ref, worst, notes)
     return bad
 
 
