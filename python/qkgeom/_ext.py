@@ -1,6 +1,7 @@
 """The compiled analyses: _core (CPU, always built) or _core_cuda (CUDA builds only,
 imported the first time an analysis runs on a GPU)."""
 import importlib
+import importlib.util
 import os
 
 from . import _core
