@@ -1,7 +1,7 @@
 """qkgeom.open: a qkgeom HDF5 file as an xarray Dataset.
 
-The four kinds of file (a sweep store, STATIC.h5, a simplex table, a head-dim table) are
-told apart by their root attributes. Every dataset becomes a variable under its path
+The five kinds of file (a sweep store, STATIC.h5, a simplex table, a head-dim table, a
+CMP.h5 of qkgeom compare) are told apart by their root attributes. Every dataset becomes a variable under its path
 (`attention/entropy`, `exact/spec_ent`, `cv`) with named dimensions, strings as `str`,
 `units` and `description` in its attrs; the root attributes (provenance) are the
 Dataset's attrs. The file is read whole into memory and closed before returning.
@@ -20,7 +20,8 @@ except ImportError as e:
 else:
     MISSING = None
 
-KINDS = {"qkgeom-static": "static", "qkgeom-simplex": "simplex", "qkgeom-headdim": "headdim"}
+KINDS = {"qkgeom-static": "static", "qkgeom-simplex": "simplex", "qkgeom-headdim": "headdim",
+         "qkgeom-compare": "compare"}
 
 
 def open(path, ragged=True):
@@ -51,7 +52,7 @@ def open(path, ragged=True):
 
 
 def file_kind(f, path):
-    """'sweep', 'static', 'simplex' or 'headdim' from the root attributes of open file f."""
+    """'sweep', 'static', 'simplex', 'headdim' or 'compare' from the root attributes of open file f."""
     kind = text(f.attrs.get("kind", ""))
     if kind in KINDS:
         return KINDS[kind]
@@ -156,14 +157,20 @@ def read_sweep(f, path, ragged):
 
 
 def read_table_file(f, kind):
-    """STATIC.h5, a simplex or a head-dim file: dimensions and units from reader_schema."""
-    variables, sizes = {}, {}
+    """STATIC.h5, a simplex, head-dim or compare file: dimensions from a dataset's `dims`
+    attribute (CMP.h5's numbers) or reader_schema, units from reader_schema; `labels` name
+    the last axis."""
+    variables, coords, sizes = {}, {}, {}
     for name in dataset_paths(f):
         d = f[name]
-        dims = unique_dims(schema.dims_of(kind, name, d.shape), d.shape, sizes)
+        named = [text(x) for x in d.attrs.get("dims", [])]
+        dims = unique_dims(named or schema.dims_of(kind, name, d.shape), d.shape, sizes)
         units, description = schema.describe(kind, name)
         variables[name] = xr.Variable(dims, values(d), {"units": units, "description": description})
-    coords = {}
+        if "labels" in d.attrs:
+            coords[dims[-1]] = (dims[-1], [text(x) for x in d.attrs["labels"]])
+    if kind == "compare":  # the paired statistics' domain axis: "all", then the domains
+        coords["domain"] = ("domain", variables["domains"].values)
     if "align/sign_k" in variables:  # STATIC.h5 after `qkgeom align`
         coords["k"] = ("k", variables["align/sign_k"].values.astype(np.int64))
         coords["third"] = ("third", ["early", "mid", "late"])

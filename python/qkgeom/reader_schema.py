@@ -1,6 +1,7 @@
 """Dimension names, units and descriptions of the datasets of STATIC.h5, simplex and
-head-dim files, which (unlike a sweep store's) carry no `dims` or `units` attributes.
-Sources: docs/static-geometry.md, docs/simplex.md, docs/headdim.md."""
+head-dim files, which (unlike a sweep store's) carry no `dims` or `units` attributes, and
+of CMP.h5's string datasets (its numbers have `dims`).
+Sources: docs/static-geometry.md, docs/simplex.md, docs/headdim.md, docs/compare.md."""
 
 SPECTRA = {"exact": "of the operator Q^T K", "shortcut": "of the seed's shortcut K Q^T"}
 
@@ -59,8 +60,14 @@ SIMPLEX_TEXT = {
 }
 
 
+COMPARE_GROUPS = {"runs": "run", "probes": "probe", "missing": "missing", "domains": "domain",
+                  "static": "static"}  # CMP.h5's string datasets, which have no `dims`
+
+
 def dims_of(kind, name, shape):
     """Dimension names of dataset `name` (of `shape`) in a file of `kind`."""
+    if kind == "compare" and len(shape) == 1:
+        return (COMPARE_GROUPS.get(name.split("/")[0], "dim0"),)
     if kind == "simplex":
         return ("matrix",)
     if kind == "headdim":

@@ -1,6 +1,6 @@
 """Small files of every kind qkgeom.open reads, made by build/qkgeom from the tiny Qwen3
 checkpoint of tests/fixtures (a few seconds): a sweep store (bo, attention, --save-kv k),
-STATIC.h5 with its align/ group, a simplex table and a head-dim table."""
+STATIC.h5 with its align/ group, a simplex table, a head-dim table and a CMP.h5."""
 import json
 import os
 import subprocess
@@ -36,8 +36,9 @@ def sweep_cmd(probes, out, *extra):
     return ["sweep", "--model", MODEL, "--probes", probes, "--out", out, *SWEEP_ARGS, *extra]
 
 
-def make_files(tmp, kinds=("sweep", "static", "simplex", "headdim")):
-    """{kind: path} of the files of `kinds`, written under directory `tmp`."""
+def make_files(tmp, kinds=("sweep", "static", "simplex", "headdim", "compare")):
+    """{kind: path} of the files of `kinds`, written under directory `tmp` (compare: of the
+    sweep and one of the tiny Llama 3 over the same probes)."""
     paths = {k: os.path.join(tmp, f"{k}.h5") for k in kinds}
     probes = os.path.join(tmp, "probes.jsonl")
     write_probes(probes, 24)
@@ -49,6 +50,11 @@ def make_files(tmp, kinds=("sweep", "static", "simplex", "headdim")):
     if "simplex" in kinds:
         run("simplex", "--model", MODEL, "--out", paths["simplex"], "--device", "cpu", "--samples", "50",
             "--null-trials", "2")
+    if "compare" in kinds:
+        other = os.path.join(tmp, "llama3-sweep.h5")
+        run("sweep", "--model", os.path.join(os.path.dirname(MODEL), "llama3"), "--probes", probes, "--out", other,
+            "--device", "cpu", "--threads", "1", "--quiet")
+        run("compare", paths["sweep"], other, "--out", paths["compare"], "--bootstrap", "50")
     if "headdim" in kinds:
         run("headdim-sweep", "--dims", "8", "--heads", "1,2", "--epochs", "2", "--samples", "30",
             "--null-trials", "2", "--device", "cpu", "--threads", "1", "--quiet", "--out", paths["headdim"])

@@ -102,7 +102,7 @@ def test_strings_decoded(files):
         assert not isinstance(v, bytes | np.bytes_), key
 
 
-@pytest.mark.parametrize("kind", ["static", "simplex", "headdim"])
+@pytest.mark.parametrize("kind", ["static", "simplex", "headdim", "compare"])
 def test_table_files_against_h5py(files, kind):
     ds = qkgeom.open(files[kind])
     assert ds.attrs["qkgeom_kind"] == kind
@@ -129,6 +129,24 @@ def test_table_files_against_h5py(files, kind):
         assert ds["cv"].dims == ("matrix",) and ds["name"].values[0] == "embed_tokens"
     if kind == "headdim":
         assert ds["configs/acc_post"].dims == ("config",) and ds["cv"].dims == ("measurement",)
+    if kind == "compare":
+        check_compare_dims(ds, files[kind])
+
+
+def check_compare_dims(ds, path):
+    """CMP.h5: a number's dims are its `dims` attribute (a name taken with another size gets
+    _<size>), a `labels` attribute names the last axis, strings lie along their group's axis."""
+    with h5py.File(path, "r") as f:
+        for name, d in f["paired"]["attention"].items():
+            var = ds[f"paired/attention/{name}"]
+            assert [x.split("_")[0] for x in var.dims] == [h5_text(x) for x in d.attrs["dims"]]
+            assert list(var[var.dims[-1]].values) == [h5_text(x) for x in d.attrs["labels"]]
+        assert ds["runs/file"].dims == ("run",) and ds.sizes["run"] == len(f["runs/file"])
+        assert ds["probes/id"].dims == ("probe",) and ds.sizes["probe"] == len(f["probes/id"])
+        assert ds["values/bo/composite"].dims == ("run", "probe")
+        assert list(ds["domain"].values) == [h5_text(x) for x in f["domains"][()]]
+        assert ds["paired/bo/composite"].sel(domain="all", stat="mean_diff").item() == \
+            f["paired/bo/composite"][0, 0, [h5_text(x) for x in f["paired/bo/composite"].attrs["labels"]].index("mean_diff")]
 
 
 def test_not_qkgeom_files(tmp_path):

@@ -207,11 +207,7 @@ def test_missing_matplotlib(files, tmp_path):
 def test_compare_section(files, tmp_path):
     """--compare CMP.h5 adds qkgeom compare's figures (python/qkgeom/report/compare_figures.py,
     checked by test_report_compare.py) under their heading; a file of another kind is exit 3."""
-    other, cmp, page = str(tmp_path / "llama3.h5"), str(tmp_path / "cmp.h5"), str(tmp_path / "cmp.html")
-    probes = os.path.join(files["tmp"], "probes.jsonl")
-    qk_files.run("sweep", "--model", os.path.join(os.path.dirname(qk_files.MODEL), "llama3"), "--probes", probes,
-                 "--out", other, "--device", "cpu", "--threads", "1", "--quiet")
-    qk_files.run("compare", files["sweep"], other, "--out", cmp, "--bootstrap", "50")
+    cmp, page = qk_files.make_files(str(tmp_path), ("sweep", "compare"))["compare"], str(tmp_path / "cmp.html")
     r = report(files["sweep"], "--compare", cmp, "--out", page)
     assert r.returncode == 0 and "(7 figures" in r.stdout, r.stdout + r.stderr
     dom = Dom(open(page, encoding="utf-8").read())
