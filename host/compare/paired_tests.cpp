@@ -6,6 +6,7 @@
 
 #include "special_functions.hpp"
 #include "stats.hpp"
+#include "wilcoxon_null.hpp"
 
 namespace qk {
 
@@ -32,6 +33,19 @@ Wilcoxon wilcoxon_signed_rank(const std::vector<double>& d) {
   w.statistic = std::min(w.r_plus, w.r_minus);
   w.z = -std::fabs(z);
   w.p = std::min(1.0, 2 * normal_sf(std::fabs(z)));
+  const size_t n_all =
+      static_cast<size_t>(std::count_if(d.begin(), d.end(), [](double v) { return !std::isnan(v); }));
+  const bool ties_or_zeros = tie_sum > 0 || nz.size() < n_all;
+  if (n_all <= 50 && !ties_or_zeros) {  // scipy's method="auto"
+    w.p = wilcoxon_exact_p(static_cast<int>(w.n), w.r_plus);
+    w.method = "exact";
+  } else if (n_all <= 13) {
+    std::vector<double> finite;
+    for (double v : d)
+      if (!std::isnan(v)) finite.push_back(v);
+    w.p = wilcoxon_sign_flip_p(finite);
+    w.method = "permutation";
+  }
   w.rank_biserial = (w.r_plus - w.r_minus) / (w.r_plus + w.r_minus);
   return w;
 }

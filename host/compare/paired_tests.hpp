@@ -8,16 +8,20 @@
 
 namespace qk {
 
-// Wilcoxon's signed-rank test of d, as scipy.stats.wilcoxon(d, zero_method="wilcox",
-// correction=False, method="asymptotic"): zeros dropped, |d| ranked (ties averaged),
-// z = (R+ - n(n+1)/4) / sqrt((n(n+1)(2n+1) - sum(t^3 - t)/2) / 24) over the n nonzero
-// differences with tie groups of size t, p = 2 P(Z > |z|).
+// Wilcoxon's signed-rank test of d (NaN dropped), as scipy.stats.wilcoxon(d,
+// zero_method="wilcox", correction=False) with its default method="auto": zeros dropped,
+// |d| ranked (ties averaged), z = (R+ - n(n+1)/4) / sqrt((n(n+1)(2n+1) - sum(t^3 - t)/2) / 24)
+// over the n nonzero differences with tie groups of size t. p: for at most 50 differences
+// without ties or zeros, the exact null distribution of R+; with ties or zeros and at most
+// 13 differences, the sign-flip permutation test over all 2^n patterns; else the normal
+// approximation 2 P(Z > |z|) (wilcoxon_null.hpp).
 struct Wilcoxon {
   int64_t n = 0;  // nonzero differences
   double r_plus = NAN, r_minus = NAN;
-  double statistic = NAN;  // min(R+, R-), scipy's two-sided statistic
-  double z = NAN;          // -|z|, scipy's zstatistic
-  double p = NAN;          // two-sided
+  double statistic = NAN;             // min(R+, R-), scipy's two-sided statistic
+  double z = NAN;                     // -|z|, scipy's zstatistic
+  double p = NAN;                     // two-sided
+  const char* method = "asymptotic";  // how p was computed: exact | permutation | asymptotic
   // The matched-pairs rank-biserial correlation (R+ - R-) / (R+ + R-) (Kerby 2014), in
   // [-1, 1]; NaN without a nonzero difference.
   double rank_biserial = NAN;

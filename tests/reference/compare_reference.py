@@ -76,7 +76,8 @@ def paired(a, b, resamples, seed, level):
     nz = d[d != 0]
     if len(nz):
         w = stats.wilcoxon(d, zero_method="wilcox", correction=False, method="asymptotic")
-        w_stat, w_z, w_p = w.statistic, w.zstatistic, w.pvalue
+        w_stat, w_z = w.statistic, w.zstatistic
+        w_p = stats.wilcoxon(d, zero_method="wilcox", correction=False).pvalue  # method="auto"
         r = stats.rankdata(np.abs(nz))
         rb = (r[nz > 0].sum() - r[nz < 0].sum()) / r.sum()
     else:

@@ -10,6 +10,7 @@
 #include "compare_quantities.hpp"
 #include "depth_profile.hpp"
 #include "paired_tests.hpp"
+#include "wilcoxon_null.hpp"
 #include "quantities.hpp"
 #include "special_functions.hpp"
 
@@ -53,8 +54,19 @@ TEST(Wilcoxon, AllPositive) {
   EXPECT_DOUBLE_EQ(w.statistic, 0);
   const double z = (15 - 7.5) / std::sqrt(5 * 6 * 11 / 24.0);
   EXPECT_NEAR(w.z, -z, 1e-15);
-  EXPECT_NEAR(w.p, 2 * normal_sf(z), 1e-15);
+  EXPECT_STREQ(w.method, "exact");  // 5 untied nonzero differences
+  EXPECT_DOUBLE_EQ(w.p, 2.0 / 32);  // R+ = 15 is 1 of the 32 sign patterns, both tails
   EXPECT_DOUBLE_EQ(w.rank_biserial, 1.0);
+}
+
+TEST(Wilcoxon, ExactNullCountsSubsets) {
+  // n = 4: the 16 subsets of ranks {1,2,3,4} have sums 0,1,2,3,3,4,4,5,5,6,6,7,7,8,9,10;
+  // R+ = 2: P(R+ <= 2) = 3/16, so p = 6/16.
+  EXPECT_DOUBLE_EQ(wilcoxon_exact_p(4, 2), 6.0 / 16);
+  EXPECT_DOUBLE_EQ(wilcoxon_exact_p(4, 5), 1.0);  // the centre: clipped to 1
+  std::vector<double> d(51);
+  for (size_t i = 0; i < d.size(); ++i) d[i] = (i % 3 == 0 ? -1.0 : 1.0) * static_cast<double>(i + 1);
+  EXPECT_STREQ(wilcoxon_signed_rank(d).method, "asymptotic");  // more than 50 differences
 }
 
 TEST(Wilcoxon, ZerosDroppedTiesAveraged) {
@@ -65,6 +77,10 @@ TEST(Wilcoxon, ZerosDroppedTiesAveraged) {
   const double se = std::sqrt((3 * 4 * 7 - 6 / 2.0) / 24);  // one tie group of 2: t^3 - t = 6
   EXPECT_NEAR(w.z, -(4.5 - 3) / se, 1e-15);
   EXPECT_DOUBLE_EQ(w.rank_biserial, 0.5);
+  // Zeros and ties, 5 differences: all 2^5 sign flips. R+ over the 8 patterns of the
+  // ranks {1.5, 1.5, 3}: 0, 1.5, 1.5, 3, 3, 4.5, 4.5, 6; P(R+* >= 4.5) = 3/8, p = 3/4.
+  EXPECT_STREQ(w.method, "permutation");
+  EXPECT_DOUBLE_EQ(w.p, 0.75);
   EXPECT_TRUE(std::isnan(wilcoxon_signed_rank({0, 0}).p));
 }
 
