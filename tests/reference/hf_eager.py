@@ -81,6 +81,29 @@ def qkv(model, ids, masks=None):
     return {t: np.stack([cap[l][i] for l in layers]) for i, t in enumerate("qkv")}
 
 
+def reference_attention_stats(qkv, probs, masks, softcap=None):
+    """Attention statistics from HF's side, each [layers, heads]: entropy and sink mass of
+    HF's own probabilities `probs` (output_attentions, [heads, S, S] per layer); logit std
+    of q.k times HF's scaling (then softcap tanh(s / softcap) when given, as Gemma 2) over
+    HF's mask, from `qkv` (k repeated over each GQA group) and `masks` [(allowed, scaling)]."""
+    ent, sink, std = [], [], []
+    for l, p in enumerate(probs):
+        logp = np.log(np.where(p > 0, p, 1.0))
+        ent.append((-(p * logp).sum(-1)).mean(-1))
+        sink.append(p[:, :, 0].mean(-1))
+        allowed, scaling = masks[l]
+        q = qkv["q"][l].astype(np.float64)
+        k = np.repeat(qkv["k"][l].astype(np.float64), q.shape[0] // qkv["k"][l].shape[0], axis=0)
+        s = np.einsum("hid,hjd->hij", q, k) * scaling
+        if softcap is not None:
+            s = softcap * np.tanh(s / softcap)
+        n = allowed.sum(-1)
+        mean = np.where(allowed, s, 0).sum(-1) / n
+        var = np.where(allowed, (s - mean[..., None]) ** 2, 0).sum(-1) / n
+        std.append(np.sqrt(var).mean(-1))
+    return {"entropy": np.array(ent), "sink_mass": np.array(sink), "logit_std": np.array(std)}
+
+
 def layer_windows(cfg):
     """Per layer: the sliding window HF applies, or None (full causal / bidirectional)."""
     layers = cfg.num_hidden_layers

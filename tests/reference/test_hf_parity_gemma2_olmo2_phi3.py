@@ -128,28 +128,6 @@ def hf_forward(d, ids):
     return qkv, probs, [masks[l] for l in layers], softcap
 
 
-def reference_stats(qkv, probs, masks, softcap):
-    """entropy, sink mass from HF's probabilities; logit std from q.k x HF's scaling
-    (soft-capped as HF does when softcap) over HF's mask; each [layers, heads]."""
-    ent, sink, std = [], [], []
-    for l, p in enumerate(probs):
-        logp = np.log(np.where(p > 0, p, 1.0))
-        ent.append((-(p * logp).sum(-1)).mean(-1))
-        sink.append(p[:, :, 0].mean(-1))
-        allowed, scaling = masks[l]
-        q = qkv["q"][l].astype(np.float64)
-        k = qkv["k"][l].astype(np.float64)
-        k = np.repeat(k, q.shape[0] // k.shape[0], axis=0)  # GQA: as repeat_kv
-        s = np.einsum("hid,hjd->hij", q, k) * scaling
-        if softcap is not None:
-            s = softcap * np.tanh(s / softcap)
-        n = allowed.sum(-1)
-        mean = np.where(allowed, s, 0).sum(-1) / n
-        var = np.where(allowed, (s - mean[..., None]) ** 2, 0).sum(-1) / n
-        std.append(np.sqrt(var).mean(-1))
-    return {"entropy": np.array(ent), "sink_mass": np.array(sink), "logit_std": np.array(std)}
-
-
 def score_stats(qkgeom, args):
     """`qkgeom score --json ARGS` attention object, or an error string."""
     r = subprocess.run([qkgeom, "score", "--json", "--device", "cpu"] + args, capture_output=True,
@@ -163,7 +141,7 @@ def check_stats(qkgeom, name, d, ids, snapshot, ref, worst, notes):
     """Statistics at the longest length against HF, from the model and from the captured
     snapshot (which carries the windows and the cap); returns the number of failures."""
     qkv, probs, masks, softcap = ref
-    want = reference_stats(qkv, probs, masks, softcap)
+    want = hf_eager.reference_attention_stats(qkv, probs, masks, softcap)
     bad = 0
     arch = name.split("_")[0]
     for label, args in (("score --model", ["--model", d, "--ids", ",".join(map(str, ids))]),

@@ -33,6 +33,7 @@ try:
     import torch
     import transformers
     from safetensors.numpy import load_file
+    import hf_eager
 except ImportError as e:
     rc.skip(f"{e} (make deps installs torch and transformers)")
 
@@ -136,24 +137,6 @@ def hf_forward(d, ids):
     return qkv, probs, [masks[l] for l in layers]
 
 
-def reference_stats(qkv, probs, masks):
-    """entropy, sink mass from HF's probabilities; logit std from q.k x HF's scaling over
-    HF's mask; each [layers, heads]."""
-    ent, sink, std = [], [], []
-    for l, p in enumerate(probs):
-        logp = np.log(np.where(p > 0, p, 1.0))
-        ent.append((-(p * logp).sum(-1)).mean(-1))
-        sink.append(p[:, :, 0].mean(-1))
-        allowed, scaling = masks[l]
-        s = np.einsum("hid,hjd->hij", qkv["q"][l].astype(np.float64),
-                      qkv["k"][l].astype(np.float64)) * scaling
-        n = allowed.sum(-1)
-        mean = np.where(allowed, s, 0).sum(-1) / n
-        var = np.where(allowed, (s - mean[..., None]) ** 2, 0).sum(-1) / n
-        std.append(np.sqrt(var).mean(-1))
-    return {"entropy": np.array(ent), "sink_mass": np.array(sink), "logit_std": np.array(std)}
-
-
 def qkgeom_run(qkgeom, args):
     r = subprocess.run([qkgeom] + args, capture_output=True, text=True, timeout=600)
     return r.returncode, r.stdout, r.stderr
@@ -186,7 +169,7 @@ def check_case(qkgeom, name, d, tmp, worst):
               f"q {errs['q']:.2g} k {errs['k']:.2g} v {errs['v']:.2g}")
         if n != LENGTHS[-1]:
             continue
-        want = reference_stats(ref, probs, masks)
+        want = hf_eager.reference_attention_stats(ref, probs, masks)
         id_arg = ",".join(map(str, ids))
         for label, args in (("score --model", ["--model", d, "--ids", id_arg]),
                             ("score --snapshot", ["--snapshot", snap_path])):
