@@ -62,12 +62,12 @@ std::vector<double> hf_inv_freq(const RopeConfig& rope, int64_t r) {
   return {t.data_ptr<double>(), t.data_ptr<double>() + t.numel()};
 }
 
-// Per offset, the mean over layers and heads of op, fro, rank_eff and trace.
+// Per offset, the mean over layers and heads of op, fro, rank_eff and the signed trace tr B(D).
 nlohmann::json offset_means(const RopeGeometryResult& r) {
   std::vector<double> sv, trace;
   for (const RopeLayer& l : r.layers) {
     sv.insert(sv.end(), l.sv.begin(), l.sv.end());
-    trace.insert(trace.end(), l.trace.begin(), l.trace.end());
+    trace.insert(trace.end(), l.signed_trace.begin(), l.signed_trace.end());
   }
   const auto desc = describe_spectra(sv, r.dims.head_dim);
   const size_t O = r.offsets.size(), n = trace.size() / O;
@@ -85,7 +85,7 @@ nlohmann::json offset_means(const RopeGeometryResult& r) {
                     {"op", op / k},
                     {"fro", fro / k},
                     {"rank_eff", rank / k},
-                    {"trace", tr / k}});
+                    {"signed_trace", tr / k}});
   }
   return rows;
 }
@@ -116,11 +116,11 @@ void print_summary(const RopeGeometryArgs& a, const RopeGeometryResult& r) {
       static_cast<long long>(d.head_dim), static_cast<long long>(r.rotary_dim), r.seconds,
       a.out.empty() ? "" : " -> ", a.out.c_str());
   std::printf("%10s %14s %14s %10s %14s   (means over layers and heads)\n", "offset", "op", "fro", "rank_eff",
-              "trace");
+              "signed_trace");
   for (const auto& row : rows)
     std::printf("%10lld %14.6g %14.6g %10.4f %14.6g\n", static_cast<long long>(row["offset"].get<int64_t>()),
                 row["op"].get<double>(), row["fro"].get<double>(), row["rank_eff"].get<double>(),
-                row["trace"].get<double>());
+                row["signed_trace"].get<double>());
 }
 
 int run_rope_geometry(const RopeGeometryArgs& a) {

@@ -67,7 +67,7 @@ void write_all(const std::string& tmp, const RopeGeometryResult& r, const std::s
     const auto desc = describe_exact_spectra(sv, d.head_dim, d.hidden);
     for (size_t i = 0; i < kDescriptorNames.size(); ++i)
       write_f64(g.get(), kDescriptorNames[i], {L, H, O}, desc[i], tmp);
-    write_f64(g.get(), "trace", {L, H, O}, gather(r, &RopeLayer::trace), tmp);
+    write_f64(g.get(), "signed_trace", {L, H, O}, gather(r, &RopeLayer::signed_trace), tmp);
   }
   const h5::Id g = create_group(root, "bands", tmp);
   write_f64(g.get(), "energy", {L, H, O, P}, gather(r, &RopeLayer::band_energy), tmp);

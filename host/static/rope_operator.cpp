@@ -95,7 +95,7 @@ void head_rope(const Mat& q, const Mat& k, const StaticDims& d, const RopeSpec& 
     std::copy(sv.begin(), sv.end(), r.sv.begin() + (h * O + o) * D);
     double tr = 0;
     for (size_t i = 0; i < y.size(); ++i) tr += f.r1[i] * y[i];
-    r.trace[h * O + o] = tr;
+    r.signed_trace[h * O + o] = tr;
   }
   head_bands(column_gram(f.r1, f.p, D), column_gram(f.r2, f.p, D), d, s, h, r);
 }
@@ -106,7 +106,7 @@ RopeLayer sized_layer(const StaticDims& d, const RopeSpec& s) {
              P = static_cast<size_t>(s.rotary_dim / 2);
   RopeLayer r;
   r.sv.resize(H * O * static_cast<size_t>(d.head_dim));
-  r.trace.resize(H * O);
+  r.signed_trace.resize(H * O);
   r.band_energy.resize(H * O * P);
   r.band_mean_energy.resize(H * P);
   r.band_share.resize(H * P);

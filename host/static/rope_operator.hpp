@@ -21,7 +21,7 @@ struct RopeSpec {
 // One layer's results, P = r / 2 bands, O offsets.
 struct RopeLayer {
   std::vector<double> sv;                  // [Hq][O][d] singular values of B(D), descending
-  std::vector<double> trace;               // [Hq][O]    tr B(D)
+  std::vector<double> signed_trace;        // [Hq][O]    tr B(D)
   std::vector<double> band_energy;         // [Hq][O][P] ||Q_p^T R_p(-D) K_p||_F^2 of pair p
   std::vector<double> band_mean_energy;    // [Hq][P]    its mean over offsets
   std::vector<double> band_share;          // [Hq][P]    mean energy / total mean energy
