@@ -20,7 +20,8 @@ from safetensors.numpy import load_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
 
-MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert"]
+MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert", "gemma2",
+          "olmo2", "phi3"]
 TOL = 2e-5
 BO_FIELDS = ["mean_coherence", "mean_cross_alignment", "mean_head_entropy", "phase_lock_score",
              "joint_collapse_count", "composite", "layer_coherence", "mean_kv_coupling"]

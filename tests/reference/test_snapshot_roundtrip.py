@@ -29,7 +29,8 @@ from safetensors.numpy import load_file, save_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
 
-MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert"]
+MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert", "gemma2",
+          "olmo2", "phi3"]
 PROMPT = "Attention heads that agree on where to look are phase-locked."
 TOL = 1e-12
 RUN_FIELDS = {"model", "tokens", "snapshot", "timing"}  # differ by construction
