@@ -338,10 +338,8 @@ void parse_gemma_rope(const Reader& r, ModelConfig& c) {
                              c.max_position_embeddings, truncate);
   c.rope_local = parse_rope_object(r, p["sliding_attention"], "rope_parameters.sliding_attention",
                                    c.max_position_embeddings, truncate);
-  for (const auto& [rope, key] : {std::pair{&c.rope, "full_attention"}, {&c.rope_local, "sliding_attention"}})
-    if (rope->type == RopeType::Dynamic || rope->type == RopeType::LongRope)
-      throw r.error(std::string("rope_parameters.") + key + ".rope_type",
-                    "dynamic and longrope RoPE are not supported for gemma3_text");
+  check_rope_dims(r, "rope_parameters.full_attention", c.rope, c.head_dim);
+  check_rope_dims(r, "rope_parameters.sliding_attention", c.rope_local, c.head_dim);
 }
 
 DType parse_dtype(const Reader& r) {
@@ -678,6 +676,10 @@ double attention_scale(const ModelConfig& c, int64_t layer) {
   double s = c.scale_attn_weights ? std::pow(static_cast<double>(c.head_dim), -0.5) : 1.0;
   if (c.scale_by_inverse_layer) s /= static_cast<double>(layer + 1);
   return s;
+}
+
+bool runs_past_max_positions(const ModelConfig& c) {
+  return c.rope.type == RopeType::Dynamic || c.rope_local.type == RopeType::Dynamic;
 }
 
 ModelConfig load_hf_config(const std::string& dir) {

@@ -86,6 +86,10 @@ struct ModelConfig {
 // scale_attn_by_inverse_layer_idx; head_dim^-1/2 otherwise.
 double attention_scale(const ModelConfig& c, int64_t layer);
 
+// True when a RoPE of c is dynamic (NTK), which exists to run prompts longer than
+// max_position_embeddings (HF runs them; the runtime and the sweep allow them then).
+bool runs_past_max_positions(const ModelConfig& c);
+
 // Reads `dir`/config.json (or `dir` itself when it names a file).
 ModelConfig load_hf_config(const std::string& dir);
 

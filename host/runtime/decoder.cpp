@@ -591,7 +591,7 @@ void check_prompts(const std::vector<std::vector<int64_t>>& prompts, const Model
     const std::string where = "prompt " + std::to_string(b);
     const int64_t len = static_cast<int64_t>(prompts[b].size());
     if (len == 0) throw InputError(where, "has no tokens");
-    if (len > c.max_position_embeddings && c.rope.type != RopeType::Dynamic)
+    if (len > c.max_position_embeddings && !runs_past_max_positions(c))
       throw InputError(where, "has " + std::to_string(len) + " tokens, more than " + c.path +
                                   "'s max_position_embeddings " + std::to_string(c.max_position_embeddings));
     for (int64_t id : prompts[b])

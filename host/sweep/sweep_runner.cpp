@@ -268,7 +268,7 @@ std::vector<TokenizedProbe> tokenize_todo(const SweepOptions& o, const ModelConf
   TokenizeOptions topt;
   topt.templ = o.templ;
   // Dynamic RoPE is made to run past max_position_embeddings (as the runtime allows it).
-  topt.max_tokens = cfg.rope.type == RopeType::Dynamic ? 0 : cfg.max_position_embeddings;
+  topt.max_tokens = runs_past_max_positions(cfg) ? 0 : cfg.max_position_embeddings;
   topt.vocab_size = cfg.vocab_size;
   topt.on_bad = o.on_bad;
   return tokenize_probes(o.probes, todo, tok ? &*tok : nullptr, topt, sum.skipped);

@@ -4,7 +4,8 @@ against HF eager (f32, CPU) on random tiny checkpoints built here with transform
 
 - dynamic (NTK) on Llama, Qwen2 and Mistral; longrope on Llama (default and explicit
   attention_factor); linear, dynamic, llama3, yarn and longrope on GPT-NeoX's partial
-  rotary dims; longrope on Phi-3 (partial_rotary_factor) when the runtime runs Phi-3.
+  rotary dims; longrope on Phi-3 (partial_rotary_factor) when the runtime runs Phi-3;
+  Gemma 3 with dynamic global and longrope sliding layers, and the reverse.
 - The contexts are small (max_position_embeddings or original_max_position_embeddings
   32), so prompts of 1, 32, 70 and 1100 tokens lie on both sides of them.
 - qkgeom runs each prompt on its own; HF's rotary module is stateful (dynamic_rope_update
@@ -15,6 +16,7 @@ against HF eager (f32, CPU) on random tiny checkpoints built here with transform
 - So that the check can fail, the same HF model with the scaling removed (rope_type
   default) must differ from the scaled one by more than 1e-2 on the longest prompt.
 """
+import copy
 import json
 import os
 import shutil
@@ -42,6 +44,10 @@ LLAMA = dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, head_
              num_hidden_layers=2, intermediate_size=96, vocab_size=128, rms_norm_eps=1e-5)
 NEOX = dict(hidden_size=64, num_attention_heads=4, num_hidden_layers=2, intermediate_size=96,
             vocab_size=128, rotary_pct=1.0, max_position_embeddings=2048, layer_norm_eps=1e-5)
+GEMMA3 = dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+              num_hidden_layers=2, intermediate_size=96, vocab_size=128, rms_norm_eps=1e-5,
+              query_pre_attn_scalar=16, sliding_window=48, max_position_embeddings=32,
+              layer_types=["sliding_attention", "full_attention"])
 PHI3 = dict(hidden_size=64, num_attention_heads=2, num_key_value_heads=2, num_hidden_layers=2,
             intermediate_size=96, vocab_size=128, rms_norm_eps=1e-5, partial_rotary_factor=0.5,
             max_position_embeddings=2048, original_max_position_embeddings=32, pad_token_id=0)
@@ -79,22 +85,35 @@ CASES = {
     "neox_longrope": ("GPTNeoXConfig", "GPTNeoXForCausalLM", NEOX,
                       longrope(original_max_position_embeddings=32, rope_theta=1e4)),
     "phi3_longrope": ("Phi3Config", "Phi3ForCausalLM", PHI3, longrope(rope_theta=1e4)),
+    "gemma3_dynamic_global": ("Gemma3TextConfig", "Gemma3ForCausalLM", GEMMA3, dict(
+        full_attention=dict(rope_type="dynamic", factor=2.0, rope_theta=1e6),
+        sliding_attention=longrope(original_max_position_embeddings=16, rope_theta=1e4))),
+    "gemma3_longrope_global": ("Gemma3TextConfig", "Gemma3ForCausalLM", GEMMA3, dict(
+        full_attention=longrope(original_max_position_embeddings=16, attention_factor=1.2, rope_theta=1e6),
+        sliding_attention=dict(rope_type="dynamic", factor=3.0, rope_theta=1e4))),
 }
 
 
-def build(name, root, rope):
+def build(name, root, rope, suffix=""):
     """A random tiny checkpoint of CASES[name] with RoPE parameters `rope`; its directory."""
     cfg_cls, model_cls, keys, _ = CASES[name]
     torch.manual_seed(sum(map(ord, name)))
-    cfg = getattr(transformers, cfg_cls)(rope_parameters=dict(rope), **keys)
+    cfg = getattr(transformers, cfg_cls)(rope_parameters=copy.deepcopy(rope), **keys)
     model = getattr(transformers, model_cls)(cfg).eval().float()
     with torch.no_grad():  # norms and biases start at 1 / 0: make them count
         for n, p in model.named_parameters():
             if p.dim() == 1:
                 p.copy_((1.0 if n.endswith("weight") else 0.0) + 0.2 * torch.randn(p.shape))
-    d = os.path.join(root, name + ("" if rope.get("rope_type") != "default" else "_plain"))
+    d = os.path.join(root, name + suffix)
     model.save_pretrained(d, safe_serialization=True)
     return d
+
+
+def unscaled(rope):
+    """`rope` with every rope object made default RoPE of the same theta."""
+    if "rope_theta" in rope:
+        return {"rope_type": "default", "rope_theta": rope["rope_theta"]}
+    return {k: unscaled(v) for k, v in rope.items()}
 
 
 def hf_qk(d, ids):
@@ -102,6 +121,7 @@ def hf_qk(d, ids):
     loaded model (so dynamic RoPE starts from its initial state)."""
     model = hf_eager.load_model(d)
     mt = model.config.model_type
+    mt = hf_eager.MODULES.get(mt, mt)
     mod = __import__(f"transformers.models.{mt}.modeling_{mt}", fromlist=["x"])
     seen, eager = {}, mod.eager_attention_forward
 
@@ -144,7 +164,7 @@ def check_case(qkgeom, name, tmp):
         worst = max(float(np.abs(ours[t] - ref[t]).max()) for t in "qk")
         failures += worst > TOL
         print(f"{'ok' if worst <= TOL else 'FAILED'}: {name} {n:5d} tokens: max abs error q/k {worst:.3g}")
-    plain = build(name, tmp, {"rope_type": "default", "rope_theta": rope["rope_theta"]})
+    plain = build(name, tmp, unscaled(rope), "_plain")
     moved = float(np.abs(hf_qk(plain, ids)["q"] - ref["q"]).max())
     status = "ok" if moved > SENSITIVE else "FAILED"
     failures += moved <= SENSITIVE
