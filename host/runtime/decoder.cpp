@@ -17,6 +17,7 @@
 #include "device.hpp"
 #include "hf_tensor_names.hpp"
 #include "input_error.hpp"
+#include "packed_batch.hpp"
 #include "rope.hpp"
 
 namespace qk {
@@ -170,6 +171,7 @@ struct TransformerModel::Impl {
   c10::Device device{c10::kCPU};
   c10::ScalarType dtype = at::kFloat;
   int64_t query_block = 0;  // query rows per attention step; 0: auto_query_block
+  BatchMode batch_mode = BatchMode::Lone;
   at::Tensor embed, final_norm;
   at::Tensor inv_freq;        // [head_dim / 2] f32 on the device: global layers
   at::Tensor inv_freq_local;  // Gemma 3 sliding layers
@@ -489,6 +491,15 @@ struct TransformerModel::Impl {
   // Layer L's q [q_heads, len, head_dim], k and v [kv_heads, len, head_dim] of one prompt
   // (post qk-norm and RoPE), appended to `cap`.
   void project_qkv(const LayerWeights& L, const PromptState& s, LayerCapture& cap) const {
+    const std::array<at::Tensor, 3> qkv = rotated_qkv(L, s);
+    cap.q.push_back(qkv[0].contiguous());
+    cap.k.push_back(qkv[1].contiguous());
+    cap.v.push_back(qkv[2].contiguous());
+  }
+
+  // Layer L's q [q_heads, rows, head_dim], k and v [kv_heads, rows, head_dim] of s's rows
+  // (post qk-norm and RoPE; views of the projections, not contiguous).
+  std::array<at::Tensor, 3> rotated_qkv(const LayerWeights& L, const PromptState& s) const {
     const std::array<at::Tensor, 3> qkv = projections(L, attention_input(L, s.x));
     at::Tensor q = qkv[0].transpose(0, 1), k = qkv[1].transpose(0, 1);
     if (neox || phi3) {  // partial RoPE: the tables span rotary_dim
@@ -499,9 +510,7 @@ struct TransformerModel::Impl {
       q = apply_rope(q, cos, sin).to(dtype);  // OLMo 2: rotated in float32, then rounded
       k = apply_rope(k, cos, sin).to(dtype);
     }
-    cap.q.push_back(q.contiguous());
-    cap.k.push_back(k.contiguous());
-    cap.v.push_back(qkv[2].transpose(0, 1).contiguous());
+    return {q, k, qkv[2].transpose(0, 1)};
   }
 
   // Layer L's attention output of one prompt, before the o projection: softmax(q k^T scale
@@ -549,6 +558,72 @@ struct TransformerModel::Impl {
         gpt2 ? out.split(cfg.hidden_size, -1) : out.view({S, Hn, 3 * D}).chunk(3, -1);
     return {parts[0].view({S, Hn, D}), parts[1].view({S, Hn, D}), parts[2].view({S, Hn, D})};
   }
+
+  // The batch's states packed: x and the RoPE tables concatenated over the prompts' rows
+  // (each prompt's tables from its own length); masks stay per prompt. Frees each s.x.
+  PromptState packed_state(std::vector<PromptState>& st, const PackedSegments& seg) const {
+    auto gather = [&](auto field) {
+      std::vector<at::Tensor> parts;
+      for (const PromptState& s : st) parts.push_back(field(s));
+      return parts[0].defined() ? pack(parts, 0) : at::Tensor();
+    };
+    PromptState all;
+    all.len = seg.total;
+    all.x = gather([](const PromptState& s) { return s.x; });
+    for (PromptState& s : st) s.x = at::Tensor();
+    all.rope_global = {gather([](const PromptState& s) { return s.rope_global.first; }),
+                       gather([](const PromptState& s) { return s.rope_global.second; })};
+    all.rope_local = {gather([](const PromptState& s) { return s.rope_local.first; }),
+                      gather([](const PromptState& s) { return s.rope_local.second; })};
+    return all;
+  }
+
+  // One prompt's attention output [q_heads, len, head_dim] in a packed batch: on CUDA
+  // SDPA (flash / memory-efficient kernels) where HF's eager arithmetic has no extra step
+  // (soft-capping, GPT-2's upcast, BERT's and GPT-2's low-precision softmax); else attend.
+  at::Tensor attend_segment(const LayerWeights& L, const PromptState& s, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, double scale) const {
+    const bool sdpa = device.is_cuda() && cfg.attn_logit_softcapping <= 0 && !bert && !gpt2;
+    if (!sdpa) return attend(L, s, q, k, v, scale);
+    return sdpa_segment(q, k, v, L.sliding ? s.sliding_mask : at::Tensor(), !L.sliding, scale);
+  }
+
+  // Prefill of the batch packed (BatchMode::Packed): norms, projections, RoPE and MLP on
+  // the concatenated rows [total, hidden], attention per prompt segment with its own
+  // masks. The capture gets per-prompt q/k/v as in the lone path; one layer's at a time.
+  PrefillResult prefill_packed(std::vector<PromptState>& st, const CaptureFn& capture) const {
+    std::vector<int64_t> lens;
+    for (const PromptState& s : st) lens.push_back(s.len);
+    const PackedSegments seg = packed_segments(lens);
+    PromptState all = packed_state(st, seg);
+    const int64_t HqD = cfg.num_heads * cfg.head_dim;
+    for (size_t li = 0; li < layers.size(); ++li) {
+      const LayerWeights& L = layers[li];
+      LayerCapture cap;
+      cap.layer = static_cast<int>(li);
+      {
+        const std::array<at::Tensor, 3> qkv = rotated_qkv(L, all);  // [heads, total, head_dim]
+        for (size_t b = 0; b < st.size(); ++b) {
+          cap.q.push_back(segment(qkv[0], seg, b, 1).contiguous());
+          cap.k.push_back(segment(qkv[1], seg, b, 1).contiguous());
+          cap.v.push_back(segment(qkv[2], seg, b, 1).contiguous());
+        }
+      }
+      if (capture) capture(cap);
+      const double scale = attention_scale(cfg, static_cast<int64_t>(li));
+      std::vector<at::Tensor> ctx;  // per prompt [len, q_heads x head_dim]
+      for (size_t b = 0; b < st.size(); ++b)
+        ctx.push_back(attend_segment(L, st[b], cap.q[b], cap.k[b], cap.v[b], scale)
+                          .transpose(0, 1)
+                          .reshape({st[b].len, HqD}));
+      cap = LayerCapture();
+      all.x = block_tail(L, all.x, linear(pack(ctx, 0), L.o_w, L.o_b));
+    }
+    const at::Tensor h = final_hidden(all);
+    PrefillResult r;
+    for (size_t b = 0; b < st.size(); ++b) r.hidden.push_back(segment(h, seg, b, 0));
+    return r;
+  }
 };
 
 TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions& options)
@@ -562,6 +637,7 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
     throw std::invalid_argument("query_block must be 0 (auto) or positive, not " +
                                 std::to_string(options.query_block));
   m.query_block = options.query_block;
+  m.batch_mode = options.batch_mode;
   Checkpoint ckpt(dir);
   // No dtype in config.json: HF's dtype="auto" takes the first floating weight's.
   if (!m.cfg.dtype_declared) m.cfg.dtype = ckpt.first_float_dtype();
@@ -612,6 +688,7 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
   const size_t B = prompts.size();
   std::vector<PromptState> st(B);
   for (size_t b = 0; b < B; ++b) st[b] = m.prompt_state(prompts[b]);
+  if (m.batch_mode == BatchMode::Packed) return m.prefill_packed(st, capture);
 
   const int64_t Hq = c.num_heads, D = c.head_dim;
   for (size_t li = 0; li < m.layers.size(); ++li) {

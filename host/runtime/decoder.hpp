@@ -20,6 +20,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include "batch_mode.hpp"
 #include "hf_config.hpp"
 #include "snapshot.hpp"
 
@@ -46,6 +47,8 @@ struct RuntimeOptions {
                                 // rows in one step, as HF eager (same matmul shapes, so
                                 // the same rounding), while the f32 scores stay within
                                 // 1 GiB; else the most rows that do
+  BatchMode batch_mode = BatchMode::Lone;  // lone: bitwise batch identity; packed: the
+                                           // batch's rows concatenated (batch_mode.hpp)
 };
 
 // "auto" -> the first CUDA device when libtorch sees one, else the CPU. Throws
