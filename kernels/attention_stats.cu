@@ -2,9 +2,11 @@
 // threads owns 64 queries. Per key tile of 64: the 64 x 64 logits from fp32 dot
 // products over 32-dim chunks of Q and K in shared memory (4 x 4 per thread), then
 // four threads per query each fold 16 of the tile's logits into their own online
-// state (attention_row_tile: fp32 tile sums, fp64 running l, w, mean, M2). At the end
-// the four states merge by shuffles, the block sums its queries in a fixed order, and
-// a second kernel sums the tiles of each head in order (deterministic).
+// state (attention_row_tile: fp32 tile sums, fp64 running l, w, mean, M2) and its
+// fp64 softmax numerators per distance bucket (distance_mass_tile). At the end the four
+// states merge by shuffles, the block sums its queries in a fixed order (shared memory:
+// 3 + 16 doubles per query), and a second kernel sums the tiles of each head in order
+// (deterministic).
 #include "attention_stats.cuh"
 
 #include <cuda_runtime.h>
@@ -25,7 +27,7 @@ constexpr int kBK = 64;                       // keys per tile
 constexpr int kDK = 32;                       // head dims per shared chunk
 constexpr int kPartsPerRow = kThreads / kBQ;  // threads per query in the row stage
 constexpr int kColsPerPart = kBK / kPartsPerRow;
-constexpr int kStats = 3;  // entropy, logit std, sink
+constexpr int kStats = 3 + kDistanceBuckets;  // entropy, logit std, sink, distance buckets
 
 __device__ __forceinline__ void shfl_merge(SoftmaxEntropyState<double>& st, RunningMoments<double>& mom,
                                            float& s0, int& has0, int lane_mask) {
@@ -51,7 +53,27 @@ __device__ __forceinline__ void shfl_merge(SoftmaxEntropyState<double>& st, Runn
   }
 }
 
-// partial[(h * gridDim.x + tile) * 3 + c]: sums over the tile's queries of H_i, std_i, p_i0.
+// Each query's distance masses into rows[3 + b][row]: the four parts' numerators, kept
+// at their own references m_own, rescaled to the merged state (m, l) of part 0 and summed
+// by shuffles (0 for a query past seq; NaN when its logits hold a NaN).
+__device__ void distance_rows(const DistanceMass<double>& dm, double m_own, bool own_empty,
+                              const SoftmaxEntropyState<double>& st, int row, int part,
+                              double (*rows)[kBQ]) {
+  const int lane = threadIdx.x % 32;
+  const double m = __shfl_sync(0xffffffffu, st.m, lane & ~3);
+  const double l = __shfl_sync(0xffffffffu, st.l, lane & ~3);
+  const double scale = own_empty || l == 0.0 ? 0.0 : ::exp(m_own - m) / l;
+  for (int b = 0; b < kDistanceBuckets; ++b) {
+    double v = own_empty || l == 0.0 ? 0.0 : dm.e[b] * scale;
+    if (l != l) v = l;  // a NaN row stays NaN in every bucket
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    v += __shfl_xor_sync(0xffffffffu, v, 2);
+    if (part == 0) rows[3 + b][row] = v;
+  }
+}
+
+// partial[(h * gridDim.x + tile) * kStats + c]: sums over the tile's queries of H_i,
+// std_i, p_i0 and the mass of each distance bucket.
 __global__ void __launch_bounds__(kThreads)
     attention_stats_tile_kernel(const float* __restrict__ q, const float* __restrict__ k, int group,
                                 int64_t seq, int64_t dim, float scale, float softcap, AttentionMask mask,
@@ -79,6 +101,7 @@ __global__ void __launch_bounds__(kThreads)
 
   SoftmaxEntropyState<double> st;
   RunningMoments<double> mom;
+  DistanceMass<double> dm;
   float s0 = 0.0f;
   int has0 = 0;
 
@@ -121,7 +144,10 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t b = hi < c0 + kColsPerPart ? hi : c0 + kColsPerPart;
       if (a < b) {
         const float* x = &ss[row][part * kColsPerPart + static_cast<int>(a - c0)];
+        const double m_old = st.m;
+        const bool was_empty = st.l == 0.0;
         attention_row_tile(st, mom, x, static_cast<int>(b - a));
+        distance_mass_tile(dm, st, m_old, was_empty, x, static_cast<int>(b - a), i, a);
         if (a == 0) {
           s0 = x[0];
           has0 = 1;
@@ -131,8 +157,11 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
   }
 
+  const double m_own = st.m;
+  const bool own_empty = st.l == 0.0;
   shfl_merge(st, mom, s0, has0, 1);
   shfl_merge(st, mom, s0, has0, 2);
+  distance_rows(dm, m_own, own_empty, st, row, part, rows);
   if (part == 0) {
     double hv = 0.0, sv = 0.0, pv = 0.0;
     if (i < seq) {
@@ -152,16 +181,20 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// out_c[h] = (sum over tiles of partial[h][tile][c]) / seq, tiles in order.
+// out_c[h] = (sum over tiles of partial[h][tile][c]) / seq, tiles in order; the distance
+// buckets (c >= 3) go to distance[h][c - 3] unless it is null.
 __global__ void attention_stats_finish_kernel(const double* __restrict__ partial, int q_heads, int tiles,
-                                              int64_t seq, double* entropy, double* logit_std, double* sink) {
+                                              int64_t seq, double* entropy, double* logit_std, double* sink,
+                                              double* distance) {
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= q_heads * kStats) return;
   const int h = idx / kStats, c = idx % kStats;
+  if (c >= 3 && distance == nullptr) return;
   double total = 0.0;
   for (int b = 0; b < tiles; ++b) total += partial[(static_cast<int64_t>(h) * tiles + b) * kStats + c];
-  double* out = c == 0 ? entropy : (c == 1 ? logit_std : sink);
-  out[h] = total / static_cast<double>(seq);
+  double* out = c == 0 ? entropy + h
+                       : (c == 1 ? logit_std + h : (c == 2 ? sink + h : distance + h * kDistanceBuckets + c - 3));
+  *out = total / static_cast<double>(seq);
 }
 
 }  // namespace
@@ -169,7 +202,7 @@ __global__ void attention_stats_finish_kernel(const double* __restrict__ partial
 void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
                             int64_t head_dim, float scale, AttentionMask mask, int64_t window,
                             double* entropy, double* logit_std, double* sink, cudaStream_t stream,
-                            float softcap) {
+                            float softcap, double* distance) {
   if (q_heads < 0 || kv_heads < 0 || seq < 0 || head_dim < 1)
     throw std::invalid_argument("launch_attention_stats: negative size or head_dim < 1");
   if (q_heads > 0 && (kv_heads == 0 || q_heads % kv_heads != 0))
@@ -188,6 +221,7 @@ void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_
     CUDA_CHECK(cudaMemsetAsync(entropy, 0, sizeof(double) * q_heads, stream));
     CUDA_CHECK(cudaMemsetAsync(logit_std, 0, sizeof(double) * q_heads, stream));
     CUDA_CHECK(cudaMemsetAsync(sink, 0, sizeof(double) * q_heads, stream));
+    if (distance) CUDA_CHECK(cudaMemsetAsync(distance, 0, sizeof(double) * q_heads * kDistanceBuckets, stream));
     return;
   }
   const int64_t tiles = (seq + kBQ - 1) / kBQ;
@@ -202,7 +236,7 @@ void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_
   QK_LAUNCH_CHECK();
   const int n = q_heads * kStats;
   attention_stats_finish_kernel<<<(n + 127) / 128, 128, 0, stream>>>(
-      partial, q_heads, static_cast<int>(tiles), seq, entropy, logit_std, sink);
+      partial, q_heads, static_cast<int>(tiles), seq, entropy, logit_std, sink, distance);
   QK_LAUNCH_CHECK();
   CUDA_CHECK(cudaFreeAsync(scratch, stream));
 }

@@ -15,12 +15,13 @@ namespace qk {
 // device arrays of q_heads f64, means over the seq queries: entropy (nats), population
 // logit std, softmax mass on key 0 (0 where key 0 is not allowed). softcap > 0 (Gemma
 // 2's attn_logit_softcapping) replaces each logit by softcap tanh(s_ij / softcap), in
-// fp32, before all three. Flash-style: key
+// fp32, before all of them. distance (unless null), device [q_heads][kDistanceBuckets]
+// f64: the mean softmax mass per key-distance bucket (online_softmax.hpp). Flash-style: key
 // tiles stream through shared memory against a query tile; each query keeps an online
 // state; no S x S matrix. Asynchronous on `stream` (allocates a small scratch there).
 void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
                             int64_t head_dim, float scale, AttentionMask mask, int64_t window,
                             double* entropy, double* logit_std, double* sink, cudaStream_t stream,
-                            float softcap = 0.0f);
+                            float softcap = 0.0f, double* distance = nullptr);
 
 }  // namespace qk

@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <limits>
 #include <stdexcept>
+#include <tuple>
 
 #include "attn/attention_stats_gpu.hpp"
 #include "bo/backend.hpp"
 #include "cpu_budget.hpp"
+#include "online_softmax.hpp"
 #include "report_format.hpp"
 #include "ops/attention_stats_cpu.hpp"
 
@@ -79,7 +81,8 @@ LayerMasks layer_masks(int layers, const AttentionStatsOptions& opts) {
   return m;
 }
 
-// The result's options and shape, with entropy, logit std and sink mass zeroed [layers][q_heads].
+// The result's options and shape, with entropy, logit std and sink mass zeroed
+// [layers][q_heads], distance mass [layers][q_heads][kDistanceBuckets].
 AttentionStats stats_header(const HostCloud4& q, const AttentionStatsOptions& opts, double scale,
                             const Backend& backend) {
   AttentionStats s;
@@ -96,10 +99,11 @@ AttentionStats stats_header(const HostCloud4& q, const AttentionStatsOptions& op
   s.entropy_nats.assign(n, 0.0);
   s.logit_std.assign(n, 0.0);
   s.sink_mass.assign(n, 0.0);
+  s.distance_mass.assign(n * kDistanceBuckets, 0.0);
   return s;
 }
 
-// Entropy (nats), logit std and sink mass of every (layer, query head) into s, on the GPU
+// Entropy (nats), logit std, sink mass and distance mass of every (layer, query head) into s, on the GPU
 // (all layers at once, or one at a time with per-layer scales) or the CPU (layer by layer).
 void compute_stats(const HostCloud4& q, const HostCloud4& k, const AttentionStatsOptions& opts, float fscale,
                    const LayerMasks& lm, const Backend& backend, AttentionStats& s) {
@@ -113,20 +117,34 @@ void compute_stats(const HostCloud4& q, const HostCloud4& k, const AttentionStat
       const HostCloud4 kl{k.data + l * k_layer, {1, k.shape[1], k.shape[2], k.shape[3]}};
       attention_stats_gpu(ql, kl, static_cast<float>(opts.layer_scale[l]), cap, {lm.masks[l]},
                           {lm.windows[l]}, backend.device, s.entropy_nats.data() + at,
-                          s.logit_std.data() + at, s.sink_mass.data() + at);
+                          s.logit_std.data() + at, s.sink_mass.data() + at,
+                          s.distance_mass.data() + at * kDistanceBuckets);
     }
   } else if (backend.gpu) {
     attention_stats_gpu(q, k, fscale, cap, lm.masks, lm.windows, backend.device, s.entropy_nats.data(),
-                        s.logit_std.data(), s.sink_mass.data());
+                        s.logit_std.data(), s.sink_mass.data(), s.distance_mass.data());
   } else {
     for (int l = 0; l < s.layers; ++l) {
       const size_t at = static_cast<size_t>(l) * s.q_heads;
       attention_stats_cpu(
           q.data + l * q_layer, k.data + l * k_layer, q.heads(), k.heads(), q.seq(), q.head_dim(),
           opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]), lm.masks[l],
-          lm.windows[l], s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at, cap);
+          lm.windows[l], s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at, cap,
+          s.distance_mass.data() + at * kDistanceBuckets);
     }
   }
+}
+
+// distance_mass as nested JSON arrays [layers][q_heads][bucket] ([] when empty).
+nlohmann::json distance_json(const AttentionStats& s) {
+  nlohmann::json out = nlohmann::json::array();
+  const size_t per_layer = static_cast<size_t>(s.q_heads) * kDistanceBuckets;
+  if (s.distance_mass.size() != static_cast<size_t>(s.layers) * per_layer) return out;
+  for (int l = 0; l < s.layers; ++l) {
+    const auto* at = s.distance_mass.data() + l * per_layer;
+    out.push_back(nested_rows(std::vector<double>(at, at + per_layer), s.q_heads));
+  }
+  return out;
 }
 
 }  // namespace
@@ -186,14 +204,16 @@ AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOpt
 }
 
 std::optional<std::string> first_nonfinite_attention(const AttentionStats& s) {
-  const std::pair<const char*, const std::vector<double>*> arrays[] = {{"attention/entropy", &s.entropy_nats},
-                                                                       {"attention/logit_std", &s.logit_std},
-                                                                       {"attention/sink_mass", &s.sink_mass}};
-  for (const auto& [name, v] : arrays)
+  const std::tuple<const char*, const std::vector<double>*, size_t> arrays[] = {
+      {"attention/entropy", &s.entropy_nats, 1},
+      {"attention/logit_std", &s.logit_std, 1},
+      {"attention/sink_mass", &s.sink_mass, 1},
+      {"attention/distance_mass", &s.distance_mass, kDistanceBuckets}};
+  for (const auto& [name, v, per] : arrays)
     for (size_t i = 0; i < v->size(); ++i)
       if (!std::isfinite((*v)[i])) {
-        const size_t h = s.q_heads > 0 ? static_cast<size_t>(s.q_heads) : 1;
-        return std::string(name) + "[layer " + std::to_string(i / h) + ", head " + std::to_string(i % h) +
+        const size_t h = s.q_heads > 0 ? static_cast<size_t>(s.q_heads) : 1, at = i / per;
+        return std::string(name) + "[layer " + std::to_string(at / h) + ", head " + std::to_string(at % h) +
                "]";
       }
   return std::nullopt;
@@ -205,11 +225,19 @@ AttentionStats nan_attention_stats() {
   return s;
 }
 
+std::vector<int64_t> distance_bucket_lower_edges() {
+  std::vector<int64_t> lo{0};
+  for (int b = 1; b < kDistanceBuckets; ++b) lo.push_back(int64_t{1} << (b - 1));
+  return lo;
+}
+
 void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j) {
   // The names of the stored quantities attention/* (host/core/quantities.cpp).
   j["attention"] = {{"entropy", nested_rows(s.entropy_nats, s.layers)},
                     {"logit_std", nested_rows(s.logit_std, s.layers)},
                     {"sink_mass", nested_rows(s.sink_mass, s.layers)},
+                    {"distance_mass", distance_json(s)},
+                    {"distance_buckets", distance_bucket_lower_edges()},
                     {"mean_entropy", s.mean_entropy_nats},
                     {"mean_logit_std", s.mean_logit_std},
                     {"mean_sink_mass", s.mean_sink_mass},

@@ -1,6 +1,7 @@
 #pragma once
 // Attention statistics per (layer, query head) of a snapshot with q (docs/metrics.md,
-// "Attention statistics"): mean softmax entropy, mean logit std, mean sink mass.
+// "Attention statistics"): mean softmax entropy, mean logit std, mean sink mass, mean
+// attention mass per key-distance bucket.
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ struct AttentionStats {
   std::vector<double> entropy_nats;  // [layers][q_heads], nats
   std::vector<double> logit_std;     // [layers][q_heads], logit units
   std::vector<double> sink_mass;     // [layers][q_heads], probability in [0, 1]
+  // [layers][q_heads][kDistanceBuckets = 16] (kernels/common/online_softmax.hpp), probability;
+  // each (layer, head) sums to 1.
+  std::vector<double> distance_mass;
   double mean_entropy_nats = 0, mean_logit_std = 0, mean_sink_mass = 0;
 };
 
@@ -76,10 +80,14 @@ std::optional<std::string> first_nonfinite_attention(const AttentionStats& s);
 AttentionStats nan_attention_stats();
 
 // JSON object `attention` merged into `j`: entropy (nats), logit_std, sink_mass
-// ([layers][q_heads]), mean_entropy, mean_logit_std, mean_sink_mass (the names of the
+// ([layers][q_heads]), distance_mass ([layers][q_heads][bucket]) with distance_buckets
+// (each bucket's smallest distance), mean_entropy, mean_logit_std, mean_sink_mass (the names of the
 // stored quantities attention/*) and the options used (mask, window, scale, backend;
 // logit_softcap when one is set).
 void add_attention_stats_json(const AttentionStats& s, nlohmann::json& j);
+
+// The smallest distance of each distance bucket: 0, 1, 2, 4, ..., 16384.
+std::vector<int64_t> distance_bucket_lower_edges();
 
 // A short table: the means and one line per layer (means over query heads).
 std::string attention_stats_table(const AttentionStats& s);

@@ -20,9 +20,10 @@ struct HostCloud4 {
 };
 
 // Layer l uses masks[l] and windows[l]; softcap > 0 soft-caps the logits. Outputs
-// [layers][q_heads] each (host arrays), as attention_stats_cpu per layer.
+// [layers][q_heads] each, distance [layers][q_heads][kDistanceBuckets] (host arrays), as
+// attention_stats_cpu per layer.
 void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
                          const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
-                         int device, double* entropy, double* logit_std, double* sink);
+                         int device, double* entropy, double* logit_std, double* sink, double* distance);
 
 }  // namespace qk

@@ -6,12 +6,13 @@
 #include "attention_stats.cuh"
 #include "attn/attention_stats_gpu.hpp"
 #include "gpu_context.hpp"
+#include "online_softmax.hpp"
 
 namespace qk {
 
 void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
                          const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
-                         int device, double* entropy, double* logit_std, double* sink) {
+                         int device, double* entropy, double* logit_std, double* sink, double* distance) {
   GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
   const int hq = static_cast<int>(q.shape[1]), hkv = static_cast<int>(k.shape[1]);
@@ -19,12 +20,12 @@ void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, 
   const size_t q_layer = static_cast<size_t>(hq) * seq * dim;
   const size_t k_layer = static_cast<size_t>(hkv) * seq * dim;
   DeviceBuffer<float> dq(q_layer, stream), dk(k_layer, stream);
-  DeviceBuffer<double> out(static_cast<size_t>(3) * hq, stream);
+  DeviceBuffer<double> out(static_cast<size_t>(3 + kDistanceBuckets) * hq, stream);
   for (int64_t l = 0; l < q.shape[0]; ++l) {
     dq.upload(q.data + l * q_layer, q_layer);
     dk.upload(k.data + l * k_layer, k_layer);
     launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, masks[l], windows[l], out.data(),
-                           out.data() + hq, out.data() + 2 * hq, stream, softcap);
+                           out.data() + hq, out.data() + 2 * hq, stream, softcap, out.data() + 3 * hq);
     const size_t at = static_cast<size_t>(l) * hq;
     CUDA_CHECK(
         cudaMemcpyAsync(entropy + at, out.data(), sizeof(double) * hq, cudaMemcpyDeviceToHost, stream));
@@ -32,6 +33,8 @@ void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, 
                                stream));
     CUDA_CHECK(
         cudaMemcpyAsync(sink + at, out.data() + 2 * hq, sizeof(double) * hq, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaMemcpyAsync(distance + at * kDistanceBuckets, out.data() + 3 * hq,
+                               sizeof(double) * hq * kDistanceBuckets, cudaMemcpyDeviceToHost, stream));
     ctx.synchronize();
   }
 }

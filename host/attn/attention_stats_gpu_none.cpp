@@ -7,7 +7,7 @@ namespace qk {
 
 void attention_stats_gpu(const HostCloud4&, const HostCloud4&, float, float,
                          const std::vector<AttentionMask>&, const std::vector<int64_t>&, int, double*,
-                         double*, double*) {
+                         double*, double*, double*) {
   throw std::runtime_error("this build of qkgeom has no CUDA");
 }
 

@@ -18,14 +18,45 @@ namespace {
 constexpr int64_t kQueryBlock = 64;  // queries per task
 constexpr int64_t kKeyTile = 256;    // keys per fp64 GEMM tile
 
-// Per-task output: sums over the block's queries of H_i, std_i and p_i0.
+// Per-task output: sums over the block's queries of H_i, std_i, p_i0 and the mass per
+// distance bucket.
 struct BlockSums {
   double entropy = 0, logit_std = 0, sink = 0;
+  double distance[kDistanceBuckets] = {};
+};
+
+// One query's online state over the keys seen so far.
+struct RowState {
+  SoftmaxEntropyState<double> ent;
+  RunningMoments<double> mom;
+  DistanceMass<double> dist;
+  double s0 = 0;  // the logit of key 0, when seen
+  bool has0 = false;
 };
 
 // The logit soft-capping of Gemma 2 on n logits s: s <- cap tanh(s / cap) (cap > 0).
 void soft_cap(double* s, int64_t n, double cap) {
   for (int64_t i = 0; i < n; ++i) s[i] = cap * std::tanh(s[i] / cap);
+}
+
+// Adds the logits x[0..n) of query i, keys j0 .. j0 + n - 1, to its state.
+void row_tile(RowState& r, const double* x, int n, int64_t i, int64_t j0) {
+  const double m_old = r.ent.m;
+  const bool was_empty = r.ent.l == 0.0;
+  attention_row_tile(r.ent, r.mom, x, n);
+  distance_mass_tile(r.dist, r.ent, m_old, was_empty, x, n, i, j0);
+  if (j0 == 0) {
+    r.s0 = x[0];
+    r.has0 = true;
+  }
+}
+
+// Adds query r's entropy, logit std, sink mass and distance masses to out.
+void add_row(BlockSums& out, const RowState& r) {
+  out.entropy += softmax_entropy_value(r.ent);
+  out.logit_std += moments_population_std(r.mom);
+  out.sink += r.has0 ? softmax_probability(r.ent, r.s0) : softmax_masked_probability(r.ent);
+  for (int b = 0; b < kDistanceBuckets; ++b) out.distance[b] += distance_mass_value(r.dist, b, r.ent);
 }
 
 // Statistics of queries [q0, q0 + nq) of one head: q block and key rows in fp64,
@@ -36,11 +67,7 @@ BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, 
                       std::vector<double>& qd, std::vector<double>& kd, std::vector<double>& s) {
   for (int64_t r = 0; r < nq; ++r)
     for (int64_t d = 0; d < dim; ++d) qd[r * dim + d] = qh[(q0 + r) * dim + d];
-  std::vector<SoftmaxEntropyState<double>> ent(static_cast<size_t>(nq));
-  std::vector<RunningMoments<double>> mom(static_cast<size_t>(nq));
-  std::vector<double> s0(static_cast<size_t>(nq), 0.0);
-  std::vector<char> has0(static_cast<size_t>(nq), 0);
-
+  std::vector<RowState> rows(static_cast<size_t>(nq));
   int64_t lo_first, hi_first, lo_last, hi_last;
   attention_allowed_keys(mask, q0, seq, window, &lo_first, &hi_first);
   attention_allowed_keys(mask, q0 + nq - 1, seq, window, &lo_last, &hi_last);
@@ -56,22 +83,34 @@ BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, 
       int64_t lo, hi;
       attention_allowed_keys(mask, q0 + r, seq, window, &lo, &hi);
       const int64_t a = std::max(lo, k0), b = std::min(hi, k0 + nk);
-      if (a >= b) continue;
-      const double* row = s.data() + r * nk;
-      attention_row_tile(ent[r], mom[r], row + (a - k0), static_cast<int>(b - a));
-      if (a == 0) {
-        s0[r] = row[0];
-        has0[r] = 1;
-      }
+      if (a < b) row_tile(rows[r], s.data() + r * nk + (a - k0), static_cast<int>(b - a), q0 + r, a);
     }
   }
   BlockSums out;
-  for (int64_t r = 0; r < nq; ++r) {
-    out.entropy += softmax_entropy_value(ent[r]);
-    out.logit_std += moments_population_std(mom[r]);
-    out.sink += has0[r] ? softmax_probability(ent[r], s0[r]) : softmax_masked_probability(ent[r]);
-  }
+  for (const RowState& r : rows) add_row(out, r);
   return out;
+}
+
+// The per-head means over the seq queries of the per-task sums [q_heads][blocks], in
+// block order (deterministic); distance [q_heads][kDistanceBuckets] unless null.
+void write_head_means(const std::vector<BlockSums>& sums, int64_t blocks, int q_heads, int64_t seq,
+                      double* entropy, double* logit_std, double* sink, double* distance) {
+  const auto n = static_cast<double>(seq);
+  for (int h = 0; h < q_heads; ++h) {
+    BlockSums total;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const BlockSums& x = sums[static_cast<size_t>(h * blocks + b)];
+      total.entropy += x.entropy;
+      total.logit_std += x.logit_std;
+      total.sink += x.sink;
+      for (int c = 0; c < kDistanceBuckets; ++c) total.distance[c] += x.distance[c];
+    }
+    entropy[h] = total.entropy / n;
+    logit_std[h] = total.logit_std / n;
+    sink[h] = total.sink / n;
+    if (distance)
+      for (int c = 0; c < kDistanceBuckets; ++c) distance[h * kDistanceBuckets + c] = total.distance[c] / n;
+  }
 }
 
 }  // namespace
@@ -94,13 +133,14 @@ void check_attention_stats_args(int q_heads, int kv_heads, int64_t seq, int64_t 
 
 void attention_stats_cpu(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
                          int64_t head_dim, float scale, AttentionMask mask, int64_t window, double* entropy,
-                         double* logit_std, double* sink, float softcap) {
+                         double* logit_std, double* sink, float softcap, double* distance) {
   check_attention_stats_args(q_heads, kv_heads, seq, head_dim, scale, mask, window, softcap);
   if (q_heads == 0) return;
   if (seq == 0) {
     std::fill(entropy, entropy + q_heads, 0.0);
     std::fill(logit_std, logit_std + q_heads, 0.0);
     std::fill(sink, sink + q_heads, 0.0);
+    if (distance) std::fill(distance, distance + q_heads * kDistanceBuckets, 0.0);
     return;
   }
   use_single_threaded_blas();
@@ -125,18 +165,7 @@ void attention_stats_cpu(const float* q, const float* k, int q_heads, int kv_hea
           query_block(qh, kh, q0, nq, seq, head_dim, scale, softcap, mask, window, qd, kd, s);
     }
   }
-  for (int h = 0; h < q_heads; ++h) {
-    BlockSums total;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const BlockSums& x = sums[static_cast<size_t>(h * blocks + b)];
-      total.entropy += x.entropy;
-      total.logit_std += x.logit_std;
-      total.sink += x.sink;
-    }
-    entropy[h] = total.entropy / static_cast<double>(seq);
-    logit_std[h] = total.logit_std / static_cast<double>(seq);
-    sink[h] = total.sink / static_cast<double>(seq);
-  }
+  write_head_means(sums, blocks, q_heads, seq, entropy, logit_std, sink, distance);
 }
 
 }  // namespace qk

@@ -12,11 +12,13 @@ namespace qk {
 // over the seq query positions: entropy (nats) of softmax_j s_ij, population standard
 // deviation of the allowed s_ij (logit units), softmax mass on key 0 (0 where not
 // allowed). softcap > 0 (Gemma 2's attn_logit_softcapping) replaces every logit by
-// softcap tanh(s_ij / softcap) before all three. Online over key tiles: never forms the
-// S x S matrix.
+// softcap tanh(s_ij / softcap) before all of them. distance (unless null), [q_heads]
+// [kDistanceBuckets]: the softmax mass per key-distance bucket (online_softmax.hpp; distance
+// i - j, |i - j| under the full mask), mean over queries; each head's row sums to 1.
+// Online over key tiles: never forms the S x S matrix.
 void attention_stats_cpu(const float* q, const float* k, int q_heads, int kv_heads, int64_t seq,
                          int64_t head_dim, float scale, AttentionMask mask, int64_t window, double* entropy,
-                         double* logit_std, double* sink, float softcap = 0.0f);
+                         double* logit_std, double* sink, float softcap = 0.0f, double* distance = nullptr);
 
 // Throws std::invalid_argument when the arguments are inconsistent (the same checks
 // as launch_attention_stats, plus a finite scale and a finite softcap >= 0).

@@ -190,6 +190,54 @@ QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom
   moments_merge(mom, tile);
 }
 
+// Key-distance buckets of the attention mass (docs/metrics.md, "Attention by distance"):
+// bucket 0 holds distance 0, bucket b >= 1 distances [2^(b-1), 2^b - 1], the last one
+// (15) every distance >= 2^14 = 16384.
+constexpr int kDistanceBuckets = 16;
+
+// The bucket of key distance d >= 0.
+QK_HD int distance_bucket(int64_t d) {
+  if (d <= 0) return 0;
+#if defined(__CUDA_ARCH__)
+  const int b = 64 - __clzll(static_cast<long long>(d));
+#else
+  const int b = 64 - __builtin_clzll(static_cast<unsigned long long>(d));
+#endif
+  return b < kDistanceBuckets - 1 ? b : kDistanceBuckets - 1;
+}
+
+// Softmax numerators of one query summed per distance bucket: e[b] = sum e^(s - m) over
+// the keys seen in bucket b, m the reference of the query's SoftmaxEntropyState.
+template <typename T>
+struct DistanceMass {
+  T e[kDistanceBuckets] = {};
+};
+
+// Adds a tile x[0..n) of query i's logits, keys j0 .. j0 + n - 1, right after
+// attention_row_tile(st, ..., x, n): m_old and was_empty are st's reference and emptiness
+// before that call (a moved reference rescales e by e^(m_old - m)). Distance i - j, or
+// |i - j| for keys after the query (full mask).
+template <typename T, typename U>
+QK_HD void distance_mass_tile(DistanceMass<T>& dm, const SoftmaxEntropyState<T>& st, T m_old, bool was_empty,
+                              const U* x, int n, int64_t i, int64_t j0) {
+  if (!was_empty && st.m != m_old) {
+    const T a = osm::exp_(m_old - st.m);
+    for (int b = 0; b < kDistanceBuckets; ++b) dm.e[b] *= a;
+  }
+  const U m = static_cast<U>(st.m);
+  for (int c = 0; c < n; ++c) {
+    const int64_t d = i - (j0 + c);
+    dm.e[distance_bucket(d < 0 ? -d : d)] += static_cast<T>(osm::exp_(x[c] - m));
+  }
+}
+
+// Softmax mass of bucket b for a state kept at st's reference: e[b] / l (0 when empty;
+// NaN when the query's logits hold a NaN or +Inf, as l is then NaN).
+template <typename T>
+QK_HD T distance_mass_value(const DistanceMass<T>& dm, int b, const SoftmaxEntropyState<T>& st) {
+  return st.l == T(0) ? T(0) : dm.e[b] / st.l;
+}
+
 // Keys [lo, hi) that query i of a sequence of `seq` may attend to under `mask`
 // (window >= 1 for SlidingWindow: i - j < window).
 QK_HD void attention_allowed_keys(AttentionMask mask, int64_t i, int64_t seq, int64_t window, int64_t* lo,

@@ -8,7 +8,7 @@ from ._inputs import as_cloud, check_q_fits_k, check_same_shape, pick_device
 # Fields of the JSON that are arrays: numpy float64 here.
 _BO_ARRAYS = ("layer_coherence", "layer_cross_alignment", "features", "head_differentiation",
               "head_entropy", "layer_value_coherence", "layer_kv_coupling", "features7")
-_ATTENTION_ARRAYS = ("entropy", "logit_std", "sink_mass", "layer_scale")
+_ATTENTION_ARRAYS = ("entropy", "logit_std", "sink_mass", "distance_mass", "layer_scale")
 
 
 def _with_arrays(d, keys):

@@ -22,6 +22,7 @@
 #include "kv_cka.cuh"
 #include "layer_alignment.cuh"
 #include "magnitude_entropy.cuh"
+#include "online_softmax.hpp"
 #include "ops/attention_stats_cpu.hpp"
 #include "ops/head_gram_cpu.hpp"
 #include "ops/kv_cka_cpu.hpp"
@@ -494,6 +495,53 @@ TEST_F(GpuParity, AttentionStatsSoftcap) {
               softcap_stats(false, q, k, hq, hkv, seq, dim, scale, mask, window, 0.0f, stream());
           EXPECT_GT(std::fabs(plain[0] - cpu[0]), 0.05) << "the cap does not move the entropy";
         }
+}
+
+// Distance masses [q_heads][kDistanceBuckets] of one layer, on the GPU or its CPU twin.
+std::vector<double> distance_stats(bool gpu, const std::vector<float>& q, const std::vector<float>& k, int hq,
+                                   int hkv, int64_t seq, int64_t dim, float scale, AttentionMask mask,
+                                   int64_t window, float cap, cudaStream_t stream) {
+  std::vector<double> out(static_cast<size_t>((3 + kDistanceBuckets) * hq));
+  if (!gpu) {
+    attention_stats_cpu(q.data(), k.data(), hq, hkv, seq, dim, scale, mask, window, out.data(),
+                        out.data() + hq, out.data() + 2 * hq, cap, out.data() + 3 * hq);
+  } else {
+    DeviceBuffer<float> dq = to_device(q, stream), dk = to_device(k, stream);
+    DeviceBuffer<double> d(out.size(), stream);
+    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window, d.data(),
+                           d.data() + hq, d.data() + 2 * hq, stream, cap, d.data() + 3 * hq);
+    out = to_host(d, out.size());
+  }
+  return std::vector<double>(out.begin() + 3 * hq, out.end());
+}
+
+// Attention mass per distance bucket: the GPU equals the CPU twin within the sink mass's
+// tolerance (4 delta |ref| + 1e-6, probabilities) for GQA, every mask, a soft-cap, and
+// lengths past one key tile and one bucket edge (1100 > 1024); each head sums to 1.
+TEST_F(GpuParity, AttentionDistanceMass) {
+  QK_REQUIRE_GPU();
+  const int hq = 4, hkv = 2;
+  const int64_t dim = 64;
+  for (int64_t seq : {int64_t{1}, int64_t{70}, int64_t{1100}})
+    for (AttentionMask mask : {AttentionMask::Causal, AttentionMask::Full, AttentionMask::SlidingWindow})
+      for (float cap : {0.0f, 5.0f}) {
+        const int64_t window = mask == AttentionMask::SlidingWindow ? 100 : 0;
+        const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 81, 0.5f);
+        const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 82, 0.5f);
+        const float scale = 2.0f / std::sqrt(static_cast<float>(dim));
+        const auto cpu = distance_stats(false, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
+        const auto gpu = distance_stats(true, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
+        const double delta = static_cast<double>(dim) * 5.9604644775390625e-08 * scale *
+                             max_row_norm(q, dim) * max_row_norm(k, dim);
+        const std::string what = "distance seq " + std::to_string(seq) + " mask " +
+                                 std::to_string(static_cast<int>(mask)) + " cap " + std::to_string(cap);
+        expect_close(gpu, cpu, 1e-6, 4 * delta, what);
+        for (int h = 0; h < hq; ++h) {
+          double sum = 0;
+          for (int b = 0; b < kDistanceBuckets; ++b) sum += gpu[h * kDistanceBuckets + b];
+          EXPECT_NEAR(sum, 1.0, 1e-5) << what << " head " << h;
+        }
+      }
 }
 
 TEST(GpuDispatch, RejectsBadPlan) {

@@ -7,12 +7,25 @@ softmax of every query over its allowed keys (docs/metrics.md, "Attention statis
 
 With a soft-cap C > 0 every logit s = scale q.k becomes C tanh(s / C) before the mask, as
 Gemma 2's eager attention in transformers (attn_logit_softcapping).
+
+The attention mass by distance sums p_ij over the keys j of each distance bucket
+(D = |i - j|: bucket 0 is D = 0, bucket b >= 1 is 2^(b-1) <= D < 2^b, the last one,
+DISTANCE_BUCKETS - 1, open-ended) and averages over the queries i.
 """
 import argparse
 import json
 import math
 
 import numpy as np
+
+DISTANCE_BUCKETS = 16
+
+
+def distance_buckets(seq):
+    """[seq, seq] int: the distance bucket of key j for query i, from log2 |i - j|."""
+    d = np.abs(np.arange(seq)[:, None] - np.arange(seq)[None, :]).astype(np.float64)
+    b = np.floor(np.log2(np.maximum(d, 1.0))).astype(np.int64) + 1
+    return np.where(d == 0, 0, np.minimum(b, DISTANCE_BUCKETS - 1))
 
 
 def allowed(mask, seq, window):
@@ -38,10 +51,12 @@ def layer_stats(q, k, scale, mask, window, softcap=0.0):
 
 def masked_stats(q, k, scale, ok, softcap=0.0):
     """layer_stats under the [S, S] bool mask ok (query i may attend to key j); logits
-    soft-capped at softcap when > 0."""
+    soft-capped at softcap when > 0. A fourth value: the distance masses [Hq, buckets]."""
     hq = q.shape[0]
     group = hq // k.shape[0]
     ent, std, sink = np.zeros(hq), np.zeros(hq), np.zeros(hq)
+    dist = np.zeros((hq, DISTANCE_BUCKETS))
+    bucket = distance_buckets(q.shape[1])
     for h in range(hq):
         s = scale * (q[h].astype(np.float64) @ k[h // group].astype(np.float64).T)
         if softcap > 0:
@@ -57,19 +72,23 @@ def masked_stats(q, k, scale, ok, softcap=0.0):
         var = np.where(ok, (s - mean[:, None]) ** 2, 0.0).sum(axis=1) / n
         std[h] = np.mean(np.sqrt(var))
         sink[h] = np.mean(np.where(ok[:, 0], p[:, 0], 0.0))
-    return ent, std, sink
+        for b in range(DISTANCE_BUCKETS):
+            dist[h, b] = np.mean(np.where(ok & (bucket == b), p, 0.0).sum(axis=1))
+    return ent, std, sink, dist
 
 
 def analyse(q, k, mask="causal", window=0, scale=None, softcap=0.0):
     """q [L, Hq, S, d], k [L, Hkv, S, d] -> dict of the engine's JSON field names."""
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
-    out = {"attention_entropy_nats": [], "attention_logit_std": [], "attention_sink_mass": []}
+    out = {"attention_entropy_nats": [], "attention_logit_std": [], "attention_sink_mass": [],
+           "attention_distance_mass": []}
     for layer in range(q.shape[0]):
-        e, s, p = layer_stats(q[layer], k[layer], scale, mask, window, softcap)
+        e, s, p, d = layer_stats(q[layer], k[layer], scale, mask, window, softcap)
         out["attention_entropy_nats"].append(e.tolist())
         out["attention_logit_std"].append(s.tolist())
         out["attention_sink_mass"].append(p.tolist())
+        out["attention_distance_mass"].append(d.tolist())
     for name in ("entropy_nats", "logit_std", "sink_mass"):
         out["mean_attention_" + name] = float(np.mean(out["attention_" + name]))
     return out

@@ -3,7 +3,9 @@
 tests/reference/attention_stats_reference.py, on small snapshots made here with numpy and
 safetensors (GQA ratios 1, 2, 4; causal, full and sliding masks; f32 and bf16). Logit
 soft-capping (Gemma 2) comes from the snapshot's attention_logit_softcap metadata key and
-must move the entropy measurably (so that the comparison can fail)."""
+must move the entropy measurably (so that the comparison can fail). The attention mass per
+distance bucket is checked to DIST_REL against the reference's S x S softmax on lengths 1,
+70 and 1100 (past bucket edge 1024), and each head's buckets must sum to 1."""
 import json
 import os
 import sys
@@ -18,6 +20,7 @@ FIELDS = {"entropy": "attention_entropy_nats", "logit_std": "attention_logit_std
 REL = 1e-9
 ABS = 1e-11
 SOFTCAP_MOVES = 0.05  # nats: the least mean entropy change the cap of 1.5 must make
+DIST_REL, DIST_ABS = 1e-12, 1e-15  # distance masses vs the reference (CPU)
 
 
 def make_fixtures(out_dir, np, save_file):
@@ -73,7 +76,64 @@ def main():
             chk.field(case, "attention.mask", ours["attention"]["mask"], mask, exact=True)
     for name, path, q, k in make_fixtures(out_dir, np, save_file)[1:3]:
         softcap_cases(chk, ref, np, save_file, name, path, q, k)
+    distance_cases(chk, ref, np, save_file, out_dir)
     return chk.report("attention statistics vs numpy reference")
+
+
+def distance_snapshots(out_dir, np, save_file):
+    """[(name, path, q, k, cap)]: GQA and MHA snapshots of lengths 1, 70 and 1100; the
+    capped ones carry attention_logit_softcap metadata (causal masks)."""
+    rng = np.random.default_rng(4321)
+    out = []
+    for name, hkv, ratio, seq, dim, cap in (("d_s1", 2, 2, 1, 8, 0.0), ("d_s70", 2, 2, 70, 16, 0.0),
+                                            ("d_s70_mha_cap", 3, 1, 70, 16, 2.0),
+                                            ("d_s1100", 1, 2, 1100, 8, 0.0)):
+        q = rng.normal(0.3, 1.5, (2, hkv * ratio, seq, dim)).astype(np.float32)
+        k = rng.normal(0.3, 1.5, (2, hkv, seq, dim)).astype(np.float32)
+        path = os.path.join(out_dir, name + ".safetensors")
+        meta = None
+        if cap:
+            scale = repr(float(np.float32(1.0 / np.sqrt(dim))))
+            meta = {"attention_masks": "causal,causal", "attention_windows": "0,0",
+                    "attention_scale": scale, "attention_logit_softcap": repr(cap)}
+        save_file({"q": q, "k": k}, path, metadata=meta)
+        out.append((name, path, q, k, cap))
+    return out
+
+
+def distance_cases(chk, ref, np, save_file, out_dir):
+    """score's attention.distance_mass vs the reference's S x S softmax by distance bucket,
+    for causal, full and sliding (windows 7, 100) masks; buckets sum to 1 per head."""
+    gpu = rc.DEVICE != "cpu"
+    worst = 0.0
+    for name, path, q, k, cap in distance_snapshots(out_dir, np, save_file):
+        masks = (("causal", 0),) if cap else (("causal", 0), ("full", 0), ("sliding", 7), ("sliding", 100))
+        for mask, window in masks:
+            case = f"{name}/{mask}{window or ''}/distance"
+            args = ["score", "--snapshot", path, "--json", "--device", rc.DEVICE]
+            if not cap:
+                args += ["--mask", mask] + (["--window", str(window)] if window else [])
+            proc = rc.run_cli(args)
+            if proc.returncode != 0:
+                chk.fail(case, "run", proc.stderr.strip()[-2000:], "", "qkgeom failed")
+                continue
+            ours = json.loads(proc.stdout)["attention"]
+            scale = float(np.float32(1.0 / np.sqrt(q.shape[-1])))
+            want = np.array(ref.analyse(q, k, mask, window, scale, cap)["attention_distance_mass"])
+            got = np.array(ours["distance_mass"], dtype=np.float64)
+            if got.shape != want.shape:
+                chk.fail(case, "attention.distance_mass", got.shape, want.shape, "shape")
+                continue
+            rel = np.abs(got - want) / np.maximum(np.abs(want), DIST_ABS / DIST_REL)
+            worst = max(worst, float(rel.max()))
+            tol = 1e-5 if gpu else DIST_REL
+            chk.field(case, "distance_mass within tolerance", bool((rel <= tol).all()), True, exact=True)
+            sums = got.sum(axis=-1)
+            chk.field(case, "distance_mass sums to 1", bool((np.abs(sums - 1) <= 1e-12 + tol).all()), True,
+                      exact=True)
+            chk.field(case, "distance_buckets", ours["distance_buckets"],
+                      [0] + [2 ** (b - 1) for b in range(1, 16)], exact=True)
+    print(f"distance_mass: largest relative error vs the S x S reference {worst:.3g}")
 
 
 def softcap_cases(chk, ref, np, save_file, name, path, q, k):
