@@ -65,7 +65,7 @@ __device__ void distance_rows(const DistanceMass<double>& dm, double m_own, bool
   const double scale = own_empty || l == 0.0 ? 0.0 : ::exp(m_own - m) / l;
   for (int b = 0; b < kDistanceBuckets; ++b) {
     double v = own_empty || l == 0.0 ? 0.0 : dm.e[b] * scale;
-    if (l != l) v = l;  // a NaN row stays NaN in every bucket
+    if (isnan(l)) v = l;  // a NaN row stays NaN in every bucket
     v += __shfl_xor_sync(0xffffffffu, v, 1);
     v += __shfl_xor_sync(0xffffffffu, v, 2);
     if (part == 0) rows[3 + b][row] = v;

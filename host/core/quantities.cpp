@@ -326,6 +326,17 @@ std::vector<Quantity> attention_kv_quantities() {
        W::Attention,
        "attention.sink_mass",
        {}},
+      {"attention/distance_mass",
+       T::F64,
+       {{"layer", "L"}, {"head", "Hq"}, {"distance_bucket", "16"}},
+       false,
+       "probability",
+       "mean attention mass per key distance bucket over query positions: bucket 0 is distance 0, "
+       "bucket b 2^(b-1) .. 2^b - 1, bucket 15 every distance >= 16384 (distance i - j; abs(i - j) under "
+       "a full mask); sums to 1 per layer and head",
+       W::Attention,
+       "attention.distance_mass",
+       {}},
       {"attention/mean_entropy",
        T::F64,
        {},

@@ -102,6 +102,7 @@ const std::map<std::string, At>& attention_getters() {
       {"attention/entropy", [](const AttentionStats& s) { return s.entropy_nats; }},
       {"attention/logit_std", [](const AttentionStats& s) { return s.logit_std; }},
       {"attention/sink_mass", [](const AttentionStats& s) { return s.sink_mass; }},
+      {"attention/distance_mass", [](const AttentionStats& s) { return s.distance_mass; }},
       {"attention/mean_entropy",
        [](const AttentionStats& s) { return std::vector<double>{s.mean_entropy_nats}; }},
       {"attention/mean_logit_std",

@@ -1,5 +1,5 @@
 #pragma once
-// The columns a sweep writes (schema v3, docs/hdf5-schema.md "Sweep columns"), from the
+// The columns a sweep writes (schema v4, docs/hdf5-schema.md "Sweep columns"), from the
 // registry of stored quantities (host/core/quantities.hpp): probe
 // identity, status and tokens, the Bone-Orientation metrics, the attention statistics, and the
 // raw post-RoPE vectors when asked for.
@@ -13,7 +13,8 @@ namespace qk {
 
 // v2: probe/status columns; bo/composite and bo/joint_collapse_count f64 (NaN-able).
 // v3: fixed-length strings, unfiltered chunks (readable by a live SWMR reader).
-constexpr int kSweepSchemaVersion = 3;
+// v4: attention/distance_mass (a v3 file is not resumed into; merge keeps versions apart).
+constexpr int kSweepSchemaVersion = 4;
 
 // Widths (UTF-8 bytes) of the fixed-length string columns.
 constexpr uint64_t kStatusBytes = 32;           // probe/status

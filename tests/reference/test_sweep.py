@@ -104,7 +104,7 @@ def test_against_score(qk, model, probes, tmp, text):
     n = len(d["probe/index"])
     lines = [json.loads(l) for l in open(probes) if l.strip()]
     check(n == len(lines), f"{n} rows for {len(lines)} probes")
-    check(attrs["status"] == "complete" and int(attrs["schema_version"]) == 3, "status and schema")
+    check(attrs["status"] == "complete" and int(attrs["schema_version"]) == 4, "status and schema")
     check(all(x == b"ok" for x in d["probe/status"]) and np.all(d["probe/nonfinite_layer"] == -1)
           and d["bo/composite"].dtype == np.float64 and np.all(d["bo/composite"] == np.round(d["bo/composite"])),
           "every probe ok, layer -1; composite f64 holding integers")
@@ -119,6 +119,7 @@ def test_against_score(qk, model, probes, tmp, text):
                 and np.array_equal(np.array(j["features"]), d["bo/features"][i])
                 and np.array_equal(np.array(j["attention"]["entropy"]), d["attention/entropy"][i])
                 and np.array_equal(np.array(j["attention"]["sink_mass"]), d["attention/sink_mass"][i])
+                and np.array_equal(np.array(j["attention"]["distance_mass"]), d["attention/distance_mass"][i])
                 and j["tokens"] == d["probe/tokens"][i])
         check(same, f"{os.path.basename(model)} probe {i}: stored metrics equal score --model's")
     off, cnt = d["tokens/offset"], d["tokens/count"]
@@ -150,6 +151,32 @@ def test_save_kv(qk, model, probes, tmp):
         mine = d[f"kv/{t}"][o:o + c].transpose(1, 2, 0, 3)  # tokens-major -> [L, H, S, d]
         check(np.array_equal(mine, snap[t].astype(np.float32)), f"kv/{t} of probe {i} equals capture's {t}")
     check("bo/composite" not in d, "--metrics attention writes no bo columns")
+    s = run([qk, "score", "--snapshot", cap, "--json", "--device", rc.DEVICE])
+    dist = np.array(json.loads(s.stdout)["attention"]["distance_mass"]) if s.returncode == 0 else None
+    check(dist is not None and np.array_equal(dist, d["attention/distance_mass"][i]),
+          f"attention/distance_mass of probe {i} equals score --snapshot's on its capture")
+
+
+def test_older_schema(qk, model, probes, tmp):
+    """A v3 store (before attention/distance_mass) is not resumed into nor merged with a v4
+    one: exit 3 naming schema_version; it still exports."""
+    old, new = os.path.join(tmp, "v3.h5"), os.path.join(tmp, "v4_shard1.h5")
+    for i, out in enumerate((old, new)):
+        r = sweep(qk, model, probes, out, "--shard", f"{i}/2")
+        check(r.returncode == 0, f"schema: shard {i}/2 ({r.stderr.strip()[-200:]})")
+    with h5py.File(old, "r+") as f:
+        del f["attention/distance_mass"]
+        f.attrs["columns"] = [c for c in f.attrs["columns"] if c not in ("attention/distance_mass",
+                                                                         b"attention/distance_mass")]
+        f.attrs["schema_version"] = np.int64(3)
+    r = sweep(qk, model, probes, old, "--shard", "0/2", "--resume")
+    check(r.returncode == 3 and "schema_version 3" in r.stderr,
+          f"--resume of a v3 store: exit 3 naming schema_version 3 ({r.stderr.strip()[-300:]})")
+    r = run([qk, "merge", os.path.join(tmp, "v3v4.h5"), old, new])
+    check(r.returncode == 3 and "schema_version" in r.stderr,
+          f"merge of a v3 and a v4 store: exit 3 naming schema_version ({r.stderr.strip()[-300:]})")
+    r = run([qk, "export", old, "--csv", os.path.join(tmp, "v3_csv")])
+    check(r.returncode == 0, f"a v3 store still exports ({r.stderr.strip()[-300:]})")
 
 
 def test_kill_resume(qk, model, probes, tmp):
@@ -410,6 +437,7 @@ def main():
         probes = os.path.join(tmp, "probes.jsonl")
         write_id_probes(probes, 60)
         test_against_score(qk, tiny, probes, tmp, text=False)
+        test_older_schema(qk, tiny, probes, tmp)
         test_save_kv(qk, tiny, probes, tmp)
         big = os.path.join(tmp, "big.jsonl")
         write_id_probes(big, 400, seed=11)
