@@ -342,6 +342,46 @@ TEST(AttentionStatsCpu, NanReachesExactlyTheHeadsThatReadIt) {
   }
 }
 
+// Distance masses [hq][kDistanceBuckets] of the CPU twin.
+std::vector<double> cpu_distance(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv,
+                                 int64_t seq, int64_t dim, float scale, AttentionMask mask, int64_t window) {
+  std::vector<double> e(hq), sd(hq), sk(hq), dist(static_cast<size_t>(hq) * kDistanceBuckets);
+  attention_stats_cpu(q.data(), k.data(), hq, hkv, seq, dim, scale, mask, window, e.data(), sd.data(),
+                      sk.data(), 0.0f, dist.data());
+  return dist;
+}
+
+// Distance masses: NaN in every bucket of the heads whose logits hold a NaN (KV head 0
+// feeds query heads 0, 1), buckets summing to 1 elsewhere; with seq 9 no distance reaches
+// bucket 5 (16 .. 31), and a sliding window of 1 puts all mass in bucket 0.
+TEST(AttentionStatsCpu, DistanceMassNanAndSums) {
+  const int hq = 4, hkv = 2;
+  const int64_t seq = 9, dim = 8;
+  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 43);
+  const auto k =
+      with_nan(random_floats(static_cast<size_t>(hkv * seq * dim), 44), static_cast<size_t>(5 * dim));
+  for (const Case& c : kMasks) {
+    const auto d = cpu_distance(q, k, hq, hkv, seq, dim, 0.3f, c.mask, c.window);
+    for (int h = 0; h < hq; ++h) {
+      double sum = 0;
+      for (int b = 0; b < kDistanceBuckets; ++b) {
+        const double v = d[h * kDistanceBuckets + b];
+        if (h < 2) {
+          EXPECT_TRUE(std::isnan(v)) << c.name << " head " << h << " bucket " << b;
+        } else if (b >= 5) {
+          EXPECT_EQ(v, 0.0) << c.name << " head " << h << " bucket " << b;
+        }
+        sum += v;
+      }
+      if (h >= 2) {
+        EXPECT_NEAR(sum, 1.0, 1e-14) << c.name << " head " << h;
+      }
+    }
+  }
+  const auto one = cpu_distance(q, q, hq, hq, seq, dim, 0.3f, AttentionMask::SlidingWindow, 1);
+  for (int h = 0; h < hq; ++h) EXPECT_NEAR(one[h * kDistanceBuckets], 1.0, 1e-15) << "window 1, head " << h;
+}
+
 TEST(AttentionStatsCpu, RejectsBadArguments) {
   std::vector<double> o(4);
   const std::vector<float> x(64, 1.0f);
@@ -495,6 +535,36 @@ TEST(AttentionStatsGpu, Deterministic) {
   EXPECT_EQ(a.entropy, b.entropy);
   EXPECT_EQ(a.logit_std, b.logit_std);
   EXPECT_EQ(a.sink, b.sink);
+}
+
+// The GPU's distance masses are NaN on exactly the heads the CPU's are, and within the
+// sink mass's tolerance elsewhere (NaN in k across a key-tile boundary).
+TEST(AttentionStatsGpu, DistanceMassNanOnTheSameHeads) {
+  QK_REQUIRE_GPU();
+  const int hq = 8, hkv = 2;
+  const int64_t seq = 130, dim = 64;
+  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 53);
+  const auto k = with_nan(random_floats(static_cast<size_t>(hkv * seq * dim), 54),
+                          static_cast<size_t>((1 * seq + 100) * dim + 7));
+  static GpuContext ctx(0);
+  for (const Case& c : kMasks) {
+    const auto cpu = cpu_distance(q, k, hq, hkv, seq, dim, 0.125f, c.mask, c.window);
+    DeviceBuffer<float> dq(q.size(), ctx.stream()), dk(k.size(), ctx.stream());
+    DeviceBuffer<double> out(static_cast<size_t>((3 + kDistanceBuckets) * hq), ctx.stream());
+    dq.upload(q.data(), q.size());
+    dk.upload(k.data(), k.size());
+    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, 0.125f, c.mask, c.window, out.data(),
+                           out.data() + hq, out.data() + 2 * hq, ctx.stream(), 0.0f, out.data() + 3 * hq);
+    std::vector<double> all(out.size());
+    out.download(all.data(), all.size());
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      const double g = all[3 * hq + i];
+      EXPECT_EQ(std::isnan(g), std::isnan(cpu[i])) << c.name << " entry " << i;
+      if (!std::isnan(cpu[i])) {
+        EXPECT_NEAR(g, cpu[i], 1e-5) << c.name << " entry " << i;
+      }
+    }
+  }
 }
 
 #endif  // QKGEOM_WITH_CUDA
