@@ -3,7 +3,7 @@
 // products over 32-dim chunks of Q and K in shared memory (4 x 4 per thread), then
 // four threads per query each fold 16 of the tile's logits into their own online
 // state (attention_row_tile: fp32 tile sums, fp64 running l, w, mean, M2) and its
-// fp64 softmax numerators per distance bucket (distance_mass_tile). At the end the four
+// fp64 softmax numerators per distance bucket. At the end the four
 // states merge by shuffles, the block sums its queries in a fixed order (shared memory:
 // 3 + 16 doubles per query), and a second kernel sums the tiles of each head in order
 // (deterministic).
@@ -144,10 +144,7 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t b = hi < c0 + kColsPerPart ? hi : c0 + kColsPerPart;
       if (a < b) {
         const float* x = &ss[row][part * kColsPerPart + static_cast<int>(a - c0)];
-        const double m_old = st.m;
-        const bool was_empty = st.l == 0.0;
-        attention_row_tile(st, mom, x, static_cast<int>(b - a));
-        distance_mass_tile(dm, st, m_old, was_empty, x, static_cast<int>(b - a), i, a);
+        attention_row_tile(st, mom, x, static_cast<int>(b - a), &dm, i, a);
         if (a == 0) {
           s0 = x[0];
           has0 = 1;

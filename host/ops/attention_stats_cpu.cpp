@@ -41,10 +41,7 @@ void soft_cap(double* s, int64_t n, double cap) {
 
 // Adds the logits x[0..n) of query i, keys j0 .. j0 + n - 1, to its state.
 void row_tile(RowState& r, const double* x, int n, int64_t i, int64_t j0) {
-  const double m_old = r.ent.m;
-  const bool was_empty = r.ent.l == 0.0;
-  attention_row_tile(r.ent, r.mom, x, n);
-  distance_mass_tile(r.dist, r.ent, m_old, was_empty, x, n, i, j0);
+  attention_row_tile(r.ent, r.mom, x, n, &r.dist, i, j0);
   if (j0 == 0) {
     r.s0 = x[0];
     r.has0 = true;

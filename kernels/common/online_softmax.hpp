@@ -157,39 +157,6 @@ QK_HD T moments_population_std(const RunningMoments<T>& m) {
   return static_cast<T>(osm::sqrt_(static_cast<double>(m.m2 / m.n)));
 }
 
-// Adds a tile of n > 0 logits x[0..n) (stride 1) of one query: the tile's max moves
-// the reference once, then the tile sums of e^(x-m) and e^(x-m)(x-m) (in U) join l
-// and w (in T); the tile's mean and M2 (two passes, in U) are merged with Chan's
-// formula. U is the tile arithmetic (float on the GPU), T the running state.
-template <typename T, typename U>
-QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom, const U* x, int n) {
-  U tmax = x[0];
-  U sum = 0;
-  for (int c = 0; c < n; ++c) {
-    tmax = x[c] > tmax ? x[c] : tmax;
-    sum += x[c];
-  }
-  softmax_entropy_rescale(st, static_cast<T>(tmax));
-  const U m = static_cast<U>(st.m);
-  const U mean = sum / static_cast<U>(n);
-  U lt = 0, wt = 0, m2 = 0;
-  for (int c = 0; c < n; ++c) {
-    const U d = x[c] - m;
-    const U p = osm::exp_(d);
-    lt += p;
-    wt += p == U(0) ? U(0) : p * d;  // 0 ln 0 = 0 for a -Inf logit; NaN passes
-    const U dm = x[c] - mean;
-    m2 += dm * dm;
-  }
-  st.l += static_cast<T>(lt);
-  st.w += static_cast<T>(wt);
-  RunningMoments<T> tile;
-  tile.n = static_cast<T>(n);
-  tile.mean = static_cast<T>(mean);
-  tile.m2 = static_cast<T>(m2);
-  moments_merge(mom, tile);
-}
-
 // Key-distance buckets of the attention mass (docs/metrics.md, "Attention by distance"):
 // bucket 0 holds distance 0, bucket b >= 1 distances [2^(b-1), 2^b - 1], the last one
 // (15) every distance >= 2^14 = 16384.
@@ -213,29 +180,57 @@ struct DistanceMass {
   T e[kDistanceBuckets] = {};
 };
 
-// Adds a tile x[0..n) of query i's logits, keys j0 .. j0 + n - 1, right after
-// attention_row_tile(st, ..., x, n): m_old and was_empty are st's reference and emptiness
-// before that call (a moved reference rescales e by e^(m_old - m)). Distance i - j, or
-// |i - j| for keys after the query (full mask).
-template <typename T, typename U>
-QK_HD void distance_mass_tile(DistanceMass<T>& dm, const SoftmaxEntropyState<T>& st, T m_old, bool was_empty,
-                              const U* x, int n, int64_t i, int64_t j0) {
-  if (!was_empty && st.m != m_old) {
-    const T a = osm::exp_(m_old - st.m);
-    for (int b = 0; b < kDistanceBuckets; ++b) dm.e[b] *= a;
-  }
-  const U m = static_cast<U>(st.m);
-  for (int c = 0; c < n; ++c) {
-    const int64_t d = i - (j0 + c);
-    dm.e[distance_bucket(d < 0 ? -d : d)] += static_cast<T>(osm::exp_(x[c] - m));
-  }
-}
-
 // Softmax mass of bucket b for a state kept at st's reference: e[b] / l (0 when empty;
 // NaN when the query's logits hold a NaN or +Inf, as l is then NaN).
 template <typename T>
 QK_HD T distance_mass_value(const DistanceMass<T>& dm, int b, const SoftmaxEntropyState<T>& st) {
   return st.l == T(0) ? T(0) : dm.e[b] / st.l;
+}
+
+// Adds a tile of n > 0 logits x[0..n) (stride 1) of one query: the tile's max moves
+// the reference once, then the tile sums of e^(x-m) and e^(x-m)(x-m) (in U) join l
+// and w (in T); the tile's mean and M2 (two passes, in U) are merged with Chan's
+// formula. U is the tile arithmetic (float on the GPU), T the running state. With dm,
+// each e^(x-m) also joins the bucket of its key's distance from query i (keys j0 ..
+// j0 + n - 1; |i - j|), after dm is rescaled with the reference.
+template <typename T, typename U>
+QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom, const U* x, int n,
+                              DistanceMass<T>* dm = nullptr, int64_t i = 0, int64_t j0 = 0) {
+  U tmax = x[0];
+  U sum = 0;
+  for (int c = 0; c < n; ++c) {
+    tmax = x[c] > tmax ? x[c] : tmax;
+    sum += x[c];
+  }
+  const T m_old = st.m;
+  const bool was_empty = st.l == T(0);
+  softmax_entropy_rescale(st, static_cast<T>(tmax));
+  if (dm && !was_empty && st.m != m_old) {
+    const T a = osm::exp_(m_old - st.m);
+    for (int b = 0; b < kDistanceBuckets; ++b) dm->e[b] *= a;
+  }
+  const U m = static_cast<U>(st.m);
+  const U mean = sum / static_cast<U>(n);
+  U lt = 0, wt = 0, m2 = 0;
+  for (int c = 0; c < n; ++c) {
+    const U d = x[c] - m;
+    const U p = osm::exp_(d);
+    lt += p;
+    wt += p == U(0) ? U(0) : p * d;  // 0 ln 0 = 0 for a -Inf logit; NaN passes
+    const U dm2 = x[c] - mean;
+    m2 += dm2 * dm2;
+    if (dm) {
+      const int64_t dist = i - (j0 + c);
+      dm->e[distance_bucket(dist < 0 ? -dist : dist)] += static_cast<T>(p);
+    }
+  }
+  st.l += static_cast<T>(lt);
+  st.w += static_cast<T>(wt);
+  RunningMoments<T> tile;
+  tile.n = static_cast<T>(n);
+  tile.mean = static_cast<T>(mean);
+  tile.m2 = static_cast<T>(m2);
+  moments_merge(mom, tile);
 }
 
 // Keys [lo, hi) that query i of a sequence of `seq` may attend to under `mask`
