@@ -15,6 +15,15 @@ const Axes kLH = {{"layer", "L"}, {"head", "Hq"}};
 const Axes kLA = {{"layer", "L"}, {"kv_head", "A"}};
 const Axes kL = {{"layer", "L"}};
 
+// The names of the 16 distance buckets: "0", "1", "2-3", ..., "8192-16383", "16384+".
+std::vector<std::string> distance_labels() {
+  std::vector<std::string> out = {"0", "1"};
+  for (int b = 2; b < 15; ++b)
+    out.push_back(std::to_string(1 << (b - 1)) + "-" + std::to_string((1 << b) - 1));
+  out.push_back("16384+");
+  return out;
+}
+
 // path, type, axes, ragged, units, description, when, json, labels.
 // A table, not logic: one entry per stored quantity.
 // NOLINTNEXTLINE(readability-function-size)
@@ -333,10 +342,10 @@ std::vector<Quantity> attention_kv_quantities() {
        "probability",
        "mean attention mass per key distance bucket over query positions: bucket 0 is distance 0, "
        "bucket b 2^(b-1) .. 2^b - 1, bucket 15 every distance >= 16384 (distance i - j; abs(i - j) under "
-       "a full mask); sums to 1 per layer and head",
+       "a full mask); sums to 1 per layer and head; buckets named by the `labels` attribute",
        W::Attention,
        "attention.distance_mass",
-       {}},
+       distance_labels()},
       {"attention/mean_entropy",
        T::F64,
        {},

@@ -32,7 +32,7 @@ struct Quantity {
   std::string units, description;
   QuantityWhen when = QuantityWhen::Always;
   std::string json;                 // field of `score --json` ("" when score prints none)
-  std::vector<std::string> labels;  // names of the entries of a 1-D row (dataset attribute "labels")
+  std::vector<std::string> labels;  // names of the entries of the last row axis (attribute "labels")
 };
 
 // Every stored quantity, in the sweep's column order.

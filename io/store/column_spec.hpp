@@ -19,7 +19,8 @@ struct ColumnSpec {
   // Str: the most UTF-8 bytes of one value. A store keeps strings fixed-length (NUL
   // padded, max(1, str_bytes) bytes; SWMR readers cannot follow variable-length ones).
   uint64_t str_bytes = 0;
-  // Names of the entries of a 1-D row (attribute "labels", e.g. bo/features); empty: none.
+  // Names of the entries of the row's last axis (attribute "labels", e.g. bo/features);
+  // empty: none.
   std::vector<std::string> labels;
 };
 

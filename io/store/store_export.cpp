@@ -193,12 +193,12 @@ void prepare_dir(const std::string& dir, const std::vector<Table>& tables, bool 
       throw InputError(table_path(dir, t), "exists; pass --force to replace it");
 }
 
-// The header line of table `t`: index[,id], the dims, [<dim0>_label], the value column names.
+// The header line of table `t`: index[,id], the dims, [<last dim>_label], the value column names.
 void write_header(std::ostream& out, const Table& t, const StoreColumns& s) {
   out << "index";
   if (s.id_col >= 0) out << ",id";
   for (const auto& d : t.dims) out << "," << header_field(d);
-  if (!t.labels.empty()) out << "," << header_field(t.dims[0] + "_label");
+  if (!t.labels.empty()) out << "," << header_field(t.dims.back() + "_label");
   for (size_t ci : t.cols) {
     const std::string& p = s.cols[ci].path;
     out << "," << header_field(p.substr(p.rfind('/') + 1));
@@ -229,7 +229,7 @@ void write_block(std::ostream& out, const Table& t, const StoreColumns& s, int64
         rest /= t.row_shape[d];
       }
       for (uint64_t x : pos) out << "," << x;
-      if (!t.labels.empty()) out << "," << quoted(t.labels[pos[0]]);
+      if (!t.labels.empty()) out << "," << quoted(t.labels[pos.back()]);
       for (const auto& col : cells) out << "," << col[static_cast<size_t>(p) * elems + e];
       out << "\n";
     }

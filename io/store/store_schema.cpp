@@ -95,9 +95,9 @@ std::vector<ColumnSpec> normalized_columns(const std::vector<ColumnSpec>& cols, 
     for (const auto& d : c.dims)
       if (d.empty() || !dn.insert(d).second)
         throw InputError(file, where + ": dims names must be distinct and non-empty");
-    if (!c.labels.empty() && (c.row_shape.size() != 1 || c.row_shape[0] != c.labels.size()))
+    if (!c.labels.empty() && (c.row_shape.empty() || c.row_shape.back() != c.labels.size()))
       throw InputError(file, where + ": " + std::to_string(c.labels.size()) +
-                                 " labels for a row that is not 1-D of that size");
+                                 " labels for a row whose last axis is not of that size");
     if (c.ragged && column_group(c.path) == kKeyGroup)
       throw InputError(file, where + ": ragged columns cannot be in group 'probe'");
     if (c.path == kIndexColumn) {
@@ -170,7 +170,7 @@ std::vector<ColumnSpec> read_columns(hid_t file, const std::string& path) {
     c.description = h5::read_string_attr(ds.get(), "description");
     c.dims = h5::read_strings_attr(ds.get(), "dims");
     c.labels = h5::read_strings_attr(ds.get(), "labels");  // none before 2026-11-30
-    if (!c.labels.empty() && (c.row_shape.size() != 1 || c.row_shape[0] != c.labels.size()))
+    if (!c.labels.empty() && (c.row_shape.empty() || c.row_shape.back() != c.labels.size()))
       throw InputError(path, where + " has " + std::to_string(c.labels.size()) +
                                  " labels for rows of shape " + shape_text(c.row_shape));
     out.push_back(std::move(c));

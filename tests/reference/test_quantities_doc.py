@@ -85,9 +85,9 @@ def test_sweep_columns(rows, h5, tmp):
             check(same_type and ds.attrs["units"] == r["units"] and dims == r["dims"]
                   and r["meaning"].startswith(ds.attrs["description"]),
                   f"{c}: dtype, units, dims and description as the registry says")
-        for c in ("bo/features", "bo/features7"):
+        for c in ("bo/features", "bo/features7", "attention/distance_mass"):
             labels = [x.decode() if isinstance(x, bytes) else x for x in f[c].attrs.get("labels", [])]
-            check(len(labels) == f[c].shape[1] and all(f"`{x}`" in rows[c]["meaning"] for x in labels),
+            check(len(labels) == f[c].shape[-1] and all(f"`{x}`" in rows[c]["meaning"] for x in labels),
                   f"{c}: labels {labels}")
     out = os.path.join(tmp, "csv")
     r = qk("export", h5, "--csv", out)
@@ -105,6 +105,11 @@ def test_sweep_columns(rows, h5, tmp):
         lines = list(csv.DictReader(fh))
     check([l["feature_label"] for l in lines[:5]] == rows_labels(h5, "bo/features"),
           "bo_per_feature.csv: feature_label names each entry")
+    with open(os.path.join(out, "attention_per_layer_head_distance_bucket.csv"), newline="") as fh:
+        lines = list(csv.DictReader(fh))
+    check([l["distance_bucket_label"] for l in lines[:16]] == rows_labels(h5, "attention/distance_mass")
+          and lines[3]["distance_bucket_label"] == "4-7" and lines[15]["distance_bucket_label"] == "16384+",
+          "attention_per_layer_head_distance_bucket.csv: distance_bucket_label names each bucket")
 
 
 def test_older_v3(model, probes, tmp):
