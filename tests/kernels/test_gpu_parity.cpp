@@ -470,6 +470,12 @@ double max_row_norm(const std::vector<float>& x, int64_t dim) {
   return best;
 }
 
+// The bound on the GPU's fp32 logit error (docs/metrics.md): head_dim 2^-24 scale max|q| max|k|.
+double logit_error_bound(const std::vector<float>& q, const std::vector<float>& k, int64_t dim, float scale) {
+  return static_cast<double>(dim) * 5.9604644775390625e-08 * scale * max_row_norm(q, dim) *
+         max_row_norm(k, dim);
+}
+
 // Soft-capped logits: the GPU equals the CPU twin within the documented attention
 // tolerance (tanh has slope <= 1, so capping does not widen it) plus tanhf's few ulps of
 // the cap; a cap of 1 moves the entropy of these large logits measurably.
@@ -485,8 +491,7 @@ TEST_F(GpuParity, AttentionStatsSoftcap) {
           const float scale = 4.0f / std::sqrt(static_cast<float>(dim));
           const auto cpu = softcap_stats(false, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
           const auto gpu = softcap_stats(true, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
-          const double delta = static_cast<double>(dim) * 5.9604644775390625e-08 * scale *
-                               max_row_norm(q, dim) * max_row_norm(k, dim);
+          const double delta = logit_error_bound(q, k, dim, scale);
           expect_close(gpu, cpu, 4 * delta + 1e-5 + 8 * 1.1920929e-07 * cap, 1e-5,
                        "softcap " + std::to_string(cap) + " seq " + std::to_string(seq) + " dim " +
                            std::to_string(dim));
@@ -531,8 +536,7 @@ TEST_F(GpuParity, AttentionDistanceMass) {
         const float scale = 2.0f / std::sqrt(static_cast<float>(dim));
         const auto cpu = distance_stats(false, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
         const auto gpu = distance_stats(true, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
-        const double delta = static_cast<double>(dim) * 5.9604644775390625e-08 * scale *
-                             max_row_norm(q, dim) * max_row_norm(k, dim);
+        const double delta = logit_error_bound(q, k, dim, scale);
         const std::string what = "distance seq " + std::to_string(seq) + " mask " +
                                  std::to_string(static_cast<int>(mask)) + " cap " + std::to_string(cap);
         expect_close(gpu, cpu, 1e-6, 4 * delta, what);
