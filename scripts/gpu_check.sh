@@ -141,7 +141,7 @@ log "test binary: $PARITY"
 run "$PARITY" --gtest_output="xml:$RESULTS/test_gpu_parity.xml" || fail "test_gpu_parity"
 
 # The other suites with GPU cases (each skips what its build lacks).
-for t in test_attention_stats test_static_gpu test_simplex test_model_runtime; do
+for t in test_attention_stats test_static_gpu test_simplex test_model_runtime test_packed_batch; do
   if run cmake --build "$BUILD" --target "$t" -j "$JOBS"; then
     bin=$(find "$BUILD" -type f -name "$t" -perm -u+x | head -n 1)
     run "$bin" --gtest_output="xml:$RESULTS/$t.xml" || fail "$t"
@@ -150,7 +150,7 @@ for t in test_attention_stats test_static_gpu test_simplex test_model_runtime; d
   fi
 done
 if [ "$mode" = full ] && run cmake --build "$BUILD" --target qkgeom -j "$JOBS"; then
-  for t in ref_sweep ref_static_weights ref_score_model; do
+  for t in ref_sweep ref_sweep_batch_mode ref_static_weights ref_score_model; do
     QK_REF_DEVICE=cuda run ctest --test-dir "$BUILD" -R "^$t\$" --output-on-failure || fail "$t on cuda"
   done
 fi

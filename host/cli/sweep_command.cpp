@@ -57,7 +57,7 @@ struct SweepArgs {
   SweepOptions o;
   std::string probe_format = "auto", on_bad_line = "fail", metrics = "bo,attention";
   std::string on_nonfinite = "fail";
-  std::string save_kv = "none", shard;
+  std::string save_kv = "none", shard, batch_mode = "packed";
   double min_score = 0;
   bool json = false, quiet = false;
 };
@@ -171,6 +171,7 @@ int run(SweepArgs& a) {
   o.on_nonfinite = parse_on_nonfinite(a.on_nonfinite);
   apply_template(o.templ, "");  // rejects an unknown template before any work
   o.save_kv = parse_save_kv(a.save_kv);
+  o.batch_mode = parse_batch_mode(a.batch_mode);
   if (!a.shard.empty()) o.shard = parse_shard(a.shard);
   o.progress = !a.quiet;
   o.command_line = command_line();
@@ -262,9 +263,14 @@ Action add_sweep_command(CLI::App& app) {
   sub->add_option("--device", a->o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", a->o.dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)")
       ->check(compute_dtype());
+  sub->add_option("--batch-mode", a->batch_mode,
+                  "packed: the batch's tokens concatenated for the row-wise ops (equal to lone within "
+                  "f32 rounding); lone: each prompt alone, bitwise identical in any batch")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"packed", "lone"}));
   add_threads_option(sub, a->o.threads);  // --resume without it: the file's count (sweep_runner)
   sub->add_flag("--allow-mixed-numerics", a->o.allow_mixed_numerics,
-                "--resume on another device or CPU thread count than the run it continues "
+                "--resume on another device, CPU thread count or batch mode than the run it continues "
                 "(results then match a single run only within f32 rounding; the dtype must match)");
   sub->add_flag("--json", a->json, "print the summary as one JSON object");
   sub->add_flag("--quiet", a->quiet, "no progress lines on stderr");

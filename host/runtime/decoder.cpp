@@ -581,8 +581,8 @@ struct TransformerModel::Impl {
   // One prompt's attention output [q_heads, len, head_dim] in a packed batch: on CUDA
   // SDPA (flash / memory-efficient kernels) where HF's eager arithmetic has no extra step
   // (soft-capping, GPT-2's upcast, BERT's and GPT-2's low-precision softmax); else attend.
-  at::Tensor attend_segment(const LayerWeights& L, const PromptState& s, const at::Tensor& q, const at::Tensor& k,
-                            const at::Tensor& v, double scale) const {
+  at::Tensor attend_segment(const LayerWeights& L, const PromptState& s, const at::Tensor& q,
+                            const at::Tensor& k, const at::Tensor& v, double scale) const {
     const bool sdpa = device.is_cuda() && cfg.attn_logit_softcapping <= 0 && !bert && !gpt2;
     if (!sdpa) return attend(L, s, q, k, v, scale);
     return sdpa_segment(q, k, v, L.sliding ? s.sliding_mask : at::Tensor(), !L.sliding, scale);

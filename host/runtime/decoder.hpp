@@ -7,9 +7,11 @@
 // post-RoPE (post-qk-norm) Q, K and V are handed to a capture callback as the layer
 // finishes; for BERT they are the projections' outputs (no RoPE).
 //
-// A batch is never padded: every prompt runs through the same per-prompt operations
-// with the same shapes as when it runs alone, so its numbers are bitwise identical
-// alone or in any batch (same device, dtype and thread count).
+// A batch is never padded. BatchMode::Lone: every prompt runs through the same per-prompt
+// operations with the same shapes as when it runs alone, so its numbers are bitwise
+// identical alone or in any batch (same device, dtype and thread count). BatchMode::Packed:
+// the row-wise ops run on the batch's concatenated rows and attention per prompt, equal to
+// lone within f32 rounding.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -47,8 +49,8 @@ struct RuntimeOptions {
                                 // rows in one step, as HF eager (same matmul shapes, so
                                 // the same rounding), while the f32 scores stay within
                                 // 1 GiB; else the most rows that do
-  BatchMode batch_mode = BatchMode::Lone;  // lone: bitwise batch identity; packed: the
-                                           // batch's rows concatenated (batch_mode.hpp)
+  // lone: bitwise batch identity; packed: the batch's rows concatenated (batch_mode.hpp)
+  BatchMode batch_mode = BatchMode::Lone;
 };
 
 // "auto" -> the first CUDA device when libtorch sees one, else the CPU. Throws

@@ -34,6 +34,7 @@ Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::s
       {"device", device},
       {"gpu_name", gpu_name},
       {"batch_tokens", std::to_string(o.batch_tokens)},
+      {"batch_mode", batch_mode_name(o.batch_mode)},
       {"cpu_threads", std::to_string(torch_info().threads)},
       {"started_at", utc_now_iso8601()},
       {"status", "running"},
@@ -69,12 +70,15 @@ std::string attr_of(const Attrs& attrs, const std::string& key) {
 // "cuda:1" -> "cuda", "cpu" -> "cpu": the device kind (GPUs of one model are interchangeable).
 std::string device_kind(const std::string& device) { return device.substr(0, device.find(':')); }
 
-// The attributes that decide the numerics: dtype always; device kind and GPU name; the CPU
-// thread count on the CPU path (libtorch splits its reductions by it). Not under `mixed`,
-// except dtype.
+// The batch mode of a store written before the attribute existed.
+const std::map<std::string, std::string> kLoneBatches = {{"batch_mode", "lone"}};
+
+// The attributes that decide the numerics: dtype always; device kind, GPU name and batch
+// mode; the CPU thread count on the CPU path (libtorch splits its reductions by it). Not
+// under `mixed`, except dtype.
 std::vector<std::string> numeric_keys(const std::map<std::string, std::string>& stored, bool mixed) {
   if (mixed) return {"dtype"};
-  std::vector<std::string> keys = {"dtype", "device", "gpu_name"};
+  std::vector<std::string> keys = {"dtype", "device", "gpu_name", "batch_mode"};
   const auto dev = stored.find("device");
   if (dev != stored.end() && dev->second == "cpu") keys.push_back("cpu_threads");
   return keys;
@@ -95,7 +99,8 @@ void check_resume_compatible(const std::string& path, const std::map<std::string
   for (const std::string& k : numeric_keys(stored, mixed_numerics)) keys.push_back(k);
   for (const std::string& key : keys) {
     std::string value = attr_of(now, key);
-    const auto it = stored.find(key);
+    auto it = stored.find(key);
+    if (it == stored.end() && key == "batch_mode") it = kLoneBatches.begin();  // stores before it ran lone
     if (it == stored.end())
       throw InputError(path,
                        "cannot resume: attribute '" + key + "' is missing; is it a qkgeom sweep store?");
@@ -103,7 +108,9 @@ void check_resume_compatible(const std::string& path, const std::map<std::string
     if (same) continue;
     std::string m = "cannot resume: attribute '" + key + "' is '" + it->second + "' in the file but '" +
                     value + "' for this run";
-    if (key == "cpu_threads")
+    if (key == "batch_mode")
+      m += "; pass --batch-mode " + it->second + " (or --allow-mixed-numerics)";
+    else if (key == "cpu_threads")
       m += "; CPU results depend on the thread count: omit --threads (a resume then uses the "
            "file's) or pass --allow-mixed-numerics";
     else if (key == "device" || key == "gpu_name")

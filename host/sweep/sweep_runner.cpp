@@ -378,7 +378,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
 
   const std::map<std::string, std::string> stored = stored_attrs(o);
   if (const int threads = resume_thread_count(o, stored); threads > 0) apply_threads(threads);
-  TransformerModel model(o.model, RuntimeOptions{o.device, o.dtype});
+  TransformerModel model(o.model, RuntimeOptions{o.device, o.dtype, 0, o.batch_mode});
   const ModelConfig& cfg = model.config();
   const std::string gpu = note_model(model, sum);
 

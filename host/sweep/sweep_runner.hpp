@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "batch_mode.hpp"
 #include "probe_set.hpp"
 #include "probe_status.hpp"
 #include "shard.hpp"
@@ -29,6 +30,8 @@ struct SweepOptions {
   std::optional<double> min_score;  // with `accepted`
   std::string accepted;
   std::string device = "auto", dtype;
+  // --batch-mode (docs/model-runtime.md, "Packed batches")
+  BatchMode batch_mode = BatchMode::Packed;
   int threads = 0;                    // --threads as given (the CLI applies it, threads.hpp); 0:
                                       // the default, or on a resumed CPU run the file's
   bool allow_mixed_numerics = false;  // resume on another device or thread count

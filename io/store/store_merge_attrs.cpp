@@ -16,7 +16,8 @@ namespace {
 const std::set<std::string> kPerShard = {
     "shard",       "command_line", "hostname",         "model_path",    "probes_path",
     "device",      "gpu_name",     "batch_tokens",     "cpu_threads",   "started_at",
-    "finished_at", "status",       "probes_committed", "skipped_count", "skipped"};
+    "finished_at", "status",       "probes_committed", "skipped_count", "skipped",
+    "batch_mode"};
 // The engine build: identity, unless --allow-version-mix.
 const std::set<std::string> kVersion = {"engine_version", "git_sha"};
 // Written by the merge itself (and the store's column list).

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`qkgeom sweep` end to end, read back with plain h5py and numpy:
 - every probe's stored metrics equal `qkgeom score --model --json` for the same prompt
-  (bitwise: the same engine path), on the tiny qwen3 checkpoint (ids) and the real
+  (bitwise: the same engine path; every sweep here runs `--batch-mode lone`, whose numbers
+  do not depend on the batch; the packed default: test_sweep_batch_mode.py), on the tiny qwen3 checkpoint (ids) and the real
   all-MiniLM-L6-v2 (text; skipped when its package is absent);
 - schema: shapes, dtypes, ragged tokens/offsets, raw K/Q/V against `qkgeom capture`;
 - crash safety: SIGKILL at several points leaves a file h5py opens (swmr=True) holding a
@@ -91,7 +92,7 @@ def wait_for_commits(path, n, proc, limit=120.0):
 
 def sweep(qk, model, probes, out, *extra, **kw):
     return run([qk, "sweep", "--model", model, "--probes", probes, "--out", out, "--device",
-                rc.DEVICE, "--json", *extra], **kw)
+                rc.DEVICE, "--batch-mode", "lone", "--json", *extra], **kw)
 
 
 def test_against_score(qk, model, probes, tmp, text):
@@ -188,7 +189,7 @@ def test_kill_resume(qk, model, probes, tmp):
     for k, delay in enumerate((0.05, 0.6, 1.0, 1.6, 2.4)):
         out = os.path.join(tmp, f"killed{k}.h5")
         p = subprocess.Popen([qk, "sweep", "--model", model, "--probes", probes, "--out", out,
-                              "--batch-tokens", "64", "--device", rc.DEVICE, "--quiet"],
+                              "--batch-tokens", "64", "--batch-mode", "lone", "--device", rc.DEVICE, "--quiet"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
@@ -211,7 +212,7 @@ def test_kill_resume(qk, model, probes, tmp):
     # recover: a killed file opens with plain h5py afterwards
     out = os.path.join(tmp, "recover.h5")
     p = subprocess.Popen([qk, "sweep", "--model", model, "--probes", probes, "--out", out,
-                          "--batch-tokens", "64", "--device", rc.DEVICE, "--quiet"],
+                          "--batch-tokens", "64", "--batch-mode", "lone", "--device", rc.DEVICE, "--quiet"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_commits(out, 3, p)
     p.send_signal(signal.SIGKILL)
@@ -232,7 +233,7 @@ def test_sigint(qk, model, probes, tmp, want, sig=signal.SIGINT):
     name = signal.Signals(sig).name
     out = os.path.join(tmp, f"{name}.h5")
     p = subprocess.Popen([qk, "sweep", "--model", model, "--probes", probes, "--out", out,
-                          "--batch-tokens", "64", "--device", rc.DEVICE, "--quiet"],
+                          "--batch-tokens", "64", "--batch-mode", "lone", "--device", rc.DEVICE, "--quiet"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_commits(out, 1, p)
     p.send_signal(sig)
@@ -280,7 +281,7 @@ def test_mpi(qk, model, probes, tmp):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMP_WAIT_POLICY="passive")
     r = run([mpirun, "--bind-to", "none", "--oversubscribe", "-np", "2", qk, "sweep", "--threads", "2",
-             "--model", model, "--probes", probes, "--out", out, "--device", rc.DEVICE, "--quiet"],
+             "--batch-mode", "lone", "--model", model, "--probes", probes, "--out", out, "--device", rc.DEVICE, "--quiet"],
             env=env, timeout=600)
     check(r.returncode == 0, f"mpirun -np 2 exits 0 ({r.stderr.strip()[-400:]})")
     if r.returncode == 0:
@@ -349,7 +350,7 @@ def test_bad_input(qk, model, probes, big, tmp):
     # (5 MB: room for the first commits; the raw vectors of 400 probes need ~10 MB.)
     r = run(["bash", "-c", "ulimit -f 5000; exec \"$0\" \"$@\"", qk, "sweep", "--model", model,
              "--probes", big, "--out", full, "--batch-tokens", "64", "--save-kv", "qkv",
-             "--device", rc.DEVICE, "--quiet"])
+             "--batch-mode", "lone", "--device", rc.DEVICE, "--quiet"])
     check(r.returncode == 4 and "full.h5" in r.stderr, f"disk full: exit 4 naming the file ({r.stderr.strip()[-300:]})")
     try:
         rr = run([qk, "recover", full])
@@ -374,7 +375,7 @@ def test_resume_numerics(qk, model, tmp):
     probes = os.path.join(tmp, "num.jsonl")
     write_id_probes(probes, 120, seed=5)
     base = ["--model", model, "--probes", probes, "--device", "cpu", "--batch-tokens", "64",
-            "--save-kv", "qkv", "--quiet"]
+            "--batch-mode", "lone", "--save-kv", "qkv", "--quiet"]
     ref = os.path.join(tmp, "num_ref.h5")
     r = run([qk, "sweep", *base, "--out", ref, "--threads", "1"])
     check(r.returncode == 0, f"numerics: reference run, 1 thread ({r.stderr.strip()[-200:]})")
