@@ -1,6 +1,7 @@
-// `qkgeom rope-geometry --model DIR [--offsets LIST] [--out FILE.h5] [--json] [--threads N]`:
-// RoPE-aware operator geometry of the q/k weights (docs/static-geometry.md, "RoPE-aware
-// operator"). Engine only: the frequencies are rope_inv_freq's (HF's, libtorch).
+// `qkgeom rope-geometry --model DIR [--offsets LIST] [--sweep RESULTS.h5] [--out FILE.h5] [--json]
+// [--threads N]`: RoPE-aware operator geometry of the q/k weights (docs/static-geometry.md,
+// "RoPE-aware operator"; with --sweep, "Expected logit of a sweep"). Engine only: the frequencies are rope_inv_freq's (HF's, libtorch).
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -27,7 +28,7 @@ namespace qk {
 namespace {
 
 struct RopeGeometryArgs {
-  std::string model, offsets, out;
+  std::string model, offsets, out, sweep;
   int threads = 0;
   bool json = false, force = false, offsets_given = false;
 };
@@ -90,6 +91,48 @@ nlohmann::json offset_means(const RopeGeometryResult& r) {
   return rows;
 }
 
+// Mean over the heads of layer l of v [L][Hq] (NaN entries left out; NaN when all are).
+double layer_mean(const std::vector<double>& v, int64_t l, int64_t H) {
+  double s = 0;
+  int64_t n = 0;
+  for (int64_t h = 0; h < H; ++h)
+    if (std::isfinite(v[l * H + h])) {
+      s += v[l * H + h];
+      ++n;
+    }
+  return n > 0 ? s / static_cast<double>(n) : std::nan("");
+}
+
+// The --sweep part of --json: per (layer, head) the masses and agreement; NaN as null.
+nlohmann::json sweep_json(const RopeSweep& s, const StaticDims& d) {
+  const auto nan_null = [](const std::vector<double>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : v) a.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr));
+    return a;
+  };
+  return {{"from", s.path},
+          {"probes", s.m.probes},
+          {"tokens", s.m.tokens},
+          {"max_length", s.m.max_len},
+          {"query_length", s.m.query_len},
+          {"shape", {d.layers, d.q_heads, kDistanceBuckets}},
+          {"implied_mass", nan_null(s.implied_mass)},
+          {"measured_mass", nan_null(s.m.measured)},
+          {"spearman", nan_null(s.spearman)},
+          {"total_variation", nan_null(s.total_variation)}};
+}
+
+// One line per layer: the mean over heads of the agreement of implied and measured masses.
+void print_sweep_table(const RopeSweep& s, const StaticDims& d) {
+  std::printf("sweep %s: %lld ok probes, %lld tokens, query length %lld (implied vs measured distance mass)\n",
+              s.path.c_str(), static_cast<long long>(s.m.probes), static_cast<long long>(s.m.tokens),
+              static_cast<long long>(s.m.query_len));
+  std::printf("%10s %14s %16s   (means over heads)\n", "layer", "spearman", "total_variation");
+  for (int64_t l = 0; l < d.layers; ++l)
+    std::printf("%10lld %14.4f %16.4f\n", static_cast<long long>(l), layer_mean(s.spearman, l, d.q_heads),
+                layer_mean(s.total_variation, l, d.q_heads));
+}
+
 void print_summary(const RopeGeometryArgs& a, const RopeGeometryResult& r) {
   const StaticDims& d = r.dims;
   const nlohmann::json rows = offset_means(r);
@@ -106,6 +149,7 @@ void print_summary(const RopeGeometryArgs& a, const RopeGeometryResult& r) {
                      {"engine", engine_json()},
                      {"timing", {{"total_s", r.seconds}}}};
     if (!a.out.empty()) j["out"] = a.out;
+    if (r.sweep) j["sweep"] = sweep_json(*r.sweep, d);
     std::cout << j.dump() << "\n";
     return;
   }
@@ -121,6 +165,7 @@ void print_summary(const RopeGeometryArgs& a, const RopeGeometryResult& r) {
     std::printf("%10lld %14.6g %14.6g %10.4f %14.6g\n", static_cast<long long>(row["offset"].get<int64_t>()),
                 row["op"].get<double>(), row["fro"].get<double>(), row["rank_eff"].get<double>(),
                 row["signed_trace"].get<double>());
+  if (r.sweep) print_sweep_table(*r.sweep, d);
 }
 
 int run_rope_geometry(const RopeGeometryArgs& a) {
@@ -128,7 +173,9 @@ int run_rope_geometry(const RopeGeometryArgs& a) {
   RopeGeometryOptions o;
   o.model = a.model;
   if (a.offsets_given) o.offsets = parse_offsets(a.offsets);
+  o.sweep = a.sweep;
   if (!a.out.empty()) check_new_output(a.out, a.force);
+  if (!a.out.empty() && !a.sweep.empty()) check_not_an_input(a.out, {a.sweep});
   const RopeGeometryResult r = compute_rope_geometry(o, hf_inv_freq);
   if (!a.out.empty()) write_rope_h5(a.out, r, a.model, command_line());
   print_summary(a, r);
@@ -146,6 +193,9 @@ Action add_rope_geometry_command(CLI::App& app) {
       sub->add_option("--offsets", args->offsets,
                       "comma-separated offsets (query minus key position); default 0,1,2,4,... below "
                       "max_position_embeddings");
+  sub->add_option("--sweep", args->sweep,
+                  "sweep store of this model made with --save-kv qkv --metrics attention: expected logit of "
+                  "its mean query and key vs its attention by distance");
   sub->add_option("--out", args->out, "output HDF5 file (ROPE.h5); none: the table only");
   add_threads_option(sub, args->threads);
   sub->add_flag("--json", args->json, "print the summary as one JSON object");

@@ -38,6 +38,19 @@ bool uses_local_rope(const ModelConfig& c, int64_t l) {
   return gemma && l < static_cast<int64_t>(c.sliding_layers.size()) && c.sliding_layers[l];
 }
 
+// The sweep part of r (docs/static-geometry.md, "Expected logit of a sweep"), with r's
+// per-layer frequencies and HF's logit scale.
+RopeSweep sweep_geometry(const std::string& path, const ModelConfig& c, const RopeGeometryResult& r) {
+  SweepRope rope;
+  rope.rotary_dim = r.rotary_dim;
+  const size_t P = static_cast<size_t>(r.rotary_dim / 2);
+  for (int64_t l = 0; l < r.dims.layers; ++l) {
+    rope.inv_freq.emplace_back(r.inv_freq.begin() + l * P, r.inv_freq.begin() + (l + 1) * P);
+    rope.scale.push_back(attention_scale(c, l));
+  }
+  return compare_rope_sweep(path, read_sweep_means(path, r.dims, rope), r.dims, rope);
+}
+
 }  // namespace
 
 std::vector<int64_t> default_rope_offsets(int64_t max_positions) {
@@ -58,6 +71,7 @@ RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const Inv
   const WeightLoader load = [&](const std::string& n, const std::vector<int64_t>& shape) {
     return ckpt.load_f32(n, shape);
   };
+  if (!o.sweep.empty()) check_rope_sweep(o.sweep, o.model, d);
   const std::vector<double> global = inv_freq(c.rope, r.rotary_dim);
   std::vector<double> local;
   for (int64_t l = 0; l < d.layers && local.empty(); ++l)
@@ -75,6 +89,7 @@ RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const Inv
     r.layers.push_back(rope_layer_cpu(wq.data(), wk.data(), d, spec));
     if (o.progress) layer_progress("rope-geometry", l, d.layers, seconds_since(t0));
   }
+  if (!o.sweep.empty()) r.sweep = sweep_geometry(o.sweep, c, r);
   r.seconds = seconds_since(t0);
   r.finished_at = utc_now_iso8601();
   return r;

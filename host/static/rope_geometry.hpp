@@ -5,11 +5,13 @@
 // the inverse frequencies (the engine: rope_inv_freq, HF's values).
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "hf_config.hpp"
 #include "rope_operator.hpp"
+#include "rope_sweep.hpp"
 
 namespace qk {
 
@@ -19,6 +21,7 @@ using InvFreqFn = std::function<std::vector<double>(const RopeConfig& rope, int6
 struct RopeGeometryOptions {
   std::string model;             // HF model directory
   std::vector<int64_t> offsets;  // empty: 0, 1, 2, 4, ... below max_position_embeddings
+  std::string sweep;             // --sweep RESULTS.h5 (with --save-kv qkv); empty: none
   bool progress = true;          // per-layer progress on stderr
 };
 
@@ -29,6 +32,7 @@ struct RopeGeometryResult {
   std::vector<double> inv_freq;     // [L][r / 2] each layer's frequencies
   std::vector<int64_t> local_rope;  // [L] 1: the layer uses the sliding layers' RoPE (Gemma)
   std::vector<RopeLayer> layers;    // [L]
+  std::optional<RopeSweep> sweep;   // with --sweep
   std::string started_at, finished_at;
   double seconds = 0;
 };
@@ -37,7 +41,8 @@ struct RopeGeometryResult {
 std::vector<int64_t> default_rope_offsets(int64_t max_positions);
 
 // InputError naming config.json for a model without RoPE (BERT, GPT-2) or without rotary
-// dims, and naming the file and tensor for a missing, mis-shaped or non-finite weight.
+// dims, and naming the file and tensor for a missing, mis-shaped or non-finite weight;
+// InputError naming the sweep store that check_rope_sweep refuses (before any weight).
 RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const InvFreqFn& inv_freq);
 
 }  // namespace qk

@@ -49,6 +49,24 @@ void write_root_attrs(hid_t root, const RopeGeometryResult& r, const std::string
   h5::write_int_attr(root, "num_bands", r.rotary_dim / 2, file);
 }
 
+// The `sweep/` group (docs/static-geometry.md, "Expected logit of a sweep").
+void write_sweep(hid_t root, const RopeSweep& s, const StaticDims& d, const std::string& tmp) {
+  const hsize_t L = d.layers, H = d.q_heads, G = d.kv_heads, D = d.head_dim, B = kDistanceBuckets;
+  const h5::Id g = create_group(root, "sweep", tmp);
+  h5::write_string_attr(g.get(), "from", s.path, tmp);
+  h5::write_int_attr(g.get(), "probes", s.m.probes, tmp);
+  h5::write_int_attr(g.get(), "tokens", s.m.tokens, tmp);
+  h5::write_int_attr(g.get(), "max_length", s.m.max_len, tmp);
+  h5::write_int_attr(g.get(), "query_length", s.m.query_len, tmp);
+  write_f64(g.get(), "mean_query", {L, H, D}, s.m.mean_query, tmp);
+  write_f64(g.get(), "mean_key", {L, G, D}, s.m.mean_key, tmp);
+  write_f64(g.get(), "expected_logit", {L, H, static_cast<hsize_t>(s.m.max_len)}, s.expected_logit, tmp);
+  write_f64(g.get(), "implied_mass", {L, H, B}, s.implied_mass, tmp);
+  write_f64(g.get(), "measured_mass", {L, H, B}, s.m.measured, tmp);
+  write_f64(g.get(), "spearman", {L, H}, s.spearman, tmp);
+  write_f64(g.get(), "total_variation", {L, H}, s.total_variation, tmp);
+}
+
 void write_all(const std::string& tmp, const RopeGeometryResult& r, const std::string& model_dir,
                const std::string& command_line) {
   const StaticDims& d = r.dims;
@@ -76,6 +94,7 @@ void write_all(const std::string& tmp, const RopeGeometryResult& r, const std::s
   write_f64(g.get(), "invariant_fraction", {L, H, P}, gather(r, &RopeLayer::invariant_fraction), tmp);
   write_f64(g.get(), "unrotated_energy", {L, H}, gather(r, &RopeLayer::unrotated_energy), tmp);
   write_f64(g.get(), "unrotated_share", {L, H}, gather(r, &RopeLayer::unrotated_share), tmp);
+  if (r.sweep) write_sweep(root, *r.sweep, d, tmp);
   h5::check_status(H5Fflush(root, H5F_SCOPE_GLOBAL), tmp, "flush");
 }
 
