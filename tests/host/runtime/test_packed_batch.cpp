@@ -111,6 +111,24 @@ TEST_P(PackedBatch, F32MatchesAloneOnCuda) {
 
 INSTANTIATE_TEST_SUITE_P(Models, PackedBatch, ::testing::ValuesIn(kModels));
 
+// One layer's q/k/v at a time: when layer l + 1 is captured, nothing holds layer l's
+// captured tensors any more (the consumer kept no reference).
+TEST(PackedBatchMemory, PreviousLayerFreedBeforeNextCapture) {
+  const std::string dir = make_model("qwen3");
+  if (dir.empty()) GTEST_SKIP() << "transformers is not installed (make_packed_models.py)";
+  qk::TransformerModel m(dir, qk::RuntimeOptions{"cpu", "f32", 0, qk::BatchMode::Packed});
+  std::vector<c10::weak_intrusive_ptr<c10::StorageImpl>> previous;
+  int layers = 0;
+  m.prefill({random_ids(5, 128, 1), random_ids(9, 128, 2)}, [&](const qk::LayerCapture& lc) {
+    for (const auto& w : previous) EXPECT_TRUE(w.expired()) << "layer " << lc.layer - 1 << " still alive";
+    previous.clear();
+    for (const auto* t : {&lc.q, &lc.k, &lc.v})
+      for (const at::Tensor& x : *t) previous.push_back(x.storage().getWeakStorageImpl());
+    ++layers;
+  });
+  EXPECT_EQ(layers, m.config().num_layers);
+}
+
 TEST(BatchMode, ParsesNamesAndRefusesOthers) {
   EXPECT_EQ(qk::parse_batch_mode("packed"), qk::BatchMode::Packed);
   EXPECT_EQ(qk::parse_batch_mode("lone"), qk::BatchMode::Lone);
