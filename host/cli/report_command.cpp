@@ -1,4 +1,5 @@
-// `qkgeom report RESULTS.h5 [--static STATIC.h5] [--compare CMP.h5] [--out FILE.html] [--force]`:
+// `qkgeom report RESULTS.h5 [--static STATIC.h5] [--compare CMP.h5] [--rope ROPE.h5] [--out FILE.html]
+// [--force]`:
 // one self-contained HTML page of a sweep (docs/report.md). The page is drawn in Python:
 // this command replaces the process by `python3 -m qkgeom.report` with PYTHONPATH set to
 // the build's python/ folder, found next to this executable.
@@ -23,7 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ReportOptions {
-  std::string results, static_h5, compare, out;
+  std::string results, static_h5, compare, rope, out;
   bool force = false;
 };
 
@@ -57,6 +58,7 @@ int exec_report(const ReportOptions& o) {
   require_file(o.results, "RESULTS.h5");
   if (!o.static_h5.empty()) require_file(o.static_h5, "--static");
   if (!o.compare.empty()) require_file(o.compare, "--compare");
+  if (!o.rope.empty()) require_file(o.rope, "--rope");
   const fs::path dir = python_dir();
   std::error_code ec;
   if (dir.empty() || !fs::exists(dir / "qkgeom" / "report" / "__main__.py", ec)) {
@@ -72,6 +74,7 @@ int exec_report(const ReportOptions& o) {
   std::vector<std::string> args = {python, "-m", "qkgeom.report", o.results};
   if (!o.static_h5.empty()) args.insert(args.end(), {"--static", o.static_h5});
   if (!o.compare.empty()) args.insert(args.end(), {"--compare", o.compare});
+  if (!o.rope.empty()) args.insert(args.end(), {"--rope", o.rope});
   if (!o.out.empty()) args.insert(args.end(), {"--out", o.out});
   if (o.force) args.emplace_back("--force");
   std::vector<char*> argv;
@@ -95,6 +98,9 @@ Action add_report_command(CLI::App& app) {
       ->required();
   sub->add_option("--static", o->static_h5, "the same model's STATIC.h5 (qkgeom weights, then align)");
   sub->add_option("--compare", o->compare, "a CMP.h5 of qkgeom compare: its figures too");
+  sub->add_option("--rope", o->rope,
+                  "the same model's ROPE.h5 (qkgeom rope-geometry): band profiles, operator by offset, "
+                  "implied vs measured attention by distance");
   sub->add_option("--out", o->out, "the HTML page (default: RESULTS with .html in place of .h5)");
   sub->add_flag("--force", o->force, "replace the page when it exists");
   sub->footer("Needs Python 3 with numpy, h5py, xarray, pandas and matplotlib (make deps). docs/report.md");

@@ -1,7 +1,7 @@
 """qkgeom.open: a qkgeom HDF5 file as an xarray Dataset.
 
-The five kinds of file (a sweep store, STATIC.h5, a simplex table, a head-dim table, a
-CMP.h5 of qkgeom compare) are told apart by their root attributes. Every dataset becomes a variable under its path
+The six kinds of file (a sweep store, STATIC.h5, a simplex table, a head-dim table, a
+CMP.h5 of qkgeom compare, ROPE.h5 of qkgeom rope-geometry) are told apart by their root attributes. Every dataset becomes a variable under its path
 (`attention/entropy`, `exact/spec_ent`, `cv`) with named dimensions, strings as `str`,
 `units` and `description` in its attrs; the root attributes (provenance) are the
 Dataset's attrs. The file is read whole into memory and closed before returning.
@@ -21,7 +21,7 @@ else:
     MISSING = None
 
 KINDS = {"qkgeom-static": "static", "qkgeom-simplex": "simplex", "qkgeom-headdim": "headdim",
-         "qkgeom-compare": "compare"}
+         "qkgeom-compare": "compare", "qkgeom-rope-geometry": "rope"}
 
 
 def open(path, ragged=True):
@@ -52,7 +52,7 @@ def open(path, ragged=True):
 
 
 def file_kind(f, path):
-    """'sweep', 'static', 'simplex', 'headdim' or 'compare' from the root attributes of open file f."""
+    """'sweep', 'static', 'simplex', 'headdim', 'compare' or 'rope' from the root attributes of open file f."""
     kind = text(f.attrs.get("kind", ""))
     if kind in KINDS:
         return KINDS[kind]
@@ -157,7 +157,7 @@ def read_sweep(f, path, ragged):
 
 
 def read_table_file(f, kind):
-    """STATIC.h5, a simplex, head-dim or compare file: dimensions from a dataset's `dims`
+    """STATIC.h5, a simplex, head-dim, compare or ROPE.h5 file: dimensions from a dataset's `dims`
     attribute (CMP.h5's numbers) or reader_schema, units from reader_schema; `labels` name
     the last axis."""
     variables, coords, sizes = {}, {}, {}

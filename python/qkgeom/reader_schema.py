@@ -39,6 +39,27 @@ STATIC = {
     "align/sign_agree_thirds": (("k", "third"), "", "curvature-sign agreement per layer third"),
 }
 
+ROPE = {  # ROPE.h5 (docs/static-geometry.md); operator/<descriptor> as "operator/op"
+    "offsets": (("offset",), "positions", "offset D, query minus key position"),
+    "local_rope": (("layer",), "", "1: the layer used the sliding layers' RoPE"),
+    "inv_freq": (("layer", "band"), "radians per position", "inverse frequency w_p of each rotary pair"),
+    "operator/singular_values": (("layer", "head", "offset", "singular"), "", "singular values of B(D)"),
+    "operator/signed_trace": (("layer", "head", "offset"), "", "tr B(D)"),
+    "bands/energy": (("layer", "head", "offset", "band"), "", "band energy E_p(D)"),
+    "bands/mean_energy": (("layer", "head", "band"), "", "band mean energy m_p over offsets"),
+    "bands/share": (("layer", "head", "band"), "", "m_p / M, the band's share of the mean energy"),
+    "bands/invariant_fraction": (("layer", "head", "band"), "", "1 - a_p / m_p, energy present at every offset"),
+    "bands/unrotated_energy": (("layer", "head"), "", "energy of the unrotated dims"),
+    "bands/unrotated_share": (("layer", "head"), "", "E_u / M"),
+    "sweep/mean_query": (("layer", "head", "head_dim"), "", "mean pre-RoPE query of the sweep"),
+    "sweep/mean_key": (("layer", "kv_head", "head_dim"), "", "mean pre-RoPE key of the sweep"),
+    "sweep/expected_logit": (("layer", "head", "distance"), "logits", "E_h(D) of the mean query and key"),
+    "sweep/implied_mass": (("layer", "head", "bucket"), "probability", "attention mass per distance bucket implied by E"),
+    "sweep/measured_mass": (("layer", "head", "bucket"), "probability", "the sweep's attention/distance_mass, mean"),
+    "sweep/spearman": (("layer", "head"), "", "Spearman of implied and measured mass over buckets"),
+    "sweep/total_variation": (("layer", "head"), "", "total variation between implied and measured mass"),
+}
+
 SIMPLEX_UNITS = {"rows": "rows", "valid": "simplices"}
 
 HEADDIM = {
@@ -72,6 +93,8 @@ def dims_of(kind, name, shape):
         return ("matrix",)
     if kind == "headdim":
         return ("config",) if name.startswith("configs/") else ("measurement",)
+    if kind == "rope":
+        return ROPE[name][0] if name in ROPE else ("layer", "head", "offset")[:len(shape)]
     group, _, leaf = name.partition("/")
     if name in STATIC:
         return STATIC[name][0]
@@ -94,6 +117,11 @@ def describe(kind, name):
             units, text = DESCRIPTORS[leaf]
             return units, f"{text}, spectrum {SPECTRA[group]}"
         return "", ""
+    if kind == "rope":
+        group, _, leaf = name.partition("/")
+        if name in ROPE:
+            return ROPE[name][1:]
+        return DESCRIPTORS.get(leaf, ("", "")) if group == "operator" else ("", "")
     if kind == "headdim" and name in HEADDIM:
         return HEADDIM[name]
     units = SIMPLEX_UNITS.get(name, "") if kind == "simplex" else ""

@@ -228,3 +228,74 @@ def test_sweep_without_bo(files, tmp_path):
     assert r.returncode == 0 and "(1 figures" in r.stdout, r.stdout + r.stderr
     text = open(page, encoding="utf-8").read()
     assert "No bo/ columns" in text and "Attention by layer and head" in text
+
+
+ROPE_FIGURES = {  # the --rope section's headings -> words its alt text must hold
+    "Per-head band profiles": ["layer 0: band energy share", "invariant fraction",
+                               "x rotary pair (wavelength, tokens)", "y query head", "share of mean energy"],
+    "Operator size against offset": ["top singular value of B(D)", "Frobenius norm of B(D)",
+                                     "x offset D (tokens, log scale)", "y layer"],
+    "Implied and measured attention by distance": ["layer 0, head 0", "x distance bucket (tokens)",
+                                                   "y attention mass (probability)", "y Spearman ρ (mean over heads)"],
+}
+
+
+@pytest.fixture(scope="module")
+def rope_files(files):
+    """A sweep of 6 probes with --save-kv qkv, its ROPE.h5 with --sweep and one without."""
+    tmp = files["tmp"]
+    paths = {k: os.path.join(tmp, f"{k}.h5") for k in ("kv_sweep", "rope", "rope_plain")}
+    probes = os.path.join(tmp, "kv-probes.jsonl")
+    qk_files.write_probes(probes, 6)
+    qk_files.run("sweep", "--model", qk_files.MODEL, "--probes", probes, "--out", paths["kv_sweep"], "--device", "cpu",
+                 "--threads", "1", "--save-kv", "qkv", "--metrics", "attention", "--quiet")
+    qk_files.run("rope-geometry", "--model", qk_files.MODEL, "--sweep", paths["kv_sweep"], "--out", paths["rope"])
+    qk_files.run("rope-geometry", "--model", qk_files.MODEL, "--out", paths["rope_plain"], "--offsets", "0,1,3,9,40")
+    return paths
+
+
+def test_rope_section_in_chromium(files, rope_files):
+    """--rope ROPE.h5 adds the section's three figures: present, decodable, not blank, labelled."""
+    page = os.path.join(files["tmp"], "rope.html")
+    r = report(rope_files["kv_sweep"], "--rope", rope_files["rope"], "--out", page)
+    assert r.returncode == 0 and "(4 figures" in r.stdout, r.stdout + r.stderr
+    dom_text, shot, log = browse(page, files["tmp"], "rope")
+    assert not log, log
+    dom = Dom(dom_text)
+    assert "RoPE-aware operator geometry" in " ".join(dom.text)
+    alts = {alt.split(". ")[0]: (src, alt) for src, alt in dom.images}
+    for title, words in ROPE_FIGURES.items():
+        assert title in dom.headings and title in alts, title
+        src, alt = alts[title]
+        png = matplotlib.image.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png")
+        assert png.shape[0] > 200 and png.shape[1] > 400 and not_blank(png), title
+        for word in words:
+            assert word in alt, (title, word)
+    assert not_blank(shot)
+    with h5py.File(rope_files["rope"], "r") as f:
+        assert f.attrs["model_config_sha256"] in " ".join(dom.text)
+
+
+def test_rope_without_sweep_group(files, rope_files, tmp_path):
+    page = str(tmp_path / "plain.html")
+    r = report(files["sweep"], "--rope", rope_files["rope_plain"], "--out", page)
+    assert r.returncode == 0 and "(6 figures" in r.stdout, r.stdout + r.stderr
+    dom = Dom(open(page, encoding="utf-8").read())
+    titles = [alt.split(". ")[0] for _, alt in dom.images]
+    assert titles[-2:] == ["Per-head band profiles", "Operator size against offset"], titles
+    assert "No sweep/ group" in " ".join(dom.text)
+
+
+def test_rope_errors(files, rope_files, tmp_path):
+    missing = str(tmp_path / "missing-rope.h5")
+    r = report(files["sweep"], "--rope", missing, "--out", str(tmp_path / "a.html"))
+    assert r.returncode == 3 and missing in r.stderr and "--rope" in r.stderr, r.stderr
+    r = report(files["sweep"], "--rope", files["static"], "--out", str(tmp_path / "b.html"))
+    assert r.returncode == 3 and "not a ROPE.h5" in r.stderr and files["static"] in r.stderr, r.stderr
+    other = str(tmp_path / "llama3-rope.h5")
+    qk_files.run("rope-geometry", "--model", os.path.join(os.path.dirname(qk_files.MODEL), "llama3"), "--out", other,
+                 "--offsets", "0,1")
+    r = report(files["sweep"], "--rope", other, "--out", str(tmp_path / "c.html"))
+    assert r.returncode == 3 and "two different models" in r.stderr and other in r.stderr, r.stderr
+    r = report("--help")
+    assert "--rope" in r.stdout

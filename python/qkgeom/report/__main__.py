@@ -1,7 +1,7 @@
-"""python3 -m qkgeom.report RESULTS.h5 [--static STATIC.h5] [--compare CMP.h5] [--out FILE.html]
-[--force] (`qkgeom report` runs it): one self-contained HTML page of a sweep's figures, with
-STATIC.h5 also the static geometry and its relation to the sweep, with CMP.h5 the
-comparison between models (docs/report.md).
+"""python3 -m qkgeom.report RESULTS.h5 [--static STATIC.h5] [--compare CMP.h5] [--rope ROPE.h5]
+[--out FILE.html] [--force] (`qkgeom report` runs it): one self-contained HTML page of a sweep's
+figures, with STATIC.h5 also the static geometry and its relation to the sweep, with CMP.h5 the
+comparison between models, with ROPE.h5 the RoPE-aware operator geometry (docs/report.md).
 Exit codes as docs/cli.md: 2 usage, 3 bad input (a missing or wrong file, an existing
 output without --force), 4 runtime (a missing Python package, an unwritable output)."""
 import argparse
@@ -19,11 +19,13 @@ def parse_args(argv):
         "entropy, logit std and sink mass per layer and head, key coherence and cross alignment per "
         "layer, composite and features by probe domain; with --static also the operator cosines, "
         "principal angles, spectral descriptors and static-vs-dynamic correlations; with --compare the "
-        "figures of a qkgeom compare file; the provenance."))
+        "figures of a qkgeom compare file; with --rope the RoPE-aware operator geometry (band profiles, "
+        "operator size by offset, implied vs measured attention by distance); the provenance."))
     ap.add_argument("results", metavar="RESULTS.h5", help="a sweep store (qkgeom sweep); one still running is "
                     "read up to its committed probes")
     ap.add_argument("--static", metavar="STATIC.h5", help="the same model's qkgeom weights file (with align/)")
     ap.add_argument("--compare", metavar="CMP.h5", help="a qkgeom compare --out file: its figures too")
+    ap.add_argument("--rope", metavar="ROPE.h5", help="the same model's qkgeom rope-geometry --out file")
     ap.add_argument("--out", metavar="FILE.html", help="the page (default: RESULTS with .html for .h5)")
     ap.add_argument("--force", action="store_true", help="replace FILE.html when it exists")
     return ap.parse_args(argv)
@@ -62,8 +64,11 @@ def run(args):
         static = load(args.static, "static") if args.static else None
         if static is not None:
             check_pair(sweep, static, args.results, args.static)
+        rope = load(args.rope, "rope") if args.rope else None
+        if rope is not None:
+            check_pair(sweep, rope, args.results, args.rope, grid="bands/share")
         compare = (args.compare, load_compare(args.compare)) if args.compare else None
-        page, figures = build_page(sweep, static, compare)
+        page, figures = build_page(sweep, static, compare, rope)
     except ReportError as e:
         return fail(str(e), e.code)
     try:

@@ -17,10 +17,12 @@ class ReportError(Exception):
 
 
 IDENTITY = ("model_config_sha256", "model_weights_index_sha256")
+WANTED = {"sweep": "a sweep store (qkgeom sweep)", "static": "a STATIC.h5 (qkgeom weights)",
+          "rope": "a ROPE.h5 (qkgeom rope-geometry)"}
 
 
 def load(path, kind):
-    """qkgeom.open(path) of a file that must be of `kind` ('sweep' or 'static'); ReportError else."""
+    """qkgeom.open(path) of a file that must be of `kind` ('sweep', 'static' or 'rope'); ReportError else."""
     try:
         ds = open_file(path, ragged=False)
     except FileNotFoundError as e:
@@ -28,8 +30,7 @@ def load(path, kind):
     except (ValueError, OSError) as e:
         raise ReportError(str(e) if str(path) in str(e) else f"{path}: {e}") from e
     if ds.attrs["qkgeom_kind"] != kind:
-        want = "a sweep store (qkgeom sweep)" if kind == "sweep" else "a STATIC.h5 (qkgeom weights)"
-        raise ReportError(f"{path}: a {ds.attrs['qkgeom_kind']} file, not {want}")
+        raise ReportError(f"{path}: a {ds.attrs['qkgeom_kind']} file, not {WANTED[kind]}")
     return ds
 
 
@@ -51,18 +52,19 @@ def load_compare(path):
     return compare_figures(path)
 
 
-def check_pair(sweep, static, sweep_path, static_path):
-    """ReportError unless the two files are of one model with one (layer, head) grid."""
+def check_pair(sweep, static, sweep_path, static_path, grid="exact/op"):
+    """ReportError unless the two files are of one model with one (layer, head) grid (the
+    first two axes of `static`'s variable `grid`)."""
     for key in IDENTITY:
         a, b = sweep.attrs.get(key), static.attrs.get(key)
         if a and b and a != b:
             raise ReportError(f"{static_path}: attribute '{key}' is '{b}' here but '{a}' in {sweep_path}: "
                               "files of two different models")
     if "attention/entropy" in sweep:
-        grid, sgrid = sweep["attention/entropy"].shape[1:], static["exact/op"].shape
-        if tuple(grid) != tuple(sgrid):
+        have, sgrid = sweep["attention/entropy"].shape[1:], static[grid].shape[:2]
+        if tuple(have) != tuple(sgrid):
             raise ReportError(f"{static_path}: {sgrid[0]} layers x {sgrid[1]} heads, but {sweep_path} has "
-                              f"{grid[0]} x {grid[1]}")
+                              f"{have[0]} x {have[1]}")
 
 
 def ok_probes(sweep):

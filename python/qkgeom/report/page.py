@@ -3,7 +3,7 @@ script, nothing fetched)."""
 import html
 import os
 
-from . import data, static_figures, sweep_figures
+from . import data, rope_figures, static_figures, sweep_figures
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -71,6 +71,19 @@ def static_sections(static, sweep):
     return "\n".join(parts), figs
 
 
+def rope_section(rope):
+    """(HTML, figures) of ROPE.h5: band profiles, operator size by offset, and with a sweep/
+    group the implied against the measured attention by distance."""
+    figs = [rope_figures.band_profiles(rope), rope_figures.norm_by_offset(rope)]
+    if "sweep/implied_mass" in rope:
+        figs.append(rope_figures.sweep_mass(rope))
+    parts = ["<h2>RoPE-aware operator geometry</h2>"] + [figure_html(f) for f in figs]
+    if len(figs) == 2:
+        parts.append(note("No sweep/ group: run `qkgeom rope-geometry --sweep RESULTS.h5` on a sweep made "
+                          "with --save-kv qkv for the implied against measured attention by distance."))
+    return "\n".join(parts), figs
+
+
 def correlation_table(rows):
     """Pearson and Spearman of each exact descriptor against the dynamic statistics."""
     head = "".join(f"<th>{esc(label)}: Pearson r</th><th>Spearman ρ</th>" for _, label in static_figures.DYNAMIC)
@@ -109,21 +122,27 @@ def compare_section(path, figs):
     return head + "\n".join(figure_html(f) for f in figs)
 
 
-def build_page(sweep, static, compare=None):
-    """(HTML text, number of figures) of the report of `sweep`, `static` (or None) and
-    `compare` ((CMP.h5 path, its Rendered figures), or None)."""
+def build_page(sweep, static, compare=None, rope=None):
+    """(HTML text, number of figures) of the report of `sweep`, `static` (or None),
+    `compare` ((CMP.h5 path, its Rendered figures), or None) and `rope` (ROPE.h5, or None)."""
     body, figs = sweep_sections(sweep)
     parts = [summary(sweep), body]
     if static is not None:
         sbody, sfigs = static_sections(static, sweep)
         parts.append(sbody)
         figs += sfigs
+    if rope is not None:
+        rbody, rfigs = rope_section(rope)
+        parts.append(rbody)
+        figs += rfigs
     if compare is not None:
         parts.append(compare_section(*compare))
         figs += compare[1]
     parts.append("<h2>Provenance</h2>" + provenance_table(sweep, "Sweep"))
     if static is not None:
         parts.append(provenance_table(static, "Static geometry"))
+    if rope is not None:
+        parts.append(provenance_table(rope, "RoPE-aware geometry"))
     title = f"qkgeom report: {sweep.attrs.get('model_path', sweep.attrs['source'])}"
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
             f"<style>{STYLE}</style></head>\n<body><h1>{esc(title)}</h1>\n" + "\n".join(parts) + "\n</body></html>\n")
