@@ -133,6 +133,40 @@ def test_table_files_against_h5py(files, kind):
         check_compare_dims(ds, files[kind])
 
 
+ROPE_DIMS = {  # docs/static-geometry.md, ROPE.h5: dataset -> dims as attributes of the file
+    "inv_freq": ("num_layers", "num_bands"),
+    "operator/singular_values": ("num_layers", "num_heads", "offsets", "head_dim"),
+    "operator/rank_eff": ("num_layers", "num_heads", "offsets"),
+    "bands/energy": ("num_layers", "num_heads", "offsets", "num_bands"),
+    "bands/share": ("num_layers", "num_heads", "num_bands"),
+    "sweep/mean_key": ("num_layers", "num_kv_heads", "head_dim"),
+    "sweep/implied_mass": ("num_layers", "num_heads", 16),
+}
+
+
+def test_rope_file_against_h5py(files, tmp_path):
+    """ROPE.h5 of rope-geometry --sweep: every dataset's values, sizes from the root attributes."""
+    probes, kv, rope = str(tmp_path / "p.jsonl"), str(tmp_path / "kv.h5"), str(tmp_path / "rope.h5")
+    qk_files.write_probes(probes, 4)
+    qk_files.run("sweep", "--model", qk_files.MODEL, "--probes", probes, "--out", kv, "--device", "cpu",
+                 "--threads", "1", "--save-kv", "qkv", "--metrics", "attention", "--quiet")
+    qk_files.run("rope-geometry", "--model", qk_files.MODEL, "--sweep", kv, "--out", rope, "--offsets", "0,1,5")
+    ds = qkgeom.open(rope)
+    assert ds.attrs["qkgeom_kind"] == "rope" and ds.attrs["sweep/probes"] == 4
+    with h5py.File(rope, "r") as f:
+        paths = []
+        f.visititems(lambda p, o: paths.append(p) if isinstance(o, h5py.Dataset) else None)
+        assert sorted(ds.data_vars) == sorted(paths)
+        for p in paths:
+            assert same(ds[p].values, h5_values(f[p])), p
+        size = lambda a: a if isinstance(a, int) else (3 if a == "offsets" else int(f.attrs[a]))  # noqa: E731
+        for p, dims in ROPE_DIMS.items():
+            assert ds[p].shape == tuple(size(a) for a in dims), p
+    assert ds["bands/share"].dims == ("layer", "head", "band")
+    assert ds["operator/op"].dims == ("layer", "head", "offset")
+    assert ds["sweep/measured_mass"].attrs["units"] == "probability"
+
+
 def check_compare_dims(ds, path):
     """CMP.h5: a number's dims are its `dims` attribute (a name taken with another size gets
     _<size>), a `labels` attribute names the last axis, strings lie along their group's axis."""
