@@ -14,7 +14,19 @@
 
 namespace qk {
 
-enum class Architecture { Llama, Mistral, Qwen2, Qwen3, Gemma3Text, Bert, Gpt2, GptNeoX, Gemma2, Olmo2, Phi3 };
+enum class Architecture {
+  Llama,
+  Mistral,
+  Qwen2,
+  Qwen3,
+  Gemma3Text,
+  Bert,
+  Gpt2,
+  GptNeoX,
+  Gemma2,
+  Olmo2,
+  Phi3
+};
 
 // The model_type names of the architectures config.json may name, comma-separated.
 std::string supported_model_types();

@@ -57,8 +57,7 @@ __device__ __forceinline__ void shfl_merge(SoftmaxEntropyState<double>& st, Runn
 // at their own references m_own, rescaled to the merged state (m, l) of part 0 and summed
 // by shuffles (0 for a query past seq; NaN when its logits hold a NaN).
 __device__ void distance_rows(const DistanceMass<double>& dm, double m_own, bool own_empty,
-                              const SoftmaxEntropyState<double>& st, int row, int part,
-                              double (*rows)[kBQ]) {
+                              const SoftmaxEntropyState<double>& st, int row, int part, double (*rows)[kBQ]) {
   const int lane = threadIdx.x % 32;
   const double m = __shfl_sync(0xffffffffu, st.m, lane & ~3);
   const double l = __shfl_sync(0xffffffffu, st.l, lane & ~3);
@@ -189,8 +188,9 @@ __global__ void attention_stats_finish_kernel(const double* __restrict__ partial
   if (c >= 3 && distance == nullptr) return;
   double total = 0.0;
   for (int b = 0; b < tiles; ++b) total += partial[(static_cast<int64_t>(h) * tiles + b) * kStats + c];
-  double* out = c == 0 ? entropy + h
-                       : (c == 1 ? logit_std + h : (c == 2 ? sink + h : distance + h * kDistanceBuckets + c - 3));
+  double* out =
+      c == 0 ? entropy + h
+             : (c == 1 ? logit_std + h : (c == 2 ? sink + h : distance + h * kDistanceBuckets + c - 3));
   *out = total / static_cast<double>(seq);
 }
 
@@ -218,7 +218,8 @@ void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_
     CUDA_CHECK(cudaMemsetAsync(entropy, 0, sizeof(double) * q_heads, stream));
     CUDA_CHECK(cudaMemsetAsync(logit_std, 0, sizeof(double) * q_heads, stream));
     CUDA_CHECK(cudaMemsetAsync(sink, 0, sizeof(double) * q_heads, stream));
-    if (distance) CUDA_CHECK(cudaMemsetAsync(distance, 0, sizeof(double) * q_heads * kDistanceBuckets, stream));
+    if (distance)
+      CUDA_CHECK(cudaMemsetAsync(distance, 0, sizeof(double) * q_heads * kDistanceBuckets, stream));
     return;
   }
   const int64_t tiles = (seq + kBQ - 1) / kBQ;

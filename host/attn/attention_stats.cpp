@@ -126,11 +126,11 @@ void compute_stats(const HostCloud4& q, const HostCloud4& k, const AttentionStat
   } else {
     for (int l = 0; l < s.layers; ++l) {
       const size_t at = static_cast<size_t>(l) * s.q_heads;
-      attention_stats_cpu(
-          q.data + l * q_layer, k.data + l * k_layer, q.heads(), k.heads(), q.seq(), q.head_dim(),
-          opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]), lm.masks[l],
-          lm.windows[l], s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at, cap,
-          s.distance_mass.data() + at * kDistanceBuckets);
+      attention_stats_cpu(q.data + l * q_layer, k.data + l * k_layer, q.heads(), k.heads(), q.seq(),
+                          q.head_dim(),
+                          opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]),
+                          lm.masks[l], lm.windows[l], s.entropy_nats.data() + at, s.logit_std.data() + at,
+                          s.sink_mass.data() + at, cap, s.distance_mass.data() + at * kDistanceBuckets);
     }
   }
 }

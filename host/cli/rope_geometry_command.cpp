@@ -1,6 +1,7 @@
 // `qkgeom rope-geometry --model DIR [--offsets LIST] [--sweep RESULTS.h5] [--out FILE.h5] [--json]
 // [--threads N]`: RoPE-aware operator geometry of the q/k weights (docs/static-geometry.md,
-// "RoPE-aware operator"; with --sweep, "Expected logit of a sweep"). Engine only: the frequencies are rope_inv_freq's (HF's, libtorch).
+// "RoPE-aware operator"; with --sweep, "Expected logit of a sweep"). Engine only: the frequencies are
+// rope_inv_freq's (HF's, libtorch).
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -124,9 +125,10 @@ nlohmann::json sweep_json(const RopeSweep& s, const StaticDims& d) {
 
 // One line per layer: the mean over heads of the agreement of implied and measured masses.
 void print_sweep_table(const RopeSweep& s, const StaticDims& d) {
-  std::printf("sweep %s: %lld ok probes, %lld tokens, query length %lld (implied vs measured distance mass)\n",
-              s.path.c_str(), static_cast<long long>(s.m.probes), static_cast<long long>(s.m.tokens),
-              static_cast<long long>(s.m.query_len));
+  std::printf(
+      "sweep %s: %lld ok probes, %lld tokens, query length %lld (implied vs measured distance mass)\n",
+      s.path.c_str(), static_cast<long long>(s.m.probes), static_cast<long long>(s.m.tokens),
+      static_cast<long long>(s.m.query_len));
   std::printf("%10s %14s %16s   (means over heads)\n", "layer", "spearman", "total_variation");
   for (int64_t l = 0; l < d.layers; ++l)
     std::printf("%10lld %14.4f %16.4f\n", static_cast<long long>(l), layer_mean(s.spearman, l, d.q_heads),

@@ -98,7 +98,8 @@ RopeSweep compare_rope_sweep(const std::string& path, SweepMeans m, const Static
     for (int64_t h = 0; h < Hq; ++h) {
       const int64_t lh = l * Hq + h, g = h / d.group();
       double* e = r.expected_logit.data() + lh * n;
-      expected_logit(m.mean_query.data() + lh * D, m.mean_key.data() + (l * d.kv_heads + g) * D, D, rope, l, n, e);
+      expected_logit(m.mean_query.data() + lh * D, m.mean_key.data() + (l * d.kv_heads + g) * D, D, rope, l,
+                     n, e);
       double* imp = r.implied_mass.data() + lh * B;
       implied_mass(e, m.query_len, imp);
       const double* meas = m.measured.data() + lh * B;

@@ -50,6 +50,7 @@ void check_rope_sweep(const std::string& path, const std::string& model_dir, con
 SweepMeans read_sweep_means(const std::string& path, const StaticDims& d, const SweepRope& rope);
 
 // E(D), the implied masses and their agreement with the measured ones.
-RopeSweep compare_rope_sweep(const std::string& path, SweepMeans m, const StaticDims& d, const SweepRope& rope);
+RopeSweep compare_rope_sweep(const std::string& path, SweepMeans m, const StaticDims& d,
+                             const SweepRope& rope);
 
 }  // namespace qk

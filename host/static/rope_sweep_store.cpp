@@ -30,8 +30,8 @@ std::vector<hsize_t> dims_of(hid_t f, const std::string& name, const std::string
 }
 
 // InputError unless dataset `name` has shape [any, rest...].
-void require_shape(hid_t f, const std::string& name, const std::vector<hsize_t>& rest, const std::string& path,
-                   const std::string& what) {
+void require_shape(hid_t f, const std::string& name, const std::vector<hsize_t>& rest,
+                   const std::string& path, const std::string& what) {
   const std::vector<hsize_t> dims = dims_of(f, name, path);
   if (dims.size() != rest.size() + 1 || !std::equal(rest.begin(), rest.end(), dims.begin() + 1))
     throw InputError(path, name + " does not have the shape [rows, " + what + "] of this model");
@@ -46,7 +46,8 @@ OkRows ok_rows(hid_t f, const std::string& path, int64_t T) {
   const ArrayF64 index = read_f64(f, "probe/index", path);
   const size_t n = index.dims.empty() ? 0 : static_cast<size_t>(index.dims[0]);
   const ArrayF64 off = read_f64(f, "kv/offset", path), cnt = read_f64(f, "kv/count", path);
-  if (off.size() < n || cnt.size() < n) throw InputError(path, "kv/offset or kv/count shorter than probe/index");
+  if (off.size() < n || cnt.size() < n)
+    throw InputError(path, "kv/offset or kv/count shorter than probe/index");
   std::vector<std::string> status;
   if (has_path(f, "probe/status")) status = read_strings(f, "probe/status", path);
   OkRows r;
@@ -91,7 +92,8 @@ void mean_unrotated(const std::vector<float>& x, const OkRows& k, int64_t H, int
     const float* v = x.data() + k.row[t] * H * D;
     for (int64_t i = 0; i < H * D; ++i)
       if (!std::isfinite(v[i]))
-        throw InputError(path, what + " row " + std::to_string(k.row[t]) + " is not finite (its probe is ok)");
+        throw InputError(path,
+                         what + " row " + std::to_string(k.row[t]) + " is not finite (its probe is ok)");
     for (int64_t h = 0; h < H; ++h) {
       const float* y = v + h * D;
       double* s = sum.data() + h * D;
@@ -112,7 +114,8 @@ std::vector<double> mean_distance_mass(hid_t f, const OkRows& k, const std::stri
   const size_t per = a.dims.empty() || a.dims[0] == 0 ? 0 : a.size() / a.dims[0];
   std::vector<double> out(per, 0.0);
   for (int64_t p : k.probe) {
-    if (static_cast<hsize_t>(p) >= a.dims[0]) throw InputError(path, "attention/distance_mass shorter than probe/index");
+    if (static_cast<hsize_t>(p) >= a.dims[0])
+      throw InputError(path, "attention/distance_mass shorter than probe/index");
     for (size_t i = 0; i < per; ++i) out[i] += a.data[static_cast<size_t>(p) * per + i];
   }
   for (double& v : out) v /= static_cast<double>(k.probe.size());
@@ -137,7 +140,8 @@ void check_rope_sweep(const std::string& path, const std::string& model_dir, con
                                "'s (model_path '" + h5::read_string_attr(f.get(), "model_path") + "')");
   const auto L = static_cast<hsize_t>(d.layers), D = static_cast<hsize_t>(d.head_dim);
   require_shape(f.get(), "kv/q", {L, static_cast<hsize_t>(d.q_heads), D}, path, "layers, heads, head_dim");
-  require_shape(f.get(), "kv/k", {L, static_cast<hsize_t>(d.kv_heads), D}, path, "layers, kv_heads, head_dim");
+  require_shape(f.get(), "kv/k", {L, static_cast<hsize_t>(d.kv_heads), D}, path,
+                "layers, kv_heads, head_dim");
   require_shape(f.get(), "attention/distance_mass", {L, static_cast<hsize_t>(d.q_heads), kDistanceBuckets},
                 path, "layers, heads, 16");
 }
@@ -150,7 +154,8 @@ SweepMeans read_sweep_means(const std::string& path, const StaticDims& d, const 
   m.probes = static_cast<int64_t>(k.probe.size());
   m.tokens = static_cast<int64_t>(k.row.size());
   for (int64_t p : k.pos) m.max_len = std::max(m.max_len, p + 1);
-  m.query_len = std::max<int64_t>(1, std::llround(static_cast<double>(m.tokens) / static_cast<double>(m.probes)));
+  m.query_len =
+      std::max<int64_t>(1, std::llround(static_cast<double>(m.tokens) / static_cast<double>(m.probes)));
   const int64_t L = d.layers, Hq = d.q_heads, Hkv = d.kv_heads, D = d.head_dim;
   m.mean_query.resize(static_cast<size_t>(L * Hq * D));
   m.mean_key.resize(static_cast<size_t>(L * Hkv * D));

@@ -1,9 +1,10 @@
 """qkgeom.open: a qkgeom HDF5 file as an xarray Dataset.
 
 The six kinds of file (a sweep store, STATIC.h5, a simplex table, a head-dim table, a
-CMP.h5 of qkgeom compare, ROPE.h5 of qkgeom rope-geometry) are told apart by their root attributes. Every dataset becomes a variable under its path
-(`attention/entropy`, `exact/spec_ent`, `cv`) with named dimensions, strings as `str`,
-`units` and `description` in its attrs; the root attributes (provenance) are the
+CMP.h5 of qkgeom compare, ROPE.h5 of qkgeom rope-geometry) are told apart by their root
+attributes. Every dataset becomes a variable under its path (`attention/entropy`,
+`exact/spec_ent`, `cv`) with named dimensions, strings as `str`, `units` and
+`description` in its attrs; the root attributes (provenance) are the
 Dataset's attrs. The file is read whole into memory and closed before returning.
 """
 import os
