@@ -26,32 +26,30 @@ double wilcoxon_exact_p(int n, double r_plus) {
 }
 
 double wilcoxon_sign_flip_p(const std::vector<double>& d) {
-  std::vector<double> abs_d(d.size());
-  for (size_t i = 0; i < d.size(); ++i) abs_d[i] = std::fabs(d[i]);
+  // Zeros have no rank in any pattern, so flipping them only repeats each pattern of the
+  // nonzero signs 2^zeros times: enumerating the nonzero ones gives the same fractions.
   std::vector<double> nonzero_abs;
-  std::vector<size_t> where;
-  for (size_t i = 0; i < d.size(); ++i)
-    if (d[i] != 0) {
-      nonzero_abs.push_back(abs_d[i]);
-      where.push_back(i);
+  std::vector<bool> positive;
+  for (double v : d)
+    if (v != 0) {
+      nonzero_abs.push_back(std::fabs(v));
+      positive.push_back(v > 0);
     }
-  const std::vector<double> r = ranks(nonzero_abs);  // zeros carry no rank in any pattern
+  const std::vector<double> r = ranks(nonzero_abs);
+  const size_t m = r.size();
   double observed = 0;
-  for (size_t j = 0; j < where.size(); ++j)
-    if (d[where[j]] > 0) observed += r[j];
-  const size_t n = d.size();
+  for (size_t j = 0; j < m; ++j)
+    if (positive[j]) observed += r[j];
   const double tol = 100 * DBL_EPSILON * std::fabs(observed);  // scipy's gamma
   double less = 0, greater = 0;
-  for (uint64_t pattern = 0; pattern < (uint64_t{1} << n); ++pattern) {
+  for (uint64_t pattern = 0; pattern < (uint64_t{1} << m); ++pattern) {
     double stat = 0;
-    for (size_t j = 0; j < where.size(); ++j) {
-      const bool flipped = (pattern >> where[j]) & 1U;
-      if ((d[where[j]] > 0) != flipped) stat += r[j];
-    }
+    for (size_t j = 0; j < m; ++j)
+      if (positive[j] != (((pattern >> j) & 1U) != 0)) stat += r[j];
     less += stat <= observed + tol;
     greater += stat >= observed - tol;
   }
-  const double total = std::ldexp(1.0, static_cast<int>(n));
+  const double total = std::ldexp(1.0, static_cast<int>(m));
   return std::min(1.0, 2 * std::min(less, greater) / total);
 }
 

@@ -12,9 +12,9 @@ namespace qk {
 double wilcoxon_exact_p(int n, double r_plus);
 
 // Two-sided p-value of the sign-flip permutation test of R+ over all 2^n sign patterns of
-// d (n = d.size() <= 20; zeros stay in and are dropped by each pattern's R+, ties ranked
-// by average): 2 min(P(R+* <= R+), P(R+* >= R+)), clipped to 1, as
-// scipy.stats.permutation_test(permutation_type="samples") with every pattern enumerated.
+// d (at most 20 nonzero values; zeros carry no rank, ties ranked by average):
+// 2 min(P(R+* <= R+), P(R+* >= R+)), clipped to 1, as scipy.stats.permutation_test
+// (permutation_type="samples") with every pattern enumerated.
 double wilcoxon_sign_flip_p(const std::vector<double>& d);
 
 }  // namespace qk
