@@ -1,7 +1,7 @@
 // `qkgeom rope-geometry --model DIR [--offsets LIST] [--sweep RESULTS.h5] [--out FILE.h5] [--json]
-// [--threads N]`: RoPE-aware operator geometry of the q/k weights (docs/static-geometry.md,
-// "RoPE-aware operator"; with --sweep, "Expected logit of a sweep"). Engine only: the frequencies are
-// rope_inv_freq's (HF's, libtorch).
+// [--device auto|cpu|cuda[:N]] [--threads N]`: RoPE-aware operator geometry of the q/k
+// weights (docs/static-geometry.md, "RoPE-aware operator"; with --sweep, "Expected logit of
+// a sweep"). Engine only: the frequencies are rope_inv_freq's (HF's, libtorch).
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -29,7 +29,7 @@ namespace qk {
 namespace {
 
 struct RopeGeometryArgs {
-  std::string model, offsets, out, sweep;
+  std::string model, offsets, out, sweep, device = "auto";
   int threads = 0;
   bool json = false, force = false, offsets_given = false;
 };
@@ -139,27 +139,21 @@ void print_summary(const RopeGeometryArgs& a, const RopeGeometryResult& r) {
   const StaticDims& d = r.dims;
   const nlohmann::json rows = offset_means(r);
   if (a.json) {
-    nlohmann::json j{{"layers", d.layers},
-                     {"heads", d.q_heads},
-                     {"kv_heads", d.kv_heads},
-                     {"head_dim", d.head_dim},
-                     {"hidden_size", d.hidden},
-                     {"rotary_dim", r.rotary_dim},
-                     {"offsets", r.offsets},
-                     {"local_rope", r.local_rope},
-                     {"per_offset", rows},
-                     {"engine", engine_json()},
-                     {"timing", {{"total_s", r.seconds}}}};
+    nlohmann::json j{
+        {"layers", d.layers},     {"heads", d.q_heads},         {"kv_heads", d.kv_heads},
+        {"head_dim", d.head_dim}, {"hidden_size", d.hidden},    {"rotary_dim", r.rotary_dim},
+        {"offsets", r.offsets},   {"local_rope", r.local_rope}, {"device", r.device},
+        {"per_offset", rows},     {"engine", engine_json()},    {"timing", {{"total_s", r.seconds}}}};
     if (!a.out.empty()) j["out"] = a.out;
     if (r.sweep) j["sweep"] = sweep_json(*r.sweep, d);
     std::cout << j.dump() << "\n";
     return;
   }
   std::printf(
-      "qkgeom rope-geometry: %lld layers x %lld heads (%lld kv, head_dim %lld, rotary_dim %lld) in %.2f "
-      "s%s%s\n",
+      "qkgeom rope-geometry: %lld layers x %lld heads (%lld kv, head_dim %lld, rotary_dim %lld) on %s in "
+      "%.2f s%s%s\n",
       static_cast<long long>(d.layers), static_cast<long long>(d.q_heads), static_cast<long long>(d.kv_heads),
-      static_cast<long long>(d.head_dim), static_cast<long long>(r.rotary_dim), r.seconds,
+      static_cast<long long>(d.head_dim), static_cast<long long>(r.rotary_dim), r.device.c_str(), r.seconds,
       a.out.empty() ? "" : " -> ", a.out.c_str());
   std::printf("%10s %14s %14s %10s %14s   (means over layers and heads)\n", "offset", "op", "fro", "rank_eff",
               "signed_trace");
@@ -171,9 +165,10 @@ void print_summary(const RopeGeometryArgs& a, const RopeGeometryResult& r) {
 }
 
 int run_rope_geometry(const RopeGeometryArgs& a) {
-  resolve_context("cpu", a.threads);
+  resolve_context(a.device, a.threads);
   RopeGeometryOptions o;
   o.model = a.model;
+  o.device = a.device;
   if (a.offsets_given) o.offsets = parse_offsets(a.offsets);
   o.sweep = a.sweep;
   if (!a.out.empty()) check_new_output(a.out, a.force);
@@ -199,6 +194,7 @@ Action add_rope_geometry_command(CLI::App& app) {
                   "sweep store of this model made with --save-kv qkv --metrics attention: expected logit of "
                   "its mean query and key vs its attention by distance");
   sub->add_option("--out", args->out, "output HDF5 file (ROPE.h5); none: the table only");
+  sub->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   add_threads_option(sub, args->threads);
   sub->add_flag("--json", args->json, "print the summary as one JSON object");
   sub->add_flag("--force", args->force, "replace --out when it exists (atomically)");

@@ -38,6 +38,14 @@ bool uses_local_rope(const ModelConfig& c, int64_t l) {
   return gemma && l < static_cast<int64_t>(c.sliding_layers.size()) && c.sliding_layers[l];
 }
 
+// Layer l's sliding window in positions, 0 when it attends to every earlier key: the
+// model runtime's rule (a window in config.json and the layer flagged as sliding).
+int64_t sliding_window_of(const ModelConfig& c, int64_t l) {
+  const bool slides =
+      c.sliding_window && l < static_cast<int64_t>(c.sliding_layers.size()) && c.sliding_layers[l];
+  return slides ? *c.sliding_window : 0;
+}
+
 // The sweep part of r (docs/static-geometry.md, "Expected logit of a sweep"), with r's
 // per-layer frequencies and HF's logit scale.
 RopeSweep sweep_geometry(const std::string& path, const ModelConfig& c, const RopeGeometryResult& r) {
@@ -47,7 +55,9 @@ RopeSweep sweep_geometry(const std::string& path, const ModelConfig& c, const Ro
   for (int64_t l = 0; l < r.dims.layers; ++l) {
     rope.inv_freq.emplace_back(r.inv_freq.begin() + l * P, r.inv_freq.begin() + (l + 1) * P);
     rope.scale.push_back(attention_scale(c, l));
+    rope.window.push_back(sliding_window_of(c, l));
   }
+  rope.softcap = c.attn_logit_softcapping;
   return compare_rope_sweep(path, read_sweep_means(path, r.dims, rope), r.dims, rope);
 }
 
@@ -60,7 +70,10 @@ std::vector<int64_t> default_rope_offsets(int64_t max_positions) {
 }
 
 RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const InvFreqFn& inv_freq) {
+  const Backend backend = static_backend(o.device);
   RopeGeometryResult r;
+  r.device = backend.name;
+  if (backend.gpu) r.gpu_name = gpu_device_name(backend.device);
   r.started_at = utc_now_iso8601();
   const auto t0 = std::chrono::steady_clock::now();
   HfWeights ckpt(o.model);
@@ -86,7 +99,8 @@ RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const Inv
     const RopeSpec spec{r.rotary_dim, is_local ? local : global, r.offsets};
     r.local_rope.push_back(is_local ? 1 : 0);
     r.inv_freq.insert(r.inv_freq.end(), spec.inv_freq.begin(), spec.inv_freq.end());
-    r.layers.push_back(rope_layer_cpu(wq.data(), wk.data(), d, spec));
+    r.layers.push_back(backend.gpu ? rope_layer_gpu(wq.data(), wk.data(), d, spec, backend.device)
+                                   : rope_layer_cpu(wq.data(), wk.data(), d, spec));
     if (o.progress) layer_progress("rope-geometry", l, d.layers, seconds_since(t0));
   }
   if (!o.sweep.empty()) r.sweep = sweep_geometry(o.sweep, c, r);

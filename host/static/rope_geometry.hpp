@@ -22,6 +22,7 @@ struct RopeGeometryOptions {
   std::string model;             // HF model directory
   std::vector<int64_t> offsets;  // empty: 0, 1, 2, 4, ... below max_position_embeddings
   std::string sweep;             // --sweep RESULTS.h5 (with --save-kv qkv); empty: none
+  std::string device = "auto";   // auto | cpu | cuda | cuda:N (static_backend)
   bool progress = true;          // per-layer progress on stderr
 };
 
@@ -33,6 +34,8 @@ struct RopeGeometryResult {
   std::vector<int64_t> local_rope;  // [L] 1: the layer uses the sliding layers' RoPE (Gemma)
   std::vector<RopeLayer> layers;    // [L]
   std::optional<RopeSweep> sweep;   // with --sweep
+  std::string device = "cpu";       // "cpu" or "cuda:N": where the layers were computed
+  std::string gpu_name;
   std::string started_at, finished_at;
   double seconds = 0;
 };
@@ -42,7 +45,8 @@ std::vector<int64_t> default_rope_offsets(int64_t max_positions);
 
 // InputError naming config.json for a model without RoPE (BERT, GPT-2) or without rotary
 // dims, and naming the file and tensor for a missing, mis-shaped or non-finite weight;
-// InputError naming the sweep store that check_rope_sweep refuses (before any weight).
+// InputError naming the sweep store that check_rope_sweep refuses (before any weight);
+// std::runtime_error / std::invalid_argument from static_backend for an unusable --device.
 RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const InvFreqFn& inv_freq);
 
 }  // namespace qk

@@ -38,8 +38,8 @@ void write_root_attrs(hid_t root, const RopeGeometryResult& r, const std::string
   const StaticDims& d = r.dims;
   h5::write_int_attr(root, "schema_version", 1, file);
   h5::write_string_attr(root, "kind", "qkgeom-rope-geometry", file);
-  write_run_record(root, command_line, model_dir, {"cpu", "", applied_threads(), r.started_at, r.finished_at},
-                   file);
+  write_run_record(root, command_line, model_dir,
+                   {r.device, r.gpu_name, applied_threads(), r.started_at, r.finished_at}, file);
   h5::write_int_attr(root, "num_layers", d.layers, file);
   h5::write_int_attr(root, "num_heads", d.q_heads, file);
   h5::write_int_attr(root, "num_kv_heads", d.kv_heads, file);
@@ -65,6 +65,8 @@ void write_sweep(hid_t root, const RopeSweep& s, const StaticDims& d, const std:
   write_f64(g.get(), "measured_mass", {L, H, B}, s.m.measured, tmp);
   write_f64(g.get(), "spearman", {L, H}, s.spearman, tmp);
   write_f64(g.get(), "total_variation", {L, H}, s.total_variation, tmp);
+  write_i64(g.get(), "window", s.window, tmp);
+  write_f64(g.get(), "softcap", {L}, s.softcap, tmp);
 }
 
 void write_all(const std::string& tmp, const RopeGeometryResult& r, const std::string& model_dir,

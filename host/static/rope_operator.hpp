@@ -31,6 +31,29 @@ struct RopeLayer {
 };
 
 // wq: [Hq * d][hidden], wk: [Hkv * d][hidden] (f32, row-major). Heads in parallel (OpenMP).
+// InternalError for dims that check_rope_dims refuses.
 RopeLayer rope_layer_cpu(const float* wq, const float* wk, const StaticDims& d, const RopeSpec& s);
+
+// The GPU twin (host/static/rope_gpu_cuda.cpp) on CUDA device `device`: same arguments and
+// results; builds without the CUDA static path get a stub that throws.
+RopeLayer rope_layer_gpu(const float* wq, const float* wk, const StaticDims& d, const RopeSpec& s,
+                         int device);
+
+// InternalError naming `who` unless the dims are positive, the heads a multiple of the KV
+// heads, r even in [2, head_dim] and inv_freq of length r / 2.
+void check_rope_dims(const StaticDims& d, const RopeSpec& s, const char* who);
+
+// Every field of a RopeLayer sized for d and s (zeros).
+RopeLayer sized_rope_layer(const StaticDims& d, const RopeSpec& s);
+
+// {cos, sin} of offsets[o] * inv_freq[i] (fp64), [O][r / 2][2]: the rotations of every offset.
+std::vector<double> rope_cos_sin(const RopeSpec& s);
+
+// Head h's band fields of out (band_energy, band_mean_energy, band_share,
+// invariant_fraction, unrotated_energy, unrotated_share) from its head-space Grams
+// gq = Q Q^T, gk = K K^T (d x d, symmetric), r rotary dims, O offsets, cs = rope_cos_sin.
+// The CPU twin of launch_rope_bands (kernels/rope_geometry.cuh).
+void rope_head_bands(const double* gq, const double* gk, int64_t d, int64_t r, int64_t O, const double* cs,
+                     int64_t h, RopeLayer& out);
 
 }  // namespace qk

@@ -5,12 +5,15 @@
 #include <limits>
 #include <numeric>
 
+#include "internal_error.hpp"
+
 namespace qk {
 
 namespace {
 
-// E(D) = scale q^T R(-D) k for D = 0 .. n - 1 (logits): pair (i, i + r/2) of k becomes
-// (c k_a + s k_b, -s k_a + c k_b), c, s of D inv_freq[i]; dims r .. d-1 as they are.
+// E(D) = cap(scale q^T R(-D) k) for D = 0 .. n - 1 (logits): pair (i, i + r/2) of k becomes
+// (c k_a + s k_b, -s k_a + c k_b), c, s of D inv_freq[i]; dims r .. d-1 as they are;
+// cap(x) = softcap tanh(x / softcap) when softcap > 0, else x.
 void expected_logit(const double* q, const double* k, int64_t D, const SweepRope& rope, int64_t l, int64_t n,
                     double* out) {
   const int64_t r = rope.rotary_dim, P = r / 2;
@@ -22,20 +25,23 @@ void expected_logit(const double* q, const double* k, int64_t D, const SweepRope
       const double a = static_cast<double>(off) * rope.inv_freq[l][i], c = std::cos(a), s = std::sin(a);
       e += q[i] * (c * k[i] + s * k[i + P]) + q[i + P] * (-s * k[i] + c * k[i + P]);
     }
-    out[off] = rope.scale[l] * e;
+    const double x = rope.scale[l] * e;
+    out[off] = rope.softcap > 0 ? rope.softcap * std::tanh(x / rope.softcap) : x;
   }
 }
 
-// The mean over query positions i = 0 .. n - 1 of softmax over D = 0 .. i of E(D), summed
-// into the 16 distance buckets -> out[16] (probability).
-void implied_mass(const double* e, int64_t n, double* out) {
+// The mean over query positions i = 0 .. n - 1 of softmax over the visible D of E(D)
+// (D = 0 .. i, and D < window when window > 0; the others get 0), summed into the 16
+// distance buckets -> out[16] (probability).
+void implied_mass(const double* e, int64_t n, int64_t window, double* out) {
   std::fill(out, out + kDistanceBuckets, 0.0);
   std::vector<double> w(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    const double mx = *std::max_element(e, e + i + 1);
+    const int64_t last = window > 0 ? std::min(i, window - 1) : i;  // largest visible D
+    const double mx = *std::max_element(e, e + last + 1);
     double z = 0;
-    for (int64_t D = 0; D <= i; ++D) z += w[D] = std::exp(e[D] - mx);
-    for (int64_t D = 0; D <= i; ++D) out[distance_bucket(D)] += w[D] / z / static_cast<double>(n);
+    for (int64_t D = 0; D <= last; ++D) z += w[D] = std::exp(e[D] - mx);
+    for (int64_t D = 0; D <= last; ++D) out[distance_bucket(D)] += w[D] / z / static_cast<double>(n);
   }
 }
 
@@ -88,6 +94,9 @@ int64_t distance_bucket(int64_t D) {
 RopeSweep compare_rope_sweep(const std::string& path, SweepMeans m, const StaticDims& d,
                              const SweepRope& rope) {
   const int64_t L = d.layers, Hq = d.q_heads, D = d.head_dim, n = m.max_len, B = kDistanceBuckets;
+  if (static_cast<int64_t>(rope.window.size()) != L || static_cast<int64_t>(rope.scale.size()) != L ||
+      static_cast<int64_t>(rope.inv_freq.size()) != L)
+    throw InternalError("compare_rope_sweep: SweepRope needs one inv_freq, scale and window per layer");
   RopeSweep r;
   r.path = path;
   r.expected_logit.resize(static_cast<size_t>(L * Hq * n));
@@ -101,13 +110,15 @@ RopeSweep compare_rope_sweep(const std::string& path, SweepMeans m, const Static
       expected_logit(m.mean_query.data() + lh * D, m.mean_key.data() + (l * d.kv_heads + g) * D, D, rope, l,
                      n, e);
       double* imp = r.implied_mass.data() + lh * B;
-      implied_mass(e, m.query_len, imp);
+      implied_mass(e, m.query_len, rope.window[l], imp);
       const double* meas = m.measured.data() + lh * B;
       r.spearman[lh] = spearman(imp, meas);
       double tv = 0;
       for (int64_t b = 0; b < B; ++b) tv += 0.5 * std::abs(imp[b] - meas[b]);
       r.total_variation[lh] = tv;
     }
+  r.window = rope.window;
+  r.softcap.assign(static_cast<size_t>(L), rope.softcap);
   r.m = std::move(m);
   return r;
 }

@@ -29,17 +29,24 @@ struct SweepMeans {
 struct RopeSweep {
   std::string path;  // the sweep store
   SweepMeans m;
-  std::vector<double> expected_logit;   // [L][Hq][max_len] E(D), D = 0 .. max_len - 1, logits
+  std::vector<double> expected_logit;   // [L][Hq][max_len] E(D), D = 0 .. max_len - 1, logits (soft-capped)
   std::vector<double> implied_mass;     // [L][Hq][16] probability
   std::vector<double> spearman;         // [L][Hq] over buckets with mass; NaN when undefined
   std::vector<double> total_variation;  // [L][Hq] 0.5 sum |implied - measured|
+  std::vector<int64_t> window;          // [L] the layer's sliding window (SweepRope)
+  std::vector<double> softcap;          // [L] the logit soft-cap applied (0: none)
 };
 
-// Per layer: the r / 2 inverse frequencies (radians per position) and the logit scale.
+// Per layer: the r / 2 inverse frequencies (radians per position), the logit scale and
+// the sliding window; the model's attention-logit soft-cap. As the model runtime applies
+// them: logit = softcap tanh(scale q.k / softcap) when softcap > 0, and in a layer with a
+// window w the query at i sees the keys j with 0 <= i - j < w.
 struct SweepRope {
   int64_t rotary_dim = 0;
   std::vector<std::vector<double>> inv_freq;  // [L][r / 2]
   std::vector<double> scale;                  // [L]
+  std::vector<int64_t> window;                // [L] w in positions; 0: the layer does not slide
+  double softcap = 0;                         // attn_logit_softcapping (Gemma 2); 0: none
 };
 
 // InputError (exit 3) naming `path` when it is not a sweep of `model_dir` (model_config_sha256

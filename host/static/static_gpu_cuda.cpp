@@ -20,6 +20,7 @@
 #include "cublas_settings.hpp"
 #include "cusolver_dense.hpp"
 #include "gpu_context.hpp"
+#include "head_qr_gpu.hpp"
 #include "static_gpu.hpp"
 #include "static_gram.cuh"
 #include "sym_order.hpp"
@@ -29,41 +30,10 @@ namespace {
 
 constexpr int64_t kInt32Max = INT_MAX;
 
-void check_dims(const StaticDims& s, const char* who, bool check_topk) {
-  const std::string w(who);
-  if (s.q_heads <= 0 || s.kv_heads <= 0 || s.head_dim <= 0 || s.hidden <= 0)
-    throw std::invalid_argument(w + ": q_heads, kv_heads, head_dim and hidden must be > 0");
-  if (s.q_heads % s.kv_heads != 0)
-    throw std::invalid_argument(w + ": q_heads (" + std::to_string(s.q_heads) +
-                                ") is not a multiple of kv_heads (" + std::to_string(s.kv_heads) + ")");
-  if (check_topk && (s.topk < 0 || s.topk > 2 * s.head_dim))
-    throw std::invalid_argument(w + ": topk " + std::to_string(s.topk) + " outside [0, " +
-                                std::to_string(2 * s.head_dim) + "]");
-  // cuBLAS takes int sizes and batch counts; cuSOLVER's batched syev wants n*n <= INT32_MAX.
-  if (s.hidden > kInt32Max || s.q_heads > kInt32Max || 2 * s.head_dim > 46340)
-    throw std::invalid_argument(w + ": dimensions beyond the cuBLAS/cuSOLVER int range");
-}
-
-// C_c = alpha op(A_c) op(B_c) + beta C_c for c < batch (column-major, fp64).
-void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
-          double alpha, const double* a, int64_t lda, int64_t stride_a, const double* b, int64_t ldb,
-          int64_t stride_b, double beta, double* c, int64_t ldc, int64_t stride_c, int64_t batch) {
-  if (m > kInt32Max || n > kInt32Max || k > kInt32Max || lda > kInt32Max || ldb > kInt32Max ||
-      ldc > kInt32Max || batch > kInt32Max)
-    throw std::invalid_argument("static GPU path: GEMM size beyond cuBLAS's int range");
-  if (m == 0 || n == 0 || batch == 0) return;
-  CUBLAS_CHECK(cublasDgemmStridedBatched(h, ta, tb, static_cast<int>(m), static_cast<int>(n),
-                                         static_cast<int>(k), &alpha, a, static_cast<int>(lda), stride_a, b,
-                                         static_cast<int>(ldb), stride_b, &beta, c, static_cast<int>(ldc),
-                                         stride_c, static_cast<int>(batch)));
-}
-
-template <typename T>
-std::vector<T> download(const DeviceBuffer<T>& buf, size_t n) {
-  std::vector<T> h(n);
-  buf.download(h.data(), n);
-  return h;
-}
+using sgpu::check_dims;
+using sgpu::download;
+using sgpu::gemm;
+using sgpu::LayerGpu;
 
 // Per matrix c of `count` ascending eigenvalue lists of length n: sqrt(max(x, 0)), descending.
 std::vector<double> sqrt_descending(const std::vector<double>& asc, int64_t n, int64_t count) {
@@ -75,38 +45,6 @@ std::vector<double> sqrt_descending(const std::vector<double>& asc, int64_t n, i
     std::sort(out.begin() + c * n, out.begin() + (c + 1) * n, std::greater<double>());
   }
   return out;
-}
-
-// One layer's device state: the handles, and per query head h the hidden x 2d column-major
-// B_h^T = [Q_h^T, K_g^T] at bt + h * hid * 2d (overwritten by geqrf), tau + h * p, and the
-// dense upper-trapezoidal R_h (p x 2d, ld p) at r + h * p * 2d, p = min(hidden, 2d).
-struct LayerGpu {
-  cublasHandle_t cb;
-  DenseSolver& solver;
-  cudaStream_t stream;
-  int64_t hq, dh, hid, n2, p;
-  DeviceBuffer<double> bt, tau, r;
-};
-
-// Uploads the f32 weights, widens them to fp64 and lays out every query head's B^T.
-void upload_heads(LayerGpu& s, const float* wq, const float* wk, int64_t hkv) {
-  const int64_t qs = s.dh * s.hid, grp = s.hq / hkv;  // qs: one head's weights
-  const size_t nq = static_cast<size_t>(s.hq * qs), nk = static_cast<size_t>(hkv * qs);
-  DeviceBuffer<double> xq(nq, s.stream), xk(nk, s.stream);
-  {
-    DeviceBuffer<float> stage(std::max(nq, nk), s.stream);
-    stage.upload(wq, nq);
-    launch_widen_f32_f64(stage.data(), static_cast<int64_t>(nq), xq.data(), s.stream);
-    stage.upload(wk, nk);
-    launch_widen_f32_f64(stage.data(), static_cast<int64_t>(nk), xk.data(), s.stream);
-  }
-  const size_t bytes = static_cast<size_t>(qs) * sizeof(double);
-  for (int64_t h = 0; h < s.hq; ++h) {  // head h's Q^T, then its group's K^T
-    double* dst = s.bt.data() + h * 2 * qs;
-    CUDA_CHECK(cudaMemcpyAsync(dst, xq.data() + h * qs, bytes, cudaMemcpyDeviceToDevice, s.stream));
-    CUDA_CHECK(
-        cudaMemcpyAsync(dst + qs, xk.data() + (h / grp) * qs, bytes, cudaMemcpyDeviceToDevice, s.stream));
-  }
 }
 
 // From the Grams B B^T = [[G_Q, Q K^T], [K Q^T, G_K]] (2d x 2d per head, before the QR):
@@ -131,12 +69,6 @@ void grams_and_shortcut(LayerGpu& s, LayerStatic& out) {
   out.shortcut_sv = sqrt_descending(download(es, static_cast<size_t>(hq * dh)), dh, hq);
   out.fro_sq = download(fro, static_cast<size_t>(hq));
   out.fro_sq_shortcut = download(fro_sc, static_cast<size_t>(hq));
-}
-
-// Householder QR of every B^T, and R copied out densely.
-void factor_heads(LayerGpu& s) {
-  s.solver.geqrf(s.hid, s.n2, s.bt.data(), s.hid * s.n2, s.tau.data(), s.hq);
-  launch_upper_trapezoid(s.bt.data(), s.hid, s.hid * s.n2, s.p, s.n2, s.hq, s.r.data(), s.stream);
 }
 
 // Exact spectrum [Hq][d], descending: singular values of X^T = R2 R1[:m]^T (p x m,
@@ -202,31 +134,13 @@ void symmetric_part(LayerGpu& s, int64_t topk, LayerStatic& out) {
 LayerStatic layer_static_gpu(const float* wq, const float* wk, const StaticDims& dims, int device) {
   check_dims(dims, "layer_static_gpu", true);
   if (wq == nullptr || wk == nullptr) throw std::invalid_argument("layer_static_gpu: null weights");
-  const int64_t hq = dims.q_heads, dh = dims.head_dim, hid = dims.hidden, n2 = 2 * dh;
-  const int64_t p = std::min(hid, n2);  // rows of R
-
-  ScopedDevice on_device(device);
-  GpuContext& ctx = thread_gpu_context(device);
-  const cudaStream_t stream = ctx.stream();
-  CublasSettings guard(ctx.cublas(), stream);
-  DenseSolver solver(ctx.cusolver(), stream);
-  LayerGpu s{ctx.cublas(),
-             solver,
-             stream,
-             hq,
-             dh,
-             hid,
-             n2,
-             p,
-             DeviceBuffer<double>(static_cast<size_t>(hq * hid * n2), stream),
-             DeviceBuffer<double>(static_cast<size_t>(hq * p), stream),
-             DeviceBuffer<double>(static_cast<size_t>(hq * p * n2), stream)};
-  upload_heads(s, wq, wk, dims.kv_heads);
   LayerStatic out;
-  grams_and_shortcut(s, out);  // before the QR overwrites B^T
-  factor_heads(s);
-  out.exact_sv = exact_spectrum(s);
-  symmetric_part(s, dims.topk, out);
+  sgpu::with_layer_gpu(wq, wk, dims, device, [&](LayerGpu& s) {
+    grams_and_shortcut(s, out);  // before the QR overwrites B^T
+    sgpu::factor_heads(s);
+    out.exact_sv = exact_spectrum(s);
+    symmetric_part(s, dims.topk, out);
+  });
   return out;
 }
 

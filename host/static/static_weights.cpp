@@ -27,14 +27,6 @@ constexpr bool kStaticGpu =
     false;
 #endif
 
-Backend static_backend(const std::string& spec) {
-  if (spec == "auto" && !kStaticGpu) return Backend{};
-  Backend b = choose_backend(spec);
-  if (b.gpu && !kStaticGpu)
-    throw std::runtime_error("--device " + spec + ": this build has no CUDA static path");
-  return b;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -50,6 +42,14 @@ StaticDims static_dims(const ModelConfig& c, int64_t topk) {
 }
 
 }  // namespace
+
+Backend static_backend(const std::string& spec) {
+  if (spec == "auto" && !kStaticGpu) return Backend{};
+  Backend b = choose_backend(spec);
+  if (b.gpu && !kStaticGpu)
+    throw std::runtime_error("--device " + spec + ": this build has no CUDA static path");
+  return b;
+}
 
 StaticDims attention_dims(const ModelConfig& c) {
   StaticDims d;

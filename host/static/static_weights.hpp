@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "bo/backend.hpp"
 #include "hf_config.hpp"
 #include "static_types.hpp"
 
@@ -37,6 +38,12 @@ struct StaticResult {
 // bad
 // --topk or --device, std::runtime_error for an unusable GPU.
 StaticResult compute_static_weights(const StaticOptions& options);
+
+// Where the static passes (`weights`, `rope-geometry`) run for --device `spec`: auto
+// picks the GPU twins only in a build that compiled them (QKGEOM_STATIC_GPU) and when a
+// GPU answers, else the CPU; cuda[:N] without them or without that GPU throws
+// std::runtime_error (exit 4); a bad spec std::invalid_argument (exit 2).
+Backend static_backend(const std::string& spec);
 
 // The checkpoint's attention dimensions (topk 0); InputError naming config.json unless
 // layers, heads, kv heads, head_dim and hidden size are positive and the heads a

@@ -13,7 +13,9 @@ forming every head's hidden x hidden operator B(D) = Q^T R(-D) K explicitly, in 
   with rotary_pct 0.25 built here (partial rotary, fused per-head qkv);
 - a head built so that its logit peaks at offset d0 (W_K = R(d0) W_Q): tr B(D) is largest
   at D = d0, where it equals ||W_Q||_F^2;
-- default offsets, bad input (BERT: exit 3; bad --offsets: exit 2)."""
+- default offsets, bad input (BERT: exit 3; bad --offsets: exit 2).
+The fixtures and the peaked head run on --device $QK_REF_DEVICE (default cpu; scripts/gpu_check.sh
+sets cuda: the GPU twin against the same numpy references)."""
 import importlib
 import json
 import os
@@ -191,15 +193,18 @@ def check_head(name, f, l, h, Q, K, inv_freq, offsets):
 def check_model(name, model_dir, tmp, weights=qk_weights):
     out = os.path.join(tmp, name + ".h5")
     res = qk("rope-geometry", "--model", model_dir, "--offsets", ",".join(map(str, OFFSETS)), "--out", out,
-             "--json")
-    check(res.returncode == 0, f"{name}: rope-geometry ({res.stderr.strip()[-300:]})")
+             "--json", "--device", rc.DEVICE)
+    check(res.returncode == 0, f"{name}: rope-geometry --device {rc.DEVICE} ({res.stderr.strip()[-300:]})")
     if res.returncode != 0:
         return
+    want_device = rc.DEVICE if rc.DEVICE == "cpu" or ":" in rc.DEVICE else "cuda:0"
+    check(json.loads(res.stdout)["device"] == want_device, f"{name}: --json device {want_device}")
     config, rot, apply_rope = hf_rotary(model_dir)
     cfg, wq, wk = weights(model_dir)
     d, group = cfg["head_dim"], cfg["heads"] // cfg["kv_heads"]
     with h5py.File(out, "r") as f:
         check(list(f["offsets"][:]) == OFFSETS, f"{name}: offsets stored")
+        check(f.attrs["device"] == want_device, f"{name}: run record device {want_device}")
         types = layer_types(config)
         for l in range(cfg["layers"]):
             inv, scaling = hf_inv_freq(rot, types[l])
@@ -254,7 +259,8 @@ def test_peaked(tmp):
     d0 = 13
     model = build_peaked(tmp, d0)
     out = os.path.join(tmp, "peaked.h5")
-    res = qk("rope-geometry", "--model", model, "--offsets", ",".join(map(str, range(0, 41))), "--out", out)
+    res = qk("rope-geometry", "--model", model, "--offsets", ",".join(map(str, range(0, 41))), "--out", out,
+             "--device", rc.DEVICE)
     check(res.returncode == 0, f"peaked: rope-geometry ({res.stderr.strip()[-300:]})")
     if res.returncode != 0:
         return

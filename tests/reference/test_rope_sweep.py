@@ -5,8 +5,14 @@ attention/distance_mass:
 - inverse frequencies from transformers' rotary embedding of each model (per layer type:
   Gemma 3's sliding layers use the local RoPE), the logit scale from HF's attention module;
 - mean pre-RoPE query and key (each saved post-RoPE vector un-rotated by its position),
-  E(D) = scale q^T R(-D) k, implied masses (mean over query positions of the causal softmax
-  of E), measured means, Spearman (scipy.stats.spearmanr) and total variation: 1e-9 relative;
+  E(D) = softcap tanh(scale q^T R(-D) k / softcap) (Gemma 2; the cap from HF's attention
+  module), implied masses (mean over query positions of the causal softmax of E, restricted
+  to D < window in the layers whose HF attention module has a sliding window: Gemma 2's
+  every other layer, every Mistral layer), measured means, Spearman
+  (scipy.stats.spearmanr) and total variation: 1e-9 relative; the gemma2 fixture runs with
+  its soft-cap lowered to 0.05 (its mean-query logits reach 0.16: the cap bends them) and
+  its window 4 (prompts of 4 .. 40 tokens), and dropping the cap or the window from the
+  reference must move E or the implied masses far beyond that tolerance;
 - the convention, independently of both: a probe of one repeated token has one pre-RoPE
   layer-0 query and key, so E(i - j) must equal scale q_i . k_j of the stored vectors;
 - bad input: a sweep without --save-kv qkv, or with k only, or without the attention
@@ -26,7 +32,8 @@ import refcommon as rc  # noqa: E402
 
 FAILURES = []
 TOL = 1e-9
-FIXTURES = ["llama3", "gemma3_text"]
+FIXTURES = ["llama3", "gemma3_text", "mistral"]
+SOFTCAP = 0.05  # gemma2's attn_logit_softcapping in the test (the fixture's: 2.0)
 
 
 def check(ok, what):
@@ -61,7 +68,8 @@ def sweep(model, probes, out, *extra):
 
 
 def hf_model_rope(model_dir):
-    """Per layer HF's inv_freq (float64 of its f32) and the attention module's logit scale."""
+    """Per layer HF's inv_freq (float64 of its f32), the attention module's logit scale, its
+    sliding window (None: none) and logit soft-cap (None: none)."""
     import importlib
     import transformers
     from test_rope_geometry import MODULES, hf_inv_freq, hf_rotary, layer_types
@@ -71,9 +79,14 @@ def hf_model_rope(model_dir):
     att = min((n for n in dir(mod) if n.endswith("Attention") and n[0] != "_"), key=len)
     types = layer_types(config)
     inv = [hf_inv_freq(rot, types[l])[0] for l in range(config.num_hidden_layers)]
-    scale = [float(getattr(mod, att)(config, l).scaling) for l in range(config.num_hidden_layers)]
+    mods = [getattr(mod, att)(config, l) for l in range(config.num_hidden_layers)]
+    scale = [float(m.scaling) for m in mods]
+    # Gemma 2 and Qwen 2 keep the window on the module; Mistral's mask uses the config's on every layer.
+    window = [m.sliding_window if hasattr(m, "sliding_window") else getattr(config, "sliding_window", None)
+              for m in mods]
+    cap = [getattr(m, "attn_logit_softcapping", None) for m in mods]
     assert isinstance(config, transformers.PretrainedConfig)
-    return inv, scale
+    return inv, scale, window, cap
 
 
 def unrotate(x, pos, inv):
@@ -96,8 +109,8 @@ def bucket(D):
     return 0 if D == 0 else min(15, int(np.floor(np.log2(D))) + 1)
 
 
-def reference(store, inv, scale):
-    """Every sweep/ dataset recomputed from the store."""
+def reference(store, inv, scale, window, cap):
+    """Every sweep/ dataset recomputed from the store (window[l], cap[l]: None for none)."""
     from scipy import stats
     with h5py.File(store, "r") as f:
         n = len(f["probe/index"])
@@ -118,9 +131,12 @@ def reference(store, inv, scale):
         for h in range(Hq):
             g = h // (Hq // G)
             E[l, h] = [scale[l] * mq[l, h] @ rotate_minus(mk[l, g], D, inv[l]) for D in range(max_len)]
+            if cap[l]:
+                E[l, h] = cap[l] * np.tanh(E[l, h] / cap[l])
             for i in range(qlen):
-                w = np.exp(E[l, h, :i + 1] - E[l, h, :i + 1].max())
-                for D in range(i + 1):
+                last = min(i, window[l] - 1) if window[l] else i
+                w = np.exp(E[l, h, :last + 1] - E[l, h, :last + 1].max())
+                for D in range(last + 1):
                     implied[l, h, bucket(D)] += w[D] / w.sum() / qlen
             keep = (implied[l, h] > 0) | (measured[l, h] > 0)
             rho[l, h] = stats.spearmanr(implied[l, h][keep], measured[l, h][keep]).statistic
@@ -129,8 +145,23 @@ def reference(store, inv, scale):
             "measured_mass": measured, "spearman": rho, "total_variation": tv}, max_len, qlen
 
 
-def check_model(name, tmp):
-    model = fixture(name)
+def capped_gemma2(tmp):
+    """The gemma2 fixture with attn_logit_softcapping = SOFTCAP (weights linked, config rewritten)."""
+    src, dst = fixture("gemma2"), os.path.join(tmp, "gemma2_cap")
+    os.makedirs(dst)
+    for f in os.listdir(src):
+        if f != "config.json":
+            os.symlink(os.path.join(src, f), os.path.join(dst, f))
+    with open(os.path.join(src, "config.json")) as fh:
+        config = json.load(fh)
+    config["attn_logit_softcapping"] = SOFTCAP
+    with open(os.path.join(dst, "config.json"), "w") as fh:
+        json.dump(config, fh)
+    return dst
+
+
+def check_model(name, tmp, model=None):
+    model = model or fixture(name)
     probes, store, out = (os.path.join(tmp, f"{name}.{e}") for e in ("jsonl", "sweep.h5", "rope.h5"))
     random_probes(probes)
     r = sweep(model, probes, store, "--save-kv", "qkv", "--metrics", "attention")
@@ -140,8 +171,8 @@ def check_model(name, tmp):
     check(g.returncode == 0, f"{name}: rope-geometry --sweep ({g.stderr.strip()[-300:]})")
     if r.returncode or g.returncode:
         return
-    inv, scale = hf_model_rope(model)
-    ref, max_len, qlen = reference(store, inv, scale)
+    inv, scale, window, cap = hf_model_rope(model)
+    ref, max_len, qlen = reference(store, inv, scale, window, cap)
     js = json.loads(g.stdout)["sweep"]
     with h5py.File(out, "r") as f:
         s = f["sweep"]
@@ -156,8 +187,28 @@ def check_model(name, tmp):
             flat = np.array([np.nan if v is None else v for v in js[key]])
             check(np.array_equal(flat, s[key][:].ravel(), equal_nan=True), f"{name}: --json {key} equals ROPE.h5's")
         check(np.allclose(s["implied_mass"][:].sum(axis=-1), 1, atol=1e-12), f"{name}: implied masses sum to 1")
+        check(list(s["window"][:]) == [w or 0 for w in window] and list(s["softcap"][:]) == [c or 0.0 for c in cap],
+              f"{name}: sweep/window {list(s['window'][:])}, sweep/softcap {list(s['softcap'][:])} are HF's")
+        if name == "gemma2_cap":
+            check(cap == [SOFTCAP] * len(cap), f"gemma2: HF's soft-cap is {cap}")
+            check_cap_and_window_matter(s, store, inv, scale, window, cap)
     check("spearman" in run(rc.QKGEOM_BIN, "rope-geometry", "--model", model, "--sweep", store,
                             "--offsets", "0").stdout, f"{name}: table line per layer")
+
+
+def check_cap_and_window_matter(s, store, inv, scale, window, cap):
+    """The reference without the soft-cap, or without the window, is far from ROPE.h5."""
+    assert any(window) and any(cap)
+    for what, w, c in (("soft-cap", window, [None] * len(cap)), ("window", [None] * len(window), cap)):
+        alt, _, _ = reference(store, inv, scale, w, c)
+        key = "expected_logit" if what == "soft-cap" else "implied_mass"
+        got = s[key][:]
+        err = np.max(np.abs(got - alt[key])) / np.max(np.abs(alt[key]))
+        check(err > 1e3 * TOL, f"gemma2_cap: without the {what} the reference's {key} differs ({err:.1e} relative)")
+    mass = s["implied_mass"][:]
+    far = [l for l in range(len(window)) if window[l]]
+    check(np.all(mass[far][..., bucket(window[far[0]] - 1) + 1:] == 0),
+          f"gemma2_cap: sliding layers {far} give no implied mass at D >= {window[far[0]]}")
 
 
 def check_convention(tmp):
@@ -170,7 +221,7 @@ def check_convention(tmp):
     if r.returncode or g.returncode:
         check(False, f"repeated token sweep and rope-geometry ({r.stderr[-200:]} {g.stderr[-200:]})")
         return
-    _, scale = hf_model_rope(model)
+    _, scale, _, _ = hf_model_rope(model)
     with h5py.File(store, "r") as f, h5py.File(out, "r") as o:
         q, k = f["kv/q"][:, 0].astype(np.float64), f["kv/k"][:, 0].astype(np.float64)
         E = o["sweep/expected_logit"][0]
@@ -214,6 +265,8 @@ def main():
         for name in FIXTURES:
             if os.path.exists(os.path.join(fixture(name), "model.safetensors")):
                 check_model(name, tmp)
+        if os.path.exists(os.path.join(fixture("gemma2"), "model.safetensors")):
+            check_model("gemma2_cap", tmp, capped_gemma2(tmp))
         check_convention(tmp)
         check_errors(tmp)
     print(f"{len(FAILURES)} failures")

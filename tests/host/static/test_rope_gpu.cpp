@@ -1,0 +1,208 @@
+// GPU twin of rope-geometry (host/static/rope_gpu_cuda.cpp, kernels/rope_geometry.cu)
+// against its CPU twin (rope_layer_cpu, itself checked against numpy forming B(D) in
+// tests/reference/test_rope_geometry.py): the rotation kernel against R(D) formed as a
+// d x d matrix, the band kernel against rope_head_bands, and whole layers (GQA, partial
+// rotary, hidden < 2d and < d, a rank-deficient head, negative and large offsets):
+// singular values to 1e-12 relative plus 64 eps of the largest, traces to 1e-12 of the
+// nuclear norm, band energies to 1e-12 of the head's largest, fractions and shares to 1e-12.
+// Skips without a CUDA device (the argument checks run everywhere).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "gpu_context.hpp"
+#include "require_gpu.hpp"
+#include "rope_geometry.cuh"
+#include "rope_operator.hpp"
+
+namespace qk {
+namespace {
+
+std::vector<double> normals(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<double> dist(0.0, 1.0);
+  std::vector<double> v(n);
+  for (double& x : v) x = dist(gen);
+  return v;
+}
+
+// inv_freq of the default RoPE (theta 10000) over r dims, and a spec with `offsets`.
+RopeSpec spec_of(int64_t r, const std::vector<int64_t>& offsets) {
+  RopeSpec s;
+  s.rotary_dim = r;
+  for (int64_t i = 0; i < r / 2; ++i)
+    s.inv_freq.push_back(1.0 / std::pow(10000.0, static_cast<double>(2 * i) / static_cast<double>(r)));
+  s.offsets = offsets;
+  return s;
+}
+
+template <typename T>
+std::vector<T> on_device_then_back(const DeviceBuffer<T>& b, size_t n) {
+  std::vector<T> h(n);
+  b.download(h.data(), n);
+  return h;
+}
+
+TEST(RopeGpu, RotateColumnPairsEqualsTimesRotation) {
+  QK_REQUIRE_GPU();
+  const cudaStream_t stream = thread_gpu_context(0).stream();
+  for (const auto& [rows, d, r, count] : std::vector<std::array<int64_t, 4>>{{5, 8, 8, 3}, {17, 16, 6, 2}}) {
+    const RopeSpec s = spec_of(r, {37});
+    const std::vector<double> cs = rope_cos_sin(s), x = normals(static_cast<size_t>(rows * d * count), 3);
+    // R as a d x d matrix: column i + P of y is -s x_i + c x_{i+P}, i.e. y = x M.
+    std::vector<double> M(static_cast<size_t>(d * d), 0.0);
+    for (int64_t j = r; j < d; ++j) M[j * d + j] = 1.0;
+    for (int64_t i = 0, P = r / 2; i < P; ++i) {
+      const double c = std::cos(37.0 * s.inv_freq[i]), sn = std::sin(37.0 * s.inv_freq[i]);
+      M[i * d + i] = c, M[(i + P) * d + i] = sn, M[i * d + i + P] = -sn, M[(i + P) * d + i + P] = c;
+    }
+    DeviceBuffer<double> dx(x.size(), stream), dy(x.size(), stream), dcs(cs.size(), stream);
+    dx.upload(x.data(), x.size());
+    dcs.upload(cs.data(), cs.size());
+    launch_rotate_column_pairs(dx.data(), rows, d, rows * d, r / 2, dcs.data(), count, dy.data(), stream);
+    const std::vector<double> y = on_device_then_back(dy, x.size());
+    for (int64_t c = 0; c < count; ++c)
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < d; ++j) {  // column-major: x_c(i, k) = x[c rows d + k rows + i]
+          double want = 0;
+          for (int64_t k = 0; k < d; ++k) want += x[c * rows * d + k * rows + i] * M[k * d + j];
+          EXPECT_NEAR(y[c * rows * d + j * rows + i], want, 1e-14) << rows << " " << d << " " << r;
+        }
+  }
+}
+
+TEST(RopeGpu, BandsMatchCpuTwin) {
+  QK_REQUIRE_GPU();
+  const cudaStream_t stream = thread_gpu_context(0).stream();
+  const int64_t d = 12, r = 8, H = 3, P = r / 2;
+  StaticDims dims;
+  dims.q_heads = H;
+  dims.kv_heads = 1;
+  dims.head_dim = d;
+  dims.hidden = 20;
+  const RopeSpec s = spec_of(r, {0, 1, 5, -9, 4096});
+  const int64_t O = static_cast<int64_t>(s.offsets.size());
+  // Grams X^T X of random 20 x d X per head; head 2's K Gram zero (an all-zero operator).
+  std::vector<double> gq(static_cast<size_t>(H * d * d)), gk(gq.size());
+  for (int64_t h = 0; h < H; ++h) {
+    const std::vector<double> a = normals(20 * d, 10 + h), b = normals(20 * d, 20 + h);
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t j = 0; j < d; ++j)
+        for (int64_t t = 0; t < 20; ++t) {
+          gq[h * d * d + i * d + j] += a[t * d + i] * a[t * d + j];
+          gk[h * d * d + i * d + j] += h == 2 ? 0.0 : b[t * d + i] * b[t * d + j];
+        }
+  }
+  const std::vector<double> cs = rope_cos_sin(s);
+  RopeLayer want = sized_rope_layer(dims, s);
+  for (int64_t h = 0; h < H; ++h)
+    rope_head_bands(&gq[h * d * d], &gk[h * d * d], d, r, O, cs.data(), h, want);
+  DeviceBuffer<double> dq(gq.size(), stream), dk(gk.size(), stream), dcs(cs.size(), stream);
+  dq.upload(gq.data(), gq.size());
+  dk.upload(gk.data(), gk.size());
+  dcs.upload(cs.data(), cs.size());
+  DeviceBuffer<double> e(H * O * P, stream), m(H * P, stream), f(H * P, stream), sh(H * P, stream),
+      u(H, stream), us(H, stream);
+  launch_rope_bands(dq.data(), dk.data(), d, r, O, dcs.data(), H,
+                    {e.data(), m.data(), f.data(), sh.data(), u.data(), us.data()}, stream);
+  const auto near = [](const std::vector<double>& got, const std::vector<double>& ref, double scale,
+                       const char* w) {
+    ASSERT_EQ(got.size(), ref.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], ref[i], 1e-12 * scale) << w << " " << i;
+  };
+  const double big = *std::max_element(want.band_energy.begin(), want.band_energy.end());
+  near(on_device_then_back(e, e.size()), want.band_energy, big, "energy");
+  near(on_device_then_back(m, m.size()), want.band_mean_energy, big, "mean");
+  near(on_device_then_back(f, f.size()), want.invariant_fraction, 1.0, "invariant_fraction");
+  near(on_device_then_back(sh, sh.size()), want.band_share, 1.0, "share");
+  near(on_device_then_back(u, u.size()), want.unrotated_energy, big, "unrotated");
+  near(on_device_then_back(us, us.size()), want.unrotated_share, 1.0, "unrotated_share");
+  EXPECT_EQ(on_device_then_back(f, f.size())[2 * P], 1.0);  // m = 0: fraction 1
+}
+
+struct Case {
+  int64_t hq, hkv, d, hidden, r;
+};
+
+// f32 weights [rows][hidden], with head 0's W_Q rows 0 and 1 equal (a rank-deficient head).
+std::vector<float> weights(int64_t rows, int64_t hidden, uint32_t seed) {
+  const std::vector<double> v = normals(static_cast<size_t>(rows * hidden), seed);
+  std::vector<float> w(v.begin(), v.end());
+  if (rows > 1) std::copy(w.begin(), w.begin() + hidden, w.begin() + hidden);
+  return w;
+}
+
+TEST(RopeGpu, LayerMatchesCpuTwin) {
+  QK_REQUIRE_GPU();
+  const std::vector<int64_t> offsets{0, 1, 2, 7, 100, -3, 4096, 131071};
+  for (const Case& c : {Case{4, 2, 8, 40, 8}, Case{6, 3, 16, 24, 6}, Case{2, 1, 16, 12, 16},
+                        Case{4, 4, 64, 257, 64}, Case{2, 1, 128, 96, 32}}) {
+    StaticDims dims;
+    dims.layers = 1;
+    dims.q_heads = c.hq;
+    dims.kv_heads = c.hkv;
+    dims.head_dim = c.d;
+    dims.hidden = c.hidden;
+    const RopeSpec s = spec_of(c.r, offsets);
+    const std::vector<float> wq = weights(c.hq * c.d, c.hidden, 5), wk = weights(c.hkv * c.d, c.hidden, 6);
+    const RopeLayer want = rope_layer_cpu(wq.data(), wk.data(), dims, s);
+    const RopeLayer got = rope_layer_gpu(wq.data(), wk.data(), dims, s, 0);
+    const int64_t O = static_cast<int64_t>(offsets.size()), P = c.r / 2;
+    ASSERT_EQ(got.sv.size(), want.sv.size());
+    for (int64_t ho = 0; ho < c.hq * O; ++ho) {
+      const double* a = &got.sv[ho * c.d];
+      const double* b = &want.sv[ho * c.d];
+      double nuclear = 0;
+      for (int64_t i = 0; i < c.d; ++i) {
+        nuclear += b[i];
+        EXPECT_NEAR(a[i], b[i], 1e-12 * b[i] + 64 * DBL_EPSILON * b[0])
+            << "d " << c.d << " head-offset " << ho;
+      }
+      EXPECT_NEAR(got.signed_trace[ho], want.signed_trace[ho], 1e-12 * nuclear) << "d " << c.d;
+    }
+    for (int64_t h = 0; h < c.hq; ++h) {
+      double big = 0;
+      for (int64_t i = h * O * P; i < (h + 1) * O * P; ++i) big = std::max(big, want.band_energy[i]);
+      for (int64_t i = h * O * P; i < (h + 1) * O * P; ++i)
+        EXPECT_NEAR(got.band_energy[i], want.band_energy[i], 1e-12 * big);
+      for (int64_t p = h * P; p < (h + 1) * P; ++p) {
+        EXPECT_NEAR(got.band_mean_energy[p], want.band_mean_energy[p], 1e-12 * big);
+        EXPECT_NEAR(got.invariant_fraction[p], want.invariant_fraction[p], 1e-12);
+        EXPECT_NEAR(got.band_share[p], want.band_share[p], 1e-12);
+      }
+      EXPECT_NEAR(got.unrotated_share[h], want.unrotated_share[h], 1e-12);
+      EXPECT_NEAR(got.unrotated_energy[h], want.unrotated_energy[h],
+                  1e-12 * std::max(big, std::fabs(want.unrotated_energy[h])));
+    }
+  }
+}
+
+// Arguments are checked before any device is touched: runs without a GPU too.
+TEST(RopeGpu, RejectsBadDims) {
+  StaticDims dims;
+  dims.layers = 1;
+  dims.q_heads = 2;
+  dims.kv_heads = 1;
+  dims.head_dim = 8;
+  dims.hidden = 16;
+  const std::vector<float> w(2 * 8 * 16, 1.0f);
+  RopeSpec s = spec_of(8, {0, 1});
+  s.rotary_dim = 7;  // odd
+  EXPECT_THROW(rope_layer_gpu(w.data(), w.data(), dims, s, 0), std::logic_error);
+  s = spec_of(10, {0});  // r > head_dim
+  EXPECT_THROW(rope_layer_gpu(w.data(), w.data(), dims, s, 0), std::logic_error);
+  s = spec_of(8, {0});
+  EXPECT_THROW(rope_layer_gpu(nullptr, w.data(), dims, s, 0), std::invalid_argument);
+  EXPECT_THROW(launch_rotate_column_pairs(nullptr, 2, 4, 8, 3, nullptr, 1, nullptr, nullptr),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace qk
