@@ -150,7 +150,7 @@ for t in test_attention_stats test_static_gpu test_simplex test_model_runtime te
   fi
 done
 if [ "$mode" = full ] && run cmake --build "$BUILD" --target qkgeom -j "$JOBS"; then
-  for t in ref_sweep ref_sweep_batch_mode ref_static_weights ref_score_model; do
+  for t in ref_sweep ref_sweep_batch_mode ref_static_weights ref_rope_geometry ref_score_model; do
     QK_REF_DEVICE=cuda run ctest --test-dir "$BUILD" -R "^$t\$" --output-on-failure || fail "$t on cuda"
   done
 fi
