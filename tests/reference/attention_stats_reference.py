@@ -56,7 +56,8 @@ def masked_stats(q, k, scale, ok, softcap=0.0):
     group = hq // k.shape[0]
     ent, std, sink = np.zeros(hq), np.zeros(hq), np.zeros(hq)
     dist = np.zeros((hq, DISTANCE_BUCKETS))
-    bucket = distance_buckets(q.shape[1])
+    seq = q.shape[1]
+    bucket = distance_buckets(seq)[ok]  # the allowed pairs' buckets, row-major
     for h in range(hq):
         s = scale * (q[h].astype(np.float64) @ k[h // group].astype(np.float64).T)
         if softcap > 0:
@@ -72,8 +73,8 @@ def masked_stats(q, k, scale, ok, softcap=0.0):
         var = np.where(ok, (s - mean[:, None]) ** 2, 0.0).sum(axis=1) / n
         std[h] = np.mean(np.sqrt(var))
         sink[h] = np.mean(np.where(ok[:, 0], p[:, 0], 0.0))
-        for b in range(DISTANCE_BUCKETS):
-            dist[h, b] = np.mean(np.where(ok & (bucket == b), p, 0.0).sum(axis=1))
+        # mean over queries of each bucket's mass = the bucket's total mass / seq
+        dist[h] = np.bincount(bucket, weights=p[ok], minlength=DISTANCE_BUCKETS) / seq
     return ent, std, sink, dist
 
 

@@ -26,6 +26,22 @@ def quiet_transformers():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def parity_main(body):
+    """The frame of an HF parity test: `body(qkgeom, tmp)` with the qkgeom binary and a
+    temporary folder, transformers quiet and autograd off; it returns the number of
+    failed checks. Returns the exit status (1 when any failed)."""
+    import tempfile
+    import torch
+    import refcommon as rc
+    qkgeom = rc.require_cli()
+    quiet_transformers()
+    torch.set_grad_enabled(False)
+    with tempfile.TemporaryDirectory() as tmp:
+        failures = body(qkgeom, tmp)
+    print(f"{failures} failed")
+    return 1 if failures else 0
+
+
 class IncompleteCheckpoint(Exception):
     """HF loaded the model but initialized weights the checkpoint lacks (random values)."""
 
@@ -42,6 +58,24 @@ def load_model(model_dir, dtype="float32"):
     if missing:
         raise IncompleteCheckpoint(f"{len(missing)} weights missing, e.g. {sorted(missing)[0]}")
     return model.eval()
+
+
+def build_random(d, cfg, model_cls, seed_name, one=1.0, norm_suffix="weight"):
+    """A random checkpoint of transformers' `model_cls` (a class name) with config `cfg`,
+    saved into `d` as HF saves it; returns `d`. The weights are HF's initialization under
+    torch.manual_seed(sum of seed_name's code points), then every 1-D parameter (norms
+    and biases, which start at 1 / 0) redrawn as c + 0.2 N(0, 1): c = `one` for names
+    ending in `norm_suffix`, else 0, so that they count."""
+    import torch
+    import transformers
+    torch.manual_seed(sum(map(ord, seed_name)))
+    model = getattr(transformers, model_cls)(cfg).eval().float()
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if p.dim() == 1:
+                p.copy_((one if n.endswith(norm_suffix) else 0.0) + 0.2 * torch.randn(p.shape))
+    model.save_pretrained(d, safe_serialization=True)
+    return d
 
 
 @contextlib.contextmanager
@@ -75,7 +109,7 @@ def qkv(model, ids, masks=None):
     """{'q'|'k'|'v': f32 [layers, heads, seq, head_dim]} of one prompt through HF eager;
     fills `masks` as captured_attention does when given."""
     import torch
-    with captured_attention(model.config.model_type, masks) as cap, torch.no_grad():
+    with captured_attention(model.config.model_type, masks) as cap, torch.inference_mode():
         model(input_ids=torch.tensor([list(ids)]), use_cache=False)
     layers = sorted(cap)
     return {t: np.stack([cap[l][i] for l in layers]) for i, t in enumerate("qkv")}
@@ -94,7 +128,7 @@ def reference_attention_stats(qkv, probs, masks, softcap=None):
         allowed, scaling = masks[l]
         q = qkv["q"][l].astype(np.float64)
         k = np.repeat(qkv["k"][l].astype(np.float64), q.shape[0] // qkv["k"][l].shape[0], axis=0)
-        s = np.einsum("hid,hjd->hij", q, k) * scaling
+        s = np.matmul(q, k.transpose(0, 2, 1)) * scaling  # BLAS; einsum's loop took seconds
         if softcap is not None:
             s = softcap * np.tanh(s / softcap)
         n = allowed.sum(-1)

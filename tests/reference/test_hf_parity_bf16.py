@@ -11,7 +11,6 @@ every sliding window), random GPT-2 / GPT-NeoX checkpoints, and the real Gemma 3
 """
 import os
 import sys
-import tempfile
 
 import numpy as np
 
@@ -19,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
 
 try:
-    import torch
+    import torch  # noqa: F401 (skips without it)
     import hf_eager
     import test_hf_parity_gpt as gpt
     import test_hf_parity_long as long_ref
@@ -57,26 +56,19 @@ def compare(qkgeom, d, lengths, tmp, label):
     return failures
 
 
-def main():
-    qkgeom = rc.require_cli()
-    hf_eager.quiet_transformers()
-    torch.set_grad_enabled(False)
+def run(qkgeom, tmp):
+    """Every fixture, GPT case and the real model; the number of failed checks."""
     failures = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in FIXTURES:
-            d = long_ref.long_copy(name, tmp)
-            failures += compare(qkgeom, d, LENGTHS, tmp, name)
-        for name in GPT_CASES:
-            failures += compare(qkgeom, gpt.build(name, tmp), LENGTHS, tmp, name)
-        if os.path.isdir(GEMMA3_270M):
-            failures += compare(qkgeom, GEMMA3_270M, [6, 600], tmp, "gemma3-270m")
-        else:
-            print(f"note: {GEMMA3_270M} absent (make model builds it); real-model case not run")
-    if failures:
-        print(f"{failures} bf16 parity failures")
-        sys.exit(1)
-    print("bf16 parity: every q, k, v bitwise equal to HF eager")
+    for name in FIXTURES:
+        failures += compare(qkgeom, long_ref.long_copy(name, tmp), LENGTHS, tmp, name)
+    for name in GPT_CASES:
+        failures += compare(qkgeom, gpt.build(name, tmp), LENGTHS, tmp, name)
+    if os.path.isdir(GEMMA3_270M):
+        failures += compare(qkgeom, GEMMA3_270M, [6, 600], tmp, "gemma3-270m")
+    else:
+        print(f"note: {GEMMA3_270M} absent (make model builds it); real-model case not run")
+    return failures
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(hf_eager.parity_main(run))

@@ -25,7 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
@@ -87,25 +86,16 @@ CASES = {
 def build(name, root):
     """A random tiny checkpoint of CASES[name] saved as HF saves it; its directory."""
     cfg_cls, model_cls, keys = CASES[name]
-    torch.manual_seed(sum(map(ord, name)))
     cfg = getattr(transformers, cfg_cls)(vocab_size=VOCAB, max_position_embeddings=POSITIONS,
                                          initializer_range=0.1, pad_token_id=0, **keys)
-    model = getattr(transformers, model_cls)(cfg).eval().float()
     one = 0.0 if name.startswith("gemma2") else 1.0  # Gemma's norms scale by (1 + w)
-    with torch.no_grad():  # norms and biases start at 1 (0) / 0: make them count
-        for n, p in model.named_parameters():
-            if p.dim() == 1:
-                p.copy_((one if n.endswith("norm.weight") else 0.0) + 0.2 * torch.randn(p.shape))
-    d = os.path.join(root, name)
-    model.save_pretrained(d, safe_serialization=True)
-    return d
+    return hf_eager.build_random(os.path.join(root, name), cfg, model_cls, name, one, "norm.weight")
 
 
-def hf_forward(d, ids):
+def hf_forward(model, ids):
     """HF eager on one prompt: ({'q','k','v'} f32 [layers, heads, S, D], the attention
     probabilities per layer [heads, S, S] f64, per layer (allowed [S, S], scaling), and the
     soft-capping cap HF's eager_attention_forward was given, or None)."""
-    model = hf_eager.load_model(d)
     masks, caps = {}, set()
     mod = __import__(f"transformers.models.{model.config.model_type}.modeling_"
                      f"{model.config.model_type}", fromlist=["x"])
@@ -117,7 +107,7 @@ def hf_forward(d, ids):
 
     mod.eager_attention_forward = note_cap
     try:
-        with hf_eager.captured_attention(model.config.model_type, masks) as cap, torch.no_grad():
+        with hf_eager.captured_attention(model.config.model_type, masks) as cap, torch.inference_mode():
             out = model(input_ids=torch.tensor([ids]), use_cache=False, output_attentions=True)
     finally:
         mod.eager_attention_forward = eager
@@ -167,9 +157,10 @@ def check_case(qkgeom, name, d, tmp, worst, notes):
     """q/k/v at every length; attention statistics at the longest. Returns failures."""
     bad = 0
     arch = name.split("_")[0]
+    model = hf_eager.load_model(d)  # default RoPE: no state across prompts
     for n in LENGTHS:
         ids = np.random.default_rng(n).integers(0, VOCAB, n).tolist()
-        ref = hf_forward(d, ids)
+        ref = hf_forward(model, ids)
         snapshot = os.path.join(tmp, f"{name}_{n}.safetensors")
         code, err, ours = hf_eager.qkgeom_capture(qkgeom, d, ids, snapshot)
         if ours is None:
@@ -233,23 +224,19 @@ def check_simplex_split(qkgeom, name, d, tmp):
     return 1 if bad or not cols else 0
 
 
-def main():
-    qkgeom = rc.require_cli()
-    hf_eager.quiet_transformers()
-    torch.set_grad_enabled(False)
+def run(qkgeom, tmp):
+    """Every case; the number of failed checks."""
     failures, worst, notes = 0, {}, []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in CASES:
-            d = build(name, tmp)
-            failures += check_case(qkgeom, name, d, tmp, worst, notes)
-            if name == "phi3_gqa_window":
-                failures += check_simplex_split(qkgeom, name, d, tmp)
+    for name in CASES:
+        d = build(name, tmp)
+        failures += check_case(qkgeom, name, d, tmp, worst, notes)
+        if name == "phi3_gqa_window":
+            failures += check_simplex_split(qkgeom, name, d, tmp)
     print("worst: " + json.dumps({f"{a} {k}": float(f"{e:.3g}") for (a, k), e in worst.items()}))
     for line in notes:
         print("note: " + line)
-    print(f"{failures} failed")
-    return 1 if failures else 0
+    return failures
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(hf_eager.parity_main(run))

@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
@@ -77,28 +76,25 @@ MODEL_KEYS = {"n_embd", "n_head", "n_layer", "n_positions", "n_inner", "vocab_si
 def build(name, root):
     """A random tiny checkpoint of CASES[name] saved as HF saves it; its directory."""
     cfg_cls, model_cls, keys = CASES[name]
-    torch.manual_seed(sum(map(ord, name)))
     pos = {"n_positions": POSITIONS} if cfg_cls == "GPT2Config" else {
         "max_position_embeddings": POSITIONS}
     cfg = getattr(transformers, cfg_cls)(vocab_size=128, layer_norm_epsilon=1e-5, **pos, **keys)
-    model = getattr(transformers, model_cls)(cfg).eval().float()
-    with torch.no_grad():  # LayerNorms and biases start at 1 / 0: make them count
-        for n, p in model.named_parameters():
-            if p.dim() == 1:
-                p.copy_((1.0 if n.endswith("weight") else 0.0) + 0.2 * torch.randn(p.shape))
-    d = os.path.join(root, name)
-    model.save_pretrained(d, safe_serialization=True)
-    return d
+    return hf_eager.build_random(os.path.join(root, name), cfg, model_cls, name)
 
 
-def hf_forward(d, ids):
-    """HF eager on one prompt: {'q','k','v'} f32 [layers, heads, S, D], the attention
-    probabilities per layer, and per layer (allowed [S, S], scaling) from HF's mask."""
+def load(d):
+    """HF's eager model of directory `d`; ValueError when HF would run on weights the
+    checkpoint lacks (random ones)."""
     model, info = transformers.AutoModel.from_pretrained(
         d, attn_implementation="eager", dtype=torch.float32, output_loading_info=True)
-    if info.get("missing_keys"):  # HF would run on random weights: it does not read these
+    if info.get("missing_keys"):
         raise ValueError(f"{len(info['missing_keys'])} weights missing")
-    model.eval()
+    return model.eval()
+
+
+def hf_forward(model, ids):
+    """HF eager on one prompt: {'q','k','v'} f32 [layers, heads, S, D], the attention
+    probabilities per layer, and per layer (allowed [S, S], scaling) from HF's mask."""
     gpt2 = model.config.model_type == "gpt2"
     mod = __import__(f"transformers.models.{model.config.model_type}.modeling_"
                      f"{model.config.model_type}", fromlist=["x"])
@@ -125,7 +121,7 @@ def hf_forward(d, ids):
     if gpt2:
         mod.GPT2Attention._upcast_and_reordered_attn = wrapped_reorder
     try:
-        with torch.no_grad():
+        with torch.inference_mode():
             out = model(input_ids=torch.tensor([ids]), use_cache=False, output_attentions=True)
     finally:
         mod.eager_attention_forward = eager
@@ -151,9 +147,10 @@ def capture(qkgeom, d, ids, out):
 def check_case(qkgeom, name, d, tmp, worst):
     """q/k/v at every length; attention statistics at the longest. Returns failures."""
     bad = 0
+    model = load(d)  # no state across prompts: GPT-2 has no RoPE, GPT-NeoX default RoPE
     for n in LENGTHS:
         ids = np.random.default_rng(n).integers(0, 128, n).tolist()
-        ref, probs, masks = hf_forward(d, ids)
+        ref, probs, masks = hf_forward(model, ids)
         snap_path = os.path.join(tmp, f"{name}_{n}.safetensors")
         ours, err = capture(qkgeom, d, ids, snap_path)
         if ours is None:
@@ -200,7 +197,7 @@ def check_defaults(qkgeom, name, d, tmp):
         os.symlink(os.path.join(d, "model.safetensors"), os.path.join(v, "model.safetensors"))
         json.dump({k: x for k, x in cfg.items() if k != key}, open(os.path.join(v, "config.json"), "w"))
         try:
-            ref = hf_forward(v, SHORT)[0]
+            ref = hf_forward(load(v), SHORT)[0]
         except Exception as e:  # noqa: BLE001 (HF refuses: shapes no longer match, ...)
             ref, why = None, str(e).splitlines()[0][:120]
         ours, err = capture(qkgeom, v, SHORT, os.path.join(v, "snap.safetensors"))
@@ -267,23 +264,18 @@ def check_static(qkgeom, name, d, tmp):
     return 1 if bad or not names else 0
 
 
-def main():
-    qkgeom = rc.require_cli()
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    torch.set_grad_enabled(False)
+def run(qkgeom, tmp):
+    """Every case; the number of failed checks."""
     failures, worst = 0, {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in CASES:
-            d = build(name, tmp)
-            failures += check_case(qkgeom, name, d, tmp, worst)
-            if name in DEFAULT_CASES:
-                failures += check_defaults(qkgeom, name, d, tmp)
-                failures += check_static(qkgeom, name, d, tmp)
+    for name in CASES:
+        d = build(name, tmp)
+        failures += check_case(qkgeom, name, d, tmp, worst)
+        if name in DEFAULT_CASES:
+            failures += check_defaults(qkgeom, name, d, tmp)
+            failures += check_static(qkgeom, name, d, tmp)
     print("worst: " + json.dumps({f"{a} {k}": float(f"{e:.3g}") for (a, k), e in worst.items()}))
-    print(f"{failures} failed")
-    return 1 if failures else 0
+    return failures
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(hf_eager.parity_main(run))

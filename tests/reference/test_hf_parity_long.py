@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 
 import numpy as np
 
@@ -52,39 +51,40 @@ def long_copy(name, tmp):
     return d
 
 
-def main():
-    qkgeom = rc.require_cli()
-    hf_eager.quiet_transformers()
-    torch.set_grad_enabled(False)
-    failures, worst_at_max = 0, {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in MODELS:
-            d = long_copy(name, tmp)
-            model = hf_eager.load_model(d)
-            for n in LENGTHS:
-                ids = np.random.default_rng(n).integers(0, 128, n).tolist()
-                ref = hf_eager.qkv(model, ids)
-                code, err, ours = hf_eager.qkgeom_capture(
-                    qkgeom, d, ids, os.path.join(tmp, f"{name}_{n}.safetensors"), rc.DEVICE)
-                if ours is None:
-                    print(f"FAILED: {name} {n} tokens: capture exit {code}: {err.strip()[-400:]}")
-                    failures += 1
-                    continue
-                errs = {t: float(np.abs(ours[t] - ref[t]).max()) for t in "qkv"}
-                worst = max(errs.values())
-                if n == LENGTHS[-1]:
-                    worst_at_max[name] = errs
-                status = "ok" if worst <= TOL else "FAILED"
-                failures += worst > TOL
-                print(f"{status}: {name} {n:5d} tokens: max abs error q {errs['q']:.2g} "
-                      f"k {errs['k']:.2g} v {errs['v']:.2g}")
-            del model
-            shutil.rmtree(d, ignore_errors=True)
+def check_model(qkgeom, name, tmp, worst_at_max):
+    """q/k/v of one fixture at every length; the number of failures."""
+    d = long_copy(name, tmp)
+    model = hf_eager.load_model(d)
+    failures = 0
+    for n in LENGTHS:
+        ids = np.random.default_rng(n).integers(0, 128, n).tolist()
+        ref = hf_eager.qkv(model, ids)
+        code, err, ours = hf_eager.qkgeom_capture(
+            qkgeom, d, ids, os.path.join(tmp, f"{name}_{n}.safetensors"), rc.DEVICE)
+        if ours is None:
+            print(f"FAILED: {name} {n} tokens: capture exit {code}: {err.strip()[-400:]}")
+            failures += 1
+            continue
+        errs = {t: float(np.abs(ours[t] - ref[t]).max()) for t in "qkv"}
+        worst = max(errs.values())
+        if n == LENGTHS[-1]:
+            worst_at_max[name] = errs
+        failures += worst > TOL
+        print(f"{'ok' if worst <= TOL else 'FAILED'}: {name} {n:5d} tokens: max abs error "
+              f"q {errs['q']:.2g} k {errs['k']:.2g} v {errs['v']:.2g}")
+    shutil.rmtree(d, ignore_errors=True)
+    return failures
+
+
+def run(qkgeom, tmp):
+    """Every fixture; the number of failed checks."""
+    worst_at_max = {}
+    failures = sum(check_model(qkgeom, name, tmp, worst_at_max) for name in MODELS)
     print(f"at {LENGTHS[-1]} tokens: " + json.dumps(
         {m: {t: float(f"{e:.3g}") for t, e in v.items()} for m, v in worst_at_max.items()}))
-    print(f"{len(MODELS) * len(LENGTHS) - failures} passed, {failures} failed")
-    return 1 if failures else 0
+    print(f"{len(MODELS) * len(LENGTHS) - failures} passed")
+    return failures
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(hf_eager.parity_main(run))

@@ -4,7 +4,7 @@ against HF eager (f32, CPU) on random tiny checkpoints built here with transform
 
 - dynamic (NTK) on Llama, Qwen2 and Mistral; longrope on Llama (default and explicit
   attention_factor); linear, dynamic, llama3, yarn and longrope on GPT-NeoX's partial
-  rotary dims; longrope on Phi-3 (partial_rotary_factor) when the runtime runs Phi-3;
+  rotary dims; longrope on Phi-3 (partial_rotary_factor);
   Gemma 3 with dynamic global and longrope sliding layers, and the reverse.
 - The contexts are small (max_position_embeddings or original_max_position_embeddings
   32), so prompts of 1, 32, 70 and 1100 tokens lie on both sides of them.
@@ -17,11 +17,9 @@ against HF eager (f32, CPU) on random tiny checkpoints built here with transform
   default) must differ from the scaled one by more than 1e-2 on the longest prompt.
 """
 import copy
-import json
 import os
 import shutil
 import sys
-import tempfile
 
 import numpy as np
 
@@ -29,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
 
 try:
-    import torch
+    import torch  # noqa: F401 (skips without it)
     import transformers
     import hf_eager
 except ImportError as e:
@@ -95,18 +93,11 @@ CASES = {
 
 
 def build(name, root, rope, suffix=""):
-    """A random tiny checkpoint of CASES[name] with RoPE parameters `rope`; its directory."""
+    """A random tiny checkpoint of CASES[name] with RoPE parameters `rope`; its directory
+    (the weights depend on `name` only: the unscaled copy has the same ones)."""
     cfg_cls, model_cls, keys, _ = CASES[name]
-    torch.manual_seed(sum(map(ord, name)))
     cfg = getattr(transformers, cfg_cls)(rope_parameters=copy.deepcopy(rope), **keys)
-    model = getattr(transformers, model_cls)(cfg).eval().float()
-    with torch.no_grad():  # norms and biases start at 1 / 0: make them count
-        for n, p in model.named_parameters():
-            if p.dim() == 1:
-                p.copy_((1.0 if n.endswith("weight") else 0.0) + 0.2 * torch.randn(p.shape))
-    d = os.path.join(root, name + suffix)
-    model.save_pretrained(d, safe_serialization=True)
-    return d
+    return hf_eager.build_random(os.path.join(root, name + suffix), cfg, model_cls, name)
 
 
 def unscaled(rope):
@@ -117,41 +108,15 @@ def unscaled(rope):
 
 
 def hf_qk(d, ids):
-    """q and k (f32 [layers, heads, S, D]) HF's eager attention receives, from a freshly
+    """q, k, v (f32 [layers, heads, S, D]) HF's eager attention receives, from a freshly
     loaded model (so dynamic RoPE starts from its initial state)."""
-    model = hf_eager.load_model(d)
-    mt = model.config.model_type
-    mt = hf_eager.MODULES.get(mt, mt)
-    mod = __import__(f"transformers.models.{mt}.modeling_{mt}", fromlist=["x"])
-    seen, eager = {}, mod.eager_attention_forward
-
-    def wrapped(module, q, k, v, mask, *a, **kw):
-        seen[module.layer_idx] = [t[0].detach().float().numpy().copy() for t in (q, k)]
-        return eager(module, q, k, v, mask, *a, **kw)
-
-    mod.eager_attention_forward = wrapped
-    try:
-        with torch.no_grad():
-            model(input_ids=torch.tensor([ids]), use_cache=False)
-    finally:
-        mod.eager_attention_forward = eager
-    layers = sorted(seen)
-    return {t: np.stack([seen[l][i] for l in layers]) for i, t in enumerate("qk")}
-
-
-def runtime_runs(qkgeom, d, tmp):
-    """False when qkgeom refuses the architecture itself (Phi-3 before the runtime has it)."""
-    code, err, _ = hf_eager.qkgeom_capture(qkgeom, d, [1, 2], os.path.join(tmp, "probe.safetensors"))
-    return code == 0 or "architecture" not in err
+    return hf_eager.qkv(hf_eager.load_model(d), ids)
 
 
 def check_case(qkgeom, name, tmp):
     """Failures of one case; prints one line per length."""
     rope = CASES[name][3]
     d = build(name, tmp, rope)
-    if name.startswith("phi3") and not runtime_runs(qkgeom, d, tmp):
-        print(f"skipped: {name}: the runtime does not run phi3")
-        return 0
     failures = 0
     for n in LENGTHS:
         ids = np.random.default_rng(n).integers(0, 128, n).tolist()
@@ -174,17 +139,10 @@ def check_case(qkgeom, name, tmp):
     return failures
 
 
-def main():
-    qkgeom = rc.require_cli()
-    hf_eager.quiet_transformers()
-    torch.set_grad_enabled(False)
-    failures = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in CASES:
-            failures += check_case(qkgeom, name, tmp)
-    print(json.dumps({"cases": len(CASES), "failures": failures}))
-    return 1 if failures else 0
+def run(qkgeom, tmp):
+    """Every case; the number of failed checks."""
+    return sum(check_case(qkgeom, name, tmp) for name in CASES)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(hf_eager.parity_main(run))
