@@ -4,17 +4,77 @@
 
 namespace qk {
 
-at::Tensor rms_norm_weight_first(const at::Tensor& x, const at::Tensor& w, double eps) {
+ArchRules arch_rules(Architecture a) {
+  ArchRules r;
+  switch (a) {
+    case Architecture::Gemma2:
+    case Architecture::Gemma3Text:
+      r.norm = NormKind::RmsOffset;
+      r.scale_embeddings = true;
+      r.local_rope = true;
+      break;
+    case Architecture::Olmo2:
+      r.norm = NormKind::RmsWeightFirst;
+      r.rope_tables_f32 = true;
+      r.attention_pre_norm = false;
+      r.qk_norm_all_heads = true;
+      break;
+    case Architecture::Phi3:
+      r.positions = PositionKind::PartialRope;
+      break;
+    case Architecture::GptNeoX:
+      r.norm = NormKind::Layer;
+      r.positions = PositionKind::PartialRope;
+      break;
+    case Architecture::Gpt2:
+      r.norm = NormKind::Layer;
+      r.conv1d_weights = true;
+      r.positions = PositionKind::Learned;
+      r.softmax_in_scores_dtype = true;
+      break;
+    case Architecture::Bert:
+      r.norm = NormKind::Layer;
+      r.encoder_embeddings = true;
+      r.positions = PositionKind::Learned;
+      r.causal = false;
+      r.attention_pre_norm = false;
+      r.softmax_in_scores_dtype = true;
+      break;
+    case Architecture::Llama:
+    case Architecture::Mistral:
+    case Architecture::Qwen2:
+    case Architecture::Qwen3:
+      break;
+  }
+  return r;
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, NormKind kind) {
   const at::Tensor x32 = x.to(at::kFloat);
-  const at::Tensor var = x32.pow(2).mean({-1}, true);
-  return (w * (x32 * at::rsqrt(var + eps))).to(x.scalar_type());
+  const at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean({-1}, true) + eps);
+  switch (kind) {
+    case NormKind::RmsOffset:  // all in float32, then x's dtype
+      return (normed * w).to(x.scalar_type());
+    case NormKind::RmsWeightFirst:  // w multiplies before the cast
+      return (w * normed).to(x.scalar_type());
+    default:  // Llama: w multiplies after the cast, in x's dtype
+      return w * normed.to(x.scalar_type());
+  }
+}
+
+at::Tensor norm_weight(const at::Tensor& w, NormKind kind) {
+  return kind == NormKind::RmsOffset ? w.to(at::kFloat) + 1.0 : w;
 }
 
 at::Tensor soft_cap(const at::Tensor& scores, double cap) { return at::tanh(scores / cap) * cap; }
 
-std::array<at::Tensor, 3> split_qkv_blocks(const at::Tensor& out, int64_t q_heads, int64_t kv_heads,
-                                           int64_t head_dim) {
+std::array<at::Tensor, 3> split_fused_qkv_output(const at::Tensor& out, QkvLayout layout, int64_t q_heads,
+                                                 int64_t kv_heads, int64_t head_dim) {
   const int64_t S = out.size(0), QD = q_heads * head_dim, KD = kv_heads * head_dim;
+  if (layout == QkvLayout::NeoXPerHead) {
+    const std::vector<at::Tensor> p = out.view({S, q_heads, 3 * head_dim}).chunk(3, -1);
+    return {p[0], p[1], p[2]};
+  }
   return {out.narrow(-1, 0, QD).view({S, q_heads, head_dim}),
           out.narrow(-1, QD, KD).view({S, kv_heads, head_dim}),
           out.narrow(-1, QD + KD, KD).view({S, kv_heads, head_dim})};

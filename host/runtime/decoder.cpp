@@ -48,22 +48,9 @@ struct LayerWeights {
   at::Tensor gate_up_w;     // Phi-3 gate_up_proj [2 intermediate, hidden]
   at::Tensor qkv_w, qkv_b;  // GPT-2 c_attn (Conv1D [in][3 hidden]), GPT-NeoX query_key_value,
                             // Phi-3 qkv_proj
+  QkvLayout qkv_layout = QkvLayout::Separate;  // how q, k, v come out of the projections
   bool sliding = false;
 };
-
-// Gemma 3: x * rsqrt(mean(x^2) + eps) times (1 + w), all in float32, then x's dtype.
-at::Tensor rms_norm_gemma(const at::Tensor& x, const at::Tensor& w_plus_one, double eps) {
-  const at::Tensor x32 = x.to(at::kFloat);
-  const at::Tensor var = x32.pow(2).mean({-1}, true);
-  return (x32 * at::rsqrt(var + eps) * w_plus_one).to(x.scalar_type());
-}
-
-// x * rsqrt(mean(x^2) + eps) over the last dim, in float32, then times w in x's dtype.
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
-  const at::Tensor x32 = x.to(at::kFloat);
-  const at::Tensor var = x32.pow(2).mean({-1}, true);
-  return w * (x32 * at::rsqrt(var + eps)).to(x.scalar_type());
-}
 
 // HF's rotate-half RoPE: x * cos + rotate_half(x) * sin; x [heads, seq, head_dim],
 // cos, sin [seq, head_dim].
@@ -146,7 +133,7 @@ struct DecoderLoader {
   const std::string& pre;
   c10::Device device;
   c10::ScalarType dtype;
-  bool gemma;
+  NormKind norm;
 
   // The tensor pre + `name` with exactly `shape`.
   at::Tensor get(const std::string& name, std::vector<int64_t> shape) const {
@@ -156,11 +143,10 @@ struct DecoderLoader {
   at::Tensor get_full(const std::string& name, std::vector<int64_t> shape) const {
     return ckpt.load(name, shape, device, dtype);
   }
-  // A norm weight: w as `dtype`, or for Gemma the float32 (1 + w) of w held as `dtype`
-  // (HF rounds the parameter to the model's dtype, then upcasts it in the norm).
+  // A norm weight as `norm` holds it, from w loaded as `dtype` (HF rounds the parameter to
+  // the model's dtype before its norm upcasts it).
   at::Tensor get_norm(const std::string& name, std::vector<int64_t> shape) const {
-    if (!gemma) return get(name, shape);
-    return get(name, shape).to(at::kFloat) + 1.0;
+    return norm_weight(get(name, shape), norm);
   }
 };
 
@@ -175,6 +161,8 @@ struct TransformerModel::Impl {
   at::Tensor embed, final_norm;
   at::Tensor inv_freq;        // [head_dim / 2] f32 on the device: global layers
   at::Tensor inv_freq_local;  // Gemma 3 sliding layers
+  ArchRules rules;            // what the shared code reads: norms, positions, dtypes
+  // The architecture itself, for its loader and layer layout (block_tail) alone.
   bool gemma = false;
   bool bert = false;
   bool gpt2 = false, neox = false;  // GPT-2, GPT-NeoX: LayerNorms with biases, fused q/k/v
@@ -186,12 +174,11 @@ struct TransformerModel::Impl {
 
   // x [len, in] times w: nn.Linear's [out][in] w, or GPT-2's Conv1D [in][out] w (addmm, as HF).
   at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
-    if (gpt2) return at::addmm(b, x, w);
+    if (rules.conv1d_weights) return at::addmm(b, x, w);
     return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
   }
   at::Tensor norm(const at::Tensor& x, const at::Tensor& w) const {
-    if (gemma) return rms_norm_gemma(x, w, cfg.norm_eps);
-    return olmo2 ? rms_norm_weight_first(x, w, cfg.norm_eps) : rms_norm(x, w, cfg.norm_eps);
+    return rms_norm(x, w, cfg.norm_eps, rules.norm);
   }
   at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
     return at::layer_norm(x, {cfg.hidden_size}, w, b, cfg.norm_eps);
@@ -205,12 +192,12 @@ struct TransformerModel::Impl {
     const at::Tensor ids = at::tensor(prompt, at::kLong).to(device);
     const at::Tensor pos = at::arange(s.len, on.dtype(at::kLong));
     s.x = at::embedding(embed, ids);
-    if (bert) {  // absolute positions and token type 0, then LayerNorm; no mask
+    if (rules.encoder_embeddings) {  // absolute positions and token type 0, then LayerNorm; no mask
       s.x = layer_norm((s.x + type_embed[0]) + at::embedding(pos_embed, pos), emb_ln_w, emb_ln_b);
       return s;
     }
-    if (gpt2) s.x = s.x + at::embedding(pos_embed, pos);  // learned absolute positions
-    if (gemma)  // sqrt(hidden) rounded to float32, then to the compute dtype, as HF
+    if (rules.positions == PositionKind::Learned) s.x = s.x + at::embedding(pos_embed, pos);
+    if (rules.scale_embeddings)  // sqrt(hidden) rounded to float32, then to the compute dtype, as HF
       s.x = s.x * at::scalar_tensor(static_cast<float>(std::sqrt(static_cast<double>(cfg.hidden_size))),
                                     on.dtype(at::kFloat))
                       .to(dtype);
@@ -231,12 +218,12 @@ struct TransformerModel::Impl {
       const at::Tensor angles = pos.to(at::kFloat).unsqueeze(-1) * freq;
       const at::Tensor emb = at::cat({angles, angles}, -1);
       const float a = static_cast<float>(rope.attention_factor);
-      const auto tdt = olmo2 ? at::kFloat : dtype;  // OLMo 2's tables stay float32 (as HF)
+      const auto tdt = rules.rope_tables_f32 ? at::kFloat : dtype;
       return std::make_pair((emb.cos() * a).to(tdt), (emb.sin() * a).to(tdt));
     };
-    if (gpt2) return s;
+    if (rules.positions == PositionKind::Learned) return s;
     s.rope_global = rope_tables(inv_freq, cfg.rope);
-    s.rope_local = gemma ? rope_tables(inv_freq_local, cfg.rope_local) : s.rope_global;
+    s.rope_local = rules.local_rope ? rope_tables(inv_freq_local, cfg.rope_local) : s.rope_global;
     return s;
   }
 
@@ -347,6 +334,7 @@ struct TransformerModel::Impl {
       L.post_norm = get(ln2 + "weight", {H});
       L.out_ln_b = get(ln2 + "bias", {H});
       L.qkv_w = mat(a.q, 3 * H, H);
+      L.qkv_layout = a.layout;
       if (c.attention_bias) L.qkv_b = get(qkv_b, {3 * H});
       L.o_w = mat(a.o, H, H);
       if (c.o_bias) L.o_b = get(o_b, {H});
@@ -375,6 +363,7 @@ struct TransformerModel::Impl {
     neox = c.arch == Architecture::GptNeoX;
     olmo2 = c.arch == Architecture::Olmo2;
     phi3 = c.arch == Architecture::Phi3;
+    rules = arch_rules(c.arch);
     const char* act = gemma ? "gelu_pytorch_tanh" : (bert || neox ? "gelu" : (gpt2 ? "gelu_new" : "silu"));
     const char* act_field = gemma ? "hidden_activation" : (gpt2 ? "activation_function" : "hidden_act");
     if (c.hidden_act != act)
@@ -411,6 +400,7 @@ struct TransformerModel::Impl {
     const int64_t QD = c.num_heads * D, KD = c.num_kv_heads * D;
     if (phi3) {
       L.qkv_w = g.get_full(a.q, {QD + 2 * KD, H});
+      L.qkv_layout = a.layout;
     } else {
       L.q_w = g.get_full(a.q, {QD, H});
       L.k_w = g.get_full(a.k, {KD, H});
@@ -423,9 +413,9 @@ struct TransformerModel::Impl {
       L.v_b = g.get(p + "self_attn.v_proj.bias", {KD});
     }
     if (c.o_bias) L.o_b = g.get(p + "self_attn.o_proj.bias", {H});
-    if (c.qk_norm || olmo2) {
-      L.q_norm = g.get_norm(p + "self_attn.q_norm.weight", {olmo2 ? QD : D});
-      L.k_norm = g.get_norm(p + "self_attn.k_norm.weight", {olmo2 ? KD : D});
+    if (c.qk_norm || rules.qk_norm_all_heads) {
+      L.q_norm = g.get_norm(p + "self_attn.q_norm.weight", {rules.qk_norm_all_heads ? QD : D});
+      L.k_norm = g.get_norm(p + "self_attn.k_norm.weight", {rules.qk_norm_all_heads ? KD : D});
     }
   }
 
@@ -453,29 +443,31 @@ struct TransformerModel::Impl {
   void load_decoder(Checkpoint& ckpt) {
     const ModelConfig& c = cfg;
     const HfTensorNames names(c.arch, [&](const std::string& n) { return ckpt.has(n); });
-    const DecoderLoader g{ckpt, names.prefix(), device, dtype, gemma};
+    const DecoderLoader g{ckpt, names.prefix(), device, dtype, rules.norm};
     const int64_t H = c.hidden_size, D = c.head_dim;
     embed = g.get("embed_tokens.weight", {c.vocab_size, H});
     for (int64_t i = 0; i < c.num_layers; ++i) layers.push_back(load_decoder_layer(g, names, i));
     final_norm = g.get_norm("norm.weight", {H});
-    inv_freq = rope_inv_freq(c.rope, phi3 ? c.rotary_dim : D).to(device);
-    if (gemma) inv_freq_local = rope_inv_freq(c.rope_local, D).to(device);
+    inv_freq =
+        rope_inv_freq(c.rope, rules.positions == PositionKind::PartialRope ? c.rotary_dim : D).to(device);
+    if (rules.local_rope) inv_freq_local = rope_inv_freq(c.rope_local, D).to(device);
   }
 
   // The attention's input [len, hidden] of one prompt's x: the input norm's output (BERT
   // and OLMo 2: x itself).
   at::Tensor attention_input(const LayerWeights& L, const at::Tensor& x) const {
-    if (bert || olmo2) return x;
-    return gpt2 || neox ? layer_norm(x, L.in_norm, L.attn_ln_b) : norm(x, L.in_norm);
+    if (!rules.attention_pre_norm) return x;
+    return rules.norm == NormKind::Layer ? layer_norm(x, L.in_norm, L.attn_ln_b) : norm(x, L.in_norm);
   }
 
   // q [len, q_heads, head_dim], k and v [len, kv_heads, head_dim] projected from h [len,
   // hidden], q/k-normed (OLMo 2 over all heads before the reshape, Qwen 3 / Gemma 3 per head).
   std::array<at::Tensor, 3> projections(const LayerWeights& L, const at::Tensor& h) const {
-    if (gpt2 || neox || phi3) return fused_qkv(L, h);
     const int64_t S = h.size(0), Hq = cfg.num_heads, Hkv = cfg.num_kv_heads, D = cfg.head_dim;
+    if (L.qkv_layout != QkvLayout::Separate)
+      return split_fused_qkv_output(linear(h, L.qkv_w, L.qkv_b), L.qkv_layout, Hq, Hkv, D);
     at::Tensor q = linear(h, L.q_w, L.q_b), k = linear(h, L.k_w, L.k_b);
-    if (olmo2) {
+    if (rules.qk_norm_all_heads) {
       q = norm(q, L.q_norm);
       k = norm(k, L.k_norm);
     }
@@ -502,12 +494,12 @@ struct TransformerModel::Impl {
   std::array<at::Tensor, 3> rotated_qkv(const LayerWeights& L, const PromptState& s) const {
     const std::array<at::Tensor, 3> qkv = projections(L, attention_input(L, s.x));
     at::Tensor q = qkv[0].transpose(0, 1), k = qkv[1].transpose(0, 1);
-    if (neox || phi3) {  // partial RoPE: the tables span rotary_dim
+    if (rules.positions == PositionKind::PartialRope) {  // the tables span rotary_dim
       q = apply_partial_rope(q, s.rope_global.first, s.rope_global.second);
       k = apply_partial_rope(k, s.rope_global.first, s.rope_global.second);
-    } else if (!bert && !gpt2) {
-      const auto& [cos, sin] = L.sliding && gemma ? s.rope_local : s.rope_global;
-      q = apply_rope(q, cos, sin).to(dtype);  // OLMo 2: rotated in float32, then rounded
+    } else if (rules.positions == PositionKind::Rope) {
+      const auto& [cos, sin] = L.sliding && rules.local_rope ? s.rope_local : s.rope_global;
+      q = apply_rope(q, cos, sin).to(dtype);  // float32 tables: rotated in float32, then rounded
       k = apply_rope(k, cos, sin).to(dtype);
     }
     return {q, k, qkv[2].transpose(0, 1)};
@@ -535,8 +527,8 @@ struct TransformerModel::Impl {
                               : at::matmul(qb, kt) * scale;
       if (c.attn_logit_softcapping > 0) scores = soft_cap(scores, c.attn_logit_softcapping);  // Gemma 2
       if (mask.defined()) scores = scores + mask.narrow(0, q0, n);
-      // BERT and GPT-2 take the softmax in the scores' dtype, the others in float32 (as HF).
-      const at::Tensor p = bert || gpt2 ? at::softmax(scores, -1) : at::softmax(scores, -1, at::kFloat);
+      const at::Tensor p =
+          rules.softmax_in_scores_dtype ? at::softmax(scores, -1) : at::softmax(scores, -1, at::kFloat);
       blocks.push_back(at::matmul(p.to(dtype), vr));
     }
     return blocks.size() == 1 ? blocks[0] : at::cat(blocks, 1);
@@ -544,19 +536,8 @@ struct TransformerModel::Impl {
 
   // The final hidden state [len, hidden] of one prompt: its final norm applied (BERT: none).
   at::Tensor final_hidden(const PromptState& s) const {
-    return bert ? s.x : (gpt2 || neox ? layer_norm(s.x, final_norm, final_norm_b) : norm(s.x, final_norm));
-  }
-
-  // One prompt's q, k, v [len, heads, head_dim] from the fused projection of h [len, hidden],
-  // split as HF: GPT-2 c_attn(h).split(hidden); GPT-NeoX view(heads, 3 head_dim).chunk(3);
-  // Phi-3 columns q | k | v (GQA).
-  std::array<at::Tensor, 3> fused_qkv(const LayerWeights& L, const at::Tensor& h) const {
-    const int64_t S = h.size(0), Hn = cfg.num_heads, D = cfg.head_dim;
-    const at::Tensor out = linear(h, L.qkv_w, L.qkv_b);
-    if (phi3) return split_qkv_blocks(out, Hn, cfg.num_kv_heads, D);
-    const std::vector<at::Tensor> parts =
-        gpt2 ? out.split(cfg.hidden_size, -1) : out.view({S, Hn, 3 * D}).chunk(3, -1);
-    return {parts[0].view({S, Hn, D}), parts[1].view({S, Hn, D}), parts[2].view({S, Hn, D})};
+    if (!final_norm.defined()) return s.x;  // BERT: post-LN layers end normed
+    return rules.norm == NormKind::Layer ? layer_norm(s.x, final_norm, final_norm_b) : norm(s.x, final_norm);
   }
 
   // The batch's states packed: x and the RoPE tables concatenated over the prompts' rows
@@ -580,10 +561,11 @@ struct TransformerModel::Impl {
 
   // One prompt's attention output [q_heads, len, head_dim] in a packed batch: on CUDA
   // SDPA (flash / memory-efficient kernels) where HF's eager arithmetic has no extra step
-  // (soft-capping, GPT-2's upcast, BERT's and GPT-2's low-precision softmax); else attend.
+  // (soft-capping, GPT-2's upcast, a softmax in the scores' dtype, no causal mask); else attend.
   at::Tensor attend_segment(const LayerWeights& L, const PromptState& s, const at::Tensor& q,
                             const at::Tensor& k, const at::Tensor& v, double scale) const {
-    const bool sdpa = device.is_cuda() && cfg.attn_logit_softcapping <= 0 && !bert && !gpt2;
+    const bool sdpa = device.is_cuda() && cfg.attn_logit_softcapping <= 0 && !cfg.reorder_and_upcast &&
+                      !rules.softmax_in_scores_dtype && rules.causal;
     if (!sdpa) return attend(L, s, q, k, v, scale);
     return sdpa_segment(q, k, v, L.sliding ? s.sliding_mask : at::Tensor(), !L.sliding, scale);
   }
