@@ -7,6 +7,7 @@ attributes. Every dataset becomes a variable under its path (`attention/entropy`
 `description` in its attrs; the root attributes (provenance) are the
 Dataset's attrs. The file is read whole into memory and closed before returning.
 """
+import builtins
 import os
 
 import numpy as np
@@ -38,18 +39,59 @@ def open(path, ragged=True):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(2, "no such file", path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: a directory, not an HDF5 file")
     if not h5py.is_hdf5(path):
         raise ValueError(f"{path}: not an HDF5 file")
-    with h5py.File(path, "r", libver="latest", swmr=True) as f:
+    require_not_truncated(path)
+    try:
+        f = h5py.File(path, "r", libver="latest", swmr=True)
+    except OSError as e:
+        raise OSError(f"{path}: cannot be opened as HDF5 ({e})") from e
+    with f:
         kind = file_kind(f, path)
         if kind == "sweep":
             ds = read_sweep(f, path, ragged)
         else:
-            ds = read_table_file(f, kind)
+            ds = read_table_file(f, kind, path)
         ds.attrs = provenance(f, kind, path)
         if kind == "sweep":
             ds.attrs["probes_read"] = ds.sizes.get("probe", 0)
     return ds
+
+
+def stored_eof(block):
+    """The end-of-file address an HDF5 superblock (superblock versions 0-3, 4- or 8-byte
+    offsets) at the start of bytes `block` records, or None when `block` holds none."""
+    if len(block) < 12 or block[:8] != b"\x89HDF\r\n\x1a\n" or block[8] > 3:
+        return None
+    version = block[8]
+    size = block[9] if version >= 2 else (block[13] if len(block) > 13 else 0)
+    if size not in (4, 8):
+        return None
+    at = 12 + 2 * size if version >= 2 else (28 if version == 1 else 24) + 2 * size
+    if at + size > len(block):
+        return None
+    eof = int.from_bytes(block[at:at + size], "little")
+    return None if eof == (1 << (8 * size)) - 1 else eof
+
+
+def require_not_truncated(path):
+    """ValueError naming `path` when the file is shorter than the end of file its superblock
+    records (a copy cut short, a full disk), as the C++ readers check (io/store/h5_superblock.cpp);
+    HDF5's SWMR reader would otherwise retry its reads past the end for minutes."""
+    size = os.path.getsize(path)
+    with builtins.open(path, "rb") as fh:
+        at = 0
+        while at + 12 <= size:  # the superblock sits at 0, 512, 1024, ... (after a user block)
+            fh.seek(at)
+            eof = stored_eof(fh.read(96))
+            if eof is not None:
+                if size < eof:
+                    raise ValueError(f"{path}: corrupt or truncated HDF5: truncated ({size} of {eof} bytes); "
+                                     f"the data past byte {size} is lost")
+                return
+            at = at * 2 if at else 512
 
 
 def file_kind(f, path):
@@ -96,6 +138,35 @@ def values(d, stop=None):
         return d[sel] if d.ndim else d[()]
     rows = d.asstr()[sel]
     return np.array(rows, dtype=str) if len(rows) else np.zeros(d.shape[:0] + (0,) + d.shape[1:], str)
+
+
+def read_rows(d, stop, path):
+    """values(d, stop); ValueError naming the file and dataset when HDF5 cannot read it."""
+    try:
+        return values(d, stop)
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"{path}: /{d.name.lstrip('/')} cannot be read ({e})") from e
+
+
+def checked_dims(dims, d, path):
+    """`dims` (a name per axis of dataset d); ValueError naming the dataset when their count
+    differs from its rank (a damaged or hand-edited file)."""
+    if len(dims) != d.ndim:
+        raise ValueError(f"{path}: /{d.name.lstrip('/')} has shape {list(d.shape)}, but its axes are "
+                         f"named {list(dims)} ({len(dims)} axes)")
+    return dims
+
+
+def label_coord(coords, dims, d, path):
+    """The dataset's `labels` attribute as the coordinate of its last axis, when it has one;
+    ValueError when there is one label too many or few."""
+    if "labels" not in d.attrs:
+        return
+    labels = [text(x) for x in np.ravel(d.attrs["labels"])]
+    if not dims or len(labels) != d.shape[-1]:
+        raise ValueError(f"{path}: /{d.name.lstrip('/')} has {len(labels)} labels for an axis of "
+                         f"{d.shape[-1] if d.ndim else 0}")
+    coords[dims[-1]] = (dims[-1], labels)
 
 
 def dataset_paths(f):
@@ -146,18 +217,17 @@ def read_sweep(f, path, ragged):
         if d.shape[0] < rows:
             raise ValueError(f"{path}: /{name} holds {d.shape[0]} rows, fewer than the {rows} committed")
         row_dims = [text(x) for x in d.attrs.get("dims", [])] or [f"dim{i}" for i in range(d.ndim - 1)]
-        data = values(d, rows)
-        dims = unique_dims(["token" if is_ragged else "probe", *row_dims], data.shape, sizes)
+        data = read_rows(d, rows, path)
+        dims = unique_dims(checked_dims(["token" if is_ragged else "probe", *row_dims], d, path), data.shape, sizes)
         attrs = {"units": text(d.attrs.get("units", "")), "description": text(d.attrs.get("description", ""))}
-        if "labels" in d.attrs:
-            coords[dims[-1]] = (dims[-1], [text(x) for x in d.attrs["labels"]])
+        label_coord(coords, dims, d, path)
         var = xr.Variable(dims, data, attrs)
         (coords if name.startswith("probe/") else variables)[name] = var
     coords["probe"] = ("probe", coords["probe/index"].values)
     return xr.Dataset(variables, coords)
 
 
-def read_table_file(f, kind):
+def read_table_file(f, kind, path):
     """STATIC.h5, a simplex, head-dim, compare or ROPE.h5 file: dimensions from a dataset's `dims`
     attribute (CMP.h5's numbers) or reader_schema, units from reader_schema; `labels` name
     the last axis."""
@@ -165,12 +235,13 @@ def read_table_file(f, kind):
     for name in dataset_paths(f):
         d = f[name]
         named = [text(x) for x in d.attrs.get("dims", [])]
-        dims = unique_dims(named or schema.dims_of(kind, name, d.shape), d.shape, sizes)
+        dims = unique_dims(checked_dims(named or schema.dims_of(kind, name, d.shape), d, path), d.shape, sizes)
         units, description = schema.describe(kind, name)
-        variables[name] = xr.Variable(dims, values(d), {"units": units, "description": description})
-        if "labels" in d.attrs:
-            coords[dims[-1]] = (dims[-1], [text(x) for x in d.attrs["labels"]])
+        variables[name] = xr.Variable(dims, read_rows(d, None, path), {"units": units, "description": description})
+        label_coord(coords, dims, d, path)
     if kind == "compare":  # the paired statistics' domain axis: "all", then the domains
+        if "domains" not in variables or variables["domains"].ndim != 1:
+            raise ValueError(f"{path}: no 1-D dataset /domains: not a complete CMP.h5 of qkgeom compare")
         coords["domain"] = ("domain", variables["domains"].values)
     if "align/sign_k" in variables:  # STATIC.h5 after `qkgeom align`
         coords["k"] = ("k", variables["align/sign_k"].values.astype(np.int64))

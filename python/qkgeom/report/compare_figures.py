@@ -9,6 +9,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from ..reader import require_not_truncated
+from .data import ReportError
 from .render import new_figure, render
 
 DEPTH = ("attention/entropy", "attention/sink_mass", "bo/head_entropy", "bo/layer_kv_coupling")
@@ -18,26 +20,64 @@ FOREST = ("attention/mean_entropy", "attention/mean_logit_std", "attention/mean_
 SCATTER = "attention/mean_entropy"
 
 
+PAIRED_LABELS = ("mean_diff", "ci_lo", "ci_hi", "spearman")
+
+
+def dataset(f, path, name, shape):
+    """Dataset `name` of open CMP.h5 f, checked against `shape` (None: any size on that axis);
+    ReportError naming the file and dataset when it is absent or of another shape."""
+    d = f.get(name)
+    if not isinstance(d, h5py.Dataset):
+        raise ReportError(f"{path}: no dataset /{name}: not a complete CMP.h5 of qkgeom compare")
+    if d.ndim != len(shape) or any(want is not None and have != want for have, want in zip(d.shape, shape)):
+        want = " x ".join("*" if n is None else str(n) for n in shape)
+        raise ReportError(f"{path}: /{name} has shape {list(d.shape)}, not {want}: a damaged CMP.h5")
+    return d
+
+
+def read_paired(f, path, name, pairs):
+    """(rows [pair, stat] of domain 'all', stat labels, same_definition) of paired/<name>."""
+    ds = dataset(f, path, "paired/" + name, (pairs, None, None))
+    labels = [str(x) for x in np.ravel(ds.attrs.get("labels", []))]
+    if len(labels) != ds.shape[2] or any(k not in labels for k in PAIRED_LABELS):
+        raise ReportError(f"{path}: /paired/{name} has no 'labels' attribute naming its {ds.shape[2]} "
+                          f"statistics ({', '.join(PAIRED_LABELS)}, ...): a damaged CMP.h5")
+    return ds[:, 0, :], labels, bool(ds.attrs.get("same_definition", True))
+
+
 def read_compare(path):
-    """The parts of CMP.h5 the figures use, as numpy arrays and lists."""
-    with h5py.File(path, "r") as f:
-        runs = [os.path.splitext(os.path.basename(p))[0] for p in f["runs/file"].asstr()[()]]
-        cmp = {"runs": runs, "pairs": list(zip(f["pairs/a"][()].astype(int), f["pairs/b"][()].astype(int))),
-               "grid": f["depth/grid"][()], "depth": {}, "static": {}, "paired": {}, "values": {},
-               "warnings": [str(w) for w in f.attrs.get("warnings", [])]}
-        for q in DEPTH:
-            if "depth/" + q in f:
-                cmp["depth"][q] = f["depth/" + q][()]
-        cmp["static_models"] = list(f["static/model"].asstr()[()]) if "static/model" in f else []
-        for q in STATIC_DEPTH:
-            if "static/depth/" + q in f and len(cmp["static_models"]):
-                cmp["static"][q] = f["static/depth/" + q][()]
-        for q in FOREST:
-            if "paired/" + q in f:
-                ds = f["paired/" + q]
-                cmp["paired"][q] = (ds[:, 0, :], [str(x) for x in ds.attrs["labels"]], bool(ds.attrs["same_definition"]))
-            if "values/" + q in f:
-                cmp["values"][q] = f["values/" + q][()]
+    """The parts of CMP.h5 the figures use, as numpy arrays and lists; ReportError naming the
+    file and dataset when one is absent or of a shape that disagrees with the others."""
+    require_not_truncated(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return read_compare_file(f, path)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ReportError(f"{path}: cannot be read as a CMP.h5 of qkgeom compare ({e})") from e
+
+
+def read_compare_file(f, path):
+    """read_compare of the open file f."""
+    files = dataset(f, path, "runs/file", (None,)).asstr()[()]
+    runs = [os.path.splitext(os.path.basename(p))[0] for p in files]
+    a, b = (dataset(f, path, k, (None,))[()] for k in ("pairs/a", "pairs/b"))
+    if len(a) != len(b) or not all(0 <= int(x) < len(runs) for x in (*a, *b)):
+        raise ReportError(f"{path}: /pairs/a and /pairs/b are not pairs of the {len(runs)} runs: a damaged CMP.h5")
+    grid = dataset(f, path, "depth/grid", (None,))[()]
+    cmp = {"runs": runs, "pairs": list(zip(a.astype(int), b.astype(int))), "grid": grid, "depth": {},
+           "static": {}, "paired": {}, "values": {}, "warnings": [str(w) for w in f.attrs.get("warnings", [])]}
+    for q in DEPTH:
+        if "depth/" + q in f:
+            cmp["depth"][q] = dataset(f, path, "depth/" + q, (len(runs), len(grid)))[()]
+    cmp["static_models"] = list(f["static/model"].asstr()[()]) if "static/model" in f else []
+    for q in STATIC_DEPTH:
+        if "static/depth/" + q in f and len(cmp["static_models"]):
+            cmp["static"][q] = dataset(f, path, "static/depth/" + q, (len(cmp["static_models"]), len(grid)))[()]
+    for q in FOREST:
+        if "paired/" + q in f:
+            cmp["paired"][q] = read_paired(f, path, q, len(a))
+        if "values/" + q in f:
+            cmp["values"][q] = dataset(f, path, "values/" + q, (len(runs), None))[()]
     return cmp
 
 
@@ -67,6 +107,8 @@ def paired_forest(cmp):
         mean, lo, hi = (rows[:, labels.index(k)] for k in ("mean_diff", "ci_lo", "ci_hi"))
         y = np.arange(len(ticks))
         ax.errorbar(mean, y, xerr=[mean - lo, hi - mean], fmt="o", color="tab:purple", capsize=3)
+        for row in np.flatnonzero(~np.isfinite(mean)):
+            ax.text(0, row, "no finite difference", ha="center", va="center", fontsize="small", color="#a40")
         ax.axvline(0, color="#999", lw=0.8)
         ax.set_yticks(y, ticks if ax is axes[0] or ax is axes[len(axes) // 2] else [""] * len(ticks))
         ax.invert_yaxis()
@@ -87,7 +129,8 @@ def rank_scatter(cmp, name=SCATTER):
         use = np.isfinite(values[a]) & np.isfinite(values[b])
         ra, rb = (pd.Series(values[k][use]).rank().to_numpy() for k in (a, b))
         ax.scatter(ra, rb, s=8, alpha=0.7)
-        ax.set_title(f"rho {rows[p, labels.index('spearman')]:+.2f}")
+        rho = rows[p, labels.index("spearman")]
+        ax.set_title(f"rho {rho:+.2f}" if np.isfinite(rho) else "rho undefined")
         ax.set_xlabel(f"rank in {cmp['runs'][a]}")
         ax.set_ylabel(f"rank in {cmp['runs'][b]}")
     caption = (f"Rank of each common probe's {name} in one model against the other: probes on the diagonal "

@@ -1,6 +1,7 @@
 """The report's HTML: one self-contained page (inline CSS, figures as data: URLs, no
 script, nothing fetched)."""
 import html
+import math
 import os
 
 from . import data, rope_figures, static_figures, sweep_figures
@@ -35,7 +36,8 @@ def sweep_sections(sweep):
     ok = data.ok_probes(sweep)
     if ok.sizes["probe"] == 0:
         return note(f"No probe with status ok among {sweep.sizes['probe']}: nothing to draw."), []
-    figs, parts = [], ["<h2>Attention statistics</h2>"]
+    ok, notes = data.finite_probes(ok, data.drawn(data.SWEEP_GROUPS, ok))
+    figs, parts = [], [note(n) for n in notes] + ["<h2>Attention statistics</h2>"]
     if "attention/entropy" in ok:
         figs.append(sweep_figures.attention_heatmaps(ok))
         parts.append(figure_html(figs[-1]))
@@ -54,7 +56,9 @@ def sweep_sections(sweep):
 
 def static_sections(static, sweep):
     """(HTML, figures) of STATIC.h5's sections, with the static-vs-dynamic comparison."""
-    figs, parts = [], ["<h2>Static operator geometry</h2>"]
+    figs = []
+    parts = ["<h2>Static operator geometry</h2>"] + [
+        note(n) for n in data.nonfinite_notes(static, data.drawn(data.STATIC_GROUPS, static), "STATIC.h5")]
     if "align/cos_matrix" in static:
         figs += [static_figures.cosine_matrix(static), static_figures.principal_angles(static)]
         parts += [figure_html(f) for f in figs]
@@ -63,7 +67,7 @@ def static_sections(static, sweep):
     for make in (static_figures.descriptor_heatmaps, static_figures.spectra):
         figs.append(make(static))
         parts.append(figure_html(figs[-1]))
-    ok = data.ok_probes(sweep)
+    ok = data.finite_probes(data.ok_probes(sweep), data.drawn(data.SWEEP_GROUPS, sweep))[0]
     if "attention/entropy" in ok and ok.sizes["probe"] > 0:
         parts.append("<h2>Static against dynamic</h2>")
         figs.append(static_figures.static_vs_dynamic(static, ok))
@@ -77,7 +81,9 @@ def rope_section(rope):
     figs = [rope_figures.band_profiles(rope), rope_figures.norm_by_offset(rope)]
     if "sweep/implied_mass" in rope:
         figs.append(rope_figures.sweep_mass(rope))
-    parts = ["<h2>RoPE-aware operator geometry</h2>"] + [figure_html(f) for f in figs]
+    checked = [n for n in data.drawn(data.ROPE_GROUPS, rope) if n != "sweep/spearman"]  # NaN: undefined there
+    parts = (["<h2>RoPE-aware operator geometry</h2>"] + [note(n) for n in data.nonfinite_notes(rope, checked, "ROPE.h5")]
+             + [figure_html(f) for f in figs])
     if len(figs) == 2:
         parts.append(note("No sweep/ group: run `qkgeom rope-geometry --sweep RESULTS.h5` on a sweep made "
                           "with --save-kv qkv for the implied against measured attention by distance."))
@@ -89,10 +95,15 @@ def correlation_table(rows):
     head = "".join(f"<th>{esc(label)}: Pearson r</th><th>Spearman ρ</th>" for _, label in static_figures.DYNAMIC)
     body = []
     for name, cells in rows:
-        tds = "".join(f'<td class="num">{r:+.3f}</td><td class="num">{rho:+.3f}</td>' for r, rho, _ in cells)
+        tds = "".join(f'<td class="num">{signed(r)}</td><td class="num">{signed(rho)}</td>' for r, rho, _ in cells)
         body.append(f'<tr><td>{esc(name)}</td><td class="num">{cells[0][2]}</td>{tds}</tr>')
     return (f'<table class="correlations"><tr><th>exact descriptor</th><th>(layer, head) pairs</th>{head}</tr>'
             f'{"".join(body)}</table>')
+
+
+def signed(x):
+    """x with its sign and three decimals; 'n/a' when it is undefined (NaN: too few pairs, a constant side)."""
+    return f"{x:+.3f}" if math.isfinite(x) else "n/a"
 
 
 def provenance_table(ds, title):

@@ -23,7 +23,8 @@ def cosine_matrix(static):
     cos = static["align/cos_matrix"].values
     heatmap(ax, cos, "operator cosine", "layer", "layer", "cosine", cmap="RdBu_r")
     off = np.abs(cos[~np.eye(len(cos), dtype=bool)])
-    limit = max(float(np.nanmax(off)) if off.size else 0.0, MIN_COS_SCALE)
+    off = off[np.isfinite(off)]
+    limit = max(float(off.max()) if off.size else 0.0, MIN_COS_SCALE)
     ax.images[0].set_clim(-limit, limit)
     verdict = static.attrs.get("align/verdict", "")
     caption = ("Cosine between the layers' attention operators g = W_Q^T W_K, mean over heads "

@@ -62,7 +62,7 @@ def composite_by_domain(sweep):
     names, dom, ticks = domain_labels(sweep)
     fig, (ax,) = new_figure(1, width=9.0, height=max(3.0, 0.3 * len(names) + 1.2))
     comp = sweep["bo/composite"].values
-    ax.boxplot([comp[dom == d] for d in names], orientation="horizontal", tick_labels=ticks)
+    ax.boxplot([comp[(dom == d) & np.isfinite(comp)] for d in names], orientation="horizontal", tick_labels=ticks)
     ax.invert_yaxis()
     ax.set_title("composite by domain")
     ax.set_xlabel(f"composite ({sweep['bo/composite'].attrs['units']})")
