@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "require_gpu.hpp"
 #include "attention_stats.cuh"
 #include "bo/cloud_stats.hpp"
 #include "bo/gpu_stats.hpp"
 #include "gpu_context.hpp"
+#include "kernels/gpu_parity.hpp"
 #include "head_gram.cuh"
 #include "kv_cka.cuh"
 #include "layer_alignment.cuh"
@@ -30,6 +30,7 @@
 #include "ops/magnitude_entropy_cpu.hpp"
 #include "ops/position_cosine_cpu.hpp"
 #include "position_cosine.cuh"
+#include "require_gpu.hpp"
 #include "seed_math.hpp"
 
 namespace qk {
@@ -52,36 +53,6 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float offset = 0.0f, i
     for (size_t r = 0; r * row < n; r += static_cast<size_t>(zero_every))
       for (int64_t d = 0; d < row && r * row + d < n; ++d) v[r * row + d] = 0.0f;
   return v;
-}
-
-// Copies a host array to a new device buffer on `stream`.
-template <typename T>
-DeviceBuffer<T> to_device(const std::vector<T>& h, cudaStream_t stream) {
-  DeviceBuffer<T> d(h.size(), stream);
-  d.upload(h.data(), h.size());
-  return d;
-}
-
-template <typename T>
-std::vector<T> to_host(const DeviceBuffer<T>& d, size_t n) {
-  std::vector<T> h(n);
-  d.download(h.data(), n);
-  return h;
-}
-
-// Every gpu[i] is finite and within atol + rtol*|cpu[i]| of cpu[i].
-void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu, double atol, double rtol,
-                  const std::string& what) {
-  ASSERT_EQ(gpu.size(), cpu.size()) << what;
-  int reported = 0;
-  for (size_t i = 0; i < gpu.size(); ++i) {
-    const bool finite = std::isfinite(gpu[i]);
-    const double tol = atol + rtol * std::fabs(cpu[i]);
-    const bool ok = finite && std::fabs(gpu[i] - cpu[i]) <= tol;
-    if (!ok && reported++ < 5)
-      ADD_FAILURE() << what << " [" << i << "]: gpu " << gpu[i] << " cpu " << cpu[i] << " |diff| "
-                    << std::fabs(gpu[i] - cpu[i]) << " tol " << tol;
-  }
 }
 
 // Pairs i < j of matrix m [seq][dim] with seed_cosine < threshold (brute force).
@@ -130,13 +101,12 @@ TEST_F(GpuParity, HeadGram) {
       ++idx;
       const int64_t n = seq * dim;
       const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 100 + idx, 0.5f, dim, 5);
-      const size_t g_n = static_cast<size_t>(layers) * heads * heads;
-      std::vector<double> cpu(g_n);
-      head_gram_cpu(x.data(), layers, heads, n, cpu.data());
-      auto dx = to_device(x, stream());
-      DeviceBuffer<double> dg(g_n, stream());
-      launch_head_gram(dx.data(), layers, heads, n, dg.data(), stream());
-      expect_gram_close(to_host(dg, g_n), cpu, layers, heads, n,
+      const auto dx = to_device(x, stream());
+      const CpuGpu r = run_cpu_gpu(
+          static_cast<size_t>(layers) * heads * heads,
+          [&](double* g) { head_gram_cpu(x.data(), layers, heads, n, g); },
+          [&](double* g) { launch_head_gram(dx.data(), layers, heads, n, g, stream()); }, stream());
+      expect_gram_close(r.gpu, r.cpu, layers, heads, n,
                         "head_gram seq " + std::to_string(seq) + " dim " + std::to_string(dim) + " layers " +
                             std::to_string(layers) + " heads " + std::to_string(heads));
     }
@@ -147,12 +117,12 @@ TEST_F(GpuParity, HeadGramSixtyFourHeadsAndLimit) {
   const int layers = 2, heads = 64;
   const int64_t n = 33 * 3;
   const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 7);
-  std::vector<double> cpu(static_cast<size_t>(layers) * heads * heads);
-  head_gram_cpu(x.data(), layers, heads, n, cpu.data());
-  auto dx = to_device(x, stream());
-  DeviceBuffer<double> dg(cpu.size(), stream());
-  launch_head_gram(dx.data(), layers, heads, n, dg.data(), stream());
-  expect_gram_close(to_host(dg, cpu.size()), cpu, layers, heads, n, "head_gram 64 heads");
+  const auto dx = to_device(x, stream());
+  const CpuGpu r = run_cpu_gpu(
+      static_cast<size_t>(layers) * heads * heads,
+      [&](double* g) { head_gram_cpu(x.data(), layers, heads, n, g); },
+      [&](double* g) { launch_head_gram(dx.data(), layers, heads, n, g, stream()); }, stream());
+  expect_gram_close(r.gpu, r.cpu, layers, heads, n, "head_gram 64 heads");
   DeviceBuffer<double> big(static_cast<size_t>(65) * 65, stream());
   DeviceBuffer<float> bx(static_cast<size_t>(65) * n, stream());
   EXPECT_THROW(launch_head_gram(bx.data(), 1, 65, n, big.data(), stream()), std::invalid_argument);
@@ -163,13 +133,10 @@ TEST_F(GpuParity, HeadGramDeterministic) {
   const int layers = 3, heads = 9;
   const int64_t n = 513 * 128;
   const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 11);
-  auto dx = to_device(x, stream());
-  DeviceBuffer<double> dg(static_cast<size_t>(layers) * heads * heads, stream());
-  launch_head_gram(dx.data(), layers, heads, n, dg.data(), stream());
-  const auto first = to_host(dg, dg.size());
-  launch_head_gram(dx.data(), layers, heads, n, dg.data(), stream());
-  const auto second = to_host(dg, dg.size());
-  EXPECT_EQ(first, second);
+  const auto dx = to_device(x, stream());
+  expect_gpu_deterministic(
+      static_cast<size_t>(layers) * heads * heads, stream(),
+      [&](double* g) { launch_head_gram(dx.data(), layers, heads, n, g, stream()); }, "head_gram");
 }
 
 // Runs position_cosine on both sides for `count` matrices at `stride` and checks sums,
@@ -187,7 +154,7 @@ void check_position_cosine(cudaStream_t stream, const std::vector<float>& x, int
   const auto gpu_below = to_host(dbelow, static_cast<size_t>(count));
   // |sum_i u_i|^2 reaches seq^2 and is formed over seq * dim terms.
   const double atol = 64.0 * kEps64 * static_cast<double>(seq) * seq * std::sqrt(dim + 1.0);
-  expect_close(gpu_sum, cpu_sum, atol + 1e-12, 1e-12, what + " sum_cos");
+  expect_close(gpu_sum, cpu_sum, {atol + 1e-12, 1e-12}, what + " sum_cos");
   for (int64_t c = 0; c < count; ++c) {
     EXPECT_EQ(gpu_below[c], cpu_below[c]) << what << " below, matrix " << c;
     EXPECT_EQ(gpu_below[c], brute_force_below(x.data() + c * stride, seq, dim, threshold))
@@ -289,13 +256,14 @@ TEST_F(GpuParity, PositionCosineDeterministic) {
   QK_REQUIRE_GPU();
   const int64_t seq = 513, dim = 128, count = 4;
   const auto x = random_floats(static_cast<size_t>(count * seq * dim), 77, 0.2f);
-  auto dx = to_device(x, stream());
-  DeviceBuffer<double> dsum(count, stream());
+  const auto dx = to_device(x, stream());
   DeviceBuffer<uint64_t> dbelow(count, stream());
-  launch_position_cosine(dx.data(), count, seq * dim, seq, dim, 0.3, dsum.data(), dbelow.data(), stream());
-  const auto s1 = to_host(dsum, count);
-  launch_position_cosine(dx.data(), count, seq * dim, seq, dim, 0.3, dsum.data(), dbelow.data(), stream());
-  EXPECT_EQ(s1, to_host(dsum, count));
+  expect_gpu_deterministic(
+      count, stream(),
+      [&](double* sum) {
+        launch_position_cosine(dx.data(), count, seq * dim, seq, dim, 0.3, sum, dbelow.data(), stream());
+      },
+      "position_cosine sum_cos");
 }
 
 TEST_F(GpuParity, MagnitudeEntropy) {
@@ -308,20 +276,20 @@ TEST_F(GpuParity, MagnitudeEntropy) {
       const int64_t stride = seq * dim * (idx % 3 == 0 ? 3 : 1);
       const auto x =
           random_floats(static_cast<size_t>(count * stride), 300 + idx, 0.1f, dim, idx % 2 ? 4 : 0);
-      std::vector<double> cpu(static_cast<size_t>(count));
-      magnitude_entropy_cpu(x.data(), count, stride, seq, dim, cpu.data());
-      auto dx = to_device(x, stream());
-      DeviceBuffer<double> de(static_cast<size_t>(count), stream());
-      launch_magnitude_entropy(dx.data(), count, stride, seq, dim, de.data(), stream());
-      expect_close(to_host(de, count), cpu, 1e-13 + 64.0 * kEps64 * (seq + dim), 1e-12,
-                   "entropy seq " + std::to_string(seq) + " dim " + std::to_string(dim));
+      const auto dx = to_device(x, stream());
+      expect_cpu_gpu_parity(
+          count, [&](double* e) { magnitude_entropy_cpu(x.data(), count, stride, seq, dim, e); },
+          [&](double* e) { launch_magnitude_entropy(dx.data(), count, stride, seq, dim, e, stream()); },
+          {1e-13 + 64.0 * kEps64 * (seq + dim), 1e-12},
+          "entropy seq " + std::to_string(seq) + " dim " + std::to_string(dim), stream());
     }
   // A cloud of zero rows and a single row: entropy 0.
   const std::vector<float> zeros(64 * 8, 0.0f);
-  auto dz = to_device(zeros, stream());
-  DeviceBuffer<double> de(2, stream());
-  launch_magnitude_entropy(dz.data(), 2, 64 * 4, 64, 4, de.data(), stream());
-  EXPECT_EQ(to_host(de, 2), (std::vector<double>{0.0, 0.0}));
+  const auto dz = to_device(zeros, stream());
+  EXPECT_EQ(
+      gpu_outputs(2, stream(),
+                  [&](double* e) { launch_magnitude_entropy(dz.data(), 2, 64 * 4, 64, 4, e, stream()); }),
+      (std::vector<double>{0.0, 0.0}));
 }
 
 TEST_F(GpuParity, LayerAlignment) {
@@ -334,16 +302,16 @@ TEST_F(GpuParity, LayerAlignment) {
       const int64_t n = seq * dim;
       const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 400 + idx, idx % 2 ? 0.5f : 0.0f);
       if (layers < 2) continue;
-      for (bool f32 : {true, false}) {
-        std::vector<double> cpu(static_cast<size_t>(layers - 1));
-        layer_alignment_cpu(x.data(), layers, heads, n, f32, cpu.data());
-        auto dx = to_device(x, stream());
-        DeviceBuffer<double> dc(static_cast<size_t>(layers - 1), stream());
-        launch_layer_alignment(dx.data(), layers, heads, n, f32, dc.data(), stream());
-        expect_close(to_host(dc, layers - 1), cpu, 1e-13 + 16.0 * kEps64 * n, 1e-12,
-                     "layer_alignment seq " + std::to_string(seq) + " dim " + std::to_string(dim) +
-                         (f32 ? " f32 mean" : " f64 mean"));
-      }
+      const auto dx = to_device(x, stream());
+      for (bool f32 : {true, false})
+        expect_cpu_gpu_parity(
+            static_cast<size_t>(layers - 1),
+            [&](double* c) { layer_alignment_cpu(x.data(), layers, heads, n, f32, c); },
+            [&](double* c) { launch_layer_alignment(dx.data(), layers, heads, n, f32, c, stream()); },
+            {1e-13 + 16.0 * kEps64 * n, 1e-12},
+            "layer_alignment seq " + std::to_string(seq) + " dim " + std::to_string(dim) +
+                (f32 ? " f32 mean" : " f64 mean"),
+            stream());
     }
 }
 
@@ -359,15 +327,15 @@ TEST_F(GpuParity, KvCka) {
       const auto k = random_floats(total, 500 + idx, idx % 2 ? 2.0f : 0.0f);
       auto v = random_floats(total, 900 + idx);
       for (size_t e = 0; e < total; ++e) v[e] += 0.5f * k[e];  // correlated clouds
-      std::vector<double> cpu(static_cast<size_t>(count));
-      kv_cka_cpu(k.data(), v.data(), count, stride, seq, dim, cpu.data());
-      auto dk = to_device(k, stream());
-      auto dv = to_device(v, stream());
-      DeviceBuffer<double> dc(static_cast<size_t>(count), stream());
-      launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), count, stride, seq, dim, dc.data(), stream());
+      const auto dk = to_device(k, stream()), dv = to_device(v, stream());
       // Both sides form fp64 Grams over seq terms.
-      expect_close(to_host(dc, count), cpu, 1e-12 * (1 + seq), 1e-10,
-                   "kv_cka seq " + std::to_string(seq) + " dim " + std::to_string(dim));
+      expect_cpu_gpu_parity(
+          count, [&](double* c) { kv_cka_cpu(k.data(), v.data(), count, stride, seq, dim, c); },
+          [&](double* c) {
+            launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), count, stride, seq, dim, c, stream());
+          },
+          {1e-12 * (1 + seq), 1e-10}, "kv_cka seq " + std::to_string(seq) + " dim " + std::to_string(dim),
+          stream());
     }
 }
 
@@ -378,11 +346,13 @@ TEST_F(GpuParity, KvCkaConstantCloudIsZero) {
   for (int64_t i = 0; i < seq; ++i)
     for (int64_t d = 0; d < dim; ++d) k[i * dim + d] = 0.25f * static_cast<float>(d + 1);
   const auto v = random_floats(k.size(), 5);
-  auto dk = to_device(k, stream());
-  auto dv = to_device(v, stream());
-  DeviceBuffer<double> dc(1, stream());
-  launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), 1, seq * dim, seq, dim, dc.data(), stream());
-  EXPECT_EQ(to_host(dc, 1)[0], 0.0);
+  const auto dk = to_device(k, stream()), dv = to_device(v, stream());
+  EXPECT_EQ(gpu_outputs(1, stream(),
+                        [&](double* c) {
+                          launch_kv_cka(ctx_->cublas(), dk.data(), dv.data(), 1, seq * dim, seq, dim, c,
+                                        stream());
+                        })[0],
+            0.0);
 }
 
 // compute_cloud_stats_gpu against compute_cloud_stats_cpu on full plans.
@@ -394,11 +364,12 @@ void check_cloud_stats(const CloudDims& d, const StatsPlan& plan, uint32_t seed)
   const double seq = static_cast<double>(d.seq);
   expect_gram_close(gpu.head_gram, cpu.head_gram, d.layers, d.heads, d.head_elems(), "cloud head_gram");
   expect_close(gpu.pos_sum_cos, cpu.pos_sum_cos,
-               1e-12 + 64.0 * kEps64 * seq * seq * std::sqrt(d.head_dim + 1.0), 1e-12, "cloud pos_sum_cos");
+               {1e-12 + 64.0 * kEps64 * seq * seq * std::sqrt(d.head_dim + 1.0), 1e-12}, "cloud pos_sum_cos");
   EXPECT_EQ(gpu.pos_below, cpu.pos_below);
-  expect_close(gpu.entropy, cpu.entropy, 1e-13 + 64.0 * kEps64 * (seq + d.head_dim), 1e-12, "cloud entropy");
+  expect_close(gpu.entropy, cpu.entropy, {1e-13 + 64.0 * kEps64 * (seq + d.head_dim), 1e-12},
+               "cloud entropy");
   const double n = static_cast<double>(d.head_elems());
-  expect_close(gpu.layer_align, cpu.layer_align, 1e-13 + 16.0 * kEps64 * n, 1e-12, "cloud layer_align");
+  expect_close(gpu.layer_align, cpu.layer_align, {1e-13 + 16.0 * kEps64 * n, 1e-12}, "cloud layer_align");
 }
 
 TEST_F(GpuParity, CloudStatsFullPlan) {
@@ -438,42 +409,28 @@ TEST_F(GpuParity, CloudKvCka) {
   auto v = random_floats(total, 62);
   for (size_t e = 0; e < total; ++e) v[e] -= 0.3f * k[e];
   expect_close(compute_kv_cka_gpu(k.data(), v.data(), d, 0), compute_kv_cka_cpu(k.data(), v.data(), d),
-               1e-12 * (1 + d.seq), 1e-10, "cloud kv_cka");
+               {1e-12 * (1 + d.seq), 1e-10}, "cloud kv_cka");
 }
 
-// Attention statistics of one layer with the logits soft-capped at `cap` (Gemma 2):
-// entropy, logit std and sink mass [3][q_heads], on the GPU or its CPU twin.
-std::vector<double> softcap_stats(bool gpu, const std::vector<float>& q, const std::vector<float>& k, int hq,
-                                  int hkv, int64_t seq, int64_t dim, float scale, AttentionMask mask,
-                                  int64_t window, float cap, cudaStream_t stream) {
-  std::vector<double> out(static_cast<size_t>(3 * hq));
-  if (!gpu) {
-    attention_stats_cpu(q.data(), k.data(), hq, hkv, seq, dim, scale, mask, window, out.data(),
-                        out.data() + hq, out.data() + 2 * hq, cap);
-    return out;
-  }
-  DeviceBuffer<float> dq = to_device(q, stream), dk = to_device(k, stream);
-  DeviceBuffer<double> d(out.size(), stream);
-  launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window, d.data(),
-                         d.data() + hq, d.data() + 2 * hq, stream, cap);
-  return to_host(d, out.size());
-}
-
-// The largest Euclidean norm of the rows of x [rows][dim].
-double max_row_norm(const std::vector<float>& x, int64_t dim) {
-  double best = 0;
-  for (size_t r = 0; r * dim < x.size(); ++r) {
-    double s = 0;
-    for (int64_t d = 0; d < dim; ++d) s += static_cast<double>(x[r * dim + d]) * x[r * dim + d];
-    best = std::max(best, std::sqrt(s));
-  }
-  return best;
-}
-
-// The bound on the GPU's fp32 logit error (docs/metrics.md): head_dim 2^-24 scale max|q| max|k|.
-double logit_error_bound(const std::vector<float>& q, const std::vector<float>& k, int64_t dim, float scale) {
-  return static_cast<double>(dim) * 5.9604644775390625e-08 * scale * max_row_norm(q, dim) *
-         max_row_norm(k, dim);
+// Attention statistics of one layer, logits soft-capped at `cap` (Gemma 2; 0: none):
+// entropy, logit std, sink mass [3][q_heads] and, when `distance`, the distance masses
+// [q_heads][kDistanceBuckets] after them, from the CPU twin and the GPU.
+CpuGpu attention_stats_both(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv,
+                            int64_t seq, int64_t dim, float scale, AttentionMask mask, int64_t window,
+                            float cap, bool distance, cudaStream_t stream) {
+  const auto dq = to_device(q, stream), dk = to_device(k, stream);
+  const size_t n = static_cast<size_t>((3 + (distance ? kDistanceBuckets : 0)) * hq);
+  return run_cpu_gpu(
+      n,
+      [&](double* o) {
+        attention_stats_cpu(q.data(), k.data(), hq, hkv, seq, dim, scale, mask, window, o, o + hq, o + 2 * hq,
+                            cap, distance ? o + 3 * hq : nullptr);
+      },
+      [&](double* o) {
+        launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window, o, o + hq,
+                               o + 2 * hq, stream, cap, distance ? o + 3 * hq : nullptr);
+      },
+      stream);
 }
 
 // Soft-capped logits: the GPU equals the CPU twin within the documented attention
@@ -489,35 +446,17 @@ TEST_F(GpuParity, AttentionStatsSoftcap) {
           const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 71, 0.5f);
           const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 72, 0.5f);
           const float scale = 4.0f / std::sqrt(static_cast<float>(dim));
-          const auto cpu = softcap_stats(false, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
-          const auto gpu = softcap_stats(true, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
+          const CpuGpu r =
+              attention_stats_both(q, k, hq, hkv, seq, dim, scale, mask, window, cap, false, stream());
           const double delta = logit_error_bound(q, k, dim, scale);
-          expect_close(gpu, cpu, 4 * delta + 1e-5 + 8 * 1.1920929e-07 * cap, 1e-5,
+          expect_close(r.gpu, r.cpu, {4 * delta + 1e-5 + 8 * 1.1920929e-07 * cap, 1e-5},
                        "softcap " + std::to_string(cap) + " seq " + std::to_string(seq) + " dim " +
                            std::to_string(dim));
           if (cap != 1.0f || seq < 65) continue;
-          const auto plain =
-              softcap_stats(false, q, k, hq, hkv, seq, dim, scale, mask, window, 0.0f, stream());
-          EXPECT_GT(std::fabs(plain[0] - cpu[0]), 0.05) << "the cap does not move the entropy";
+          const CpuGpu plain =
+              attention_stats_both(q, k, hq, hkv, seq, dim, scale, mask, window, 0.0f, false, stream());
+          EXPECT_GT(std::fabs(plain.cpu[0] - r.cpu[0]), 0.05) << "the cap does not move the entropy";
         }
-}
-
-// Distance masses [q_heads][kDistanceBuckets] of one layer, on the GPU or its CPU twin.
-std::vector<double> distance_stats(bool gpu, const std::vector<float>& q, const std::vector<float>& k, int hq,
-                                   int hkv, int64_t seq, int64_t dim, float scale, AttentionMask mask,
-                                   int64_t window, float cap, cudaStream_t stream) {
-  std::vector<double> out(static_cast<size_t>((3 + kDistanceBuckets) * hq));
-  if (!gpu) {
-    attention_stats_cpu(q.data(), k.data(), hq, hkv, seq, dim, scale, mask, window, out.data(),
-                        out.data() + hq, out.data() + 2 * hq, cap, out.data() + 3 * hq);
-  } else {
-    DeviceBuffer<float> dq = to_device(q, stream), dk = to_device(k, stream);
-    DeviceBuffer<double> d(out.size(), stream);
-    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window, d.data(),
-                           d.data() + hq, d.data() + 2 * hq, stream, cap, d.data() + 3 * hq);
-    out = to_host(d, out.size());
-  }
-  return std::vector<double>(out.begin() + 3 * hq, out.end());
 }
 
 // Attention mass per distance bucket: the GPU equals the CPU twin within the sink mass's
@@ -534,12 +473,14 @@ TEST_F(GpuParity, AttentionDistanceMass) {
         const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 81, 0.5f);
         const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 82, 0.5f);
         const float scale = 2.0f / std::sqrt(static_cast<float>(dim));
-        const auto cpu = distance_stats(false, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
-        const auto gpu = distance_stats(true, q, k, hq, hkv, seq, dim, scale, mask, window, cap, stream());
+        const CpuGpu r =
+            attention_stats_both(q, k, hq, hkv, seq, dim, scale, mask, window, cap, true, stream());
+        const std::vector<double> cpu(r.cpu.begin() + 3 * hq, r.cpu.end()),
+            gpu(r.gpu.begin() + 3 * hq, r.gpu.end());
         const double delta = logit_error_bound(q, k, dim, scale);
         const std::string what = "distance seq " + std::to_string(seq) + " mask " +
                                  std::to_string(static_cast<int>(mask)) + " cap " + std::to_string(cap);
-        expect_close(gpu, cpu, 1e-6, 4 * delta, what);
+        expect_close(gpu, cpu, {1e-6, 4 * delta}, what);
         for (int h = 0; h < hq; ++h) {
           double sum = 0;
           for (int b = 0; b < kDistanceBuckets; ++b) sum += gpu[h * kDistanceBuckets + b];

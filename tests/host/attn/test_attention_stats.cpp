@@ -20,6 +20,7 @@
 #include "attention_stats.cuh"
 #include "bo/gpu_stats.hpp"
 #include "gpu_context.hpp"
+#include "kernels/gpu_parity.hpp"
 #endif
 
 namespace qk {
@@ -417,15 +418,12 @@ TEST(AttentionStatsCpu, SoftcapBendsLargeLogits) {
 
 Stats run_gpu(const std::vector<float>& q, const std::vector<float>& k, int hq, int hkv, int64_t seq,
               int64_t dim, float scale, AttentionMask mask, int64_t window) {
-  static GpuContext ctx(0);
-  DeviceBuffer<float> dq(q.size(), ctx.stream()), dk(k.size(), ctx.stream());
-  DeviceBuffer<double> out(static_cast<size_t>(3 * hq), ctx.stream());
-  dq.upload(q.data(), q.size());
-  dk.upload(k.data(), k.size());
-  launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window, out.data(),
-                         out.data() + hq, out.data() + 2 * hq, ctx.stream());
-  std::vector<double> all(static_cast<size_t>(3 * hq));
-  out.download(all.data(), all.size());
+  const cudaStream_t stream = thread_gpu_context(0).stream();
+  const auto dq = to_device(q, stream), dk = to_device(k, stream);
+  const std::vector<double> all = gpu_outputs(static_cast<size_t>(3 * hq), stream, [&](double* o) {
+    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, mask, window, o, o + hq,
+                           o + 2 * hq, stream);
+  });
   Stats r;
   r.entropy.assign(all.begin(), all.begin() + hq);
   r.logit_std.assign(all.begin() + hq, all.begin() + 2 * hq);
@@ -438,16 +436,7 @@ Stats run_gpu(const std::vector<float>& q, const std::vector<float>& k, int hq, 
 // sink within 4 delta |ref| + 1e-6.
 void expect_gpu_close(const Stats& gpu, const Stats& cpu, const std::vector<float>& q,
                       const std::vector<float>& k, int64_t dim, float scale, const std::string& what) {
-  auto max_norm = [dim](const std::vector<float>& x) {
-    double best = 0;
-    for (size_t r = 0; r * dim < x.size(); ++r) {
-      double s = 0;
-      for (int64_t d = 0; d < dim; ++d) s += static_cast<double>(x[r * dim + d]) * x[r * dim + d];
-      best = std::max(best, std::sqrt(s));
-    }
-    return best;
-  };
-  const double delta = dim * 5.9604644775390625e-08 * scale * max_norm(q) * max_norm(k);
+  const double delta = logit_error_bound(q, k, dim, scale);
   for (size_t h = 0; h < cpu.entropy.size(); ++h) {
     EXPECT_NEAR(gpu.entropy[h], cpu.entropy[h], 4 * delta + 1e-5 * (1 + std::fabs(cpu.entropy[h])))
         << what << " entropy head " << h;
@@ -546,17 +535,15 @@ TEST(AttentionStatsGpu, DistanceMassNanOnTheSameHeads) {
   const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 53);
   const auto k = with_nan(random_floats(static_cast<size_t>(hkv * seq * dim), 54),
                           static_cast<size_t>((1 * seq + 100) * dim + 7));
-  static GpuContext ctx(0);
+  const cudaStream_t stream = thread_gpu_context(0).stream();
+  const auto dq = to_device(q, stream), dk = to_device(k, stream);
   for (const Case& c : kMasks) {
     const auto cpu = cpu_distance(q, k, hq, hkv, seq, dim, 0.125f, c.mask, c.window);
-    DeviceBuffer<float> dq(q.size(), ctx.stream()), dk(k.size(), ctx.stream());
-    DeviceBuffer<double> out(static_cast<size_t>((3 + kDistanceBuckets) * hq), ctx.stream());
-    dq.upload(q.data(), q.size());
-    dk.upload(k.data(), k.size());
-    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, 0.125f, c.mask, c.window, out.data(),
-                           out.data() + hq, out.data() + 2 * hq, ctx.stream(), 0.0f, out.data() + 3 * hq);
-    std::vector<double> all(out.size());
-    out.download(all.data(), all.size());
+    const std::vector<double> all =
+        gpu_outputs(static_cast<size_t>((3 + kDistanceBuckets) * hq), stream, [&](double* o) {
+          launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, 0.125f, c.mask, c.window, o, o + hq,
+                                 o + 2 * hq, stream, 0.0f, o + 3 * hq);
+        });
     for (size_t i = 0; i < cpu.size(); ++i) {
       const double g = all[3 * hq + i];
       EXPECT_EQ(std::isnan(g), std::isnan(cpu[i])) << c.name << " entry " << i;

@@ -18,9 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "require_gpu.hpp"
 #include "bo/gpu_stats.hpp"
 #include "gpu_context.hpp"
+#include "kernels/gpu_parity.hpp"
+#include "require_gpu.hpp"
 #include "static_gpu.hpp"
 #include "static_gram.cuh"
 #if defined(QK_HAVE_STATIC_CPU)
@@ -249,17 +250,13 @@ bool all_finite(const std::vector<double>& v) {
   return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
 }
 
-void expect_close(const std::vector<double>& gpu, const std::vector<double>& ref, size_t off, size_t n,
-                  double atol, double rtol, const std::string& what) {
+// gpu[off, off + n) against ref[0, n) within atol + rtol |ref| (expect_close).
+void expect_close_at(const std::vector<double>& gpu, const std::vector<double>& ref, size_t off, size_t n,
+                     double atol, double rtol, const std::string& what) {
   ASSERT_GE(gpu.size(), off + n) << what;
   ASSERT_GE(ref.size(), n) << what;
-  int reported = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double g = gpu[off + i], r = ref[i];
-    ASSERT_TRUE(std::isfinite(g)) << what << " [" << i << "] = " << g;
-    if (std::fabs(g - r) > atol + rtol * std::fabs(r) && reported++ < 5)
-      ADD_FAILURE() << what << " [" << i << "]: gpu " << g << " ref " << r << " (atol " << atol << ")";
-  }
+  expect_close(std::vector<double>(gpu.begin() + off, gpu.begin() + off + n),
+               std::vector<double>(ref.begin(), ref.begin() + n), {atol, rtol}, what);
 }
 
 struct Case {
@@ -304,14 +301,12 @@ TEST(StaticGpu, BlockProductSumMatchesCpuLoop) {
     for (double& x : b) x = dist(gen);
     const int64_t out_stride = p.count + 2;
     const size_t nout = static_cast<size_t>(p.blocks * p.blocks * out_stride);
-    DeviceBuffer<double> da(a.size(), stream), db(b.size(), stream), dout(nout, stream);
-    da.upload(a.data(), a.size());
-    db.upload(b.data(), b.size());
+    const DeviceBuffer<double> da = to_device(a, stream), db = to_device(b, stream);
+    DeviceBuffer<double> dout(nout, stream);
     dout.zero();
     launch_block_product_sum(da.data(), ld, sa, db.data(), ld, sb, p.every, p.count, p.blocks, p.d,
                              dout.data(), out_stride, stream);
-    std::vector<double> out(nout);
-    dout.download(out.data(), nout);
+    const std::vector<double> out = to_host(dout, nout);
     for (int64_t c = 0; c < p.count; ++c)
       for (int64_t l = 0; l < p.blocks; ++l)
         for (int64_t lp = 0; lp < p.blocks; ++lp) {
@@ -364,25 +359,26 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
       const double s1 = std::max(ref.exact_sv[0], 1e-300), sc1 = std::max(ref.shortcut_sv[0], 1e-300);
       // From QR factors the singular values, null ones included, are off by about
       // eps * s1 (the Gram route's null ones were off by sqrt(eps) * s1).
-      expect_close(gpu.exact_sv, ref.exact_sv, hd_off, static_cast<size_t>(d), 1e-13 * s1, 1e-9, "exact sv");
-      expect_close(gpu.shortcut_sv, ref.shortcut_sv, hd_off, static_cast<size_t>(d), 1e-6 * sc1, 1e-9,
-                   "shortcut sv");
+      expect_close_at(gpu.exact_sv, ref.exact_sv, hd_off, static_cast<size_t>(d), 1e-13 * s1, 1e-9,
+                      "exact sv");
+      expect_close_at(gpu.shortcut_sv, ref.shortcut_sv, hd_off, static_cast<size_t>(d), 1e-6 * sc1, 1e-9,
+                      "shortcut sv");
       for (int64_t i = 1; i < d; ++i) {
         EXPECT_GE(gpu.exact_sv[hd_off + i - 1], gpu.exact_sv[hd_off + i]);
         EXPECT_GE(gpu.shortcut_sv[hd_off + i - 1], gpu.shortcut_sv[hd_off + i]);
         EXPECT_GE(gpu.exact_sv[hd_off + i], 0.0);
       }
-      expect_close(gpu.fro_sq, {ref.fro_sq}, static_cast<size_t>(h), 1, 1e-12 * s1 * s1, 1e-10, "fro_sq");
-      expect_close(gpu.fro_sq_shortcut, {ref.fro_sq_shortcut}, static_cast<size_t>(h), 1, 1e-12 * sc1 * sc1,
-                   1e-10, "fro_sq_shortcut");
+      expect_close_at(gpu.fro_sq, {ref.fro_sq}, static_cast<size_t>(h), 1, 1e-12 * s1 * s1, 1e-10, "fro_sq");
+      expect_close_at(gpu.fro_sq_shortcut, {ref.fro_sq_shortcut}, static_cast<size_t>(h), 1,
+                      1e-12 * sc1 * sc1, 1e-10, "fro_sq_shortcut");
       // fro_sq = sum of squared exact singular values.
       double sum_sq = 0.0;
       for (int64_t i = 0; i < d; ++i) sum_sq += gpu.exact_sv[hd_off + i] * gpu.exact_sv[hd_off + i];
       EXPECT_NEAR(gpu.fro_sq[static_cast<size_t>(h)], sum_sq, 1e-9 * s1 * s1);
 
       const size_t e_off = static_cast<size_t>(h * n2);
-      expect_close(gpu.sym_eig, ref.sym_eig, e_off, static_cast<size_t>(n2), 1e-11 * ref.sym_scale, 1e-9,
-                   "symmetric eigenvalues");
+      expect_close_at(gpu.sym_eig, ref.sym_eig, e_off, static_cast<size_t>(n2), 1e-11 * ref.sym_scale, 1e-9,
+                      "symmetric eigenvalues");
       for (int64_t i = 1; i < n2; ++i)
         EXPECT_GE(std::fabs(gpu.sym_eig[e_off + i - 1]), std::fabs(gpu.sym_eig[e_off + i]));
 
@@ -412,13 +408,11 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
       const LayerStatic cpu = layer_static_cpu(wq.data(), wk.data(), s);
       double smax = 0.0;
       for (double x : cpu.exact_sv) smax = std::max(smax, x);
-      expect_close(gpu.exact_sv, cpu.exact_sv, 0, cpu.exact_sv.size(), 1e-13 * smax, 1e-9, "cpu exact sv");
-      expect_close(gpu.shortcut_sv, cpu.shortcut_sv, 0, cpu.shortcut_sv.size(), 1e-6 * smax + 1e-6, 1e-6,
-                   "cpu shortcut sv");
-      expect_close(gpu.sym_eig, cpu.sym_eig, 0, cpu.sym_eig.size(), 1e-9 * smax, 1e-9, "cpu sym eig");
-      expect_close(gpu.fro_sq, cpu.fro_sq, 0, cpu.fro_sq.size(), 1e-12 * smax * smax, 1e-10, "cpu fro_sq");
-      expect_close(gpu.fro_sq_shortcut, cpu.fro_sq_shortcut, 0, cpu.fro_sq_shortcut.size(), 1e-12, 1e-10,
-                   "cpu fro_sq_shortcut");
+      expect_close(gpu.exact_sv, cpu.exact_sv, {1e-13 * smax, 1e-9}, "cpu exact sv");
+      expect_close(gpu.shortcut_sv, cpu.shortcut_sv, {1e-6 * smax + 1e-6, 1e-6}, "cpu shortcut sv");
+      expect_close(gpu.sym_eig, cpu.sym_eig, {1e-9 * smax, 1e-9}, "cpu sym eig");
+      expect_close(gpu.fro_sq, cpu.fro_sq, {1e-12 * smax * smax, 1e-10}, "cpu fro_sq");
+      expect_close(gpu.fro_sq_shortcut, cpu.fro_sq_shortcut, {1e-12, 1e-10}, "cpu fro_sq_shortcut");
       ASSERT_EQ(gpu.sym_vec.size(), cpu.sym_vec.size());
     }
 #endif
