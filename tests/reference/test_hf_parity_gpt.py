@@ -82,16 +82,6 @@ def build(name, root):
     return hf_eager.build_random(os.path.join(root, name), cfg, model_cls, name)
 
 
-def load(d):
-    """HF's eager model of directory `d`; ValueError when HF would run on weights the
-    checkpoint lacks (random ones)."""
-    model, info = transformers.AutoModel.from_pretrained(
-        d, attn_implementation="eager", dtype=torch.float32, output_loading_info=True)
-    if info.get("missing_keys"):
-        raise ValueError(f"{len(info['missing_keys'])} weights missing")
-    return model.eval()
-
-
 def hf_forward(model, ids):
     """HF eager on one prompt: {'q','k','v'} f32 [layers, heads, S, D], the attention
     probabilities per layer, and per layer (allowed [S, S], scaling) from HF's mask."""
@@ -147,7 +137,7 @@ def capture(qkgeom, d, ids, out):
 def check_case(qkgeom, name, d, tmp, worst):
     """q/k/v at every length; attention statistics at the longest. Returns failures."""
     bad = 0
-    model = load(d)  # no state across prompts: GPT-2 has no RoPE, GPT-NeoX default RoPE
+    model = hf_eager.load_model(d)  # no state across prompts: GPT-2 has no RoPE, GPT-NeoX default RoPE
     for n in LENGTHS:
         ids = np.random.default_rng(n).integers(0, 128, n).tolist()
         ref, probs, masks = hf_forward(model, ids)
@@ -197,7 +187,7 @@ def check_defaults(qkgeom, name, d, tmp):
         os.symlink(os.path.join(d, "model.safetensors"), os.path.join(v, "model.safetensors"))
         json.dump({k: x for k, x in cfg.items() if k != key}, open(os.path.join(v, "config.json"), "w"))
         try:
-            ref = hf_forward(load(v), SHORT)[0]
+            ref = hf_forward(hf_eager.load_model(v), SHORT)[0]
         except Exception as e:  # noqa: BLE001 (HF refuses: shapes no longer match, ...)
             ref, why = None, str(e).splitlines()[0][:120]
         ours, err = capture(qkgeom, v, SHORT, os.path.join(v, "snap.safetensors"))
