@@ -1,5 +1,6 @@
 #include "compare_input.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <unordered_map>
@@ -19,8 +20,12 @@ bool has_dataset(hid_t f, const std::string& path) {
   return H5Lexists(f, path.c_str(), H5P_DEFAULT) > 0;
 }
 
-// Rows [0, n) of string column `name`; InputError when it holds fewer.
+// Rows [0, n) of string column `name`; InputError when it holds fewer or is not of strings.
 std::vector<std::string> string_rows(hid_t f, const std::string& name, size_t n, const std::string& path) {
+  const h5::Id ds(H5Dopen2(f, name.c_str(), H5P_DEFAULT));
+  const h5::Id type(ds.ok() ? H5Dget_type(ds.get()) : H5I_INVALID_HID);
+  if (type.ok() && H5Tget_class(type.get()) != H5T_STRING)
+    throw InputError(path, "dataset '" + name + "' does not hold strings");
   std::vector<std::string> v = read_strings(f, name, path);
   if (v.size() < n)
     throw InputError(path, "dataset '" + name + "' has " + std::to_string(v.size()) +
@@ -43,7 +48,16 @@ std::vector<double> numeric_rows(hid_t f, const std::string& name, size_t n, boo
     return std::vector<double>(a.data.begin(), a.data.begin() + static_cast<long>(n));
   }
   if (a.dims.size() < 2) throw InputError(path, "dataset '" + name + "' has no layer axis");
-  const size_t L = a.dims[1], inner = a.size() / (a.dims[0] * L);
+  for (size_t d = 1; d < a.dims.size(); ++d)
+    if (a.dims[d] == 0)
+      throw InputError(path, "dataset '" + name + "' has an empty axis " + std::to_string(d));
+  const size_t L = a.dims[1];
+  size_t inner = 1;
+  for (size_t d = 2; d < a.dims.size(); ++d) inner *= a.dims[d];
+  if (*layers != 0 && *layers != static_cast<int>(L))
+    throw InputError(path, "dataset '" + name + "' has " + std::to_string(L) +
+                               " layers, but the file's other " + "per-layer columns have " +
+                               std::to_string(*layers));
   *layers = static_cast<int>(L);
   std::vector<double> out(n * L, 0.0);
   for (size_t i = 0; i < n * L; ++i) {
@@ -82,10 +96,30 @@ void read_probe_columns(hid_t f, RunData& r) {
     if (!seen.insert(id).second) throw InputError(r.path, "probe id '" + id + "' appears twice");
 }
 
+// A warning per column of `values` ([n][per] row-major, per values a probe) that is NaN or
+// Inf at a probe of status ok: a sweep stores none there, so the store is damaged; the
+// statistics leave those values out (docs/compare.md, "Inputs").
+void nonfinite_warning(RunData& r, const std::string& name, const std::vector<double>& values) {
+  const size_t n = r.ids.size(), per = n ? values.size() / n : 0;
+  std::vector<std::string> bad;
+  for (size_t i = 0; i < n; ++i) {
+    bool finite = true;
+    for (size_t j = 0; j < per; ++j) finite = finite && std::isfinite(values[i * per + j]);
+    if (r.ok[i] && !finite) bad.push_back(r.ids[i]);
+  }
+  if (bad.empty()) return;
+  std::string first;
+  for (size_t i = 0; i < bad.size() && i < 5; ++i) first += (i ? ", " : "") + bad[i];
+  r.warnings.push_back(r.path + ": " + name + " is NaN or Inf at " + std::to_string(bad.size()) +
+                       " probe(s) of status ok (" + first + (bad.size() > 5 ? ", ..." : "") +
+                       "): left out of its statistics");
+}
+
 }  // namespace
 
 RunData read_run(const std::string& path) {
   h5::quiet();
+  if (std::filesystem::is_directory(path)) throw InputError(path, "is a directory, not a sweep store");
   const h5::Id file = h5::open_for_read(path);
   const hid_t f = file.get();
   RunData r;
@@ -102,6 +136,8 @@ RunData read_run(const std::string& path) {
     if (has_dataset(f, q.path)) r.scalars[q.path] = numeric_rows(f, q.path, n, false, nullptr, path);
   for (const ComparedQuantity& q : layer_quantities())
     if (has_dataset(f, q.path)) r.layered[q.path] = numeric_rows(f, q.path, n, true, &r.layers, path);
+  for (const auto* columns : {&r.scalars, &r.layered})
+    for (const auto& [name, values] : *columns) nonfinite_warning(r, name, values);
   return r;
 }
 
@@ -125,10 +161,24 @@ void check_templates(const std::vector<RunData>& runs, bool allow_mix, std::vect
   }
 }
 
+// InputError for a run without a committed probe; a warning for a file given twice.
+void check_runs(const std::vector<RunData>& runs, std::vector<std::string>* warnings) {
+  for (size_t k = 0; k < runs.size(); ++k) {
+    if (runs[k].ids.empty())
+      throw InputError(runs[k].path, "no committed probe (probe/index is empty): nothing to compare");
+    std::error_code ec;
+    for (size_t o = 0; o < k; ++o)
+      if (std::filesystem::equivalent(runs[o].path, runs[k].path, ec))
+        warnings->push_back(runs[k].path + ": the same file as " + runs[o].path +
+                            ": every difference between the two is zero");
+  }
+}
+
 }  // namespace
 
 ProbeMatch match_probes(const std::vector<RunData>& runs, bool allow_template_mix,
                         std::vector<std::string>* warnings) {
+  check_runs(runs, warnings);
   check_templates(runs, allow_template_mix, warnings);
   const auto index = id_index(runs);
   ProbeMatch m;

@@ -18,10 +18,12 @@ struct RunData {
   std::vector<char> ok;                                // probe/status == "ok" (all, without the column)
   std::map<std::string, std::vector<double>> scalars;  // path -> [N]
   std::map<std::string, std::vector<double>> layered;  // path -> [N][L], head axis averaged
+  std::vector<std::string> warnings;                   // columns NaN or Inf at probes of status ok
 };
 
-// Reads a sweep store: InputError naming the file when it is not one (no probe/index or
-// probe/id, a dataset shorter than the committed probes, duplicate ids) or is damaged.
+// Reads a sweep store: InputError naming the file when it is not one (a directory, no
+// probe/index or probe/id, probe/id not of strings, a dataset shorter than the committed
+// probes, an empty axis, per-layer columns of different depths, duplicate ids) or is damaged.
 RunData read_run(const std::string& path);
 
 // Probes matched by id across runs.

@@ -125,7 +125,10 @@ void set_domains_and_pairs(CompareResult& r) {
 CompareResult compare_runs(const std::vector<std::string>& files, const CompareOptions& opts) {
   CompareResult r;
   r.options = opts;
-  for (const std::string& f : files) r.runs.push_back(read_run(f));
+  for (const std::string& f : files) {
+    r.runs.push_back(read_run(f));
+    r.warnings.insert(r.warnings.end(), r.runs.back().warnings.begin(), r.runs.back().warnings.end());
+  }
   r.match = match_probes(r.runs, opts.allow_template_mix, &r.warnings);
   set_domains_and_pairs(r);
   r.grid = depth_grid(opts.depth_points);

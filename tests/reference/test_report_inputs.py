@@ -1,12 +1,16 @@
-#!/usr/bin/env python3
-"""Damaged and odd inputs of qkgeom.open and `qkgeom report` (python -m qkgeom.report, run
-in process): truncated files (which HDF5's SWMR reader would retry for minutes), datasets
-absent, of another rank or of a size the file's other datasets disagree with, a CMP.h5 whose
-pairs name no run, NaN and Inf among a sweep's ok probes (a note naming column and probe,
-the means over the finite values as numpy computes them). Each error is exit 3 naming the
+"""Damaged and odd inputs of `qkgeom compare`, qkgeom.open and `qkgeom report` (python -m
+qkgeom.report, run in process). compare: empty axes, per-layer columns of two depths,
+probe/id not of strings, a run without probes, a directory: exit 3 naming file and dataset;
+NaN and Inf at ok probes: a warning naming column and probes, mean_diff over the finite
+pairs as numpy computes it; a file given twice: a warning. report and qkgeom.open:
+truncated files (which HDF5's SWMR reader would retry for minutes), datasets absent, of
+another rank or of a size the file's other datasets disagree with, a CMP.h5 whose pairs
+name no run, NaN and Inf among a sweep's ok probes (a note naming column and probe, the
+means over the finite values as numpy computes them). Each error is exit 3 naming the
 file and the dataset; never a traceback. A few seconds (tiny Qwen3 and Llama 3 fixtures)."""
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -185,6 +189,49 @@ def test_report_nonfinite(p, tmp):
           "per-head means leave the NaN probe out, as numpy's nanmean")
 
 
+def compare(*args):
+    return subprocess.run([rc.QKGEOM_BIN, "compare", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_compare_damaged(p, tmp):
+    cases = [
+        ("layers0.h5", lambda f: replace(f, "attention/entropy", np.zeros((6, 0, 4))),
+         ["'attention/entropy' has an empty axis 1"]),
+        ("depths.h5", lambda f: replace(f, "attention/sink_mass", np.zeros((6, 5, 4))),
+         ["'attention/sink_mass' has 5 layers", "have 2"]),
+        ("intid.h5", lambda f: replace(f, "probe/id", np.arange(6)), ["'probe/id' does not hold strings"]),
+        ("empty.h5", lambda f: f["probe/index"].resize(0, axis=0), ["no committed probe"])]
+    for name, edit, names in cases:
+        bad = variant(p["sweep"], tmp, "cmp-in-" + name, edit)
+        r = compare(p["llama"], bad)
+        check(r.returncode == 3 and bad in r.stderr and all(n in r.stderr for n in names),
+              f"compare with {name}: exit 3 naming {names} (got {r.returncode}: {r.stderr.strip()[-300:]})")
+    r = compare(p["llama"], tmp)
+    check(r.returncode == 3 and f"{tmp}: is a directory" in r.stderr, f"compare of a directory ({r.stderr.strip()})")
+    r = compare(p["sweep"], p["sweep"], "--bootstrap", "0")
+    check(r.returncode == 0 and f"{p['sweep']}: the same file as" in r.stderr, "a file given twice: a warning")
+
+
+def test_compare_nonfinite(p, tmp):
+    """NaN at ok probe p1 and Inf at p3 in attention/mean_entropy: left out, said, mean_diff as numpy's."""
+    def edit(f):
+        f["attention/mean_entropy"][1] = np.nan
+        f["attention/mean_entropy"][3] = np.inf
+    bad = variant(p["sweep"], tmp, "cmp-nan.h5", edit)
+    r = compare(bad, p["llama"], "--json", "--bootstrap", "0")
+    warn = f"{bad}: attention/mean_entropy is NaN or Inf at 2 probe(s) of status ok (p1, p3)"
+    check(r.returncode == 0 and warn in r.stderr, f"warning {warn!r} ({r.stderr.strip()[-300:]})")
+    if r.returncode != 0:
+        return
+    with h5py.File(bad, "r") as fa, h5py.File(p["llama"], "r") as fb:
+        a, b = fa["attention/mean_entropy"][()], fb["attention/mean_entropy"][()]
+    keep = np.isfinite(a) & np.isfinite(b)
+    got = json.loads(r.stdout)["quantities"]["attention/mean_entropy"]["pairs"][0]["domains"]["all"]
+    check(got["n"] == 4 and abs(got["mean_diff"] - (a[keep] - b[keep]).mean()) <= 1e-12,
+          f"mean_diff over the 4 finite pairs {(a[keep] - b[keep]).mean()} (got n {got['n']}, {got['mean_diff']})")
+    check(any(w.startswith(warn) for w in json.loads(r.stdout)["warnings"]), "the warning in the JSON's warnings")
+
+
 def main():
     if not os.access(rc.QKGEOM_BIN, os.X_OK):
         rc.skip(f"{rc.QKGEOM_BIN} is not built")
@@ -196,8 +243,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="qk-report-inputs-")
     try:
         p = make_inputs(tmp)
-        for test in (test_open_truncated, test_open_shapes, test_report_compare_damaged,
-                     test_report_rope_static_damaged, test_report_nonfinite):
+        for test in (test_compare_damaged, test_compare_nonfinite, test_open_truncated, test_open_shapes,
+                     test_report_compare_damaged, test_report_rope_static_damaged, test_report_nonfinite):
             test(p, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
