@@ -5,7 +5,8 @@
 // rotary, hidden < 2d and < d, a rank-deficient head, negative and large offsets):
 // singular values to 1e-12 relative plus 64 eps of the largest, traces to 1e-12 of the
 // nuclear norm, band energies to 1e-12 of the head's largest, fractions and shares to 1e-12.
-// Skips without a CUDA device (the argument checks run everywhere).
+// Kernel outputs are NaN-filled before each launch (tests/kernels/gpu_parity.hpp), so an
+// output left unwritten fails. Skips without a CUDA device (the argument checks run everywhere).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,9 +16,11 @@
 #include <cstdint>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "gpu_context.hpp"
+#include "kernels/gpu_parity.hpp"
 #include "require_gpu.hpp"
 #include "rope_geometry.cuh"
 #include "rope_operator.hpp"
@@ -43,13 +46,6 @@ RopeSpec spec_of(int64_t r, const std::vector<int64_t>& offsets) {
   return s;
 }
 
-template <typename T>
-std::vector<T> on_device_then_back(const DeviceBuffer<T>& b, size_t n) {
-  std::vector<T> h(n);
-  b.download(h.data(), n);
-  return h;
-}
-
 TEST(RopeGpu, RotateColumnPairsEqualsTimesRotation) {
   QK_REQUIRE_GPU();
   const cudaStream_t stream = thread_gpu_context(0).stream();
@@ -63,18 +59,17 @@ TEST(RopeGpu, RotateColumnPairsEqualsTimesRotation) {
       const double c = std::cos(37.0 * s.inv_freq[i]), sn = std::sin(37.0 * s.inv_freq[i]);
       M[i * d + i] = c, M[(i + P) * d + i] = sn, M[i * d + i + P] = -sn, M[(i + P) * d + i + P] = c;
     }
-    DeviceBuffer<double> dx(x.size(), stream), dy(x.size(), stream), dcs(cs.size(), stream);
-    dx.upload(x.data(), x.size());
-    dcs.upload(cs.data(), cs.size());
-    launch_rotate_column_pairs(dx.data(), rows, d, rows * d, r / 2, dcs.data(), count, dy.data(), stream);
-    const std::vector<double> y = on_device_then_back(dy, x.size());
+    const DeviceBuffer<double> dx = to_device(x, stream), dcs = to_device(cs, stream);
+    const std::vector<double> y = gpu_outputs(x.size(), stream, [&](double* out) {
+      launch_rotate_column_pairs(dx.data(), rows, d, rows * d, r / 2, dcs.data(), count, out, stream);
+    });
+    std::vector<double> want(x.size(), 0.0);
     for (int64_t c = 0; c < count; ++c)
       for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < d; ++j) {  // column-major: x_c(i, k) = x[c rows d + k rows + i]
-          double want = 0;
-          for (int64_t k = 0; k < d; ++k) want += x[c * rows * d + k * rows + i] * M[k * d + j];
-          EXPECT_NEAR(y[c * rows * d + j * rows + i], want, 1e-14) << rows << " " << d << " " << r;
-        }
+        for (int64_t j = 0; j < d; ++j)  // column-major: x_c(i, k) = x[c rows d + k rows + i]
+          for (int64_t k = 0; k < d; ++k)
+            want[c * rows * d + j * rows + i] += x[c * rows * d + k * rows + i] * M[k * d + j];
+    expect_close(y, want, {1e-14, 0.0}, "X R(37), rows " + std::to_string(rows) + ", r " + std::to_string(r));
   }
 }
 
@@ -104,27 +99,29 @@ TEST(RopeGpu, BandsMatchCpuTwin) {
   RopeLayer want = sized_rope_layer(dims, s);
   for (int64_t h = 0; h < H; ++h)
     rope_head_bands(&gq[h * d * d], &gk[h * d * d], d, r, O, cs.data(), h, want);
-  DeviceBuffer<double> dq(gq.size(), stream), dk(gk.size(), stream), dcs(cs.size(), stream);
-  dq.upload(gq.data(), gq.size());
-  dk.upload(gk.data(), gk.size());
-  dcs.upload(cs.data(), cs.size());
-  DeviceBuffer<double> e(H * O * P, stream), m(H * P, stream), f(H * P, stream), sh(H * P, stream),
-      u(H, stream), us(H, stream);
-  launch_rope_bands(dq.data(), dk.data(), d, r, O, dcs.data(), H,
-                    {e.data(), m.data(), f.data(), sh.data(), u.data(), us.data()}, stream);
-  const auto near = [](const std::vector<double>& got, const std::vector<double>& ref, double scale,
-                       const char* w) {
-    ASSERT_EQ(got.size(), ref.size());
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], ref[i], 1e-12 * scale) << w << " " << i;
-  };
+  // All six outputs in one NaN-filled buffer, so an output the kernel leaves unwritten fails.
+  const DeviceBuffer<double> dq = to_device(gq, stream), dk = to_device(gk, stream),
+                             dcs = to_device(cs, stream);
+  const size_t ne = want.band_energy.size(), np = want.band_mean_energy.size(), nh = static_cast<size_t>(H);
+  const std::vector<double> got = gpu_outputs(ne + 3 * np + 2 * nh, stream, [&](double* out) {
+    launch_rope_bands(
+        dq.data(), dk.data(), d, r, O, dcs.data(), H,
+        {out, out + ne, out + ne + np, out + ne + 2 * np, out + ne + 3 * np, out + ne + 3 * np + nh}, stream);
+  });
   const double big = *std::max_element(want.band_energy.begin(), want.band_energy.end());
-  near(on_device_then_back(e, e.size()), want.band_energy, big, "energy");
-  near(on_device_then_back(m, m.size()), want.band_mean_energy, big, "mean");
-  near(on_device_then_back(f, f.size()), want.invariant_fraction, 1.0, "invariant_fraction");
-  near(on_device_then_back(sh, sh.size()), want.band_share, 1.0, "share");
-  near(on_device_then_back(u, u.size()), want.unrotated_energy, big, "unrotated");
-  near(on_device_then_back(us, us.size()), want.unrotated_share, 1.0, "unrotated_share");
-  EXPECT_EQ(on_device_then_back(f, f.size())[2 * P], 1.0);  // m = 0: fraction 1
+  size_t at = 0;
+  const auto next = [&](const std::vector<double>& ref, double atol, const char* what) {
+    expect_close(std::vector<double>(got.begin() + at, got.begin() + at + ref.size()), ref, {atol, 0.0},
+                 what);
+    at += ref.size();
+  };
+  next(want.band_energy, 1e-12 * big, "band energy");
+  next(want.band_mean_energy, 1e-12 * big, "mean energy");
+  next(want.invariant_fraction, 1e-12, "invariant fraction");
+  next(want.band_share, 1e-12, "share");
+  next(want.unrotated_energy, 1e-12 * big, "unrotated energy");
+  next(want.unrotated_share, 1e-12, "unrotated share");
+  EXPECT_EQ(got[ne + np + 2 * P], 1.0);  // head 2, m = 0: fraction 1
 }
 
 struct Case {
