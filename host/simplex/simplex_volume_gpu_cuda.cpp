@@ -18,6 +18,7 @@ void simplex_volumes_gpu(const float* rows, int64_t n, int64_t dim, const int64_
       throw InternalError("simplex index " + std::to_string(idx[i]) + " outside [0, " + std::to_string(n) +
                           ")");
   if (count <= 0) return;
+  ScopedDevice on_device(device);  // the context's stream belongs to `device`
   GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
   DeviceBuffer<float> drows(static_cast<size_t>(n * dim), stream);
