@@ -1,26 +1,40 @@
 #!/usr/bin/env bash
-# GPU checks of qkgeom, for a CUDA machine (an H100 here: nvcc, cmake, ninja, no
-# network, no apt). Usage: scripts/gpu_check.sh [RESULTS_DIR]   (default bench/results)
+# GPU checks of qkgeom (issue 16), for a CUDA machine (an H200 with 16 cores here: nvcc,
+# cmake, ninja, python3 with torch and transformers, no network, no apt). Budget: about
+# 8 minutes in all (BUDGET_S), so that the device's 15 minutes fit a rerun.
+# Usage: scripts/gpu_check.sh [RESULTS_DIR]   (default bench/results)
 #
+#  0. without a GPU (no nvidia-smi, or it lists none): says so and exits 0, nothing run;
 #  1. records the machine: date, nvidia-smi, nvcc, cmake, git revision;
 #  2. unpacks carried Debian packages (.carry/debs, made by scripts/gpu_carry.sh on a
 #     machine with Debian's archive) into .carry/root, keeping only the runtime
 #     libraries this machine lacks;
-#  3. configures the full project with CUDA (tests and benchmarks on); if that fails,
-#     without libtorch, then also without benchmarks;
-#  4. builds and runs test_gpu_parity (JUnit XML beside the logs), then the other suites
-#     with GPU cases (attention statistics, static pass, simplex volumes, and with libtorch
-#     the model runtime on CUDA and the sweep / static reference tests with --device cuda);
-#  5. runs test_gpu_parity under compute-sanitizer --tool memcheck;
-#  6. builds and runs bench_bo's CUDA benchmarks when the full build has them, and with
-#     libtorch the sweep and static-pass side-by-side benchmarks on the GPU (issue 4 and 5
-#     targets).
-# Every command and its output go to RESULTS_DIR/gpu_check.log; the exit status is
-# non-zero when a build, the parity test or memcheck failed.
+#  3. configures the project with CUDA (tests and benchmarks on); if that fails,
+#     without libtorch, then also without benchmarks; builds every target below in one
+#     parallel build;
+#  4. the CUDA libraries linked: what ldd resolves for qkgeom-engine (cudart, cuBLAS,
+#     cuBLASLt, cuSOLVER); a mix of the toolkit's and the torch wheel's (two folders, or
+#     two major versions) fails;
+#  5. every kernel family's CPU/GPU parity (test_gpu_parity: head Gram, position cosine,
+#     magnitude entropy, layer alignment, K-V CKA, attention statistics, static Gram,
+#     simplex volumes), the suites with GPU cases (attention statistics, static pass with
+#     cuSOLVER, RoPE geometry, simplex, model runtime and packed batches on CUDA, the
+#     layer-by-layer analysis on the device), then `weights` (cuSOLVER), simplex and the
+#     sweep through the CLI with --device cuda (reference tests);
+#  6. test_gpu_parity under compute-sanitizer --tool memcheck;
+#  7. the model runtime on CUDA against HF eager on the GPU, f32 and bf16
+#     (scripts/gpu_hf_parity.py);
+#  8. the benchmarks with their targets: bench_bo's CUDA cases (BO metrics, Qwen3-4B
+#     shape, S = 8192: < 5 ms), the static pass (< 2 s), the sweep (>= 5x the HF
+#     baseline, >= 50% of the bf16 roofline, analysis + I/O < 10%); each verdict is a
+#     TARGET line in the log.
+# Every command and its output go to RESULTS_DIR/gpu_check.log; each step runs under a
+# timeout and is skipped when the budget is spent (said in the log). The exit status is
+# non-zero when a build, a test, memcheck, the library check or a target failed.
 #
 # Environment: BUILD (build dir, default build-gpu), CUDA_ARCH (default 90), JOBS,
-# MEMCHECK_FILTER (gtest filter under memcheck, default *), BENCH_FILTER (default cuda),
-# SKIP_MEMCHECK=1, SKIP_BENCH=1.
+# BUDGET_S (default 480), MEMCHECK_FILTER (gtest filter under memcheck, default
+# the kernel families' parity cases), SKIP_MEMCHECK=1, SKIP_BENCH=1.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 REPO=$(pwd)
@@ -48,8 +62,37 @@ fail() {
 }
 
 [ -d /usr/local/cuda/bin ] && export PATH=/usr/local/cuda/bin:$PATH
+BUDGET_S=${BUDGET_S:-480}
+T0=$SECONDS
+# Seconds of the budget left (0 when spent).
+left() {
+  local l=$((BUDGET_S - (SECONDS - T0)))
+  echo $((l > 0 ? l : 0))
+}
+# Runs a step under `timeout` of at most its share (first argument, seconds) of what is
+# left; logs and skips it when under 20 s are left.
+step() {
+  local want=$1
+  shift
+  local l
+  l=$(left)
+  if [ "$l" -lt 20 ]; then
+    log "SKIPPED (budget of ${BUDGET_S} s spent): $*"
+    return 0
+  fi
+  run timeout --kill-after=10 "$((want < l ? want : l))" "$@"
+}
 
-log "== qkgeom gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
+# -- 0. a GPU? -------------------------------------------------------------------------
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
+if [ "${gpus:-0}" -eq 0 ]; then
+  why="nvidia-smi not found"
+  command -v nvidia-smi >/dev/null && why="nvidia-smi lists no GPU ($(nvidia-smi -L 2>&1 | head -n 1))"
+  log "gpu_check: no GPU on $(hostname): $why; nothing was run (run this on the GPU machine)"
+  exit 0
+fi
+
+log "== qkgeom gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), budget ${BUDGET_S} s"
 log "results: $RESULTS"
 if command -v git >/dev/null && git rev-parse HEAD >/dev/null 2>&1; then
   log "revision: $(git rev-parse HEAD)$(git diff --quiet HEAD 2>/dev/null || echo ' (modified)')"
@@ -131,35 +174,62 @@ if [ -z "$mode" ]; then
   exit 1
 fi
 
-# -- 4. build and run the parity test --------------------------------------------------
-if ! run cmake --build "$BUILD" --target test_gpu_parity -j "$JOBS"; then
-  fail "building test_gpu_parity"
+# One parallel build of every target the checks run (a target this configuration lacks
+# is left out; what is missing is said when its check is skipped).
+TARGETS=(qkgeom qkgeom-engine test_gpu_parity test_attention_stats test_static_gpu test_rope_gpu test_simplex
+  test_model_runtime test_packed_batch test_layer_analysis bench_bo)
+known=$(cmake --build "$BUILD" --target help 2>/dev/null)
+want=()
+for t in "${TARGETS[@]}"; do grep -q "^$t:" <<<"$known" && want+=("$t"); done
+if ! step 300 cmake --build "$BUILD" -j "$JOBS" --target "${want[@]}"; then
+  fail "building ${want[*]}"
   exit 1
 fi
-PARITY=$(find "$BUILD" -type f -name test_gpu_parity -perm -u+x | head -n 1)
-log "test binary: $PARITY"
-run "$PARITY" --gtest_output="xml:$RESULTS/test_gpu_parity.xml" || fail "test_gpu_parity"
+bin() { find "$BUILD" -type f -name "$1" -perm -u+x | head -n 1; }
 
-# The other suites with GPU cases (each skips what its build lacks).
-for t in test_attention_stats test_static_gpu test_simplex test_model_runtime test_packed_batch; do
-  if run cmake --build "$BUILD" --target "$t" -j "$JOBS"; then
-    bin=$(find "$BUILD" -type f -name "$t" -perm -u+x | head -n 1)
-    run "$bin" --gtest_output="xml:$RESULTS/$t.xml" || fail "$t"
+# -- 4. CUDA libraries: one consistent set -------------------------------------------
+ENGINE=$(bin qkgeom-engine)
+if [ -n "$ENGINE" ]; then
+  libs=$(ldd "$ENGINE" | grep -E 'lib(cudart|cublas|cublasLt|cusolver|cusparse|nvJitLink)\.so' | awk '{print $1, $3}')
+  log "CUDA libraries ldd resolves for $ENGINE:"
+  log "$libs"
+  dirs=$(awk '$1 ~ /^libcublas/ {print $2}' <<<"$libs" | xargs -r -n1 dirname | sort -u)
+  majors=$(awk '$1 ~ /^libcublas/ {sub(/.*\.so\./, "", $1); print $1}' <<<"$libs" | sort -u)
+  if grep -q "not" <<<"$(awk '{print $2}' <<<"$libs")"; then
+    fail "a CUDA library of qkgeom-engine is not found (above)"
+  elif [ "$(wc -l <<<"$dirs")" -gt 1 ] || [ "$(wc -l <<<"$majors")" -gt 1 ]; then
+    fail "cuBLAS and cuBLASLt come from different places or versions (toolkit vs the torch wheel's): $(tr '\n' ' ' <<<"$dirs") majors $(tr '\n' ' ' <<<"$majors")"
   else
-    log "$t: not in this configuration"
+    log "CUDA libraries: one set ($(tr '\n' ' ' <<<"$dirs")major $(tr '\n' ' ' <<<"$majors"))"
   fi
+else
+  log "qkgeom-engine not built (configure mode $mode): library check skipped"
+fi
+
+# -- 5. parity tests and the GPU cases of the other suites --------------------------------
+PARITY=$(bin test_gpu_parity)
+step 90 "$PARITY" --gtest_output="xml:$RESULTS/test_gpu_parity.xml" || fail "test_gpu_parity"
+declare -A FILTER=([test_model_runtime]='*Cuda*:*BatchBitwise*' [test_packed_batch]='*Cuda*'
+  [test_layer_analysis]='*Device*')
+for t in test_attention_stats test_static_gpu test_rope_gpu test_simplex test_model_runtime test_packed_batch \
+  test_layer_analysis; do
+  b=$(bin "$t")
+  if [ -z "$b" ]; then
+    log "$t: not in this configuration"
+    continue
+  fi
+  step 60 "$b" --gtest_filter="${FILTER[$t]:-*}" --gtest_output="xml:$RESULTS/$t.xml" || fail "$t"
 done
-if [ "$mode" = full ] && run cmake --build "$BUILD" --target qkgeom -j "$JOBS"; then
-  for t in ref_sweep ref_sweep_batch_mode ref_static_weights ref_rope_geometry ref_score_model; do
-    QK_REF_DEVICE=cuda run ctest --test-dir "$BUILD" -R "^$t\$" --output-on-failure || fail "$t on cuda"
+if [ "$mode" = full ] && [ -x "$BUILD/qkgeom" ]; then
+  for t in ref_static_weights ref_simplex ref_sweep_batch_mode; do
+    QK_REF_DEVICE=cuda step 90 ctest --test-dir "$BUILD" -R "^$t\$" --output-on-failure || fail "$t on cuda"
   done
 fi
 
-# -- 5. memcheck -----------------------------------------------------------------------
+# -- 6. memcheck -----------------------------------------------------------------------
 if [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
   if command -v compute-sanitizer >/dev/null; then
-    run compute-sanitizer --tool memcheck --error-exitcode 3 \
-      --log-file "$RESULTS/memcheck.log" \
+    step 90 compute-sanitizer --tool memcheck --error-exitcode 3 --log-file "$RESULTS/memcheck.log" \
       "$PARITY" --gtest_filter="${MEMCHECK_FILTER:-*}" || fail "compute-sanitizer memcheck"
     [ -f "$RESULTS/memcheck.log" ] && tail -n 20 "$RESULTS/memcheck.log" | tee -a "$LOG"
   else
@@ -167,29 +237,51 @@ if [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
   fi
 fi
 
-# -- 6. benchmarks ---------------------------------------------------------------------
+# -- 7. the runtime on CUDA vs HF eager on the GPU ----------------------------------------
+if [ "$mode" = full ] && [ -x "$BUILD/qkgeom" ]; then
+  step 90 python3 scripts/gpu_hf_parity.py --qkgeom "$BUILD/qkgeom" --dtypes f32,bf16 || fail "gpu_hf_parity"
+fi
+
+# -- 8. benchmarks and their targets -------------------------------------------------------
+# Prints "TARGET ok|MISSED: what (value vs bound)" from a benchmark's JSON; fails a miss.
+target() {
+  local line
+  line=$(python3 -c "$1" 2>&1) || line="MISSED: $2 (no value: ${line:0:200})"
+  log "TARGET $line"
+  grep -q "^ok" <<<"$line" || fail "target: $2"
+}
 if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$mode" = full ]; then
-  if run cmake --build "$BUILD" --target bench_bo -j "$JOBS"; then
-    BENCH=$(find "$BUILD" -type f -name bench_bo -perm -u+x | head -n 1)
-    run "$BENCH" --benchmark_filter="${BENCH_FILTER:-cuda}" \
-      --benchmark_out="$RESULTS/bench_bo_gpu.json" --benchmark_out_format=json ||
-      fail "bench_bo"
+  BENCH=$(bin bench_bo)
+  if [ -n "$BENCH" ] && step 90 "$BENCH" --benchmark_filter='^bo/.*/cuda/' --benchmark_min_time=0.2s \
+    --benchmark_out="$RESULTS/bench_bo_gpu.json" --benchmark_out_format=json; then
+    target "import json
+b=[x for x in json.load(open('$RESULTS/bench_bo_gpu.json'))['benchmarks'] if '8192' in x['name']]
+ms=max(x['real_time']*{'ns':1e-6,'us':1e-3,'ms':1,'s':1e3}[x['time_unit']] for x in b)
+print(('ok' if ms<5 else 'MISSED')+f': BO metrics Qwen3-4B shape S=8192 {ms:.2f} ms (< 5 ms)')" "BO metrics S=8192"
   else
-    fail "building bench_bo"
+    fail "bench_bo"
   fi
-  if [ -x "$BUILD/qkgeom" ] && "$BUILD/qkgeom" env | grep -q "libtorch: 2"; then
-    run python3 bench/side_by_side/bench_sweep_side_by_side.py --layers 36 --probes 16 --seqs 128,512 \
-      --dtype bf16 --device cuda --qkgeom "$BUILD/qkgeom" \
-      --json-out "$RESULTS/sweep_side_by_side_gpu.json" \
-      --markdown-out "$RESULTS/sweep_side_by_side_gpu.md" || fail "sweep benchmark"
-    run python3 bench/side_by_side/bench_static_side_by_side.py --layers 36 --device cuda --baseline-heads 64 \
-      --qkgeom "$BUILD/qkgeom" \
-      --json-out "$RESULTS/static_side_by_side_gpu.json" \
+  if [ -x "$BUILD/qkgeom" ]; then
+    step 120 python3 bench/side_by_side/bench_static_side_by_side.py --layers 36 --device cuda --baseline-heads 64 \
+      --qkgeom "$BUILD/qkgeom" --json-out "$RESULTS/static_side_by_side_gpu.json" \
       --markdown-out "$RESULTS/static_side_by_side_gpu.md" || fail "static benchmark"
+    target "import json
+t=json.load(open('$RESULTS/static_side_by_side_gpu.json'))['ours']['timing']
+s=t['spectra_s']+t['gram_s']
+print(('ok' if s<2 else 'MISSED')+f': static pass Qwen3-4B shape {s:.2f} s without the disk read (< 2 s)')" "static pass"
+    step 150 python3 bench/side_by_side/bench_sweep_side_by_side.py --layers 36 --probes 16 --seqs 512 \
+      --dtype bf16 --device cuda --qkgeom "$BUILD/qkgeom" --json-out "$RESULTS/sweep_side_by_side_gpu.json" \
+      --markdown-out "$RESULTS/sweep_side_by_side_gpu.md" || fail "sweep benchmark"
+    target "import json
+r=json.load(open('$RESULTS/sweep_side_by_side_gpu.json'))['rows'][0]
+io=r['qkgeom_analysis_share']+r['qkgeom_write_wait_share']
+ok=r['ratio_probes_per_s']>=5 and r['qkgeom_roofline']>=0.5 and io<0.1
+print(('ok' if ok else 'MISSED')+f\": sweep S=512 {r['ratio_probes_per_s']:.2f}x the HF baseline (>= 5x), \"
+      f\"{r['qkgeom_roofline']:.0%} of the bf16 roofline (>= 50%), analysis + I/O {io:.1%} (< 10%)\")" "sweep"
   fi
 elif [ "$mode" != full ]; then
   log "benchmarks skipped: configure mode $mode has no bench_bo"
 fi
 
-log "== gpu_check done $(date -u +%Y-%m-%dT%H:%M:%SZ), status $status"
+log "== gpu_check done $(date -u +%Y-%m-%dT%H:%M:%SZ) after $((SECONDS - T0)) s, status $status"
 exit "$status"
