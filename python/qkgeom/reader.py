@@ -107,8 +107,9 @@ def file_kind(f, path):
 
 
 def text(v):
-    """An attribute or string element as str (fixed-length strings come as bytes)."""
-    return v.decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else str(v)
+    """An attribute or string element as str (fixed-length strings come as bytes; bytes that
+    are not UTF-8, as in a file name, kept as os.fsdecode keeps them)."""
+    return v.decode("utf-8", "surrogateescape") if isinstance(v, (bytes, np.bytes_)) else str(v)
 
 
 def attr_value(v):
@@ -136,7 +137,7 @@ def values(d, stop=None):
     sel = slice(None) if stop is None else slice(0, stop)
     if h5py.check_string_dtype(d.dtype) is None:
         return d[sel] if d.ndim else d[()]
-    rows = d.asstr()[sel]
+    rows = d.asstr(errors="surrogateescape")[sel]  # a file name that is not UTF-8 keeps its bytes, as os does
     return np.array(rows, dtype=str) if len(rows) else np.zeros(d.shape[:0] + (0,) + d.shape[1:], str)
 
 

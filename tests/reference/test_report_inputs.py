@@ -232,6 +232,29 @@ def test_compare_nonfinite(p, tmp):
     check(any(w.startswith(warn) for w in json.loads(r.stdout)["warnings"]), "the warning in the JSON's warnings")
 
 
+def test_non_utf8_names(p, tmp):
+    """A file name that is not UTF-8 (bytes 0xff 0xfe): compare --json is valid JSON with U+FFFD
+    in its place, its CMP.h5 and the sweep are drawn, the page is valid UTF-8."""
+    name = os.path.join(os.fsencode(tmp), b"run\xff\xfe.h5")
+    shutil.copy(p["sweep"], name)
+    cmp = os.path.join(os.fsencode(tmp), b"cmp\xff.h5")
+    r = subprocess.run([os.fsencode(rc.QKGEOM_BIN), b"compare", name, os.fsencode(p["llama"]), b"--json",
+                        b"--bootstrap", b"0", b"--out", cmp], capture_output=True, timeout=120)
+    try:
+        files = [run["file"] for run in json.loads(r.stdout)["runs"]]
+    except ValueError:
+        files = []
+    check(r.returncode == 0 and files[:1] == [os.path.join(tmp, "run\ufffd\ufffd.h5")],
+          f"compare --json of a non-UTF-8 name (exit {r.returncode}, {files}, {r.stderr[-200:]!r})")
+    page = os.path.join(tmp, "nonutf8.html")
+    code, err = report(os.fsdecode(name), "--compare", os.fsdecode(cmp), "--out", page)
+    try:
+        ok = code == 0 and "run\ufffd\ufffd.h5" in open(page, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError):
+        ok = False
+    check(ok, f"report of a non-UTF-8 name: a UTF-8 page with U+FFFD (got {code}: {err[-200:]})")
+
+
 def main():
     if not os.access(rc.QKGEOM_BIN, os.X_OK):
         rc.skip(f"{rc.QKGEOM_BIN} is not built")
@@ -244,7 +267,8 @@ def main():
     try:
         p = make_inputs(tmp)
         for test in (test_compare_damaged, test_compare_nonfinite, test_open_truncated, test_open_shapes,
-                     test_report_compare_damaged, test_report_rope_static_damaged, test_report_nonfinite):
+                     test_report_compare_damaged, test_report_rope_static_damaged, test_report_nonfinite,
+                     test_non_utf8_names):
             test(p, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

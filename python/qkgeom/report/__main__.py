@@ -42,8 +42,8 @@ def write_atomic(path, text):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:  # the bytes of a non-UTF-8 file name: U+FFFD
+            f.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

@@ -58,7 +58,7 @@ def read_compare(path):
 
 def read_compare_file(f, path):
     """read_compare of the open file f."""
-    files = dataset(f, path, "runs/file", (None,)).asstr()[()]
+    files = dataset(f, path, "runs/file", (None,)).asstr(errors="replace")[()]
     runs = [os.path.splitext(os.path.basename(p))[0] for p in files]
     a, b = (dataset(f, path, k, (None,))[()] for k in ("pairs/a", "pairs/b"))
     if len(a) != len(b) or not all(0 <= int(x) < len(runs) for x in (*a, *b)):
@@ -69,7 +69,7 @@ def read_compare_file(f, path):
     for q in DEPTH:
         if "depth/" + q in f:
             cmp["depth"][q] = dataset(f, path, "depth/" + q, (len(runs), len(grid)))[()]
-    cmp["static_models"] = list(f["static/model"].asstr()[()]) if "static/model" in f else []
+    cmp["static_models"] = list(f["static/model"].asstr(errors="replace")[()]) if "static/model" in f else []
     for q in STATIC_DEPTH:
         if "static/depth/" + q in f and len(cmp["static_models"]):
             cmp["static"][q] = dataset(f, path, "static/depth/" + q, (len(cmp["static_models"]), len(grid)))[()]
