@@ -70,6 +70,36 @@ float bf16_to_float(uint16_t b) {
   return f;
 }
 
+uint16_t float_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);  // quiet NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+uint16_t float_to_half(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  const auto sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  const uint32_t abs = bits & 0x7fffffffu;
+  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
+  if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds past 65504: Inf
+  if (abs < 0x38800000u) {               // below 2^-14: a subnormal half (or zero), rounded at 2^-24
+    if (abs < 0x33000000u) return sign;  // below half of the smallest subnormal: zero
+    const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
+    const int shift = 126 - static_cast<int>(abs >> 23);  // 14 + (127 - 1 - exponent)
+    const uint32_t half_ulp = 1u << (shift - 1), rest = mant & ((1u << shift) - 1);
+    uint32_t h = mant >> shift;
+    if (rest > half_ulp || (rest == half_ulp && (h & 1u))) ++h;
+    return static_cast<uint16_t>(sign | h);
+  }
+  uint32_t h = ((abs >> 13) - (112u << 10));  // rebias 127 -> 15
+  const uint32_t rest = abs & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent
+  return static_cast<uint16_t>(sign | h);
+}
+
 void convert_to_f32(DType t, const void* src, size_t n, float* dst) {
   const auto* bytes = static_cast<const uint8_t*>(src);
   switch (t) {

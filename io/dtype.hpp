@@ -21,6 +21,11 @@ bool is_float_vector_dtype(DType t);
 float half_to_float(uint16_t h);
 float bf16_to_float(uint16_t b);
 
+// f32 -> IEEE half / bfloat16 bits, rounded to nearest, ties to even (numpy's
+// astype(float16) and torch's to(bfloat16)); overflow to +-Inf, NaN stays NaN.
+uint16_t float_to_half(float f);
+uint16_t float_to_bf16(float f);
+
 // Converts n little-endian elements of type t (F32, F16 or BF16) at src to f32.
 void convert_to_f32(DType t, const void* src, size_t n, float* dst);
 

@@ -47,4 +47,16 @@ GpuContext& thread_gpu_context(int device) {
   return *slot;
 }
 
+void wait_for_producer(cudaStream_t stream, void* producer) {
+  if (producer == nullptr) return;
+  const auto from = static_cast<cudaStream_t>(producer);
+  if (from == stream) return;
+  cudaEvent_t ready = nullptr;
+  CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+  const cudaError_t recorded = cudaEventRecord(ready, from);
+  const cudaError_t waited = recorded == cudaSuccess ? cudaStreamWaitEvent(stream, ready, 0) : recorded;
+  CUDA_CHECK_NOTHROW(cudaEventDestroy(ready));
+  CUDA_CHECK(waited);
+}
+
 }  // namespace qk

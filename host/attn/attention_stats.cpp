@@ -105,24 +105,35 @@ AttentionStats stats_header(const HostCloud4& q, const AttentionStatsOptions& op
 
 // Entropy (nats), logit std, sink mass and distance mass of every (layer, query head) into s, on the GPU
 // (all layers at once, or one at a time with per-layer scales) or the CPU (layer by layer).
+// The GPU's statistics of q against k (host clouds, or device ones: on_device) into s from
+// layer offset `at` on: masks/windows [layers of q], one scale.
+void gpu_stats(const HostCloud4& q, const HostCloud4& k, float scale, float cap,
+               const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
+               const Backend& backend, bool on_device, void* producer, size_t at, AttentionStats& s) {
+  double* out[] = {s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at,
+                   s.distance_mass.data() + at * kDistanceBuckets};
+  if (on_device)
+    attention_stats_on_device(q, k, scale, cap, masks, windows, backend.device, producer, out[0], out[1],
+                              out[2], out[3]);
+  else
+    attention_stats_gpu(q, k, scale, cap, masks, windows, backend.device, out[0], out[1], out[2], out[3]);
+}
+
 void compute_stats(const HostCloud4& q, const HostCloud4& k, const AttentionStatsOptions& opts, float fscale,
-                   const LayerMasks& lm, const Backend& backend, AttentionStats& s) {
+                   const LayerMasks& lm, const Backend& backend, bool on_device, void* producer,
+                   AttentionStats& s) {
   const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
   const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
   const auto cap = static_cast<float>(opts.softcap);
   if (backend.gpu && !opts.layer_scale.empty()) {  // one layer at a time, each its scale
     for (int l = 0; l < s.layers; ++l) {
-      const size_t at = static_cast<size_t>(l) * s.q_heads;
       const HostCloud4 ql{q.data + l * q_layer, {1, q.shape[1], q.shape[2], q.shape[3]}};
       const HostCloud4 kl{k.data + l * k_layer, {1, k.shape[1], k.shape[2], k.shape[3]}};
-      attention_stats_gpu(ql, kl, static_cast<float>(opts.layer_scale[l]), cap, {lm.masks[l]},
-                          {lm.windows[l]}, backend.device, s.entropy_nats.data() + at,
-                          s.logit_std.data() + at, s.sink_mass.data() + at,
-                          s.distance_mass.data() + at * kDistanceBuckets);
+      gpu_stats(ql, kl, static_cast<float>(opts.layer_scale[l]), cap, {lm.masks[l]}, {lm.windows[l]}, backend,
+                on_device, producer, static_cast<size_t>(l) * s.q_heads, s);
     }
   } else if (backend.gpu) {
-    attention_stats_gpu(q, k, fscale, cap, lm.masks, lm.windows, backend.device, s.entropy_nats.data(),
-                        s.logit_std.data(), s.sink_mass.data(), s.distance_mass.data());
+    gpu_stats(q, k, fscale, cap, lm.masks, lm.windows, backend, on_device, producer, 0, s);
   } else {
     for (int l = 0; l < s.layers; ++l) {
       const size_t at = static_cast<size_t>(l) * s.q_heads;
@@ -186,21 +197,50 @@ AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions
 
 AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOptions& opts,
                                const ExecContext& ctx) {
-  const HostCloud4 q{f32_data(in.q, 4, ctx.device, false, "attention statistics: q"),
+  const Backend backend = backend_of(ctx.device);
+  const HostCloud4 q{f32_data(in.q, 4, ctx.device, backend.gpu, "attention statistics: q"),
                      {in.q.shape[0], in.q.shape[1], in.q.shape[2], in.q.shape[3]}};
-  const HostCloud4 k{f32_data(in.k, 4, ctx.device, false, "attention statistics: k"),
+  const HostCloud4 k{f32_data(in.k, 4, ctx.device, backend.gpu, "attention statistics: k"),
                      {in.k.shape[0], in.k.shape[1], in.k.shape[2], in.k.shape[3]}};
+  if (in.q.device.cuda != in.k.device.cuda)
+    throw std::invalid_argument("attention statistics: q and k are in different memories");
   check_clouds_and_mask(q, k, opts);
   const double scale = checked_scale(q, opts);
   check_layer_options(q.layers(), opts);
   const LayerMasks lm = layer_masks(q.layers(), opts);
-  const Backend backend = backend_of(ctx.device);
   AttentionStats s = stats_header(q, opts, scale, backend);
-  compute_stats(q, k, opts, static_cast<float>(scale), lm, backend, s);
+  compute_stats(q, k, opts, static_cast<float>(scale), lm, backend, in.q.device.cuda, ctx.stream, s);
   s.mean_entropy_nats = mean_of(s.entropy_nats);
   s.mean_logit_std = mean_of(s.logit_std);
   s.mean_sink_mass = mean_of(s.sink_mass);
   return s;
+}
+
+AttentionStatsOptions layer_options(const AttentionStatsOptions& opts, int layer) {
+  AttentionStatsOptions o = opts;
+  const auto l = static_cast<size_t>(layer);
+  if (!opts.layer_window.empty()) o.layer_window = {opts.layer_window.at(l)};
+  if (!opts.layer_scale.empty()) o.layer_scale = {opts.layer_scale.at(l)};
+  return o;
+}
+
+void append_attention_layer(AttentionStats& all, const AttentionStats& layer,
+                            const AttentionStatsOptions& opts) {
+  if (all.layers == 0)
+    all = layer;
+  else {
+    for (auto [to, from] : {std::pair{&all.entropy_nats, &layer.entropy_nats},
+                            {&all.logit_std, &layer.logit_std},
+                            {&all.sink_mass, &layer.sink_mass},
+                            {&all.distance_mass, &layer.distance_mass}})
+      to->insert(to->end(), from->begin(), from->end());
+    ++all.layers;
+  }
+  all.layer_window = opts.layer_window;
+  all.layer_scale = opts.layer_scale;
+  all.mean_entropy_nats = mean_of(all.entropy_nats);
+  all.mean_logit_std = mean_of(all.logit_std);
+  all.mean_sink_mass = mean_of(all.sink_mass);
 }
 
 std::optional<std::string> first_nonfinite_attention(const AttentionStats& s) {

@@ -65,6 +65,16 @@ struct AttentionInput {
 AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOptions& opts,
                                const ExecContext& ctx);
 
+// The options for layer `layer` alone (a one-layer input): its window and scale when
+// opts has per-layer ones.
+AttentionStatsOptions layer_options(const AttentionStatsOptions& opts, int layer);
+
+// Appends the statistics of one more layer (attention_stats of a one-layer input with
+// layer_options) to `all`, whose header takes opts' per-layer windows and scales; the
+// means cover every layer appended, as attention_stats of all the layers at once gives.
+void append_attention_layer(AttentionStats& all, const AttentionStats& layer,
+                            const AttentionStatsOptions& opts);
+
 // The views of snap's q and k (host memory); throws std::invalid_argument without q.
 AttentionInput attention_input(const Snapshot& snap);
 

@@ -9,7 +9,8 @@
 
 namespace qk {
 
-// A row-major f32 [layers, heads, seq, head_dim] array in host memory.
+// A row-major f32 [layers, heads, seq, head_dim] array in host memory (device memory for
+// attention_stats_on_device).
 struct HostCloud4 {
   const float* data = nullptr;
   std::array<int64_t, 4> shape{};
@@ -25,5 +26,13 @@ struct HostCloud4 {
 void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
                          const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
                          int device, double* entropy, double* logit_std, double* sink, double* distance);
+
+// The same for q and k whose `data` is already in the memory of `device` (device
+// pointers, same shapes), read after the work queued on `producer` (a cudaStream_t that
+// wrote them; null: none pending); every read has finished when it returns.
+void attention_stats_on_device(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
+                               const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
+                               int device, void* producer, double* entropy, double* logit_std, double* sink,
+                               double* distance);
 
 }  // namespace qk

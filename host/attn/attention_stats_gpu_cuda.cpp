@@ -10,21 +10,30 @@
 
 namespace qk {
 
-void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
-                         const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
-                         int device, double* entropy, double* logit_std, double* sink, double* distance) {
-  GpuContext& ctx = thread_gpu_context(device);
+namespace {
+
+// Every layer of q against k on ctx's stream; q and k in device memory (on_device) or
+// uploaded a layer at a time. Outputs as attention_stats_gpu.
+void run_layers(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
+                const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows, bool on_device,
+                GpuContext& ctx, double* entropy, double* logit_std, double* sink, double* distance) {
   const cudaStream_t stream = ctx.stream();
   const int hq = static_cast<int>(q.shape[1]), hkv = static_cast<int>(k.shape[1]);
   const int64_t seq = q.shape[2], dim = q.shape[3];
   const size_t q_layer = static_cast<size_t>(hq) * seq * dim;
   const size_t k_layer = static_cast<size_t>(hkv) * seq * dim;
-  DeviceBuffer<float> dq(q_layer, stream), dk(k_layer, stream);
+  DeviceBuffer<float> dq(on_device ? 0 : q_layer, stream), dk(on_device ? 0 : k_layer, stream);
   DeviceBuffer<double> out(static_cast<size_t>(3 + kDistanceBuckets) * hq, stream);
   for (int64_t l = 0; l < q.shape[0]; ++l) {
-    dq.upload(q.data + l * q_layer, q_layer);
-    dk.upload(k.data + l * k_layer, k_layer);
-    launch_attention_stats(dq.data(), dk.data(), hq, hkv, seq, dim, scale, masks[l], windows[l], out.data(),
+    const float* ql = q.data + l * q_layer;
+    const float* kl = k.data + l * k_layer;
+    if (!on_device) {
+      dq.upload(ql, q_layer);
+      dk.upload(kl, k_layer);
+      ql = dq.data();
+      kl = dk.data();
+    }
+    launch_attention_stats(ql, kl, hq, hkv, seq, dim, scale, masks[l], windows[l], out.data(),
                            out.data() + hq, out.data() + 2 * hq, stream, softcap, out.data() + 3 * hq);
     const size_t at = static_cast<size_t>(l) * hq;
     CUDA_CHECK(
@@ -37,6 +46,25 @@ void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, 
                                sizeof(double) * hq * kDistanceBuckets, cudaMemcpyDeviceToHost, stream));
     ctx.synchronize();
   }
+}
+
+}  // namespace
+
+void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
+                         const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
+                         int device, double* entropy, double* logit_std, double* sink, double* distance) {
+  GpuContext& ctx = thread_gpu_context(device);
+  run_layers(q, k, scale, softcap, masks, windows, false, ctx, entropy, logit_std, sink, distance);
+}
+
+void attention_stats_on_device(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
+                               const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
+                               int device, void* producer, double* entropy, double* logit_std, double* sink,
+                               double* distance) {
+  ScopedDevice on_device(device);
+  GpuContext& ctx = thread_gpu_context(device);
+  wait_for_producer(ctx.stream(), producer);
+  run_layers(q, k, scale, softcap, masks, windows, true, ctx, entropy, logit_std, sink, distance);
 }
 
 }  // namespace qk

@@ -11,4 +11,10 @@ void attention_stats_gpu(const HostCloud4&, const HostCloud4&, float, float,
   throw std::runtime_error("this build of qkgeom has no CUDA");
 }
 
+void attention_stats_on_device(const HostCloud4&, const HostCloud4&, float, float,
+                               const std::vector<AttentionMask>&, const std::vector<int64_t>&, int, void*,
+                               double*, double*, double*, double*) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
 }  // namespace qk

@@ -10,6 +10,7 @@
 #include "bo/cloud_stats.hpp"
 #include "bo/gpu_stats.hpp"
 #include "cpu_budget.hpp"
+#include "ops/multi_head_pass_cpu.hpp"
 #include "seed_math.hpp"
 
 namespace qk {
@@ -19,8 +20,13 @@ namespace {
 // The seed's KV-head count at or below which it switches to position-wise analysis.
 constexpr int kPositionModeMaxHeads = 4;
 
-CloudStats cloud_stats(const Backend& b, const float* x, const CloudDims& d, const StatsPlan& p) {
-  return b.gpu ? compute_cloud_stats_gpu(x, d, p, b.device) : compute_cloud_stats_cpu(x, d, p);
+// The plan's reductions of x, a cloud in host memory or (on_device) in the memory of the
+// backend's GPU, written by work on `producer` (a cudaStream_t; null: none).
+CloudStats cloud_stats(const Backend& b, const float* x, const CloudDims& d, const StatsPlan& p,
+                       bool on_device, void* producer) {
+  if (!b.gpu) return compute_cloud_stats_cpu(x, d, p);
+  return on_device ? compute_cloud_stats_on_device(x, d, p, b.device, producer)
+                   : compute_cloud_stats_gpu(x, d, p, b.device);
 }
 
 // Coherence-type summary of one cloud: per-layer coherence (multi-head) or
@@ -105,22 +111,22 @@ BoResult bo_header(const CloudDims& d, int q_heads, bool compat, const Backend& 
   return r;
 }
 
-// The statistics the key cloud needs (position-wise or multi-head); sets r.analysed_heads.
-StatsPlan key_plan(BoResult& r, const CloudDims& d, bool compat, double lock_t) {
+// The statistics the key cloud needs (position-wise or multi-head); *nh: the heads the
+// position-wise analysis and entropy read.
+StatsPlan key_plan(const CloudDims& d, bool compat, double lock_t, int* nh) {
   StatsPlan plan;
-  int nh = d.heads;
-  if (r.gqa) {
-    nh = compat ? 1 : d.heads;
-    plan.position_heads = nh;
+  *nh = d.heads;
+  if (bo_position_mode(d.heads)) {
+    *nh = compat ? 1 : d.heads;
+    plan.position_heads = *nh;
     plan.below_threshold = decimal_complement(lock_t);
-    plan.entropy_heads = nh;
+    plan.entropy_heads = *nh;
   } else {
     plan.head_gram = true;
     plan.entropy_heads = d.heads;
     plan.layer_alignment = true;
     plan.seed_f32_mean = compat;
   }
-  r.analysed_heads = nh;
   return plan;
 }
 
@@ -145,14 +151,11 @@ void key_metrics(BoResult& r, const CloudDims& d, const CloudStats& ks, const Co
   r.mean_cross_alignment = mean_of(r.layer_cross_alignment, d.layers - 1);
 }
 
-// The value cloud's coherence, from the key plan less entropy and layer alignment.
-Coherence value_coherence(const Backend& backend, const float* v_data, const CloudDims& d,
-                          const StatsPlan& plan, const BoResult& r, double lock_t) {
-  StatsPlan vplan = plan;
-  vplan.entropy_heads = 0;
-  vplan.layer_alignment = false;
-  const CloudStats vs = cloud_stats(backend, v_data, d, vplan);
-  return r.gqa ? position_coherence(vs, d, r.analysed_heads) : multi_head_coherence(vs, d, lock_t);
+// The value cloud's plan: the key plan less entropy and layer alignment.
+StatsPlan value_plan(StatsPlan plan) {
+  plan.entropy_heads = 0;
+  plan.layer_alignment = false;
+  return plan;
 }
 
 // The composite score (exact double, and the integer 0..10000 the seed reports) and the
@@ -170,14 +173,12 @@ void composite_fields(BoResult& r, bool compat) {
 
 // The value metrics: value coherence per layer [layers] and phase lock, K-V coupling (CKA
 // per layer [layers], mean over kv heads) and the seven features.
-BoValueResult value_result(const BoResult& r, const Coherence& vc, bool empty, const Backend& backend,
-                           const float* k_data, const float* v_data, const CloudDims& d) {
+BoValueResult value_result(const BoResult& r, const Coherence& vc, bool empty, const std::vector<double>& cka,
+                           const CloudDims& d) {
   BoValueResult v;
   v.layer_value_coherence = empty ? std::vector<double>(d.layers, 0.0) : vc.layer;
   v.mean_value_coherence = mean_of(v.layer_value_coherence, d.layers);
   v.value_phase_lock_score = vc.lock;
-  const std::vector<double> cka = backend.gpu ? compute_kv_cka_gpu(k_data, v_data, d, backend.device)
-                                              : compute_kv_cka_cpu(k_data, v_data, d);
   v.layer_kv_coupling.assign(d.layers, 0.0);
   for (int l = 0; l < d.layers; ++l) {
     double s = 0.0;
@@ -189,6 +190,12 @@ BoValueResult value_result(const BoResult& r, const Coherence& vc, bool empty, c
   v.features7[5] = v.mean_value_coherence;
   v.features7[6] = v.mean_kv_coupling;
   return v;
+}
+
+// Appends b's arrays to a's.
+template <typename T>
+void append(std::vector<T>& a, const std::vector<T>& b) {
+  a.insert(a.end(), b.begin(), b.end());
 }
 
 }  // namespace
@@ -238,35 +245,94 @@ BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts) {
 }
 
 BoResult analyse_bo(const BoInput& in, const BoOptions& opts, const ExecContext& ctx) {
+  return bo_from_stats(bo_stats(in, opts, ctx), opts, ctx.device);
+}
+
+BoStats bo_stats(const BoInput& in, const BoOptions& opts, const ExecContext& ctx) {
   const Backend backend = backend_of(ctx.device);
-  const float* k_data = f32_data(in.k, 4, ctx.device, false, "bo metrics: k");
-  const float* v_data = in.v ? f32_data(*in.v, 4, ctx.device, false, "bo metrics: v") : nullptr;
+  const float* k_data = f32_data(in.k, 4, ctx.device, backend.gpu, "bo metrics: k");
+  const float* v_data = in.v ? f32_data(*in.v, 4, ctx.device, backend.gpu, "bo metrics: v") : nullptr;
   if (in.v && in.v->shape != in.k.shape) throw std::invalid_argument("bo metrics: v and k differ in shape");
+  if (in.v && in.v->device.cuda != in.k.device.cuda)
+    throw std::invalid_argument("bo metrics: v and k are in different memories");
+  BoStats s;
+  s.dims = CloudDims{static_cast<int>(in.k.shape[0]), static_cast<int>(in.k.shape[1]), in.k.shape[2],
+                     in.k.shape[3]};
+  s.q_heads = in.q_heads;
+  s.has_v = v_data != nullptr;
+  const CloudDims& d = s.dims;
+  const bool dev = in.k.device.cuda;
+  int nh = 0;
+  const StatsPlan plan = key_plan(d, opts.lem_compat, opts.lem_compat ? 0.7 : opts.lock_threshold, &nh);
+  // The seed returns an all-zero position-mode result when there is no pair of positions.
+  if (!(bo_position_mode(d.heads) && d.seq < 2)) {
+    s.k = cloud_stats(backend, k_data, d, plan, dev, ctx.stream);
+    if (s.has_v) s.v = cloud_stats(backend, v_data, d, value_plan(plan), dev, ctx.stream);
+  }
+  if (!s.has_v) return s;
+  if (!backend.gpu)
+    s.kv_cka = compute_kv_cka_cpu(k_data, v_data, d);
+  else
+    s.kv_cka = dev ? compute_kv_cka_on_device(k_data, v_data, d, backend.device, ctx.stream)
+                   : compute_kv_cka_gpu(k_data, v_data, d, backend.device);
+  return s;
+}
+
+BoResult bo_from_stats(const BoStats& s, const BoOptions& opts, const Device& device) {
   const bool compat = opts.lem_compat;
   const double lock_t = compat ? 0.7 : opts.lock_threshold;
   const double collapse_t = compat ? 0.5 : opts.collapse_threshold;
-
-  const CloudDims d{static_cast<int>(in.k.shape[0]), static_cast<int>(in.k.shape[1]), in.k.shape[2],
-                    in.k.shape[3]};
-  BoResult r = bo_header(d, in.q_heads, compat, backend);
-  const StatsPlan plan = key_plan(r, d, compat, lock_t);
-  const int nh = r.analysed_heads;
-  // The seed returns an all-zero position-mode result when there is no pair of positions.
+  const CloudDims& d = s.dims;
+  BoResult r = bo_header(d, s.q_heads, compat, backend_of(device));
+  int nh = 0;
+  key_plan(d, compat, lock_t, &nh);
+  r.analysed_heads = nh;
   const bool empty = r.gqa && d.seq < 2;
-
   Coherence vc;
   if (empty) {
     r.head_differentiation.assign(static_cast<size_t>(d.layers) * nh, 0.0);
     r.head_entropy.assign(static_cast<size_t>(d.layers) * nh, 0.0);
   } else {
-    const CloudStats ks = cloud_stats(backend, k_data, d, plan);
-    const Coherence kc = r.gqa ? position_coherence(ks, d, nh) : multi_head_coherence(ks, d, lock_t);
-    key_metrics(r, d, ks, kc, collapse_t);
-    if (v_data != nullptr) vc = value_coherence(backend, v_data, d, plan, r, lock_t);
+    const Coherence kc = r.gqa ? position_coherence(s.k, d, nh) : multi_head_coherence(s.k, d, lock_t);
+    key_metrics(r, d, s.k, kc, collapse_t);
+    if (s.has_v) vc = r.gqa ? position_coherence(s.v, d, nh) : multi_head_coherence(s.v, d, lock_t);
   }
   composite_fields(r, compat);
-  if (v_data != nullptr) r.value = value_result(r, vc, empty, backend, k_data, v_data, d);
+  if (s.has_v) r.value = value_result(r, vc, empty, s.kv_cka, d);
   return r;
+}
+
+void bo_append_layer(BoStats& all, const BoStats& layer, std::optional<double> align) {
+  if (all.dims.layers == 0) {
+    all = layer;
+    return;
+  }
+  ++all.dims.layers;
+  for (auto* p : {&all.k, &all.v}) {
+    const CloudStats& from = p == &all.k ? layer.k : layer.v;
+    append(p->head_gram, from.head_gram);
+    append(p->pos_sum_cos, from.pos_sum_cos);
+    append(p->pos_below, from.pos_below);
+    append(p->entropy, from.entropy);
+  }
+  if (align) all.k.layer_align.push_back(*align);
+  append(all.kv_cka, layer.kv_cka);
+}
+
+bool bo_needs_alignment(int kv_heads) { return !bo_position_mode(kv_heads); }
+
+double bo_layer_alignment(const TensorView& prev_k, const TensorView& k, const BoOptions& opts,
+                          const ExecContext& ctx) {
+  const Backend backend = backend_of(ctx.device);
+  const float* a = f32_data(prev_k, 4, ctx.device, backend.gpu, "bo metrics: previous layer's k");
+  const float* b = f32_data(k, 4, ctx.device, backend.gpu, "bo metrics: k");
+  if (prev_k.shape != k.shape || k.shape[0] != 1 || prev_k.device.cuda != k.device.cuda)
+    throw std::invalid_argument("bo metrics: layer alignment needs two one-layer key clouds of one shape");
+  const int heads = static_cast<int>(k.shape[1]);
+  if (!backend.gpu)
+    return multi_head_alignment_pair_cpu(a, b, heads, k.shape[2], k.shape[3], opts.lem_compat);
+  return layer_alignment_pair_on_device(a, b, heads, k.shape[2] * k.shape[3], opts.lem_compat, backend.device,
+                                        ctx.stream);
 }
 
 }  // namespace qk

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "bo/cloud_stats.hpp"
 #include "exec_context.hpp"
 #include "snapshot.hpp"
 #include "tensor_view.hpp"
@@ -62,9 +63,37 @@ struct BoInput {
   int q_heads = 0;
 };
 
-// The metrics of `in` on ctx.device (opts.device is not read). A view the analysis cannot
-// read (not f32 rank 4, not contiguous, in device memory) throws std::invalid_argument.
+// The metrics of `in` on ctx.device (opts.device is not read): bo_from_stats(bo_stats()).
+// A view the analysis cannot read (not f32 rank 4, not contiguous, in the memory of
+// another device) throws std::invalid_argument.
 BoResult analyse_bo(const BoInput& in, const BoOptions& opts, const ExecContext& ctx);
+
+// The reductions the metrics read, per layer: every array of k, v and kv_cka is
+// [layers][...] but k.layer_align [layers - 1], so the stats of one-layer clouds append
+// into those of the whole (bo_append_layer).
+struct BoStats {
+  CloudDims dims;  // of k (v has the same)
+  int q_heads = 0;
+  bool has_v = false;
+  CloudStats k;                // the key plan's reductions
+  CloudStats v;                // with v: head Gram or position cosines only
+  std::vector<double> kv_cka;  // with v: [layers][kv_heads]
+};
+
+// The reductions of `in` on ctx.device: a view in host memory, or (on CUDA) in the memory
+// of ctx.device, read after the work queued on ctx.stream.
+BoStats bo_stats(const BoInput& in, const BoOptions& opts, const ExecContext& ctx);
+// The metrics from the reductions (host arithmetic, the same for every backend).
+BoResult bo_from_stats(const BoStats& s, const BoOptions& opts, const Device& backend);
+// Appends the one-layer stats `layer` to `all` (dims.layers grows by one); `align`, the
+// alignment of the previous layer's key cloud with this one's, when the mode has it.
+void bo_append_layer(BoStats& all, const BoStats& layer, std::optional<double> align);
+// Whether the key plan of a cloud of `kv_heads` heads has cross-layer alignment.
+bool bo_needs_alignment(int kv_heads);
+// The cross-layer alignment of two one-layer key clouds [1, kv_heads, seq, head_dim]
+// (views as bo_stats reads), as bo_stats gives for them stacked.
+double bo_layer_alignment(const TensorView& prev_k, const TensorView& k, const BoOptions& opts,
+                          const ExecContext& ctx);
 
 // The same for a snapshot in host memory on opts.device.
 BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts);

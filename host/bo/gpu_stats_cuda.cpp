@@ -92,26 +92,18 @@ int gpu_device_count(std::string* why) {
 
 bool gpu_available(std::string* why) { return gpu_device_count(why) > 0; }
 
-CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const StatsPlan& plan, int device) {
-  check_dims(d, "compute_cloud_stats_gpu");
-  check_heads(plan.position_heads, d, "position_heads");
-  check_heads(plan.entropy_heads, d, "entropy_heads");
-  const size_t total = static_cast<size_t>(d.layers) * d.heads * d.head_elems();
-  if (total > 0 && x == nullptr) throw std::invalid_argument("compute_cloud_stats_gpu: null cloud");
+namespace {
 
-  ScopedDevice on_device(device);
-  GpuContext& ctx = thread_gpu_context(device);
+// The plan's reductions of the device cloud dx on ctx's stream; results downloaded.
+CloudStats stats_on_device(const float* dx, const CloudDims& d, const StatsPlan& plan, GpuContext& ctx) {
   const cudaStream_t stream = ctx.stream();
-  DeviceBuffer<float> dx(total, stream);
-  dx.upload(x, total);
   const int64_t m = d.head_elems();
   CloudStats s;
-
   if (plan.head_gram) {
     const size_t n = static_cast<size_t>(d.layers) * d.heads * d.heads;
     s.head_gram.resize(n);
     DeviceBuffer<double> g(n, stream);
-    launch_head_gram(dx.data(), d.layers, d.heads, m, g.data(), stream);
+    launch_head_gram(dx, d.layers, d.heads, m, g.data(), stream);
     g.download(s.head_gram.data(), n);
   }
   if (plan.position_heads > 0) {
@@ -119,7 +111,7 @@ CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const Sta
     const size_t n = static_cast<size_t>(d.layers) * nh;
     DeviceBuffer<double> sums(n, stream);
     DeviceBuffer<uint64_t> below(n, stream);
-    for_head_batches(dx.data(), d, nh, [&](const float* base, int64_t count, int64_t stride, size_t offset) {
+    for_head_batches(dx, d, nh, [&](const float* base, int64_t count, int64_t stride, size_t offset) {
       launch_position_cosine(base, count, stride, d.seq, d.head_dim, plan.below_threshold,
                              sums.data() + offset, below.data() + offset, stream);
     });
@@ -129,7 +121,7 @@ CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const Sta
   if (plan.entropy_heads > 0) {
     const int nh = plan.entropy_heads;
     DeviceBuffer<double> ent(static_cast<size_t>(d.layers) * nh, stream);
-    for_head_batches(dx.data(), d, nh, [&](const float* base, int64_t count, int64_t stride, size_t offset) {
+    for_head_batches(dx, d, nh, [&](const float* base, int64_t count, int64_t stride, size_t offset) {
       launch_magnitude_entropy(base, count, stride, d.seq, d.head_dim, ent.data() + offset, stream);
     });
     s.entropy = download_layer_major(ent, d, nh);
@@ -138,32 +130,98 @@ CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const Sta
     const size_t n = static_cast<size_t>(d.layers) - 1;
     s.layer_align.resize(n);
     DeviceBuffer<double> c(n, stream);
-    launch_layer_alignment(dx.data(), d.layers, d.heads, m, plan.seed_f32_mean, c.data(), stream);
+    launch_layer_alignment(dx, d.layers, d.heads, m, plan.seed_f32_mean, c.data(), stream);
     c.download(s.layer_align.data(), n);
   }
   ctx.synchronize();
   return s;
 }
 
-std::vector<double> compute_kv_cka_gpu(const float* k, const float* v, const CloudDims& d, int device) {
-  check_dims(d, "compute_kv_cka_gpu");
-  const size_t total = static_cast<size_t>(d.layers) * d.heads * d.head_elems();
-  if (total > 0 && (k == nullptr || v == nullptr))
-    throw std::invalid_argument("compute_kv_cka_gpu: null cloud");
+// Linear CKA per (layer, head) of the device clouds dk, dv on ctx's stream.
+std::vector<double> kv_cka_on_device(const float* dk, const float* dv, const CloudDims& d, GpuContext& ctx) {
   const size_t n = static_cast<size_t>(d.layers) * d.heads;
   std::vector<double> out(n);
   if (n == 0) return out;
+  DeviceBuffer<double> cka(n, ctx.stream());
+  launch_kv_cka(ctx.cublas(), dk, dv, static_cast<int64_t>(n), d.head_elems(), d.seq, d.head_dim, cka.data(),
+                ctx.stream());
+  cka.download(out.data(), n);
+  return out;
+}
 
+size_t cloud_elems(const CloudDims& d) { return static_cast<size_t>(d.layers) * d.heads * d.head_elems(); }
+
+}  // namespace
+
+CloudStats compute_cloud_stats_gpu(const float* x, const CloudDims& d, const StatsPlan& plan, int device) {
+  check_dims(d, "compute_cloud_stats_gpu");
+  check_heads(plan.position_heads, d, "position_heads");
+  check_heads(plan.entropy_heads, d, "entropy_heads");
+  const size_t total = cloud_elems(d);
+  if (total > 0 && x == nullptr) throw std::invalid_argument("compute_cloud_stats_gpu: null cloud");
+  ScopedDevice on_device(device);
+  GpuContext& ctx = thread_gpu_context(device);
+  DeviceBuffer<float> dx(total, ctx.stream());
+  dx.upload(x, total);
+  return stats_on_device(dx.data(), d, plan, ctx);
+}
+
+CloudStats compute_cloud_stats_on_device(const float* x, const CloudDims& d, const StatsPlan& plan,
+                                         int device, void* producer) {
+  check_dims(d, "compute_cloud_stats_on_device");
+  check_heads(plan.position_heads, d, "position_heads");
+  check_heads(plan.entropy_heads, d, "entropy_heads");
+  if (cloud_elems(d) > 0 && x == nullptr)
+    throw std::invalid_argument("compute_cloud_stats_on_device: null cloud");
+  ScopedDevice on_device(device);
+  GpuContext& ctx = thread_gpu_context(device);
+  wait_for_producer(ctx.stream(), producer);
+  return stats_on_device(x, d, plan, ctx);
+}
+
+std::vector<double> compute_kv_cka_gpu(const float* k, const float* v, const CloudDims& d, int device) {
+  check_dims(d, "compute_kv_cka_gpu");
+  const size_t total = cloud_elems(d);
+  if (total > 0 && (k == nullptr || v == nullptr))
+    throw std::invalid_argument("compute_kv_cka_gpu: null cloud");
+  if (static_cast<size_t>(d.layers) * d.heads == 0) return {};
+  ScopedDevice on_device(device);
+  GpuContext& ctx = thread_gpu_context(device);
+  DeviceBuffer<float> dk(total, ctx.stream()), dv(total, ctx.stream());
+  dk.upload(k, total);
+  dv.upload(v, total);
+  return kv_cka_on_device(dk.data(), dv.data(), d, ctx);
+}
+
+std::vector<double> compute_kv_cka_on_device(const float* k, const float* v, const CloudDims& d, int device,
+                                             void* producer) {
+  check_dims(d, "compute_kv_cka_on_device");
+  if (cloud_elems(d) > 0 && (k == nullptr || v == nullptr))
+    throw std::invalid_argument("compute_kv_cka_on_device: null cloud");
+  if (static_cast<size_t>(d.layers) * d.heads == 0) return {};
+  ScopedDevice on_device(device);
+  GpuContext& ctx = thread_gpu_context(device);
+  wait_for_producer(ctx.stream(), producer);
+  return kv_cka_on_device(k, v, d, ctx);
+}
+
+double layer_alignment_pair_on_device(const float* prev, const float* cur, int heads, int64_t n,
+                                      bool seed_f32_mean, int device, void* producer) {
+  if (heads <= 0 || n <= 0) return 0.0;
+  if (prev == nullptr || cur == nullptr)
+    throw std::invalid_argument("layer_alignment_pair_on_device: null cloud");
   ScopedDevice on_device(device);
   GpuContext& ctx = thread_gpu_context(device);
   const cudaStream_t stream = ctx.stream();
-  DeviceBuffer<float> dk(total, stream), dv(total, stream);
-  dk.upload(k, total);
-  dv.upload(v, total);
-  DeviceBuffer<double> cka(n, stream);
-  launch_kv_cka(ctx.cublas(), dk.data(), dv.data(), static_cast<int64_t>(n), d.head_elems(), d.seq,
-                d.head_dim, cka.data(), stream);
-  cka.download(out.data(), n);
+  wait_for_producer(stream, producer);
+  const size_t layer = static_cast<size_t>(heads) * n;
+  DeviceBuffer<float> both(2 * layer, stream);  // [2][heads][n]: the kernel reads adjacent layers
+  CUDA_CHECK(cudaMemcpyAsync(both.data(), prev, layer * sizeof(float), cudaMemcpyDefault, stream));
+  CUDA_CHECK(cudaMemcpyAsync(both.data() + layer, cur, layer * sizeof(float), cudaMemcpyDefault, stream));
+  DeviceBuffer<double> c(1, stream);
+  launch_layer_alignment(both.data(), 2, heads, n, seed_f32_mean, c.data(), stream);
+  double out = 0.0;
+  c.download(&out, 1);
   return out;
 }
 

@@ -25,4 +25,16 @@ std::vector<double> compute_kv_cka_gpu(const float*, const float*, const CloudDi
   throw std::runtime_error("this build of qkgeom has no CUDA");
 }
 
+CloudStats compute_cloud_stats_on_device(const float*, const CloudDims&, const StatsPlan&, int, void*) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
+std::vector<double> compute_kv_cka_on_device(const float*, const float*, const CloudDims&, int, void*) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
+double layer_alignment_pair_on_device(const float*, const float*, int, int64_t, bool, int, void*) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
 }  // namespace qk

@@ -41,14 +41,15 @@ inline CLI::Validator in_range(double lo, double hi) {
   return number_in(lo, hi, false, r, r);
 }
 
-// A compute dtype of the model runtime: bf16, f16 or f32 (checked before any file is read).
-inline CLI::Validator compute_dtype() {
+// A compute dtype of the model runtime: bf16, f16 or f32, and with `with_auto` also auto
+// (checked before any file is read).
+inline CLI::Validator compute_dtype(bool with_auto = false) {
   return CLI::Validator(
-      [](std::string& in) -> std::string {
-        if (in == "bf16" || in == "f16" || in == "f32") return {};
-        return "unsupported dtype '" + in + "'; supported: bf16, f16, f32";
+      [with_auto](std::string& in) -> std::string {
+        if (in == "bf16" || in == "f16" || in == "f32" || (with_auto && in == "auto")) return {};
+        return "unsupported dtype '" + in + "'; supported: " + (with_auto ? "auto, " : "") + "bf16, f16, f32";
       },
-      "bf16|f16|f32");
+      with_auto ? "auto|bf16|f16|f32" : "bf16|f16|f32");
 }
 
 }  // namespace qk

@@ -57,7 +57,7 @@ struct SweepArgs {
   SweepOptions o;
   std::string probe_format = "auto", on_bad_line = "fail", metrics = "bo,attention";
   std::string on_nonfinite = "fail";
-  std::string save_kv = "none", shard, batch_mode = "packed";
+  std::string save_kv = "none", save_kv_dtype = "f32", shard, batch_mode = "packed";
   double min_score = 0;
   bool json = false, quiet = false;
 };
@@ -171,6 +171,7 @@ int run(SweepArgs& a) {
   o.on_nonfinite = parse_on_nonfinite(a.on_nonfinite);
   apply_template(o.templ, "");  // rejects an unknown template before any work
   o.save_kv = parse_save_kv(a.save_kv);
+  o.save_kv_dtype = parse_save_kv_dtype(a.save_kv_dtype);
   o.batch_mode = parse_batch_mode(a.batch_mode);
   if (!a.shard.empty()) o.shard = parse_shard(a.shard);
   o.progress = !a.quiet;
@@ -250,6 +251,11 @@ Action add_sweep_command(CLI::App& app) {
   sub->add_option("--metrics", a->metrics, "comma-separated: bo, attention")->capture_default_str();
   sub->add_flag("--lem-compat", a->o.lem_compat, "the seed's exact BO metrics, quirks included");
   sub->add_option("--save-kv", a->save_kv, "raw vectors to store: none, k or qkv")->capture_default_str();
+  sub->add_option(
+         "--save-kv-dtype", a->save_kv_dtype,
+         "element type of the stored vectors: f32, or f16 / bf16 (rounded to nearest even; half the bytes)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   sub->add_option("--batch-tokens", a->o.batch_tokens, "token budget of one prefill batch")
       ->capture_default_str()
       ->check(positive());
@@ -261,8 +267,11 @@ Action add_sweep_command(CLI::App& app) {
   min->needs(acc);
   acc->needs(min);
   sub->add_option("--device", a->o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", a->o.dtype, "compute dtype: bf16, f16 or f32 (default: the checkpoint's)")
-      ->check(compute_dtype());
+  sub->add_option(
+         "--dtype", a->o.dtype,
+         "compute dtype: auto (bf16 on CUDA, f32 on the CPU), bf16, f16 or f32 (f32 for parity runs)")
+      ->capture_default_str()
+      ->check(compute_dtype(true));
   sub->add_option("--batch-mode", a->batch_mode,
                   "packed: the batch's tokens concatenated for the row-wise ops (equal to lone within "
                   "f32 rounding); lone: each prompt alone, bitwise identical in any batch")

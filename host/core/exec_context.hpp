@@ -11,8 +11,10 @@ namespace qk {
 struct ExecContext {
   Device device;    // cpu or cuda:N, resolved
   int threads = 1;  // CPU threads applied to OpenMP, OpenBLAS and libtorch (threads.hpp)
-  // CUDA only: a cudaStream_t and a cublasHandle_t the GPU build may fill; null means the
-  // analyses' own (the default stream, a handle per call).
+  // CUDA only: the cudaStream_t that wrote the device tensors handed to the analyses
+  // (the sweep: libtorch's current stream); they read them after the work queued there,
+  // on their own stream. Null: nothing pending. blas_handle: a cublasHandle_t; null (as
+  // every caller leaves it) means the analyses' own per-thread handle.
   void* stream = nullptr;
   void* blas_handle = nullptr;
 };

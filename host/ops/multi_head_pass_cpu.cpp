@@ -75,4 +75,28 @@ void multi_head_pass_cpu(const float* x, int layers, int heads, int64_t seq, int
     cos[l] = cosine_from_gram(a_tot[l], a_tot[layers - 1 + l], a_tot[layers + l]);
 }
 
+double multi_head_alignment_pair_cpu(const float* prev, const float* cur, int heads, int64_t seq, int64_t dim,
+                                     bool seed_f32_mean) {
+  const int64_t n = seq * dim;
+  const int64_t rows = std::max<int64_t>(1, kChunkElems / dim);
+  const int64_t chunks = (seq + rows - 1) / rows;
+  // Per chunk: dot of the two head means, |mean_prev|^2, |mean_cur|^2.
+  std::vector<double> partial(static_cast<size_t>(chunks * 3), 0.0);
+#pragma omp parallel
+  {
+    std::vector<double> a(static_cast<size_t>(rows * dim)), b(a.size());
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t r0 = c * rows, len = std::min(rows, seq - r0) * dim;
+      double* out = partial.data() + c * 3;
+      out[1] = head_mean_chunk(prev + r0 * dim, heads, n, len, seed_f32_mean, nullptr, a.data(), nullptr);
+      out[2] = head_mean_chunk(cur + r0 * dim, heads, n, len, seed_f32_mean, a.data(), b.data(), &out[0]);
+    }
+  }
+  double total[3] = {0.0, 0.0, 0.0};
+  for (int64_t c = 0; c < chunks; ++c)
+    for (int w = 0; w < 3; ++w) total[w] += partial[c * 3 + w];
+  return cosine_from_gram(total[0], total[1], total[2]);
+}
+
 }  // namespace qk

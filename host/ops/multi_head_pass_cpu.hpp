@@ -12,4 +12,9 @@ namespace qk {
 void multi_head_pass_cpu(const float* x, int layers, int heads, int64_t seq, int64_t dim, bool seed_f32_mean,
                          double* gram, double* entropy, double* cos);
 
+// cos[l] of multi_head_pass_cpu for two layers held apart: prev and cur [heads][seq][dim]
+// f32 (host), the same chunks and fp64 sums, so the same double as the whole cloud gives.
+double multi_head_alignment_pair_cpu(const float* prev, const float* cur, int heads, int64_t seq, int64_t dim,
+                                     bool seed_f32_mean);
+
 }  // namespace qk

@@ -25,7 +25,15 @@ void BatchWriter::push(StoreBatch batch, int64_t items, int64_t tokens) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return queue_.size() < depth_ || error_; });
   if (error_) std::rethrow_exception(error_);
-  queue_.push_back(Queued{std::move(batch), items, tokens});
+  queue_.push_back(Queued{std::move(batch), nullptr, items, tokens});
+  cv_.notify_all();
+}
+
+void BatchWriter::push(std::function<StoreBatch()> make, int64_t items, int64_t tokens) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return queue_.size() < depth_ || error_; });
+  if (error_) std::rethrow_exception(error_);
+  queue_.push_back(Queued{StoreBatch{}, std::move(make), items, tokens});
   cv_.notify_all();
 }
 
@@ -90,6 +98,7 @@ void BatchWriter::run() {
     cv_.notify_all();
     try {
       const auto t0 = std::chrono::steady_clock::now();
+      if (batch.make) batch.rows = batch.make();
       store_.append(batch.rows);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       {

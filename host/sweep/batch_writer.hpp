@@ -1,6 +1,7 @@
 #pragma once
-// A writer thread that appends batches to a results store, so that prefill never waits
-// on the disk. At most `depth` batches wait in its queue; push blocks beyond that.
+// A writer thread that builds and appends batches to a results store, so that prefill
+// never waits on the disk (nor on building the rows: the --save-kv layout and copies). At
+// most `depth` batches wait in its queue; push blocks beyond that.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -26,14 +27,17 @@ class BatchWriter {
   // Queues a batch of `items` probes and `tokens` tokens; rethrows the writer's error if an
   // append has failed.
   void push(StoreBatch batch, int64_t items, int64_t tokens);
+  // Queues a batch that `make` builds on the writer thread (counted in busy_s).
+  void push(std::function<StoreBatch()> make, int64_t items, int64_t tokens);
   // Waits for the queue to drain and the thread to end; rethrows the writer's error.
   void close();
   bool failed() const;
-  double busy_s() const;  // seconds spent appending (on the writer thread)
+  double busy_s() const;  // seconds spent building and appending (on the writer thread)
 
  private:
   struct Queued {
     StoreBatch rows;
+    std::function<StoreBatch()> make;  // when set: builds rows on the writer thread
     int64_t items = 0, tokens = 0;
   };
   void run();

@@ -3,8 +3,10 @@
 #include <optional>
 #include <stdexcept>
 
-#include "bo/bo_nonfinite.hpp"
+#include "bo/backend.hpp"
+#include "cpu_budget.hpp"
 #include "finite_check.hpp"
+#include "layer_analysis.hpp"
 
 namespace qk {
 
@@ -28,62 +30,59 @@ const char* on_nonfinite_name(OnNonFinite policy) {
 
 namespace {
 
-// True when every q/k/v value of snap is finite: one pass over each layer tensor, the
-// layers on all OpenMP threads (the details come from first_nonfinite, only on failure).
-bool snapshot_finite(const Snapshot& snap) {
-  const Tensor4f* tensors[] = {snap.q ? &*snap.q : nullptr, &snap.k, snap.v ? &*snap.v : nullptr};
-  bool finite = true;
-  for (const Tensor4f* t : tensors) {
-    if (t == nullptr || t->shape[0] == 0) continue;
-    const int64_t layers = t->shape[0], per_layer = t->numel() / layers;
-#pragma omp parallel for reduction(&& : finite) schedule(static)
-    for (int64_t l = 0; l < layers; ++l)
-      finite = all_finite(t->data.data() + l * per_layer, per_layer) && finite;
-  }
-  return finite;
+// Layer l of t [layers, heads, seq, head_dim] as a host view [1, heads, seq, head_dim].
+TensorView layer_view(const Tensor4f& t, int64_t l) {
+  const int64_t per_layer = t.numel() / t.shape[0];
+  return host_view(t.data.data() + l * per_layer, {1, t.shape[1], t.shape[2], t.shape[3]});
 }
 
-// The metrics m asks for, as computed; BO masked by the non-finite heads of k and v.
-void compute(const Snapshot& snap, const ProbeMetrics& m, bool mask, ProbeOutcome& out) {
-  if (m.bo) {
-    out.bo = analyse_bo(snap, m.bo_options);
-    if (mask) {
-      const std::vector<uint8_t> v_bad = snap.v ? nonfinite_heads(*snap.v) : std::vector<uint8_t>{};
-      mask_nonfinite_bo(*out.bo, nonfinite_heads(snap.k), &v_bad);
-    }
-  }
-  if (m.attention) out.attention = attention_stats(snap, m.attention_options);
+// True when every value of layer l of t is finite.
+bool layer_finite(const Tensor4f& t, int64_t l) {
+  const int64_t n = t.numel() / t.shape[0];
+  return all_finite(t.data.data() + l * n, n);
 }
 
-// Results without numbers for the metrics m asks for.
-void without_numbers(const Snapshot& snap, const ProbeMetrics& m, ProbeOutcome& out) {
-  if (m.bo) out.bo = nan_bo_result(snap.k.layers(), snap.k.heads(), m.bo_options.lem_compat);
-  if (m.attention) out.attention = nan_attention_stats();
+// Layer l of snap's q, k and v as a one-layer snapshot (host copies).
+Snapshot layer_copy(const Snapshot& snap, int64_t l) {
+  auto copy = [l](const Tensor4f& t) {
+    Tensor4f c;
+    c.shape = {1, t.shape[1], t.shape[2], t.shape[3]};
+    const int64_t n = c.numel();
+    c.data.assign(t.data.begin() + l * n, t.data.begin() + (l + 1) * n);
+    return c;
+  };
+  Snapshot one;
+  one.k = copy(snap.k);
+  if (snap.v) one.v = copy(*snap.v);
+  if (snap.q) one.q = copy(*snap.q);
+  return one;
 }
 
 }  // namespace
 
 void analyse_probe(const Snapshot& snap, const ProbeMetrics& m, ProbeOutcome& out) {
-  out.status = ProbeStatus{};
-  if (!snapshot_finite(snap)) {
-    const std::optional<NonFiniteValue> v = first_nonfinite(snap);
-    out.status = {"non_finite", static_cast<int32_t>(v->layer), v->tensor,
-                  describe_nonfinite(*v, snap.q ? snap.q->heads() : 0, snap.k.heads())};
-    if (m.policy == OnNonFinite::Skip) without_numbers(snap, m, out);
-    if (m.policy == OnNonFinite::Keep) compute(snap, m, true, out);
-    return;
+  ExecContext ctx;
+  ctx.device = device_here(m.bo_options.device);
+  ctx.threads = cpu_budget();
+  const int layers = static_cast<int>(snap.k.layers());
+  ProbeLayers probe(m, ctx, layers, snap.q ? static_cast<int>(snap.q->heads()) : 0,
+                    static_cast<int>(snap.k.heads()));
+  for (int l = 0; l < layers; ++l) {
+    LayerQkv in;
+    in.k = layer_view(snap.k, l);
+    if (snap.v) in.v = layer_view(*snap.v, l);
+    if (snap.q) in.q = layer_view(*snap.q, l);
+    if (l > 0) in.prev_k = layer_view(snap.k, l - 1);
+    in.finite = layer_finite(snap.k, l) && (!snap.v || layer_finite(*snap.v, l)) &&
+                (!snap.q || layer_finite(*snap.q, l));
+    Snapshot host;
+    if (!in.finite) {
+      host = layer_copy(snap, l);
+      in.host = &host;
+    }
+    probe.add(in);
   }
-  compute(snap, m, false, out);
-  std::optional<std::string> bad = out.bo ? first_nonfinite_bo(*out.bo) : std::nullopt;
-  if (!bad && out.attention) bad = first_nonfinite_attention(*out.attention);
-  if (!bad) return;
-  out.status = {"non_finite_metric", -1, bad->substr(0, bad->find('[')),
-                *bad + " is not finite although q, k and v are"};
-  if (m.policy == OnNonFinite::Skip) without_numbers(snap, m, out);
-  if (m.policy == OnNonFinite::Fail) {
-    out.bo.reset();
-    out.attention.reset();
-  }
+  probe.finish(out);
 }
 
 }  // namespace qk

@@ -28,6 +28,7 @@ Attrs sweep_attrs(const SweepOptions& o, const std::string& device, const std::s
       {"metrics", metrics},
       {"mode", o.lem_compat ? "lem-compat" : "default"},
       {"save_kv", save_kv_name(o.save_kv)},
+      {"save_kv_dtype", save_kv_dtype_name(o.save_kv_dtype)},
       {"on_nonfinite", on_nonfinite_name(o.on_nonfinite)},
       {"shard", o.shard.str()},
       {"dtype", dtype},
@@ -72,6 +73,7 @@ std::string device_kind(const std::string& device) { return device.substr(0, dev
 
 // The batch mode of a store written before the attribute existed.
 const std::map<std::string, std::string> kLoneBatches = {{"batch_mode", "lone"}};
+const std::map<std::string, std::string> kF32Kv = {{"save_kv_dtype", "f32"}};
 
 // The attributes that decide the numerics: dtype always; device kind, GPU name and batch
 // mode; the CPU thread count on the CPU path (libtorch splits its reductions by it). Not
@@ -95,12 +97,14 @@ void check_resume_compatible(const std::string& path, const std::map<std::string
                                    "metrics",
                                    "mode",
                                    "save_kv",
+                                   "save_kv_dtype",
                                    "shard"};
   for (const std::string& k : numeric_keys(stored, mixed_numerics)) keys.push_back(k);
   for (const std::string& key : keys) {
     std::string value = attr_of(now, key);
     auto it = stored.find(key);
     if (it == stored.end() && key == "batch_mode") it = kLoneBatches.begin();  // stores before it ran lone
+    if (it == stored.end() && key == "save_kv_dtype") it = kF32Kv.begin();     // stores before it saved f32
     if (it == stored.end())
       throw InputError(path,
                        "cannot resume: attribute '" + key + "' is missing; is it a qkgeom sweep store?");

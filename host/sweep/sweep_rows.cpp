@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "bo/bo_nonfinite.hpp"
+#include "dtype.hpp"
 #include "internal_error.hpp"
 #include "sweep_schema.hpp"
 
@@ -190,8 +191,23 @@ std::optional<ColumnData> bo_column(const std::string& p, size_t n, const std::v
   return ColumnData::of(v);
 }
 
-// The attention/ columns (`n` values per probe) and the ragged token-major kv/ columns, or nothing.
-std::optional<ColumnData> activation_column(const std::string& p, size_t n,
+// f32 values as a column of `type`: F32 as they are, F16 / BF16 rounded to nearest even.
+ColumnData float_column(const std::vector<float>& v, ColType type) {
+  if (type == ColType::F32) return ColumnData::of(v);
+  std::vector<uint16_t> bits(v.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    bits[i] = type == ColType::F16 ? float_to_half(v[i]) : float_to_bf16(v[i]);
+  ColumnData d;
+  d.typed = true;
+  d.type = type;
+  d.bytes.resize(bits.size() * sizeof(uint16_t));
+  if (!bits.empty()) std::memcpy(d.bytes.data(), bits.data(), d.bytes.size());
+  return d;
+}
+
+// The attention/ columns (`n` values per probe) and the ragged token-major kv/ columns
+// (element type `type`), or nothing.
+std::optional<ColumnData> activation_column(const std::string& p, size_t n, ColType type,
                                             const std::vector<ProbeOutcome>& outs) {
   if (attention_getters().count(p)) {
     std::vector<double> v;
@@ -206,7 +222,7 @@ std::optional<ColumnData> activation_column(const std::string& p, size_t n,
       put_token_major(v, p == "kv/k" ? s.k : p == "kv/v" ? *s.v : *s.q);
       counts.push_back(s.k.seq());
     }
-    ColumnData t = ColumnData::of(v);
+    ColumnData t = float_column(v, type);
     t.counts = std::move(counts);
     return t;
   }
@@ -224,7 +240,7 @@ StoreBatch sweep_rows(const std::vector<ColumnSpec>& cols, const std::vector<Pro
     std::optional<ColumnData> col = probe_text_column(p, outs);
     if (!col) col = probe_int_column(p, outs);
     if (!col) col = bo_column(p, n, outs);
-    if (!col) col = activation_column(p, n, outs);
+    if (!col) col = activation_column(p, n, c.type, outs);
     if (!col) throw InternalError("sweep_rows: no values for column " + p);
     b.cols.push_back(std::move(*col));
   }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <limits>
 #include <optional>
 #include <unordered_set>
@@ -22,6 +23,8 @@
 #include <ATen/Parallel.h>
 
 #include "decoder.hpp"
+#include "layer_feed.hpp"
+#include "torch_view.hpp"
 #endif
 #include "finite_check.hpp"
 #include "h5_util.hpp"
@@ -182,6 +185,7 @@ SweepLayout sweep_layout(const ModelConfig& cfg, const SweepOptions& o, const st
   layout.bo = o.bo;
   layout.attention = o.attention;
   layout.save_kv = o.save_kv;
+  layout.kv_dtype = o.save_kv_dtype;
   return layout;
 }
 
@@ -196,18 +200,18 @@ ProbeMetrics probe_metrics(const ModelConfig& cfg, const SweepOptions& o) {
   return pm;
 }
 
-// The outcomes of one batch's probes (probes[i] captured as snaps[i]), in order; under
-// --on-nonfinite fail those before the first non-finite probe, whose message goes to
-// *failure.
-std::vector<ProbeOutcome> analyse_batch(const TokenizedProbe* probes, const std::vector<Snapshot>& snaps,
-                                        const ProbeMetrics& pm, const SweepOptions& o, SweepSummary& sum,
-                                        CompositeRange& composite, std::string* failure) {
+// The outcomes of one batch's probes (probes[i] analysed layer by layer in layers[i], its
+// --save-kv tensors in saved[i] when kept), in order; under --on-nonfinite fail those before
+// the first non-finite probe, whose message goes to *failure.
+std::vector<ProbeOutcome> finish_batch(const TokenizedProbe* probes, const std::vector<ProbeLayers>& layers,
+                                       const std::vector<Snapshot>& saved, const SweepOptions& o,
+                                       SweepSummary& sum, CompositeRange& composite, std::string* failure) {
   std::vector<ProbeOutcome> outs;
-  for (size_t i = 0; i < snaps.size(); ++i) {
+  for (size_t i = 0; i < layers.size(); ++i) {
     ProbeOutcome out;
     out.probe = &probes[i];
-    out.snap = &snaps[i];
-    analyse_probe(snaps[i], pm, out);
+    out.snap = saved.empty() ? nullptr : &saved[i];
+    layers[i].finish(out);
     if (!out.status.ok() && o.on_nonfinite == OnNonFinite::Fail) {
       *failure = failure_message(out, o, sum.dtype);
       break;
@@ -233,6 +237,13 @@ void check_sweep_options(const SweepOptions& o) {
     throw InputError(o.out, "exists; pass --resume to continue that sweep, or remove the file");
 }
 
+// The compute dtype of --dtype: auto is bf16 on CUDA (the prefill built for GPUs) and f32
+// on the CPU (where bf16 matmuls are no faster and f32 is the parity dtype).
+std::string sweep_dtype(const SweepOptions& o) {
+  if (o.dtype != "auto") return o.dtype;
+  return resolve_device(o.device).is_cuda() ? "bf16" : "f32";
+}
+
 // Records the model's device, dtype and CPU thread count in `sum`; the GPU's name ("" on CPU).
 std::string note_model(const TransformerModel& model, SweepSummary& sum) {
   const c10::Device dev = model.device();
@@ -240,6 +251,18 @@ std::string note_model(const TransformerModel& model, SweepSummary& sum) {
   sum.dtype = dtype_name(model.dtype());
   sum.threads = at::get_num_threads();
   return dev.is_cuda() ? gpu_device_name(dev.index()) : "";
+}
+
+// The context the analysis runs in: the model's device, the CPU threads applied and, on
+// CUDA, libtorch's current stream (the analysis reads q/k/v after the work queued there).
+ExecContext model_context(const TransformerModel& model) {
+  ExecContext ctx;
+  const c10::Device dev = model.device();
+  ctx.device.cuda = dev.is_cuda();
+  ctx.device.index = dev.is_cuda() ? dev.index() : 0;
+  ctx.threads = applied_threads();
+  ctx.stream = torch_stream(dev);
+  return ctx;
 }
 
 // Marks a reopened store running again; the probe indices it has committed (none without one).
@@ -288,7 +311,8 @@ struct SweepRun {
   const SweepOptions& o;
   const std::vector<ColumnSpec>& cols;
   const ProbeMetrics& pm;
-  bool with_q;  // capture q as well as k/v
+  ExecContext ctx;  // the model's device and stream: where the analysis reads q/k/v
+  bool with_q;      // capture q as well as k/v
   SweepSummary& sum;
   CompositeRange composite;
   std::string failure;  // --on-nonfinite fail: why the sweep stopped
@@ -300,22 +324,35 @@ void run_batch(TransformerModel& model, const std::vector<TokenizedProbe>& work,
                BatchWriter& writer, SweepRun& r) {
   std::vector<std::vector<int64_t>> ids;
   for (size_t i = begin; i < end; ++i) ids.push_back(work[i].ids);
+  const ModelConfig& c = model.config();
+  std::vector<ProbeLayers> layers;
+  layers.reserve(end - begin);
+  for (size_t i = begin; i < end; ++i)
+    layers.emplace_back(r.pm, r.ctx, static_cast<int>(c.num_layers),
+                        r.with_q ? static_cast<int>(c.num_heads) : 0, static_cast<int>(c.num_kv_heads));
   auto t = Clock::now();
-  const std::vector<Snapshot> snaps = capture_snapshots(model, ids, r.with_q);
-  r.sum.prefill_s += seconds_since(t);
+  // The outcomes and their --save-kv tensors, handed to the writer thread whole: it builds
+  // the rows (the token-major kv/ layout) and appends them.
+  struct Done {
+    FedBatch fed;
+    std::vector<ProbeOutcome> outs;
+  };
+  auto done = std::make_shared<Done>();
+  done->fed = prefill_and_analyse(model, ids, r.with_q, r.o.save_kv, layers);
+  r.sum.prefill_s += seconds_since(t) - done->fed.analysis_s;
+  r.sum.analysis_s += done->fed.analysis_s;
   t = Clock::now();
-  const std::vector<ProbeOutcome> outs =
-      analyse_batch(&work[begin], snaps, r.pm, r.o, r.sum, r.composite, &r.failure);
+  done->outs = finish_batch(&work[begin], layers, done->fed.saved, r.o, r.sum, r.composite, &r.failure);
+  const auto n = static_cast<int64_t>(done->outs.size());
   int64_t tokens = 0;
-  for (const ProbeOutcome& x : outs) tokens += static_cast<int64_t>(x.probe->ids.size());
-  if (!outs.empty()) {
-    StoreBatch rows = sweep_rows(r.cols, outs);
-    r.sum.analysis_s += seconds_since(t);
+  for (const ProbeOutcome& x : done->outs) tokens += static_cast<int64_t>(x.probe->ids.size());
+  r.sum.analysis_s += seconds_since(t);
+  if (n > 0) {
     t = Clock::now();
-    writer.push(std::move(rows), static_cast<int64_t>(outs.size()), tokens);
+    writer.push([done, &cols = r.cols] { return sweep_rows(cols, done->outs); }, n, tokens);
     r.sum.write_wait_s += seconds_since(t);
   }
-  r.sum.done += static_cast<int64_t>(outs.size());
+  r.sum.done += n;
   r.sum.tokens += tokens;
 }
 
@@ -378,7 +415,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
 
   const std::map<std::string, std::string> stored = stored_attrs(o);
   if (const int threads = resume_thread_count(o, stored); threads > 0) apply_threads(threads);
-  TransformerModel model(o.model, RuntimeOptions{o.device, o.dtype, 0, o.batch_mode});
+  TransformerModel model(o.model, RuntimeOptions{o.device, sweep_dtype(o), 0, o.batch_mode});
   const ModelConfig& cfg = model.config();
   const std::string gpu = note_model(model, sum);
 
@@ -395,7 +432,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   ResultsStore store = reopened ? std::move(*reopened) : create_store(o, cols, attrs, sum.skipped);
 
   const ProbeMetrics pm = probe_metrics(cfg, o);
-  SweepRun r{o, cols, pm, o.attention || o.save_kv == SaveKv::Qkv, sum, {}, {}};
+  SweepRun r{o, cols, pm, model_context(model), o.attention || o.save_kv == SaveKv::Qkv, sum, {}, {}};
   sum.setup_s = seconds_since(t0);
   if (reopened)
     std::cerr << "qkgeom: resuming: " << sum.already_done << " of " << sum.probes_in_shard

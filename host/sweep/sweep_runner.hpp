@@ -24,12 +24,14 @@ struct SweepOptions {
   bool bo = true, attention = true;  // --metrics
   bool lem_compat = false;
   SaveKv save_kv = SaveKv::None;
+  KvDtype save_kv_dtype = KvDtype::F32;  // --save-kv-dtype
   int64_t batch_tokens = 4096;
   bool resume = false;
   Shard shard;
   std::optional<double> min_score;  // with `accepted`
   std::string accepted;
-  std::string device = "auto", dtype;
+  std::string device = "auto";
+  std::string dtype = "auto";  // --dtype: auto (bf16 on CUDA, f32 on the CPU) | bf16 | f16 | f32
   // --batch-mode (docs/model-runtime.md, "Packed batches")
   BatchMode batch_mode = BatchMode::Packed;
   int threads = 0;                    // --threads as given (the CLI applies it, threads.hpp); 0:

@@ -24,6 +24,24 @@ const char* save_kv_name(SaveKv s) {
   }
 }
 
+KvDtype parse_save_kv_dtype(const std::string& name) {
+  if (name == "f32") return KvDtype::F32;
+  if (name == "f16") return KvDtype::F16;
+  if (name == "bf16") return KvDtype::BF16;
+  throw std::invalid_argument("--save-kv-dtype: unknown '" + name + "'; use f32, f16 or bf16");
+}
+
+const char* save_kv_dtype_name(KvDtype t) {
+  switch (t) {
+    case KvDtype::F16:
+      return "f16";
+    case KvDtype::BF16:
+      return "bf16";
+    default:
+      return "f32";
+  }
+}
+
 namespace {
 
 // The size a registry axis symbol has in `d` (L, L-1, Hq, Hkv, A, d, or a number).
@@ -77,6 +95,10 @@ std::vector<ColumnSpec> sweep_columns(const SweepLayout& d) {
     ColumnSpec s;
     s.path = q.path;
     s.type = q.type;
+    if (q.when == QuantityWhen::KvK || q.when == QuantityWhen::KvQkv)
+      s.type = d.kv_dtype == KvDtype::F16    ? ColType::F16
+               : d.kv_dtype == KvDtype::BF16 ? ColType::BF16
+                                             : q.type;
     s.ragged = q.ragged;
     s.units = q.units;
     s.description = q.description;

@@ -27,12 +27,21 @@ enum class SaveKv { None, K, Qkv };
 SaveKv parse_save_kv(const std::string& name);
 const char* save_kv_name(SaveKv s);
 
+// --save-kv-dtype: the saved K/V as f32, or rounded to IEEE half / bfloat16 (half the
+// bytes to write and compress; docs/sweep.md, "Saved K/V").
+enum class KvDtype { F32, F16, BF16 };
+
+// "f32" | "f16" | "bf16"; throws std::invalid_argument naming --save-kv-dtype otherwise.
+KvDtype parse_save_kv_dtype(const std::string& name);
+const char* save_kv_dtype_name(KvDtype t);
+
 struct SweepLayout {
   int64_t layers = 0, q_heads = 0, kv_heads = 0, head_dim = 0;
   int64_t analysed_heads = 0;  // BO per-head detail: kv heads, or 1 with --lem-compat
   bool bo = true;
   bool attention = true;
   SaveKv save_kv = SaveKv::None;
+  KvDtype kv_dtype = KvDtype::F32;  // element type of the kv/ columns
   // The longest id, domain, prompt and fields (compact JSON) of the probe file, in bytes.
   uint64_t id_bytes = 0, domain_bytes = 0, prompt_bytes = 0, fields_bytes = 0;
 };

@@ -7,7 +7,9 @@
 
 namespace qk {
 
-enum class ColType { F64, F32, I64, I32, U8, Str };  // Str: UTF-8 text
+// Str: UTF-8 text. F16 / BF16: IEEE half / bfloat16 (saved K/V: --save-kv-dtype), whose
+// values are given as their 16-bit patterns.
+enum class ColType { F64, F32, I64, I32, U8, Str, F16, BF16 };
 
 struct ColumnSpec {
   std::string path;  // "group/name", e.g. "bo/composite", "probe/id"

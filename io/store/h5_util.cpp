@@ -132,8 +132,26 @@ hid_t utf8_string_type() {
 
 }  // namespace
 
+namespace {
+
+// A 16-bit float HDF5 type: IEEE half (5 exponent bits) or bfloat16 (8), little-endian;
+// h5py reads the first as float16, the second converted to float32.
+hid_t float16_type(bool bf16) {
+  hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+  const size_t ebits = bf16 ? 8 : 5, mbits = 15 - ebits;
+  H5Tset_fields(t, 15, mbits, ebits, 0, mbits);
+  H5Tset_size(t, 2);
+  H5Tset_ebias(t, bf16 ? 127 : 15);
+  return t;
+}
+
+}  // namespace
+
 hid_t file_type(ColType t) {
   switch (t) {
+    case ColType::F16:
+    case ColType::BF16:
+      return float16_type(t == ColType::BF16);
     case ColType::F64:
       return H5Tcopy(H5T_IEEE_F64LE);
     case ColType::F32:
@@ -152,6 +170,9 @@ hid_t file_type(ColType t) {
 
 hid_t memory_type(ColType t) {
   switch (t) {
+    case ColType::F16:
+    case ColType::BF16:
+      return float16_type(t == ColType::BF16);  // the bits as they are stored
     case ColType::F64:
       return H5Tcopy(H5T_NATIVE_DOUBLE);
     case ColType::F32:
@@ -183,6 +204,8 @@ bool col_type_of(hid_t type, ColType* out, uint64_t* str_bytes) {
     *out = ColType::F64;
   else if (cls == H5T_FLOAT && size == 4)
     *out = ColType::F32;
+  else if (cls == H5T_FLOAT && size == 2)
+    *out = H5Tget_ebias(type) == 127 ? ColType::BF16 : ColType::F16;
   else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 8)
     *out = ColType::I64;
   else if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2 && size == 4)

@@ -79,6 +79,14 @@ std::vector<std::string> read_cells(hid_t ds, const ColumnSpec& c, int64_t start
         out.emplace_back(buf,
                          static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(x))));
       break;
+    case ColType::F16:
+    case ColType::BF16: {  // read converted to f32 by HDF5 (exact: f32 holds every value)
+      h5::Id f32(H5Tcopy(H5T_NATIVE_FLOAT));
+      for (float x : read_values<float>(ds, f32.get(), ms, fs, total, path, what))
+        out.emplace_back(buf,
+                         static_cast<size_t>(std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(x))));
+      break;
+    }
     case ColType::I64:
       for (int64_t x : read_values<int64_t>(ds, mt, ms, fs, total, path, what))
         out.push_back(std::to_string(x));

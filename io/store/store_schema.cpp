@@ -22,6 +22,10 @@ const char* col_type_name(ColType t) {
       return "u8";
     case ColType::Str:
       return "str";
+    case ColType::F16:
+      return "f16";
+    case ColType::BF16:
+      return "bf16";
   }
   return "?";
 }
@@ -36,6 +40,9 @@ size_t col_type_size(ColType t) {
       return 4;
     case ColType::U8:
       return 1;
+    case ColType::F16:
+    case ColType::BF16:
+      return 2;
     case ColType::Str:
       return sizeof(char*);
   }

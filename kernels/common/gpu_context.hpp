@@ -135,4 +135,9 @@ class DeviceBuffer {
 // thread's lifetime: stream and library handles are costly to create per call.
 GpuContext& thread_gpu_context(int device);
 
+// Makes `stream` wait (without blocking the host) for the work queued so far on
+// `producer`, a cudaStream_t of another library (libtorch) that wrote the data `stream`
+// is about to read; null: nothing to wait for.
+void wait_for_producer(cudaStream_t stream, void* producer);
+
 }  // namespace qk

@@ -1,0 +1,94 @@
+#include "layer_analysis.hpp"
+
+#include <stdexcept>
+
+#include "bo/bo_nonfinite.hpp"
+
+namespace qk {
+
+bool probe_needs_previous_k(const ProbeMetrics& m, int kv_heads) {
+  return m.bo && bo_needs_alignment(kv_heads);
+}
+
+ProbeLayers::ProbeLayers(const ProbeMetrics& m, const ExecContext& ctx, int layers, int q_heads, int kv_heads)
+    : m_(m), ctx_(ctx), layers_(layers), q_heads_(q_heads), kv_heads_(kv_heads) {}
+
+void ProbeLayers::note_nonfinite(const Snapshot& host) {
+  const std::vector<uint8_t> k = nonfinite_heads(host.k);
+  k_bad_.insert(k_bad_.end(), k.begin(), k.end());
+  if (host.v) {
+    const std::vector<uint8_t> v = nonfinite_heads(*host.v);
+    v_bad_.insert(v_bad_.end(), v.begin(), v.end());
+  }
+  if (first_bad_) return;
+  first_bad_ = first_nonfinite(host);
+  if (first_bad_) first_bad_->layer = next_;
+}
+
+void ProbeLayers::add(const LayerQkv& layer) {
+  if (next_ >= layers_) throw std::logic_error("ProbeLayers: more layers than the model has");
+  if (!layer.finite) {
+    if (layer.host == nullptr)
+      throw std::logic_error("ProbeLayers: a non-finite layer without its host copy");
+    note_nonfinite(*layer.host);
+  } else {
+    k_bad_.resize(k_bad_.size() + static_cast<size_t>(kv_heads_), 0);
+    if (layer.v) v_bad_.resize(v_bad_.size() + static_cast<size_t>(kv_heads_), 0);
+  }
+  if (m_.bo) {
+    BoInput in{layer.k, layer.v, q_heads_};
+    const BoStats s = bo_stats(in, m_.bo_options, ctx_);
+    std::optional<double> align;
+    if (next_ > 0 && probe_needs_previous_k(m_, kv_heads_)) {
+      if (!layer.prev_k)
+        throw std::logic_error("ProbeLayers: the multi-head mode needs the previous layer's k");
+      align = bo_layer_alignment(*layer.prev_k, layer.k, m_.bo_options, ctx_);
+    }
+    bo_append_layer(bo_, s, align);
+  }
+  if (m_.attention) {
+    if (!layer.q) throw std::logic_error("ProbeLayers: the attention statistics need q");
+    const AttentionStatsOptions opts = layer_options(m_.attention_options, next_);
+    append_attention_layer(attention_, attention_stats(AttentionInput{*layer.q, layer.k}, opts, ctx_),
+                           m_.attention_options);
+  }
+  ++next_;
+}
+
+// The metrics as computed; BO masked by the non-finite heads of k and v.
+void ProbeLayers::metrics(bool mask, ProbeOutcome& out) const {
+  if (m_.bo) {
+    out.bo = bo_from_stats(bo_, m_.bo_options, ctx_.device);
+    if (mask) mask_nonfinite_bo(*out.bo, k_bad_, &v_bad_);
+  }
+  if (m_.attention) out.attention = attention_;
+}
+
+void ProbeLayers::finish(ProbeOutcome& out) const {
+  if (next_ != layers_) throw std::logic_error("ProbeLayers: finish before the last layer");
+  out.status = ProbeStatus{};
+  auto without_numbers = [&] {
+    if (m_.bo) out.bo = nan_bo_result(layers_, kv_heads_, m_.bo_options.lem_compat);
+    if (m_.attention) out.attention = nan_attention_stats();
+  };
+  if (first_bad_) {
+    out.status = {"non_finite", static_cast<int32_t>(first_bad_->layer), first_bad_->tensor,
+                  describe_nonfinite(*first_bad_, q_heads_, kv_heads_)};
+    if (m_.policy == OnNonFinite::Skip) without_numbers();
+    if (m_.policy == OnNonFinite::Keep) metrics(true, out);
+    return;
+  }
+  metrics(false, out);
+  std::optional<std::string> bad = out.bo ? first_nonfinite_bo(*out.bo) : std::nullopt;
+  if (!bad && out.attention) bad = first_nonfinite_attention(*out.attention);
+  if (!bad) return;
+  out.status = {"non_finite_metric", -1, bad->substr(0, bad->find('[')),
+                *bad + " is not finite although q, k and v are"};
+  if (m_.policy == OnNonFinite::Skip) without_numbers();
+  if (m_.policy == OnNonFinite::Fail) {
+    out.bo.reset();
+    out.attention.reset();
+  }
+}
+
+}  // namespace qk

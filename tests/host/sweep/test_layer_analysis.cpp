@@ -1,0 +1,229 @@
+// The layer-by-layer analysis (host/sweep/layer_analysis.hpp) through the device-aware
+// interface: on the CPU, bitwise the whole-cloud analyses (analyse_bo, attention_stats of
+// the snapshot, the reference path), statuses as the whole snapshot's; on a GPU (skipped
+// without one), CUDA tensors analysed on the device against the same tensors on the CPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "bo/bo_nonfinite.hpp"
+#include "layer_analysis.hpp"
+#include "probe_analysis.hpp"
+#if defined(QKGEOM_WITH_TORCH)
+#include <ATen/ATen.h>
+#include <torch/cuda.h>
+
+#include "torch_view.hpp"
+#endif
+
+namespace qk {
+namespace {
+
+Tensor4f random_cloud(int layers, int heads, int64_t seq, int64_t dim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  Tensor4f t;
+  t.shape = {layers, heads, seq, dim};
+  t.data.resize(static_cast<size_t>(t.numel()));
+  // A shared direction per head so that the cosines are not all near 0.
+  for (size_t i = 0; i < t.data.size(); ++i) t.data[i] = n(rng) + 0.8f * static_cast<float>(i % dim == 0);
+  return t;
+}
+
+Snapshot random_snapshot(int layers, int q_heads, int kv_heads, int64_t seq, int64_t dim) {
+  Snapshot s;
+  s.k = random_cloud(layers, kv_heads, seq, dim, 1);
+  s.v = random_cloud(layers, kv_heads, seq, dim, 2);
+  s.q = random_cloud(layers, q_heads, seq, dim, 3);
+  return s;
+}
+
+ProbeMetrics cpu_metrics(bool compat) {
+  ProbeMetrics m;
+  m.bo_options.lem_compat = compat;
+  m.bo_options.device = "cpu";
+  m.attention_options.device = "cpu";
+  m.attention_options.layer_window = {0, 5, 0, 5};  // sliding layers, as Gemma 3
+  m.attention_options.layer_scale = {0.25, 0.3, 0.35, 0.4};
+  m.policy = OnNonFinite::Keep;
+  return m;
+}
+
+// Equal bit for bit, a NaN equal to a NaN.
+void expect_same(const std::vector<double>& a, const std::vector<double>& b, const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(std::isnan(a[i]) && std::isnan(b[i]))) {
+      EXPECT_EQ(a[i], b[i]) << what << "[" << i << "]";
+    }
+}
+
+void expect_same_bo(const BoResult& a, const BoResult& b) {
+  expect_same({a.composite_exact, a.phase_lock_score, a.mean_cross_alignment},
+              {b.composite_exact, b.phase_lock_score, b.mean_cross_alignment}, "bo scalars");
+  expect_same(a.layer_coherence, b.layer_coherence, "layer_coherence");
+  expect_same(a.layer_cross_alignment, b.layer_cross_alignment, "layer_cross_alignment");
+  expect_same(a.head_entropy, b.head_entropy, "head_entropy");
+  expect_same(a.head_differentiation, b.head_differentiation, "head_differentiation");
+  EXPECT_EQ(a.joint_collapse_count, b.joint_collapse_count);
+  EXPECT_EQ(a.q_heads, b.q_heads);
+  ASSERT_EQ(a.value.has_value(), b.value.has_value());
+  if (a.value) {
+    expect_same(a.value->layer_value_coherence, b.value->layer_value_coherence, "layer_value_coherence");
+    expect_same(a.value->layer_kv_coupling, b.value->layer_kv_coupling, "layer_kv_coupling");
+    expect_same({a.value->value_phase_lock_score}, {b.value->value_phase_lock_score}, "value_phase_lock");
+  }
+}
+
+void expect_same_attention(const AttentionStats& a, const AttentionStats& b) {
+  EXPECT_EQ(a.layers, b.layers);
+  EXPECT_EQ(a.entropy_nats, b.entropy_nats);
+  EXPECT_EQ(a.logit_std, b.logit_std);
+  EXPECT_EQ(a.sink_mass, b.sink_mass);
+  EXPECT_EQ(a.distance_mass, b.distance_mass);
+  EXPECT_EQ(a.mean_entropy_nats, b.mean_entropy_nats);
+  EXPECT_EQ(a.mean_sink_mass, b.mean_sink_mass);
+  EXPECT_EQ(a.layer_window, b.layer_window);
+  EXPECT_EQ(a.layer_scale, b.layer_scale);
+}
+
+// Layer by layer equals the whole cloud bit for bit: multi-head mode (6 KV heads: head
+// Gram, cross-layer alignment from the previous layer's k) and position mode (2 KV heads),
+// default and --lem-compat.
+TEST(LayerAnalysis, EqualsTheWholeCloudOnCpu) {
+  for (int kv_heads : {6, 2})
+    for (bool compat : {false, true}) {
+      SCOPED_TRACE(std::to_string(kv_heads) + " kv heads, compat " + std::to_string(compat));
+      const Snapshot snap = random_snapshot(4, kv_heads * 2, kv_heads, 300, 16);
+      const ProbeMetrics m = cpu_metrics(compat);
+      ProbeOutcome layered;
+      analyse_probe(snap, m, layered);
+      ASSERT_TRUE(layered.status.ok()) << layered.status.detail;
+      expect_same_bo(*layered.bo, analyse_bo(snap, m.bo_options));
+      expect_same_attention(*layered.attention, attention_stats(snap, m.attention_options));
+      EXPECT_NE(layered.bo->layer_cross_alignment[1], 0.0);
+    }
+}
+
+// A NaN in layer 2's v: the status names that layer and tensor as the whole snapshot's first
+// non-finite value does, and keep masks exactly the heads it reaches.
+TEST(LayerAnalysis, NonFiniteLayerIsNamedAndMasked) {
+  Snapshot snap = random_snapshot(4, 4, 2, 40, 8);
+  const int64_t per_layer = snap.v->numel() / 4;
+  snap.v->data[static_cast<size_t>(2 * per_layer + 40 * 8 + 3)] = std::numeric_limits<float>::quiet_NaN();
+  const ProbeMetrics m = cpu_metrics(false);
+  ProbeOutcome out;
+  analyse_probe(snap, m, out);
+  const NonFiniteValue first = *first_nonfinite(snap);
+  EXPECT_EQ(out.status.status, "non_finite");
+  EXPECT_EQ(out.status.layer, 2);
+  EXPECT_EQ(out.status.tensor, "v");
+  EXPECT_EQ(out.status.detail, describe_nonfinite(first, 4, 2));
+  ASSERT_TRUE(out.bo && out.bo->value);
+  BoResult whole = analyse_bo(snap, m.bo_options);
+  const std::vector<uint8_t> v_bad = nonfinite_heads(*snap.v);
+  mask_nonfinite_bo(whole, nonfinite_heads(snap.k), &v_bad);
+  expect_same_bo(*out.bo, whole);
+  EXPECT_TRUE(std::isnan(out.bo->value->layer_value_coherence[2]));
+}
+
+// Layers out of order, and a layer in device memory on a CPU context, are refused by name.
+TEST(LayerAnalysis, RefusesWhatItCannotRead) {
+  const Snapshot snap = random_snapshot(2, 2, 2, 8, 4);
+  const ProbeMetrics m = cpu_metrics(false);
+  ExecContext ctx;
+  ProbeLayers probe(m, ctx, 1, 2, 2);
+  LayerQkv in;
+  in.k = host_view(snap.k.data.data(), {1, 2, 8, 4});
+  in.v = host_view(snap.v->data.data(), {1, 2, 8, 4});
+  in.q = host_view(snap.q->data.data(), {1, 2, 8, 4});
+  in.k.device.cuda = true;
+  try {
+    probe.add(in);
+    FAIL() << "a device view on the CPU was read";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("bo metrics: k: the data is in cuda:0 memory"), std::string::npos)
+        << e.what();
+  }
+  ProbeOutcome out;
+  EXPECT_THROW(probe.finish(out), std::logic_error);
+}
+
+#if defined(QKGEOM_WITH_TORCH)
+// One probe's layers fed from libtorch tensors on `device` (f32 [1, heads, seq, dim] each).
+ProbeOutcome feed(const std::vector<at::Tensor>& q, const std::vector<at::Tensor>& k,
+                  const std::vector<at::Tensor>& v, const ProbeMetrics& m, const c10::Device& device) {
+  ExecContext ctx;
+  ctx.device.cuda = device.is_cuda();
+  ctx.stream = torch_stream(device);
+  ProbeLayers probe(m, ctx, static_cast<int>(k.size()), static_cast<int>(q[0].size(1)),
+                    static_cast<int>(k[0].size(1)));
+  std::vector<at::Tensor> on(3 * k.size());
+  for (size_t l = 0; l < k.size(); ++l) {
+    on[3 * l] = q[l].to(device), on[3 * l + 1] = k[l].to(device), on[3 * l + 2] = v[l].to(device);
+    LayerQkv in;
+    in.q = torch_view(on[3 * l]);
+    in.k = torch_view(on[3 * l + 1]);
+    in.v = torch_view(on[3 * l + 2]);
+    if (l > 0) in.prev_k = torch_view(on[3 * l - 2]);
+    in.finite =
+        torch_all_finite(on[3 * l]) && torch_all_finite(on[3 * l + 1]) && torch_all_finite(on[3 * l + 2]);
+    probe.add(in);
+  }
+  ProbeOutcome out;
+  probe.finish(out);
+  return out;
+}
+
+// The sweep's CPU path through libtorch views: the same numbers as the snapshot path.
+TEST(LayerAnalysis, TorchViewsOnCpuEqualTheSnapshotPath) {
+  const Snapshot snap = random_snapshot(4, 12, 6, 300, 16);
+  auto layers = [](const Tensor4f& t) {
+    std::vector<at::Tensor> out;
+    const at::Tensor all = at::from_blob(const_cast<float*>(t.data.data()), t.shape, at::kFloat);
+    for (int l = 0; l < t.layers(); ++l) out.push_back(all.narrow(0, l, 1).clone());
+    return out;
+  };
+  const ProbeMetrics m = cpu_metrics(false);
+  const ProbeOutcome a = feed(layers(*snap.q), layers(snap.k), layers(*snap.v), m, c10::Device(c10::kCPU));
+  ProbeOutcome b;
+  analyse_probe(snap, m, b);
+  expect_same_bo(*a.bo, *b.bo);
+  expect_same_attention(*a.attention, *b.attention);
+}
+
+// GPU parity: CUDA tensors analysed on the device (kernels on the device pointers, after
+// libtorch's stream) against the same q/k/v on the CPU; tolerances of test_gpu_parity.
+TEST(LayerAnalysis, DeviceAnalysisMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to libtorch";
+  for (int kv_heads : {6, 2}) {
+    at::manual_seed(kv_heads);
+    std::vector<at::Tensor> q, k, v;
+    for (int l = 0; l < 4; ++l) {
+      q.push_back(at::randn({1, 2 * kv_heads, 300, 16}));
+      k.push_back(at::randn({1, kv_heads, 300, 16}) + 0.5);
+      v.push_back(at::randn({1, kv_heads, 300, 16}));
+    }
+    ProbeMetrics m = cpu_metrics(false);
+    const ProbeOutcome cpu = feed(q, k, v, m, c10::Device(c10::kCPU));
+    const ProbeOutcome gpu = feed(q, k, v, m, c10::Device(c10::kCUDA, 0));
+    EXPECT_EQ(gpu.bo->backend, "cuda:0");
+    EXPECT_NEAR(gpu.bo->composite_exact, cpu.bo->composite_exact, 1e-6 * 10000);
+    for (size_t i = 0; i < cpu.bo->layer_coherence.size(); ++i)
+      EXPECT_NEAR(gpu.bo->layer_coherence[i], cpu.bo->layer_coherence[i], 1e-9);
+    for (size_t i = 0; i < cpu.bo->layer_cross_alignment.size(); ++i)
+      EXPECT_NEAR(gpu.bo->layer_cross_alignment[i], cpu.bo->layer_cross_alignment[i], 1e-9);
+    for (size_t i = 0; i < cpu.bo->value->layer_kv_coupling.size(); ++i)
+      EXPECT_NEAR(gpu.bo->value->layer_kv_coupling[i], cpu.bo->value->layer_kv_coupling[i], 1e-6);
+    for (size_t i = 0; i < cpu.attention->entropy_nats.size(); ++i) {
+      EXPECT_NEAR(gpu.attention->entropy_nats[i], cpu.attention->entropy_nats[i], 1e-4);
+      EXPECT_NEAR(gpu.attention->sink_mass[i], cpu.attention->sink_mass[i], 1e-5);
+    }
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace qk
