@@ -1,20 +1,20 @@
 // Google Benchmark of the attention statistics of one layer of Qwen3-4B's shape
 // (32 query heads, 8 KV heads, head_dim 128) on random q and k.
 //
-// Names: attn/Qwen3-4B/S:<seq>/<mask>/cpu    attention_stats_cpu (host memory)
-//        attn/Qwen3-4B/S:<seq>/<mask>/cuda   launch_attention_stats, input on device
-//                                            (skipped without a GPU)
+// Names: attn/Qwen3-4B/S:<seq>/<mask>/cpu            attention_stats_cpu (host memory):
+//                                                     entropy, logit std, sink mass
+//        attn/Qwen3-4B/S:<seq>/<mask>/cpu+distance   the same and the distance masses
+//        attn/Qwen3-4B/S:<seq>/<mask>/cuda           launch_attention_stats, input on
+//                                                     device (skipped without a GPU)
 // Counters: qk_pairs_per_s, the allowed (query, key) pairs per second.
-#include <benchmark/benchmark.h>
-
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "attention_mask.hpp"
-#include "bo/gpu_stats.hpp"
+#include "bench_common.hpp"
+#include "online_softmax.hpp"
 #include "ops/attention_stats_cpu.hpp"
 
 #if defined(QK_BENCH_KERNELS)
@@ -24,17 +24,12 @@
 
 namespace {
 
+using qk::bench::random_floats;
+
 constexpr int kQHeads = 32, kKvHeads = 8;
 constexpr int64_t kDim = 128;
 constexpr int64_t kSeqs[] = {512, 2048, 8192};
-
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(gen);
-  return v;
-}
+const float kScale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kDim)));
 
 // Allowed (query, key) pairs of one layer: heads * sum over i of n_i.
 double pairs(int64_t seq, qk::AttentionMask mask) {
@@ -42,27 +37,21 @@ double pairs(int64_t seq, qk::AttentionMask mask) {
   return kQHeads * (mask == qk::AttentionMask::Full ? s * s : s * (s + 1) / 2);
 }
 
-void bm_cpu(benchmark::State& state, int64_t seq, qk::AttentionMask mask) {
+void bm_cpu(benchmark::State& state, int64_t seq, qk::AttentionMask mask, bool distance) {
   const auto q = random_floats(static_cast<size_t>(kQHeads * seq * kDim), 1);
   const auto k = random_floats(static_cast<size_t>(kKvHeads * seq * kDim), 2);
-  std::vector<double> e(kQHeads), s(kQHeads), p(kQHeads);
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kDim)));
+  std::vector<double> e(kQHeads), s(kQHeads), p(kQHeads), d(kQHeads * qk::kDistanceBuckets);
   for (auto _ : state) {
-    qk::attention_stats_cpu(q.data(), k.data(), kQHeads, kKvHeads, seq, kDim, scale, mask, 0, e.data(),
-                            s.data(), p.data());
+    qk::attention_stats_cpu(q.data(), k.data(), kQHeads, kKvHeads, seq, kDim, kScale, mask, 0, e.data(),
+                            s.data(), p.data(), 0.0f, distance ? d.data() : nullptr);
     benchmark::DoNotOptimize(e.data());
   }
-  state.counters["qk_pairs_per_s"] =
-      benchmark::Counter(pairs(seq, mask), benchmark::Counter::kIsIterationInvariantRate);
+  qk::bench::set_rate(state, "qk_pairs_per_s", pairs(seq, mask));
 }
 
 #if defined(QK_BENCH_KERNELS)
 void bm_cuda(benchmark::State& state, int64_t seq, qk::AttentionMask mask) {
-  std::string why;
-  if (!qk::gpu_available(&why)) {
-    state.SkipWithError(("no CUDA device: " + why).c_str());
-    return;
-  }
+  if (qk::bench::skip_without_gpu(state)) return;
   qk::GpuContext ctx(0);
   const auto q = random_floats(static_cast<size_t>(kQHeads * seq * kDim), 1);
   const auto k = random_floats(static_cast<size_t>(kKvHeads * seq * kDim), 2);
@@ -70,38 +59,29 @@ void bm_cuda(benchmark::State& state, int64_t seq, qk::AttentionMask mask) {
   qk::DeviceBuffer<double> out(3 * kQHeads, ctx.stream());
   dq.upload(q.data(), q.size());
   dk.upload(k.data(), k.size());
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kDim)));
   for (auto _ : state) {
-    qk::launch_attention_stats(dq.data(), dk.data(), kQHeads, kKvHeads, seq, kDim, scale, mask, 0, out.data(),
-                               out.data() + kQHeads, out.data() + 2 * kQHeads, ctx.stream());
+    qk::launch_attention_stats(dq.data(), dk.data(), kQHeads, kKvHeads, seq, kDim, kScale, mask, 0,
+                               out.data(), out.data() + kQHeads, out.data() + 2 * kQHeads, ctx.stream());
     ctx.synchronize();
   }
-  state.counters["qk_pairs_per_s"] =
-      benchmark::Counter(pairs(seq, mask), benchmark::Counter::kIsIterationInvariantRate);
+  qk::bench::set_rate(state, "qk_pairs_per_s", pairs(seq, mask));
 }
 #endif
 
 void register_all() {
   for (int64_t seq : kSeqs) {
     const std::string base = "attn/Qwen3-4B/S:" + std::to_string(seq) + "/causal/";
-    auto* b = benchmark::RegisterBenchmark((base + "cpu").c_str(), bm_cpu, seq, qk::AttentionMask::Causal);
-    b->Unit(benchmark::kMillisecond)->UseRealTime();
-    if (seq >= 8192) b->Iterations(1);
+    for (bool distance : {false, true}) {
+      auto* b = qk::bench::register_ms(base + (distance ? "cpu+distance" : "cpu"), bm_cpu, seq,
+                                       qk::AttentionMask::Causal, distance);
+      if (seq >= 8192) b->Iterations(1);
+    }
 #if defined(QK_BENCH_KERNELS)
-    benchmark::RegisterBenchmark((base + "cuda").c_str(), bm_cuda, seq, qk::AttentionMask::Causal)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+    qk::bench::register_ms(base + "cuda", bm_cuda, seq, qk::AttentionMask::Causal);
 #endif
   }
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return qk::bench::run_main(argc, argv, register_all); }

@@ -12,12 +12,11 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
-#include <fstream>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "bo/bo_metrics.hpp"
 #include "bo/gpu_stats.hpp"
 #include "ops/head_gram_cpu.hpp"
@@ -39,6 +38,8 @@
 #endif
 
 namespace {
+
+using qk::bench::skip_without_gpu;
 
 // KV-cache geometry of a model: K is [layers][kv_heads][seq][head_dim].
 struct ModelShape {
@@ -276,18 +277,8 @@ double cpu_seconds_estimate(const ModelShape& m, int64_t seq, bool with_v) {
 }
 
 void add_counters(benchmark::State& state, const ModelShape& m, int64_t seq, double clouds, bool pairs) {
-  if (pairs && position_mode(m)) {
-    state.counters["pairs/s"] =
-        benchmark::Counter(clouds * position_pairs(m, seq), benchmark::Counter::kIsIterationInvariantRate);
-  }
+  if (pairs && position_mode(m)) qk::bench::set_rate(state, "pairs/s", clouds * position_pairs(m, seq));
   state.SetBytesProcessed(static_cast<int64_t>(clouds * cloud_bytes(m, seq)) * state.iterations());
-}
-
-bool skip_without_gpu(benchmark::State& state) {
-  std::string why;
-  if (qk::gpu_available(&why)) return false;
-  state.SkipWithError(("no CUDA device: " + why).c_str());
-  return true;
 }
 
 // analyse_bo end to end on a host snapshot (cuda: includes the host->device copy).
@@ -433,19 +424,6 @@ void bm_kernels(benchmark::State& state, ModelShape m, int64_t seq, bool with_v)
 }
 #endif
 
-// CPU model name from /proc/cpuinfo ("unknown" elsewhere).
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  }
-  return "unknown";
-}
-
 // Single-iteration policy for the cases that take seconds.
 void size_policy(benchmark::internal::Benchmark* b, double seconds) {
   b->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -495,16 +473,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::string why;
-  const bool gpu = qk::gpu_available(&why);
-  benchmark::AddCustomContext("cpu_model", cpu_model());
-  benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
-  benchmark::AddCustomContext("cuda", gpu ? "available" : "unavailable: " + why);
-  register_all();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return qk::bench::run_main(argc, argv, register_all); }

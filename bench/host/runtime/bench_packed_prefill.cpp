@@ -6,8 +6,6 @@
 // tests/fixtures/models/gemma3_text. Device: $QK_BENCH_DEVICE (default cpu).
 // Names: prefill/<lone|packed>/<f32|bf16>. Counter: tokens_per_s. Time: wall; CPU time: all
 // threads of the process.
-#include <benchmark/benchmark.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "decoder.hpp"
 
 namespace {
@@ -62,8 +61,7 @@ void bm_prefill(benchmark::State& state, qk::BatchMode mode, const std::string& 
   int64_t tokens = 0;
   for (const auto& p : prompts) tokens += static_cast<int64_t>(p.size());
   for (auto _ : state) benchmark::DoNotOptimize(qk::capture_snapshots(m, prompts, true));
-  state.counters["tokens_per_s"] =
-      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate);
+  qk::bench::set_rate(state, "tokens_per_s", static_cast<double>(tokens));
   state.SetLabel(model_dir());
 }
 

@@ -5,14 +5,11 @@
 //        simplex/B:<simplices>/D:<dim>/cuda   launch_simplex_volumes, input on device
 //                                             (skipped without a GPU)
 // Counters: simplices_per_s.
-#include <benchmark/benchmark.h>
-
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
-#include "bo/gpu_stats.hpp"
+#include "bench_common.hpp"
 #include "simplex_cv.hpp"
 #include "simplex_volume_cpu.hpp"
 
@@ -23,17 +20,11 @@
 
 namespace {
 
+using qk::bench::random_floats;
+
 constexpr int64_t kRows = 4096;
 constexpr int64_t kCounts[] = {4096, 16384};
 constexpr int64_t kDims[] = {64, 384, 1024, 4096};
-
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(gen);
-  return v;
-}
 
 void bm_cpu(benchmark::State& state, int64_t count, int64_t dim) {
   const auto rows = random_floats(static_cast<size_t>(kRows * dim), 1);
@@ -43,17 +34,12 @@ void bm_cpu(benchmark::State& state, int64_t count, int64_t dim) {
     qk::simplex_volumes_cpu(rows.data(), kRows, dim, idx.data(), count, vol.data());
     benchmark::DoNotOptimize(vol.data());
   }
-  state.counters["simplices_per_s"] =
-      benchmark::Counter(static_cast<double>(count), benchmark::Counter::kIsIterationInvariantRate);
+  qk::bench::set_rate(state, "simplices_per_s", static_cast<double>(count));
 }
 
 #if defined(QK_BENCH_KERNELS)
 void bm_cuda(benchmark::State& state, int64_t count, int64_t dim) {
-  std::string why;
-  if (!qk::gpu_available(&why)) {
-    state.SkipWithError(("no CUDA device: " + why).c_str());
-    return;
-  }
+  if (qk::bench::skip_without_gpu(state)) return;
   qk::GpuContext ctx(0);
   const auto rows = random_floats(static_cast<size_t>(kRows * dim), 1);
   const auto idx = qk::simplex_sample_indices(kRows, count, 2);
@@ -66,8 +52,7 @@ void bm_cuda(benchmark::State& state, int64_t count, int64_t dim) {
     qk::launch_simplex_volumes(drows.data(), dim, didx.data(), count, dvol.data(), ctx.stream());
     ctx.synchronize();
   }
-  state.counters["simplices_per_s"] =
-      benchmark::Counter(static_cast<double>(count), benchmark::Counter::kIsIterationInvariantRate);
+  qk::bench::set_rate(state, "simplices_per_s", static_cast<double>(count));
 }
 #endif
 
@@ -75,24 +60,13 @@ void register_all() {
   for (int64_t count : kCounts)
     for (int64_t dim : kDims) {
       const std::string base = "simplex/B:" + std::to_string(count) + "/D:" + std::to_string(dim) + "/";
-      benchmark::RegisterBenchmark((base + "cpu").c_str(), bm_cpu, count, dim)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
+      qk::bench::register_ms(base + "cpu", bm_cpu, count, dim);
 #if defined(QK_BENCH_KERNELS)
-      benchmark::RegisterBenchmark((base + "cuda").c_str(), bm_cuda, count, dim)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
+      qk::bench::register_ms(base + "cuda", bm_cuda, count, dim);
 #endif
     }
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return qk::bench::run_main(argc, argv, register_all); }
