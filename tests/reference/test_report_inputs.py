@@ -48,7 +48,7 @@ def make_inputs(tmp):
     with open(probes, "w", encoding="utf-8") as f:
         for i in range(6):
             ids = ", ".join(str((7 * i + 3 * j) % 100) for j in range(5 + 3 * i))
-            f.write(f'{{"id": "p{i}", "domain": "{"αβ"[i % 2]}", "ids": [{ids}]}}\n')
+            f.write(f'{{"id": "p{i}", "domain": "{"α域"[i % 2]}", "ids": [{ids}]}}\n')
     p = {k: os.path.join(tmp, k + ".h5") for k in ("sweep", "llama", "cmp", "static", "rope")}
     common = ["--probes", probes, "--quiet", "--threads", "1", "--device", "cpu"]
     qk("sweep", "--model", os.path.join(MODELS, "qwen3"), "--out", p["sweep"], "--save-kv", "qkv", *common)
@@ -180,6 +180,10 @@ def test_report_nonfinite(p, tmp):
                  "bo/composite: 1 of 6 probes with status ok hold NaN or Inf (p3)"):
         check(want in text, f"note: {want}")
     check(not re.search(r">[+-]?(nan|inf)<", text), "no NaN or Inf printed as a number on the page")
+    from matplotlib import font_manager, ft2font
+    drawable = ft2font.FT2Font(font_manager.findfont("DejaVu Sans")).get_char_index(ord("域")) != 0
+    check(drawable or "No installed font has the character(s) 域" in text, "a note for the domain 域 no font has")
+    check("Glyph" not in err, "no matplotlib glyph warning on stderr")
     with h5py.File(bad, "r") as f:
         ent = f["attention/entropy"][()]
     want = np.nanmean(ent, axis=0)

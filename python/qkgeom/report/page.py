@@ -149,6 +149,10 @@ def build_page(sweep, static, compare=None, rope=None):
     if compare is not None:
         parts.append(compare_section(*compare))
         figs += compare[1]
+    missing = "".join(sorted({c for f in figs for c in f.missing_glyphs}))
+    if missing:
+        parts.append(note(f"No installed font has the character(s) {' '.join(missing)} (probe domains, file "
+                          "names): the figures draw them as boxes."))
     parts.append("<h2>Provenance</h2>" + provenance_table(sweep, "Sweep"))
     if static is not None:
         parts.append(provenance_table(static, "Static geometry"))

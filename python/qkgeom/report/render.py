@@ -2,6 +2,8 @@
 from the figure's own titles, axis labels and colour-bar labels."""
 import base64
 import io
+import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,11 +14,13 @@ DPI = 100
 
 @dataclass
 class Rendered:
-    """One figure of the page: heading, caption (HTML), PNG bytes as base64, alt text."""
+    """One figure of the page: heading, caption (HTML), PNG bytes as base64, alt text, and the
+    characters of its labels that no installed font has (drawn as boxes)."""
     title: str
     caption: str
     png_base64: str
     alt: str
+    missing_glyphs: str = ""
 
 
 def new_figure(panels, width=11.0, height=3.6, rows=1):
@@ -41,11 +45,22 @@ def alt_text(fig, title):
     return f"{title}. " + "; ".join(parts)
 
 
+GLYPH = re.compile(r"Glyph (\d+) .*missing from font")
+
+
 def render(fig, title, caption):
-    """The figure as a Rendered (PNG at DPI dots per inch)."""
+    """The figure as a Rendered (PNG at DPI dots per inch); matplotlib's warnings of glyphs
+    missing from the fonts become its `missing_glyphs` (the page says so once)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
-    return Rendered(title, caption, base64.b64encode(buf.getvalue()).decode("ascii"), alt_text(fig, title))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    missing = sorted({chr(int(m.group(1))) for w in caught if (m := GLYPH.search(str(w.message)))})
+    for w in caught:
+        if not GLYPH.search(str(w.message)):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return Rendered(title, caption, base64.b64encode(buf.getvalue()).decode("ascii"), alt_text(fig, title),
+                    "".join(missing))
 
 
 def heatmap(ax, data, title, xlabel, ylabel, units, cmap="viridis"):
