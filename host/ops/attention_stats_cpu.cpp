@@ -39,9 +39,10 @@ void soft_cap(double* s, int64_t n, double cap) {
   for (int64_t i = 0; i < n; ++i) s[i] = cap * std::tanh(s[i] / cap);
 }
 
-// Adds the logits x[0..n) of query i, keys j0 .. j0 + n - 1, to its state.
-void row_tile(RowState& r, const double* x, int n, int64_t i, int64_t j0) {
-  attention_row_tile(r.ent, r.mom, x, n, &r.dist, i, j0);
+// Adds the logits x[0..n) of query i, keys j0 .. j0 + n - 1, to its state (the distance
+// masses only when `distance`).
+void row_tile(RowState& r, const double* x, int n, int64_t i, int64_t j0, bool distance) {
+  attention_row_tile(r.ent, r.mom, x, n, distance ? &r.dist : nullptr, i, j0);
   if (j0 == 0) {
     r.s0 = x[0];
     r.has0 = true;
@@ -58,9 +59,9 @@ void add_row(BlockSums& out, const RowState& r) {
 
 // Statistics of queries [q0, q0 + nq) of one head: q block and key rows in fp64,
 // logits of one key tile at a time from dgemm (soft-capped when softcap > 0), each
-// query's online state updated over the keys it may see.
+// query's online state updated over the keys it may see (distance masses when `distance`).
 BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, int64_t seq, int64_t dim,
-                      double scale, double softcap, AttentionMask mask, int64_t window,
+                      double scale, double softcap, AttentionMask mask, int64_t window, bool distance,
                       std::vector<double>& qd, std::vector<double>& kd, std::vector<double>& s) {
   for (int64_t r = 0; r < nq; ++r)
     for (int64_t d = 0; d < dim; ++d) qd[r * dim + d] = qh[(q0 + r) * dim + d];
@@ -80,7 +81,8 @@ BlockSums query_block(const float* qh, const float* kh, int64_t q0, int64_t nq, 
       int64_t lo, hi;
       attention_allowed_keys(mask, q0 + r, seq, window, &lo, &hi);
       const int64_t a = std::max(lo, k0), b = std::min(hi, k0 + nk);
-      if (a < b) row_tile(rows[r], s.data() + r * nk + (a - k0), static_cast<int>(b - a), q0 + r, a);
+      if (a < b)
+        row_tile(rows[r], s.data() + r * nk + (a - k0), static_cast<int>(b - a), q0 + r, a, distance);
     }
   }
   BlockSums out;
@@ -158,8 +160,8 @@ void attention_stats_cpu(const float* q, const float* k, int q_heads, int kv_hea
       const int64_t nq = std::min(kQueryBlock, seq - q0);
       const float* qh = q + static_cast<int64_t>(h) * seq * head_dim;
       const float* kh = k + static_cast<int64_t>(h / group) * seq * head_dim;
-      sums[static_cast<size_t>(t)] =
-          query_block(qh, kh, q0, nq, seq, head_dim, scale, softcap, mask, window, qd, kd, s);
+      sums[static_cast<size_t>(t)] = query_block(qh, kh, q0, nq, seq, head_dim, scale, softcap, mask, window,
+                                                 distance != nullptr, qd, kd, s);
     }
   }
   write_head_means(sums, blocks, q_heads, seq, entropy, logit_std, sink, distance);

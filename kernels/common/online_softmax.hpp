@@ -173,6 +173,22 @@ QK_HD int distance_bucket(int64_t d) {
   return b < kDistanceBuckets - 1 ? b : kDistanceBuckets - 1;
 }
 
+// The end (exclusive, at most `end`) of the run of keys from j on that share key j's
+// distance bucket from query i: a bucket is a range of |i - j|, so a run stops where the
+// distance passes a power of two or 0.
+QK_HD int64_t distance_bucket_run_end(int64_t i, int64_t j, int64_t end) {
+  const int64_t d = i - j;
+  int64_t stop = end;
+  if (d > 0) {  // |i - j| falls to the bucket's least distance 2^(b-1) at key i - 2^(b-1)
+    stop = i - (int64_t{1} << (distance_bucket(d) - 1)) + 1;
+  } else if (d == 0) {
+    stop = j + 1;
+  } else if (distance_bucket(-d) < kDistanceBuckets - 1) {  // rises to 2^b - 1 at key i + 2^b - 1
+    stop = i + (int64_t{1} << distance_bucket(-d));
+  }
+  return stop < end ? stop : end;
+}
+
 // Softmax numerators of one query summed per distance bucket: e[b] = sum e^(s - m) over
 // the keys seen in bucket b, m the reference of the query's SoftmaxEntropyState.
 template <typename T>
@@ -187,12 +203,37 @@ QK_HD T distance_mass_value(const DistanceMass<T>& dm, int b, const SoftmaxEntro
   return st.l == T(0) ? T(0) : dm.e[b] / st.l;
 }
 
+// A tile's sums over its logits x (in U): l = sum e^(x-m), w = sum e^(x-m)(x-m), and
+// m2 = sum (x - mean)^2.
+template <typename U>
+struct TileSums {
+  U l = 0, w = 0, m2 = 0;
+};
+
+// Adds logits x[c0..c1) (reference m, tile mean `mean`) to t, in key order; with kMass,
+// each e^(x-m) is also added, in key order, to *mass (held in a register meanwhile).
+template <bool kMass, typename T, typename U>
+QK_HD void tile_terms(const U* x, int c0, int c1, U m, U mean, TileSums<U>& t, T* mass) {
+  T acc = kMass ? *mass : T(0);
+  for (int c = c0; c < c1; ++c) {
+    const U d = x[c] - m;
+    const U p = osm::exp_(d);
+    t.l += p;
+    t.w += p == U(0) ? U(0) : p * d;  // 0 ln 0 = 0 for a -Inf logit; NaN passes
+    const U dm2 = x[c] - mean;
+    t.m2 += dm2 * dm2;
+    if (kMass) acc += static_cast<T>(p);
+  }
+  if (kMass) *mass = acc;
+}
+
 // Adds a tile of n > 0 logits x[0..n) (stride 1) of one query: the tile's max moves
 // the reference once, then the tile sums of e^(x-m) and e^(x-m)(x-m) (in U) join l
 // and w (in T); the tile's mean and M2 (two passes, in U) are merged with Chan's
 // formula. U is the tile arithmetic (float on the GPU), T the running state. With dm,
 // each e^(x-m) also joins the bucket of its key's distance from query i (keys j0 ..
-// j0 + n - 1; |i - j|), after dm is rescaled with the reference.
+// j0 + n - 1; |i - j|), after dm is rescaled with the reference: one run of keys per
+// bucket (distance_bucket_run_end), each summed into its bucket in key order.
 template <typename T, typename U>
 QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom, const U* x, int n,
                               DistanceMass<T>* dm = nullptr, int64_t i = 0, int64_t j0 = 0) {
@@ -211,25 +252,24 @@ QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom
   }
   const U m = static_cast<U>(st.m);
   const U mean = sum / static_cast<U>(n);
-  U lt = 0, wt = 0, m2 = 0;
-  for (int c = 0; c < n; ++c) {
-    const U d = x[c] - m;
-    const U p = osm::exp_(d);
-    lt += p;
-    wt += p == U(0) ? U(0) : p * d;  // 0 ln 0 = 0 for a -Inf logit; NaN passes
-    const U dm2 = x[c] - mean;
-    m2 += dm2 * dm2;
-    if (dm) {
+  TileSums<U> t;
+  if (!dm) {
+    tile_terms<false>(x, 0, n, m, mean, t, static_cast<T*>(nullptr));
+  } else {
+    for (int c = 0; c < n;) {
       const int64_t dist = i - (j0 + c);
-      dm->e[distance_bucket(dist < 0 ? -dist : dist)] += static_cast<T>(p);
+      const int b = distance_bucket(dist < 0 ? -dist : dist);
+      const int run_end = static_cast<int>(distance_bucket_run_end(i, j0 + c, j0 + n) - j0);
+      tile_terms<true>(x, c, run_end, m, mean, t, &dm->e[b]);
+      c = run_end;
     }
   }
-  st.l += static_cast<T>(lt);
-  st.w += static_cast<T>(wt);
+  st.l += static_cast<T>(t.l);
+  st.w += static_cast<T>(t.w);
   RunningMoments<T> tile;
   tile.n = static_cast<T>(n);
   tile.mean = static_cast<T>(mean);
-  tile.m2 = static_cast<T>(m2);
+  tile.m2 = static_cast<T>(t.m2);
   moments_merge(mom, tile);
 }
 

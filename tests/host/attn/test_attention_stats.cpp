@@ -182,6 +182,47 @@ TEST(OnlineSoftmax, AllowedKeys) {
   EXPECT_EQ(hi, 2);
 }
 
+// A run of keys from j ends exactly where the bucket of |i - j| (counted here with a loop
+// over powers of two) changes: queries near 0, near the 2^14 edge of the last bucket and
+// past it, keys on both sides of the query.
+TEST(OnlineSoftmax, DistanceBucketRunsEndWhereTheBucketChanges) {
+  auto bucket = [](int64_t d) {
+    int b = 0;
+    while (b < kDistanceBuckets - 1 && d >= (int64_t{1} << b)) ++b;
+    return b;
+  };
+  for (int64_t i :
+       {int64_t{0}, int64_t{1}, int64_t{5}, int64_t{70}, int64_t{16383}, int64_t{16390}, int64_t{40000}}) {
+    const int64_t end = i + 20000;
+    for (int64_t j = i > 20000 ? i - 20000 : 0; j < end; j += j % 97 == 0 ? 1 : 13) {
+      const int64_t run = distance_bucket_run_end(i, j, end);
+      ASSERT_GT(run, j) << "i " << i << " j " << j;
+      const int b = bucket(j > i ? j - i : i - j);
+      ASSERT_EQ(distance_bucket(j > i ? j - i : i - j), b);
+      ASSERT_EQ(bucket(run - 1 > i ? run - 1 - i : i - run + 1), b) << "i " << i << " j " << j;
+      if (run < end) ASSERT_NE(bucket(run > i ? run - i : i - run), b) << "i " << i << " j " << j;
+    }
+  }
+}
+
+// A tile's distance masses equal, bitwise, the masses summed key by key in key order
+// (each e^(x - m) added to its bucket as it comes), for tiles on both sides of the query.
+TEST(OnlineSoftmax, DistanceMassOfATileEqualsTheKeyByKeySums) {
+  const std::vector<float> f = random_floats(600, 61);
+  const std::vector<double> x(f.begin(), f.end());
+  for (int64_t i : {int64_t{0}, int64_t{37}, int64_t{300}, int64_t{599}}) {
+    SoftmaxEntropyState<double> st;
+    RunningMoments<double> mo;
+    DistanceMass<double> dm;
+    attention_row_tile(st, mo, x.data(), static_cast<int>(x.size()), &dm, i, 0);
+    double want[kDistanceBuckets] = {};
+    for (int64_t j = 0; j < static_cast<int64_t>(x.size()); ++j)
+      want[distance_bucket(j > i ? j - i : i - j)] += std::exp(x[j] - st.m);
+    for (int b = 0; b < kDistanceBuckets; ++b)
+      EXPECT_EQ(dm.e[b], want[b]) << "query " << i << " bucket " << b;
+  }
+}
+
 TEST(AttentionStatsCpu, MatchesDirectSoftmax) {
   const int64_t seqs[] = {1, 2, 3, 7, 33, 130, 300};
   const int64_t dims[] = {1, 8, 64};
