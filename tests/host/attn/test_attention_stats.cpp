@@ -200,7 +200,9 @@ TEST(OnlineSoftmax, DistanceBucketRunsEndWhereTheBucketChanges) {
       const int b = bucket(j > i ? j - i : i - j);
       ASSERT_EQ(distance_bucket(j > i ? j - i : i - j), b);
       ASSERT_EQ(bucket(run - 1 > i ? run - 1 - i : i - run + 1), b) << "i " << i << " j " << j;
-      if (run < end) ASSERT_NE(bucket(run > i ? run - i : i - run), b) << "i " << i << " j " << j;
+      if (run < end) {
+        ASSERT_NE(bucket(run > i ? run - i : i - run), b) << "i " << i << " j " << j;
+      }
     }
   }
 }
