@@ -1,5 +1,8 @@
 """Arrays into the form the extension reads: f32, row-major, 4-D, host memory, finite.
-numpy arrays and torch tensors that are already so pass through without a copy."""
+numpy arrays and torch tensors that are already so pass through without a copy; the
+scalar and list arguments checked and named as the caller spelled them."""
+import numbers
+
 import numpy as np
 
 _FLOAT_KINDS = ("float16", "bfloat16", "float32", "float64")
@@ -28,11 +31,44 @@ def pick_device(device, *arrays):
     return device
 
 
+def _as_array(x, name):
+    """np.asarray(x); ValueError naming `name` for ragged nested lists."""
+    try:
+        return np.asarray(x)
+    except ValueError as e:
+        raise ValueError(f"{name}: not a rectangular array (nested lists of unequal lengths?): {e}") from None
+
+
+def as_int(value, name, lo, hi=2**63 - 1):
+    """value as an int in [lo, hi]: TypeError naming `name` unless it is an integer (a bool,
+    float or str is not), ValueError outside the range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__} {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], not {int(value)}")
+    return int(value)
+
+
+def as_real(value, name):
+    """value as a float: TypeError naming `name` unless it is a real number (int, float or a
+    numpy scalar; a bool or str is not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, not {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def as_list(value, name):
+    """value (a list, tuple or 1-D array) as a list; TypeError naming `name` else."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a list, not {type(value).__name__} {value!r}")
+    return list(value)
+
+
 def as_cloud(x, name):
     """x ([layers, heads, seq, head_dim], numpy, torch or array-like of floats) as a
     C-contiguous f32 numpy array. TypeError for a non-float dtype, ValueError for a rank
     other than 4, an empty dimension, or a NaN/Inf (naming the first index)."""
-    a = _torch_to_numpy(x, name) if _is_torch(x) else np.asarray(x)
+    a = _torch_to_numpy(x, name) if _is_torch(x) else _as_array(x, name)
     if a.dtype.name not in _FLOAT_KINDS:
         raise TypeError(f"{name}: dtype {a.dtype.name} is not a floating dtype (f32, f16, bf16 or f64)")
     if a.ndim != 4:

@@ -3,7 +3,7 @@ bo_metrics (the top-level fields) and attention_stats (the `attention` object)."
 import numpy as np
 
 from . import _ext
-from ._inputs import as_cloud, check_q_fits_k, check_same_shape, pick_device
+from ._inputs import as_cloud, as_int, as_list, as_real, check_q_fits_k, check_same_shape, pick_device
 
 # Fields of the JSON that are arrays: numpy float64 here.
 _BO_ARRAYS = ("layer_coherence", "layer_cross_alignment", "features", "head_differentiation",
@@ -19,14 +19,16 @@ def _with_arrays(d, keys):
 
 
 def _threshold(value, default, name, lem_compat):
-    """The default-mode threshold: `default` when None; ValueError outside [0, 1] or with lem_compat."""
+    """The default-mode threshold: `default` when None; TypeError unless a real number,
+    ValueError outside [0, 1] or with lem_compat."""
     if value is None:
         return default
+    x = as_real(value, name)
     if lem_compat:
         raise ValueError(f"{name} applies to the default mode only (lem_compat uses the seed's)")
-    if not 0.0 <= float(value) <= 1.0:
+    if not 0.0 <= x <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], not {value}")
-    return float(value)
+    return x
 
 
 def bo_metrics(k, v=None, q=None, lem_compat=False, lock_threshold=None, collapse_threshold=None,
@@ -48,9 +50,10 @@ def bo_metrics(k, v=None, q=None, lem_compat=False, lock_threshold=None, collaps
     head_differentiation and head_entropy [layers, analysed_heads] (empty when not
     computed), and with v: layer_value_coherence, layer_kv_coupling [layers], features7 [7].
 
-    Raises TypeError (non-float dtype), ValueError (rank, empty or mismatched shapes,
-    NaN/Inf in the input, bad threshold or device), RuntimeError (cuda without a GPU or
-    a CUDA build; a non-finite metric from finite input).
+    Raises TypeError (non-float dtype; a threshold that is not a real number), ValueError
+    (rank, empty, ragged or mismatched shapes, NaN/Inf in the input, bad threshold or
+    device), RuntimeError (cuda without a GPU or a CUDA build; a non-finite metric from
+    finite input); each names the argument.
     """
     device = pick_device(device, k, v, q)
     kc = as_cloud(k, "k")
@@ -65,7 +68,7 @@ def bo_metrics(k, v=None, q=None, lem_compat=False, lock_threshold=None, collaps
     lock = _threshold(lock_threshold, 0.7, "lock_threshold", lem_compat)
     collapse = _threshold(collapse_threshold, 0.5, "collapse_threshold", lem_compat)
     ext, dev = _ext.for_device(device)
-    d = ext.bo_metrics(kc, vc, q_heads, bool(lem_compat), lock, collapse, dev)
+    d = _ext.call(ext.bo_metrics, dev, kc, vc, q_heads, bool(lem_compat), lock, collapse)
     return _with_arrays(d, _BO_ARRAYS)
 
 
@@ -73,14 +76,27 @@ def _window_args(mask, window, layer_window, layers):
     """(window, layer_window) for the extension; ValueError for combinations score refuses."""
     if mask not in ("causal", "full", "sliding"):
         raise ValueError(f"mask must be 'causal', 'full' or 'sliding', not {mask!r}")
-    if mask == "sliding" and (window is None or int(window) < 1):
+    if mask == "sliding" and window is None:
         raise ValueError("mask='sliding' needs window=N with N >= 1 (keys per window)")
     if mask != "sliding" and window is not None:
         raise ValueError("window applies to mask='sliding' only (per-layer windows: layer_window)")
-    lw = [] if layer_window is None else [int(w or 0) for w in layer_window]
-    if lw and (len(lw) != layers or min(lw) < 0):
+    win = 0 if window is None else as_int(window, "window", 1)
+    lw = [] if layer_window is None else as_list(layer_window, "layer_window")
+    if lw and len(lw) != layers:
         raise ValueError(f"layer_window needs {layers} entries (one per layer), each >= 0 or None")
-    return (0 if window is None else int(window)), lw
+    return win, [0 if w is None else as_int(w, f"layer_window[{i}]", 0) for i, w in enumerate(lw)]
+
+
+def _layer_scales(layer_scale, layers):
+    """layer_scale as floats; TypeError / ValueError naming the entry that is not a positive finite number."""
+    ls = [] if layer_scale is None else as_list(layer_scale, "layer_scale")
+    if ls and len(ls) != layers:
+        raise ValueError(f"layer_scale needs {layers} entries (one per layer), not {len(ls)}")
+    out = [as_real(s, f"layer_scale[{i}]") for i, s in enumerate(ls)]
+    for i, s in enumerate(out):
+        if not (np.isfinite(s) and s > 0):
+            raise ValueError(f"layer_scale[{i}] must be a positive finite number, not {s}")
+    return out
 
 
 def attention_stats(q, k, mask="causal", window=None, scale=None, layer_window=None, layer_scale=None,
@@ -99,19 +115,19 @@ def attention_stats(q, k, mask="causal", window=None, scale=None, layer_window=N
     Returns a dict: entropy (nats), logit_std (logit units), sink_mass (probability in
     [0, 1]) as numpy float64 [layers, q_heads]; mean_entropy, mean_logit_std,
     mean_sink_mass (floats); mask, window, scale, backend; layer_window, layer_scale and
-    logit_softcap when given. Raises as bo_metrics, and ValueError for a bad mask/window/scale.
+    logit_softcap when given. Raises as bo_metrics, TypeError for a window that is not an int
+    or a scale/softcap that is not a real number, and ValueError for a bad mask, window or scale
+    (a per-layer entry named by its index).
     """
     device = pick_device(device, q, k)
     qc, kc = as_cloud(q, "q"), as_cloud(k, "k")
     check_q_fits_k(qc, kc)
     win, lw = _window_args(mask, window, layer_window, qc.shape[0])
-    ls = [] if layer_scale is None else [float(s) for s in layer_scale]
-    if ls and len(ls) != qc.shape[0]:
-        raise ValueError(f"layer_scale needs {qc.shape[0]} entries (one per layer), not {len(ls)}")
+    ls = _layer_scales(layer_scale, qc.shape[0])
+    scale, softcap = (None if v is None else as_real(v, n) for v, n in ((scale, "scale"), (softcap, "softcap")))
     for name, value in (("scale", scale), ("softcap", softcap)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive finite number, not {value}")
     ext, dev = _ext.for_device(device)
-    d = ext.attention_stats(qc, kc, mask, win, None if scale is None else float(scale), lw, ls,
-                            float(softcap or 0.0), dev)
+    d = _ext.call(ext.attention_stats, dev, qc, kc, mask, win, scale, lw, ls, softcap or 0.0)
     return _with_arrays(d, _ATTENTION_ARRAYS)

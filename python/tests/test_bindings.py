@@ -150,7 +150,23 @@ def test_f32_input_is_not_copied(rng):
     (lambda k, q: qkgeom.bo_metrics(k, q=q[:, :3]), ValueError, "not a multiple of 2 KV heads"),
     (lambda k, q: qkgeom.bo_metrics(k, lem_compat=True, lock_threshold=0.5), ValueError, "default mode only"),
     (lambda k, q: qkgeom.bo_metrics(k, collapse_threshold=1.5), ValueError, "in [0, 1]"),
-    (lambda k, q: qkgeom.bo_metrics(k, device="gpu"), ValueError, "--device"),
+    (lambda k, q: qkgeom.bo_metrics(k, device="gpu"), ValueError, "device must be 'auto', 'cpu', 'cuda'"),
+    (lambda k, q: qkgeom.bo_metrics(k, lock_threshold="0.5"), TypeError, "lock_threshold must be a real number"),
+    (lambda k, q: qkgeom.bo_metrics(k, collapse_threshold=True), TypeError, "collapse_threshold must be a real"),
+    (lambda k, q: qkgeom.bo_metrics([[[[1.0]]], [[[1.0, 2.0]]]]), ValueError, "k: not a rectangular array"),
+    (lambda k, q: qkgeom.attention_stats(q, k, mask="sliding", window=2.5), TypeError, "window must be an int"),
+    (lambda k, q: qkgeom.attention_stats(q, k, mask="sliding", window="2"), TypeError, "window must be an int"),
+    (lambda k, q: qkgeom.attention_stats(q, k, mask="sliding", window=2**70), ValueError, "window must be in [1, "),
+    (lambda k, q: qkgeom.attention_stats(q, k, mask="sliding", window=0), ValueError, "window must be in [1, "),
+    (lambda k, q: qkgeom.attention_stats(q, k, layer_window=[1, 2.5, 0]), TypeError,
+     "layer_window[1] must be an int"),
+    (lambda k, q: qkgeom.attention_stats(q, k, layer_window=[1, -2, 0]), ValueError, "layer_window[1] must be in"),
+    (lambda k, q: qkgeom.attention_stats(q, k, layer_scale=[0.1, float("nan"), 1.0]), ValueError,
+     "layer_scale[1] must be a positive finite number, not nan"),
+    (lambda k, q: qkgeom.attention_stats(q, k, layer_scale=[0.1, 0.2, "x"]), TypeError, "layer_scale[2] must be a real"),
+    (lambda k, q: qkgeom.attention_stats(q, k, layer_scale=0.5), TypeError, "layer_scale must be a list"),
+    (lambda k, q: qkgeom.attention_stats(q, k, softcap="2"), TypeError, "softcap must be a real number"),
+    (lambda k, q: qkgeom.attention_stats(q[:2].tolist() + [[[[1.0]]]], k), ValueError, "q: not a rectangular array"),
     (lambda k, q: qkgeom.bo_metrics(k, device=0), TypeError, "device must be a str"),
     (lambda k, q: qkgeom.attention_stats(q, k[:, :, :5]), ValueError, "incompatible with k"),
     (lambda k, q: qkgeom.attention_stats(q, k, mask="sliding"), ValueError, "needs window"),
@@ -178,8 +194,9 @@ def test_nonfinite_input_is_refused_with_its_index(rng):
 
 def test_cuda_without_gpu_is_an_error(rng):
     k, _, _ = clouds(rng, *SHAPES[0])
-    with pytest.raises(RuntimeError, match="(?i)cuda"):  # no CUDA build, or no such GPU
+    with pytest.raises(RuntimeError, match="(?i)cuda") as e:  # no CUDA build, or no such GPU
         qkgeom.bo_metrics(k, device="cuda:7")
+    assert "--device" not in str(e.value)  # the Python argument's name, not the CLI option's
 
 
 def test_version_matches_the_cli():
