@@ -111,15 +111,43 @@ def _run_recorded(model, input_ids, attention_mask, records, batch):
         model.train(training)
 
 
+def _vocab_size(model):
+    """The number of rows of the model's input embedding (config.vocab_size without one)."""
+    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    return int(getattr(emb, "num_embeddings", None) or model.config.vocab_size)
+
+
 def _as_ids(model, input_ids):
-    """input_ids ([seq] or [batch, seq], list, numpy or torch) as an int64 tensor [batch, seq]."""
+    """input_ids ([seq] or [batch, seq], list, numpy or torch) as an int64 tensor [batch, seq]
+    on the model's device; ValueError for empty, ragged or non-integer ids and for an id
+    outside [0, vocab_size), naming its position (as the CLI's --ids)."""
     import torch
-    ids = torch.as_tensor(np.asarray(input_ids.cpu() if hasattr(input_ids, "cpu") else input_ids))
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.ndim not in (1, 2) or ids.numel() == 0:
-        raise ValueError(f"input_ids: expected integer ids [seq] or [batch, seq], got {ids.dtype} "
-                         f"shape {list(ids.shape)}")
-    ids = ids.long().reshape(1, -1) if ids.ndim == 1 else ids.long()
+    try:
+        a = np.asarray(input_ids.cpu() if hasattr(input_ids, "cpu") else input_ids)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"input_ids: not a rectangular array of integer ids: {e}") from None
+    if a.size == 0:
+        raise ValueError(f"input_ids: empty (shape {list(a.shape)})")
+    if a.dtype.kind not in "iu" or a.ndim not in (1, 2):
+        raise ValueError(f"input_ids: expected integer ids [seq] or [batch, seq], got {a.dtype} "
+                         f"shape {list(a.shape)}")
+    n = _vocab_size(model)
+    bad = np.argwhere((a < 0) | (a >= n))
+    if len(bad):
+        at = tuple(int(i) for i in bad[0])
+        where = at[0] if a.ndim == 1 else list(at)
+        raise ValueError(f"input_ids: id {int(a[at])} at position {where} is outside the vocabulary "
+                         f"[0, {n}) (vocab_size)")
+    ids = torch.as_tensor(a.astype(np.int64)).reshape(a.shape if a.ndim == 2 else (1, -1))
     return ids.to(next(model.parameters()).device)
+
+
+def _check_model(model):
+    """TypeError unless `model` is a transformers PreTrainedModel."""
+    from transformers import PreTrainedModel
+    if not isinstance(model, PreTrainedModel):
+        raise TypeError(f"model: not a transformers PreTrainedModel (got {type(model).__module__}."
+                        f"{type(model).__name__})")
 
 
 def capture(model, input_ids, attention_mask=None, batch=0):
@@ -127,8 +155,10 @@ def capture(model, input_ids, attention_mask=None, batch=0):
     attention goes through AttentionInterface: Llama, Mistral, Qwen2/3, Gemma 2/3, Phi-3,
     OLMo 2, GPT-2, GPT-NeoX, BERT, ...) on input_ids ([seq] or [batch, seq] integer ids),
     for sequence `batch` of the batch. Returns a Capture (f32 numpy, snapshot layout).
-    ValueError for bad ids or batch; RuntimeError when no attention layer was recorded
-    (the model does not dispatch through AttentionInterface)."""
+    TypeError for a model that is not a PreTrainedModel; ValueError for bad ids (empty, not
+    integers, outside [0, vocab_size)) or batch; RuntimeError when no attention layer was
+    recorded (the model does not dispatch through AttentionInterface)."""
+    _check_model(model)
     ids = _as_ids(model, input_ids)
     if not 0 <= batch < ids.shape[0]:
         raise ValueError(f"batch {batch} is not in [0, {ids.shape[0]})")

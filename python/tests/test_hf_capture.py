@@ -182,3 +182,21 @@ def test_batch_and_errors(built_dir):
     np.testing.assert_allclose(c.k[:, :, :6], hf.capture(model, second[:6]).k, atol=1e-5)  # padding unseen
     with pytest.raises(ValueError, match="padding"):
         c.attention_options()
+
+
+def test_bad_ids_and_models_are_named():
+    """Ids outside [0, vocab_size) named by position and id (HF would raise an IndexError
+    mid-forward), empty ids, ragged ids and a model that is not a PreTrainedModel."""
+    model = load(fixture_dirs()[0])
+    n = model.get_input_embeddings().num_embeddings
+    cases = [([1, n + 5], f"input_ids: id {n + 5} at position 1 is outside the vocabulary [0, {n})"),
+             ([1, -3], f"input_ids: id -3 at position 1 is outside the vocabulary [0, {n})"),
+             (torch.tensor([[1, 2], [3, n]]), f"input_ids: id {n} at position [1, 1] is outside"),
+             ([], "input_ids: empty"),
+             ([[1, 2], [3]], "input_ids: not a rectangular array")]
+    for ids, words in cases:
+        with pytest.raises(ValueError) as e:
+            hf.capture(model, ids)
+        assert words in str(e.value), (ids, str(e.value))
+    with pytest.raises(TypeError, match="model: not a transformers PreTrainedModel"):
+        hf.capture(torch.nn.Linear(2, 2), [1, 2])
