@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <set>
 
@@ -120,13 +121,27 @@ void set_domains_and_pairs(CompareResult& r) {
     for (int b = a + 1; b < static_cast<int>(r.runs.size()); ++b) r.pairs.emplace_back(a, b);
 }
 
+// Run `file`: a copy of an earlier run when it is the same file (so that a sweep still
+// being written, given twice, is read at one moment), else read_run(file).
+RunData read_again(const std::vector<RunData>& earlier, const std::string& file) {
+  std::error_code ec;
+  for (const RunData& run : earlier)
+    if (std::filesystem::equivalent(run.path, file, ec)) {
+      RunData copy = run;
+      copy.path = file;
+      copy.warnings.clear();
+      return copy;
+    }
+  return read_run(file);
+}
+
 }  // namespace
 
 CompareResult compare_runs(const std::vector<std::string>& files, const CompareOptions& opts) {
   CompareResult r;
   r.options = opts;
   for (const std::string& f : files) {
-    r.runs.push_back(read_run(f));
+    r.runs.push_back(read_again(r.runs, f));
     r.warnings.insert(r.warnings.end(), r.runs.back().warnings.begin(), r.runs.back().warnings.end());
   }
   r.match = match_probes(r.runs, opts.allow_template_mix, &r.warnings);
