@@ -10,22 +10,14 @@ Usage: bench/side_by_side/bench_packed_prefill_side_by_side.py [--bench build/be
           [--dtypes f32,bf16] [--rounds 2] [--device cpu] [--json-out F] [--markdown-out F]
 Model: $QK_BENCH_MODEL, else build/models/gemma3-270m when present, else a tiny fixture."""
 import argparse
-import datetime
 import json
 import os
-import shlex
 import subprocess
-import sys
 from pathlib import Path
 
+from benchlib import add_output_args, command_line, cpu_model, utc_now, write_outputs
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cpu_name():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def run_one(bench, name, device):
@@ -43,11 +35,9 @@ def main():
     ap.add_argument("--dtypes", default="f32,bf16")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json-out")
-    ap.add_argument("--markdown-out")
+    add_output_args(ap)
     a = ap.parse_args()
-    info = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(shlex.quote(x) for x in sys.argv), "cpu": cpu_name(),
+    info = {"date": utc_now(), "command": command_line(), "cpu": cpu_model(),
             "cores": os.cpu_count(), "device": a.device,
             "loadavg_before": [round(x, 2) for x in os.getloadavg()],
             "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -68,25 +58,21 @@ def main():
         print(f"{dtype}: lone {lone:.2f} s, packed {packed:.2f} s, lone / packed {lone / packed:.2f}x "
               f"(process CPU time {cpu_ratio:.2f}x)", flush=True)
     info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    if a.json_out:
-        Path(a.json_out).write_text(json.dumps({"machine": info, "results": rows}, indent=1) + "\n")
-    if a.markdown_out:
-        md = [f"# Prefill, lone vs packed batches ({info['date']})", "",
-              f"Command: `{info['command']}` at {info['commit']}", "",
-              f"Machine: {info['cpu']}, {info['cores']} cores, device {a.device}; load average "
-              f"{info['loadavg_before']} before, {info['loadavg_after']} after.", "",
-              "32 prompts of 20-200 tokens (random ids, fixed seed), capture_snapshots (q/k/v of "
-              "every layer to host f32, as the sweep). Best of the rounds, lone and packed alternating; "
-              "CPU s: the process's CPU time (all threads).", "",
-              "| model | dtype | lone s | packed s | lone / packed | lone CPU s | packed CPU s | CPU ratio |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
-        for r in rows:
-            md.append(f"| {Path(r['model']).name} | {r['dtype']} | {min(r['lone_s']):.2f} | "
-                      f"{min(r['packed_s']):.2f} | {r['ratio_lone_over_packed']:.2f}x | "
-                      f"{min(r['lone_cpu_s']):.2f} | {min(r['packed_cpu_s']):.2f} | "
-                      f"{r['cpu_ratio_lone_over_packed']:.2f}x |")
-        Path(a.markdown_out).write_text("\n".join(md) + "\n")
-
+    md = [f"# Prefill, lone vs packed batches ({info['date']})", "",
+          f"Command: `{info['command']}` at {info['commit']}", "",
+          f"Machine: {info['cpu']}, {info['cores']} cores, device {a.device}; load average "
+          f"{info['loadavg_before']} before, {info['loadavg_after']} after.", "",
+          "32 prompts of 20-200 tokens (random ids, fixed seed), capture_snapshots (q/k/v of "
+          "every layer to host f32, as the sweep). Best of the rounds, lone and packed alternating; "
+          "CPU s: the process's CPU time (all threads).", "",
+          "| model | dtype | lone s | packed s | lone / packed | lone CPU s | packed CPU s | CPU ratio |",
+          "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        md.append(f"| {Path(r['model']).name} | {r['dtype']} | {min(r['lone_s']):.2f} | "
+                  f"{min(r['packed_s']):.2f} | {r['ratio_lone_over_packed']:.2f}x | "
+                  f"{min(r['lone_cpu_s']):.2f} | {min(r['packed_cpu_s']):.2f} | "
+                  f"{r['cpu_ratio_lone_over_packed']:.2f}x |")
+    write_outputs(a, {"machine": info, "results": rows}, md)
 
 if __name__ == "__main__":
     main()

@@ -8,16 +8,14 @@ dimension D (torch: best of --repeats). Prints simplices/s of both and their rat
 Usage: bench/side_by_side/bench_simplex_side_by_side.py [--bench build/bench_simplex] [--counts 4096,16384]
           [--dims 64,384,1024,4096] [--repeats 5] [--device cpu|cuda] [--json-out F] [--markdown-out F]"""
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
-import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from benchlib import add_output_args, command_line, cpu_model, utc_now, write_outputs
 
 import torch
 
@@ -25,16 +23,7 @@ ROWS = 4096
 
 
 def machine(device):
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(shlex.quote(a) for a in sys.argv), "cpu": cpu, "cores": os.cpu_count(),
+    info = {"date": utc_now(), "command": command_line(), "cpu": cpu_model(), "cores": os.cpu_count(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": device,
             "loadavg": [round(x, 2) for x in os.getloadavg()]}
     if device == "cuda":
@@ -91,8 +80,7 @@ def main():
     ap.add_argument("--dims", default="64,384,1024,4096")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--json-out")
-    ap.add_argument("--markdown-out")
+    add_output_args(ap)
     a = ap.parse_args()
     info = machine(a.device)
     results = []
@@ -104,20 +92,16 @@ def main():
                             "ratio": o / t})
             print(f"B={count:6d} D={dim:5d}: ours {o:12.4g}/s  torch CM det {t:12.4g}/s  ratio {o / t:6.2f}x",
                   flush=True)
-    doc = {"machine": info, "results": results}
-    if a.json_out:
-        Path(a.json_out).write_text(json.dumps(doc, indent=1) + "\n")
-    if a.markdown_out:
-        lines = ["# Simplex volumes: ours vs the seed's Cayley-Menger det (torch)", "",
-                 f"- date: {info['date']}", f"- device: {a.device}, {info['cpu']}, {info['cores']} cores"
-                 + (f", {info['gpu']}" if 'gpu' in info else ""),
-                 f"- torch {info['torch']}, {info['torch_threads']} threads; load average {info['loadavg']}",
-                 f"- command: `{info['command']}`", "",
-                 "| simplices | D | ours (simplices/s) | torch CM det (simplices/s) | ratio |", "|---|---|---|---|---|"]
-        for r in results:
-            lines.append(f"| {r['simplices']} | {r['dim']} | {r['ours_per_s']:.4g} | {r['torch_cm_det_per_s']:.4g} "
-                         f"| {r['ratio']:.2f}x |")
-        Path(a.markdown_out).write_text("\n".join(lines) + "\n")
+    lines = ["# Simplex volumes: ours vs the seed's Cayley-Menger det (torch)", "",
+             f"- date: {info['date']}", f"- device: {a.device}, {info['cpu']}, {info['cores']} cores"
+             + (f", {info['gpu']}" if 'gpu' in info else ""),
+             f"- torch {info['torch']}, {info['torch_threads']} threads; load average {info['loadavg']}",
+             f"- command: `{info['command']}`", "",
+             "| simplices | D | ours (simplices/s) | torch CM det (simplices/s) | ratio |", "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['simplices']} | {r['dim']} | {r['ours_per_s']:.4g} | {r['torch_cm_det_per_s']:.4g} "
+                     f"| {r['ratio']:.2f}x |")
+    write_outputs(a, {"machine": info, "results": results}, lines)
 
 
 if __name__ == "__main__":
