@@ -10,6 +10,7 @@ the layers: the GPU's kernels differ between libtorch's matmuls and HF's). Print
 per model and dtype; exit 1 when any is over its bound, 77 without a GPU or torch.
 
 Usage: scripts/gpu_hf_parity.py [--qkgeom build-gpu/qkgeom] [--dtypes f32,bf16]"""
+
 import argparse
 import contextlib
 import importlib
@@ -46,6 +47,7 @@ def captured(model_type, modules):
 def hf_qkv(model_dir, ids, dtype, hf_eager):
     """HF eager's q, k, v [layers, heads, seq, head_dim] with model and ids on cuda."""
     import torch
+
     model = hf_eager.load_model(model_dir, TORCH_DTYPE[dtype]).to("cuda")
     with captured(model.config.model_type, hf_eager.MODULES) as cap, torch.inference_mode():
         model(input_ids=torch.tensor([ids], device="cuda"), use_cache=False)
@@ -57,16 +59,17 @@ def check(qkgeom, model_dir, dtype, tmp, hf_eager):
     """(ok, line) of one model in one dtype."""
     ids = np.random.default_rng(70).integers(0, 128, 70).tolist()
     ref = hf_qkv(model_dir, ids, dtype, hf_eager)
-    code, err, ours = hf_eager.qkgeom_capture(qkgeom, model_dir, ids, os.path.join(tmp, "c.safetensors"),
-                                              "cuda", dtype)
+    code, err, ours = hf_eager.qkgeom_capture(qkgeom, model_dir, ids, os.path.join(tmp, "c.safetensors"), "cuda", dtype)
     name = os.path.basename(model_dir)
     if ours is None:
         return False, f"FAILED: {name} {dtype}: capture exit {code}: {err.strip()[-300:]}"
     scale = max(float(np.abs(ref[t]).max()) for t in "qkv")
     worst = max(float(np.abs(ours[t] - ref[t]).max()) for t in "qkv")
     ok = worst <= BOUND[dtype] * scale
-    return ok, (f"{'ok' if ok else 'FAILED'}: {name} {dtype} cuda vs HF eager cuda: max abs error "
-                f"{worst:.3g} ({worst / scale:.3g} of max |ref| {scale:.3g}; bound {BOUND[dtype]:.3g})")
+    return ok, (
+        f"{'ok' if ok else 'FAILED'}: {name} {dtype} cuda vs HF eager cuda: max abs error "
+        f"{worst:.3g} ({worst / scale:.3g} of max |ref| {scale:.3g}; bound {BOUND[dtype]:.3g})"
+    )
 
 
 def main():

@@ -4,6 +4,7 @@ rounded to nearest even (numpy's astype(float16); for bf16 the same rounding on 
 bits, written here with integer arithmetic), h5py reads them as float16 / float32, every
 metric is the f32 run's, and the attribute save_kv_dtype says which; a resume with another
 --save-kv-dtype is refused naming the attribute. One tiny model (qwen3 fixture), 3 probes."""
+
 import json
 import os
 import subprocess
@@ -29,9 +30,32 @@ def bf16_round(x):
 
 
 def sweep(model, probes, out, dtype, extra=()):
-    r = subprocess.run([rc.QKGEOM_BIN, "sweep", "--model", model, "--probes", probes, "--out", out,
-                        "--device", "cpu", "--threads", "1", "--save-kv", "qkv", "--save-kv-dtype", dtype,
-                        "--metrics", "bo,attention", "--quiet", *extra], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            rc.QKGEOM_BIN,
+            "sweep",
+            "--model",
+            model,
+            "--probes",
+            probes,
+            "--out",
+            out,
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--save-kv",
+            "qkv",
+            "--save-kv-dtype",
+            dtype,
+            "--metrics",
+            "bo,attention",
+            "--quiet",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+    )
     return r.returncode, r.stderr
 
 
@@ -63,8 +87,9 @@ def main():
                     got, exp = f[t][()], want[dt](ref[t][()])
                     if got.dtype != np.dtype(np.float16 if dt == "f16" else np.float32):
                         failures.append(f"{dt} {t}: h5py reads it as {got.dtype}")
-                    if got.shape != exp.shape or not np.array_equal(got.astype(np.float32),
-                                                                    exp.astype(np.float32), equal_nan=True):
+                    if got.shape != exp.shape or not np.array_equal(
+                        got.astype(np.float32), exp.astype(np.float32), equal_nan=True
+                    ):
                         bad = int((got.astype(np.float32) != exp.astype(np.float32)).sum())
                         failures.append(f"{dt} {t}: {bad} of {exp.size} values differ from numpy's rounding")
                     elif np.array_equal(got.astype(np.float32), ref[t][()]):
