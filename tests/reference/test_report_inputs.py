@@ -259,6 +259,19 @@ def test_non_utf8_names(p, tmp):
     check(ok, f"report of a non-UTF-8 name: a UTF-8 page with U+FFFD (got {code}: {err[-200:]})")
 
 
+def test_output_is_an_input(p, tmp):
+    """--out naming an input (or a link to it) is refused even with --force, the input kept."""
+    link = os.path.join(tmp, "link.h5")
+    os.symlink(p["sweep"], link)
+    size = os.path.getsize(p["sweep"])
+    for out, extra in ((p["sweep"], []), (link, []), (p["cmp"], ["--compare", p["cmp"]])):
+        code, err = report(p["sweep"], *extra, "--out", out, "--force")
+        check(code == 3 and f"{out}: is the input" in err and os.path.getsize(p["sweep"]) == size
+              and h5py.is_hdf5(p["cmp"]), f"--out {os.path.basename(out)} (an input) --force: exit 3, kept ({err.strip()})")
+    code, err = report(p["sweep"], "--out", tmp, "--force")
+    check(code == 3 and f"{tmp}: is a directory" in err, f"--out a directory: exit 3 ({err.strip()})")
+
+
 def main():
     if not os.access(rc.QKGEOM_BIN, os.X_OK):
         rc.skip(f"{rc.QKGEOM_BIN} is not built")
@@ -272,7 +285,7 @@ def main():
         p = make_inputs(tmp)
         for test in (test_compare_damaged, test_compare_nonfinite, test_open_truncated, test_open_shapes,
                      test_report_compare_damaged, test_report_rope_static_damaged, test_report_nonfinite,
-                     test_non_utf8_names):
+                     test_non_utf8_names, test_output_is_an_input):
             test(p, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

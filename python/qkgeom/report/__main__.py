@@ -51,6 +51,20 @@ def write_atomic(path, text):
         raise
 
 
+def check_output(out, args):
+    """ReportError unless `out` may be written: not a directory, not one of the input files
+    (also through a link; not even with --force), and absent or --force."""
+    from .data import ReportError
+
+    if os.path.isdir(out):
+        raise ReportError(f"{out}: is a directory, not a file to write")
+    for given in (args.results, args.static, args.compare, args.rope):
+        if given and os.path.exists(out) and os.path.exists(given) and os.path.samefile(out, given):
+            raise ReportError(f"{out}: is the input {given}; the page would replace it (not even with --force)")
+    if os.path.exists(out) and not args.force:
+        raise ReportError(f"{out}: exists; pass --force to replace it")
+
+
 def run(args):
     """Reads the files, writes the page; returns the exit code."""
     from .data import ReportError, check_pair, load, load_compare
@@ -58,8 +72,7 @@ def run(args):
 
     out = args.out or os.path.splitext(args.results)[0] + ".html"
     try:
-        if os.path.exists(out) and not args.force:
-            raise ReportError(f"{out}: exists; pass --force to replace it")
+        check_output(out, args)
         sweep = load(args.results, "sweep")
         static = load(args.static, "static") if args.static else None
         if static is not None:
