@@ -20,8 +20,6 @@ Usage: bench/side_by_side/bench_startup_side_by_side.py [--build build] [--reps 
            [--json-out FILE] [--markdown-out FILE]
 """
 import argparse
-import datetime
-import json
 import os
 import platform
 import statistics
@@ -32,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import add_output_args, cpu_model, utc_now, write_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "reference" / "seed_go"))
@@ -104,8 +103,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=str(ROOT / "build"))
     ap.add_argument("--reps", type=int, default=15)
-    ap.add_argument("--json-out")
-    ap.add_argument("--markdown-out")
+    add_output_args(ap)
     a = ap.parse_args()
     build = Path(a.build).resolve()
     rows = []
@@ -115,19 +113,15 @@ def main():
             bt, bm = timed(base, a.reps)
             rows.append({"case": name, "qkgeom_s": t, "qkgeom_rss_mb": m, "baseline": base_name,
                          "baseline_s": bt, "baseline_rss_mb": bm, "ratio": bt / t})
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    stamp, cpu = utc_now(), cpu_model()
     head = f"startup side by side, {stamp}, {platform.node()}: {cpu}, {os.cpu_count()} CPUs, median of {a.reps}"
     lines = [head, "", "| case | qkgeom s | RSS MB | baseline | baseline s | RSS MB | ratio |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['case']} | {r['qkgeom_s']:.3f} | {r['qkgeom_rss_mb']:.0f} | {r['baseline']} | "
                      f"{r['baseline_s']:.3f} | {r['baseline_rss_mb']:.0f} | {r['ratio']:.1f}x |")
     print("\n".join(lines))
-    if a.json_out:
-        Path(a.json_out).write_text(json.dumps({"when": stamp, "host": platform.node(), "cpu": cpu,
-                                                "command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
-    if a.markdown_out:
-        Path(a.markdown_out).write_text("\n".join(lines) + "\n\nCommand: `" + " ".join(sys.argv) + "`\n")
+    write_outputs(a, {"when": stamp, "host": platform.node(), "cpu": cpu, "command": " ".join(sys.argv),
+                      "rows": rows}, lines + ["", "Command: `" + " ".join(sys.argv) + "`"])
 
 
 if __name__ == "__main__":

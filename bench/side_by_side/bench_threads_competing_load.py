@@ -27,10 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from benchlib import add_output_args, cpu_model, utc_now, write_outputs
 from safetensors.numpy import save_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,8 +153,8 @@ def main():
     ap.add_argument("--unloaded", action="store_true", help="also time each case without the load")
     ap.add_argument("--active", action="store_true",
                     help="also time the sweeps under the load with OMP_WAIT_POLICY=active (spinning waits)")
-    ap.add_argument("--json-out", default=str(ROOT / "bench" / "results" / "threads_competing_load.json"))
-    ap.add_argument("--markdown-out", default=str(ROOT / "bench" / "results" / "threads_competing_load.md"))
+    add_output_args(ap, str(ROOT / "bench" / "results" / "threads_competing_load.json"),
+                    str(ROOT / "bench" / "results" / "threads_competing_load.md"))
     a = ap.parse_args()
     cpus = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="qk-threads-load-") as work:
@@ -199,15 +199,11 @@ def main():
         finally:
             stop_load(load)
         loadavg.append(os.getloadavg()[0])
-    res = {"machine": f"{platform.node()}: {platform.processor() or platform.machine()}", "cpus": cpus,
-           "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    res = {"machine": f"{platform.node()}: {cpu_model()}", "cpus": cpus, "date": utc_now(),
            "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), "repeats": a.repeats,
            "cases": results, "unloaded": unloaded, "loadavg_1min_before_after": loadavg}
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
-    res["machine"] = f"{platform.node()}: {cpu}"
     Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json_out).write_text(json.dumps(res, indent=1) + "\n")
-    Path(a.markdown_out).write_text(markdown(res))
+    write_outputs(a, res, markdown(res))
     worst = max(c["ratio"] for c in results if "active" not in c["name"])
     print(f"worst ratio with passive waits {worst:.2f} (target <= 1.2) -> {a.markdown_out}")
     return 0
