@@ -1,5 +1,6 @@
 #include "compare_depth.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -74,7 +75,16 @@ std::vector<DepthProfile> static_depth_profiles(CompareResult& r) {
       if (!sha.empty() && r.runs[k].config_sha256 == sha) s.run = static_cast<int>(k);
     r.statics.push_back(s);
     for (DepthProfile& p : out) {
-      const std::vector<double> m = head_mean(read_f64(f.get(), p.path, path), p.path, path);
+      const ArrayF64 a = read_f64(f.get(), p.path, path);
+      const std::vector<double> m = head_mean(a, p.path, path);
+      if (&p != &out[0] && m.size() != out[0].layers.back().size())
+        throw InputError(path, "dataset '" + p.path + "' has " + std::to_string(m.size()) + " layers, but '" +
+                                   out[0].path + "' " + std::to_string(out[0].layers.back().size()));
+      const size_t bad = static_cast<size_t>(
+          std::count_if(a.data.begin(), a.data.end(), [](double v) { return !std::isfinite(v); }));
+      if (bad)
+        r.warnings.push_back(path + ": " + p.path + " holds " + std::to_string(bad) +
+                             " NaN or Inf value(s): its static depth profile is NaN at those layers");
       p.definitions.push_back("exact");
       p.resampled.push_back(resample_depth(m, r.grid));
       p.layers.push_back(m);

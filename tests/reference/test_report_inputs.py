@@ -210,6 +210,18 @@ def test_compare_damaged(p, tmp):
         r = compare(p["llama"], bad)
         check(r.returncode == 3 and bad in r.stderr and all(n in r.stderr for n in names),
               f"compare with {name}: exit 3 naming {names} (got {r.returncode}: {r.stderr.strip()[-300:]})")
+    deep = variant(p["static"], tmp, "static-deep.h5",
+                   lambda f: replace(f, "exact/fro", np.concatenate([f["exact/fro"][()]] * 2)))
+    r = compare(p["sweep"], p["llama"], "--static", deep)
+    check(r.returncode == 3 and f"{deep}: dataset 'exact/fro' has 4 layers, but 'exact/op' 2" in r.stderr,
+          f"compare --static with descriptors of two depths: exit 3 ({r.stderr.strip()[-200:]})")
+
+    def nan_op(f):
+        f["exact/op"][0, 1] = np.nan
+    nan = variant(p["static"], tmp, "static-nan.h5", nan_op)
+    r = compare(p["sweep"], p["llama"], "--static", nan, "--bootstrap", "0")
+    check(r.returncode == 0 and f"{nan}: exact/op holds 1 NaN or Inf value(s)" in r.stderr,
+          f"compare --static with a NaN descriptor: a warning ({r.stderr.strip()[-200:]})")
     r = compare(p["llama"], tmp)
     check(r.returncode == 3 and f"{tmp}: is a directory" in r.stderr, f"compare of a directory ({r.stderr.strip()})")
     r = compare(p["sweep"], p["sweep"], "--bootstrap", "0")
