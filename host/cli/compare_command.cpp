@@ -8,6 +8,7 @@
 #include "command_line.hpp"
 #include "compare_output.hpp"
 #include "compare_study.hpp"
+#include "json_output.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "run_record.hpp"
@@ -79,9 +80,8 @@ Action add_compare_command(CLI::App& app) {
       write_atomically(a->out, a->force,
                        [&](const std::string& tmp) { write_compare_h5(r, tmp, command_line(), place); });
     }
-    if (a->json)  // a file name that is not UTF-8 gets U+FFFD for its bad bytes, not an exception
-      std::cout << with_engine(compare_json(r)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                << "\n";
+    if (a->json)
+      std::cout << json_text(with_engine(compare_json(r))) << "\n";
     else
       std::cout << compare_table(r);
     return static_cast<int>(kExitOk);

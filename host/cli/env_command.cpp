@@ -11,6 +11,7 @@
 #include "cpu_budget.hpp"
 #include "engine_commands.hpp"
 #include "qkgeom/version.hpp"
+#include "json_output.hpp"
 #include "run_record.hpp"
 #include "threads.hpp"
 #include "threads_option.hpp"
@@ -83,7 +84,7 @@ int run_env(bool json, int threads) {
   j["affinity_cpus"] = affinity_cpus();
   j["omp_wait_policy"] = omp_wait_policy();
   if (json) {
-    std::cout << j.dump() << "\n";
+    std::cout << json_text(j) << "\n";
   } else {
     std::cout << "qkgeom " << kVersion << " (" << kGitSha << ")\n"
               << "  CUDA kernels compiled: " << (j["cuda_compiled"].get<bool>() ? "yes" : "no") << "\n"

@@ -8,6 +8,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
+#include "json_output.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "headdim_h5.hpp"
@@ -58,7 +59,7 @@ Action add_headdim_command(CLI::App& app) {
     const HeaddimResult r = run_headdim_sweep(a->o);
     if (!a->out.empty()) write_headdim_h5(a->out, r, command_line());
     if (a->json)
-      std::cout << headdim_json(r, command_line()).dump() << "\n";
+      std::cout << json_text(headdim_json(r, command_line())) << "\n";
     else
       std::cout << headdim_tables(r);
     return static_cast<int>(kExitOk);

@@ -19,6 +19,7 @@
 #include "engine_commands.hpp"
 #include "hf_config.hpp"
 #include "input_error.hpp"
+#include "json_output.hpp"
 #include "rope.hpp"
 #include "run_record.hpp"
 
@@ -147,7 +148,7 @@ void inspect_one(const std::string& dir, bool json) {
   if (json) j["engine"] = engine_json();
   if (!json)
     for (auto& [type, r] : j["rope_parameters"].items()) r.erase("inv_freq");
-  std::cout << (json ? j.dump() : j.dump(2)) << "\n";
+  std::cout << json_text(j, json ? -1 : 2) << "\n";
 }
 
 // Each model in turn; one that cannot be read is reported (stderr, and with --json a
@@ -160,8 +161,7 @@ int run_inspect(const std::vector<std::string>& dirs, bool json) {
     } catch (const InputError& e) {
       std::cerr << "qkgeom: error: " << e.what() << "\n";
       if (json)
-        std::cout << nlohmann::json{{"model", dir}, {"error", e.what()}, {"exit_code", kExitBadInput}}.dump()
-                  << "\n";
+        std::cout << json_text({{"model", dir}, {"error", e.what()}, {"exit_code", kExitBadInput}}) << "\n";
       worst = std::max<int>(worst, kExitBadInput);
     }
   }

@@ -18,6 +18,7 @@
 #include "commands.hpp"
 #include "descriptors.hpp"
 #include "engine_commands.hpp"
+#include "json_output.hpp"
 #include "output_path.hpp"
 #include "rope.hpp"
 #include "rope_h5.hpp"
@@ -146,7 +147,7 @@ void print_summary(const RopeGeometryArgs& a, const RopeGeometryResult& r) {
         {"per_offset", rows},     {"engine", engine_json()},    {"timing", {{"total_s", r.seconds}}}};
     if (!a.out.empty()) j["out"] = a.out;
     if (r.sweep) j["sweep"] = sweep_json(*r.sweep, d);
-    std::cout << j.dump() << "\n";
+    std::cout << json_text(j) << "\n";
     return;
   }
   std::printf(

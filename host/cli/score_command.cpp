@@ -16,6 +16,7 @@
 #include "bo/bo_report.hpp"
 #include "commands.hpp"
 #include "finite_check.hpp"
+#include "json_output.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "prompt_input.hpp"
@@ -118,7 +119,7 @@ int run_score(const ScoreArgs& a) {
     j["timing"] = {{"load_s", load_ms / 1e3}, {"compute_s", compute_ms / 1e3}};
     if (attn) j["timing"]["attention_s"] = attention_ms / 1e3;
     if (from_model) j["timing"]["prefill_s"] = from_model->prefill_ms / 1e3;
-    std::cout << j.dump() << "\n";
+    std::cout << json_text(j) << "\n";
   } else {
     if (from_model)
       std::cout << "model: " << a.model << " (" << from_model->tokens << " tokens)\n";

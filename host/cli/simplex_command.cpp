@@ -11,6 +11,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
+#include "json_output.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "run_record.hpp"
@@ -60,7 +61,7 @@ Action add_simplex_command(CLI::App& app) {
       nlohmann::json j = simplex_json(r);
       j["out"] = a->out;
       j["engine"] = engine_json();
-      std::cout << j.dump() << "\n";
+      std::cout << json_text(j) << "\n";
       return static_cast<int>(kExitOk);
     }
     std::map<std::string, int> bands;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "json_output.hpp"
 #include "results_store.hpp"
 #include "run_record.hpp"
 #include "store_export.hpp"
@@ -28,15 +29,14 @@ std::string index_list(const std::vector<int>& v) {
 
 void print_merge(const MergeSummary& m, const std::string& out, bool json) {
   if (json) {
-    std::cout << nlohmann::json{{"out", out},
-                                {"status", m.status},
-                                {"probes", m.probes},
-                                {"shard_count", m.shard_count},
-                                {"shards_merged", m.merged},
-                                {"shards_missing", m.missing},
-                                {"shards_incomplete", m.incomplete},
-                                {"engine", engine_json()}}
-                     .dump()
+    std::cout << json_text({{"out", out},
+                            {"status", m.status},
+                            {"probes", m.probes},
+                            {"shard_count", m.shard_count},
+                            {"shards_merged", m.merged},
+                            {"shards_missing", m.missing},
+                            {"shards_incomplete", m.incomplete},
+                            {"engine", engine_json()}})
               << "\n";
     return;
   }

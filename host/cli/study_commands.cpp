@@ -14,6 +14,7 @@
 #include "correlate_study.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
+#include "json_output.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "run_record.hpp"
@@ -62,7 +63,7 @@ Action add_align_command(CLI::App& app) {
     const AlignResult r = align_study(a->file, a->anchor);
     store_align(a->file, r);
     if (a->json)
-      std::cout << with_engine(align_json(r)).dump() << "\n";
+      std::cout << json_text(with_engine(align_json(r))) << "\n";
     else
       std::cout << align_table(r) << "stored in " << a->file << " (group align/)\n";
     return static_cast<int>(kExitOk);
@@ -100,7 +101,7 @@ Action add_correlate_command(CLI::App& app) {
       write_atomically(a->legacy, a->force,
                        [&](const std::string& tmp) { write_correlate_legacy(a->static_h5, r, tmp); });
     if (a->json)
-      std::cout << with_engine(correlate_json(r)).dump() << "\n";
+      std::cout << json_text(with_engine(correlate_json(r))) << "\n";
     else
       std::cout << correlate_table(r);
     return static_cast<int>(kExitOk);

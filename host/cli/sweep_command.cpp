@@ -16,6 +16,7 @@
 #include "command_line.hpp"
 #include "commands.hpp"
 #include "engine_commands.hpp"
+#include "json_output.hpp"
 #include "mpi_world.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
@@ -131,7 +132,7 @@ void print_skipped(const std::vector<ProbeProblem>& skipped) {
 
 void print_summary(const SweepArgs& a, const SweepSummary& s) {
   if (a.json) {
-    std::cout << summary_json(s).dump() << "\n";
+    std::cout << json_text(summary_json(s)) << "\n";
     return;
   }
   char rate[160];
@@ -269,7 +270,7 @@ Action add_sweep_command(CLI::App& app) {
   sub->add_option("--device", a->o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option(
          "--dtype", a->o.dtype,
-         "compute dtype: auto (bf16 on CUDA, f32 on the CPU), bf16, f16 or f32 (f32 for parity runs)")
+         "compute dtype: auto (bf16 on CUDA, the checkpoint's on the CPU, a resumed run's), bf16, f16 or f32 (f32 for parity runs)")
       ->capture_default_str()
       ->check(compute_dtype(true));
   sub->add_option("--batch-mode", a->batch_mode,

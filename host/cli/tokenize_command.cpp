@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "input_error.hpp"
 #include "json_limits.hpp"
+#include "json_output.hpp"
 #include "tokenizer.hpp"
 
 namespace qk {
@@ -22,7 +23,7 @@ struct TokenizeOptions {
   bool no_special = false;
 };
 
-std::string ids_json(const std::vector<int32_t>& ids) { return nlohmann::json(ids).dump(); }
+std::string ids_json(const std::vector<int32_t>& ids) { return json_text(ids); }
 
 // --input: each line is one JSON string; prints one JSON array of ids per line.
 int tokenize_file(const Tokenizer& tok, const std::string& path, bool special) {

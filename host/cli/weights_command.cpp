@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "engine_commands.hpp"
 #include "internal_error.hpp"
+#include "json_output.hpp"
 #include "option_checks.hpp"
 #include "output_path.hpp"
 #include "run_record.hpp"
@@ -81,7 +82,7 @@ int run_weights(const WeightsArgs& a) {
                    {"spectra_s", r.spectra_seconds},
                    {"gram_s", r.gram_seconds}};
     if (!a.export_legacy.empty()) j["export_legacy"] = a.export_legacy;
-    std::cout << j.dump() << "\n";
+    std::cout << json_text(j) << "\n";
   } else {
     std::printf(
         "qkgeom weights: %lld layers x %lld heads (%lld kv, head_dim %lld, hidden %lld) on %s "

@@ -124,6 +124,28 @@ def config_cases(chk, tmp):
                                                os.path.join(tmp, "never.safetensors")], 3, [cfg, "1e400"])
 
 
+def json_cases(chk, tmp, sweep):
+    """--json with a file name that is not UTF-8 (one byte 0xFF): valid JSON, exit 0, the
+    byte as U+FFFD (docs/cli.md, "JSON output"), for the front end and the engine."""
+    import json
+    model = os.path.join(tmp, os.fsdecode(b"m\xff"))
+    shutil.copytree(QWEN3, model)
+    out = os.path.join(tmp, os.fsdecode(b"merged\xff.h5"))
+    static = os.path.join(tmp, os.fsdecode(b"STATIC\xff.h5"))
+    cases = [("inspect", ["inspect", "--model", model, "--json"], "model", model),
+             ("merge", ["merge", out, sweep, "--json"], "out", out),
+             ("weights", ["weights", "--model", QWEN3, "--out", static, "--device", "cpu", "--json"], "out", static)]
+    for name, args, key, path in cases:
+        proc = run(args)
+        chk.field(f"{name} --json, non-UTF-8 path", "exit code", proc.returncode, 0, exact=True)
+        try:
+            got = json.loads(proc.stdout.splitlines()[0])
+        except (ValueError, IndexError):
+            got = {}
+        want = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        chk.field(f"{name} --json, non-UTF-8 path", key + " with U+FFFD", got.get(key), want, exact=True)
+
+
 def runtime_cases(chk, tmp, sweep):
     """I/O and device failures (4)."""
     check(chk, "export into a file", ["export", sweep, "--csv", os.path.join(sweep, "sub")], 4,
@@ -150,3 +172,4 @@ def exit_code_checks(chk, tmp):
     if all(p.returncode == 0 for p in made):
         study_cases(chk, tmp, static, sweep)
         runtime_cases(chk, tmp, sweep)
+        json_cases(chk, tmp, sweep)
