@@ -237,11 +237,13 @@ void check_sweep_options(const SweepOptions& o) {
     throw InputError(o.out, "exists; pass --resume to continue that sweep, or remove the file");
 }
 
-// The compute dtype of --dtype: auto is bf16 on CUDA (the prefill built for GPUs) and f32
-// on the CPU (where bf16 matmuls are no faster and f32 is the parity dtype).
-std::string sweep_dtype(const SweepOptions& o) {
+// The compute dtype of --dtype: auto is the dtype of the run a --resume continues, else
+// bf16 on CUDA (the prefill built for GPUs) and the checkpoint's own on the CPU (as
+// capture, score and transformers' dtype="auto"); "" means the checkpoint's.
+std::string sweep_dtype(const SweepOptions& o, const std::map<std::string, std::string>& stored) {
   if (o.dtype != "auto") return o.dtype;
-  return resolve_device(o.device).is_cuda() ? "bf16" : "f32";
+  if (const auto it = stored.find("dtype"); it != stored.end() && !it->second.empty()) return it->second;
+  return resolve_device(o.device).is_cuda() ? "bf16" : "";
 }
 
 // Records the model's device, dtype and CPU thread count in `sum`; the GPU's name ("" on CPU).
@@ -415,7 +417,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
 
   const std::map<std::string, std::string> stored = stored_attrs(o);
   if (const int threads = resume_thread_count(o, stored); threads > 0) apply_threads(threads);
-  TransformerModel model(o.model, RuntimeOptions{o.device, sweep_dtype(o), 0, o.batch_mode});
+  TransformerModel model(o.model, RuntimeOptions{o.device, sweep_dtype(o, stored), 0, o.batch_mode});
   const ModelConfig& cfg = model.config();
   const std::string gpu = note_model(model, sum);
 

