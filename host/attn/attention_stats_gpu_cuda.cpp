@@ -53,6 +53,7 @@ void run_layers(const HostCloud4& q, const HostCloud4& k, float scale, float sof
 void attention_stats_gpu(const HostCloud4& q, const HostCloud4& k, float scale, float softcap,
                          const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
                          int device, double* entropy, double* logit_std, double* sink, double* distance) {
+  ScopedDevice on_device(device);
   GpuContext& ctx = thread_gpu_context(device);
   run_layers(q, k, scale, softcap, masks, windows, false, ctx, entropy, logit_std, sink, distance);
 }
