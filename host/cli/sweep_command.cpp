@@ -268,9 +268,9 @@ Action add_sweep_command(CLI::App& app) {
   min->needs(acc);
   acc->needs(min);
   sub->add_option("--device", a->o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option(
-         "--dtype", a->o.dtype,
-         "compute dtype: auto (bf16 on CUDA, the checkpoint's on the CPU, a resumed run's), bf16, f16 or f32 (f32 for parity runs)")
+  sub->add_option("--dtype", a->o.dtype,
+                  "compute dtype: auto (bf16 on CUDA, the checkpoint's on the CPU, a resumed run's), bf16, "
+                  "f16 or f32 (f32 for parity runs)")
       ->capture_default_str()
       ->check(compute_dtype(true));
   sub->add_option("--batch-mode", a->batch_mode,

@@ -31,7 +31,8 @@ struct SweepOptions {
   std::optional<double> min_score;  // with `accepted`
   std::string accepted;
   std::string device = "auto";
-  std::string dtype = "auto";  // --dtype: auto (bf16 on CUDA, the checkpoint's on the CPU, a resumed run's) | bf16 | f16 | f32
+  std::string dtype = "auto";  // --dtype: auto (bf16 on CUDA, the checkpoint's on the CPU, a resumed run's) |
+                               // bf16 | f16 | f32
   // --batch-mode (docs/model-runtime.md, "Packed batches")
   BatchMode batch_mode = BatchMode::Packed;
   int threads = 0;                    // --threads as given (the CLI applies it, threads.hpp); 0:
