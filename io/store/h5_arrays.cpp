@@ -65,7 +65,7 @@ std::vector<std::string> read_strings(hid_t file, const std::string& name, const
   const h5::Id ds = open_dataset(file, name, path, &dims, 0);
   if (dims.size() != 1) throw InputError(path, "'/" + name + "' is not a 1-D dataset of strings");
   const h5::Id fspace(h5::check(H5Dget_space(ds.get()), path, "cannot get the space of '/" + name + "'"));
-  return h5::read_string_rows(ds.get(), fspace.get(), dims[0], path, "'/" + name + "' as strings");
+  return h5::read_string_rows(ds.get(), fspace.get(), dims[0], path, "'/" + name + "'");
 }
 
 void write_f64(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,

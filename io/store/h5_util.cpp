@@ -223,8 +223,9 @@ bool col_type_of(hid_t type, ColType* out, uint64_t* str_bytes) {
 std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, const std::string& file,
                                           const std::string& what) {
   std::vector<std::string> out;
-  if (n == 0) return out;
   const Id ftype(check(H5Dget_type(ds), file, "cannot get the type of " + what));
+  if (H5Tget_class(ftype.get()) != H5T_STRING) throw InputError(file, what + " does not hold strings");
+  if (n == 0) return out;
   const Id mspace(H5Screate_simple(1, &n, nullptr));
   out.reserve(n);
   if (H5Tis_variable_str(ftype.get()) > 0) {

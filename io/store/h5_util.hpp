@@ -87,7 +87,8 @@ hid_t fixed_string_type(uint64_t bytes);
 bool col_type_of(hid_t type, ColType* out, uint64_t* str_bytes = nullptr);
 
 // The `n` strings selected by `fspace` in string dataset `ds` (fixed or variable
-// length; padding removed). StoreError / InputError(file, what ...) on failure.
+// length; padding removed). InputError(file, "<what> does not hold strings") when `ds`
+// is not of the HDF5 string class; StoreError / InputError(file, what ...) on failure.
 std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, const std::string& file,
                                           const std::string& what);
 

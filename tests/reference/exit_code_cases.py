@@ -84,6 +84,7 @@ def study_cases(chk, tmp, static, sweep):
     nan = broken(sweep, tmp, "nan_entropy", nan_entropy)
     neg = broken(sweep, tmp, "negative_count", lambda h5: h5["tokens/count"].__setitem__(1, -4))
     strings = broken(static, tmp, "string_op", lambda h5: replace(h5, "exact/op", np.array([[b"x"] * 4] * 2)))
+    int_status = broken(sweep, tmp, "int_status", lambda h5: replace(h5, "probe/status", np.zeros(3, np.int32)))
     nan_static = broken(static, tmp, "nan_op", nan_op)
     corr = ["correlate", "--bootstrap", "10", "--json"]
     check(chk, "correlate short probe/status", corr + ["--static", static, "--sweep", short], 3,
@@ -98,6 +99,8 @@ def study_cases(chk, tmp, static, sweep):
           [nan_static, "'exact/op' [layer 0, head 1] = nan: not finite"])
     check(chk, "correlate strings as numbers", corr + ["--static", strings, "--sweep", sweep], 3,
           [strings, "'/exact/op': holds strings, not numbers"])
+    check(chk, "correlate numbers as probe/status", corr + ["--static", static, "--sweep", int_status], 3,
+          [int_status, "'/probe/status' does not hold strings"])
     check(chk, "export short probe/status", ["export", short, "--csv", os.path.join(tmp, "csv1")], 3,
           [short, "'/probe/status' has 2 rows, fewer than the 3 committed"])
     check(chk, "export unwritten probe/index", ["export", unwritten, "--csv", os.path.join(tmp, "csv2")], 3,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "expect_input_error.hpp"
+#include "h5_arrays.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "results_store.hpp"
@@ -648,6 +649,27 @@ TEST(H5Util, IntAttributeOfManyValuesIsNotFound) {
   bool found = true;
   EXPECT_EQ(qk::h5::read_int_attr(f, "schema_version", &found), 0);
   EXPECT_FALSE(found);
+  H5Fclose(f);
+  std::filesystem::remove(p);
+}
+
+// A string column replaced by numbers (h5py: f['probe/id'] = np.arange(12)) is refused by
+// name: its integers used to be read as fixed-length "strings" of their bytes.
+TEST(H5Util, NumbersAreNotStrings) {
+  const std::string p = ::testing::TempDir() + "qk_store_intid_" + std::to_string(getpid()) + ".h5";
+  const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hsize_t n = 12;
+  const hid_t sp = H5Screate_simple(1, &n, nullptr);
+  const hid_t g = H5Gcreate2(f, "probe", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t ds = H5Dcreate2(g, "id", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const std::vector<int64_t> ids = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids.data());
+  expect_input_error([&](const std::string& path) { qk::read_strings(f, "probe/id", path); }, p,
+                     "'/probe/id' does not hold strings");
+  expect_input_error([&](const std::string& path) { qk::h5::read_string_rows(ds, sp, n, path, "'/probe/id'"); },
+                     p, "'/probe/id' does not hold strings");
+  for (hid_t id : {ds, g}) H5Oclose(id);
+  H5Sclose(sp);
   H5Fclose(f);
   std::filesystem::remove(p);
 }
