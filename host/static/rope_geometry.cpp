@@ -1,6 +1,8 @@
 #include "rope_geometry.hpp"
 
 #include <chrono>
+#include <optional>
+#include <utility>
 
 #include "finite_check.hpp"
 #include "hf_tensor_names.hpp"
@@ -46,19 +48,35 @@ int64_t sliding_window_of(const ModelConfig& c, int64_t l) {
   return slides ? *c.sliding_window : 0;
 }
 
-// The sweep part of r (docs/static-geometry.md, "Expected logit of a sweep"), with r's
-// per-layer frequencies and HF's logit scale.
-RopeSweep sweep_geometry(const std::string& path, const ModelConfig& c, const RopeGeometryResult& r) {
+// Per layer the frequencies (`global`, or `local` where the layer uses the sliding layers'
+// RoPE), HF's logit scale and the sliding window; the model's soft-cap (SweepRope).
+SweepRope sweep_rope(const ModelConfig& c, int64_t layers, int64_t rotary_dim,
+                     const std::vector<double>& global, const std::vector<double>& local) {
   SweepRope rope;
-  rope.rotary_dim = r.rotary_dim;
-  const size_t P = static_cast<size_t>(r.rotary_dim / 2);
-  for (int64_t l = 0; l < r.dims.layers; ++l) {
-    rope.inv_freq.emplace_back(r.inv_freq.begin() + l * P, r.inv_freq.begin() + (l + 1) * P);
+  rope.rotary_dim = rotary_dim;
+  for (int64_t l = 0; l < layers; ++l) {
+    rope.inv_freq.push_back(uses_local_rope(c, l) ? local : global);
     rope.scale.push_back(attention_scale(c, l));
     rope.window.push_back(sliding_window_of(c, l));
   }
   rope.softcap = c.attn_logit_softcapping;
-  return compare_rope_sweep(path, read_sweep_means(path, r.dims, rope), r.dims, rope);
+  return rope;
+}
+
+// The --sweep store checked and read (every InputError of docs/static-geometry.md,
+// "Expected logit of a sweep") before any weight is read; the comparison waits for them.
+struct SweepInput {
+  SweepRope rope;
+  SweepMeans means;
+};
+
+SweepInput read_sweep_input(const RopeGeometryOptions& o, const ModelConfig& c, const StaticDims& d,
+                            int64_t rotary_dim, const std::vector<double>& global,
+                            const std::vector<double>& local) {
+  check_rope_sweep(o.sweep, o.model, d);
+  SweepInput in{sweep_rope(c, d.layers, rotary_dim, global, local), {}};
+  in.means = read_sweep_means(o.sweep, d, in.rope);
+  return in;
 }
 
 }  // namespace
@@ -84,11 +102,12 @@ RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const Inv
   const WeightLoader load = [&](const std::string& n, const std::vector<int64_t>& shape) {
     return ckpt.load_f32(n, shape);
   };
-  if (!o.sweep.empty()) check_rope_sweep(o.sweep, o.model, d);
   const std::vector<double> global = inv_freq(c.rope, r.rotary_dim);
   std::vector<double> local;
   for (int64_t l = 0; l < d.layers && local.empty(); ++l)
     if (uses_local_rope(c, l)) local = inv_freq(c.rope_local, r.rotary_dim);
+  std::optional<SweepInput> sweep;
+  if (!o.sweep.empty()) sweep = read_sweep_input(o, c, d, r.rotary_dim, global, local);
   for (int64_t l = 0; l < d.layers; ++l) {
     const HfAttentionNames a = names.attention(l);
     const std::vector<float> wq = load_qkv_weight(a, 0, d.q_heads, d.kv_heads, d.head_dim, d.hidden, load);
@@ -103,7 +122,7 @@ RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const Inv
                                    : rope_layer_cpu(wq.data(), wk.data(), d, spec));
     if (o.progress) layer_progress("rope-geometry", l, d.layers, seconds_since(t0));
   }
-  if (!o.sweep.empty()) r.sweep = sweep_geometry(o.sweep, c, r);
+  if (sweep) r.sweep = compare_rope_sweep(o.sweep, std::move(sweep->means), d, sweep->rope);
   r.seconds = seconds_since(t0);
   r.finished_at = utc_now_iso8601();
   return r;

@@ -45,7 +45,8 @@ std::vector<int64_t> default_rope_offsets(int64_t max_positions);
 
 // InputError naming config.json for a model without RoPE (BERT, GPT-2) or without rotary
 // dims, and naming the file and tensor for a missing, mis-shaped or non-finite weight;
-// InputError naming the sweep store that check_rope_sweep refuses (before any weight);
+// InputError naming the sweep store that check_rope_sweep or read_sweep_means refuses
+// (before any weight is read);
 // std::runtime_error / std::invalid_argument from static_backend for an unusable --device.
 RopeGeometryResult compute_rope_geometry(const RopeGeometryOptions& o, const InvFreqFn& inv_freq);
 

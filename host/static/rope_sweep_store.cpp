@@ -37,6 +37,18 @@ void require_shape(hid_t f, const std::string& name, const std::vector<hsize_t>&
     throw InputError(path, name + " does not have the shape [rows, " + what + "] of this model");
 }
 
+// InputError unless `f` is a sweep store: another qkgeom file is named by its root
+// attribute `kind` (a compare file, STATIC.h5, ...); a sweep store has no `kind` and a probe/index.
+void require_sweep_store(hid_t f, const std::string& path) {
+  bool found = false;
+  const std::string kind = h5::read_string_attr(f, "kind", &found);
+  if (found) {
+    const std::string what = kind.rfind("qkgeom-", 0) == 0 ? "a " + kind.substr(7) + " file" : "a file";
+    throw InputError(path, what + " (kind " + kind + "), not a sweep store");
+  }
+  if (!has_path(f, "probe/index")) throw InputError(path, "no probe/index: not a qkgeom sweep store");
+}
+
 // The kept rows: token row, its position in its probe, and the ok probes.
 struct OkRows {
   std::vector<int64_t> row, pos, probe;
@@ -127,7 +139,8 @@ std::vector<double> mean_distance_mass(hid_t f, const OkRows& k, const std::stri
 void check_rope_sweep(const std::string& path, const std::string& model_dir, const StaticDims& d) {
   h5::quiet();
   const h5::Id f = h5::open_for_read(path);
-  for (const char* need : {"probe/index", "kv/offset", "kv/count", "kv/q", "kv/k"})
+  require_sweep_store(f.get(), path);
+  for (const char* need : {"kv/offset", "kv/count", "kv/q", "kv/k"})
     if (!has_path(f.get(), need)) throw InputError(path, std::string("no ") + need + kNeedQkv);
   if (!has_path(f.get(), "attention/distance_mass"))
     throw InputError(path, "no attention/distance_mass: run the sweep with --metrics attention");

@@ -16,7 +16,8 @@ attention/distance_mass:
 - the convention, independently of both: a probe of one repeated token has one pre-RoPE
   layer-0 query and key, so E(i - j) must equal scale q_i . k_j of the stored vectors;
 - bad input: a sweep without --save-kv qkv, or with k only, or without the attention
-  metric, or of another model: exit 3 naming the store."""
+  metric, or of another model: exit 3 naming the store; a compare file or STATIC.h5 named
+  by its kind; a sweep without an ok probe refused before any layer is computed."""
 import json
 import os
 import random
@@ -251,6 +252,35 @@ def check_errors(tmp):
                 os.path.join(tmp, "llama3.sweep.h5"))
     check(other.returncode == 3 and "another model" in other.stderr and "llama3.sweep.h5" in other.stderr,
           f"sweep of llama3 with --model qwen3: exit 3 ({other.returncode}: {other.stderr.strip()[-160:]})")
+    check_not_a_sweep(tmp, model)
+    check_no_ok_probe(tmp, model)
+
+
+def check_not_a_sweep(tmp, model):
+    """Another qkgeom file is named by its root `kind`, without the --save-kv hint."""
+    for kind, word in (("qkgeom-compare", "a compare file"), ("qkgeom-static", "a static file")):
+        path = os.path.join(tmp, f"{kind}.h5")
+        with h5py.File(path, "w") as f:
+            f.attrs["kind"] = kind
+            f["runs"] = np.arange(3)
+        e = run(rc.QKGEOM_BIN, "rope-geometry", "--model", model, "--sweep", path)
+        check(e.returncode == 3 and f"{word} (kind {kind}), not a sweep store" in e.stderr
+              and "--save-kv" not in e.stderr,
+              f"{kind} as --sweep: exit 3 naming the kind ({e.returncode}: {e.stderr.strip()[-160:]})")
+
+
+def check_no_ok_probe(tmp, model):
+    """A sweep without an ok probe is refused before any layer is computed (no progress line)."""
+    path = os.path.join(tmp, "no_ok.h5")
+    with h5py.File(os.path.join(tmp, "llama3.sweep.h5")) as src, h5py.File(path, "w") as dst:
+        for name in src:
+            src.copy(name, dst)
+        dst.attrs.update(src.attrs)
+        status = dst["probe/status"]
+        status[...] = np.array([b"error"] * len(status), dtype=status.dtype)
+    e = run(rc.QKGEOM_BIN, "rope-geometry", "--model", model, "--sweep", path)
+    check(e.returncode == 3 and "no probe with probe/status ok" in e.stderr and "layer 1/" not in e.stderr,
+          f"sweep without an ok probe: exit 3 before any layer ({e.returncode}: {e.stderr.strip()[-160:]})")
 
 
 def main():
