@@ -666,8 +666,9 @@ TEST(H5Util, NumbersAreNotStrings) {
   H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids.data());
   expect_input_error([&](const std::string& path) { qk::read_strings(f, "probe/id", path); }, p,
                      "'/probe/id' does not hold strings");
-  expect_input_error([&](const std::string& path) { qk::h5::read_string_rows(ds, sp, n, path, "'/probe/id'"); },
-                     p, "'/probe/id' does not hold strings");
+  expect_input_error(
+      [&](const std::string& path) { qk::h5::read_string_rows(ds, sp, n, path, "'/probe/id'"); }, p,
+      "'/probe/id' does not hold strings");
   for (hid_t id : {ds, g}) H5Oclose(id);
   H5Sclose(sp);
   H5Fclose(f);
