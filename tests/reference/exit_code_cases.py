@@ -46,7 +46,7 @@ def usage_cases(chk, tmp, probes):
     # Checked with the options, before the (here missing) model is read.
     check(chk, "--dtype fp32, no model", ["sweep", "--model", os.path.join(tmp, "no-model"), "--probes", probes,
                                           "--out", out, "--dtype", "fp32"], 2,
-          ["--dtype: unsupported dtype 'fp32'; supported: bf16, f16, f32"])
+          ["--dtype: unsupported dtype 'fp32'; supported: auto, bf16, f16, f32"])
     sweep = ["sweep", "--model", QWEN3, "--probes", probes, "--out", out, "--device", "cpu"]
     check(chk, "--template llama", sweep + ["--template", "llama"], 2,
           ["--template: unknown template 'llama'; supported: raw, chatml, gemma"])
