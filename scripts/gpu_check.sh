@@ -221,7 +221,7 @@ for t in test_attention_stats test_static_gpu test_rope_gpu test_simplex test_mo
   step 60 "$b" --gtest_filter="${FILTER[$t]:-*}" --gtest_output="xml:$RESULTS/$t.xml" || fail "$t"
 done
 if [ "$mode" = full ] && [ -x "$BUILD/qkgeom" ]; then
-  for t in ref_static_weights ref_simplex ref_sweep_batch_mode; do
+  for t in ref_static_weights ref_simplex ref_sweep_batch_mode ref_rope_geometry; do
     QK_REF_DEVICE=cuda step 90 ctest --test-dir "$BUILD" -R "^$t\$" --output-on-failure || fail "$t on cuda"
   done
 fi
