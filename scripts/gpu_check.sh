@@ -46,7 +46,6 @@ BUILD=${BUILD:-build-gpu}
 CUDA_ARCH=${CUDA_ARCH:-90}
 JOBS=${JOBS:-$(nproc)}
 LOG=$RESULTS/gpu_check.log
-: >"$LOG"
 status=0
 
 log() { echo "$*" | tee -a "$LOG"; }
@@ -88,9 +87,11 @@ gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
 if [ "${gpus:-0}" -eq 0 ]; then
   why="nvidia-smi not found"
   command -v nvidia-smi >/dev/null && why="nvidia-smi lists no GPU ($(nvidia-smi -L 2>&1 | head -n 1))"
-  log "gpu_check: no GPU on $(hostname): $why; nothing was run (run this on the GPU machine)"
+  # The log of the last GPU run stays as it is.
+  echo "gpu_check: no GPU on $(hostname): $why; nothing was run (run this on the GPU machine)" >&2
   exit 0
 fi
+: >"$LOG"
 
 log "== qkgeom gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), budget ${BUDGET_S} s"
 log "results: $RESULTS"

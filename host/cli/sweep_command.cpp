@@ -164,7 +164,8 @@ void print_summary(const SweepArgs& a, const SweepSummary& s) {
   std::cout << "  results: " << s.out << "\n";
 }
 
-int run(SweepArgs& a) {
+// The string options of `a` parsed into a.o (each refused with its option's name).
+void parse_options(SweepArgs& a) {
   SweepOptions& o = a.o;
   parse_metrics(a.metrics, o);
   o.probe_format = parse_probe_format(a.probe_format);
@@ -177,7 +178,11 @@ int run(SweepArgs& a) {
   if (!a.shard.empty()) o.shard = parse_shard(a.shard);
   o.progress = !a.quiet;
   o.command_line = command_line();
+}
 
+int run(SweepArgs& a) {
+  SweepOptions& o = a.o;
+  parse_options(a);
   const MpiWorld world;
   const std::string final_out = o.out;
   if (world.active()) {

@@ -49,7 +49,8 @@ RopeSpec spec_of(int64_t r, const std::vector<int64_t>& offsets) {
 TEST(RopeGpu, RotateColumnPairsEqualsTimesRotation) {
   QK_REQUIRE_GPU();
   const cudaStream_t stream = thread_gpu_context(0).stream();
-  for (const auto& [rows, d, r, count] : std::vector<std::array<int64_t, 4>>{{5, 8, 8, 3}, {17, 16, 6, 2}}) {
+  for (const auto& shape : std::vector<std::array<int64_t, 4>>{{5, 8, 8, 3}, {17, 16, 6, 2}}) {
+    const int64_t rows = shape[0], d = shape[1], r = shape[2], count = shape[3];  // captured below
     const RopeSpec s = spec_of(r, {37});
     const std::vector<double> cs = rope_cos_sin(s), x = normals(static_cast<size_t>(rows * d * count), 3);
     // R as a d x d matrix: column i + P of y is -s x_i + c x_{i+P}, i.e. y = x M.
