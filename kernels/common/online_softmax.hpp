@@ -9,46 +9,13 @@
 // makes the query's entropy, logit std and sink mass NaN; a -Inf logit gets probability
 // 0 and adds nothing to the entropy (0 ln 0 = 0) but makes the logit std NaN. No
 // comparison here may turn a NaN into a number (as a clamp `x > 0 ? x : 0` would).
-#include <cmath>
 #include <cstdint>
 
 #include "attention_mask.hpp"
 #include "hd.hpp"
+#include "hd_math.hpp"
 
 namespace qk {
-
-namespace osm {
-
-QK_HD float exp_(float x) {
-#if defined(__CUDA_ARCH__)
-  return expf(x);
-#else
-  return std::exp(x);
-#endif
-}
-QK_HD double exp_(double x) {
-#if defined(__CUDA_ARCH__)
-  return ::exp(x);
-#else
-  return std::exp(x);
-#endif
-}
-QK_HD double log_(double x) {
-#if defined(__CUDA_ARCH__)
-  return ::log(x);
-#else
-  return std::log(x);
-#endif
-}
-QK_HD double sqrt_(double x) {
-#if defined(__CUDA_ARCH__)
-  return ::sqrt(x);
-#else
-  return std::sqrt(x);
-#endif
-}
-
-}  // namespace osm
 
 // Softmax-entropy state of one query over the logits seen so far: m the largest
 // logit, l = sum e^(s-m), w = sum e^(s-m)(s-m). Empty: l = 0 (m is then unused).
@@ -77,7 +44,7 @@ QK_HD void softmax_entropy_rescale(SoftmaxEntropyState<T>& st, T m_new) {
   }
   if (!(m_new > st.m)) return;
   const T delta = st.m - m_new;
-  const T a = osm::exp_(delta);
+  const T a = hd::exp(delta);
   st.w = a * (st.w + st.l * delta);
   st.l = a * st.l;
   st.m = m_new;
@@ -88,7 +55,7 @@ template <typename T>
 QK_HD void softmax_entropy_push(SoftmaxEntropyState<T>& st, T s) {
   if (st.l == T(0) || s > st.m) softmax_entropy_rescale(st, s);
   const T d = s - st.m;
-  const T p = osm::exp_(d);
+  const T p = hd::exp(d);
   st.l += p;
   st.w += p == T(0) ? T(0) : p * d;
 }
@@ -114,14 +81,14 @@ QK_HD void softmax_entropy_merge(SoftmaxEntropyState<T>& a, const SoftmaxEntropy
 template <typename T>
 QK_HD T softmax_entropy_value(const SoftmaxEntropyState<T>& st) {
   if (st.l == T(0)) return T(0);
-  const T h = static_cast<T>(osm::log_(static_cast<double>(st.l))) - st.w / st.l;
+  const T h = static_cast<T>(hd::log(static_cast<double>(st.l))) - st.w / st.l;
   return h < T(0) ? T(0) : h;
 }
 
 // Softmax probability of logit s among those seen: e^(s - m) / l.
 template <typename T>
 QK_HD T softmax_probability(const SoftmaxEntropyState<T>& st, T s) {
-  return st.l == T(0) ? T(0) : osm::exp_(s - st.m) / st.l;
+  return st.l == T(0) ? T(0) : hd::exp(s - st.m) / st.l;
 }
 
 // Softmax probability of a key the mask hides from this query: 0, or NaN when the
@@ -154,7 +121,7 @@ QK_HD T moments_population_std(const RunningMoments<T>& m) {
   if (m.n == T(0)) return T(0);
   if (m.n < T(2)) return m.mean - m.mean;
   if (m.m2 <= T(0)) return T(0);
-  return static_cast<T>(osm::sqrt_(static_cast<double>(m.m2 / m.n)));
+  return static_cast<T>(hd::sqrt(static_cast<double>(m.m2 / m.n)));
 }
 
 // Key-distance buckets of the attention mass (docs/metrics.md, "Attention by distance"):
@@ -217,7 +184,7 @@ QK_HD void tile_terms(const U* x, int c0, int c1, U m, U mean, TileSums<U>& t, T
   T acc = kMass ? *mass : T(0);
   for (int c = c0; c < c1; ++c) {
     const U d = x[c] - m;
-    const U p = osm::exp_(d);
+    const U p = hd::exp(d);
     t.l += p;
     t.w += p == U(0) ? U(0) : p * d;  // 0 ln 0 = 0 for a -Inf logit; NaN passes
     const U dm2 = x[c] - mean;
@@ -247,7 +214,7 @@ QK_HD void attention_row_tile(SoftmaxEntropyState<T>& st, RunningMoments<T>& mom
   const bool was_empty = st.l == T(0);
   softmax_entropy_rescale(st, static_cast<T>(tmax));
   if (dm && !was_empty && st.m != m_old) {
-    const T a = osm::exp_(m_old - st.m);
+    const T a = hd::exp(m_old - st.m);
     for (int b = 0; b < kDistanceBuckets; ++b) dm->e[b] *= a;
   }
   const U m = static_cast<U>(st.m);

@@ -2,10 +2,10 @@
 // One rotary band's energy and its rotation-invariant part (docs/static-geometry.md,
 // "Frequency bands"), shared by rope_layer_cpu (host/static/rope_operator.cpp) and its GPU
 // twin (kernels/rope_geometry.cu). Plain C++: usable from host code and from nvcc alike.
-#include <cmath>
 #include <cstdint>
 
 #include "hd.hpp"
+#include "hd_math.hpp"
 
 namespace qk {
 namespace rope_band {
@@ -29,17 +29,9 @@ QK_HD double energy(const Pair2& A, const Pair2& C, double c, double s) {
   return maa * C.aa + 2 * mab * C.ab + mbb * C.bb;
 }
 
-QK_HD double sqrt_(double x) {
-#if defined(__CUDA_ARCH__)
-  return ::sqrt(x);
-#else
-  return std::sqrt(x);
-#endif
-}
-
 // ||A - (tr A / 2) I||_F: the part of a symmetric 2 x 2 block that does not commute with rotations.
 QK_HD double traceless_norm(const Pair2& A) {
-  return sqrt_(0.5 * (A.aa - A.bb) * (A.aa - A.bb) + 2 * A.ab * A.ab);
+  return hd::sqrt(0.5 * (A.aa - A.bb) * (A.aa - A.bb) + 2 * A.ab * A.ab);
 }
 
 // The band's mean energy over a period of the angle, m = tr A tr C / 2.
