@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,13 @@ std::vector<double> cpu_outputs(size_t n, Fill&& fill) {
   std::vector<double> h(n, std::nan(""));
   fill(h.data());
   return h;
+}
+
+// v[off, off + n): one head's or one block's part of a flattened output.
+inline std::vector<double> slice(const std::vector<double>& v, size_t off, size_t n) {
+  if (off + n > v.size()) throw std::out_of_range("slice past the end of a vector");
+  return std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(off),
+                             v.begin() + static_cast<std::ptrdiff_t>(off + n));
 }
 
 struct Tolerance {

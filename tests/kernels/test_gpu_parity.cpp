@@ -32,6 +32,7 @@
 #include "position_cosine.cuh"
 #include "require_gpu.hpp"
 #include "seed_math.hpp"
+#include "test_random.hpp"
 
 namespace qk {
 namespace {
@@ -45,10 +46,7 @@ const int64_t kDims[] = {1, 3, 64, 128, 256};
 // `row` elements (when both > 0) is set to zero.
 std::vector<float> random_floats(size_t n, uint32_t seed, float offset = 0.0f, int64_t row = 0,
                                  int64_t zero_every = 0) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(offset, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(gen);
+  std::vector<float> v = normals<float>(n, seed, 1.0f, offset);
   if (row > 0 && zero_every > 0)
     for (size_t r = 0; r * row < n; r += static_cast<size_t>(zero_every))
       for (int64_t d = 0; d < row && r * row + d < n; ++d) v[r * row + d] = 0.0f;

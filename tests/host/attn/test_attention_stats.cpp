@@ -6,12 +6,12 @@
 
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "require_gpu.hpp"
+#include "test_random.hpp"
 #include "attention_mask.hpp"
 #include "online_softmax.hpp"
 #include "ops/attention_stats_cpu.hpp"
@@ -41,14 +41,6 @@ const Case kMasks[] = {{AttentionMask::Causal, 0, "causal"},
                        {AttentionMask::SlidingWindow, 1, "sliding1"},
                        {AttentionMask::SlidingWindow, 3, "sliding3"},
                        {AttentionMask::SlidingWindow, 50, "sliding50"}};
-
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(gen);
-  return v;
-}
 
 bool allowed(AttentionMask mask, int64_t i, int64_t j, int64_t window) {
   if (mask == AttentionMask::Full) return true;
@@ -119,7 +111,7 @@ void expect_close(const Stats& a, const Stats& b, double rtol, double atol, cons
 }
 
 TEST(OnlineSoftmax, PushAndMergeMatchTheDirectSums) {
-  const std::vector<float> xs = random_floats(97, 11);
+  const std::vector<float> xs = normals<float>(97, 11);
   SoftmaxEntropyState<double> all, left, right;
   RunningMoments<double> mall, mleft, mright;
   for (size_t i = 0; i < xs.size(); ++i) {
@@ -210,7 +202,7 @@ TEST(OnlineSoftmax, DistanceBucketRunsEndWhereTheBucketChanges) {
 // A tile's distance masses equal, bitwise, the masses summed key by key in key order
 // (each e^(x - m) added to its bucket as it comes), for tiles on both sides of the query.
 TEST(OnlineSoftmax, DistanceMassOfATileEqualsTheKeyByKeySums) {
-  const std::vector<float> f = random_floats(600, 61);
+  const std::vector<float> f = normals<float>(600, 61);
   const std::vector<double> x(f.begin(), f.end());
   for (int64_t i : {int64_t{0}, int64_t{37}, int64_t{300}, int64_t{599}}) {
     SoftmaxEntropyState<double> st;
@@ -236,8 +228,8 @@ TEST(AttentionStatsCpu, MatchesDirectSoftmax) {
         for (int64_t dim : dims) {
           if (seq == 300 && dim != 8) continue;
           const int hkv = 2, hq = hkv * ratio;
-          const auto q = random_floats(static_cast<size_t>(hq * seq * dim), seed++);
-          const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), seed++);
+          const auto q = normals<float>(static_cast<size_t>(hq * seq * dim), seed++);
+          const auto k = normals<float>(static_cast<size_t>(hkv * seq * dim), seed++);
           const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim)));
           const Stats got = run_cpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
           const Stats want = direct(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
@@ -249,8 +241,8 @@ TEST(AttentionStatsCpu, MatchesDirectSoftmax) {
 
 TEST(AttentionStatsCpu, LargeLogitsStayFinite) {
   const int64_t seq = 70, dim = 16;
-  const auto q = random_floats(static_cast<size_t>(2 * seq * dim), 77);
-  const auto k = random_floats(static_cast<size_t>(1 * seq * dim), 78);
+  const auto q = normals<float>(static_cast<size_t>(2 * seq * dim), 77);
+  const auto k = normals<float>(static_cast<size_t>(1 * seq * dim), 78);
   for (const Case& c : kMasks) {
     const Stats got = run_cpu(q, k, 2, 1, seq, dim, 40.0f, c.mask, c.window);
     const Stats want = direct(q, k, 2, 1, seq, dim, 40.0, c.mask, c.window);
@@ -263,7 +255,7 @@ TEST(AttentionStatsCpu, LargeLogitsStayFinite) {
 TEST(AttentionStatsCpu, UniformLogits) {
   const int64_t seq = 300, dim = 4, window = 5;
   const std::vector<float> q(static_cast<size_t>(seq * dim), 0.0f);
-  const auto k = random_floats(static_cast<size_t>(seq * dim), 5);
+  const auto k = normals<float>(static_cast<size_t>(seq * dim), 5);
   for (const Case& c : {Case{AttentionMask::Causal, 0, "causal"}, Case{AttentionMask::Full, 0, "full"},
                         Case{AttentionMask::SlidingWindow, window, "sliding"}}) {
     long double he = 0, hp = 0;
@@ -296,7 +288,7 @@ TEST(AttentionStatsCpu, OneDominantKey) {
 }
 
 TEST(AttentionStatsCpu, SinkIsOneForTheFirstQuery) {
-  const auto q = random_floats(8, 3), k = random_floats(8, 4);
+  const auto q = normals<float>(8, 3), k = normals<float>(8, 4);
   const Stats got = run_cpu(q, k, 1, 1, 1, 8, 0.3f, AttentionMask::Causal, 0);
   EXPECT_DOUBLE_EQ(got.sink[0], 1.0);
   EXPECT_EQ(got.entropy[0], 0.0);
@@ -362,8 +354,8 @@ std::vector<float> with_nan(std::vector<float> x, size_t at) {
 TEST(AttentionStatsCpu, NanReachesExactlyTheHeadsThatReadIt) {
   const int hq = 4, hkv = 2;
   const int64_t seq = 9, dim = 8;
-  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 41);
-  const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 42);
+  const auto q = normals<float>(static_cast<size_t>(hq * seq * dim), 41);
+  const auto k = normals<float>(static_cast<size_t>(hkv * seq * dim), 42);
   for (const Case& c : kMasks) {
     const Stats clean = direct(q, k, hq, hkv, seq, dim, 0.3, c.mask, c.window);
     const Stats kn =
@@ -401,9 +393,9 @@ std::vector<double> cpu_distance(const std::vector<float>& q, const std::vector<
 TEST(AttentionStatsCpu, DistanceMassNanAndSums) {
   const int hq = 4, hkv = 2;
   const int64_t seq = 9, dim = 8;
-  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 43);
+  const auto q = normals<float>(static_cast<size_t>(hq * seq * dim), 43);
   const auto k =
-      with_nan(random_floats(static_cast<size_t>(hkv * seq * dim), 44), static_cast<size_t>(5 * dim));
+      with_nan(normals<float>(static_cast<size_t>(hkv * seq * dim), 44), static_cast<size_t>(5 * dim));
   for (const Case& c : kMasks) {
     const auto d = cpu_distance(q, k, hq, hkv, seq, dim, 0.3f, c.mask, c.window);
     for (int h = 0; h < hq; ++h) {
@@ -501,8 +493,8 @@ TEST(AttentionStatsGpu, MatchesCpuTwin) {
       for (int64_t seq : seqs)
         for (int64_t dim : dims) {
           const int hkv = 2, hq = hkv * ratio;
-          const auto q = random_floats(static_cast<size_t>(hq * seq * dim), seed++);
-          const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), seed++);
+          const auto q = normals<float>(static_cast<size_t>(hq * seq * dim), seed++);
+          const auto k = normals<float>(static_cast<size_t>(hkv * seq * dim), seed++);
           const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim)));
           const Stats cpu = run_cpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
           const Stats gpu = run_gpu(q, k, hq, hkv, seq, dim, scale, c.mask, c.window);
@@ -516,8 +508,8 @@ TEST(AttentionStatsGpu, LongSequence) {
   QK_REQUIRE_GPU();
   const int64_t seq = 8192, dim = 128;
   const int hq = 4, hkv = 1;
-  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 9);
-  const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 10);
+  const auto q = normals<float>(static_cast<size_t>(hq * seq * dim), 9);
+  const auto k = normals<float>(static_cast<size_t>(hkv * seq * dim), 10);
   const float scale = static_cast<float>(1.0 / std::sqrt(128.0));
   for (const Case& c :
        {Case{AttentionMask::Causal, 0, "causal"}, Case{AttentionMask::SlidingWindow, 1024, "sliding1024"}}) {
@@ -533,8 +525,8 @@ TEST(AttentionStatsGpu, NanOnTheSameHeadsAsTheCpu) {
   QK_REQUIRE_GPU();
   const int hq = 8, hkv = 2;
   const int64_t seq = 130, dim = 64;
-  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 51);
-  const auto k = random_floats(static_cast<size_t>(hkv * seq * dim), 52);
+  const auto q = normals<float>(static_cast<size_t>(hq * seq * dim), 51);
+  const auto k = normals<float>(static_cast<size_t>(hkv * seq * dim), 52);
   const float scale = 0.125f;
   const std::vector<std::pair<std::vector<float>, std::vector<float>>> inputs = {
       {q, with_nan(k, static_cast<size_t>((1 * seq + 100) * dim + 7))},
@@ -560,8 +552,8 @@ TEST(AttentionStatsGpu, NanOnTheSameHeadsAsTheCpu) {
 TEST(AttentionStatsGpu, Deterministic) {
   QK_REQUIRE_GPU();
   const int64_t seq = 777, dim = 64;
-  const auto q = random_floats(static_cast<size_t>(8 * seq * dim), 21);
-  const auto k = random_floats(static_cast<size_t>(2 * seq * dim), 22);
+  const auto q = normals<float>(static_cast<size_t>(8 * seq * dim), 21);
+  const auto k = normals<float>(static_cast<size_t>(2 * seq * dim), 22);
   const Stats a = run_gpu(q, k, 8, 2, seq, dim, 0.125f, AttentionMask::Causal, 0);
   const Stats b = run_gpu(q, k, 8, 2, seq, dim, 0.125f, AttentionMask::Causal, 0);
   EXPECT_EQ(a.entropy, b.entropy);
@@ -575,8 +567,8 @@ TEST(AttentionStatsGpu, DistanceMassNanOnTheSameHeads) {
   QK_REQUIRE_GPU();
   const int hq = 8, hkv = 2;
   const int64_t seq = 130, dim = 64;
-  const auto q = random_floats(static_cast<size_t>(hq * seq * dim), 53);
-  const auto k = with_nan(random_floats(static_cast<size_t>(hkv * seq * dim), 54),
+  const auto q = normals<float>(static_cast<size_t>(hq * seq * dim), 53);
+  const auto k = with_nan(normals<float>(static_cast<size_t>(hkv * seq * dim), 54),
                           static_cast<size_t>((1 * seq + 100) * dim + 7));
   const cudaStream_t stream = thread_gpu_context(0).stream();
   const auto dq = to_device(q, stream), dk = to_device(k, stream);

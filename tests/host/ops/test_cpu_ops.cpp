@@ -12,22 +12,15 @@
 #include "ops/multi_head_pass_cpu.hpp"
 #include "ops/position_cosine_cpu.hpp"
 #include "seed_math.hpp"
+#include "test_random.hpp"
 
 namespace {
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
 
 TEST(HeadGramCpu, MatchesPairwiseDots) {
   for (int heads : {1, 3, 8}) {
     const int layers = 2;
     const int64_t n = 4096 * 2 + 37;  // spans chunks with a tail
-    const auto x = randn(static_cast<size_t>(layers * heads * n), 7 + heads);
+    const auto x = qk::normals<float>(static_cast<size_t>(layers * heads * n), 7 + heads);
     std::vector<double> g(layers * heads * heads);
     qk::head_gram_cpu(x.data(), layers, heads, n, g.data());
     for (int l = 0; l < layers; ++l)
@@ -58,7 +51,8 @@ TEST(PositionCosineCpu, MatchesBruteForceOverShapes) {
   for (int64_t seq : {1, 2, 3, 7, 9, 33, 257, 300}) {
     for (int64_t dim : {1, 3, 64}) {
       const int64_t count = 3;
-      auto x = randn(static_cast<size_t>(count * seq * dim), static_cast<uint32_t>(seq * 131 + dim));
+      auto x =
+          qk::normals<float>(static_cast<size_t>(count * seq * dim), static_cast<uint32_t>(seq * 131 + dim));
       // A shared direction gives a spread of cosines around the threshold.
       for (int64_t i = 0; i < count * seq; ++i) x[i * dim] += 1.2f;
       std::vector<double> sum(count);
@@ -110,7 +104,7 @@ TEST(PositionCosineCpu, ZeroRowsHaveCosineZero) {
 
 TEST(MagnitudeEntropyCpu, MatchesDefinition) {
   const int64_t seq = 37, dim = 5;
-  const auto x = randn(static_cast<size_t>(2 * seq * dim), 11);
+  const auto x = qk::normals<float>(static_cast<size_t>(2 * seq * dim), 11);
   double got[2];
   qk::magnitude_entropy_cpu(x.data(), 2, seq * dim, seq, dim, got);
   for (int c = 0; c < 2; ++c) {
@@ -141,7 +135,7 @@ TEST(MagnitudeEntropyCpu, UniformIsOneAndSpikeIsZero) {
 TEST(LayerAlignmentCpu, MatchesHeadMeanCosines) {
   const int layers = 4, heads = 3;
   const int64_t n = 8192 + 19;
-  const auto x = randn(static_cast<size_t>(layers * heads * n), 5);
+  const auto x = qk::normals<float>(static_cast<size_t>(layers * heads * n), 5);
   for (bool seed_mean : {true, false}) {
     std::vector<double> cos(layers - 1);
     qk::layer_alignment_cpu(x.data(), layers, heads, n, seed_mean, cos.data());
@@ -165,7 +159,7 @@ TEST(MultiHeadPassCpu, EqualsTheThreeTwins) {
   for (int64_t dim : {3, 128, 5000}) {
     const int layers = 3, heads = 6;
     const int64_t seq = 67;
-    const auto x = randn(static_cast<size_t>(layers * heads * seq * dim), 17 + dim);
+    const auto x = qk::normals<float>(static_cast<size_t>(layers * heads * seq * dim), 17 + dim);
     for (bool seed_mean : {true, false}) {
       std::vector<double> g(layers * heads * heads), e(layers * heads), c(layers - 1);
       qk::multi_head_pass_cpu(x.data(), layers, heads, seq, dim, seed_mean, g.data(), e.data(), c.data());
@@ -216,8 +210,8 @@ double cka_hsic(const float* k, const float* v, int64_t seq, int64_t dim) {
 TEST(KvCkaCpu, MatchesHsicForm) {
   for (int64_t seq : {2, 5, 40}) {
     const int64_t dim = 16, count = 2;
-    const auto k = randn(static_cast<size_t>(count * seq * dim), 21 + seq);
-    const auto v = randn(static_cast<size_t>(count * seq * dim), 99 + seq);
+    const auto k = qk::normals<float>(static_cast<size_t>(count * seq * dim), 21 + seq);
+    const auto v = qk::normals<float>(static_cast<size_t>(count * seq * dim), 99 + seq);
     std::vector<double> got(count);
     qk::kv_cka_cpu(k.data(), v.data(), count, seq * dim, seq, dim, got.data());
     for (int64_t c = 0; c < count; ++c)
@@ -227,7 +221,7 @@ TEST(KvCkaCpu, MatchesHsicForm) {
 
 TEST(KvCkaCpu, InvariantToRotationScaleAndShift) {
   const int64_t seq = 50, dim = 2;
-  const auto k = randn(seq * dim, 4);
+  const auto k = qk::normals<float>(seq * dim, 4);
   std::vector<float> v(k.size());
   const double th = 0.7, s = 3.0;
   for (int64_t i = 0; i < seq; ++i) {

@@ -13,6 +13,7 @@
 #include "simplex_volume.hpp"
 #include "simplex_volume_cpu.hpp"
 #include "simplex_volume_gpu.hpp"
+#include "test_random.hpp"
 
 namespace qk {
 namespace {
@@ -48,14 +49,6 @@ double hadamard_bound(const float* rows, int64_t dim, const int64_t* idx) {
   return bound;
 }
 
-std::vector<float> gaussian(int64_t n, int64_t dim, uint64_t seed) {
-  std::mt19937_64 g(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> v(static_cast<size_t>(n * dim));
-  for (float& x : v) x = nd(g);
-  return v;
-}
-
 TEST(SimplexVolume, UnitSimplexIsOneOver24) {
   EXPECT_NEAR(volume_of(unit_simplex(4, 1.0f), 4), 1.0 / 24.0, 1e-16);
   EXPECT_NEAR(volume_of(unit_simplex(9, 1.0f), 9), 1.0 / 24.0, 1e-16);
@@ -71,7 +64,8 @@ TEST(SimplexVolume, DegenerateIsZeroNotNaN) {
   for (int d = 0; d < 5; ++d) rep[4 * 5 + d] = rep[2 * 5 + d];  // a repeated vertex
   const double a = volume_of(rep, 5);
   EXPECT_EQ(a, 0.0);
-  std::vector<float> flat = gaussian(5, 6, 3);  // all five in the 3-flat x3 = x4 = 0, x5 = 0.7
+  std::vector<float> flat =
+      normals<float, std::mt19937_64>(5 * 6, 3);  // all five in the 3-flat x3 = x4 = 0, x5 = 0.7
   for (int i = 0; i < 5; ++i) {
     flat[i * 6 + 3] = 0.0f;
     flat[i * 6 + 4] = 0.0f;
@@ -99,7 +93,7 @@ TEST(SimplexVolume, NeedleMatchesAnalyticValue) {
 
 TEST(SimplexVolume, CayleyMengerAgreesWithGram) {
   const int64_t dim = 7;
-  const std::vector<float> p = gaussian(5, dim, 11);
+  const std::vector<float> p = normals<float, std::mt19937_64>(static_cast<size_t>(5 * dim), 11);
   double d2[5][5];
   for (int i = 0; i < 5; ++i)
     for (int j = 0; j < 5; ++j) {
@@ -118,7 +112,7 @@ TEST(SimplexVolume, GpuMatchesCpu) {
   QK_REQUIRE_GPU();
   for (const int64_t dim : {4, 5, 33, 128, 257}) {
     const int64_t n = 301, count = 1037;
-    const std::vector<float> rows = gaussian(n, dim, 5 + dim);
+    const std::vector<float> rows = normals<float, std::mt19937_64>(static_cast<size_t>(n * dim), 5 + dim);
     std::vector<int64_t> idx = simplex_sample_indices(n, count, 9);
     for (int v = 0; v < 5; ++v) idx[v] = idx[5];  // one degenerate simplex
     std::vector<double> cpu(count), gpu(count);
@@ -148,7 +142,7 @@ TEST(SimplexSampler, DistinctInRangeAndDeterministic) {
 }
 
 TEST(SimplexCv, DeterministicForASeed) {
-  const std::vector<float> rows = gaussian(400, 24, 1);
+  const std::vector<float> rows = normals<float, std::mt19937_64>(400 * 24, 1);
   for (const bool cm : {false, true}) {
     SimplexOptions o;
     o.seed = 123;
@@ -167,7 +161,7 @@ TEST(SimplexCv, DeterministicForASeed) {
 }
 
 TEST(SimplexCv, TooFewRowsOrValidVolumes) {
-  const std::vector<float> rows = gaussian(4, 8, 2);
+  const std::vector<float> rows = normals<float, std::mt19937_64>(4 * 8, 2);
   SimplexOptions o;
   const SimplexCv a = simplex_cv(rows.data(), 4, 8, o);
   EXPECT_FALSE(a.cv);

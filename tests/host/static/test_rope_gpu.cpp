@@ -14,27 +14,20 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "gpu_context.hpp"
+#include "host/static/static_dims.hpp"
 #include "kernels/gpu_parity.hpp"
 #include "require_gpu.hpp"
 #include "rope_geometry.cuh"
 #include "rope_operator.hpp"
+#include "test_random.hpp"
 
 namespace qk {
 namespace {
-
-std::vector<double> normals(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> dist(0.0, 1.0);
-  std::vector<double> v(n);
-  for (double& x : v) x = dist(gen);
-  return v;
-}
 
 // inv_freq of the default RoPE (theta 10000) over r dims, and a spec with `offsets`.
 RopeSpec spec_of(int64_t r, const std::vector<int64_t>& offsets) {
@@ -52,7 +45,8 @@ TEST(RopeGpu, RotateColumnPairsEqualsTimesRotation) {
   for (const auto& shape : std::vector<std::array<int64_t, 4>>{{5, 8, 8, 3}, {17, 16, 6, 2}}) {
     const int64_t rows = shape[0], d = shape[1], r = shape[2], count = shape[3];  // captured below
     const RopeSpec s = spec_of(r, {37});
-    const std::vector<double> cs = rope_cos_sin(s), x = normals(static_cast<size_t>(rows * d * count), 3);
+    const std::vector<double> cs = rope_cos_sin(s),
+                              x = normals<double>(static_cast<size_t>(rows * d * count), 3);
     // R as a d x d matrix: column i + P of y is -s x_i + c x_{i+P}, i.e. y = x M.
     std::vector<double> M(static_cast<size_t>(d * d), 0.0);
     for (int64_t j = r; j < d; ++j) M[j * d + j] = 1.0;
@@ -78,17 +72,13 @@ TEST(RopeGpu, BandsMatchCpuTwin) {
   QK_REQUIRE_GPU();
   const cudaStream_t stream = thread_gpu_context(0).stream();
   const int64_t d = 12, r = 8, H = 3, P = r / 2;
-  StaticDims dims;
-  dims.q_heads = H;
-  dims.kv_heads = 1;
-  dims.head_dim = d;
-  dims.hidden = 20;
+  const StaticDims dims = static_dims(0, H, 1, d, 20);
   const RopeSpec s = spec_of(r, {0, 1, 5, -9, 4096});
   const int64_t O = static_cast<int64_t>(s.offsets.size());
   // Grams X^T X of random 20 x d X per head; head 2's K Gram zero (an all-zero operator).
   std::vector<double> gq(static_cast<size_t>(H * d * d)), gk(gq.size());
   for (int64_t h = 0; h < H; ++h) {
-    const std::vector<double> a = normals(20 * d, 10 + h), b = normals(20 * d, 20 + h);
+    const std::vector<double> a = normals<double>(20 * d, 10 + h), b = normals<double>(20 * d, 20 + h);
     for (int64_t i = 0; i < d; ++i)
       for (int64_t j = 0; j < d; ++j)
         for (int64_t t = 0; t < 20; ++t) {
@@ -112,8 +102,7 @@ TEST(RopeGpu, BandsMatchCpuTwin) {
   const double big = *std::max_element(want.band_energy.begin(), want.band_energy.end());
   size_t at = 0;
   const auto next = [&](const std::vector<double>& ref, double atol, const char* what) {
-    expect_close(std::vector<double>(got.begin() + at, got.begin() + at + ref.size()), ref, {atol, 0.0},
-                 what);
+    expect_close(slice(got, at, ref.size()), ref, {atol, 0.0}, what);
     at += ref.size();
   };
   next(want.band_energy, 1e-12 * big, "band energy");
@@ -131,10 +120,45 @@ struct Case {
 
 // f32 weights [rows][hidden], with head 0's W_Q rows 0 and 1 equal (a rank-deficient head).
 std::vector<float> weights(int64_t rows, int64_t hidden, uint32_t seed) {
-  const std::vector<double> v = normals(static_cast<size_t>(rows * hidden), seed);
+  const std::vector<double> v = normals<double>(static_cast<size_t>(rows * hidden), seed);
   std::vector<float> w(v.begin(), v.end());
   if (rows > 1) std::copy(w.begin(), w.begin() + hidden, w.begin() + hidden);
   return w;
+}
+
+// got against want for one layer with O offsets: per head and offset the singular values
+// (1e-12 relative + 64 eps of the largest) and the signed trace (1e-12 of the nuclear norm);
+// per head the band energies and mean energies (1e-12 of the head's largest band energy),
+// fractions and shares (1e-12), and the unrotated energy and share.
+void expect_rope_layer_close(const RopeLayer& got, const RopeLayer& want, const Case& c, int64_t O) {
+  const int64_t P = c.r / 2, OP = O * P;
+  ASSERT_EQ(got.sv.size(), want.sv.size());
+  for (int64_t ho = 0; ho < c.hq * O; ++ho) {
+    const std::string at = "d " + std::to_string(c.d) + " head-offset " + std::to_string(ho);
+    const std::vector<double> sv = slice(want.sv, ho * c.d, c.d);
+    double nuclear = 0;
+    for (double x : sv) nuclear += x;
+    expect_close(slice(got.sv, ho * c.d, c.d), sv, {64 * DBL_EPSILON * sv[0], 1e-12}, "sv " + at);
+    expect_close(slice(got.signed_trace, ho, 1), slice(want.signed_trace, ho, 1), {1e-12 * nuclear, 0.0},
+                 "signed trace " + at);
+  }
+  for (int64_t h = 0; h < c.hq; ++h) {
+    const std::string at = " d " + std::to_string(c.d) + " head " + std::to_string(h);
+    const std::vector<double> e = slice(want.band_energy, h * OP, OP);
+    const double big = *std::max_element(e.begin(), e.end());
+    expect_close(slice(got.band_energy, h * OP, OP), e, {1e-12 * big, 0.0}, "band energy" + at);
+    expect_close(slice(got.band_mean_energy, h * P, P), slice(want.band_mean_energy, h * P, P),
+                 {1e-12 * big, 0.0}, "mean energy" + at);
+    expect_close(slice(got.invariant_fraction, h * P, P), slice(want.invariant_fraction, h * P, P),
+                 {1e-12, 0.0}, "invariant fraction" + at);
+    expect_close(slice(got.band_share, h * P, P), slice(want.band_share, h * P, P), {1e-12, 0.0},
+                 "share" + at);
+    expect_close(slice(got.unrotated_share, h, 1), slice(want.unrotated_share, h, 1), {1e-12, 0.0},
+                 "unrotated share" + at);
+    const double ue = want.unrotated_energy[h];
+    expect_close(slice(got.unrotated_energy, h, 1), {ue}, {1e-12 * std::max(big, std::fabs(ue)), 0.0},
+                 "unrotated energy" + at);
+  }
 }
 
 TEST(RopeGpu, LayerMatchesCpuTwin) {
@@ -142,54 +166,18 @@ TEST(RopeGpu, LayerMatchesCpuTwin) {
   const std::vector<int64_t> offsets{0, 1, 2, 7, 100, -3, 4096, 131071};
   for (const Case& c : {Case{4, 2, 8, 40, 8}, Case{6, 3, 16, 24, 6}, Case{2, 1, 16, 12, 16},
                         Case{4, 4, 64, 257, 64}, Case{2, 1, 128, 96, 32}}) {
-    StaticDims dims;
-    dims.layers = 1;
-    dims.q_heads = c.hq;
-    dims.kv_heads = c.hkv;
-    dims.head_dim = c.d;
-    dims.hidden = c.hidden;
+    const StaticDims dims = static_dims(1, c.hq, c.hkv, c.d, c.hidden);
     const RopeSpec s = spec_of(c.r, offsets);
     const std::vector<float> wq = weights(c.hq * c.d, c.hidden, 5), wk = weights(c.hkv * c.d, c.hidden, 6);
     const RopeLayer want = rope_layer_cpu(wq.data(), wk.data(), dims, s);
     const RopeLayer got = rope_layer_gpu(wq.data(), wk.data(), dims, s, 0);
-    const int64_t O = static_cast<int64_t>(offsets.size()), P = c.r / 2;
-    ASSERT_EQ(got.sv.size(), want.sv.size());
-    for (int64_t ho = 0; ho < c.hq * O; ++ho) {
-      const double* a = &got.sv[ho * c.d];
-      const double* b = &want.sv[ho * c.d];
-      double nuclear = 0;
-      for (int64_t i = 0; i < c.d; ++i) {
-        nuclear += b[i];
-        EXPECT_NEAR(a[i], b[i], 1e-12 * b[i] + 64 * DBL_EPSILON * b[0])
-            << "d " << c.d << " head-offset " << ho;
-      }
-      EXPECT_NEAR(got.signed_trace[ho], want.signed_trace[ho], 1e-12 * nuclear) << "d " << c.d;
-    }
-    for (int64_t h = 0; h < c.hq; ++h) {
-      double big = 0;
-      for (int64_t i = h * O * P; i < (h + 1) * O * P; ++i) big = std::max(big, want.band_energy[i]);
-      for (int64_t i = h * O * P; i < (h + 1) * O * P; ++i)
-        EXPECT_NEAR(got.band_energy[i], want.band_energy[i], 1e-12 * big);
-      for (int64_t p = h * P; p < (h + 1) * P; ++p) {
-        EXPECT_NEAR(got.band_mean_energy[p], want.band_mean_energy[p], 1e-12 * big);
-        EXPECT_NEAR(got.invariant_fraction[p], want.invariant_fraction[p], 1e-12);
-        EXPECT_NEAR(got.band_share[p], want.band_share[p], 1e-12);
-      }
-      EXPECT_NEAR(got.unrotated_share[h], want.unrotated_share[h], 1e-12);
-      EXPECT_NEAR(got.unrotated_energy[h], want.unrotated_energy[h],
-                  1e-12 * std::max(big, std::fabs(want.unrotated_energy[h])));
-    }
+    expect_rope_layer_close(got, want, c, static_cast<int64_t>(offsets.size()));
   }
 }
 
 // Arguments are checked before any device is touched: runs without a GPU too.
 TEST(RopeGpu, RejectsBadDims) {
-  StaticDims dims;
-  dims.layers = 1;
-  dims.q_heads = 2;
-  dims.kv_heads = 1;
-  dims.head_dim = 8;
-  dims.hidden = 16;
+  const StaticDims dims = static_dims(1, 2, 1, 8, 16);
   const std::vector<float> w(2 * 8 * 16, 1.0f);
   RopeSpec s = spec_of(8, {0, 1});
   s.rotary_dim = 7;  // odd

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -13,29 +12,12 @@
 
 #include "descriptors.hpp"
 #include "layer_static_cpu.hpp"
+#include "host/static/static_dims.hpp"
 #include "operator_gram_cpu.hpp"
+#include "test_random.hpp"
 
 namespace qk {
 namespace {
-
-StaticDims dims(int64_t layers, int64_t hq, int64_t hkv, int64_t d, int64_t hidden, int64_t topk) {
-  StaticDims s;
-  s.layers = layers;
-  s.q_heads = hq;
-  s.kv_heads = hkv;
-  s.head_dim = d;
-  s.hidden = hidden;
-  s.topk = topk;
-  return s;
-}
-
-std::vector<float> random_weights(int64_t rows, int64_t cols, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> n(0.0f, 1.0f);
-  std::vector<float> w(static_cast<size_t>(rows * cols));
-  for (float& x : w) x = n(gen);
-  return w;
-}
 
 // Row i of a [rows][hidden] matrix set to the unit vector e_j.
 void set_unit(std::vector<float>& w, int64_t hidden, int64_t row, int64_t j) {
@@ -56,7 +38,7 @@ at::Tensor explicit_operator(const std::vector<float>& wq, const std::vector<flo
 
 TEST(StaticCpu, OrthonormalRowsGiveUnitSpectra) {
   // Head 0: Q = K = [e0; e1; e2]; head 1: Q = [e3; e4; e5] orthogonal to its K.
-  const StaticDims d = dims(1, 2, 1, 3, 8, 6);
+  const StaticDims d = static_dims(1, 2, 1, 3, 8, 6);
   std::vector<float> wq(2 * 3 * 8), wk(3 * 8);
   for (int64_t i = 0; i < 3; ++i) {
     set_unit(wq, 8, i, i);
@@ -98,8 +80,8 @@ TEST(StaticCpu, OrthonormalRowsGiveUnitSpectra) {
 
 TEST(StaticCpu, RankDeficientKeyGivesZerosNotNaN) {
   // K = [e0; e0; 0]: rank 1, singular G_K and M M^T.
-  const StaticDims d = dims(1, 1, 1, 3, 6, 6);
-  std::vector<float> wq = random_weights(3, 6, 7), wk(3 * 6, 0.0f);
+  const StaticDims d = static_dims(1, 1, 1, 3, 6, 6);
+  std::vector<float> wq = normals<float>(3 * 6, 7), wk(3 * 6, 0.0f);
   set_unit(wk, 6, 0, 0);
   set_unit(wk, 6, 1, 0);
   const LayerStatic r = layer_static_cpu(wq.data(), wk.data(), d);
@@ -123,8 +105,8 @@ TEST(StaticCpu, RankDeficientKeyGivesZerosNotNaN) {
 }
 
 TEST(StaticCpu, GqaRandomMatchesExplicitOperators) {
-  const StaticDims d = dims(1, 4, 2, 5, 12, 4);
-  const std::vector<float> wq = random_weights(4 * 5, 12, 1), wk = random_weights(2 * 5, 12, 2);
+  const StaticDims d = static_dims(1, 4, 2, 5, 12, 4);
+  const std::vector<float> wq = normals<float>(4 * 5 * 12, 1), wk = normals<float>(2 * 5 * 12, 2);
   const LayerStatic r = layer_static_cpu(wq.data(), wk.data(), d);
   for (int64_t h = 0; h < 4; ++h) {
     const at::Tensor g = explicit_operator(wq, wk, d, h);
@@ -149,7 +131,7 @@ TEST(StaticCpu, GqaRandomMatchesExplicitOperators) {
 // that its Gram W diag(s^2) W^T is not diagonal, as in a trained head).
 std::vector<float> graded_rows(int64_t rows, int64_t hidden, double top, double kappa, unsigned seed) {
   auto orthonormal = [](int64_t n, int64_t k, unsigned sd) {  // [n, k], orthonormal columns
-    const std::vector<float> g = random_weights(n, k, sd);
+    const std::vector<float> g = normals<float>(static_cast<size_t>(n * k), sd);
     return std::get<0>(
         at::linalg_qr(at::from_blob(const_cast<float*>(g.data()), {n, k}, at::kFloat).to(at::kDouble)));
   };
@@ -199,7 +181,7 @@ TEST(StaticCpu, IllConditionedGqaHeadsMatchExplicitOperators) {
   // Q = W diag(s) U^T with cond(s) = 1e2, 1e8 (group 0) and 1e2, 1e4 (group 1). Group 0
   // shares K = 0.5 W' V^T (orthonormal rows), so cond(Q^T K) = cond(s); group 1 shares
   // K = W' diag(s') V^T with cond(s') = 1e4: cond(Q^T K) <= 1e8.
-  const StaticDims d = dims(1, 4, 2, 8, 40, 4);
+  const StaticDims d = static_dims(1, 4, 2, 8, 40, 4);
   std::vector<float> wq, wk;
   const double kappas[] = {1e2, 1e8, 1e2, 1e4};
   for (int h = 0; h < 4; ++h) {
@@ -226,9 +208,9 @@ TEST(StaticCpu, TwoEqualQueryRowsGiveExactZerosAndInfiniteCondition) {
   // d - 1. The Gram route read the zero as sqrt of a rounding error, up to 1e-8 s_max,
   // whenever that error came out positive; head 6 is full rank.
   const int64_t H = 7, D = 8, N = 48;
-  const StaticDims d = dims(1, H, 1, D, N, 4);
-  std::vector<float> wq = random_weights(H * D, N, 31);
-  const std::vector<float> wk = random_weights(D, N, 32);
+  const StaticDims d = static_dims(1, H, 1, D, N, 4);
+  std::vector<float> wq = normals<float>(static_cast<size_t>((H * D) * N), 31);
+  const std::vector<float> wk = normals<float>(static_cast<size_t>(D * N), 32);
   for (int64_t h = 0; h < H - 1; ++h)
     for (int64_t c = 0; c < N; ++c)
       wq[static_cast<size_t>((h * D + h + 1) * N + c)] = wq[static_cast<size_t>((h * D + h) * N + c)];
@@ -256,8 +238,8 @@ TEST(StaticCpu, TwoEqualQueryRowsGiveExactZerosAndInfiniteCondition) {
 
 TEST(StaticCpu, HiddenBelowTwiceHeadDimPadsWithZeros) {
   // hidden 6 < 2d = 8: R has 6 rows; the two missing eigenvalues are zeros with zero vectors.
-  const StaticDims d = dims(1, 1, 1, 4, 6, 8);
-  const std::vector<float> wq = random_weights(4, 6, 41), wk = random_weights(4, 6, 42);
+  const StaticDims d = static_dims(1, 1, 1, 4, 6, 8);
+  const std::vector<float> wq = normals<float>(4 * 6, 41), wk = normals<float>(4 * 6, 42);
   const LayerStatic r = layer_static_cpu(wq.data(), wk.data(), d);
   expect_head_matches_explicit(r, wq, wk, d, 0, 1e-12, 1e-15);
   int zero_vectors = 0;
@@ -271,8 +253,8 @@ TEST(StaticCpu, HiddenBelowTwiceHeadDimPadsWithZeros) {
 }
 
 TEST(StaticCpu, TopkAboveTwiceHeadDimThrows) {
-  const StaticDims d = dims(1, 1, 1, 2, 4, 5);
-  const std::vector<float> w = random_weights(2, 4, 3);
+  const StaticDims d = static_dims(1, 1, 1, 2, 4, 5);
+  const std::vector<float> w = normals<float>(2 * 4, 3);
   EXPECT_THROW(layer_static_cpu(w.data(), w.data(), d), std::invalid_argument);
 }
 
@@ -315,12 +297,12 @@ TEST(StaticCpu, DescriptorsOfKnownSpectrum) {
 }
 
 TEST(StaticCpu, OperatorGramIsSymmetricWithFroSqDiagonal) {
-  const StaticDims d = dims(3, 4, 2, 4, 10, 2);
+  const StaticDims d = static_dims(3, 4, 2, 4, 10, 2);
   std::vector<std::vector<float>> wq, wk;
   std::vector<const float*> pq, pk;
   for (int l = 0; l < 3; ++l) {
-    wq.push_back(random_weights(16, 10, 10 + l));
-    wk.push_back(random_weights(8, 10, 20 + l));
+    wq.push_back(normals<float>(16 * 10, 10 + l));
+    wk.push_back(normals<float>(8 * 10, 20 + l));
   }
   for (int l = 0; l < 3; ++l) {
     pq.push_back(wq[l].data());

@@ -20,10 +20,12 @@
 
 #include "bo/gpu_stats.hpp"
 #include "gpu_context.hpp"
+#include "host/static/static_dims.hpp"
 #include "kernels/gpu_parity.hpp"
 #include "require_gpu.hpp"
 #include "static_gpu.hpp"
 #include "static_gram.cuh"
+#include "test_random.hpp"
 #if defined(QK_HAVE_STATIC_CPU)
 #include "layer_static_cpu.hpp"
 #include "operator_gram_cpu.hpp"
@@ -33,14 +35,6 @@ namespace qk {
 namespace {
 
 using Mat = std::vector<double>;  // row-major n x m
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float sd = 1.0f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.0f, sd);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(gen);
-  return v;
-}
 
 // Eigenvalues (ascending) and, when v is not null, eigenvectors (columns of the row-major
 // n x n *v) of the symmetric row-major a, by cyclic Jacobi in fp64.
@@ -250,15 +244,6 @@ bool all_finite(const std::vector<double>& v) {
   return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
 }
 
-// gpu[off, off + n) against ref[0, n) within atol + rtol |ref| (expect_close).
-void expect_close_at(const std::vector<double>& gpu, const std::vector<double>& ref, size_t off, size_t n,
-                     double atol, double rtol, const std::string& what) {
-  ASSERT_GE(gpu.size(), off + n) << what;
-  ASSERT_GE(ref.size(), n) << what;
-  expect_close(std::vector<double>(gpu.begin() + off, gpu.begin() + off + n),
-               std::vector<double>(ref.begin(), ref.begin() + n), {atol, rtol}, what);
-}
-
 struct Case {
   int64_t d, hid, hq, hkv, layers;
 };
@@ -273,14 +258,7 @@ std::string name_of(const Case& c) {
 }
 
 StaticDims dims_of(const Case& c) {
-  StaticDims s;
-  s.layers = c.layers;
-  s.q_heads = c.hq;
-  s.kv_heads = c.hkv;
-  s.head_dim = c.d;
-  s.hidden = c.hid;
-  s.topk = std::min<int64_t>(6, std::min(2 * c.d, c.hid));
-  return s;
+  return static_dims(c.layers, c.hq, c.hkv, c.d, c.hid, std::min<int64_t>(6, std::min(2 * c.d, c.hid)));
 }
 
 TEST(StaticGpu, BlockProductSumMatchesCpuLoop) {
@@ -338,8 +316,8 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
     SCOPED_TRACE(name_of(cs));
     const StaticDims s = dims_of(cs);
     const int64_t d = s.head_dim, hid = s.hidden, n2 = 2 * d, topk = s.topk;
-    const std::vector<float> wq = random_floats(static_cast<size_t>(s.q_heads * d * hid), seed++, 0.05f);
-    const std::vector<float> wk = random_floats(static_cast<size_t>(s.kv_heads * d * hid), seed++, 0.05f);
+    const std::vector<float> wq = normals<float>(static_cast<size_t>(s.q_heads * d * hid), seed++, 0.05f);
+    const std::vector<float> wk = normals<float>(static_cast<size_t>(s.kv_heads * d * hid), seed++, 0.05f);
     const LayerStatic gpu = layer_static_gpu(wq.data(), wk.data(), s, 0);
     ASSERT_EQ(gpu.exact_sv.size(), static_cast<size_t>(s.q_heads * d));
     ASSERT_EQ(gpu.shortcut_sv.size(), static_cast<size_t>(s.q_heads * d));
@@ -359,26 +337,24 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
       const double s1 = std::max(ref.exact_sv[0], 1e-300), sc1 = std::max(ref.shortcut_sv[0], 1e-300);
       // From QR factors the singular values, null ones included, are off by about
       // eps * s1 (the Gram route's null ones were off by sqrt(eps) * s1).
-      expect_close_at(gpu.exact_sv, ref.exact_sv, hd_off, static_cast<size_t>(d), 1e-13 * s1, 1e-9,
-                      "exact sv");
-      expect_close_at(gpu.shortcut_sv, ref.shortcut_sv, hd_off, static_cast<size_t>(d), 1e-6 * sc1, 1e-9,
-                      "shortcut sv");
+      expect_close(slice(gpu.exact_sv, hd_off, d), ref.exact_sv, {1e-13 * s1, 1e-9}, "exact sv");
+      expect_close(slice(gpu.shortcut_sv, hd_off, d), ref.shortcut_sv, {1e-6 * sc1, 1e-9}, "shortcut sv");
       for (int64_t i = 1; i < d; ++i) {
         EXPECT_GE(gpu.exact_sv[hd_off + i - 1], gpu.exact_sv[hd_off + i]);
         EXPECT_GE(gpu.shortcut_sv[hd_off + i - 1], gpu.shortcut_sv[hd_off + i]);
         EXPECT_GE(gpu.exact_sv[hd_off + i], 0.0);
       }
-      expect_close_at(gpu.fro_sq, {ref.fro_sq}, static_cast<size_t>(h), 1, 1e-12 * s1 * s1, 1e-10, "fro_sq");
-      expect_close_at(gpu.fro_sq_shortcut, {ref.fro_sq_shortcut}, static_cast<size_t>(h), 1,
-                      1e-12 * sc1 * sc1, 1e-10, "fro_sq_shortcut");
+      expect_close(slice(gpu.fro_sq, h, 1), {ref.fro_sq}, {1e-12 * s1 * s1, 1e-10}, "fro_sq");
+      expect_close(slice(gpu.fro_sq_shortcut, h, 1), {ref.fro_sq_shortcut}, {1e-12 * sc1 * sc1, 1e-10},
+                   "fro_sq_shortcut");
       // fro_sq = sum of squared exact singular values.
       double sum_sq = 0.0;
       for (int64_t i = 0; i < d; ++i) sum_sq += gpu.exact_sv[hd_off + i] * gpu.exact_sv[hd_off + i];
       EXPECT_NEAR(gpu.fro_sq[static_cast<size_t>(h)], sum_sq, 1e-9 * s1 * s1);
 
       const size_t e_off = static_cast<size_t>(h * n2);
-      expect_close_at(gpu.sym_eig, ref.sym_eig, e_off, static_cast<size_t>(n2), 1e-11 * ref.sym_scale, 1e-9,
-                      "symmetric eigenvalues");
+      expect_close(slice(gpu.sym_eig, e_off, n2), ref.sym_eig, {1e-11 * ref.sym_scale, 1e-9},
+                   "symmetric eigenvalues");
       for (int64_t i = 1; i < n2; ++i)
         EXPECT_GE(std::fabs(gpu.sym_eig[e_off + i - 1]), std::fabs(gpu.sym_eig[e_off + i]));
 
@@ -422,7 +398,7 @@ TEST(StaticGpu, LayerStaticMatchesReference) {
 // [rows][cols] fp64 orthonormal rows (modified Gram-Schmidt, twice, of Gaussian rows;
 // rows <= cols).
 Mat orthonormal_rows(int64_t rows, int64_t cols, uint32_t seed) {
-  const std::vector<float> g = random_floats(static_cast<size_t>(rows * cols), seed);
+  const std::vector<float> g = normals<float>(static_cast<size_t>(rows * cols), seed);
   Mat e(g.begin(), g.end());
   for (int pass = 0; pass < 2; ++pass)
     for (int64_t i = 0; i < rows; ++i) {
@@ -485,13 +461,7 @@ void expect_exact(std::vector<double> ours, std::vector<double> want, int64_t hi
 // Gram route read them as up to 1e-8).
 TEST(StaticGpu, IllConditionedHeadsStayExact) {
   QK_REQUIRE_GPU();
-  StaticDims s;
-  s.layers = 1;
-  s.q_heads = 6;
-  s.kv_heads = 3;
-  s.head_dim = 16;
-  s.hidden = 64;
-  s.topk = 4;
+  const StaticDims s = static_dims(1, 6, 3, 16, 64, 4);
   const int64_t d = s.head_dim, hid = s.hidden;
   // Group 0: orthonormal K, Q of condition 1e2 and 1e8 (so is Q^T K); group 1: K of
   // condition 1e4, Q of 1e2 and 1e4; group 2: a random K, a Q with two equal rows, Q = K.
@@ -501,11 +471,11 @@ TEST(StaticGpu, IllConditionedHeadsStayExact) {
   };
   append(wk, graded_rows(d, hid, 0.5, 1.0, 11));
   append(wk, graded_rows(d, hid, 1.0, 1e4, 12));
-  const std::vector<float> k2 = random_floats(static_cast<size_t>(d * hid), 13, 0.1f);
+  const std::vector<float> k2 = normals<float>(static_cast<size_t>(d * hid), 13, 0.1f);
   append(wk, k2);
   const double kappa[] = {1e2, 1e8, 1e2, 1e4};
   for (int h = 0; h < 4; ++h) append(wq, graded_rows(d, hid, 0.3, kappa[h], 20 + h));
-  std::vector<float> equal_rows = random_floats(static_cast<size_t>(d * hid), 30, 0.1f);
+  std::vector<float> equal_rows = normals<float>(static_cast<size_t>(d * hid), 30, 0.1f);
   std::copy(equal_rows.begin(), equal_rows.begin() + hid, equal_rows.begin() + hid);
   append(wq, equal_rows);
   append(wq, k2);
@@ -543,8 +513,8 @@ TEST(StaticGpu, OperatorGramMatchesDirectSums) {
     std::vector<std::vector<float>> q(static_cast<size_t>(nl)), k(static_cast<size_t>(nl));
     std::vector<const float*> pq, pk;
     for (int64_t l = 0; l < nl; ++l) {
-      q[static_cast<size_t>(l)] = random_floats(static_cast<size_t>(hq * d * hid), seed++, 0.05f);
-      k[static_cast<size_t>(l)] = random_floats(static_cast<size_t>(s.kv_heads * d * hid), seed++, 0.05f);
+      q[static_cast<size_t>(l)] = normals<float>(static_cast<size_t>(hq * d * hid), seed++, 0.05f);
+      k[static_cast<size_t>(l)] = normals<float>(static_cast<size_t>(s.kv_heads * d * hid), seed++, 0.05f);
       pq.push_back(q[static_cast<size_t>(l)].data());
       pk.push_back(k[static_cast<size_t>(l)].data());
     }
@@ -597,12 +567,7 @@ TEST(StaticGpu, OperatorGramMatchesDirectSums) {
 
 // Arguments are checked before any device is touched: runs without a GPU too.
 TEST(StaticGpu, RejectsBadDims) {
-  StaticDims s;
-  s.layers = 1;
-  s.q_heads = 3;
-  s.kv_heads = 2;
-  s.head_dim = 4;
-  s.hidden = 8;
+  StaticDims s = static_dims(1, 3, 2, 4, 8);
   const std::vector<float> w(static_cast<size_t>(3 * 4 * 8), 1.0f);
   EXPECT_THROW(layer_static_gpu(w.data(), w.data(), s, 0), std::invalid_argument);
   s.kv_heads = 3;
@@ -616,15 +581,9 @@ TEST(StaticGpu, RejectsBadDims) {
 // Rank-deficient weights (zero K rows, d > hidden): zeros, never NaN.
 TEST(StaticGpu, RankDeficientGivesZerosNotNan) {
   QK_REQUIRE_GPU();
-  StaticDims s;
-  s.layers = 1;
-  s.q_heads = 2;
-  s.kv_heads = 1;
-  s.head_dim = 16;
-  s.hidden = 12;
-  s.topk = 4;
-  std::vector<float> wq = random_floats(static_cast<size_t>(2 * 16 * 12), 5);
-  std::vector<float> wk = random_floats(static_cast<size_t>(16 * 12), 6);
+  const StaticDims s = static_dims(1, 2, 1, 16, 12, 4);
+  std::vector<float> wq = normals<float>(static_cast<size_t>(2 * 16 * 12), 5);
+  std::vector<float> wk = normals<float>(static_cast<size_t>(16 * 12), 6);
   for (int64_t i = 8; i < 16; ++i)
     for (int64_t a = 0; a < 12; ++a) wk[static_cast<size_t>(i * 12 + a)] = 0.0f;
   const LayerStatic r = layer_static_gpu(wq.data(), wk.data(), s, 0);
