@@ -4,7 +4,7 @@
 #include <string>
 
 #include <ATen/ATen.h>
-#include <c10/cuda/CUDAStream.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 
 #include "finite_check.hpp"
 
@@ -31,9 +31,11 @@ TensorView torch_view(const at::Tensor& t) {
   return v;
 }
 
+// Asked through c10's device-generic interface (libtorch_cuda registers the CUDA one), so
+// no c10_cuda is linked: the CPU-only engine (qkgeom-engine-cpu) has libtorch_cpu and c10.
 void* torch_stream(const c10::Device& d) {
   if (!d.is_cuda()) return nullptr;
-  return c10::cuda::getCurrentCUDAStream(d.index()).stream();
+  return c10::impl::getDeviceGuardImpl(c10::kCUDA)->getStream(d).native_handle();
 }
 
 bool torch_all_finite(const at::Tensor& t) {
