@@ -1,4 +1,5 @@
-// GPU dispatch for builds without CUDA: reports why, and refuses to run.
+// GPU dispatch for binaries without CUDA (the front end, qkgeom-engine-cpu, builds without a
+// toolkit): reports why, and refuses to run.
 #include <stdexcept>
 
 #include "bo/gpu_stats.hpp"
@@ -6,7 +7,8 @@
 namespace qk {
 
 bool gpu_available(std::string* why) {
-  if (why != nullptr) *why = "this build of qkgeom has no CUDA (configured without a toolkit)";
+  if (why != nullptr)
+    *why = "this qkgeom binary has no CUDA (qkgeom-engine-cpu, or a build configured without a toolkit)";
   return false;
 }
 

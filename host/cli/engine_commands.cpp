@@ -93,6 +93,16 @@ bool wants_gpu(int argc, char** argv, const std::string& fallback) {
   return d == "auto" && kEngineHasCuda && nvidia_gpu_present();
 }
 
+// Whether the engine command in argv will use no GPU: its --device (auto unless given, as
+// every engine command's default) is cpu, or auto on a machine without an NVIDIA GPU.
+// `env` (libtorch's and CUDA's own view of the GPUs), cuda[:N] and any other value keep
+// the CUDA engine.
+bool cpu_only(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "env") return false;
+  const std::string d = device_option(argc, argv, "auto");
+  return d == "cpu" || (d == "auto" && !nvidia_gpu_present());
+}
+
 }  // namespace
 
 bool front_end_command(const std::string& name) {
@@ -120,8 +130,12 @@ bool passive_openmp(char** argv, bool reexec) {
 
 int run_engine(char** argv) {
   passive_openmp(argv, false);  // the engine loads OpenMP after the exec: no second one
+  int argc = 0;
+  while (argv[argc] != nullptr) ++argc;
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string cpu_engine = (self.parent_path() / "qkgeom-engine-cpu").string();
+  if (!ec && cpu_only(argc, argv)) execv(cpu_engine.c_str(), argv);  // returns when it is missing
   const std::string engine = (self.parent_path() / "qkgeom-engine").string();
   if (!ec) execv(engine.c_str(), argv);
   std::cerr << "qkgeom: error: '" << argv[1] << "' runs in " << engine

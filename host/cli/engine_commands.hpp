@@ -1,8 +1,10 @@
 #pragma once
-// The split of the CLI into two binaries (docs/architecture.md, "Startup"): build/qkgeom,
-// the front end, runs the store, snapshot and tokenizer commands without libtorch or CUDA;
-// build/qkgeom-engine runs every command. The front end hands a command it cannot run
-// to the engine by exec (same process id, arguments and environment).
+// The split of the CLI into binaries (docs/architecture.md, "Startup"): build/qkgeom, the
+// front end, runs the store, snapshot and tokenizer commands without libtorch or CUDA;
+// build/qkgeom-engine runs every command; build/qkgeom-engine-cpu is the same engine
+// without libtorch's CUDA side, CUDA libraries or kernels (it starts in half the time).
+// The front end hands a command it cannot run to an engine by exec (same process id,
+// arguments and environment).
 #include <string>
 #include <vector>
 
@@ -37,8 +39,10 @@ bool needs_engine(int argc, char** argv);
 // returns only when that fails). False when the user had set it.
 bool passive_openmp(char** argv, bool reexec);
 
-// Replaces this process by qkgeom-engine (the file next to this executable) with the
-// same arguments. Returns only when that fails, after printing why: the exit code.
+// Replaces this process by the engine next to this executable, with the same arguments:
+// qkgeom-engine-cpu when the command will use no GPU (--device cpu, or auto on a machine
+// without an NVIDIA GPU; not `env`) and that file is there, else qkgeom-engine. Returns
+// only when that fails, after printing why: the exit code.
 int run_engine(char** argv);
 
 }  // namespace qk
