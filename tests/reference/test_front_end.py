@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """The front end build/qkgeom (docs/architecture.md, "Startup"):
 - links neither libtorch nor CUDA (ldd), and its --help lists every command;
-- hands engine commands to build/qkgeom-engine by exec: same process id (a signal sent to
-  the pid qkgeom got reaches the sweep), `sweep --help` is the engine's;
+- hands engine commands to an engine by exec: same process id (a signal sent to the pid
+  qkgeom got reaches the sweep), `sweep --help` is the engine's;
+- the engine is build/qkgeom-engine-cpu (no libtorch_cuda, c10_cuda or CUDA library linked)
+  for --device cpu, and for auto on a machine without an NVIDIA GPU; build/qkgeom-engine for
+  --device cuda (here without a GPU: its clear error) and when the CPU engine is missing; the
+  two write bitwise the same capture and sweep datasets;
 - `score --snapshot` gives the engine's JSON numbers exactly;
 - without qkgeom-engine beside it, an engine command exits 4 naming the missing file, and
   the front end's own commands still run;
@@ -61,6 +65,91 @@ def same_json(a, b, what):
     check(ok, f"{what} ({a.returncode}: {a.stderr.strip()[-200:]} / {b.returncode}: {b.stderr.strip()[-200:]})")
 
 
+def nvidia_gpu():
+    """Whether the driver shows an NVIDIA GPU here (the front end's own test, asked apart)."""
+    gpus = "/proc/driver/nvidia/gpus"
+    return os.path.exists("/dev/nvidia0") or (os.path.isdir(gpus) and bool(os.listdir(gpus)))
+
+
+def engine_of(args):
+    """Runs args: the file name of the engine its process became (/proc/<pid>/exe, polled
+    until it names one; "" if none), its exit code and stderr."""
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    exe = ""
+    for _ in range(2000):
+        try:
+            exe = os.path.basename(os.readlink(f"/proc/{p.pid}/exe"))
+        except OSError:
+            break
+        if exe.startswith("qkgeom-engine"):
+            break
+        time.sleep(0.005)
+    err = p.communicate(timeout=120)[1]
+    return (exe if exe.startswith("qkgeom-engine") else ""), p.returncode, err
+
+
+def datasets(path):
+    """Every dataset of an HDF5 file: name -> its bytes, dtype and shape."""
+    import h5py
+    out = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda n, o: out.update({n: (o[()].tobytes(), str(o.dtype), o.shape)})
+                     if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def same_datasets(a, b, what):
+    """Files a and b hold the same datasets, bit for bit."""
+    da, db = datasets(a), datasets(b)
+    diff = sorted(n for n in set(da) | set(db) if da.get(n) != db.get(n))
+    check(da and not diff, f"{what}: {len(da)} datasets bitwise equal ({diff[:4]})")
+
+
+def cpu_engine_links(cpu_engine):
+    """qkgeom-engine-cpu needs libtorch_cpu and no CUDA library itself (readelf), and loads
+    none of libtorch's CUDA side or the CUDA maths libraries (ldd; libcudart and libcupti
+    come only through the torch wheel's libtorch_cpu.so, which needs them)."""
+    needed = run(["readelf", "-d", cpu_engine]).stdout
+    cuda = ("libtorch_cuda", "libc10_cuda", "libcudart", "libcublas", "libcusolver", "libcufft", "libnccl",
+            "libcudnn", "libtorch.so")
+    direct = [n for n in cuda if n in needed]
+    check("libtorch_cpu.so" in needed and not direct, f"qkgeom-engine-cpu needs libtorch_cpu, no CUDA library ({direct})")
+    heavy = ("libtorch_cuda", "libc10_cuda", "libcublas", "libcusolver", "libcufft", "libnccl", "libcudnn", "libcusparse")
+    loaded = [line.split()[0] for line in run(["ldd", cpu_engine]).stdout.splitlines() if any(x in line for x in heavy)]
+    check(not loaded, f"qkgeom-engine-cpu loads no libtorch_cuda, c10_cuda or CUDA maths library ({loaded})")
+
+
+def engine_routing(qk, engine, tmp):
+    """Which engine the front end execs for a model command, and that the two agree."""
+    model = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
+
+    def capture(front, name, *device):
+        return [front, "capture", "--model", model, "--ids", "3,1,4,1,5,9,2,6", "--dtype", "f32",
+                "--out", os.path.join(tmp, name), *device]
+
+    exe, code, err = engine_of(capture(qk, "cpu.h5", "--device", "cpu"))
+    check(exe == "qkgeom-engine-cpu" and code == 0, f"capture --device cpu runs qkgeom-engine-cpu ({exe}, {code}: {err[-200:]})")
+    want = "qkgeom-engine" if nvidia_gpu() else "qkgeom-engine-cpu"
+    exe, code, err = engine_of(capture(qk, "auto.h5"))
+    check(exe == want and code == 0, f"capture (device auto) runs {want} ({exe}, {code}: {err[-200:]})")
+    exe, code, err = engine_of(capture(qk, "cuda.h5", "--device=cuda"))
+    ok = exe == "qkgeom-engine" and (nvidia_gpu() or (code == 4 and "--device cuda requested but no GPU" in err))
+    check(ok, f"capture --device=cuda runs qkgeom-engine (here: {'a GPU' if nvidia_gpu() else 'its no-GPU error'}) "
+              f"({exe}, {code}: {err[-200:]})")
+    r = run(capture(engine, "engine.h5", "--device", "cpu"))
+    check(r.returncode == 0, f"qkgeom-engine's capture ({r.stderr[-200:]})")
+    if r.returncode == 0:
+        same_datasets(os.path.join(tmp, "cpu.h5"), os.path.join(tmp, "engine.h5"),
+                      "capture: qkgeom-engine-cpu's snapshot equals qkgeom-engine's")
+    fallback = os.path.join(tmp, "no_cpu_engine")
+    os.mkdir(fallback)
+    shutil.copy(qk, os.path.join(fallback, "qkgeom"))
+    os.symlink(engine, os.path.join(fallback, "qkgeom-engine"))
+    exe, code, err = engine_of(capture(os.path.join(fallback, "qkgeom"), "fallback.h5", "--device", "cpu"))
+    check(exe == "qkgeom-engine" and code == 0,
+          f"no qkgeom-engine-cpu beside it: --device cpu falls back to qkgeom-engine ({exe}, {code}: {err[-200:]})")
+
+
 def analyses_in_front_end(qk, engine, lone, tmp):
     """`lone` is the front end with no engine beside it: what runs there ran in process."""
     model = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
@@ -83,9 +172,14 @@ def analyses_in_front_end(qk, engine, lone, tmp):
     with open(os.path.join(tmp, "q.jsonl"), "w") as f:
         for i in range(12):
             f.write(json.dumps({"id": f"q{i}", "ids": [1 + (i * 7 + j) % 50 for j in range(10)]}) + "\n")
-    r = run([qk, "sweep", "--model", model, "--probes", os.path.join(tmp, "q.jsonl"), "--out", sweep,
-             "--device", "cpu", "--quiet", "--save-kv", "qkv"])
+    sweep_args = ["sweep", "--model", model, "--probes", os.path.join(tmp, "q.jsonl"), "--device", "cpu", "--quiet",
+                  "--save-kv", "qkv"]
+    r = run([qk, *sweep_args, "--out", sweep])
     check(r.returncode == 0, f"a tiny sweep for correlate and simplex --from ({r.stderr.strip()[-200:]})")
+    r = run([engine, *sweep_args, "--out", os.path.join(tmp, "sweep_engine.h5")])
+    check(r.returncode == 0, f"qkgeom-engine's sweep ({r.stderr.strip()[-200:]})")
+    if r.returncode == 0:
+        same_datasets(sweep, os.path.join(tmp, "sweep_engine.h5"), "sweep: qkgeom-engine-cpu's store equals qkgeom-engine's")
     same_json(run([lone, "correlate", "--static", static, "--sweep", sweep, "--bootstrap", "50", "--json"]),
               run([engine, "correlate", "--static", static, "--sweep", sweep, "--bootstrap", "50", "--json"]),
               "correlate runs in the front end and equals the engine's")
@@ -155,7 +249,7 @@ def main():
                 exe = os.readlink(f"/proc/{p.pid}/exe")
             except OSError:
                 break
-            if exe.endswith("qkgeom-engine"):
+            if os.path.basename(exe).startswith("qkgeom-engine"):
                 break
             time.sleep(0.01)
         for _ in range(3000):  # the engine installs its signal handlers once running: wait for the file
@@ -165,7 +259,7 @@ def main():
         p.terminate()
         rc_ = p.wait(timeout=120)
         err = p.stderr.read()
-        check(exe.endswith("qkgeom-engine"), f"the sweep's pid runs qkgeom-engine ({exe})")
+        check(exe.endswith("qkgeom-engine-cpu"), f"the sweep's pid runs qkgeom-engine-cpu (--device cpu) ({exe})")
         check(rc_ in (0, 143), f"SIGTERM to that pid stops the sweep cleanly (exit {rc_}: {err.strip()[-200:]})")
 
         lone = os.path.join(tmp, "lone")
@@ -177,6 +271,8 @@ def main():
         r = run([os.path.join(lone, "qkgeom"), "score", "--snapshot", small, "--json"])
         check(r.returncode == 0, "no engine beside it: score --snapshot still runs")
         analyses_in_front_end(qk, engine, os.path.join(lone, "qkgeom"), tmp)
+        cpu_engine_links(os.path.join(os.path.dirname(qk), "qkgeom-engine-cpu"))
+        engine_routing(qk, engine, tmp)
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         return 1
