@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <driver_types.h>  // cudaStreamLegacy, a constant: no CUDA runtime is linked
 
 #include "finite_check.hpp"
 
@@ -35,13 +36,43 @@ TensorView torch_view(const at::Tensor& t) {
 // no c10_cuda is linked: the CPU-only engine (qkgeom-engine-cpu) has libtorch_cpu and c10.
 void* torch_stream(const c10::Device& d) {
   if (!d.is_cuda()) return nullptr;
-  return c10::impl::getDeviceGuardImpl(c10::kCUDA)->getStream(d).native_handle();
+  void* s = c10::impl::getDeviceGuardImpl(c10::kCUDA)->getStream(d).native_handle();
+  return s != nullptr ? s : cudaStreamLegacy;
 }
 
-bool torch_all_finite(const at::Tensor& t) {
-  if (t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous())
-    return all_finite(t.data_ptr<float>(), t.numel());
+namespace {
+
+// Whether every value of the host tensor t is finite.
+bool host_all_finite(const at::Tensor& t) {
+  if (t.scalar_type() == at::kFloat && t.is_contiguous()) return all_finite(t.data_ptr<float>(), t.numel());
   return at::isfinite(t).all().item<bool>();
+}
+
+}  // namespace
+
+std::vector<bool> torch_all_finite(const std::vector<std::vector<at::Tensor>>& groups) {
+  std::vector<bool> out(groups.size(), true);
+  std::vector<size_t> on_device;  // the groups holding a CUDA tensor, with their flags
+  std::vector<at::Tensor> flags;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    at::Tensor flag;
+    for (const at::Tensor& t : groups[g]) {
+      if (!t.device().is_cuda()) {
+        out[g] = out[g] && host_all_finite(t);
+        continue;
+      }
+      const at::Tensor f = at::isfinite(t).all();
+      flag = flag.defined() ? flag.logical_and(f) : f;
+    }
+    if (!flag.defined()) continue;
+    on_device.push_back(g);
+    flags.push_back(flag);
+  }
+  if (flags.empty()) return out;
+  const at::Tensor host = at::stack(flags).to(at::kCPU);  // the one synchronisation
+  const bool* h = host.data_ptr<bool>();
+  for (size_t i = 0; i < on_device.size(); ++i) out[on_device[i]] = out[on_device[i]] && h[i];
+  return out;
 }
 
 }  // namespace qk

@@ -4,6 +4,8 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <vector>
+
 #include "tensor_view.hpp"
 
 namespace qk {
@@ -13,11 +15,13 @@ namespace qk {
 TensorView torch_view(const at::Tensor& t);
 
 // The cudaStream_t libtorch queues work on for device d (its current stream), for
-// ExecContext::stream; null on the CPU.
+// ExecContext::stream; null on the CPU. Never null on CUDA: libtorch's default stream,
+// whose handle is null, is named cudaStreamLegacy (null would mean "nothing pending").
 void* torch_stream(const c10::Device& d);
 
-// True when every value of t (f32, host or CUDA) is finite; on CUDA one reduction on the
-// device and one bool to the host.
-bool torch_all_finite(const at::Tensor& t);
+// For each group of tensors (f32, f16 or bf16; host or CUDA memory), whether every value
+// of every tensor in it is finite. The CUDA groups cost one reduction per tensor on the
+// device and one copy of all their flags to the host: a single synchronisation.
+std::vector<bool> torch_all_finite(const std::vector<std::vector<at::Tensor>>& groups);
 
 }  // namespace qk

@@ -32,6 +32,18 @@ void put_layer(Tensor4f& dst, int layer, const at::Tensor& src) {
               per_layer * sizeof(float));
 }
 
+// Whether each prompt's k, v (and q when with_q) of one layer hold only finite values, read
+// from the model's own tensors (f32 of bf16 or f16 is finite exactly when they are): on
+// CUDA one synchronisation for the whole batch.
+std::vector<bool> layer_finite(const LayerCapture& lc, bool with_q) {
+  std::vector<std::vector<at::Tensor>> groups;
+  for (size_t b = 0; b < lc.k.size(); ++b) {
+    groups.push_back({lc.k[b], lc.v[b]});
+    if (with_q) groups.back().push_back(lc.q[b]);
+  }
+  return torch_all_finite(groups);
+}
+
 // Empty [layers, heads, len, head_dim] tensors of each prompt for what `save` keeps.
 std::vector<Snapshot> saved_shapes(const ModelConfig& c, const std::vector<std::vector<int64_t>>& prompts,
                                    SaveKv save) {
@@ -67,6 +79,7 @@ FedBatch prefill_and_analyse(TransformerModel& model, const std::vector<std::vec
   std::vector<at::Tensor> prev_k(prompts.size());
   model.prefill(prompts, [&](const LayerCapture& lc) {
     const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<bool> finite = layer_finite(lc, with_q);
     for (size_t b = 0; b < prompts.size(); ++b) {
       const at::Tensor k = f32_layer(lc.k[b]), v = f32_layer(lc.v[b]);
       const at::Tensor q = with_q ? f32_layer(lc.q[b]) : at::Tensor();
@@ -75,7 +88,7 @@ FedBatch prefill_and_analyse(TransformerModel& model, const std::vector<std::vec
       in.v = torch_view(v);
       if (with_q) in.q = torch_view(q);
       if (prev_k[b].defined()) in.prev_k = torch_view(prev_k[b]);
-      in.finite = torch_all_finite(k) && torch_all_finite(v) && (!with_q || torch_all_finite(q));
+      in.finite = finite[b];
       Snapshot host;
       if (!in.finite) {
         host.k = host_copy(k);

@@ -168,8 +168,7 @@ ProbeOutcome feed(const std::vector<at::Tensor>& q, const std::vector<at::Tensor
     in.k = torch_view(on[3 * l + 1]);
     in.v = torch_view(on[3 * l + 2]);
     if (l > 0) in.prev_k = torch_view(on[3 * l - 2]);
-    in.finite =
-        torch_all_finite(on[3 * l]) && torch_all_finite(on[3 * l + 1]) && torch_all_finite(on[3 * l + 2]);
+    in.finite = torch_all_finite({{on[3 * l], on[3 * l + 1], on[3 * l + 2]}})[0];
     probe.add(in);
   }
   ProbeOutcome out;
@@ -194,8 +193,70 @@ TEST(LayerAnalysis, TorchViewsOnCpuEqualTheSnapshotPath) {
   expect_same_attention(*a.attention, *b.attention);
 }
 
+// Views the analysis cannot read (a transposed libtorch view, bf16) are refused by name,
+// never read with the wrong strides or dtype.
+TEST(LayerAnalysis, TorchViewsItCannotReadAreRefused) {
+  const ProbeMetrics m = cpu_metrics(false);
+  const at::Tensor k = at::randn({1, 2, 8, 4}), v = at::randn({1, 2, 8, 4});
+  const at::Tensor kt = k.transpose(2, 3).contiguous().transpose(2, 3);  // k's values, column-major
+  const at::Tensor v16 = v.to(at::kBFloat16);
+  struct Case {
+    const at::Tensor& k;
+    const at::Tensor& v;
+    const char* says;
+  };
+  for (const Case& c : {Case{kt, v, "bo metrics: k: expected a row-major contiguous tensor"},
+                        Case{k, v16, "bo metrics: v: expected f32 data"}}) {
+    ProbeLayers probe(m, ExecContext{}, 1, 2, 2);
+    LayerQkv in;
+    in.k = torch_view(c.k);
+    in.v = torch_view(c.v);
+    in.q = torch_view(k);
+    try {
+      probe.add(in);
+      ADD_FAILURE() << "read: " << c.says;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()), c.says);
+    }
+  }
+}
+
+// The finite flags per group: f32 contiguous or not (a transposed view), bf16 with an Inf,
+// f16, an empty group; on CUDA (when visible) the same flags from the device, the groups
+// also mixed with host tensors.
+TEST(TorchView, AllFiniteFlagsPerGroup) {
+  const at::Tensor a = at::randn({2, 5, 4});
+  at::Tensor nan = at::randn({2, 5, 4});
+  nan[1][3][2].fill_(std::numeric_limits<float>::quiet_NaN());
+  const at::Tensor nan_t = nan.transpose(1, 2);
+  at::Tensor inf16 = at::randn({3, 4}).to(at::kBFloat16);
+  inf16[2][1].fill_(std::numeric_limits<float>::infinity());
+  const at::Tensor half = at::randn({3, 4}).to(at::kHalf);
+  const std::vector<std::vector<at::Tensor>> groups = {{a, half}, {a, nan_t}, {inf16, a}, {}, {a, a, a}};
+  const std::vector<bool> want = {true, false, false, true, true};
+  EXPECT_EQ(torch_all_finite(groups), want);
+  if (!torch::cuda::is_available()) return;
+  std::vector<std::vector<at::Tensor>> on_gpu = groups, mixed = groups;
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (size_t i = 0; i < groups[g].size(); ++i) {
+      on_gpu[g][i] = groups[g][i].to(at::kCUDA);
+      if (i % 2 == 1) mixed[g][i] = on_gpu[g][i];
+    }
+  EXPECT_EQ(torch_all_finite(on_gpu), want);
+  EXPECT_EQ(torch_all_finite(mixed), want);
+}
+
+// The stream the analysis waits on: none on the CPU; on CUDA never null, also for
+// libtorch's default stream (its handle is null; null would mean "nothing to wait for").
+TEST(TorchView, StreamIsNeverNullOnCuda) {
+  EXPECT_EQ(torch_stream(c10::Device(c10::kCPU)), nullptr);
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to libtorch";
+  EXPECT_NE(torch_stream(c10::Device(c10::kCUDA, 0)), nullptr);
+}
+
 // GPU parity: CUDA tensors analysed on the device (kernels on the device pointers, after
-// libtorch's stream) against the same q/k/v on the CPU; tolerances of test_gpu_parity.
+// libtorch's stream) against the same q/k/v on the CPU, the attention statistics with and
+// without a soft-cap, distance masses included; tolerances of test_gpu_parity.
 TEST(LayerAnalysis, DeviceAnalysisMatchesCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to libtorch";
   for (int kv_heads : {6, 2}) {
@@ -207,6 +268,7 @@ TEST(LayerAnalysis, DeviceAnalysisMatchesCpu) {
       v.push_back(at::randn({1, kv_heads, 300, 16}));
     }
     ProbeMetrics m = cpu_metrics(false);
+    m.attention_options.softcap = kv_heads == 2 ? 1.5 : 0.0;  // Gemma 2's logit soft-cap on one pass
     const ProbeOutcome cpu = feed(q, k, v, m, c10::Device(c10::kCPU));
     const ProbeOutcome gpu = feed(q, k, v, m, c10::Device(c10::kCUDA, 0));
     EXPECT_EQ(gpu.bo->backend, "cuda:0");
@@ -221,6 +283,9 @@ TEST(LayerAnalysis, DeviceAnalysisMatchesCpu) {
       EXPECT_NEAR(gpu.attention->entropy_nats[i], cpu.attention->entropy_nats[i], 1e-4);
       EXPECT_NEAR(gpu.attention->sink_mass[i], cpu.attention->sink_mass[i], 1e-5);
     }
+    ASSERT_EQ(gpu.attention->distance_mass.size(), cpu.attention->distance_mass.size());
+    for (size_t i = 0; i < cpu.attention->distance_mass.size(); ++i)
+      EXPECT_NEAR(gpu.attention->distance_mass[i], cpu.attention->distance_mass[i], 1e-5);
   }
 }
 #endif
