@@ -33,8 +33,9 @@ def check(ok, what):
 
 
 def sweep(qk, model, probes, out, *extra):
+    # f32: the fixtures' own dtype on the CPU; on CUDA (QK_REF_DEVICE) auto would be bf16.
     return subprocess.run([qk, "sweep", "--model", model, "--probes", probes, "--out", out, "--device",
-                           rc.DEVICE, "--batch-tokens", "200", "--quiet", *extra],
+                           rc.DEVICE, "--dtype", "f32", "--batch-tokens", "200", "--quiet", *extra],
                           capture_output=True, text=True)
 
 
