@@ -7,26 +7,22 @@
 #include "cpu_budget.hpp"
 #include "finite_check.hpp"
 #include "layer_analysis.hpp"
+#include "option_names.hpp"
 
 namespace qk {
 
+namespace {
+
+constexpr OptionName<OnNonFinite> kOnNonFiniteNames[] = {
+    {OnNonFinite::Fail, "fail"}, {OnNonFinite::Skip, "skip"}, {OnNonFinite::Keep, "keep"}};
+
+}  // namespace
+
 OnNonFinite parse_on_nonfinite(const std::string& name) {
-  if (name == "fail") return OnNonFinite::Fail;
-  if (name == "skip") return OnNonFinite::Skip;
-  if (name == "keep") return OnNonFinite::Keep;
-  throw std::invalid_argument("--on-nonfinite: unknown '" + name + "'; use fail, skip or keep");
+  return parse_option(name, kOnNonFiniteNames, "--on-nonfinite");
 }
 
-const char* on_nonfinite_name(OnNonFinite policy) {
-  switch (policy) {
-    case OnNonFinite::Skip:
-      return "skip";
-    case OnNonFinite::Keep:
-      return "keep";
-    default:
-      return "fail";
-  }
-}
+const char* on_nonfinite_name(OnNonFinite policy) { return option_name(policy, kOnNonFiniteNames); }
 
 namespace {
 

@@ -2,45 +2,29 @@
 
 #include <stdexcept>
 
+#include "option_names.hpp"
 #include "quantities.hpp"
 
 namespace qk {
 
-SaveKv parse_save_kv(const std::string& name) {
-  if (name == "none") return SaveKv::None;
-  if (name == "k") return SaveKv::K;
-  if (name == "qkv") return SaveKv::Qkv;
-  throw std::invalid_argument("--save-kv: unknown '" + name + "'; use none, k or qkv");
-}
+namespace {
 
-const char* save_kv_name(SaveKv s) {
-  switch (s) {
-    case SaveKv::K:
-      return "k";
-    case SaveKv::Qkv:
-      return "qkv";
-    default:
-      return "none";
-  }
-}
+constexpr OptionName<SaveKv> kSaveKvNames[] = {
+    {SaveKv::None, "none"}, {SaveKv::K, "k"}, {SaveKv::Qkv, "qkv"}};
+constexpr OptionName<KvDtype> kKvDtypeNames[] = {
+    {KvDtype::F32, "f32"}, {KvDtype::F16, "f16"}, {KvDtype::BF16, "bf16"}};
+
+}  // namespace
+
+SaveKv parse_save_kv(const std::string& name) { return parse_option(name, kSaveKvNames, "--save-kv"); }
+
+const char* save_kv_name(SaveKv s) { return option_name(s, kSaveKvNames); }
 
 KvDtype parse_save_kv_dtype(const std::string& name) {
-  if (name == "f32") return KvDtype::F32;
-  if (name == "f16") return KvDtype::F16;
-  if (name == "bf16") return KvDtype::BF16;
-  throw std::invalid_argument("--save-kv-dtype: unknown '" + name + "'; use f32, f16 or bf16");
+  return parse_option(name, kKvDtypeNames, "--save-kv-dtype");
 }
 
-const char* save_kv_dtype_name(KvDtype t) {
-  switch (t) {
-    case KvDtype::F16:
-      return "f16";
-    case KvDtype::BF16:
-      return "bf16";
-    default:
-      return "f32";
-  }
-}
+const char* save_kv_dtype_name(KvDtype t) { return option_name(t, kKvDtypeNames); }
 
 namespace {
 

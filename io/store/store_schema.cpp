@@ -134,22 +134,27 @@ std::vector<std::string> ragged_groups(const std::vector<ColumnSpec>& cols) {
   return out;
 }
 
-ColumnSpec offset_column(const std::string& group) {
+namespace {
+
+// The store's i64 column group/<name> of a ragged group; `what` (e.g. "first row") says what it
+// holds for each probe.
+ColumnSpec ragged_index_column(const std::string& group, const char* name, const char* what) {
   ColumnSpec c;
-  c.path = group + "/offset";
+  c.path = group + "/" + name;
   c.type = ColType::I64;
   c.units = "rows";
-  c.description = "first row of this probe in the ragged (per-token) datasets of '" + group + "'";
+  c.description = std::string(what) + " of this probe in the ragged (per-token) datasets of '" + group + "'";
   return c;
 }
 
+}  // namespace
+
+ColumnSpec offset_column(const std::string& group) {
+  return ragged_index_column(group, "offset", "first row");
+}
+
 ColumnSpec count_column(const std::string& group) {
-  ColumnSpec c;
-  c.path = group + "/count";
-  c.type = ColType::I64;
-  c.units = "rows";
-  c.description = "number of rows of this probe in the ragged (per-token) datasets of '" + group + "'";
-  return c;
+  return ragged_index_column(group, "count", "number of rows");
 }
 
 std::vector<ColumnSpec> read_columns(hid_t file, const std::string& path) {

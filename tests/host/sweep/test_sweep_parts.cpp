@@ -248,6 +248,26 @@ TEST(OnNonFinite, ParsesAndRejects) {
   EXPECT_THROW(qk::parse_on_nonfinite("ignore"), std::invalid_argument);
 }
 
+// Each spelling reads back to itself; an unknown one names the option and every spelling.
+TEST(OptionNames, RoundTripAndListTheSpellings) {
+  for (const char* n : {"none", "k", "qkv"}) EXPECT_STREQ(qk::save_kv_name(qk::parse_save_kv(n)), n);
+  for (const char* n : {"f32", "f16", "bf16"})
+    EXPECT_STREQ(qk::save_kv_dtype_name(qk::parse_save_kv_dtype(n)), n);
+  for (const char* n : {"fail", "skip", "keep"})
+    EXPECT_STREQ(qk::on_nonfinite_name(qk::parse_on_nonfinite(n)), n);
+  const auto message = [](auto&& parse, const char* name) {
+    try {
+      parse(name);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message(qk::parse_save_kv, "kv"), "--save-kv: unknown 'kv'; use none, k or qkv");
+  EXPECT_EQ(message(qk::parse_save_kv_dtype, "F32"), "--save-kv-dtype: unknown 'F32'; use f32, f16 or bf16");
+  EXPECT_EQ(message(qk::parse_on_nonfinite, ""), "--on-nonfinite: unknown ''; use fail, skip or keep");
+}
+
 TEST(Progress, FormatsDurations) {
   EXPECT_EQ(qk::format_duration(0.4), "0s");
   EXPECT_EQ(qk::format_duration(75), "1m15s");
