@@ -3,18 +3,14 @@
 #include <hdf5.h>
 
 #include "descriptors.hpp"
-#include "h5_util.hpp"
-#include "run_record.hpp"
-#include "threads.hpp"
+#include "geometry_h5.hpp"
 
 namespace qk {
 
 namespace {
 
-void write_f64(hid_t parent, const std::string& name, const std::vector<hsize_t>& shape,
-               const std::vector<double>& v, const std::string& file) {
-  h5::write_array(parent, name, shape, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE, v.data(), file);
-}
+using geometry_h5::create_group;
+using geometry_h5::write_f64;
 
 void write_i64(hid_t parent, const std::string& name, const std::vector<int64_t>& v,
                const std::string& file) {
@@ -23,30 +19,7 @@ void write_i64(hid_t parent, const std::string& name, const std::vector<int64_t>
 
 // The concatenation over layers of one RopeLayer field ([L][...]).
 std::vector<double> gather(const RopeGeometryResult& r, std::vector<double> RopeLayer::*field) {
-  std::vector<double> out;
-  for (const RopeLayer& l : r.layers) out.insert(out.end(), (l.*field).begin(), (l.*field).end());
-  return out;
-}
-
-h5::Id create_group(hid_t parent, const std::string& name, const std::string& file) {
-  return h5::Id(h5::check(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), file,
-                          "create group " + name));
-}
-
-void write_root_attrs(hid_t root, const RopeGeometryResult& r, const std::string& model_dir,
-                      const std::string& command_line, const std::string& file) {
-  const StaticDims& d = r.dims;
-  h5::write_int_attr(root, "schema_version", 1, file);
-  h5::write_string_attr(root, "kind", "qkgeom-rope-geometry", file);
-  write_run_record(root, command_line, model_dir,
-                   {r.device, r.gpu_name, applied_threads(), r.started_at, r.finished_at}, file);
-  h5::write_int_attr(root, "num_layers", d.layers, file);
-  h5::write_int_attr(root, "num_heads", d.q_heads, file);
-  h5::write_int_attr(root, "num_kv_heads", d.kv_heads, file);
-  h5::write_int_attr(root, "head_dim", d.head_dim, file);
-  h5::write_int_attr(root, "hidden_size", d.hidden, file);
-  h5::write_int_attr(root, "rotary_dim", r.rotary_dim, file);
-  h5::write_int_attr(root, "num_bands", r.rotary_dim / 2, file);
+  return geometry_h5::gather(r.layers, field);
 }
 
 // The `sweep/` group (docs/static-geometry.md, "Expected logit of a sweep").
@@ -69,14 +42,12 @@ void write_sweep(hid_t root, const RopeSweep& s, const StaticDims& d, const std:
   write_f64(g.get(), "softcap", {L}, s.softcap, tmp);
 }
 
-void write_all(const std::string& tmp, const RopeGeometryResult& r, const std::string& model_dir,
-               const std::string& command_line) {
+// Everything below the root attributes geometry_h5::write_file writes.
+void write_rest(hid_t root, const RopeGeometryResult& r, const std::string& tmp) {
   const StaticDims& d = r.dims;
   const hsize_t L = d.layers, H = d.q_heads, D = d.head_dim, O = r.offsets.size(), P = r.rotary_dim / 2;
-  const h5::Id f(
-      h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "create file"));
-  const hid_t root = f.get();
-  write_root_attrs(root, r, model_dir, command_line, tmp);
+  h5::write_int_attr(root, "rotary_dim", r.rotary_dim, tmp);
+  h5::write_int_attr(root, "num_bands", r.rotary_dim / 2, tmp);
   write_i64(root, "offsets", r.offsets, tmp);
   write_i64(root, "local_rope", r.local_rope, tmp);
   write_f64(root, "inv_freq", {L, P}, r.inv_freq, tmp);
@@ -97,15 +68,14 @@ void write_all(const std::string& tmp, const RopeGeometryResult& r, const std::s
   write_f64(g.get(), "unrotated_energy", {L, H}, gather(r, &RopeLayer::unrotated_energy), tmp);
   write_f64(g.get(), "unrotated_share", {L, H}, gather(r, &RopeLayer::unrotated_share), tmp);
   if (r.sweep) write_sweep(root, *r.sweep, d, tmp);
-  h5::check_status(H5Fflush(root, H5F_SCOPE_GLOBAL), tmp, "flush");
 }
 
 }  // namespace
 
 void write_rope_h5(const std::string& path, const RopeGeometryResult& r, const std::string& model_dir,
                    const std::string& command_line) {
-  h5::write_file_atomically(path,
-                            [&](const std::string& tmp) { write_all(tmp, r, model_dir, command_line); });
+  geometry_h5::write_file(path, "qkgeom-rope-geometry", r, model_dir, command_line,
+                          [&](hid_t root, const std::string& tmp) { write_rest(root, r, tmp); });
 }
 
 }  // namespace qk
