@@ -19,8 +19,11 @@
 #     magnitude entropy, layer alignment, K-V CKA, attention statistics, static Gram,
 #     simplex volumes), the suites with GPU cases (attention statistics, static pass with
 #     cuSOLVER, RoPE geometry, simplex, model runtime and packed batches on CUDA, the
-#     layer-by-layer analysis on the device), then `weights` (cuSOLVER), simplex and the
-#     sweep through the CLI with --device cuda (reference tests);
+#     layer-by-layer analysis on the device, torch's stream and finite flags), then
+#     `weights` (cuSOLVER), the sweep's packed vs lone batches (f32) and rope-geometry
+#     through the CLI with --device cuda (reference tests), and the whole sweep on the
+#     device against the CPU (scripts/gpu_sweep_parity.py: f32, bf16 by default, soft-cap,
+#     multi-head BO, non-finite reports);
 #  6. test_gpu_parity under compute-sanitizer --tool memcheck;
 #  7. the model runtime on CUDA against HF eager on the GPU, f32 and bf16
 #     (scripts/gpu_hf_parity.py);
@@ -211,7 +214,7 @@ fi
 PARITY=$(bin test_gpu_parity)
 step 90 "$PARITY" --gtest_output="xml:$RESULTS/test_gpu_parity.xml" || fail "test_gpu_parity"
 declare -A FILTER=([test_model_runtime]='*Cuda*:*BatchBitwise*' [test_packed_batch]='*Cuda*'
-  [test_layer_analysis]='*Device*')
+  [test_layer_analysis]='*Device*:TorchView.*')
 for t in test_attention_stats test_static_gpu test_rope_gpu test_simplex test_model_runtime test_packed_batch \
   test_layer_analysis; do
   b=$(bin "$t")
@@ -222,9 +225,10 @@ for t in test_attention_stats test_static_gpu test_rope_gpu test_simplex test_mo
   step 60 "$b" --gtest_filter="${FILTER[$t]:-*}" --gtest_output="xml:$RESULTS/$t.xml" || fail "$t"
 done
 if [ "$mode" = full ] && [ -x "$BUILD/qkgeom" ]; then
-  for t in ref_static_weights ref_simplex ref_sweep_batch_mode ref_rope_geometry; do
+  for t in ref_static_weights ref_sweep_batch_mode ref_rope_geometry; do
     QK_REF_DEVICE=cuda step 90 ctest --test-dir "$BUILD" -R "^$t\$" --output-on-failure || fail "$t on cuda"
   done
+  step 90 python3 scripts/gpu_sweep_parity.py --qkgeom "$BUILD/qkgeom" --device cuda || fail "gpu_sweep_parity"
 fi
 
 # -- 6. memcheck -----------------------------------------------------------------------
