@@ -74,10 +74,15 @@ int resume_thread_count(const SweepOptions& o, const std::map<std::string, std::
 
 // The store a previous run left (--resume), checked against this run's options; nullopt
 // when there is none yet (it is created once the input has been read and tokenized).
+// `had_store`: the file existed when the run started (its attributes are `stored`).
 std::optional<ResultsStore> reopen_store(const SweepOptions& o, const std::vector<ColumnSpec>& cols,
-                                         const std::map<std::string, std::string>& stored,
-                                         const Attrs& attrs) {
+                                         const std::map<std::string, std::string>& stored, const Attrs& attrs,
+                                         bool had_store) {
   if (!fs::exists(o.out)) return std::nullopt;  // run_sweep refused an existing file without --resume
+  if (!had_store)
+    throw StoreError(o.out,
+                     "was created by another process after this run started (two sweeps with one "
+                     "--out?); it is not continued");
   bool versioned = false;
   const int64_t version = h5::read_int_attr(h5::open_for_read(o.out).get(), "schema_version", &versioned);
   if (versioned && version != kSweepSchemaVersion)
@@ -415,6 +420,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   sum.on_nonfinite = o.on_nonfinite;
   check_sweep_options(o);
 
+  const bool had_store = fs::exists(o.out);
   const std::map<std::string, std::string> stored = stored_attrs(o);
   if (const int threads = resume_thread_count(o, stored); threads > 0) apply_threads(threads);
   TransformerModel model(o.model, RuntimeOptions{o.device, sweep_dtype(o, stored), 0, o.batch_mode});
@@ -428,7 +434,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o, set.probes));
   const Attrs attrs =
       sweep_attrs(o, sum.device, gpu, sum.dtype, attention_options_for(cfg, o.device).softcap);
-  std::optional<ResultsStore> reopened = reopen_store(o, cols, stored, attrs);
+  std::optional<ResultsStore> reopened = reopen_store(o, cols, stored, attrs, had_store);
   const std::unordered_set<int64_t> done = resume_done(reopened, sum);
   const std::vector<TokenizedProbe> work = tokenize_todo(o, cfg, set.probes, done, sum);
   ResultsStore store = reopened ? std::move(*reopened) : create_store(o, cols, attrs, sum.skipped);

@@ -12,6 +12,7 @@
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "store_schema.hpp"
+#include "writer_lock.hpp"
 
 namespace qk {
 
@@ -21,9 +22,29 @@ constexpr uint64_t kChunkTarget = 64 * 1024;  // bytes of a chunk along the row 
 constexpr uint64_t kChunkMax = 1024 * 1024;   // a chunk never exceeds this (rows split)
 constexpr unsigned kMaxCompactAttrs = 4096;   // root attributes stay in its object header
 
+// What a writer is told when another holds the store's WriterLock.
+constexpr const char* kBusyWriting =
+    "is being written by another process (a sweep still running: a duplicate job, or the run a "
+    "--resume would continue); wait for it to end or stop it, then try again";
+
 bool file_exists(const std::string& p) {
   struct stat st;
   return stat(p.c_str(), &st) == 0;
+}
+
+// Renames the finished `tmp` onto `path`. Without `overwrite` an existing `path` is never
+// replaced (renameat2 RENAME_NOREPLACE; a plain rename where the file system lacks it):
+// InputError when another process created it since create() checked.
+void publish(const std::string& tmp, const std::string& path, bool overwrite) {
+  if (!overwrite && renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return;
+  if (!overwrite && errno == EEXIST)
+    throw InputError(path,
+                     "exists: another process created it while this one was creating it "
+                     "(two sweeps with one --out?)");
+  if (!overwrite && errno != EINVAL && errno != ENOSYS)
+    throw StoreError(path, "cannot rename " + tmp + " to it: " + std::strerror(errno));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw StoreError(path, "cannot rename " + tmp + " to it: " + std::strerror(errno));
 }
 
 // Bytes of one stored element of column `c`.
@@ -143,6 +164,7 @@ struct ResultsStore::Impl {
 
   std::string path;
   std::vector<ColumnSpec> user;  // the caller's columns; cols[i] for i < user.size()
+  WriterLock lock;               // held until after the file is closed
   h5::Id file;
   std::vector<Col> cols;  // user columns, then each group's offset and count
   std::vector<Group> groups;
@@ -350,10 +372,14 @@ ResultsStore ResultsStore::create(const std::string& path, const std::vector<Col
   // Built complete under a temporary name, then renamed: `path` never holds a file
   // without its attributes and columns.
   const std::string tmp = path + ".partial";
-  h5::Id fapl(h5::store_fapl(false, path)), fcpl(store_fcpl());
-  impl->file = h5::Id(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
-  if (!impl->file.ok()) h5::fail(path, "cannot create the file (does its directory exist, is it writable?)");
+  // Held on the inode `path` will name: a --resume of it waits for this writer's end.
+  impl->lock =
+      WriterLock::acquire(tmp, "is being created by another process (two sweeps with one --out?)", true);
   try {
+    h5::Id fapl(h5::store_fapl(false, path)), fcpl(store_fcpl());
+    impl->file = h5::Id(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
+    if (!impl->file.ok())
+      h5::fail(path, "cannot create the file (does its directory exist, is it writable?)");
     const hid_t f = impl->file.get();
     for (const auto& a : attrs)
       if (is_end_of_run_attr(a.first))
@@ -366,8 +392,7 @@ ResultsStore ResultsStore::create(const std::string& path, const std::vector<Col
     h5::write_strings_attr(f, "columns", names, path);
     for (const auto& c : impl->cols) create_column(f, c.spec, path);
     impl->start_swmr();
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      throw StoreError(path, "cannot rename " + tmp + " to it: " + std::strerror(errno));
+    publish(tmp, path, overwrite);
   } catch (...) {
     impl.reset();
     unlink(tmp.c_str());
@@ -384,6 +409,7 @@ ResultsStore ResultsStore::reopen(const std::string& path, const std::vector<Col
   if (!file_exists(path)) throw InputError(path, "does not exist");
   h5::require_not_truncated(path);
   impl->layout();
+  impl->lock = WriterLock::acquire(path, kBusyWriting);
   h5::Id fapl(h5::store_fapl(true, path));
   // Straight into SWMR write mode: the file is never "open for write" without SWMR, a
   // state in which SWMR readers cannot open it.
@@ -603,6 +629,7 @@ void clear_crash_flags(const std::string& path) {
   h5::quiet();
   if (!file_exists(path)) throw InputError(path, "does not exist");
   h5::require_not_truncated(path);
+  const WriterLock lock = WriterLock::acquire(path, kBusyWriting);
   h5::Id fapl(h5::store_fapl(true, path));
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
   if (f < 0) h5::fail_open(path, "cannot be opened to clear its status flags (not HDF5, or not writable)");

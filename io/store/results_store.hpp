@@ -60,14 +60,16 @@ class ResultsStore {
   // "<path>.partial" with the root attributes (`attrs` as strings, including those
   // set_attrs/finish will overwrite; "schema_version", "columns") and every column (plus
   // "<group>/offset" and "<group>/count" per ragged group), enters SWMR write mode, then
-  // renames it to `path`.
+  // renames it to `path` (without `overwrite`, never onto a file another process made
+  // meanwhile: InputError). The store holds its WriterLock (writer_lock.hpp) until closed.
   static ResultsStore create(const std::string& path, const std::vector<ColumnSpec>& cols, const Attrs& attrs,
                              int schema_version, bool overwrite = false);
 
   // Reopens a store left by a finished or crashed run: clears the crash status flags,
   // checks its columns equal `cols` (InputError naming the dataset), enters SWMR write
   // mode. rows() is the committed count; rows a crash left past it are overwritten by
-  // the next appends (never cut here). StoreError when another process holds the file.
+  // the next appends (never cut here). StoreError when another process holds the file
+  // (a reader's HDF5 lock, or a writer's WriterLock: a sweep still writing it).
   static ResultsStore reopen(const std::string& path, const std::vector<ColumnSpec>& cols);
 
   ResultsStore(ResultsStore&&) noexcept;
@@ -113,7 +115,8 @@ int64_t committed_rows(const std::string& path);
 
 // Clears the "open for write" status flags a killed writer leaves, so that any HDF5
 // reader opens the file (what `h5clear -s` does; `qkgeom recover FILE`). Keeps data.
-// InputError, the file untouched, when it is shorter than its superblock records.
+// InputError, the file untouched, when it is shorter than its superblock records;
+// StoreError when a writer still holds it (its WriterLock).
 void clear_crash_flags(const std::string& path);
 
 template <typename T>
