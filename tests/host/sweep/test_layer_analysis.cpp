@@ -151,6 +151,45 @@ TEST(LayerAnalysis, RefusesWhatItCannotRead) {
   EXPECT_THROW(probe.finish(out), std::logic_error);
 }
 
+// On a CUDA context, a host view mixed with a device view is refused by name before any
+// kernel or copy is queued (no host pointer reaches a kernel): k/v for the BO metrics, q/k
+// for the attention statistics, the two layers of the cross-layer alignment.
+TEST(LayerAnalysis, HostAndDeviceViewsMixedAreRefused) {
+  const Snapshot snap = random_snapshot(2, 2, 2, 8, 4);
+  ExecContext ctx;
+  ctx.device.cuda = true;
+  auto view = [](const Tensor4f& t, bool cuda) {
+    TensorView v = host_view(t.data.data(), {1, 2, 8, 4});
+    v.device.cuda = cuda;
+    return v;
+  };
+  ProbeMetrics bo = cpu_metrics(false), attention = cpu_metrics(false);
+  bo.attention = false;
+  attention.bo = false;
+  struct Case {
+    const ProbeMetrics& m;
+    bool q_cuda, k_cuda, v_cuda;
+    const char* says;
+  };
+  for (const Case& c :
+       {Case{bo, false, false, true, "bo metrics: v and k are in different memories"},
+        Case{attention, false, true, true, "attention statistics: q and k are in different memories"}}) {
+    ProbeLayers probe(c.m, ctx, 1, 2, 2);
+    LayerQkv in;
+    in.q = view(*snap.q, c.q_cuda);
+    in.k = view(snap.k, c.k_cuda);
+    in.v = view(*snap.v, c.v_cuda);
+    try {
+      probe.add(in);
+      ADD_FAILURE() << "read: " << c.says;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()), c.says);
+    }
+  }
+  EXPECT_THROW(bo_layer_alignment(view(snap.k, false), view(snap.k, true), bo.bo_options, ctx),
+               std::invalid_argument);
+}
+
 #if defined(QKGEOM_WITH_TORCH)
 // One probe's layers fed from libtorch tensors on `device` (f32 [1, heads, seq, dim] each).
 ProbeOutcome feed(const std::vector<at::Tensor>& q, const std::vector<at::Tensor>& k,
