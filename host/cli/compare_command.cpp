@@ -36,7 +36,7 @@ void add_compare_options(CLI::App* sub, CompareArgs& a) {
       ->check(in_range(0, 1000000));
   sub->add_option("--seed", a.o.seed, "seed of the resamples (numpy RandomState)")
       ->capture_default_str()
-      ->check(in_range(0, 4294967295.0));
+      ->check(whole_number_to(UINT32_MAX));
   sub->add_option("--level", a.o.level, "confidence level of the intervals")
       ->capture_default_str()
       ->check(number_in(0, 1, true, "in (0, 1)", "LEVEL"));

@@ -37,7 +37,8 @@ Action add_headdim_command(CLI::App& app) {
       ->capture_default_str()
       ->check(positive());
   sub->add_option("--seed", a->o.seed, "seed of the data, the initialisation and the simplex sampler")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(whole_number_to(UINT64_MAX));
   sub->add_flag("--cm-compat", a->o.simplex.cm_compat,
                 "the seed's CV exactly (its sampler and fp32 Cayley-Menger)");
   sub->add_option("--null-trials", a->o.simplex.null_trials,

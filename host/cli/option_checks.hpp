@@ -2,8 +2,11 @@
 // Numeric option checks whose messages print the bounds readably ("--epochs: must be
 // >= 0, not -1"). CLI11's NonNegativeNumber and PositiveNumber print the upper bound of
 // a double in full (309 digits), and its Range prints "0.000000 to 1.000000".
+#include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -39,6 +42,21 @@ inline CLI::Validator non_negative() { return number_in(0, HUGE_VAL, false, ">= 
 inline CLI::Validator in_range(double lo, double hi) {
   const std::string r = "in [" + bound_text(lo) + ", " + bound_text(hi) + "]";
   return number_in(lo, hi, false, r, r);
+}
+
+// A whole number in [0, hi] written in decimal digits (a seed): "-1", "1.5", "1e3" and hi + 1
+// are refused, never wrapped into range.
+inline CLI::Validator whole_number_to(uint64_t hi) {
+  const std::string top = hi == UINT64_MAX ? "2^64 - 1" : std::to_string(hi);
+  const std::string r = "a whole number in [0, " + top + "]";
+  return CLI::Validator(
+      [=](std::string& in) -> std::string {
+        errno = 0;
+        const bool digits = !in.empty() && in.find_first_not_of("0123456789") == std::string::npos;
+        if (digits && std::strtoull(in.c_str(), nullptr, 10) <= hi && errno != ERANGE) return {};
+        return "must be " + r + ", not " + in;
+      },
+      "0.." + top);
 }
 
 // A compute dtype of the model runtime: bf16, f16 or f32, and with `with_auto` also auto

@@ -40,7 +40,9 @@ Action add_simplex_command(CLI::App& app) {
   sub->add_option("--pool", a->o.simplex.pool, "draw from the first N rows (0: all)")
       ->capture_default_str()
       ->check(non_negative());
-  sub->add_option("--seed", a->o.simplex.seed, "seed of the sampler and the baseline")->capture_default_str();
+  sub->add_option("--seed", a->o.simplex.seed, "seed of the sampler and the baseline")
+      ->capture_default_str()
+      ->check(whole_number_to(UINT64_MAX));
   sub->add_flag("--cm-compat", a->o.simplex.cm_compat,
                 "the seed's cv_metric exactly (torch.randperm, fp32 Cayley-Menger, pool min(n, 512))");
   sub->add_option("--null-trials", a->o.simplex.null_trials, "Gaussian clouds for the baseline (0: none)")

@@ -84,7 +84,9 @@ Action add_correlate_command(CLI::App& app) {
   sub->add_option("--bootstrap", a->o.bootstrap, "probe resamples for the confidence intervals")
       ->capture_default_str()
       ->check(in_range(0, 1000000));
-  sub->add_option("--seed", a->o.seed, "seed of the bootstrap")->capture_default_str();
+  sub->add_option("--seed", a->o.seed, "seed of the bootstrap")
+      ->capture_default_str()
+      ->check(whole_number_to(UINT64_MAX));
   sub->add_option("--export-legacy", a->legacy,
                   "also write the seed's input JSON (head-geometry-vs-entropy.py) to this file");
   sub->add_flag("--json", a->json, "print one JSON object");

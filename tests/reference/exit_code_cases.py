@@ -38,6 +38,15 @@ def usage_cases(chk, tmp, probes):
     check(chk, "unknown command", ["frobnicate", "--x"], 2, ["unknown command 'frobnicate'"])
     check(chk, "--epochs -1", ["headdim-sweep", "--epochs", "-1"], 2, ["--epochs: must be >= 0, not -1"])
     check(chk, "--samples 0", ["headdim-sweep", "--samples", "0"], 2, ["--samples: must be > 0, not 0"])
+    # Seeds: refused, never wrapped (-1 read as 2^64 - 1 before); 32 bits for compare's RandomState.
+    check(chk, "compare --seed -1", ["compare", out, out, "--seed", "-1"], 2,
+          ["--seed: must be a whole number in [0, 4294967295], not -1"])
+    check(chk, "compare --seed 2^32", ["compare", out, out, "--seed", "4294967296"], 2,
+          ["--seed: must be a whole number in [0, 4294967295], not 4294967296"])
+    check(chk, "headdim-sweep --seed -1", ["headdim-sweep", "--seed", "-1"], 2,
+          ["--seed: must be a whole number in [0, 2^64 - 1], not -1"])
+    check(chk, "simplex --seed 1.5", ["simplex", "--model", QWEN3, "--out", out, "--seed", "1.5"], 2,
+          ["--seed: must be a whole number in [0, 2^64 - 1], not 1.5"])
     check(chk, "--lock-threshold 2", ["score", "--snapshot", out, "--lock-threshold", "2"], 2,
           ["--lock-threshold: must be in [0, 1], not 2"])
     check(chk, "--dtype f64", ["capture", "--model", QWEN3, "--ids", "1,2", "--dtype", "f64", "--out",
