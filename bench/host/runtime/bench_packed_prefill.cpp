@@ -1,11 +1,13 @@
-// Google Benchmark of a sweep-like prefill: a probe batch (32 prompts of 20-200 tokens,
-// random ids, fixed seed) through capture_snapshots (every layer's q/k/v to host f32, as
-// the sweep does), lone vs packed batches (host/runtime/batch_mode.hpp).
+// Google Benchmark of a sweep-like prefill: a probe batch (32 prompts of 20-200 tokens, at
+// most max_position_embeddings; random ids, fixed seed) through capture_snapshots (every
+// layer's q/k/v to host f32, as the sweep does), lone vs packed batches
+// (host/runtime/batch_mode.hpp).
 //
 // Model: $QK_BENCH_MODEL, else build/models/gemma3-270m when present, else the tiny
-// tests/fixtures/models/gemma3_text. Device: $QK_BENCH_DEVICE (default cpu).
-// Names: prefill/<lone|packed>/<f32|bf16>. Counter: tokens_per_s. Time: wall; CPU time: all
+// tests/fixtures/models/gemma3_text (64 positions: prompts of 20-64 tokens). Device: $QK_BENCH_DEVICE
+// (default cpu). Names: prefill/<lone|packed>/<f32|bf16>. Counter: tokens_per_s. Time: wall; CPU time: all
 // threads of the process.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -42,10 +44,12 @@ qk::TransformerModel& model(qk::BatchMode mode, const std::string& dtype) {
   return *m;
 }
 
-// The probe batch: kPrompts prompts of uniform lengths in [kMinLen, kMaxLen], ids < vocab.
-std::vector<std::vector<int64_t>> probe_batch(int64_t vocab) {
+// The probe batch: kPrompts prompts of uniform lengths in [kMinLen, kMaxLen], both capped at
+// `positions` (max_position_embeddings; 0: no cap), ids < vocab.
+std::vector<std::vector<int64_t>> probe_batch(int64_t vocab, int64_t positions) {
+  const int hi = positions > 0 && positions < kMaxLen ? static_cast<int>(positions) : kMaxLen;
   std::mt19937 gen(16);
-  std::uniform_int_distribution<int> len(kMinLen, kMaxLen);
+  std::uniform_int_distribution<int> len(std::min(kMinLen, hi), hi);
   std::uniform_int_distribution<int64_t> id(0, vocab - 1);
   std::vector<std::vector<int64_t>> prompts(kPrompts);
   for (auto& p : prompts) {
@@ -57,7 +61,7 @@ std::vector<std::vector<int64_t>> probe_batch(int64_t vocab) {
 
 void bm_prefill(benchmark::State& state, qk::BatchMode mode, const std::string& dtype) {
   qk::TransformerModel& m = model(mode, dtype);
-  const auto prompts = probe_batch(m.config().vocab_size);
+  const auto prompts = probe_batch(m.config().vocab_size, m.config().max_position_embeddings);
   int64_t tokens = 0;
   for (const auto& p : prompts) tokens += static_cast<int64_t>(p.size());
   for (auto _ : state) benchmark::DoNotOptimize(qk::capture_snapshots(m, prompts, true));
