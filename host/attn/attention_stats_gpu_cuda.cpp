@@ -1,7 +1,9 @@
 // GPU dispatch of the attention statistics (host C++ compiler, no nvcc).
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "attention_stats.cuh"
 #include "attn/attention_stats_gpu.hpp"
@@ -24,6 +26,7 @@ void run_layers(const HostCloud4& q, const HostCloud4& k, float scale, float sof
   const size_t k_layer = static_cast<size_t>(hkv) * seq * dim;
   DeviceBuffer<float> dq(on_device ? 0 : q_layer, stream), dk(on_device ? 0 : k_layer, stream);
   DeviceBuffer<double> out(static_cast<size_t>(3 + kDistanceBuckets) * hq, stream);
+  std::vector<double> host(out.size());
   for (int64_t l = 0; l < q.shape[0]; ++l) {
     const float* ql = q.data + l * q_layer;
     const float* kl = k.data + l * k_layer;
@@ -35,16 +38,13 @@ void run_layers(const HostCloud4& q, const HostCloud4& k, float scale, float sof
     }
     launch_attention_stats(ql, kl, hq, hkv, seq, dim, scale, masks[l], windows[l], out.data(),
                            out.data() + hq, out.data() + 2 * hq, stream, softcap, out.data() + 3 * hq);
+    out.download(host.data(), host.size());  // one copy and one wait per layer
     const size_t at = static_cast<size_t>(l) * hq;
-    CUDA_CHECK(
-        cudaMemcpyAsync(entropy + at, out.data(), sizeof(double) * hq, cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaMemcpyAsync(logit_std + at, out.data() + hq, sizeof(double) * hq, cudaMemcpyDeviceToHost,
-                               stream));
-    CUDA_CHECK(
-        cudaMemcpyAsync(sink + at, out.data() + 2 * hq, sizeof(double) * hq, cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaMemcpyAsync(distance + at * kDistanceBuckets, out.data() + 3 * hq,
-                               sizeof(double) * hq * kDistanceBuckets, cudaMemcpyDeviceToHost, stream));
-    ctx.synchronize();
+    const double* h = host.data();
+    std::copy(h, h + hq, entropy + at);
+    std::copy(h + hq, h + 2 * hq, logit_std + at);
+    std::copy(h + 2 * hq, h + 3 * hq, sink + at);
+    std::copy(h + 3 * hq, h + host.size(), distance + at * kDistanceBuckets);
   }
 }
 
