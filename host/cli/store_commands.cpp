@@ -12,10 +12,12 @@
 
 #include "commands.hpp"
 #include "json_output.hpp"
+#include "quantity_check.hpp"
 #include "results_store.hpp"
 #include "run_record.hpp"
 #include "store_export.hpp"
 #include "store_merge.hpp"
+#include "store_schema.hpp"
 
 namespace qk {
 
@@ -67,6 +69,7 @@ Action add_merge_command(CLI::App& app) {
                 "accept shards of different engine versions or git shas (each is recorded)");
   sub->add_flag("--json", a->json, "print the summary as one JSON object");
   return [a] {
+    for (const auto& s : a->shards) check_known_columns(read_store_columns(s), s);
     print_merge(merge_stores(a->out, a->shards, a->o), a->out, a->json);
     return static_cast<int>(kExitOk);
   };
@@ -81,6 +84,7 @@ Action add_export_command(CLI::App& app) {
   auto force = std::make_shared<bool>(false);
   sub->add_flag("--force", *force, "replace CSV files that exist (each atomically)");
   return [in, dir, force] {
+    check_known_columns(read_store_columns(*in), *in);
     export_csv(*in, *dir, *force);
     std::cout << "exported " << *in << " -> " << *dir << "\n";
     return static_cast<int>(kExitOk);

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""`merge` and `export` check a store's columns against the registry of stored quantities
+(host/core/quantity_check.hpp) before reading it. Shards are tiny sweeps of the tiny
+qwen3 checkpoint; one column is then rewritten with h5py in a form no qkgeom store has:
+- probe/id as integers (before: exported as numbers and merged, exit 0), probe/domain as
+  floats, bo/composite as strings (before: exported as quoted text, exit 0), bo/features
+  with 4 entries instead of 5, attention/entropy without its head axis;
+each is exit 3 naming that file (also when it is the second shard: the merge used to blame
+the good first one) and the dataset, and leaves no output. The untouched shards, and a
+store with bf16 K/V, still merge and export."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refcommon as rc  # noqa: E402
+from test_sweep import write_id_probes  # noqa: E402
+
+FAILURES = []
+
+
+def check(ok, what):
+    print(("ok: " if ok else "FAILED: ") + what)
+    if not ok:
+        FAILURES.append(what)
+
+
+def replace(path, name, data):
+    with h5py.File(path, "a") as f:
+        attrs = dict(f[name].attrs)
+        del f[name]
+        ds = f.create_dataset(name, data=data, maxshape=(None, *data.shape[1:]), chunks=True)
+        for k, v in attrs.items():
+            if (k != "dims" or len(v) == data.ndim - 1) and (k != "labels" or len(v) == data.shape[-1]):
+                ds.attrs[k] = v
+
+
+EDITS = {
+    "probe/id": lambda n, d: np.arange(n),
+    "probe/domain": lambda n, d: np.zeros(n),
+    "bo/composite": lambda n, d: np.array([b"x"] * n),
+    "bo/features": lambda n, d: d[:, :4],
+    "attention/entropy": lambda n, d: d[:, :, 0],
+}
+
+
+def main():
+    qk = rc.require_cli()
+    model = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
+    with tempfile.TemporaryDirectory() as tmp:
+        probes = os.path.join(tmp, "probes.jsonl")
+        write_id_probes(probes, 6, max_len=10)
+        shards = []
+        for i in range(2):
+            out = os.path.join(tmp, f"s{i}.h5")
+            base = [qk, "sweep", "--model", model, "--probes", probes, "--out", out, "--quiet"]
+            r = subprocess.run([*base, "--shard", f"{i}/2"], capture_output=True, text=True)
+            check(r.returncode == 0, f"shard {i} exits 0 ({r.stderr.strip()[-200:]})")
+            shards.append(out)
+        for name, edit in EDITS.items():
+            bad = os.path.join(tmp, "bad.h5")
+            shutil.copy(shards[1], bad)
+            with h5py.File(bad, "r") as f:
+                d = f[name][()]
+            replace(bad, name, edit(len(d), d))
+            csv, out = os.path.join(tmp, "csv"), os.path.join(tmp, "m.h5")
+            for args, what in (([qk, "export", bad, "--csv", csv], csv), ([qk, "merge", out, shards[0], bad], out)):
+                r = subprocess.run(args, capture_output=True, text=True)
+                check(
+                    r.returncode == 3 and f"{bad}: dataset '/{name}'" in r.stderr and not os.path.exists(what),
+                    f"{args[1]} with {name} rewritten: exit 3 naming file and dataset, no output ({r.stderr.strip()})",
+                )
+        kv = os.path.join(tmp, "kv.h5")
+        subprocess.run(
+            [
+                qk,
+                "sweep",
+                "--model",
+                model,
+                "--probes",
+                probes,
+                "--out",
+                kv,
+                "--quiet",
+                "--save-kv",
+                "qkv",
+                "--save-kv-dtype",
+                "bf16",
+            ],
+            capture_output=True,
+            check=True,
+        )
+        for args in (
+            [qk, "merge", os.path.join(tmp, "ok.h5"), *shards],
+            [qk, "export", kv, "--csv", os.path.join(tmp, "c2")],
+            [qk, "merge", os.path.join(tmp, "kvm.h5"), kv],
+        ):
+            r = subprocess.run(args, capture_output=True, text=True)
+            check(r.returncode == 0, f"{args[1]} of untouched stores exits 0 ({r.stderr.strip()[-200:]})")
+    if FAILURES:
+        print(f"{len(FAILURES)} check(s) failed")
+        sys.exit(1)
+    print("all store type checks passed")
+
+
+if __name__ == "__main__":
+    main()
