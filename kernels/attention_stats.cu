@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cuda_check.hpp"
+#include "gpu_context.hpp"
 #include "online_softmax.hpp"
 
 namespace qk {
@@ -225,18 +226,16 @@ void launch_attention_stats(const float* q, const float* k, int q_heads, int kv_
   const int64_t tiles = (seq + kBQ - 1) / kBQ;
   if (tiles > 0x7fffffff || q_heads > 65535)
     throw std::invalid_argument("launch_attention_stats: grid too large");
-  void* scratch = nullptr;
-  CUDA_CHECK(cudaMallocAsync(&scratch, sizeof(double) * kStats * q_heads * tiles, stream));
-  double* partial = static_cast<double*>(scratch);
+  // Freed in stream order when it goes out of scope, also when a launch check throws.
+  DeviceBuffer<double> partial(static_cast<size_t>(kStats) * q_heads * tiles, stream);
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(q_heads));
   attention_stats_tile_kernel<<<grid, kThreads, 0, stream>>>(q, k, q_heads / kv_heads, seq, head_dim, scale,
-                                                             softcap, mask, window, partial);
+                                                             softcap, mask, window, partial.data());
   QK_LAUNCH_CHECK();
   const int n = q_heads * kStats;
   attention_stats_finish_kernel<<<(n + 127) / 128, 128, 0, stream>>>(
-      partial, q_heads, static_cast<int>(tiles), seq, entropy, logit_std, sink, distance);
+      partial.data(), q_heads, static_cast<int>(tiles), seq, entropy, logit_std, sink, distance);
   QK_LAUNCH_CHECK();
-  CUDA_CHECK(cudaFreeAsync(scratch, stream));
 }
 
 }  // namespace qk
