@@ -3,6 +3,7 @@
 // downloads the small results. Compiled by the host C++ compiler (no nvcc).
 #include <cuda_runtime_api.h>
 
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -36,7 +37,7 @@ void check_heads(int nh, const CloudDims& d, const char* what) {
 // arrays from `offset`. Matrix (l, h) starts at x + (l*heads + h) * seq*dim. With
 // nh == heads the whole tensor is one strided batch (results in [layers][nh] order);
 // otherwise head h is a batch over layers (stride heads*seq*dim) at offset h*layers,
-// so the results are in [nh][layers] order (see download_layer_major).
+// so the results are in [nh][layers] order (see layer_major).
 template <typename Launch>
 void for_head_batches(const float* x, const CloudDims& d, int nh, Launch launch) {
   const int64_t m = d.head_elems();
@@ -49,18 +50,33 @@ void for_head_batches(const float* x, const CloudDims& d, int nh, Launch launch)
            static_cast<size_t>(h) * d.layers);
 }
 
-// The layers*nh results that for_head_batches left in `buf`, in [layers][nh] order.
+// The layers*nh results that for_head_batches left at host copy `raw`, in [layers][nh] order.
 template <typename T>
-std::vector<T> download_layer_major(const DeviceBuffer<T>& buf, const CloudDims& d, int nh) {
+std::vector<T> layer_major(const T* raw, const CloudDims& d, int nh) {
   const size_t n = static_cast<size_t>(d.layers) * nh;
-  std::vector<T> raw(n);
-  buf.download(raw.data(), n);
-  if (nh == d.heads) return raw;
+  if (nh == d.heads) return std::vector<T>(raw, raw + n);
   std::vector<T> out(n);
   for (int h = 0; h < nh; ++h)
     for (int l = 0; l < d.layers; ++l)
       out[static_cast<size_t>(l) * nh + h] = raw[static_cast<size_t>(h) * d.layers + l];
   return out;
+}
+
+// Where the plan's outputs lie in one f64 device block (element offsets): head Gram,
+// position cosine sums, below-threshold counts (u64 bits), entropies, layer alignments.
+struct StatsLayout {
+  size_t gram = 0, sums = 0, below = 0, entropy = 0, align = 0, total = 0;
+};
+
+StatsLayout stats_layout(const CloudDims& d, const StatsPlan& plan) {
+  const auto layers = static_cast<size_t>(d.layers);
+  StatsLayout o;
+  o.sums = o.gram + (plan.head_gram ? layers * d.heads * d.heads : 0);
+  o.below = o.sums + layers * plan.position_heads;
+  o.entropy = o.below + layers * plan.position_heads;
+  o.align = o.entropy + layers * plan.entropy_heads;
+  o.total = o.align + (plan.layer_alignment && d.layers > 1 ? layers - 1 : 0);
+  return o;
 }
 
 }  // namespace
@@ -94,46 +110,43 @@ bool gpu_available(std::string* why) { return gpu_device_count(why) > 0; }
 
 namespace {
 
-// The plan's reductions of the device cloud dx on ctx's stream; results downloaded.
+// The plan's reductions of the device cloud dx on ctx's stream, into one device block
+// downloaded with one copy and one wait.
 CloudStats stats_on_device(const float* dx, const CloudDims& d, const StatsPlan& plan, GpuContext& ctx) {
   const cudaStream_t stream = ctx.stream();
   const int64_t m = d.head_elems();
+  const StatsLayout o = stats_layout(d, plan);
+  DeviceBuffer<double> block(o.total, stream);
+  double* out = block.data();
+  auto* below = reinterpret_cast<uint64_t*>(out + o.below);  // 8-byte slots of the same block
+  if (plan.head_gram) launch_head_gram(dx, d.layers, d.heads, m, out + o.gram, stream);
+  if (plan.position_heads > 0)
+    for_head_batches(dx, d, plan.position_heads,
+                     [&](const float* base, int64_t count, int64_t stride, size_t at) {
+                       launch_position_cosine(base, count, stride, d.seq, d.head_dim, plan.below_threshold,
+                                              out + o.sums + at, below + at, stream);
+                     });
+  if (plan.entropy_heads > 0)
+    for_head_batches(
+        dx, d, plan.entropy_heads, [&](const float* base, int64_t count, int64_t stride, size_t at) {
+          launch_magnitude_entropy(base, count, stride, d.seq, d.head_dim, out + o.entropy + at, stream);
+        });
+  if (plan.layer_alignment && d.layers > 1)
+    launch_layer_alignment(dx, d.layers, d.heads, m, plan.seed_f32_mean, out + o.align, stream);
+  std::vector<double> host(o.total);
+  block.download(host.data(), o.total);
+  ctx.synchronize();  // every read of dx has finished, also with nothing to download
+  const double* h = host.data();
   CloudStats s;
-  if (plan.head_gram) {
-    const size_t n = static_cast<size_t>(d.layers) * d.heads * d.heads;
-    s.head_gram.resize(n);
-    DeviceBuffer<double> g(n, stream);
-    launch_head_gram(dx, d.layers, d.heads, m, g.data(), stream);
-    g.download(s.head_gram.data(), n);
-  }
+  if (plan.head_gram) s.head_gram.assign(h + o.gram, h + o.sums);
   if (plan.position_heads > 0) {
-    const int nh = plan.position_heads;
-    const size_t n = static_cast<size_t>(d.layers) * nh;
-    DeviceBuffer<double> sums(n, stream);
-    DeviceBuffer<uint64_t> below(n, stream);
-    for_head_batches(dx, d, nh, [&](const float* base, int64_t count, int64_t stride, size_t offset) {
-      launch_position_cosine(base, count, stride, d.seq, d.head_dim, plan.below_threshold,
-                             sums.data() + offset, below.data() + offset, stream);
-    });
-    s.pos_sum_cos = download_layer_major(sums, d, nh);
-    s.pos_below = download_layer_major(below, d, nh);
+    std::vector<uint64_t> bits(o.entropy - o.below);
+    std::memcpy(bits.data(), h + o.below, bits.size() * sizeof(uint64_t));
+    s.pos_sum_cos = layer_major(h + o.sums, d, plan.position_heads);
+    s.pos_below = layer_major(bits.data(), d, plan.position_heads);
   }
-  if (plan.entropy_heads > 0) {
-    const int nh = plan.entropy_heads;
-    DeviceBuffer<double> ent(static_cast<size_t>(d.layers) * nh, stream);
-    for_head_batches(dx, d, nh, [&](const float* base, int64_t count, int64_t stride, size_t offset) {
-      launch_magnitude_entropy(base, count, stride, d.seq, d.head_dim, ent.data() + offset, stream);
-    });
-    s.entropy = download_layer_major(ent, d, nh);
-  }
-  if (plan.layer_alignment && d.layers > 1) {
-    const size_t n = static_cast<size_t>(d.layers) - 1;
-    s.layer_align.resize(n);
-    DeviceBuffer<double> c(n, stream);
-    launch_layer_alignment(dx, d.layers, d.heads, m, plan.seed_f32_mean, c.data(), stream);
-    c.download(s.layer_align.data(), n);
-  }
-  ctx.synchronize();
+  if (plan.entropy_heads > 0) s.entropy = layer_major(h + o.entropy, d, plan.entropy_heads);
+  if (plan.layer_alignment && d.layers > 1) s.layer_align.assign(h + o.align, h + o.total);
   return s;
 }
 
