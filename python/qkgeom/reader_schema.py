@@ -58,6 +58,8 @@ ROPE = {  # ROPE.h5 (docs/static-geometry.md); operator/<descriptor> as "operato
     "sweep/measured_mass": (("layer", "head", "bucket"), "probability", "the sweep's attention/distance_mass, mean"),
     "sweep/spearman": (("layer", "head"), "", "Spearman of implied and measured mass over buckets"),
     "sweep/total_variation": (("layer", "head"), "", "total variation between implied and measured mass"),
+    "sweep/window": (("layer",), "positions", "the layer's sliding window w; 0: every earlier key"),
+    "sweep/softcap": (("layer",), "logits", "the logit soft-cap C applied to E; 0: none"),
 }
 
 SIMPLEX_UNITS = {"rows": "rows", "valid": "simplices"}

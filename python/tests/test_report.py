@@ -299,3 +299,62 @@ def test_rope_errors(files, rope_files, tmp_path):
     assert r.returncode == 3 and "two different models" in r.stderr and other in r.stderr, r.stderr
     r = report("--help")
     assert "--rope" in r.stdout
+
+
+class Cells(HTMLParser):
+    """The cell texts of each row of the page's table of class `cls`."""
+
+    def __init__(self, text, cls):
+        super().__init__()
+        self.cls, self.rows, self._in, self._cell = cls, [], False, None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._in = dict(attrs).get("class") == self.cls
+        elif self._in and tag == "tr":
+            self.rows.append([])
+        elif self._in and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._in = False
+        elif self._in and tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_rope_window_and_softcap_shown(files, rope_files, tmp_path):
+    """The table beside E(D) gives every layer's sweep/window and sweep/softcap: the fixture's
+    (h5py reads no window and no cap), then a copy given a window of 4 on layer 0 and a cap of 0.5."""
+    shaped = str(tmp_path / "shaped-rope.h5")
+    shutil.copy(rope_files["rope"], shaped)
+    with h5py.File(shaped, "r+") as f:
+        layers = f["sweep/window"].shape[0]
+        assert not f["sweep/window"][()].any() and not f["sweep/softcap"][()].any()
+        assert layers >= 2 and f["sweep/window"].dtype == np.int64 and f["sweep/softcap"].dtype == np.float64
+        f["sweep/window"][...] = [4] + [0] * (layers - 1)
+        f["sweep/softcap"][...] = [0.5] * layers
+    rest = "1" if layers == 2 else f"1-{layers - 1}"
+    want = {rope_files["rope"]: [[f"0-{layers - 1}", "none (every earlier key)", "none"]],
+            shaped: [["0", "4", "0.5"], [rest, "none (every earlier key)", "0.5"]]}
+    for rope, rows in want.items():
+        page = str(tmp_path / (os.path.basename(rope) + ".html"))
+        r = report(rope_files["kv_sweep"], "--rope", rope, "--out", page)
+        assert r.returncode == 0, r.stderr
+        table = Cells(open(page, encoding="utf-8").read(), "shaping").rows
+        assert table == [["layers", "sliding window w (positions)", "soft-cap C (logits)"]] + rows, table
+    plain = str(tmp_path / "plain.html")
+    assert report(files["sweep"], "--rope", rope_files["rope_plain"], "--out", plain).returncode == 0
+    assert Cells(open(plain, encoding="utf-8").read(), "shaping").rows == []  # no sweep/ group: no table
+
+
+def test_layer_ranges():
+    from qkgeom.report.rope_figures import layer_ranges
+    assert layer_ranges([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
+    assert layer_ranges([3]) == "3"

@@ -87,7 +87,19 @@ def rope_section(rope):
     if len(figs) == 2:
         parts.append(note("No sweep/ group: run `qkgeom rope-geometry --sweep RESULTS.h5` on a sweep made "
                           "with --save-kv qkv for the implied against measured attention by distance."))
+    shaping = rope_figures.logit_shaping_rows(rope) if len(figs) == 3 else None
+    if shaping is not None:
+        parts.append(shaping_table(shaping))
     return "\n".join(parts), figs
+
+
+def shaping_table(rows):
+    """The layers' sliding windows and soft-caps, which E(D) and the implied mass above use."""
+    body = "".join(f"<tr><td>{esc(layers)}</td><td>{esc(w)}</td><td>{esc(c)}</td></tr>" for layers, w, c in rows)
+    return ('<table class="shaping"><caption>Expected logit E(D) by layer: the logit soft-cap C (E is stored '
+            "capped, C tanh(x / C)) and the sliding window w (the implied mass uses D &lt; w only)</caption>"
+            "<tr><th>layers</th><th>sliding window w (positions)</th><th>soft-cap C (logits)</th></tr>"
+            f"{body}</table>")
 
 
 def correlation_table(rows):

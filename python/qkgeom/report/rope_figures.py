@@ -119,3 +119,29 @@ def sweep_mass(rope):
                "and last layer; right: Spearman's ρ of the two over the buckets, mean over each layer's heads "
                "(heads where it is undefined left out).")
     return render(fig, "Implied and measured attention by distance", caption)
+
+
+def layer_ranges(layers):
+    """Sorted layer indices as short text: [0, 1, 2, 5] -> '0-2, 5'."""
+    runs = []
+    for layer in layers:
+        if runs and layer == runs[-1][1] + 1:
+            runs[-1][1] = layer
+        else:
+            runs.append([layer, layer])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def logit_shaping_rows(rope):
+    """The sliding window w (positions) and soft-cap C (logits) with which each layer's E(D)
+    was read (sweep/window, sweep/softcap): one row (layers, window text, soft-cap text) per
+    distinct pair, in order of first layer; None when the file stores neither."""
+    if "sweep/window" not in rope or "sweep/softcap" not in rope:
+        return None
+    window, cap = rope["sweep/window"].values, rope["sweep/softcap"].values
+    rows = {}
+    for layer, pair in enumerate(zip(window.tolist(), cap.tolist())):
+        rows.setdefault(pair, []).append(layer)
+    return [(layer_ranges(layers), f"{w}" if w > 0 else "none (every earlier key)", f"{c:g}" if c > 0 else "none")
+            for (w, c), layers in rows.items()]
+
