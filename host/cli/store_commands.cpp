@@ -23,9 +23,17 @@ namespace qk {
 
 namespace {
 
+// Ascending shard indices as text, runs of three or more as ranges: "0-499, 501, 503".
 std::string index_list(const std::vector<int>& v) {
   std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  for (size_t i = 0, j = 0; i < v.size(); i = j) {
+    for (j = i + 1; j < v.size() && v[j] == v[j - 1] + 1;) ++j;
+    s += (i ? ", " : "") + std::to_string(v[i]);
+    if (j - i >= 3)
+      s += "-" + std::to_string(v[j - 1]);
+    else if (j - i == 2)
+      s += ", " + std::to_string(v[j - 1]);
+  }
   return s;
 }
 

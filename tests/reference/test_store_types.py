@@ -7,7 +7,8 @@ qwen3 checkpoint; one column is then rewritten with h5py in a form no qkgeom sto
   with 4 entries instead of 5, attention/entropy without its head axis;
 each is exit 3 naming that file (also when it is the second shard: the merge used to blame
 the good first one) and the dataset, and leaves no output. The untouched shards, and a
-store with bf16 K/V, still merge and export."""
+store with bf16 K/V, still merge and export. The merge summary lists missing shards as
+ranges (`0-2, 4-999` for shard 3 of 1000 alone; it printed all 999 numbers)."""
 
 import os
 import shutil
@@ -103,6 +104,14 @@ def main():
         ):
             r = subprocess.run(args, capture_output=True, text=True)
             check(r.returncode == 0, f"{args[1]} of untouched stores exits 0 ({r.stderr.strip()[-200:]})")
+        one = os.path.join(tmp, "one.h5")
+        subprocess.run(
+            [qk, "sweep", "--model", model, "--probes", probes, "--out", one, "--quiet", "--shard", "3/1000"],
+            capture_output=True,
+            check=True,
+        )
+        r = subprocess.run([qk, "merge", os.path.join(tmp, "m1000.h5"), one], capture_output=True, text=True)
+        check(r.returncode == 0 and "missing shard(s): 0-2, 4-999\n" in r.stdout, f"missing shards as ranges ({r.stdout[-80:]})")
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         sys.exit(1)
