@@ -28,7 +28,13 @@ std::string read_file(const std::string& path) {
   std::ostringstream bytes;
   bytes << in.rdbuf();
   if (in.bad()) throw InputError(path, "cannot read the probe file");
-  return bytes.str();
+  std::string text = bytes.str();
+  // A UTF-16 or UTF-32 file (Windows' "Unicode"), told by its byte order mark.
+  const bool wide = text.compare(0, 2, "\xFF\xFE") == 0 || text.compare(0, 2, "\xFE\xFF") == 0 ||
+                    text.compare(0, 4, std::string("\0\0\xFE\xFF", 4)) == 0;
+  if (wide)
+    throw InputError(path, "is UTF-16 or UTF-32 (it starts with such a byte order mark); save it as UTF-8");
+  return text;
 }
 
 // The file's lines, without their "\n" or "\r\n" and without a leading UTF-8 byte order mark.

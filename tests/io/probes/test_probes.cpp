@@ -363,6 +363,12 @@ TEST_F(Probes, FileProblems) {
   expect_input_error(
       read, write("allbad.ids", "x\n\n1,\n"),
       "no probes: all 2 non-blank lines had problems (line 1: token id 'x' is not an integer)");
+  // Windows' "Unicode" files: refused as a whole, not as line 1's "invalid UTF-8" (under
+  // skip: every line skipped).
+  const std::string wide = "is UTF-16 or UTF-32 (it starts with such a byte order mark); save it as UTF-8";
+  expect_input_error(read, write("le.jsonl", std::string("\xFF\xFE{\0\n\0", 6)), wide);
+  expect_input_error(read, write("be.txt", std::string("\xFE\xFF\0a\0\n", 6)), wide);
+  expect_input_error(read, write("be32.ids", std::string("\0\0\xFE\xFF\0\0\0\x31", 8)), wide);
 }
 
 TEST(PromptTemplate, WrapsThePromptExactly) {
