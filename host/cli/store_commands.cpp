@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "h5_util.hpp"
 #include "json_output.hpp"
 #include "quantity_check.hpp"
 #include "results_store.hpp"
@@ -57,6 +58,16 @@ void print_merge(const MergeSummary& m, const std::string& out, bool json) {
     std::cout << "  shard(s) whose run did not complete: " << index_list(m.incomplete) << "\n";
 }
 
+// A note on stderr when `path` holds a sweep that has not completed (still running,
+// interrupted, stopped, a partial merge): its CSV files hold only the committed probes.
+void note_incomplete(const std::string& path) {
+  bool found = false;
+  const std::string status = h5::read_string_attr(h5::open_for_read(path).get(), "status", &found);
+  if (found && status != "complete")
+    std::cerr << "qkgeom: note: " << path << " holds a sweep that is not complete (status '" << status
+              << "'): the CSV files hold its " << committed_rows(path) << " committed probes\n";
+}
+
 }  // namespace
 
 Action add_merge_command(CLI::App& app) {
@@ -94,6 +105,7 @@ Action add_export_command(CLI::App& app) {
   return [in, dir, force] {
     check_known_columns(read_store_columns(*in), *in);
     export_csv(*in, *dir, *force);
+    note_incomplete(*in);
     std::cout << "exported " << *in << " -> " << *dir << "\n";
     return static_cast<int>(kExitOk);
   };

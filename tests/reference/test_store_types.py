@@ -8,7 +8,8 @@ qwen3 checkpoint; one column is then rewritten with h5py in a form no qkgeom sto
 each is exit 3 naming that file (also when it is the second shard: the merge used to blame
 the good first one) and the dataset, and leaves no output. The untouched shards, and a
 store with bf16 K/V, still merge and export. The merge summary lists missing shards as
-ranges (`0-2, 4-999` for shard 3 of 1000 alone; it printed all 999 numbers)."""
+ranges (`0-2, 4-999` for shard 3 of 1000 alone; it printed all 999 numbers), and
+`export` of a store whose sweep is not complete says so on stderr (it said nothing)."""
 
 import os
 import shutil
@@ -112,6 +113,13 @@ def main():
         )
         r = subprocess.run([qk, "merge", os.path.join(tmp, "m1000.h5"), one], capture_output=True, text=True)
         check(r.returncode == 0 and "missing shard(s): 0-2, 4-999\n" in r.stdout, f"missing shards as ranges ({r.stdout[-80:]})")
+        note = "holds a sweep that is not complete (status 'partial'): the CSV files hold its 1 committed probes"
+        for path, partial in ((os.path.join(tmp, "m1000.h5"), True), (os.path.join(tmp, "ok.h5"), False)):
+            r = subprocess.run([qk, "export", path, "--csv", path + ".csv"], capture_output=True, text=True)
+            check(
+                r.returncode == 0 and (note in r.stderr) == partial and ("note" in r.stderr) == partial,
+                f"export notes an incomplete sweep only ({r.stderr.strip()})",
+            )
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         sys.exit(1)
