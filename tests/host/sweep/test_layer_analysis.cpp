@@ -327,6 +327,51 @@ TEST(LayerAnalysis, DeviceAnalysisMatchesCpu) {
       EXPECT_NEAR(gpu.attention->distance_mass[i], cpu.attention->distance_mass[i], 1e-5);
   }
 }
+
+// The device analysis reads q/k/v only after the work libtorch queued before it on its
+// current stream (ExecContext::stream = torch_stream, its default stream here): tensors
+// written by kernels queued behind a chain of matmuls, analysed with no synchronisation in
+// between, give bit for bit the numbers of the same tensors analysed after one.
+TEST(LayerAnalysis, DeviceAnalysisWaitsForTorchsStream) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to libtorch";
+  const c10::Device cuda(c10::kCUDA, 0);
+  at::manual_seed(7);
+  std::vector<at::Tensor> q, k, v;  // host, [1, heads, 500, 32] per layer
+  for (int l = 0; l < 4; ++l) {
+    q.push_back(at::randn({1, 4, 500, 32}));
+    k.push_back(at::randn({1, 2, 500, 32}) + 0.5);
+    v.push_back(at::randn({1, 2, 500, 32}));
+  }
+  const ProbeMetrics m = cpu_metrics(false);
+  ExecContext ctx;
+  ctx.device.cuda = true;
+  ctx.stream = torch_stream(cuda);
+  ProbeLayers probe(m, ctx, 4, 4, 2);
+  std::vector<at::Tensor> on;  // every layer's device tensors, alive to the end (prev_k)
+  for (size_t l = 0; l < 4; ++l) {
+    const at::Tensor qd = q[l].to(cuda), kd = k[l].to(cuda), vd = v[l].to(cuda);
+    at::Tensor busy = at::randn({2048, 2048}, at::TensorOptions().device(cuda));
+    for (int i = 0; i < 16; ++i) busy = at::tanh(at::mm(busy, busy));
+    on.insert(on.end(), {qd * 2, kd * 2, vd * 2});  // queued after the chain
+    LayerQkv in;
+    in.q = torch_view(on[4 * l]);
+    in.k = torch_view(on[4 * l + 1]);
+    in.v = torch_view(on[4 * l + 2]);
+    if (l > 0) in.prev_k = torch_view(on[4 * l - 3]);
+    on.push_back(busy);
+    probe.add(in);
+  }
+  ProbeOutcome raced;
+  probe.finish(raced);
+  auto twice = [](const std::vector<at::Tensor>& t) {
+    std::vector<at::Tensor> out;
+    for (const at::Tensor& x : t) out.push_back(x * 2);
+    return out;
+  };
+  const ProbeOutcome synced = feed(twice(q), twice(k), twice(v), m, cuda);
+  expect_same_bo(*raced.bo, *synced.bo);
+  expect_same_attention(*raced.attention, *synced.attention);
+}
 #endif
 
 }  // namespace
