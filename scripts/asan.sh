@@ -7,6 +7,8 @@
 #   scripts/asan.sh [TEST...]   default: the six io-level test binaries
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/sanitizer_common.sh
+source scripts/sanitizer_common.sh
 
 BUILD=${ASAN_BUILD:-build-asan}
 ALL=(test_safetensors test_snapshot test_hf_config test_tokenizer test_probes test_results_store)
@@ -14,30 +16,22 @@ TESTS=("$@")
 [ ${#TESTS[@]} -gt 0 ] || TESTS=("${ALL[@]}")
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
-if [ ! -f "$BUILD/build.ninja" ]; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DQKGEOM_WITH_TORCH=OFF -DQKGEOM_ENABLE_CUDA=OFF -DQKGEOM_BUILD_BENCH=OFF \
-    -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_C_FLAGS="$SAN" \
-    -DCMAKE_EXE_LINKER_FLAGS="$SAN" -DCMAKE_SHARED_LINKER_FLAGS="$SAN"
-fi
+configure_once "$BUILD" -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_C_FLAGS="$SAN" \
+  -DCMAKE_EXE_LINKER_FLAGS="$SAN" -DCMAKE_SHARED_LINKER_FLAGS="$SAN"
 cmake --build "$BUILD" -j "$(nproc)" --target "${TESTS[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-failed=()
-for t in "${TESTS[@]}"; do
-  log="$BUILD/$t.log"
+# One test binary, its log in $BUILD/TEST.log.
+run_test() {
+  local t=$1 log="$BUILD/$1.log" start
   start=$(date +%s)
   if (cd "$BUILD" && "tests/$t" >"$t.log" 2>&1); then
     echo "asan: $t ok ($(grep -Eo '[0-9]+ tests? from [0-9]+ test suites? ran' "$log" | head -n 1), $(($(date +%s) - start)) s)"
   else
     echo "asan: $t FAILED (log $log):"
     grep -E "ERROR: |runtime error|SUMMARY|FAILED  \]" "$log" | head -n 8 || true
-    failed+=("$t")
+    return 1
   fi
-done
-if [ ${#failed[@]} -gt 0 ]; then
-  echo "asan: failed: ${failed[*]}"
-  exit 1
-fi
-echo "asan: all ${#TESTS[@]} test binaries clean"
+}
+RUN_EACH_NOUN="test binaries" run_each asan run_test "${TESTS[@]}"

@@ -9,6 +9,8 @@
 # build-fuzz/artifacts/<name>/. Long runs: FUZZ_SECONDS=3600 scripts/fuzz.sh tokenizer
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/sanitizer_common.sh
+source scripts/sanitizer_common.sh
 
 BUILD=${FUZZ_BUILD:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-20}
@@ -17,11 +19,7 @@ ALL=(safetensors hf_config tokenizer probe_line snapshot_hdf5 results_store)
 HARNESSES=("$@")
 [ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=("${ALL[@]}")
 
-if [ ! -f "$BUILD/build.ninja" ]; then
-  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DQKGEOM_FUZZ=ON -DQKGEOM_WITH_TORCH=OFF -DQKGEOM_ENABLE_CUDA=OFF \
-    -DQKGEOM_BUILD_TESTS=OFF -DQKGEOM_BUILD_BENCH=OFF
-fi
+CC=clang CXX=clang++ configure_once "$BUILD" -DQKGEOM_FUZZ=ON -DQKGEOM_BUILD_TESTS=OFF
 cmake --build "$BUILD" -j "$(nproc)" --target "${HARNESSES[@]/#/fuzz_}"
 
 # Leaks inside libhdf5's own error paths are not ours (fuzz/lsan.supp); any other leak fails.
@@ -29,9 +27,10 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp}
 # An allocation no machine can serve (petabytes, from a corrupt size in libhdf5) fails as in a
 # release build, where the reader reports it; one that could succeed (> 2 GB) is a finding.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1}
-failed=()
-for h in "${HARNESSES[@]}"; do
-  work="$BUILD/corpus/$h" art="$BUILD/artifacts/$h" log="$BUILD/fuzz_$h.log"
+# One harness for SECONDS_EACH, from its corpora; a failing input lands in $BUILD/artifacts/H/.
+run_harness() {
+  local h=$1 runs
+  local work="$BUILD/corpus/$h" art="$BUILD/artifacts/$h" log="$BUILD/fuzz_$h.log"
   mkdir -p "$work" "$art"
   echo "fuzz: $h for ${SECONDS_EACH}s"
   if "$BUILD/fuzz/fuzz_$h" -seed="${FUZZ_SEED:-1}" -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" \
@@ -42,11 +41,7 @@ for h in "${HARNESSES[@]}"; do
   else
     echo "fuzz: $h FAILED (log $log, input in $art/):"
     grep -E "ERROR|SUMMARY|Test unit written" "$log" | head -n 5 || true
-    failed+=("$h")
+    return 1
   fi
-done
-if [ ${#failed[@]} -gt 0 ]; then
-  echo "fuzz: failed: ${failed[*]}"
-  exit 1
-fi
-echo "fuzz: all ${#HARNESSES[@]} harnesses clean"
+}
+RUN_EACH_NOUN=harnesses run_each fuzz run_harness "${HARNESSES[@]}"
