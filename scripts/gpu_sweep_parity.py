@@ -7,7 +7,8 @@ GQA), gemma2 (logit soft-cap, sliding window) and a random llama with 6 KV heads
 here (multi-head BO: head Gram, K-V CKA, cross-layer alignment from the previous layer's
 k); 12 probes of 1 to 60 tokens, --batch-tokens 96 (batches of several prompts).
 - f32 on DEV: every metric column within 1e-4 (absolute and relative) of the CPU's; the
-  counted ones (composite, phase lock, joint collapse, features) are printed, not bounded.
+  counted ones (composite, phase lock, joint collapse, features) are printed, not bounded;
+  the --save-kv qkv tensors within 1e-4 of the CPU's largest value.
 - the default dtype on DEV (auto: bf16 on CUDA; on the CPU --dtype bf16 is passed, so the
   check itself can be tried there): the run's dtype is bf16, every status ok and every
   metric finite; attention statistics and the continuous BO columns within 0.05 of the
@@ -82,7 +83,7 @@ def sweep(qk, model, probes, out, device, *extra):
     data = {}
     with h5py.File(out, "r") as f:
         f.visititems(lambda n, o: data.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset)
-                     and (n.split("/")[0] in ("bo", "attention") or n.startswith("probe/")) else None)
+                     and n.split("/")[0] in ("bo", "attention", "probe", "kv") else None)
     return 0, json.loads(r.stdout), data
 
 
@@ -119,16 +120,20 @@ def text(x):
 
 
 def check_model(qk, name, model, probes, device, tmp):
-    code, ref, cpu = sweep(qk, model, probes, os.path.join(tmp, name + "_cpu.h5"), "cpu", "--dtype", "f32")
+    f32 = ("--dtype", "f32", "--save-kv", "qkv")
+    code, ref, cpu = sweep(qk, model, probes, os.path.join(tmp, name + "_cpu.h5"), "cpu", *f32)
     check(code == 0, f"{name}: cpu f32 sweep exits 0 ({'' if code == 0 else ref})")
     if code != 0:
         return
     names = metric_names(cpu)
-    code, s, d32 = sweep(qk, model, probes, os.path.join(tmp, name + "_f32.h5"), device, "--dtype", "f32")
+    code, s, d32 = sweep(qk, model, probes, os.path.join(tmp, name + "_f32.h5"), device, *f32)
     check(code == 0, f"{name}: {device} f32 sweep exits 0 ({'' if code == 0 else s})")
     if code == 0:
         check(s["device"].startswith(device.split(":")[0]), f"{name}: f32 ran on {s['device']}")
         compare(name, "f32", d32, cpu, F32_TOL, names)
+        kv = max(worst(d32[t], cpu[t], np.isfinite(cpu[t])) / np.abs(cpu[t]).max() for t in ("kv/q", "kv/k", "kv/v"))
+        check(kv <= F32_TOL, f"{name} f32 --save-kv qkv: q, k, v within {F32_TOL:g} of the CPU's largest value "
+              f"(worst {kv:.3g})")
     low = [] if device.startswith("cuda") else ["--dtype", "bf16"]  # auto is bf16 on CUDA
     code, s, d16 = sweep(qk, model, probes, os.path.join(tmp, name + "_auto.h5"), device, *low)
     check(code == 0, f"{name}: {device} {' '.join(low) or 'auto'} sweep exits 0 ({'' if code == 0 else s})")

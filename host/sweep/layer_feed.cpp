@@ -24,13 +24,39 @@ Tensor4f host_copy(const at::Tensor& t) {
   return out;
 }
 
-// Layer `layer` of dst [layers, heads, len, head_dim] <- src [1, heads, len, head_dim] f32.
-void put_layer(Tensor4f& dst, int layer, const at::Tensor& src) {
-  const at::Tensor h = src.to(at::kCPU).contiguous();
-  const size_t per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
-  std::memcpy(dst.data.data() + static_cast<size_t>(layer) * per_layer, h.data_ptr<float>(),
-              per_layer * sizeof(float));
-}
+// The --save-kv copies of one layer: layer `layer` of dst [layers, heads, len, head_dim] <-
+// src [1, heads, len, head_dim] f32. Host tensors are copied at once; CUDA ones are kept
+// and cross to the host together in flush(): one copy and one synchronisation per layer.
+class LayerSaves {
+ public:
+  void put(Tensor4f& dst, int layer, const at::Tensor& src) {
+    const size_t per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
+    float* to = dst.data.data() + static_cast<size_t>(layer) * per_layer;
+    if (src.is_cuda()) {
+      slots_.push_back(to);
+      parts_.push_back(src.reshape({-1}));
+      return;
+    }
+    std::memcpy(to, src.contiguous().data_ptr<float>(), per_layer * sizeof(float));
+  }
+
+  void flush() {
+    if (parts_.empty()) return;
+    const at::Tensor host = at::cat(parts_).to(at::kCPU);
+    const float* from = host.data_ptr<float>();
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      const auto n = static_cast<size_t>(parts_[i].numel());
+      std::memcpy(slots_[i], from, n * sizeof(float));
+      from += n;
+    }
+    parts_.clear();
+    slots_.clear();
+  }
+
+ private:
+  std::vector<float*> slots_;
+  std::vector<at::Tensor> parts_;
+};
 
 // Whether each prompt's k, v (and q when with_q) of one layer hold only finite values, read
 // from the model's own tensors (f32 of bf16 or f16 is finite exactly when they are): on
@@ -80,6 +106,7 @@ FedBatch prefill_and_analyse(TransformerModel& model, const std::vector<std::vec
   model.prefill(prompts, [&](const LayerCapture& lc) {
     const auto t0 = std::chrono::steady_clock::now();
     const std::vector<bool> finite = layer_finite(lc, with_q);
+    LayerSaves saves;
     for (size_t b = 0; b < prompts.size(); ++b) {
       const at::Tensor k = f32_layer(lc.k[b]), v = f32_layer(lc.v[b]);
       const at::Tensor q = with_q ? f32_layer(lc.q[b]) : at::Tensor();
@@ -99,12 +126,13 @@ FedBatch prefill_and_analyse(TransformerModel& model, const std::vector<std::vec
       probes[b].add(in);
       prev_k[b] = probes[b].keeps_previous_k() ? k : at::Tensor();
       if (save == SaveKv::None) continue;
-      put_layer(fed.saved[b].k, lc.layer, k);
+      saves.put(fed.saved[b].k, lc.layer, k);
       if (save == SaveKv::Qkv) {
-        put_layer(*fed.saved[b].v, lc.layer, v);
-        put_layer(*fed.saved[b].q, lc.layer, q);
+        saves.put(*fed.saved[b].v, lc.layer, v);
+        saves.put(*fed.saved[b].q, lc.layer, q);
       }
     }
+    saves.flush();
     fed.analysis_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   });
   return fed;
