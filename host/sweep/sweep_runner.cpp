@@ -11,6 +11,7 @@
 #include <memory>
 #include <limits>
 #include <optional>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -104,31 +105,40 @@ Attrs skipped_attrs(const std::vector<ProbeProblem>& skipped) {
 }
 
 // The accepted probes (composite >= min; a NaN composite never is) of the whole store, as
-// JSONL: the probe's own fields plus composite. Written to a temporary file, then renamed.
-int64_t write_accepted(const ResultsStore& store, const std::string& path, double min_score) {
+// JSONL: the probe's own fields plus composite; a pre-tokenized probe of `probes` (the
+// store's probe file) with its `ids` instead of a prompt. Written atomically (a rename).
+int64_t write_accepted(const ResultsStore& store, const std::string& path, double min_score,
+                       const std::vector<Probe>& probes) {
   const std::vector<std::string> id = store.read_strings("probe/id"),
                                  prompt = store.read_strings("probe/prompt"),
                                  domain = store.read_strings("probe/domain"),
                                  fields = store.read_strings("probe/fields");
   const std::vector<double> composite = store.read_f64("bo/composite");
-  const std::string tmp = path + ".tmp";
-  std::ofstream f(tmp, std::ios::trunc);
-  if (!f) throw std::runtime_error(tmp + ": cannot write the accepted probes");
+  const std::vector<int64_t> index = store.read_i64("probe/index");
+  std::unordered_map<int64_t, const std::vector<int64_t>*> ids;
+  for (const Probe& p : probes)
+    if (p.ids) ids[p.index] = &*p.ids;
   int64_t n = 0;
-  for (size_t i = 0; i < id.size(); ++i) {
-    if (!(composite[i] >= min_score)) continue;
-    check_json_limits(fields[i], store.path() + ": probe/fields row " + std::to_string(i));
-    nlohmann::json j = nlohmann::json::parse(fields[i].empty() ? "{}" : fields[i]);
-    j["id"] = id[i];
-    if (!domain[i].empty()) j["domain"] = domain[i];
-    j["prompt"] = prompt[i];
-    j["composite"] = static_cast<int64_t>(composite[i]);
-    f << j.dump() << "\n";
-    ++n;
-  }
-  f.close();
-  if (!f) throw std::runtime_error(tmp + ": write failed");
-  fs::rename(tmp, path);
+  write_atomically(path, true, [&](const std::string& tmp) {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!f) throw std::runtime_error(tmp + ": cannot write the accepted probes");
+    for (size_t i = 0; i < id.size(); ++i) {
+      if (!(composite[i] >= min_score)) continue;
+      check_json_limits(fields[i], store.path() + ": probe/fields row " + std::to_string(i));
+      nlohmann::json j = nlohmann::json::parse(fields[i].empty() ? "{}" : fields[i]);
+      j["id"] = id[i];
+      if (!domain[i].empty()) j["domain"] = domain[i];
+      if (const auto it = ids.find(index[i]); it != ids.end())
+        j["ids"] = *it->second;
+      else
+        j["prompt"] = prompt[i];
+      j["composite"] = static_cast<int64_t>(composite[i]);
+      f << j.dump() << "\n";
+      ++n;
+    }
+    f.close();
+    if (!f) throw std::runtime_error(tmp + ": write failed");
+  });
   return n;
 }
 
@@ -229,6 +239,14 @@ std::vector<ProbeOutcome> finish_batch(const TokenizedProbe* probes, const std::
 
 using Clock = std::chrono::steady_clock;
 
+// Whether two paths name one file: the same inode (links followed), or the same path once
+// made absolute and normal (for a file not made yet).
+bool same_path(const std::string& a, const std::string& b) {
+  std::error_code ea, eb;
+  const fs::path x = fs::weakly_canonical(a, ea), y = fs::weakly_canonical(b, eb);
+  return same_file(a, b) || (!ea && !eb && x == y);
+}
+
 // Seconds elapsed since `a`.
 double seconds_since(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
 
@@ -237,7 +255,14 @@ void check_sweep_options(const SweepOptions& o) {
   if (o.batch_tokens < 1) throw std::invalid_argument("--batch-tokens must be at least 1");
   if (o.min_score && !o.bo) throw std::invalid_argument("--min-score needs the bo metrics");
   check_output_path(o.out);
-  if (!o.accepted.empty()) check_output_path(o.accepted);
+  if (same_path(o.out, o.probes)) throw InputError(o.out, "--out names the probe file (--probes)");
+  if (!o.accepted.empty()) {
+    check_output_path(o.accepted);
+    for (const std::string& in : {o.out, o.probes})
+      if (same_path(o.accepted, in))
+        throw InputError(o.accepted, "--accepted names " + std::string(in == o.out ? "--out" : "--probes") +
+                                         ", which it would replace");
+  }
   if (fs::exists(o.out) && !o.resume)
     throw InputError(o.out, "exists; pass --resume to continue that sweep, or remove the file");
 }
@@ -390,14 +415,15 @@ Clock::time_point write_batches(TransformerModel& model, const std::vector<Token
 
 // Fills the composite summary, writes the accepted probes (--min-score) and the final root
 // attributes; then throws the --on-nonfinite fail message, if any.
-void finish_sweep(ResultsStore& store, const SweepOptions& o, const SweepRun& r, SweepSummary& sum) {
+void finish_sweep(ResultsStore& store, const SweepOptions& o, const SweepRun& r, SweepSummary& sum,
+                  const std::vector<Probe>& probes) {
   if (o.bo && r.composite.n > 0) {
     sum.composite_mean = r.composite.sum / static_cast<double>(r.composite.n);
     sum.composite_min = r.composite.min;
     sum.composite_max = r.composite.max;
   }
   sum.scored = r.composite.n;
-  if (o.min_score) sum.accepted = write_accepted(store, o.accepted, *o.min_score);
+  if (o.min_score) sum.accepted = write_accepted(store, o.accepted, *o.min_score, probes);
   sum.status = !r.failure.empty() ? "stopped_non_finite" : sum.interrupted ? "interrupted" : "complete";
   Attrs final_attrs = {{"finished_at", utc_now_iso8601()},
                        {"status", sum.status},
@@ -446,7 +472,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
     std::cerr << "qkgeom: resuming: " << sum.already_done << " of " << sum.probes_in_shard
               << " probes committed; " << work.size() << " to go\n";
   const Clock::time_point t_finish = write_batches(model, work, store, stop, r);
-  finish_sweep(store, o, r, sum);
+  finish_sweep(store, o, r, sum, set.probes);
   sum.finish_s = seconds_since(t_finish);
   sum.seconds = seconds_since(t0);
   return sum;

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""`sweep --accepted` never replaces an input, and its lines are probes again; tiny qwen3
+checkpoint, id probes:
+- `--accepted` naming `--out` (a new file: before, the accepted JSONL replaced the whole
+  results store at the end of the run) or `--probes` (also through a symlink or a
+  `dir/../` path: before, the probe file was replaced by the accepted subset), and
+  `--out` naming `--probes` with --resume: exit 3 naming the option, before any work,
+  every file as it was;
+- an accepted pre-tokenized probe keeps its `ids` (before: `"prompt": ""`, no ids, so the
+  file could not be swept again): each line's ids equal the probe file's, its composite
+  the store's, and sweeping the accepted file gives the same composites, bitwise."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refcommon as rc  # noqa: E402
+from test_sweep import write_id_probes  # noqa: E402
+
+FAILURES = []
+
+
+def check(ok, what):
+    print(("ok: " if ok else "FAILED: ") + what)
+    if not ok:
+        FAILURES.append(what)
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def main():
+    qk = rc.require_cli()
+    model = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
+    with tempfile.TemporaryDirectory() as tmp:
+        probes = os.path.join(tmp, "probes.jsonl")
+        write_id_probes(probes, 12, max_len=20)
+        before = digest(probes)
+        link = os.path.join(tmp, "link.jsonl")
+        os.symlink(probes, link)
+        os.mkdir(os.path.join(tmp, "d"))
+        out = os.path.join(tmp, "out.h5")
+
+        def sweep(*extra, probe_file=probes, out=out):
+            base = [qk, "sweep", "--model", model, "--probes", probe_file, "--out", out, "--quiet", "--batch-mode"]
+            return subprocess.run([*base, "lone", *extra], capture_output=True, text=True)
+
+        for acc, names in (
+            (out, "--out"),
+            (probes, "--probes"),
+            (link, "--probes"),
+            (os.path.join(tmp, "d", "..", "probes.jsonl"), "--probes"),
+        ):
+            r = sweep("--min-score", "0", "--accepted", acc)
+            check(
+                r.returncode == 3
+                and f"--accepted names {names}" in r.stderr
+                and not os.path.exists(out)
+                and digest(probes) == before,
+                f"--accepted {os.path.relpath(acc, tmp)}: exit 3 ({r.stderr.strip()})",
+            )
+        r = sweep("--resume", out=probes)
+        check(
+            r.returncode == 3 and "--out names the probe file" in r.stderr and digest(probes) == before,
+            f"--out naming --probes: exit 3, unchanged ({r.stderr.strip()})",
+        )
+
+        acc = os.path.join(tmp, "accepted.jsonl")
+        r = sweep("--min-score", "0", "--accepted", acc)
+        check(r.returncode == 0, f"sweep with --accepted exits 0 ({r.stderr.strip()[-200:]})")
+        lines = [json.loads(x) for x in open(acc)]
+        given = {p["id"]: p for p in map(json.loads, open(probes))}
+        with h5py.File(out, "r") as f:
+            comp = dict(zip([x.decode() for x in f["probe/id"][()]], f["bo/composite"][()]))
+        check(
+            len(lines) == 12
+            and all(x["ids"] == given[x["id"]]["ids"] and "prompt" not in x and x["composite"] == comp[x["id"]] for x in lines),
+            "accepted id probes keep their ids; composites equal the store's",
+        )
+        again = os.path.join(tmp, "again.h5")
+        r = sweep(probe_file=acc, out=again)
+        ok = r.returncode == 0
+        if ok:
+            with h5py.File(again, "r") as f:
+                ok = dict(zip([x.decode() for x in f["probe/id"][()]], f["bo/composite"][()])) == comp
+        check(ok, f"the accepted file sweeps again to the same composites ({r.stderr.strip()[-200:]})")
+    if FAILURES:
+        print(f"{len(FAILURES)} check(s) failed")
+        sys.exit(1)
+    print("all sweep output checks passed")
+
+
+if __name__ == "__main__":
+    main()
