@@ -98,12 +98,26 @@ def files(tmp_path_factory):
     if not os.access(qk_files.QKGEOM_BIN, os.X_OK):
         pytest.skip(f"{qk_files.QKGEOM_BIN} is not built")
     tmp = str(tmp_path_factory.mktemp("report"))
-    paths = qk_files.make_files(tmp, ("sweep", "static"))
+    paths = qk_files.make_files(tmp, ("sweep", "static", "compare"))
     paths["tmp"], paths["html"] = tmp, os.path.join(tmp, "report.html")
     r = report(paths["sweep"], "--static", paths["static"], "--out", paths["html"])
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"report: {paths['html']} ({len(FIGURES)} figures")
     return paths
+
+
+@pytest.fixture(scope="module")
+def render(files):
+    """render(*inputs) -> (page, CompletedProcess) of `report *inputs --out page`, run once per
+    set of inputs in this module: the tests that read the same page share it."""
+    done = {}
+
+    def page(*inputs):
+        if inputs not in done:
+            out = os.path.join(files["tmp"], f"page-{len(done)}.html")
+            done[inputs] = out, report(*inputs, "--out", out)
+        return done[inputs]
+    return page
 
 
 def test_page_in_chromium(files):
@@ -207,8 +221,8 @@ def test_missing_matplotlib(files, tmp_path):
 def test_compare_section(files, tmp_path):
     """--compare CMP.h5 adds qkgeom compare's figures (python/qkgeom/report/compare_figures.py,
     checked by test_report_compare.py) under their heading; a file of another kind is exit 3."""
-    cmp, page = qk_files.make_files(str(tmp_path), ("sweep", "compare"))["compare"], str(tmp_path / "cmp.html")
-    r = report(files["sweep"], "--compare", cmp, "--out", page)
+    page = str(tmp_path / "cmp.html")
+    r = report(files["sweep"], "--compare", files["compare"], "--out", page)
     assert r.returncode == 0 and "(7 figures" in r.stdout, r.stdout + r.stderr
     dom = Dom(open(page, encoding="utf-8").read())
     titles = [alt.split(". ")[0] for _, alt in dom.images]
@@ -254,10 +268,9 @@ def rope_files(files):
     return paths
 
 
-def test_rope_section_in_chromium(files, rope_files):
+def test_rope_section_in_chromium(files, rope_files, render):
     """--rope ROPE.h5 adds the section's three figures: present, decodable, not blank, labelled."""
-    page = os.path.join(files["tmp"], "rope.html")
-    r = report(rope_files["kv_sweep"], "--rope", rope_files["rope"], "--out", page)
+    page, r = render(rope_files["kv_sweep"], "--rope", rope_files["rope"])
     assert r.returncode == 0 and "(4 figures" in r.stdout, r.stdout + r.stderr
     dom_text, shot, log = browse(page, files["tmp"], "rope")
     assert not log, log
@@ -276,9 +289,8 @@ def test_rope_section_in_chromium(files, rope_files):
         assert f.attrs["model_config_sha256"] in " ".join(dom.text)
 
 
-def test_rope_without_sweep_group(files, rope_files, tmp_path):
-    page = str(tmp_path / "plain.html")
-    r = report(files["sweep"], "--rope", rope_files["rope_plain"], "--out", page)
+def test_rope_without_sweep_group(files, rope_files, render):
+    page, r = render(files["sweep"], "--rope", rope_files["rope_plain"])
     assert r.returncode == 0 and "(6 figures" in r.stdout, r.stdout + r.stderr
     dom = Dom(open(page, encoding="utf-8").read())
     titles = [alt.split(". ")[0] for _, alt in dom.images]
@@ -329,7 +341,7 @@ class Cells(HTMLParser):
             self._cell.append(data)
 
 
-def test_rope_window_and_softcap_shown(files, rope_files, tmp_path):
+def test_rope_window_and_softcap_shown(files, rope_files, render, tmp_path):
     """The table beside E(D) gives every layer's sweep/window and sweep/softcap: the fixture's
     (h5py reads no window and no cap), then a copy given a window of 4 on layer 0 and a cap of 0.5."""
     shaped = str(tmp_path / "shaped-rope.h5")
@@ -344,13 +356,12 @@ def test_rope_window_and_softcap_shown(files, rope_files, tmp_path):
     want = {rope_files["rope"]: [[f"0-{layers - 1}", "none (every earlier key)", "none"]],
             shaped: [["0", "4", "0.5"], [rest, "none (every earlier key)", "0.5"]]}
     for rope, rows in want.items():
-        page = str(tmp_path / (os.path.basename(rope) + ".html"))
-        r = report(rope_files["kv_sweep"], "--rope", rope, "--out", page)
+        page, r = render(rope_files["kv_sweep"], "--rope", rope)
         assert r.returncode == 0, r.stderr
         table = Cells(open(page, encoding="utf-8").read(), "shaping").rows
         assert table == [["layers", "sliding window w (positions)", "soft-cap C (logits)"]] + rows, table
-    plain = str(tmp_path / "plain.html")
-    assert report(files["sweep"], "--rope", rope_files["rope_plain"], "--out", plain).returncode == 0
+    plain, r = render(files["sweep"], "--rope", rope_files["rope_plain"])
+    assert r.returncode == 0, r.stderr
     assert Cells(open(plain, encoding="utf-8").read(), "shaping").rows == []  # no sweep/ group: no table
 
 
