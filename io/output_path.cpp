@@ -46,6 +46,31 @@ void check_not_an_input(const std::string& out, const std::vector<std::string>& 
       throw InputError(out, "is the input " + in + " (same file); write the output elsewhere");
 }
 
+namespace {
+
+// Whether `name` is a file a Hugging Face model directory holds for its loaders: the
+// config, tokenizer files and the safetensors weights with their index.
+bool model_file_name(const std::string& name) {
+  static const char* const kNames[] = {"config.json", "tokenizer.json", "tokenizer_config.json",
+                                       "special_tokens_map.json", "generation_config.json"};
+  for (const char* n : kNames)
+    if (name == n) return true;
+  const auto ends = [&](const std::string& tail) {
+    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends(".safetensors") || ends(".safetensors.index.json");
+}
+
+}  // namespace
+
+void check_not_a_model_file(const std::string& out, const std::string& model_dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(model_dir, ec))
+    if (model_file_name(e.path().filename().string()) && same_file(out, e.path().string()))
+      throw InputError(out, "is the model's own " + e.path().filename().string() + " (in " + model_dir +
+                                "); write the output elsewhere");
+}
+
 std::string new_temp_file(const std::string& path) {
   std::string tmp = path + ".tmp-XXXXXX";
   const int fd = mkstemp(tmp.data());

@@ -24,6 +24,11 @@ bool same_file(const std::string& a, const std::string& b);
 // replaces an input, --force or not.
 void check_not_an_input(const std::string& out, const std::vector<std::string>& inputs);
 
+// InputError naming `out` when it is (same_file) one of the files of the model directory
+// `model_dir` its loaders read (config.json, tokenizer files, *.safetensors and their
+// index), --force or not.
+void check_not_a_model_file(const std::string& out, const std::string& model_dir);
+
 // The two steps of write_atomically, for a writer that cannot take a callback: a new,
 // empty temporary file "<path>.tmp-XXXXXX" beside `path` (mode 0666 less the umask), and
 // its rename onto `path` (without `force`, InputError when `path` exists by then).

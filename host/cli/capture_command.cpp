@@ -37,6 +37,7 @@ struct CaptureArgs {
 int run_capture(const CaptureArgs& a) {
   snapshot_format_for(a.out);  // an unknown extension is a usage error, before any work
   check_new_output(a.out, a.force);
+  check_not_a_model_file(a.out, a.model);
   resolve_context(a.device, a.threads);
   const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids, a.ids_file);
   const PromptCapture c = capture_prompt(a.model, ids, a.device, a.dtype);

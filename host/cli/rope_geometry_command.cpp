@@ -174,6 +174,7 @@ int run_rope_geometry(const RopeGeometryArgs& a) {
   o.sweep = a.sweep;
   if (!a.out.empty()) check_new_output(a.out, a.force);
   if (!a.out.empty() && !a.sweep.empty()) check_not_an_input(a.out, {a.sweep});
+  if (!a.out.empty()) check_not_a_model_file(a.out, a.model);
   const RopeGeometryResult r = compute_rope_geometry(o, hf_inv_freq);
   if (!a.out.empty()) write_rope_h5(a.out, r, a.model, command_line());
   print_summary(a, r);

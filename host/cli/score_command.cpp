@@ -61,6 +61,7 @@ ModelInput prefill_prompt(const ScoreArgs& a) {
   if (!a.save_snapshot.empty()) {  // bad output paths fail before any work
     snapshot_format_for(a.save_snapshot);
     check_new_output(a.save_snapshot, a.force);
+    check_not_a_model_file(a.save_snapshot, a.model);
   }
   ModelInput in;
   const std::vector<int64_t> ids = prompt_ids(a.model, a.prompt, a.ids, a.ids_file);

@@ -57,6 +57,7 @@ Action add_simplex_command(CLI::App& app) {
     resolve_context(a->o.simplex.device, a->threads);
     check_new_output(a->out, a->force);
     if (!a->o.from.empty()) check_not_an_input(a->out, {a->o.from});
+    check_not_a_model_file(a->out, a->o.model);
     const SimplexJobResult r = simplex_model(a->o);
     write_simplex_h5(a->out, r, a->o, command_line());
     if (a->json) {

@@ -68,6 +68,7 @@ int run_weights(const WeightsArgs& a) {
   o.device = a.device;
   o.topk = a.topk;
   check_new_output(a.out, a.force);
+  check_not_a_model_file(a.out, a.model);
   if (!a.export_legacy.empty()) check_legacy_dir(a.export_legacy, a.force);
   const StaticResult r = compute_static_weights(o);
   write_static_h5(a.out, r, a.model, command_line());

@@ -8,7 +8,14 @@ checkpoint, id probes:
   every file as it was;
 - an accepted pre-tokenized probe keeps its `ids` (before: `"prompt": ""`, no ids, so the
   file could not be swept again): each line's ids equal the probe file's, its composite
-  the store's, and sweeping the accepted file gives the same composites, bitwise."""
+  the store's, and sweeping the accepted file gives the same composites, bitwise;
+- the same class for the model directory: `weights`, `capture`, `score --save-snapshot`,
+  `rope-geometry` and `simplex` with `--force` and an output naming one of the model's own
+  files (model.safetensors, config.json; also through a symlink) replaced it (exit 0);
+  now exit 3 naming it, every model file unchanged; another file in the folder is still
+  written."""
+
+import shutil
 
 import hashlib
 import json
@@ -34,6 +41,32 @@ def check(ok, what):
 
 def digest(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_model_files(qk, model, tmp):
+    m = os.path.join(tmp, "model")
+    shutil.copytree(model, m)
+    before = {n: digest(os.path.join(m, n)) for n in os.listdir(m)}
+    link = os.path.join(tmp, "w.safetensors")
+    os.symlink(os.path.join(m, "model.safetensors"), link)
+    weights, config = os.path.join(m, "model.safetensors"), os.path.join(m, "config.json")
+    for args, out in (
+        (["weights", "--model", m, "--out", weights], weights),
+        (["weights", "--model", m, "--out", config], config),
+        (["capture", "--model", m, "--ids", "1,2,3", "--out", link], weights),
+        (["score", "--model", m, "--ids", "1,2,3", "--save-snapshot", weights], weights),
+        (["rope-geometry", "--model", m, "--out", config], config),
+        (["simplex", "--model", m, "--samples", "10", "--out", weights], weights),
+    ):
+        r = subprocess.run([qk, *args, "--force"], capture_output=True, text=True)
+        same = {n: digest(os.path.join(m, n)) for n in before} == before
+        check(
+            r.returncode == 3 and f"is the model's own {os.path.basename(out)}" in r.stderr and same,
+            f"{args[0]} --force onto the model's {os.path.basename(out)}: exit 3, unchanged ({r.stderr.strip()[-120:]})",
+        )
+    static = os.path.join(m, "static.h5")
+    r = subprocess.run([qk, "weights", "--model", m, "--out", static], capture_output=True, text=True)
+    check(r.returncode == 0 and os.path.exists(static), f"weights into the model folder still works ({r.stderr[-120:]})")
 
 
 def main():
@@ -91,6 +124,7 @@ def main():
             with h5py.File(again, "r") as f:
                 ok = dict(zip([x.decode() for x in f["probe/id"][()]], f["bo/composite"][()])) == comp
         check(ok, f"the accepted file sweeps again to the same composites ({r.stderr.strip()[-200:]})")
+        test_model_files(qk, model, tmp)
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         sys.exit(1)
