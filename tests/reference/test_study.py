@@ -5,6 +5,8 @@ from the seeds' formulas) fed with the files `--export-legacy` writes: for tiny 
 absent). Every field agrees to 1e-9; the align/ group written into STATIC.h5 holds the
 same numbers; bootstrap intervals bracket their point estimates and are reproducible for a
 seed; mismatched files are bad input (exit 3)."""
+import contextlib
+import io
 import json
 import os
 import random
@@ -17,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+import study_reference  # noqa: E402
 
 FAILURES = []
 TOL = 1e-9
@@ -58,10 +61,12 @@ def close(a, b, path=""):
 
 
 def reference(*args):
-    r = run([sys.executable, os.path.join(rc.SOURCE_DIR, "tests", "reference", "study_reference.py"), *args])
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr)
-    return json.loads(r.stdout)
+    """The JSON that `study_reference.py ARGS` prints, run in this process (torch, which its
+    align imports, loads once rather than once per call)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        study_reference.main(list(args))
+    return json.loads(out.getvalue())
 
 
 def study(qk, name, model, probes, tmp):
