@@ -204,6 +204,21 @@ def committed_rows(f, path):
     return n, ends
 
 
+# The string columns of a sweep store (host/core/quantities.cpp); every other column holds numbers.
+STRING_COLUMNS = {"probe/id", "probe/domain", "probe/prompt", "probe/fields", "probe/status",
+                  "probe/nonfinite_tensor", "probe/status_detail"}
+
+
+def check_column_kind(name, d, path):
+    """ValueError naming the file and dataset when a sweep column holds strings where a
+    qkgeom store keeps numbers, or numbers where it keeps strings (e.g. probe/id rewritten
+    as integers), instead of a Dataset with that column silently of another kind."""
+    is_str = h5py.check_string_dtype(d.dtype) is not None or d.dtype.kind in "SUO"
+    if is_str != (name in STRING_COLUMNS):
+        held, kept = ("strings", "numbers") if is_str else (f"{d.dtype} numbers", "strings")
+        raise ValueError(f"{path}: /{name} holds {held}, but a qkgeom sweep store keeps {kept} there")
+
+
 def read_sweep(f, path, ragged):
     """A sweep store: per-probe columns along `probe` (its coordinate is /probe/index),
     ragged ones along `token`; `probe/*` columns are coordinates, `labels` name a row axis."""
@@ -214,6 +229,7 @@ def read_sweep(f, path, ragged):
         is_ragged = int(d.attrs.get("ragged", 0)) == 1
         if is_ragged and not ragged:
             continue
+        check_column_kind(name, d, path)
         rows = ends[name.split("/")[0]] if is_ragged else n
         if d.shape[0] < rows:
             raise ValueError(f"{path}: /{name} holds {d.shape[0]} rows, fewer than the {rows} committed")

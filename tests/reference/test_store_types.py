@@ -6,7 +6,9 @@ qwen3 checkpoint; one column is then rewritten with h5py in a form no qkgeom sto
   floats, bo/composite as strings (before: exported as quoted text, exit 0), bo/features
   with 4 entries instead of 5, attention/entropy without its head axis;
 each is exit 3 naming that file (also when it is the second shard: the merge used to blame
-the good first one) and the dataset, and leaves no output. The untouched shards, and a
+the good first one) and the dataset, and leaves no output; qkgeom.open of it (which
+returned a Dataset with that column of the other kind) raises a ValueError naming both
+when a string column holds numbers or a number column strings. The untouched shards, and a
 store with bf16 K/V, still merge and export. The merge summary lists missing shards as
 ranges (`0-2, 4-999` for shard 3 of 1000 alone; it printed all 999 numbers), and
 `export` of a store whose sweep is not complete says so on stderr (it said nothing)."""
@@ -52,6 +54,13 @@ EDITS = {
 }
 
 
+def open_error(path):
+    """The ValueError text of qkgeom.open(path) ("" when it opens), in a fresh interpreter."""
+    code = f"import qkgeom\ntry:\n    qkgeom.open({path!r})\nexcept ValueError as e:\n    print(e)\n"
+    env = dict(os.environ, PYTHONPATH=os.path.join(rc.BINARY_DIR, "python"))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout.strip()
+
+
 def main():
     qk = rc.require_cli()
     model = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
@@ -71,6 +80,9 @@ def main():
             with h5py.File(bad, "r") as f:
                 d = f[name][()]
             replace(bad, name, edit(len(d), d))
+            if name in ("probe/id", "probe/domain", "bo/composite"):
+                err = open_error(bad)
+                check(f"{bad}: /{name} holds " in err, f"qkgeom.open with {name} rewritten: ValueError ({err})")
             csv, out = os.path.join(tmp, "csv"), os.path.join(tmp, "m.h5")
             for args, what in (([qk, "export", bad, "--csv", csv], csv), ([qk, "merge", out, shards[0], bad], out)):
                 r = subprocess.run(args, capture_output=True, text=True)
@@ -78,6 +90,7 @@ def main():
                     r.returncode == 3 and f"{bad}: dataset '/{name}'" in r.stderr and not os.path.exists(what),
                     f"{args[1]} with {name} rewritten: exit 3 naming file and dataset, no output ({r.stderr.strip()})",
                 )
+        check(open_error(shards[0]) == "", "qkgeom.open of an untouched shard: no error")
         kv = os.path.join(tmp, "kv.h5")
         subprocess.run(
             [
