@@ -117,6 +117,9 @@ void check_resume_compatible(const std::string& path, const std::map<std::string
     else if (key == "cpu_threads")
       m += "; CPU results depend on the thread count: omit --threads (a resume then uses the "
            "file's) or pass --allow-mixed-numerics";
+    else if (key == "shard" && it->second == "merged")
+      m = "cannot resume: it is the output of qkgeom merge; resume the shards it lacks (their own "
+          "files, or new ones with --shard) and merge them with it";
     else if (key == "device" || key == "gpu_name")
       m += "; results depend on the device: resume on the same kind, or pass --allow-mixed-numerics";
     throw InputError(path, m);

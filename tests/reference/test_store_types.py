@@ -11,7 +11,9 @@ returned a Dataset with that column of the other kind) raises a ValueError namin
 when a string column holds numbers or a number column strings. The untouched shards, and a
 store with bf16 K/V, still merge and export. The merge summary lists missing shards as
 ranges (`0-2, 4-999` for shard 3 of 1000 alone; it printed all 999 numbers), and
-`export` of a store whose sweep is not complete says so on stderr (it said nothing)."""
+`export` of a store whose sweep is not complete says so on stderr (it said nothing); a
+`sweep --resume` of a merge's output says to resume the shards instead (it said
+"attribute 'shard' is 'merged' in the file but '0/1'")."""
 
 import os
 import shutil
@@ -126,6 +128,14 @@ def main():
         )
         r = subprocess.run([qk, "merge", os.path.join(tmp, "m1000.h5"), one], capture_output=True, text=True)
         check(r.returncode == 0 and "missing shard(s): 0-2, 4-999\n" in r.stdout, f"missing shards as ranges ({r.stdout[-80:]})")
+        merged = os.path.join(tmp, "ok.h5")
+        r = subprocess.run(
+            [qk, "sweep", "--model", model, "--probes", probes, "--out", merged, "--resume"], capture_output=True, text=True
+        )
+        check(
+            r.returncode == 3 and "it is the output of qkgeom merge; resume the shards" in r.stderr,
+            f"resume of a merged file: exit 3, resume the shards ({r.stderr.strip()[-160:]})",
+        )
         note = "holds a sweep that is not complete (status 'partial'): the CSV files hold its 1 committed probes"
         for path, partial in ((os.path.join(tmp, "m1000.h5"), True), (os.path.join(tmp, "ok.h5"), False)):
             r = subprocess.run([qk, "export", path, "--csv", path + ".csv"], capture_output=True, text=True)
