@@ -35,6 +35,14 @@ def text_attr(obj, name, default=None):
     return v.decode() if isinstance(v, bytes) else v
 
 
+def h5_datasets(f):
+    """{path: array} of every dataset of an open h5py File, each read whole."""
+    import h5py
+    out = {}
+    f.visititems(lambda name, obj: out.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
 def skip(reason):
     print(f"SKIPPED: {reason}")
     sys.exit(SKIP)

@@ -162,6 +162,7 @@ def check_descriptors(name, f, l, h, o, ref):
 
 
 def check_head(name, f, l, h, Q, K, inv_freq, offsets):
+    """Head (l, h) of the ROPE.h5 whose datasets f holds ({path: array}) against numpy's B(D)."""
     d, hidden = Q.shape
     r = 2 * len(inv_freq)
     sv, tr, be = f["operator/singular_values"][l, h], f["operator/signed_trace"][l, h], f["bands/energy"][l, h]
@@ -203,6 +204,7 @@ def check_model(name, model_dir, tmp, weights=qk_weights):
     cfg, wq, wk = weights(model_dir)
     d, group = cfg["head_dim"], cfg["heads"] // cfg["kv_heads"]
     with h5py.File(out, "r") as f:
+        data = rc.h5_datasets(f)  # the per-head checks index it element by element
         check(list(f["offsets"][:]) == OFFSETS, f"{name}: offsets stored")
         check(f.attrs["device"] == want_device, f"{name}: run record device {want_device}")
         types = layer_types(config)
@@ -214,7 +216,7 @@ def check_model(name, model_dir, tmp, weights=qk_weights):
             for h in range(cfg["heads"]):
                 Q = wq[l][h * d:(h + 1) * d]
                 K = wk[l][(h // group) * d:(h // group + 1) * d]
-                check_head(name, f, l, h, Q, K, inv, OFFSETS)
+                check_head(name, data, l, h, Q, K, inv, OFFSETS)
                 if l == 0 and h == 0 or (l == cfg["layers"] - 1 and h == cfg["heads"] - 1):
                     check_convention(f"{name} layer {l} head {h}", apply_rope, rot, types[l], Q, K, inv, scaling)
 
