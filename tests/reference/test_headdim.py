@@ -190,11 +190,9 @@ def check_h5(path, j):
 def h5_numbers(path):
     """{dataset: values} of a headdim .h5 but the timings (configs/*_seconds): floats as
     their bytes (bit for bit, NaN equal to NaN), the rest as lists."""
-    data = {}
     with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: data.update({name: obj[()]})
-                     if isinstance(obj, h5py.Dataset) and not name.endswith("_seconds") else None)
-    return {k: v.tobytes() if v.dtype.kind == "f" else v.tolist() for k, v in data.items()}
+        data = rc.h5_datasets(f)
+    return {k: v.tobytes() if v.dtype.kind == "f" else v.tolist() for k, v in data.items() if not k.endswith("_seconds")}
 
 
 def main():
