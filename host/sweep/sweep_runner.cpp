@@ -142,6 +142,31 @@ int64_t write_accepted(const ResultsStore& store, const std::string& path, doubl
   return n;
 }
 
+// A note on stderr when the probe file's longest string makes every row of the store
+// wide: the string columns are fixed-length (docs/hdf5-schema.md, "Strings"), so the
+// longest id, domain, prompt or other fields set the bytes each probe takes.
+void note_wide_strings(const std::vector<Probe>& probes) {
+  constexpr size_t kWide = 64 * 1024;  // bytes per probe worth a note
+  const Probe* widest = nullptr;
+  const char* what = "";
+  size_t width = 0;
+  for (const Probe& p : probes)
+    for (const auto& [name, text] : {std::pair<const char*, const std::string*>{"prompt", &p.prompt},
+                                     {"fields", &p.fields},
+                                     {"id", &p.id},
+                                     {"domain", &p.domain}})
+      if (text->size() > width) {
+        width = text->size();
+        widest = &p;
+        what = name;
+      }
+  if (widest && width >= kWide && probes.size() > 1)
+    std::cerr << "qkgeom: note: the longest probe/" << what << " (line " << widest->line << ", " << width
+              << " bytes) sets that column's width for every probe: the store takes about "
+              << width * probes.size() / (1024 * 1024)
+              << " MiB for it (fixed-length strings, docs/hdf5-schema.md \"Strings\")\n";
+}
+
 // Composite scores of this run's probes that have one.
 struct CompositeRange {
   double min = std::numeric_limits<double>::infinity(), max = -min, sum = 0;
@@ -456,6 +481,7 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   const ProbeSet set = read_probes(o.probes, o.probe_format, o.on_bad);
   sum.probes_in_file = static_cast<int64_t>(set.probes.size());
   sum.skipped = set.skipped;
+  note_wide_strings(set.probes);
 
   const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o, set.probes));
   const Attrs attrs =

@@ -13,7 +13,9 @@ checkpoint, id probes:
   `rope-geometry` and `simplex` with `--force` and an output naming one of the model's own
   files (model.safetensors, config.json; also through a symlink) replaced it (exit 0);
   now exit 3 naming it, every model file unchanged; another file in the folder is still
-  written."""
+  written;
+- a probe file whose longest string (here a 70 KB extra field) widens every row of the
+  store's fixed-length column is noted at the start with its line and width (it was not)."""
 
 import shutil
 
@@ -67,6 +69,21 @@ def test_model_files(qk, model, tmp):
     static = os.path.join(m, "static.h5")
     r = subprocess.run([qk, "weights", "--model", m, "--out", static], capture_output=True, text=True)
     check(r.returncode == 0 and os.path.exists(static), f"weights into the model folder still works ({r.stderr[-120:]})")
+
+
+def test_wide_note(qk, model, tmp):
+    probes = os.path.join(tmp, "fat.jsonl")
+    with open(probes, "w") as f:
+        for i in range(20):
+            f.write(json.dumps({"id": f"p{i}", "ids": [1, 2, 3], **({"source": "x" * 70000} if i == 5 else {})}) + "\n")
+    out = os.path.join(tmp, "fat.h5")
+    r = subprocess.run(
+        [qk, "sweep", "--model", model, "--probes", probes, "--out", out, "--quiet"], capture_output=True, text=True
+    )
+    with h5py.File(out, "r") as f:
+        width = f["probe/fields"].dtype.itemsize
+    want = f"the longest probe/fields (line 6, {width} bytes) sets that column's width for every probe"
+    check(r.returncode == 0 and width > 70000 and want in r.stderr, f"a wide fields column is noted ({r.stderr.strip()})")
 
 
 def main():
@@ -125,6 +142,7 @@ def main():
                 ok = dict(zip([x.decode() for x in f["probe/id"][()]], f["bo/composite"][()])) == comp
         check(ok, f"the accepted file sweeps again to the same composites ({r.stderr.strip()[-200:]})")
         test_model_files(qk, model, tmp)
+        test_wide_note(qk, model, tmp)
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         sys.exit(1)
