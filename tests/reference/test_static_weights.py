@@ -16,13 +16,17 @@ numpy's own fp64 floor eps max |value|, true zeros below 1e-15 of the head's lar
 condition inf exactly where numpy's matrix_rank says rank < d) and, for the condition 1e8
 and rank-deficient heads, against mpmath at 50 digits (singular values to 1e-9 relative
 outright; numpy's own fp64 values are off by up to 5e-9 relative there)."""
+import contextlib
+import io
 import json
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
@@ -329,6 +333,24 @@ def check_legacy(fl, case, f, legacy):
              "static-singvals.json is not the shortcut spectrum")
 
 
+def run_script(path, *args):
+    """`python3 path args` as a CompletedProcess, run in this process: the seed script imports
+    torch, already loaded here, instead of a fresh interpreter per model."""
+    out, err, argv, code = io.StringIO(), io.StringIO(), sys.argv, 0
+    sys.argv = [path, *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(path, run_name="__main__")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except Exception:  # a crash of the script is its non-zero exit, with the traceback
+        code = 1
+        err.write(traceback.format_exc())
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess([path, *args], code, out.getvalue(), err.getvalue())
+
+
 def check_seed(fl, case, f, legacy, tmp):
     """The seed scripts on the export: the verdict and the descriptors agree with ours."""
     import seed_py
@@ -339,8 +361,7 @@ def check_seed(fl, case, f, legacy, tmp):
         geometry = seed_py.restore("geometry")
     except seed_py.SeedUnavailable as e:
         return str(e)
-    r = subprocess.run([sys.executable, script, os.path.join(legacy, "grams.json")],
-                       capture_output=True, text=True, timeout=600)
+    r = run_script(script, os.path.join(legacy, "grams.json"))
     fl.check(r.returncode == 0, case, f"seed interlayer script: exit {r.returncode}: {r.stderr[-1500:]}")
     m = re.search(r"mean operator cos-sim to anchor: ([+-][0-9.]+)", r.stdout)
     v = re.search(r"^ (STRONG|MEDIUM|WEAK|REJECTED):", r.stdout, re.M)
