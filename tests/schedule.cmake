@@ -4,9 +4,10 @@
 # end. ref_kill_windows runs two sweeps at a time itself: it counts as two processors.
 set(qk_slow_tests
   ref_kill_windows:130 ref_hf_parity_long:75 ref_hf_parity_bf16:60 ref_hf_config_defaults:60
-  ref_gemma3_270m:50 ref_hf_parity_gpt:50 ref_hf_parity_gemma2_olmo2_phi3:45
-  ref_hf_parity_rope:45 ref_headdim:35 ref_rope_sweep:28 ref_bo_seed_go:28
-  ref_safetensors_strict:18 ref_rope_geometry:11 ref_capture_cli:10 ref_snapshot_roundtrip:10)
+  ref_sweep:54 ref_gemma3_270m:50 ref_hf_parity_gpt:50 ref_hf_parity_gemma2_olmo2_phi3:45
+  ref_hf_parity_rope:45 ref_snapshot_roundtrip:36 ref_rope_geometry:30 ref_bo_seed_go:28
+  ref_capture_cli:28 ref_rope_sweep:28 ref_cli_errors:25 ref_headdim:24 ref_score_model:23
+  ref_safetensors_strict:18 ref_study:16 ref_static_weights:12)
 foreach(entry IN LISTS qk_slow_tests)
   string(REPLACE ":" ";" entry "${entry}")
   list(GET entry 0 name)
