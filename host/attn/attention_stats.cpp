@@ -119,30 +119,48 @@ void gpu_stats(const HostCloud4& q, const HostCloud4& k, float scale, float cap,
     attention_stats_gpu(q, k, scale, cap, masks, windows, backend.device, out[0], out[1], out[2], out[3]);
 }
 
+// Calls f(q, k, scale, masks, windows, at) for the GPU's calls over every layer of q and k:
+// one layer at a time when each layer has its scale, else all layers at once; `at` is the
+// call's first (layer, query head) result.
+template <typename F>
+void for_gpu_calls(const HostCloud4& q, const HostCloud4& k, const AttentionStatsOptions& opts, float fscale,
+                   const LayerMasks& lm, F f) {
+  if (opts.layer_scale.empty()) {
+    f(q, k, fscale, lm.masks, lm.windows, size_t{0});
+    return;
+  }
+  const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
+  const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
+  for (int l = 0; l < q.layers(); ++l) {
+    const HostCloud4 ql{q.data + l * q_layer, {1, q.shape[1], q.shape[2], q.shape[3]}};
+    const HostCloud4 kl{k.data + l * k_layer, {1, k.shape[1], k.shape[2], k.shape[3]}};
+    f(ql, kl, static_cast<float>(opts.layer_scale[l]), std::vector<AttentionMask>{lm.masks[l]},
+      std::vector<int64_t>{lm.windows[l]}, static_cast<size_t>(l) * q.heads());
+  }
+}
+
 void compute_stats(const HostCloud4& q, const HostCloud4& k, const AttentionStatsOptions& opts, float fscale,
                    const LayerMasks& lm, const Backend& backend, bool on_device, void* producer,
                    AttentionStats& s) {
   const size_t q_layer = static_cast<size_t>(q.heads()) * q.seq() * q.head_dim();
   const size_t k_layer = static_cast<size_t>(k.heads()) * k.seq() * k.head_dim();
   const auto cap = static_cast<float>(opts.softcap);
-  if (backend.gpu && !opts.layer_scale.empty()) {  // one layer at a time, each its scale
-    for (int l = 0; l < s.layers; ++l) {
-      const HostCloud4 ql{q.data + l * q_layer, {1, q.shape[1], q.shape[2], q.shape[3]}};
-      const HostCloud4 kl{k.data + l * k_layer, {1, k.shape[1], k.shape[2], k.shape[3]}};
-      gpu_stats(ql, kl, static_cast<float>(opts.layer_scale[l]), cap, {lm.masks[l]}, {lm.windows[l]}, backend,
-                on_device, producer, static_cast<size_t>(l) * s.q_heads, s);
-    }
-  } else if (backend.gpu) {
-    gpu_stats(q, k, fscale, cap, lm.masks, lm.windows, backend, on_device, producer, 0, s);
-  } else {
-    for (int l = 0; l < s.layers; ++l) {
-      const size_t at = static_cast<size_t>(l) * s.q_heads;
-      attention_stats_cpu(q.data + l * q_layer, k.data + l * k_layer, q.heads(), k.heads(), q.seq(),
-                          q.head_dim(),
-                          opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]),
-                          lm.masks[l], lm.windows[l], s.entropy_nats.data() + at, s.logit_std.data() + at,
-                          s.sink_mass.data() + at, cap, s.distance_mass.data() + at * kDistanceBuckets);
-    }
+  if (backend.gpu) {
+    for_gpu_calls(
+        q, k, opts, fscale, lm,
+        [&](const HostCloud4& ql, const HostCloud4& kl, float scale, const std::vector<AttentionMask>& masks,
+            const std::vector<int64_t>& windows, size_t at) {
+          gpu_stats(ql, kl, scale, cap, masks, windows, backend, on_device, producer, at, s);
+        });
+    return;
+  }
+  for (int l = 0; l < s.layers; ++l) {
+    const size_t at = static_cast<size_t>(l) * s.q_heads;
+    attention_stats_cpu(q.data + l * q_layer, k.data + l * k_layer, q.heads(), k.heads(), q.seq(),
+                        q.head_dim(),
+                        opts.layer_scale.empty() ? fscale : static_cast<float>(opts.layer_scale[l]),
+                        lm.masks[l], lm.windows[l], s.entropy_nats.data() + at, s.logit_std.data() + at,
+                        s.sink_mass.data() + at, cap, s.distance_mass.data() + at * kDistanceBuckets);
   }
 }
 
@@ -195,25 +213,71 @@ AttentionStats attention_stats(const Snapshot& snap, const AttentionStatsOptions
   return attention_stats(in, opts, ctx);
 }
 
-AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOptions& opts,
-                               const ExecContext& ctx) {
-  const Backend backend = backend_of(ctx.device);
-  const HostCloud4 q{f32_data(in.q, 4, ctx.device, backend.gpu, "attention statistics: q"),
-                     {in.q.shape[0], in.q.shape[1], in.q.shape[2], in.q.shape[3]}};
-  const HostCloud4 k{f32_data(in.k, 4, ctx.device, backend.gpu, "attention statistics: k"),
-                     {in.k.shape[0], in.k.shape[1], in.k.shape[2], in.k.shape[3]}};
+namespace {
+
+// The checked clouds of `in` and their options' masks; the stats' header.
+struct CheckedInput {
+  HostCloud4 q, k;
+  double scale = 0;
+  LayerMasks lm;
+};
+
+CheckedInput checked_input(const AttentionInput& in, const AttentionStatsOptions& opts,
+                           const ExecContext& ctx, const Backend& backend) {
+  CheckedInput c;
+  c.q = {f32_data(in.q, 4, ctx.device, backend.gpu, "attention statistics: q"),
+         {in.q.shape[0], in.q.shape[1], in.q.shape[2], in.q.shape[3]}};
+  c.k = {f32_data(in.k, 4, ctx.device, backend.gpu, "attention statistics: k"),
+         {in.k.shape[0], in.k.shape[1], in.k.shape[2], in.k.shape[3]}};
   if (in.q.device.cuda != in.k.device.cuda)
     throw std::invalid_argument("attention statistics: q and k are in different memories");
-  check_clouds_and_mask(q, k, opts);
-  const double scale = checked_scale(q, opts);
-  check_layer_options(q.layers(), opts);
-  const LayerMasks lm = layer_masks(q.layers(), opts);
-  AttentionStats s = stats_header(q, opts, scale, backend);
-  compute_stats(q, k, opts, static_cast<float>(scale), lm, backend, in.q.device.cuda, ctx.stream, s);
+  check_clouds_and_mask(c.q, c.k, opts);
+  c.scale = checked_scale(c.q, opts);
+  check_layer_options(c.q.layers(), opts);
+  c.lm = layer_masks(c.q.layers(), opts);
+  return c;
+}
+
+void set_means(AttentionStats& s) {
   s.mean_entropy_nats = mean_of(s.entropy_nats);
   s.mean_logit_std = mean_of(s.logit_std);
   s.mean_sink_mass = mean_of(s.sink_mass);
+}
+
+}  // namespace
+
+AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOptions& opts,
+                               const ExecContext& ctx) {
+  const Backend backend = backend_of(ctx.device);
+  const CheckedInput c = checked_input(in, opts, ctx, backend);
+  AttentionStats s = stats_header(c.q, opts, c.scale, backend);
+  compute_stats(c.q, c.k, opts, static_cast<float>(c.scale), c.lm, backend, in.q.device.cuda, ctx.stream, s);
+  set_means(s);
   return s;
+}
+
+std::function<AttentionStats()> queue_attention_stats(const AttentionInput& in,
+                                                      const AttentionStatsOptions& opts,
+                                                      const ExecContext& ctx, DeviceResults& results) {
+  if (!in.q.device.cuda) return [s = attention_stats(in, opts, ctx)] { return s; };
+  const Backend backend = backend_of(ctx.device);
+  const CheckedInput c = checked_input(in, opts, ctx, backend);
+  AttentionStats s = stats_header(c.q, opts, c.scale, backend);
+  std::vector<std::pair<size_t, AttentionOutputs>> parts;  // (result offset, reader)
+  for_gpu_calls(c.q, c.k, opts, static_cast<float>(c.scale), c.lm,
+                [&](const HostCloud4& q, const HostCloud4& k, float scale,
+                    const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows, size_t at) {
+                  parts.emplace_back(
+                      at, queue_attention_stats_on_device(q, k, scale, static_cast<float>(opts.softcap),
+                                                          masks, windows, results));
+                });
+  return [s, parts]() mutable {
+    for (const auto& [at, read] : parts)
+      read(s.entropy_nats.data() + at, s.logit_std.data() + at, s.sink_mass.data() + at,
+           s.distance_mass.data() + at * kDistanceBuckets);
+    set_means(s);
+    return s;
+  };
 }
 
 AttentionStatsOptions layer_options(const AttentionStatsOptions& opts, int layer) {

@@ -2,6 +2,7 @@
 // Attention statistics per (layer, query head) of a snapshot with q (docs/metrics.md,
 // "Attention statistics"): mean softmax entropy, mean logit std, mean sink mass, mean
 // attention mass per key-distance bucket.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,8 @@
 #include "tensor_view.hpp"
 
 namespace qk {
+
+class DeviceResults;  // bo/gpu_stats.hpp
 
 struct AttentionStatsOptions {
   AttentionMask mask = AttentionMask::Causal;
@@ -64,6 +67,12 @@ struct AttentionInput {
 // std::invalid_argument.
 AttentionStats attention_stats(const AttentionInput& in, const AttentionStatsOptions& opts,
                                const ExecContext& ctx);
+// attention_stats queued for a batch: views on the CUDA device of `results` are read on its
+// analysis stream (after results.after(ctx.stream)) and the returned function, called
+// after results.wait(), gives the stats; host views are computed at once.
+std::function<AttentionStats()> queue_attention_stats(const AttentionInput& in,
+                                                      const AttentionStatsOptions& opts,
+                                                      const ExecContext& ctx, DeviceResults& results);
 
 // The options for layer `layer` alone (a one-layer input): its window and scale when
 // opts has per-layer ones.

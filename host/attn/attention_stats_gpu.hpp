@@ -3,11 +3,14 @@
 // launch_attention_stats, downloads the [q_heads] results.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "attention_mask.hpp"
 
 namespace qk {
+
+class DeviceResults;  // bo/gpu_stats.hpp
 
 // A row-major f32 [layers, heads, seq, head_dim] array in host memory (device memory for
 // attention_stats_on_device).
@@ -34,5 +37,14 @@ void attention_stats_on_device(const HostCloud4& q, const HostCloud4& k, float s
                                const std::vector<AttentionMask>& masks, const std::vector<int64_t>& windows,
                                int device, void* producer, double* entropy, double* logit_std, double* sink,
                                double* distance);
+
+// The same queued for a batch (bo/gpu_stats.hpp, DeviceResults): the device q and k are read
+// on the analysis stream after results.after(producer); the returned function, called after
+// results.wait(), writes the outputs.
+using AttentionOutputs =
+    std::function<void(double* entropy, double* logit_std, double* sink, double* distance)>;
+AttentionOutputs queue_attention_stats_on_device(const HostCloud4& q, const HostCloud4& k, float scale,
+                                                 float softcap, const std::vector<AttentionMask>& masks,
+                                                 const std::vector<int64_t>& windows, DeviceResults& results);
 
 }  // namespace qk

@@ -7,6 +7,7 @@
 
 #include "attention_stats.cuh"
 #include "attn/attention_stats_gpu.hpp"
+#include "bo/gpu_stats.hpp"
 #include "gpu_context.hpp"
 #include "online_softmax.hpp"
 
@@ -66,6 +67,35 @@ void attention_stats_on_device(const HostCloud4& q, const HostCloud4& k, float s
   GpuContext& ctx = thread_gpu_context(device);
   wait_for_producer(ctx.stream(), producer);
   run_layers(q, k, scale, softcap, masks, windows, true, ctx, entropy, logit_std, sink, distance);
+}
+
+AttentionOutputs queue_attention_stats_on_device(const HostCloud4& q, const HostCloud4& k, float scale,
+                                                 float softcap, const std::vector<AttentionMask>& masks,
+                                                 const std::vector<int64_t>& windows,
+                                                 DeviceResults& results) {
+  ScopedDevice on_device(results.device());
+  const cudaStream_t stream = thread_gpu_context(results.device()).stream();
+  const int layers = q.layers(), hq = q.heads(), hkv = k.heads();
+  const int64_t seq = q.seq(), dim = q.head_dim();
+  const size_t q_layer = static_cast<size_t>(hq) * seq * dim, k_layer = static_cast<size_t>(hkv) * seq * dim;
+  const size_t per_layer = static_cast<size_t>(3 + kDistanceBuckets) * hq;
+  std::vector<DeviceResults::Slot> slots(static_cast<size_t>(layers));
+  for (int l = 0; l < layers; ++l) {
+    double* out = results.reserve(per_layer, &slots[static_cast<size_t>(l)]);
+    launch_attention_stats(q.data + l * q_layer, k.data + l * k_layer, hq, hkv, seq, dim, scale, masks[l],
+                           windows[l], out, out + hq, out + 2 * hq, stream, softcap, out + 3 * hq);
+  }
+  return [&results, slots, hq](double* entropy, double* logit_std, double* sink, double* distance) {
+    for (size_t l = 0; l < slots.size(); ++l) {
+      const double* h = results.host(slots[l]);
+      const size_t at = l * static_cast<size_t>(hq);
+      std::copy(h, h + hq, entropy + at);
+      std::copy(h + hq, h + 2 * hq, logit_std + at);
+      std::copy(h + 2 * hq, h + 3 * hq, sink + at);
+      std::copy(h + 3 * hq, h + (3 + kDistanceBuckets) * static_cast<size_t>(hq),
+                distance + at * kDistanceBuckets);
+    }
+  };
 }
 
 }  // namespace qk

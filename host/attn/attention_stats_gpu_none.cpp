@@ -17,4 +17,10 @@ void attention_stats_on_device(const HostCloud4&, const HostCloud4&, float, floa
   throw std::runtime_error("this build of qkgeom has no CUDA");
 }
 
+AttentionOutputs queue_attention_stats_on_device(const HostCloud4&, const HostCloud4&, float, float,
+                                                 const std::vector<AttentionMask>&,
+                                                 const std::vector<int64_t>&, DeviceResults&) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
 }  // namespace qk

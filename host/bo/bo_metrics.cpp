@@ -248,10 +248,13 @@ BoResult analyse_bo(const BoInput& in, const BoOptions& opts, const ExecContext&
   return bo_from_stats(bo_stats(in, opts, ctx), opts, ctx.device);
 }
 
-BoStats bo_stats(const BoInput& in, const BoOptions& opts, const ExecContext& ctx) {
-  const Backend backend = backend_of(ctx.device);
-  const float* k_data = f32_data(in.k, 4, ctx.device, backend.gpu, "bo metrics: k");
-  const float* v_data = in.v ? f32_data(*in.v, 4, ctx.device, backend.gpu, "bo metrics: v") : nullptr;
+namespace {
+
+// The checked clouds of `in` (k_data, v_data: their data) and the header of their stats.
+BoStats stats_header(const BoInput& in, const ExecContext& ctx, const Backend& backend, const float** k_data,
+                     const float** v_data) {
+  *k_data = f32_data(in.k, 4, ctx.device, backend.gpu, "bo metrics: k");
+  *v_data = in.v ? f32_data(*in.v, 4, ctx.device, backend.gpu, "bo metrics: v") : nullptr;
   if (in.v && in.v->shape != in.k.shape) throw std::invalid_argument("bo metrics: v and k differ in shape");
   if (in.v && in.v->device.cuda != in.k.device.cuda)
     throw std::invalid_argument("bo metrics: v and k are in different memories");
@@ -259,13 +262,25 @@ BoStats bo_stats(const BoInput& in, const BoOptions& opts, const ExecContext& ct
   s.dims = CloudDims{static_cast<int>(in.k.shape[0]), static_cast<int>(in.k.shape[1]), in.k.shape[2],
                      in.k.shape[3]};
   s.q_heads = in.q_heads;
-  s.has_v = v_data != nullptr;
+  s.has_v = *v_data != nullptr;
+  return s;
+}
+
+// Whether the clouds get reductions: the seed returns an all-zero position-mode result when
+// there is no pair of positions.
+bool has_reductions(const CloudDims& d) { return !(bo_position_mode(d.heads) && d.seq < 2); }
+
+}  // namespace
+
+BoStats bo_stats(const BoInput& in, const BoOptions& opts, const ExecContext& ctx) {
+  const Backend backend = backend_of(ctx.device);
+  const float *k_data = nullptr, *v_data = nullptr;
+  BoStats s = stats_header(in, ctx, backend, &k_data, &v_data);
   const CloudDims& d = s.dims;
   const bool dev = in.k.device.cuda;
   int nh = 0;
   const StatsPlan plan = key_plan(d, opts.lem_compat, opts.lem_compat ? 0.7 : opts.lock_threshold, &nh);
-  // The seed returns an all-zero position-mode result when there is no pair of positions.
-  if (!(bo_position_mode(d.heads) && d.seq < 2)) {
+  if (has_reductions(d)) {
     s.k = cloud_stats(backend, k_data, d, plan, dev, ctx.stream);
     if (s.has_v) s.v = cloud_stats(backend, v_data, d, value_plan(plan), dev, ctx.stream);
   }
@@ -276,6 +291,30 @@ BoStats bo_stats(const BoInput& in, const BoOptions& opts, const ExecContext& ct
     s.kv_cka = dev ? compute_kv_cka_on_device(k_data, v_data, d, backend.device, ctx.stream)
                    : compute_kv_cka_gpu(k_data, v_data, d, backend.device);
   return s;
+}
+
+std::function<BoStats()> queue_bo_stats(const BoInput& in, const BoOptions& opts, const ExecContext& ctx,
+                                        DeviceResults& results) {
+  if (!in.k.device.cuda) return [s = bo_stats(in, opts, ctx)] { return s; };
+  const Backend backend = backend_of(ctx.device);
+  const float *k_data = nullptr, *v_data = nullptr;
+  BoStats s = stats_header(in, ctx, backend, &k_data, &v_data);
+  const CloudDims& d = s.dims;
+  int nh = 0;
+  const StatsPlan plan = key_plan(d, opts.lem_compat, opts.lem_compat ? 0.7 : opts.lock_threshold, &nh);
+  std::function<CloudStats()> k, v;
+  std::function<std::vector<double>()> cka;
+  if (has_reductions(d)) {
+    k = queue_cloud_stats_on_device(k_data, d, plan, results);
+    if (s.has_v) v = queue_cloud_stats_on_device(v_data, d, value_plan(plan), results);
+  }
+  if (s.has_v) cka = queue_kv_cka_on_device(k_data, v_data, d, results);
+  return [s, k, v, cka]() mutable {
+    if (k) s.k = k();
+    if (v) s.v = v();
+    if (cka) s.kv_cka = cka();
+    return s;
+  };
 }
 
 BoResult bo_from_stats(const BoStats& s, const BoOptions& opts, const Device& device) {
@@ -321,18 +360,38 @@ void bo_append_layer(BoStats& all, const BoStats& layer, std::optional<double> a
 
 bool bo_needs_alignment(int kv_heads) { return !bo_position_mode(kv_heads); }
 
-double bo_layer_alignment(const TensorView& prev_k, const TensorView& k, const BoOptions& opts,
-                          const ExecContext& ctx) {
-  const Backend backend = backend_of(ctx.device);
+namespace {
+
+// The data of the two one-layer key clouds of bo_layer_alignment, checked.
+std::pair<const float*, const float*> alignment_pair(const TensorView& prev_k, const TensorView& k,
+                                                     const ExecContext& ctx, const Backend& backend) {
   const float* a = f32_data(prev_k, 4, ctx.device, backend.gpu, "bo metrics: previous layer's k");
   const float* b = f32_data(k, 4, ctx.device, backend.gpu, "bo metrics: k");
   if (prev_k.shape != k.shape || k.shape[0] != 1 || prev_k.device.cuda != k.device.cuda)
     throw std::invalid_argument("bo metrics: layer alignment needs two one-layer key clouds of one shape");
+  return {a, b};
+}
+
+}  // namespace
+
+double bo_layer_alignment(const TensorView& prev_k, const TensorView& k, const BoOptions& opts,
+                          const ExecContext& ctx) {
+  const Backend backend = backend_of(ctx.device);
+  const auto [a, b] = alignment_pair(prev_k, k, ctx, backend);
   const int heads = static_cast<int>(k.shape[1]);
   if (!backend.gpu)
     return multi_head_alignment_pair_cpu(a, b, heads, k.shape[2], k.shape[3], opts.lem_compat);
   return layer_alignment_pair_on_device(a, b, heads, k.shape[2] * k.shape[3], opts.lem_compat, backend.device,
                                         ctx.stream);
+}
+
+std::function<double()> queue_bo_layer_alignment(const TensorView& prev_k, const TensorView& k,
+                                                 const BoOptions& opts, const ExecContext& ctx,
+                                                 DeviceResults& results) {
+  if (!k.device.cuda) return [a = bo_layer_alignment(prev_k, k, opts, ctx)] { return a; };
+  const auto [a, b] = alignment_pair(prev_k, k, ctx, backend_of(ctx.device));
+  return queue_layer_alignment_pair(a, b, static_cast<int>(k.shape[1]), k.shape[2] * k.shape[3],
+                                    opts.lem_compat, results);
 }
 
 }  // namespace qk

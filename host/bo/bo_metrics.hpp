@@ -2,6 +2,7 @@
 // Q/K Bone-Orientation metrics of one snapshot (spec: shared/seeds/lem-attention.go;
 // definitions: docs/metrics.md).
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "tensor_view.hpp"
 
 namespace qk {
+
+class DeviceResults;  // bo/gpu_stats.hpp
 
 struct BoOptions {
   bool lem_compat = false;          // reproduce the seed exactly, quirks included
@@ -83,6 +86,11 @@ struct BoStats {
 // The reductions of `in` on ctx.device: a view in host memory, or (on CUDA) in the memory
 // of ctx.device, read after the work queued on ctx.stream.
 BoStats bo_stats(const BoInput& in, const BoOptions& opts, const ExecContext& ctx);
+// bo_stats queued for a batch: views on the CUDA device of `results` are reduced on its
+// analysis stream (after results.after(ctx.stream)) and the returned function, called
+// after results.wait(), gives the stats; host views are reduced at once by bo_stats.
+std::function<BoStats()> queue_bo_stats(const BoInput& in, const BoOptions& opts, const ExecContext& ctx,
+                                        DeviceResults& results);
 // The metrics from the reductions (host arithmetic, the same for every backend).
 BoResult bo_from_stats(const BoStats& s, const BoOptions& opts, const Device& backend);
 // Appends the one-layer stats `layer` to `all` (dims.layers grows by one); `align`, the
@@ -94,6 +102,11 @@ bool bo_needs_alignment(int kv_heads);
 // (views as bo_stats reads), as bo_stats gives for them stacked.
 double bo_layer_alignment(const TensorView& prev_k, const TensorView& k, const BoOptions& opts,
                           const ExecContext& ctx);
+
+// bo_layer_alignment queued for a batch, as queue_bo_stats.
+std::function<double()> queue_bo_layer_alignment(const TensorView& prev_k, const TensorView& k,
+                                                 const BoOptions& opts, const ExecContext& ctx,
+                                                 DeviceResults& results);
 
 // The same for a snapshot in host memory on opts.device.
 BoResult analyse_bo(const Snapshot& snap, const BoOptions& opts);

@@ -2,6 +2,9 @@
 // GPU versions of compute_cloud_stats_cpu / compute_kv_cka_cpu: upload the host
 // cloud (or read one already in device memory), run the kernels of kernels/, download
 // the small results.
+#include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "bo/cloud_stats.hpp"
@@ -29,5 +32,47 @@ std::vector<double> compute_kv_cka_on_device(const float* k, const float* v, con
 // memory), as launch_layer_alignment over the two layers stacked.
 double layer_alignment_pair_on_device(const float* prev, const float* cur, int heads, int64_t n,
                                       bool seed_f32_mean, int device, void* producer);
+
+// The f64 results of the device work of one layer of a batch (docs/sweep.md, "Layer by
+// layer"): kernels queued on the analysis stream of thread_gpu_context(device) write them
+// into a device block kept from layer to layer; wait() brings the whole block into pinned
+// host memory with one copy per block and one wait. Not thread-safe; one per thread.
+class DeviceResults {
+ public:
+  struct Slot {
+    size_t block = 0, offset = 0;
+  };
+  explicit DeviceResults(int device);
+  ~DeviceResults();  // waits for the analysis stream (the work may still read its inputs)
+  DeviceResults(const DeviceResults&) = delete;
+  DeviceResults& operator=(const DeviceResults&) = delete;
+
+  int device() const;
+  // Makes the analysis stream wait (no host wait) for the work queued so far on
+  // `producer`, the cudaStream_t that wrote the inputs (null: none); one reused event.
+  void after(void* producer);
+  // n result slots in device memory for work queued next; read with host() after wait().
+  double* reserve(size_t n, Slot* slot);
+  // Copies every reserved slot to the host and waits once for the analysis stream.
+  void wait();
+  // The host copy of `slot`'s results, valid from wait() to clear().
+  const double* host(const Slot& slot) const;
+  // Forgets every reservation; the memory stays for the next layer.
+  void clear();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Queue versions of the *_on_device entry points for a batch: the work goes on the analysis
+// stream (after results.after(producer)), and the returned function, called after
+// results.wait(), reads its results. The inputs must stay alive until then.
+std::function<CloudStats()> queue_cloud_stats_on_device(const float* x, const CloudDims& dims,
+                                                        const StatsPlan& plan, DeviceResults& results);
+std::function<std::vector<double>()> queue_kv_cka_on_device(const float* k, const float* v,
+                                                            const CloudDims& dims, DeviceResults& results);
+std::function<double()> queue_layer_alignment_pair(const float* prev, const float* cur, int heads, int64_t n,
+                                                   bool seed_f32_mean, DeviceResults& results);
 
 }  // namespace qk

@@ -3,7 +3,9 @@
 // downloads the small results. Compiled by the host C++ compiler (no nvcc).
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -110,14 +112,12 @@ bool gpu_available(std::string* why) { return gpu_device_count(why) > 0; }
 
 namespace {
 
-// The plan's reductions of the device cloud dx on ctx's stream, into one device block
-// downloaded with one copy and one wait.
-CloudStats stats_on_device(const float* dx, const CloudDims& d, const StatsPlan& plan, GpuContext& ctx) {
-  const cudaStream_t stream = ctx.stream();
+// Queues the plan's reductions of the device cloud dx on `stream` into the device block
+// `out` (stats_layout(d, plan) elements).
+void launch_stats(const float* dx, const CloudDims& d, const StatsPlan& plan, double* out,
+                  cudaStream_t stream) {
   const int64_t m = d.head_elems();
   const StatsLayout o = stats_layout(d, plan);
-  DeviceBuffer<double> block(o.total, stream);
-  double* out = block.data();
   auto* below = reinterpret_cast<uint64_t*>(out + o.below);  // 8-byte slots of the same block
   if (plan.head_gram) launch_head_gram(dx, d.layers, d.heads, m, out + o.gram, stream);
   if (plan.position_heads > 0)
@@ -133,10 +133,11 @@ CloudStats stats_on_device(const float* dx, const CloudDims& d, const StatsPlan&
         });
   if (plan.layer_alignment && d.layers > 1)
     launch_layer_alignment(dx, d.layers, d.heads, m, plan.seed_f32_mean, out + o.align, stream);
-  std::vector<double> host(o.total);
-  block.download(host.data(), o.total);
-  ctx.synchronize();  // every read of dx has finished, also with nothing to download
-  const double* h = host.data();
+}
+
+// The CloudStats of launch_stats's block `h`, copied to the host.
+CloudStats read_stats(const double* h, const CloudDims& d, const StatsPlan& plan) {
+  const StatsLayout o = stats_layout(d, plan);
   CloudStats s;
   if (plan.head_gram) s.head_gram.assign(h + o.gram, h + o.sums);
   if (plan.position_heads > 0) {
@@ -148,6 +149,18 @@ CloudStats stats_on_device(const float* dx, const CloudDims& d, const StatsPlan&
   if (plan.entropy_heads > 0) s.entropy = layer_major(h + o.entropy, d, plan.entropy_heads);
   if (plan.layer_alignment && d.layers > 1) s.layer_align.assign(h + o.align, h + o.total);
   return s;
+}
+
+// The plan's reductions of the device cloud dx on ctx's stream, into one device block
+// downloaded with one copy and one wait.
+CloudStats stats_on_device(const float* dx, const CloudDims& d, const StatsPlan& plan, GpuContext& ctx) {
+  const size_t total = stats_layout(d, plan).total;
+  DeviceBuffer<double> block(total, ctx.stream());
+  launch_stats(dx, d, plan, block.data(), ctx.stream());
+  std::vector<double> host(total);
+  block.download(host.data(), total);
+  ctx.synchronize();  // every read of dx has finished, also with nothing to download
+  return read_stats(host.data(), d, plan);
 }
 
 // Linear CKA per (layer, head) of the device clouds dk, dv on ctx's stream.
@@ -218,6 +231,22 @@ std::vector<double> compute_kv_cka_on_device(const float* k, const float* v, con
   return kv_cka_on_device(k, v, d, ctx);
 }
 
+namespace {
+
+// Queues cos of the head-mean vectors of prev and cur [heads][n] into device out[0] on
+// `stream`: the kernel reads adjacent layers, so both are copied into one [2][heads][n]
+// buffer (stream-ordered; freed in stream order).
+void launch_alignment_pair(const float* prev, const float* cur, int heads, int64_t n, bool seed_f32_mean,
+                           double* out, cudaStream_t stream) {
+  const size_t layer = static_cast<size_t>(heads) * n;
+  DeviceBuffer<float> both(2 * layer, stream);
+  CUDA_CHECK(cudaMemcpyAsync(both.data(), prev, layer * sizeof(float), cudaMemcpyDefault, stream));
+  CUDA_CHECK(cudaMemcpyAsync(both.data() + layer, cur, layer * sizeof(float), cudaMemcpyDefault, stream));
+  launch_layer_alignment(both.data(), 2, heads, n, seed_f32_mean, out, stream);
+}
+
+}  // namespace
+
 double layer_alignment_pair_on_device(const float* prev, const float* cur, int heads, int64_t n,
                                       bool seed_f32_mean, int device, void* producer) {
   if (heads <= 0 || n <= 0) return 0.0;
@@ -225,17 +254,146 @@ double layer_alignment_pair_on_device(const float* prev, const float* cur, int h
     throw std::invalid_argument("layer_alignment_pair_on_device: null cloud");
   ScopedDevice on_device(device);
   GpuContext& ctx = thread_gpu_context(device);
-  const cudaStream_t stream = ctx.stream();
-  wait_for_producer(stream, producer);
-  const size_t layer = static_cast<size_t>(heads) * n;
-  DeviceBuffer<float> both(2 * layer, stream);  // [2][heads][n]: the kernel reads adjacent layers
-  CUDA_CHECK(cudaMemcpyAsync(both.data(), prev, layer * sizeof(float), cudaMemcpyDefault, stream));
-  CUDA_CHECK(cudaMemcpyAsync(both.data() + layer, cur, layer * sizeof(float), cudaMemcpyDefault, stream));
-  DeviceBuffer<double> c(1, stream);
-  launch_layer_alignment(both.data(), 2, heads, n, seed_f32_mean, c.data(), stream);
+  wait_for_producer(ctx.stream(), producer);
+  DeviceBuffer<double> c(1, ctx.stream());
+  launch_alignment_pair(prev, cur, heads, n, seed_f32_mean, c.data(), ctx.stream());
   double out = 0.0;
   c.download(&out, 1);
   return out;
+}
+
+// One device block of result slots and its pinned host copy (cudaHostAlloc).
+struct ResultBlock {
+  DeviceBuffer<double> device;
+  double* host = nullptr;
+  size_t used = 0;
+};
+
+struct DeviceResults::Impl {
+  int device = 0;
+  GpuContext* ctx = nullptr;
+  cudaEvent_t ready = nullptr;  // recorded on the producer by after()
+  std::vector<ResultBlock> blocks;
+
+  void add_block(size_t n) {
+    ResultBlock b;
+    b.device = DeviceBuffer<double>(n, ctx->stream());
+    CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&b.host), n * sizeof(double), cudaHostAllocDefault));
+    blocks.push_back(std::move(b));
+  }
+  void free_blocks() noexcept {
+    for (ResultBlock& b : blocks)
+      if (b.host != nullptr) CUDA_CHECK_NOTHROW(cudaFreeHost(b.host));
+    blocks.clear();
+  }
+};
+
+DeviceResults::DeviceResults(int device) : impl_(std::make_unique<Impl>()) {
+  ScopedDevice on_device(device);
+  impl_->device = device;
+  impl_->ctx = &thread_gpu_context(device);
+  CUDA_CHECK(cudaEventCreateWithFlags(&impl_->ready, cudaEventDisableTiming));
+}
+
+DeviceResults::~DeviceResults() {  // no device switch: these calls name their stream or memory
+  CUDA_CHECK_NOTHROW(cudaStreamSynchronize(impl_->ctx->stream()));
+  impl_->free_blocks();
+  CUDA_CHECK_NOTHROW(cudaEventDestroy(impl_->ready));
+}
+
+int DeviceResults::device() const { return impl_->device; }
+
+void DeviceResults::after(void* producer) {
+  const cudaStream_t stream = impl_->ctx->stream();
+  const auto from = static_cast<cudaStream_t>(producer);
+  if (from == nullptr || from == stream) return;
+  ScopedDevice on_device(impl_->device);
+  CUDA_CHECK(cudaEventRecord(impl_->ready, from));
+  CUDA_CHECK(cudaStreamWaitEvent(stream, impl_->ready, 0));
+}
+
+double* DeviceResults::reserve(size_t n, Slot* slot) {
+  std::vector<ResultBlock>& bs = impl_->blocks;
+  if (bs.empty() || bs.back().device.size() - bs.back().used < n) {
+    ScopedDevice on_device(impl_->device);
+    impl_->add_block(std::max<size_t>({n, size_t{1} << 14, bs.empty() ? 0 : 2 * bs.back().device.size()}));
+  }
+  ResultBlock& b = bs.back();
+  *slot = Slot{bs.size() - 1, b.used};
+  b.used += n;
+  return b.device.data() + slot->offset;
+}
+
+void DeviceResults::wait() {
+  ScopedDevice on_device(impl_->device);
+  const cudaStream_t stream = impl_->ctx->stream();
+  for (const ResultBlock& b : impl_->blocks)
+    if (b.used > 0)
+      CUDA_CHECK(
+          cudaMemcpyAsync(b.host, b.device.data(), b.used * sizeof(double), cudaMemcpyDeviceToHost, stream));
+  impl_->ctx->synchronize();  // the one wait: also every read of the inputs has finished
+}
+
+const double* DeviceResults::host(const Slot& slot) const {
+  return impl_->blocks.at(slot.block).host + slot.offset;
+}
+
+void DeviceResults::clear() {
+  std::vector<ResultBlock>& bs = impl_->blocks;
+  for (ResultBlock& b : bs) b.used = 0;
+  if (bs.size() <= 1) return;
+  size_t total = 0;  // one block of the size this layer needed, for the next ones
+  for (const ResultBlock& b : bs) total += b.device.size();
+  ScopedDevice on_device(impl_->device);
+  impl_->ctx->synchronize();  // no copy into the pinned blocks is pending
+  impl_->free_blocks();
+  impl_->add_block(total);
+}
+
+std::function<CloudStats()> queue_cloud_stats_on_device(const float* x, const CloudDims& d,
+                                                        const StatsPlan& plan, DeviceResults& results) {
+  check_dims(d, "queue_cloud_stats_on_device");
+  check_heads(plan.position_heads, d, "position_heads");
+  check_heads(plan.entropy_heads, d, "entropy_heads");
+  if (cloud_elems(d) > 0 && x == nullptr)
+    throw std::invalid_argument("queue_cloud_stats_on_device: null cloud");
+  ScopedDevice on_device(results.device());
+  DeviceResults::Slot slot;
+  double* out = results.reserve(stats_layout(d, plan).total, &slot);
+  launch_stats(x, d, plan, out, thread_gpu_context(results.device()).stream());
+  return [&results, slot, d, plan] { return read_stats(results.host(slot), d, plan); };
+}
+
+std::function<std::vector<double>()> queue_kv_cka_on_device(const float* k, const float* v,
+                                                            const CloudDims& d, DeviceResults& results) {
+  check_dims(d, "queue_kv_cka_on_device");
+  if (cloud_elems(d) > 0 && (k == nullptr || v == nullptr))
+    throw std::invalid_argument("queue_kv_cka_on_device: null cloud");
+  const size_t n = static_cast<size_t>(d.layers) * d.heads;
+  if (n == 0) return [] { return std::vector<double>(); };
+  ScopedDevice on_device(results.device());
+  GpuContext& ctx = thread_gpu_context(results.device());
+  DeviceResults::Slot slot;
+  double* out = results.reserve(n, &slot);
+  launch_kv_cka(ctx.cublas(), k, v, static_cast<int64_t>(n), d.head_elems(), d.seq, d.head_dim, out,
+                ctx.stream());
+  return [&results, slot, n] {
+    const double* h = results.host(slot);
+    return std::vector<double>(h, h + n);
+  };
+}
+
+std::function<double()> queue_layer_alignment_pair(const float* prev, const float* cur, int heads, int64_t n,
+                                                   bool seed_f32_mean, DeviceResults& results) {
+  if (heads <= 0 || n <= 0) return [] { return 0.0; };
+  if (prev == nullptr || cur == nullptr)
+    throw std::invalid_argument("queue_layer_alignment_pair: null cloud");
+  ScopedDevice on_device(results.device());
+  DeviceResults::Slot slot;
+  double* out = results.reserve(1, &slot);
+  launch_alignment_pair(prev, cur, heads, n, seed_f32_mean, out,
+                        thread_gpu_context(results.device()).stream());
+  return [&results, slot] { return *results.host(slot); };
 }
 
 }  // namespace qk

@@ -39,4 +39,32 @@ double layer_alignment_pair_on_device(const float*, const float*, int, int64_t, 
   throw std::runtime_error("this build of qkgeom has no CUDA");
 }
 
+struct DeviceResults::Impl {};
+
+DeviceResults::DeviceResults(int) { throw std::runtime_error("this build of qkgeom has no CUDA"); }
+DeviceResults::~DeviceResults() = default;
+int DeviceResults::device() const { return 0; }
+void DeviceResults::after(void*) {}
+double* DeviceResults::reserve(size_t, Slot*) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+void DeviceResults::wait() {}
+const double* DeviceResults::host(const Slot&) const { return nullptr; }
+void DeviceResults::clear() {}
+
+std::function<CloudStats()> queue_cloud_stats_on_device(const float*, const CloudDims&, const StatsPlan&,
+                                                        DeviceResults&) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
+std::function<std::vector<double>()> queue_kv_cka_on_device(const float*, const float*, const CloudDims&,
+                                                            DeviceResults&) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
+std::function<double()> queue_layer_alignment_pair(const float*, const float*, int, int64_t, bool,
+                                                   DeviceResults&) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
 }  // namespace qk

@@ -26,32 +26,60 @@ void ProbeLayers::note_nonfinite(const Snapshot& host) {
 }
 
 void ProbeLayers::add(const LayerQkv& layer) {
+  queue(layer, nullptr);
+  complete(layer.finite, layer.host);
+}
+
+void ProbeLayers::queue(const LayerQkv& layer, DeviceResults* results) {
   if (next_ >= layers_) throw std::logic_error("ProbeLayers: more layers than the model has");
-  if (!layer.finite) {
-    if (layer.host == nullptr)
-      throw std::logic_error("ProbeLayers: a non-finite layer without its host copy");
-    note_nonfinite(*layer.host);
-  } else {
-    k_bad_.resize(k_bad_.size() + static_cast<size_t>(kv_heads_), 0);
-    if (layer.v) v_bad_.resize(v_bad_.size() + static_cast<size_t>(kv_heads_), 0);
-  }
+  if (queued_) throw std::logic_error("ProbeLayers: a layer queued before the last one completed");
   if (m_.bo) {
     BoInput in{layer.k, layer.v, q_heads_};
-    const BoStats s = bo_stats(in, m_.bo_options, ctx_);
-    std::optional<double> align;
+    if (results != nullptr) {
+      pending_bo_ = queue_bo_stats(in, m_.bo_options, ctx_, *results);
+    } else {
+      pending_bo_ = [s = bo_stats(in, m_.bo_options, ctx_)] { return s; };
+    }
+    pending_align_ = nullptr;
     if (next_ > 0 && probe_needs_previous_k(m_, kv_heads_)) {
       if (!layer.prev_k)
         throw std::logic_error("ProbeLayers: the multi-head mode needs the previous layer's k");
-      align = bo_layer_alignment(*layer.prev_k, layer.k, m_.bo_options, ctx_);
+      if (results != nullptr)
+        pending_align_ = queue_bo_layer_alignment(*layer.prev_k, layer.k, m_.bo_options, ctx_, *results);
+      else
+        pending_align_ = [a = bo_layer_alignment(*layer.prev_k, layer.k, m_.bo_options, ctx_)] { return a; };
     }
-    bo_append_layer(bo_, s, align);
   }
   if (m_.attention) {
     if (!layer.q) throw std::logic_error("ProbeLayers: the attention statistics need q");
     const AttentionStatsOptions opts = layer_options(m_.attention_options, next_);
-    append_attention_layer(attention_, attention_stats(AttentionInput{*layer.q, layer.k}, opts, ctx_),
-                           m_.attention_options);
+    const AttentionInput in{*layer.q, layer.k};
+    if (results != nullptr)
+      pending_attention_ = queue_attention_stats(in, opts, ctx_, *results);
+    else
+      pending_attention_ = [s = attention_stats(in, opts, ctx_)] { return s; };
   }
+  queued_v_ = layer.v.has_value();
+  queued_ = true;
+}
+
+void ProbeLayers::complete(bool finite, const Snapshot* host) {
+  if (!queued_) throw std::logic_error("ProbeLayers: complete without a queued layer");
+  queued_ = false;
+  if (!finite) {
+    if (host == nullptr) throw std::logic_error("ProbeLayers: a non-finite layer without its host copy");
+    note_nonfinite(*host);
+  } else {
+    k_bad_.resize(k_bad_.size() + static_cast<size_t>(kv_heads_), 0);
+    if (queued_v_) v_bad_.resize(v_bad_.size() + static_cast<size_t>(kv_heads_), 0);
+  }
+  if (m_.bo)
+    bo_append_layer(bo_, pending_bo_(),
+                    pending_align_ ? std::optional<double>(pending_align_()) : std::nullopt);
+  if (m_.attention) append_attention_layer(attention_, pending_attention_(), m_.attention_options);
+  pending_bo_ = nullptr;
+  pending_align_ = nullptr;
+  pending_attention_ = nullptr;
   ++next_;
 }
 

@@ -4,6 +4,7 @@
 // them, go through the engine core's device-aware entry points (bo_stats,
 // attention_stats with an ExecContext); only the per-layer reductions are kept, and
 // finish() turns them into the probe's metrics and status (as probe_analysis.hpp says).
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -41,8 +42,16 @@ class ProbeLayers {
   // `kv_heads` KV heads, analysed on ctx.device.
   ProbeLayers(const ProbeMetrics& m, const ExecContext& ctx, int layers, int q_heads, int kv_heads);
 
-  // The next layer's reductions (layers in order 0, 1, ...).
+  // The next layer's reductions (layers in order 0, 1, ...): queue, then complete.
   void add(const LayerQkv& layer);
+
+  // Queues the next layer's reductions of layer.q/k/v/prev_k (layer.finite and layer.host
+  // are not read): with `results`, views on its CUDA device go on its analysis stream, to be
+  // read after results->wait() (the views must stay alive until then); otherwise, and for
+  // host views, they are computed now.
+  void queue(const LayerQkv& layer, DeviceResults* results);
+  // Completes the queued layer once its results are on the host; finite, host as LayerQkv's.
+  void complete(bool finite, const Snapshot* host);
 
   // The probe's status and metrics into out (status, bo, attention), as analyse_probe.
   void finish(ProbeOutcome& out) const;
@@ -58,6 +67,10 @@ class ProbeLayers {
   ExecContext ctx_;
   int layers_, q_heads_, kv_heads_;
   int next_ = 0;
+  bool queued_ = false, queued_v_ = false;
+  std::function<BoStats()> pending_bo_;
+  std::function<double()> pending_align_;  // empty: no alignment for this layer
+  std::function<AttentionStats()> pending_attention_;
   BoStats bo_;
   AttentionStats attention_;
   std::optional<NonFiniteValue> first_bad_;

@@ -1,11 +1,14 @@
 #include "layer_feed.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include <ATen/ATen.h>
 
+#include "bo/gpu_stats.hpp"
 #include "torch_view.hpp"
 
 namespace qk {
@@ -24,39 +27,41 @@ Tensor4f host_copy(const at::Tensor& t) {
   return out;
 }
 
-// The --save-kv copies of one layer: layer `layer` of dst [layers, heads, len, head_dim] <-
-// src [1, heads, len, head_dim] f32. Host tensors are copied at once; CUDA ones are kept
-// and cross to the host together in flush(): one copy and one synchronisation per layer.
-class LayerSaves {
- public:
-  void put(Tensor4f& dst, int layer, const at::Tensor& src) {
-    const size_t per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
-    float* to = dst.data.data() + static_cast<size_t>(layer) * per_layer;
-    if (src.is_cuda()) {
-      slots_.push_back(to);
-      parts_.push_back(src.reshape({-1}));
-      return;
-    }
-    std::memcpy(to, src.contiguous().data_ptr<float>(), per_layer * sizeof(float));
-  }
+// Layer `layer` of dst [layers, heads, len, head_dim] <- the host tensor src [1, heads, len,
+// head_dim] f32 (a --save-kv copy).
+void save_layer(Tensor4f& dst, int layer, const at::Tensor& src) {
+  const size_t per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
+  std::memcpy(dst.data.data() + static_cast<size_t>(layer) * per_layer, src.contiguous().data_ptr<float>(),
+              per_layer * sizeof(float));
+}
 
-  void flush() {
-    if (parts_.empty()) return;
-    const at::Tensor host = at::cat(parts_).to(at::kCPU);
-    const float* from = host.data_ptr<float>();
-    for (size_t i = 0; i < parts_.size(); ++i) {
-      const auto n = static_cast<size_t>(parts_[i].numel());
-      std::memcpy(slots_[i], from, n * sizeof(float));
-      from += n;
-    }
-    parts_.clear();
-    slots_.clear();
-  }
-
- private:
-  std::vector<float*> slots_;
-  std::vector<at::Tensor> parts_;
+// One layer's f32 q (when captured), k and v of one prompt, [1, heads, len, head_dim].
+struct LayerTensors {
+  at::Tensor q, k, v;
 };
+
+LayerTensors f32_tensors(const LayerCapture& lc, size_t b, bool with_q) {
+  return {with_q ? f32_layer(lc.q[b]) : at::Tensor(), f32_layer(lc.k[b]), f32_layer(lc.v[b])};
+}
+
+// The views ProbeLayers reads of t (and of the previous layer's k, when kept).
+LayerQkv layer_views(const LayerTensors& t, const at::Tensor& prev_k) {
+  LayerQkv in;
+  in.k = torch_view(t.k);
+  in.v = torch_view(t.v);
+  if (t.q.defined()) in.q = torch_view(t.q);
+  if (prev_k.defined()) in.prev_k = torch_view(prev_k);
+  return in;
+}
+
+// A host f32 snapshot of one layer's t, for where its first non-finite value is.
+Snapshot host_layer(const LayerTensors& t) {
+  Snapshot host;
+  host.k = host_copy(t.k);
+  host.v = host_copy(t.v);
+  if (t.q.defined()) host.q = host_copy(t.q);
+  return host;
+}
 
 // Whether each prompt's k, v (and q when with_q) of one layer hold only finite values, read
 // from the model's own tensors (f32 of bf16 or f16 is finite exactly when they are): on
@@ -94,48 +99,157 @@ std::vector<Snapshot> saved_shapes(const ModelConfig& c, const std::vector<std::
   return out;
 }
 
+// Whether each prompt's k, v (and q when with_q) of one CUDA layer hold only finite values:
+// [prompts] bool flags reduced on torch's stream and copied, without a wait, into pinned
+// host memory; read after the layer's wait.
+at::Tensor queue_finite_flags(const LayerCapture& lc, bool with_q) {
+  std::vector<at::Tensor> flags;
+  for (size_t b = 0; b < lc.k.size(); ++b) {
+    at::Tensor f = at::isfinite(lc.k[b]).all().logical_and(at::isfinite(lc.v[b]).all());
+    if (with_q) f = f.logical_and(at::isfinite(lc.q[b]).all());
+    flags.push_back(f);
+  }
+  const at::Tensor dev = at::stack(flags);
+  at::Tensor host = at::empty(dev.sizes(), dev.options().device(at::kCPU).pinned_memory(true));
+  host.copy_(dev, /*non_blocking=*/true);
+  return host;
+}
+
+// Pinned host tensors shaped as each prompt's saved k, v, q (undefined where not saved).
+std::vector<std::array<at::Tensor, 3>> pinned_saves(const std::vector<Snapshot>& saved) {
+  auto pinned = [](const Tensor4f& like) {
+    return at::empty({like.shape[0], like.shape[1], like.shape[2], like.shape[3]},
+                     at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+  };
+  std::vector<std::array<at::Tensor, 3>> out;
+  for (const Snapshot& s : saved)
+    out.push_back({pinned(s.k), s.v ? pinned(*s.v) : at::Tensor(), s.q ? pinned(*s.q) : at::Tensor()});
+  return out;
+}
+
+// Queues on torch's stream the copies of one layer of t into layer `layer` of `pinned`
+// (k, v, q; undefined ones skipped), without a wait.
+void stage_saves(std::array<at::Tensor, 3>& pinned, int layer, const LayerTensors& t) {
+  const at::Tensor* src[] = {&t.k, &t.v, &t.q};
+  for (size_t i = 0; i < pinned.size(); ++i)
+    if (pinned[i].defined()) pinned[i].select(0, layer).copy_(src[i]->squeeze(0), /*non_blocking=*/true);
+}
+
+// Waits for the analysis stream after a failure, swallowing a second error: the first one
+// propagates, and the layer's tensors must outlive every read queued on that stream.
+void wait_quietly(DeviceResults& r) noexcept {
+  try {
+    r.wait();
+  } catch (...) {
+  }
+}
+
 }  // namespace
+
+// One host layer: each prompt's analysis and --save-kv copies at once.
+void BatchFeed::add_host(const LayerCapture& lc) {
+  const std::vector<bool> finite = layer_finite(lc, with_q_);
+  for (size_t b = 0; b < lc.k.size(); ++b) {
+    const LayerTensors t = f32_tensors(lc, b, with_q_);
+    LayerQkv in = layer_views(t, prev_k_[b]);
+    in.finite = finite[b];
+    Snapshot host;
+    if (!in.finite) {
+      host = host_layer(t);
+      in.host = &host;
+    }
+    probes_[b].add(in);
+    prev_k_[b] = probes_[b].keeps_previous_k() ? t.k : at::Tensor();
+    if (save_ == SaveKv::None) continue;
+    save_layer(fed_.saved[b].k, lc.layer, t.k);
+    if (save_ == SaveKv::Qkv) {
+      save_layer(*fed_.saved[b].v, lc.layer, t.v);
+      save_layer(*fed_.saved[b].q, lc.layer, t.q);
+    }
+  }
+}
+
+// One CUDA layer: the finite flags, --save-kv copies and every prompt's analysis are
+// queued without a wait; then one host wait for the whole batch, and the results read.
+void BatchFeed::add_device(const LayerCapture& lc) {
+  if (!results_) {
+    device_ = lc.k[0].device();
+    results_ = std::make_unique<DeviceResults>(device_.index());
+    pinned_ = pinned_saves(fed_.saved);
+  }
+  DeviceResults& r = *results_;
+  const at::Tensor finite = queue_finite_flags(lc, with_q_);
+  std::vector<LayerTensors> t;
+  for (size_t b = 0; b < lc.k.size(); ++b) {
+    t.push_back(f32_tensors(lc, b, with_q_));
+    if (save_ != SaveKv::None) stage_saves(pinned_[b], lc.layer, t[b]);
+  }
+  r.after(torch_stream(device_));  // everything above, queued on torch's stream
+  try {
+    for (size_t b = 0; b < t.size(); ++b) probes_[b].queue(layer_views(t[b], prev_k_[b]), &r);
+    r.wait();  // the layer's one host wait
+  } catch (...) {
+    wait_quietly(r);
+    throw;
+  }
+  const bool* ok = finite.data_ptr<bool>();
+  for (size_t b = 0; b < t.size(); ++b) {
+    const Snapshot host = ok[b] ? Snapshot() : host_layer(t[b]);  // a copy only for a non-finite layer
+    probes_[b].complete(ok[b], ok[b] ? nullptr : &host);
+    prev_k_[b] = probes_[b].keeps_previous_k() ? t[b].k : at::Tensor();
+  }
+  r.clear();
+}
+
+// After the last CUDA layer: one wait for torch's stream, then the pinned --save-kv
+// staging into fed_.saved.
+void BatchFeed::finish_device() {
+  if (!results_) return;
+  results_->after(torch_stream(device_));
+  results_->wait();
+  for (size_t b = 0; b < pinned_.size(); ++b) {
+    Snapshot& s = fed_.saved[b];
+    Tensor4f* dst[] = {&s.k, s.v ? &*s.v : nullptr, s.q ? &*s.q : nullptr};
+    for (size_t i = 0; i < 3; ++i)
+      if (dst[i] != nullptr)
+        std::memcpy(dst[i]->data.data(), pinned_[b][i].data_ptr<float>(),
+                    dst[i]->data.size() * sizeof(float));
+  }
+}
+
+BatchFeed::BatchFeed(std::vector<ProbeLayers>& probes, bool with_q, SaveKv save, std::vector<Snapshot> saved)
+    : with_q_(with_q), save_(save), probes_(probes), prev_k_(probes.size()) {
+  fed_.saved = std::move(saved);
+  if (save != SaveKv::None && fed_.saved.size() != probes.size())
+    throw std::logic_error("BatchFeed: one saved snapshot per prompt");
+}
+
+BatchFeed::~BatchFeed() = default;
+
+void BatchFeed::add(const LayerCapture& lc) {
+  if (lc.k.size() != probes_.size()) throw std::logic_error("BatchFeed: one ProbeLayers per prompt");
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!lc.k.empty() && lc.k[0].is_cuda())
+    add_device(lc);
+  else
+    add_host(lc);
+  fed_.analysis_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+FedBatch BatchFeed::finish() {
+  const auto t0 = std::chrono::steady_clock::now();
+  finish_device();
+  fed_.analysis_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return std::move(fed_);
+}
 
 FedBatch prefill_and_analyse(TransformerModel& model, const std::vector<std::vector<int64_t>>& prompts,
                              bool with_q, SaveKv save, std::vector<ProbeLayers>& probes) {
   if (probes.size() != prompts.size())
     throw std::logic_error("prefill_and_analyse: one ProbeLayers per prompt");
-  FedBatch fed;
-  fed.saved = saved_shapes(model.config(), prompts, save);
-  std::vector<at::Tensor> prev_k(prompts.size());
-  model.prefill(prompts, [&](const LayerCapture& lc) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<bool> finite = layer_finite(lc, with_q);
-    LayerSaves saves;
-    for (size_t b = 0; b < prompts.size(); ++b) {
-      const at::Tensor k = f32_layer(lc.k[b]), v = f32_layer(lc.v[b]);
-      const at::Tensor q = with_q ? f32_layer(lc.q[b]) : at::Tensor();
-      LayerQkv in;
-      in.k = torch_view(k);
-      in.v = torch_view(v);
-      if (with_q) in.q = torch_view(q);
-      if (prev_k[b].defined()) in.prev_k = torch_view(prev_k[b]);
-      in.finite = finite[b];
-      Snapshot host;
-      if (!in.finite) {
-        host.k = host_copy(k);
-        host.v = host_copy(v);
-        if (with_q) host.q = host_copy(q);
-        in.host = &host;
-      }
-      probes[b].add(in);
-      prev_k[b] = probes[b].keeps_previous_k() ? k : at::Tensor();
-      if (save == SaveKv::None) continue;
-      saves.put(fed.saved[b].k, lc.layer, k);
-      if (save == SaveKv::Qkv) {
-        saves.put(*fed.saved[b].v, lc.layer, v);
-        saves.put(*fed.saved[b].q, lc.layer, q);
-      }
-    }
-    saves.flush();
-    fed.analysis_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  });
-  return fed;
+  BatchFeed feed(probes, with_q, save, saved_shapes(model.config(), prompts, save));
+  model.prefill(prompts, [&](const LayerCapture& lc) { feed.add(lc); });
+  return feed.finish();
 }
 
 }  // namespace qk

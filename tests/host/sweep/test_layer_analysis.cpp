@@ -4,7 +4,9 @@
 // without one), CUDA tensors analysed on the device against the same tensors on the CPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -15,6 +17,7 @@
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 
+#include "layer_feed.hpp"
 #include "torch_view.hpp"
 #endif
 
@@ -293,6 +296,163 @@ TEST(TorchView, StreamIsNeverNullOnCuda) {
   EXPECT_NE(torch_stream(c10::Device(c10::kCUDA, 0)), nullptr);
 }
 
+// |a - b| <= tol elementwise, a NaN equal to a NaN (masked heads).
+void expect_near(const std::vector<double>& a, const std::vector<double>& b, double tol, const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(std::isnan(a[i]) && std::isnan(b[i]))) {
+      EXPECT_NEAR(a[i], b[i], tol) << what << "[" << i << "]";
+    }
+}
+
+// The GPU's outcome against the CPU twin's: same status, numbers to the tolerances of
+// test_gpu_parity.
+void expect_near_cpu(const ProbeOutcome& gpu, const ProbeOutcome& cpu) {
+  EXPECT_EQ(gpu.status.status, cpu.status.status);
+  EXPECT_EQ(gpu.status.layer, cpu.status.layer);
+  EXPECT_EQ(gpu.status.detail, cpu.status.detail);
+  ASSERT_TRUE(gpu.bo && cpu.bo && gpu.attention && cpu.attention);
+  EXPECT_EQ(gpu.bo->backend, "cuda:0");
+  expect_near({gpu.bo->composite_exact}, {cpu.bo->composite_exact}, 1e-6 * 10000, "composite");
+  expect_near(gpu.bo->layer_coherence, cpu.bo->layer_coherence, 1e-9, "layer_coherence");
+  expect_near(gpu.bo->layer_cross_alignment, cpu.bo->layer_cross_alignment, 1e-9, "layer_cross_alignment");
+  expect_near(gpu.bo->head_entropy, cpu.bo->head_entropy, 1e-6, "head_entropy");
+  ASSERT_TRUE(gpu.bo->value && cpu.bo->value);
+  expect_near(gpu.bo->value->layer_kv_coupling, cpu.bo->value->layer_kv_coupling, 1e-6, "layer_kv_coupling");
+  expect_near(gpu.attention->entropy_nats, cpu.attention->entropy_nats, 1e-4, "entropy_nats");
+  expect_near(gpu.attention->sink_mass, cpu.attention->sink_mass, 1e-5, "sink_mass");
+  expect_near(gpu.attention->distance_mass, cpu.attention->distance_mass, 1e-5, "distance_mass");
+}
+
+// Layer l of t [layers, heads, len, dim] as a [heads, len, dim] tensor on `device`, written
+// after `busy` (when defined) on torch's stream: the multiply waits for it.
+at::Tensor layer_of(const Tensor4f& t, int l, const c10::Device& device, const at::Tensor& busy) {
+  const at::Tensor x = at::from_blob(const_cast<float*>(t.data.data()), t.shape, at::kFloat).select(0, l);
+  const at::Tensor on = x.to(device);
+  return busy.defined() ? on * (busy.sum() * 0 + 1) : on.clone();
+}
+
+// Three prompts of lengths 50, 300, 7 (the middle one with a NaN in layer 2's v), 6 KV
+// heads, 4 layers.
+std::vector<Snapshot> batch_snapshots() {
+  std::vector<Snapshot> out;
+  for (int64_t len : {50, 300, 7}) out.push_back(random_snapshot(4, 12, 6, len, 16));
+  Snapshot& mid = out[1];
+  const int64_t per_layer = mid.v->numel() / 4;
+  mid.v->data[static_cast<size_t>(2 * per_layer + 5 * 300 * 16 + 17)] =
+      std::numeric_limits<float>::quiet_NaN();
+  return out;
+}
+
+struct BatchRun {
+  std::vector<ProbeOutcome> out;
+  FedBatch fed;
+};
+
+// snaps as one batch through BatchFeed on `device`, --save-kv `save`; with `busy`, every
+// layer's tensors are written behind a chain of matmuls on torch's stream.
+BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, const c10::Device& device,
+                    SaveKv save, bool busy) {
+  ExecContext ctx;
+  ctx.device.cuda = device.is_cuda();
+  ctx.stream = torch_stream(device);
+  std::vector<ProbeLayers> probes;
+  std::vector<Snapshot> saved;
+  for (const Snapshot& s : snaps) {
+    probes.emplace_back(m, ctx, 4, static_cast<int>(s.q->shape[1]), static_cast<int>(s.k.shape[1]));
+    Snapshot e;
+    e.k = s.k;
+    if (save == SaveKv::Qkv) {
+      e.v = *s.v;
+      e.q = *s.q;
+    }
+    for (Tensor4f* t : {&e.k, e.v ? &*e.v : nullptr, e.q ? &*e.q : nullptr})
+      if (t != nullptr) std::fill(t->data.begin(), t->data.end(), -7.0f);
+    saved.push_back(e);
+  }
+  BatchFeed feed(probes, true, save, save == SaveKv::None ? std::vector<Snapshot>() : saved);
+  for (int l = 0; l < 4; ++l) {
+    at::Tensor chain;
+    if (busy) {
+      chain = at::randn({2048, 2048}, at::TensorOptions().device(device));
+      for (int i = 0; i < 16; ++i) chain = at::tanh(at::mm(chain, chain));
+    }
+    LayerCapture lc;
+    lc.layer = l;
+    for (const Snapshot& s : snaps) {
+      lc.q.push_back(layer_of(*s.q, l, device, chain));
+      lc.k.push_back(layer_of(s.k, l, device, chain));
+      lc.v.push_back(layer_of(*s.v, l, device, chain));
+    }
+    feed.add(lc);
+  }
+  BatchRun r;
+  r.fed = feed.finish();
+  for (ProbeLayers& p : probes) {
+    r.out.emplace_back();
+    p.finish(r.out.back());
+  }
+  return r;
+}
+
+// The saved tensors hold the inputs bit for bit (NaN included).
+void expect_saved(const BatchRun& r, const std::vector<Snapshot>& snaps, SaveKv save) {
+  ASSERT_EQ(r.fed.saved.size(), save == SaveKv::None ? 0 : snaps.size());
+  for (size_t b = 0; b < r.fed.saved.size(); ++b) {
+    const Snapshot& s = r.fed.saved[b];
+    auto same = [](const Tensor4f& a, const Tensor4f& w) {
+      ASSERT_EQ(a.shape, w.shape);
+      EXPECT_EQ(std::memcmp(a.data.data(), w.data.data(), a.data.size() * sizeof(float)), 0);
+    };
+    same(s.k, snaps[b].k);
+    ASSERT_EQ(s.v.has_value(), save == SaveKv::Qkv);
+    if (!s.v) continue;
+    same(*s.v, *snaps[b].v);
+    same(*s.q, *snaps[b].q);
+  }
+}
+
+// The sweep's batch feed on the CPU: each prompt's outcome bit for bit its snapshot's
+// (analyse_probe), the NaN prompt in the middle named alone, --save-kv qkv exact.
+TEST(BatchFeed, OnCpuEqualsEachSnapshot) {
+  const std::vector<Snapshot> snaps = batch_snapshots();
+  const ProbeMetrics m = cpu_metrics(false);
+  const BatchRun r = feed_batch(snaps, m, c10::Device(c10::kCPU), SaveKv::Qkv, false);
+  for (size_t b = 0; b < snaps.size(); ++b) {
+    SCOPED_TRACE("prompt " + std::to_string(b));
+    ProbeOutcome want;
+    analyse_probe(snaps[b], m, want);
+    EXPECT_EQ(r.out[b].status.status, want.status.status);
+    EXPECT_EQ(r.out[b].status.detail, want.status.detail);
+    expect_same_bo(*r.out[b].bo, *want.bo);
+    expect_same_attention(*r.out[b].attention, *want.attention);
+  }
+  EXPECT_EQ(r.out[1].status.status, "non_finite");
+  EXPECT_EQ(r.out[1].status.layer, 2);
+  EXPECT_TRUE(r.out[0].status.ok() && r.out[2].status.ok());
+  expect_saved(r, snaps, SaveKv::Qkv);
+}
+
+// The batched device path (one wait per layer, pinned --save-kv copies) against the CPU
+// twin: the same statuses (the NaN prompt in the middle), numbers to the parity
+// tolerances, saved tensors bit for bit; with torch's stream kept busy before each layer,
+// and for --save-kv none, k and qkv.
+TEST(BatchFeed, OnCudaMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to libtorch";
+  const std::vector<Snapshot> snaps = batch_snapshots();
+  const ProbeMetrics m = cpu_metrics(false);
+  const BatchRun cpu = feed_batch(snaps, m, c10::Device(c10::kCPU), SaveKv::None, false);
+  for (SaveKv save : {SaveKv::None, SaveKv::K, SaveKv::Qkv})
+    for (bool busy : {false, true}) {
+      SCOPED_TRACE("save " + std::to_string(static_cast<int>(save)) + ", busy " + std::to_string(busy));
+      const BatchRun gpu = feed_batch(snaps, m, c10::Device(c10::kCUDA, 0), save, busy);
+      ASSERT_EQ(gpu.out.size(), cpu.out.size());
+      for (size_t b = 0; b < cpu.out.size(); ++b) expect_near_cpu(gpu.out[b], cpu.out[b]);
+      EXPECT_EQ(gpu.out[1].status.status, "non_finite");
+      expect_saved(gpu, snaps, save);
+    }
+}
+
 // GPU parity: CUDA tensors analysed on the device (kernels on the device pointers, after
 // libtorch's stream) against the same q/k/v on the CPU, the attention statistics with and
 // without a soft-cap, distance masses included; tolerances of test_gpu_parity.
@@ -310,21 +470,7 @@ TEST(LayerAnalysis, DeviceAnalysisMatchesCpu) {
     m.attention_options.softcap = kv_heads == 2 ? 1.5 : 0.0;  // Gemma 2's logit soft-cap on one pass
     const ProbeOutcome cpu = feed(q, k, v, m, c10::Device(c10::kCPU));
     const ProbeOutcome gpu = feed(q, k, v, m, c10::Device(c10::kCUDA, 0));
-    EXPECT_EQ(gpu.bo->backend, "cuda:0");
-    EXPECT_NEAR(gpu.bo->composite_exact, cpu.bo->composite_exact, 1e-6 * 10000);
-    for (size_t i = 0; i < cpu.bo->layer_coherence.size(); ++i)
-      EXPECT_NEAR(gpu.bo->layer_coherence[i], cpu.bo->layer_coherence[i], 1e-9);
-    for (size_t i = 0; i < cpu.bo->layer_cross_alignment.size(); ++i)
-      EXPECT_NEAR(gpu.bo->layer_cross_alignment[i], cpu.bo->layer_cross_alignment[i], 1e-9);
-    for (size_t i = 0; i < cpu.bo->value->layer_kv_coupling.size(); ++i)
-      EXPECT_NEAR(gpu.bo->value->layer_kv_coupling[i], cpu.bo->value->layer_kv_coupling[i], 1e-6);
-    for (size_t i = 0; i < cpu.attention->entropy_nats.size(); ++i) {
-      EXPECT_NEAR(gpu.attention->entropy_nats[i], cpu.attention->entropy_nats[i], 1e-4);
-      EXPECT_NEAR(gpu.attention->sink_mass[i], cpu.attention->sink_mass[i], 1e-5);
-    }
-    ASSERT_EQ(gpu.attention->distance_mass.size(), cpu.attention->distance_mass.size());
-    for (size_t i = 0; i < cpu.attention->distance_mass.size(); ++i)
-      EXPECT_NEAR(gpu.attention->distance_mass[i], cpu.attention->distance_mass[i], 1e-5);
+    expect_near_cpu(gpu, cpu);
   }
 }
 
