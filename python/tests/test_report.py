@@ -69,18 +69,17 @@ class Dom(HTMLParser):
             self.headings.append(data.strip())
 
 
-def browse(html_path, tmp, tag, dump_dom=True):
-    """(dumped DOM or '', screenshot [h, w, channels], log lines) of the page in headless Chromium."""
-    base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp}/chrome-{tag}"]
-    url = "file://" + os.path.abspath(html_path)
+def browse(html_path, tmp, tag):
+    """(dumped DOM, screenshot [h, w, channels], log lines) of the page in headless Chromium,
+    from one load of the page (--screenshot and --dump-dom together)."""
     shot = os.path.join(tmp, f"{tag}.png")
-    runs = [base + ["--window-size=1280,6000", f"--screenshot={shot}", url]]
-    runs += [base + ["--dump-dom", url]] if dump_dom else []
-    done = [subprocess.run(cmd, capture_output=True, text=True, timeout=60) for cmd in runs]
-    assert all(r.returncode == 0 for r in done), [r.stderr[-500:] for r in done]
-    log = [line for r in done for line in r.stderr.splitlines() if any(p in line for p in LOG_PROBLEMS)]
-    return (done[1].stdout if dump_dom else ""), matplotlib.image.imread(shot), log
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+           "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp}/chrome-{tag}", "--window-size=1280,6000",
+           f"--screenshot={shot}", "--dump-dom", "file://" + os.path.abspath(html_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-500:]
+    log = [line for line in r.stderr.splitlines() if any(p in line for p in LOG_PROBLEMS)]
+    return r.stdout, matplotlib.image.imread(shot), log
 
 
 def not_blank(pixels):
@@ -149,7 +148,7 @@ def test_checks_catch_problems(files):
     bad = os.path.join(files["tmp"], "bad.html")
     with open(bad, "w") as f:
         f.write('<html><body><script>console.error("boom")</script></body></html>')
-    _, shot, log = browse(bad, files["tmp"], "bad", dump_dom=False)
+    _, shot, log = browse(bad, files["tmp"], "bad")
     assert any("boom" in line for line in log), log
     assert not not_blank(shot)
 
