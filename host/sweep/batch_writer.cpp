@@ -66,12 +66,9 @@ std::exception_ptr plain_error(std::exception_ptr e, const std::string& path) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& x) {
-    const std::string w = x.what();
-    const bool full =
-        w.find("No space left") != std::string::npos || w.find("errno = 28") != std::string::npos;
-    const bool big =
-        w.find("File too large") != std::string::npos || w.find("errno = 27") != std::string::npos;
-    if (!full && !big) return e;
+    const int err = disk_full_errno(x.what());
+    const bool big = err == 27;
+    if (err == 0) return e;
     return std::make_exception_ptr(
         std::runtime_error("no space left on " + path + (big ? " (the file-size limit was reached)" : "") +
                            "; the committed probes stay in the file: free space, then rerun with --resume"));

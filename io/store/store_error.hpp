@@ -12,4 +12,14 @@ class StoreError : public std::runtime_error {
   StoreError(const std::string& file, const std::string& what) : std::runtime_error(file + ": " + what) {}
 };
 
+// What a failure's text says of the disk: 28 (ENOSPC, a full disk), 27 (EFBIG, the
+// file-size limit) or 0. HDF5 reports both deep in its error stack ("errno = 28").
+inline int disk_full_errno(const std::string& what) {
+  if (what.find("No space left") != std::string::npos || what.find("errno = 28") != std::string::npos)
+    return 28;
+  if (what.find("File too large") != std::string::npos || what.find("errno = 27") != std::string::npos)
+    return 27;
+  return 0;
+}
+
 }  // namespace qk

@@ -364,9 +364,16 @@ MergeSummary merge_stores(const std::string& out, const std::vector<std::string>
   sum.missing = cov.missing;
   sum.incomplete = cov.incomplete;
   const Attrs attrs = merged_attrs(in, cov, sum.probes, options.allow_version_mix);
-  write_atomically(out, options.force, [&](const std::string& tmp) {
-    write_merged(tmp, shards, cols, probes, attrs, options.block_bytes);
-  });
+  try {
+    write_atomically(out, options.force, [&](const std::string& tmp) {
+      write_merged(tmp, shards, cols, probes, attrs, options.block_bytes);
+    });
+  } catch (const StoreError& e) {  // named by the temporary file, in HDF5's words
+    if (const int err = disk_full_errno(e.what()))
+      throw StoreError(out, std::string(err == 27 ? "the file-size limit was reached" : "no space left") +
+                                " while merging; nothing was written (free space and merge again)");
+    throw;
+  }
   return sum;
 }
 

@@ -13,7 +13,8 @@ store with bf16 K/V, still merge and export. The merge summary lists missing sha
 ranges (`0-2, 4-999` for shard 3 of 1000 alone; it printed all 999 numbers), and
 `export` of a store whose sweep is not complete says so on stderr (it said nothing); a
 `sweep --resume` of a merge's output says to resume the shards instead (it said
-"attribute 'shard' is 'merged' in the file but '0/1'")."""
+"attribute 'shard' is 'merged' in the file but '0/1'"); a merge past the file-size
+limit (`ulimit -f`) is exit 4 naming OUT, not the temporary file in HDF5's words."""
 
 import os
 import shutil
@@ -128,6 +129,15 @@ def main():
         )
         r = subprocess.run([qk, "merge", os.path.join(tmp, "m1000.h5"), one], capture_output=True, text=True)
         check(r.returncode == 0 and "missing shard(s): 0-2, 4-999\n" in r.stdout, f"missing shards as ranges ({r.stdout[-80:]})")
+        full = os.path.join(tmp, "full.h5")
+        r = subprocess.run(
+            ["bash", "-c", 'ulimit -f 100; exec "$0" "$@"', qk, "merge", full, *shards], capture_output=True, text=True
+        )
+        left = [n for n in os.listdir(tmp) if n.startswith("full.h5")]
+        check(
+            r.returncode == 4 and f"{full}: the file-size limit was reached while merging" in r.stderr and not left,
+            f"merge past the file-size limit: exit 4 naming OUT, nothing left ({r.stderr.strip()[-160:]}, {left})",
+        )
         merged = os.path.join(tmp, "ok.h5")
         r = subprocess.run(
             [qk, "sweep", "--model", model, "--probes", probes, "--out", merged, "--resume"], capture_output=True, text=True
