@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Whole-process startup, side by side in one run: the front end build/qkgeom (no libtorch,
-no CUDA) against build/qkgeom-engine (every command, libtorch and CUDA linked), and
+no CUDA) against build/qkgeom-engine (every command, libtorch and CUDA linked), the CPU-only
+engine build/qkgeom-engine-cpu (libtorch_cpu, no CUDA libraries) against qkgeom-engine, and
 `score --snapshot --lem-compat` against the seed's own Go on a Gemma3-1B-shaped snapshot.
 
 Cases (each process run REPS times under GNU time; median wall time and the largest peak
@@ -11,6 +12,9 @@ RSS):
                               fixture (tests/fixtures/models/qwen3), --force into one file
   align TINY                  qkgeom vs qkgeom-engine, --json, on that STATIC.h5 (--force)
   env                         qkgeom vs qkgeom-engine, --json
+  engine --version            qkgeom-engine-cpu vs qkgeom-engine
+  capture TINY                qkgeom (which runs qkgeom-engine-cpu) vs qkgeom-engine, --device
+                              cpu, one 8-token prompt of the 2-layer Qwen3 fixture (--force)
   score --lem-compat GEMMA    qkgeom vs the seed's Go harness (tests/reference/seed_go: reads raw
                               f32 keys, prints the seed's BOResult), 26 layers, 1 KV head,
                               d 256, S 1024, random keys; skipped without go or the seed
@@ -79,6 +83,17 @@ def analysis_cases(qk, engine, folder):
             ("env", [qk, "env", "--json"], "qkgeom-engine, same", [engine, "env", "--json"])]
 
 
+def engine_cases(qk, engine, cpu_engine, folder):
+    """The CPU-only engine against the CUDA one: bare start, and a tiny model command through
+    the front end (which hands --device cpu to qkgeom-engine-cpu)."""
+    model = str(ROOT / "tests" / "fixtures" / "models" / "qwen3")
+    capture = ["capture", "--model", model, "--ids", "3,1,4,1,5,9,2,6", "--device", "cpu", "--force", "--out"]
+    return [("engine --version (qkgeom-engine-cpu)", [cpu_engine, "--version"], "qkgeom-engine --version",
+             [engine, "--version"]),
+            ("capture (tiny Qwen3, cpu; qkgeom-engine-cpu)", [qk, *capture, os.path.join(folder, "c.h5")],
+             "qkgeom-engine, same", [engine, *capture, os.path.join(folder, "c_engine.h5")])]
+
+
 def cases(build, folder):
     qk, engine = str(build / "qkgeom"), str(build / "qkgeom-engine")
     small = str(ROOT / "tests" / "fixtures" / "minilm_demo.safetensors")
@@ -86,6 +101,7 @@ def cases(build, folder):
            ("score --snapshot (small)", [qk, "score", "--snapshot", small, "--json"],
             "qkgeom-engine, same", [engine, "score", "--snapshot", small, "--json"])]
     out += analysis_cases(qk, engine, folder)
+    out += engine_cases(qk, engine, str(build / "qkgeom-engine-cpu"), folder)
     try:
         import seed_go
         seed = seed_go.build(os.path.join(str(build), "seed_go"))
