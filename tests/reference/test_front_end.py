@@ -133,7 +133,7 @@ def engine_routing(qk, engine, tmp):
     exe, code, err = engine_of(capture(qk, "auto.h5"))
     check(exe == want and code == 0, f"capture (device auto) runs {want} ({exe}, {code}: {err[-200:]})")
     exe, code, err = engine_of(capture(qk, "cuda.h5", "--device=cuda"))
-    ok = exe == "qkgeom-engine" and (nvidia_gpu() or (code == 4 and "--device cuda requested but no GPU" in err))
+    ok = exe == "qkgeom-engine" and (code == 0 if nvidia_gpu() else code == 4 and "--device cuda requested but no GPU" in err)
     check(ok, f"capture --device=cuda runs qkgeom-engine (here: {'a GPU' if nvidia_gpu() else 'its no-GPU error'}) "
               f"({exe}, {code}: {err[-200:]})")
     r = run(capture(engine, "engine.h5", "--device", "cpu"))
