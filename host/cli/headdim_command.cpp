@@ -18,18 +18,29 @@
 
 namespace qk {
 
+namespace {
+
+// The largest --dims / --heads value: a 65536-wide toy classifier is already far past the
+// experiment's scale (docs/headdim.md).
+constexpr int64_t kMaxGridValue = 65536;
+
+}  // namespace
+
 Action add_headdim_command(CLI::App& app) {
   struct Args {
     HeaddimOptions o;
-    std::string out;
+    std::string out, dims = int_list_text(HeaddimOptions{}.dims),
+                     heads = int_list_text(HeaddimOptions{}.heads);
     bool json = false, quiet = false, force = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("headdim-sweep", engine_command_description("headdim-sweep"));
-  sub->add_option("--dims", a->o.dims, "embedding dimensions")->delimiter(',')->capture_default_str();
-  sub->add_option("--heads", a->o.heads, "head counts (each must divide every dim)")
-      ->delimiter(',')
-      ->capture_default_str();
+  sub->add_option("--dims", a->dims, "embedding dimensions")
+      ->capture_default_str()
+      ->check(positive_int_list(kMaxGridValue));
+  sub->add_option("--heads", a->heads, "head counts (each must divide every dim)")
+      ->capture_default_str()
+      ->check(positive_int_list(kMaxGridValue));
   sub->add_option("--epochs", a->o.epochs, "full-batch Adam steps")
       ->capture_default_str()
       ->check(non_negative());
@@ -54,6 +65,8 @@ Action add_headdim_command(CLI::App& app) {
   sub->add_flag("--force", a->force, "replace --out when it exists (atomically)");
   return [a] {
     a->o.progress = !a->quiet;
+    a->o.dims = int_list(a->dims);
+    a->o.heads = int_list(a->heads);
     a->o.threads = resolve_context(a->o.device, a->o.threads).threads;
     check_headdim_options(a->o);
     if (!a->out.empty()) check_new_output(a->out, a->force);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -57,6 +58,44 @@ inline CLI::Validator whole_number_to(uint64_t hi) {
         return "must be " + r + ", not " + in;
       },
       "0.." + top);
+}
+
+// A comma-separated list of whole numbers in [1, hi] ("64,128,256"): an empty list, an
+// empty item ("1,,2"), a sign, a fraction and a value past hi are refused with the item.
+inline CLI::Validator positive_int_list(int64_t hi) {
+  const std::string r = "whole numbers in [1, " + std::to_string(hi) + "] separated by commas";
+  return CLI::Validator(
+      [=](std::string& in) -> std::string {
+        if (in.empty()) return "must be " + r + ", not an empty list";
+        size_t at = 0;
+        for (size_t end = 0; end != std::string::npos; at = end + 1) {
+          end = in.find(',', at);
+          const std::string item = in.substr(at, end == std::string::npos ? std::string::npos : end - at);
+          const bool digits =
+              !item.empty() && item.size() < 19 && item.find_first_not_of("0123456789") == std::string::npos;
+          if (!digits || std::stoll(item) < 1 || std::stoll(item) > hi)
+            return "must be " + r + "; item '" + item + "' of '" + in + "' is not";
+        }
+        return {};
+      },
+      "N[,N...]");
+}
+
+// "64,128,256" of {64, 128, 256}: a list's default text for positive_int_list().
+inline std::string int_list_text(const std::vector<int64_t>& v) {
+  std::string out;
+  for (const int64_t x : v) out += (out.empty() ? "" : ",") + std::to_string(x);
+  return out;
+}
+
+// The numbers of a list positive_int_list() accepted.
+inline std::vector<int64_t> int_list(const std::string& text) {
+  std::vector<int64_t> out;
+  for (size_t at = 0, end = 0; end != std::string::npos; at = end + 1) {
+    end = text.find(',', at);
+    out.push_back(std::stoll(text.substr(at, end == std::string::npos ? std::string::npos : end - at)));
+  }
+  return out;
 }
 
 // A compute dtype of the model runtime: bf16, f16 or f32, and with `with_auto` also auto

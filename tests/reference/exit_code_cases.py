@@ -38,6 +38,11 @@ def usage_cases(chk, tmp, probes):
     check(chk, "unknown command", ["frobnicate", "--x"], 2, ["unknown command 'frobnicate'"])
     check(chk, "--epochs -1", ["headdim-sweep", "--epochs", "-1"], 2, ["--epochs: must be >= 0, not -1"])
     check(chk, "--samples 0", ["headdim-sweep", "--samples", "0"], 2, ["--samples: must be > 0, not 0"])
+    # Grid lists: an empty item was dropped ("1,,2" ran 1,2) and an empty list read as 0.
+    grid = "whole numbers in [1, 65536] separated by commas"
+    check(chk, "--heads 1,,2", ["headdim-sweep", "--heads", "1,,2"], 2, [f"--heads: must be {grid}; item '' of '1,,2'"])
+    check(chk, "--dims ''", ["headdim-sweep", "--dims", ""], 2, [f"--dims: must be {grid}, not an empty list"])
+    check(chk, "--dims 64,2.5", ["headdim-sweep", "--dims", "64,2.5"], 2, [f"--dims: must be {grid}; item '2.5'"])
     # Seeds: refused, never wrapped (-1 read as 2^64 - 1 before); 32 bits for compare's RandomState.
     check(chk, "compare --seed -1", ["compare", out, out, "--seed", "-1"], 2,
           ["--seed: must be a whole number in [0, 4294967295], not -1"])
