@@ -29,11 +29,12 @@ constexpr int64_t kMaxGridValue = 65536;
 Action add_headdim_command(CLI::App& app) {
   struct Args {
     HeaddimOptions o;
-    std::string out, dims = int_list_text(HeaddimOptions{}.dims),
-                     heads = int_list_text(HeaddimOptions{}.heads);
+    std::string out, dims, heads;  // dims, heads: the lists as given (defaults from o)
     bool json = false, quiet = false, force = false;
   };
   auto a = std::make_shared<Args>();
+  a->dims = int_list_text(a->o.dims);
+  a->heads = int_list_text(a->o.heads);
   CLI::App* sub = app.add_subcommand("headdim-sweep", engine_command_description("headdim-sweep"));
   sub->add_option("--dims", a->dims, "embedding dimensions")
       ->capture_default_str()
