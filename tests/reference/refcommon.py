@@ -112,6 +112,24 @@ def close(ours, ref):
     return abs(ours - ref) <= ABS + REL * abs(ref)
 
 
+FAILURES = []
+
+
+def check(ok, what):
+    """Prints "ok: what" or "FAILED: what"; finish() counts the failed ones."""
+    print(("ok: " if ok else "FAILED: ") + what)
+    if not ok:
+        FAILURES.append(what)
+
+
+def finish(passed):
+    """Exits 1 after "N check(s) failed" when a check() failed; else prints `passed`."""
+    if FAILURES:
+        print(f"{len(FAILURES)} check(s) failed")
+        sys.exit(1)
+    print(passed)
+
+
 class Checker:
     """Collects mismatches as (fixture, field, ours, reference) lines."""
 

@@ -27,16 +27,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 from test_sweep import write_id_probes  # noqa: E402
-
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
-
 
 def replace(path, name, data):
     with h5py.File(path, "a") as f:
@@ -153,10 +145,7 @@ def main():
                 r.returncode == 0 and (note in r.stderr) == partial and ("note" in r.stderr) == partial,
                 f"export notes an incomplete sweep only ({r.stderr.strip()})",
             )
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all store type checks passed")
+    rc.finish("all store type checks passed")
 
 
 if __name__ == "__main__":

@@ -19,16 +19,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 from test_sweep import datasets, same_content, wait_for_commits, write_id_probes  # noqa: E402
-
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
-
 
 def sweep_args(qk, model, probes, out, *extra):
     return [
@@ -112,10 +104,7 @@ def main():
         write_id_probes(probes, 200, max_len=60)
         test_live_store(qk, model, probes, tmp)
         test_simultaneous(qk, model, probes, tmp)
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all writer-lock checks passed")
+    rc.finish("all writer-lock checks passed")
 
 
 if __name__ == "__main__":

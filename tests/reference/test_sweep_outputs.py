@@ -30,16 +30,8 @@ import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 from test_sweep import write_id_probes  # noqa: E402
-
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
-
 
 def digest(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
@@ -143,10 +135,7 @@ def main():
         check(ok, f"the accepted file sweeps again to the same composites ({r.stderr.strip()[-200:]})")
         test_model_files(qk, model, tmp)
         test_wide_note(qk, model, tmp)
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all sweep output checks passed")
+    rc.finish("all sweep output checks passed")
 
 
 if __name__ == "__main__":
