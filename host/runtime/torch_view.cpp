@@ -50,23 +50,30 @@ bool host_all_finite(const at::Tensor& t) {
 
 }  // namespace
 
+at::Tensor all_finite_flag(const std::vector<at::Tensor>& ts) {
+  at::Tensor flag;
+  for (const at::Tensor& t : ts) {
+    const at::Tensor f = at::isfinite(t).all();
+    flag = flag.defined() ? flag.logical_and(f) : f;
+  }
+  return flag;
+}
+
 std::vector<bool> torch_all_finite(const std::vector<std::vector<at::Tensor>>& groups) {
   std::vector<bool> out(groups.size(), true);
   std::vector<size_t> on_device;  // the groups holding a CUDA tensor, with their flags
   std::vector<at::Tensor> flags;
   for (size_t g = 0; g < groups.size(); ++g) {
-    at::Tensor flag;
+    std::vector<at::Tensor> cuda;
     for (const at::Tensor& t : groups[g]) {
-      if (!t.device().is_cuda()) {
+      if (t.device().is_cuda())
+        cuda.push_back(t);
+      else
         out[g] = out[g] && host_all_finite(t);
-        continue;
-      }
-      const at::Tensor f = at::isfinite(t).all();
-      flag = flag.defined() ? flag.logical_and(f) : f;
     }
-    if (!flag.defined()) continue;
+    if (cuda.empty()) continue;
     on_device.push_back(g);
-    flags.push_back(flag);
+    flags.push_back(all_finite_flag(cuda));
   }
   if (flags.empty()) return out;
   const at::Tensor host = at::stack(flags).to(at::kCPU);  // the one synchronisation

@@ -19,6 +19,10 @@ TensorView torch_view(const at::Tensor& t);
 // whose handle is null, is named cudaStreamLegacy (null would mean "nothing pending").
 void* torch_stream(const c10::Device& d);
 
+// Whether every value of every tensor of ts (one device, non-empty) is finite: a 0-d bool
+// tensor on that device, queued on torch's stream without a wait.
+at::Tensor all_finite_flag(const std::vector<at::Tensor>& ts);
+
 // For each group of tensors (f32, f16 or bf16; host or CUDA memory), whether every value
 // of every tensor in it is finite. The CUDA groups cost one reduction per tensor on the
 // device and one copy of all their flags to the host: a single synchronisation.

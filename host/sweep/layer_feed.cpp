@@ -63,16 +63,15 @@ Snapshot host_layer(const LayerTensors& t) {
   return host;
 }
 
-// Whether each prompt's k, v (and q when with_q) of one layer hold only finite values, read
-// from the model's own tensors (f32 of bf16 or f16 is finite exactly when they are): on
-// CUDA one synchronisation for the whole batch.
-std::vector<bool> layer_finite(const LayerCapture& lc, bool with_q) {
+// Each prompt's k, v (and q when with_q) of one layer: the model's own tensors, whose
+// finiteness is that of their f32 copies (f32 of bf16 or f16 is finite exactly when they are).
+std::vector<std::vector<at::Tensor>> finite_groups(const LayerCapture& lc, bool with_q) {
   std::vector<std::vector<at::Tensor>> groups;
   for (size_t b = 0; b < lc.k.size(); ++b) {
     groups.push_back({lc.k[b], lc.v[b]});
     if (with_q) groups.back().push_back(lc.q[b]);
   }
-  return torch_all_finite(groups);
+  return groups;
 }
 
 // Empty [layers, heads, len, head_dim] tensors of each prompt for what `save` keeps.
@@ -104,11 +103,7 @@ std::vector<Snapshot> saved_shapes(const ModelConfig& c, const std::vector<std::
 // host memory; read after the layer's wait.
 at::Tensor queue_finite_flags(const LayerCapture& lc, bool with_q) {
   std::vector<at::Tensor> flags;
-  for (size_t b = 0; b < lc.k.size(); ++b) {
-    at::Tensor f = at::isfinite(lc.k[b]).all().logical_and(at::isfinite(lc.v[b]).all());
-    if (with_q) f = f.logical_and(at::isfinite(lc.q[b]).all());
-    flags.push_back(f);
-  }
+  for (const std::vector<at::Tensor>& g : finite_groups(lc, with_q)) flags.push_back(all_finite_flag(g));
   const at::Tensor dev = at::stack(flags);
   at::Tensor host = at::empty(dev.sizes(), dev.options().device(at::kCPU).pinned_memory(true));
   host.copy_(dev, /*non_blocking=*/true);
@@ -148,7 +143,7 @@ void wait_quietly(DeviceResults& r) noexcept {
 
 // One host layer: each prompt's analysis and --save-kv copies at once.
 void BatchFeed::add_host(const LayerCapture& lc) {
-  const std::vector<bool> finite = layer_finite(lc, with_q_);
+  const std::vector<bool> finite = torch_all_finite(finite_groups(lc, with_q_));
   for (size_t b = 0; b < lc.k.size(); ++b) {
     const LayerTensors t = f32_tensors(lc, b, with_q_);
     LayerQkv in = layer_views(t, prev_k_[b]);
