@@ -110,20 +110,82 @@ TEST_F(GpuParity, HeadGram) {
     }
 }
 
-TEST_F(GpuParity, HeadGramSixtyFourHeadsAndLimit) {
+// Head counts around the kernel's 32-head tiles, past the former 64-head limit, with odd
+// element counts (tails of the 32-element chunks) and layers.
+struct ManyHeads {
+  int layers, heads;
+  int64_t n;
+};
+const ManyHeads kManyHeads[] = {{2, 64, 33 * 3}, {1, 65, 7},    {3, 96, 129},
+                                {2, 100, 1},     {1, 129, 255}, {1, 200, 33}};
+
+// gram [layers][heads][heads] as the sums of products of x [layers][heads][n] in long
+// double, written out here (independent of both twins).
+std::vector<double> brute_force_gram(const std::vector<float>& x, int layers, int heads, int64_t n) {
+  std::vector<double> g(static_cast<size_t>(layers) * heads * heads);
+  for (int l = 0; l < layers; ++l)
+    for (int i = 0; i < heads; ++i)
+      for (int j = 0; j < heads; ++j) {
+        const float* a = x.data() + (static_cast<int64_t>(l) * heads + i) * n;
+        const float* b = x.data() + (static_cast<int64_t>(l) * heads + j) * n;
+        long double s = 0;
+        for (int64_t e = 0; e < n; ++e) s += static_cast<long double>(a[e]) * b[e];
+        g[(static_cast<size_t>(l) * heads + i) * heads + j] = static_cast<double>(s);
+      }
+  return g;
+}
+
+// The CPU twin (the path a machine without a GPU runs) for more than 64 heads against the
+// brute-force sums; runs without a device.
+TEST(HeadGramCpuTwin, ManyHeadsEqualBruteForce) {
+  for (const ManyHeads& c : kManyHeads) {
+    const auto x = random_floats(static_cast<size_t>(c.layers) * c.heads * c.n, 600 + c.heads, 0.5f);
+    std::vector<double> cpu(static_cast<size_t>(c.layers) * c.heads * c.heads);
+    head_gram_cpu(x.data(), c.layers, c.heads, c.n, cpu.data());
+    expect_gram_close(cpu, brute_force_gram(x, c.layers, c.heads, c.n), c.layers, c.heads, c.n,
+                      "head_gram_cpu " + std::to_string(c.heads) + " heads");
+  }
+}
+
+TEST_F(GpuParity, HeadGramManyHeads) {
   QK_REQUIRE_GPU();
-  const int layers = 2, heads = 64;
-  const int64_t n = 33 * 3;
-  const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 7);
+  for (const ManyHeads& c : kManyHeads) {
+    const auto x = random_floats(static_cast<size_t>(c.layers) * c.heads * c.n, 600 + c.heads, 0.5f);
+    const auto dx = to_device(x, stream());
+    const CpuGpu r = run_cpu_gpu(
+        static_cast<size_t>(c.layers) * c.heads * c.heads,
+        [&](double* g) { head_gram_cpu(x.data(), c.layers, c.heads, c.n, g); },
+        [&](double* g) { launch_head_gram(dx.data(), c.layers, c.heads, c.n, g, stream()); }, stream());
+    expect_gram_close(r.gpu, r.cpu, c.layers, c.heads, c.n,
+                      "head_gram " + std::to_string(c.heads) + " heads");
+  }
+}
+
+TEST_F(GpuParity, HeadGramManyHeadsDeterministic) {
+  QK_REQUIRE_GPU();
+  const int layers = 2, heads = 130;
+  const int64_t n = 65 * 128 + 3;
+  const auto x = random_floats(static_cast<size_t>(layers) * heads * n, 13);
   const auto dx = to_device(x, stream());
-  const CpuGpu r = run_cpu_gpu(
-      static_cast<size_t>(layers) * heads * heads,
-      [&](double* g) { head_gram_cpu(x.data(), layers, heads, n, g); },
-      [&](double* g) { launch_head_gram(dx.data(), layers, heads, n, g, stream()); }, stream());
-  expect_gram_close(r.gpu, r.cpu, layers, heads, n, "head_gram 64 heads");
-  DeviceBuffer<double> big(static_cast<size_t>(65) * 65, stream());
-  DeviceBuffer<float> bx(static_cast<size_t>(65) * n, stream());
-  EXPECT_THROW(launch_head_gram(bx.data(), 1, 65, n, big.data(), stream()), std::invalid_argument);
+  expect_gpu_deterministic(
+      static_cast<size_t>(layers) * heads * heads, stream(),
+      [&](double* g) { launch_head_gram(dx.data(), layers, heads, n, g, stream()); }, "head_gram 130 heads");
+}
+
+TEST_F(GpuParity, HeadGramArgumentChecks) {
+  QK_REQUIRE_GPU();
+  DeviceBuffer<double> g(4, stream());
+  DeviceBuffer<float> x(8, stream());
+  EXPECT_THROW(launch_head_gram(x.data(), -1, 2, 2, g.data(), stream()), std::invalid_argument);
+  EXPECT_THROW(launch_head_gram(x.data(), 1, -2, 2, g.data(), stream()), std::invalid_argument);
+  EXPECT_THROW(launch_head_gram(x.data(), 1, 2, -2, g.data(), stream()), std::invalid_argument);
+  EXPECT_THROW(launch_head_gram(nullptr, 1, 2, 4, g.data(), stream()), std::invalid_argument);
+  EXPECT_THROW(launch_head_gram(x.data(), 1, 2, 4, nullptr, stream()), std::invalid_argument);
+  EXPECT_THROW(launch_head_gram(x.data(), 1, 800000, 1, g.data(), stream()), std::invalid_argument);
+  EXPECT_NO_THROW(launch_head_gram(nullptr, 0, 2, 4, nullptr, stream()));
+  // n = 0: a zero Gram, written.
+  EXPECT_EQ(gpu_outputs(4, stream(), [&](double* out) { launch_head_gram(nullptr, 1, 2, 0, out, stream()); }),
+            std::vector<double>(4, 0.0));
 }
 
 TEST_F(GpuParity, HeadGramDeterministic) {
@@ -393,6 +455,14 @@ TEST_F(GpuParity, CloudStatsFullPlan) {
   CloudDims one_layer = d;
   one_layer.layers = 1;
   check_cloud_stats(one_layer, all, 3);
+  CloudDims many_heads = d;  // the multi-head BO mode past the former 64-head limit
+  many_heads.heads = 70;
+  many_heads.seq = 9;
+  many_heads.head_dim = 3;
+  StatsPlan many = subset;
+  many.position_heads = 5;
+  many.entropy_heads = 70;
+  check_cloud_stats(many_heads, many, 4);
 }
 
 TEST_F(GpuParity, CloudKvCka) {
