@@ -13,4 +13,10 @@ namespace qk {
 void launch_layer_alignment(const float* x, int layers, int heads, int64_t n, bool seed_f32_mean, double* cos,
                             cudaStream_t stream);
 
+// launch_layer_alignment of two layers that lie apart, read in place (no copy): prev and
+// cur device [heads][n] f32; cos: device [1] f64, cos(mean_prev, mean_cur), bitwise what
+// launch_layer_alignment gives for the two stacked.
+void launch_layer_alignment_pair(const float* prev, const float* cur, int heads, int64_t n,
+                                 bool seed_f32_mean, double* cos, cudaStream_t stream);
+
 }  // namespace qk

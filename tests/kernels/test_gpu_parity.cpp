@@ -28,6 +28,7 @@
 #include "ops/kv_cka_cpu.hpp"
 #include "ops/layer_alignment_cpu.hpp"
 #include "ops/magnitude_entropy_cpu.hpp"
+#include "ops/multi_head_pass_cpu.hpp"
 #include "ops/position_cosine_cpu.hpp"
 #include "position_cosine.cuh"
 #include "require_gpu.hpp"
@@ -373,6 +374,56 @@ TEST_F(GpuParity, LayerAlignment) {
                 (f32 ? " f32 mean" : " f64 mean"),
             stream());
     }
+}
+
+// The alignment of two layers read where they lie (no stacking copy): bitwise what
+// launch_layer_alignment gives for the two stacked, and within the stacked tolerance of
+// the CPU twin of the pair; cur placed before prev in one buffer as well as apart.
+TEST_F(GpuParity, LayerAlignmentPairInPlace) {
+  QK_REQUIRE_GPU();
+  struct Case {
+    int heads;
+    int64_t seq, dim;
+  };
+  for (const Case& c : {Case{1, 1, 1}, Case{7, 33, 3}, Case{70, 65, 64}, Case{8, 513, 128}})
+    for (bool f32 : {true, false}) {
+      const int64_t n = c.seq * c.dim, layer = static_cast<int64_t>(c.heads) * n;
+      const auto both = random_floats(static_cast<size_t>(2 * layer), 700 + c.heads, f32 ? 0.5f : 0.0f);
+      const std::vector<float> prev(both.begin(), both.begin() + layer),
+          cur(both.begin() + layer, both.end());
+      std::vector<float> swapped(cur);  // [cur][prev] in one buffer
+      swapped.insert(swapped.end(), prev.begin(), prev.end());
+      const auto dboth = to_device(both, stream()), dprev = to_device(prev, stream()),
+                 dcur = to_device(cur, stream()), dswapped = to_device(swapped, stream());
+      const std::string what =
+          std::to_string(c.heads) + " heads n " + std::to_string(n) + (f32 ? " f32" : " f64");
+      const auto stacked = gpu_outputs(1, stream(), [&](double* o) {
+        launch_layer_alignment(dboth.data(), 2, c.heads, n, f32, o, stream());
+      });
+      const auto apart = gpu_outputs(1, stream(), [&](double* o) {
+        launch_layer_alignment_pair(dprev.data(), dcur.data(), c.heads, n, f32, o, stream());
+      });
+      const auto reversed = gpu_outputs(1, stream(), [&](double* o) {
+        launch_layer_alignment_pair(dswapped.data() + layer, dswapped.data(), c.heads, n, f32, o, stream());
+      });
+      EXPECT_EQ(apart, stacked) << what;
+      EXPECT_EQ(reversed, stacked) << what;
+      const std::vector<double> cpu{
+          multi_head_alignment_pair_cpu(prev.data(), cur.data(), c.heads, c.seq, c.dim, f32)};
+      expect_close(apart, cpu, {1e-13 + 16.0 * kEps64 * n, 1e-12}, "alignment pair " + what);
+    }
+  DeviceBuffer<double> out(1, stream());
+  DeviceBuffer<float> x(4, stream());
+  EXPECT_THROW(launch_layer_alignment_pair(x.data(), nullptr, 1, 4, true, out.data(), stream()),
+               std::invalid_argument);
+  EXPECT_THROW(launch_layer_alignment_pair(x.data(), x.data(), -1, 4, true, out.data(), stream()),
+               std::invalid_argument);
+  EXPECT_THROW(launch_layer_alignment_pair(x.data(), x.data(), 1, 4, true, nullptr, stream()),
+               std::invalid_argument);
+  EXPECT_EQ(
+      gpu_outputs(1, stream(),
+                  [&](double* o) { launch_layer_alignment_pair(nullptr, nullptr, 0, 4, true, o, stream()); }),
+      std::vector<double>{0.0});
 }
 
 TEST_F(GpuParity, KvCka) {
