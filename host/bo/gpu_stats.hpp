@@ -35,8 +35,10 @@ double layer_alignment_pair_on_device(const float* prev, const float* cur, int h
 
 // The f64 results of the device work of one layer of a batch (docs/sweep.md, "Layer by
 // layer"): kernels queued on the analysis stream of thread_gpu_context(device) write them
-// into a device block kept from layer to layer; wait() brings the whole block into pinned
-// host memory with one copy per block and one wait. Not thread-safe; one per thread.
+// into a device block kept from layer to layer; send() queues one copy per block into pinned
+// host memory and records an event, wait() waits for that event alone, so work queued on
+// the stream after send() (the next layer's, into another DeviceResults) keeps running.
+// Not thread-safe; one per thread.
 class DeviceResults {
  public:
   struct Slot {
@@ -53,7 +55,11 @@ class DeviceResults {
   void after(void* producer);
   // n result slots in device memory for work queued next; read with host() after wait().
   double* reserve(size_t n, Slot* slot);
-  // Copies every reserved slot to the host and waits once for the analysis stream.
+  // Queues the copy of every reserved slot to the host and records the event wait() waits
+  // for; no host wait. Nothing may be reserved after it until clear().
+  void send();
+  // Waits (send() first, if not yet) until the copies have landed: then every work queued on
+  // the analysis stream before send() has finished, every read of its inputs included.
   void wait();
   // The host copy of `slot`'s results, valid from wait() to clear().
   const double* host(const Slot& slot) const;

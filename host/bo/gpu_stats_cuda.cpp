@@ -273,6 +273,8 @@ struct DeviceResults::Impl {
   int device = 0;
   GpuContext* ctx = nullptr;
   cudaEvent_t ready = nullptr;  // recorded on the producer by after()
+  cudaEvent_t done = nullptr;   // recorded on the analysis stream by send()
+  bool sent = false;            // send() since the last clear()
   std::vector<ResultBlock> blocks;
 
   void add_block(size_t n) {
@@ -293,12 +295,14 @@ DeviceResults::DeviceResults(int device) : impl_(std::make_unique<Impl>()) {
   impl_->device = device;
   impl_->ctx = &thread_gpu_context(device);
   CUDA_CHECK(cudaEventCreateWithFlags(&impl_->ready, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventCreateWithFlags(&impl_->done, cudaEventDisableTiming));
 }
 
 DeviceResults::~DeviceResults() {  // no device switch: these calls name their stream or memory
   CUDA_CHECK_NOTHROW(cudaStreamSynchronize(impl_->ctx->stream()));
   impl_->free_blocks();
   CUDA_CHECK_NOTHROW(cudaEventDestroy(impl_->ready));
+  CUDA_CHECK_NOTHROW(cudaEventDestroy(impl_->done));
 }
 
 int DeviceResults::device() const { return impl_->device; }
@@ -313,6 +317,7 @@ void DeviceResults::after(void* producer) {
 }
 
 double* DeviceResults::reserve(size_t n, Slot* slot) {
+  if (impl_->sent) throw std::logic_error("DeviceResults: reserve after send, before clear");
   std::vector<ResultBlock>& bs = impl_->blocks;
   if (bs.empty() || bs.back().device.size() - bs.back().used < n) {
     ScopedDevice on_device(impl_->device);
@@ -324,14 +329,21 @@ double* DeviceResults::reserve(size_t n, Slot* slot) {
   return b.device.data() + slot->offset;
 }
 
-void DeviceResults::wait() {
+void DeviceResults::send() {
+  if (impl_->sent) return;
   ScopedDevice on_device(impl_->device);
   const cudaStream_t stream = impl_->ctx->stream();
   for (const ResultBlock& b : impl_->blocks)
     if (b.used > 0)
       CUDA_CHECK(
           cudaMemcpyAsync(b.host, b.device.data(), b.used * sizeof(double), cudaMemcpyDeviceToHost, stream));
-  impl_->ctx->synchronize();  // the one wait: also every read of the inputs has finished
+  CUDA_CHECK(cudaEventRecord(impl_->done, stream));
+  impl_->sent = true;
+}
+
+void DeviceResults::wait() {
+  send();
+  CUDA_CHECK(cudaEventSynchronize(impl_->done));  // this block's one wait
 }
 
 const double* DeviceResults::host(const Slot& slot) const {
@@ -340,12 +352,14 @@ const double* DeviceResults::host(const Slot& slot) const {
 
 void DeviceResults::clear() {
   std::vector<ResultBlock>& bs = impl_->blocks;
+  if (impl_->sent)
+    CUDA_CHECK(cudaEventSynchronize(impl_->done));  // no copy into the pinned blocks is pending
+  impl_->sent = false;
   for (ResultBlock& b : bs) b.used = 0;
   if (bs.size() <= 1) return;
   size_t total = 0;  // one block of the size this layer needed, for the next ones
   for (const ResultBlock& b : bs) total += b.device.size();
   ScopedDevice on_device(impl_->device);
-  impl_->ctx->synchronize();  // no copy into the pinned blocks is pending
   impl_->free_blocks();
   impl_->add_block(total);
 }

@@ -48,6 +48,7 @@ void DeviceResults::after(void*) {}
 double* DeviceResults::reserve(size_t, Slot*) {
   throw std::runtime_error("this build of qkgeom has no CUDA");
 }
+void DeviceResults::send() {}
 void DeviceResults::wait() {}
 const double* DeviceResults::host(const Slot&) const { return nullptr; }
 void DeviceResults::clear() {}

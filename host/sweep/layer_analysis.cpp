@@ -31,55 +31,51 @@ void ProbeLayers::add(const LayerQkv& layer) {
 }
 
 void ProbeLayers::queue(const LayerQkv& layer, DeviceResults* results) {
-  if (next_ >= layers_) throw std::logic_error("ProbeLayers: more layers than the model has");
-  if (queued_) throw std::logic_error("ProbeLayers: a layer queued before the last one completed");
+  const int at = next_ + static_cast<int>(pending_.size());  // the layer queued now
+  if (at >= layers_) throw std::logic_error("ProbeLayers: more layers than the model has");
+  Pending p;
   if (m_.bo) {
     BoInput in{layer.k, layer.v, q_heads_};
     if (results != nullptr) {
-      pending_bo_ = queue_bo_stats(in, m_.bo_options, ctx_, *results);
+      p.bo = queue_bo_stats(in, m_.bo_options, ctx_, *results);
     } else {
-      pending_bo_ = [s = bo_stats(in, m_.bo_options, ctx_)] { return s; };
+      p.bo = [s = bo_stats(in, m_.bo_options, ctx_)] { return s; };
     }
-    pending_align_ = nullptr;
-    if (next_ > 0 && probe_needs_previous_k(m_, kv_heads_)) {
+    if (at > 0 && probe_needs_previous_k(m_, kv_heads_)) {
       if (!layer.prev_k)
         throw std::logic_error("ProbeLayers: the multi-head mode needs the previous layer's k");
       if (results != nullptr)
-        pending_align_ = queue_bo_layer_alignment(*layer.prev_k, layer.k, m_.bo_options, ctx_, *results);
+        p.align = queue_bo_layer_alignment(*layer.prev_k, layer.k, m_.bo_options, ctx_, *results);
       else
-        pending_align_ = [a = bo_layer_alignment(*layer.prev_k, layer.k, m_.bo_options, ctx_)] { return a; };
+        p.align = [a = bo_layer_alignment(*layer.prev_k, layer.k, m_.bo_options, ctx_)] { return a; };
     }
   }
   if (m_.attention) {
     if (!layer.q) throw std::logic_error("ProbeLayers: the attention statistics need q");
-    const AttentionStatsOptions opts = layer_options(m_.attention_options, next_);
+    const AttentionStatsOptions opts = layer_options(m_.attention_options, at);
     const AttentionInput in{*layer.q, layer.k};
     if (results != nullptr)
-      pending_attention_ = queue_attention_stats(in, opts, ctx_, *results);
+      p.attention = queue_attention_stats(in, opts, ctx_, *results);
     else
-      pending_attention_ = [s = attention_stats(in, opts, ctx_)] { return s; };
+      p.attention = [s = attention_stats(in, opts, ctx_)] { return s; };
   }
-  queued_v_ = layer.v.has_value();
-  queued_ = true;
+  p.has_v = layer.v.has_value();
+  pending_.push_back(std::move(p));
 }
 
 void ProbeLayers::complete(bool finite, const Snapshot* host) {
-  if (!queued_) throw std::logic_error("ProbeLayers: complete without a queued layer");
-  queued_ = false;
+  if (pending_.empty()) throw std::logic_error("ProbeLayers: complete without a queued layer");
+  const Pending p = std::move(pending_.front());
+  pending_.pop_front();
   if (!finite) {
     if (host == nullptr) throw std::logic_error("ProbeLayers: a non-finite layer without its host copy");
     note_nonfinite(*host);
   } else {
     k_bad_.resize(k_bad_.size() + static_cast<size_t>(kv_heads_), 0);
-    if (queued_v_) v_bad_.resize(v_bad_.size() + static_cast<size_t>(kv_heads_), 0);
+    if (p.has_v) v_bad_.resize(v_bad_.size() + static_cast<size_t>(kv_heads_), 0);
   }
-  if (m_.bo)
-    bo_append_layer(bo_, pending_bo_(),
-                    pending_align_ ? std::optional<double>(pending_align_()) : std::nullopt);
-  if (m_.attention) append_attention_layer(attention_, pending_attention_(), m_.attention_options);
-  pending_bo_ = nullptr;
-  pending_align_ = nullptr;
-  pending_attention_ = nullptr;
+  if (m_.bo) bo_append_layer(bo_, p.bo(), p.align ? std::optional<double>(p.align()) : std::nullopt);
+  if (m_.attention) append_attention_layer(attention_, p.attention(), m_.attention_options);
   ++next_;
 }
 

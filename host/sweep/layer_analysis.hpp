@@ -4,6 +4,7 @@
 // them, go through the engine core's device-aware entry points (bo_stats,
 // attention_stats with an ExecContext); only the per-layer reductions are kept, and
 // finish() turns them into the probe's metrics and status (as probe_analysis.hpp says).
+#include <deque>
 #include <functional>
 #include <optional>
 #include <vector>
@@ -48,9 +49,11 @@ class ProbeLayers {
   // Queues the next layer's reductions of layer.q/k/v/prev_k (layer.finite and layer.host
   // are not read): with `results`, views on its CUDA device go on its analysis stream, to be
   // read after results->wait() (the views must stay alive until then); otherwise, and for
-  // host views, they are computed now.
+  // host views, they are computed now. Several layers may be queued before the first is
+  // completed (the sweep keeps two: layer l queued while layer l-1 is read).
   void queue(const LayerQkv& layer, DeviceResults* results);
-  // Completes the queued layer once its results are on the host; finite, host as LayerQkv's.
+  // Completes the oldest queued layer once its results are on the host; finite, host as
+  // LayerQkv's.
   void complete(bool finite, const Snapshot* host);
 
   // The probe's status and metrics into out (status, bo, attention), as analyse_probe.
@@ -66,11 +69,15 @@ class ProbeLayers {
   const ProbeMetrics& m_;
   ExecContext ctx_;
   int layers_, q_heads_, kv_heads_;
-  int next_ = 0;
-  bool queued_ = false, queued_v_ = false;
-  std::function<BoStats()> pending_bo_;
-  std::function<double()> pending_align_;  // empty: no alignment for this layer
-  std::function<AttentionStats()> pending_attention_;
+  // One queued layer's results, read by complete().
+  struct Pending {
+    std::function<BoStats()> bo;
+    std::function<double()> align;  // empty: no alignment for this layer
+    std::function<AttentionStats()> attention;
+    bool has_v = false;
+  };
+  int next_ = 0;                 // the next layer to complete
+  std::deque<Pending> pending_;  // layers next_, next_ + 1, ... queued, oldest first
   BoStats bo_;
   AttentionStats attention_;
   std::optional<NonFiniteValue> first_bad_;

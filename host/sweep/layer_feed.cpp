@@ -35,11 +35,6 @@ void save_layer(Tensor4f& dst, int layer, const at::Tensor& src) {
               per_layer * sizeof(float));
 }
 
-// One layer's f32 q (when captured), k and v of one prompt, [1, heads, len, head_dim].
-struct LayerTensors {
-  at::Tensor q, k, v;
-};
-
 LayerTensors f32_tensors(const LayerCapture& lc, size_t b, bool with_q) {
   return {with_q ? f32_layer(lc.q[b]) : at::Tensor(), f32_layer(lc.k[b]), f32_layer(lc.v[b])};
 }
@@ -130,8 +125,9 @@ void stage_saves(std::array<at::Tensor, 3>& pinned, int layer, const LayerTensor
     if (pinned[i].defined()) pinned[i].select(0, layer).copy_(src[i]->squeeze(0), /*non_blocking=*/true);
 }
 
-// Waits for the analysis stream after a failure, swallowing a second error: the first one
-// propagates, and the layer's tensors must outlive every read queued on that stream.
+// Waits for everything queued on the analysis stream up to r's send (sending it first),
+// swallowing an error: after a failure the first error propagates, and the tensors a
+// queued read uses must outlive it.
 void wait_quietly(DeviceResults& r) noexcept {
   try {
     r.wait();
@@ -164,44 +160,54 @@ void BatchFeed::add_host(const LayerCapture& lc) {
   }
 }
 
-// One CUDA layer: the finite flags, --save-kv copies and every prompt's analysis are
-// queued without a wait; then one host wait for the whole batch, and the results read.
+// One CUDA layer, without a host wait for it: its finite flags, --save-kv copies and every
+// prompt's analysis queued into the result block the previous layer does not use; then
+// the previous layer's block is waited for and read (the GPU meanwhile runs this layer).
 void BatchFeed::add_device(const LayerCapture& lc) {
-  if (!results_) {
+  if (!results_[0]) {
     device_ = lc.k[0].device();
-    results_ = std::make_unique<DeviceResults>(device_.index());
+    for (auto& r : results_) r = std::make_unique<DeviceResults>(device_.index());
     pinned_ = pinned_saves(fed_.saved);
   }
-  DeviceResults& r = *results_;
-  const at::Tensor finite = queue_finite_flags(lc, with_q_);
-  std::vector<LayerTensors> t;
+  in_flight_.push_back(InFlight{results_[turn_].get(), queue_finite_flags(lc, with_q_), {}, prev_k_});
+  turn_ ^= 1;
+  InFlight& cur = in_flight_.back();
   for (size_t b = 0; b < lc.k.size(); ++b) {
-    t.push_back(f32_tensors(lc, b, with_q_));
-    if (save_ != SaveKv::None) stage_saves(pinned_[b], lc.layer, t[b]);
+    cur.t.push_back(f32_tensors(lc, b, with_q_));
+    if (save_ != SaveKv::None) stage_saves(pinned_[b], lc.layer, cur.t[b]);
   }
-  r.after(torch_stream(device_));  // everything above, queued on torch's stream
-  try {
-    for (size_t b = 0; b < t.size(); ++b) probes_[b].queue(layer_views(t[b], prev_k_[b]), &r);
-    r.wait();  // the layer's one host wait
-  } catch (...) {
-    wait_quietly(r);
-    throw;
+  cur.results->after(torch_stream(device_));  // everything above, queued on torch's stream
+  for (size_t b = 0; b < cur.t.size(); ++b) {
+    probes_[b].queue(layer_views(cur.t[b], cur.prev_k[b]), cur.results);
+    prev_k_[b] = probes_[b].keeps_previous_k() ? cur.t[b].k : at::Tensor();
   }
-  const bool* ok = finite.data_ptr<bool>();
-  for (size_t b = 0; b < t.size(); ++b) {
-    const Snapshot host = ok[b] ? Snapshot() : host_layer(t[b]);  // a copy only for a non-finite layer
+  cur.results->send();
+  if (in_flight_.size() > 1) read_oldest();
+}
+
+// Waits for the oldest layer in flight (its block's one host wait), completes every
+// prompt's layer with its results and finite flag, and lets its tensors go.
+void BatchFeed::read_oldest() {
+  InFlight& old = in_flight_.front();
+  old.results->wait();
+  const bool* ok = old.finite.data_ptr<bool>();
+  for (size_t b = 0; b < old.t.size(); ++b) {
+    const Snapshot host = ok[b] ? Snapshot() : host_layer(old.t[b]);  // a copy only for a non-finite layer
     probes_[b].complete(ok[b], ok[b] ? nullptr : &host);
-    prev_k_[b] = probes_[b].keeps_previous_k() ? t[b].k : at::Tensor();
   }
-  r.clear();
+  old.results->clear();
+  in_flight_.pop_front();
 }
 
 // After the last CUDA layer: one wait for torch's stream, then the pinned --save-kv
 // staging into fed_.saved.
 void BatchFeed::finish_device() {
-  if (!results_) return;
-  results_->after(torch_stream(device_));
-  results_->wait();
+  if (!results_[0]) return;
+  while (!in_flight_.empty()) read_oldest();
+  DeviceResults& r = *results_[turn_];
+  r.after(torch_stream(device_));
+  r.wait();
+  r.clear();
   for (size_t b = 0; b < pinned_.size(); ++b) {
     Snapshot& s = fed_.saved[b];
     Tensor4f* dst[] = {&s.k, s.v ? &*s.v : nullptr, s.q ? &*s.q : nullptr};
@@ -219,7 +225,11 @@ BatchFeed::BatchFeed(std::vector<ProbeLayers>& probes, bool with_q, SaveKv save,
     throw std::logic_error("BatchFeed: one saved snapshot per prompt");
 }
 
-BatchFeed::~BatchFeed() = default;
+// After a failure, the layers still in flight are waited for before their tensors go: the
+// newest block's event follows every read queued before it.
+BatchFeed::~BatchFeed() {
+  if (!in_flight_.empty()) wait_quietly(*in_flight_.back().results);
+}
 
 void BatchFeed::add(const LayerCapture& lc) {
   if (lc.k.size() != probes_.size()) throw std::logic_error("BatchFeed: one ProbeLayers per prompt");

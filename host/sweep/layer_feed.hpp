@@ -3,9 +3,11 @@
 // layer's q/k/v of each prompt go, where the model left them (CPU tensors or CUDA
 // tensors, converted to f32 on the device), to that probe's ProbeLayers as the layer
 // finishes; nothing but the per-layer reductions and the --save-kv copies outlives the
-// layer (and, in the multi-head BO mode, the previous layer's k).
+// layer (and, in the multi-head BO mode, the previous layer's k; on CUDA, a layer lives
+// until the next layer's callback has queued that one and read it).
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -21,41 +23,60 @@ struct FedBatch {
   double analysis_s = 0;        // seconds spent in the analysis, inside prefill
 };
 
+// One layer's f32 q (when captured), k and v of one prompt, [1, heads, len, head_dim].
+struct LayerTensors {
+  at::Tensor q, k, v;
+};
+
 // The analysis of one batch fed layer by layer: what prefill_and_analyse hands the model's
 // prefill. Host layers are analysed and saved at once. CUDA layers: the finite flags and the
 // --save-kv copies go to pinned host memory on torch's current stream, and every prompt's
-// reductions on the analysis stream after it, all without a wait; then one host wait per
-// layer for the whole batch. Allocations: torch's caching allocators (device and pinned
-// host), the analysis's stream-ordered pool, one result block reused from layer to layer.
+// reductions on the analysis stream after it, all without a wait, into one of two result
+// blocks (ping-pong); then the host waits for the previous layer's block alone and reads
+// it, so the GPU runs layer l while the host reads layer l-1 (finish() reads the last).
+// Allocations: torch's caching allocators (device and pinned host), the analysis's
+// stream-ordered pool, two result blocks reused from layer to layer.
 class BatchFeed {
  public:
   // probes[b] takes prompt b's layers (q read when with_q); `saved`: each prompt's empty
   // [layers, heads, len, head_dim] tensors for what `save` keeps (none for SaveKv::None).
   BatchFeed(std::vector<ProbeLayers>& probes, bool with_q, SaveKv save, std::vector<Snapshot> saved);
-  ~BatchFeed();
+  ~BatchFeed();  // waits for the layers still in flight (after a failure)
   BatchFeed(const BatchFeed&) = delete;
   BatchFeed& operator=(const BatchFeed&) = delete;
 
   // The next layer of every prompt (lc.k[b] is prompt b's), host or CUDA tensors.
   void add(const LayerCapture& lc);
-  // After the last layer: the saved tensors (complete: one last wait on CUDA) and the time.
+  // After the last layer: the saved tensors (complete: the last waits on CUDA) and the time.
   FedBatch finish();
 
  private:
+  // One CUDA layer queued on the analysis stream into `results`, not yet read: what its
+  // reads use stays alive until its wait.
+  struct InFlight {
+    DeviceResults* results = nullptr;
+    at::Tensor finite;               // pinned [prompts] bool: each prompt's q/k/v finite
+    std::vector<LayerTensors> t;     // each prompt's f32 q, k, v
+    std::vector<at::Tensor> prev_k;  // each prompt's previous-layer k, when read
+  };
   void add_host(const LayerCapture& lc);
   void add_device(const LayerCapture& lc);
+  void read_oldest();
   void finish_device();
 
   bool with_q_;
   SaveKv save_;
   std::vector<ProbeLayers>& probes_;
   FedBatch fed_;
-  std::vector<at::Tensor> prev_k_;  // per prompt: the previous layer's f32 k, when kept
-  // CUDA only, made on the first layer: the device, the analysis's result slots, and the
-  // --save-kv staging per prompt (pinned host tensors like fed_.saved's k, v, q).
+  std::vector<at::Tensor> prev_k_;  // per prompt: the last queued layer's f32 k, when kept
+  // CUDA only, made on the first layer: the device, the two result blocks (turn_: the next
+  // one to fill), and the --save-kv staging per prompt (pinned host tensors like fed_.saved's
+  // k, v, q).
   c10::Device device_ = c10::Device(c10::kCPU);
-  std::unique_ptr<DeviceResults> results_;
+  std::array<std::unique_ptr<DeviceResults>, 2> results_;
+  int turn_ = 0;
   std::vector<std::array<at::Tensor, 3>> pinned_;
+  std::deque<InFlight> in_flight_;  // at most two between add() calls: at most one
 };
 
 // Runs prefill of `prompts`, feeding prompt b's layers to probes[b] (q captured when

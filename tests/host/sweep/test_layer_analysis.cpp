@@ -132,6 +132,56 @@ TEST(LayerAnalysis, NonFiniteLayerIsNamedAndMasked) {
   EXPECT_TRUE(std::isnan(out.bo->value->layer_value_coherence[2]));
 }
 
+// Layer l of t as a [1, heads, seq, dim] host view, and as a one-layer host copy.
+TensorView layer_view_of(const Tensor4f& t, int l) {
+  return host_view(t.data.data() + static_cast<size_t>(l) * static_cast<size_t>(t.numel() / t.shape[0]),
+                   {1, t.shape[1], t.shape[2], t.shape[3]});
+}
+Tensor4f layer_copy(const Tensor4f& t, int l) {
+  Tensor4f out;
+  out.shape = {1, t.shape[1], t.shape[2], t.shape[3]};
+  const size_t n = static_cast<size_t>(t.numel() / t.shape[0]);
+  out.data.assign(t.data.begin() + static_cast<std::ptrdiff_t>(l * n),
+                  t.data.begin() + static_cast<std::ptrdiff_t>((l + 1) * n));
+  return out;
+}
+
+// Layer l queued while layer l-1 is still to complete (the sweep's CUDA order: queue l,
+// then read l-1), with a NaN in layer 2's v: each completion takes its own layer's results,
+// bit for bit those of one layer at a time (analyse_probe), the status naming layer 2.
+TEST(LayerAnalysis, LayersQueuedAheadEqualOneAtATime) {
+  Snapshot snap = random_snapshot(4, 12, 6, 60, 16);
+  const int64_t per_layer = snap.v->numel() / 4;
+  snap.v->data[static_cast<size_t>(2 * per_layer + 60 * 16 + 5)] = std::numeric_limits<float>::quiet_NaN();
+  const ProbeMetrics m = cpu_metrics(false);
+  ProbeLayers probe(m, ExecContext{}, 4, 12, 6);
+  std::vector<Snapshot> hosts(4);
+  for (int l = 0; l < 4; ++l) {
+    hosts[static_cast<size_t>(l)].k = layer_copy(snap.k, l);
+    hosts[static_cast<size_t>(l)].v = layer_copy(*snap.v, l);
+    hosts[static_cast<size_t>(l)].q = layer_copy(*snap.q, l);
+    LayerQkv in;
+    in.k = layer_view_of(snap.k, l);
+    in.v = layer_view_of(*snap.v, l);
+    in.q = layer_view_of(*snap.q, l);
+    if (l > 0) in.prev_k = layer_view_of(snap.k, l - 1);
+    probe.queue(in, nullptr);
+    if (l > 0) probe.complete(l - 1 != 2, l - 1 == 2 ? &hosts[static_cast<size_t>(l - 1)] : nullptr);
+  }
+  ProbeOutcome early;
+  EXPECT_THROW(probe.finish(early), std::logic_error);  // layer 3 still queued
+  probe.complete(true, nullptr);
+  ProbeOutcome ahead, want;
+  probe.finish(ahead);
+  analyse_probe(snap, m, want);
+  EXPECT_EQ(ahead.status.status, "non_finite");
+  EXPECT_EQ(ahead.status.layer, 2);
+  EXPECT_EQ(ahead.status.detail, want.status.detail);
+  expect_same_bo(*ahead.bo, *want.bo);
+  expect_same_attention(*ahead.attention, *want.attention);
+  EXPECT_THROW(probe.complete(true, nullptr), std::logic_error);
+}
+
 // Layers out of order, and a layer in device memory on a CPU context, are refused by name.
 TEST(LayerAnalysis, RefusesWhatItCannotRead) {
   const Snapshot snap = random_snapshot(2, 2, 2, 8, 4);
@@ -333,10 +383,18 @@ at::Tensor layer_of(const Tensor4f& t, int l, const c10::Device& device, const a
 }
 
 // Three prompts of lengths 50, 300, 7 (the middle one with a NaN in layer 2's v), 6 KV
-// heads, 4 layers.
+// heads, 4 layers, each layer with a shared direction of its own strength (so that every
+// per-layer number differs from layer to layer).
 std::vector<Snapshot> batch_snapshots() {
   std::vector<Snapshot> out;
-  for (int64_t len : {50, 300, 7}) out.push_back(random_snapshot(4, 12, 6, len, 16));
+  for (int64_t len : {50, 300, 7}) {
+    out.push_back(random_snapshot(4, 12, 6, len, 16));
+    for (Tensor4f* t : {&out.back().k, &*out.back().v, &*out.back().q}) {  // a per-layer direction
+      const size_t per_layer = static_cast<size_t>(t->numel() / 4);
+      for (size_t i = 0; i < t->data.size(); i += 16)
+        t->data[i + 1] += 0.6f * static_cast<float>(i / per_layer);
+    }
+  }
   Snapshot& mid = out[1];
   const int64_t per_layer = mid.v->numel() / 4;
   mid.v->data[static_cast<size_t>(2 * per_layer + 5 * 300 * 16 + 17)] =
@@ -412,6 +470,29 @@ void expect_saved(const BatchRun& r, const std::vector<Snapshot>& snaps, SaveKv 
   }
 }
 
+// Each layer's numbers of `o` differ from the previous layer's, in at least one place, by
+// ten times the parity tolerances of expect_near_cpu (NaN layers aside): a layer's results
+// read into its neighbour's place cannot pass.
+void expect_layers_apart(const ProbeOutcome& o) {
+  auto apart = [](const std::vector<double>& x, size_t per_layer, double gap, const char* what) {
+    for (size_t l = 1; l < x.size() / per_layer; ++l) {
+      double most = 0;
+      bool nan = false;
+      for (size_t h = 0; h < per_layer; ++h) {
+        const double a = x[l * per_layer + h], b = x[(l - 1) * per_layer + h];
+        nan = nan || std::isnan(a) || std::isnan(b);
+        most = std::max(most, std::abs(a - b));
+      }
+      if (!nan) {
+        EXPECT_GT(most, gap) << what << " layers " << l - 1 << " and " << l;
+      }
+    }
+  };
+  apart(o.bo->layer_coherence, 1, 1e-8, "layer_coherence");
+  apart(o.bo->value->layer_kv_coupling, 1, 1e-5, "layer_kv_coupling");
+  apart(o.attention->entropy_nats, 12, 1e-3, "entropy_nats");
+}
+
 // The sweep's batch feed on the CPU: each prompt's outcome bit for bit its snapshot's
 // (analyse_probe), the NaN prompt in the middle named alone, --save-kv qkv exact.
 TEST(BatchFeed, OnCpuEqualsEachSnapshot) {
@@ -430,18 +511,21 @@ TEST(BatchFeed, OnCpuEqualsEachSnapshot) {
   EXPECT_EQ(r.out[1].status.status, "non_finite");
   EXPECT_EQ(r.out[1].status.layer, 2);
   EXPECT_TRUE(r.out[0].status.ok() && r.out[2].status.ok());
+  for (const ProbeOutcome& o : r.out) expect_layers_apart(o);
   expect_saved(r, snaps, SaveKv::Qkv);
 }
 
-// The batched device path (one wait per layer, pinned --save-kv copies) against the CPU
-// twin: the same statuses (the NaN prompt in the middle), numbers to the parity
-// tolerances, saved tensors bit for bit; with torch's stream kept busy before each layer,
-// and for --save-kv none, k and qkv.
+// The batched device path (layer l queued before layer l-1 is read, pinned --save-kv
+// copies) against the CPU twin: the same statuses (the NaN prompt in the middle, at layer
+// 2), numbers to the parity tolerances layer by layer (adjacent layers differ far beyond
+// them, so a result read into the wrong layer fails), saved tensors bit for bit; with
+// torch's stream kept busy before each layer, and for --save-kv none, k and qkv.
 TEST(BatchFeed, OnCudaMatchesCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to libtorch";
   const std::vector<Snapshot> snaps = batch_snapshots();
   const ProbeMetrics m = cpu_metrics(false);
   const BatchRun cpu = feed_batch(snaps, m, c10::Device(c10::kCPU), SaveKv::None, false);
+  for (const ProbeOutcome& o : cpu.out) expect_layers_apart(o);
   for (SaveKv save : {SaveKv::None, SaveKv::K, SaveKv::Qkv})
     for (bool busy : {false, true}) {
       SCOPED_TRACE("save " + std::to_string(static_cast<int>(save)) + ", busy " + std::to_string(busy));
@@ -449,6 +533,7 @@ TEST(BatchFeed, OnCudaMatchesCpu) {
       ASSERT_EQ(gpu.out.size(), cpu.out.size());
       for (size_t b = 0; b < cpu.out.size(); ++b) expect_near_cpu(gpu.out[b], cpu.out[b]);
       EXPECT_EQ(gpu.out[1].status.status, "non_finite");
+      EXPECT_EQ(gpu.out[1].status.layer, 2);
       expect_saved(gpu, snaps, save);
     }
 }
