@@ -14,11 +14,19 @@ Each killed state must
       equal to the uninterrupted run's (ragged columns compared probe by probe through
       each file's offset/count; the offset columns themselves are not compared).
 A fresh run killed before its file exists leaves no file: `--resume` must start it
-(docs/sweep.md). Prints "points: N, bad: B" per scenario and each bad point's symptoms."""
+(docs/sweep.md). Prints "points: N, bad: B" per scenario and each bad point's symptoms.
+
+The killed runs and their resumes run in a fork server (tests/tools/fork_server.c): the CPU
+engine started once per worker and forked at main() for each run, which saves libtorch's
+start-up and teardown (~0.3 of a run's ~0.4 s of CPU). The reference run, the bisection of
+the base file and three points per scenario (the first, middle and last) are exec'd through
+the front end, and a forked uninterrupted run must make as many counted calls as an exec'd one."""
 import concurrent.futures
 import json
+import multiprocessing.util
 import os
 import random
+import select
 import shutil
 import subprocess
 import sys
@@ -32,6 +40,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
 
 SHIM = os.environ.get("QK_KILL_SHIM") or os.path.join(rc.BINARY_DIR, "tests", "kill_shim.so")
+FORK_LIB = (os.environ.get("QK_FORK_SERVER_LIB")
+            or os.path.join(rc.BINARY_DIR, "tests", "fork_server.so"))
+ENGINE = os.path.join(os.path.dirname(rc.QKGEOM_BIN), "qkgeom-engine-cpu")  # --device cpu runs it
 MODEL = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
 OUT = "r.h5"
 N_PROBES = 300
@@ -50,9 +61,61 @@ def write_probes(path):
             f.write(json.dumps({"id": f"p{i:03d}", "domain": "abc"[i % 3], "ids": ids}) + "\n")
 
 
-def sweep(folder, probes, resume, kill_at=None, count_file=None):
-    """Runs `qkgeom sweep` writing folder/r.h5; under the shim when kill_at or count_file."""
-    env = dict(os.environ)
+class ForkServer:
+    """The CPU engine started once under tests/tools/fork_server.c and kill_shim.c; run()
+    forks it at main() for each sweep, so a run costs no libtorch start-up (~0.3 s of CPU of
+    the ~0.45 s a tiny sweep takes). Started in each pool worker; it ends with the worker."""
+
+    def __init__(self):
+        env = dict(run_env(), LD_PRELOAD=f"{SHIM}:{FORK_LIB}", QK_FORK_SERVER="1")
+        self.proc = subprocess.Popen([ENGINE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env=env)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+    def run(self, args, env, folder):
+        """subprocess.run(args, env=env) of the engine, as the front end would exec it."""
+        out, err = folder.rstrip("/") + ".stdout", folder.rstrip("/") + ".stderr"
+        fields = [os.getcwd(), out, err, str(len(args)), *args] + [f"{k}={v}" for k, v in env.items()]
+        block = b"".join(x.encode() + b"\0" for x in fields)
+        self.proc.stdin.write(b"%d\n" % len(block) + block)
+        self.proc.stdin.flush()
+        if not select.select([self.proc.stdout], [], [], 300)[0]:
+            sys.exit(f"FAILED: a sweep in the fork server did not end in 300 s: {args}")
+        line = self.proc.stdout.readline().decode().split()
+        if len(line) != 2:
+            sys.exit(f"FAILED: the fork server ended (exit {self.proc.wait()})")
+        code = -int(line[1]) if line[0] == "signal" else int(line[1])
+        texts = [open(x).read() for x in (out, err)]
+        for x in (out, err):
+            os.remove(x)
+        return subprocess.CompletedProcess(args, code, *texts)
+
+
+_SERVER = []
+
+
+def start_server():
+    """This process's fork server (the pool workers' initializer; a worker drops the one it
+    inherits), closed when the process exits, so that the runs' CPU time reaches its rusage."""
+    _SERVER[:] = [ForkServer()]
+    multiprocessing.util.Finalize(_SERVER[0], _SERVER[0].close, exitpriority=1)
+
+
+def run_env():
+    """The environment of every engine run: one OpenMP thread (ctest sets it; the fork server
+    needs it) and OpenMP's passive wait, as the front end sets it before the exec."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.setdefault("OMP_WAIT_POLICY", "passive")
+    return env
+
+
+def sweep(folder, probes, resume, kill_at=None, count_file=None, forked=False):
+    """Runs `qkgeom sweep` writing folder/r.h5; under the shim when kill_at or count_file;
+    forked: in this worker's fork server instead of an exec of the front end."""
+    env = run_env()
     if kill_at is not None or count_file is not None:
         env.update(LD_PRELOAD=SHIM, QK_KILL_MATCH=os.path.join(folder, ""))
         if kill_at is not None:
@@ -61,6 +124,8 @@ def sweep(folder, probes, resume, kill_at=None, count_file=None):
             env["QK_KILL_COUNT_FILE"] = count_file
     args = [rc.QKGEOM_BIN, "sweep", "--model", MODEL, "--probes", probes, "--out",
             os.path.join(folder, OUT), *ARGS] + (["--resume"] if resume else [])
+    if forked:
+        return _SERVER[0].run(args, env, folder)
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -75,10 +140,25 @@ def ragged_end(f, name, n):
     return int((off + cnt).max()) if n else 0
 
 
+def text_bytes(f):
+    """{bytes dataset: its text column} of a file's text columns (a text column holds each
+    row's end offset into the UTF-8 bytes dataset its `utf8_bytes` attribute names)."""
+    out = {}
+    f.visititems(lambda name, obj: out.update({rc.text_attr(obj, "utf8_bytes"): name})
+                 if isinstance(obj, h5py.Dataset) and "utf8_bytes" in obj.attrs else None)
+    return out
+
+
+def bytes_end(ends, n):
+    """Bytes that the first n rows of a text column with end offsets `ends` use."""
+    return int(ends[n - 1]) if n else 0
+
+
 def read_file(path, swmr, committed):
-    """({name: array}, {name: ragged flag}, root attributes) of the file at `path`: every
-    dataset whole or, when committed, its committed rows only (per-probe: below
-    n = len(probe/index); ragged: below the last committed probe's offset + count)."""
+    """({name: array}, {name: kind}, root attributes) of the file at `path`: every dataset
+    whole or, when committed, its committed rows only (per-probe: below n = len(probe/index);
+    ragged: below the last committed probe's offset + count; the UTF-8 bytes of a text column:
+    below its n-th end offset). kind: 1 ragged, 0 per-probe, or the text column's name."""
     data, ragged = {}, {}
     with h5py.File(path, "r", swmr=swmr) as f:
         names = []
@@ -86,11 +166,17 @@ def read_file(path, swmr, committed):
         if "probe/index" not in names:
             raise ReadError("no dataset probe/index")
         n = len(f["probe/index"])
+        owners = text_bytes(f)
         for name in sorted(names):
             try:
                 d = f[name]
-                ragged[name] = int(d.attrs.get("ragged", 0))
-                rows = (ragged_end(f, name, n) if ragged[name] else n) if committed else len(d)
+                ragged[name] = owners.get(name) or int(d.attrs.get("ragged", 0))
+                if not committed:
+                    rows = len(d)
+                elif name in owners:
+                    rows = bytes_end(f[owners[name]], n)
+                else:
+                    rows = ragged_end(f, name, n) if ragged[name] else n
                 data[name] = d[:rows]
             except Exception as e:  # h5py raises OSError, KeyError, RuntimeError, ...
                 raise ReadError(f"{name}: {type(e).__name__}: {str(e)[:150]}") from e
@@ -118,7 +204,11 @@ def compare(got, ragged, want, n, final):
     for name in sorted(set(want) & set(got)):
         x, y = got[name], want[name]
         group = name.rsplit("/", 1)[0]
-        if ragged.get(name):
+        if isinstance(ragged.get(name), str):  # UTF-8 bytes: those of the first n rows
+            m = bytes_end(got[ragged[name]], n)
+            ok = (len(x) == len(y)) if final else len(x) >= m
+            ok = ok and same_bits(x[:m], y[:m])
+        elif ragged.get(name):
             off, cnt = got[group + "/offset"][:n], got[group + "/count"][:n]
             woff = want[group + "/offset"]
             ok = cnt.size == 0 or int((off + cnt).max()) <= len(x)
@@ -159,9 +249,9 @@ def check_recover(path, want):
     return check_committed(copy, want, False, "plain h5py after recover")
 
 
-def check_resume(folder, probes, want):
+def check_resume(folder, probes, want, forked):
     """A plain `--resume`: exit 0, status complete, every dataset equal to `want`."""
-    r = sweep(folder, probes, True)
+    r = sweep(folder, probes, True, forked=forked)
     if r.returncode != 0:
         return [f"resume: exit {r.returncode}: {last_line(r.stderr)}"]
     try:
@@ -186,12 +276,12 @@ def reference(path):
 
 def run_point(job):
     """One kill point: (K, symptoms, notes, committed probes at the kill or -1: unreadable)."""
-    k, folder, base, probes, ref = job
+    k, folder, base, probes, ref, forked = job
     want = reference(ref)
     os.makedirs(folder)
     if base:
         shutil.copyfile(base, os.path.join(folder, OUT))
-    r = sweep(folder, probes, bool(base), kill_at=k)
+    r = sweep(folder, probes, bool(base), kill_at=k, forked=forked)
     if r.returncode != -9:
         return k, [f"not killed at call {k}: exit {r.returncode}"], [], -1
     path = os.path.join(folder, OUT)
@@ -204,16 +294,16 @@ def run_point(job):
         bad, n = bad + more, (n if n >= 0 else n_recovered)
     else:
         notes.append("no file")
-    bad += check_resume(folder, probes, want)
+    bad += check_resume(folder, probes, want, forked)
     shutil.rmtree(folder)
     return k, bad, notes, n
 
 
-def count_calls(folder, probes, resume):
+def count_calls(folder, probes, resume, forked=False):
     """Matching calls of an uninterrupted run under the shim (its file stays in folder)."""
     count = folder.rstrip("/") + ".count"
     os.makedirs(folder, exist_ok=True)
-    r = sweep(folder, probes, resume, count_file=count)
+    r = sweep(folder, probes, resume, count_file=count, forked=forked)
     if r.returncode != 0:
         sys.exit(f"FAILED: counting run exits {r.returncode}: {r.stderr.strip()[-300:]}")
     return int(open(count).read())
@@ -221,15 +311,22 @@ def count_calls(folder, probes, resume):
 
 def columns_state(path):
     """(committed probes, every other column holds all N_PROBES rows) of a killed file; a
-    ragged column counts as full when it holds rows past the committed probes' end."""
+    ragged column counts as full when it holds rows past the committed probes' end, the
+    UTF-8 bytes of a text column when they hold every written row's bytes."""
     with h5py.File(path, "r", swmr=True) as f:
         n = len(f["probe/index"])
+        owners = text_bytes(f)
         full = True
         for group in f.values():
             for d in group.values():
-                if d.name == "/probe/index":
+                name = d.name.lstrip("/")
+                if name == "probe/index":
                     continue
-                rows = ragged_end(f, d.name, n) + 1 if d.attrs.get("ragged", 0) else N_PROBES
+                if name in owners:
+                    ends = f[owners[name]]
+                    rows = bytes_end(ends, len(ends))
+                else:
+                    rows = ragged_end(f, name, n) + 1 if d.attrs.get("ragged", 0) else N_PROBES
                 full = full and len(d) >= rows
     return n, full
 
@@ -277,34 +374,56 @@ def print_bad(name, tmp, bad):
         print(f"  BAD {name} {where}, committed probes {sorted(committed)}{extra}: {text}")
 
 
-def scenario(name, tmp, probes, ref, base):
-    """Kills at every call 1..N of one run; prints and returns the number of bad points."""
-    t0 = time.time()
-    count_dir = os.path.join(tmp, f"count_{name}")
+def counted(name, tmp, probes, base, forked):
+    """Calls of an uninterrupted run of scenario `name` (from `base` when given)."""
+    count_dir = os.path.join(tmp, f"count_{name}" + ("_forked" if forked else ""))
     os.makedirs(count_dir)
     if base:
         shutil.copyfile(base, os.path.join(count_dir, OUT))
-    n = count_calls(count_dir, probes, bool(base))
-    jobs = [(k, os.path.join(tmp, f"{name}_{k}"), base, probes, ref) for k in range(1, n + 1)]
-    with concurrent.futures.ProcessPoolExecutor(WORKERS) as pool:
-        results = sorted(pool.map(run_point, jobs))
+    return count_calls(count_dir, probes, bool(base), forked)
+
+
+def report(label, tmp, results):
+    """Prints the bad points of one set of results; returns how many."""
     bad = [(k, s, notes, c) for k, s, notes, c in results if s]
-    print_bad(name, tmp, bad)
-    nofile = [k for k, _, notes, _ in results if "no file" in notes]
+    print_bad(label, tmp, bad)
+    return len(bad)
+
+
+def scenario(name, tmp, probes, ref, base):
+    """Kills at every call 1..N of one run, each run in a fork server; the first, middle and
+    last points also by an exec of the front end. Prints and returns the number of bad
+    points (a forked run making other calls than an exec'd one counts as one)."""
+    t0 = time.time()
+    n = counted(name, tmp, probes, base, False)
+    n_forked = counted(name, tmp, probes, base, True)
+    if n_forked != n:
+        print(f"  BAD {name}: a forked run makes {n_forked} calls, an exec'd one {n}")
+    execd = sorted({1, (n + 1) // 2, n})
+    jobs = [(k, os.path.join(tmp, f"{name}_{k}"), base, probes, ref, True) for k in range(1, n + 1)]
+    jobs += [(k, os.path.join(tmp, f"{name}-exec_{k}"), base, probes, ref, False) for k in execd]
+    with concurrent.futures.ProcessPoolExecutor(WORKERS, initializer=start_server) as pool:
+        results = list(pool.map(run_point, jobs))
+    bad = report(name, tmp, sorted(results[:n])) + report(f"{name}-exec", tmp, results[n:])
+    bad += int(n_forked != n)
+    nofile = [k for k, _, notes, _ in results[:n] if "no file" in notes]
     left = sorted({x for _, _, notes, _ in results for x in notes if x.startswith("left")})
-    print(f"scenario {name}: points: {n}, bad: {len(bad)} ({time.time() - t0:.0f} s)")
+    print(f"scenario {name}: points: {n}, also exec'd: K={execd}, bad: {bad} "
+          f"({time.time() - t0:.0f} s)")
     if nofile:
         print(f"  no file at K in {nofile[0]}..{nofile[-1]} ({len(nofile)} points): --resume started it")
     if left:
         print(f"  other files left in the folder: {left[:5]}")
-    return len(bad)
+    return bad
 
 
 def main():
     rc.require_cli()
-    if not os.path.isfile(SHIM):
-        print(f"FAILED: kill shim not found: {SHIM} (build the kill_shim target)")
-        sys.exit(1)
+    for lib, target in ((SHIM, "kill_shim"), (FORK_LIB, "fork_server")):
+        if not os.path.isfile(lib):
+            print(f"FAILED: {lib} not found (build the {target} target)")
+            sys.exit(1)
+    start_server()
     with tempfile.TemporaryDirectory() as tmp:
         probes = os.path.join(tmp, "probes.jsonl")
         write_probes(probes)

@@ -105,15 +105,22 @@ static void write_count(void) {
 
 /* Starts from QK_KILL_COUNT_BASE (the calls of the image this one replaced, else 0), opens
  * QK_KILL_COUNT_FILE and writes the count into it, so that a run without a matching call
- * leaves a count too. */
-__attribute__((constructor)) static void init_count(void) {
+ * leaves a count too. Also called by tests/tools/fork_server.c in each forked run, after it
+ * has set that run's environment. */
+void kill_shim_restart(void) {
   const char *path = getenv("QK_KILL_COUNT_FILE");
   const char *base = getenv("QK_KILL_COUNT_BASE");
-  real_pwrite = next_fn("pwrite");
+  if (g_count_fd >= 0) close(g_count_fd);
+  g_count_fd = -1;
   g_count = (base && *base) ? strtoul(base, NULL, 10) : 0;
   if (!path || !*path) return;
   g_count_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   write_count();
+}
+
+__attribute__((constructor)) static void init_count(void) {
+  real_pwrite = next_fn("pwrite");
+  kill_shim_restart();
 }
 
 /* execv/execve: the new image goes on from this one's count. */
