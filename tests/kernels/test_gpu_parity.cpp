@@ -1,7 +1,9 @@
 // GPU/CPU parity of every kernel family and of the cloud-stats dispatch: the same
 // fixed-seed inputs through the CPU twin and the CUDA launcher, sums compared within
 // atol + rtol*|ref| scaled with the reduction length, counts compared exactly (also
-// against a brute-force count on the seed's cosine). Skips without a CUDA device.
+// against a brute-force count on the seed's cosine); the on-device and queued entry points
+// against the upload path on clouds a slow producer stream writes. Skips without a CUDA
+// device (the head Gram's CPU twin past 64 heads runs everywhere).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "attention_stats.cuh"
+#include "attn/attention_stats_gpu.hpp"
 #include "bo/cloud_stats.hpp"
 #include "bo/gpu_stats.hpp"
 #include "gpu_context.hpp"
@@ -33,6 +36,7 @@
 #include "position_cosine.cuh"
 #include "require_gpu.hpp"
 #include "seed_math.hpp"
+#include "kernels/slow_producer.hpp"
 #include "test_random.hpp"
 
 namespace qk {
@@ -606,6 +610,121 @@ TEST_F(GpuParity, AttentionDistanceMass) {
           EXPECT_NEAR(sum, 1.0, 1e-5) << what << " head " << h;
         }
       }
+}
+
+// The on-device entry points read clouds that a producer stream (torch's, in the sweep) is
+// still writing: each must wait for it. Their results then equal bitwise those of the
+// upload path (the same kernels on the same values); without the wait they read zeros.
+struct ProducerCase {
+  CloudDims d{2, 6, 65, 64};
+  StatsPlan plan;
+  std::vector<float> x, v, q, k;  // x, v: clouds of d; q [2][4][65][64], k [2][2][65][64]
+  std::vector<AttentionMask> masks{AttentionMask::Causal, AttentionMask::SlidingWindow};
+  std::vector<int64_t> windows{0, 20};
+  ProducerCase() {
+    plan.head_gram = true;
+    plan.position_heads = d.heads;
+    plan.entropy_heads = d.heads;
+    plan.layer_alignment = true;
+    const size_t total = static_cast<size_t>(d.layers) * d.heads * d.head_elems();
+    x = random_floats(total, 91, 0.3f);
+    v = random_floats(total, 92);
+    q = random_floats(static_cast<size_t>(2 * 4 * 65 * 64), 93, 0.5f);
+    k = random_floats(static_cast<size_t>(2 * 2 * 65 * 64), 94, 0.5f);
+  }
+  int64_t layer() const { return d.heads * d.head_elems(); }
+  HostCloud4 qc(const float* p) const { return {p, {2, 4, 65, 64}}; }
+  HostCloud4 kc(const float* p) const { return {p, {2, 2, 65, 64}}; }
+};
+
+void expect_same_stats(const CloudStats& got, const CloudStats& want, const std::string& what) {
+  EXPECT_EQ(got.head_gram, want.head_gram) << what;
+  EXPECT_EQ(got.pos_sum_cos, want.pos_sum_cos) << what;
+  EXPECT_EQ(got.pos_below, want.pos_below) << what;
+  EXPECT_EQ(got.entropy, want.entropy) << what;
+  EXPECT_EQ(got.layer_align, want.layer_align) << what;
+}
+
+// entropy, logit std, sink [8] and distance masses [8][kDistanceBuckets] of c's 2 layers x
+// 4 query heads in one array, written by fill(entropy, logit_std, sink, distance).
+template <typename Fill>
+std::vector<double> attention_outputs(Fill&& fill) {
+  const size_t n = 8;
+  std::vector<double> o(n * (3 + kDistanceBuckets), std::nan(""));
+  fill(o.data(), o.data() + n, o.data() + 2 * n, o.data() + 3 * n);
+  return o;
+}
+
+std::vector<double> attention_uploaded(const ProducerCase& c) {
+  return attention_outputs([&](double* e, double* s, double* k0, double* dm) {
+    attention_stats_gpu(c.qc(c.q.data()), c.kc(c.k.data()), 0.125f, 0.0f, c.masks, c.windows, 0, e, s, k0,
+                        dm);
+  });
+}
+
+TEST_F(GpuParity, OnDeviceEntryPointsWaitForTheProducer) {
+  QK_REQUIRE_GPU();
+  const ProducerCase c;
+  const CloudStats want = compute_cloud_stats_gpu(c.x.data(), c.d, c.plan, 0);
+  {
+    SlowProducer p;
+    const float* dx = p.stage(c.x);
+    p.start();
+    ASSERT_TRUE(p.busy()) << "the producer's busy work ended before the first read";
+    expect_same_stats(compute_cloud_stats_on_device(dx, c.d, c.plan, 0, p.handle()), want,
+                      "compute_cloud_stats_on_device");
+  }
+  {
+    SlowProducer p;
+    const float *dk = p.stage(c.x), *dv = p.stage(c.v);
+    p.start();
+    EXPECT_EQ(compute_kv_cka_on_device(dk, dv, c.d, 0, p.handle()),
+              compute_kv_cka_gpu(c.x.data(), c.v.data(), c.d, 0));
+  }
+  {
+    SlowProducer p;
+    const float* dx = p.stage(c.x);
+    p.start();
+    EXPECT_EQ(
+        layer_alignment_pair_on_device(dx, dx + c.layer(), c.d.heads, c.d.head_elems(), false, 0, p.handle()),
+        want.layer_align.at(0));
+  }
+  SlowProducer p;
+  const float *dq = p.stage(c.q), *dk = p.stage(c.k);
+  p.start();
+  EXPECT_EQ(attention_outputs([&](double* e, double* s, double* k0, double* dm) {
+              attention_stats_on_device(c.qc(dq), c.kc(dk), 0.125f, 0.0f, c.masks, c.windows, 0, p.handle(),
+                                        e, s, k0, dm);
+            }),
+            attention_uploaded(c))
+      << "attention_stats_on_device";
+}
+
+// The batch path: one DeviceResults after the producer, every queued reduction read after
+// one wait, each equal bitwise to the upload path.
+TEST_F(GpuParity, QueuedEntryPointsWaitForTheProducer) {
+  QK_REQUIRE_GPU();
+  const ProducerCase c;
+  const CloudStats want = compute_cloud_stats_gpu(c.x.data(), c.d, c.plan, 0);
+  const std::vector<double> want_cka = compute_kv_cka_gpu(c.x.data(), c.v.data(), c.d, 0);
+  const std::vector<double> want_attention = attention_uploaded(c);
+  SlowProducer p;
+  const float *dx = p.stage(c.x), *dv = p.stage(c.v), *dq = p.stage(c.q), *dk = p.stage(c.k);
+  DeviceResults results(0);
+  p.start();
+  ASSERT_TRUE(p.busy()) << "the producer's busy work ended before the reads were queued";
+  results.after(p.handle());
+  const auto stats = queue_cloud_stats_on_device(dx, c.d, c.plan, results);
+  const auto cka = queue_kv_cka_on_device(dx, dv, c.d, results);
+  const auto pair =
+      queue_layer_alignment_pair(dx, dx + c.layer(), c.d.heads, c.d.head_elems(), false, results);
+  const auto attention =
+      queue_attention_stats_on_device(c.qc(dq), c.kc(dk), 0.125f, 0.0f, c.masks, c.windows, results);
+  results.wait();
+  expect_same_stats(stats(), want, "queue_cloud_stats_on_device");
+  EXPECT_EQ(cka(), want_cka);
+  EXPECT_EQ(pair(), want.layer_align.at(0));
+  EXPECT_EQ(attention_outputs(attention), want_attention) << "queue_attention_stats_on_device";
 }
 
 TEST(GpuDispatch, RejectsBadPlan) {
