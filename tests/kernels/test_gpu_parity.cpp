@@ -152,6 +152,23 @@ TEST(HeadGramCpuTwin, ManyHeadsEqualBruteForce) {
   }
 }
 
+// The multi-head BO mode's CPU pass (compute_cloud_stats_cpu with head Gram, alignment and
+// every head's entropy: the fused multi_head_pass_cpu) past 64 heads: its Gram against
+// the brute-force sums; runs without a device.
+TEST(HeadGramCpuTwin, MultiHeadPlanPastSixtyFourHeads) {
+  for (const CloudDims& d : {CloudDims{2, 70, 9, 7}, CloudDims{1, 129, 5, 51}}) {
+    StatsPlan plan;
+    plan.head_gram = true;
+    plan.layer_alignment = true;
+    plan.entropy_heads = d.heads;
+    const auto x = random_floats(static_cast<size_t>(d.layers) * d.heads * d.head_elems(), 700 + d.heads);
+    const CloudStats s = compute_cloud_stats_cpu(x.data(), d, plan);
+    expect_gram_close(s.head_gram, brute_force_gram(x, d.layers, d.heads, d.head_elems()), d.layers, d.heads,
+                      d.head_elems(), "multi-head plan " + std::to_string(d.heads) + " heads");
+    EXPECT_EQ(s.entropy.size(), static_cast<size_t>(d.layers) * d.heads);
+  }
+}
+
 TEST_F(GpuParity, HeadGramManyHeads) {
   QK_REQUIRE_GPU();
   for (const ManyHeads& c : kManyHeads) {
