@@ -71,6 +71,33 @@ class DeviceResults {
   std::unique_ptr<Impl> impl_;
 };
 
+// Pinned host buffers (cudaHostAlloc) reused from batch to batch: the sweep's --save-kv
+// staging (docs/sweep.md, "Layer by layer"). acquire() hands the smallest free buffer that
+// holds `floats` without being over twice as large, else allocates one of that size; the
+// buffer comes back when the last copy of its handle goes, on any thread (thread-safe).
+// At most `keep` free buffers are kept, the rest freed: the pinned memory held is the
+// buffers in use plus at most `keep` free ones.
+class PinnedPool {
+ public:
+  explicit PinnedPool(size_t keep);
+  ~PinnedPool();  // frees the free buffers; those in use are freed when their handles go
+  PinnedPool(const PinnedPool&) = delete;
+  PinnedPool& operator=(const PinnedPool&) = delete;
+
+  std::shared_ptr<float> acquire(size_t floats);
+  // Bytes of pinned memory held now (in use and free), and the most held at once.
+  size_t held_bytes() const;
+  size_t peak_bytes() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;  // shared with the handles, which may outlive the pool
+};
+
+// Queues on `stream` (a cudaStream_t; null: the legacy default stream) the copy of n
+// floats from device memory to pinned host memory; no wait.
+void queue_copy_to_host(float* dst, const float* src, size_t n, int device, void* stream);
+
 // Queue versions of the *_on_device entry points for a batch: the work goes on the analysis
 // stream (after results.after(producer)), and the returned function, called after
 // results.wait(), reads its results. The inputs must stay alive until then.

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -362,6 +364,78 @@ void DeviceResults::clear() {
   ScopedDevice on_device(impl_->device);
   impl_->free_blocks();
   impl_->add_block(total);
+}
+
+struct PinnedPool::Impl {
+  size_t keep = 0;
+  std::mutex mu;
+  std::multimap<size_t, float*> free;  // floats -> buffer
+  size_t held = 0, peak = 0;           // bytes
+
+  // A buffer of at least n floats back to the pool (or freed, beyond `keep`).
+  void release(float* p, size_t n) noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (free.size() < keep) {
+        free.emplace(n, p);
+        return;
+      }
+      held -= n * sizeof(float);
+    }
+    CUDA_CHECK_NOTHROW(cudaFreeHost(p));
+  }
+};
+
+PinnedPool::PinnedPool(size_t keep) : impl_(std::make_shared<Impl>()) { impl_->keep = keep; }
+
+PinnedPool::~PinnedPool() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (const auto& [n, p] : impl_->free) {
+    impl_->held -= n * sizeof(float);
+    CUDA_CHECK_NOTHROW(cudaFreeHost(p));
+  }
+  impl_->free.clear();
+  impl_->keep = 0;  // buffers still in use are freed when they come back
+}
+
+std::shared_ptr<float> PinnedPool::acquire(size_t floats) {
+  const std::shared_ptr<Impl> pool = impl_;
+  float* p = nullptr;
+  size_t n = floats;
+  {
+    std::lock_guard<std::mutex> lock(pool->mu);
+    const auto it = pool->free.lower_bound(floats);
+    if (it != pool->free.end() && it->first <= 2 * floats) {
+      n = it->first;
+      p = it->second;
+      pool->free.erase(it);
+    }
+  }
+  if (p == nullptr) {
+    CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&p), std::max<size_t>(n, 1) * sizeof(float),
+                             cudaHostAllocDefault));
+    std::lock_guard<std::mutex> lock(pool->mu);
+    pool->held += n * sizeof(float);
+    pool->peak = std::max(pool->peak, pool->held);
+  }
+  return std::shared_ptr<float>(p, [pool, n](float* q) { pool->release(q, n); });
+}
+
+size_t PinnedPool::held_bytes() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->held;
+}
+
+size_t PinnedPool::peak_bytes() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->peak;
+}
+
+void queue_copy_to_host(float* dst, const float* src, size_t n, int device, void* stream) {
+  if (n == 0) return;
+  ScopedDevice on_device(device);
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost,
+                             static_cast<cudaStream_t>(stream)));
 }
 
 std::function<CloudStats()> queue_cloud_stats_on_device(const float* x, const CloudDims& d,

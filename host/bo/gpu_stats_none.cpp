@@ -53,6 +53,20 @@ void DeviceResults::wait() {}
 const double* DeviceResults::host(const Slot&) const { return nullptr; }
 void DeviceResults::clear() {}
 
+struct PinnedPool::Impl {};
+
+PinnedPool::PinnedPool(size_t) {}
+PinnedPool::~PinnedPool() = default;
+std::shared_ptr<float> PinnedPool::acquire(size_t) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+size_t PinnedPool::held_bytes() const { return 0; }
+size_t PinnedPool::peak_bytes() const { return 0; }
+
+void queue_copy_to_host(float*, const float*, size_t, int, void*) {
+  throw std::runtime_error("this build of qkgeom has no CUDA");
+}
+
 std::function<CloudStats()> queue_cloud_stats_on_device(const float*, const CloudDims&, const StatsPlan&,
                                                         DeviceResults&) {
   throw std::runtime_error("this build of qkgeom has no CUDA");

@@ -30,6 +30,7 @@ Tensor4f host_copy(const at::Tensor& t) {
 // Layer `layer` of dst [layers, heads, len, head_dim] <- the host tensor src [1, heads, len,
 // head_dim] f32 (a --save-kv copy).
 void save_layer(Tensor4f& dst, int layer, const at::Tensor& src) {
+  if (dst.data.empty()) dst.data.resize(static_cast<size_t>(dst.numel()));
   const size_t per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
   std::memcpy(dst.data.data() + static_cast<size_t>(layer) * per_layer, src.contiguous().data_ptr<float>(),
               per_layer * sizeof(float));
@@ -69,7 +70,8 @@ std::vector<std::vector<at::Tensor>> finite_groups(const LayerCapture& lc, bool 
   return groups;
 }
 
-// Empty [layers, heads, len, head_dim] tensors of each prompt for what `save` keeps.
+// [layers, heads, len, head_dim] tensors of each prompt for what `save` keeps, shaped, their
+// data not yet allocated.
 std::vector<Snapshot> saved_shapes(const ModelConfig& c, const std::vector<std::vector<int64_t>>& prompts,
                                    SaveKv save) {
   std::vector<Snapshot> out;
@@ -77,7 +79,6 @@ std::vector<Snapshot> saved_shapes(const ModelConfig& c, const std::vector<std::
   auto make = [&](int64_t heads, size_t len) {
     Tensor4f t;
     t.shape = {c.num_layers, heads, static_cast<int64_t>(len), c.head_dim};
-    t.data.resize(static_cast<size_t>(t.numel()));
     return t;
   };
   for (const auto& p : prompts) {
@@ -105,24 +106,43 @@ at::Tensor queue_finite_flags(const LayerCapture& lc, bool with_q) {
   return host;
 }
 
-// Pinned host tensors shaped as each prompt's saved k, v, q (undefined where not saved).
-std::vector<std::array<at::Tensor, 3>> pinned_saves(const std::vector<Snapshot>& saved) {
-  auto pinned = [](const Tensor4f& like) {
-    return at::empty({like.shape[0], like.shape[1], like.shape[2], like.shape[3]},
-                     at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
-  };
-  std::vector<std::array<at::Tensor, 3>> out;
-  for (const Snapshot& s : saved)
-    out.push_back({pinned(s.k), s.v ? pinned(*s.v) : at::Tensor(), s.q ? pinned(*s.q) : at::Tensor()});
-  return out;
+// Each prompt's saved k, v, q: the tensors of `s`, nullptr where not saved.
+std::array<Tensor4f*, 3> saved_tensors(Snapshot& s) {
+  return {&s.k, s.v ? &*s.v : nullptr, s.q ? &*s.q : nullptr};
 }
 
-// Queues on torch's stream the copies of one layer of t into layer `layer` of `pinned`
-// (k, v, q; undefined ones skipped), without a wait.
-void stage_saves(std::array<at::Tensor, 3>& pinned, int layer, const LayerTensors& t) {
+// One pinned buffer from `pool` laid out for every saved tensor of `saved`, one after the other.
+StagedSaves stage_for(std::vector<Snapshot>& saved, PinnedPool& pool) {
+  StagedSaves st;
+  size_t total = 0;
+  for (Snapshot& s : saved) {
+    std::array<size_t, 3> at{};
+    const std::array<Tensor4f*, 3> t = saved_tensors(s);
+    for (size_t i = 0; i < t.size(); ++i)
+      if (t[i] != nullptr) {
+        at[i] = total;
+        total += static_cast<size_t>(t[i]->numel());
+      }
+    st.at.push_back(at);
+  }
+  if (total > 0) st.data = pool.acquire(total);
+  return st;
+}
+
+// Queues on torch's stream (of device `dev`) the copies of one layer of t (k, v, q) into
+// layer `layer` of prompt b's staged tensors, without a wait.
+void stage_saves(StagedSaves& st, std::vector<Snapshot>& saved, size_t b, int layer, const LayerTensors& t,
+                 const c10::Device& dev) {
+  const std::array<Tensor4f*, 3> dst = saved_tensors(saved[b]);
   const at::Tensor* src[] = {&t.k, &t.v, &t.q};
-  for (size_t i = 0; i < pinned.size(); ++i)
-    if (pinned[i].defined()) pinned[i].select(0, layer).copy_(src[i]->squeeze(0), /*non_blocking=*/true);
+  for (size_t i = 0; i < dst.size(); ++i) {
+    if (dst[i] == nullptr) continue;
+    const auto per_layer = static_cast<size_t>(dst[i]->numel() / dst[i]->shape[0]);
+    if (static_cast<size_t>(src[i]->numel()) != per_layer)
+      throw std::logic_error("BatchFeed: a saved tensor's shape is not its layer's");
+    queue_copy_to_host(st.data.get() + st.at[b][i] + static_cast<size_t>(layer) * per_layer,
+                       src[i]->data_ptr<float>(), per_layer, dev.index(), torch_stream(dev));
+  }
 }
 
 // Waits for everything queued on the analysis stream up to r's send (sending it first),
@@ -164,17 +184,17 @@ void BatchFeed::add_host(const LayerCapture& lc) {
 // prompt's analysis queued into the result block the previous layer does not use; then
 // the previous layer's block is waited for and read (the GPU meanwhile runs this layer).
 void BatchFeed::add_device(const LayerCapture& lc) {
-  if (!results_[0]) {
+  if (results_[0] == nullptr) {
     device_ = lc.k[0].device();
-    for (auto& r : results_) r = std::make_unique<DeviceResults>(device_.index());
-    pinned_ = pinned_saves(fed_.saved);
+    for (int i = 0; i < 2; ++i) results_[i] = &buffers_.results(device_.index(), i);
+    fed_.staged = stage_for(fed_.saved, buffers_.staging());
   }
-  in_flight_.push_back(InFlight{results_[turn_].get(), queue_finite_flags(lc, with_q_), {}, prev_k_});
+  in_flight_.push_back(InFlight{results_[turn_], queue_finite_flags(lc, with_q_), {}, prev_k_});
   turn_ ^= 1;
   InFlight& cur = in_flight_.back();
   for (size_t b = 0; b < lc.k.size(); ++b) {
     cur.t.push_back(f32_tensors(lc, b, with_q_));
-    if (save_ != SaveKv::None) stage_saves(pinned_[b], lc.layer, cur.t[b]);
+    if (save_ != SaveKv::None) stage_saves(fed_.staged, fed_.saved, b, lc.layer, cur.t[b], device_);
   }
   cur.results->after(torch_stream(device_));  // everything above, queued on torch's stream
   for (size_t b = 0; b < cur.t.size(); ++b) {
@@ -199,27 +219,43 @@ void BatchFeed::read_oldest() {
   in_flight_.pop_front();
 }
 
-// After the last CUDA layer: one wait for torch's stream, then the pinned --save-kv
-// staging into fed_.saved.
+// After the last CUDA layer: its results read, then one wait for torch's stream (every
+// --save-kv copy staged).
 void BatchFeed::finish_device() {
-  if (!results_[0]) return;
+  if (results_[0] == nullptr) return;
   while (!in_flight_.empty()) read_oldest();
   DeviceResults& r = *results_[turn_];
   r.after(torch_stream(device_));
   r.wait();
   r.clear();
-  for (size_t b = 0; b < pinned_.size(); ++b) {
-    Snapshot& s = fed_.saved[b];
-    Tensor4f* dst[] = {&s.k, s.v ? &*s.v : nullptr, s.q ? &*s.q : nullptr};
-    for (size_t i = 0; i < 3; ++i)
-      if (dst[i] != nullptr)
-        std::memcpy(dst[i]->data.data(), pinned_[b][i].data_ptr<float>(),
-                    dst[i]->data.size() * sizeof(float));
-  }
+  fed_.unstage();
 }
 
-BatchFeed::BatchFeed(std::vector<ProbeLayers>& probes, bool with_q, SaveKv save, std::vector<Snapshot> saved)
-    : with_q_(with_q), save_(save), probes_(probes), prev_k_(probes.size()) {
+void FedBatch::unstage() {
+  if (!staged.data) return;
+  for (size_t b = 0; b < saved.size(); ++b) {
+    const std::array<Tensor4f*, 3> dst = saved_tensors(saved[b]);
+    for (size_t i = 0; i < dst.size(); ++i)
+      if (dst[i] != nullptr) {
+        const float* src = staged.data.get() + staged.at[b][i];
+        dst[i]->data.assign(src, src + dst[i]->numel());
+      }
+  }
+  staged = StagedSaves();
+}
+
+FeedBuffers::FeedBuffers() = default;
+FeedBuffers::~FeedBuffers() = default;
+
+DeviceResults& FeedBuffers::results(int device, int which) {
+  std::unique_ptr<DeviceResults>& r = results_.at(static_cast<size_t>(which));
+  if (!r || r->device() != device) r = std::make_unique<DeviceResults>(device);
+  return *r;
+}
+
+BatchFeed::BatchFeed(std::vector<ProbeLayers>& probes, bool with_q, SaveKv save, std::vector<Snapshot> saved,
+                     FeedBuffers& buffers)
+    : with_q_(with_q), save_(save), probes_(probes), prev_k_(probes.size()), buffers_(buffers) {
   fed_.saved = std::move(saved);
   if (save != SaveKv::None && fed_.saved.size() != probes.size())
     throw std::logic_error("BatchFeed: one saved snapshot per prompt");
@@ -249,10 +285,11 @@ FedBatch BatchFeed::finish() {
 }
 
 FedBatch prefill_and_analyse(TransformerModel& model, const std::vector<std::vector<int64_t>>& prompts,
-                             bool with_q, SaveKv save, std::vector<ProbeLayers>& probes) {
+                             bool with_q, SaveKv save, std::vector<ProbeLayers>& probes,
+                             FeedBuffers& buffers) {
   if (probes.size() != prompts.size())
     throw std::logic_error("prefill_and_analyse: one ProbeLayers per prompt");
-  BatchFeed feed(probes, with_q, save, saved_shapes(model.config(), prompts, save));
+  BatchFeed feed(probes, with_q, save, saved_shapes(model.config(), prompts, save), buffers);
   model.prefill(prompts, [&](const LayerCapture& lc) { feed.add(lc); });
   return feed.finish();
 }

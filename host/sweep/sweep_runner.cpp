@@ -378,7 +378,7 @@ struct SweepRun {
 // Probes work[begin, end): prefill, analysis, and their rows pushed to `writer`; the seconds
 // of each step and the probe/token counts are added to r.sum.
 void run_batch(TransformerModel& model, const std::vector<TokenizedProbe>& work, size_t begin, size_t end,
-               BatchWriter& writer, SweepRun& r) {
+               FeedBuffers& buffers, BatchWriter& writer, SweepRun& r) {
   std::vector<std::vector<int64_t>> ids;
   for (size_t i = begin; i < end; ++i) ids.push_back(work[i].ids);
   const ModelConfig& c = model.config();
@@ -395,7 +395,7 @@ void run_batch(TransformerModel& model, const std::vector<TokenizedProbe>& work,
     std::vector<ProbeOutcome> outs;
   };
   auto done = std::make_shared<Done>();
-  done->fed = prefill_and_analyse(model, ids, r.with_q, r.o.save_kv, layers);
+  done->fed = prefill_and_analyse(model, ids, r.with_q, r.o.save_kv, layers, buffers);
   r.sum.prefill_s += seconds_since(t) - done->fed.analysis_s;
   r.sum.analysis_s += done->fed.analysis_s;
   t = Clock::now();
@@ -422,13 +422,14 @@ Clock::time_point write_batches(TransformerModel& model, const std::vector<Token
   for (const TokenizedProbe& p : work) total_tokens += static_cast<int64_t>(p.ids.size());
   // Counts committed probes: advanced on the writer thread after each commit.
   Progress progress("sweep", static_cast<int64_t>(work.size()), total_tokens, r.o.progress);
+  FeedBuffers buffers;  // reused by every batch (CUDA: result blocks, pinned staging)
   BatchWriter writer(store, [&progress](int64_t items, int64_t tokens) { progress.advance(items, tokens); });
   for (const auto& [begin, end] : token_batches(work, r.o.batch_tokens)) {
     if (stop.load()) {
       r.sum.interrupted = true;
       break;
     }
-    run_batch(model, work, begin, end, writer, r);
+    run_batch(model, work, begin, end, buffers, writer, r);
     if (!r.failure.empty()) break;
   }
   const auto t_finish = Clock::now();

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <thread>
 
 #include "bo/bo_nonfinite.hpp"
 #include "layer_analysis.hpp"
@@ -410,7 +411,7 @@ struct BatchRun {
 // snaps as one batch through BatchFeed on `device`, --save-kv `save`; with `busy`, every
 // layer's tensors are written behind a chain of matmuls on torch's stream.
 BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, const c10::Device& device,
-                    SaveKv save, bool busy) {
+                    SaveKv save, bool busy, FeedBuffers& buffers) {
   ExecContext ctx;
   ctx.device.cuda = device.is_cuda();
   ctx.stream = torch_stream(device);
@@ -428,7 +429,7 @@ BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, c
       if (t != nullptr) std::fill(t->data.begin(), t->data.end(), -7.0f);
     saved.push_back(e);
   }
-  BatchFeed feed(probes, true, save, save == SaveKv::None ? std::vector<Snapshot>() : saved);
+  BatchFeed feed(probes, true, save, save == SaveKv::None ? std::vector<Snapshot>() : saved, buffers);
   for (int l = 0; l < 4; ++l) {
     at::Tensor chain;
     if (busy) {
@@ -498,7 +499,8 @@ void expect_layers_apart(const ProbeOutcome& o) {
 TEST(BatchFeed, OnCpuEqualsEachSnapshot) {
   const std::vector<Snapshot> snaps = batch_snapshots();
   const ProbeMetrics m = cpu_metrics(false);
-  const BatchRun r = feed_batch(snaps, m, c10::Device(c10::kCPU), SaveKv::Qkv, false);
+  FeedBuffers buffers;
+  const BatchRun r = feed_batch(snaps, m, c10::Device(c10::kCPU), SaveKv::Qkv, false, buffers);
   for (size_t b = 0; b < snaps.size(); ++b) {
     SCOPED_TRACE("prompt " + std::to_string(b));
     ProbeOutcome want;
@@ -516,26 +518,54 @@ TEST(BatchFeed, OnCpuEqualsEachSnapshot) {
 }
 
 // The batched device path (layer l queued before layer l-1 is read, pinned --save-kv
-// copies) against the CPU twin: the same statuses (the NaN prompt in the middle, at layer
-// 2), numbers to the parity tolerances layer by layer (adjacent layers differ far beyond
-// them, so a result read into the wrong layer fails), saved tensors bit for bit; with
+// copies; result blocks and staging reused from batch to batch) against the CPU twin: the same statuses (the
+// NaN prompt in the middle, at layer 2), numbers to the parity tolerances layer by layer (adjacent layers
+// differ far beyond them, so a result read into the wrong layer fails), saved tensors bit for bit; with
 // torch's stream kept busy before each layer, and for --save-kv none, k and qkv.
 TEST(BatchFeed, OnCudaMatchesCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to libtorch";
   const std::vector<Snapshot> snaps = batch_snapshots();
   const ProbeMetrics m = cpu_metrics(false);
-  const BatchRun cpu = feed_batch(snaps, m, c10::Device(c10::kCPU), SaveKv::None, false);
+  FeedBuffers buffers;  // one for every batch, as in a sweep
+  const BatchRun cpu = feed_batch(snaps, m, c10::Device(c10::kCPU), SaveKv::None, false, buffers);
   for (const ProbeOutcome& o : cpu.out) expect_layers_apart(o);
   for (SaveKv save : {SaveKv::None, SaveKv::K, SaveKv::Qkv})
     for (bool busy : {false, true}) {
       SCOPED_TRACE("save " + std::to_string(static_cast<int>(save)) + ", busy " + std::to_string(busy));
-      const BatchRun gpu = feed_batch(snaps, m, c10::Device(c10::kCUDA, 0), save, busy);
+      const BatchRun gpu = feed_batch(snaps, m, c10::Device(c10::kCUDA, 0), save, busy, buffers);
       ASSERT_EQ(gpu.out.size(), cpu.out.size());
       for (size_t b = 0; b < cpu.out.size(); ++b) expect_near_cpu(gpu.out[b], cpu.out[b]);
       EXPECT_EQ(gpu.out[1].status.status, "non_finite");
       EXPECT_EQ(gpu.out[1].status.layer, 2);
       expect_saved(gpu, snaps, save);
     }
+  // The staging was reused: one buffer for k (both k runs), one for q, k, v (both qkv runs).
+  size_t k = 0;
+  for (const Snapshot& x : snaps) k += static_cast<size_t>(x.k.numel());
+  const size_t qkv = 4 * k;  // v as k, q twice k (12 query heads, 6 KV heads)
+  EXPECT_EQ(buffers.staging().peak_bytes(), (k + qkv) * sizeof(float));
+  EXPECT_EQ(buffers.staging().held_bytes(), (k + qkv) * sizeof(float));
+}
+
+// The pinned pool: a free buffer is handed again when it fits and is at most twice the
+// size asked (also after coming back from another thread); beyond `keep` free buffers,
+// the rest are freed; held and peak bytes say so.
+TEST(BatchFeed, PinnedPoolReusesWithinItsBound) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to libtorch";
+  PinnedPool pool(1);
+  std::shared_ptr<float> a = pool.acquire(100);
+  float* first = a.get();
+  std::thread([moved = std::move(a)]() mutable { moved.reset(); }).join();
+  EXPECT_EQ(pool.held_bytes(), 100 * sizeof(float));
+  std::shared_ptr<float> b = pool.acquire(60);  // 100 <= 2 * 60: the same buffer
+  EXPECT_EQ(b.get(), first);
+  b.reset();
+  std::shared_ptr<float> c = pool.acquire(40);  // 100 > 2 * 40: a new one
+  EXPECT_NE(c.get(), first);
+  EXPECT_EQ(pool.held_bytes(), 140 * sizeof(float));
+  c.reset();  // two free, one kept
+  EXPECT_EQ(pool.held_bytes(), 100 * sizeof(float));
+  EXPECT_EQ(pool.peak_bytes(), 140 * sizeof(float));
 }
 
 // GPU parity: CUDA tensors analysed on the device (kernels on the device pointers, after
