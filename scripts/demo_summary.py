@@ -29,12 +29,21 @@ def layer_kinds(model_path, layers):
     return ["S" if t == "sliding_attention" else "F" for t in types]
 
 
+def strings(d):
+    """A store's string column as str: a text column (docs/hdf5-schema.md "Strings"), or the
+    HDF5 strings of a v4 store."""
+    if "utf8_bytes" not in d.attrs:
+        return [text(x) for x in d[()]]
+    blob, ends = d.file[d.attrs["utf8_bytes"]][()].tobytes(), [int(e) for e in d[()]]
+    return [blob[a:b].decode("utf-8", "surrogateescape") for a, b in zip([0] + ends[:-1], ends)]
+
+
 def sweep_summary(f):
-    ok = f["probe/status"][()] == b"ok"
+    ok = np.array(strings(f["probe/status"])) == "ok"
     ent = f["attention/entropy"][()][ok]      # [probes, layers, heads], nats
     sink = f["attention/sink_mass"][()][ok]   # [probes, layers, heads], probability
     comp = f["bo/composite"][()][ok]
-    dom = np.array([text(d) for d in f["probe/domain"][()]])[ok]
+    dom = np.array(strings(f["probe/domain"]))[ok]
     model = text(f.attrs["model_path"])
     print(f"{ok.sum()} probes with status ok ({int(f['probe/tokens'][()][ok].sum())} tokens), "
           f"model {model}, device {text(f.attrs['device'])}, dtype {text(f.attrs['dtype'])}")

@@ -82,7 +82,7 @@ def sweep(qk, model, probes, out, device, *extra):
         return r.returncode, r.stderr.strip()[-300:], None
     data = {}
     with h5py.File(out, "r") as f:
-        f.visititems(lambda n, o: data.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset)
+        f.visititems(lambda n, o: data.__setitem__(n, stored(f, o)) if isinstance(o, h5py.Dataset)
                      and n.split("/")[0] in ("bo", "attention", "probe", "kv") else None)
     return 0, json.loads(r.stdout), data
 
@@ -113,6 +113,14 @@ def compare(name, label, ours, ref, tol, names):
     check(True, f"{name} {label}: {good} metrics within {tol:g} of the CPU's f32 (worst {top[1]} {top[0]:.3g})")
     if counted:
         print(f"info: {name} {label} counted metrics, max |dev - cpu|: {', '.join(counted)}")
+
+
+def stored(f, d):
+    """Dataset d whole; a text column (docs/hdf5-schema.md "Strings") as a list of bytes."""
+    if "utf8_bytes" not in d.attrs:
+        return d[()]
+    blob, ends = f[d.attrs["utf8_bytes"]][()].tobytes(), [int(e) for e in d[()]]
+    return [blob[a:b] for a, b in zip([0] + ends[:-1], ends)]
 
 
 def text(x):

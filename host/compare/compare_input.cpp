@@ -7,6 +7,7 @@
 
 #include "compare_quantities.hpp"
 #include "h5_arrays.hpp"
+#include "h5_text.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 
@@ -24,7 +25,7 @@ bool has_dataset(hid_t f, const std::string& path) {
 std::vector<std::string> string_rows(hid_t f, const std::string& name, size_t n, const std::string& path) {
   const h5::Id ds(H5Dopen2(f, name.c_str(), H5P_DEFAULT));
   const h5::Id type(ds.ok() ? H5Dget_type(ds.get()) : H5I_INVALID_HID);
-  if (type.ok() && H5Tget_class(type.get()) != H5T_STRING)
+  if (type.ok() && H5Tget_class(type.get()) != H5T_STRING && !h5::is_text_column(ds.get()))
     throw InputError(path, "dataset '" + name + "' does not hold strings");
   std::vector<std::string> v = read_strings(f, name, path);
   if (v.size() < n)

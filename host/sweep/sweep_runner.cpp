@@ -142,31 +142,6 @@ int64_t write_accepted(const ResultsStore& store, const std::string& path, doubl
   return n;
 }
 
-// A note on stderr when the probe file's longest string makes every row of the store
-// wide: the string columns are fixed-length (docs/hdf5-schema.md, "Strings"), so the
-// longest id, domain, prompt or other fields set the bytes each probe takes.
-void note_wide_strings(const std::vector<Probe>& probes) {
-  constexpr size_t kWide = 64 * 1024;  // bytes per probe worth a note
-  const Probe* widest = nullptr;
-  const char* what = "";
-  size_t width = 0;
-  for (const Probe& p : probes)
-    for (const auto& [name, text] : {std::pair<const char*, const std::string*>{"prompt", &p.prompt},
-                                     {"fields", &p.fields},
-                                     {"id", &p.id},
-                                     {"domain", &p.domain}})
-      if (text->size() > width) {
-        width = text->size();
-        widest = &p;
-        what = name;
-      }
-  if (widest && width >= kWide && probes.size() > 1)
-    std::cerr << "qkgeom: note: the longest probe/" << what << " (line " << widest->line << ", " << width
-              << " bytes) sets that column's width for every probe: the store takes about "
-              << width * probes.size() / (1024 * 1024)
-              << " MiB for it (fixed-length strings, docs/hdf5-schema.md \"Strings\")\n";
-}
-
 // Composite scores of this run's probes that have one.
 struct CompositeRange {
   double min = std::numeric_limits<double>::infinity(), max = -min, sum = 0;
@@ -209,14 +184,8 @@ void note_probe(const ProbeOutcome& out, bool verbose, SweepSummary& sum, Compos
   if (sum.non_finite == kWarnings)
     std::cerr << "qkgeom: warning: further non-finite probes are not listed; see probe/status\n";
 }
-SweepLayout sweep_layout(const ModelConfig& cfg, const SweepOptions& o, const std::vector<Probe>& probes) {
+SweepLayout sweep_layout(const ModelConfig& cfg, const SweepOptions& o) {
   SweepLayout layout;
-  for (const Probe& p : probes) {  // the whole file's: every shard gets the same widths
-    layout.id_bytes = std::max<uint64_t>(layout.id_bytes, p.id.size());
-    layout.domain_bytes = std::max<uint64_t>(layout.domain_bytes, p.domain.size());
-    layout.prompt_bytes = std::max<uint64_t>(layout.prompt_bytes, p.prompt.size());
-    layout.fields_bytes = std::max<uint64_t>(layout.fields_bytes, p.fields.size());
-  }
   layout.layers = cfg.num_layers;
   layout.q_heads = cfg.num_heads;
   layout.kv_heads = cfg.num_kv_heads;
@@ -482,9 +451,8 @@ SweepSummary run_sweep(const SweepOptions& o, const std::atomic<bool>& stop) {
   const ProbeSet set = read_probes(o.probes, o.probe_format, o.on_bad);
   sum.probes_in_file = static_cast<int64_t>(set.probes.size());
   sum.skipped = set.skipped;
-  note_wide_strings(set.probes);
 
-  const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o, set.probes));
+  const std::vector<ColumnSpec> cols = sweep_columns(sweep_layout(cfg, o));
   const Attrs attrs =
       sweep_attrs(o, sum.device, gpu, sum.dtype, attention_options_for(cfg, o.device).softcap);
   std::optional<ResultsStore> reopened = reopen_store(o, cols, stored, attrs, had_store);

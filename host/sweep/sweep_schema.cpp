@@ -1,7 +1,5 @@
 #include "sweep_schema.hpp"
 
-#include <stdexcept>
-
 #include "option_names.hpp"
 #include "quantities.hpp"
 
@@ -38,18 +36,6 @@ uint64_t axis_size(const std::string& symbol, const SweepLayout& d) {
   if (symbol == "A") return u(d.analysed_heads);
   if (symbol == "d") return u(d.head_dim);
   return std::stoull(symbol);
-}
-
-// The fixed width (bytes) of a string column of the sweep.
-uint64_t string_width(const std::string& path, const SweepLayout& d) {
-  if (path == "probe/id") return d.id_bytes;
-  if (path == "probe/domain") return d.domain_bytes;
-  if (path == "probe/prompt") return d.prompt_bytes;
-  if (path == "probe/fields") return d.fields_bytes;
-  if (path == "probe/status") return kStatusBytes;
-  if (path == "probe/nonfinite_tensor") return kNonfiniteTensorBytes;
-  if (path == "probe/status_detail") return kStatusDetailBytes;
-  throw std::logic_error("no width for string column '" + path + "'");
 }
 
 bool stored(QuantityWhen when, const SweepLayout& d) {
@@ -91,7 +77,6 @@ std::vector<ColumnSpec> sweep_columns(const SweepLayout& d) {
       s.row_shape.push_back(axis_size(a.size, d));
       s.dims.push_back(a.name);
     }
-    if (q.type == ColType::Str) s.str_bytes = string_width(q.path, d);
     c.push_back(std::move(s));
   }
   return c;

@@ -14,12 +14,12 @@ namespace qk {
 // v2: probe/status columns; bo/composite and bo/joint_collapse_count f64 (NaN-able).
 // v3: fixed-length strings, unfiltered chunks (readable by a live SWMR reader).
 // v4: attention/distance_mass (a v3 file is not resumed into; merge keeps versions apart).
-constexpr int kSweepSchemaVersion = 4;
+// v5: string columns as text columns, any length (io/store/h5_text.hpp); v4 and older
+// files are read, not resumed.
+constexpr int kSweepSchemaVersion = 5;
 
-// Widths (UTF-8 bytes) of the fixed-length string columns.
-constexpr uint64_t kStatusBytes = 32;           // probe/status
-constexpr uint64_t kNonfiniteTensorBytes = 64;  // probe/nonfinite_tensor: q, k, v or a column path
-constexpr uint64_t kStatusDetailBytes = 256;    // probe/status_detail (longer details are cut)
+// The most UTF-8 bytes of a probe/status_detail (longer details are cut).
+constexpr uint64_t kStatusDetailBytes = 256;
 
 enum class SaveKv { None, K, Qkv };
 
@@ -42,8 +42,6 @@ struct SweepLayout {
   bool attention = true;
   SaveKv save_kv = SaveKv::None;
   KvDtype kv_dtype = KvDtype::F32;  // element type of the kv/ columns
-  // The longest id, domain, prompt and fields (compact JSON) of the probe file, in bytes.
-  uint64_t id_bytes = 0, domain_bytes = 0, prompt_bytes = 0, fields_bytes = 0;
 };
 
 std::vector<ColumnSpec> sweep_columns(const SweepLayout& layout);

@@ -7,8 +7,9 @@
 
 namespace qk {
 
-// Str: UTF-8 text. F16 / BF16: IEEE half / bfloat16 (saved K/V: --save-kv-dtype), whose
-// values are given as their 16-bit patterns.
+// Str: text (UTF-8; any bytes, NUL included), stored as a text column (h5_text.hpp): one
+// value per row, no row axes. F16 / BF16: IEEE half / bfloat16 (saved K/V:
+// --save-kv-dtype), whose values are given as their 16-bit patterns.
 enum class ColType { F64, F32, I64, I32, U8, Str, F16, BF16 };
 
 struct ColumnSpec {
@@ -18,9 +19,6 @@ struct ColumnSpec {
   bool ragged = false;              // rows are tokens, a variable count per probe
   std::string units, description;   // attributes "units", "description"
   std::vector<std::string> dims;    // names of row_shape's axes, e.g. {"layer", "head"}
-  // Str: the most UTF-8 bytes of one value. A store keeps strings fixed-length (NUL
-  // padded, max(1, str_bytes) bytes; SWMR readers cannot follow variable-length ones).
-  uint64_t str_bytes = 0;
   // Names of the entries of the row's last axis (attribute "labels", e.g. bo/features);
   // empty: none.
   std::vector<std::string> labels;

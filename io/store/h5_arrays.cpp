@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "h5_stored.hpp"
+#include "h5_text.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 
@@ -21,8 +22,9 @@ h5::Id open_dataset(hid_t file, const std::string& name, const std::string& path
   const std::string where = path + ": dataset '/" + name + "'";
   const h5::Id type(h5::check(H5Dget_type(ds.get()), path, "cannot read the type of '/" + name + "'"));
   const H5T_class_t cls = H5Tget_class(type.get());
-  if (mem_esize > 0 && cls != H5T_INTEGER && cls != H5T_FLOAT)
-    throw InputError(where, cls == H5T_STRING ? "holds strings, not numbers" : "holds no numbers");
+  const bool text = h5::is_text_column(ds.get());
+  if (mem_esize > 0 && (text || (cls != H5T_INTEGER && cls != H5T_FLOAT)))
+    throw InputError(where, text || cls == H5T_STRING ? "holds strings, not numbers" : "holds no numbers");
   const size_t file_esize = mem_esize > 0 ? H5Tget_size(type.get()) : 1;  // strings: at least a byte each
   h5::require_stored(ds.get(), *dims, file_esize, std::max<size_t>(mem_esize, sizeof(char*)),
                      mem_esize == 8   ? "f64"
@@ -64,6 +66,8 @@ std::vector<std::string> read_strings(hid_t file, const std::string& name, const
   std::vector<hsize_t> dims;
   const h5::Id ds = open_dataset(file, name, path, &dims, 0);
   if (dims.size() != 1) throw InputError(path, "'/" + name + "' is not a 1-D dataset of strings");
+  if (h5::is_text_column(ds.get()))  // rows a crash left past the committed ones may be stale
+    return h5::read_text_rows(ds.get(), 0, dims[0], path, "'/" + name + "'", true);
   const h5::Id fspace(h5::check(H5Dget_space(ds.get()), path, "cannot get the space of '/" + name + "'"));
   return h5::read_string_rows(ds.get(), fspace.get(), dims[0], path, "'/" + name + "'");
 }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "h5_text.hpp"
 #include "input_error.hpp"
 #include "store_error.hpp"
 
@@ -197,7 +198,7 @@ hid_t fixed_string_type(uint64_t bytes) {
   return t;
 }
 
-bool col_type_of(hid_t type, ColType* out, uint64_t* str_bytes) {
+bool col_type_of(hid_t type, ColType* out) {
   const H5T_class_t cls = H5Tget_class(type);
   const size_t size = H5Tget_size(type);
   if (cls == H5T_FLOAT && size == 8)
@@ -216,12 +217,16 @@ bool col_type_of(hid_t type, ColType* out, uint64_t* str_bytes) {
     *out = ColType::Str;
   else
     return false;
-  if (str_bytes) *str_bytes = cls == H5T_STRING && H5Tis_variable_str(type) <= 0 ? size : 0;
   return true;
 }
 
 std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, const std::string& file,
                                           const std::string& what) {
+  if (is_text_column(ds)) {
+    hsize_t first = 0;
+    selected_run(fspace, n, &first, file, what);
+    return read_text_rows(ds, first, n, file, what);
+  }
   std::vector<std::string> out;
   const Id ftype(check(H5Dget_type(ds), file, "cannot get the type of " + what));
   if (H5Tget_class(ftype.get()) != H5T_STRING) throw InputError(file, what + " does not hold strings");

@@ -82,13 +82,13 @@ hid_t memory_type(ColType t);  // caller closes
 // A fixed-length UTF-8 string type of max(1, bytes) bytes, NUL padded (caller closes).
 hid_t fixed_string_type(uint64_t bytes);
 
-// The ColType of a dataset's stored type; false when none matches. For a fixed-length
-// string, *str_bytes (when given) gets its size; 0 for a variable-length one.
-bool col_type_of(hid_t type, ColType* out, uint64_t* str_bytes = nullptr);
+// The ColType of a dataset's stored type (an HDF5 string: Str); false when none matches.
+bool col_type_of(hid_t type, ColType* out);
 
-// The `n` strings selected by `fspace` in string dataset `ds` (fixed or variable
-// length; padding removed). InputError(file, "<what> does not hold strings") when `ds`
-// is not of the HDF5 string class; StoreError / InputError(file, what ...) on failure.
+// The `n` strings selected by `fspace` in string column `ds`: a text column (h5_text.hpp,
+// one run of rows), or an HDF5 string dataset (fixed or variable length, schema v4 and
+// before; padding removed). InputError(file, "<what> does not hold strings") when `ds`
+// is neither; StoreError / InputError(file, what ...) on failure.
 std::vector<std::string> read_string_rows(hid_t ds, hid_t fspace, hsize_t n, const std::string& file,
                                           const std::string& what);
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "h5_text.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "store_schema.hpp"
@@ -47,15 +48,11 @@ void publish(const std::string& tmp, const std::string& path, bool overwrite) {
     throw StoreError(path, "cannot rename " + tmp + " to it: " + std::strerror(errno));
 }
 
-// Bytes of one stored element of column `c`.
-uint64_t stored_elem_bytes(const ColumnSpec& c) {
-  return c.type == ColType::Str ? std::max<uint64_t>(c.str_bytes, 1) : col_type_size(c.type);
-}
+// The type of column `c`'s rows: a text column's are i64 end offsets (h5_text.hpp).
+ColType row_type(const ColumnSpec& c) { return c.type == ColType::Str ? ColType::I64 : c.type; }
 
-// The stored type of column `c` (caller closes).
-hid_t stored_type(const ColumnSpec& c) {
-  return c.type == ColType::Str ? h5::fixed_string_type(c.str_bytes) : h5::file_type(c.type);
-}
+// Bytes of one stored element of column `c`.
+uint64_t stored_elem_bytes(const ColumnSpec& c) { return col_type_size(row_type(c)); }
 
 // Chunk dims of a column: [rows, row_shape...] of ~kChunkTarget bytes, at most kChunkMax
 // (a zero-sized row axis gets chunk size 1: HDF5 chunks have no empty axes).
@@ -74,9 +71,29 @@ std::vector<hsize_t> chunk_dims(const ColumnSpec& c) {
   return chunk;
 }
 
-// Creates the empty, extendible dataset of column `c`. Chunks are stored unfiltered: an
-// append then rewrites the last chunk in place, its committed rows with the same bytes,
-// so no kill can damage them and an SWMR reader never follows a moved chunk.
+// Creates the empty, extendible 1-D u8 dataset `name` of a text column's bytes, chunked
+// as the columns are.
+void create_text_bytes(hid_t file, const std::string& name, const std::string& col, const std::string& path) {
+  const std::string what = "dataset '/" + name + "'";
+  const hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = kChunkTarget;
+  h5::Id space(
+      h5::check(H5Screate_simple(1, &zero, &unlimited), path, "cannot make the dataspace of " + what));
+  h5::Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  h5::check_status(H5Pset_chunk(dcpl.get(), 1, &chunk), path, "cannot set the chunks of " + what);
+  h5::Id type(h5::file_type(ColType::U8));
+  h5::Id ds(
+      h5::check(H5Dcreate2(file, name.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                path, "cannot create " + what));
+  h5::write_string_attr(ds.get(), "units", "bytes", path);
+  h5::write_string_attr(ds.get(), "description",
+                        "UTF-8 bytes of the values of '" + col + "', whose rows give each value's end offset",
+                        path);
+}
+
+// Creates the empty, extendible dataset of column `c` (a text column: also its bytes
+// dataset). Chunks are stored unfiltered: an append then rewrites the last chunk in
+// place, its committed rows with the same bytes, so no kill can damage them and an SWMR
+// reader never follows a moved chunk.
 void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
   const std::string what = "dataset '/" + c.path + "'";
   std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED};
@@ -92,7 +109,7 @@ void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
                    "cannot set the chunks of " + what);
   h5::Id lcpl(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(lcpl.get(), 1);
-  h5::Id type(stored_type(c));
+  h5::Id type(h5::file_type(row_type(c)));
   h5::Id ds(h5::check(
       H5Dcreate2(file, c.path.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT), path,
       "cannot create " + what));
@@ -101,19 +118,12 @@ void create_column(hid_t file, const ColumnSpec& c, const std::string& path) {
   h5::write_strings_attr(ds.get(), "dims", c.dims, path);
   h5::write_int_attr(ds.get(), "ragged", c.ragged ? 1 : 0, path);
   if (!c.labels.empty()) h5::write_strings_attr(ds.get(), "labels", c.labels, path);
-}
-
-// `values` as fixed-length strings of column `c`: rows * width bytes, NUL padded.
-// InputError naming the column and value when one is longer than the width or holds NUL.
-std::string pack_strings(const ColumnSpec& c, const std::vector<std::string>& values,
-                         const std::string& path) {
-  const size_t width = static_cast<size_t>(stored_elem_bytes(c));
-  std::string buf;
-  buf.reserve(values.size() * width);
-  for (size_t k = 0; k < values.size(); ++k)
-    buf += h5::padded(values[k], width, path, "column '" + c.path + "' value " + std::to_string(k),
-                      "the column");
-  return buf;
+  if (c.type != ColType::Str) return;
+  const std::string bytes = h5::text_bytes_path(c.path);
+  if (H5Lexists(file, bytes.c_str(), H5P_DEFAULT) > 0)
+    throw InputError(path, "column '" + c.path + "' needs the name '" + bytes + "' for its bytes");
+  h5::write_string_attr(ds.get(), h5::kTextBytesAttr, bytes, path);
+  create_text_bytes(file, bytes, c.path, path);
 }
 
 // A file creation list whose root group keeps its attributes in its object header.
@@ -151,9 +161,12 @@ struct ResultsStore::Impl {
   struct Col {
     ColumnSpec spec;
     h5::Id ds;
-    uint64_t elems = 1;  // elements per row
-    int group = -1;      // ragged group of a ragged column
-    int64_t extent = 0;  // rows in the file (more than committed after a crash)
+    uint64_t elems = 1;      // elements per row
+    int group = -1;          // ragged group of a ragged column
+    int64_t extent = 0;      // rows in the file (more than committed after a crash)
+    h5::Id bytes;            // a text column's bytes dataset
+    int64_t text_bytes = 0;  // its committed bytes
+    int64_t byte_extent = 0;
   };
   struct Group {
     std::string name;
@@ -214,19 +227,27 @@ struct ResultsStore::Impl {
   }
 
   void open_datasets() {
-    for (auto& c : cols)
+    for (auto& c : cols) {
       c.ds = h5::Id(h5::check(H5Dopen2(file.get(), c.spec.path.c_str(), H5P_DEFAULT), path,
                               "cannot open dataset '/" + c.spec.path + "'"));
+      if (c.spec.type != ColType::Str) continue;
+      const std::string bytes = h5::text_bytes_path(c.spec.path);
+      c.bytes = h5::Id(h5::check(H5Dopen2(file.get(), bytes.c_str(), H5P_DEFAULT), path,
+                                 "cannot open dataset '/" + bytes + "'"));
+    }
   }
 
   void start_swmr() {
-    for (auto& c : cols) c.ds.reset();
+    for (auto& c : cols) {
+      c.ds.reset();
+      c.bytes.reset();
+    }
     h5::check_status(H5Fstart_swmr_write(file.get()), path, "cannot enter SWMR write mode");
     open_datasets();
   }
 
-  // Writes `nrows` rows at row `start` of column `c` from `data` (its memory type; Str:
-  // packed by pack_strings), extending the dataset when they reach past its rows.
+  // Writes `nrows` rows at row `start` of column `c` from `data` (its rows' memory type),
+  // extending the dataset when they reach past its rows.
   void write_rows(Col& c, int64_t start, int64_t nrows, const void* data) {
     if (nrows == 0) return;
     const std::string what = "dataset '/" + c.spec.path + "'";
@@ -246,7 +267,7 @@ struct ResultsStore::Impl {
         path, "cannot select rows of " + what);
     const hsize_t n = static_cast<hsize_t>(nrows) * c.elems;
     h5::Id mspace(H5Screate_simple(1, &n, nullptr));
-    h5::Id mtype(c.spec.type == ColType::Str ? stored_type(c.spec) : h5::memory_type(c.spec.type));
+    h5::Id mtype(h5::memory_type(row_type(c.spec)));
     h5::check_status(
         H5Dwrite(c.ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, data), path,
         "cannot write rows " + std::to_string(start) + ".." + std::to_string(start + nrows) + " of " + what);
@@ -267,7 +288,29 @@ struct ResultsStore::Impl {
     close(null_fd);
   }
 
+  // Writes a text column's `text` after its committed bytes (not flushed).
+  void write_text_bytes(Col& c, const std::string& text) {
+    if (text.empty()) return;
+    const std::string what = "dataset '/" + h5::text_bytes_path(c.spec.path) + "'";
+    const hsize_t start = static_cast<hsize_t>(c.text_bytes), n = text.size(), end = start + n;
+    if (static_cast<int64_t>(end) > c.byte_extent) {
+      h5::check_status(H5Dset_extent(c.bytes.get(), &end), path, "cannot extend " + what);
+      c.byte_extent = static_cast<int64_t>(end);
+    }
+    h5::Id fspace(h5::check(H5Dget_space(c.bytes.get()), path, "cannot get the space of " + what));
+    h5::check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &start, nullptr, &n, nullptr), path,
+                     "cannot select bytes of " + what);
+    h5::Id mspace(H5Screate_simple(1, &n, nullptr));
+    h5::check_status(
+        H5Dwrite(c.bytes.get(), H5T_NATIVE_UINT8, mspace.get(), fspace.get(), H5P_DEFAULT, text.data()), path,
+        "cannot write bytes " + std::to_string(start) + ".." + std::to_string(end) + " of " + what);
+  }
+
+  // Flushes column `c` (a text column: its bytes first, then the offsets into them).
   void flush_dataset(const Col& c) {
+    if (c.bytes.ok())
+      h5::check_status(H5Dflush(c.bytes.get()), path,
+                       "cannot flush dataset '/" + h5::text_bytes_path(c.spec.path) + "'");
     h5::check_status(H5Dflush(c.ds.get()), path, "cannot flush dataset '/" + c.spec.path + "'");
   }
 
@@ -284,15 +327,36 @@ struct ResultsStore::Impl {
                                  " committed ones: not a consistent results store");
   }
 
+  // A text column's committed bytes (the end offset of its last committed row) and its
+  // bytes dataset's length; InputError when they disagree.
+  void load_text(Col& c) {
+    const int64_t n = committed(c);
+    const std::string name = h5::text_bytes_path(c.spec.path);
+    c.text_bytes = n > 0 ? read_one_i64(c, n - 1) : 0;
+    c.byte_extent = static_cast<int64_t>(h5::dataset_dims(c.bytes.get(), path, name)[0]);
+    if (c.text_bytes < 0 || c.text_bytes > c.byte_extent)
+      throw InputError(path, "dataset '/" + c.spec.path + "' ends its committed rows at byte " +
+                                 std::to_string(c.text_bytes) + ", but '/" + name + "' holds " +
+                                 std::to_string(c.byte_extent) + ": not a consistent results store");
+  }
+
   // Committed rows of column `c`: probes, or its ragged group's tokens.
   int64_t committed(const Col& c) const {
     return c.group >= 0 ? groups[static_cast<size_t>(c.group)].total : rows;
   }
 
   // Cuts every column back to its committed rows (rows a crashed run left and this one
-  // did not overwrite). Only uncommitted rows change.
+  // did not overwrite), a text column's bytes to its committed bytes. Only uncommitted
+  // rows change.
   void shrink_to_committed() {
     for (auto& c : cols) {
+      if (c.bytes.ok() && c.byte_extent > c.text_bytes) {
+        const hsize_t n = static_cast<hsize_t>(c.text_bytes);
+        h5::check_status(
+            H5Dset_extent(c.bytes.get(), &n), path,
+            "cannot cut dataset '/" + h5::text_bytes_path(c.spec.path) + "' to its committed bytes");
+        c.byte_extent = c.text_bytes;
+      }
       const int64_t n = committed(c);
       if (c.extent <= n) continue;
       std::vector<hsize_t> dims{static_cast<hsize_t>(n)};
@@ -334,6 +398,20 @@ struct ResultsStore::Impl {
     for (uint64_t d : c.spec.row_shape) count.push_back(d);
     H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, offset.data(), nullptr, count.data(), nullptr);
     return fspace;
+  }
+
+  // `values` of text column `c` joined into *text, and the end offset of each in its
+  // bytes dataset once appended.
+  static void join_text(const Col& c, const std::vector<std::string>& values, std::string* text,
+                        std::vector<int64_t>* ends) {
+    size_t total = 0;
+    for (const auto& v : values) total += v.size();
+    text->reserve(total);
+    ends->reserve(values.size());
+    for (const auto& v : values) {
+      *text += v;
+      ends->push_back(c.text_bytes + static_cast<int64_t>(text->size()));
+    }
   }
 
   // append's parts: check and pack a batch; write one of its columns.
@@ -431,6 +509,8 @@ ResultsStore ResultsStore::reopen(const std::string& path, const std::vector<Col
                 impl->read_one_i64(impl->cols[static_cast<size_t>(g.count_col)], impl->rows - 1);
     for (int m : g.members) impl->load_extent(impl->cols[static_cast<size_t>(m)], g.total);
   }
+  for (auto& c : impl->cols)
+    if (c.spec.type == ColType::Str) impl->load_text(c);
   // Rows past the committed ones (a crash's) stay until appends overwrite them: a kill
   // now cannot touch a committed row.
   return ResultsStore(std::move(impl));
@@ -468,11 +548,12 @@ std::vector<double> ResultsStore::read_f64(const std::string& col) const {
   return out;
 }
 
-// A batch checked against the store, ready to write: rows per column, Str columns packed
-// fixed-length, and each ragged group's offsets and counts.
+// A batch checked against the store, ready to write: rows per column, a text column's
+// values joined and their end offsets, and each ragged group's offsets and counts.
 struct ResultsStore::Impl::Staged {
   std::vector<int64_t> nrows;
-  std::vector<std::string> packed;
+  std::vector<std::string> text;
+  std::vector<std::vector<int64_t>> ends;
   std::vector<std::vector<int64_t>> offsets, counts;
 };
 
@@ -498,7 +579,8 @@ int64_t ResultsStore::Impl::column_rows(const StoreBatch& b, size_t i, const std
 ResultsStore::Impl::Staged ResultsStore::Impl::stage(const StoreBatch& b) const {
   Staged st;
   st.nrows.resize(user.size());
-  st.packed.resize(user.size());
+  st.text.resize(user.size());
+  st.ends.resize(user.size());
   for (size_t i = 0; i < user.size(); ++i) {
     const auto& c = cols[i];
     const auto& d = b.cols[i];
@@ -513,7 +595,7 @@ ResultsStore::Impl::Staged ResultsStore::Impl::stage(const StoreBatch& b) const 
     if (!ok)
       throw InputError(
           path, where + ": expected " + std::to_string(elems) + " " + col_type_name(c.spec.type) + " values");
-    if (c.spec.type == ColType::Str) st.packed[i] = pack_strings(c.spec, d.strings, path);
+    if (c.spec.type == ColType::Str) join_text(c, d.strings, &st.text[i], &st.ends[i]);
   }
   st.offsets.resize(groups.size());
   st.counts.resize(groups.size());
@@ -533,9 +615,12 @@ void ResultsStore::Impl::write_column(const StoreBatch& b, const Staged& st, siz
   Col& c = cols[i];
   if (i < user.size()) {
     const int64_t start = c.spec.ragged ? groups[static_cast<size_t>(c.group)].total : rows;
-    const void* data =
-        c.spec.type == ColType::Str ? static_cast<const void*>(st.packed[i].data()) : b.cols[i].bytes.data();
-    write_rows(c, start, st.nrows[i], data);
+    if (c.spec.type != ColType::Str) {
+      write_rows(c, start, st.nrows[i], b.cols[i].bytes.data());
+      return;
+    }
+    write_text_bytes(c, st.text[i]);
+    write_rows(c, start, st.nrows[i], st.ends[i].data());
     return;
   }
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -569,6 +654,8 @@ void ResultsStore::append(const StoreBatch& b) {
     throw;
   }
   s.rows += b.n;
+  for (size_t i = 0; i < s.user.size(); ++i)
+    if (!st.ends[i].empty()) s.cols[i].text_bytes = st.ends[i].back();
   for (size_t g = 0; g < s.groups.size(); ++g)
     if (!st.offsets[g].empty()) s.groups[g].total = st.offsets[g].back() + st.counts[g].back();
 }

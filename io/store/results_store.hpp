@@ -6,9 +6,10 @@
 // Commit protocol of append(): write every column but "probe/index", flush (datasets
 // one by one, then the file); then "probe/index", flush. The committed count is the
 // length of "probe/index"; other columns may hold extra trailing rows after a crash,
-// which later appends overwrite and finish() cuts. Chunks are unfiltered and strings
-// fixed-length, so no write touches a committed byte. The file is in SWMR write mode
-// from create/reopen to finish, which never reopens it: SWMR readers may stay attached.
+// which later appends overwrite and finish() cuts. A text column (Str) is written as
+// its bytes, then its rows' end offsets into them (h5_text.hpp), both before the commit.
+// Chunks are unfiltered and every dataset only grows, so no write touches a committed byte. The file is in
+// SWMR write mode from create/reopen to finish, which never reopens it: SWMR readers may stay attached.
 #include <cstdint>
 #include <cstring>
 #include <memory>

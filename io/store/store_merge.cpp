@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "h5_stored.hpp"
+#include "h5_text.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "output_path.hpp"
@@ -131,9 +132,10 @@ ColumnData gather(std::vector<Shard>& shards, size_t ci, const ColumnSpec& c, co
   return d;
 }
 
+// Bytes of one row of column `c` in memory (a text column: its offset; its text is not
+// counted).
 uint64_t row_bytes(const ColumnSpec& c) {
-  return row_elems(c.row_shape) *
-         (c.type == ColType::Str ? std::max<uint64_t>(c.str_bytes, 1) : col_type_size(c.type));
+  return row_elems(c.row_shape) * (c.type == ColType::Str ? sizeof(int64_t) : col_type_size(c.type));
 }
 
 // Opens every input: its attributes and committed probe indices.
@@ -154,20 +156,6 @@ std::vector<Shard> open_inputs(const std::vector<std::string>& paths) {
     s.index = read_i64_rows(s.file.get(), kIndexColumn, n, s.path);
   }
   return shards;
-}
-
-// The longest committed value of string column `ci` in input `s`, in bytes.
-uint64_t longest_string(Shard& s, size_t ci, const ColumnSpec& c, const std::vector<std::string>& groups) {
-  int64_t rows = static_cast<int64_t>(s.index.size());
-  if (c.ragged) {
-    const size_t g =
-        static_cast<size_t>(std::find(groups.begin(), groups.end(), column_group(c.path)) - groups.begin());
-    rows = s.offset[g].empty() ? 0 : s.offset[g].back() + s.count[g].back();
-  }
-  uint64_t most = 0;
-  for (const std::string& v : read_string_run(s.ds[ci].get(), c, row_elems(c.row_shape), 0, rows, s.path))
-    most = std::max<uint64_t>(most, v.size());
-  return most;
 }
 
 // InputError unless input `s` holds its committed rows: every per-probe column, and in
@@ -193,21 +181,13 @@ void check_rows(const Shard& s, const std::vector<ColumnSpec>& cols, const std::
 }
 
 // The first input's columns, checked against every other input's; opens each column
-// and reads the ragged extents. A string column gets the largest width of the inputs
-// (an input storing it variable-length, schema v2: its longest value).
+// and reads the ragged extents. A string column may be stored as text (v5) or as HDF5
+// strings (v4 and before) in any input: the output holds text.
 std::vector<ColumnSpec> open_columns(std::vector<Shard>& shards) {
   std::vector<ColumnSpec> cols;
-  std::vector<std::vector<uint64_t>> widths;  // per input, per column of `cols`
   for (Shard& s : shards) {
     std::vector<ColumnSpec> have = read_columns(s.file.get(), s.path);
     if (&s == &shards.front()) cols = normalized_columns(have, s.path);
-    widths.emplace_back();
-    for (const auto& c : cols)
-      for (auto& h : have)
-        if (h.path == c.path) {
-          widths.back().push_back(h.str_bytes);
-          h.str_bytes = c.str_bytes;  // widths may differ; everything else may not
-        }
     check_same_columns(have, cols, s.path);
   }
   const std::vector<std::string> groups = ragged_groups(cols);
@@ -222,11 +202,6 @@ std::vector<ColumnSpec> open_columns(std::vector<Shard>& shards) {
       s.count.push_back(read_i64_rows(s.file.get(), g + "/count", n, s.path));
     }
     check_rows(s, cols, groups);
-    for (size_t ci = 0; ci < cols.size(); ++ci) {
-      if (cols[ci].type != ColType::Str) continue;
-      const uint64_t w = widths[k][ci] > 0 ? widths[k][ci] : longest_string(s, ci, cols[ci], groups);
-      cols[ci].str_bytes = std::max(cols[ci].str_bytes, w);
-    }
   }
   return cols;
 }
@@ -318,8 +293,11 @@ StoreBatch gather_block(std::vector<Shard>& shards, const std::vector<ColumnSpec
 void write_merged(const std::string& tmp, std::vector<Shard>& shards, const std::vector<ColumnSpec>& cols,
                   const std::vector<Probe>& probes, const Attrs& attrs, uint64_t block_bytes) {
   const MergeInput& first = shards.front().in;
-  ResultsStore store = ResultsStore::create(
-      tmp, cols, attrs, first.has_version ? static_cast<int>(first.schema_version) : 1, true);
+  // Its text columns are those of schema v5, whatever the inputs' version.
+  const int version = first.has_version
+                          ? static_cast<int>(std::max<int64_t>(first.schema_version, h5::kTextSchemaVersion))
+                          : 1;
+  ResultsStore store = ResultsStore::create(tmp, cols, attrs, version, true);
   const std::vector<std::string> groups = ragged_groups(cols);
   uint64_t probe_bytes = 0, token_bytes = 0;
   for (const auto& c : cols) (c.ragged ? token_bytes : probe_bytes) += row_bytes(c);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "h5_text.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 
@@ -92,7 +93,8 @@ std::vector<ColumnSpec> normalized_columns(const std::vector<ColumnSpec>& cols, 
     if (!valid_path(c.path))
       throw InputError(file, where + ": a column path is \"group/name\" (no leading '/')");
     if (!seen.insert(c.path).second) throw InputError(file, where + " is given twice");
-    if (c.type == ColType::Str) c.str_bytes = std::max<uint64_t>(c.str_bytes, 1);  // HDF5's least
+    if (c.type == ColType::Str && !c.row_shape.empty())
+      throw InputError(file, where + ": a text column holds one value per row (no row axes)");
     if (c.dims.empty())
       for (size_t i = 0; i < c.row_shape.size(); ++i) c.dims.push_back("dim" + std::to_string(i));
     if (c.dims.size() != c.row_shape.size())
@@ -172,8 +174,9 @@ std::vector<ColumnSpec> read_columns(hid_t file, const std::string& path) {
     ColumnSpec c;
     c.path = name;
     h5::Id type(H5Dget_type(ds.get()));
-    if (!type.ok() || !h5::col_type_of(type.get(), &c.type, &c.str_bytes))
+    if (!type.ok() || !h5::col_type_of(type.get(), &c.type))
       throw InputError(path, where + " has an element type the store does not use");
+    if (h5::is_text_column(ds.get())) c.type = ColType::Str;  // its rows: i64 end offsets
     const std::vector<hsize_t> dims = h5::dataset_dims(ds.get(), path, name);
     if (dims.empty()) throw InputError(path, where + " is a scalar, expected rows");
     c.row_shape.assign(dims.begin() + 1, dims.end());
@@ -212,9 +215,6 @@ void check_same_columns(const std::vector<ColumnSpec>& have, const std::vector<C
     if (h->ragged != w.ragged)
       throw InputError(where, ds + (h->ragged ? " is ragged" : " is per-probe") + ", expected " +
                                   (w.ragged ? "ragged" : "per-probe"));
-    if (h->type == ColType::Str && h->str_bytes != w.str_bytes)
-      throw InputError(where, ds + " holds strings of " + std::to_string(h->str_bytes) + " bytes, expected " +
-                                  std::to_string(w.str_bytes) + " (0: variable length)");
     if (h->dims != w.dims)
       throw InputError(where, ds + " has dims " + dims_text(h->dims) + ", expected " + dims_text(w.dims));
   }

@@ -7,13 +7,13 @@ import importlib
 from ._core import __git_sha__, __version__
 from .metrics import attention_stats, bo_metrics
 
-__all__ = ["__version__", "__git_sha__", "bo_metrics", "attention_stats", "open", "hf"]
+__all__ = ["__version__", "__git_sha__", "bo_metrics", "attention_stats", "open", "hf", "text"]
 
 
 def __getattr__(name):
-    """qkgeom.open (reader.py) and qkgeom.hf, imported on first use."""
+    """qkgeom.open (reader.py), qkgeom.hf and qkgeom.text, imported on first use."""
     if name == "open":
         return importlib.import_module(".reader", __name__).open
-    if name == "hf":
-        return importlib.import_module(".hf", __name__)
+    if name in ("hf", "text"):
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'qkgeom' has no attribute {name!r}")

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from . import reader_schema as schema
+from . import text as text_columns
 
 try:  # `import qkgeom` works without them; open() says what is missing
     import h5py
@@ -132,8 +133,22 @@ def provenance(f, kind, path):
     return attrs
 
 
+def text_array(d, stop):
+    """Rows [:stop] of text column d as a numpy str array; an object array of str when a value
+    ends with NUL (numpy's fixed-width str drops trailing NULs) or when padding every value to
+    the longest would take over 4 times the text (one long value among many short ones)."""
+    rows = text_columns.strings(d, stop)
+    chars = sum(map(len, rows))
+    wide = len(rows) * max(map(len, rows), default=0) > 4 * chars + (1 << 20)
+    if wide or any(r.endswith("\0") for r in rows):
+        return np.array(rows, dtype=object)
+    return np.array(rows, dtype=str) if rows else np.zeros((0,), str)
+
+
 def values(d, stop=None):
     """Rows [:stop] of h5py dataset d as numpy, strings decoded to str."""
+    if text_columns.is_text(d):
+        return text_array(d, stop)
     sel = slice(None) if stop is None else slice(0, stop)
     if h5py.check_string_dtype(d.dtype) is None:
         return d[sel] if d.ndim else d[()]
@@ -145,7 +160,7 @@ def read_rows(d, stop, path):
     """values(d, stop); ValueError naming the file and dataset when HDF5 cannot read it."""
     try:
         return values(d, stop)
-    except (OSError, ValueError, TypeError) as e:
+    except (OSError, ValueError, TypeError, KeyError) as e:
         raise ValueError(f"{path}: /{d.name.lstrip('/')} cannot be read ({e})") from e
 
 
@@ -213,7 +228,7 @@ def check_column_kind(name, d, path):
     """ValueError naming the file and dataset when a sweep column holds strings where a
     qkgeom store keeps numbers, or numbers where it keeps strings (e.g. probe/id rewritten
     as integers), instead of a Dataset with that column silently of another kind."""
-    is_str = h5py.check_string_dtype(d.dtype) is not None or d.dtype.kind in "SUO"
+    is_str = h5py.check_string_dtype(d.dtype) is not None or d.dtype.kind in "SUO" or text_columns.is_text(d)
     if is_str != (name in STRING_COLUMNS):
         held, kept = ("strings", "numbers") if is_str else (f"{d.dtype} numbers", "strings")
         raise ValueError(f"{path}: /{name} holds {held}, but a qkgeom sweep store keeps {kept} there")
@@ -224,7 +239,11 @@ def read_sweep(f, path, ragged):
     ragged ones along `token`; `probe/*` columns are coordinates, `labels` name a row axis."""
     n, ends = committed_rows(f, path)
     variables, coords, sizes = {}, {}, {}
-    for name in dataset_paths(f):
+    paths = dataset_paths(f)
+    text_bytes = {text(f[p].attrs["utf8_bytes"]).lstrip("/") for p in paths if text_columns.is_text(f[p])}
+    for name in paths:
+        if name in text_bytes:  # a text column's bytes: read with the column
+            continue
         d = f[name]
         is_ragged = int(d.attrs.get("ragged", 0)) == 1
         if is_ragged and not ragged:

@@ -33,6 +33,10 @@ def files(tmp_path_factory):
 
 def h5_values(d, n=None):
     """Dataset d's rows [:n] as h5py gives them, strings decoded with UTF-8."""
+    if "utf8_bytes" in d.attrs:  # a text column (docs/hdf5-schema.md "Strings"), decoded here
+        ends = d[()] if n is None else d[:n]
+        blob = d.file[d.attrs["utf8_bytes"]][()].tobytes()
+        return np.array([blob[a:b].decode("utf-8") for a, b in zip([0, *ends[:-1]], ends)], dtype=object)
     raw = d[()] if n is None else d[:n]
     if h5py.check_string_dtype(d.dtype) is None:
         return raw
@@ -67,7 +71,7 @@ def test_sweep_against_h5py(files):
     with h5py.File(files["sweep"], "r") as f:
         n = len(f["probe/index"])
         paths = []
-        f.visititems(lambda p, o: paths.append(p) if isinstance(o, h5py.Dataset) else None)
+        f.visititems(lambda p, o: paths.append(p) if isinstance(o, h5py.Dataset) and not p.endswith("_utf8") else None)
         for p in paths:
             d = f[p]
             rows = n if not d.attrs["ragged"] else int(f["kv/offset"][-1] + f["kv/count"][-1])

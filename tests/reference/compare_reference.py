@@ -2,6 +2,7 @@
 (docs/compare.md): the reference of tests/reference/test_compare.py."""
 import h5py
 import numpy as np
+from refcommon import h5_strings
 from scipy import stats
 from scipy.spatial.distance import pdist
 
@@ -18,8 +19,8 @@ STATIC = ["op", "fro", "trace", "rank_eff", "spec_ent", "anisotropy"]
 def read_run(path):
     with h5py.File(path, "r") as f:
         n = len(f["probe/index"])
-        run = {"ids": f["probe/id"].asstr()[:n].tolist(), "domains": f["probe/domain"].asstr()[:n].tolist(),
-               "ok": f["probe/status"].asstr()[:n] == "ok", "values": {}, "layered": {}}
+        run = {"ids": h5_strings(f["probe/id"], n), "domains": h5_strings(f["probe/domain"], n),
+               "ok": np.array(h5_strings(f["probe/status"], n)) == "ok", "values": {}, "layered": {}}
         for q in SCALARS:
             if q in f:
                 run["values"][q] = f[q][:n].astype(float)

@@ -35,11 +35,51 @@ def text_attr(obj, name, default=None):
     return v.decode() if isinstance(v, bytes) else v
 
 
+def h5_raw_strings(d, stop=None):
+    """Rows [:stop] of a store's string column d as bytes, decoded here independently of
+    qkgeom (docs/hdf5-schema.md "Strings"): a text column (schema v5: int64 end offsets into
+    the uint8 dataset its attribute utf8_bytes names), else an HDF5 string dataset."""
+    import numpy as np
+    stop = d.shape[0] if stop is None else stop
+    if "utf8_bytes" not in d.attrs:
+        return [bytes(x) if not isinstance(x, str) else x.encode() for x in d[:stop]]
+    name = d.attrs["utf8_bytes"]
+    blob = d.file[name.decode() if isinstance(name, bytes) else name][()].tobytes()
+    ends = [int(e) for e in d[:stop]]
+    return [blob[a:b] for a, b in zip([0] + ends[:-1], ends)]
+
+
+def h5_strings(d, stop=None):
+    """h5_raw_strings(d, stop) decoded as UTF-8 (surrogateescape)."""
+    return [b.decode("utf-8", "surrogateescape") for b in h5_raw_strings(d, stop)]
+
+
+def h5_rewrite_strings(f, name, values):
+    """Replaces every row of text column `name` of writable h5py File f by `values` (str or bytes)."""
+    import numpy as np
+    d = f[name]
+    data = [v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v for v in values]
+    b = f[d.attrs["utf8_bytes"]]
+    blob = b"".join(data)
+    b.resize((len(blob),))
+    if blob:
+        b[:] = np.frombuffer(blob, np.uint8)
+    d.resize((len(data),))
+    if data:
+        d[:] = np.cumsum([len(x) for x in data])
+
+
 def h5_datasets(f):
-    """{path: array} of every dataset of an open h5py File, each read whole."""
+    """{path: array} of every dataset of an open h5py File, each read whole; a text column as
+    an object array of its values' bytes (h5_raw_strings), as h5py gives fixed-length strings."""
     import h5py
+    import numpy as np
     out = {}
-    f.visititems(lambda name, obj: out.update({name: obj[()]}) if isinstance(obj, h5py.Dataset) else None)
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            out[name] = np.array(h5_raw_strings(obj) + [b""], object)[:-1] if "utf8_bytes" in obj.attrs else obj[()]
+    f.visititems(visit)
     return out
 
 

@@ -80,7 +80,8 @@ def sweeps(qk, tmp):
     if FAILURES:
         sys.exit(1)
     with h5py.File(files[1], "r+") as f:  # a probe without numbers, as --on-nonfinite skip stores it
-        f["probe/status"][5] = b"non_finite"
+        status = rc.h5_strings(f["probe/status"])
+        rc.h5_rewrite_strings(f, "probe/status", status[:5] + ["non_finite"] + status[6:])
         for q in ref.SCALARS:
             f[q][5] = np.nan
     return files
@@ -176,7 +177,8 @@ def error_cases(qk, tmp, files):
     changed = os.path.join(tmp, "changed_prompt.h5")
     shutil.copy(files[2], changed)
     with h5py.File(changed, "r+") as f:
-        f["probe/prompt"][3] = b"x"
+        prompt = rc.h5_strings(f["probe/prompt"])
+        rc.h5_rewrite_strings(f, "probe/prompt", prompt[:3] + ["x"] + prompt[4:])
     r = run([qk, "compare", files[0], changed])
     check(r.returncode == 3 and "'p3'" in r.stderr and "prompt" in r.stderr,
           f"another prompt text: exit 3 naming the probe ({r.returncode}, {r.stderr.strip()[:200]})")

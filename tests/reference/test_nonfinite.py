@@ -134,10 +134,10 @@ def test_sweep_policies(tmp, model):
     r = sweep(model, probes, out, "--resume", "--on-nonfinite", "skip")
     s = json.loads(r.stdout) if r.returncode == 0 else {}
     with h5py.File(out, "r") as f:
-        st = [x.decode() for x in f["probe/status"][()]]
+        st = rc.h5_strings(f["probe/status"])
         nan_row = all(np.isnan(f[n][2]).all() for n in metric_datasets(f))
         ok_rows = all(np.isfinite(f[n][i]).all() for n in ("bo/composite", "attention/entropy") for i in (0, 1, 3))
-        where = (int(f["probe/nonfinite_layer"][2]), f["probe/nonfinite_tensor"][2].decode())
+        where = (int(f["probe/nonfinite_layer"][2]), rc.h5_strings(f["probe/nonfinite_tensor"])[2])
     check(r.returncode == 0 and st == ["ok", "ok", "non_finite", "ok"] and nan_row and ok_rows
           and where == (0, "q") and s.get("non_finite") == 1 and s.get("scored") == 1,
           f"--resume --on-nonfinite skip: status {st}, every metric of L3 NaN, others finite, "

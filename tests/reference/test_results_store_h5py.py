@@ -60,9 +60,9 @@ def check_store(h5py, np, f, at_least, exact=None, wide=False):
         assert ds.compression is None and not ds.shuffle, name  # unfiltered: rewritten in place
         return ds[:n]
 
-    ids = f["probe/id"].asstr()[:n]
-    sd = h5py.check_string_dtype(f["probe/id"].dtype)
-    assert sd.encoding == "utf-8" and sd.length == 24, sd  # fixed-length: SWMR readers follow it
+    ids = rc.h5_strings(f["probe/id"], n)
+    idb = f[f["probe/id"].attrs["utf8_bytes"]]  # text: offsets and bytes only grow (SWMR-safe)
+    assert f["probe/id"].dtype == np.int64 and idb.dtype == np.uint8 and idb.maxshape == (None,), idb
     assert list(ids) == [f"p{i}" + (',"q"' if i % 7 == 3 else "") for i in range(n)]
     assert np.array_equal(rows("bo/composite", "<f8", ()), idx / 2 + 0.25)
     layer = rows("bo/layer", "<f4", (LAYERS,))
@@ -87,7 +87,7 @@ def check_store(h5py, np, f, at_least, exact=None, wide=False):
     if exact is not None:
         assert k.shape[0] == total and tok.shape[0] == total
     kv = k[:total]
-    toks = tok.asstr()[:total]
+    toks = rc.h5_strings(tok, total)
     probe_of_row = np.repeat(idx, cnt)
     t_in_probe = np.arange(total) - np.repeat(off, cnt)
     want_k = probe_of_row[:, None] * 100 + t_in_probe[:, None] * 4 + np.arange(DIM)[None, :]

@@ -115,7 +115,7 @@ def reference(store, inv, scale, window, cap):
     from scipy import stats
     with h5py.File(store, "r") as f:
         n = len(f["probe/index"])
-        ok = f["probe/status"][:n] == b"ok"
+        ok = np.array(rc.h5_strings(f["probe/status"], n)) == "ok"
         off, cnt = f["kv/offset"][:n][ok], f["kv/count"][:n][ok]
         rows = np.concatenate([np.arange(o, o + c) for o, c in zip(off, cnt)])
         pos = np.concatenate([np.arange(c) for c in cnt])
@@ -276,8 +276,7 @@ def check_no_ok_probe(tmp, model):
         for name in src:
             src.copy(name, dst)
         dst.attrs.update(src.attrs)
-        status = dst["probe/status"]
-        status[...] = np.array([b"error"] * len(status), dtype=status.dtype)
+        rc.h5_rewrite_strings(dst, "probe/status", ["error"] * len(dst["probe/status"]))
     e = run(rc.QKGEOM_BIN, "rope-geometry", "--model", model, "--sweep", path)
     check(e.returncode == 3 and "no probe with probe/status ok" in e.stderr and "layer 1/" not in e.stderr,
           f"sweep without an ok probe: exit 3 before any layer ({e.returncode}: {e.stderr.strip()[-160:]})")

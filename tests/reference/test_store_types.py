@@ -35,8 +35,10 @@ def replace(path, name, data):
         attrs = dict(f[name].attrs)
         del f[name]
         ds = f.create_dataset(name, data=data, maxshape=(None, *data.shape[1:]), chunks=True)
-        for k, v in attrs.items():
-            if (k != "dims" or len(v) == data.ndim - 1) and (k != "labels" or len(v) == data.shape[-1]):
+        for k, v in attrs.items():  # a column rewritten as numbers or strings is no text column
+            if k != "utf8_bytes" and (k != "dims" or len(v) == data.ndim - 1) and (
+                k != "labels" or len(v) == data.shape[-1]
+            ):
                 ds.attrs[k] = v
 
 

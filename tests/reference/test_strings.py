@@ -4,7 +4,7 @@ read back with plain h5py and the csv module; the reference is the JSONL itself
 (json.loads) and, for tokenizer.json nesting, the HF `tokenizers` library.
 
 - prompts, ids, domains and extra fields with emoji, CJK, tabs, CR/LF, quotes, commas and
-  backslashes come back exactly from h5py (`f["probe/prompt"].asstr()[i]`), from the
+  backslashes come back exactly from h5py (docs/hdf5-schema.md "Strings"), from the
   CSV export and from a merge of two shards;
 - U+0000 in a prompt, id or domain is refused with the line (HDF5 strings end at a NUL),
   never stored cut short: under --on-bad-line skip the lines are listed and skipped, ids
@@ -107,10 +107,11 @@ def stored(path):
     with h5py.File(path, "r") as f:
         n = len(f["probe/index"])
         for i in range(n):
-            row = {"id": f["probe/id"].asstr()[i], "prompt": f["probe/prompt"].asstr()[i],
-                   "domain": f["probe/domain"].asstr()[i], "fields": json.loads(f["probe/fields"].asstr()[i])}
-            if f["probe/prompt"][i].decode("utf-8") != row["prompt"]:
-                row["prompt"] = None  # the plain read must give the same bytes
+            row = {"id": rc.h5_strings(f["probe/id"], n)[i], "prompt": rc.h5_strings(f["probe/prompt"], n)[i],
+                   "domain": rc.h5_strings(f["probe/domain"], n)[i],
+                   "fields": json.loads(rc.h5_strings(f["probe/fields"], n)[i])}
+            if rc.h5_raw_strings(f["probe/prompt"], n)[i].decode("utf-8") != row["prompt"]:
+                row["prompt"] = None  # the strict UTF-8 read must give the same text
             out[row["id"]] = row
             ids.append(row["id"])
     return out, ids

@@ -54,10 +54,7 @@ def write_id_probes(path, n, seed=7, max_len=60):
 def datasets(path, swmr=False):
     out = {}
     with h5py.File(path, "r", swmr=swmr) as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                out[name] = obj[()]
-        f.visititems(visit)
+        out = rc.h5_datasets(f)
         attrs = rc.text_attrs(f)
     return out, attrs
 
@@ -105,7 +102,7 @@ def test_against_score(qk, model, probes, tmp, text):
     n = len(d["probe/index"])
     lines = [json.loads(l) for l in open(probes) if l.strip()]
     check(n == len(lines), f"{n} rows for {len(lines)} probes")
-    check(attrs["status"] == "complete" and int(attrs["schema_version"]) == 4, "status and schema")
+    check(attrs["status"] == "complete" and int(attrs["schema_version"]) == 5, "status and schema")
     check(all(x == b"ok" for x in d["probe/status"]) and np.all(d["probe/nonfinite_layer"] == -1)
           and d["bo/composite"].dtype == np.float64 and np.all(d["bo/composite"] == np.round(d["bo/composite"])),
           "every probe ok, layer -1; composite f64 holding integers")

@@ -14,8 +14,9 @@ checkpoint, id probes:
   files (model.safetensors, config.json; also through a symlink) replaced it (exit 0);
   now exit 3 naming it, every model file unchanged; another file in the folder is still
   written;
-- a probe file whose longest string (here a 70 KB extra field) widens every row of the
-  store's fixed-length column is noted at the start with its line and width (it was not)."""
+- a probe file with one long string (a 200 KB extra field among 200 probes) makes a store
+  about that much larger, not 200 times (fixed-length strings, before schema v5), and every
+  id and fields value comes back bitwise."""
 
 import shutil
 
@@ -63,19 +64,32 @@ def test_model_files(qk, model, tmp):
     check(r.returncode == 0 and os.path.exists(static), f"weights into the model folder still works ({r.stderr[-120:]})")
 
 
-def test_wide_note(qk, model, tmp):
-    probes = os.path.join(tmp, "fat.jsonl")
-    with open(probes, "w") as f:
-        for i in range(20):
-            f.write(json.dumps({"id": f"p{i}", "ids": [1, 2, 3], **({"source": "x" * 70000} if i == 5 else {})}) + "\n")
-    out = os.path.join(tmp, "fat.h5")
-    r = subprocess.run(
-        [qk, "sweep", "--model", model, "--probes", probes, "--out", out, "--quiet"], capture_output=True, text=True
-    )
-    with h5py.File(out, "r") as f:
-        width = f["probe/fields"].dtype.itemsize
-    want = f"the longest probe/fields (line 6, {width} bytes) sets that column's width for every probe"
-    check(r.returncode == 0 and width > 70000 and want in r.stderr, f"a wide fields column is noted ({r.stderr.strip()})")
+def test_long_field(qk, model, tmp):
+    """One 200 KB extra field among 200 probes grows the store by about its own bytes (fixed-width
+    strings took that width for every probe: 40 MB), and every value comes back bitwise."""
+    sizes, stored = [], None
+    for fat in (False, True):
+        probes = os.path.join(tmp, f"fat{fat}.jsonl")
+        lines = []
+        for i in range(200):
+            extra = {"source": "x\u00e9\U0001F600" * 50000} if fat and i == 5 else {"source": f"s{i}"}
+            lines.append({"id": f"p{i} \U0001F600", "ids": [1, 2, 3], **extra})
+        with open(probes, "w") as f:
+            f.writelines(json.dumps(x) + "\n" for x in lines)
+        out = os.path.join(tmp, f"fat{fat}.h5")
+        r = subprocess.run([qk, "sweep", "--model", model, "--probes", probes, "--out", out], capture_output=True, text=True)
+        check(r.returncode == 0 and "note" not in r.stderr, f"a sweep with a long field, no note ({r.stderr.strip()[-200:]})")
+        sizes.append(os.path.getsize(out))
+        with h5py.File(out, "r") as f:
+            stored = (rc.h5_raw_strings(f["probe/id"]), rc.h5_raw_strings(f["probe/fields"]))
+    field = len(json.dumps({"source": lines[5]["source"]}, ensure_ascii=False, separators=(",", ":")).encode())
+    grown = sizes[1] - sizes[0]
+    check(field - 128 * 1024 <= grown <= field + 192 * 1024,
+          f"the 200 KB field grows the store by about its bytes ({grown} bytes for a {field}-byte field; "
+          f"stores {sizes[0]} and {sizes[1]} bytes)")
+    want = ([x["id"].encode() for x in lines],
+            [json.dumps({"source": x["source"]}, ensure_ascii=False, separators=(",", ":")).encode() for x in lines])
+    check(stored == want, "probe/id and probe/fields equal the probe file's, bitwise")
 
 
 def main():
@@ -120,7 +134,7 @@ def main():
         lines = [json.loads(x) for x in open(acc)]
         given = {p["id"]: p for p in map(json.loads, open(probes))}
         with h5py.File(out, "r") as f:
-            comp = dict(zip([x.decode() for x in f["probe/id"][()]], f["bo/composite"][()]))
+            comp = dict(zip(rc.h5_strings(f["probe/id"]), f["bo/composite"][()]))
         check(
             len(lines) == 12
             and all(x["ids"] == given[x["id"]]["ids"] and "prompt" not in x and x["composite"] == comp[x["id"]] for x in lines),
@@ -131,10 +145,10 @@ def main():
         ok = r.returncode == 0
         if ok:
             with h5py.File(again, "r") as f:
-                ok = dict(zip([x.decode() for x in f["probe/id"][()]], f["bo/composite"][()])) == comp
+                ok = dict(zip(rc.h5_strings(f["probe/id"]), f["bo/composite"][()])) == comp
         check(ok, f"the accepted file sweeps again to the same composites ({r.stderr.strip()[-200:]})")
         test_model_files(qk, model, tmp)
-        test_wide_note(qk, model, tmp)
+        test_long_field(qk, model, tmp)
     rc.finish("all sweep output checks passed")
 
 

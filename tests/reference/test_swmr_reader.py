@@ -59,8 +59,16 @@ def sweep_cmd(probes, out, *extra):
 
 
 def string_columns(f):
-    return sorted("probe/" + k for k, d in f["probe"].items()
-                  if d.dtype.kind in "OSU" or h5py.check_string_dtype(d.dtype) is not None)
+    return sorted("probe/" + k for k, d in f["probe"].items() if "utf8_bytes" in d.attrs)
+
+
+def text_row(f, name, i):
+    """Row i of text column `name` as bytes: its end offsets, then its bytes (refreshed)."""
+    d = f[name]
+    b = f[d.attrs["utf8_bytes"]]
+    b.refresh()
+    start = int(d[i - 1]) if i else 0
+    return b[start:int(d[i])].tobytes()
 
 
 def read_newest(f, errors):
@@ -81,6 +89,8 @@ def read_newest(f, errors):
             if name == "kv/k":
                 off, cnt = int(f["kv/offset"][i]), int(f["kv/count"][i])
                 row[name] = f[name][off:off + cnt]
+            elif "utf8_bytes" in f[name].attrs:
+                row[name] = text_row(f, name, i)
             else:
                 row[name] = f[name][i]
         except Exception as e:  # h5py raises OSError, RuntimeError, ...
@@ -136,7 +146,8 @@ def compare_seen(path, seen):
         for i, row in sorted(seen.items()):
             off, cnt = int(f["kv/offset"][i]), int(f["kv/count"][i])
             for name, value in row.items():
-                final = f[name][off:off + cnt] if name == "kv/k" else f[name][i]
+                final = (f[name][off:off + cnt] if name == "kv/k" else
+                         text_row(f, name, i) if "utf8_bytes" in f[name].attrs else f[name][i])
                 if not same(value, final):
                     nan = np.asarray(value).dtype.kind == "f" and np.isnan(value).any()
                     bad.append((i, name + (" (NaN read)" if nan else "")))

@@ -15,7 +15,7 @@ constexpr uint64_t kLayers = 3, kHeads = 2, kDim = 4, kWide = 512;
 inline std::vector<ColumnSpec> columns(bool wide = false) {
   std::vector<ColumnSpec> c = {
       {"probe/index", ColType::I64, {}, false, "", "probe number", {}},
-      {"probe/id", ColType::Str, {}, false, "", "probe name", {}, 24},
+      {"probe/id", ColType::Str, {}, false, "", "probe name", {}},
       {"bo/composite", ColType::F64, {}, false, "score", "index / 2 + 0.25", {}},
       {"bo/layer", ColType::F32, {kLayers}, false, "", "index + layer / 8", {"layer"}},
       {"attention/entropy",
@@ -28,7 +28,7 @@ inline std::vector<ColumnSpec> columns(bool wide = false) {
       {"attention/flag", ColType::U8, {}, false, "", "index % 251", {}},
       {"meta/neg", ColType::I32, {}, false, "", "-index", {}},
       {"kv/k", ColType::F32, {kDim}, true, "", "index * 100 + token * 4 + d", {"d"}},
-      {"kv/token", ColType::Str, {}, true, "", "t<index>.<token>", {}, 24},
+      {"kv/token", ColType::Str, {}, true, "", "t<index>.<token>", {}},
   };
   if (wide)  // incompressible per-probe rows, to fill a file quickly
     c.push_back({"meta/noise", ColType::F64, {kWide}, false, "", "hash noise", {"k"}});

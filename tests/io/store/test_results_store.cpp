@@ -17,6 +17,7 @@
 
 #include "expect_input_error.hpp"
 #include "h5_arrays.hpp"
+#include "h5_text.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "results_store.hpp"
@@ -76,7 +77,9 @@ herr_t visit(hid_t obj, const char* name, const H5O_info_t* info, void* data) {
   d.dims.resize(static_cast<size_t>(H5Sget_simple_extent_ndims(space)));
   H5Sget_simple_extent_dims(space, d.dims.data(), nullptr);
   const size_t n = static_cast<size_t>(H5Sget_simple_extent_npoints(space));
-  if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) <= 0) {  // fixed, NUL padded
+  if (qk::h5::is_text_column(ds)) {  // its values; the bytes dataset is dumped as bytes
+    d.strings = qk::h5::read_text_rows(ds, 0, n, name, name);
+  } else if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) <= 0) {  // fixed, NUL padded
     const size_t w = H5Tget_size(type);
     std::string buf(n * w, '\0');
     if (n) H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
@@ -188,7 +191,7 @@ TEST(ResultsStore, CreateAppendReopenFinish) {
     s.finish({});
     return q;
   }());
-  EXPECT_EQ(d.size(), 11u);  // 9 columns + kv/offset + kv/count
+  EXPECT_EQ(d.size(), 13u);  // 9 columns + 2 text bytes datasets + kv/offset + kv/count
   EXPECT_TRUE(d == want);
   int64_t tokens = 0;
   for (int64_t i = 0; i < 11; ++i) tokens += st::tokens(i);
@@ -597,34 +600,49 @@ TEST(ResultsStore, FileTooLargeKeepsCommittedRows) {
 
 // HDF5 strings end at a NUL: a string holding one is refused before anything is written
 // (column values, root attributes), never stored cut short; other text is kept exactly.
-TEST(ResultsStore, NulInStringsIsRefused) {
+// Text columns hold any bytes of any length, bitwise: NUL (an HDF5 string ended at it),
+// emoji, bytes that are not UTF-8 (a lone surrogate's CESU-8 form, 0xFF), a 200 KB value
+// among short ones (a fixed-length column took that width for every row: the file now
+// grows by the bytes given); per probe and per token, through a reopen.
+TEST(ResultsStore, StringsRoundTripBitwise) {
   const std::string p = temp_path("nul.h5");
   qk::ResultsStore s = make_store(p);
-  qk::StoreBatch b = st::batch(st::range(0, 2));
-  b.cols[1].strings[1] = std::string("p1\0x", 4);
-  expect_input_error([&](const std::string&) { s.append(b); }, p,
-                     "column 'probe/id' value 1 holds U+0000 (NUL) at byte 2");
-  b = st::batch(st::range(0, 2));
-  b.cols[8].strings.back() = std::string(1, '\0');  // ragged kv/token
-  expect_input_error([&](const std::string&) { s.append(b); }, p, "column 'kv/token' value 0 holds U+0000");
-  EXPECT_EQ(s.rows(), 0);
-  std::vector<std::string> odd = {"", "\xC3\xA9\xF0\x9F\x98\x80\xE4\xB8\xAD", "tab\t\r\nbell\x07", "\"q\",",
-                                  std::string(24, 'x')};
-  b = st::batch(st::range(0, 5));
+  const std::vector<std::string> odd = {"",
+                                        std::string("p1\0x", 4),
+                                        std::string("ends\0", 5),
+                                        "\xC3\xA9\xF0\x9F\x98\x80\xE4\xB8\xAD",
+                                        "lone \xED\xB3\xBF and \xFF",
+                                        std::string(200000, 'x')};
+  qk::StoreBatch b = st::batch(st::range(0, 6));
   b.cols[1].strings = odd;
-  b.cols[1].strings.back() += "y";  // 25 bytes: more than the column's 24
-  expect_input_error([&](const std::string&) { s.append(b); }, p,
-                     "column 'probe/id' value 4 has 25 bytes; the column holds at most 24");
-  b.cols[1].strings = odd;
-  s.append(b);  // the refused batches left nothing behind
+  b.cols[8].strings[1] = std::string("\0", 1);  // a token of probe 2
+  const std::vector<std::string> tokens = b.cols[8].strings;
+  s.append(b);
   EXPECT_EQ(s.read_strings("probe/id"), odd);
+  const auto size = [&] { return static_cast<int64_t>(std::filesystem::file_size(p)); };
+  int64_t text = 0;
+  for (const auto& v : odd) text += static_cast<int64_t>(v.size());
+  EXPECT_LT(size(), text + 2 * 1024 * 1024);  // fixed width: 6 x 200 KB = 1.2 MB more
+  { qk::ResultsStore s2 = std::move(s); }     // closed without finish, then resumed
+  qk::ResultsStore r = qk::ResultsStore::reopen(p, st::columns());
+  b = st::batch(st::range(6, 40));
+  r.append(b);
+  std::vector<std::string> ids = odd;
+  ids.insert(ids.end(), b.cols[1].strings.begin(), b.cols[1].strings.end());
+  EXPECT_EQ(r.read_strings("probe/id"), ids);
+  EXPECT_LT(size(), text + 2 * 1024 * 1024);
+  s = std::move(r);
   expect_input_error(
       [&](const std::string&) {
         s.finish({{"status", std::string("ok\0", 3)}});
       },
       p, "root attribute 'status' holds U+0000");
   s.finish({{"status", "complete"}});
-  EXPECT_EQ(dump(p).at("probe/id").strings, odd);
+  const Dump d = dump(p);
+  EXPECT_EQ(d.at("probe/id").strings, ids);
+  EXPECT_EQ(std::vector<std::string>(d.at("kv/token").strings.begin(),
+                                     d.at("kv/token").strings.begin() + static_cast<int64_t>(tokens.size())),
+            tokens);
   const std::string q = temp_path("nul_attr.h5");
   expect_input_error(
       [&](const std::string&) {
@@ -632,6 +650,31 @@ TEST(ResultsStore, NulInStringsIsRefused) {
       },
       q, "root attribute 'model' holds U+0000 (NUL) at byte 1");
   EXPECT_FALSE(std::filesystem::exists(q));
+}
+
+// Offsets that are not ascending or point past the bytes (a damaged file) are an
+// InputError naming the row; reading a whole column stops before them (stale rows a crash
+// left past the committed ones).
+TEST(ResultsStore, DamagedTextOffsets) {
+  const std::string p = temp_path("badtext.h5");
+  {
+    qk::ResultsStore s = make_store(p);
+    s.append(st::batch(st::range(0, 5)));
+    s.finish({});
+  }
+  hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  hid_t ds = H5Dopen2(f, "probe/id", H5P_DEFAULT);
+  const std::vector<int64_t> bad = {2, 4, 1000, 1002, 1004};
+  H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, bad.data());
+  hid_t sp = H5Dget_space(ds);
+  expect_input_error(
+      [&](const std::string& path) { qk::h5::read_string_rows(ds, sp, 5, path, "'/probe/id'"); }, p,
+      "'/probe/id': row 2 ends at byte 1000, not between 4 and the");
+  EXPECT_EQ(qk::read_strings(f, "probe/id", p), (std::vector<std::string>{"p0", "p1"}));
+  H5Sclose(sp);
+  H5Dclose(ds);
+  H5Fclose(f);
 }
 
 // An integer attribute of several values is not one value: H5Aread used to write them all

@@ -1,0 +1,37 @@
+#pragma once
+// Text columns of a results store (schema v5, docs/hdf5-schema.md "Strings"): the
+// column's dataset holds, per row, the i64 end offset of its value in a 1-D u8 dataset
+// of UTF-8 bytes, "<column>_utf8" (named by the column's attribute "utf8_bytes"). Value
+// i is bytes [end[i-1], end[i]) (end[-1] = 0): any bytes, NUL included, any length, and
+// both datasets only grow, so they are as safe under SWMR as every numeric column.
+#include <hdf5.h>
+
+#include <string>
+#include <vector>
+
+namespace qk::h5 {
+
+// The first sweep schema version whose string columns are text columns.
+inline constexpr int kTextSchemaVersion = 5;
+
+// The attribute of a text column naming its bytes dataset.
+inline constexpr const char* kTextBytesAttr = "utf8_bytes";
+
+// The path of text column `col`'s bytes dataset: "probe/id" -> "probe/id_utf8".
+std::string text_bytes_path(const std::string& col);
+
+// Whether dataset `ds` is a text column (it has the attribute kTextBytesAttr).
+bool is_text_column(hid_t ds);
+
+// Values [first, first + n) of text column `ds`. InputError(file, what ...) when the
+// offsets are not ascending or lie past the bytes dataset (a damaged file); with
+// `prefix`, the values before the first such row instead (rows a crash left past the
+// committed ones may be stale).
+std::vector<std::string> read_text_rows(hid_t ds, hsize_t first, hsize_t n, const std::string& file,
+                                        const std::string& what, bool prefix = false);
+
+// The [first, first + n) rows selected by 1-D `fspace`; InputError(file, what ...) unless
+// it selects one run of rows of a 1-D dataset.
+void selected_run(hid_t fspace, hsize_t n, hsize_t* first, const std::string& file, const std::string& what);
+
+}  // namespace qk::h5
