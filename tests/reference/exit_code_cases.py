@@ -163,6 +163,36 @@ def json_cases(chk, tmp, sweep):
         chk.field(f"{name} --json, non-UTF-8 path", key + " with U+FFFD", got.get(key), want, exact=True)
 
 
+def output_dir_cases(chk, tmp, static, sweep):
+    """An output file in a directory that does not exist is bad input (3), refused before
+    any work for every command that writes one, naming the file and the directory, and
+    the directory is not made (docs/cli.md, "Output files")."""
+    probes = os.path.join(tmp, "probes.ids")
+    nodir = os.path.join(tmp, "nodir")
+    out, snap_out = os.path.join(nodir, "x"), os.path.join(nodir, "x.safetensors")
+    cases = {
+        "capture --out": ["capture", "--model", QWEN3, "--ids", "1,2", "--device", "cpu", "--out", snap_out],
+        "sweep --out": ["sweep", "--model", QWEN3, "--probes", probes, "--device", "cpu", "--out", out],
+        "sweep --accepted": ["sweep", "--model", QWEN3, "--probes", probes, "--device", "cpu", "--out",
+                             os.path.join(tmp, "never.h5"), "--min-score", "0", "--accepted", out],
+        "score --save-snapshot": ["score", "--model", QWEN3, "--ids", "1,2", "--device", "cpu",
+                                  "--save-snapshot", snap_out],
+        "weights --out": ["weights", "--model", QWEN3, "--device", "cpu", "--out", out],
+        "rope-geometry --out": ["rope-geometry", "--model", QWEN3, "--out", out],
+        "simplex --out": ["simplex", "--model", QWEN3, "--out", out],
+        "headdim-sweep --out": ["headdim-sweep", "--dims", "8", "--heads", "1", "--epochs", "0", "--out", out],
+        "report --out": ["report", sweep, "--out", out],
+        "merge OUT": ["merge", out, sweep],
+        "correlate --export-legacy": ["correlate", "--static", static, "--sweep", sweep, "--export-legacy", out],
+        "compare --out": ["compare", sweep, sweep, "--out", out],
+    }
+    for case, args in cases.items():
+        check(chk, f"{case} in a missing directory", args, 3,
+              [snap_out if snap_out in args else out, f"cannot be written: directory '{nodir}' does not exist"])
+        chk.field(f"{case} in a missing directory", "directory not made", os.path.exists(nodir), False,
+                  exact=True)
+
+
 def runtime_cases(chk, tmp, sweep):
     """I/O and device failures (4)."""
     check(chk, "export into a file", ["export", sweep, "--csv", os.path.join(sweep, "sub")], 4,
@@ -188,5 +218,6 @@ def exit_code_checks(chk, tmp):
         chk.field("study inputs", "exit code", proc.returncode, 0, exact=True)
     if all(p.returncode == 0 for p in made):
         study_cases(chk, tmp, static, sweep)
+        output_dir_cases(chk, tmp, static, sweep)
         runtime_cases(chk, tmp, sweep)
         json_cases(chk, tmp, sweep)

@@ -39,7 +39,6 @@ def fail(message, code):
 def write_atomic(path, text):
     """text to `path` by a temporary file in its directory renamed onto it."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:  # the bytes of a non-UTF-8 file name: U+FFFD
@@ -52,12 +51,18 @@ def write_atomic(path, text):
 
 
 def check_output(out, args):
-    """ReportError unless `out` may be written: not a directory, not one of the input files
+    """ReportError unless `out` may be written: not a directory, in an existing writable
+    directory (as every command's output file, docs/cli.md), not one of the input files
     (also through a link; not even with --force), and absent or --force."""
     from .data import ReportError
 
     if os.path.isdir(out):
         raise ReportError(f"{out}: is a directory, not a file to write")
+    folder = os.path.dirname(out) or "."
+    if not os.path.isdir(folder):
+        raise ReportError(f"{out}: cannot be written: directory '{folder}' does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ReportError(f"{out}: cannot be written: directory '{folder}' is not writable")
     for given in (args.results, args.static, args.compare, args.rope):
         if given and os.path.exists(out) and os.path.exists(given) and os.path.samefile(out, given):
             raise ReportError(f"{out}: is the input {given}; the page would replace it (not even with --force)")
