@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <string_view>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -19,16 +20,19 @@ namespace {
 
 using probe_detail::LineProblem;
 
-// The whole file as bytes; InputError naming the file when it cannot be read.
+// The whole file as bytes, read into one buffer of its size (a string stream held it
+// twice); InputError naming the file when it cannot be read.
 std::string read_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory, not a probe file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, std::string("cannot open the probe file: ") + std::strerror(errno));
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
+  std::string text;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec) text.reserve(static_cast<size_t>(size));
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) text.append(buf, static_cast<size_t>(in.gcount()));
   if (in.bad()) throw InputError(path, "cannot read the probe file");
-  std::string text = bytes.str();
   // A UTF-16 or UTF-32 file (Windows' "Unicode"), told by its byte order mark.
   const bool wide = text.compare(0, 2, "\xFF\xFE") == 0 || text.compare(0, 2, "\xFE\xFF") == 0 ||
                     text.compare(0, 4, std::string("\0\0\xFE\xFF", 4)) == 0;
@@ -37,18 +41,19 @@ std::string read_file(const std::string& path) {
   return text;
 }
 
-// The file's lines, without their "\n" or "\r\n" and without a leading UTF-8 byte order mark.
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
+// Calls `each(line, line_no)` for every line of `text`, without its "\n" or "\r\n" and
+// without a leading UTF-8 byte order mark (one line in memory at a time).
+template <typename F>
+void for_each_line(const std::string& text, F&& each) {
   size_t at = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
-  while (at < text.size()) {
+  std::string line;
+  for (int64_t line_no = 1; at < text.size(); ++line_no) {
     const size_t end = std::min(text.find('\n', at), text.size());
-    std::string line = text.substr(at, end - at);
+    line.assign(text, at, end - at);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
+    each(line, line_no);
     at = end + 1;
   }
-  return lines;
 }
 
 // One non-blank line -> a Probe (index and line still to set), or a LineProblem.
@@ -93,28 +98,31 @@ ProbeFormat parse_probe_format(const std::string& name, const std::string& flag)
 
 ProbeSet read_probes(const std::string& path, ProbeFormat format, OnBadLine on_bad) {
   const ProbeFormat fmt = format == ProbeFormat::Auto ? probe_format_for_path(path) : format;
-  const std::vector<std::string> lines = split_lines(read_file(path));
   ProbeSet set;
   set.path = path;
-  std::unordered_map<std::string, int64_t> first_line;  // accepted id -> its line
-  int64_t index = 0;
-  for (size_t k = 0; k < lines.size(); ++k) {
-    if (probe_detail::is_blank(lines[k])) continue;
-    const int64_t line_no = static_cast<int64_t>(k) + 1;
-    try {
-      Probe p = parse_line(fmt, lines[k], line_no);
-      const auto [it, fresh] = first_line.emplace(p.id, line_no);
-      if (!fresh)
-        throw LineProblem("duplicate id \"" + p.id + "\" (first on line " + std::to_string(it->second) + ")",
-                          p.id);
-      p.index = index;
-      p.line = line_no;
-      set.probes.push_back(std::move(p));
-    } catch (const LineProblem& e) {
-      if (on_bad == OnBadLine::Fail) throw InputError(path + ":" + std::to_string(line_no), e.what());
-      set.skipped.push_back({line_no, e.id, e.what()});
-    }
-    ++index;
+  {
+    const std::string text = read_file(path);
+    // Room for every line: no reallocation, so the ids `first_line` views stay put.
+    set.probes.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+    std::unordered_map<std::string_view, int64_t> first_line;  // accepted id -> its line
+    int64_t index = 0;
+    for_each_line(text, [&](const std::string& line, int64_t line_no) {
+      if (probe_detail::is_blank(line)) return;
+      try {
+        Probe p = parse_line(fmt, line, line_no);
+        if (const auto it = first_line.find(p.id); it != first_line.end())
+          throw LineProblem(
+              "duplicate id \"" + p.id + "\" (first on line " + std::to_string(it->second) + ")", p.id);
+        p.index = index;
+        p.line = line_no;
+        set.probes.push_back(std::move(p));
+        first_line.emplace(set.probes.back().id, line_no);
+      } catch (const LineProblem& e) {
+        if (on_bad == OnBadLine::Fail) throw InputError(path + ":" + std::to_string(line_no), e.what());
+        set.skipped.push_back({line_no, e.id, e.what()});
+      }
+      ++index;
+    });
   }
   if (set.probes.empty()) throw InputError(path, no_probes(set));
   return set;
