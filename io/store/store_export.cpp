@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "h5_stored.hpp"
@@ -159,25 +160,44 @@ StoreColumns open_columns(hid_t f, const std::string& h5path) {
   return s;
 }
 
-// The CSV tables in order of first appearance: per group, per (row shape, dims); the key
-// columns (index, id) are written in every table, not as value columns.
+// A row's axis names: `dims`, one renamed to <name>_<size> when `sizes` (name -> size,
+// updated) already has it with another size. qkgeom.open's rule (python/qkgeom/reader.py,
+// unique_dims), so CSV and xarray name an axis alike: bo/features7's `feature` is `feature_7`.
+std::vector<std::string> unique_dims(const std::vector<std::string>& dims, const std::vector<uint64_t>& shape,
+                                     std::map<std::string, uint64_t>& sizes) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < dims.size() && i < shape.size(); ++i) {
+    std::string d = dims[i];
+    if (sizes.emplace(d, shape[i]).first->second != shape[i]) {
+      d += "_" + std::to_string(shape[i]);
+      sizes.emplace(d, shape[i]);
+    }
+    out.push_back(d);
+  }
+  return out;
+}
+
+// The CSV tables in order of first appearance: per group, per (row shape, axis names); the
+// key columns (index, id) are written in every table, not as value columns.
 std::vector<Table> plan_tables(const StoreColumns& s) {
   std::vector<Table> tables;
   std::set<std::string> names;
+  std::map<std::string, uint64_t> sizes;
   for (size_t i = 0; i < s.cols.size(); ++i) {
     const ColumnSpec& c = s.cols[i];
     if (c.ragged) continue;
     const std::string group = column_group(c.path);
     const bool key = static_cast<int>(i) == s.index_col || static_cast<int>(i) == s.id_col;
+    const std::vector<std::string> dims = unique_dims(c.dims, c.row_shape, sizes);
     Table* t = nullptr;
     for (auto& x : tables)
-      if (x.group == group && x.row_shape == c.row_shape && x.dims == c.dims) t = &x;
+      if (x.group == group && x.row_shape == c.row_shape && x.dims == dims) t = &x;
     if (!t) {
-      std::string name = table_file(group, c.dims);
+      std::string name = table_file(group, dims);
       if (names.count(name))
         for (uint64_t d : c.row_shape) name += "_" + std::to_string(d);
       names.insert(name);
-      tables.push_back(Table{group, name, c.row_shape, c.dims, {}});
+      tables.push_back(Table{group, name, c.row_shape, dims, {}});
       t = &tables.back();
     }
     if (!key) t->cols.push_back(i);

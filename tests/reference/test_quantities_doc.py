@@ -101,6 +101,7 @@ def test_sweep_columns(rows, h5, tmp):
         if where:
             table, column = where
             check(column in headers.get(table, []), f"{c}: CSV {table} column {column}")
+    check_axis_names(h5, cols, rows, headers)
     with open(os.path.join(out, "bo_per_feature.csv"), newline="") as fh:
         lines = list(csv.DictReader(fh))
     check([l["feature_label"] for l in lines[:5]] == rows_labels(h5, "bo/features"),
@@ -110,6 +111,21 @@ def test_sweep_columns(rows, h5, tmp):
     check([l["distance_bucket_label"] for l in lines[:16]] == rows_labels(h5, "attention/distance_mass")
           and lines[3]["distance_bucket_label"] == "4-7" and lines[15]["distance_bucket_label"] == "16384+",
           "attention_per_layer_head_distance_bucket.csv: distance_bucket_label names each bucket")
+
+
+def check_axis_names(h5, cols, rows, headers):
+    """Each CSV table's axis columns (after index, id) are the axes qkgeom.open gives its
+    columns: one name per axis across CSV and xarray (bo/features7: `feature_7`)."""
+    sys.path.insert(0, os.path.join(rc.BINARY_DIR, "python"))
+    import qkgeom
+    ds = qkgeom.open(h5)
+    for c in cols:
+        where = rows.get(c, {}).get("csv")
+        if not where or c not in ds.variables or ds[c].dims[0] != "probe" or ds[c].ndim < 2:
+            continue
+        axes = list(ds[c].dims[1:])
+        got = headers.get(where[0], [])[2:2 + len(axes)]
+        check(got == axes, f"{c}: {where[0]} axis columns {got}, qkgeom.open's {axes}")
 
 
 def test_older_v3(model, probes, tmp):
