@@ -421,36 +421,63 @@ void parse_shapes(const Reader& r, ModelConfig& c) {
   c.sliding_layers.assign(static_cast<size_t>(c.num_layers), false);
 }
 
-// Which layers slide, and the window: Mistral and Phi-3 all layers; Qwen2/3 only with
-// use_sliding_window, from layer_types or the layers from max_window_layers on; Gemma 3
-// from layer_types or every layer but each sliding_window_pattern-th; Gemma 2 from
-// layer_types or every other layer (pattern 2).
+// layer_types when config.json gives them (else empty); InputError when they name sliding
+// layers but no window is in use (`in_use`): transformers refuses that config too.
+std::vector<bool> windowed_layer_types(const Reader& r, int64_t layers, bool in_use, const char* why) {
+  if (!r.has("layer_types")) return {};
+  std::vector<bool> types = parse_layer_types(r, layers);
+  if (!in_use && std::find(types.begin(), types.end(), true) != types.end())
+    throw r.error("layer_types", std::string("names sliding_attention layers, but no window is in use (") +
+                                     why + "); transformers refuses this config");
+  return types;
+}
+
+// Mistral and Phi-3: every layer slides when sliding_window is set. A Mistral config.json
+// with a layer_types list is read by transformers' AutoConfig as Ministral's, whose layers
+// slide where layer_types says.
+void every_layer_windows(const Reader& r, ModelConfig& c, bool has_window) {
+  const std::vector<bool> types =
+      c.arch == Architecture::Mistral
+          ? windowed_layer_types(r, c.num_layers, has_window, "sliding_window null")
+          : std::vector<bool>();
+  if (!has_window) return;
+  c.sliding_window = r.positive("sliding_window");
+  if (types.empty())
+    c.sliding_layers.assign(static_cast<size_t>(c.num_layers), true);
+  else
+    c.sliding_layers = types;
+}
+
+// Qwen2/3: windows only with use_sliding_window, on the layer_types named, else on the
+// layers from max_window_layers on. HF validates layer_types whether or not a window is in use.
+void qwen_windows(const Reader& r, ModelConfig& c, bool has_window) {
+  const bool in_use = has_window && r.boolean_or("use_sliding_window", false);
+  const std::vector<bool> types =
+      windowed_layer_types(r, c.num_layers, in_use, "sliding_window null or use_sliding_window false");
+  if (!in_use) return;
+  c.sliding_window = r.positive("sliding_window");
+  if (!types.empty()) {
+    c.sliding_layers = types;
+    return;
+  }
+  const int64_t from = r.integer("max_window_layers");
+  for (int64_t i = std::max<int64_t>(from, 0); i < c.num_layers; ++i) c.sliding_layers[i] = true;
+}
+
+// Which layers slide, and the window: Mistral (unless layer_types) and Phi-3 all layers;
+// Qwen2/3 only with use_sliding_window; Gemma 3 from layer_types or every layer but each
+// sliding_window_pattern-th; Gemma 2 from layer_types or every other layer (pattern 2).
 void parse_windows(const Reader& r, ModelConfig& c) {
   const bool has_window = r.has("sliding_window");
   switch (c.arch) {
     case Architecture::Mistral:
     case Architecture::Phi3:
-      if (has_window) {
-        c.sliding_window = r.positive("sliding_window");
-        c.sliding_layers.assign(static_cast<size_t>(c.num_layers), true);
-      }
+      every_layer_windows(r, c, has_window);
       break;
     case Architecture::Qwen2:
-    case Architecture::Qwen3: {
-      // HF validates layer_types whether or not a window is in use.
-      const std::vector<bool> types =
-          r.has("layer_types") ? parse_layer_types(r, c.num_layers) : std::vector<bool>();
-      if (has_window && r.boolean_or("use_sliding_window", false)) {
-        c.sliding_window = r.positive("sliding_window");
-        if (!types.empty()) {
-          c.sliding_layers = types;
-        } else {
-          const int64_t from = r.integer("max_window_layers");
-          for (int64_t i = std::max<int64_t>(from, 0); i < c.num_layers; ++i) c.sliding_layers[i] = true;
-        }
-      }
+    case Architecture::Qwen3:
+      qwen_windows(r, c, has_window);
       break;
-    }
     case Architecture::Gemma2:
     case Architecture::Gemma3Text:
       if (!has_window) throw r.error("sliding_window", "is null; Gemma 2 and 3 need a window");

@@ -1,5 +1,7 @@
 #include "arch_ops.hpp"
 
+#include <cmath>
+
 #include <ATen/ATen.h>
 
 namespace qk {
@@ -80,9 +82,33 @@ std::array<at::Tensor, 3> split_fused_qkv_output(const at::Tensor& out, QkvLayou
           out.narrow(-1, QD + KD, KD).view({S, kv_heads, head_dim})};
 }
 
-at::Tensor fused_gate_up_mlp(const at::Tensor& h, const at::Tensor& gate_up_w, const at::Tensor& down_w) {
+const char* supported_activations() {
+  return "silu, swish, gelu, gelu_pytorch_tanh, gelu_new, gelu_fast, quick_gelu, relu";
+}
+
+bool activation_supported(const std::string& name) {
+  for (const char* n :
+       {"silu", "swish", "gelu", "gelu_pytorch_tanh", "gelu_new", "gelu_fast", "quick_gelu", "relu"})
+    if (name == n) return true;
+  return false;
+}
+
+at::Tensor hf_activation(const at::Tensor& x, const std::string& name) {
+  if (name == "gelu") return at::gelu(x);
+  if (name == "gelu_pytorch_tanh") return at::gelu(x, "tanh");
+  if (name == "gelu_new")  // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+    return x * 0.5 * (at::tanh((x + at::pow(x, 3.0) * 0.044715) * std::sqrt(2.0 / M_PI)) + 1.0);
+  if (name == "gelu_fast")  // 0.5 x (1 + tanh(x 0.7978845608 (1 + 0.044715 x x)))
+    return x * 0.5 * (at::tanh(x * 0.7978845608 * (x * 0.044715 * x + 1.0)) + 1.0);
+  if (name == "quick_gelu") return x * at::sigmoid(x * 1.702);
+  if (name == "relu") return at::relu(x);
+  return at::silu(x);  // silu, swish
+}
+
+at::Tensor fused_gate_up_mlp(const at::Tensor& h, const at::Tensor& gate_up_w, const at::Tensor& down_w,
+                             const std::string& act) {
   const std::vector<at::Tensor> gate_up = at::linear(h, gate_up_w).chunk(2, -1);
-  return at::linear(gate_up[1] * at::silu(gate_up[0]), down_w);
+  return at::linear(gate_up[1] * hf_activation(gate_up[0], act), down_w);
 }
 
 }  // namespace qk

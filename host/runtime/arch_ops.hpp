@@ -5,6 +5,7 @@
 // ops, order and dtypes as HF).
 #include <array>
 #include <cstdint>
+#include <string>
 
 #include <ATen/core/Tensor.h>
 
@@ -60,8 +61,21 @@ at::Tensor soft_cap(const at::Tensor& scores, double cap);
 std::array<at::Tensor, 3> split_fused_qkv_output(const at::Tensor& out, QkvLayout layout, int64_t q_heads,
                                                  int64_t kv_heads, int64_t head_dim);
 
-// Phi-3's MLP (Phi3MLP): gate, up = (h gate_up_w^T).chunk(2); down_w (up * silu(gate)).
+// The names of transformers' ACT2FN the runtime computes, comma-separated.
+const char* supported_activations();
+
+// True when `name` (config.json's hidden_act, hidden_activation or activation_function) is
+// one of supported_activations().
+bool activation_supported(const std::string& name);
+
+// ACT2FN[name](x) op for op as transformers 5.23's activations.py, in x's dtype: silu and
+// swish, gelu (erf), gelu_pytorch_tanh, gelu_new, gelu_fast, quick_gelu, relu. `name` is
+// supported (activation_supported).
+at::Tensor hf_activation(const at::Tensor& x, const std::string& name);
+
+// Phi-3's MLP (Phi3MLP): gate, up = (h gate_up_w^T).chunk(2); down_w (up * act(gate)).
 // h [len, hidden], gate_up_w [2 intermediate, hidden], down_w [hidden, intermediate].
-at::Tensor fused_gate_up_mlp(const at::Tensor& h, const at::Tensor& gate_up_w, const at::Tensor& down_w);
+at::Tensor fused_gate_up_mlp(const at::Tensor& h, const at::Tensor& gate_up_w, const at::Tensor& down_w,
+                             const std::string& act);
 
 }  // namespace qk

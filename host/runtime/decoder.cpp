@@ -60,12 +60,6 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   return x * cos + rotated * sin;
 }
 
-// GPT-2's gelu_new (NewGELUActivation), op for op:
-// 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
-at::Tensor gelu_new(const at::Tensor& x) {
-  return x * 0.5 * (at::tanh((x + at::pow(x, 3.0) * 0.044715) * std::sqrt(2.0 / M_PI)) + 1.0);
-}
-
 // GPT-NeoX's partial RoPE: the first cos.size(-1) dims of each head rotated, the rest kept.
 at::Tensor apply_partial_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   const int64_t rd = cos.size(-1);
@@ -229,37 +223,40 @@ struct TransformerModel::Impl {
 
   // The rest of a layer after attention: residuals, norms and MLP. x, o: [len, hidden].
   at::Tensor block_tail(const LayerWeights& L, const at::Tensor& x, const at::Tensor& o) const {
-    if (bert) {  // post-LN: LayerNorm after each residual sum; exact (erf) GELU
+    // fn: the MLP's ACT2FN name (hf_activation).
+    const std::string& fn = cfg.hidden_act;
+    if (bert) {  // post-LN: LayerNorm after each residual sum
       const at::Tensor y = layer_norm(o + x, L.post_norm, L.attn_ln_b);
-      const at::Tensor act = at::gelu(linear(y, L.up_w, L.up_b));
+      const at::Tensor act = hf_activation(linear(y, L.up_w, L.up_b), fn);
       return layer_norm(linear(act, L.down_w, L.down_b) + y, L.pre_ff_norm, L.out_ln_b);
     }
-    if (gpt2) {  // pre-LN, gelu_new MLP
+    if (gpt2) {  // pre-LN MLP
       const at::Tensor y = o + x;
       const at::Tensor h2 = layer_norm(y, L.post_norm, L.out_ln_b);
-      return y + linear(gelu_new(linear(h2, L.up_w, L.up_b)), L.down_w, L.down_b);
+      return y + linear(hf_activation(linear(h2, L.up_w, L.up_b), fn), L.down_w, L.down_b);
     }
     if (neox) {  // parallel: x + attn + mlp(ln2(x)); else sequential residuals
       const at::Tensor base = cfg.parallel_residual ? x : o + x;
-      const at::Tensor mlp = linear(
-          at::gelu(linear(layer_norm(base, L.post_norm, L.out_ln_b), L.up_w, L.up_b)), L.down_w, L.down_b);
+      const at::Tensor mlp =
+          linear(hf_activation(linear(layer_norm(base, L.post_norm, L.out_ln_b), L.up_w, L.up_b), fn),
+                 L.down_w, L.down_b);
       return cfg.parallel_residual ? mlp + o + x : mlp + base;
     }
     if (olmo2) {  // no pre-norms: a norm after attention and after the MLP
       const at::Tensor y = x + norm(o, L.post_norm);
-      const at::Tensor act = at::silu(linear(y, L.gate_w, L.gate_b)) * linear(y, L.up_w, L.up_b);
+      const at::Tensor act = hf_activation(linear(y, L.gate_w, L.gate_b), fn) * linear(y, L.up_w, L.up_b);
       return y + norm(linear(act, L.down_w, L.down_b), L.post_ff_norm);
     }
     if (gemma) {  // sandwich norms: post-attention and pre/post-MLP
       const at::Tensor y = x + norm(o, L.post_norm);
       const at::Tensor h2 = norm(y, L.pre_ff_norm);
-      const at::Tensor act = at::gelu(linear(h2, L.gate_w, L.gate_b), "tanh") * linear(h2, L.up_w, L.up_b);
+      const at::Tensor act = hf_activation(linear(h2, L.gate_w, L.gate_b), fn) * linear(h2, L.up_w, L.up_b);
       return y + norm(linear(act, L.down_w, L.down_b), L.post_ff_norm);
     }
     const at::Tensor y = x + o;
     const at::Tensor h2 = norm(y, L.post_norm);
-    if (phi3) return y + fused_gate_up_mlp(h2, L.gate_up_w, L.down_w);
-    const at::Tensor act = at::silu(linear(h2, L.gate_w, L.gate_b)) * linear(h2, L.up_w, L.up_b);
+    if (phi3) return y + fused_gate_up_mlp(h2, L.gate_up_w, L.down_w, fn);
+    const at::Tensor act = hf_activation(linear(h2, L.gate_w, L.gate_b), fn) * linear(h2, L.up_w, L.up_b);
     return y + linear(act, L.down_w, L.down_b);
   }
 
@@ -364,11 +361,10 @@ struct TransformerModel::Impl {
     olmo2 = c.arch == Architecture::Olmo2;
     phi3 = c.arch == Architecture::Phi3;
     rules = arch_rules(c.arch);
-    const char* act = gemma ? "gelu_pytorch_tanh" : (bert || neox ? "gelu" : (gpt2 ? "gelu_new" : "silu"));
     const char* act_field = gemma ? "hidden_activation" : (gpt2 ? "activation_function" : "hidden_act");
-    if (c.hidden_act != act)
+    if (!activation_supported(c.hidden_act))
       throw InputError(c.path, std::string("field '") + act_field + "': unsupported activation '" +
-                                   c.hidden_act + "' for " + c.model_type + "; supported: " + act);
+                                   c.hidden_act + "'; supported: " + supported_activations());
     if (bert && c.position_embedding_type != "absolute")
       throw InputError(c.path, "field 'position_embedding_type': unsupported '" + c.position_embedding_type +
                                    "'; supported: absolute");
