@@ -21,17 +21,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_reference as ref  # noqa: E402
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 
-FAILURES = []
 REL = 1e-9
 PAIRED = ["n", "mean_diff", "ci_lo", "ci_hi", "wilcoxon_statistic", "wilcoxon_z", "wilcoxon_p", "rank_biserial",
           "cohen_dz", "spearman", "spearman_p", "kendall_tau_b", "kendall_p"]
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def run(args):
@@ -77,7 +71,7 @@ def sweeps(qk, tmp):
         r = run([qk, "sweep", "--model", model, "--probes", probes, "--out", out, "--quiet", "--threads", "1"])
         check(r.returncode == 0, f"sweep {name} ({r.stderr.strip()[-300:]})")
         files.append(out)
-    if FAILURES:
+    if rc.FAILURES:
         sys.exit(1)
     with h5py.File(files[1], "r+") as f:  # a probe without numbers, as --on-nonfinite skip stores it
         status = rc.h5_strings(f["probe/status"])
@@ -248,8 +242,8 @@ def main():
                                 "--level", "0.9"]).stdout)
         check(again["quantities"] == out["quantities"], "same seed, same numbers")
         error_cases(qk, tmp, files)
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
+    if rc.FAILURES:
+        print(f"{len(rc.FAILURES)} check(s) failed")
         return 1
     return 0
 
