@@ -21,15 +21,9 @@ import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check, finish  # noqa: E402
 
-FAILURES = []
 TIMEOUT = 10
-
-
-def check(ok, what):
-    if not ok:
-        print("FAILED: " + what)
-        FAILURES.append(what)
 
 
 def run(args):
@@ -186,10 +180,7 @@ def main():
         test_bit_flips(qk, model, probes, good, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        print(f"{len(FAILURES)} failure(s)")
-        sys.exit(1)
-    print("all ok")
+    finish("all ok")
 
 
 if __name__ == "__main__":

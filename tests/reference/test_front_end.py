@@ -24,14 +24,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check, finish  # noqa: E402
 
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def run(args, **kw):
@@ -273,10 +267,7 @@ def main():
         analyses_in_front_end(qk, engine, os.path.join(lone, "qkgeom"), tmp)
         cpu_engine_links(os.path.join(os.path.dirname(qk), "qkgeom-engine-cpu"))
         engine_routing(qk, engine, tmp)
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        return 1
-    print("all front-end checks passed")
+    finish("all front-end checks passed")
     return 0
 
 

@@ -14,6 +14,7 @@ import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 
 DIMS, HEADS, EPOCHS = (64, 128), (1, 2), 50
 # Measured here at epoch 50, seeds 0-5: D=64 0.982-0.998, D=128 0.998-1.0 (D=32 only 0.90-0.97).
@@ -21,13 +22,6 @@ ACC_MIN = 0.95
 PHASES = ("pre", "mid", "post")
 WEIGHT_COLS = ("emb", "Q_full", "K_full", "V_full", "out_proj")
 ACT_COLS = ("act_emb", "act_Q_h0", "act_K_h0", "act_V_h0", "act_post_h0", "act_post_full")
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def sweep(seed, *extra):
@@ -218,8 +212,8 @@ def main():
         check(differ > 0.9 * len(cv(a)), f"another seed: other CVs ({differ} of {len(cv(a))} differ)")
         bad = rc.run_cli(["headdim-sweep", "--dims", "64", "--heads", "3", "--quiet"])
         check(bad.returncode == 2, f"--heads 3 with --dims 64: usage error (exit {bad.returncode})")
-    print(f"{len(FAILURES)} failed")
-    return 1 if FAILURES else 0
+    print(f"{len(rc.FAILURES)} failed")
+    return 1 if rc.FAILURES else 0
 
 
 if __name__ == "__main__":

@@ -29,20 +29,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check, finish  # noqa: E402
 from test_sweep import datasets, same_content, write_id_probes  # noqa: E402
 
-FAILURES = []
 QK = None
 IDENTITY = ["model_config_sha256", "model_weights_index_sha256", "probes_sha256", "dtype", "template",
             "metrics", "mode", "save_kv", "on_nonfinite", "engine", "engine_version", "git_sha"]
 PER_SHARD = ["hostname", "device", "gpu_name", "cpu_threads", "batch_tokens", "model_path", "probes_path",
              "command_line", "started_at", "finished_at"]
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def qk(*args):
@@ -294,10 +288,7 @@ def main():
         test_inputs(tmp, s0, s1)
         test_merge_force(tmp, s0, s1)
         test_other_commands(tmp, tiny, s0)
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all merge and --force checks passed")
+    finish("all merge and --force checks passed")
 
 
 if __name__ == "__main__":

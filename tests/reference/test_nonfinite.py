@@ -31,18 +31,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 
 FIXTURES = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models")
 IDS = [1, 2, 3, 4, 5]
 TOL = 2e-5
-FAILURES = []
 NOT_CLEAR = ("libtorch", "c10::", "Exception raised", "Traceback", "terminate called")
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def qk(*args, timeout=300):
@@ -268,8 +262,8 @@ def main():
         test_keep_bo(tmp, nanw)
         test_correlate(tmp, keep)
         test_static(tmp, nanw)
-    print(f"{len(FAILURES)} check(s) failed")
-    return 1 if FAILURES else 0
+    print(f"{len(rc.FAILURES)} check(s) failed")
+    return 1 if rc.FAILURES else 0
 
 
 if __name__ == "__main__":

@@ -26,18 +26,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 
-FAILURES = []
 DOC = os.path.join(rc.SOURCE_DIR, "docs", "hdf5-schema.md")
 BEGIN, END = "<!-- quantities: begin", "<!-- quantities: end -->"
 END_OF_RUN = {"status", "finished_at", "probes_committed", "on_nonfinite"}
 ENGINE_KEYS = {"name", "version", "sha", "device", "threads"}
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def qk(*args):
@@ -244,8 +238,8 @@ def main():
               f"headdim-sweep --json engine block ({d.stderr.strip()[-200:]})")
         if r.returncode == 0 and w.returncode == 0 and s.returncode == 0 and d.returncode == 0:
             test_attr_types({"sweep": h5, "STATIC.h5": static, "simplex": simplex, "headdim": headdim})
-    print(f"{len(FAILURES)} failures")
-    return 1 if FAILURES else 0
+    print(f"{len(rc.FAILURES)} failures")
+    return 1 if rc.FAILURES else 0
 
 
 if __name__ == "__main__":

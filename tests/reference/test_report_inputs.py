@@ -23,16 +23,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 
 sys.path.insert(0, os.path.join(rc.BINARY_DIR, "python"))
-FAILURES = []
 MODELS = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models")
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def qk(*args):
@@ -301,8 +295,8 @@ def main():
             test(p, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
+    if rc.FAILURES:
+        print(f"{len(rc.FAILURES)} check(s) failed")
         sys.exit(1)
 
 

@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 from static_reference import DESCRIPTORS, exact_descriptors, load_tensors, qk_weights  # noqa: E402
 
-FAILURES = []
 OFFSETS = [0, 1, 2, 3, 5, 8, 13, 100, 1000, -7]
 FIXTURES = ["llama3", "llama_linear", "qwen2", "qwen3", "qwen3_yarn", "mistral", "gemma3_text", "gemma2",
             "olmo2", "phi3"]
@@ -40,12 +40,6 @@ TOL = 1e-9
 # singular values' relative error (about eps * kappa).
 LIMITS = {"descriptors": 1e-8}
 WORST = {}
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def qk(*args):
@@ -323,8 +317,8 @@ def main():
     for k, v in sorted(WORST.items()):
         lim = LIMITS.get(k, TOL)
         check(v <= lim, f"worst {k} error {v:.2e} (<= {lim:.0e}, relative to the largest value of its head)")
-    print(f"{len(FAILURES)} failures")
-    return 1 if FAILURES else 0
+    print(f"{len(rc.FAILURES)} failures")
+    return 1 if rc.FAILURES else 0
 
 
 if __name__ == "__main__":

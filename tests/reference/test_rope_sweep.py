@@ -30,17 +30,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check  # noqa: E402
 
-FAILURES = []
 TOL = 1e-9
 FIXTURES = ["llama3", "gemma3_text", "mistral"]
 SOFTCAP = 0.05  # gemma2's attn_logit_softcapping in the test (the fixture's: 2.0)
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def run(*args):
@@ -298,8 +292,8 @@ def main():
             check_model("gemma2_cap", tmp, capped_gemma2(tmp))
         check_convention(tmp)
         check_errors(tmp)
-    print(f"{len(FAILURES)} failures")
-    return 1 if FAILURES else 0
+    print(f"{len(rc.FAILURES)} failures")
+    return 1 if rc.FAILURES else 0
 
 
 if __name__ == "__main__":

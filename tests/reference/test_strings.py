@@ -24,14 +24,8 @@ import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check, finish  # noqa: E402
 
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def run(args):
@@ -212,10 +206,7 @@ def main():
             test_export(qk, out, tmp)
             test_merge(qk, model, tmp, out)
         test_tokenizer_depth(qk, tmp)
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all string and nesting checks passed")
+    finish("all string and nesting checks passed")
 
 
 if __name__ == "__main__":

