@@ -228,7 +228,6 @@ void BatchFeed::finish_device() {
   r.after(torch_stream(device_));
   r.wait();
   r.clear();
-  fed_.unstage();
 }
 
 void FedBatch::unstage() {

@@ -357,8 +357,9 @@ void run_batch(TransformerModel& model, const std::vector<TokenizedProbe>& work,
     layers.emplace_back(r.pm, r.ctx, static_cast<int>(c.num_layers),
                         r.with_q ? static_cast<int>(c.num_heads) : 0, static_cast<int>(c.num_kv_heads));
   auto t = Clock::now();
-  // The outcomes and their --save-kv tensors, handed to the writer thread whole: it builds
-  // the rows (the token-major kv/ layout) and appends them.
+  // The outcomes and their --save-kv tensors, handed to the writer thread whole (on CUDA
+  // with the pinned staging buffer, which it copies from and releases): it builds the rows
+  // (the token-major kv/ layout) and appends them.
   struct Done {
     FedBatch fed;
     std::vector<ProbeOutcome> outs;
@@ -375,7 +376,12 @@ void run_batch(TransformerModel& model, const std::vector<TokenizedProbe>& work,
   r.sum.analysis_s += seconds_since(t);
   if (n > 0) {
     t = Clock::now();
-    writer.push([done, &cols = r.cols] { return sweep_rows(cols, done->outs); }, n, tokens);
+    writer.push(
+        [done, &cols = r.cols] {
+          done->fed.unstage();  // the staged --save-kv tensors (CUDA) into the snapshots
+          return sweep_rows(cols, done->outs);
+        },
+        n, tokens);
     r.sum.write_wait_s += seconds_since(t);
   }
   r.sum.done += n;

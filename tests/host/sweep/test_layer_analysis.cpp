@@ -447,6 +447,7 @@ BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, c
   }
   BatchRun r;
   r.fed = feed.finish();
+  std::thread([&r] { r.fed.unstage(); }).join();  // as the sweep's writer thread
   for (ProbeLayers& p : probes) {
     r.out.emplace_back();
     p.finish(r.out.back());
