@@ -20,40 +20,48 @@ namespace {
 
 using probe_detail::LineProblem;
 
-// The whole file as bytes, read into one buffer of its size (a string stream held it
-// twice); InputError naming the file when it cannot be read.
-std::string read_file(const std::string& path) {
+// The probe file, open for reading; InputError naming it when it is a directory, cannot
+// be opened, or is UTF-16 or UTF-32 (Windows' "Unicode", told by its byte order mark).
+std::ifstream open_probe_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory, not a probe file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, std::string("cannot open the probe file: ") + std::strerror(errno));
-  std::string text;
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  if (!ec) text.reserve(static_cast<size_t>(size));
-  char buf[1 << 16];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) text.append(buf, static_cast<size_t>(in.gcount()));
-  if (in.bad()) throw InputError(path, "cannot read the probe file");
-  // A UTF-16 or UTF-32 file (Windows' "Unicode"), told by its byte order mark.
-  const bool wide = text.compare(0, 2, "\xFF\xFE") == 0 || text.compare(0, 2, "\xFE\xFF") == 0 ||
-                    text.compare(0, 4, std::string("\0\0\xFE\xFF", 4)) == 0;
+  char head[4] = {};
+  in.read(head, sizeof head);
+  const std::string h(head, static_cast<size_t>(in.gcount()));
+  const bool wide = h.compare(0, 2, "\xFF\xFE") == 0 || h.compare(0, 2, "\xFE\xFF") == 0 ||
+                    h.compare(0, 4, std::string("\0\0\xFE\xFF", 4)) == 0;
   if (wide)
     throw InputError(path, "is UTF-16 or UTF-32 (it starts with such a byte order mark); save it as UTF-8");
-  return text;
+  in.clear();
+  in.seekg(0);
+  return in;
 }
 
-// Calls `each(line, line_no)` for every line of `text`, without its "\n" or "\r\n" and
-// without a leading UTF-8 byte order mark (one line in memory at a time).
+// The number of "\n" in the rest of `in` (read in blocks), which is then rewound.
+size_t count_newlines(std::ifstream& in, const std::string& path) {
+  size_t n = 0;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0)
+    n += static_cast<size_t>(std::count(buf, buf + in.gcount(), '\n'));
+  if (in.bad()) throw InputError(path, "cannot read the probe file");
+  in.clear();
+  in.seekg(0);
+  return n;
+}
+
+// Calls `each(line, line_no)` for every line read from `in`, without its "\n" or "\r\n"
+// and without a leading UTF-8 byte order mark: one line in memory at a time, never the file.
 template <typename F>
-void for_each_line(const std::string& text, F&& each) {
-  size_t at = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+void for_each_line(std::istream& in, const std::string& path, F&& each) {
   std::string line;
-  for (int64_t line_no = 1; at < text.size(); ++line_no) {
-    const size_t end = std::min(text.find('\n', at), text.size());
-    line.assign(text, at, end - at);
+  for (int64_t line_no = 1; std::getline(in, line); ++line_no) {
+    if (line_no == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     each(line, line_no);
-    at = end + 1;
   }
+  if (in.bad()) throw InputError(path, "cannot read the probe file");
 }
 
 // One non-blank line -> a Probe (index and line still to set), or a LineProblem.
@@ -101,12 +109,12 @@ ProbeSet read_probes(const std::string& path, ProbeFormat format, OnBadLine on_b
   ProbeSet set;
   set.path = path;
   {
-    const std::string text = read_file(path);
+    std::ifstream in = open_probe_file(path);
     // Room for every line: no reallocation, so the ids `first_line` views stay put.
-    set.probes.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+    set.probes.reserve(count_newlines(in, path) + 1);
     std::unordered_map<std::string_view, int64_t> first_line;  // accepted id -> its line
     int64_t index = 0;
-    for_each_line(text, [&](const std::string& line, int64_t line_no) {
+    for_each_line(in, path, [&](const std::string& line, int64_t line_no) {
       if (probe_detail::is_blank(line)) return;
       try {
         Probe p = parse_line(fmt, line, line_no);
