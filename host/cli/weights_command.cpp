@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,7 @@
 
 #include "static_h5.hpp"
 #include "static_weights.hpp"
+#include "store_error.hpp"
 #if defined(QKGEOM_WITH_TORCH)
 #include "legacy_export.hpp"  // the torch pickle: the engine only (engine_commands.cpp)
 #endif
@@ -41,10 +43,13 @@ struct WeightsArgs {
   bool json = false, force = false;
 };
 
-// Unless `force`, InputError when DIR holds one of the files export_legacy writes
+// Makes DIR before any work (StoreError, exit 4, when it cannot be made); unless `force`,
+// InputError when it holds one of the files export_legacy writes
 // (host/static/legacy_export.hpp).
 void check_legacy_dir(const std::string& dir, bool force) {
-  if (!std::filesystem::is_directory(dir)) return;  // export_legacy creates it
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw StoreError(dir, "cannot create the directory: " + ec.message());
   for (const char* name : {"grams.json", "grams-eigdirs.pt", "static-singvals.json"})
     check_new_output((std::filesystem::path(dir) / name).string(), force);
 }

@@ -197,6 +197,12 @@ def runtime_cases(chk, tmp, sweep):
     """I/O and device failures (4)."""
     check(chk, "export into a file", ["export", sweep, "--csv", os.path.join(sweep, "sub")], 4,
           [os.path.join(sweep, "sub")])
+    static = os.path.join(tmp, "never-static.h5")
+    check(chk, "weights --export-legacy into a file", ["weights", "--model", QWEN3, "--device", "cpu", "--out",
+                                                        static, "--export-legacy", os.path.join(sweep, "sub")], 4,
+          [os.path.join(sweep, "sub"), "cannot create the directory"])
+    chk.field("weights --export-legacy into a file", "refused before any work: no --out",
+              os.path.exists(static), False, exact=True)
     check(chk, "capture --device cuda:99", ["capture", "--model", QWEN3, "--ids", "1,2", "--device", "cuda:99",
                                             "--out", os.path.join(tmp, "never.safetensors")], 4, ["cuda:99"])
 
