@@ -106,6 +106,33 @@ def test_strings_decoded(files):
         assert not isinstance(v, bytes | np.bytes_), key
 
 
+def test_text_columns_exact(files, tmp_path):
+    """A text column's values come back exactly (docs/hdf5-schema.md "Strings"), written here
+    with h5py: NUL inside and at the end (numpy's str would drop it: an object array then),
+    emoji, bytes that are not UTF-8 (as surrogateescape), one long value among short ones
+    (no padding to it); qkgeom.text reads the same, and a v4 file's HDF5 strings too."""
+    path = str(tmp_path / "text.h5")
+    with h5py.File(files["sweep"], "r") as f:
+        n = len(f["probe/index"])
+    want = [b"a\x00b", b"end\x00", "\u00e9\U0001F600".encode(), b"bad \xff \xed\xb3\xbf", b"x" * 300000]
+    want = (want * n)[:n]
+    subprocess.run(["cp", files["sweep"], path], check=True)
+    with h5py.File(path, "r+") as f:
+        d, b = f["probe/prompt"], f[f["probe/prompt"].attrs["utf8_bytes"]]
+        blob = b"".join(want)
+        b.resize((len(blob),))
+        b[:] = np.frombuffer(blob, np.uint8)
+        d[:] = np.cumsum([len(x) for x in want])
+        assert qkgeom.text.raw_strings(d) == want
+        assert qkgeom.text.strings(f["probe/id"]) == list(h5_values(f["probe/id"]))
+    got = qkgeom.open(path)["probe/prompt"].values
+    assert got.dtype == object and list(got) == [x.decode("utf-8", "surrogateescape") for x in want]
+    with h5py.File(path, "r+") as f:  # the same strings as a v4 file keeps them (no NUL there)
+        del f["probe/prompt"], f["probe/prompt_utf8"]
+        f["probe/prompt"] = np.array([x.replace(b"\x00", b"") for x in want], dtype=h5py.string_dtype("utf-8", 300000))
+        assert qkgeom.text.raw_strings(f["probe/prompt"]) == [x.replace(b"\x00", b"") for x in want]
+
+
 @pytest.mark.parametrize("kind", ["static", "simplex", "headdim", "compare"])
 def test_table_files_against_h5py(files, kind):
     ds = qkgeom.open(files[kind])
