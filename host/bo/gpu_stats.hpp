@@ -65,6 +65,10 @@ class DeviceResults {
   const double* host(const Slot& slot) const;
   // Forgets every reservation; the memory stays for the next layer.
   void clear();
+  // Waits for everything queued on `producer` (a cudaStream_t; null: none) and on the
+  // analysis stream: after a failure, before the inputs and pinned outputs of work queued
+  // on either may go.
+  void drain(void* producer);
 
  private:
   struct Impl;

@@ -438,6 +438,12 @@ void queue_copy_to_host(float* dst, const float* src, size_t n, int device, void
                              static_cast<cudaStream_t>(stream)));
 }
 
+void DeviceResults::drain(void* producer) {
+  ScopedDevice on_device(impl_->device);
+  if (producer != nullptr) CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(producer)));
+  impl_->ctx->synchronize();
+}
+
 std::function<CloudStats()> queue_cloud_stats_on_device(const float* x, const CloudDims& d,
                                                         const StatsPlan& plan, DeviceResults& results) {
   check_dims(d, "queue_cloud_stats_on_device");

@@ -52,6 +52,7 @@ void DeviceResults::send() {}
 void DeviceResults::wait() {}
 const double* DeviceResults::host(const Slot&) const { return nullptr; }
 void DeviceResults::clear() {}
+void DeviceResults::drain(void*) {}
 
 struct PinnedPool::Impl {};
 

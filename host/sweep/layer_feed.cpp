@@ -145,12 +145,12 @@ void stage_saves(StagedSaves& st, std::vector<Snapshot>& saved, size_t b, int la
   }
 }
 
-// Waits for everything queued on the analysis stream up to r's send (sending it first),
+// Waits for everything queued on torch's stream `producer` and on r's analysis stream,
 // swallowing an error: after a failure the first error propagates, and the tensors a
-// queued read uses must outlive it.
-void wait_quietly(DeviceResults& r) noexcept {
+// queued read uses, and the pinned staging a queued copy writes, must outlive it.
+void drain_quietly(DeviceResults& r, void* producer) noexcept {
   try {
-    r.wait();
+    r.drain(producer);
   } catch (...) {
   }
 }
@@ -260,10 +260,11 @@ BatchFeed::BatchFeed(std::vector<ProbeLayers>& probes, bool with_q, SaveKv save,
     throw std::logic_error("BatchFeed: one saved snapshot per prompt");
 }
 
-// After a failure, the layers still in flight are waited for before their tensors go: the
-// newest block's event follows every read queued before it.
+// After a failure (layers still in flight, or the staging not handed over by finish()),
+// both streams are waited for before the tensors and the staging buffer go.
 BatchFeed::~BatchFeed() {
-  if (!in_flight_.empty()) wait_quietly(*in_flight_.back().results);
+  if (results_[0] != nullptr && (!in_flight_.empty() || fed_.staged.data))
+    drain_quietly(*results_[0], torch_stream(device_));
 }
 
 void BatchFeed::add(const LayerCapture& lc) {

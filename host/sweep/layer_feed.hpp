@@ -82,7 +82,7 @@ class BatchFeed {
   // their data allocated here when empty; `buffers` outlives the feed.
   BatchFeed(std::vector<ProbeLayers>& probes, bool with_q, SaveKv save, std::vector<Snapshot> saved,
             FeedBuffers& buffers);
-  ~BatchFeed();  // waits for the layers still in flight (after a failure)
+  ~BatchFeed();  // after a failure: waits for torch's stream and the analysis stream
   BatchFeed(const BatchFeed&) = delete;
   BatchFeed& operator=(const BatchFeed&) = delete;
 
