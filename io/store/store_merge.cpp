@@ -24,6 +24,7 @@ struct Shard {
   std::vector<h5::Id> ds;                           // per column of the merged store
   std::vector<int64_t> index;                       // committed probe/index values
   std::vector<std::vector<int64_t>> offset, count;  // per ragged group, per probe
+  std::vector<uint64_t> text;                       // per probe: bytes of its string values
 };
 
 struct Probe {
@@ -180,6 +181,28 @@ void check_rows(const Shard& s, const std::vector<ColumnSpec>& cols, const std::
   }
 }
 
+// Bytes of each committed probe's per-probe string values in input `s` (text columns:
+// from their end offsets; HDF5 strings: their width), to size the merge's blocks.
+std::vector<uint64_t> probe_text_bytes(const Shard& s, const std::vector<ColumnSpec>& cols) {
+  const size_t n = s.index.size();
+  std::vector<uint64_t> out(n, 0);
+  for (size_t ci = 0; ci < cols.size(); ++ci) {
+    if (cols[ci].type != ColType::Str || cols[ci].ragged) continue;
+    const hid_t ds = s.ds[ci].get();
+    if (!h5::is_text_column(ds)) {
+      const h5::Id type(H5Dget_type(ds));
+      const uint64_t w = type.ok() && H5Tis_variable_str(type.get()) <= 0 ? H5Tget_size(type.get()) : 0;
+      for (uint64_t& b : out) b += w;
+      continue;
+    }
+    const std::vector<int64_t> end =
+        read_i64_rows(s.file.get(), cols[ci].path, static_cast<int64_t>(n), s.path);
+    for (size_t r = 0; r < n; ++r)
+      out[r] += static_cast<uint64_t>(std::max<int64_t>(0, end[r] - (r ? end[r - 1] : 0)));
+  }
+  return out;
+}
+
 // The first input's columns, checked against every other input's; opens each column
 // and reads the ragged extents. A string column may be stored as text (v5) or as HDF5
 // strings (v4 and before) in any input: the output holds text.
@@ -202,6 +225,7 @@ std::vector<ColumnSpec> open_columns(std::vector<Shard>& shards) {
       s.count.push_back(read_i64_rows(s.file.get(), g + "/count", n, s.path));
     }
     check_rows(s, cols, groups);
+    s.text = probe_text_bytes(s, cols);
   }
   return cols;
 }
@@ -244,7 +268,8 @@ size_t block_end(const std::vector<Shard>& shards, const std::vector<Probe>& pro
     for (size_t g = 0; g < groups; ++g)
       tokens +=
           static_cast<uint64_t>(shards[static_cast<size_t>(p.shard)].count[g][static_cast<size_t>(p.row)]);
-    const uint64_t b = probe_bytes + tokens * token_bytes;
+    const uint64_t b = probe_bytes + tokens * token_bytes +
+                       shards[static_cast<size_t>(p.shard)].text[static_cast<size_t>(p.row)];
     if (end > at && bytes + b > block_bytes) break;
     bytes += b;
     ++end;
