@@ -112,6 +112,8 @@ int main(int argc, char** argv) {
   if (argc > 1 &&
       (std::string(argv[1]) == "score" || (qk::front_end_command(argv[1]) && std::string(argv[1]) != "env")))
     qk::passive_openmp(argv, true);  // the OpenMP users: libgomp reads it when it loads
+  if (argc > 1 && std::string(argv[1]) == "env")
+    qk::passive_openmp(argv, false);  // env reports the policy the other commands get
 #else
   qk::register_torch_threads();  // --threads reaches libtorch's pools (host/core/threads.hpp)
 #endif

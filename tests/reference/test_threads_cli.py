@@ -23,6 +23,7 @@ TINY = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
 def run(args, env=None, prefix=()):
     e = dict(os.environ)
     e.pop("OMP_NUM_THREADS", None)
+    e.pop("OMP_WAIT_POLICY", None)
     e.update(env or {})
     return subprocess.run(list(prefix) + args, capture_output=True, text=True, env=e, timeout=300)
 
@@ -76,6 +77,11 @@ def main():
             check(f"{name} env {args or env}: exit 2 naming {word}", r.returncode == 2 and word in r.stderr,
                   f"exit {r.returncode}: {r.stderr.strip()}")
 
+    j, err = env_json(qk)
+    check("env: the OMP_WAIT_POLICY the commands get, passive", j is not None and j["omp_wait_policy"] == "passive",
+          err or j)
+    j, err = env_json(qk, env={"OMP_WAIT_POLICY": "active"})
+    check("env: OMP_WAIT_POLICY=active stands", j is not None and j["omp_wait_policy"] == "active", err or j)
     for cmd in COMPUTING:
         r = run([qk, cmd, "--help"])
         check(f"{cmd} --help lists --threads", r.returncode == 0 and "--threads" in r.stdout, r.stdout[-300:])
