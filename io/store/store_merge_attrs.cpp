@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "h5_text.hpp"
 #include "h5_util.hpp"
 #include "input_error.hpp"
 #include "json_limits.hpp"
@@ -125,6 +126,14 @@ void add_agreed(const std::vector<nlohmann::json>& records, bool mix, Attrs& out
   }
 }
 
+// Whether stores of schema versions `a` and `b` merge: equal, or v4 and v5, whose columns
+// differ only in how strings are stored (merge reads both), so that a merge of v4 shards
+// (v5) merges with the other v4 shards.
+bool same_layout(int64_t a, int64_t b) {
+  const int64_t text = h5::kTextSchemaVersion;
+  return a == b || (std::min(a, b) == text - 1 && std::max(a, b) == text);
+}
+
 }  // namespace
 
 MergeInput read_merge_input(hid_t file, const std::string& path, int64_t rows) {
@@ -152,7 +161,7 @@ void check_one_run(const std::vector<MergeInput>& in, bool allow_version_mix) {
   const MergeInput& a = in.front();
   std::map<int, const MergeInput*> owner;
   for (const MergeInput& b : in) {
-    if (b.has_version != a.has_version || b.schema_version != a.schema_version)
+    if (b.has_version != a.has_version || !same_layout(b.schema_version, a.schema_version))
       throw InputError(b.path, "attribute 'schema_version' is " + std::to_string(b.schema_version) +
                                    " here but " + std::to_string(a.schema_version) + " in " + a.path);
     if (b.shard_count != a.shard_count)

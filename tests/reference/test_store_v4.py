@@ -14,6 +14,7 @@ import sys
 import tempfile
 
 import h5py
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
@@ -61,6 +62,17 @@ def main():
                 got = (rc.h5_strings(f["probe/id"]), rc.h5_strings(f["probe/domain"]), rc.h5_strings(f["probe/fields"]))
                 check(text and int(f.attrs["schema_version"]) == 5 and got == (ids, domains, fields),
                       f"the merged v4 shards: text columns, schema_version 5, the probe file's strings ({got})")
+            # A partial merge (v5) of shard 0 completed with the v4 shard 1: the same store.
+            part, again = os.path.join(tmp, "part.h5"), os.path.join(tmp, "again.h5")
+            r = subprocess.run([qk, "merge", part, shards[0]], capture_output=True, text=True)
+            r2 = subprocess.run([qk, "merge", again, part, shards[1]], capture_output=True, text=True)
+            same = False
+            if r.returncode == 0 and r2.returncode == 0:
+                with h5py.File(merged, "r") as f, h5py.File(again, "r") as g:
+                    a, b = rc.h5_datasets(f), rc.h5_datasets(g)
+                    same = a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f")
+                                                        for k in a)
+            check(same, f"merge of a v5 partial merge and a v4 shard equals the direct merge ({r2.stderr.strip()[-300:]})")
         model = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
         r = subprocess.run([qk, "sweep", "--model", model, "--probes", os.path.join(STORES, "sweep_v4_probes.jsonl"),
                             "--out", v4, "--metrics", "attention", "--resume", "--quiet"], capture_output=True, text=True)
