@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 #include <ATen/ATen.h>
 
@@ -29,9 +30,19 @@ Tensor4f host_copy(const at::Tensor& t) {
 
 // Layer `layer` of dst [layers, heads, len, head_dim] <- the host tensor src [1, heads, len,
 // head_dim] f32 (a --save-kv copy).
+// The elements of one layer of the saved dst [layers, heads, len, head_dim]: those of src,
+// the layer's tensor; a logic_error when `layer` is past dst's layers or the sizes differ.
+size_t saved_layer_elems(const Tensor4f& dst, int layer, const at::Tensor& src) {
+  const auto per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
+  if (layer < 0 || layer >= dst.shape[0] || static_cast<size_t>(src.numel()) != per_layer)
+    throw std::logic_error("BatchFeed: layer " + std::to_string(layer) + " does not fit the saved tensors [" +
+                           std::to_string(dst.shape[0]) + " layers]");
+  return per_layer;
+}
+
 void save_layer(Tensor4f& dst, int layer, const at::Tensor& src) {
+  const size_t per_layer = saved_layer_elems(dst, layer, src);
   if (dst.data.empty()) dst.data.resize(static_cast<size_t>(dst.numel()));
-  const size_t per_layer = static_cast<size_t>(dst.numel() / dst.shape[0]);
   std::memcpy(dst.data.data() + static_cast<size_t>(layer) * per_layer, src.contiguous().data_ptr<float>(),
               per_layer * sizeof(float));
 }
@@ -137,9 +148,7 @@ void stage_saves(StagedSaves& st, std::vector<Snapshot>& saved, size_t b, int la
   const at::Tensor* src[] = {&t.k, &t.v, &t.q};
   for (size_t i = 0; i < dst.size(); ++i) {
     if (dst[i] == nullptr) continue;
-    const auto per_layer = static_cast<size_t>(dst[i]->numel() / dst[i]->shape[0]);
-    if (static_cast<size_t>(src[i]->numel()) != per_layer)
-      throw std::logic_error("BatchFeed: a saved tensor's shape is not its layer's");
+    const size_t per_layer = saved_layer_elems(*dst[i], layer, *src[i]);
     queue_copy_to_host(st.data.get() + st.at[b][i] + static_cast<size_t>(layer) * per_layer,
                        src[i]->data_ptr<float>(), per_layer, dev.index(), torch_stream(dev));
   }

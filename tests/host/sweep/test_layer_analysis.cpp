@@ -409,9 +409,10 @@ struct BatchRun {
 };
 
 // snaps as one batch through BatchFeed on `device`, --save-kv `save`; with `busy`, every
-// layer's tensors are written behind a chain of matmuls on torch's stream.
+// layer's tensors are written behind a chain of matmuls on torch's stream. `fed_layers`
+// past the snapshots' 4 repeat them (a batch fed more layers than it holds).
 BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, const c10::Device& device,
-                    SaveKv save, bool busy, FeedBuffers& buffers) {
+                    SaveKv save, bool busy, FeedBuffers& buffers, int fed_layers = 4) {
   ExecContext ctx;
   ctx.device.cuda = device.is_cuda();
   ctx.stream = torch_stream(device);
@@ -430,7 +431,7 @@ BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, c
     saved.push_back(e);
   }
   BatchFeed feed(probes, true, save, save == SaveKv::None ? std::vector<Snapshot>() : saved, buffers);
-  for (int l = 0; l < 4; ++l) {
+  for (int l = 0; l < fed_layers; ++l) {
     at::Tensor chain;
     if (busy) {
       chain = at::randn({2048, 2048}, at::TensorOptions().device(device));
@@ -439,9 +440,9 @@ BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, c
     LayerCapture lc;
     lc.layer = l;
     for (const Snapshot& s : snaps) {
-      lc.q.push_back(layer_of(*s.q, l, device, chain));
-      lc.k.push_back(layer_of(s.k, l, device, chain));
-      lc.v.push_back(layer_of(*s.v, l, device, chain));
+      lc.q.push_back(layer_of(*s.q, l % 4, device, chain));
+      lc.k.push_back(layer_of(s.k, l % 4, device, chain));
+      lc.v.push_back(layer_of(*s.v, l % 4, device, chain));
     }
     feed.add(lc);
   }
@@ -546,6 +547,36 @@ TEST(BatchFeed, OnCudaMatchesCpu) {
   const size_t qkv = 4 * k;  // v as k, q twice k (12 query heads, 6 KV heads)
   EXPECT_EQ(buffers.staging().peak_bytes(), (k + qkv) * sizeof(float));
   EXPECT_EQ(buffers.staging().held_bytes(), (k + qkv) * sizeof(float));
+}
+
+// A layer past the batch's 4 is refused by name (also after layers in flight and staged
+// --save-kv copies on CUDA), never saved past the buffers; the same FeedBuffers then serve
+// the next batch, with the numbers and saved tensors of a batch on fresh ones.
+TEST(BatchFeed, ExtraLayerIsRefusedAndBuffersStayUsable) {
+  const std::vector<Snapshot> snaps = batch_snapshots();
+  const ProbeMetrics m = cpu_metrics(false);
+  std::vector<c10::Device> devices = {c10::Device(c10::kCPU)};
+  if (torch::cuda::is_available()) devices.emplace_back(c10::kCUDA, 0);
+  for (const c10::Device& device : devices) {
+    SCOPED_TRACE(device.str());
+    FeedBuffers used, fresh;
+    try {
+      feed_batch(snaps, m, device, SaveKv::Qkv, false, used, 5);
+      ADD_FAILURE() << "a fifth layer was taken";
+    } catch (const std::logic_error& e) {
+      // On CUDA the --save-kv staging of layer 4 comes before the analysis is queued.
+      const char* says = device.is_cuda() ? "BatchFeed: layer 4 does not fit the saved tensors [4 layers]"
+                                          : "ProbeLayers: more layers than the model has";
+      EXPECT_EQ(std::string(e.what()), says);
+    }
+    const BatchRun after = feed_batch(snaps, m, device, SaveKv::Qkv, false, used);
+    const BatchRun want = feed_batch(snaps, m, device, SaveKv::Qkv, false, fresh);
+    for (size_t b = 0; b < snaps.size(); ++b) {
+      expect_same_bo(*after.out[b].bo, *want.out[b].bo);
+      expect_same_attention(*after.out[b].attention, *want.out[b].attention);
+    }
+    expect_saved(after, snaps, SaveKv::Qkv);
+  }
 }
 
 // The pinned pool: a free buffer is handed again when it fits and is at most twice the
