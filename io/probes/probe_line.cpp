@@ -105,15 +105,15 @@ Json parse_json(const std::string& line) {
   }
 }
 
-// LineProblem when text `what` holds U+0000: the results store keeps text as HDF5
-// strings, which end at the first NUL (docs/hdf5-schema.md).
+// LineProblem when text `what` holds U+0000: compare files and schema v4 readers end
+// strings at the first NUL (docs/probe-sets.md).
 void refuse_nul(const std::string& text, const std::string& what, const std::string& id) {
   const size_t at = text.find('\0');
   if (at == std::string::npos) return;
   size_t chars = 0;  // code points before the NUL
   for (size_t k = 0; k < at; ++k) chars += (static_cast<unsigned char>(text[k]) & 0xC0) != 0x80;
   throw LineProblem(what + " holds U+0000 (NUL) at character " + std::to_string(chars + 1) +
-                        ", which the results file cannot store (HDF5 strings end at a NUL)",
+                        "; probe text may not hold it (compare files and older readers end strings at a NUL)",
                     id);
 }
 

@@ -6,7 +6,7 @@ read back with plain h5py and the csv module; the reference is the JSONL itself
 - prompts, ids, domains and extra fields with emoji, CJK, tabs, CR/LF, quotes, commas and
   backslashes come back exactly from h5py (docs/hdf5-schema.md "Strings"), from the
   CSV export and from a merge of two shards;
-- U+0000 in a prompt, id or domain is refused with the line (HDF5 strings end at a NUL),
+- U+0000 in a prompt, id or domain is refused with the line (docs/probe-sets.md),
   never stored cut short: under --on-bad-line skip the lines are listed and skipped, ids
   stay unique; in an extra field it is kept (probe/fields is JSON text);
 - a probe line nesting deeper than 127 levels (70,000 deep once crashed the sweep) is a

@@ -326,7 +326,7 @@ TEST_F(Probes, SkippedLineDoesNotClaimItsId) {
   EXPECT_EQ(set.skipped[0].line, 1);
 }
 
-// HDF5 strings end at a NUL, so prompts, ids and domains holding one are refused; the
+// Prompts, ids and domains holding a NUL are refused (docs/probe-sets.md); the
 // other fields keep it (as the escape \u0000 in their JSON text), and ids stay unique.
 TEST_F(Probes, NulIsRefusedInStoredTextKeptInFields) {
   const std::string path = write("nul.jsonl",
