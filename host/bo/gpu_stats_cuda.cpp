@@ -235,16 +235,29 @@ std::vector<double> compute_kv_cka_on_device(const float* k, const float* v, con
 
 namespace {
 
+// p when the current device reads it in place (its own or managed memory); otherwise a
+// copy of its n floats (host, pinned or another device's memory) into `up`, on `stream`.
+const float* device_readable(const float* p, size_t n, DeviceBuffer<float>& up, cudaStream_t stream) {
+  cudaPointerAttributes a{};
+  CUDA_CHECK(cudaPointerGetAttributes(&a, p));
+  int current = 0;
+  CUDA_CHECK(cudaGetDevice(&current));
+  if (a.type == cudaMemoryTypeManaged || (a.type == cudaMemoryTypeDevice && a.device == current)) return p;
+  up = DeviceBuffer<float>(n, stream);
+  if (n > 0) CUDA_CHECK(cudaMemcpyAsync(up.data(), p, n * sizeof(float), cudaMemcpyDefault, stream));
+  return up.data();
+}
+
 // Queues cos of the head-mean vectors of prev and cur [heads][n] into device out[0] on
-// `stream`: the kernel reads adjacent layers, so both are copied into one [2][heads][n]
-// buffer (stream-ordered; freed in stream order).
+// `stream`: layers in device memory are read where they lie, a layer in host memory is
+// uploaded first (buffers freed in stream order).
 void launch_alignment_pair(const float* prev, const float* cur, int heads, int64_t n, bool seed_f32_mean,
                            double* out, cudaStream_t stream) {
   const size_t layer = static_cast<size_t>(heads) * n;
-  DeviceBuffer<float> both(2 * layer, stream);
-  CUDA_CHECK(cudaMemcpyAsync(both.data(), prev, layer * sizeof(float), cudaMemcpyDefault, stream));
-  CUDA_CHECK(cudaMemcpyAsync(both.data() + layer, cur, layer * sizeof(float), cudaMemcpyDefault, stream));
-  launch_layer_alignment(both.data(), 2, heads, n, seed_f32_mean, out, stream);
+  DeviceBuffer<float> up_prev, up_cur;
+  launch_layer_alignment_pair(device_readable(prev, layer, up_prev, stream),
+                              device_readable(cur, layer, up_cur, stream), heads, n, seed_f32_mean, out,
+                              stream);
 }
 
 }  // namespace
