@@ -27,7 +27,7 @@ std::vector<std::string> string_rows(hid_t f, const std::string& name, size_t n,
   const h5::Id type(ds.ok() ? H5Dget_type(ds.get()) : H5I_INVALID_HID);
   if (type.ok() && H5Tget_class(type.get()) != H5T_STRING && !h5::is_text_column(ds.get()))
     throw InputError(path, "dataset '" + name + "' does not hold strings");
-  std::vector<std::string> v = read_strings(f, name, path);
+  std::vector<std::string> v = read_strings(f, name, path, n);
   if (v.size() < n)
     throw InputError(path, "dataset '" + name + "' has " + std::to_string(v.size()) +
                                " rows, fewer than the " + std::to_string(n) +

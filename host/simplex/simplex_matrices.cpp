@@ -133,7 +133,7 @@ h5::Id open_from(const std::string& path) {
 std::vector<uint8_t> ok_probes(hid_t f, const std::string& path, size_t probes) {
   std::vector<uint8_t> ok(probes, 1);
   if (!has_dataset(f, "probe/status")) return ok;
-  const std::vector<std::string> status = read_strings(f, "probe/status", path);
+  const std::vector<std::string> status = read_strings(f, "probe/status", path, probes);
   size_t left_out = 0;
   for (size_t p = 0; p < probes; ++p)
     if (p >= status.size() || status[p] != "ok") {

@@ -61,7 +61,7 @@ OkRows ok_rows(hid_t f, const std::string& path, int64_t T) {
   if (off.size() < n || cnt.size() < n)
     throw InputError(path, "kv/offset or kv/count shorter than probe/index");
   std::vector<std::string> status;
-  if (has_path(f, "probe/status")) status = read_strings(f, "probe/status", path);
+  if (has_path(f, "probe/status")) status = read_strings(f, "probe/status", path, n);
   OkRows r;
   for (size_t p = 0; p < n; ++p) {
     if (!status.empty() && (p >= status.size() || status[p] != "ok")) continue;

@@ -43,7 +43,7 @@ std::vector<size_t> ok_probes(hid_t f, const std::string& path, size_t n, int64_
   const bool has_status =
       H5Lexists(f, "probe", H5P_DEFAULT) > 0 && H5Lexists(f, "probe/status", H5P_DEFAULT) > 0;
   const std::vector<std::string> status =
-      has_status ? read_strings(f, "probe/status", path) : std::vector<std::string>{};
+      has_status ? read_strings(f, "probe/status", path, n) : std::vector<std::string>{};
   if (has_status) require_rows(status.size(), n, "probe/status", path);
   for (size_t i = 0; i < n; ++i)
     if (!has_status || status[i] == "ok") rows.push_back(i);
@@ -59,7 +59,7 @@ void require_finite_rows(const ArrayF64& x, const std::vector<size_t>& rows, siz
     for (size_t i = 0; i < lh; ++i) {
       const double v = x.data[r * lh + i];
       if (std::isfinite(v)) continue;
-      const std::vector<std::string> ids = read_strings(f, "probe/id", path);
+      const std::vector<std::string> ids = read_strings(f, "probe/id", path, x.dims[0]);
       throw InputError(path, "dataset '" + name + "' row " + std::to_string(r) + " (probe '" +
                                  (r < ids.size() ? ids[r] : "?") + "') [layer " + std::to_string(i / heads) +
                                  ", head " + std::to_string(i % heads) + "] = " + std::to_string(v) +

@@ -62,14 +62,18 @@ std::vector<float> read_f32(hid_t file, const std::string& name, const std::stri
   return v;
 }
 
-std::vector<std::string> read_strings(hid_t file, const std::string& name, const std::string& path) {
+std::vector<std::string> read_strings(hid_t file, const std::string& name, const std::string& path,
+                                      size_t rows) {
   std::vector<hsize_t> dims;
   const h5::Id ds = open_dataset(file, name, path, &dims, 0);
   if (dims.size() != 1) throw InputError(path, "'/" + name + "' is not a 1-D dataset of strings");
-  if (h5::is_text_column(ds.get()))  // rows a crash left past the committed ones may be stale
-    return h5::read_text_rows(ds.get(), 0, dims[0], path, "'/" + name + "'", true);
+  const hsize_t n = std::min<hsize_t>(dims[0], rows);
+  if (n == 0) return {};
   const h5::Id fspace(h5::check(H5Dget_space(ds.get()), path, "cannot get the space of '/" + name + "'"));
-  return h5::read_string_rows(ds.get(), fspace.get(), dims[0], path, "'/" + name + "'");
+  const hsize_t first = 0;
+  h5::check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &first, nullptr, &n, nullptr), path,
+                   "cannot select rows of '/" + name + "'");
+  return h5::read_string_rows(ds.get(), fspace.get(), n, path, "dataset '/" + name + "'");
 }
 
 void write_f64(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,

@@ -21,9 +21,12 @@ ArrayF64 read_f64(hid_t file, const std::string& name, const std::string& path);
 // The same, as f32 (for large eigenvector arrays).
 std::vector<float> read_f32(hid_t file, const std::string& name, const std::string& path,
                             std::vector<hsize_t>* dims);
-// A 1-D string column (e.g. "probe/status"): a text column (h5_text.hpp; its rows up to
-// the first stale one a crash left) or an HDF5 string dataset; InputError as above.
-std::vector<std::string> read_strings(hid_t file, const std::string& name, const std::string& path);
+// Rows [0, min(rows, its length)) of a 1-D string column (e.g. "probe/status"): a text
+// column (h5_text.hpp; `rows` the committed probes, so that rows a crash left past them,
+// which may be stale, are not read, and damaged offsets among them are an InputError) or
+// an HDF5 string dataset; InputError as above.
+std::vector<std::string> read_strings(hid_t file, const std::string& name, const std::string& path,
+                                      size_t rows);
 // Creates (replacing) dataset `name` under `group`.
 void write_f64(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
                const std::vector<double>& data, const std::string& path);

@@ -55,9 +55,12 @@ Id open_bytes(hid_t ds, const std::string& file, const std::string& what, std::s
 }  // namespace
 
 std::vector<std::string> read_text_rows(hid_t ds, hsize_t first, hsize_t n, const std::string& file,
-                                        const std::string& what, bool prefix) {
+                                        const std::string& what) {
   std::string bytes_name;
   const Id bytes = open_bytes(ds, file, what, &bytes_name);
+  const Id type(H5Dget_type(ds));
+  if (!type.ok() || H5Tget_class(type.get()) != H5T_INTEGER || H5Tget_size(type.get()) != 8)
+    throw InputError(file, what + ": a text column holds i64 end offsets, not another type (corrupt)");
   const std::vector<hsize_t> dims = dataset_dims(ds, file, what);
   if (dims.size() != 1 || first + n > dims[0])
     throw InputError(file, what + ": rows " + std::to_string(first) + ".." + std::to_string(first + n) +
@@ -74,12 +77,10 @@ std::vector<std::string> read_text_rows(hid_t ds, hsize_t first, hsize_t n, cons
   size_t rows = 0;
   for (int64_t at = start; rows < n; ++rows) {
     const int64_t e = end[rows + lead];
-    if (e < at || e > stored) {
-      if (prefix) break;
+    if (e < at || e > stored)
       throw InputError(file, what + ": row " + std::to_string(first + rows) + " ends at byte " +
                                  std::to_string(e) + ", not between " + std::to_string(at) + " and the " +
                                  std::to_string(stored) + " bytes of '/" + bytes_name + "' (corrupt)");
-    }
     at = e;
   }
   const int64_t stop = rows ? end[rows - 1 + lead] : start;

@@ -24,11 +24,9 @@ std::string text_bytes_path(const std::string& col);
 bool is_text_column(hid_t ds);
 
 // Values [first, first + n) of text column `ds`. InputError(file, what ...) when the
-// offsets are not ascending or lie past the bytes dataset (a damaged file); with
-// `prefix`, the values before the first such row instead (rows a crash left past the
-// committed ones may be stale).
+// offsets are not i64, not ascending or lie past the bytes dataset (a damaged file).
 std::vector<std::string> read_text_rows(hid_t ds, hsize_t first, hsize_t n, const std::string& file,
-                                        const std::string& what, bool prefix = false);
+                                        const std::string& what);
 
 // The [first, first + n) rows selected by 1-D `fspace`; InputError(file, what ...) unless
 // it selects one run of rows of a 1-D dataset.

@@ -17,6 +17,18 @@ def _name(v):
     return v.decode("utf-8", "surrogateescape") if isinstance(v, (bytes, np.bytes_)) else str(v)
 
 
+def _bytes_dataset(d):
+    """The 1-D uint8 bytes dataset text column d names; ValueError when it is missing or
+    of another kind."""
+    import h5py
+    name = _name(d.attrs["utf8_bytes"]) if isinstance(d.attrs["utf8_bytes"], (str, bytes)) else ""
+    data = d.file.get(name) if name else None
+    if not isinstance(data, h5py.Dataset) or data.dtype != np.uint8 or data.ndim != 1:
+        raise ValueError(f"/{d.name.lstrip('/')}: its bytes dataset '{name}' (attribute utf8_bytes) "
+                         "is missing or not 1-D uint8: a damaged file")
+    return data
+
+
 def raw_strings(d, stop=None):
     """Rows [:stop] of string column d (a text column, or an HDF5 string dataset) as bytes,
     exactly as stored (NUL bytes and bytes that are not UTF-8 kept)."""
@@ -26,10 +38,13 @@ def raw_strings(d, stop=None):
             raise ValueError(f"/{d.name.lstrip('/')} does not hold strings")
         rows = d[: d.shape[0] if stop is None else stop]
         return [r if isinstance(r, bytes) else bytes(r) for r in rows]
+    if d.dtype != np.int64 or d.ndim != 1:
+        raise ValueError(f"/{d.name.lstrip('/')}: a text column holds 1-D int64 end offsets, not "
+                         f"{d.dtype} of shape {list(d.shape)}: a damaged file")
     ends = np.asarray(d[: d.shape[0] if stop is None else stop], dtype=np.int64)
     if not len(ends):
         return []
-    data = d.file[_name(d.attrs["utf8_bytes"])]
+    data = _bytes_dataset(d)
     starts = np.concatenate(([0], ends[:-1]))
     if (ends < starts).any() or ends[-1] > data.shape[0]:
         raise ValueError(f"/{d.name.lstrip('/')}: its end offsets are not ascending within "

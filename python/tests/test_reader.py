@@ -133,6 +133,34 @@ def test_text_columns_exact(files, tmp_path):
         assert qkgeom.text.raw_strings(f["probe/prompt"]) == [x.replace(b"\x00", b"") for x in want]
 
 
+def _damage_text(f, how):
+    """Damages text column /probe/id of writable h5py File f as `how` says."""
+    d = f["probe/id"]
+    if how == "offsets f64":
+        attrs, v = dict(d.attrs), d[()].astype(np.float64)
+        del f["probe/id"]
+        f.create_dataset("probe/id", data=v, maxshape=(None,))
+        f["probe/id"].attrs.update(attrs)
+    elif how == "bytes i32":
+        v = f["probe/id_utf8"][()].astype(np.int32)
+        del f["probe/id_utf8"]
+        f.create_dataset("probe/id_utf8", data=v, maxshape=(None,))
+    else:
+        d.attrs["utf8_bytes"] = {"missing": "probe/nope", "deep": "a/b/c/d", "group": "probe"}[how]
+
+
+@pytest.mark.parametrize("how", ["offsets f64", "bytes i32", "missing", "deep", "group"])
+def test_damaged_text_column(files, tmp_path, how):
+    """A text column of another dtype, or naming a bytes dataset that is missing, a group or
+    not uint8: ValueError naming the file and dataset (i32 bytes read as u8 gave NULs)."""
+    path = str(tmp_path / "damaged.h5")
+    subprocess.run(["cp", files["sweep"], path], check=True)
+    with h5py.File(path, "r+") as f:
+        _damage_text(f, how)
+    with pytest.raises(ValueError, match=r"damaged\.h5: /probe/id .*a damaged file"):
+        qkgeom.open(path)
+
+
 @pytest.mark.parametrize("kind", ["static", "simplex", "headdim", "compare"])
 def test_table_files_against_h5py(files, kind):
     ds = qkgeom.open(files[kind])

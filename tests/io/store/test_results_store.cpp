@@ -653,8 +653,7 @@ TEST(ResultsStore, StringsRoundTripBitwise) {
 }
 
 // Offsets that are not ascending or point past the bytes (a damaged file) are an
-// InputError naming the row; reading a whole column stops before them (stale rows a crash
-// left past the committed ones).
+// InputError naming the row; rows past the committed ones (stale after a crash) are not read.
 TEST(ResultsStore, DamagedTextOffsets) {
   const std::string p = temp_path("badtext.h5");
   {
@@ -671,7 +670,11 @@ TEST(ResultsStore, DamagedTextOffsets) {
   expect_input_error(
       [&](const std::string& path) { qk::h5::read_string_rows(ds, sp, 5, path, "'/probe/id'"); }, p,
       "'/probe/id': row 2 ends at byte 1000, not between 4 and the");
-  EXPECT_EQ(qk::read_strings(f, "probe/id", p), (std::vector<std::string>{"p0", "p1"}));
+  // read_strings reads the committed rows only: damage among them is an InputError (it
+  // used to stop before it, and compare then said the column had fewer rows).
+  EXPECT_EQ(qk::read_strings(f, "probe/id", p, 2), (std::vector<std::string>{"p0", "p1"}));
+  expect_input_error([&](const std::string& path) { qk::read_strings(f, "probe/id", path, 5); }, p,
+                     "dataset '/probe/id': row 2 ends at byte 1000");
   H5Sclose(sp);
   H5Dclose(ds);
   H5Fclose(f);
@@ -707,7 +710,7 @@ TEST(H5Util, NumbersAreNotStrings) {
   const hid_t ds = H5Dcreate2(g, "id", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   const std::vector<int64_t> ids = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
   H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids.data());
-  expect_input_error([&](const std::string& path) { qk::read_strings(f, "probe/id", path); }, p,
+  expect_input_error([&](const std::string& path) { qk::read_strings(f, "probe/id", path, n); }, p,
                      "'/probe/id' does not hold strings");
   expect_input_error(
       [&](const std::string& path) { qk::h5::read_string_rows(ds, sp, n, path, "'/probe/id'"); }, p,
