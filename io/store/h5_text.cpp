@@ -36,8 +36,12 @@ void read_run(hid_t ds, hid_t mem_type, hsize_t first, hsize_t n, void* out, con
                "cannot read " + what);
 }
 
-// The bytes dataset of text column `ds`; InputError when it is missing or not 1-D u8.
-Id open_bytes(hid_t ds, const std::string& file, const std::string& what, std::string* name) {
+}  // namespace
+
+Id open_text_bytes(hid_t ds, const std::string& file, const std::string& what, std::string* name) {
+  const Id offsets(H5Dget_type(ds));
+  if (!offsets.ok() || H5Tget_class(offsets.get()) != H5T_INTEGER || H5Tget_size(offsets.get()) != 8)
+    throw InputError(file, what + ": a text column holds i64 end offsets, not another type (corrupt)");
   bool found = false;
   *name = read_string_attr(ds, kTextBytesAttr, &found);
   const Id fid(H5Iget_file_id(ds));
@@ -52,15 +56,10 @@ Id open_bytes(hid_t ds, const std::string& file, const std::string& what, std::s
   return bytes;
 }
 
-}  // namespace
-
 std::vector<std::string> read_text_rows(hid_t ds, hsize_t first, hsize_t n, const std::string& file,
                                         const std::string& what) {
   std::string bytes_name;
-  const Id bytes = open_bytes(ds, file, what, &bytes_name);
-  const Id type(H5Dget_type(ds));
-  if (!type.ok() || H5Tget_class(type.get()) != H5T_INTEGER || H5Tget_size(type.get()) != 8)
-    throw InputError(file, what + ": a text column holds i64 end offsets, not another type (corrupt)");
+  const Id bytes = open_text_bytes(ds, file, what, &bytes_name);
   const std::vector<hsize_t> dims = dataset_dims(ds, file, what);
   if (dims.size() != 1 || first + n > dims[0])
     throw InputError(file, what + ": rows " + std::to_string(first) + ".." + std::to_string(first + n) +

@@ -6,6 +6,8 @@
 // both datasets only grow, so they are as safe under SWMR as every numeric column.
 #include <hdf5.h>
 
+#include "h5_util.hpp"
+
 #include <string>
 #include <vector>
 
@@ -22,6 +24,10 @@ std::string text_bytes_path(const std::string& col);
 
 // Whether dataset `ds` is a text column (it has the attribute kTextBytesAttr).
 bool is_text_column(hid_t ds);
+
+// The bytes dataset of text column `ds` (*name: its path); InputError(file, what ...) when
+// `ds` is not of i64 offsets, or the bytes dataset is missing or not 1-D u8.
+Id open_text_bytes(hid_t ds, const std::string& file, const std::string& what, std::string* name);
 
 // Values [first, first + n) of text column `ds`. InputError(file, what ...) when the
 // offsets are not i64, not ascending or lie past the bytes dataset (a damaged file).

@@ -226,6 +226,22 @@ struct ResultsStore::Impl {
       }
   }
 
+  // InputError unless each text column holds i64 offsets and names its 1-D u8 bytes
+  // dataset, "<column>_utf8" (h5_text.hpp), where appends go.
+  void check_text_columns() const {
+    for (const auto& c : cols) {
+      if (c.spec.type != ColType::Str) continue;
+      const std::string what = "dataset '/" + c.spec.path + "'";
+      const h5::Id ds(
+          h5::check(H5Dopen2(file.get(), c.spec.path.c_str(), H5P_DEFAULT), path, "cannot open " + what));
+      std::string name;
+      h5::open_text_bytes(ds.get(), path, what, &name);
+      if (name != h5::text_bytes_path(c.spec.path))
+        throw InputError(path, what + ": attribute '" + h5::kTextBytesAttr + "' names '" + name + "', not '" +
+                                   h5::text_bytes_path(c.spec.path) + "': not a results store qkgeom wrote");
+    }
+  }
+
   void open_datasets() {
     for (auto& c : cols) {
       c.ds = h5::Id(h5::check(H5Dopen2(file.get(), c.spec.path.c_str(), H5P_DEFAULT), path,
@@ -498,6 +514,7 @@ ResultsStore ResultsStore::reopen(const std::string& path, const std::vector<Col
   h5::check_status(H5Fincrement_filesize(impl->file.get(), 0), path, "cannot set the file size");
   check_same_columns(read_columns(impl->file.get(), path), impl->user, path);
   impl->check_group_columns();
+  impl->check_text_columns();
   impl->open_datasets();
   auto& index = impl->cols[static_cast<size_t>(impl->index_col)];
   impl->rows = static_cast<int64_t>(h5::dataset_dims(index.ds.get(), path, index.spec.path)[0]);

@@ -677,7 +677,12 @@ TEST(ResultsStore, DamagedTextOffsets) {
                      "dataset '/probe/id': row 2 ends at byte 1000");
   H5Sclose(sp);
   H5Dclose(ds);
+  // A resume of a file whose bytes dataset is gone: InputError (it was exit 4, HDF5's words).
+  H5Ldelete(f, "probe/id_utf8", H5P_DEFAULT);
   H5Fclose(f);
+  expect_input_error(
+      [&](const std::string& path) { qk::ResultsStore::reopen(path, st::columns()); }, p,
+      "dataset '/probe/id': its bytes dataset '/probe/id_utf8' (attribute 'utf8_bytes') is missing");
 }
 
 // An integer attribute of several values is not one value: H5Aread used to write them all
