@@ -39,7 +39,6 @@ def h5_raw_strings(d, stop=None):
     """Rows [:stop] of a store's string column d as bytes, decoded here independently of
     qkgeom (docs/hdf5-schema.md "Strings"): a text column (schema v5: int64 end offsets into
     the uint8 dataset its attribute utf8_bytes names), else an HDF5 string dataset."""
-    import numpy as np
     stop = d.shape[0] if stop is None else stop
     if "utf8_bytes" not in d.attrs:
         return [bytes(x) if not isinstance(x, str) else x.encode() for x in d[:stop]]
