@@ -13,7 +13,10 @@
 - the analyses without a model (weights, align, correlate, simplex, env) run in the front end
   (they work with no engine beside it) and give the engine's numbers; what needs libtorch or
   a GPU (simplex --cm-compat, weights --export-legacy, --device cuda) is handed to the engine
-  and gives the engine's result."""
+  and gives the engine's result;
+- the git sha in `--version` (front end, both engines) and in a sweep's `git_sha` attribute is
+  the checkout's HEAD as it is now, `-dirty` when tracked files differ from it (read at
+  build time, not when cmake configured: a commit after configuring once went unrecorded)."""
 import json
 import os
 import shutil
@@ -202,6 +205,24 @@ def analyses_in_front_end(qk, engine, lone, tmp):
           f"weights --export-legacy through the front end writes the torch pickle ({r.stderr.strip()[-200:]})")
 
 
+def git_provenance(qk, engine, sweep):
+    """Every binary and a result file name the sources' HEAD (docs/hdf5-schema.md, "Run record")."""
+    head = run(["git", "rev-parse", "--short=12", "HEAD"], cwd=rc.SOURCE_DIR)
+    if head.returncode != 0:
+        print("skip git provenance: the sources are not a git checkout")
+        return
+    dirty = run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=rc.SOURCE_DIR).stdout.strip()
+    want = head.stdout.strip() + ("-dirty" if dirty else "")
+    for exe in (qk, engine, os.path.join(os.path.dirname(qk), "qkgeom-engine-cpu")):
+        v = run([exe, "--version"]).stdout.strip()
+        check(v.endswith(f"({want})"), f"{os.path.basename(exe)} --version names the checkout ({v} vs {want})")
+    import h5py
+    with h5py.File(sweep, "r") as f:
+        got = f.attrs.get("git_sha")
+    got = got.decode() if isinstance(got, bytes) else got
+    check(got == want, f"a sweep's git_sha attribute is the checkout's ({got} vs {want})")
+
+
 def main():
     qk = rc.require_cli()
     engine = os.path.join(os.path.dirname(qk), "qkgeom-engine")
@@ -265,6 +286,7 @@ def main():
         r = run([os.path.join(lone, "qkgeom"), "score", "--snapshot", small, "--json"])
         check(r.returncode == 0, "no engine beside it: score --snapshot still runs")
         analyses_in_front_end(qk, engine, os.path.join(lone, "qkgeom"), tmp)
+        git_provenance(qk, engine, os.path.join(tmp, "sweep.h5"))
         cpu_engine_links(os.path.join(os.path.dirname(qk), "qkgeom-engine-cpu"))
         engine_routing(qk, engine, tmp)
     finish("all front-end checks passed")
