@@ -53,12 +53,13 @@ WORKERS = 2
 
 def write_probes(path):
     """N_PROBES id-probes of 2-6 tokens: two batches at --batch-tokens 700, whose rows
-    cross chunk boundaries (256 rows a chunk for strings and kv/k in schema v2)."""
+    cross chunk boundaries (256 rows a chunk for strings and kv/k in schema v2); ids of
+    224 UTF-8 bytes, so that the second batch's bytes of /probe/id_utf8 cross a 64 KiB chunk."""
     rng = random.Random(7)
     with open(path, "w") as f:
         for i in range(N_PROBES):
             ids = [rng.randrange(128) for _ in range(rng.randrange(2, 7))]
-            f.write(json.dumps({"id": f"p{i:03d}", "domain": "abc"[i % 3], "ids": ids}) + "\n")
+            f.write(json.dumps({"id": f"p{i:03d}" + "é" * 110, "domain": "abc"[i % 3], "ids": ids}) + "\n")
 
 
 class ForkServer:
