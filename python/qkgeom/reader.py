@@ -242,7 +242,7 @@ def read_sweep(f, path, ragged):
     paths = dataset_paths(f)
     text_bytes = {text(f[p].attrs["utf8_bytes"]).lstrip("/") for p in paths if text_columns.is_text(f[p])}
     for name in paths:
-        if name in text_bytes:  # a text column's bytes: read with the column
+        if name in text_bytes and not text_columns.is_text(f[name]):  # a text column's bytes: read with it
             continue
         d = f[name]
         is_ragged = int(d.attrs.get("ragged", 0)) == 1

@@ -146,10 +146,10 @@ def _damage_text(f, how):
         del f["probe/id_utf8"]
         f.create_dataset("probe/id_utf8", data=v, maxshape=(None,))
     else:
-        d.attrs["utf8_bytes"] = {"missing": "probe/nope", "deep": "a/b/c/d", "group": "probe"}[how]
+        d.attrs["utf8_bytes"] = {"missing": "probe/nope", "deep": "a/b/c/d", "group": "probe", "itself": "probe/id"}[how]
 
 
-@pytest.mark.parametrize("how", ["offsets f64", "bytes i32", "missing", "deep", "group"])
+@pytest.mark.parametrize("how", ["offsets f64", "bytes i32", "missing", "deep", "group", "itself"])
 def test_damaged_text_column(files, tmp_path, how):
     """A text column of another dtype, or naming a bytes dataset that is missing, a group or
     not uint8: ValueError naming the file and dataset (i32 bytes read as u8 gave NULs)."""
