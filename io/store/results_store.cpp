@@ -344,11 +344,20 @@ struct ResultsStore::Impl {
   }
 
   // A text column's committed bytes (the end offset of its last committed row) and its
-  // bytes dataset's length; InputError when they disagree.
+  // bytes dataset's length; InputError when they disagree, or when the committed rows'
+  // offsets are not ascending (a resume would append to a damaged column).
   void load_text(Col& c) {
     const int64_t n = committed(c);
     const std::string name = h5::text_bytes_path(c.spec.path);
-    c.text_bytes = n > 0 ? read_one_i64(c, n - 1) : 0;
+    c.text_bytes = 0;
+    const std::vector<int64_t> end = read_i64_rows(c, n);
+    for (size_t i = 0; i < end.size(); ++i) {
+      if (end[i] < c.text_bytes)
+        throw InputError(path, "dataset '/" + c.spec.path + "': row " + std::to_string(i) + " ends at byte " +
+                                   std::to_string(end[i]) + ", before byte " + std::to_string(c.text_bytes) +
+                                   " where it starts: not a consistent results store");
+      c.text_bytes = end[i];
+    }
     c.byte_extent = static_cast<int64_t>(h5::dataset_dims(c.bytes.get(), path, name)[0]);
     if (c.text_bytes < 0 || c.text_bytes > c.byte_extent)
       throw InputError(path, "dataset '/" + c.spec.path + "' ends its committed rows at byte " +
@@ -381,6 +390,19 @@ struct ResultsStore::Impl {
                        "cannot cut dataset '/" + c.spec.path + "' to its committed rows");
       c.extent = n;
     }
+  }
+
+  // Rows [0, n) of i64 per-probe column `c`.
+  std::vector<int64_t> read_i64_rows(const Col& c, int64_t n) {
+    std::vector<int64_t> v(static_cast<size_t>(n));
+    if (n == 0) return v;
+    const h5::Id fspace(H5Dget_space(c.ds.get()));
+    const hsize_t first = 0, count = static_cast<hsize_t>(n);
+    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &first, nullptr, &count, nullptr);
+    const h5::Id mspace(H5Screate_simple(1, &count, nullptr));
+    h5::check_status(H5Dread(c.ds.get(), H5T_NATIVE_INT64, mspace.get(), fspace.get(), H5P_DEFAULT, v.data()),
+                     path, "cannot read dataset '/" + c.spec.path + "'");
+    return v;
   }
 
   int64_t read_one_i64(const Col& c, int64_t row) {

@@ -675,9 +675,16 @@ TEST(ResultsStore, DamagedTextOffsets) {
   EXPECT_EQ(qk::read_strings(f, "probe/id", p, 2), (std::vector<std::string>{"p0", "p1"}));
   expect_input_error([&](const std::string& path) { qk::read_strings(f, "probe/id", path, 5); }, p,
                      "dataset '/probe/id': row 2 ends at byte 1000");
+  // A resume of a file whose committed offsets go back: InputError (it appended to them).
+  const std::vector<int64_t> back = {2, 1, 4, 6, 8};
+  H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, back.data());
   H5Sclose(sp);
   H5Dclose(ds);
+  H5Fclose(f);
+  expect_input_error([&](const std::string& path) { qk::ResultsStore::reopen(path, st::columns()); }, p,
+                     "dataset '/probe/id': row 1 ends at byte 1, before byte 2 where it starts");
   // A resume of a file whose bytes dataset is gone: InputError (it was exit 4, HDF5's words).
+  f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   H5Ldelete(f, "probe/id_utf8", H5P_DEFAULT);
   H5Fclose(f);
   expect_input_error(
