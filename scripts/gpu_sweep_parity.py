@@ -35,13 +35,8 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures", "models")
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
 COUNTED = ("composite", "phase_lock", "joint_collapse", "features")  # thresholds: may flip
 F32_TOL, BF16_TOL = 1e-4, 0.05
-FAILURES = []
-
-
-def check(ok, what):
-    print(("ok: " if ok else "FAILED: ") + what)
-    if not ok:
-        FAILURES.append(what)
+import refcommon as rc  # noqa: E402
+from refcommon import FAILURES, check  # noqa: E402
 
 
 def write_probes(path):
@@ -117,10 +112,7 @@ def compare(name, label, ours, ref, tol, names):
 
 def stored(f, d):
     """Dataset d whole; a text column (docs/hdf5-schema.md "Strings") as a list of bytes."""
-    if "utf8_bytes" not in d.attrs:
-        return d[()]
-    blob, ends = f[d.attrs["utf8_bytes"]][()].tobytes(), [int(e) for e in d[()]]
-    return [blob[a:b] for a, b in zip([0] + ends[:-1], ends)]
+    return rc.h5_raw_strings(d) if "utf8_bytes" in d.attrs else d[()]
 
 
 def text(x):
