@@ -164,6 +164,15 @@ void drain_quietly(DeviceResults& r, void* producer) noexcept {
   }
 }
 
+// Forgets r's reservations (also of a layer sent but never read), so that the next batch
+// can fill it; swallows an error, as drain_quietly.
+void clear_quietly(DeviceResults& r) noexcept {
+  try {
+    r.clear();
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
 // One host layer: each prompt's analysis and --save-kv copies at once.
@@ -270,10 +279,12 @@ BatchFeed::BatchFeed(std::vector<ProbeLayers>& probes, bool with_q, SaveKv save,
 }
 
 // After a failure (layers still in flight, or the staging not handed over by finish()),
-// both streams are waited for before the tensors and the staging buffer go.
+// both streams are waited for before the tensors and the staging buffer go, and both
+// result blocks are cleared: the sweep's next batch reuses them (FeedBuffers).
 BatchFeed::~BatchFeed() {
-  if (results_[0] != nullptr && (!in_flight_.empty() || fed_.staged.data))
-    drain_quietly(*results_[0], torch_stream(device_));
+  if (results_[0] == nullptr) return;
+  if (!in_flight_.empty() || fed_.staged.data) drain_quietly(*results_[0], torch_stream(device_));
+  for (DeviceResults* r : results_) clear_quietly(*r);
 }
 
 void BatchFeed::add(const LayerCapture& lc) {

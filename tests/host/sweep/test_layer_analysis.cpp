@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -375,12 +376,9 @@ void expect_near_cpu(const ProbeOutcome& gpu, const ProbeOutcome& cpu) {
   expect_near(gpu.attention->distance_mass, cpu.attention->distance_mass, 1e-5, "distance_mass");
 }
 
-// Layer l of t [layers, heads, len, dim] as a [heads, len, dim] tensor on `device`, written
-// after `busy` (when defined) on torch's stream: the multiply waits for it.
-at::Tensor layer_of(const Tensor4f& t, int l, const c10::Device& device, const at::Tensor& busy) {
-  const at::Tensor x = at::from_blob(const_cast<float*>(t.data.data()), t.shape, at::kFloat).select(0, l);
-  const at::Tensor on = x.to(device);
-  return busy.defined() ? on * (busy.sum() * 0 + 1) : on.clone();
+// t [layers, heads, len, dim] on `device`.
+at::Tensor on_device(const Tensor4f& t, const c10::Device& device) {
+  return at::from_blob(const_cast<float*>(t.data.data()), t.shape, at::kFloat).to(device);
 }
 
 // Three prompts of lengths 50, 300, 7 (the middle one with a NaN in layer 2's v), 6 KV
@@ -431,6 +429,8 @@ BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, c
     saved.push_back(e);
   }
   BatchFeed feed(probes, true, save, save == SaveKv::None ? std::vector<Snapshot>() : saved, buffers);
+  std::vector<std::array<at::Tensor, 3>> up;  // each prompt's q, k, v on `device`
+  for (const Snapshot& s : snaps) up.push_back({on_device(*s.q, device), on_device(s.k, device), on_device(*s.v, device)});
   for (int l = 0; l < fed_layers; ++l) {
     at::Tensor chain;
     if (busy) {
@@ -439,10 +439,10 @@ BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, c
     }
     LayerCapture lc;
     lc.layer = l;
-    for (const Snapshot& s : snaps) {
-      lc.q.push_back(layer_of(*s.q, l % 4, device, chain));
-      lc.k.push_back(layer_of(s.k, l % 4, device, chain));
-      lc.v.push_back(layer_of(*s.v, l % 4, device, chain));
+    for (const std::array<at::Tensor, 3>& t : up) {  // copies queued after the chain, bit for bit
+      lc.q.push_back(t[0].select(0, l % 4).clone());
+      lc.k.push_back(t[1].select(0, l % 4).clone());
+      lc.v.push_back(t[2].select(0, l % 4).clone());
     }
     feed.add(lc);
   }
