@@ -14,6 +14,7 @@ Usage: scripts/gpu_hf_parity.py [--qkgeom build-gpu/qkgeom] [--dtypes f32,bf16]"
 import argparse
 import contextlib
 import importlib
+import json
 import os
 import sys
 import tempfile
@@ -57,7 +58,9 @@ def hf_qkv(model_dir, ids, dtype, hf_eager):
 
 def check(qkgeom, model_dir, dtype, tmp, hf_eager):
     """(ok, line) of one model in one dtype."""
-    ids = np.random.default_rng(70).integers(0, 128, 70).tolist()
+    with open(os.path.join(model_dir, "config.json")) as f:  # 70 tokens, within the positions
+        n = min(70, json.load(f).get("max_position_embeddings", 70))
+    ids = np.random.default_rng(70).integers(0, 128, n).tolist()
     ref = hf_qkv(model_dir, ids, dtype, hf_eager)
     code, err, ours = hf_eager.qkgeom_capture(qkgeom, model_dir, ids, os.path.join(tmp, "c.safetensors"), "cuda", dtype)
     name = os.path.basename(model_dir)

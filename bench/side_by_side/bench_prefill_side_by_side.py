@@ -149,7 +149,7 @@ def agreement(path, ids, device, dtype, workdir):
     return res
 
 
-def machine_info(device):
+def machine_info(device, qkgeom=QKGEOM):
     cpu, flags = platform.processor(), []
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -161,7 +161,7 @@ def machine_info(device):
                 break
     except OSError:
         pass
-    env = subprocess.run([str(QKGEOM), "env"], capture_output=True, text=True).stdout
+    env = subprocess.run([str(qkgeom), "env"], capture_output=True, text=True).stdout
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(shlex.quote(a) for a in sys.argv),

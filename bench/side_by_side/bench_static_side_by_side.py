@@ -96,7 +96,7 @@ def main():
         sys.exit(f"qkgeom weights failed: {r.stderr}")
     ours = json.loads(r.stdout)
     heads = a.baseline_heads or L * H
-    res = {"machine": machine_info(a.device), "layers": L, "heads": H, "device": a.device, "ours": ours,
+    res = {"machine": machine_info(a.device, a.qkgeom), "layers": L, "heads": H, "device": a.device, "ours": ours,
            "baseline": {}}
     with h5py.File(out, "r") as f:
         exact = f["exact/singular_values"][()]

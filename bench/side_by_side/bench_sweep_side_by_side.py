@@ -323,7 +323,7 @@ def main():
 
     res = {"args": vars(a), "shape": SHAPE, "layers": layers, "vocab": VOCAB,
            "non_embedding_params": params, "checkpoint": str(path), "threads": threads,
-           "matmul_peak": peak, "machine": machine_info(a.device), "rows": rows,
+           "matmul_peak": peak, "machine": machine_info(a.device, a.qkgeom), "rows": rows,
            "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     peak_after = matmul_peak(a.device, a.dtype, a.threads)
     res["matmul_peak_runs_flop_s"] = [peak["flop_s"], peak_after["flop_s"]]
