@@ -40,7 +40,7 @@ std::string join(const std::vector<T>& v) {
 void write_options(hid_t root, const HeaddimResult& r, const std::string& command_line,
                    const std::string& tmp) {
   const HeaddimOptions& o = r.options;
-  h5::write_int_attr(root, "schema_version", 1, tmp);
+  h5::write_int_attr(root, "schema_version", 2, tmp);  // 2: configs/*_s (were *_seconds)
   h5::write_string_attr(root, "kind", "qkgeom-headdim", tmp);
   write_run_record(root, command_line, "", {r.device, "", r.threads, r.started_at, r.finished_at}, tmp);
   h5::write_string_attr(root, "dims", join(o.dims), tmp);
@@ -93,7 +93,8 @@ void write_measurements(hid_t root, const HeaddimResult& r, const std::string& t
 }
 
 // Group configs/: one row per trained config: dims, mid/post accuracy and loss (NaN where
-// there is no mid point) and the training/measuring time in seconds, each a [configs] dataset.
+// there is no mid point) and the training/measuring time in seconds (train_s, measure_s: the
+// JSON's timing names), each a [configs] dataset.
 void write_configs(hid_t root, const HeaddimResult& r, const std::string& tmp) {
   const h5::Id g(h5::check(H5Gcreate2(root, "configs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp,
                            "create group configs"));
@@ -117,8 +118,8 @@ void write_configs(hid_t root, const HeaddimResult& r, const std::string& tmp) {
   write_f64(g.get(), "loss_mid", loss_mid, tmp);
   write_f64(g.get(), "acc_post", acc_post, tmp);
   write_f64(g.get(), "loss_post", loss_post, tmp);
-  write_f64(g.get(), "train_seconds", train_s, tmp);
-  write_f64(g.get(), "measure_seconds", measure_s, tmp);
+  write_f64(g.get(), "train_s", train_s, tmp);
+  write_f64(g.get(), "measure_s", measure_s, tmp);
 }
 
 // The whole headdim file at tmp: options, measurement rows and configs/, flushed.

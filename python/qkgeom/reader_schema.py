@@ -69,9 +69,12 @@ HEADDIM = {
     "configs/acc_post": ("0..1", "training-set accuracy after training"),
     "configs/loss_mid": ("nats", "cross-entropy halfway through training"),
     "configs/loss_post": ("nats", "cross-entropy after training"),
-    "configs/train_seconds": ("s", "training time"),
-    "configs/measure_seconds": ("s", "time of the CVs"),
+    "configs/train_s": ("s", "training time"),
+    "configs/measure_s": ("s", "time of the CVs"),
 }
+# Head-dim files of schema_version 1 (before 2026-11-30) named the timings *_seconds.
+HEADDIM["configs/train_seconds"] = HEADDIM["configs/train_s"]
+HEADDIM["configs/measure_seconds"] = HEADDIM["configs/measure_s"]
 
 SIMPLEX_TEXT = {
     "cv": "coefficient of variation of the simplex volumes",
