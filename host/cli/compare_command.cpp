@@ -55,6 +55,7 @@ Action add_compare_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("compare", "several models' sweeps over one probe set, probe by probe");
   add_compare_options(sub, *a);
   return [a] {
+    refuse_repeated_paths(a->o.statics, "--static");
     RunPlace place;
     place.started_at = utc_now_iso8601();
     resolve_context("cpu", 1);  // one thread: nothing here runs in parallel

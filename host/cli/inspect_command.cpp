@@ -20,6 +20,7 @@
 #include "hf_config.hpp"
 #include "input_error.hpp"
 #include "json_output.hpp"
+#include "option_checks.hpp"
 #include "rope.hpp"
 #include "run_record.hpp"
 
@@ -177,7 +178,10 @@ Action add_inspect_command(CLI::App& app) {
   sub->add_option("--model", *dirs, "Hugging Face model directory (repeat for several)")->required();
   sub->add_flag("--json", *json,
                 "one JSON object per model and line, with each RoPE's f32 inverse frequencies");
-  return [dirs, json] { return run_inspect(*dirs, *json); };
+  return [dirs, json] {
+    refuse_repeated_paths(*dirs, "--model");
+    return run_inspect(*dirs, *json);
+  };
 }
 
 }  // namespace qk

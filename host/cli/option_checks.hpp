@@ -2,11 +2,14 @@
 // Numeric option checks whose messages print the bounds readably ("--epochs: must be
 // >= 0, not -1"). CLI11's NonNegativeNumber and PositiveNumber print the upper bound of
 // a double in full (309 digits), and its Range prints "0.000000 to 1.000000".
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -60,13 +63,15 @@ inline CLI::Validator whole_number_to(uint64_t hi) {
       "0.." + top);
 }
 
-// A comma-separated list of whole numbers in [1, hi] ("64,128,256"): an empty list, an
-// empty item ("1,,2"), a sign, a fraction and a value past hi are refused with the item.
+// A comma-separated list of distinct whole numbers in [1, hi] ("64,128,256"): an empty list,
+// an empty item ("1,,2"), a sign, a fraction, a value past hi and a value listed twice ("8,8",
+// "8,08": each list entry is one run) are refused with the item.
 inline CLI::Validator positive_int_list(int64_t hi) {
   const std::string r = "whole numbers in [1, " + std::to_string(hi) + "] separated by commas";
   return CLI::Validator(
       [=](std::string& in) -> std::string {
         if (in.empty()) return "must be " + r + ", not an empty list";
+        std::vector<int64_t> seen;
         size_t at = 0;
         for (size_t end = 0; end != std::string::npos; at = end + 1) {
           end = in.find(',', at);
@@ -75,6 +80,10 @@ inline CLI::Validator positive_int_list(int64_t hi) {
               !item.empty() && item.size() < 19 && item.find_first_not_of("0123456789") == std::string::npos;
           if (!digits || std::stoll(item) < 1 || std::stoll(item) > hi)
             return "must be " + r + "; item '" + item + "' of '" + in + "' is not";
+          if (std::find(seen.begin(), seen.end(), std::stoll(item)) != seen.end())
+            return "item '" + item + "' of '" + in + "' is listed twice (" +
+                   std::to_string(std::stoll(item)) + "); give each value once";
+          seen.push_back(std::stoll(item));
         }
         return {};
       },
@@ -96,6 +105,19 @@ inline std::vector<int64_t> int_list(const std::string& text) {
     out.push_back(std::stoll(text.substr(at, end == std::string::npos ? std::string::npos : end - at)));
   }
   return out;
+}
+
+// std::invalid_argument (exit 2) "<option>: 'B' is given twice (the same as 'A')" when two
+// of `paths` name one file or directory (also by another spelling or a link): a repeated
+// value would be read and reported twice.
+inline void refuse_repeated_paths(const std::vector<std::string>& paths, const std::string& option) {
+  for (size_t i = 0; i < paths.size(); ++i)
+    for (size_t j = 0; j < i; ++j) {
+      std::error_code ec;
+      if (paths[i] == paths[j] || std::filesystem::equivalent(paths[i], paths[j], ec))
+        throw std::invalid_argument(option + ": '" + paths[i] + "' is given twice (the same as '" + paths[j] +
+                                    "')");
+    }
 }
 
 // A compute dtype of the model runtime: bf16, f16 or f32, and with `with_auto` also auto

@@ -1,5 +1,6 @@
 #include "headdim_sweep.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -70,6 +71,13 @@ void check_headdim_options(const HeaddimOptions& o) {
     if (d < 1) throw std::invalid_argument("--dims: " + std::to_string(d) + " is not positive");
   for (int64_t h : o.heads)
     if (h < 1) throw std::invalid_argument("--heads: " + std::to_string(h) + " is not positive");
+  for (const auto* list : {&o.dims, &o.heads})
+    for (size_t i = 0; i < list->size(); ++i)
+      if (std::find(list->begin(), list->begin() + static_cast<std::ptrdiff_t>(i), (*list)[i]) !=
+          list->begin() + static_cast<std::ptrdiff_t>(i))
+        throw std::invalid_argument((list == &o.dims ? "--dims: " : "--heads: ") +
+                                    std::to_string((*list)[i]) +
+                                    " is listed twice (each config is trained once)");
   for (int64_t d : o.dims)
     for (int64_t h : o.heads)
       if (d % h != 0)

@@ -43,6 +43,14 @@ def usage_cases(chk, tmp, probes):
     check(chk, "--heads 1,,2", ["headdim-sweep", "--heads", "1,,2"], 2, [f"--heads: must be {grid}; item '' of '1,,2'"])
     check(chk, "--dims ''", ["headdim-sweep", "--dims", ""], 2, [f"--dims: must be {grid}, not an empty list"])
     check(chk, "--dims 64,2.5", ["headdim-sweep", "--dims", "64,2.5"], 2, [f"--dims: must be {grid}; item '2.5'"])
+    # A list value given twice would run or write the same thing twice ("8,8" trained D=8 twice).
+    check(chk, "--dims 8,08", ["headdim-sweep", "--dims", "8,08"], 2, ["--dims: item '08' of '8,08' is listed twice"])
+    check(chk, "--offsets 1,1", ["rope-geometry", "--model", QWEN3, "--offsets", "1,1"], 2,
+          ["--offsets: 1 is listed twice"])
+    check(chk, "inspect --model twice", ["inspect", "--model", QWEN3, "--model", QWEN3 + "/"], 2,
+          [f"--model: '{QWEN3}/' is given twice (the same as '{QWEN3}')"])
+    check(chk, "compare --static twice", ["compare", out, out, "--static", QWEN3, "--static", QWEN3], 2,
+          [f"--static: '{QWEN3}' is given twice"])
     # Seeds: refused, never wrapped (-1 read as 2^64 - 1 before); 32 bits for compare's RandomState.
     check(chk, "compare --seed -1", ["compare", out, out, "--seed", "-1"], 2,
           ["--seed: must be a whole number in [0, 4294967295], not -1"])

@@ -179,14 +179,24 @@ def check_h5(path, j):
         for k in ("acc_mid", "acc_post", "loss_mid", "loss_post"):
             ok = ok and [float(x) for x in g[k][()]] == [c[k] for c in j["configs"]]
         check(ok, "h5 configs/ accuracies equal the JSON's")
+        # One name per quantity (docs/cli.md "JSON output": durations end in _s): the timings
+        # are configs/train_s and configs/measure_s, equal to the JSON's timing.configs.
+        timing = j["timing"]["configs"]
+        want = {k for t in timing for k in t if k.endswith("_s")}
+        have = {k for k in g if k.endswith(("_s", "_seconds"))}
+        check(want == {"train_s", "measure_s"} and have == want,
+              f"h5 configs/ timing names equal the JSON's: {sorted(have)} vs {sorted(want)}")
+        same = all([float(x) for x in g[k][()]] == [t[k] for t in timing] for k in want & have)
+        check(same, "h5 configs/ timings equal the JSON's")
+        check(int(attrs.get("schema_version", -1)) == 2, f"h5: schema_version 2 ({attrs.get('schema_version')})")
 
 
 def h5_numbers(path):
-    """{dataset: values} of a headdim .h5 but the timings (configs/*_seconds): floats as
+    """{dataset: values} of a headdim .h5 but the timings (configs/*_s): floats as
     their bytes (bit for bit, NaN equal to NaN), the rest as lists."""
     with h5py.File(path, "r") as f:
         data = rc.h5_datasets(f)
-    return {k: v.tobytes() if v.dtype.kind == "f" else v.tolist() for k, v in data.items() if not k.endswith("_seconds")}
+    return {k: v.tobytes() if v.dtype.kind == "f" else v.tolist() for k, v in data.items() if not k.endswith("_s")}
 
 
 def main():
@@ -212,6 +222,13 @@ def main():
         check(differ > 0.9 * len(cv(a)), f"another seed: other CVs ({differ} of {len(cv(a))} differ)")
         bad = rc.run_cli(["headdim-sweep", "--dims", "64", "--heads", "3", "--quiet"])
         check(bad.returncode == 2, f"--heads 3 with --dims 64: usage error (exit {bad.returncode})")
+        # A value listed twice would train and store the same config twice: a usage error
+        # (docs/cli.md, exit 2) naming the option and the value, before any training.
+        for opt, lst, val in (("--dims", "8,8", "8"), ("--heads", "1,2,1", "1"), ("--dims", "8,08", "08")):
+            args = ["headdim-sweep", "--dims", "64", "--heads", "1", opt, lst, "--quiet"]
+            dup = rc.run_cli(args, timeout=60)
+            check(dup.returncode == 2 and opt in dup.stderr and f"'{val}'" in dup.stderr and "twice" in dup.stderr,
+                  f"{opt} {lst}: exit 2 naming {opt} and {val} (exit {dup.returncode}: {dup.stderr.strip()[:160]})")
     print(f"{len(rc.FAILURES)} failed")
     return 1 if rc.FAILURES else 0
 
