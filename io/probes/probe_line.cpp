@@ -105,17 +105,25 @@ Json parse_json(const std::string& line) {
   }
 }
 
-// LineProblem when text `what` holds U+0000: compare files and schema v4 readers end
-// strings at the first NUL (docs/probe-sets.md).
-void refuse_nul(const std::string& text, const std::string& what, const std::string& id) {
+// LineProblem "<what> holds U+0000 (NUL) at character <n>; <why>" when `text` holds U+0000.
+// A JSONL prompt may hold it (HF tokenizers encode it); ids and domains may not, and neither
+// may a text or ids file's raw line (docs/probe-sets.md, "Problems").
+void refuse_nul(const std::string& text, const std::string& what, const std::string& id,
+                const std::string& why) {
   const size_t at = text.find('\0');
   if (at == std::string::npos) return;
   size_t chars = 0;  // code points before the NUL
   for (size_t k = 0; k < at; ++k) chars += (static_cast<unsigned char>(text[k]) & 0xC0) != 0x80;
-  throw LineProblem(what + " holds U+0000 (NUL) at character " + std::to_string(chars + 1) +
-                        "; probe text may not hold it (compare files and older readers end strings at a NUL)",
-                    id);
+  throw LineProblem(what + " holds U+0000 (NUL) at character " + std::to_string(chars + 1) + "; " + why, id);
 }
+
+// Why an id or a domain may not hold U+0000.
+const char* const kKeyNul =
+    "an id or domain may not hold it (they are keys, written as HDF5 strings in compare files)";
+// Why a text or ids file's line may not hold a raw NUL byte.
+const char* const kRawNul =
+    "a raw NUL byte is refused in a text or ids probe file (a UTF-16 file without byte order mark?); "
+    "a JSONL \"prompt\" may hold it as \\u0000";
 
 // True for a JSON number written as an integer past the 64-bit range (nlohmann keeps it as a double).
 bool beyond_64_bits(const Json& v) {
@@ -163,7 +171,7 @@ std::string json_id(const Json& obj) {
     throw LineProblem("\"id\" must be a string or an integer, got " +
                       (it->is_number_float() ? std::string("a non-integer number") : it->type_name()));
   if (is_empty_text(id)) throw LineProblem("\"id\" is empty");
-  refuse_nul(id, "\"id\"", "");
+  refuse_nul(id, "\"id\"", "", kKeyNul);
   return id;
 }
 
@@ -195,7 +203,6 @@ Probe parse_jsonl_line(const std::string& line) {
     p.prompt = prompt.get<std::string>();
     if (p.prompt.empty()) throw LineProblem("empty prompt", p.id);
     if (is_empty_text(p.prompt)) throw LineProblem("empty prompt (only white space)", p.id);
-    refuse_nul(p.prompt, "\"prompt\"", p.id);
   } else {
     p.ids = json_ids(obj.at("ids"), p.id);
   }
@@ -204,7 +211,7 @@ Probe parse_jsonl_line(const std::string& line) {
     if (!domain.is_string())
       throw LineProblem("\"domain\" must be a string, got " + std::string(domain.type_name()), p.id);
     p.domain = domain.get<std::string>();
-    refuse_nul(p.domain, "\"domain\"", p.id);
+    refuse_nul(p.domain, "\"domain\"", p.id, kKeyNul);
   }
   Json rest = Json::object();
   for (const auto& [key, value] : obj.items()) {
@@ -218,7 +225,7 @@ Probe parse_text_line(const std::string& line, int64_t line_no) {
   Probe p;
   p.id = "L" + std::to_string(line_no);
   if (is_empty_text(line)) throw LineProblem("empty prompt (only white space)", p.id);
-  refuse_nul(line, "the prompt", p.id);
+  refuse_nul(line, "the prompt", p.id, kRawNul);
   p.prompt = line;
   p.fields = "{}";
   return p;
@@ -228,7 +235,7 @@ Probe parse_ids_line(const std::string& line, int64_t line_no) {
   Probe p;
   p.id = "L" + std::to_string(line_no);
   p.fields = "{}";
-  refuse_nul(line, "the line", p.id);
+  refuse_nul(line, "the line", p.id, kRawNul);
   try {
     p.ids = parse_id_list(line);
   } catch (const std::invalid_argument& e) {

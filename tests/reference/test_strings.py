@@ -6,9 +6,11 @@ read back with plain h5py and the csv module; the reference is the JSONL itself
 - prompts, ids, domains and extra fields with emoji, CJK, tabs, CR/LF, quotes, commas and
   backslashes come back exactly from h5py (docs/hdf5-schema.md "Strings"), from the
   CSV export and from a merge of two shards;
-- U+0000 in a prompt, id or domain is refused with the line (docs/probe-sets.md),
-  never stored cut short: under --on-bad-line skip the lines are listed and skipped, ids
-  stay unique; in an extra field it is kept (probe/fields is JSON text);
+- U+0000 in a JSONL prompt is kept exactly and tokenized as the HF `tokenizers` library
+  tokenizes it (stored tokens/ids equal its encode; the tokenizer has a token for it); in an
+  id or domain it is refused with the line (docs/probe-sets.md), never stored cut short:
+  under --on-bad-line skip the lines are listed and skipped, ids stay unique; in an extra
+  field it is kept (probe/fields is JSON text);
 - a probe line nesting deeper than 127 levels (70,000 deep once crashed the sweep) is a
   bad line; 127 levels are kept;
 - tokenizer.json nesting: qkgeom accepts and refuses exactly what `tokenizers` does
@@ -35,7 +37,7 @@ def run(args):
 def wordpiece(normalizer=None):
     """A WordPiece tokenizer.json whose ids fit the tiny model's vocabulary of 128."""
     vocab = {"[UNK]": 0}
-    for c in "abcdefghijklmnopqrstuvwxyz":
+    for c in "abcdefghijklmnopqrstuvwxyz\u0000":
         vocab[c], vocab["##" + c] = len(vocab), len(vocab) + 1
     return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
             "normalizer": normalizer, "pre_tokenizer": {"type": "WhitespaceSplit"},
@@ -61,10 +63,11 @@ GOOD = [
     {"id": "ctrl", "prompt": "tab\there\r\nand bell\u0007 and \\backslash\\", "note": "a\u0000b"},
     {"id": 7, "prompt": "  spaces around  ", "deep": "@DEEP126@"},
     {"id": "q\"u,o\nte", "domain": "", "prompt": "\"quoted\", with commas, \u00e9\u0301"},
+    {"id": "nul-mid", "prompt": "before\u0000after the null"},
+    {"id": "nul-end", "prompt": "ends with null\u0000"},
+    {"id": "nul-only", "prompt": "\u0000"},
 ]
 BAD = [  # (line object or raw text, what the problem says)
-    ({"id": "nul-mid", "prompt": "before\u0000after the null"}, "U+0000"),
-    ({"id": "nul-end", "prompt": "ends with null\u0000"}, "U+0000"),
     ({"id": "nul-domain", "domain": "do\u0000main", "prompt": "plain"}, "U+0000"),
     ({"id": "a\u0000x", "prompt": "first"}, "U+0000"),
     ({"id": "a\u0000y", "prompt": "second"}, "U+0000"),
@@ -132,7 +135,29 @@ def test_sweep(qk, model, tmp):
     for p in GOOD:
         want = expected(p)
         check(got.get(want["id"]) == want, f"probe {want['id']!r}: h5py gives back id, prompt, domain, fields exactly")
+    check_tokens(out, model, ids)
     return out
+
+
+def check_tokens(out, model, ids):
+    """Every stored probe's tokens/ids equal HF tokenizers' encode of its prompt (the NUL
+    prompts included: qkgeom tokenizes what HF tokenizes)."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        print("SKIP token ids against HF: the tokenizers package is absent")
+        return
+    hf = Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
+    prompts = {str(p["id"]): p["prompt"] for p in GOOD}
+    with h5py.File(out, "r") as f:
+        start, count, toks = f["tokens/offset"][()], f["tokens/count"][()], f["tokens/ids"][()]
+    nul_token = json.loads(open(os.path.join(model, "tokenizer.json")).read())["model"]["vocab"]["##\u0000"]
+    for i, pid in enumerate(ids):
+        mine = [int(t) for t in toks[start[i]:start[i] + count[i]]]
+        want = hf.encode(prompts[pid]).ids
+        check(mine == want, f"probe {pid!r}: tokens/ids {mine} equal HF tokenizers' {want}")
+        if pid == "nul-mid":
+            check(nul_token in want, f"probe {pid!r}: HF gives U+0000 its own token ({nul_token} in {want})")
 
 
 def read_csv(path):

@@ -217,14 +217,10 @@ std::vector<BadLine> bad_json_lines() {
        "duplicate key \"k\"", ""},
       {"json_duplicate_id", F::Jsonl, R"({"id": "a", "prompt": "again"})",
        "duplicate id \"a\" (first on line 1)", "a"},
-      {"json_nul_prompt", F::Jsonl, R"({"id": "b", "prompt": "before\u0000after"})",
-       "\"prompt\" holds U+0000 (NUL) at character 7", "b"},
-      {"json_nul_prompt_end", F::Jsonl, R"({"id": "b", "prompt": "\u00e9nd\u0000"})",
-       "\"prompt\" holds U+0000 (NUL) at character 4", "b"},
       {"json_nul_id", F::Jsonl, R"({"id": "a\u0000x", "prompt": "x"})",
-       "\"id\" holds U+0000 (NUL) at character 2", ""},
+       "\"id\" holds U+0000 (NUL) at character 2; an id or domain may not hold it", ""},
       {"json_nul_domain", F::Jsonl, R"({"id": "b", "domain": "do\u0000main", "prompt": "x"})",
-       "\"domain\" holds U+0000 (NUL) at character 3", "b"},
+       "\"domain\" holds U+0000 (NUL) at character 3; an id or domain may not hold it", "b"},
       {"json_field_128_deep", F::Jsonl,
        R"({"id": "b", "prompt": "x", "f": )" + std::string(127, '[') + std::string(127, ']') + "}",
        "JSON nests deeper than 127 levels (column 159)", ""},
@@ -253,7 +249,8 @@ std::vector<BadLine> bad_text_and_ids_lines() {
       {"text_surrogate", F::Text, "\xED\xA0\x80", "invalid UTF-8 at byte 1", ""},
       {"text_truncated_sequence", F::Text, "ok \xE2\x82", "invalid UTF-8 at byte 4", ""},
       {"text_only_unicode_space", F::Text, "\xE3\x80\x80 ", "empty prompt (only white space)", "L3"},
-      {"text_nul", F::Text, std::string("be\0fore", 7), "the prompt holds U+0000 (NUL) at character 3", "L3"},
+      {"text_nul", F::Text, std::string("be\0fore", 7),
+       "the prompt holds U+0000 (NUL) at character 3; a raw NUL byte is refused", "L3"},
       {"ids_negative", F::Ids, "1, -2", "token id -2 is negative", "L3"},
       {"ids_word", F::Ids, "1 x 3", "token id 'x' is not an integer", "L3"},
       {"ids_float", F::Ids, "1.5", "token id '1.5' is not an integer", "L3"},
@@ -326,9 +323,23 @@ TEST_F(Probes, SkippedLineDoesNotClaimItsId) {
   EXPECT_EQ(set.skipped[0].line, 1);
 }
 
-// Prompts, ids and domains holding a NUL are refused (docs/probe-sets.md); the
-// other fields keep it (as the escape \u0000 in their JSON text), and ids stay unique.
-TEST_F(Probes, NulIsRefusedInStoredTextKeptInFields) {
+// A JSONL prompt keeps U+0000 exactly (HF tokenizers encode it: Qwen3's byte-level BPE gives
+// it the token of byte 0); ids and domains holding it are refused with the line
+// (docs/probe-sets.md), other fields keep it (as \u0000 in their JSON text), ids stay unique.
+TEST_F(Probes, NulIsKeptInPromptsRefusedInKeys) {
+  const std::string path = write("nulprompt.jsonl",
+                                 "{\"id\": \"m\", \"prompt\": \"before\\u0000after\"}\n"
+                                 "{\"id\": \"e\", \"prompt\": \"\\u00e9nd\\u0000\"}\n"
+                                 "{\"id\": \"o\", \"prompt\": \"\\u0000\"}\n");
+  const qk::ProbeSet set = qk::read_probes(path);
+  ASSERT_EQ(set.probes.size(), 3u);
+  EXPECT_EQ(set.probes[0].prompt, std::string("before\0after", 12));
+  EXPECT_EQ(set.probes[1].prompt, std::string("\xC3\xA9nd\0", 5));
+  EXPECT_EQ(set.probes[2].prompt, std::string(1, '\0'));
+  EXPECT_TRUE(set.skipped.empty());
+}
+
+TEST_F(Probes, NulIsRefusedInKeysKeptInFields) {
   const std::string path = write("nul.jsonl",
                                  "{\"id\": \"a\\u0000x\", \"prompt\": \"first\"}\n"
                                  "{\"id\": \"a\\u0000y\", \"prompt\": \"second\"}\n"
