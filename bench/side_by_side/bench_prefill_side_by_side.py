@@ -11,7 +11,7 @@ process wall time). Tokens/s = S / time. Also checks agreement once, at the shor
 
 Usage: bench/side_by_side/bench_prefill_side_by_side.py [--shape qwen3-0.6b|qwen3-4b] [--layers N]
            [--seqs 128,512] [--dtype f32|bf16] [--device cpu|cuda] [--repeats 3]
-           [--workdir DIR] [--json-out FILE] [--markdown-out FILE]
+           [--workdir DIR] [--qkgeom BIN] [--json-out FILE] [--markdown-out FILE]
 """
 import argparse
 import datetime
@@ -97,10 +97,11 @@ def time_hf(model, ids, device, repeats):
     return times[0], times[1:]
 
 
-def time_qkgeom(path, ids, device, dtype, repeats, extra_env):
-    """Per run: prefill_ms, process wall s, and load_ms less prefill_ms (weights, ids)."""
+def time_qkgeom(qkgeom, path, ids, device, dtype, repeats, extra_env):
+    """Per run of the binary `qkgeom`: prefill_ms, process wall s, and load_ms less
+    prefill_ms (weights, ids)."""
     env = dict(os.environ, **extra_env)
-    cmd = [str(QKGEOM), "score", "--model", str(path), "--ids", ",".join(map(str, ids)),
+    cmd = [str(qkgeom), "score", "--model", str(path), "--ids", ",".join(map(str, ids)),
            "--json", "--device", device, "--dtype", dtype]
     prefill, wall, load = [], [], []
     for _ in range(repeats):
@@ -113,8 +114,8 @@ def time_qkgeom(path, ids, device, dtype, repeats, extra_env):
     return prefill, wall, load
 
 
-def agreement(path, ids, device, dtype, workdir):
-    """Max abs error of qkgeom's captured k (layer 0, last) and v (layer 0) against HF eager."""
+def agreement(qkgeom, path, ids, device, dtype, workdir):
+    """Max abs error of `qkgeom capture`'s k (layer 0, last) and v (layer 0) against HF eager."""
     model = load_hf(path, "eager", dtype, device)
     post_rope_k, v0 = [], []
     original = qwen3_modeling.apply_rotary_pos_emb
@@ -134,7 +135,7 @@ def agreement(path, ids, device, dtype, workdir):
         qwen3_modeling.apply_rotary_pos_emb = original
         hook.remove()
     out = Path(workdir) / f"capture-{path.name}-S{len(ids)}-{dtype}.safetensors"
-    subprocess.run([str(QKGEOM), "capture", "--model", str(path), "--ids",
+    subprocess.run([str(qkgeom), "capture", "--model", str(path), "--ids",
                     ",".join(map(str, ids)), "--out", str(out), "--device", device,
                     "--dtype", dtype], check=True, capture_output=True)
     ours = load_file(str(out))
@@ -227,6 +228,7 @@ def main():
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--workdir", default="/tmp/qkgeom_prefill_bench")
+    p.add_argument("--qkgeom", default=str(QKGEOM), help="the qkgeom binary")
     p.add_argument("--qkgeom-env", action="append", default=[], metavar="KEY=VALUE",
                    help="environment for the timed qkgeom runs (e.g. OMP_WAIT_POLICY=PASSIVE)")
     p.add_argument("--json-out")
@@ -253,7 +255,7 @@ def main():
                   file=sys.stderr)
         del model
     for s in seqs:
-        prefill, walls, loads = time_qkgeom(path, ids[s], a.device, a.dtype, a.repeats, qk_env)
+        prefill, walls, loads = time_qkgeom(a.qkgeom, path, ids[s], a.device, a.dtype, a.repeats, qk_env)
         ms, wall = min(prefill), min(walls)
         r = rows[s]
         r.update(qkgeom_prefill_ms=ms, qkgeom_wall_s=wall, qkgeom_load_ms=min(loads),
@@ -263,8 +265,8 @@ def main():
         print(f"qkgeom S={s}: {ms:.1f} ms (process {wall:.2f} s)", file=sys.stderr)
 
     res = {"args": vars(a), "layers": layers, "vocab": VOCAB, "checkpoint": str(path),
-           "machine": machine_info(a.device), "rows": [rows[s] for s in seqs],
-           "agreement": agreement(path, ids[min(seqs)], a.device, a.dtype, a.workdir)}
+           "machine": machine_info(a.device, a.qkgeom), "rows": [rows[s] for s in seqs],
+           "agreement": agreement(a.qkgeom, path, ids[min(seqs)], a.device, a.dtype, a.workdir)}
     md = markdown(res)
     print(md)
     if a.json_out:

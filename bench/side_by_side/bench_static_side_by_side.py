@@ -9,8 +9,13 @@ weights in f32 safetensors (std 0.02). Then, in one run on the same device:
   Gram); the target on an H100 is the whole pass in under 2 s excluding the disk read;
 - the baseline: for each (layer, head), g = W_Q^hT W_K^g formed as a hidden x hidden
   matrix and torch.linalg.svdvals(g) in fp64 (and fp32), timed on --baseline-heads heads
-  and scaled to all of them (the per-head cost is the same for every head);
+  after one untimed warm-up head (library load) and scaled to all of them (the per-head
+  cost is the same for every head; a hidden 2560 svdvals takes about 2 s per head in fp64
+  on 2 CPU cores, so keep --baseline-heads small: 4 is plenty);
 - agreement: the baseline's top-d singular values of those heads against STATIC.h5's.
+The seconds of each stage (checkpoint, qkgeom, baseline) go to stderr as they finish and
+to the JSON (`stage_s`). On --device cuda the checkpoint's random weights are drawn on the
+GPU (seconds, not a minute, for the 1.9 GB of 36 layers).
 
 Usage: bench/side_by_side/bench_static_side_by_side.py [--layers N] [--device cpu|cuda]
           [--baseline-heads N] [--workdir DIR] [--qkgeom BIN] [--json-out F] [--markdown-out F]"""
@@ -24,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_prefill_side_by_side import QKGEOM, SHAPES, machine_info  # noqa: E402
@@ -32,18 +37,19 @@ from bench_prefill_side_by_side import QKGEOM, SHAPES, machine_info  # noqa: E40
 SEED = 4321
 
 
-def build_checkpoint(layers, workdir):
+def build_checkpoint(layers, workdir, device):
+    """The q/k-only checkpoint (f32, std 0.02, seed SEED drawn on `device`); reused when there."""
     shape = dict(SHAPES["qwen3-4b"], num_hidden_layers=layers)
     path = Path(workdir) / f"qwen3-4b-qk-only-{layers}l"
     if (path / "model.safetensors").exists():
         return path, shape
     path.mkdir(parents=True, exist_ok=True)
-    g = torch.Generator().manual_seed(SEED)
+    g = torch.Generator(device=device).manual_seed(SEED)
     H, d, Hkv, hid = shape["num_attention_heads"], shape["head_dim"], shape["num_key_value_heads"], shape["hidden_size"]
     tensors = {}
     for l in range(layers):
-        tensors[f"model.layers.{l}.self_attn.q_proj.weight"] = torch.randn(H * d, hid, generator=g) * 0.02
-        tensors[f"model.layers.{l}.self_attn.k_proj.weight"] = torch.randn(Hkv * d, hid, generator=g) * 0.02
+        tensors[f"model.layers.{l}.self_attn.q_proj.weight"] = (torch.randn(H * d, hid, generator=g, device=device) * 0.02).cpu()
+        tensors[f"model.layers.{l}.self_attn.k_proj.weight"] = (torch.randn(Hkv * d, hid, generator=g, device=device) * 0.02).cpu()
     save_file(tensors, str(path / "model.safetensors"))
     config = dict(shape, model_type="qwen3", architectures=["Qwen3ForCausalLM"], vocab_size=32000,
                   max_position_embeddings=40960, rms_norm_eps=1e-6, rope_theta=1000000.0,
@@ -57,19 +63,21 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def baseline(path, shape, device, heads, dtype):
-    from safetensors.torch import load_file
-    w = load_file(str(path / "model.safetensors"))
+def baseline(w, shape, device, heads, dtype):
+    """svdvals of W_Q^hT W_K^g on the first `heads` (layer, head)s of the weights w, after one
+    untimed warm-up: their top-d values, and the mean seconds per head scaled to all heads."""
     L, H, Hkv, d = shape["num_hidden_layers"], shape["num_attention_heads"], shape["num_key_value_heads"], shape["head_dim"]
     picks = [(l, h) for l in range(L) for h in range(H)][:heads]
     sv, secs = {}, 0.0
-    for l, h in picks:
+    for i, (l, h) in enumerate([picks[0]] + picks):
         q = w[f"model.layers.{l}.self_attn.q_proj.weight"][h * d:(h + 1) * d].to(device, dtype)
         k = w[f"model.layers.{l}.self_attn.k_proj.weight"][(h // (H // Hkv)) * d:(h // (H // Hkv) + 1) * d].to(device, dtype)
         sync(device)
         t = time.perf_counter()
         s = torch.linalg.svdvals(q.T @ k)
         sync(device)
+        if i == 0:
+            continue  # the warm-up: cuSOLVER / LAPACK load and workspace
         secs += time.perf_counter() - t
         sv[(l, h)] = s[:d].double().cpu().numpy()
     return sv, secs / len(picks) * L * H, len(picks)
@@ -85,7 +93,16 @@ def main():
     ap.add_argument("--json-out")
     ap.add_argument("--markdown-out")
     a = ap.parse_args()
-    path, shape = build_checkpoint(a.layers, a.workdir)
+    stages, t0 = {}, time.perf_counter()
+
+    def stage(name):
+        nonlocal t0
+        stages[name] = time.perf_counter() - t0
+        print(f"{name}: {stages[name]:.1f} s", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+
+    path, shape = build_checkpoint(a.layers, a.workdir, a.device)
+    stage("checkpoint")
     L, H = shape["num_hidden_layers"], shape["num_attention_heads"]
     out = Path(a.workdir) / f"static-{a.layers}l.h5"
     if out.exists():
@@ -95,15 +112,19 @@ def main():
     if r.returncode != 0:
         sys.exit(f"qkgeom weights failed: {r.stderr}")
     ours = json.loads(r.stdout)
+    stage("qkgeom_weights")
     heads = a.baseline_heads or L * H
     res = {"machine": machine_info(a.device, a.qkgeom), "layers": L, "heads": H, "device": a.device, "ours": ours,
            "baseline": {}}
     with h5py.File(out, "r") as f:
         exact = f["exact/singular_values"][()]
+    w = load_file(str(path / "model.safetensors"))
     for name, dt in (("fp64", torch.float64), ("fp32", torch.float32)):
-        sv, secs, n = baseline(path, shape, a.device, heads, dt)
+        sv, secs, n = baseline(w, shape, a.device, heads, dt)
         worst = max(float(np.max(np.abs(s - exact[l, h])) / s[0]) for (l, h), s in sv.items())
         res["baseline"][name] = {"seconds_all_heads": secs, "heads_timed": n, "max_rel_diff_vs_ours": worst}
+        stage(f"baseline_{name}")
+    res["stage_s"] = stages
     compute = ours["timing"]["spectra_s"] + ours["timing"]["gram_s"]
     res["ratio_fp64"] = res["baseline"]["fp64"]["seconds_all_heads"] / compute
     res["ratio_fp32"] = res["baseline"]["fp32"]["seconds_all_heads"] / compute

@@ -13,10 +13,22 @@ model load to file finished, process start and Python imports left out), the rat
 fraction of the prefill roofline (2 x non-embedding parameters x tokens / prefill seconds,
 against the measured peak), the shares of wall time in analysis and I/O, and whether the
 first probe's composite agrees (|diff| <= 1 composite unit: two implementations).
+With --save-kv k (the default; none: skip), one more qkgeom run per S with `--save-kv k`
+(--save-kv-dtype) gives the writer's busy time against the prefill time (issue 16: the
+writer must not stall the GPU): timing.write_busy_s / timing.prefill_s, and write_wait_s,
+the prefill's wait on a full writer queue. The seconds of each stage (checkpoint, peak,
+each run) go to stderr as they finish and to the JSON (`stage_s`). On --device cuda the
+checkpoint is initialised on the GPU (an 8 GB bf16 Qwen3-4B in seconds; the CPU takes
+about a minute), then saved.
+
+GPU sizing (H200, --layers 36 --probes 16 --seqs 512 --dtype bf16): checkpoint ~15-30 s
+(init on the GPU, 8 GB written), each qkgeom run ~5-10 s (process, CUDA init, 8 GB load;
+the prefill of 8192 tokens is ~0.1-0.2 s), the baseline ~15-30 s (imports, load, 16 eager
+forwards with numpy BO on the host); about 60-90 s in all.
 
 Usage: bench/side_by_side/bench_sweep_side_by_side.py [--layers N] [--probes 8] [--seqs 128,512]
            [--dtype f32|bf16] [--device cpu|cuda] [--threads N] [--repeats 1]
-           [--batch-tokens N]
+           [--batch-tokens N] [--save-kv k|none] [--save-kv-dtype f32|f16|bf16]
            [--workdir /tmp/qkgeom-bench] [--json-out FILE] [--markdown-out FILE]
 """
 import argparse
@@ -43,8 +55,9 @@ SHAPE = "qwen3-4b"
 TOLERANCE = 1  # composite units
 
 
-def build_checkpoint(layers, dtype, workdir):
-    """Random-init checkpoint (fixed seed) in `dtype`; reused when already there."""
+def build_checkpoint(layers, dtype, workdir, device):
+    """Random-init checkpoint (fixed seed, initialised on `device`) in `dtype`; reused when
+    already there."""
     cfg = dict(SHAPES[SHAPE])
     if layers:
         cfg["num_hidden_layers"] = layers
@@ -54,7 +67,8 @@ def build_checkpoint(layers, dtype, workdir):
     torch.manual_seed(SEED)
     config = Qwen3Config(vocab_size=VOCAB, max_position_embeddings=40960, rope_theta=1e6,
                          rms_norm_eps=1e-6, **cfg)
-    model = Qwen3ForCausalLM(config).to(DTYPES[dtype])
+    with torch.device(device):
+        model = Qwen3ForCausalLM(config).to(DTYPES[dtype])
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path, safe_serialization=True)
     del model
@@ -133,6 +147,24 @@ def agreement(ours, theirs):
     return res
 
 
+def save_kv_run(ours_cmd, ours_h5, a):
+    """One more qkgeom run of ours_cmd with --save-kv k: the writer's busy time against the
+    prefill time (issue 16), from its timing summary; its file is removed after."""
+    h5 = ours_h5.with_name(ours_h5.stem + "-save-kv.h5")
+    h5.unlink(missing_ok=True)
+    cmd = [h5 if x == str(ours_h5) else x for x in ours_cmd]
+    summary, wall = run_json([str(x) for x in cmd] + ["--save-kv", a.save_kv, "--save-kv-dtype", a.save_kv_dtype])
+    size = h5.stat().st_size if h5.exists() else 0
+    h5.unlink(missing_ok=True)
+    t = summary["timing"]
+    return {"save_kv": a.save_kv, "save_kv_dtype": a.save_kv_dtype, "file_bytes": size,
+            "probes_per_s": summary["probes_per_s"], "total_s": total_s(summary),
+            "prefill_s": t["prefill_s"], "analysis_s": t["analysis_s"],
+            "write_busy_s": t["write_busy_s"], "write_wait_s": t["write_wait_s"],
+            "finish_s": t["finish_s"], "process_wall_s": wall,
+            "busy_over_prefill": t["write_busy_s"] / t["prefill_s"] if t["prefill_s"] > 0 else None}
+
+
 def markdown(res):
     a, info, peak = res["args"], res["machine"], res["matmul_peak"]
     full = res["layers"] == SHAPES[SHAPE]["num_hidden_layers"]
@@ -199,6 +231,15 @@ def markdown(res):
         f"S={r['S']} qkgeom " + ", ".join(f"{x:.3g}" for x in r["qkgeom_runs_probes_per_s"])
         + " / baseline " + ", ".join(f"{x:.3g}" for x in r["baseline_runs_probes_per_s"])
         for r in res["rows"]) + "."]
+    for r in res["rows"]:
+        k = r.get("save_kv")
+        if k:
+            ratio = "n/a" if k["busy_over_prefill"] is None else f"{k['busy_over_prefill']:.2f}"
+            lines += ["", f"With `--save-kv {k['save_kv']} --save-kv-dtype {k['save_kv_dtype']}` (one "
+                      f"more qkgeom run, S = {r['S']}, {k['file_bytes'] / 1e6:,.1f} MB written): "
+                      f"writer busy {k['write_busy_s']:.3f} s vs prefill {k['prefill_s']:.3f} s "
+                      f"(**{ratio}x**), prefill waiting on the writer {k['write_wait_s']:.3f} s, "
+                      f"total {k['total_s']:.2f} s ({k['probes_per_s']:.3g} probes/s)."]
     lines += ["", f"Agreement, first probe (composite units; tolerance {TOLERANCE}: two "
               "implementations):", ""]
     for r in res["rows"]:
@@ -233,7 +274,7 @@ def markdown(res):
             "need the GPU run, full depth, bf16:", "",
             "```",
             "python3 bench/side_by_side/bench_sweep_side_by_side.py --layers 36 --probes 16 "
-            "--seqs 128,512 --dtype bf16 --device cuda "
+            "--seqs 512 --dtype bf16 --device cuda --save-kv k "
             "--json-out bench/results/sweep_side_by_side_gpu.json "
             "--markdown-out bench/results/sweep_side_by_side_gpu.md",
             "```", ""]
@@ -254,6 +295,9 @@ def main():
                    help="runs per side and S, alternating; the best (most probes/s) is reported")
     p.add_argument("--batch-tokens", type=int, default=0,
                    help="qkgeom sweep --batch-tokens (0: its default)")
+    p.add_argument("--save-kv", choices=["k", "none"], default="k",
+                   help="one more qkgeom run per S with --save-kv k: writer busy vs prefill")
+    p.add_argument("--save-kv-dtype", choices=["f32", "f16", "bf16"], default="f32")
     p.add_argument("--qkgeom", default=str(ROOT / "build" / "qkgeom"))
     p.add_argument("--workdir", default="/tmp/qkgeom-bench")
     p.add_argument("--json-out")
@@ -262,8 +306,16 @@ def main():
     a.dtype = a.dtype or ("f32" if a.device == "cpu" else "bf16")
     seqs = [int(s) for s in a.seqs.split(",")]
     Path(a.workdir).mkdir(parents=True, exist_ok=True)
+    stages, t0 = {}, time.perf_counter()
 
-    path = build_checkpoint(a.layers, a.dtype, a.workdir)
+    def stage(name):
+        nonlocal t0
+        stages[name] = time.perf_counter() - t0
+        print(f"{name}: {stages[name]:.1f} s", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+
+    path = build_checkpoint(a.layers, a.dtype, a.workdir, a.device)
+    stage("checkpoint")
     load_before = os.getloadavg()
     layers = json.loads((path / "config.json").read_text())["num_hidden_layers"]
     params = non_embedding_params(path)
@@ -271,6 +323,7 @@ def main():
           file=sys.stderr)
     peak = matmul_peak(a.device, a.dtype, a.threads)
     print(f"matmul peak: {peak['flop_s'] / 1e9:.1f} GFLOP/s", file=sys.stderr)
+    stage("matmul_peak")
     threads = a.threads or torch.get_num_threads()
 
     rows = []
@@ -297,6 +350,7 @@ def main():
                 runs[side].append((summary, wall))
                 print(f"{side} S={s} run {rep + 1}: {summary['probes_per_s']:.3g} probes/s "
                       f"({total_s(summary):.2f} s)", file=sys.stderr)
+                stage(f"{side}_S{s}_run{rep + 1}")
         (ours, ours_wall), (base, base_wall) = (
             max(runs[side], key=lambda r: r[0]["probes_per_s"]) for side in ("qkgeom", "baseline"))
         flops = 2.0 * params * s * a.probes
@@ -319,13 +373,18 @@ def main():
             "baseline_io_share": bt["io_s"] / total_s(base),
             "baseline_setup_share": bt["setup_s"] / total_s(base),
             "agreement": agreement(ours_h5, base_h5),
+            "save_kv": save_kv_run(ours_cmd, ours_h5, a) if a.save_kv != "none" else None,
         })
+        if a.save_kv != "none":
+            stage(f"qkgeom_S{s}_save_kv")
 
     res = {"args": vars(a), "shape": SHAPE, "layers": layers, "vocab": VOCAB,
            "non_embedding_params": params, "checkpoint": str(path), "threads": threads,
            "matmul_peak": peak, "machine": machine_info(a.device, a.qkgeom), "rows": rows,
            "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     peak_after = matmul_peak(a.device, a.dtype, a.threads)
+    stage("matmul_peak_after")
+    res["stage_s"] = stages
     res["matmul_peak_runs_flop_s"] = [peak["flop_s"], peak_after["flop_s"]]
     if peak_after["flop_s"] > peak["flop_s"]:  # the better of before and after the sweeps
         res["matmul_peak"] = peak = peak_after

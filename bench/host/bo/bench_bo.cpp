@@ -3,16 +3,21 @@
 //
 // Names: bo/<shape>/S:<seq>/<cpu|cuda>/<k|kv>       analyse_bo end to end (cuda: with upload)
 //        kernels/<shape>/S:<seq>/cuda/<k|kv>         the kernels alone, input already on device
+//        kernel/<family>/<shape>/S:<seq>/cuda        one kernel family over the whole device
+//                                                     cloud, with its least bytes and FLOPs
+//                                                     (docs/benchmarks.md, "Cost model")
 //        op/<op>/<shape>/S:<seq>                      one CPU twin over the whole K cloud
 //                                                     (kv_cka: K and V), as analyse_bo calls it
 // Filter with --benchmark_filter, e.g. 'bo/.*/cpu/' or 'S:(128|1024)/'.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -29,6 +34,7 @@
 #if defined(QK_BENCH_KERNELS)
 #include <cuda_runtime_api.h>
 
+#include "attention_stats.cuh"
 #include "gpu_context.hpp"
 #include "head_gram.cuh"
 #include "kv_cka.cuh"
@@ -41,18 +47,20 @@ namespace {
 
 using qk::bench::skip_without_gpu;
 
-// KV-cache geometry of a model: K is [layers][kv_heads][seq][head_dim].
+// KV-cache geometry of a model: K is [layers][kv_heads][seq][head_dim]; q_heads query
+// heads share them (the attention statistics read q).
 struct ModelShape {
   const char* name;
   int layers;
   int kv_heads;
   int64_t head_dim;
+  int q_heads;
 };
 
 constexpr ModelShape kShapes[] = {
-    {"Gemma3-1B", 26, 1, 256},
-    {"Gemma3-4B", 34, 4, 256},
-    {"Qwen3-4B", 36, 8, 128},
+    {"Gemma3-1B", 26, 1, 256, 4},
+    {"Gemma3-4B", 34, 4, 256, 8},
+    {"Qwen3-4B", 36, 8, 128, 32},
 };
 constexpr int64_t kSeqs[] = {128, 1024, 8192};
 
@@ -361,6 +369,118 @@ void bm_kv_cka(benchmark::State& state, ModelShape m, int64_t seq) {
 }
 
 #if defined(QK_BENCH_KERNELS)
+// H200 SXM peaks (datasheet, dense): HBM3e bytes/s; FP32 and FP64 on the CUDA cores;
+// FP64 on the tensor cores (cuBLAS DGEMM). The kernel cases report against these.
+constexpr double kHbmBytesPerS = 4.8e12;
+constexpr double kFp32FlopPerS = 67e12;
+constexpr double kFp64FlopPerS = 34e12;
+constexpr double kFp64TensorFlopPerS = 67e12;
+
+enum class Family { PositionCosine, HeadGram, MagnitudeEntropy, LayerAlignment, KvCka, AttentionStats };
+
+constexpr Family kFamilies[] = {Family::PositionCosine, Family::HeadGram, Family::MagnitudeEntropy,
+                                Family::LayerAlignment, Family::KvCka,    Family::AttentionStats};
+
+const char* family_name(Family f) {
+  switch (f) {
+    case Family::PositionCosine:
+      return "position_cosine";
+    case Family::HeadGram:
+      return "head_gram";
+    case Family::MagnitudeEntropy:
+      return "magnitude_entropy";
+    case Family::LayerAlignment:
+      return "layer_alignment";
+    case Family::KvCka:
+      return "kv_cka";
+    case Family::AttentionStats:
+      return "attention_stats";
+  }
+  return "?";
+}
+
+// The least work of a kernel (or of several run one after the other): bytes read from
+// device memory (every input once), FLOPs of its defining arithmetic, and the lower bound
+// on its time, the larger of bytes / HBM bandwidth and FLOPs / the peak of its units
+// (summed over kernels run in turn).
+struct KernelCost {
+  double bytes = 0, flop = 0, bound_s = 0, peak = 0;  // peak: FLOP/s (0: a sum of kernels)
+  KernelCost& operator+=(const KernelCost& o) {
+    bytes += o.bytes;
+    flop += o.flop;
+    bound_s += o.bound_s;
+    peak = 0;
+    return *this;
+  }
+};
+
+KernelCost cost(double bytes, double flop, double peak) {
+  return {bytes, flop, std::max(bytes / kHbmBytesPerS, flop / peak), peak};
+}
+
+// Family f over every layer and KV head of m at seq (cloud: [layers][kv_heads][seq][dim]).
+KernelCost family_cost(Family f, const ModelShape& m, int64_t seq) {
+  const double s = static_cast<double>(seq), d = static_cast<double>(m.head_dim), layers = m.layers;
+  const double heads = static_cast<double>(m.layers) * m.kv_heads, cloud = cloud_bytes(m, seq);
+  switch (f) {
+    case Family::PositionCosine:  // an fp32 dot product (2d FLOPs) per position pair i < j
+      return cost(cloud, heads * s * (s - 1) * d, kFp32FlopPerS);
+    case Family::HeadGram:  // kv_heads^2 fp64 products of length seq*dim per layer
+      return cost(cloud, 2.0 * layers * m.kv_heads * m.kv_heads * s * d, kFp64FlopPerS);
+    case Family::MagnitudeEntropy:  // a square-add per element (row norms, fp64)
+      return cost(cloud, 2.0 * heads * s * d, kFp64FlopPerS);
+    case Family::LayerAlignment:  // head-mean sums, then two dot products per layer pair
+      return cost(cloud, heads * s * d + 4.0 * layers * s * d, kFp64FlopPerS);
+    case Family::KvCka:  // K^T K, K^T V, V^T V: three dim x dim Grams over seq rows (DGEMM)
+      return cost(2.0 * cloud, 3.0 * 2.0 * heads * s * d * d, kFp64TensorFlopPerS);
+    case Family::AttentionStats:  // q.k (2d FLOPs) over the causal pairs j <= i, each q head
+      return cost(layers * (m.q_heads + m.kv_heads) * s * d * sizeof(float),
+                  layers * m.q_heads * s * (s + 1) / 2 * 2.0 * d, kFp32FlopPerS);
+  }
+  return {};
+}
+
+// The families of the default plan (launch_cloud): position cosine and entropy (position
+// mode) or head Gram, alignment and entropy (multi-head), and with V its position cosine
+// or head Gram and the K-V CKA.
+KernelCost plan_cost(const ModelShape& m, int64_t seq, bool with_v) {
+  const Family pairwise = position_mode(m) ? Family::PositionCosine : Family::HeadGram;
+  KernelCost c = family_cost(pairwise, m, seq);
+  c += family_cost(Family::MagnitudeEntropy, m, seq);
+  if (!position_mode(m)) c += family_cost(Family::LayerAlignment, m, seq);
+  if (with_v) {
+    c += family_cost(pairwise, m, seq);
+    c += family_cost(Family::KvCka, m, seq);
+  }
+  return c;
+}
+
+// Counters of `c` done once per `seconds` (the measured mean time of one iteration): its
+// bytes and FLOPs, the rates GB/s and TFLOP/s, HBM% (of 4.8 TB/s), peak% (of its units'
+// peak, single families), bound_ms (the lower bound) and bound% (bound / measured time).
+void add_cost_counters(benchmark::State& state, const KernelCost& c, double seconds) {
+  state.counters["GB"] = c.bytes / 1e9;
+  state.counters["GFLOP"] = c.flop / 1e9;
+  state.counters["bound_ms"] = 1e3 * c.bound_s;
+  if (seconds <= 0) return;
+  state.counters["GB/s"] = c.bytes / seconds / 1e9;
+  state.counters["TFLOP/s"] = c.flop / seconds / 1e12;
+  state.counters["HBM%"] = 100.0 * c.bytes / seconds / kHbmBytesPerS;
+  if (c.peak > 0) state.counters["peak%"] = 100.0 * c.flop / seconds / c.peak;
+  state.counters["bound%"] = 100.0 * c.bound_s / seconds;
+}
+
+// Runs `once` (queues work and waits for it) once untimed, then once per iteration;
+// returns the mean wall seconds of one timed call.
+template <typename Fn>
+double timed_loop(benchmark::State& state, Fn once) {
+  once();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) once();
+  const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+  return state.iterations() > 0 ? dt.count() / static_cast<double>(state.iterations()) : 0.0;
+}
+
 // Device outputs of one cloud's reductions in the default mode.
 struct CloudOutputs {
   qk::DeviceBuffer<double> sum_cos, entropy, gram, align;
@@ -395,6 +515,7 @@ void launch_cloud(const ModelShape& m, int64_t seq, const float* x, bool value_s
 void bm_kernels(benchmark::State& state, ModelShape m, int64_t seq, bool with_v) {
   if (skip_without_gpu(state)) return;
   const qk::Snapshot& snap = snapshot_for(m, seq, with_v);
+  double seconds = 0;
   try {
     qk::GpuContext ctx(0);
     const cudaStream_t stream = ctx.stream();
@@ -405,7 +526,7 @@ void bm_kernels(benchmark::State& state, ModelShape m, int64_t seq, bool with_v)
     CloudOutputs ok(m, stream), ov(m, stream);
     const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
     qk::DeviceBuffer<double> cka(static_cast<size_t>(count), stream);
-    auto run_all = [&] {
+    seconds = timed_loop(state, [&] {
       launch_cloud(m, seq, dk.data(), false, ok, stream);
       if (with_v) {
         launch_cloud(m, seq, dv.data(), true, ov, stream);
@@ -413,14 +534,88 @@ void bm_kernels(benchmark::State& state, ModelShape m, int64_t seq, bool with_v)
                           cka.data(), stream);
       }
       ctx.synchronize();
-    };
-    run_all();
-    for (auto _ : state) run_all();
+    });
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
     return;
   }
   add_counters(state, m, seq, with_v ? 2.0 : 1.0, true);
+  add_cost_counters(state, plan_cost(m, seq, with_v), seconds);
+}
+
+// Device clouds of one family case: k, v (K-V CKA only) and q (attention statistics
+// only: q_heads x seq x dim, the first values of k, one q shared by every layer).
+struct FamilyInput {
+  qk::DeviceBuffer<float> k, v, q;
+};
+
+// Queues family f over every layer of the device clouds `in` on ctx's stream; results
+// into o and `stats` (3 x layers x q_heads doubles at least).
+void launch_family(Family f, const ModelShape& m, int64_t seq, const FamilyInput& in, CloudOutputs& o,
+                   double* stats, qk::GpuContext& ctx) {
+  const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads, n = seq * m.head_dim;
+  const cudaStream_t s = ctx.stream();
+  switch (f) {
+    case Family::PositionCosine:
+      qk::launch_position_cosine(in.k.data(), count, n, seq, m.head_dim, 1.0 - kLockThreshold,
+                                 o.sum_cos.data(), o.below.data(), s);
+      return;
+    case Family::HeadGram:
+      qk::launch_head_gram(in.k.data(), m.layers, m.kv_heads, n, o.gram.data(), s);
+      return;
+    case Family::MagnitudeEntropy:
+      qk::launch_magnitude_entropy(in.k.data(), count, n, seq, m.head_dim, o.entropy.data(), s);
+      return;
+    case Family::LayerAlignment:
+      qk::launch_layer_alignment(in.k.data(), m.layers, m.kv_heads, n, false, o.align.data(), s);
+      return;
+    case Family::KvCka:
+      qk::launch_kv_cka(ctx.cublas(), in.k.data(), in.v.data(), count, n, seq, m.head_dim, stats, s);
+      return;
+    case Family::AttentionStats: {
+      const int64_t hq = m.q_heads, all = static_cast<int64_t>(m.layers) * hq;
+      const float scale = 1.0f / std::sqrt(static_cast<float>(m.head_dim));
+      for (int l = 0; l < m.layers; ++l)
+        qk::launch_attention_stats(in.q.data(), in.k.data() + l * m.kv_heads * n, m.q_heads, m.kv_heads, seq,
+                                   m.head_dim, scale, qk::AttentionMask::Causal, 0, stats + l * hq,
+                                   stats + all + l * hq, stats + 2 * all + l * hq, s);
+      return;
+    }
+  }
+}
+
+// One kernel family over the whole device cloud of m at seq (input uploaded before the
+// timing), with its cost counters (family_cost).
+void bm_family(benchmark::State& state, ModelShape m, int64_t seq, Family f) {
+  if (skip_without_gpu(state)) return;
+  const bool with_v = f == Family::KvCka;
+  const qk::Snapshot& snap = snapshot_for(m, seq, with_v);
+  double seconds = 0;
+  try {
+    qk::GpuContext ctx(0);
+    const cudaStream_t stream = ctx.stream();
+    const size_t numel = static_cast<size_t>(snap.k.numel());
+    const size_t qn = f == Family::AttentionStats ? static_cast<size_t>(m.q_heads * seq * m.head_dim) : 0;
+    FamilyInput in{qk::DeviceBuffer<float>(numel, stream),
+                   qk::DeviceBuffer<float>(with_v ? numel : 0, stream),
+                   qk::DeviceBuffer<float>(std::min(qn, numel), stream)};
+    if (qn > numel) throw std::invalid_argument("fewer k values than one layer's q");
+    in.k.upload(snap.k.data.data(), numel);
+    if (with_v) in.v.upload(snap.v->data.data(), numel);
+    if (qn > 0) in.q.upload(snap.k.data.data(), qn);
+    CloudOutputs o(m, stream);
+    const size_t nstats = std::max<size_t>(static_cast<size_t>(m.layers) * m.kv_heads,
+                                           3 * static_cast<size_t>(m.layers) * m.q_heads);
+    qk::DeviceBuffer<double> stats(nstats, stream);
+    seconds = timed_loop(state, [&] {
+      launch_family(f, m, seq, in, o, stats.data(), ctx);
+      ctx.synchronize();
+    });
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  add_cost_counters(state, family_cost(f, m, seq), seconds);
 }
 #endif
 
@@ -451,6 +646,13 @@ void register_all() {
                     0.0);
 #endif
       }
+#if defined(QK_BENCH_KERNELS)
+      for (const Family f : kFamilies)
+        size_policy(
+            benchmark::RegisterBenchmark(
+                ("kernel/" + std::string(family_name(f)) + "/" + c + "/cuda").c_str(), bm_family, m, seq, f),
+            0.0);
+#endif
       const double one = cpu_seconds_estimate(m, seq, false);
       if (position_mode(m)) {
         size_policy(
