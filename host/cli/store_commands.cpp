@@ -1,7 +1,7 @@
 // Results-store utilities (docs/cli.md):
 //   `qkgeom merge OUT.h5 SHARD.h5... [--force] [--allow-version-mix] [--json]`: one store from
 //     a sweep's shards, ordered by probe index, after checking they belong to one run;
-//   `qkgeom export RESULTS.h5 --csv DIR [--force]`: one CSV per table;
+//   `qkgeom export RESULTS.h5 --csv DIR [--force] [--id-once]`: one CSV per table;
 //   `qkgeom recover RESULTS.h5`: clear the flags a killed sweep leaves, so any reader opens it.
 #include <iostream>
 #include <memory>
@@ -68,6 +68,16 @@ void note_incomplete(const std::string& path) {
               << "'): the CSV files hold its " << committed_rows(path) << " committed probes\n";
 }
 
+// A note on stderr when ids longer than kLongIdBytes were repeated on the lines of the tables
+// other than probe.csv (tidy long format: each line carries its key), naming --id-once.
+void note_long_ids(const CsvIds& ids) {
+  constexpr uint64_t kLongIdBytes = 1024;
+  if (ids.repeated_lines == 0 || ids.longest_bytes <= kLongIdBytes) return;
+  std::cerr << "qkgeom: note: probe ids of up to " << ids.longest_bytes << " bytes are repeated on "
+            << ids.repeated_lines << " lines of the tables other than probe.csv; --id-once writes them in "
+            << "probe.csv only (join the tables on index)\n";
+}
+
 }  // namespace
 
 Action add_merge_command(CLI::App& app) {
@@ -100,11 +110,12 @@ Action add_export_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("export", "write a results store's tables as CSV files");
   sub->add_option("results", *in, "results HDF5 file")->required();
   sub->add_option("--csv", *dir, "directory for the CSV files (created if missing)")->required();
-  auto force = std::make_shared<bool>(false);
+  auto force = std::make_shared<bool>(false), id_once = std::make_shared<bool>(false);
   sub->add_flag("--force", *force, "replace CSV files that exist (each atomically)");
-  return [in, dir, force] {
+  sub->add_flag("--id-once", *id_once, "write the probe id in probe.csv only; the other tables keep index");
+  return [in, dir, force, id_once] {
     check_known_columns(read_store_columns(*in), *in);
-    export_csv(*in, *dir, *force);
+    note_long_ids(export_csv(*in, *dir, *force, *id_once));
     note_incomplete(*in);
     std::cout << "exported " << *in << " -> " << *dir << "\n";
     return static_cast<int>(kExitOk);

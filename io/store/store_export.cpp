@@ -221,10 +221,15 @@ void prepare_dir(const std::string& dir, const std::vector<Table>& tables, bool 
       throw InputError(table_path(dir, t), "exists; pass --force to replace it");
 }
 
+// Whether table `t` has the id column: the store has ids, and `id_once` keeps them to probe.csv.
+bool has_id(const Table& t, const StoreColumns& s, bool id_once) {
+  return s.id_col >= 0 && (!id_once || t.file == "probe");
+}
+
 // The header line of table `t`: index[,id], the dims, [<last dim>_label], the value column names.
-void write_header(std::ostream& out, const Table& t, const StoreColumns& s) {
+void write_header(std::ostream& out, const Table& t, const StoreColumns& s, bool with_id) {
   out << "index";
-  if (s.id_col >= 0) out << ",id";
+  if (with_id) out << ",id";
   for (const auto& d : t.dims) out << "," << header_field(d);
   if (!t.labels.empty()) out << "," << header_field(t.dims.back() + "_label");
   for (size_t ci : t.cols) {
@@ -234,23 +239,27 @@ void write_header(std::ostream& out, const Table& t, const StoreColumns& s) {
   out << "\n";
 }
 
-// The lines of table `t` for probes [start, start + m): one line per probe per row element.
+// The lines of table `t` for probes [start, start + m): one line per probe per row element;
+// with `ids` (not null) the id column, its longest field and lines counted there.
 void write_block(std::ostream& out, const Table& t, const StoreColumns& s, int64_t start, int64_t m,
-                 const std::string& h5path) {
+                 const std::string& h5path, CsvIds* ids) {
   const uint64_t elems = row_elems(t.row_shape);
   const auto index = read_cells(s.ds[static_cast<size_t>(s.index_col)].get(),
                                 s.cols[static_cast<size_t>(s.index_col)], start, m, h5path);
   std::vector<std::string> id;
-  if (s.id_col >= 0)
+  if (ids) {
     id = read_cells(s.ds[static_cast<size_t>(s.id_col)].get(), s.cols[static_cast<size_t>(s.id_col)], start,
                     m, h5path);
+    for (const std::string& x : id) ids->longest_bytes = std::max<uint64_t>(ids->longest_bytes, x.size());
+    ids->repeated_lines += static_cast<uint64_t>(m) * elems;
+  }
   std::vector<std::vector<std::string>> cells;
   for (size_t ci : t.cols) cells.push_back(read_cells(s.ds[ci].get(), s.cols[ci], start, m, h5path));
   std::vector<uint64_t> pos(t.row_shape.size(), 0);
   for (int64_t p = 0; p < m; ++p)
     for (uint64_t e = 0; e < elems; ++e) {
       out << index[static_cast<size_t>(p)];
-      if (s.id_col >= 0) out << "," << id[static_cast<size_t>(p)];
+      if (ids) out << "," << id[static_cast<size_t>(p)];
       uint64_t rest = e;
       for (size_t d = t.row_shape.size(); d-- > 0;) {
         pos[d] = rest % t.row_shape[d];
@@ -263,15 +272,16 @@ void write_block(std::ostream& out, const Table& t, const StoreColumns& s, int64
     }
 }
 
-// Writes table `t` (all committed probes, in blocks) to `out_path`, replacing it atomically.
+// Writes table `t` (all committed probes, in blocks) to `out_path`, replacing it atomically;
+// `ids` as write_block's.
 void write_table(const std::string& out_path, const Table& t, const StoreColumns& s, bool force,
-                 const std::string& h5path) {
+                 const std::string& h5path, CsvIds* ids) {
   write_atomically(out_path, force, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary);
     if (!out) throw StoreError(out_path, "cannot be written");
-    write_header(out, t, s);
+    write_header(out, t, s, ids != nullptr);
     for (int64_t start = 0; start < s.n; start += kBlockProbes)
-      write_block(out, t, s, start, std::min(kBlockProbes, s.n - start), h5path);
+      write_block(out, t, s, start, std::min(kBlockProbes, s.n - start), h5path, ids);
     out.flush();
     if (!out) throw StoreError(out_path, "write failed (disk full?)");
   });
@@ -279,12 +289,18 @@ void write_table(const std::string& out_path, const Table& t, const StoreColumns
 
 }  // namespace
 
-void export_csv(const std::string& h5path, const std::string& dir, bool force) {
+CsvIds export_csv(const std::string& h5path, const std::string& dir, bool force, bool id_once) {
   h5::Id f = h5::open_for_read(h5path);
   const StoreColumns s = open_columns(f.get(), h5path);
   const std::vector<Table> tables = plan_tables(s);
   prepare_dir(dir, tables, force);
-  for (const Table& t : tables) write_table(table_path(dir, t), t, s, force, h5path);
+  CsvIds ids, in_probe;
+  for (const Table& t : tables) {
+    CsvIds* counted = !has_id(t, s, id_once) ? nullptr : t.file == "probe" ? &in_probe : &ids;
+    write_table(table_path(dir, t), t, s, force, h5path, counted);
+  }
+  ids.longest_bytes = std::max(ids.longest_bytes, in_probe.longest_bytes);
+  return ids;
 }
 
 }  // namespace qk

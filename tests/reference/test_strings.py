@@ -168,13 +168,47 @@ def read_csv(path):
 def test_export(qk, out, tmp):
     d = os.path.join(tmp, "csv")
     r = run([qk, "export", out, "--csv", d])
-    check(r.returncode == 0, f"export --csv exits 0 ({r.stderr.strip()[-200:]})")
+    check(r.returncode == 0 and "ids of up to" not in r.stderr,
+          f"export --csv exits 0, no note for short ids ({r.stderr.strip()[-200:]})")
     rows = {row["id"]: row for row in read_csv(os.path.join(d, "probe.csv"))} if r.returncode == 0 else {}
     for p in GOOD:
         want, row = expected(p), rows.get(str(p["id"]), {})
         ok = (row.get("prompt"), row.get("domain")) == (want["prompt"], want["domain"]) and \
             json.loads(row.get("fields", "null")) == want["fields"]
         check(ok, f"probe.csv row {want['id']!r}: prompt, domain, fields exact (csv module)")
+
+
+def test_export_ids(qk, model, tmp):
+    """CSV tables are tidy long format: every line carries its key (index, id), also a 3000-byte
+    id, with a note naming --id-once; --id-once writes the id in probe.csv only, and pandas'
+    merge of each table with probe.csv on index gives back the default export's table."""
+    import pandas as pd
+    probes = os.path.join(tmp, "ids.jsonl")
+    long_id = "L" * 2999 + "\u00e9"  # 3001 UTF-8 bytes, quoted 3003
+    with open(probes, "w", encoding="utf-8") as f:
+        for pid, prompt in ((long_id, "first prompt"), ("short", "second prompt")):
+            f.write(json.dumps({"id": pid, "prompt": prompt}) + "\n")
+    out = os.path.join(tmp, "ids.h5")
+    r = run([qk, "sweep", "--model", model, "--probes", probes, "--out", out, "--device", rc.DEVICE, "--quiet"])
+    check(r.returncode == 0, f"sweep of a 3000-byte id exits 0 ({r.stderr.strip()[-200:]})")
+    every, once = os.path.join(tmp, "every"), os.path.join(tmp, "once")
+    r = run([qk, "export", out, "--csv", every])
+    tables = sorted(n for n in os.listdir(every) if n != "probe.csv") if r.returncode == 0 else []
+    lines = sum(len(pd.read_csv(os.path.join(every, n))) for n in tables)
+    check(r.returncode == 0 and "ids of up to 3003 bytes are repeated on " + str(lines) + " lines" in r.stderr
+          and "--id-once" in r.stderr, f"export: a note names the long ids and --id-once ({r.stderr.strip()[-300:]})")
+    r2 = run([qk, "export", out, "--csv", once, "--id-once"])
+    check(r2.returncode == 0 and "note" not in r2.stderr, f"export --id-once: exit 0, no note ({r2.stderr.strip()})")
+    if r.returncode or r2.returncode:
+        return
+    probe = pd.read_csv(os.path.join(once, "probe.csv"), keep_default_na=False)
+    check(sorted(probe["id"]) == sorted([long_id, "short"]), "--id-once: probe.csv keeps the ids exactly")
+    for n in tables:
+        a = pd.read_csv(os.path.join(every, n), keep_default_na=False)
+        b = pd.read_csv(os.path.join(once, n), keep_default_na=False)
+        joined = b.merge(probe[["index", "id"]], on="index", how="left")[list(a.columns)]
+        ok = "id" in a.columns and "id" not in b.columns and a.equals(joined) and len(tables) > 3
+        check(ok, f"{n}: every line has its id; --id-once leaves it out, pandas' merge on index restores it")
 
 
 def test_merge(qk, model, tmp, single):
@@ -230,6 +264,7 @@ def main():
         if out:
             test_export(qk, out, tmp)
             test_merge(qk, model, tmp, out)
+        test_export_ids(qk, model, tmp)
         test_tokenizer_depth(qk, tmp)
     finish("all string and nesting checks passed")
 
