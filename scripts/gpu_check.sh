@@ -38,13 +38,14 @@
 #     S = 8192 (target: BO metrics of the Qwen3-4B shape on device-resident K < 5 ms,
 #     kernels/Qwen3-4B/S:8192/cuda/k; the end-to-end bo/ cases, upload included, and
 #     each kernel family with its bytes, FLOPs and lower bound as information), the
-#     static pass (< 2 s); each verdict is a TARGET line in the log.
+#     static pass (< 2 s), then the Gemma shapes of bench_bo (information); each verdict
+#     is a TARGET line in the log.
 # With SKIP_TESTS=1 only steps 1-3, the build of qkgeom and bench_bo, 5, 8 and then 7 run
 # (the benchmarks before the HF parity): configure ~20 s, the build ~10 s warm or ~30-60 s
-# on a fresh machine (111 objects took 27 s with 16 jobs), then 150 + 75 + 60 s of
-# benchmark timeouts (typically ~90 + ~30 + ~30 s) and the parity (36 s): BUDGET_S=330
+# on a fresh machine (111 objects took 27 s with 16 jobs), then 150 + 45 + 60 + 45 s of
+# benchmark timeouts (typically ~90 + ~15 + ~30 + ~20 s) and the parity (36 s): BUDGET_S=330
 # completes every benchmark in a typical run (~270 s in all); 360 covers a fresh build
-# with every benchmark at its timeout (the parity is then skipped).
+# with the three targets' steps at their timeouts (the rest is then cut or skipped).
 # Every command and its output go to RESULTS_DIR/gpu_check.log as they run (memcheck's
 # too), the benchmarks' JSON and Markdown beside it: at most 6 files. Each step runs under
 # its own timeout, capped by what is left of the budget, and is skipped when the budget is
@@ -388,15 +389,16 @@ print(('ok' if ok else 'MISSED')+f\": sweep S={r['S']} {r['ratio_probes_per_s_sc
       f\"{r['ratio_probes_per_s']:.2f}x against its {r['baseline_probes']} probes unscaled), \"
       f\"{r['qkgeom_roofline']:.0%} of the bf16 roofline (>= 50%), analysis + I/O {io:.1%} (< 10%)\"+w)" "sweep"
 }
-# b. bench_bo at S = 8192 on CUDA: end to end (bo/, the host->device upload included) and
-#    device-resident (kernels/: the default plan; kernel/<family>/: each family with its
-#    least bytes and FLOPs, docs/benchmarks.md "Cost model"). The target is judged on
+# b. bench_bo at S = 8192 on CUDA, the Qwen3-4B shape (the Gemma shapes in d): end to
+#    end (bo/, the host->device upload included) and device-resident (kernels/: the
+#    default plan; kernel/<family>/: each family with its least bytes and FLOPs,
+#    docs/benchmarks.md "Cost model"). The target is judged on
 #    kernels/Qwen3-4B/S:8192/cuda/k: the sweep feeds device tensors.
 bench_bo_gpu() {
   local bench json=$RESULTS/bench_bo_gpu.json
   bench=$(bin bench_bo)
   [ -n "$bench" ] || { fail "bench_bo not built"; return; }
-  step 75 "$bench" --benchmark_filter='^(bo|kernels)/[^/]+/S:8192/cuda/|^kernel/[a-z_]+/(Gemma3-4B|Qwen3-4B)/S:8192/' \
+  step 45 "$bench" --benchmark_filter='^(bo|kernels)/Qwen3-4B/S:8192/cuda/|^kernel/[a-z_]+/Qwen3-4B/S:8192/' \
     --benchmark_min_time=0.2 --benchmark_out="$json" --benchmark_out_format=json || fail "bench_bo"
   [ "$DRY" = 1 ] || run python3 bench/side_by_side/bo_kernel_report.py "$json" || true
   target "import json
@@ -410,6 +412,14 @@ lb=b['kernels/'+c+'k/real_time']['bound_ms']
 print(('ok' if k<5 else 'MISSED')+f': BO metrics Qwen3-4B shape S=8192, device-resident K {k:.2f} ms (< 5 ms; '
       f'lower bound {lb:.2f} ms); information: K+V {kv:.2f} ms, end to end with the host upload K '
       f\"{ms('bo/'+c+'k'):.1f} ms, K+V {ms('bo/'+c+'kv'):.1f} ms\")" "BO metrics S=8192"
+}
+# d. The Gemma shapes of b (position-wise mode), information only: in the log, no JSON.
+bench_bo_gemma() {
+  local bench
+  bench=$(bin bench_bo)
+  [ -n "$bench" ] || return 0
+  step 45 "$bench" --benchmark_filter='^(bo|kernels)/Gemma[^/]+/S:8192/cuda/|^kernel/[a-z_]+/Gemma3-4B/S:8192/' \
+    --benchmark_min_time=0.2 || fail "bench_bo (Gemma shapes)"
 }
 # c. The static pass, Qwen3-4B shape, 36 layers; the baseline timed on 4 heads.
 bench_static() {
@@ -432,6 +442,7 @@ benchmarks() {
     bench_sweep
     bench_bo_gpu
     bench_static
+    bench_bo_gemma
   fi
 }
 
