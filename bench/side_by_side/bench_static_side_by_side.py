@@ -47,9 +47,13 @@ def build_checkpoint(layers, workdir, device):
     g = torch.Generator(device=device).manual_seed(SEED)
     H, d, Hkv, hid = shape["num_attention_heads"], shape["head_dim"], shape["num_key_value_heads"], shape["hidden_size"]
     tensors = {}
+
+    def draw(rows):
+        return (torch.randn(rows, hid, generator=g, device=device) * 0.02).cpu()
+
     for l in range(layers):
-        tensors[f"model.layers.{l}.self_attn.q_proj.weight"] = (torch.randn(H * d, hid, generator=g, device=device) * 0.02).cpu()
-        tensors[f"model.layers.{l}.self_attn.k_proj.weight"] = (torch.randn(Hkv * d, hid, generator=g, device=device) * 0.02).cpu()
+        tensors[f"model.layers.{l}.self_attn.q_proj.weight"] = draw(H * d)
+        tensors[f"model.layers.{l}.self_attn.k_proj.weight"] = draw(Hkv * d)
     save_file(tensors, str(path / "model.safetensors"))
     config = dict(shape, model_type="qwen3", architectures=["Qwen3ForCausalLM"], vocab_size=32000,
                   max_position_embeddings=40960, rms_norm_eps=1e-6, rope_theta=1000000.0,
