@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include <sys/stat.h>
 
@@ -535,6 +536,19 @@ void parse_gpt2(const Reader& r, ModelConfig& c) {
     throw r.error("add_cross_attention", "GPT-2 with cross-attention is not supported");
 }
 
+// int(head_dim x factor), HF's rotary dims; InputError naming `field` unless factor is in
+// [0, 1] and they are even. For an odd count HF's cos and sin span one dim more than it
+// (cat(freqs, freqs) of ceil(n / 2) frequencies spaced for n), which qkgeom refuses.
+int64_t rotary_dims(const Reader& r, const std::string& field, double factor, int64_t head_dim) {
+  if (!(factor >= 0 && factor <= 1)) throw r.error(field, "must be in [0, 1]");
+  const auto n = static_cast<int64_t>(static_cast<double>(head_dim) * factor);
+  if (n % 2 != 0)
+    throw r.error(field, "gives an odd number of rotary dims, " + std::to_string(n) +
+                             " (transformers then rotates " + std::to_string(n + 1) +
+                             " dims with frequencies spaced for " + std::to_string(n) + "); supported: even");
+  return n;
+}
+
 // GPT-NeoX's RoPE (GPTNeoXConfig.convert_rope_params_to_dict): rope_scaling, else
 // rope_parameters, else {}; rope_theta defaults to rotary_emb_base (else 10000) and
 // partial_rotary_factor to rotary_pct (else 0.25); rotary_dim = int(head_dim x factor).
@@ -550,11 +564,7 @@ void parse_neox_rope(const Reader& r, ModelConfig& c) {
   const double f = r.number(p, "partial_rotary_factor", std::string(field) + ".partial_rotary_factor");
   p.erase("partial_rotary_factor");
   c.rope = parse_rope_object(r, p, field, c.max_position_embeddings, yarn_truncate(r, p, field));
-  c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * f);
-  if (!(f >= 0 && f <= 1) || c.rotary_dim % 2 != 0)
-    throw r.error(
-        std::string(field) + ".partial_rotary_factor",
-        "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
+  c.rotary_dim = rotary_dims(r, std::string(field) + ".partial_rotary_factor", f, c.head_dim);
   if (c.rotary_dim > 0) check_rope_dims(r, field, c.rope, c.rotary_dim);
 }
 
@@ -596,11 +606,7 @@ void parse_phi3_rope(const Reader& r, ModelConfig& c) {
   const double f = r.number(p, "partial_rotary_factor", field + ".partial_rotary_factor");
   p.erase("partial_rotary_factor");
   c.rope = parse_rope_object(r, p, field, c.max_position_embeddings, true);
-  c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * f);
-  if (!(f >= 0 && f <= 1) || c.rotary_dim % 2 != 0)
-    throw r.error(
-        field + ".partial_rotary_factor",
-        "must give an even number of rotary dims in [0, head_dim], got " + std::to_string(c.rotary_dim));
+  c.rotary_dim = rotary_dims(r, field + ".partial_rotary_factor", f, c.head_dim);
   if (c.rotary_dim > 0) check_rope_dims(r, field, c.rope, c.rotary_dim);
 }
 
@@ -612,8 +618,9 @@ double parse_softcap(const Reader& r, const std::string& key) {
   return v;
 }
 
-// Gemma 2 and 3: query_pre_attn_scalar; Gemma 2's soft-capping (refused for Gemma 3);
-// causal attention only. Gemma 2 needs hidden_size divisible by the heads (as HF).
+// Gemma 2 and 3: query_pre_attn_scalar; Gemma 2's soft-capping (Gemma 3's is read and
+// ignored, as transformers' Gemma3Attention passes no softcap to its attention, with a
+// warning); causal attention only. Gemma 2 needs hidden_size divisible by the heads (as HF).
 void parse_gemma_attention(const Reader& r, ModelConfig& c) {
   const bool gemma2 = c.arch == Architecture::Gemma2;
   if (gemma2) {
@@ -621,8 +628,11 @@ void parse_gemma_attention(const Reader& r, ModelConfig& c) {
       throw r.error("num_attention_heads", "does not divide hidden_size (transformers requires it)");
     c.attn_logit_softcapping = parse_softcap(r, "attn_logit_softcapping");
     c.final_logit_softcapping = parse_softcap(r, "final_logit_softcapping");
-  } else if (r.has("attn_logit_softcapping")) {
-    throw r.error("attn_logit_softcapping", "attention logit soft-capping is not supported for Gemma 3");
+  } else if (const double cap = parse_softcap(r, "attn_logit_softcapping"); cap > 0) {
+    char v[32];
+    std::snprintf(v, sizeof v, "%.9g", cap);
+    c.warnings.push_back(c.path + ": field 'attn_logit_softcapping' (" + v +
+                         ") is ignored, as transformers' Gemma 3 ignores it (no attention soft-capping)");
   }
   if (r.boolean_or("use_bidirectional_attention", false))
     throw r.error("use_bidirectional_attention", "bidirectional Gemma is not supported");
@@ -706,7 +716,7 @@ double attention_scale(const ModelConfig& c, int64_t layer) {
 }
 
 bool runs_past_max_positions(const ModelConfig& c) {
-  return c.rope.type == RopeType::Dynamic || c.rope_local.type == RopeType::Dynamic;
+  return c.arch != Architecture::Bert && c.arch != Architecture::Gpt2;
 }
 
 ModelConfig load_hf_config(const std::string& dir) {

@@ -82,6 +82,9 @@ struct ModelConfig {
   // mask; the final (lm_head) logits likewise. 0: no soft-capping.
   double attn_logit_softcapping = 0.0;
   double final_logit_softcapping = 0.0;
+  // Keys read but without effect, as in transformers (Gemma 3's attn_logit_softcapping);
+  // one line each, printed when a model loads.
+  std::vector<std::string> warnings;
   // BERT.
   int64_t type_vocab_size = 0;
   std::string position_embedding_type;
@@ -98,8 +101,10 @@ struct ModelConfig {
 // scale_attn_by_inverse_layer_idx; head_dim^-1/2 otherwise.
 double attention_scale(const ModelConfig& c, int64_t layer);
 
-// True when a RoPE of c is dynamic (NTK), which exists to run prompts longer than
-// max_position_embeddings (HF runs them; the runtime and the sweep allow them then).
+// True when HF eager runs prompts longer than c's max_position_embeddings: every RoPE
+// architecture (its rotary embedding is computed for any position; dynamic NTK and
+// longrope switch frequencies past their lengths), so the runtime and the sweep allow them.
+// False for BERT and GPT-2, whose learned position tables end there (HF raises).
 bool runs_past_max_positions(const ModelConfig& c);
 
 // Reads `dir`/config.json (or `dir` itself when it names a file).

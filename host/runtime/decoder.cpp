@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -165,6 +167,7 @@ struct TransformerModel::Impl {
   at::Tensor final_norm_b;
   at::Tensor pos_embed, type_embed, emb_ln_w, emb_ln_b;  // BERT embeddings
   std::vector<LayerWeights> layers;
+  std::atomic<bool> warned_positions{false};  // the past-max_position_embeddings warning was printed
 
   // x [len, in] times w: nn.Linear's [out][in] w, or GPT-2's Conv1D [in][out] w (addmm, as HF).
   at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
@@ -367,7 +370,8 @@ struct TransformerModel::Impl {
                                    c.hidden_act + "'; supported: " + supported_activations());
     if (bert && c.position_embedding_type != "absolute")
       throw InputError(c.path, "field 'position_embedding_type': unsupported '" + c.position_embedding_type +
-                                   "'; supported: absolute");
+                                   "'; supported: absolute (transformers 5 ignores the key and runs such a"
+                                   " checkpoint with absolute positions, not the model it was trained as)");
   }
 
   // Llama-family layer `i`: norms [hidden] (Gemma: also around the MLP; OLMo 2: after
@@ -609,6 +613,7 @@ TransformerModel::TransformerModel(const std::string& dir, const RuntimeOptions&
   c10::InferenceMode guard;
   Impl& m = *impl_;
   m.cfg = load_hf_config(dir);
+  for (const std::string& w : m.cfg.warnings) std::cerr << "qkgeom: warning: " << w << "\n";
   m.set_architecture();
   m.device = resolve_device(options.device);
   if (options.query_block < 0)
@@ -637,8 +642,8 @@ c10::ScalarType TransformerModel::dtype() const { return impl_->dtype; }
 namespace {
 
 // InputError naming the prompt when `prompts` is empty, or a prompt is empty, longer than
-// c's max_position_embeddings (but with dynamic RoPE, made to run past it), or has a
-// token id outside [0, vocab_size).
+// c's max_position_embeddings where HF cannot run it (learned positions: BERT, GPT-2), or
+// has a token id outside [0, vocab_size).
 void check_prompts(const std::vector<std::vector<int64_t>>& prompts, const ModelConfig& c) {
   if (prompts.empty()) throw InputError("prefill", "no prompts");
   for (size_t b = 0; b < prompts.size(); ++b) {
@@ -655,6 +660,22 @@ void check_prompts(const std::vector<std::vector<int64_t>>& prompts, const Model
   }
 }
 
+// One stderr line (once per model, `warned`) when a prompt of a RoPE model runs past
+// max_position_embeddings, which HF eager computes too, on positions the model was not
+// trained on; none for dynamic NTK RoPE, which rescales to run there.
+void warn_past_positions(const std::vector<std::vector<int64_t>>& prompts, const ModelConfig& c,
+                         std::atomic<bool>& warned) {
+  if (warned || c.rope.type == RopeType::Dynamic || c.rope_local.type == RopeType::Dynamic) return;
+  for (const std::vector<int64_t>& p : prompts) {
+    if (static_cast<int64_t>(p.size()) <= c.max_position_embeddings) continue;
+    if (!warned.exchange(true))
+      std::cerr << "qkgeom: warning: a prompt of " << p.size() << " tokens runs past " << c.path
+                << "'s max_position_embeddings " << c.max_position_embeddings
+                << ": RoPE is applied at every position, as transformers does (positions past the trained context)\n";
+    return;
+  }
+}
+
 }  // namespace
 
 PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>& prompts,
@@ -663,6 +684,7 @@ PrefillResult TransformerModel::prefill(const std::vector<std::vector<int64_t>>&
   const Impl& m = *impl_;
   const ModelConfig& c = m.cfg;
   check_prompts(prompts, c);
+  warn_past_positions(prompts, c, impl_->warned_positions);
   const size_t B = prompts.size();
   std::vector<PromptState> st(B);
   for (size_t b = 0; b < B; ++b) st[b] = m.prompt_state(prompts[b]);

@@ -318,9 +318,16 @@ TEST(ModelRuntimeErrors, UnsupportedVariantSaysSo) {
               "\"model_type\": \"bert\", \"position_embedding_type\": \"relative_key\",");
   expect_load_error(dir, dir + "/config.json",
                     "'position_embedding_type': unsupported 'relative_key'; supported: absolute");
+}
+
+// Gemma 3's attn_logit_softcapping loads with a warning and is not applied, as in HF.
+TEST(ModelRuntimeErrors, Gemma3SoftcapIgnoredAsHf) {
   const std::string gem = copy_fixture("gemma3_text", "gemma_softcap");
   edit_config(gem, "\"attn_logit_softcapping\": null", "\"attn_logit_softcapping\": 50.0");
-  expect_load_error(gem, gem + "/config.json", "soft-capping is not supported");
+  qk::TransformerModel m(gem, qk::RuntimeOptions{"cpu", "f32"});
+  EXPECT_EQ(m.config().attn_logit_softcapping, 0.0);
+  ASSERT_EQ(m.config().warnings.size(), 1u);
+  EXPECT_NE(m.config().warnings[0].find("'attn_logit_softcapping' (50) is ignored"), std::string::npos);
 }
 
 TEST(ModelRuntimeErrors, IllTypedFieldNamesConfigAndField) {
@@ -410,11 +417,13 @@ TEST(ModelRuntime, ShardedCheckpoint) {
 TEST(ModelRuntimeErrors, PromptErrors) {
   qk::TransformerModel m(fixture("mistral"), qk::RuntimeOptions{"cpu", "f32"});
   const std::vector<int64_t> too_long(65, 1);
+  qk::TransformerModel bert(fixture("bert"), qk::RuntimeOptions{"cpu", "f32"});  // learned positions
   expect_input_error(
       [&](const std::string&) {
-        m.prefill({{1, 2}, too_long});
+        bert.prefill({{1, 2}, too_long});
       },
       "prompt 1", "65 tokens, more than");
+  EXPECT_EQ(m.prefill({too_long}).hidden.at(0).size(0), 65);  // RoPE runs past 64, as HF
   expect_input_error(
       [&](const std::string&) {
         m.prefill({{1, 128}});
