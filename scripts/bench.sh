@@ -36,7 +36,7 @@ echo "== attention statistics"
 echo "+ ${cmd[*]}"
 "${cmd[@]}"
 echo
-cmd=(python3 bench/side_by_side/bench_prefill_side_by_side.py --layers 4 --seqs 128,512
+cmd=(python3 bench/side_by_side/bench_prefill_side_by_side.py --layers 4 --seqs 128,512 --qkgeom "$BUILD/qkgeom"
   --json-out "$OUT/prefill_side_by_side.json" --markdown-out "$OUT/prefill_side_by_side.md")
 echo "== prefill side by side with HF transformers"
 echo "+ ${cmd[*]}"
@@ -56,6 +56,7 @@ echo "+ ${cmd[*]}"
 "${cmd[@]}"
 echo
 cmd=(python3 bench/side_by_side/bench_static_side_by_side.py --layers 2 --baseline-heads 4 --device cpu
+  --qkgeom "$BUILD/qkgeom"
   --json-out "$OUT/static_side_by_side.json" --markdown-out "$OUT/static_side_by_side.md")
 echo "== static pass side by side with torch svdvals of the formed operator"
 echo "+ ${cmd[*]}"
