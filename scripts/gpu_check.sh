@@ -21,9 +21,9 @@
 #       c. every kernel family's CPU/GPU parity (test_gpu_parity: head Gram, position
 #          cosine, magnitude entropy, layer alignment, K-V CKA, attention statistics,
 #          static Gram, simplex volumes), then under memcheck (MEMCHECK_FILTER);
-#  5. the CUDA libraries linked: what ldd resolves for qkgeom-engine (cudart, cuBLAS,
-#     cuBLASLt, cuSOLVER); a mix of the toolkit's and the torch wheel's (two folders, or
-#     two major versions) fails;
+#  5. the CUDA libraries linked (tests/tools/check_cuda_library_set.py): cuBLAS, cuBLASLt,
+#     cuSOLVER, cuSPARSE and nvJitLink of qkgeom-engine and two test binaries from one
+#     folder, libtorch_cuda's; a mix of the toolkit's and the torch wheel's fails;
 #  6. the GPU cases of the other suites (attention statistics, static pass with cuSOLVER,
 #     RoPE geometry, simplex, model runtime and packed batches on CUDA), then `weights`
 #     (cuSOLVER), the sweep's packed vs lone batches (f32) and rope-geometry through the
@@ -315,23 +315,12 @@ fi
 
 # -- 5. CUDA libraries: one consistent set -------------------------------------------
 ENGINE=$(bin qkgeom-engine)
-if [ "$DRY" = 1 ]; then
-  log "(dry run) ldd $ENGINE: one cuBLAS/cuBLASLt folder and major version"
-elif [ -n "$ENGINE" ]; then
-  libs=$(ldd "$ENGINE" | grep -E 'lib(cudart|cublas|cublasLt|cusolver|cusparse|nvJitLink)\.so' | awk '{print $1, $3}')
-  log "CUDA libraries ldd resolves for $ENGINE:"
-  log "$libs"
-  dirs=$(awk '$1 ~ /^libcublas/ {print $2}' <<<"$libs" | xargs -r -n1 dirname | sort -u)
-  majors=$(awk '$1 ~ /^libcublas/ {sub(/.*\.so\./, "", $1); print $1}' <<<"$libs" | sort -u)
-  if [ -z "$libs" ]; then
-    fail "ldd lists none of cudart, cuBLAS, cuSOLVER for qkgeom-engine"
-  elif grep -q "not" <<<"$(awk '{print $2}' <<<"$libs")"; then
-    fail "a CUDA library of qkgeom-engine is not found (above)"
-  elif [ "$(wc -l <<<"$dirs")" -gt 1 ] || [ "$(wc -l <<<"$majors")" -gt 1 ]; then
-    fail "cuBLAS and cuBLASLt come from different places or versions (toolkit vs the torch wheel's): $(tr '\n' ' ' <<<"$dirs") majors $(tr '\n' ' ' <<<"$majors")"
-  else
-    log "CUDA libraries: one set ($(tr '\n' ' ' <<<"$dirs")major $(tr '\n' ' ' <<<"$majors"))"
-  fi
+if [ -n "$ENGINE" ] || [ "$DRY" = 1 ]; then
+  # One folder for cuBLAS, cuBLASLt, cuSOLVER, cuSPARSE, nvJitLink, and libtorch_cuda's one
+  # (the ctest cuda_library_set runs the same check).
+  # shellcheck disable=SC2046  # one binary per word
+  run python3 tests/tools/check_cuda_library_set.py "${ENGINE:-$BUILD/qkgeom-engine}" \
+    $(bin test_static_gpu) $(bin test_layer_analysis) || fail "CUDA libraries: not one set (above)"
 else
   log "qkgeom-engine not built (configure mode $mode): library check skipped"
 fi
