@@ -140,8 +140,9 @@ void print_summary(const RopeGeometryArgs& a, const RopeGeometryResult& r) {
   const StaticDims& d = r.dims;
   const nlohmann::json rows = offset_means(r);
   if (a.json) {
+    // The shape under ROPE.h5's attribute names (until 2026-11-30 layers, heads, kv_heads).
     nlohmann::json j{
-        {"layers", d.layers},     {"heads", d.q_heads},         {"kv_heads", d.kv_heads},
+        {"num_layers", d.layers}, {"num_heads", d.q_heads},     {"num_kv_heads", d.kv_heads},
         {"head_dim", d.head_dim}, {"hidden_size", d.hidden},    {"rotary_dim", r.rotary_dim},
         {"offsets", r.offsets},   {"local_rope", r.local_rope}, {"device", r.device},
         {"per_offset", rows},     {"engine", engine_json()},    {"timing", {{"total_s", r.seconds}}}};

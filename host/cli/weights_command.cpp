@@ -80,9 +80,12 @@ int run_weights(const WeightsArgs& a) {
   if (!a.export_legacy.empty()) write_legacy(a.export_legacy, r);
   const StaticDims& d = r.dims;
   if (a.json) {
-    nlohmann::json j{{"out", a.out},           {"layers", d.layers},     {"heads", d.q_heads},
-                     {"kv_heads", d.kv_heads}, {"head_dim", d.head_dim}, {"hidden_size", d.hidden},
-                     {"topk", d.topk},         {"device", r.device},     {"engine", engine_json()}};
+    // The shape under STATIC.h5's attribute names (until 2026-11-30 layers, heads, kv_heads).
+    nlohmann::json j{{"out", a.out},           {"num_layers", d.layers},
+                     {"num_heads", d.q_heads}, {"num_kv_heads", d.kv_heads},
+                     {"head_dim", d.head_dim}, {"hidden_size", d.hidden},
+                     {"topk", d.topk},         {"device", r.device},
+                     {"engine", engine_json()}};
     j["timing"] = {{"total_s", r.seconds},
                    {"read_s", r.read_seconds},
                    {"spectra_s", r.spectra_seconds},

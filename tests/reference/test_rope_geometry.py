@@ -193,11 +193,17 @@ def check_model(name, model_dir, tmp, weights=qk_weights):
     if res.returncode != 0:
         return
     want_device = rc.DEVICE if rc.DEVICE == "cpu" or ":" in rc.DEVICE else "cuda:0"
-    check(json.loads(res.stdout)["device"] == want_device, f"{name}: --json device {want_device}")
+    js = json.loads(res.stdout)
+    check(js["device"] == want_device, f"{name}: --json device {want_device}")
     config, rot, apply_rope = hf_rotary(model_dir)
     cfg, wq, wk = weights(model_dir)
     d, group = cfg["head_dim"], cfg["heads"] // cfg["kv_heads"]
     with h5py.File(out, "r") as f:
+        # One name per quantity: the JSON's shape keys are ROPE.h5's attributes, equal to the model's.
+        want = {"num_layers": cfg["layers"], "num_heads": cfg["heads"], "num_kv_heads": cfg["kv_heads"]}
+        got = {k: (js.get(k), int(f.attrs.get(k, -1))) for k in want}
+        check(all(got[k] == (v, v) for k, v in want.items()),
+              f"{name}: --json and ROPE.h5 num_layers/num_heads/num_kv_heads equal the config's ({got} vs {want})")
         data = rc.h5_datasets(f)  # the per-head checks index it element by element
         check(list(f["offsets"][:]) == OFFSETS, f"{name}: offsets stored")
         check(f.attrs["device"] == want_device, f"{name}: run record device {want_device}")

@@ -280,12 +280,18 @@ def ill_conditioned(fl, tmp):
     wq, wk, labels = ill_conditioned_weights()
     write_qk_checkpoint(model, wq, wk)
     out = os.path.join(tmp, "ill-conditioned.h5")
-    r = rc.run_cli(["weights", "--model", model, "--out", out, "--device", rc.DEVICE])
+    r = rc.run_cli(["weights", "--model", model, "--out", out, "--device", rc.DEVICE, "--json"])
     fl.check(r.returncode == 0, "ill-conditioned", f"exit {r.returncode}: {r.stderr[-2000:]}")
     if r.returncode != 0:
         return
     ref = sr.reference(model, 16)
     cfg, wq64, wk64 = sr.qk_weights(model)
+    # One name per quantity: the JSON's shape keys are STATIC.h5's attributes, equal to the model's.
+    js = json.loads(r.stdout)
+    with h5py.File(out, "r") as f:
+        for k, want in (("num_layers", cfg["layers"]), ("num_heads", cfg["heads"]), ("num_kv_heads", cfg["kv_heads"])):
+            fl.check(js.get(k) == int(f.attrs.get(k, -1)) == want, "ill-conditioned",
+                     f"--json {k} {js.get(k)}, STATIC.h5 {f.attrs.get(k)}, config {want}")
     try:
         import mpmath  # noqa: F401
         have_mp = True
@@ -438,8 +444,8 @@ def main():
                 continue
             summary = json.loads(r.stdout)
             ref = sr.reference(model, 16)
-            fl.check(summary.get("layers") == ref["attrs"]["num_layers"] and
-                     summary.get("heads") == ref["attrs"]["num_heads"], case, f"--json summary {summary}")
+            fl.check(summary.get("num_layers") == ref["attrs"]["num_layers"] and
+                     summary.get("num_heads") == ref["attrs"]["num_heads"], case, f"--json summary {summary}")
             with h5py.File(out, "r") as f:
                 check_schema(fl, case, f, ref["attrs"], model)
                 check_values(fl, case, f, ref)
