@@ -237,12 +237,14 @@ def compare_resolved(ours, ref):
 
 def qkgeom_capture(qkgeom, model_dir, ids, out, device="cpu", dtype="f32"):
     """`qkgeom capture` of one prompt in `dtype` (f32 | bf16 | f16; the snapshot holds it
-    as f32) -> (exit code, stderr, {q, k, v} or None)."""
+    as f32) -> (exit code, stderr, {q, k, v} or None). On the CPU the engine is forked from
+    a started one (engine_fork.py): same main(), no start-up per prompt."""
     from safetensors.numpy import load_file
-    r = subprocess.run([qkgeom, "capture", "--model", model_dir,
-                        "--ids", ",".join(str(int(i)) for i in ids),
-                        "--out", out, "--dtype", dtype, "--device", device, "--force"],
-                       capture_output=True, text=True)
+    import engine_fork
+    args = [qkgeom, "capture", "--model", model_dir, "--ids", ",".join(str(int(i)) for i in ids),
+            "--out", out, "--dtype", dtype, "--device", device, "--force"]
+    r = (engine_fork.run(args) if device == "cpu"
+         else subprocess.run(args, capture_output=True, text=True))
     if r.returncode != 0:
         return r.returncode, r.stderr, None
     snap = load_file(out)

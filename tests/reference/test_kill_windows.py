@@ -26,7 +26,6 @@ import json
 import multiprocessing.util
 import os
 import random
-import select
 import shutil
 import subprocess
 import sys
@@ -38,11 +37,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+import engine_fork  # noqa: E402
 
 SHIM = os.environ.get("QK_KILL_SHIM") or os.path.join(rc.BINARY_DIR, "tests", "kill_shim.so")
-FORK_LIB = (os.environ.get("QK_FORK_SERVER_LIB")
-            or os.path.join(rc.BINARY_DIR, "tests", "fork_server.so"))
-ENGINE = os.path.join(os.path.dirname(rc.QKGEOM_BIN), "qkgeom-engine-cpu")  # --device cpu runs it
 MODEL = os.path.join(rc.SOURCE_DIR, "tests", "fixtures", "models", "qwen3")
 OUT = "r.h5"
 N_PROBES = 300
@@ -62,61 +59,20 @@ def write_probes(path):
             f.write(json.dumps({"id": f"p{i:03d}" + "é" * 110, "domain": "abc"[i % 3], "ids": ids}) + "\n")
 
 
-class ForkServer:
-    """The CPU engine started once under tests/tools/fork_server.c and kill_shim.c; run()
-    forks it at main() for each sweep, so a run costs no libtorch start-up (~0.3 s of CPU of
-    the ~0.45 s a tiny sweep takes). Started in each pool worker; it ends with the worker."""
-
-    def __init__(self):
-        env = dict(run_env(), LD_PRELOAD=f"{SHIM}:{FORK_LIB}", QK_FORK_SERVER="1")
-        self.proc = subprocess.Popen([ENGINE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     env=env)
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait()
-
-    def run(self, args, env, folder):
-        """subprocess.run(args, env=env) of the engine, as the front end would exec it."""
-        out, err = folder.rstrip("/") + ".stdout", folder.rstrip("/") + ".stderr"
-        fields = [os.getcwd(), out, err, str(len(args)), *args] + [f"{k}={v}" for k, v in env.items()]
-        block = b"".join(x.encode() + b"\0" for x in fields)
-        self.proc.stdin.write(b"%d\n" % len(block) + block)
-        self.proc.stdin.flush()
-        if not select.select([self.proc.stdout], [], [], 300)[0]:
-            sys.exit(f"FAILED: a sweep in the fork server did not end in 300 s: {args}")
-        line = self.proc.stdout.readline().decode().split()
-        if len(line) != 2:
-            sys.exit(f"FAILED: the fork server ended (exit {self.proc.wait()})")
-        code = -int(line[1]) if line[0] == "signal" else int(line[1])
-        texts = [open(x).read() for x in (out, err)]
-        for x in (out, err):
-            os.remove(x)
-        return subprocess.CompletedProcess(args, code, *texts)
-
-
 _SERVER = []
 
 
 def start_server():
     """This process's fork server (the pool workers' initializer; a worker drops the one it
     inherits), closed when the process exits, so that the runs' CPU time reaches its rusage."""
-    _SERVER[:] = [ForkServer()]
+    _SERVER[:] = [engine_fork.ForkServer(preload=[SHIM])]
     multiprocessing.util.Finalize(_SERVER[0], _SERVER[0].close, exitpriority=1)
-
-
-def run_env():
-    """The environment of every engine run: one OpenMP thread (ctest sets it; the fork server
-    needs it) and OpenMP's passive wait, as the front end sets it before the exec."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.setdefault("OMP_WAIT_POLICY", "passive")
-    return env
 
 
 def sweep(folder, probes, resume, kill_at=None, count_file=None, forked=False):
     """Runs `qkgeom sweep` writing folder/r.h5; under the shim when kill_at or count_file;
     forked: in this worker's fork server instead of an exec of the front end."""
-    env = run_env()
+    env = engine_fork.run_env()
     if kill_at is not None or count_file is not None:
         env.update(LD_PRELOAD=SHIM, QK_KILL_MATCH=os.path.join(folder, ""))
         if kill_at is not None:
@@ -141,13 +97,18 @@ def ragged_end(f, name, n):
     return int((off + cnt).max()) if n else 0
 
 
-def text_bytes(f):
-    """{bytes dataset: its text column} of a file's text columns (a text column holds each
-    row's end offset into the UTF-8 bytes dataset its `utf8_bytes` attribute names)."""
-    out = {}
-    f.visititems(lambda name, obj: out.update({rc.text_attr(obj, "utf8_bytes"): name})
-                 if isinstance(obj, h5py.Dataset) and "utf8_bytes" in obj.attrs else None)
-    return out
+def datasets(f):
+    """({name: dataset}, {bytes dataset: its text column}) of an open file, in one pass (a text
+    column holds each row's end offset into the UTF-8 bytes dataset its `utf8_bytes` attribute names)."""
+    sets, owners = {}, {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            sets[name] = obj
+            if "utf8_bytes" in obj.attrs:
+                owners[rc.text_attr(obj, "utf8_bytes")] = name
+    f.visititems(visit)
+    return sets, owners
 
 
 def bytes_end(ends, n):
@@ -162,20 +123,18 @@ def read_file(path, swmr, committed):
     below its n-th end offset). kind: 1 ragged, 0 per-probe, or the text column's name."""
     data, ragged = {}, {}
     with h5py.File(path, "r", swmr=swmr) as f:
-        names = []
-        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-        if "probe/index" not in names:
+        sets, owners = datasets(f)
+        if "probe/index" not in sets:
             raise ReadError("no dataset probe/index")
-        n = len(f["probe/index"])
-        owners = text_bytes(f)
-        for name in sorted(names):
+        n = len(sets["probe/index"])
+        for name in sorted(sets):
             try:
-                d = f[name]
+                d = sets[name]
                 ragged[name] = owners.get(name) or int(d.attrs.get("ragged", 0))
                 if not committed:
                     rows = len(d)
                 elif name in owners:
-                    rows = bytes_end(f[owners[name]], n)
+                    rows = bytes_end(sets[owners[name]], n)
                 else:
                     rows = ragged_end(f, name, n) if ragged[name] else n
                 data[name] = d[:rows]
@@ -316,7 +275,7 @@ def columns_state(path):
     UTF-8 bytes of a text column when they hold every written row's bytes."""
     with h5py.File(path, "r", swmr=True) as f:
         n = len(f["probe/index"])
-        owners = text_bytes(f)
+        owners = datasets(f)[1]
         full = True
         for group in f.values():
             for d in group.values():
@@ -420,7 +379,7 @@ def scenario(name, tmp, probes, ref, base):
 
 def main():
     rc.require_cli()
-    for lib, target in ((SHIM, "kill_shim"), (FORK_LIB, "fork_server")):
+    for lib, target in ((SHIM, "kill_shim"), (engine_fork.LIB, "fork_server")):
         if not os.path.isfile(lib):
             print(f"FAILED: {lib} not found (build the {target} target)")
             sys.exit(1)
