@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+import engine_fork  # noqa: E402
 
 try:
     import torch
@@ -129,8 +130,11 @@ def qkgeom_run(qkgeom, args):
 
 
 def capture(qkgeom, d, ids, out):
-    code, _, err = qkgeom_run(qkgeom, ["capture", "--model", d, "--ids", ",".join(map(str, ids)),
-                                       "--out", out, "--dtype", "f32", "--device", "cpu"])
+    """(snapshot tensors, stderr) of `qkgeom capture`, forked from a started engine
+    (engine_fork.py), or (None, why)."""
+    r = engine_fork.run([qkgeom, "capture", "--model", d, "--ids", ",".join(map(str, ids)),
+                         "--out", out, "--dtype", "f32", "--device", "cpu"], timeout=600)
+    code, err = r.returncode, r.stderr
     return (load_file(out), err) if code == 0 else (None, f"exit {code}: {err.strip()[-300:]}")
 
 

@@ -28,6 +28,7 @@ from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+import engine_fork  # noqa: E402
 
 MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert", "gemma2",
           "olmo2", "phi3"]
@@ -37,7 +38,14 @@ RUN_FIELDS = {"model", "tokens", "snapshot", "timing"}  # differ by construction
 
 
 def qk(args, ok=True):
-    r = subprocess.run([rc.QKGEOM_BIN] + args, capture_output=True, text=True, timeout=600)
+    """`qkgeom ARGS`: the engine's commands on the CPU (capture, score --model) forked from a
+    started engine (engine_fork.py), the rest exec'd."""
+    cmd = [rc.QKGEOM_BIN] + args
+    on_cpu = "--device" in args[:-1] and args[args.index("--device") + 1] == "cpu"
+    if on_cpu and (args[0] == "capture" or (args[0] == "score" and "--model" in args)):
+        r = engine_fork.run(cmd, timeout=600)
+    else:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if ok and r.returncode != 0:
         raise RuntimeError(f"qkgeom {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
     return r
