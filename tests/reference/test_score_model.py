@@ -19,6 +19,7 @@ from safetensors.numpy import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import refcommon as rc  # noqa: E402
+import engine_fork  # noqa: E402
 
 MODELS = ["llama3", "llama_linear", "mistral", "qwen2", "qwen3", "qwen3_yarn", "gemma3_text", "bert", "gemma2",
           "olmo2", "phi3"]
@@ -50,8 +51,11 @@ def stats_from_probs(probs):
 
 
 def score_json(qkgeom, args):
-    r = subprocess.run([qkgeom, "score", "--json", "--device", "cpu"] + args,
-                       capture_output=True, text=True, timeout=600)
+    """`qkgeom score --json --device cpu ARGS`; with --model (the engine's) forked from a
+    started engine (engine_fork.py), with --snapshot (the front end's) exec'd."""
+    cmd = [qkgeom, "score", "--json", "--device", "cpu"] + args
+    r = (engine_fork.run(cmd, timeout=600) if "--model" in args
+         else subprocess.run(cmd, capture_output=True, text=True, timeout=600))
     if r.returncode != 0:
         raise RuntimeError(f"score {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
     return json.loads(r.stdout)
@@ -84,8 +88,10 @@ def main():
             ours = score_json(qkgeom, ["--model", mdir, "--ids", id_arg])
             failures += compare(name, ours, *stats_from_probs(hf_attention(mdir, ids)))
             snap = os.path.join(tmp, name + ".safetensors")
-            subprocess.run([qkgeom, "capture", "--model", mdir, "--ids", id_arg, "--out", snap,
-                            "--device", "cpu"], check=True, capture_output=True, timeout=600)
+            r = engine_fork.run([qkgeom, "capture", "--model", mdir, "--ids", id_arg, "--out", snap,
+                                 "--device", "cpu"], timeout=600)
+            if r.returncode != 0:
+                raise RuntimeError(f"capture {name}: exit {r.returncode}: {r.stderr.strip()}")
             via_file = score_json(qkgeom, ["--snapshot", snap])
             for f in BO_FIELDS:
                 if ours[f] != via_file[f]:
