@@ -150,6 +150,19 @@ def agreement(qkgeom, path, ids, device, dtype, workdir):
     return res
 
 
+class StageClock:
+    """Seconds of each named stage since the previous one (`stages`), printed to stderr as
+    each ends."""
+
+    def __init__(self):
+        self.stages, self._t0 = {}, time.perf_counter()
+
+    def __call__(self, name):
+        self.stages[name] = time.perf_counter() - self._t0
+        print(f"{name}: {self.stages[name]:.1f} s", file=sys.stderr, flush=True)
+        self._t0 = time.perf_counter()
+
+
 def machine_info(device, qkgeom=QKGEOM):
     cpu, flags = platform.processor(), []
     try:

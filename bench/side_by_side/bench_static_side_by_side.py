@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_prefill_side_by_side import QKGEOM, SHAPES, machine_info  # noqa: E402
+from bench_prefill_side_by_side import QKGEOM, SHAPES, StageClock, machine_info  # noqa: E402
 
 SEED = 4321
 
@@ -97,13 +97,7 @@ def main():
     ap.add_argument("--json-out")
     ap.add_argument("--markdown-out")
     a = ap.parse_args()
-    stages, t0 = {}, time.perf_counter()
-
-    def stage(name):
-        nonlocal t0
-        stages[name] = time.perf_counter() - t0
-        print(f"{name}: {stages[name]:.1f} s", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
+    stage = StageClock()
 
     path, shape = build_checkpoint(a.layers, a.workdir, a.device)
     stage("checkpoint")
@@ -128,7 +122,7 @@ def main():
         worst = max(float(np.max(np.abs(s - exact[l, h])) / s[0]) for (l, h), s in sv.items())
         res["baseline"][name] = {"seconds_all_heads": secs, "heads_timed": n, "max_rel_diff_vs_ours": worst}
         stage(f"baseline_{name}")
-    res["stage_s"] = stages
+    res["stage_s"] = stage.stages
     compute = ours["timing"]["spectra_s"] + ours["timing"]["gram_s"]
     res["ratio_fp64"] = res["baseline"]["fp64"]["seconds_all_heads"] / compute
     res["ratio_fp32"] = res["baseline"]["fp32"]["seconds_all_heads"] / compute

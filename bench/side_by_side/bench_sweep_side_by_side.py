@@ -56,7 +56,7 @@ from transformers import Qwen3Config, Qwen3ForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_prefill_side_by_side import (  # noqa: E402
-    DTYPES, SEED, SHAPES, VOCAB, fmt, machine_info)
+    DTYPES, SEED, SHAPES, VOCAB, StageClock, fmt, machine_info)
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "bench" / "baselines" / "hf_sweep.py"
@@ -333,13 +333,7 @@ def main():
     a.dtype = a.dtype or ("f32" if a.device == "cpu" else "bf16")
     seqs = [int(s) for s in a.seqs.split(",")]
     Path(a.workdir).mkdir(parents=True, exist_ok=True)
-    stages, t0 = {}, time.perf_counter()
-
-    def stage(name):
-        nonlocal t0
-        stages[name] = time.perf_counter() - t0
-        print(f"{name}: {stages[name]:.1f} s", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
+    stage = StageClock()
 
     path = build_checkpoint(a.layers, a.dtype, a.workdir, a.device)
     stage("checkpoint")
@@ -416,7 +410,7 @@ def main():
            "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     peak_after = matmul_peak(a.device, a.dtype, a.threads)
     stage("matmul_peak_after")
-    res["stage_s"] = stages
+    res["stage_s"] = stage.stages
     res["matmul_peak_runs_flop_s"] = [peak["flop_s"], peak_after["flop_s"]]
     if peak_after["flop_s"] > peak["flop_s"]:  # the better of before and after the sweeps
         res["matmul_peak"] = peak = peak_after
