@@ -7,11 +7,11 @@
 # happened only at the very end, where it ran alone for 80-125 s. As the costliest it starts
 # first, beside the next one, and its two workers share the cores with it.
 set(qk_slow_tests
-  ref_kill_windows:90 ref_gemma3_270m:65 ref_hf_parity_long:40 ref_sweep:29 ref_hf_parity_gpt:23
-  ref_snapshot_roundtrip:18 ref_swmr_reader:17 ref_headdim:17 ref_safetensors_strict:15
-  ref_hf_config_defaults:15 ref_study:14 ref_cli_errors:14 ref_report_inputs:13
-  ref_hf_parity_gemma2_olmo2_phi3:13 ref_hf_parity_rope:12 ref_hf_parity_bf16:12
-  ref_static_weights:12 ref_rope_sweep:11 ref_rope_geometry:10 ref_capture_cli:10)
+  ref_kill_windows:90 ref_gemma3_270m:65 ref_hf_parity_long:35 ref_sweep:29 ref_headdim:17
+  ref_static_weights:15 ref_cli_errors:14 ref_hf_config_defaults:13 ref_hf_parity_gpt:13
+  ref_hf_parity_gemma2_olmo2_phi3:12 ref_hf_parity_rope:12 ref_hf_parity_bf16:12 ref_rope_sweep:11
+  ref_rope_geometry:10 ref_swmr_reader:10 ref_capture_cli:10 ref_snapshot_roundtrip:8
+  ref_hf_parity_config_variants:8 ref_study:8 ref_report_inputs:7 ref_score_model:6)
 foreach(entry IN LISTS qk_slow_tests)
   string(REPLACE ":" ";" entry "${entry}")
   list(GET entry 0 name)
