@@ -5,6 +5,7 @@ by the parity tests' captures on the CPU."""
 import atexit
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,8 +35,13 @@ class ForkServer:
                                      env=env)
 
     def close(self):
+        """Ends the server (end of input); killed when a run it waits for does not end."""
         self.proc.stdin.close()
-        self.proc.wait()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
     def run(self, args, env, folder, timeout=300):
         """subprocess.run(args, env=env, capture_output=True, text=True) of the engine, as the
@@ -46,7 +52,8 @@ class ForkServer:
         self.proc.stdin.write(b"%d\n" % len(block) + block)
         self.proc.stdin.flush()
         if not select.select([self.proc.stdout], [], [], timeout)[0]:
-            sys.exit(f"FAILED: a run in the fork server did not end in {timeout} s: {args}")
+            sys.exit(f"FAILED: a run in the fork server did not end in {timeout} s: "
+                     f"{' '.join(args)[:300]}")
         line = self.proc.stdout.readline().decode().split()
         if len(line) != 2:
             sys.exit(f"FAILED: the fork server ended (exit {self.proc.wait()})")
@@ -69,7 +76,7 @@ def usable():
 
 def _close_shared():
     _SHARED["server"].close()
-    os.rmdir(_SHARED["dir"])
+    shutil.rmtree(_SHARED["dir"], ignore_errors=True)
 
 
 def run(args, timeout=300):
