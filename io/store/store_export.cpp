@@ -38,6 +38,12 @@ std::string quoted(const std::string& s) {
   return out + "\"";
 }
 
+// Bytes of the string that quoted() wrote as `field` (its quotes and doubled '"' not counted).
+uint64_t unquoted_bytes(const std::string& field) {
+  const auto quotes = static_cast<uint64_t>(std::count(field.begin(), field.end(), '"'));
+  return field.size() - 2 - (quotes - 2) / 2;
+}
+
 std::string header_field(const std::string& s) {
   return s.find_first_of(",\"\r\n") == std::string::npos ? s : quoted(s);
 }
@@ -240,7 +246,7 @@ void write_header(std::ostream& out, const Table& t, const StoreColumns& s, bool
 }
 
 // The lines of table `t` for probes [start, start + m): one line per probe per row element;
-// with `ids` (not null) the id column, its longest field and lines counted there.
+// with `ids` (not null) the id column, its longest id (bytes) and lines counted there.
 void write_block(std::ostream& out, const Table& t, const StoreColumns& s, int64_t start, int64_t m,
                  const std::string& h5path, CsvIds* ids) {
   const uint64_t elems = row_elems(t.row_shape);
@@ -250,7 +256,7 @@ void write_block(std::ostream& out, const Table& t, const StoreColumns& s, int64
   if (ids) {
     id = read_cells(s.ds[static_cast<size_t>(s.id_col)].get(), s.cols[static_cast<size_t>(s.id_col)], start,
                     m, h5path);
-    for (const std::string& x : id) ids->longest_bytes = std::max<uint64_t>(ids->longest_bytes, x.size());
+    for (const std::string& x : id) ids->longest_bytes = std::max(ids->longest_bytes, unquoted_bytes(x));
     ids->repeated_lines += static_cast<uint64_t>(m) * elems;
   }
   std::vector<std::vector<std::string>> cells;

@@ -5,8 +5,8 @@
 
 namespace qk {
 
-// What export_csv wrote of the probe ids: the longest id field (bytes, quoted) and the
-// lines outside probe.csv that repeat an id.
+// What export_csv wrote of the probe ids: the longest id (UTF-8 bytes, as stored, not its
+// quoted CSV field) and the lines outside probe.csv that repeat an id.
 struct CsvIds {
   uint64_t longest_bytes = 0;
   uint64_t repeated_lines = 0;

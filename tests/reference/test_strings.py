@@ -184,7 +184,7 @@ def test_export_ids(qk, model, tmp):
     merge of each table with probe.csv on index gives back the default export's table."""
     import pandas as pd
     probes = os.path.join(tmp, "ids.jsonl")
-    long_id = "L" * 2999 + "\u00e9"  # 3001 UTF-8 bytes, quoted 3003
+    long_id = '"' + "L" * 2998 + "\u00e9"  # 3001 UTF-8 bytes; its CSV field has 3004
     with open(probes, "w", encoding="utf-8") as f:
         for pid, prompt in ((long_id, "first prompt"), ("short", "second prompt")):
             f.write(json.dumps({"id": pid, "prompt": prompt}) + "\n")
@@ -195,7 +195,8 @@ def test_export_ids(qk, model, tmp):
     r = run([qk, "export", out, "--csv", every])
     tables = sorted(n for n in os.listdir(every) if n != "probe.csv") if r.returncode == 0 else []
     lines = sum(len(pd.read_csv(os.path.join(every, n))) for n in tables)
-    check(r.returncode == 0 and "ids of up to 3003 bytes are repeated on " + str(lines) + " lines" in r.stderr
+    size = len(long_id.encode("utf-8"))  # the id's bytes (docs/cli.md), not its quoted field's
+    check(r.returncode == 0 and f"ids of up to {size} bytes are repeated on {lines} lines" in r.stderr
           and "--id-once" in r.stderr, f"export: a note names the long ids and --id-once ({r.stderr.strip()[-300:]})")
     r2 = run([qk, "export", out, "--csv", once, "--id-once"])
     check(r2.returncode == 0 and "note" not in r2.stderr, f"export --id-once: exit 0, no note ({r2.stderr.strip()})")
@@ -209,6 +210,20 @@ def test_export_ids(qk, model, tmp):
         joined = b.merge(probe[["index", "id"]], on="index", how="left")[list(a.columns)]
         ok = "id" in a.columns and "id" not in b.columns and a.equals(joined) and len(tables) > 3
         check(ok, f"{n}: every line has its id; --id-once leaves it out, pandas' merge on index restores it")
+
+
+def test_export_id_limit(qk, model, tmp):
+    """An id of exactly 1024 UTF-8 bytes gives no note (docs/cli.md: a note for ids longer
+    than 1024 bytes), though its quoted CSV field, quotes doubled, is 1030 bytes."""
+    edge = '"' * 4 + "E" * 1020
+    probes, out = os.path.join(tmp, "edge.jsonl"), os.path.join(tmp, "edge.h5")
+    with open(probes, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"id": edge, "prompt": "edge prompt"}) + "\n")
+    r = run([qk, "sweep", "--model", model, "--probes", probes, "--out", out, "--device", rc.DEVICE,
+             "--metrics", "attention", "--quiet"])
+    r = r if r.returncode else run([qk, "export", out, "--csv", os.path.join(tmp, "edge")])
+    check(r.returncode == 0 and "note" not in r.stderr,
+          f"export of a {len(edge.encode())}-byte id: exit 0, no note ({r.stderr.strip()[-200:]})")
 
 
 def test_merge(qk, model, tmp, single):
@@ -265,6 +280,7 @@ def main():
             test_export(qk, out, tmp)
             test_merge(qk, model, tmp, out)
         test_export_ids(qk, model, tmp)
+        test_export_id_limit(qk, model, tmp)
         test_tokenizer_depth(qk, tmp)
     finish("all string and nesting checks passed")
 
