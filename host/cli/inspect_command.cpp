@@ -4,6 +4,7 @@
 // against transformers.AutoConfig and the model's rotary embedding.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -169,6 +170,17 @@ int run_inspect(const std::vector<std::string>& dirs, bool json) {
   return std::cout.good() ? worst : kExitRuntime;
 }
 
+// The config.json each of `dirs` names: DIR/config.json for a directory, else the path itself
+// (load_hf_config reads either).
+std::vector<std::string> config_files(const std::vector<std::string>& dirs) {
+  std::vector<std::string> out;
+  for (const std::string& d : dirs) {
+    std::error_code ec;
+    out.push_back(std::filesystem::is_directory(d, ec) ? d + "/config.json" : d);
+  }
+  return out;
+}
+
 }  // namespace
 
 Action add_inspect_command(CLI::App& app) {
@@ -179,7 +191,7 @@ Action add_inspect_command(CLI::App& app) {
   sub->add_flag("--json", *json,
                 "one JSON object per model and line, with each RoPE's f32 inverse frequencies");
   return [dirs, json] {
-    refuse_repeated_paths(*dirs, "--model");
+    refuse_repeated_paths(*dirs, "--model", config_files(*dirs));
     return run_inspect(*dirs, *json);
   };
 }

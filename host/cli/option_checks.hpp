@@ -109,12 +109,17 @@ inline std::vector<int64_t> int_list(const std::string& text) {
 
 // std::invalid_argument (exit 2) "<option>: 'B' is given twice (the same as 'A')" when two
 // of `paths` name one file or directory (also by another spelling or a link): a repeated
-// value would be read and reported twice.
-inline void refuse_repeated_paths(const std::vector<std::string>& paths, const std::string& option) {
+// value would be read and reported twice. With `read` (one per path), two paths whose files
+// read are one file are refused too (a model directory and its config.json are one model).
+inline void refuse_repeated_paths(const std::vector<std::string>& paths, const std::string& option,
+                                  const std::vector<std::string>& read = {}) {
+  const auto same = [](const std::string& a, const std::string& b) {
+    std::error_code ec;
+    return a == b || std::filesystem::equivalent(a, b, ec);
+  };
   for (size_t i = 0; i < paths.size(); ++i)
     for (size_t j = 0; j < i; ++j) {
-      std::error_code ec;
-      if (paths[i] == paths[j] || std::filesystem::equivalent(paths[i], paths[j], ec))
+      if (same(paths[i], paths[j]) || (!read.empty() && same(read[i], read[j])))
         throw std::invalid_argument(option + ": '" + paths[i] + "' is given twice (the same as '" + paths[j] +
                                     "')");
     }

@@ -49,6 +49,8 @@ def usage_cases(chk, tmp, probes):
           ["--offsets: 1 is listed twice"])
     check(chk, "inspect --model twice", ["inspect", "--model", QWEN3, "--model", QWEN3 + "/"], 2,
           [f"--model: '{QWEN3}/' is given twice (the same as '{QWEN3}')"])
+    check(chk, "inspect --model DIR, DIR/config.json", ["inspect", "--model", QWEN3, "--model",
+          QWEN3 + "/config.json"], 2, [f"--model: '{QWEN3}/config.json' is given twice (the same as '{QWEN3}')"])
     check(chk, "compare --static twice", ["compare", out, out, "--static", QWEN3, "--static", QWEN3], 2,
           [f"--static: '{QWEN3}' is given twice"])
     # Seeds: refused, never wrapped (-1 read as 2^64 - 1 before); 32 bits for compare's RandomState.
