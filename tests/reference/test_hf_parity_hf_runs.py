@@ -138,7 +138,7 @@ def check_learned(qkgeom, tmp, name, spec):
 def hf_gemma3_probs(d, ids):
     """HF eager's attention probabilities [heads, S, S] per layer and its q/k/v."""
     model = hf_eager.load_model(d)
-    with hf_eager.captured_attention("gemma3_text") as cap, torch.inference_mode():
+    with hf_eager.captured_attention("gemma3_text"), torch.inference_mode():
         out = model(input_ids=torch.tensor([ids]), use_cache=False, output_attentions=True)
     return [a[0].double().numpy() for a in out.attentions]
 

@@ -322,7 +322,8 @@ def test_bad_input(qk, model, probes, big, tmp):
         s = json.loads(r.stdout)
         lines = sorted(p["line"] for p in s["skipped"])
         ok = lines == [2, 3, 4] and s["done"] == 2
-    check(ok, f"--on-bad-line skip: lines 2, 3 (id outside the vocabulary), 4 (duplicate) reported, 2 probes done ({r.stdout.strip()[-300:]})")
+    check(ok, "--on-bad-line skip: lines 2, 3 (id outside the vocabulary), 4 (duplicate) reported, "
+          f"2 probes done ({r.stdout.strip()[-300:]})")
     r = sweep(qk, model, probes, os.path.join(tmp, "bad2.h5"))
     check(r.returncode == 3 and "--resume" in r.stderr, f"existing output without --resume: exit 3 ({r.stderr.strip()})")
     r = sweep(qk, model, bad, os.path.join(tmp, "bad2.h5"), "--on-bad-line", "skip", "--resume",
