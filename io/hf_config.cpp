@@ -628,7 +628,8 @@ void parse_gemma_attention(const Reader& r, ModelConfig& c) {
       throw r.error("num_attention_heads", "does not divide hidden_size (transformers requires it)");
     c.attn_logit_softcapping = parse_softcap(r, "attn_logit_softcapping");
     c.final_logit_softcapping = parse_softcap(r, "final_logit_softcapping");
-  } else if (const double cap = parse_softcap(r, "attn_logit_softcapping"); cap > 0) {
+  } else if (r.has("attn_logit_softcapping")) {  // HF's Gemma 3 takes any float (or null)
+    const double cap = r.number("attn_logit_softcapping");
     char v[32];
     std::snprintf(v, sizeof v, "%.9g", cap);
     c.warnings.push_back(c.path + ": field 'attn_logit_softcapping' (" + v +

@@ -330,6 +330,26 @@ TEST(ModelRuntimeErrors, Gemma3SoftcapIgnoredAsHf) {
   EXPECT_NE(m.config().warnings[0].find("'attn_logit_softcapping' (50) is ignored"), std::string::npos);
 }
 
+// Any number is ignored with a warning, as transformers' Gemma3TextConfig accepts any float
+// (0 and negative too); a string or a boolean is refused, as its field validation does.
+TEST(ModelRuntimeErrors, Gemma3SoftcapAnyFloatIgnoredNonNumberRefused) {
+  const std::string gem = copy_fixture("gemma3_text", "gemma_softcap_values");
+  std::string was = "null";
+  for (const char* v : {"0.0", "-5.0"}) {
+    edit_config(gem, "\"attn_logit_softcapping\": " + was, std::string("\"attn_logit_softcapping\": ") + v);
+    was = v;
+    const qk::ModelConfig c = qk::load_hf_config(gem);
+    EXPECT_EQ(c.attn_logit_softcapping, 0.0);
+    ASSERT_EQ(c.warnings.size(), 1u) << v;
+    EXPECT_NE(c.warnings[0].find("'attn_logit_softcapping' (" + std::string(v[0] == '0' ? "0" : "-5") +
+                                 ") is ignored"),
+              std::string::npos)
+        << c.warnings[0];
+  }
+  edit_config(gem, "\"attn_logit_softcapping\": -5.0", "\"attn_logit_softcapping\": \"x\"");
+  expect_load_error(gem, gem + "/config.json", "'attn_logit_softcapping': is not a number");
+}
+
 TEST(ModelRuntimeErrors, IllTypedFieldNamesConfigAndField) {
   const std::string dir = copy_fixture("llama3", "ill_typed");
   edit_config(dir, "\"hidden_size\": 64", "\"hidden_size\": \"64\"");
