@@ -671,7 +671,8 @@ void warn_past_positions(const std::vector<std::vector<int64_t>>& prompts, const
     if (!warned.exchange(true))
       std::cerr << "qkgeom: warning: a prompt of " << p.size() << " tokens runs past " << c.path
                 << "'s max_position_embeddings " << c.max_position_embeddings
-                << ": RoPE is applied at every position, as transformers does (positions past the trained context)\n";
+                << ": RoPE is applied at every position, as transformers does (positions past the trained "
+                   "context)\n";
     return;
   }
 }

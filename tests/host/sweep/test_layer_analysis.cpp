@@ -430,7 +430,8 @@ BatchRun feed_batch(const std::vector<Snapshot>& snaps, const ProbeMetrics& m, c
   }
   BatchFeed feed(probes, true, save, save == SaveKv::None ? std::vector<Snapshot>() : saved, buffers);
   std::vector<std::array<at::Tensor, 3>> up;  // each prompt's q, k, v on `device`
-  for (const Snapshot& s : snaps) up.push_back({on_device(*s.q, device), on_device(s.k, device), on_device(*s.v, device)});
+  for (const Snapshot& s : snaps)
+    up.push_back({on_device(*s.q, device), on_device(s.k, device), on_device(*s.v, device)});
   for (int l = 0; l < fed_layers; ++l) {
     at::Tensor chain;
     if (busy) {
