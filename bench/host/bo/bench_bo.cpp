@@ -440,18 +440,28 @@ KernelCost family_cost(Family f, const ModelShape& m, int64_t seq) {
   return {};
 }
 
-// The families of the default plan (launch_cloud): position cosine and entropy (position
-// mode) or head Gram, alignment and entropy (multi-head), and with V its position cosine
-// or head Gram and the K-V CKA.
-KernelCost plan_cost(const ModelShape& m, int64_t seq, bool with_v) {
+// One kernel of analyse_bo's default plan: its family and whether it reads the V cloud.
+struct PlanStep {
+  Family family;
+  bool on_v;
+};
+
+// The default plan: position cosine and entropy (position mode) or head Gram, alignment and
+// entropy (multi-head) on K, and with V its position cosine or head Gram and the K-V CKA.
+std::vector<PlanStep> plan_steps(const ModelShape& m, bool with_v) {
   const Family pairwise = position_mode(m) ? Family::PositionCosine : Family::HeadGram;
-  KernelCost c = family_cost(pairwise, m, seq);
-  c += family_cost(Family::MagnitudeEntropy, m, seq);
-  if (!position_mode(m)) c += family_cost(Family::LayerAlignment, m, seq);
+  std::vector<PlanStep> steps = {{pairwise, false}, {Family::MagnitudeEntropy, false}};
+  if (!position_mode(m)) steps.push_back({Family::LayerAlignment, false});
   if (with_v) {
-    c += family_cost(pairwise, m, seq);
-    c += family_cost(Family::KvCka, m, seq);
+    steps.push_back({pairwise, true});
+    steps.push_back({Family::KvCka, false});
   }
+  return steps;
+}
+
+KernelCost plan_cost(const ModelShape& m, int64_t seq, bool with_v) {
+  KernelCost c;
+  for (const PlanStep& step : plan_steps(m, with_v)) c += family_cost(step.family, m, seq);
   return c;
 }
 
@@ -493,81 +503,43 @@ struct CloudOutputs {
         below(static_cast<size_t>(m.layers) * m.kv_heads, stream) {}
 };
 
-// The default-mode reductions of one device cloud, as analyse_bo plans them: position
-// cosines on every KV head (position mode) or the head Gram (multi-head mode); for K
-// (not value_side) also magnitude entropy and, multi-head, layer alignment.
-void launch_cloud(const ModelShape& m, int64_t seq, const float* x, bool value_side, CloudOutputs& o,
-                  cudaStream_t stream) {
-  const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
-  const int64_t n = seq * m.head_dim;
-  if (position_mode(m)) {
-    qk::launch_position_cosine(x, count, n, seq, m.head_dim, 1.0 - kLockThreshold, o.sum_cos.data(),
-                               o.below.data(), stream);
-  } else {
-    qk::launch_head_gram(x, m.layers, m.kv_heads, n, o.gram.data(), stream);
-    if (!value_side) qk::launch_layer_alignment(x, m.layers, m.kv_heads, n, false, o.align.data(), stream);
-  }
-  if (!value_side) qk::launch_magnitude_entropy(x, count, n, seq, m.head_dim, o.entropy.data(), stream);
-}
-
-// The kernels of the metric set on input already resident on the device (no upload,
-// no result download), synchronised once per iteration.
-void bm_kernels(benchmark::State& state, ModelShape m, int64_t seq, bool with_v) {
-  if (skip_without_gpu(state)) return;
-  const qk::Snapshot& snap = snapshot_for(m, seq, with_v);
-  double seconds = 0;
-  try {
-    qk::GpuContext ctx(0);
-    const cudaStream_t stream = ctx.stream();
-    const size_t numel = static_cast<size_t>(snap.k.numel());
-    qk::DeviceBuffer<float> dk(numel, stream), dv(with_v ? numel : 0, stream);
-    dk.upload(snap.k.data.data(), numel);
-    if (with_v) dv.upload(snap.v->data.data(), numel);
-    CloudOutputs ok(m, stream), ov(m, stream);
-    const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads;
-    qk::DeviceBuffer<double> cka(static_cast<size_t>(count), stream);
-    seconds = timed_loop(state, [&] {
-      launch_cloud(m, seq, dk.data(), false, ok, stream);
-      if (with_v) {
-        launch_cloud(m, seq, dv.data(), true, ov, stream);
-        qk::launch_kv_cka(ctx.cublas(), dk.data(), dv.data(), count, seq * m.head_dim, seq, m.head_dim,
-                          cka.data(), stream);
-      }
-      ctx.synchronize();
-    });
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
-  add_counters(state, m, seq, with_v ? 2.0 : 1.0, true);
-  add_cost_counters(state, plan_cost(m, seq, with_v), seconds);
-}
-
-// Device clouds of one family case: k, v (K-V CKA only) and q (attention statistics
-// only: q_heads x seq x dim, the first values of k, one q shared by every layer).
-struct FamilyInput {
+// Device clouds of a case: k, v (with_v) and q (qn values: q_heads x seq x dim, the
+// first values of k, one q shared by every layer), uploaded on `stream`.
+struct DeviceInput {
   qk::DeviceBuffer<float> k, v, q;
 };
 
-// Queues family f over every layer of the device clouds `in` on ctx's stream; results
-// into o and `stats` (3 x layers x q_heads doubles at least).
-void launch_family(Family f, const ModelShape& m, int64_t seq, const FamilyInput& in, CloudOutputs& o,
-                   double* stats, qk::GpuContext& ctx) {
+DeviceInput upload_input(const qk::Snapshot& snap, bool with_v, size_t qn, cudaStream_t stream) {
+  const size_t numel = static_cast<size_t>(snap.k.numel());
+  if (qn > numel) throw std::invalid_argument("fewer k values than one layer's q");
+  DeviceInput in{qk::DeviceBuffer<float>(numel, stream), qk::DeviceBuffer<float>(with_v ? numel : 0, stream),
+                 qk::DeviceBuffer<float>(qn, stream)};
+  in.k.upload(snap.k.data.data(), numel);
+  if (with_v) in.v.upload(snap.v->data.data(), numel);
+  if (qn > 0) in.q.upload(snap.k.data.data(), qn);
+  return in;
+}
+
+// Queues family f over every layer on ctx's stream: the pairwise, entropy and alignment
+// reductions of cloud x into o; K-V CKA of in.k and in.v, and attention statistics of in.q
+// against in.k, into `stats` (3 x layers x q_heads doubles at least).
+void launch_family(Family f, const ModelShape& m, int64_t seq, const float* x, const DeviceInput& in,
+                   CloudOutputs& o, double* stats, qk::GpuContext& ctx) {
   const int64_t count = static_cast<int64_t>(m.layers) * m.kv_heads, n = seq * m.head_dim;
   const cudaStream_t s = ctx.stream();
   switch (f) {
     case Family::PositionCosine:
-      qk::launch_position_cosine(in.k.data(), count, n, seq, m.head_dim, 1.0 - kLockThreshold,
-                                 o.sum_cos.data(), o.below.data(), s);
+      qk::launch_position_cosine(x, count, n, seq, m.head_dim, 1.0 - kLockThreshold, o.sum_cos.data(),
+                                 o.below.data(), s);
       return;
     case Family::HeadGram:
-      qk::launch_head_gram(in.k.data(), m.layers, m.kv_heads, n, o.gram.data(), s);
+      qk::launch_head_gram(x, m.layers, m.kv_heads, n, o.gram.data(), s);
       return;
     case Family::MagnitudeEntropy:
-      qk::launch_magnitude_entropy(in.k.data(), count, n, seq, m.head_dim, o.entropy.data(), s);
+      qk::launch_magnitude_entropy(x, count, n, seq, m.head_dim, o.entropy.data(), s);
       return;
     case Family::LayerAlignment:
-      qk::launch_layer_alignment(in.k.data(), m.layers, m.kv_heads, n, false, o.align.data(), s);
+      qk::launch_layer_alignment(x, m.layers, m.kv_heads, n, false, o.align.data(), s);
       return;
     case Family::KvCka:
       qk::launch_kv_cka(ctx.cublas(), in.k.data(), in.v.data(), count, n, seq, m.head_dim, stats, s);
@@ -584,6 +556,32 @@ void launch_family(Family f, const ModelShape& m, int64_t seq, const FamilyInput
   }
 }
 
+// The kernels of the default plan (plan_steps) on input already resident on the device (no
+// upload, no result download), synchronised once per iteration.
+void bm_kernels(benchmark::State& state, ModelShape m, int64_t seq, bool with_v) {
+  if (skip_without_gpu(state)) return;
+  const qk::Snapshot& snap = snapshot_for(m, seq, with_v);
+  double seconds = 0;
+  try {
+    qk::GpuContext ctx(0);
+    const DeviceInput in = upload_input(snap, with_v, 0, ctx.stream());
+    CloudOutputs ok(m, ctx.stream()), ov(m, ctx.stream());
+    qk::DeviceBuffer<double> cka(static_cast<size_t>(m.layers) * m.kv_heads, ctx.stream());
+    const std::vector<PlanStep> steps = plan_steps(m, with_v);
+    seconds = timed_loop(state, [&] {
+      for (const PlanStep& st : steps)
+        launch_family(st.family, m, seq, st.on_v ? in.v.data() : in.k.data(), in, st.on_v ? ov : ok,
+                      cka.data(), ctx);
+      ctx.synchronize();
+    });
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  add_counters(state, m, seq, with_v ? 2.0 : 1.0, true);
+  add_cost_counters(state, plan_cost(m, seq, with_v), seconds);
+}
+
 // One kernel family over the whole device cloud of m at seq (input uploaded before the
 // timing), with its cost counters (family_cost).
 void bm_family(benchmark::State& state, ModelShape m, int64_t seq, Family f) {
@@ -593,22 +591,14 @@ void bm_family(benchmark::State& state, ModelShape m, int64_t seq, Family f) {
   double seconds = 0;
   try {
     qk::GpuContext ctx(0);
-    const cudaStream_t stream = ctx.stream();
-    const size_t numel = static_cast<size_t>(snap.k.numel());
     const size_t qn = f == Family::AttentionStats ? static_cast<size_t>(m.q_heads * seq * m.head_dim) : 0;
-    FamilyInput in{qk::DeviceBuffer<float>(numel, stream),
-                   qk::DeviceBuffer<float>(with_v ? numel : 0, stream),
-                   qk::DeviceBuffer<float>(std::min(qn, numel), stream)};
-    if (qn > numel) throw std::invalid_argument("fewer k values than one layer's q");
-    in.k.upload(snap.k.data.data(), numel);
-    if (with_v) in.v.upload(snap.v->data.data(), numel);
-    if (qn > 0) in.q.upload(snap.k.data.data(), qn);
-    CloudOutputs o(m, stream);
+    const DeviceInput in = upload_input(snap, with_v, qn, ctx.stream());
+    CloudOutputs o(m, ctx.stream());
     const size_t nstats = std::max<size_t>(static_cast<size_t>(m.layers) * m.kv_heads,
                                            3 * static_cast<size_t>(m.layers) * m.q_heads);
-    qk::DeviceBuffer<double> stats(nstats, stream);
+    qk::DeviceBuffer<double> stats(nstats, ctx.stream());
     seconds = timed_loop(state, [&] {
-      launch_family(f, m, seq, in, o, stats.data(), ctx);
+      launch_family(f, m, seq, in.k.data(), in, o, stats.data(), ctx);
       ctx.synchronize();
     });
   } catch (const std::exception& e) {
